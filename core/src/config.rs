@@ -1,0 +1,186 @@
+//! Configuration of one node's core. Built by the driver (from a file or a scenario);
+//! the core only validates it.
+
+use core::net::SocketAddr;
+
+use crate::identity::{ClusterId, ClusterNamespace, NodeIdentity, NodeRole};
+use crate::wire::TrustPosture;
+
+/// Everything a core needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Cluster namespace.
+    pub namespace: ClusterNamespace,
+    /// Cluster id (derived from the namespace and genesis).
+    pub cluster_id: ClusterId,
+    /// This node's key, id and current epoch (already advanced and persisted).
+    pub identity: NodeIdentity,
+    /// This node's role.
+    pub role: NodeRole,
+    /// Who may speak and how they prove it.
+    pub posture: TrustPosture,
+    /// Discovery addresses to probe until they answer (and with backoff after).
+    pub seeds: Vec<SocketAddr>,
+    /// Discovery timing and limits.
+    pub discovery: DiscoveryConfig,
+    /// Seed of this node's ChaCha stream (jitter, backoff).
+    pub rng_seed: u64,
+}
+
+/// Discovery timing and limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// Time between probes of a healthy peer.
+    pub probe_interval_ms: u64,
+    /// Missed probes after which a peer is degraded.
+    pub degraded_after_missed_probes: u32,
+    /// Missed probes after which a peer is unreachable (and dialled with backoff).
+    pub unreachable_after_missed_probes: u32,
+    /// Silence after which a peer is dropped from the peer table.
+    pub peer_expiry_ms: u64,
+    /// Cap of the dial backoff for unreachable peers and silent seeds.
+    pub dial_backoff_ms_max: u64,
+    /// Most peers gossiped in one hello.
+    pub gossip_peers_max: usize,
+    /// Most gossiped addresses waiting to be dialled.
+    pub dial_candidates_max: usize,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            probe_interval_ms: 500,
+            degraded_after_missed_probes: 2,
+            unreachable_after_missed_probes: 4,
+            peer_expiry_ms: 60_000,
+            dial_backoff_ms_max: 8_000,
+            gossip_peers_max: 32,
+            dial_candidates_max: 256,
+        }
+    }
+}
+
+/// A configuration value that breaks a rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is below its minimum.
+    #[error("{field} is {value}, the minimum is {min}")]
+    TooSmall {
+        /// Field name.
+        field: &'static str,
+        /// Value given.
+        value: u64,
+        /// Minimum.
+        min: u64,
+    },
+    /// Two values are in the wrong order.
+    #[error("{smaller} ({smaller_value}) must be less than {larger} ({larger_value})")]
+    Order {
+        /// Field that must be smaller.
+        smaller: &'static str,
+        /// Its value.
+        smaller_value: u64,
+        /// Field that must be larger.
+        larger: &'static str,
+        /// Its value.
+        larger_value: u64,
+    },
+}
+
+impl DiscoveryConfig {
+    /// Checks the rules between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least("discovery.probe_interval_ms", self.probe_interval_ms, 10)?;
+        at_least(
+            "discovery.degraded_after_missed_probes",
+            self.degraded_after_missed_probes.into(),
+            1,
+        )?;
+        at_least(
+            "discovery.gossip_peers_max",
+            self.gossip_peers_max as u64,
+            1,
+        )?;
+        ordered(
+            (
+                "discovery.degraded_after_missed_probes",
+                self.degraded_after_missed_probes.into(),
+            ),
+            (
+                "discovery.unreachable_after_missed_probes",
+                self.unreachable_after_missed_probes.into(),
+            ),
+        )?;
+        ordered(
+            ("discovery.probe_interval_ms", self.probe_interval_ms),
+            (
+                "discovery.dial_backoff_ms_max",
+                self.dial_backoff_ms_max + 1,
+            ),
+        )?;
+        let unreachable_ms =
+            self.probe_interval_ms * u64::from(self.unreachable_after_missed_probes);
+        ordered(
+            (
+                "probe_interval_ms x unreachable_after_missed_probes",
+                unreachable_ms,
+            ),
+            ("discovery.peer_expiry_ms", self.peer_expiry_ms),
+        )
+    }
+}
+
+fn at_least(field: &'static str, value: u64, min: u64) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::TooSmall { field, value, min });
+    }
+    Ok(())
+}
+
+fn ordered(smaller: (&'static str, u64), larger: (&'static str, u64)) -> Result<(), ConfigError> {
+    if smaller.1 >= larger.1 {
+        return Err(ConfigError::Order {
+            smaller: smaller.0,
+            smaller_value: smaller.1,
+            larger: larger.0,
+            larger_value: larger.1,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(DiscoveryConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn thresholds_must_be_ordered() {
+        let config = DiscoveryConfig {
+            unreachable_after_missed_probes: 2,
+            ..DiscoveryConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Order {
+                smaller: "discovery.degraded_after_missed_probes",
+                ..
+            })
+        ));
+        let config = DiscoveryConfig {
+            peer_expiry_ms: 1_000,
+            ..DiscoveryConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Order {
+                larger: "discovery.peer_expiry_ms",
+                ..
+            })
+        ));
+    }
+}

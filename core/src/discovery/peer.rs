@@ -1,0 +1,77 @@
+//! One authenticated peer and its health.
+
+use core::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Heard;
+use crate::config::DiscoveryConfig;
+use crate::identity::{NodeEpoch, NodeRole};
+use crate::time::Instant;
+
+/// How well a peer answers probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerHealth {
+    /// Answering.
+    Reachable,
+    /// Missed at least `degraded_after_missed_probes` probes in a row.
+    Degraded,
+    /// Missed at least `unreachable_after_missed_probes` probes in a row.
+    Unreachable,
+}
+
+impl PeerHealth {
+    /// Health after `missed` probes in a row went unanswered.
+    pub fn from_missed(missed: u32, config: &DiscoveryConfig) -> Self {
+        if missed >= config.unreachable_after_missed_probes {
+            PeerHealth::Unreachable
+        } else if missed >= config.degraded_after_missed_probes {
+            PeerHealth::Degraded
+        } else {
+            PeerHealth::Reachable
+        }
+    }
+}
+
+/// A peer in the peer table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Where it last spoke from.
+    pub addr: SocketAddr,
+    /// Its role.
+    pub role: NodeRole,
+    /// Its newest epoch.
+    pub epoch: NodeEpoch,
+    /// Its health.
+    pub health: PeerHealth,
+    /// When an authenticated frame from it last arrived.
+    pub last_heard_at: Instant,
+    /// Probes sent since it was last heard.
+    pub unanswered_probes: u32,
+    /// When it is next probed.
+    pub next_probe_at: Instant,
+}
+
+impl Peer {
+    pub(super) fn new(heard: &Heard, now: Instant, next_probe_at: Instant) -> Self {
+        Self {
+            addr: heard.addr,
+            role: heard.role,
+            epoch: heard.epoch,
+            health: PeerHealth::Reachable,
+            last_heard_at: now,
+            unanswered_probes: 0,
+            next_probe_at,
+        }
+    }
+
+    pub(super) fn heard(&mut self, heard: &Heard, now: Instant) {
+        self.addr = heard.addr;
+        self.role = heard.role;
+        self.epoch = heard.epoch;
+        self.health = PeerHealth::Reachable;
+        self.last_heard_at = now;
+        self.unanswered_probes = 0;
+    }
+}

@@ -1,0 +1,192 @@
+//! Typed refusals of incoming frames, and their counters.
+//!
+//! Each refusal names the rule that refused and the values it compared. Every refusal
+//! is reported as an [`crate::Event::Refused`] and counted by [`RefusalKind`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
+use crate::wire::{AuthFailure, DecodeError};
+
+/// Why a frame was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The bytes are not a frame.
+    #[error("malformed frame: {error}")]
+    MalformedFrame {
+        /// The decode error.
+        error: DecodeError,
+    },
+    /// The frame is of a schema version this build does not speak.
+    #[error("unsupported schema version {theirs} (this node speaks {ours})")]
+    UnsupportedSchemaVersion {
+        /// Ours.
+        ours: u16,
+        /// Theirs.
+        theirs: u16,
+    },
+    /// The sender belongs to another namespace.
+    #[error("namespace mismatch: ours {ours}, theirs {theirs}")]
+    NamespaceMismatch {
+        /// Ours.
+        ours: ClusterNamespace,
+        /// Theirs.
+        theirs: ClusterNamespace,
+    },
+    /// Same namespace (or unknown), another cluster: a different genesis.
+    #[error("cluster mismatch: ours {ours}, theirs {theirs}")]
+    ClusterMismatch {
+        /// Ours.
+        ours: ClusterId,
+        /// Theirs.
+        theirs: ClusterId,
+    },
+    /// The tag did not verify.
+    #[error("authentication failed for {sender:?}: {failure:?}")]
+    AuthenticationFailed {
+        /// Claimed sender.
+        sender: NodeId,
+        /// How it failed.
+        failure: AuthFailure,
+    },
+    /// Configured-peer posture: the sender's key is not pinned.
+    #[error("unknown peer {sender:?}: its key is not pinned in configuration")]
+    UnknownPeer {
+        /// Claimed sender.
+        sender: NodeId,
+    },
+    /// The sender has spoken from a newer epoch already.
+    #[error("stale epoch from {sender:?}: seen {seen}, got {got}")]
+    StaleEpoch {
+        /// Sender.
+        sender: NodeId,
+        /// Newest epoch seen.
+        seen: NodeEpoch,
+        /// Epoch of the frame.
+        got: NodeEpoch,
+    },
+    /// The counter was already accepted or is behind the replay window.
+    #[error("replayed frame from {sender:?} epoch {epoch}: counter {counter}, highest {highest}")]
+    Replay {
+        /// Sender.
+        sender: NodeId,
+        /// Epoch.
+        epoch: NodeEpoch,
+        /// Counter of the frame.
+        counter: u64,
+        /// Highest accepted.
+        highest: u64,
+    },
+    /// The frame claims to come from this node itself.
+    #[error("frame claims this node's own id {sender:?}")]
+    OwnIdentity {
+        /// The id claimed.
+        sender: NodeId,
+    },
+}
+
+/// The rule a [`Refusal`] broke, without its values: the key of refusal counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalKind {
+    /// See [`Refusal::MalformedFrame`].
+    MalformedFrame,
+    /// See [`Refusal::UnsupportedSchemaVersion`].
+    UnsupportedSchemaVersion,
+    /// See [`Refusal::NamespaceMismatch`].
+    NamespaceMismatch,
+    /// See [`Refusal::ClusterMismatch`].
+    ClusterMismatch,
+    /// See [`Refusal::AuthenticationFailed`].
+    AuthenticationFailed,
+    /// See [`Refusal::UnknownPeer`].
+    UnknownPeer,
+    /// See [`Refusal::StaleEpoch`].
+    StaleEpoch,
+    /// See [`Refusal::Replay`].
+    Replay,
+    /// See [`Refusal::OwnIdentity`].
+    OwnIdentity,
+}
+
+impl RefusalKind {
+    /// Every kind, in counter order.
+    pub const ALL: [RefusalKind; 9] = [
+        RefusalKind::MalformedFrame,
+        RefusalKind::UnsupportedSchemaVersion,
+        RefusalKind::NamespaceMismatch,
+        RefusalKind::ClusterMismatch,
+        RefusalKind::AuthenticationFailed,
+        RefusalKind::UnknownPeer,
+        RefusalKind::StaleEpoch,
+        RefusalKind::Replay,
+        RefusalKind::OwnIdentity,
+    ];
+
+    /// The kebab-case name used in metrics and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RefusalKind::MalformedFrame => "malformed-frame",
+            RefusalKind::UnsupportedSchemaVersion => "unsupported-schema-version",
+            RefusalKind::NamespaceMismatch => "namespace-mismatch",
+            RefusalKind::ClusterMismatch => "cluster-mismatch",
+            RefusalKind::AuthenticationFailed => "authentication-failed",
+            RefusalKind::UnknownPeer => "unknown-peer",
+            RefusalKind::StaleEpoch => "stale-epoch",
+            RefusalKind::Replay => "replay",
+            RefusalKind::OwnIdentity => "own-identity",
+        }
+    }
+}
+
+impl Refusal {
+    /// The rule this refusal broke.
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::MalformedFrame { .. } => RefusalKind::MalformedFrame,
+            Refusal::UnsupportedSchemaVersion { .. } => RefusalKind::UnsupportedSchemaVersion,
+            Refusal::NamespaceMismatch { .. } => RefusalKind::NamespaceMismatch,
+            Refusal::ClusterMismatch { .. } => RefusalKind::ClusterMismatch,
+            Refusal::AuthenticationFailed { .. } => RefusalKind::AuthenticationFailed,
+            Refusal::UnknownPeer { .. } => RefusalKind::UnknownPeer,
+            Refusal::StaleEpoch { .. } => RefusalKind::StaleEpoch,
+            Refusal::Replay { .. } => RefusalKind::Replay,
+            Refusal::OwnIdentity { .. } => RefusalKind::OwnIdentity,
+        }
+    }
+}
+
+/// How many frames were refused, by rule. Every kind is present, zero or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalCounters(BTreeMap<RefusalKind, u64>);
+
+impl Default for RefusalCounters {
+    fn default() -> Self {
+        Self(RefusalKind::ALL.iter().map(|kind| (*kind, 0)).collect())
+    }
+}
+
+impl RefusalCounters {
+    /// Counts one refusal.
+    pub fn record(&mut self, kind: RefusalKind) {
+        *self.0.entry(kind).or_insert(0) += 1;
+    }
+
+    /// Refusals of `kind` so far.
+    pub fn get(&self, kind: RefusalKind) -> u64 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// All counters in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (RefusalKind, u64)> + '_ {
+        self.0.iter().map(|(kind, count)| (*kind, *count))
+    }
+
+    /// Sum over every kind.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}

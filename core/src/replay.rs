@@ -1,0 +1,223 @@
+//! Replay protection: per sender, the newest epoch seen and a sliding window of
+//! counters within it.
+//!
+//! Invariants: a frame is accepted at most once per (sender, epoch, counter); a frame
+//! from an epoch older than the newest seen from that sender is refused; a counter
+//! more than [`REPLAY_WINDOW`] behind the highest accepted one is refused.
+//! The guard is updated only after a frame authenticated, so forged frames cannot
+//! move a window.
+
+use std::collections::BTreeMap;
+
+use crate::identity::{NodeEpoch, NodeId};
+
+/// How far behind the highest counter a frame may arrive and still be accepted.
+pub const REPLAY_WINDOW: u64 = 64;
+
+/// Why a frame failed the replay check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayRefusal {
+    /// The sender has already spoken from a newer epoch.
+    StaleEpoch {
+        /// Newest epoch seen.
+        seen: NodeEpoch,
+        /// Epoch of the frame.
+        got: NodeEpoch,
+    },
+    /// The counter was already accepted, or is behind the window.
+    Replayed {
+        /// Counter of the frame.
+        counter: u64,
+        /// Highest counter accepted in this epoch.
+        highest: u64,
+    },
+}
+
+/// What an accepted frame told us about the sender's epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochChange {
+    /// First frame ever from this sender.
+    FirstSeen,
+    /// Same epoch as before.
+    Same,
+    /// The sender restarted: its epoch advanced from `from`.
+    Advanced {
+        /// Previous epoch.
+        from: NodeEpoch,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    epoch: NodeEpoch,
+    highest: u64,
+    /// Bit `i` set: counter `highest - i` was accepted.
+    seen: u64,
+}
+
+/// Replay state of every authenticated sender.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayGuard {
+    windows: BTreeMap<NodeId, Window>,
+}
+
+impl ReplayGuard {
+    /// Checks (and on success records) a frame's epoch and counter.
+    pub fn admit(
+        &mut self,
+        sender: NodeId,
+        epoch: NodeEpoch,
+        counter: u64,
+    ) -> Result<EpochChange, ReplayRefusal> {
+        let Some(window) = self.windows.get_mut(&sender) else {
+            self.windows.insert(
+                sender,
+                Window {
+                    epoch,
+                    highest: counter,
+                    seen: 1,
+                },
+            );
+            return Ok(EpochChange::FirstSeen);
+        };
+        if epoch < window.epoch {
+            return Err(ReplayRefusal::StaleEpoch {
+                seen: window.epoch,
+                got: epoch,
+            });
+        }
+        if epoch > window.epoch {
+            let from = window.epoch;
+            *window = Window {
+                epoch,
+                highest: counter,
+                seen: 1,
+            };
+            return Ok(EpochChange::Advanced { from });
+        }
+        window.accept(counter)?;
+        Ok(EpochChange::Same)
+    }
+
+    /// Newest epoch seen from `sender`.
+    pub fn epoch_of(&self, sender: NodeId) -> Option<NodeEpoch> {
+        self.windows.get(&sender).map(|window| window.epoch)
+    }
+
+    /// Number of senders tracked.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Whether no sender is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+}
+
+impl Window {
+    fn accept(&mut self, counter: u64) -> Result<(), ReplayRefusal> {
+        let refused = ReplayRefusal::Replayed {
+            counter,
+            highest: self.highest,
+        };
+        if counter > self.highest {
+            let shift = counter - self.highest;
+            self.seen = if shift >= REPLAY_WINDOW {
+                0
+            } else {
+                self.seen << shift
+            };
+            self.seen |= 1;
+            self.highest = counter;
+            return Ok(());
+        }
+        let behind = self.highest - counter;
+        if behind >= REPLAY_WINDOW {
+            return Err(refused);
+        }
+        let bit = 1u64 << behind;
+        if self.seen & bit != 0 {
+            return Err(refused);
+        }
+        self.seen |= bit;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: NodeId = NodeId([1; 16]);
+
+    #[test]
+    fn duplicates_are_refused_and_reordering_within_the_window_is_not() {
+        let mut guard = ReplayGuard::default();
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(1), 10),
+            Ok(EpochChange::FirstSeen)
+        );
+        assert_eq!(guard.admit(PEER, NodeEpoch(1), 12), Ok(EpochChange::Same));
+        assert_eq!(guard.admit(PEER, NodeEpoch(1), 11), Ok(EpochChange::Same));
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(1), 11),
+            Err(ReplayRefusal::Replayed {
+                counter: 11,
+                highest: 12
+            })
+        );
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(1), 12),
+            Err(ReplayRefusal::Replayed {
+                counter: 12,
+                highest: 12
+            })
+        );
+    }
+
+    #[test]
+    fn counters_behind_the_window_are_refused() {
+        let mut guard = ReplayGuard::default();
+        guard.admit(PEER, NodeEpoch(1), 100).unwrap();
+        assert!(
+            guard
+                .admit(PEER, NodeEpoch(1), 100 - REPLAY_WINDOW + 1)
+                .is_ok()
+        );
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(1), 100 - REPLAY_WINDOW),
+            Err(ReplayRefusal::Replayed {
+                counter: 100 - REPLAY_WINDOW,
+                highest: 100
+            })
+        );
+    }
+
+    #[test]
+    fn a_large_jump_clears_the_window() {
+        let mut guard = ReplayGuard::default();
+        guard.admit(PEER, NodeEpoch(1), 1).unwrap();
+        guard.admit(PEER, NodeEpoch(1), 1_000).unwrap();
+        assert!(guard.admit(PEER, NodeEpoch(1), 999).is_ok());
+        assert!(guard.admit(PEER, NodeEpoch(1), 1_000).is_err());
+    }
+
+    #[test]
+    fn older_epochs_are_refused_after_a_restart() {
+        let mut guard = ReplayGuard::default();
+        guard.admit(PEER, NodeEpoch(1), 50).unwrap();
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(2), 0),
+            Ok(EpochChange::Advanced { from: NodeEpoch(1) })
+        );
+        assert_eq!(
+            guard.admit(PEER, NodeEpoch(1), 51),
+            Err(ReplayRefusal::StaleEpoch {
+                seen: NodeEpoch(2),
+                got: NodeEpoch(1)
+            })
+        );
+        assert_eq!(guard.epoch_of(PEER), Some(NodeEpoch(2)));
+    }
+}

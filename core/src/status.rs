@@ -1,0 +1,56 @@
+//! Serialisable views of a node, for operator APIs and simulation traces.
+
+use core::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::discovery::{Peer, PeerHealth};
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
+use crate::refusal::RefusalCounters;
+
+/// What a node knows of itself and its peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Its id.
+    pub node_id: NodeId,
+    /// Its current epoch.
+    pub epoch: NodeEpoch,
+    /// Its cluster.
+    pub cluster_id: ClusterId,
+    /// Its namespace.
+    pub namespace: ClusterNamespace,
+    /// Its role.
+    pub role: NodeRole,
+    /// Authenticated peers, in id order.
+    pub peers: Vec<PeerStatus>,
+    /// Refused frames by rule.
+    pub refusals: RefusalCounters,
+}
+
+/// One peer as a node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its id.
+    pub node_id: NodeId,
+    /// Where it speaks from.
+    pub addr: SocketAddr,
+    /// Its role.
+    pub role: NodeRole,
+    /// Its newest epoch.
+    pub epoch: NodeEpoch,
+    /// Its health.
+    pub health: PeerHealth,
+}
+
+impl PeerStatus {
+    /// The status of `peer`, whose id is `node_id`.
+    pub fn of(node_id: NodeId, peer: &Peer) -> Self {
+        Self {
+            node_id,
+            addr: peer.addr,
+            role: peer.role,
+            epoch: peer.epoch,
+            health: peer.health,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Frame encoding and decoding.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message};
+use crate::identity::{ClusterId, NodeEpoch, NodeId};
+
+/// The schema version this build speaks.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Largest frame accepted or produced, in bytes (fits one UDP datagram).
+pub const FRAME_BYTES_MAX: usize = 64 * 1024;
+
+/// The authenticated part of a frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    /// Always first on the wire, so other versions can be recognised and refused.
+    pub schema_version: u16,
+    /// Cluster the sender belongs to.
+    pub cluster_id: ClusterId,
+    /// Sender's node id.
+    pub sender: NodeId,
+    /// Sender's epoch: advances on every start of the sender.
+    pub sender_epoch: NodeEpoch,
+    /// Strictly increasing per (sender, epoch); the receiver's replay window checks it.
+    pub counter: u64,
+    /// How the tag that follows the body was made.
+    pub auth_kind: AuthKind,
+    /// The message.
+    pub message: Message,
+}
+
+/// A decoded frame, borrowing the received bytes for verification.
+#[derive(Debug)]
+pub struct DecodedFrame<'a> {
+    /// The body.
+    pub body: Body,
+    /// The body bytes exactly as received: what the tag authenticates.
+    pub authenticated_bytes: &'a [u8],
+    /// The tag.
+    pub tag: &'a [u8],
+}
+
+/// Encodes `body` and appends the tag made by `authenticator`.
+pub fn encode_frame(body: &Body, authenticator: &Authenticator) -> Vec<u8> {
+    let mut frame =
+        postcard::to_allocvec(body).expect("postcard encoding into a Vec is infallible");
+    let tag = authenticator.seal(&frame);
+    frame.extend_from_slice(&tag);
+    frame
+}
+
+/// Reads the schema version at the start of a frame.
+pub fn peek_schema_version(bytes: &[u8]) -> Result<u16, DecodeError> {
+    check_size(bytes)?;
+    postcard::take_from_bytes::<u16>(bytes)
+        .map(|(version, _)| version)
+        .map_err(|error| DecodeError::Body {
+            fault: EncodingFault::from(error),
+        })
+}
+
+/// Decodes a frame of the current schema. Allocates at most in proportion to
+/// `bytes.len()`, which is capped at [`FRAME_BYTES_MAX`].
+pub fn decode_frame(bytes: &[u8]) -> Result<DecodedFrame<'_>, DecodeError> {
+    check_size(bytes)?;
+    let (body, tag) =
+        postcard::take_from_bytes::<Body>(bytes).map_err(|error| DecodeError::Body {
+            fault: EncodingFault::from(error),
+        })?;
+    let expected = body.auth_kind.tag_len();
+    if tag.len() != expected {
+        return Err(DecodeError::TagLength {
+            kind: body.auth_kind,
+            expected,
+            got: tag.len(),
+        });
+    }
+    body.message.validate()?;
+    let authenticated_bytes = &bytes[..bytes.len() - tag.len()];
+    Ok(DecodedFrame {
+        body,
+        authenticated_bytes,
+        tag,
+    })
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.len() > FRAME_BYTES_MAX {
+        return Err(DecodeError::Oversize {
+            len: bytes.len(),
+            max: FRAME_BYTES_MAX,
+        });
+    }
+    if bytes.is_empty() {
+        return Err(DecodeError::Body {
+            fault: EncodingFault::UnexpectedEnd,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The wire: a versioned, authenticated envelope around every control message.
+//!
+//! A frame is `postcard(Body) || tag`, where `tag` authenticates the body bytes exactly
+//! as they were received (no re-encoding on verify):
+//! - trusted-LAN posture: HMAC-SHA256 (32 bytes) keyed from the admission token;
+//! - configured-peer posture: ed25519 signature (64 bytes) by the sender's pinned key.
+//!
+//! The body starts with the schema version, so a frame from another version is refused
+//! as such before the rest is decoded.
+
+mod auth;
+mod error;
+mod frame;
+mod message;
+
+pub use auth::{AuthFailure, AuthKind, Authenticator, TrustPosture};
+pub use error::{DecodeError, EncodingFault};
+pub use frame::{
+    Body, FRAME_BYTES_MAX, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version,
+};
+pub use message::{GOSSIP_PEERS_MAX, Hello, Message, PeerRecord};

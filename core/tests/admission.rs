@@ -1,0 +1,284 @@
+//! Admission and replay refusals between real cores in memory.
+
+mod harness;
+
+use harness::{Harness, addr, config, namespace};
+use psionic_core::wire::{
+    AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame,
+};
+use psionic_core::{
+    AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal,
+    RefusalKind, TrustPosture,
+};
+
+fn refusals_of(harness: &Harness, index: usize) -> Vec<Refusal> {
+    harness
+        .events_of(index)
+        .filter_map(|event| match event {
+            Event::Refused { refusal, .. } => Some(refusal.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_with_the_wrong_token_is_refused_by_all_and_never_listed() {
+    let mut configs: Vec<_> = (0..3).map(|index| config(index, 1)).collect();
+    let mut intruder = config(3, 1);
+    intruder.posture = TrustPosture::TrustedLan {
+        token: AdmissionToken::new(b"not the lab's token".to_vec()).unwrap(),
+    };
+    intruder.seeds = vec![addr(0), addr(1), addr(2)];
+    configs.push(intruder);
+    let mut harness = Harness::new(configs, 1);
+    harness.run_until_ms(5_000);
+    let intruder_id = harness.nodes[3].node_id();
+    for honest in 0..3 {
+        assert!(
+            harness.nodes[honest]
+                .discovery()
+                .peer(intruder_id)
+                .is_none()
+        );
+        assert!(
+            harness.nodes[honest]
+                .refusals()
+                .get(RefusalKind::AuthenticationFailed)
+                > 0,
+            "node {honest}"
+        );
+        assert!(
+            refusals_of(&harness, honest).contains(&Refusal::AuthenticationFailed {
+                sender: intruder_id,
+                failure: AuthFailure::BadMac
+            })
+        );
+        assert_eq!(harness.nodes[honest].discovery().peers().count(), 2);
+    }
+    assert_eq!(harness.nodes[3].discovery().peers().count(), 0);
+}
+
+#[test]
+fn a_restarted_node_keeps_its_id_advances_its_epoch_and_its_old_frames_are_refused() {
+    let mut harness = Harness::cluster(3);
+    harness.run_until_ms(2_000);
+    let old_id = harness.nodes[2].node_id();
+    let old_frame = harness
+        .sent
+        .iter()
+        .rev()
+        .find(|packet| packet.from == addr(2) && packet.to == addr(0))
+        .unwrap()
+        .clone();
+    harness.restart(2, 2);
+    harness.run_until_ms(4_000);
+    assert_eq!(harness.nodes[2].node_id(), old_id);
+    let peer = harness.nodes[0].discovery().peer(old_id).unwrap();
+    assert_eq!(peer.epoch, NodeEpoch(2));
+    assert!(harness.events_of(0).any(|event| matches!(
+        event,
+        Event::PeerRestarted { peer, from: NodeEpoch(1), to: NodeEpoch(2) } if *peer == old_id
+    )));
+    harness.inject(old_frame.from, 0, old_frame.bytes);
+    assert_eq!(
+        refusals_of(&harness, 0).last(),
+        Some(&Refusal::StaleEpoch {
+            sender: old_id,
+            seen: NodeEpoch(2),
+            got: NodeEpoch(1)
+        })
+    );
+}
+
+#[test]
+fn a_duplicated_frame_is_refused_as_a_replay() {
+    let mut harness = Harness::cluster(2);
+    harness.run_until_ms(1_000);
+    let frame = harness
+        .sent
+        .iter()
+        .rev()
+        .find(|packet| packet.to == addr(0))
+        .unwrap()
+        .clone();
+    harness.inject(frame.from, 0, frame.bytes);
+    assert!(matches!(
+        refusals_of(&harness, 0).last(),
+        Some(Refusal::Replay { .. })
+    ));
+    assert_eq!(harness.nodes[0].refusals().get(RefusalKind::Replay), 1);
+}
+
+fn forged_hello(
+    namespace: ClusterNamespace,
+    cluster_id: ClusterId,
+    schema_version: u16,
+) -> Vec<u8> {
+    let identity = NodeIdentity::new([99; 32], NodeEpoch(1));
+    let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
+    let authenticator =
+        Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let body = Body {
+        schema_version,
+        cluster_id,
+        sender: identity.node_id(),
+        sender_epoch: NodeEpoch(1),
+        counter: 0,
+        auth_kind: AuthKind::Mac,
+        message: Message::Hello(Hello {
+            namespace,
+            role: NodeRole::Both,
+            peers: vec![],
+        }),
+    };
+    encode_frame(&body, &authenticator)
+}
+
+#[test]
+fn frames_of_another_namespace_cluster_or_version_are_refused_with_the_values_compared() {
+    let mut harness = Harness::cluster(1);
+    let ours = ClusterId::derive(&namespace(), b"genesis");
+    let other_namespace = ClusterNamespace::new("other").unwrap();
+    let other_cluster = ClusterId::derive(&namespace(), b"another genesis");
+    harness.inject(
+        addr(9),
+        0,
+        forged_hello(other_namespace.clone(), ours, SCHEMA_VERSION),
+    );
+    harness.inject(
+        addr(9),
+        0,
+        forged_hello(namespace(), other_cluster, SCHEMA_VERSION),
+    );
+    harness.inject(
+        addr(9),
+        0,
+        forged_hello(namespace(), ours, SCHEMA_VERSION + 1),
+    );
+    harness.inject(addr(9), 0, vec![0x01, 0xff, 0xff]);
+    harness.inject(addr(9), 0, vec![0u8; 70_000]);
+    let refusals = refusals_of(&harness, 0);
+    assert_eq!(
+        refusals[0],
+        Refusal::NamespaceMismatch {
+            ours: namespace(),
+            theirs: other_namespace
+        }
+    );
+    assert_eq!(
+        refusals[1],
+        Refusal::ClusterMismatch {
+            ours,
+            theirs: other_cluster
+        }
+    );
+    assert_eq!(
+        refusals[2],
+        Refusal::UnsupportedSchemaVersion {
+            ours: SCHEMA_VERSION,
+            theirs: SCHEMA_VERSION + 1
+        }
+    );
+    assert!(matches!(refusals[3], Refusal::MalformedFrame { .. }));
+    assert!(matches!(refusals[4], Refusal::MalformedFrame { .. }));
+    assert_eq!(harness.nodes[0].discovery().peers().count(), 0);
+    assert_eq!(harness.nodes[0].refusals().total(), 5);
+}
+
+#[test]
+fn a_frame_with_one_flipped_bit_fails_authentication() {
+    let mut harness = Harness::cluster(2);
+    harness.run_until_ms(600);
+    let mut frame = harness
+        .sent
+        .iter()
+        .rev()
+        .find(|packet| packet.to == addr(0))
+        .unwrap()
+        .clone();
+    let last = frame.bytes.len() - 1;
+    frame.bytes[last] ^= 0x01;
+    harness.inject(frame.from, 0, frame.bytes);
+    assert!(matches!(
+        refusals_of(&harness, 0).last(),
+        Some(Refusal::AuthenticationFailed {
+            failure: AuthFailure::BadMac,
+            ..
+        })
+    ));
+}
+
+fn configured_peers_cluster(pinned: &[u8], count: usize) -> Harness {
+    let keys = pinned
+        .iter()
+        .map(|seed| NodeIdentity::new([*seed; 32], NodeEpoch(1)).public_key())
+        .collect::<Vec<_>>();
+    let configs = (0..count)
+        .map(|index| {
+            let mut config = config(index, 1);
+            config.posture = TrustPosture::ConfiguredPeers {
+                peers: keys.clone(),
+            };
+            config
+        })
+        .collect();
+    Harness::new(configs, 3)
+}
+
+#[test]
+fn configured_peers_admit_only_pinned_keys() {
+    // Nodes 0 and 1 (key seeds 1 and 2) are pinned; node 2 (key seed 3) is not.
+    let mut harness = configured_peers_cluster(&[1, 2], 3);
+    harness.run_until_ms(3_000);
+    let stranger = harness.nodes[2].node_id();
+    assert_eq!(harness.nodes[0].discovery().peers().count(), 1);
+    assert!(
+        harness.nodes[0]
+            .discovery()
+            .peer(harness.nodes[1].node_id())
+            .is_some()
+    );
+    assert!(refusals_of(&harness, 0).contains(&Refusal::UnknownPeer { sender: stranger }));
+    assert!(harness.nodes[0].refusals().get(RefusalKind::UnknownPeer) > 0);
+}
+
+#[test]
+fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
+    let mut harness = configured_peers_cluster(&[1, 2], 2);
+    harness.run_until_ms(600);
+    let mut frame = harness
+        .sent
+        .iter()
+        .rev()
+        .find(|packet| packet.to == addr(0))
+        .unwrap()
+        .clone();
+    let last = frame.bytes.len() - 1;
+    frame.bytes[last] ^= 0x40;
+    harness.inject(frame.from, 0, frame.bytes);
+    let mac_frame = forged_hello(
+        namespace(),
+        ClusterId::derive(&namespace(), b"genesis"),
+        SCHEMA_VERSION,
+    );
+    harness.inject(addr(9), 0, mac_frame);
+    let refusals = refusals_of(&harness, 0);
+    let tail = &refusals[refusals.len() - 2..];
+    assert!(matches!(
+        tail[0],
+        Refusal::AuthenticationFailed {
+            failure: AuthFailure::BadSignature,
+            ..
+        }
+    ));
+    assert!(matches!(
+        tail[1],
+        Refusal::AuthenticationFailed {
+            failure: AuthFailure::PostureMismatch {
+                ours: AuthKind::Signature,
+                theirs: AuthKind::Mac
+            },
+            ..
+        }
+    ));
+}
