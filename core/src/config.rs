@@ -96,11 +96,7 @@ impl DiscoveryConfig {
             self.degraded_after_missed_probes.into(),
             1,
         )?;
-        at_least(
-            "discovery.gossip_peers_max",
-            self.gossip_peers_max as u64,
-            1,
-        )?;
+        at_least("discovery.gossip_peers_max", self.gossip_peers_max as u64, 1)?;
         ordered(
             (
                 "discovery.degraded_after_missed_probes",
@@ -113,18 +109,11 @@ impl DiscoveryConfig {
         )?;
         ordered(
             ("discovery.probe_interval_ms", self.probe_interval_ms),
-            (
-                "discovery.dial_backoff_ms_max",
-                self.dial_backoff_ms_max + 1,
-            ),
+            ("discovery.dial_backoff_ms_max", self.dial_backoff_ms_max + 1),
         )?;
-        let unreachable_ms =
-            self.probe_interval_ms * u64::from(self.unreachable_after_missed_probes);
+        let unreachable_ms = self.probe_interval_ms * u64::from(self.unreachable_after_missed_probes);
         ordered(
-            (
-                "probe_interval_ms x unreachable_after_missed_probes",
-                unreachable_ms,
-            ),
+            ("probe_interval_ms x unreachable_after_missed_probes", unreachable_ms),
             ("discovery.peer_expiry_ms", self.peer_expiry_ms),
         )
     }

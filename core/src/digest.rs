@@ -78,9 +78,7 @@ pub struct DigestWriter {
 impl DigestWriter {
     /// Starts a digest of `kind`.
     pub fn new(kind: DigestKind) -> Self {
-        let mut writer = Self {
-            hasher: Sha256::new(),
-        };
+        let mut writer = Self { hasher: Sha256::new() };
         writer.update_prefixed(kind.tag());
         writer
     }
@@ -118,14 +116,10 @@ macro_rules! hex_serde {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 if deserializer.is_human_readable() {
-                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(
-                        deserializer,
-                    )?;
+                    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
                     $crate::digest::from_hex::<$len>(&text)
                         .map(Self)
-                        .ok_or_else(|| {
-                            serde::de::Error::custom(concat!("expected ", $len, " bytes of hex"))
-                        })
+                        .ok_or_else(|| serde::de::Error::custom(concat!("expected ", $len, " bytes of hex")))
                 } else {
                     <[u8; $len] as serde::Deserialize>::deserialize(deserializer).map(Self)
                 }

@@ -86,10 +86,7 @@ pub struct ClusterId(pub [u8; 16]);
 impl ClusterId {
     /// Derives the id of the cluster named `namespace`, created with `genesis`.
     pub fn derive(namespace: &ClusterNamespace, genesis: &[u8]) -> Self {
-        let digest = Digest::of_parts(
-            DigestKind::ClusterId,
-            &[namespace.as_str().as_bytes(), genesis],
-        );
+        let digest = Digest::of_parts(DigestKind::ClusterId, &[namespace.as_str().as_bytes(), genesis]);
         Self(truncate16(&digest))
     }
 }
@@ -101,10 +98,7 @@ pub struct NodeId(pub [u8; 16]);
 impl NodeId {
     /// The id of the node whose public key is `key`.
     pub fn from_public_key(key: &VerifyingKey) -> Self {
-        Self(truncate16(&Digest::of_bytes(
-            DigestKind::NodeId,
-            key.as_bytes(),
-        )))
+        Self(truncate16(&Digest::of_bytes(DigestKind::NodeId, key.as_bytes())))
     }
 
     /// Lowercase hex of the whole id.
@@ -282,18 +276,9 @@ mod tests {
     fn cluster_id_depends_on_namespace_and_genesis() {
         let lab = ClusterNamespace::new("lab").unwrap();
         let other = ClusterNamespace::new("other").unwrap();
-        assert_eq!(
-            ClusterId::derive(&lab, b"g1"),
-            ClusterId::derive(&lab, b"g1")
-        );
-        assert_ne!(
-            ClusterId::derive(&lab, b"g1"),
-            ClusterId::derive(&lab, b"g2")
-        );
-        assert_ne!(
-            ClusterId::derive(&lab, b"g1"),
-            ClusterId::derive(&other, b"g1")
-        );
+        assert_eq!(ClusterId::derive(&lab, b"g1"), ClusterId::derive(&lab, b"g1"));
+        assert_ne!(ClusterId::derive(&lab, b"g1"), ClusterId::derive(&lab, b"g2"));
+        assert_ne!(ClusterId::derive(&lab, b"g1"), ClusterId::derive(&other, b"g1"));
     }
 
     #[test]

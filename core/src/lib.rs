@@ -91,9 +91,7 @@ pub mod wire;
 pub use config::{ConfigError, DiscoveryConfig, NodeConfig};
 pub use digest::{Digest, DigestKind};
 pub use discovery::PeerHealth;
-pub use identity::{
-    AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole,
-};
+pub use identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole};
 pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};

@@ -17,8 +17,7 @@ use crate::status::{NodeStatus, PeerStatus};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::{
-    AuthFailure, Authenticator, Body, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame,
-    peek_schema_version,
+    AuthFailure, Authenticator, Body, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version,
 };
 
 /// One node's core. See the crate documentation for the driver loop.
@@ -187,20 +186,18 @@ impl Node {
                 AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
                 failure => Refusal::AuthenticationFailed { sender, failure },
             })?;
-        let epoch_change = self
-            .replay
-            .admit(sender, body.sender_epoch, body.counter)
-            .map_err(|refusal| match refusal {
-                ReplayRefusal::StaleEpoch { seen, got } => {
-                    Refusal::StaleEpoch { sender, seen, got }
-                }
-                ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
-                    sender,
-                    epoch: body.sender_epoch,
-                    counter,
-                    highest,
-                },
-            })?;
+        let epoch_change =
+            self.replay
+                .admit(sender, body.sender_epoch, body.counter)
+                .map_err(|refusal| match refusal {
+                    ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
+                    ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
+                        sender,
+                        epoch: body.sender_epoch,
+                        counter,
+                        highest,
+                    },
+                })?;
         Ok(Accepted {
             body: frame.body,
             epoch_change,
@@ -253,8 +250,7 @@ impl Node {
 
     fn refuse(&mut self, from: SocketAddr, refusal: Refusal) {
         self.refusals.record(refusal.kind());
-        self.outputs
-            .push_back(Output::Event(Event::Refused { from, refusal }));
+        self.outputs.push_back(Output::Event(Event::Refused { from, refusal }));
     }
 
     fn push_events(&mut self, events: Vec<Event>) {
@@ -262,9 +258,7 @@ impl Node {
     }
 
     fn rearm_timers(&mut self) {
-        self.timers
-            .set(Timer::DiscoveryProbe, self.discovery.next_probe_at());
-        self.timers
-            .set(Timer::PeerExpiry, self.discovery.next_expiry_at());
+        self.timers.set(Timer::DiscoveryProbe, self.discovery.next_probe_at());
+        self.timers.set(Timer::PeerExpiry, self.discovery.next_expiry_at());
     }
 }

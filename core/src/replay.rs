@@ -63,12 +63,7 @@ pub struct ReplayGuard {
 
 impl ReplayGuard {
     /// Checks (and on success records) a frame's epoch and counter.
-    pub fn admit(
-        &mut self,
-        sender: NodeId,
-        epoch: NodeEpoch,
-        counter: u64,
-    ) -> Result<EpochChange, ReplayRefusal> {
+    pub fn admit(&mut self, sender: NodeId, epoch: NodeEpoch, counter: u64) -> Result<EpochChange, ReplayRefusal> {
         let Some(window) = self.windows.get_mut(&sender) else {
             self.windows.insert(
                 sender,
@@ -123,11 +118,7 @@ impl Window {
         };
         if counter > self.highest {
             let shift = counter - self.highest;
-            self.seen = if shift >= REPLAY_WINDOW {
-                0
-            } else {
-                self.seen << shift
-            };
+            self.seen = if shift >= REPLAY_WINDOW { 0 } else { self.seen << shift };
             self.seen |= 1;
             self.highest = counter;
             return Ok(());
@@ -154,10 +145,7 @@ mod tests {
     #[test]
     fn duplicates_are_refused_and_reordering_within_the_window_is_not() {
         let mut guard = ReplayGuard::default();
-        assert_eq!(
-            guard.admit(PEER, NodeEpoch(1), 10),
-            Ok(EpochChange::FirstSeen)
-        );
+        assert_eq!(guard.admit(PEER, NodeEpoch(1), 10), Ok(EpochChange::FirstSeen));
         assert_eq!(guard.admit(PEER, NodeEpoch(1), 12), Ok(EpochChange::Same));
         assert_eq!(guard.admit(PEER, NodeEpoch(1), 11), Ok(EpochChange::Same));
         assert_eq!(
@@ -180,11 +168,7 @@ mod tests {
     fn counters_behind_the_window_are_refused() {
         let mut guard = ReplayGuard::default();
         guard.admit(PEER, NodeEpoch(1), 100).unwrap();
-        assert!(
-            guard
-                .admit(PEER, NodeEpoch(1), 100 - REPLAY_WINDOW + 1)
-                .is_ok()
-        );
+        assert!(guard.admit(PEER, NodeEpoch(1), 100 - REPLAY_WINDOW + 1).is_ok());
         assert_eq!(
             guard.admit(PEER, NodeEpoch(1), 100 - REPLAY_WINDOW),
             Err(ReplayRefusal::Replayed {

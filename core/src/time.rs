@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A point on the driver's monotonic clock, in microseconds since the driver's origin.
 ///
 /// Invariant: instants given to one node never go backwards.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Instant {
     micros: u64,
 }
@@ -65,12 +63,7 @@ impl Add<Duration> for Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:03}s",
-            self.micros / 1_000_000,
-            (self.micros / 1_000) % 1_000
-        )
+        write!(f, "{}.{:03}s", self.micros / 1_000_000, (self.micros / 1_000) % 1_000)
     }
 }
 

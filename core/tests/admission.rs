@@ -3,12 +3,10 @@
 mod harness;
 
 use harness::{Harness, addr, config, namespace};
-use psionic_core::wire::{
-    AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame,
-};
+use psionic_core::wire::{AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame};
 use psionic_core::{
-    AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal,
-    RefusalKind, TrustPosture,
+    AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind,
+    TrustPosture,
 };
 
 fn refusals_of(harness: &Harness, index: usize) -> Vec<Refusal> {
@@ -34,25 +32,15 @@ fn a_node_with_the_wrong_token_is_refused_by_all_and_never_listed() {
     harness.run_until_ms(5_000);
     let intruder_id = harness.nodes[3].node_id();
     for honest in 0..3 {
+        assert!(harness.nodes[honest].discovery().peer(intruder_id).is_none());
         assert!(
-            harness.nodes[honest]
-                .discovery()
-                .peer(intruder_id)
-                .is_none()
-        );
-        assert!(
-            harness.nodes[honest]
-                .refusals()
-                .get(RefusalKind::AuthenticationFailed)
-                > 0,
+            harness.nodes[honest].refusals().get(RefusalKind::AuthenticationFailed) > 0,
             "node {honest}"
         );
-        assert!(
-            refusals_of(&harness, honest).contains(&Refusal::AuthenticationFailed {
-                sender: intruder_id,
-                failure: AuthFailure::BadMac
-            })
-        );
+        assert!(refusals_of(&harness, honest).contains(&Refusal::AuthenticationFailed {
+            sender: intruder_id,
+            failure: AuthFailure::BadMac
+        }));
         assert_eq!(harness.nodes[honest].discovery().peers().count(), 2);
     }
     assert_eq!(harness.nodes[3].discovery().peers().count(), 0);
@@ -102,22 +90,14 @@ fn a_duplicated_frame_is_refused_as_a_replay() {
         .unwrap()
         .clone();
     harness.inject(frame.from, 0, frame.bytes);
-    assert!(matches!(
-        refusals_of(&harness, 0).last(),
-        Some(Refusal::Replay { .. })
-    ));
+    assert!(matches!(refusals_of(&harness, 0).last(), Some(Refusal::Replay { .. })));
     assert_eq!(harness.nodes[0].refusals().get(RefusalKind::Replay), 1);
 }
 
-fn forged_hello(
-    namespace: ClusterNamespace,
-    cluster_id: ClusterId,
-    schema_version: u16,
-) -> Vec<u8> {
+fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_version: u16) -> Vec<u8> {
     let identity = NodeIdentity::new([99; 32], NodeEpoch(1));
     let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
-    let authenticator =
-        Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
     let body = Body {
         schema_version,
         cluster_id,
@@ -140,21 +120,9 @@ fn frames_of_another_namespace_cluster_or_version_are_refused_with_the_values_co
     let ours = ClusterId::derive(&namespace(), b"genesis");
     let other_namespace = ClusterNamespace::new("other").unwrap();
     let other_cluster = ClusterId::derive(&namespace(), b"another genesis");
-    harness.inject(
-        addr(9),
-        0,
-        forged_hello(other_namespace.clone(), ours, SCHEMA_VERSION),
-    );
-    harness.inject(
-        addr(9),
-        0,
-        forged_hello(namespace(), other_cluster, SCHEMA_VERSION),
-    );
-    harness.inject(
-        addr(9),
-        0,
-        forged_hello(namespace(), ours, SCHEMA_VERSION + 1),
-    );
+    harness.inject(addr(9), 0, forged_hello(other_namespace.clone(), ours, SCHEMA_VERSION));
+    harness.inject(addr(9), 0, forged_hello(namespace(), other_cluster, SCHEMA_VERSION));
+    harness.inject(addr(9), 0, forged_hello(namespace(), ours, SCHEMA_VERSION + 1));
     harness.inject(addr(9), 0, vec![0x01, 0xff, 0xff]);
     harness.inject(addr(9), 0, vec![0u8; 70_000]);
     let refusals = refusals_of(&harness, 0);
@@ -216,9 +184,7 @@ fn configured_peers_cluster(pinned: &[u8], count: usize) -> Harness {
     let configs = (0..count)
         .map(|index| {
             let mut config = config(index, 1);
-            config.posture = TrustPosture::ConfiguredPeers {
-                peers: keys.clone(),
-            };
+            config.posture = TrustPosture::ConfiguredPeers { peers: keys.clone() };
             config
         })
         .collect();
@@ -232,12 +198,7 @@ fn configured_peers_admit_only_pinned_keys() {
     harness.run_until_ms(3_000);
     let stranger = harness.nodes[2].node_id();
     assert_eq!(harness.nodes[0].discovery().peers().count(), 1);
-    assert!(
-        harness.nodes[0]
-            .discovery()
-            .peer(harness.nodes[1].node_id())
-            .is_some()
-    );
+    assert!(harness.nodes[0].discovery().peer(harness.nodes[1].node_id()).is_some());
     assert!(refusals_of(&harness, 0).contains(&Refusal::UnknownPeer { sender: stranger }));
     assert!(harness.nodes[0].refusals().get(RefusalKind::UnknownPeer) > 0);
 }
@@ -256,11 +217,7 @@ fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
     let last = frame.bytes.len() - 1;
     frame.bytes[last] ^= 0x40;
     harness.inject(frame.from, 0, frame.bytes);
-    let mac_frame = forged_hello(
-        namespace(),
-        ClusterId::derive(&namespace(), b"genesis"),
-        SCHEMA_VERSION,
-    );
+    let mac_frame = forged_hello(namespace(), ClusterId::derive(&namespace(), b"genesis"), SCHEMA_VERSION);
     harness.inject(addr(9), 0, mac_frame);
     let refusals = refusals_of(&harness, 0);
     let tail = &refusals[refusals.len() - 2..];

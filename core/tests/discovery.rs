@@ -31,9 +31,9 @@ fn nodes_seeded_with_one_address_learn_every_member_by_gossip() {
     harness.run_until_ms(3_000);
     assert_full_membership(&harness);
     // Node 4 was only told about node 0; it learned node 1 from gossip.
-    let learned = harness.events_of(4).any(
-        |event| matches!(event, Event::PeerDiscovered { peer, .. } if *peer == harness.nodes[1].node_id()),
-    );
+    let learned = harness
+        .events_of(4)
+        .any(|event| matches!(event, Event::PeerDiscovered { peer, .. } if *peer == harness.nodes[1].node_id()));
     assert!(learned);
 }
 
@@ -44,10 +44,7 @@ fn an_isolated_node_goes_degraded_then_unreachable_then_reachable_after_heal() {
     harness.isolate(2);
     harness.run_until_ms(10_000);
     for viewer in [0, 1, 3] {
-        assert_eq!(
-            health_of(&harness, viewer, 2),
-            Some(PeerHealth::Unreachable)
-        );
+        assert_eq!(health_of(&harness, viewer, 2), Some(PeerHealth::Unreachable));
     }
     let isolated = harness.nodes[2].node_id();
     let transitions: Vec<PeerHealth> = harness
@@ -77,10 +74,7 @@ fn unreachable_peers_are_probed_with_capped_backoff() {
     // At 500 ms per probe that would be ~96 probes; backoff capped at 8 s (+20%
     // jitter) allows a handful after the first few.
     assert!(probes_to_1 < 20, "{probes_to_1} probes in 48 s");
-    assert!(
-        probes_to_1 >= 48 / 10,
-        "still probed while unreachable: {probes_to_1}"
-    );
+    assert!(probes_to_1 >= 48 / 10, "still probed while unreachable: {probes_to_1}");
 }
 
 #[test]
@@ -107,10 +101,6 @@ fn membership_converges_under_thirty_percent_loss() {
     harness.loss_ppm = 300_000;
     harness.run_until_ms(15_000);
     for viewer in 0..5 {
-        assert_eq!(
-            harness.nodes[viewer].discovery().peers().count(),
-            4,
-            "node {viewer}"
-        );
+        assert_eq!(harness.nodes[viewer].discovery().peers().count(), 4, "node {viewer}");
     }
 }

@@ -1,1 +1,23 @@
+//! The driver of a Psionic cluster node: it runs the sans-IO `psionic-core` state
+//! machine on sockets, timers and disk.
+//!
+//! The same code runs on real tokio and, built with `--cfg madsim`, on madsim's
+//! simulated network, clock and disk. The few calls that differ between the two live
+//! in [`udp`] and [`storage`].
 
+pub mod clock;
+#[cfg(not(madsim))]
+pub mod config_file;
+mod driver;
+#[cfg(not(madsim))]
+pub mod http;
+pub mod identity_file;
+pub mod observer;
+pub mod runtime;
+pub mod storage;
+pub mod udp;
+
+pub use clock::Clock;
+pub use identity_file::{IdentityError, IdentityFile};
+pub use observer::{LogObserver, Observer};
+pub use runtime::{NodeSettings, RunningNode, StartError, start};

@@ -87,8 +87,7 @@ impl Discovery {
         self.on_dial_answered(heard.addr, now);
         let next_probe_at = now + ms(self.config.probe_interval_ms);
         let Some(peer) = self.peers.get_mut(&heard.peer) else {
-            self.peers
-                .insert(heard.peer, Peer::new(&heard, now, next_probe_at));
+            self.peers.insert(heard.peer, Peer::new(&heard, now, next_probe_at));
             events.push(Event::PeerDiscovered {
                 peer: heard.peer,
                 addr: heard.addr,
@@ -146,19 +145,10 @@ impl Discovery {
 
     /// Addresses due a probe at `now`. Counts each probe as unanswered until heard,
     /// derives health from missed probes, and reschedules with backoff and jitter.
-    pub fn due_probes(
-        &mut self,
-        now: Instant,
-        rng: &mut impl RngCore,
-        events: &mut Vec<Event>,
-    ) -> Vec<SocketAddr> {
+    pub fn due_probes(&mut self, now: Instant, rng: &mut impl RngCore, events: &mut Vec<Event>) -> Vec<SocketAddr> {
         let mut due = Vec::new();
         let config = self.config;
-        for (id, peer) in self
-            .peers
-            .iter_mut()
-            .filter(|(_, peer)| peer.next_probe_at <= now)
-        {
+        for (id, peer) in self.peers.iter_mut().filter(|(_, peer)| peer.next_probe_at <= now) {
             let missed = peer.unanswered_probes;
             peer.unanswered_probes = missed.saturating_add(1);
             let health = PeerHealth::from_missed(missed, &config);
@@ -175,11 +165,7 @@ impl Discovery {
         }
         let peer_addrs: Vec<SocketAddr> = self.peers.values().map(|peer| peer.addr).collect();
         self.dials.retain(|_, dial| !dial.is_exhausted(&config));
-        for (addr, dial) in self
-            .dials
-            .iter_mut()
-            .filter(|(_, dial)| dial.next_probe_at <= now)
-        {
+        for (addr, dial) in self.dials.iter_mut().filter(|(_, dial)| dial.next_probe_at <= now) {
             if peer_addrs.contains(addr) {
                 dial.next_probe_at = now + ms(config.probe_interval_ms);
                 continue;
@@ -204,10 +190,7 @@ impl Discovery {
         for id in expired {
             if let Some(peer) = self.peers.remove(&id) {
                 let silent_ms = now.saturating_since(peer.last_heard_at).as_millis() as u64;
-                events.push(Event::PeerExpired {
-                    peer: id,
-                    silent_ms,
-                });
+                events.push(Event::PeerExpired { peer: id, silent_ms });
             }
         }
     }
@@ -222,10 +205,7 @@ impl Discovery {
     /// When the longest-silent peer expires.
     pub fn next_expiry_at(&self) -> Option<Instant> {
         let expiry = ms(self.config.peer_expiry_ms);
-        self.peers
-            .values()
-            .map(|peer| peer.last_heard_at + expiry)
-            .min()
+        self.peers.values().map(|peer| peer.last_heard_at + expiry).min()
     }
 
     /// Reachable peers to gossip to `recipient`, at most `gossip_peers_max`.
@@ -263,12 +243,8 @@ impl Discovery {
 /// plus up to a fifth of jitter.
 fn probe_delay(config: &DiscoveryConfig, missed: u32, rng: &mut impl RngCore) -> Duration {
     let excess = missed.saturating_sub(config.unreachable_after_missed_probes.saturating_sub(1));
-    let doubled = config
-        .probe_interval_ms
-        .saturating_mul(1u64 << excess.min(16));
-    let base_ms = doubled
-        .min(config.dial_backoff_ms_max)
-        .max(config.probe_interval_ms);
+    let doubled = config.probe_interval_ms.saturating_mul(1u64 << excess.min(16));
+    let base_ms = doubled.min(config.dial_backoff_ms_max).max(config.probe_interval_ms);
     let jitter_ms = rng.next_u64() % (base_ms / 5 + 1);
     ms(base_ms + jitter_ms)
 }

@@ -89,19 +89,12 @@ impl Authenticator {
     pub fn new(posture: &TrustPosture, cluster_id: ClusterId, identity: &NodeIdentity) -> Self {
         let verification = match posture {
             TrustPosture::TrustedLan { token } => {
-                let key = Digest::of_parts(
-                    DigestKind::AdmissionMacKey,
-                    &[&cluster_id.0, token.expose_secret()],
-                );
-                let mac =
-                    Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
+                let key = Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]);
+                let mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
                 Verification::Mac(mac)
             }
             TrustPosture::ConfiguredPeers { peers } => {
-                let pinned = peers
-                    .iter()
-                    .map(|key| (NodeId::from_public_key(key), *key))
-                    .collect();
+                let pinned = peers.iter().map(|key| (NodeId::from_public_key(key), *key)).collect();
                 Verification::Signature(pinned)
             }
         };
@@ -135,20 +128,12 @@ impl Authenticator {
                 mac.update(body);
                 mac.finalize().into_bytes().to_vec()
             }
-            Verification::Signature(_) => {
-                self.identity.signing_key().sign(body).to_bytes().to_vec()
-            }
+            Verification::Signature(_) => self.identity.signing_key().sign(body).to_bytes().to_vec(),
         }
     }
 
     /// Checks that `tag` (of `kind`) authenticates `body` as sent by `sender`.
-    pub fn verify(
-        &self,
-        sender: NodeId,
-        kind: AuthKind,
-        body: &[u8],
-        tag: &[u8],
-    ) -> Result<(), AuthFailure> {
+    pub fn verify(&self, sender: NodeId, kind: AuthKind, body: &[u8], tag: &[u8]) -> Result<(), AuthFailure> {
         if kind != self.kind() {
             return Err(AuthFailure::PostureMismatch {
                 ours: self.kind(),
@@ -163,8 +148,7 @@ impl Authenticator {
             }
             Verification::Signature(pinned) => {
                 let key = pinned.get(&sender).ok_or(AuthFailure::UnknownPeer)?;
-                let signature =
-                    Signature::from_slice(tag).map_err(|_| AuthFailure::BadSignature)?;
+                let signature = Signature::from_slice(tag).map_err(|_| AuthFailure::BadSignature)?;
                 key.verify_strict(body, &signature)
                     .map_err(|_| AuthFailure::BadSignature)
             }

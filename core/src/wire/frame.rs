@@ -43,8 +43,7 @@ pub struct DecodedFrame<'a> {
 
 /// Encodes `body` and appends the tag made by `authenticator`.
 pub fn encode_frame(body: &Body, authenticator: &Authenticator) -> Vec<u8> {
-    let mut frame =
-        postcard::to_allocvec(body).expect("postcard encoding into a Vec is infallible");
+    let mut frame = postcard::to_allocvec(body).expect("postcard encoding into a Vec is infallible");
     let tag = authenticator.seal(&frame);
     frame.extend_from_slice(&tag);
     frame
@@ -64,10 +63,9 @@ pub fn peek_schema_version(bytes: &[u8]) -> Result<u16, DecodeError> {
 /// `bytes.len()`, which is capped at [`FRAME_BYTES_MAX`].
 pub fn decode_frame(bytes: &[u8]) -> Result<DecodedFrame<'_>, DecodeError> {
     check_size(bytes)?;
-    let (body, tag) =
-        postcard::take_from_bytes::<Body>(bytes).map_err(|error| DecodeError::Body {
-            fault: EncodingFault::from(error),
-        })?;
+    let (body, tag) = postcard::take_from_bytes::<Body>(bytes).map_err(|error| DecodeError::Body {
+        fault: EncodingFault::from(error),
+    })?;
     let expected = body.auth_kind.tag_len();
     if tag.len() != expected {
         return Err(DecodeError::TagLength {

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use psionic_core::{
-    AdmissionToken, ClusterId, ClusterNamespace, DiscoveryConfig, Event, Input, Instant, Node,
-    NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, TrustPosture,
+    AdmissionToken, ClusterId, ClusterNamespace, DiscoveryConfig, Event, Input, Instant, Node, NodeConfig, NodeEpoch,
+    NodeIdentity, NodeRole, Output, TrustPosture,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};

@@ -1,1 +1,213 @@
-fn main() {}
+//! `psionic-node`: initialise and run a Psionic cluster node.
+//!
+//! Exit codes: 0 success; 2 usage error; 3 configuration error; 4 data-directory error
+//! (identity missing or corrupt, directory locked); 5 network error (address in use).
+
+#[cfg(madsim)]
+fn main() {
+    eprintln!("psionic-node runs on real sockets; build it without --cfg madsim");
+    std::process::exit(2);
+}
+
+#[cfg(not(madsim))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(madsim))]
+mod cli {
+    use std::fs::File;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    use clap::{Parser, Subcommand, ValueEnum};
+    use psionic_net::config_file::ConfigFile;
+    use psionic_net::identity_file::generate_secret_key;
+    use psionic_net::{IdentityFile, LogObserver, StartError, http};
+
+    /// A node of a Psionic inference cluster.
+    #[derive(Debug, Parser)]
+    #[command(version, about, long_about = None)]
+    struct Cli {
+        /// Log format on standard error.
+        #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+        log_format: LogFormat,
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Debug, Clone, Copy, ValueEnum)]
+    enum LogFormat {
+        Human,
+        Json,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Command {
+        /// Create a data directory and a new node identity (key, id, epoch 0).
+        Init {
+            /// Directory to create the identity in (created if absent, mode 0700).
+            #[arg(long)]
+            data_dir: PathBuf,
+        },
+        /// Run the node described by a configuration file until SIGTERM or Ctrl-C.
+        ///
+        /// Prints one JSON line on standard output once listening: node id, epoch,
+        /// discovery and operator addresses.
+        Run {
+            /// The node's TOML configuration file.
+            #[arg(long)]
+            config: PathBuf,
+        },
+    }
+
+    /// The documented exit codes.
+    #[derive(Debug, Clone, Copy)]
+    enum Failure {
+        Config = 3,
+        DataDir = 4,
+        Network = 5,
+    }
+
+    pub fn main() -> ExitCode {
+        let cli = Cli::parse();
+        init_logging(cli.log_format);
+        let result = match cli.command {
+            Command::Init { data_dir } => init(&data_dir),
+            Command::Run { config } => run(&config),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err((failure, message)) => {
+                eprintln!("error: {message}");
+                ExitCode::from(failure as u8)
+            }
+        }
+    }
+
+    fn init_logging(format: LogFormat) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
+        match format {
+            LogFormat::Human => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
+    fn init(data_dir: &Path) -> Result<(), (Failure, String)> {
+        create_private_dir(data_dir).map_err(|error| {
+            (
+                Failure::DataDir,
+                format!("{}: cannot create data directory: {error}", data_dir.display()),
+            )
+        })?;
+        let file = IdentityFile::in_dir(data_dir);
+        let identity = runtime()
+            .block_on(file.create(generate_secret_key()))
+            .map_err(|error| (Failure::DataDir, error.to_string()))?;
+        println!("node_id     {}", identity.node_id());
+        println!("public_key  {}", hex::encode(identity.public_key().as_bytes()));
+        println!("identity    {}", file.path().display());
+        Ok(())
+    }
+
+    fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+
+    fn run(config_path: &Path) -> Result<(), (Failure, String)> {
+        let config = ConfigFile::load(config_path).map_err(|error| (Failure::Config, error.to_string()))?;
+        let _lock = lock_data_dir(&config.settings.data_dir)?;
+        runtime().block_on(serve(config))
+    }
+
+    /// Holds an exclusive lock on `data_dir/lock` for the life of the process.
+    fn lock_data_dir(data_dir: &Path) -> Result<File, (Failure, String)> {
+        let path = data_dir.join("lock");
+        let describe = |error: &dyn std::fmt::Display| {
+            (
+                Failure::DataDir,
+                format!("{}: cannot lock data directory: {error}", path.display()),
+            )
+        };
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| describe(&e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err((
+                Failure::DataDir,
+                format!(
+                    "{}: another psionic-node is using this data directory",
+                    data_dir.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(error)) => Err(describe(&error)),
+        }
+    }
+
+    async fn serve(config: ConfigFile) -> Result<(), (Failure, String)> {
+        let operator = tokio::net::TcpListener::bind(config.operator_bind)
+            .await
+            .map_err(|error| {
+                let message = format!(
+                    "cannot bind operator API {}: {error} (pick another `operator_bind`)",
+                    config.operator_bind
+                );
+                (Failure::Network, message)
+            })?;
+        let operator_addr = operator
+            .local_addr()
+            .map_err(|error| (Failure::Network, error.to_string()))?;
+        let node = psionic_net::start(config.settings, Arc::new(LogObserver))
+            .await
+            .map_err(|error| {
+                let failure = match error {
+                    StartError::Identity(_) => Failure::DataDir,
+                    StartError::Bind { .. } => Failure::Network,
+                    StartError::Config(_) => Failure::Config,
+                };
+                (failure, error.to_string())
+            })?;
+        let listening = serde_json::json!({
+            "node_id": node.node_id.to_string(),
+            "epoch": node.epoch.0,
+            "discovery_addr": node.discovery_addr,
+            "operator_addr": operator_addr,
+        });
+        println!("{listening}");
+        let app = http::router(node.discovery_addr, node.status.clone());
+        let served = axum::serve(operator, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        node.shutdown().await;
+        tracing::info!("node stopped");
+        served.map_err(|error| (Failure::Network, format!("operator API failed: {error}")))
+    }
+
+    async fn shutdown_signal() {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminate.recv() => {},
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The node's TOML configuration file.
+//!
+//! ```toml
+//! data_dir = "/var/lib/psionic"          # relative paths are relative to this file
+//! namespace = "lab"
+//! cluster_genesis = "lab-2026-11"        # fixed when the cluster is created
+//! role = "both"                          # coordinator | executor | both
+//! discovery_bind = "127.0.0.1:7400"
+//! operator_bind = "127.0.0.1:7480"       # loopback only
+//! seeds = ["127.0.0.1:7401"]
+//!
+//! [trust]
+//! posture = "trusted-lan"                # or "configured-peers"
+//! admission_token_file = "token"         # trusted-lan: owner-only file, >= 16 bytes
+//! # peer_public_keys = ["<64 hex>", ...]  # configured-peers: pinned ed25519 keys
+//!
+//! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
+//! probe_interval_ms = 500
+//! ```
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use psionic_core::digest::from_hex;
+use psionic_core::{AdmissionToken, ClusterNamespace, DiscoveryConfig, NodeRole, TrustPosture};
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::runtime::NodeSettings;
+
+/// The file as written by an operator.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: PathBuf,
+    namespace: ClusterNamespace,
+    cluster_genesis: String,
+    role: NodeRole,
+    discovery_bind: SocketAddr,
+    operator_bind: SocketAddr,
+    #[serde(default)]
+    seeds: Vec<SocketAddr>,
+    trust: RawTrust,
+    #[serde(default)]
+    discovery: RawDiscovery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "posture", rename_all = "kebab-case")]
+enum RawTrust {
+    TrustedLan { admission_token_file: PathBuf },
+    ConfiguredPeers { peer_public_keys: Vec<String> },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    probe_interval_ms: Option<u64>,
+    degraded_after_missed_probes: Option<u32>,
+    unreachable_after_missed_probes: Option<u32>,
+    peer_expiry_ms: Option<u64>,
+    dial_backoff_ms_max: Option<u64>,
+}
+
+/// A configuration file resolved into settings.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// Settings of the node.
+    pub settings: NodeSettings,
+    /// Where the operator API listens.
+    pub operator_bind: SocketAddr,
+}
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("{path}: cannot read configuration: {source}", path = path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, or a bad value (the message names the
+    /// line and column).
+    #[error("{path}: {source}", path = path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Parser error with its location.
+        source: toml::de::Error,
+    },
+    /// The admission token file could not be read.
+    #[error("{path}: cannot read admission token file: {source}", path = path.display())]
+    TokenRead {
+        /// The token file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The admission token file is readable by others.
+    #[error("{path}: admission token file has mode {mode:o}; it must be readable by its owner only (chmod 600)", path = path.display())]
+    TokenPermissions {
+        /// The token file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The token is too short.
+    #[error("{path}: admission token is {len} bytes, at least {min} are required", path = path.display())]
+    TokenTooShort {
+        /// The token file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+        /// Minimum.
+        min: usize,
+    },
+    /// A pinned key is not 32 bytes of hex, or not a valid ed25519 point.
+    #[error("{path}: trust.peer_public_keys[{index}] is not a valid ed25519 public key (64 hex characters)", path = path.display())]
+    BadPublicKey {
+        /// The config file.
+        path: PathBuf,
+        /// Index in the list.
+        index: usize,
+    },
+    /// The operator API must stay on loopback.
+    #[error("{path}: operator_bind {addr} is not a loopback address; the operator API is loopback-only", path = path.display())]
+    OperatorNotLoopback {
+        /// The config file.
+        path: PathBuf,
+        /// Address given.
+        addr: SocketAddr,
+    },
+}
+
+impl ConfigFile {
+    /// Reads and resolves the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|source| ConfigFileError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if !raw.operator_bind.ip().is_loopback() {
+            return Err(ConfigFileError::OperatorNotLoopback {
+                path: path.into(),
+                addr: raw.operator_bind,
+            });
+        }
+        let posture = resolve_trust(path, base, raw.trust)?;
+        let settings = NodeSettings {
+            data_dir: base.join(raw.data_dir),
+            namespace: raw.namespace,
+            cluster_genesis: raw.cluster_genesis.into_bytes(),
+            role: raw.role,
+            posture,
+            discovery_bind: raw.discovery_bind,
+            seeds: raw.seeds,
+            discovery: raw.discovery.resolve(),
+            clock: Clock::new(),
+        };
+        Ok(Self {
+            settings,
+            operator_bind: raw.operator_bind,
+        })
+    }
+}
+
+impl RawDiscovery {
+    fn resolve(self) -> DiscoveryConfig {
+        let defaults = DiscoveryConfig::default();
+        DiscoveryConfig {
+            probe_interval_ms: self.probe_interval_ms.unwrap_or(defaults.probe_interval_ms),
+            degraded_after_missed_probes: self
+                .degraded_after_missed_probes
+                .unwrap_or(defaults.degraded_after_missed_probes),
+            unreachable_after_missed_probes: self
+                .unreachable_after_missed_probes
+                .unwrap_or(defaults.unreachable_after_missed_probes),
+            peer_expiry_ms: self.peer_expiry_ms.unwrap_or(defaults.peer_expiry_ms),
+            dial_backoff_ms_max: self.dial_backoff_ms_max.unwrap_or(defaults.dial_backoff_ms_max),
+            ..defaults
+        }
+    }
+}
+
+fn resolve_trust(config_path: &Path, base: &Path, trust: RawTrust) -> Result<TrustPosture, ConfigFileError> {
+    match trust {
+        RawTrust::TrustedLan { admission_token_file } => {
+            let path = base.join(admission_token_file);
+            Ok(TrustPosture::TrustedLan {
+                token: read_token(&path)?,
+            })
+        }
+        RawTrust::ConfiguredPeers { peer_public_keys } => {
+            let peers = peer_public_keys
+                .iter()
+                .enumerate()
+                .map(|(index, text)| {
+                    from_hex::<32>(text.trim())
+                        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+                        .ok_or(ConfigFileError::BadPublicKey {
+                            path: config_path.into(),
+                            index,
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(TrustPosture::ConfiguredPeers { peers })
+        }
+    }
+}
+
+fn read_token(path: &Path) -> Result<AdmissionToken, ConfigFileError> {
+    let read_error = |source| ConfigFileError::TokenRead {
+        path: path.into(),
+        source,
+    };
+    let mode = std::fs::metadata(path).map_err(read_error)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigFileError::TokenPermissions {
+            path: path.into(),
+            mode,
+        });
+    }
+    let mut secret = std::fs::read(path).map_err(read_error)?;
+    while secret.last().is_some_and(u8::is_ascii_whitespace) {
+        secret.pop();
+    }
+    let len = secret.len();
+    AdmissionToken::new(secret).ok_or(ConfigFileError::TokenTooShort {
+        path: path.into(),
+        len,
+        min: AdmissionToken::LEN_MIN,
+    })
+}

@@ -1,0 +1,42 @@
+//! Hooks through which an application (the binary, the simulator) sees what a node does.
+
+use psionic_core::{Event, Instant, NodeEpoch, NodeId, Transmit};
+
+/// Receives a node's events and transmits as the driver carries them out.
+///
+/// Called on the driver's task: implementations must be quick and must not block.
+pub trait Observer: Send + Sync + 'static {
+    /// The node started speaking in `epoch`.
+    fn on_start(&self, node: NodeId, epoch: NodeEpoch) {
+        let _ = (node, epoch);
+    }
+
+    /// The core emitted `event` at `now` (the node's own, possibly skewed, clock).
+    fn on_event(&self, node: NodeId, now: Instant, event: &Event) {
+        let _ = (node, now, event);
+    }
+
+    /// The driver is about to send `transmit`.
+    fn on_transmit(&self, node: NodeId, transmit: &Transmit) {
+        let _ = (node, transmit);
+    }
+}
+
+/// Logs every event with `tracing`: refusals at warn, the rest at info.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn on_start(&self, node: NodeId, epoch: NodeEpoch) {
+        tracing::info!(node = %node, epoch = epoch.0, "node speaking");
+    }
+
+    fn on_event(&self, node: NodeId, _now: Instant, event: &Event) {
+        match event {
+            Event::Refused { from, refusal } => {
+                tracing::warn!(node = ?node, %from, kind = refusal.kind().name(), "refused: {refusal}");
+            }
+            event => tracing::info!(node = ?node, ?event, "discovery"),
+        }
+    }
+}
