@@ -143,6 +143,21 @@ impl RefusalKind {
 }
 
 impl Refusal {
+    /// The node the refused frame claimed to come from, when it got that far.
+    pub fn sender(&self) -> Option<NodeId> {
+        match self {
+            Refusal::AuthenticationFailed { sender, .. }
+            | Refusal::UnknownPeer { sender }
+            | Refusal::StaleEpoch { sender, .. }
+            | Refusal::Replay { sender, .. }
+            | Refusal::OwnIdentity { sender } => Some(*sender),
+            Refusal::MalformedFrame { .. }
+            | Refusal::UnsupportedSchemaVersion { .. }
+            | Refusal::NamespaceMismatch { .. }
+            | Refusal::ClusterMismatch { .. } => None,
+        }
+    }
+
     /// The rule this refusal broke.
     pub fn kind(&self) -> RefusalKind {
         match self {

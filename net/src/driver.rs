@@ -27,7 +27,13 @@ impl Driver {
         loop {
             self.carry_out_outputs().await;
             let deadline = self.core.poll_timeout().map(|at| self.clock.deadline(at));
+            // `biased`: branches are polled in this order, with no random draw, so a
+            // simulated run depends on its seed only. Timers before datagrams, so a
+            // flood of datagrams cannot starve them.
             tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => break,
+                () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((len, from)) => {
                         let bytes = buffer[..len].to_vec();
@@ -35,8 +41,6 @@ impl Driver {
                     }
                     Err(error) => tracing::warn!(%error, "udp receive failed"),
                 },
-                () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
-                _ = self.shutdown.changed() => break,
             }
         }
     }

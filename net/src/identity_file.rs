@@ -190,7 +190,7 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<([u8; 32], NodeEpoch), IdentityEr
 /// A fresh secret key from the OS (under simulation: from the seeded simulator).
 pub fn generate_secret_key() -> [u8; 32] {
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).expect("the OS random source is available");
+    crate::entropy::fill(&mut key);
     key
 }
 

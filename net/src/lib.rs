@@ -3,12 +3,13 @@
 //!
 //! The same code runs on real tokio and, built with `--cfg madsim`, on madsim's
 //! simulated network, clock and disk. The few calls that differ between the two live
-//! in [`udp`] and [`storage`].
+//! in [`udp`], [`storage`] and [`entropy`].
 
 pub mod clock;
 #[cfg(not(madsim))]
 pub mod config_file;
 mod driver;
+pub mod entropy;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod identity_file;

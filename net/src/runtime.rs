@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::driver::Driver;
+use crate::entropy;
 use crate::identity_file::{IdentityError, IdentityFile};
 use crate::observer::Observer;
 use crate::udp::UdpSocket;
@@ -110,7 +111,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         posture: settings.posture,
         seeds: settings.seeds,
         discovery: settings.discovery,
-        rng_seed: random_seed(),
+        rng_seed: entropy::random_u64(),
     };
     let core = Node::new(config, settings.clock.now())?;
     let (status_tx, status) = watch::channel(core.status());
@@ -133,10 +134,4 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown,
         task,
     })
-}
-
-fn random_seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    u64::from_le_bytes(bytes)
 }

@@ -1,1 +1,20 @@
+//! Deterministic simulation of Psionic clusters.
+//!
+//! Built with `--cfg madsim`, [`cluster::SimCluster`] starts N madsim nodes, each
+//! running the real `psionic-net` driver on simulated sockets, clock and disk, injects
+//! faults, and records a [`trace::Trace`] of every core event and fault. The trace's
+//! digest identifies a run: the same seed gives the same digest.
+//!
+//! The report and trace types build in both flavours so tools can read them.
 
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+mod observer;
+pub mod report;
+pub mod trace;
+pub mod views;
+
+pub use report::{Condition, Outcome, Report, Violation};
+pub use trace::{Fault, Trace, TraceKind, TraceRecord};
+pub use views::Views;

@@ -1,0 +1,23 @@
+//! The built-in scenarios.
+
+/// A built-in scenario's name and what it shows.
+#[derive(Debug, Clone, Copy)]
+pub struct ScenarioInfo {
+    /// Name given to `cargo sim run`.
+    pub name: &'static str,
+    /// One line on what it exercises.
+    pub summary: &'static str,
+}
+
+/// Every built-in scenario.
+pub const CATALOGUE: &[ScenarioInfo] = &[ScenarioInfo {
+    name: "discovery",
+    summary: "5 nodes seeded with one address converge by gossip; an isolated node goes unreachable and \
+              back; a node with the wrong token is refused by all; a restarted node keeps its id, advances \
+              its epoch, and its replayed old-epoch frames are refused",
+}];
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Option<&'static ScenarioInfo> {
+    CATALOGUE.iter().find(|info| info.name == name)
+}

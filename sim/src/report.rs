@@ -1,0 +1,160 @@
+//! The outcome of a simulated run.
+
+use psionic_core::{NodeEpoch, NodeId, RefusalKind};
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every check held.
+    Pass,
+    /// A safety property was broken.
+    SafetyViolation,
+    /// A condition was not reached in time (or a requested fault had no effect).
+    LivenessFailure,
+    /// The simulation panicked.
+    Crash,
+}
+
+/// A condition a scenario waits for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "condition", rename_all = "kebab-case")]
+pub enum Condition {
+    /// Every live honest node sees every other live honest node as reachable.
+    FullMembership,
+    /// Every other live honest node sees `subject` as unreachable, and `subject` sees
+    /// every one of them as unreachable.
+    Isolated {
+        /// The isolated node.
+        subject: String,
+    },
+    /// Every other live honest node knows `subject` at `epoch` or later, reachable.
+    RejoinedAtEpoch {
+        /// The restarted node.
+        subject: String,
+        /// Epoch expected.
+        epoch: NodeEpoch,
+    },
+    /// `viewer` refused a frame from `sender` by the rule `kind`.
+    Refused {
+        /// Who must refuse.
+        viewer: String,
+        /// Who sent.
+        sender: NodeId,
+        /// The rule.
+        kind: RefusalKind,
+    },
+}
+
+/// A broken property, with the values that broke it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "violation", rename_all = "kebab-case")]
+pub enum Violation {
+    /// A node that was refused admission appears in a node's peer table.
+    RefusedPeerListed {
+        /// The node that listed it.
+        viewer: String,
+        /// The refused node.
+        peer: NodeId,
+        /// When.
+        at_ms: u64,
+    },
+    /// A restarted node came back with another id.
+    IdentityChanged {
+        /// The node.
+        node: String,
+        /// Id before.
+        before: NodeId,
+        /// Id after.
+        after: NodeId,
+    },
+    /// A restarted node did not advance its epoch.
+    EpochNotAdvanced {
+        /// The node.
+        node: String,
+        /// Epoch before.
+        before: NodeEpoch,
+        /// Epoch after.
+        after: NodeEpoch,
+    },
+    /// A condition was not reached by its deadline.
+    NotReached {
+        /// The condition.
+        condition: Condition,
+        /// When it was first awaited.
+        since_ms: u64,
+        /// The deadline.
+        deadline_ms: u64,
+    },
+    /// The simulation panicked.
+    Panic {
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl Violation {
+    /// Whether this breaks safety (as opposed to liveness).
+    pub fn is_safety(&self) -> bool {
+        matches!(
+            self,
+            Violation::RefusedPeerListed { .. }
+                | Violation::IdentityChanged { .. }
+                | Violation::EpochNotAdvanced { .. }
+        )
+    }
+}
+
+/// Everything a run reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Hex SHA-256 of the trace.
+    pub digest: String,
+    /// Simulated time at the end.
+    pub sim_time_ms: u64,
+    /// Broken properties, in the order found.
+    pub violations: Vec<Violation>,
+    /// Faults injected, in order.
+    pub faults: usize,
+    /// Conditions awaited and reached, with the time each took.
+    pub reached: Vec<Reached>,
+}
+
+/// A condition that was reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reached {
+    /// The condition.
+    pub condition: Condition,
+    /// Simulated milliseconds from when it was awaited to when it held.
+    pub after_ms: u64,
+}
+
+impl Report {
+    /// The outcome implied by `violations`, unless the run crashed.
+    pub fn outcome_of(violations: &[Violation]) -> Outcome {
+        if violations
+            .iter()
+            .any(|violation| matches!(violation, Violation::Panic { .. }))
+        {
+            Outcome::Crash
+        } else if violations.iter().any(Violation::is_safety) {
+            Outcome::SafetyViolation
+        } else if violations.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::LivenessFailure
+        }
+    }
+
+    /// The command that reproduces this run.
+    pub fn reproduce_command(&self) -> String {
+        format!("cargo sim run {} --seed {}", self.scenario, self.seed)
+    }
+}
