@@ -1,1 +1,183 @@
+//! Helpers for integration tests that run real `psionic-node` processes on loopback.
+#![cfg(not(madsim))]
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `psionic-node` binary, built once per test process into the same target dir.
+pub fn node_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "psionic-net", "--bin", "psionic-node", "--profile", profile])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building psionic-node failed");
+        profile_dir.join("psionic-node")
+    })
+}
+
+/// Writes an owner-only admission token file.
+pub fn write_token(path: &Path, token: &str) {
+    std::fs::write(path, token).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Runs `psionic-node init --data-dir DIR` and returns the node id it printed.
+pub fn init_node(data_dir: &Path) -> String {
+    let output = Command::new(node_binary()).arg("init").arg("--data-dir").arg(data_dir).output().unwrap();
+    assert!(output.status.success(), "init failed: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout.lines().find(|line| line.starts_with("node_id")).expect("node_id line");
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+/// What a node prints once listening.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// Node id (hex).
+    pub node_id: String,
+    /// Epoch of this life.
+    pub epoch: u64,
+    /// Discovery address.
+    pub discovery_addr: SocketAddr,
+    /// Operator API address.
+    pub operator_addr: SocketAddr,
+}
+
+/// A running `psionic-node run` process; killed on drop.
+#[derive(Debug)]
+pub struct NodeProcess {
+    child: Child,
+    /// Its announced addresses.
+    pub listening: Listening,
+}
+
+impl NodeProcess {
+    /// Starts `psionic-node run --config CONFIG` and waits for its listening line.
+    pub fn start(config: &Path) -> Result<Self, String> {
+        let mut child = Command::new(node_binary())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| error.to_string())?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|error| error.to_string())?;
+        if line.is_empty() {
+            let mut stderr = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
+            let status = child.wait().map_err(|error| error.to_string())?;
+            return Err(format!("exited with {status}: {stderr}"));
+        }
+        let value: Value = serde_json::from_str(&line).map_err(|error| format!("{error}: {line}"))?;
+        let addr = |key: &str| value[key].as_str().unwrap().parse().unwrap();
+        let listening = Listening {
+            node_id: value["node_id"].as_str().unwrap().to_owned(),
+            epoch: value["epoch"].as_u64().unwrap(),
+            discovery_addr: addr("discovery_addr"),
+            operator_addr: addr("operator_addr"),
+        };
+        // Keep stderr drained so the child never blocks on a full pipe.
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Ok(Self { child, listening })
+    }
+
+    /// `GET /v1/status` as JSON.
+    pub fn status(&self) -> Value {
+        http_get_json(self.listening.operator_addr, "/v1/status")
+    }
+
+    /// SIGKILL, and wait for the process to go.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a node configuration file and returns its path.
+pub fn write_config(dir: &Path, name: &str, seeds: &[SocketAddr], token_file: &str) -> PathBuf {
+    let seeds: Vec<String> = seeds.iter().map(|seed| format!("\"{seed}\"")).collect();
+    let text = format!(
+        r#"data_dir = "{name}"
+namespace = "lab"
+cluster_genesis = "lab-test"
+role = "both"
+discovery_bind = "127.0.0.1:0"
+operator_bind = "127.0.0.1:0"
+seeds = [{seeds}]
+
+[trust]
+posture = "trusted-lan"
+admission_token_file = "{token_file}"
+
+[discovery]
+probe_interval_ms = 100
+"#,
+        seeds = seeds.join(", ")
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A plain HTTP/1.1 GET of a JSON body.
+pub fn http_get_json(addr: SocketAddr, path: &str) -> Value {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {body}"))
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The health a status reports for `peer`, if listed.
+pub fn peer_health(status: &Value, peer: &str) -> Option<String> {
+    status["peers"]
+        .as_array()?
+        .iter()
+        .find(|entry| entry["node_id"] == peer)
+        .map(|entry| entry["health"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The epoch a status reports for `peer`, if listed.
+pub fn peer_epoch(status: &Value, peer: &str) -> Option<u64> {
+    status["peers"].as_array()?.iter().find(|entry| entry["node_id"] == peer).and_then(|entry| entry["epoch"].as_u64())
+}

@@ -131,7 +131,6 @@ mod cli {
 
     fn run(config_path: &Path) -> Result<(), (Failure, String)> {
         let config = ConfigFile::load(config_path).map_err(|error| (Failure::Config, error.to_string()))?;
-        let _lock = lock_data_dir(&config.settings.data_dir)?;
         runtime().block_on(serve(config))
     }
 
@@ -164,6 +163,9 @@ mod cli {
     }
 
     async fn serve(config: ConfigFile) -> Result<(), (Failure, String)> {
+        let data_dir = &config.settings.data_dir;
+        IdentityFile::in_dir(data_dir).load().await.map_err(|error| (Failure::DataDir, error.to_string()))?;
+        let _lock = lock_data_dir(data_dir)?;
         let operator = tokio::net::TcpListener::bind(config.operator_bind)
             .await
             .map_err(|error| {
