@@ -16,14 +16,26 @@ pub fn node_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>");
         let target_dir = profile_dir.parent().expect("target dir");
         let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
             Some("debug") | None => "dev",
             Some(other) => other,
         };
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "psionic-net", "--bin", "psionic-node", "--profile", profile])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "psionic-net",
+                "--bin",
+                "psionic-node",
+                "--profile",
+                profile,
+            ])
             .arg("--target-dir")
             .arg(target_dir)
             .status()
@@ -41,11 +53,32 @@ pub fn write_token(path: &Path, token: &str) {
 
 /// Runs `psionic-node init --data-dir DIR` and returns the node id it printed.
 pub fn init_node(data_dir: &Path) -> String {
-    let output = Command::new(node_binary()).arg("init").arg("--data-dir").arg(data_dir).output().unwrap();
-    assert!(output.status.success(), "init failed: {}", String::from_utf8_lossy(&output.stderr));
+    init_node_with_key(data_dir).0
+}
+
+/// Runs `psionic-node init --data-dir DIR` and returns the node id and public key it
+/// printed.
+pub fn init_node_with_key(data_dir: &Path) -> (String, String) {
+    let output = Command::new(node_binary())
+        .arg("init")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let line = stdout.lines().find(|line| line.starts_with("node_id")).expect("node_id line");
-    line.split_whitespace().nth(1).unwrap().to_owned()
+    let field = |name: &str| {
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} line"));
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    };
+    (field("node_id"), field("public_key"))
 }
 
 /// What a node prints once listening.
@@ -81,7 +114,9 @@ impl NodeProcess {
             .spawn()
             .map_err(|error| error.to_string())?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|error| error.to_string())?;
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .map_err(|error| error.to_string())?;
         if line.is_empty() {
             let mut stderr = String::new();
             child.stderr.take().unwrap().read_to_string(&mut stderr).ok();
@@ -121,8 +156,23 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Writes a node configuration file and returns its path.
+/// Writes a trusted-LAN node configuration file and returns its path.
 pub fn write_config(dir: &Path, name: &str, seeds: &[SocketAddr], token_file: &str) -> PathBuf {
+    let trust = format!("posture = \"trusted-lan\"\nadmission_token_file = \"{token_file}\"");
+    write_config_with_trust(dir, name, seeds, &trust)
+}
+
+/// Writes a configured-peers node configuration file pinning `public_keys`.
+pub fn write_pinned_config(dir: &Path, name: &str, seeds: &[SocketAddr], public_keys: &[&str]) -> PathBuf {
+    let keys: Vec<String> = public_keys.iter().map(|key| format!("\"{key}\"")).collect();
+    let trust = format!(
+        "posture = \"configured-peers\"\npeer_public_keys = [{}]",
+        keys.join(", ")
+    );
+    write_config_with_trust(dir, name, seeds, &trust)
+}
+
+fn write_config_with_trust(dir: &Path, name: &str, seeds: &[SocketAddr], trust: &str) -> PathBuf {
     let seeds: Vec<String> = seeds.iter().map(|seed| format!("\"{seed}\"")).collect();
     let text = format!(
         r#"data_dir = "{name}"
@@ -134,8 +184,7 @@ operator_bind = "127.0.0.1:0"
 seeds = [{seeds}]
 
 [trust]
-posture = "trusted-lan"
-admission_token_file = "{token_file}"
+{trust}
 
 [discovery]
 probe_interval_ms = 100
@@ -151,7 +200,11 @@ probe_interval_ms = 100
 pub fn http_get_json(addr: SocketAddr, path: &str) -> Value {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
@@ -163,7 +216,10 @@ pub fn http_get_json(addr: SocketAddr, path: &str) -> Value {
 pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -179,5 +235,9 @@ pub fn peer_health(status: &Value, peer: &str) -> Option<String> {
 
 /// The epoch a status reports for `peer`, if listed.
 pub fn peer_epoch(status: &Value, peer: &str) -> Option<u64> {
-    status["peers"].as_array()?.iter().find(|entry| entry["node_id"] == peer).and_then(|entry| entry["epoch"].as_u64())
+    status["peers"]
+        .as_array()?
+        .iter()
+        .find(|entry| entry["node_id"] == peer)
+        .and_then(|entry| entry["epoch"].as_u64())
 }

@@ -13,14 +13,21 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
     let dir = tempfile::tempdir().unwrap();
     write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
     write_token(&dir.path().join("wrong-token"), "somebody else's admission token\n");
-    let ids: Vec<String> = ["n1", "n2", "n3", "intruder"].iter().map(|name| init_node(&dir.path().join(name))).collect();
+    let ids: Vec<String> = ["n1", "n2", "n3", "intruder"]
+        .iter()
+        .map(|name| init_node(&dir.path().join(name)))
+        .collect();
 
     let n1 = NodeProcess::start(&write_config(dir.path(), "n1", &[], "token")).unwrap();
     let seed = [n1.listening.discovery_addr];
     let n2 = NodeProcess::start(&write_config(dir.path(), "n2", &seed, "token")).unwrap();
     let n3_config = write_config(dir.path(), "n3", &seed, "token");
     let n3 = NodeProcess::start(&n3_config).unwrap();
-    let all = [n1.listening.discovery_addr, n2.listening.discovery_addr, n3.listening.discovery_addr];
+    let all = [
+        n1.listening.discovery_addr,
+        n2.listening.discovery_addr,
+        n3.listening.discovery_addr,
+    ];
     let intruder = NodeProcess::start(&write_config(dir.path(), "intruder", &all, "wrong-token")).unwrap();
     assert_eq!(n3.listening.epoch, 1);
 
@@ -28,20 +35,31 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
     wait_until(CONVERGE, "every node to see the two others reachable", || {
         [&n1, &n2, &n3].iter().all(|node| {
             let status = node.status();
-            ids[..3].iter().filter(|id| **id != node.listening.node_id).all(|id| peer_health(&status, id).as_deref() == Some("reachable"))
+            ids[..3]
+                .iter()
+                .filter(|id| **id != node.listening.node_id)
+                .all(|id| peer_health(&status, id).as_deref() == Some("reachable"))
         })
     });
     wait_until(CONVERGE, "every node to refuse the intruder", || {
-        [&n1, &n2, &n3].iter().all(|node| node.status()["refusals"]["authentication-failed"].as_u64() > Some(0))
+        [&n1, &n2, &n3]
+            .iter()
+            .all(|node| node.status()["refusals"]["authentication-failed"].as_u64() > Some(0))
     });
     for node in [&n1, &n2, &n3] {
-        assert_eq!(peer_health(&node.status(), &ids[3]), None, "the intruder is never listed");
+        assert_eq!(
+            peer_health(&node.status(), &ids[3]),
+            None,
+            "the intruder is never listed"
+        );
     }
     assert_eq!(intruder.status()["peers"].as_array().unwrap().len(), 0);
 
     n3.kill();
     wait_until(CONVERGE, "n1 and n2 to mark the killed n3 unreachable", || {
-        honest.iter().all(|node| peer_health(&node.status(), &ids[2]).as_deref() == Some("unreachable"))
+        honest
+            .iter()
+            .all(|node| peer_health(&node.status(), &ids[2]).as_deref() == Some("unreachable"))
     });
 
     let n3 = NodeProcess::start(&n3_config).unwrap();
@@ -54,6 +72,10 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
         })
     });
     for node in [&n1, &n2, &n3] {
-        assert_eq!(peer_health(&node.status(), &ids[3]), None, "the intruder is still not listed");
+        assert_eq!(
+            peer_health(&node.status(), &ids[3]),
+            None,
+            "the intruder is still not listed"
+        );
     }
 }

@@ -7,8 +7,16 @@ use std::process::Command;
 use psionic_tests::{init_node, node_binary, write_config, write_token};
 
 fn run_node(config: &std::path::Path) -> (i32, String) {
-    let output = Command::new(node_binary()).arg("run").arg("--config").arg(config).output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    let output = Command::new(node_binary())
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -22,7 +30,10 @@ fn a_corrupt_identity_file_stops_the_node_and_is_left_untouched() {
     std::fs::write(&identity, &bytes).unwrap();
     let (code, stderr) = run_node(&write_config(dir.path(), "n1", &[], "token"));
     assert_eq!(code, 4, "{stderr}");
-    assert!(stderr.contains("n1/identity") && stderr.contains("checksum"), "{stderr}");
+    assert!(
+        stderr.contains("n1/identity") && stderr.contains("checksum"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&identity).unwrap(), bytes);
 }
 
@@ -40,7 +51,9 @@ fn an_unknown_key_in_the_config_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     write_token(&dir.path().join("token"), "the lab's admission token, 2026");
     let config = write_config(dir.path(), "n1", &[], "token");
-    let text = std::fs::read_to_string(&config).unwrap().replace("role = \"both\"", "role = \"both\"\nrole_typo = 1");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("role = \"both\"", "role = \"both\"\nrole_typo = 1");
     std::fs::write(&config, text).unwrap();
     let (code, stderr) = run_node(&config);
     assert_eq!(code, 3, "{stderr}");
@@ -69,9 +82,10 @@ fn a_discovery_port_in_use_is_a_network_error_and_the_epoch_does_not_advance() {
     init_node(&dir.path().join("n1"));
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = write_config(dir.path(), "n1", &[], "token");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("discovery_bind = \"127.0.0.1:0\"", &format!("discovery_bind = \"{}\"", taken.local_addr().unwrap()));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "discovery_bind = \"127.0.0.1:0\"",
+        &format!("discovery_bind = \"{}\"", taken.local_addr().unwrap()),
+    );
     std::fs::write(&config, text).unwrap();
     let identity_before = std::fs::read(dir.path().join("n1/identity")).unwrap();
     let (code, stderr) = run_node(&config);

@@ -9,7 +9,12 @@
 
 use std::process::{Command, ExitCode};
 
-const SIM_FLAGS: [&str; 4] = ["--config", "build.rustflags=['--cfg','madsim']", "--target-dir", "target/madsim"];
+const SIM_FLAGS: [&str; 4] = [
+    "--config",
+    "build.rustflags=['--cfg','madsim']",
+    "--target-dir",
+    "target/madsim",
+];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -41,7 +46,10 @@ fn main() -> ExitCode {
 }
 
 fn test_steps() -> Vec<Vec<&'static str>> {
-    vec![vec!["test", "--workspace"], [&["test", "--workspace"][..], &SIM_FLAGS[..]].concat()]
+    vec![
+        vec!["test", "--workspace"],
+        [&["test", "--workspace"][..], &SIM_FLAGS[..]].concat(),
+    ]
 }
 
 fn lint_steps() -> Vec<Vec<&'static str>> {

@@ -164,7 +164,10 @@ mod cli {
 
     async fn serve(config: ConfigFile) -> Result<(), (Failure, String)> {
         let data_dir = &config.settings.data_dir;
-        IdentityFile::in_dir(data_dir).load().await.map_err(|error| (Failure::DataDir, error.to_string()))?;
+        IdentityFile::in_dir(data_dir)
+            .load()
+            .await
+            .map_err(|error| (Failure::DataDir, error.to_string()))?;
         let _lock = lock_data_dir(data_dir)?;
         let operator = tokio::net::TcpListener::bind(config.operator_bind)
             .await
