@@ -3,6 +3,7 @@
 
 use core::net::SocketAddr;
 
+use crate::consensus::{ConsensusConfig, Durable, SnapshotFault};
 use crate::identity::{ClusterId, ClusterNamespace, NodeIdentity, NodeRole};
 use crate::wire::TrustPosture;
 
@@ -23,8 +24,12 @@ pub struct NodeConfig {
     pub seeds: Vec<SocketAddr>,
     /// Discovery timing and limits.
     pub discovery: DiscoveryConfig,
-    /// Seed of this node's ChaCha stream (jitter, backoff).
+    /// Seed of this node's ChaCha streams (jitter, backoff, election timeouts).
     pub rng_seed: u64,
+    /// Consensus timing, limits and genesis voters.
+    pub consensus: ConsensusConfig,
+    /// Consensus state recovered from disk (empty on first start).
+    pub durable: Durable,
 }
 
 /// Discovery timing and limits.
@@ -73,6 +78,12 @@ pub enum ConfigError {
         /// Minimum.
         min: u64,
     },
+    /// The recovered snapshot does not verify.
+    #[error("recovered snapshot is corrupt: {fault}")]
+    Snapshot {
+        /// What is wrong with it.
+        fault: SnapshotFault,
+    },
     /// Two values are in the wrong order.
     #[error("{smaller} ({smaller_value}) must be less than {larger} ({larger_value})")]
     Order {
@@ -85,6 +96,23 @@ pub enum ConfigError {
         /// Its value.
         larger_value: u64,
     },
+}
+
+impl ConsensusConfig {
+    /// Checks the rules between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms, 1)?;
+        at_least("consensus.append_entries_max", self.append_entries_max as u64, 1)?;
+        at_least("consensus.snapshot_chunk_bytes", self.snapshot_chunk_bytes as u64, 1)?;
+        ordered(
+            ("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms),
+            ("consensus.election_timeout_ms_min", self.election_timeout_ms_min),
+        )?;
+        ordered(
+            ("consensus.election_timeout_ms_min", self.election_timeout_ms_min),
+            ("consensus.election_timeout_ms_max", self.election_timeout_ms_max),
+        )
+    }
 }
 
 impl DiscoveryConfig {

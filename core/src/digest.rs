@@ -18,6 +18,14 @@ pub enum DigestKind {
     AdmissionMacKey,
     /// A simulation trace.
     Trace,
+    /// The replicated cluster state.
+    ClusterState,
+    /// A policy document.
+    Policy,
+    /// A coordinator's authority stamp.
+    Authority,
+    /// A snapshot's payload.
+    Snapshot,
 }
 
 impl DigestKind {
@@ -28,6 +36,10 @@ impl DigestKind {
             DigestKind::NodeId => b"psionic/node-id/v1",
             DigestKind::AdmissionMacKey => b"psionic/admission-mac-key/v1",
             DigestKind::Trace => b"psionic/trace/v1",
+            DigestKind::ClusterState => b"psionic/cluster-state/v1",
+            DigestKind::Policy => b"psionic/policy/v1",
+            DigestKind::Authority => b"psionic/authority/v1",
+            DigestKind::Snapshot => b"psionic/snapshot/v1",
         }
     }
 }

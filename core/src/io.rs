@@ -4,9 +4,14 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::{
+    Authority, CatchupDisposition, Decision, Entry, HardState, RoleKind, StepDownReason, StoredSnapshot,
+};
+use crate::digest::Digest;
 use crate::discovery::PeerHealth;
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
 use crate::refusal::Refusal;
+use crate::state::{ClusterEvent, ProposalId};
 
 /// An input to [`crate::Node::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,21 @@ pub enum Output {
     Transmit(Transmit),
     /// Something happened that the application may want to know.
     Event(Event),
+    /// Make the term and vote durable. Must complete before any transmit that follows.
+    PersistHardState(HardState),
+    /// Make entries durable: drop stored entries from `first_index` on, then append
+    /// `entries` (which start at `first_index`). Must complete before any transmit
+    /// that follows.
+    PersistEntries {
+        /// Index of the first entry.
+        first_index: u64,
+        /// The entries.
+        entries: Vec<Entry>,
+    },
+    /// Make a snapshot durable; stored entries up to its index may then be dropped (all
+    /// of them, if the log disagrees with the snapshot at its index). Must complete
+    /// before any transmit that follows.
+    PersistSnapshot(StoredSnapshot),
 }
 
 /// How a transmit must travel.
@@ -106,5 +126,90 @@ pub enum Event {
         from: SocketAddr,
         /// Why.
         refusal: Refusal,
+    },
+    /// This node's consensus role changed.
+    RoleChanged {
+        /// Its term.
+        term: u64,
+        /// The new role.
+        role: RoleKind,
+    },
+    /// A leader for `term` became known (this node, when it won).
+    LeaderElected {
+        /// The term.
+        term: u64,
+        /// The leader.
+        leader: NodeId,
+    },
+    /// This node stopped leading.
+    SteppedDown {
+        /// The term it led.
+        term: u64,
+        /// Why.
+        reason: StepDownReason,
+    },
+    /// Two different leaders were seen for one term. Never happens with a correct
+    /// protocol; the simulator treats it as a safety violation.
+    SplitBrain {
+        /// The term.
+        term: u64,
+        /// Leader seen first.
+        first: NodeId,
+        /// Leader seen second.
+        second: NodeId,
+    },
+    /// An append tried to replace a committed entry and was refused. Never happens
+    /// with a correct protocol.
+    CommittedEntryConflict {
+        /// The index.
+        index: u64,
+    },
+    /// A committed entry was applied.
+    Applied {
+        /// Its index.
+        index: u64,
+        /// Its term.
+        term: u64,
+        /// The fact it became.
+        fact: ClusterEvent,
+        /// State digest after applying (when configured).
+        state_digest: Option<Digest>,
+    },
+    /// A proposal made on this node was committed and applied (its acknowledgement).
+    ProposalCommitted {
+        /// The proposal.
+        id: ProposalId,
+        /// Its index.
+        index: u64,
+    },
+    /// The leader changed how it brings `peer` up to date.
+    Catchup {
+        /// The follower.
+        peer: NodeId,
+        /// How.
+        disposition: CatchupDisposition,
+    },
+    /// A snapshot was taken and the log compacted.
+    SnapshotTaken {
+        /// Last included index.
+        index: u64,
+        /// Its term.
+        term: u64,
+    },
+    /// A snapshot from the leader was verified and installed.
+    SnapshotInstalled {
+        /// Last included index.
+        index: u64,
+        /// Its term.
+        term: u64,
+        /// Digest of the installed state.
+        state_digest: Digest,
+    },
+    /// A stamped decision from the current leadership was accepted.
+    DecisionAccepted {
+        /// Its authority.
+        authority: Authority,
+        /// The decision.
+        decision: Decision,
     },
 }

@@ -24,8 +24,8 @@
 //!
 //! ```
 //! use psionic_core::{
-//!     AdmissionToken, ClusterId, ClusterNamespace, DiscoveryConfig, Input, Instant, Node,
-//!     NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, PeerHealth, TrustPosture,
+//!     AdmissionToken, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Input,
+//!     Instant, Node, NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, PeerHealth, TrustPosture,
 //! };
 //! use std::net::SocketAddr;
 //!
@@ -41,11 +41,14 @@
 //!     seeds: vec![addrs[1 - index]],
 //!     discovery: DiscoveryConfig::default(),
 //!     rng_seed: index as u64,
+//!     consensus: ConsensusConfig::default(),
+//!     durable: Durable::default(),
 //! };
 //! let mut nodes = [Node::new(config(0), Instant::ZERO).unwrap(), Node::new(config(1), Instant::ZERO).unwrap()];
 //! let mut now = Instant::ZERO;
 //! for _ in 0..20 {
-//!     // Step 2: carry out outputs; transmits are delivered at once.
+//!     // Step 2: carry out outputs in order (persist outputs would be made durable
+//!     // here, before the transmits after them); transmits are delivered at once.
 //!     let mut in_flight = Vec::new();
 //!     for (index, node) in nodes.iter_mut().enumerate() {
 //!         while let Some(output) = node.poll_output() {
@@ -76,6 +79,7 @@
 //! ```
 
 pub mod config;
+pub mod consensus;
 pub mod digest;
 pub mod discovery;
 pub mod identity;
@@ -83,18 +87,21 @@ pub mod io;
 pub mod node;
 pub mod refusal;
 pub mod replay;
+pub mod state;
 pub mod status;
 pub mod time;
 pub mod timer;
 pub mod wire;
 
 pub use config::{ConfigError, DiscoveryConfig, NodeConfig};
+pub use consensus::{ConsensusConfig, Durable, HardState, RoleKind};
 pub use digest::{Digest, DigestKind};
 pub use discovery::PeerHealth;
 pub use identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole};
 pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};
+pub use state::{ClusterCommand, ClusterEvent, ClusterState, ProposalId};
 pub use status::{NodeStatus, PeerStatus};
 pub use time::Instant;
 pub use wire::TrustPosture;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::{Fence, SnapshotFault};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
 use crate::wire::{AuthFailure, DecodeError};
 
@@ -86,6 +87,43 @@ pub enum Refusal {
         /// The id claimed.
         sender: NodeId,
     },
+    /// A vote request for a term in which this node already voted for another.
+    #[error("vote for {candidate:?} in term {term} refused: already voted for {voted_for:?}")]
+    VoteAlreadyCast {
+        /// The term.
+        term: u64,
+        /// Who asked.
+        candidate: NodeId,
+        /// Who got the vote.
+        voted_for: NodeId,
+    },
+    /// A decision stamped with a fence older than one already seen.
+    #[error("decision from {sender:?} refused: stale fence {got:?}, seen {seen:?}")]
+    StaleFence {
+        /// Sender.
+        sender: NodeId,
+        /// Newest fence seen.
+        seen: Fence,
+        /// Fence of the decision.
+        got: Fence,
+    },
+    /// A decision whose authority names another leader than its sender, or whose
+    /// digest does not match.
+    #[error("decision from {sender:?} refused: authority names {claimed:?}")]
+    AuthorityMismatch {
+        /// Sender.
+        sender: NodeId,
+        /// Leader named.
+        claimed: NodeId,
+    },
+    /// A snapshot chunk or snapshot that does not verify.
+    #[error("snapshot from {sender:?} refused: {fault}")]
+    Snapshot {
+        /// Sender.
+        sender: NodeId,
+        /// What is wrong.
+        fault: SnapshotFault,
+    },
 }
 
 /// The rule a [`Refusal`] broke, without its values: the key of refusal counters.
@@ -110,11 +148,19 @@ pub enum RefusalKind {
     Replay,
     /// See [`Refusal::OwnIdentity`].
     OwnIdentity,
+    /// See [`Refusal::VoteAlreadyCast`].
+    VoteAlreadyCast,
+    /// See [`Refusal::StaleFence`].
+    StaleFence,
+    /// See [`Refusal::AuthorityMismatch`].
+    AuthorityMismatch,
+    /// See [`Refusal::Snapshot`].
+    Snapshot,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 9] = [
+    pub const ALL: [RefusalKind; 13] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -124,6 +170,10 @@ impl RefusalKind {
         RefusalKind::StaleEpoch,
         RefusalKind::Replay,
         RefusalKind::OwnIdentity,
+        RefusalKind::VoteAlreadyCast,
+        RefusalKind::StaleFence,
+        RefusalKind::AuthorityMismatch,
+        RefusalKind::Snapshot,
     ];
 
     /// The kebab-case name used in metrics and JSON.
@@ -138,6 +188,10 @@ impl RefusalKind {
             RefusalKind::StaleEpoch => "stale-epoch",
             RefusalKind::Replay => "replay",
             RefusalKind::OwnIdentity => "own-identity",
+            RefusalKind::VoteAlreadyCast => "vote-already-cast",
+            RefusalKind::StaleFence => "stale-fence",
+            RefusalKind::AuthorityMismatch => "authority-mismatch",
+            RefusalKind::Snapshot => "snapshot",
         }
     }
 }
@@ -150,7 +204,11 @@ impl Refusal {
             | Refusal::UnknownPeer { sender }
             | Refusal::StaleEpoch { sender, .. }
             | Refusal::Replay { sender, .. }
-            | Refusal::OwnIdentity { sender } => Some(*sender),
+            | Refusal::OwnIdentity { sender }
+            | Refusal::StaleFence { sender, .. }
+            | Refusal::AuthorityMismatch { sender, .. }
+            | Refusal::Snapshot { sender, .. } => Some(*sender),
+            Refusal::VoteAlreadyCast { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
             | Refusal::NamespaceMismatch { .. }
@@ -170,6 +228,10 @@ impl Refusal {
             Refusal::StaleEpoch { .. } => RefusalKind::StaleEpoch,
             Refusal::Replay { .. } => RefusalKind::Replay,
             Refusal::OwnIdentity { .. } => RefusalKind::OwnIdentity,
+            Refusal::VoteAlreadyCast { .. } => RefusalKind::VoteAlreadyCast,
+            Refusal::StaleFence { .. } => RefusalKind::StaleFence,
+            Refusal::AuthorityMismatch { .. } => RefusalKind::AuthorityMismatch,
+            Refusal::Snapshot { .. } => RefusalKind::Snapshot,
         }
     }
 }

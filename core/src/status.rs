@@ -4,6 +4,7 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::RoleKind;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::RefusalCounters;
@@ -25,6 +26,18 @@ pub struct NodeStatus {
     pub peers: Vec<PeerStatus>,
     /// Refused frames by rule.
     pub refusals: RefusalCounters,
+    /// Current consensus term.
+    pub term: u64,
+    /// Consensus role.
+    pub consensus_role: RoleKind,
+    /// The leader followed (itself when leading).
+    pub leader: Option<NodeId>,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied.
+    pub applied_index: u64,
+    /// Index of the last log entry.
+    pub last_index: u64,
 }
 
 /// One peer as a node sees it.

@@ -11,6 +11,14 @@ pub enum Timer {
     DiscoveryProbe,
     /// Fires when the longest-silent peer reaches `peer_expiry_ms` and is dropped.
     PeerExpiry,
+    /// Fires when a voter that is not leading has heard no leader for its randomized
+    /// election timeout: it starts a pre-vote.
+    Election,
+    /// Fires every heartbeat interval on the leader: it appends to every follower.
+    Heartbeat,
+    /// Fires every election-timeout floor on the leader: it steps down unless a quorum
+    /// answered since the last check.
+    CheckQuorum,
 }
 
 /// Deadlines of the armed timers.

@@ -45,8 +45,8 @@ pub struct Heard {
     pub peer: NodeId,
     /// Source address.
     pub addr: SocketAddr,
-    /// Sender's role.
-    pub role: NodeRole,
+    /// Sender's role, if the frame said (hellos do; consensus messages do not).
+    pub role: Option<NodeRole>,
     /// Sender's epoch.
     pub epoch: NodeEpoch,
     /// What the replay guard saw of the epoch.
@@ -87,11 +87,13 @@ impl Discovery {
         self.on_dial_answered(heard.addr, now);
         let next_probe_at = now + ms(self.config.probe_interval_ms);
         let Some(peer) = self.peers.get_mut(&heard.peer) else {
-            self.peers.insert(heard.peer, Peer::new(&heard, now, next_probe_at));
+            let Some(role) = heard.role else { return };
+            self.peers
+                .insert(heard.peer, Peer::new(&heard, role, now, next_probe_at));
             events.push(Event::PeerDiscovered {
                 peer: heard.peer,
                 addr: heard.addr,
-                role: heard.role,
+                role,
                 epoch: heard.epoch,
             });
             return;

@@ -54,10 +54,10 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub(super) fn new(heard: &Heard, now: Instant, next_probe_at: Instant) -> Self {
+    pub(super) fn new(heard: &Heard, role: NodeRole, now: Instant, next_probe_at: Instant) -> Self {
         Self {
             addr: heard.addr,
-            role: heard.role,
+            role,
             epoch: heard.epoch,
             health: PeerHealth::Reachable,
             last_heard_at: now,
@@ -68,7 +68,7 @@ impl Peer {
 
     pub(super) fn heard(&mut self, heard: &Heard, now: Instant) {
         self.addr = heard.addr;
-        self.role = heard.role;
+        self.role = heard.role.unwrap_or(self.role);
         self.epoch = heard.epoch;
         self.health = PeerHealth::Reachable;
         self.last_heard_at = now;

@@ -5,6 +5,7 @@ use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::DecodeError;
+use crate::consensus::RaftMessage;
 use crate::identity::{ClusterNamespace, NodeId, NodeRole};
 
 /// Most peers one hello may gossip.
@@ -17,6 +18,8 @@ pub enum Message {
     Hello(Hello),
     /// The answer to a probe. Never answered.
     HelloAck(Hello),
+    /// A consensus message.
+    Raft(RaftMessage),
 }
 
 impl Message {
@@ -24,6 +27,9 @@ impl Message {
     pub fn validate(&self) -> Result<(), DecodeError> {
         match self {
             Message::Hello(hello) | Message::HelloAck(hello) => hello.validate(),
+            Message::Raft(message) => message
+                .within_limits()
+                .map_err(|(len, max)| DecodeError::TooManyItems { len, max }),
         }
     }
 }

@@ -6,9 +6,10 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
+use psionic_core::consensus::{Entry, StoredSnapshot};
 use psionic_core::{
-    AdmissionToken, ClusterId, ClusterNamespace, DiscoveryConfig, Event, Input, Instant, Node, NodeConfig, NodeEpoch,
-    NodeIdentity, NodeRole, Output, TrustPosture,
+    AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Event,
+    HardState, Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TrustPosture,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -24,8 +25,49 @@ pub struct Packet {
     pub bytes: Vec<u8>,
 }
 
+/// What a node made durable: survives `restart`.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+    pub snapshot: Option<StoredSnapshot>,
+}
+
+impl Disk {
+    fn persist(&mut self, output: &Output) {
+        match output {
+            Output::PersistHardState(hard_state) => self.hard_state = *hard_state,
+            Output::PersistEntries { first_index, entries } => {
+                self.entries.retain(|entry| entry.index < *first_index);
+                self.entries.extend(entries.iter().cloned());
+            }
+            Output::PersistSnapshot(snapshot) => {
+                let (index, term) = (snapshot.meta.last_index, snapshot.meta.last_term);
+                let agrees = self
+                    .entries
+                    .iter()
+                    .any(|entry| entry.index == index && entry.term == term);
+                self.entries.retain(|entry| agrees && entry.index > index);
+                self.snapshot = Some(snapshot.clone());
+            }
+            Output::Transmit(_) | Output::Event(_) => {}
+        }
+    }
+
+    fn durable(&self) -> Durable {
+        Durable {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+}
+
 pub struct Harness {
     pub now: Instant,
+    pub disks: Vec<Disk>,
+    /// Nodes that are crashed: they neither send nor receive.
+    pub down: BTreeSet<usize>,
     pub nodes: Vec<Node>,
     pub addrs: Vec<SocketAddr>,
     pub configs: Vec<NodeConfig>,
@@ -61,7 +103,26 @@ pub fn config(index: usize, epoch: u64) -> NodeConfig {
         seeds: if index == 0 { vec![] } else { vec![addr(0)] },
         discovery: DiscoveryConfig::default(),
         rng_seed: index as u64,
+        consensus: ConsensusConfig::default(),
+        durable: Durable::default(),
     }
+}
+
+/// The id of honest node `index`.
+pub fn node_id(index: usize) -> NodeId {
+    NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(0)).node_id()
+}
+
+/// Configs of `count` nodes whose first `voters` are the genesis voters.
+pub fn consensus_configs(count: usize, voters: usize) -> Vec<NodeConfig> {
+    let initial_voters: Vec<(NodeId, NodeRole)> = (0..voters).map(|index| (node_id(index), NodeRole::Both)).collect();
+    (0..count)
+        .map(|index| {
+            let mut config = config(index, 1);
+            config.consensus.initial_voters = initial_voters.clone();
+            config
+        })
+        .collect()
 }
 
 impl Harness {
@@ -73,6 +134,8 @@ impl Harness {
             .collect();
         Self {
             now: Instant::ZERO,
+            disks: vec![Disk::default(); configs.len()],
+            down: BTreeSet::new(),
             nodes,
             addrs,
             configs,
@@ -97,21 +160,45 @@ impl Harness {
     /// Runs until the virtual clock passes `until_ms`.
     pub fn run_until_ms(&mut self, until_ms: u64) {
         let until = Instant::from_millis(until_ms);
+        let mut deliveries_at_this_instant = 0u32;
+        let mut timer_steps_at_this_instant = 0u32;
         loop {
             self.drain_outputs();
             if let Some(packet) = self.in_flight.pop_front() {
+                deliveries_at_this_instant += 1;
+                if deliveries_at_this_instant > 100_000 {
+                    let frame = psionic_core::wire::decode_frame(&packet.bytes).map(|frame| frame.body.message);
+                    panic!("livelock at {}: {packet:?} carrying {frame:?}", self.now);
+                }
                 self.deliver(packet);
                 continue;
             }
-            let Some(next) = self.nodes.iter().filter_map(Node::poll_timeout).min() else {
+            deliveries_at_this_instant = 0;
+            let live = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !self.down.contains(index));
+            let Some(next) = live.filter_map(|(_, node)| node.poll_timeout()).min() else {
                 break;
             };
             if next > until {
                 break;
             }
+            if next <= self.now {
+                timer_steps_at_this_instant += 1;
+                let stuck: Vec<_> = self.nodes.iter().map(Node::poll_timeout).collect();
+                assert!(
+                    timer_steps_at_this_instant < 10_000,
+                    "timer livelock at {}: {stuck:?}",
+                    self.now
+                );
+            } else {
+                timer_steps_at_this_instant = 0;
+            }
             self.now = self.now.max(next);
-            for node in &mut self.nodes {
-                if node.poll_timeout().is_some_and(|at| at <= self.now) {
+            for (index, node) in self.nodes.iter_mut().enumerate() {
+                if !self.down.contains(&index) && node.poll_timeout().is_some_and(|at| at <= self.now) {
                     node.handle(self.now, Input::Timeout);
                 }
             }
@@ -138,11 +225,68 @@ impl Harness {
         self.blocked.clear();
     }
 
-    /// Replaces node `index` by a fresh core with the same key and `epoch`.
+    /// Replaces node `index` by a fresh core with the same key and `epoch`, recovered
+    /// from its disk.
     pub fn restart(&mut self, index: usize, epoch: u64) {
         let mut config = self.configs[index].clone();
         config.identity = NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(epoch));
+        config.durable = self.disks[index].durable();
         self.nodes[index] = Node::new(config, self.now).unwrap();
+        self.down.remove(&index);
+    }
+
+    /// Crashes node `index`: it stops; its disk keeps what it persisted.
+    pub fn crash(&mut self, index: usize) {
+        self.down.insert(index);
+    }
+
+    /// Cuts every link between the two groups (both directions).
+    pub fn partition(&mut self, left: &[usize], right: &[usize]) {
+        for a in left {
+            for b in right {
+                self.blocked.insert((*a, *b));
+                self.blocked.insert((*b, *a));
+            }
+        }
+    }
+
+    /// The live nodes that believe they lead.
+    pub fn leaders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|index| !self.down.contains(index) && self.nodes[*index].consensus().is_leader())
+            .collect()
+    }
+
+    /// Runs until exactly one live node leads (and returns it), at most `within_ms` more.
+    pub fn await_leader(&mut self, within_ms: u64) -> usize {
+        let deadline = self.now.as_millis() + within_ms;
+        loop {
+            let leaders = self.leaders();
+            if leaders.len() == 1 {
+                return leaders[0];
+            }
+            assert!(
+                self.now.as_millis() < deadline,
+                "no single leader by {deadline} ms: {leaders:?}"
+            );
+            let next = self.now.as_millis() + 10;
+            self.run_until_ms(next);
+        }
+    }
+
+    /// Proposes `count` policy commands on node `index` as one batch.
+    pub fn propose(&mut self, index: usize, count: usize) -> Vec<psionic_core::ProposalId> {
+        let commands = (0..count)
+            .map(|n| ClusterCommand::SetPolicy {
+                name: format!("p{}", n % 8),
+                document: format!("doc {n}").into_bytes(),
+            })
+            .collect();
+        let ids = self.nodes[index]
+            .propose_batch(self.now, commands)
+            .expect("proposal accepted");
+        self.drain_outputs();
+        ids
     }
 
     pub fn events_of(&self, index: usize) -> impl Iterator<Item = &Event> {
@@ -155,6 +299,7 @@ impl Harness {
     fn drain_outputs(&mut self) {
         for (index, node) in self.nodes.iter_mut().enumerate() {
             while let Some(output) = node.poll_output() {
+                self.disks[index].persist(&output);
                 match output {
                     Output::Transmit(transmit) => {
                         let packet = Packet {
@@ -166,6 +311,7 @@ impl Harness {
                         self.in_flight.push_back(packet);
                     }
                     Output::Event(event) => self.events.push((index, self.now, event)),
+                    Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_) => {}
                 }
             }
         }
@@ -176,7 +322,7 @@ impl Harness {
             return;
         };
         let lost = self.loss_ppm > 0 && (self.rng.next_u32() % 1_000_000) < self.loss_ppm;
-        if lost || self.blocked.contains(&(from, to)) {
+        if lost || self.blocked.contains(&(from, to)) || self.down.contains(&from) || self.down.contains(&to) {
             return;
         }
         self.nodes[to].handle(

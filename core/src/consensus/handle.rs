@@ -1,0 +1,344 @@
+//! Construction, message dispatch, timers, decisions and queries of [`Consensus`].
+
+use rand_chacha::ChaCha8Rng;
+
+use super::election::VoteRequest;
+use super::replication::{Append, AppendResponse};
+use super::snapshot::Chunk;
+use super::{
+    Authority, Consensus, ConsensusConfig, CoordinatorView, Decision, Durable, Effect, Fence, HardState,
+    ProposalRejection, RaftLog, RaftMessage, Role, RoleKind, StaleLeader, StampedDecision,
+};
+use crate::config::ConfigError;
+use crate::identity::{ClusterId, NodeEpoch, NodeId};
+use crate::io::Event;
+use crate::refusal::Refusal;
+use crate::state::ClusterState;
+use crate::time::Instant;
+use crate::timer::Timer;
+
+/// Switches that plant known bugs, so simulation tests can prove the checkers catch
+/// them. They act only in simulation builds (`--cfg madsim`); elsewhere they are inert.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Commit entries without waiting for a quorum.
+    pub commit_without_quorum: bool,
+    /// Grant votes without the up-to-date log check.
+    pub vote_ignores_log: bool,
+    /// Accept decisions whatever their fence.
+    pub no_fence_check: bool,
+}
+
+impl Consensus {
+    /// Consensus of node `id` in its `epoch`, recovered from `durable`.
+    pub fn new(
+        (id, epoch, cluster_id): (NodeId, NodeEpoch, ClusterId),
+        config: ConsensusConfig,
+        durable: Durable,
+        rng: ChaCha8Rng,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        let (state, log) = match &durable.snapshot {
+            Some(snapshot) => {
+                let state = snapshot.verify().map_err(|fault| ConfigError::Snapshot { fault })?;
+                let log = RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries);
+                (state, log)
+            }
+            None => (
+                ClusterState::genesis(&config.initial_voters),
+                RaftLog::new(0, 0, durable.entries),
+            ),
+        };
+        let mut consensus = Self {
+            id,
+            epoch,
+            cluster_id,
+            commit_index: log.snapshot_index(),
+            hard: durable.hard_state,
+            fence_seen: Fence(durable.hard_state.term),
+            log,
+            state,
+            snapshot: durable.snapshot,
+            incoming_snapshot: None,
+            role: Role::Follower,
+            leader: None,
+            leader_contact_at: None,
+            election_deadline: None,
+            heartbeat_deadline: None,
+            check_quorum_deadline: None,
+            leaders_seen: Default::default(),
+            next_proposal_seq: 0,
+            rng,
+            effects: Vec::new(),
+            now,
+            mutations: Mutations::default(),
+            config,
+        };
+        consensus.reset_election_deadline(now);
+        Ok(consensus)
+    }
+
+    /// Plants known bugs (simulation builds only).
+    pub fn set_mutations(&mut self, mutations: Mutations) {
+        self.mutations = mutations;
+    }
+
+    pub(crate) fn mutations_commit_without_quorum(&self) -> bool {
+        cfg!(madsim) && self.mutations.commit_without_quorum
+    }
+
+    /// Handles a consensus message from the authenticated `from`.
+    pub(crate) fn on_message(&mut self, now: Instant, from: NodeId, message: RaftMessage) {
+        self.now = now;
+        match message {
+            RaftMessage::VoteRequest {
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                transfer,
+            } => {
+                let request = VoteRequest {
+                    term,
+                    last_log_index,
+                    last_log_term,
+                    pre_vote,
+                    transfer,
+                };
+                self.on_vote_request(now, from, request);
+            }
+            RaftMessage::VoteResponse {
+                term,
+                granted,
+                pre_vote,
+            } => {
+                self.on_vote_response(now, from, term, granted, pre_vote);
+            }
+            RaftMessage::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                leader_commit,
+            } => {
+                self.on_append(
+                    now,
+                    from,
+                    Append {
+                        term,
+                        prev_index,
+                        prev_term,
+                        entries,
+                        leader_commit,
+                    },
+                );
+            }
+            RaftMessage::AppendResponse {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                last_index,
+            } => {
+                let response = AppendResponse {
+                    term,
+                    success,
+                    match_index,
+                    conflict_index,
+                    last_index,
+                };
+                self.on_append_response(now, from, response);
+            }
+            RaftMessage::SnapshotChunk {
+                term,
+                meta,
+                offset,
+                data,
+            } => {
+                self.on_snapshot_chunk(
+                    now,
+                    from,
+                    Chunk {
+                        term,
+                        meta,
+                        offset,
+                        data,
+                    },
+                );
+            }
+            RaftMessage::SnapshotResponse {
+                term,
+                snapshot_index,
+                received_bytes,
+                installed,
+            } => {
+                self.on_snapshot_response(now, from, term, snapshot_index, received_bytes, installed);
+            }
+            RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
+            RaftMessage::Decision(stamped) => self.on_decision(from, stamped),
+        }
+    }
+
+    /// Fires `timer` if it is one of consensus's and due.
+    pub(crate) fn on_timer(&mut self, now: Instant, timer: Timer) {
+        self.now = now;
+        match timer {
+            Timer::Election => self.on_election_timeout(now),
+            Timer::Heartbeat => self.broadcast_append(now),
+            Timer::CheckQuorum => self.on_check_quorum(now),
+            Timer::DiscoveryProbe | Timer::PeerExpiry => {}
+        }
+    }
+
+    /// Deadlines of consensus's timers.
+    pub(crate) fn deadlines(&self) -> [(Timer, Option<Instant>); 3] {
+        [
+            (Timer::Election, self.election_deadline),
+            (Timer::Heartbeat, self.heartbeat_deadline),
+            (Timer::CheckQuorum, self.check_quorum_deadline),
+        ]
+    }
+
+    /// Leader: stamps `decision` with this leadership's authority.
+    pub(crate) fn stamp(&self, decision: Decision) -> Result<StampedDecision, ProposalRejection> {
+        if !matches!(self.role, Role::Leader(_)) {
+            return Err(ProposalRejection::NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        let authority = self.authority_of(self.id);
+        Ok(StampedDecision {
+            authority,
+            authority_digest: authority.digest(),
+            decision,
+        })
+    }
+
+    fn authority_of(&self, leader: NodeId) -> Authority {
+        Authority {
+            cluster_id: self.cluster_id,
+            term: self.hard.term,
+            commit_index: self.commit_index,
+            fence: Fence(self.hard.term),
+            leader,
+        }
+    }
+
+    fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
+        let authority = stamped.authority;
+        if authority.leader != from
+            || authority.digest() != stamped.authority_digest
+            || authority.cluster_id != self.cluster_id
+        {
+            let refusal = Refusal::AuthorityMismatch {
+                sender: from,
+                claimed: authority.leader,
+            };
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
+        if authority.fence < self.fence_seen && !no_fence_check {
+            let refusal = Refusal::StaleFence {
+                sender: from,
+                seen: self.fence_seen,
+                got: authority.fence,
+            };
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        self.fence_seen = self.fence_seen.max(authority.fence);
+        self.push_event(Event::DecisionAccepted {
+            authority,
+            decision: stamped.decision,
+        });
+    }
+
+    /// Leader: hands leadership to the most up-to-date other voter. Returns it.
+    pub(crate) fn transfer_leadership(&mut self) -> Option<NodeId> {
+        let voters = self.effective_voters();
+        let last_index = self.log.last_index();
+        let Role::Leader(leadership) = &mut self.role else {
+            return None;
+        };
+        let target = leadership
+            .progress
+            .iter()
+            .filter(|(id, _)| voters.contains(id))
+            .max_by_key(|(id, progress)| (progress.match_index, core::cmp::Reverse(**id)))
+            .map(|(id, progress)| (*id, progress.match_index))?;
+        leadership.transfer_to = Some(target.0);
+        if target.1 < last_index {
+            self.send_append(target.0);
+        }
+        self.effects.push(Effect::Send {
+            to: target.0,
+            message: RaftMessage::TimeoutNow { term: self.hard.term },
+        });
+        Some(target.0)
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.effects.push(Effect::Event(event));
+    }
+
+    /// Current term and vote.
+    pub fn hard_state(&self) -> HardState {
+        self.hard
+    }
+
+    /// Highest index known committed.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    /// The applied state.
+    pub fn state(&self) -> &ClusterState {
+        &self.state
+    }
+
+    /// The log.
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    /// The leader this node follows (itself when leading).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The newest fence seen.
+    pub fn fence_seen(&self) -> Fence {
+        self.fence_seen
+    }
+
+    /// Who coordinates, and whether that view is current at `now`.
+    pub fn coordinator_view(&self, now: Instant) -> CoordinatorView {
+        let effective = self.in_leader_contact(now);
+        let lease_ms = self.config.election_timeout_ms_min;
+        let stale = match (&self.role, effective) {
+            (_, true) => None,
+            (Role::Leader(leadership), false) => Some(StaleLeader::LeaseExpired {
+                since_ms: now.saturating_since(leadership.lease_from).as_millis() as u64,
+                lease_ms,
+            }),
+            (_, false) => match (self.leader, self.leader_contact_at) {
+                (Some(_), Some(at)) => Some(StaleLeader::LeaderSilent {
+                    silent_ms: now.saturating_since(at).as_millis() as u64,
+                    timeout_ms: lease_ms,
+                }),
+                _ => Some(StaleLeader::NoLeader),
+            },
+        };
+        CoordinatorView {
+            term: self.hard.term,
+            leader: self.leader,
+            role: self.role_kind(),
+            effective,
+            stale,
+        }
+    }
+
+    /// Whether this node leads.
+    pub fn is_leader(&self) -> bool {
+        self.role_kind() == RoleKind::Leader
+    }
+}

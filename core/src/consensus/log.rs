@@ -1,0 +1,208 @@
+//! The in-memory Raft log: a compacted prefix (up to the snapshot) and the retained
+//! entries after it.
+//!
+//! Invariant: `entries[k].index == snapshot_index + 1 + k`; terms never decrease along
+//! the log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::NodeId;
+use crate::state::Proposal;
+
+/// What an entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryPayload {
+    /// A new leader's first entry: commits the entries of earlier terms.
+    Noop {
+        /// The leader.
+        leader: NodeId,
+    },
+    /// A client proposal.
+    Proposal(Proposal),
+}
+
+/// One log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Its position (from 1).
+    pub index: u64,
+    /// The term of the leader that created it.
+    pub term: u64,
+    /// What it carries.
+    pub payload: EntryPayload,
+}
+
+/// The log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftLog {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry>,
+}
+
+impl RaftLog {
+    /// A log whose prefix up to `snapshot_index` (of `snapshot_term`) is compacted,
+    /// followed by `entries`. Entries at or before the snapshot are dropped.
+    pub fn new(snapshot_index: u64, snapshot_term: u64, entries: Vec<Entry>) -> Self {
+        let entries = entries
+            .into_iter()
+            .filter(|entry| entry.index > snapshot_index)
+            .collect();
+        Self {
+            snapshot_index,
+            snapshot_term,
+            entries,
+        }
+    }
+
+    /// Index of the last compacted entry (0: nothing compacted).
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+
+    /// Term of the last compacted entry.
+    pub fn snapshot_term(&self) -> u64 {
+        self.snapshot_term
+    }
+
+    /// Index of the last entry (the snapshot index if none is retained).
+    pub fn last_index(&self) -> u64 {
+        self.snapshot_index + self.entries.len() as u64
+    }
+
+    /// Term of the last entry.
+    pub fn last_term(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot_term, |entry| entry.term)
+    }
+
+    /// Term of the entry at `index`: `None` if beyond the log or compacted away (the
+    /// snapshot index itself is known).
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
+        }
+        self.get(index).map(|entry| entry.term)
+    }
+
+    /// The retained entry at `index`.
+    pub fn get(&self, index: u64) -> Option<&Entry> {
+        let offset = index.checked_sub(self.snapshot_index + 1)?;
+        self.entries.get(usize::try_from(offset).ok()?)
+    }
+
+    /// Retained entries from `from` on, at most `count_max` and `bytes_max` (at least
+    /// one if any).
+    pub fn slice(&self, from: u64, count_max: usize, bytes_max: usize) -> Vec<Entry> {
+        let Some(start) = from.checked_sub(self.snapshot_index + 1) else {
+            return Vec::new();
+        };
+        let mut bytes = 0usize;
+        let mut out = Vec::new();
+        for entry in self.entries.iter().skip(start as usize).take(count_max) {
+            bytes += entry_size_bytes(entry);
+            if !out.is_empty() && bytes > bytes_max {
+                break;
+            }
+            out.push(entry.clone());
+        }
+        out
+    }
+
+    /// Appends entries that follow the last one.
+    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        for entry in entries {
+            debug_assert_eq!(entry.index, self.last_index() + 1);
+            self.entries.push(entry);
+        }
+    }
+
+    /// Removes the entries from `index` on.
+    pub fn truncate_from(&mut self, index: u64) {
+        let keep = index.saturating_sub(self.snapshot_index + 1);
+        self.entries.truncate(keep as usize);
+    }
+
+    /// Forgets entries up to `index` (of `term`); keeps later ones only if the log
+    /// agrees with the snapshot at `index`, else discards the whole log.
+    pub fn compact_to(&mut self, index: u64, term: u64) {
+        if index <= self.snapshot_index {
+            return;
+        }
+        if self.term_at(index) == Some(term) {
+            let drop = (index - self.snapshot_index) as usize;
+            self.entries.drain(..drop);
+        } else {
+            self.entries.clear();
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+    }
+
+    /// First index of the term of the entry at `index`, walking back (a conflict hint).
+    pub fn first_index_of_term_at(&self, index: u64) -> u64 {
+        let Some(term) = self.term_at(index) else { return index };
+        let mut first = index;
+        while first > self.snapshot_index + 1 && self.term_at(first - 1) == Some(term) {
+            first -= 1;
+        }
+        first
+    }
+
+    /// Every retained entry.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+/// Encoded size of an entry, for batching limits.
+pub fn entry_size_bytes(entry: &Entry) -> usize {
+    postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: EntryPayload::Noop {
+                leader: NodeId([0; 16]),
+            },
+        }
+    }
+
+    #[test]
+    fn indexes_terms_and_truncation() {
+        let mut log = RaftLog::default();
+        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]);
+        assert_eq!((log.last_index(), log.last_term()), (3, 2));
+        assert_eq!(log.term_at(0), Some(0));
+        assert_eq!(log.term_at(4), None);
+        assert_eq!(log.first_index_of_term_at(2), 1);
+        log.truncate_from(3);
+        assert_eq!(log.last_index(), 2);
+    }
+
+    #[test]
+    fn compaction_keeps_a_matching_tail_and_drops_a_diverging_one() {
+        let mut log = RaftLog::default();
+        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]);
+        log.compact_to(2, 1);
+        assert_eq!((log.snapshot_index(), log.last_index()), (2, 3));
+        assert_eq!(log.get(2), None);
+        assert_eq!(log.term_at(2), Some(1));
+        log.compact_to(3, 9);
+        assert_eq!((log.snapshot_index(), log.last_index(), log.last_term()), (3, 3, 9));
+    }
+
+    #[test]
+    fn slices_respect_count_and_size_but_never_return_nothing() {
+        let mut log = RaftLog::default();
+        log.append((1..=10).map(|index| entry(index, 1)));
+        assert_eq!(log.slice(3, 4, usize::MAX).len(), 4);
+        assert_eq!(log.slice(3, 100, 1).len(), 1);
+        assert!(log.slice(11, 100, usize::MAX).is_empty());
+    }
+}

@@ -1,0 +1,194 @@
+//! Membership as the log defines it. A change takes effect as soon as it is in the
+//! log, committed or not (Ongaro's dissertation §4.1), and the leader allows one voter
+//! change at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Consensus, EntryPayload, Role, StepDownReason};
+use crate::identity::{NodeId, NodeRole};
+use crate::state::{ClusterCommand, MemberStatus};
+use crate::time::Instant;
+
+/// A member as membership sees it: role and whether it votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seat {
+    pub role: NodeRole,
+    pub voter: bool,
+}
+
+impl Consensus {
+    /// Members after every entry in the log, applied or not.
+    pub(crate) fn effective_members(&self) -> BTreeMap<NodeId, Seat> {
+        let mut seats: BTreeMap<NodeId, Seat> = self
+            .state
+            .members
+            .iter()
+            .map(|(id, member)| {
+                (
+                    *id,
+                    Seat {
+                        role: member.role,
+                        voter: member.voter,
+                    },
+                )
+            })
+            .collect();
+        for index in self.state.applied_index + 1..=self.log.last_index() {
+            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &entry.payload) else {
+                continue;
+            };
+            apply_seat_change(&mut seats, &proposal.command);
+        }
+        seats
+    }
+
+    /// Voters after every entry in the log.
+    pub(crate) fn effective_voters(&self) -> BTreeSet<NodeId> {
+        self.effective_members()
+            .into_iter()
+            .filter(|(_, seat)| seat.voter)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Whether `node` votes, by the log.
+    pub(crate) fn is_voter(&self, node: NodeId) -> bool {
+        self.effective_members().get(&node).is_some_and(|seat| seat.voter)
+    }
+
+    /// Whether `granted` holds a quorum of the voters.
+    pub(crate) fn has_quorum(&self, granted: &BTreeSet<NodeId>) -> bool {
+        let voters = self.effective_voters();
+        !voters.is_empty() && granted.intersection(&voters).count() > voters.len() / 2
+    }
+
+    /// Whether an entry not yet committed changes the voter set.
+    pub(crate) fn voter_change_pending(&self) -> bool {
+        (self.commit_index + 1..=self.log.last_index()).any(|index| {
+            matches!(self.log.get(index).map(|entry| &entry.payload),
+                Some(EntryPayload::Proposal(proposal)) if proposal.command.changes_voters())
+        })
+    }
+
+    /// Leader: keeps a progress entry for every member but itself.
+    pub(crate) fn refresh_progress(&mut self) {
+        let members = self.effective_members();
+        let fresh = self.fresh_progress();
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        leadership.progress.retain(|id, _| members.contains_key(id));
+        for id in members.keys().filter(|id| **id != self.id) {
+            leadership.progress.entry(*id).or_insert_with(|| fresh.clone());
+        }
+    }
+
+    /// After applying: a leader that is no longer a voter steps down; snapshots are
+    /// taken by policy.
+    pub(crate) fn after_apply(&mut self) {
+        if matches!(self.role, Role::Leader(_))
+            && !self.state.voters().contains(&self.id)
+            && self.commit_index >= self.log.last_index()
+        {
+            self.step_down(self.now, StepDownReason::RemovedFromVoters);
+        }
+        self.maybe_snapshot();
+    }
+
+    /// Leader: the membership changes it would propose now. Authenticated peers that
+    /// are not members are admitted as learners; learners that caught up are marked
+    /// ready and, if coordinator-capable, promoted one at a time.
+    pub(crate) fn membership_proposals(&self, discovered: &[(NodeId, NodeRole)]) -> Vec<ClusterCommand> {
+        let Role::Leader(leadership) = &self.role else {
+            return Vec::new();
+        };
+        let members = self.effective_members();
+        let mut commands: Vec<ClusterCommand> = discovered
+            .iter()
+            .filter(|(id, _)| !members.contains_key(id))
+            .map(|(node, role)| ClusterCommand::AdmitMember {
+                node: *node,
+                role: *role,
+                stream_addr: None,
+            })
+            .collect();
+        let caught_up = |id: &NodeId| {
+            leadership
+                .progress
+                .get(id)
+                .is_some_and(|p| p.match_index >= self.commit_index)
+        };
+        let pending_status = self.pending_status_changes();
+        for (id, member) in &self.state.members {
+            if member.status == MemberStatus::Joining && caught_up(id) && !pending_status.contains(id) {
+                commands.push(ClusterCommand::SetMemberStatus {
+                    node: *id,
+                    status: MemberStatus::Ready,
+                });
+            }
+        }
+        if !self.voter_change_pending() {
+            let promotable = self.state.members.iter().find(|(id, member)| {
+                !member.voter
+                    && member.role.is_coordinator_capable()
+                    && caught_up(id)
+                    && member.status == MemberStatus::Ready
+            });
+            if let Some((id, _)) = promotable {
+                commands.push(ClusterCommand::PromoteVoter { node: *id });
+            }
+        }
+        commands
+    }
+
+    fn pending_status_changes(&self) -> BTreeSet<NodeId> {
+        (self.state.applied_index + 1..=self.log.last_index())
+            .filter_map(|index| match self.log.get(index).map(|entry| &entry.payload) {
+                Some(EntryPayload::Proposal(proposal)) => match proposal.command {
+                    ClusterCommand::SetMemberStatus { node, .. } => Some(node),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Leader: proposes the membership changes due now.
+    pub(crate) fn maintain_membership(&mut self, now: Instant, discovered: &[(NodeId, NodeRole)]) {
+        let commands = self.membership_proposals(discovered);
+        if !commands.is_empty() {
+            let _ = self.propose_batch(now, commands);
+        }
+    }
+}
+
+fn apply_seat_change(seats: &mut BTreeMap<NodeId, Seat>, command: &ClusterCommand) {
+    match command {
+        ClusterCommand::AdmitMember { node, role, .. } => {
+            seats.entry(*node).or_insert(Seat {
+                role: *role,
+                voter: false,
+            });
+        }
+        ClusterCommand::PromoteVoter { node } => {
+            if let Some(seat) = seats.get_mut(node).filter(|seat| seat.role.is_coordinator_capable()) {
+                seat.voter = true;
+            }
+        }
+        ClusterCommand::RemoveMember { node } => {
+            let voters = seats.values().filter(|seat| seat.voter).count();
+            if seats.get(node).is_some_and(|seat| !seat.voter || voters > 1) {
+                seats.remove(node);
+            }
+        }
+        ClusterCommand::SetRole { node, role } => {
+            let voters = seats.values().filter(|seat| seat.voter).count();
+            let demotes_last_voter = voters == 1 && !role.is_coordinator_capable();
+            if let Some(seat) = seats.get_mut(node).filter(|seat| !(seat.voter && demotes_last_voter)) {
+                seat.role = *role;
+                seat.voter &= role.is_coordinator_capable();
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,123 @@
+//! Consensus messages. The sender is the envelope's authenticated sender.
+
+use serde::{Deserialize, Serialize};
+
+use super::authority::StampedDecision;
+use super::log::Entry;
+use super::snapshot::SnapshotMeta;
+
+/// Most entries one append may carry.
+pub const APPEND_ENTRIES_MAX: usize = 1024;
+/// Largest snapshot chunk, in bytes.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 48 * 1024;
+
+/// A consensus message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftMessage {
+    /// Asks for a vote (or, with `pre_vote`, whether a vote would be granted).
+    VoteRequest {
+        /// The term the candidate stands for.
+        term: u64,
+        /// Index of the candidate's last entry.
+        last_log_index: u64,
+        /// Term of the candidate's last entry.
+        last_log_term: u64,
+        /// A pre-vote: nobody changes term or vote.
+        pre_vote: bool,
+        /// Sent on the leader's request (leadership transfer): ignores leader stickiness.
+        transfer: bool,
+    },
+    /// Answers a vote request.
+    VoteResponse {
+        /// The term answered for (the voter's term if refused with a newer one).
+        term: u64,
+        /// Whether granted.
+        granted: bool,
+        /// Whether it answers a pre-vote.
+        pre_vote: bool,
+    },
+    /// Entries (possibly none: a heartbeat) following `prev_index`.
+    Append {
+        /// The leader's term.
+        term: u64,
+        /// Index of the entry before the first carried.
+        prev_index: u64,
+        /// Its term.
+        prev_term: u64,
+        /// Entries, at most [`APPEND_ENTRIES_MAX`].
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        leader_commit: u64,
+    },
+    /// Answers an append.
+    AppendResponse {
+        /// The follower's term.
+        term: u64,
+        /// Whether the entries matched and were stored.
+        success: bool,
+        /// On success: the last index known to match the leader's log.
+        match_index: u64,
+        /// On failure: where the leader should retry from.
+        conflict_index: u64,
+        /// The follower's last log index.
+        last_index: u64,
+    },
+    /// One chunk of a snapshot.
+    SnapshotChunk {
+        /// The leader's term.
+        term: u64,
+        /// Which snapshot.
+        meta: SnapshotMeta,
+        /// Byte offset of `data` in the snapshot payload.
+        offset: u64,
+        /// The bytes, at most [`SNAPSHOT_CHUNK_BYTES_MAX`].
+        data: Vec<u8>,
+    },
+    /// Answers a snapshot chunk.
+    SnapshotResponse {
+        /// The follower's term.
+        term: u64,
+        /// The snapshot's last index.
+        snapshot_index: u64,
+        /// Bytes received in order so far (where the next chunk must start).
+        received_bytes: u64,
+        /// Whether the snapshot is verified and installed.
+        installed: bool,
+    },
+    /// The leader asks the receiver to campaign at once (leadership transfer).
+    TimeoutNow {
+        /// The leader's term.
+        term: u64,
+    },
+    /// A decision stamped with the issuing coordinator's authority.
+    Decision(StampedDecision),
+}
+
+impl RaftMessage {
+    /// The term the message carries, if any.
+    pub fn term(&self) -> Option<u64> {
+        match self {
+            RaftMessage::VoteRequest { term, .. }
+            | RaftMessage::VoteResponse { term, .. }
+            | RaftMessage::Append { term, .. }
+            | RaftMessage::AppendResponse { term, .. }
+            | RaftMessage::SnapshotChunk { term, .. }
+            | RaftMessage::SnapshotResponse { term, .. }
+            | RaftMessage::TimeoutNow { term } => Some(*term),
+            RaftMessage::Decision(_) => None,
+        }
+    }
+
+    /// Checks the limits postcard cannot express.
+    pub fn within_limits(&self) -> Result<(), (usize, usize)> {
+        match self {
+            RaftMessage::Append { entries, .. } if entries.len() > APPEND_ENTRIES_MAX => {
+                Err((entries.len(), APPEND_ENTRIES_MAX))
+            }
+            RaftMessage::SnapshotChunk { data, .. } if data.len() > SNAPSHOT_CHUNK_BYTES_MAX => {
+                Err((data.len(), SNAPSHOT_CHUNK_BYTES_MAX))
+            }
+            _ => Ok(()),
+        }
+    }
+}

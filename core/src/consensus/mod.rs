@@ -1,0 +1,290 @@
+//! Replicated ordered cluster state: Raft with pre-vote, check-quorum, leader lease,
+//! fencing, membership through the log, snapshots and catchup.
+//!
+//! Safety rules enforced here (Raft paper, Ongaro & Ousterhout 2014):
+//! - at most one vote per term, persisted before it is sent (§5.2);
+//! - a vote only for a candidate whose log is at least as up to date (§5.4.1);
+//! - an entry is committed only when stored on a quorum of voters and of the
+//!   leader's current term (§5.4.2, figure 8);
+//! - log matching: an append is accepted only if the entry before it matches (§5.3);
+//! - entries apply in index order, each exactly once.
+//!
+//! The handlers are split by concern: [`election`], [`replication`], [`snapshot`].
+
+pub mod authority;
+mod election;
+mod handle;
+pub mod log;
+mod membership;
+pub mod message;
+mod replication;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use authority::{Authority, Decision, DecisionRefusal, Fence, StampedDecision};
+pub use handle::Mutations;
+pub use log::{Entry, EntryPayload, RaftLog};
+pub use message::RaftMessage;
+pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
+
+use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
+use crate::io::Event;
+use crate::refusal::Refusal;
+use crate::state::ClusterState;
+use crate::time::Instant;
+
+/// Consensus timing and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    /// Voters of the cluster at genesis (every node must list the same ones).
+    pub initial_voters: Vec<(NodeId, NodeRole)>,
+    /// Time between leader heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Shortest election timeout; also the leader lease and check-quorum period.
+    pub election_timeout_ms_min: u64,
+    /// Longest election timeout (exclusive).
+    pub election_timeout_ms_max: u64,
+    /// Most entries in one append.
+    pub append_entries_max: usize,
+    /// Most entry bytes in one append.
+    pub append_bytes_max: usize,
+    /// Applied entries past the last snapshot that trigger a new one.
+    pub snapshot_after_entries: u64,
+    /// Snapshot chunk size.
+    pub snapshot_chunk_bytes: usize,
+    /// Whether each applied entry reports the state digest (costs a hash per apply).
+    pub digest_on_apply: bool,
+    /// Whether the leader admits authenticated peers as learners, marks caught-up
+    /// members ready and promotes caught-up coordinator-capable learners to voters.
+    pub auto_admit: bool,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        Self {
+            initial_voters: Vec::new(),
+            heartbeat_interval_ms: 100,
+            election_timeout_ms_min: 500,
+            election_timeout_ms_max: 1_000,
+            append_entries_max: 256,
+            append_bytes_max: 32 * 1024,
+            snapshot_after_entries: 1_024,
+            snapshot_chunk_bytes: 32 * 1024,
+            digest_on_apply: true,
+            auto_admit: true,
+        }
+    }
+}
+
+/// What must survive a crash: the current term and the vote cast in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// Current term.
+    pub term: u64,
+    /// Candidate voted for in `term`.
+    pub voted_for: Option<NodeId>,
+}
+
+/// Durable consensus state as recovered by the driver at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// Term and vote.
+    pub hard_state: HardState,
+    /// Latest snapshot.
+    pub snapshot: Option<StoredSnapshot>,
+    /// Entries after the snapshot, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// A node's role in consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleKind {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asking whether an election would succeed, without changing term.
+    PreCandidate,
+    /// Standing for election.
+    Candidate,
+    /// Leading.
+    Leader,
+}
+
+/// Why a leader stopped leading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepDownReason {
+    /// Did not hear from a quorum within the election timeout (check-quorum).
+    LostQuorum {
+        /// Voters heard from (self included).
+        heard: usize,
+        /// Quorum size.
+        quorum: usize,
+    },
+    /// Saw a newer term.
+    HigherTerm {
+        /// That term.
+        term: u64,
+    },
+    /// Handed leadership to another voter.
+    Transferred {
+        /// The new leader.
+        to: NodeId,
+    },
+    /// Is no longer a voter.
+    RemovedFromVoters,
+}
+
+/// How a leader brings a follower up to date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatchupDisposition {
+    /// Send the retained log tail from `from` on.
+    ReplayTail {
+        /// First index sent.
+        from: u64,
+        /// Leader's last index.
+        to: u64,
+    },
+    /// The tail the follower needs was compacted: install the snapshot, then the tail.
+    InstallSnapshot {
+        /// Snapshot's last index.
+        snapshot_index: u64,
+    },
+    /// The follower's log diverges below the leader's snapshot: replace it entirely.
+    FullResync {
+        /// Where the follower's log conflicts.
+        conflict_index: u64,
+        /// Leader's snapshot index.
+        snapshot_index: u64,
+    },
+}
+
+/// Why a proposal was not accepted for replication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalRejection {
+    /// This node is not the leader; `leader_hint` is the leader it knows, if any.
+    #[error("not the leader (leader hint {leader_hint:?})")]
+    NotLeader {
+        /// The known leader.
+        leader_hint: Option<NodeId>,
+    },
+    /// A leadership transfer is in progress.
+    #[error("leadership transfer in progress")]
+    TransferInProgress,
+}
+
+/// A leader's view of one follower.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub next_index: u64,
+    pub match_index: u64,
+    /// Bytes of the snapshot acknowledged, while one is being sent.
+    pub snapshot_sent: Option<u64>,
+    /// The disposition last reported, so each change is reported once.
+    pub disposition: Option<CatchupDisposition>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Leadership {
+    pub progress: BTreeMap<NodeId, Progress>,
+    /// Voters heard from since the last check-quorum.
+    pub heard_since_check: BTreeSet<NodeId>,
+    /// Start of the current lease (the last check that found a quorum).
+    pub lease_from: Instant,
+    /// A transfer in progress, to this voter.
+    pub transfer_to: Option<NodeId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Follower,
+    PreCandidate { granted: BTreeSet<NodeId> },
+    Candidate { granted: BTreeSet<NodeId> },
+    Leader(Box<Leadership>),
+}
+
+/// What consensus asks of the node, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Effect {
+    Send { to: NodeId, message: RaftMessage },
+    PersistHardState(HardState),
+    PersistEntries { first_index: u64, entries: Vec<Entry> },
+    PersistSnapshot(StoredSnapshot),
+    Event(Event),
+    Refuse(Refusal),
+}
+
+/// The consensus state of one node.
+#[derive(Debug)]
+pub struct Consensus {
+    pub(crate) id: NodeId,
+    pub(crate) epoch: NodeEpoch,
+    pub(crate) cluster_id: ClusterId,
+    pub(crate) config: ConsensusConfig,
+    pub(crate) hard: HardState,
+    pub(crate) log: RaftLog,
+    pub(crate) commit_index: u64,
+    pub(crate) state: ClusterState,
+    pub(crate) snapshot: Option<StoredSnapshot>,
+    pub(crate) incoming_snapshot: Option<snapshot::Assembly>,
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) leader_contact_at: Option<Instant>,
+    pub(crate) election_deadline: Option<Instant>,
+    pub(crate) heartbeat_deadline: Option<Instant>,
+    pub(crate) check_quorum_deadline: Option<Instant>,
+    pub(crate) fence_seen: Fence,
+    /// The leader seen for each recent term, for split-brain detection.
+    pub(crate) leaders_seen: BTreeMap<u64, NodeId>,
+    pub(crate) next_proposal_seq: u64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) effects: Vec<Effect>,
+    /// The latest `now` handed in.
+    pub(crate) now: Instant,
+    pub(crate) mutations: Mutations,
+}
+
+/// A node's view of who coordinates the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorView {
+    /// The node's current term.
+    pub term: u64,
+    /// The leader it follows (itself if leading), if any.
+    pub leader: Option<NodeId>,
+    /// This node's role.
+    pub role: RoleKind,
+    /// Whether the view is current: a leader with a valid lease, or a follower that
+    /// heard from its leader within the election timeout.
+    pub effective: bool,
+    /// Why the view is stale, when it is.
+    pub stale: Option<StaleLeader>,
+}
+
+/// Why a node's idea of the coordinator may be stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StaleLeader {
+    /// A leader whose quorum was last confirmed `since_ms` ago, past its lease.
+    LeaseExpired {
+        /// Milliseconds since the lease began.
+        since_ms: u64,
+        /// Lease length.
+        lease_ms: u64,
+    },
+    /// A follower that last heard from its leader `silent_ms` ago.
+    LeaderSilent {
+        /// Milliseconds of silence.
+        silent_ms: u64,
+        /// Election timeout floor.
+        timeout_ms: u64,
+    },
+    /// No leader known.
+    NoLeader,
+}

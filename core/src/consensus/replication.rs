@@ -1,0 +1,341 @@
+//! Log replication and commitment (Raft §5.3, §5.4.2): appends, log matching,
+//! conflict truncation, quorum commit of current-term entries, in-order apply.
+
+use super::{CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage, Role};
+use crate::identity::NodeId;
+use crate::io::Event;
+use crate::state::{ClusterCommand, Proposal, ProposalId};
+use crate::time::Instant;
+
+/// An append's fields.
+#[derive(Clone, Debug)]
+pub(crate) struct Append {
+    pub term: u64,
+    pub prev_index: u64,
+    pub prev_term: u64,
+    pub entries: Vec<Entry>,
+    pub leader_commit: u64,
+}
+
+/// An append response's fields.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppendResponse {
+    pub term: u64,
+    pub success: bool,
+    pub match_index: u64,
+    pub conflict_index: u64,
+    pub last_index: u64,
+}
+
+impl Consensus {
+    /// Leader: appends proposals as one batch and starts replicating them.
+    pub(crate) fn propose_batch(
+        &mut self,
+        now: Instant,
+        commands: Vec<ClusterCommand>,
+    ) -> Result<Vec<ProposalId>, ProposalRejection> {
+        let Role::Leader(leadership) = &self.role else {
+            return Err(ProposalRejection::NotLeader {
+                leader_hint: self.leader,
+            });
+        };
+        if leadership.transfer_to.is_some() {
+            return Err(ProposalRejection::TransferInProgress);
+        }
+        let first_index = self.log.last_index() + 1;
+        let mut ids = Vec::with_capacity(commands.len());
+        let mut entries = Vec::with_capacity(commands.len());
+        for command in commands {
+            let id = ProposalId {
+                node: self.id,
+                epoch: self.epoch,
+                seq: self.next_proposal_seq,
+            };
+            self.next_proposal_seq += 1;
+            let index = first_index + entries.len() as u64;
+            entries.push(Entry {
+                index,
+                term: self.hard.term,
+                payload: EntryPayload::Proposal(Proposal { id, command }),
+            });
+            ids.push(id);
+        }
+        self.append_local(entries);
+        self.broadcast_append(now);
+        Ok(ids)
+    }
+
+    pub(crate) fn append_noop(&mut self) {
+        let entry = Entry {
+            index: self.log.last_index() + 1,
+            term: self.hard.term,
+            payload: EntryPayload::Noop { leader: self.id },
+        };
+        self.append_local(vec![entry]);
+    }
+
+    fn append_local(&mut self, entries: Vec<Entry>) {
+        let first_index = entries.first().map_or(self.log.last_index() + 1, |entry| entry.index);
+        self.log.append(entries.iter().cloned());
+        self.effects.push(Effect::PersistEntries { first_index, entries });
+        self.refresh_progress();
+        self.advance_commit();
+    }
+
+    /// Leader: sends every follower what it lacks (or a heartbeat).
+    pub(crate) fn broadcast_append(&mut self, now: Instant) {
+        let Role::Leader(leadership) = &self.role else { return };
+        let followers: Vec<NodeId> = leadership.progress.keys().copied().collect();
+        for follower in followers {
+            self.send_append(follower);
+        }
+        self.heartbeat_deadline = Some(now + crate::time::ms(self.config.heartbeat_interval_ms));
+    }
+
+    /// Leader: sends `to` the entries from its next index (optimistically advancing
+    /// it), or a snapshot chunk if those entries were compacted.
+    pub(crate) fn send_append(&mut self, to: NodeId) {
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = leadership.progress.get_mut(&to) else {
+            return;
+        };
+        if progress.next_index <= self.log.snapshot_index() {
+            return self.send_snapshot_chunk(to);
+        }
+        let prev_index = progress.next_index - 1;
+        let prev_term = self.log.term_at(prev_index).unwrap_or(0);
+        let entries = self.log.slice(
+            progress.next_index,
+            self.config.append_entries_max,
+            self.config.append_bytes_max,
+        );
+        if let Some(last) = entries.last() {
+            progress.next_index = last.index + 1;
+        }
+        let message = RaftMessage::Append {
+            term: self.hard.term,
+            prev_index,
+            prev_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    /// Follower: a leader's append.
+    pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, append: Append) {
+        if append.term < self.hard.term {
+            return self.reply_append(from, false, 0, 0);
+        }
+        self.observe_leader(now, from, append.term);
+        let Append {
+            mut prev_index,
+            mut prev_term,
+            mut entries,
+            leader_commit,
+            ..
+        } = append;
+        if prev_index < self.log.snapshot_index() {
+            // Entries up to our snapshot are committed here already: skip them.
+            let skip = entries
+                .iter()
+                .take_while(|entry| entry.index <= self.log.snapshot_index())
+                .count();
+            entries.drain(..skip);
+            prev_index = self.log.snapshot_index();
+            prev_term = self.log.snapshot_term();
+        }
+        match self.log.term_at(prev_index) {
+            None => self.reply_append(from, false, 0, self.log.last_index() + 1),
+            Some(term) if term != prev_term => {
+                let conflict = self.log.first_index_of_term_at(prev_index).max(self.commit_index + 1);
+                self.reply_append(from, false, 0, conflict)
+            }
+            Some(_) => {
+                let match_index = prev_index + entries.len() as u64;
+                if !self.store_entries(entries) {
+                    return self.reply_append(from, false, 0, self.commit_index + 1);
+                }
+                if leader_commit > self.commit_index {
+                    self.commit_index = leader_commit.min(match_index).max(self.commit_index);
+                    self.apply_committed();
+                }
+                self.reply_append(from, true, match_index, 0)
+            }
+        }
+    }
+
+    /// Appends the entries not yet in the log, truncating a conflicting suffix first.
+    /// Refuses (returns false) rather than truncate a committed entry.
+    fn store_entries(&mut self, entries: Vec<Entry>) -> bool {
+        let first_new = entries
+            .iter()
+            .position(|entry| self.log.term_at(entry.index) != Some(entry.term));
+        let Some(first_new) = first_new else { return true };
+        let first_index = entries[first_new].index;
+        if first_index <= self.log.last_index() {
+            if first_index <= self.commit_index {
+                self.push_event(Event::CommittedEntryConflict { index: first_index });
+                return false;
+            }
+            self.log.truncate_from(first_index);
+        }
+        let new_entries: Vec<Entry> = entries.into_iter().skip(first_new).collect();
+        self.log.append(new_entries.iter().cloned());
+        self.effects.push(Effect::PersistEntries {
+            first_index,
+            entries: new_entries,
+        });
+        true
+    }
+
+    fn reply_append(&mut self, to: NodeId, success: bool, match_index: u64, conflict_index: u64) {
+        let message = RaftMessage::AppendResponse {
+            term: self.hard.term,
+            success,
+            match_index,
+            conflict_index,
+            last_index: self.log.last_index(),
+        };
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    /// A valid message from the leader of `term`: follow it.
+    pub(crate) fn observe_leader(&mut self, now: Instant, leader: NodeId, term: u64) {
+        if term > self.hard.term || !matches!(self.role, Role::Follower) {
+            self.become_follower(now, term, Some(leader));
+        }
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            self.push_event(Event::LeaderElected { term, leader });
+        }
+        self.note_leader(term, leader);
+        self.fence_seen = self.fence_seen.max(Fence(term));
+        self.leader_contact_at = Some(now);
+        self.reset_election_deadline(now);
+    }
+
+    /// Leader: a follower's answer to an append.
+    pub(crate) fn on_append_response(&mut self, now: Instant, from: NodeId, response: AppendResponse) {
+        if response.term > self.hard.term {
+            return self.become_follower(now, response.term, None);
+        }
+        let snapshot_index = self.log.snapshot_index();
+        let last_index = self.log.last_index();
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        if response.term < self.hard.term {
+            return;
+        }
+        leadership.heard_since_check.insert(from);
+        let Some(progress) = leadership.progress.get_mut(&from) else {
+            return;
+        };
+        if response.success {
+            progress.match_index = progress.match_index.max(response.match_index);
+            progress.next_index = progress.next_index.max(progress.match_index + 1);
+            if progress.match_index == last_index {
+                progress.disposition = None;
+            }
+            let lagging = progress.next_index <= last_index;
+            self.advance_commit();
+            if lagging {
+                self.send_append(from);
+            }
+            return;
+        }
+        let retry_from = response
+            .conflict_index
+            .min(progress.next_index)
+            .max(progress.match_index + 1)
+            .max(1);
+        progress.next_index = retry_from;
+        let disposition = if retry_from > snapshot_index {
+            CatchupDisposition::ReplayTail {
+                from: retry_from,
+                to: last_index,
+            }
+        } else if response.last_index >= snapshot_index && snapshot_index > 0 {
+            CatchupDisposition::FullResync {
+                conflict_index: response.conflict_index,
+                snapshot_index,
+            }
+        } else {
+            CatchupDisposition::InstallSnapshot { snapshot_index }
+        };
+        let changed = progress
+            .disposition
+            .is_none_or(|before| core::mem::discriminant(&before) != core::mem::discriminant(&disposition));
+        progress.disposition = Some(disposition);
+        if changed {
+            self.push_event(Event::Catchup {
+                peer: from,
+                disposition,
+            });
+        }
+        self.send_append(from);
+    }
+
+    /// Leader: commits the highest current-term index stored on a quorum of voters.
+    pub(crate) fn advance_commit(&mut self) {
+        let Role::Leader(leadership) = &self.role else { return };
+        let voters = self.effective_voters();
+        let quorum = voters.len() / 2 + 1;
+        let match_of = |voter: &NodeId| {
+            if *voter == self.id {
+                self.log.last_index()
+            } else {
+                leadership
+                    .progress
+                    .get(voter)
+                    .map_or(0, |progress| progress.match_index)
+            }
+        };
+        let mut new_commit = self.commit_index;
+        for index in (self.commit_index + 1..=self.log.last_index()).rev() {
+            // Figure 8: count replicas only for entries of the current term.
+            if self.log.term_at(index) != Some(self.hard.term) && !self.mutations_commit_without_quorum() {
+                break;
+            }
+            let stored = voters.iter().filter(|voter| match_of(voter) >= index).count();
+            if stored >= quorum || self.mutations_commit_without_quorum() {
+                new_commit = index;
+                break;
+            }
+        }
+        if new_commit > self.commit_index {
+            self.commit_index = new_commit;
+            self.apply_committed();
+        }
+    }
+
+    /// Applies committed entries in order; reports each, and acknowledges this node's
+    /// own proposals.
+    pub(crate) fn apply_committed(&mut self) {
+        while self.state.applied_index < self.commit_index {
+            let index = self.state.applied_index + 1;
+            let Some(entry) = self.log.get(index).cloned() else {
+                break;
+            };
+            let Ok(fact) = self.state.apply(index, entry.term, &entry.payload) else {
+                break;
+            };
+            let state_digest = self.config.digest_on_apply.then(|| self.state.digest());
+            self.push_event(Event::Applied {
+                index,
+                term: entry.term,
+                fact,
+                state_digest,
+            });
+            if let EntryPayload::Proposal(proposal) = &entry.payload
+                && proposal.id.node == self.id
+            {
+                self.push_event(Event::ProposalCommitted { id: proposal.id, index });
+            }
+        }
+        self.after_apply();
+    }
+}

@@ -1,0 +1,268 @@
+//! Snapshots: compaction by policy, transfer in verified chunks, install.
+//!
+//! Invariants: a snapshot is installed only whole, after its payload digest and the
+//! digest of the state it decodes to both match the metadata; chunks are accepted only
+//! in order.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Consensus, Effect, RaftMessage, Role};
+use crate::digest::{Digest, DigestKind};
+use crate::identity::NodeId;
+use crate::io::Event;
+use crate::refusal::Refusal;
+use crate::state::ClusterState;
+use crate::time::Instant;
+
+/// What a snapshot is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Index of the last entry it includes.
+    pub last_index: u64,
+    /// Term of that entry.
+    pub last_term: u64,
+    /// Payload size.
+    pub size_bytes: u64,
+    /// Digest (snapshot domain) of the payload.
+    pub digest: Digest,
+    /// Digest of the state the payload decodes to.
+    pub state_digest: Digest,
+}
+
+/// A snapshot with its payload (the postcard encoding of a [`ClusterState`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    /// Metadata.
+    pub meta: SnapshotMeta,
+    /// Payload.
+    pub bytes: Vec<u8>,
+}
+
+impl StoredSnapshot {
+    /// Snapshot of `state`.
+    pub fn of(state: &ClusterState) -> Self {
+        let bytes = state.to_bytes();
+        let meta = SnapshotMeta {
+            last_index: state.applied_index,
+            last_term: state.applied_term,
+            size_bytes: bytes.len() as u64,
+            digest: Digest::of_bytes(DigestKind::Snapshot, &bytes),
+            state_digest: state.digest(),
+        };
+        Self { meta, bytes }
+    }
+
+    /// Decodes and checks the payload against the metadata.
+    pub fn verify(&self) -> Result<ClusterState, SnapshotFault> {
+        if self.bytes.len() as u64 != self.meta.size_bytes {
+            return Err(SnapshotFault::Size {
+                expected: self.meta.size_bytes,
+                got: self.bytes.len() as u64,
+            });
+        }
+        if Digest::of_bytes(DigestKind::Snapshot, &self.bytes) != self.meta.digest {
+            return Err(SnapshotFault::PayloadDigest);
+        }
+        let state = ClusterState::from_bytes(&self.bytes).map_err(|_| SnapshotFault::Decode)?;
+        if state.digest() != self.meta.state_digest || state.applied_index != self.meta.last_index {
+            return Err(SnapshotFault::StateDigest);
+        }
+        Ok(state)
+    }
+}
+
+/// Why a snapshot was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotFault {
+    /// Payload size differs from the metadata.
+    #[error("snapshot is {got} bytes, metadata says {expected}")]
+    Size {
+        /// Size in the metadata.
+        expected: u64,
+        /// Size received.
+        got: u64,
+    },
+    /// Payload digest differs from the metadata.
+    #[error("snapshot payload digest mismatch")]
+    PayloadDigest,
+    /// Payload does not decode.
+    #[error("snapshot payload does not decode")]
+    Decode,
+    /// Decoded state's digest or index differs from the metadata.
+    #[error("snapshot state digest mismatch")]
+    StateDigest,
+    /// A chunk arrived out of order.
+    #[error("chunk at offset {got}, expected {expected}")]
+    OutOfOrder {
+        /// Offset expected.
+        expected: u64,
+        /// Offset received.
+        got: u64,
+    },
+}
+
+/// A snapshot being received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Assembly {
+    meta: SnapshotMeta,
+    bytes: Vec<u8>,
+}
+
+/// A snapshot chunk's fields.
+#[derive(Clone, Debug)]
+pub(crate) struct Chunk {
+    pub term: u64,
+    pub meta: SnapshotMeta,
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+impl Consensus {
+    /// Takes a snapshot once enough entries were applied past the last one.
+    pub(crate) fn maybe_snapshot(&mut self) {
+        let applied = self.state.applied_index;
+        if applied < self.log.snapshot_index() + self.config.snapshot_after_entries.max(1) {
+            return;
+        }
+        let snapshot = StoredSnapshot::of(&self.state);
+        self.log.compact_to(applied, self.state.applied_term);
+        self.push_event(Event::SnapshotTaken {
+            index: applied,
+            term: self.state.applied_term,
+        });
+        self.effects.push(Effect::PersistSnapshot(snapshot.clone()));
+        self.snapshot = Some(snapshot);
+    }
+
+    /// Leader: sends `to` the next chunk of the current snapshot.
+    pub(crate) fn send_snapshot_chunk(&mut self, to: NodeId) {
+        let Some(snapshot) = &self.snapshot else { return };
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = leadership.progress.get_mut(&to) else {
+            return;
+        };
+        let offset = *progress.snapshot_sent.get_or_insert(0);
+        let start = (offset as usize).min(snapshot.bytes.len());
+        let end = (start + self.config.snapshot_chunk_bytes.max(1)).min(snapshot.bytes.len());
+        let message = RaftMessage::SnapshotChunk {
+            term: self.hard.term,
+            meta: snapshot.meta,
+            offset: start as u64,
+            data: snapshot.bytes[start..end].to_vec(),
+        };
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    /// Follower: a chunk of the leader's snapshot.
+    pub(crate) fn on_snapshot_chunk(&mut self, now: Instant, from: NodeId, chunk: Chunk) {
+        if chunk.term < self.hard.term {
+            return self.reply_snapshot(from, chunk.meta.last_index, 0, false);
+        }
+        self.observe_leader(now, from, chunk.term);
+        if chunk.meta.last_index <= self.commit_index {
+            return self.reply_snapshot(from, chunk.meta.last_index, chunk.meta.size_bytes, true);
+        }
+        let assembly = self.incoming_snapshot.get_or_insert_with(|| Assembly {
+            meta: chunk.meta,
+            bytes: Vec::new(),
+        });
+        if assembly.meta != chunk.meta {
+            *assembly = Assembly {
+                meta: chunk.meta,
+                bytes: Vec::new(),
+            };
+        }
+        let expected = assembly.bytes.len() as u64;
+        if chunk.offset != expected {
+            let fault = SnapshotFault::OutOfOrder {
+                expected,
+                got: chunk.offset,
+            };
+            self.effects
+                .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
+            return self.reply_snapshot(from, chunk.meta.last_index, expected, false);
+        }
+        assembly.bytes.extend_from_slice(&chunk.data);
+        let received = assembly.bytes.len() as u64;
+        if received < chunk.meta.size_bytes {
+            return self.reply_snapshot(from, chunk.meta.last_index, received, false);
+        }
+        let Some(Assembly { meta, bytes }) = self.incoming_snapshot.take() else {
+            return;
+        };
+        let snapshot = StoredSnapshot { meta, bytes };
+        match snapshot.verify() {
+            Ok(state) => self.install_snapshot(from, snapshot, state),
+            Err(fault) => {
+                self.effects
+                    .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
+                self.reply_snapshot(from, meta.last_index, 0, false);
+            }
+        }
+    }
+
+    fn install_snapshot(&mut self, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
+        let meta = snapshot.meta;
+        self.log.compact_to(meta.last_index, meta.last_term);
+        self.state = state;
+        self.commit_index = self.commit_index.max(meta.last_index);
+        self.effects.push(Effect::PersistSnapshot(snapshot.clone()));
+        self.snapshot = Some(snapshot);
+        self.push_event(Event::SnapshotInstalled {
+            index: meta.last_index,
+            term: meta.last_term,
+            state_digest: meta.state_digest,
+        });
+        self.apply_committed();
+        self.reply_snapshot(from, meta.last_index, meta.size_bytes, true);
+    }
+
+    fn reply_snapshot(&mut self, to: NodeId, snapshot_index: u64, received_bytes: u64, installed: bool) {
+        let message = RaftMessage::SnapshotResponse {
+            term: self.hard.term,
+            snapshot_index,
+            received_bytes,
+            installed,
+        };
+        self.effects.push(Effect::Send { to, message });
+    }
+
+    /// Leader: a follower's progress through a snapshot.
+    pub(crate) fn on_snapshot_response(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        term: u64,
+        snapshot_index: u64,
+        received_bytes: u64,
+        installed: bool,
+    ) {
+        if term > self.hard.term {
+            return self.become_follower(now, term, None);
+        }
+        let current = self.snapshot.as_ref().map(|snapshot| snapshot.meta.last_index);
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        leadership.heard_since_check.insert(from);
+        let Some(progress) = leadership.progress.get_mut(&from) else {
+            return;
+        };
+        if installed {
+            progress.match_index = progress.match_index.max(snapshot_index);
+            progress.next_index = progress.match_index + 1;
+            progress.snapshot_sent = None;
+            self.advance_commit();
+            return self.send_append(from);
+        }
+        if current == Some(snapshot_index) {
+            progress.snapshot_sent = Some(received_bytes);
+        } else {
+            progress.snapshot_sent = None;
+        }
+        self.send_append(from);
+    }
+}

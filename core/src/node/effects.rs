@@ -1,0 +1,41 @@
+//! Turning consensus effects into outputs, in order.
+
+use core::net::{Ipv4Addr, SocketAddr};
+
+use super::Node;
+use crate::consensus::Effect;
+use crate::io::Output;
+use crate::wire::Message;
+
+impl Node {
+    /// Carries out consensus effects in the order they were produced, so every persist
+    /// output precedes the transmits that depend on it.
+    pub(super) fn drain_consensus(&mut self) {
+        for effect in std::mem::take(&mut self.consensus.effects) {
+            match effect {
+                Effect::Send { to, message } => {
+                    if let Some(addr) = self.addr_of(to) {
+                        self.send(addr, Message::Raft(message));
+                    }
+                }
+                Effect::PersistHardState(hard_state) => self.outputs.push_back(Output::PersistHardState(hard_state)),
+                Effect::PersistEntries { first_index, entries } => {
+                    self.outputs.push_back(Output::PersistEntries { first_index, entries });
+                }
+                Effect::PersistSnapshot(snapshot) => self.outputs.push_back(Output::PersistSnapshot(snapshot)),
+                Effect::Event(event) => self.outputs.push_back(Output::Event(event)),
+                Effect::Refuse(refusal) => {
+                    let from = refusal.sender().and_then(|sender| self.addr_of(sender));
+                    self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
+                }
+            }
+        }
+    }
+
+    fn addr_of(&self, node: crate::identity::NodeId) -> Option<SocketAddr> {
+        self.discovery
+            .peer(node)
+            .map(|peer| peer.addr)
+            .or_else(|| self.addrs.get(&node).copied())
+    }
+}

@@ -1,0 +1,273 @@
+//! The node: one sans-IO state machine per cluster member, joining discovery,
+//! admission and consensus.
+
+mod effects;
+mod receive;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use core::net::SocketAddr;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
+use crate::discovery::{Discovery, PeerHealth};
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
+use crate::io::{Input, Output, Transmit, TransportClass};
+use crate::refusal::RefusalCounters;
+use crate::replay::ReplayGuard;
+use crate::state::{ClusterCommand, ProposalId};
+use crate::status::{NodeStatus, PeerStatus};
+use crate::time::Instant;
+use crate::timer::{Timer, TimerTable};
+use crate::wire::{Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
+
+/// ChaCha stream of discovery (probe jitter, backoff).
+const DISCOVERY_STREAM: u64 = 0;
+/// ChaCha stream of consensus (election timeouts).
+const CONSENSUS_STREAM: u64 = 1;
+
+/// One node's core. See the crate documentation for the driver loop.
+#[derive(Debug)]
+pub struct Node {
+    namespace: ClusterNamespace,
+    cluster_id: ClusterId,
+    node_id: NodeId,
+    epoch: NodeEpoch,
+    role: NodeRole,
+    authenticator: Authenticator,
+    replay: ReplayGuard,
+    discovery: Discovery,
+    consensus: Consensus,
+    /// Where each authenticated sender last spoke from.
+    addrs: BTreeMap<NodeId, SocketAddr>,
+    auto_admit: bool,
+    refusals: RefusalCounters,
+    timers: TimerTable,
+    rng: ChaCha8Rng,
+    next_counter: u64,
+    outputs: VecDeque<Output>,
+}
+
+fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+impl Node {
+    /// A node configured by `config`, starting at `now`. Its first probes are due at `now`.
+    pub fn new(config: NodeConfig, now: Instant) -> Result<Self, ConfigError> {
+        config.discovery.validate()?;
+        config.consensus.validate()?;
+        let identity = (config.identity.node_id(), config.identity.epoch(), config.cluster_id);
+        let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
+        let auto_admit = config.consensus.auto_admit;
+        let consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
+        let mut node = Self {
+            authenticator: Authenticator::new(&config.posture, config.cluster_id, &config.identity),
+            node_id: config.identity.node_id(),
+            epoch: config.identity.epoch(),
+            namespace: config.namespace,
+            cluster_id: config.cluster_id,
+            role: config.role,
+            replay: ReplayGuard::default(),
+            discovery: Discovery::new(config.discovery, &config.seeds, now),
+            consensus,
+            addrs: BTreeMap::new(),
+            auto_admit,
+            refusals: RefusalCounters::default(),
+            timers: TimerTable::default(),
+            rng: stream(config.rng_seed, DISCOVERY_STREAM),
+            next_counter: 0,
+            outputs: VecDeque::new(),
+        };
+        node.rearm_timers();
+        Ok(node)
+    }
+
+    /// Feeds one input. `now` must not go backwards between calls.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Datagram { from, bytes } => self.on_datagram(now, from, &bytes),
+            Input::Timeout => self.on_timeout(now),
+        }
+        self.finish();
+    }
+
+    /// The next output to carry out, in order. Call until `None` after every
+    /// [`Node::handle`] (and every proposal).
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Node::handle`] must next be called with [`Input::Timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// Proposes one command. Only the leader accepts; the acknowledgement is
+    /// [`crate::Event::ProposalCommitted`] once applied here.
+    pub fn propose(&mut self, now: Instant, command: ClusterCommand) -> Result<ProposalId, ProposalRejection> {
+        self.propose_batch(now, vec![command]).map(|ids| ids[0])
+    }
+
+    /// Proposes commands as one batch (one append per follower).
+    pub fn propose_batch(
+        &mut self,
+        now: Instant,
+        commands: Vec<ClusterCommand>,
+    ) -> Result<Vec<ProposalId>, ProposalRejection> {
+        self.consensus.now = now;
+        let result = self.consensus.propose_batch(now, commands);
+        self.finish();
+        result
+    }
+
+    /// Leader: sends `decision` to `to`, stamped with this leadership's authority.
+    pub fn issue_decision(
+        &mut self,
+        now: Instant,
+        to: NodeId,
+        decision: Decision,
+    ) -> Result<Authority, ProposalRejection> {
+        self.consensus.now = now;
+        let stamped = self.consensus.stamp(decision)?;
+        let authority = stamped.authority;
+        self.consensus.effects.push(crate::consensus::Effect::Send {
+            to,
+            message: RaftMessage::Decision(stamped),
+        });
+        self.finish();
+        Ok(authority)
+    }
+
+    /// Leader: hands leadership to the most up-to-date other voter (before shutdown).
+    /// Returns the voter asked to take over.
+    pub fn transfer_leadership(&mut self, now: Instant) -> Option<NodeId> {
+        self.consensus.now = now;
+        let target = self.consensus.transfer_leadership();
+        self.finish();
+        target
+    }
+
+    /// Plants known bugs in consensus (acts in simulation builds only).
+    pub fn set_mutations(&mut self, mutations: Mutations) {
+        self.consensus.set_mutations(mutations);
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// This node's epoch.
+    pub fn epoch(&self) -> NodeEpoch {
+        self.epoch
+    }
+
+    /// The discovery table.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// Consensus: term, log, commit index, applied state, coordinator view.
+    pub fn consensus(&self) -> &Consensus {
+        &self.consensus
+    }
+
+    /// Refusals so far, by kind.
+    pub fn refusals(&self) -> &RefusalCounters {
+        &self.refusals
+    }
+
+    /// A serialisable snapshot of this node's view.
+    pub fn status(&self) -> NodeStatus {
+        let consensus = &self.consensus;
+        NodeStatus {
+            node_id: self.node_id,
+            epoch: self.epoch,
+            cluster_id: self.cluster_id,
+            namespace: self.namespace.clone(),
+            role: self.role,
+            peers: self
+                .discovery
+                .peers()
+                .map(|(id, peer)| PeerStatus::of(id, peer))
+                .collect(),
+            refusals: self.refusals.clone(),
+            term: consensus.hard_state().term,
+            consensus_role: consensus.role_kind(),
+            leader: consensus.leader(),
+            commit_index: consensus.commit_index(),
+            applied_index: consensus.state().applied_index,
+            last_index: consensus.log().last_index(),
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        if self.timers.is_due(Timer::PeerExpiry, now) {
+            self.discovery.expire(now, &mut events);
+        }
+        if self.timers.is_due(Timer::DiscoveryProbe, now) {
+            for addr in self.discovery.due_probes(now, &mut self.rng, &mut events) {
+                let hello = self.hello_for(addr);
+                self.send(addr, Message::Hello(hello));
+            }
+        }
+        self.push_events(events);
+        for (timer, deadline) in self.consensus.deadlines() {
+            if deadline.is_some_and(|at| at <= now) {
+                self.consensus.on_timer(now, timer);
+                if timer == Timer::Heartbeat && self.auto_admit {
+                    let discovered = self.reachable_peers();
+                    self.consensus.maintain_membership(now, &discovered);
+                }
+            }
+        }
+    }
+
+    fn reachable_peers(&self) -> Vec<(NodeId, NodeRole)> {
+        self.discovery
+            .peers()
+            .filter(|(_, peer)| peer.health == PeerHealth::Reachable)
+            .map(|(id, peer)| (id, peer.role))
+            .collect()
+    }
+
+    fn send(&mut self, to: SocketAddr, message: Message) {
+        let body = Body {
+            schema_version: SCHEMA_VERSION,
+            cluster_id: self.cluster_id,
+            sender: self.node_id,
+            sender_epoch: self.epoch,
+            counter: self.next_counter,
+            auth_kind: self.authenticator.kind(),
+            message,
+        };
+        self.next_counter += 1;
+        let bytes = encode_frame(&body, &self.authenticator);
+        self.outputs.push_back(Output::Transmit(Transmit {
+            to,
+            class: TransportClass::Datagram,
+            bytes,
+        }));
+    }
+
+    /// Carries consensus effects into outputs and rearms timers.
+    fn finish(&mut self) {
+        self.drain_consensus();
+        self.rearm_timers();
+    }
+
+    fn rearm_timers(&mut self) {
+        self.timers.set(Timer::DiscoveryProbe, self.discovery.next_probe_at());
+        self.timers.set(Timer::PeerExpiry, self.discovery.next_expiry_at());
+        for (timer, deadline) in self.consensus.deadlines() {
+            self.timers.set(timer, deadline);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Receiving a frame: every check in order, then dispatch.
+
+use core::net::SocketAddr;
+
+use super::Node;
+use crate::discovery::Heard;
+use crate::io::Event;
+use crate::refusal::Refusal;
+use crate::replay::{EpochChange, ReplayRefusal};
+use crate::time::Instant;
+use crate::wire::{AuthFailure, Body, Hello, Message, SCHEMA_VERSION, decode_frame, peek_schema_version};
+
+/// A frame that passed every check.
+struct Accepted {
+    body: Body,
+    epoch_change: EpochChange,
+}
+
+impl Node {
+    pub(super) fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let accepted = match self.accept_frame(bytes) {
+            Ok(accepted) => accepted,
+            Err(refusal) => return self.refuse(from, refusal),
+        };
+        let body = accepted.body;
+        let sender = body.sender;
+        self.addrs.insert(sender, from);
+        let role = match &body.message {
+            Message::Hello(hello) | Message::HelloAck(hello) => Some(hello.role),
+            Message::Raft(_) => None,
+        };
+        let heard = Heard {
+            peer: sender,
+            addr: from,
+            role,
+            epoch: body.sender_epoch,
+            epoch_change: accepted.epoch_change,
+        };
+        let mut events = Vec::new();
+        self.discovery.on_heard(now, heard, &mut events);
+        match body.message {
+            Message::Hello(hello) => {
+                self.discovery.on_gossip(now, self.node_id, &hello.peers);
+                self.push_events(events);
+                let ack = self.hello_for(from);
+                self.send(from, Message::HelloAck(ack));
+            }
+            Message::HelloAck(hello) => {
+                self.discovery.on_gossip(now, self.node_id, &hello.peers);
+                self.push_events(events);
+            }
+            Message::Raft(message) => {
+                self.push_events(events);
+                self.consensus.on_message(now, sender, message);
+            }
+        }
+    }
+
+    /// Runs every check on a frame, in order: size and version, decoding, cluster,
+    /// sender, authentication, replay. Only the last step changes state.
+    fn accept_frame(&mut self, bytes: &[u8]) -> Result<Accepted, Refusal> {
+        let malformed = |error| Refusal::MalformedFrame { error };
+        let version = peek_schema_version(bytes).map_err(malformed)?;
+        if version != SCHEMA_VERSION {
+            return Err(Refusal::UnsupportedSchemaVersion {
+                ours: SCHEMA_VERSION,
+                theirs: version,
+            });
+        }
+        let frame = decode_frame(bytes).map_err(malformed)?;
+        let body = &frame.body;
+        self.check_cluster(body)?;
+        let sender = body.sender;
+        if sender == self.node_id {
+            return Err(Refusal::OwnIdentity { sender });
+        }
+        self.authenticator
+            .verify(sender, body.auth_kind, frame.authenticated_bytes, frame.tag)
+            .map_err(|failure| match failure {
+                AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
+                failure => Refusal::AuthenticationFailed { sender, failure },
+            })?;
+        let epoch_change =
+            self.replay
+                .admit(sender, body.sender_epoch, body.counter)
+                .map_err(|refusal| match refusal {
+                    ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
+                    ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
+                        sender,
+                        epoch: body.sender_epoch,
+                        counter,
+                        highest,
+                    },
+                })?;
+        Ok(Accepted {
+            body: frame.body,
+            epoch_change,
+        })
+    }
+
+    fn check_cluster(&self, body: &Body) -> Result<(), Refusal> {
+        if let Message::Hello(hello) | Message::HelloAck(hello) = &body.message
+            && hello.namespace != self.namespace
+        {
+            return Err(Refusal::NamespaceMismatch {
+                ours: self.namespace.clone(),
+                theirs: hello.namespace.clone(),
+            });
+        }
+        if body.cluster_id != self.cluster_id {
+            return Err(Refusal::ClusterMismatch {
+                ours: self.cluster_id,
+                theirs: body.cluster_id,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn hello_for(&self, recipient: SocketAddr) -> Hello {
+        Hello {
+            namespace: self.namespace.clone(),
+            role: self.role,
+            peers: self.discovery.gossip_for(recipient),
+        }
+    }
+
+    pub(super) fn refuse(&mut self, from: SocketAddr, refusal: Refusal) {
+        self.refusals.record(refusal.kind());
+        self.outputs
+            .push_back(crate::io::Output::Event(Event::Refused { from, refusal }));
+    }
+
+    pub(super) fn push_events(&mut self, events: Vec<Event>) {
+        self.outputs.extend(events.into_iter().map(crate::io::Output::Event));
+    }
+}

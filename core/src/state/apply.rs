@@ -1,0 +1,270 @@
+//! Applying committed entries to the state.
+
+use super::{
+    ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus,
+    POLICY_NAME_LEN_MAX, PolicyDocument, Proposal,
+};
+use crate::consensus::EntryPayload;
+use crate::digest::{Digest, DigestKind};
+use crate::identity::NodeId;
+
+impl ClusterState {
+    /// Applies the entry at `index` (of `term`). Refuses any index but the next one.
+    pub fn apply(&mut self, index: u64, term: u64, payload: &EntryPayload) -> Result<ClusterEvent, ApplyOrderError> {
+        let expected = self.applied_index + 1;
+        if index != expected {
+            return Err(ApplyOrderError { expected, got: index });
+        }
+        self.applied_index = index;
+        self.applied_term = term;
+        Ok(match payload {
+            EntryPayload::Noop { leader } => ClusterEvent::LeaderNoop { term, leader: *leader },
+            EntryPayload::Proposal(proposal) => self.apply_proposal(proposal),
+        })
+    }
+
+    fn apply_proposal(&mut self, proposal: &Proposal) -> ClusterEvent {
+        match self.apply_command(&proposal.command) {
+            Ok(()) => ClusterEvent::Applied {
+                proposal: proposal.id,
+                command: proposal.command.clone(),
+            },
+            Err(refusal) => ClusterEvent::Refused {
+                proposal: proposal.id,
+                refusal,
+            },
+        }
+    }
+
+    fn apply_command(&mut self, command: &ClusterCommand) -> Result<(), ApplyRefusal> {
+        match command {
+            ClusterCommand::AdmitMember {
+                node,
+                role,
+                stream_addr,
+            } => {
+                if self.is_member(*node) {
+                    return Err(ApplyRefusal::AlreadyAMember { node: *node });
+                }
+                let member = Member {
+                    role: *role,
+                    status: MemberStatus::Joining,
+                    voter: false,
+                    stream_addr: *stream_addr,
+                };
+                self.members.insert(*node, member);
+            }
+            ClusterCommand::PromoteVoter { node } => {
+                let member = self.member(*node)?;
+                if member.voter {
+                    return Err(ApplyRefusal::AlreadyAVoter { node: *node });
+                }
+                if !member.role.is_coordinator_capable() {
+                    return Err(ApplyRefusal::CannotVote {
+                        node: *node,
+                        role: member.role,
+                    });
+                }
+                self.member_mut(*node)?.voter = true;
+            }
+            ClusterCommand::RemoveMember { node } => {
+                self.refuse_last_voter(*node)?;
+                self.members.remove(node);
+                self.links.remove(node);
+                for peers in self.links.values_mut() {
+                    peers.remove(node);
+                }
+                self.residency.remove(node);
+            }
+            ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node)?.status = *status,
+            ClusterCommand::SetRole { node, role } => {
+                if !role.is_coordinator_capable() {
+                    self.refuse_last_voter(*node)?;
+                }
+                let member = self.member_mut(*node)?;
+                member.role = *role;
+                member.voter &= role.is_coordinator_capable();
+            }
+            ClusterCommand::DeclareLink { a, b, class } => {
+                if a == b {
+                    return Err(ApplyRefusal::SelfLink);
+                }
+                self.member(*a)?;
+                self.member(*b)?;
+                let (low, high) = if a < b { (*a, *b) } else { (*b, *a) };
+                self.links.entry(low).or_default().insert(high, *class);
+            }
+            ClusterCommand::SetArtifactResidency {
+                node,
+                artifact,
+                residency,
+            } => {
+                self.member(*node)?;
+                self.residency.entry(*node).or_default().insert(*artifact, *residency);
+            }
+            ClusterCommand::SetPolicy { name, document } => {
+                if name.is_empty() || name.len() > POLICY_NAME_LEN_MAX {
+                    return Err(ApplyRefusal::PolicyName {
+                        len: name.len(),
+                        max: POLICY_NAME_LEN_MAX,
+                    });
+                }
+                let digest = Digest::of_bytes(DigestKind::Policy, document);
+                self.policies.insert(
+                    name.clone(),
+                    PolicyDocument {
+                        digest,
+                        document: document.clone(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn member(&self, node: NodeId) -> Result<&Member, ApplyRefusal> {
+        self.members.get(&node).ok_or(ApplyRefusal::NotAMember { node })
+    }
+
+    fn member_mut(&mut self, node: NodeId) -> Result<&mut Member, ApplyRefusal> {
+        self.members.get_mut(&node).ok_or(ApplyRefusal::NotAMember { node })
+    }
+
+    fn refuse_last_voter(&self, node: NodeId) -> Result<(), ApplyRefusal> {
+        let member = self.member(node)?;
+        if member.voter && self.voters().len() == 1 {
+            return Err(ApplyRefusal::LastVoter { node });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{NodeEpoch, NodeRole};
+    use crate::state::ProposalId;
+
+    const A: NodeId = NodeId([1; 16]);
+    const B: NodeId = NodeId([2; 16]);
+
+    fn proposal(seq: u64, command: ClusterCommand) -> EntryPayload {
+        EntryPayload::Proposal(Proposal {
+            id: ProposalId {
+                node: A,
+                epoch: NodeEpoch(1),
+                seq,
+            },
+            command,
+        })
+    }
+
+    #[test]
+    fn gapped_and_repeated_applies_are_refused() {
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        let noop = EntryPayload::Noop { leader: A };
+        assert_eq!(state.apply(2, 1, &noop), Err(ApplyOrderError { expected: 1, got: 2 }));
+        state.apply(1, 1, &noop).unwrap();
+        assert_eq!(state.apply(1, 1, &noop), Err(ApplyOrderError { expected: 2, got: 1 }));
+    }
+
+    #[test]
+    fn members_join_as_learners_and_are_promoted_one_by_one() {
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        let admit = ClusterCommand::AdmitMember {
+            node: B,
+            role: NodeRole::Coordinator,
+            stream_addr: None,
+        };
+        state.apply(1, 1, &proposal(1, admit)).unwrap();
+        assert!(!state.members[&B].voter);
+        assert_eq!(state.members[&B].status, MemberStatus::Joining);
+        state
+            .apply(2, 1, &proposal(2, ClusterCommand::PromoteVoter { node: B }))
+            .unwrap();
+        assert_eq!(state.voters().len(), 2);
+    }
+
+    #[test]
+    fn refused_commands_leave_the_state_alone_but_advance_the_index() {
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        let before = state.members.clone();
+        let event = state
+            .apply(1, 1, &proposal(1, ClusterCommand::RemoveMember { node: A }))
+            .unwrap();
+        assert!(matches!(
+            event,
+            ClusterEvent::Refused {
+                refusal: ApplyRefusal::LastVoter { .. },
+                ..
+            }
+        ));
+        let event = state
+            .apply(2, 1, &proposal(2, ClusterCommand::PromoteVoter { node: B }))
+            .unwrap();
+        assert!(matches!(
+            event,
+            ClusterEvent::Refused {
+                refusal: ApplyRefusal::NotAMember { node: B },
+                ..
+            }
+        ));
+        assert_eq!(state.members, before);
+        assert_eq!(state.applied_index, 2);
+    }
+
+    #[test]
+    fn executors_never_vote() {
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        let admit = ClusterCommand::AdmitMember {
+            node: B,
+            role: NodeRole::Executor,
+            stream_addr: None,
+        };
+        state.apply(1, 1, &proposal(1, admit)).unwrap();
+        let event = state
+            .apply(2, 1, &proposal(2, ClusterCommand::PromoteVoter { node: B }))
+            .unwrap();
+        assert!(matches!(
+            event,
+            ClusterEvent::Refused {
+                refusal: ApplyRefusal::CannotVote { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_same_history_gives_the_same_digest() {
+        let history = [
+            proposal(
+                1,
+                ClusterCommand::AdmitMember {
+                    node: B,
+                    role: NodeRole::Both,
+                    stream_addr: None,
+                },
+            ),
+            proposal(
+                2,
+                ClusterCommand::SetPolicy {
+                    name: "serving".into(),
+                    document: b"fifo".to_vec(),
+                },
+            ),
+        ];
+        let run = || {
+            let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+            for (offset, payload) in history.iter().enumerate() {
+                state.apply(offset as u64 + 1, 1, payload).unwrap();
+            }
+            state.digest()
+        };
+        assert_eq!(run(), run());
+        let mut other = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        other.apply(1, 1, &history[0]).unwrap();
+        assert_ne!(run(), other.digest());
+        let snapshot = ClusterState::from_bytes(&other.to_bytes()).unwrap();
+        assert_eq!(snapshot, other);
+    }
+}

@@ -1,0 +1,228 @@
+//! Intents proposed to the cluster, and the facts they become once committed.
+
+use core::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::identity::{NodeEpoch, NodeId, NodeRole};
+
+/// Identifies one proposal: the proposing node, its epoch, and a sequence number
+/// within that epoch. Unique across restarts because the epoch advances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProposalId {
+    /// Proposing node.
+    pub node: NodeId,
+    /// Its epoch when proposing.
+    pub epoch: NodeEpoch,
+    /// Sequence within the epoch.
+    pub seq: u64,
+}
+
+/// Where a member is in its life in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberStatus {
+    /// Admitted, catching up.
+    Joining,
+    /// Serving.
+    Ready,
+    /// Finishing work, taking none.
+    Draining,
+    /// Declared down by an operator.
+    Offline,
+}
+
+/// How two nodes are connected, as an operator declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkClass {
+    /// Same process or host loopback.
+    Loopback,
+    /// Same host, different processes.
+    SameHost,
+    /// Local network.
+    Lan,
+    /// Wide-area network.
+    Wan,
+    /// RDMA-capable fabric.
+    Rdma,
+}
+
+/// Where an artifact (model weights, by digest) is on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Residency {
+    /// Not present.
+    Absent,
+    /// Being copied; progress in per-mille.
+    Staging {
+        /// 0..=1000.
+        progress_per_mille: u16,
+    },
+    /// Present and verified.
+    Resident,
+    /// Removed to make room.
+    Evicted,
+    /// Copy or verification failed.
+    Failed,
+}
+
+/// An intent, as proposed. Validated when applied, in log order, on every node alike.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterCommand {
+    /// Admit a node as a non-voting member (a learner), status joining.
+    AdmitMember {
+        /// The node.
+        node: NodeId,
+        /// Its role.
+        role: NodeRole,
+        /// Where its peer stream listens, if known.
+        stream_addr: Option<SocketAddr>,
+    },
+    /// Make a caught-up, coordinator-capable learner a voter.
+    PromoteVoter {
+        /// The node.
+        node: NodeId,
+    },
+    /// Remove a member (voter or learner).
+    RemoveMember {
+        /// The node.
+        node: NodeId,
+    },
+    /// Set a member's status.
+    SetMemberStatus {
+        /// The node.
+        node: NodeId,
+        /// New status.
+        status: MemberStatus,
+    },
+    /// Change a member's role. A voter that loses coordinator capability stops voting.
+    SetRole {
+        /// The node.
+        node: NodeId,
+        /// New role.
+        role: NodeRole,
+    },
+    /// Declare the link class between two members.
+    DeclareLink {
+        /// One end.
+        a: NodeId,
+        /// The other end.
+        b: NodeId,
+        /// Its class.
+        class: LinkClass,
+    },
+    /// Record where an artifact is on a member.
+    SetArtifactResidency {
+        /// The node.
+        node: NodeId,
+        /// The artifact's digest.
+        artifact: Digest,
+        /// Its residency.
+        residency: Residency,
+    },
+    /// Replace a named policy document.
+    SetPolicy {
+        /// Policy name.
+        name: String,
+        /// The document bytes.
+        document: Vec<u8>,
+    },
+}
+
+impl ClusterCommand {
+    /// Whether applying this command can change the voter set.
+    pub fn changes_voters(&self) -> bool {
+        matches!(
+            self,
+            ClusterCommand::PromoteVoter { .. } | ClusterCommand::RemoveMember { .. } | ClusterCommand::SetRole { .. }
+        )
+    }
+}
+
+/// A proposal as stored in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Its id.
+    pub id: ProposalId,
+    /// The intent.
+    pub command: ClusterCommand,
+}
+
+/// Why a committed command had no effect. The same on every node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyRefusal {
+    /// The node is not a member.
+    #[error("{node:?} is not a member")]
+    NotAMember {
+        /// The node.
+        node: NodeId,
+    },
+    /// The node is a member already.
+    #[error("{node:?} is already a member")]
+    AlreadyAMember {
+        /// The node.
+        node: NodeId,
+    },
+    /// Only coordinator-capable members vote.
+    #[error("{node:?} has role {role:?}, which cannot vote")]
+    CannotVote {
+        /// The node.
+        node: NodeId,
+        /// Its role.
+        role: NodeRole,
+    },
+    /// The node votes already.
+    #[error("{node:?} is already a voter")]
+    AlreadyAVoter {
+        /// The node.
+        node: NodeId,
+    },
+    /// Removing or demoting the last voter would leave no quorum.
+    #[error("{node:?} is the last voter")]
+    LastVoter {
+        /// The node.
+        node: NodeId,
+    },
+    /// A link must join two different members.
+    #[error("a link joins two different members")]
+    SelfLink,
+    /// A policy name is empty or longer than the limit.
+    #[error("policy name is {len} bytes; 1 to {max} allowed")]
+    PolicyName {
+        /// Length given.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+}
+
+/// A committed fact, produced by applying the entry at `index`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "kebab-case")]
+pub enum ClusterEvent {
+    /// A new leader's first entry.
+    LeaderNoop {
+        /// Its term.
+        term: u64,
+        /// The leader.
+        leader: NodeId,
+    },
+    /// A proposal took effect.
+    Applied {
+        /// Which proposal.
+        proposal: ProposalId,
+        /// What it did.
+        command: ClusterCommand,
+    },
+    /// A proposal was committed but refused by the state machine.
+    Refused {
+        /// Which proposal.
+        proposal: ProposalId,
+        /// Why.
+        refusal: ApplyRefusal,
+    },
+}

@@ -1,0 +1,125 @@
+//! The replicated cluster state: what every node agrees on, rebuilt by applying the
+//! committed log in order.
+//!
+//! Invariants: entries apply strictly in index order, one at a time (a gap or a
+//! repeat is refused); applying is a pure function of the state and the entry, so the
+//! same history gives the same [`ClusterState::digest`] on every node and every run.
+
+mod apply;
+mod command;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use core::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{
+    ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
+};
+
+use crate::digest::{Digest, DigestKind};
+use crate::identity::{NodeId, NodeRole};
+
+/// Longest policy name accepted, in bytes.
+pub const POLICY_NAME_LEN_MAX: usize = 64;
+
+/// A member of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its role.
+    pub role: NodeRole,
+    /// Its status.
+    pub status: MemberStatus,
+    /// Whether it votes (coordinator-capable and promoted). Non-voters are learners.
+    pub voter: bool,
+    /// Where its peer stream listens, if known.
+    pub stream_addr: Option<SocketAddr>,
+}
+
+/// A policy document and its digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    /// SHA-256 (policy domain) of the document.
+    pub digest: Digest,
+    /// The bytes.
+    pub document: Vec<u8>,
+}
+
+/// The replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    /// Index of the last entry applied (0: none).
+    pub applied_index: u64,
+    /// Term of that entry.
+    pub applied_term: u64,
+    /// Members by id.
+    pub members: BTreeMap<NodeId, Member>,
+    /// Declared links, keyed by the smaller id, then the larger.
+    pub links: BTreeMap<NodeId, BTreeMap<NodeId, LinkClass>>,
+    /// Artifact residency by node, then artifact digest.
+    pub residency: BTreeMap<NodeId, BTreeMap<Digest, Residency>>,
+    /// Policy documents by name.
+    pub policies: BTreeMap<String, PolicyDocument>,
+}
+
+/// An entry offered out of order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("apply out of order: expected index {expected}, got {got}")]
+pub struct ApplyOrderError {
+    /// The next index the state accepts.
+    pub expected: u64,
+    /// The index offered.
+    pub got: u64,
+}
+
+impl ClusterState {
+    /// The state before any entry: the genesis voters, ready.
+    pub fn genesis(voters: &[(NodeId, NodeRole)]) -> Self {
+        let members = voters
+            .iter()
+            .map(|(id, role)| {
+                let member = Member {
+                    role: *role,
+                    status: MemberStatus::Ready,
+                    voter: true,
+                    stream_addr: None,
+                };
+                (*id, member)
+            })
+            .collect();
+        Self {
+            members,
+            ..Self::default()
+        }
+    }
+
+    /// Ids of voting members.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        self.members
+            .iter()
+            .filter(|(_, member)| member.voter)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether `node` is a member.
+    pub fn is_member(&self, node: NodeId) -> bool {
+        self.members.contains_key(&node)
+    }
+
+    /// SHA-256 (state domain) over the postcard encoding.
+    pub fn digest(&self) -> Digest {
+        Digest::of_bytes(DigestKind::ClusterState, &self.to_bytes())
+    }
+
+    /// The postcard encoding (the snapshot payload).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("postcard encoding into a Vec is infallible")
+    }
+
+    /// Decodes a snapshot payload.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+}
