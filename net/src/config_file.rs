@@ -16,6 +16,10 @@
 //!
 //! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
 //! probe_interval_ms = 500
+//!
+//! [consensus]                            # every node lists the same genesis voters
+//! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
+//! heartbeat_interval_ms = 100            # optional, as are the election timeouts
 //! ```
 
 use std::net::SocketAddr;
@@ -24,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use psionic_core::digest::from_hex;
-use psionic_core::{AdmissionToken, ClusterNamespace, DiscoveryConfig, NodeRole, TrustPosture};
+use psionic_core::{
+    AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture,
+};
 use serde::Deserialize;
 
 use crate::clock::Clock;
@@ -45,6 +51,27 @@ struct RawConfig {
     trust: RawTrust,
     #[serde(default)]
     discovery: RawDiscovery,
+    #[serde(default)]
+    consensus: RawConsensus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsensus {
+    #[serde(default)]
+    initial_voters: Vec<RawVoter>,
+    heartbeat_interval_ms: Option<u64>,
+    election_timeout_ms_min: Option<u64>,
+    election_timeout_ms_max: Option<u64>,
+    snapshot_after_entries: Option<u64>,
+    auto_admit: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVoter {
+    node_id: NodeId,
+    role: NodeRole,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +192,7 @@ impl ConfigFile {
             discovery_bind: raw.discovery_bind,
             seeds: raw.seeds,
             discovery: raw.discovery.resolve(),
+            consensus: raw.consensus.resolve(),
             clock: Clock::new(),
         };
         Ok(Self {
@@ -187,6 +215,25 @@ impl RawDiscovery {
                 .unwrap_or(defaults.unreachable_after_missed_probes),
             peer_expiry_ms: self.peer_expiry_ms.unwrap_or(defaults.peer_expiry_ms),
             dial_backoff_ms_max: self.dial_backoff_ms_max.unwrap_or(defaults.dial_backoff_ms_max),
+            ..defaults
+        }
+    }
+}
+
+impl RawConsensus {
+    fn resolve(self) -> ConsensusConfig {
+        let defaults = ConsensusConfig::default();
+        ConsensusConfig {
+            initial_voters: self
+                .initial_voters
+                .into_iter()
+                .map(|voter| (voter.node_id, voter.role))
+                .collect(),
+            heartbeat_interval_ms: self.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
+            election_timeout_ms_min: self.election_timeout_ms_min.unwrap_or(defaults.election_timeout_ms_min),
+            election_timeout_ms_max: self.election_timeout_ms_max.unwrap_or(defaults.election_timeout_ms_max),
+            snapshot_after_entries: self.snapshot_after_entries.unwrap_or(defaults.snapshot_after_entries),
+            auto_admit: self.auto_admit.unwrap_or(defaults.auto_admit),
             ..defaults
         }
     }

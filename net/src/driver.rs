@@ -1,31 +1,56 @@
-//! The driver loop (the steps documented in `psionic_core`), on one UDP socket.
+//! The driver loop (the steps documented in `psionic_core`), on one UDP socket and a
+//! durable store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use psionic_core::consensus::ProposalRejection;
 use psionic_core::wire::FRAME_BYTES_MAX;
-use psionic_core::{Input, Node, NodeStatus, Output};
-use tokio::sync::watch;
+use psionic_core::{ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
+use crate::durable::{DurableStore, StoreError};
 use crate::observer::Observer;
 use crate::udp::{self, UdpSocket};
+
+/// A request from the application to the running node.
+#[derive(Debug)]
+pub enum Request {
+    /// Propose commands; the reply says whether the leader took them, and each
+    /// accepted proposal's receiver yields its index once committed and applied here.
+    Propose {
+        /// The commands.
+        commands: Vec<ClusterCommand>,
+        /// Where to answer.
+        reply: oneshot::Sender<Result<Vec<(ProposalId, oneshot::Receiver<u64>)>, ProposalRejection>>,
+    },
+    /// Hand leadership to another voter (before shutdown).
+    TransferLeadership {
+        /// The voter asked to take over, if this node led.
+        reply: oneshot::Sender<Option<NodeId>>,
+    },
+}
 
 pub(crate) struct Driver {
     pub core: Node,
     pub socket: UdpSocket,
+    pub store: DurableStore,
     pub clock: Clock,
     pub observer: Arc<dyn Observer>,
     pub status: watch::Sender<NodeStatus>,
     pub shutdown: watch::Receiver<bool>,
+    pub requests: mpsc::Receiver<Request>,
+    pub waiters: BTreeMap<ProposalId, oneshot::Sender<u64>>,
 }
 
 impl Driver {
-    /// Runs until shutdown is signalled.
-    pub async fn run(mut self) {
+    /// Runs until shutdown is signalled or the store fails.
+    pub async fn run(mut self) -> Result<(), StoreError> {
         // One byte over the limit, so an oversize datagram is seen as such.
         let mut buffer = vec![0u8; FRAME_BYTES_MAX + 1];
         loop {
-            self.carry_out_outputs().await;
+            self.carry_out_outputs().await?;
             let deadline = self.core.poll_timeout().map(|at| self.clock.deadline(at));
             // `biased`: branches are polled in this order, with no random draw, so a
             // simulated run depends on its seed only. Timers before datagrams, so a
@@ -34,6 +59,7 @@ impl Driver {
                 biased;
                 _ = self.shutdown.changed() => break,
                 () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
+                Some(request) = self.requests.recv() => self.on_request(request),
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((len, from)) => {
                         let bytes = buffer[..len].to_vec();
@@ -43,9 +69,33 @@ impl Driver {
                 },
             }
         }
+        self.carry_out_outputs().await
     }
 
-    async fn carry_out_outputs(&mut self) {
+    fn on_request(&mut self, request: Request) {
+        let now = self.clock.now();
+        match request {
+            Request::Propose { commands, reply } => {
+                let result = self.core.propose_batch(now, commands).map(|ids| {
+                    ids.into_iter()
+                        .map(|id| {
+                            let (sender, receiver) = oneshot::channel();
+                            self.waiters.insert(id, sender);
+                            (id, receiver)
+                        })
+                        .collect()
+                });
+                let _ = reply.send(result);
+            }
+            Request::TransferLeadership { reply } => {
+                let _ = reply.send(self.core.transfer_leadership(now));
+            }
+        }
+    }
+
+    /// Carries out outputs in order: a persist completes (fsync) before any output
+    /// after it.
+    async fn carry_out_outputs(&mut self) -> Result<(), StoreError> {
         let node_id = self.core.node_id();
         let mut changed = false;
         while let Some(output) = self.core.poll_output() {
@@ -58,13 +108,24 @@ impl Driver {
                 }
                 Output::Event(event) => {
                     self.observer.on_event(node_id, self.clock.now(), &event);
+                    if let Event::ProposalCommitted { id, index } = &event
+                        && let Some(waiter) = self.waiters.remove(id)
+                    {
+                        let _ = waiter.send(*index);
+                    }
                     changed = true;
                 }
+                Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,
+                Output::PersistEntries { first_index, entries } => {
+                    self.store.save_entries(first_index, &entries).await?;
+                }
+                Output::PersistSnapshot(snapshot) => self.store.save_snapshot(&snapshot).await?,
             }
         }
         if changed {
             self.status.send_replace(self.core.status());
         }
+        Ok(())
     }
 }
 

@@ -8,7 +8,8 @@
 pub mod clock;
 #[cfg(not(madsim))]
 pub mod config_file;
-mod driver;
+pub mod driver;
+pub mod durable;
 pub mod entropy;
 #[cfg(not(madsim))]
 pub mod http;
@@ -19,6 +20,7 @@ pub mod storage;
 pub mod udp;
 
 pub use clock::Clock;
+pub use driver::Request;
 pub use identity_file::{IdentityError, IdentityFile};
 pub use observer::{LogObserver, Observer};
-pub use runtime::{NodeSettings, RunningNode, StartError, start};
+pub use runtime::{NodeClient, NodeSettings, ProposeError, RunningNode, StartError, start};

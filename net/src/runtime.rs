@@ -4,15 +4,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use psionic_core::consensus::ProposalRejection;
 use psionic_core::{
-    ClusterId, ClusterNamespace, ConfigError, DiscoveryConfig, Node, NodeConfig, NodeEpoch, NodeId, NodeRole,
-    NodeStatus, TrustPosture,
+    ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
+    NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, TrustPosture,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::driver::Driver;
+use crate::driver::{Driver, Request};
+use crate::durable::{DurableStore, StoreError};
 use crate::entropy;
 use crate::identity_file::{IdentityError, IdentityFile};
 use crate::observer::Observer;
@@ -37,6 +39,8 @@ pub struct NodeSettings {
     pub seeds: Vec<SocketAddr>,
     /// Discovery timing.
     pub discovery: DiscoveryConfig,
+    /// Consensus timing and genesis voters.
+    pub consensus: ConsensusConfig,
     /// The node's clock.
     pub clock: Clock,
 }
@@ -60,6 +64,21 @@ pub enum StartError {
     /// A configuration value breaks a rule.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The durable consensus state could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a proposal through [`RunningNode::propose`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// The node refused it (not the leader: the hint says who is).
+    #[error(transparent)]
+    Rejected(#[from] ProposalRejection),
+    /// The node stopped before answering, or lost leadership before the entry was
+    /// applied here (the outcome is then unknown: it may still commit).
+    #[error("node stopped or lost leadership before the proposal was applied here")]
+    Unknown,
 }
 
 /// A started node.
@@ -73,20 +92,68 @@ pub struct RunningNode {
     pub discovery_addr: SocketAddr,
     /// The latest status, updated whenever the core reports an event.
     pub status: watch::Receiver<NodeStatus>,
+    client: NodeClient,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), StoreError>>,
+}
+
+/// A cheap, clonable handle for proposing to a running node.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    requests: mpsc::Sender<Request>,
 }
 
 impl RunningNode {
-    /// Stops the driver and waits for it.
-    pub async fn shutdown(self) {
+    /// A handle for proposing from elsewhere.
+    pub fn client(&self) -> NodeClient {
+        self.client.clone()
+    }
+
+    /// See [`NodeClient::propose`].
+    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<(ProposalId, u64)>, ProposeError> {
+        self.client.propose(commands).await
+    }
+
+    /// See [`NodeClient::transfer_leadership`].
+    pub async fn transfer_leadership(&self) -> Option<NodeId> {
+        self.client.transfer_leadership().await
+    }
+
+    /// Stops the driver and waits for it; reports a storage failure that stopped it.
+    pub async fn shutdown(self) -> Result<(), StoreError> {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        self.task.await.unwrap_or(Ok(()))
     }
 }
 
-/// Loads and advances the identity (durably), binds the discovery socket, and spawns
-/// the driver. The node speaks only after its new epoch is on disk.
+impl NodeClient {
+    /// Proposes `commands` as one batch and waits until each is committed and applied
+    /// on this node; returns their ids and indexes.
+    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<(ProposalId, u64)>, ProposeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Propose { commands, reply })
+            .await
+            .map_err(|_| ProposeError::Unknown)?;
+        let accepted = answer.await.map_err(|_| ProposeError::Unknown)??;
+        let mut committed = Vec::with_capacity(accepted.len());
+        for (id, index) in accepted {
+            committed.push((id, index.await.map_err(|_| ProposeError::Unknown)?));
+        }
+        Ok(committed)
+    }
+
+    /// Leader: hands leadership to the most up-to-date voter. Returns it.
+    pub async fn transfer_leadership(&self) -> Option<NodeId> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::TransferLeadership { reply }).await.ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// Loads and advances the identity (durably), recovers the consensus state, binds the
+/// discovery socket, and spawns the driver. The node speaks only after its new epoch
+/// is on disk.
 pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Result<RunningNode, StartError> {
     settings.discovery.validate()?;
     let identity_file = IdentityFile::in_dir(&settings.data_dir);
@@ -101,6 +168,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         addr: settings.discovery_bind,
         source,
     })?;
+    let (store, durable) = DurableStore::open(&settings.data_dir).await?;
     let identity = identity_file.load_and_advance().await?;
     let (node_id, epoch) = (identity.node_id(), identity.epoch());
     let config = NodeConfig {
@@ -112,25 +180,38 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         seeds: settings.seeds,
         discovery: settings.discovery,
         rng_seed: entropy::random_u64(),
+        consensus: settings.consensus,
+        durable,
     };
     let core = Node::new(config, settings.clock.now())?;
     let (status_tx, status) = watch::channel(core.status());
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (requests, requests_rx) = mpsc::channel(64);
     observer.on_start(node_id, epoch);
     let driver = Driver {
         core,
         socket,
+        store,
         clock: settings.clock,
         observer,
         status: status_tx,
         shutdown: shutdown_rx,
+        requests: requests_rx,
+        waiters: Default::default(),
     };
-    let task = tokio::spawn(driver.run());
+    let task = tokio::spawn(async move {
+        let result = driver.run().await;
+        if let Err(error) = &result {
+            tracing::error!(%error, "node stopped: durable storage failed");
+        }
+        result
+    });
     Ok(RunningNode {
         node_id,
         epoch,
         discovery_addr,
         status,
+        client: NodeClient { requests },
         shutdown,
         task,
     })

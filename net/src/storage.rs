@@ -1,11 +1,12 @@
-//! Durable small files, on the real disk or on madsim's simulated per-node disk.
+//! Durable files on the real disk or on madsim's simulated per-node disk.
 //!
-//! Invariant: after [`write_atomic`] returns, the file holds exactly the new bytes and
+//! Invariants: after [`write_atomic`] returns, the file holds exactly the new bytes and
 //! survives a crash; before it returns, a crash leaves the old bytes (real disk: temp
-//! file, fsync, rename, directory fsync).
+//! file, fsync, rename, directory fsync). An [`AppendFile`] write is durable once
+//! [`AppendFile::sync`] returns.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Reads a whole file; `Ok(None)` if it does not exist.
 pub async fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -34,6 +35,79 @@ pub async fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> io::Result
     #[cfg(not(madsim))]
     {
         real::write_atomic(path, bytes, secret)
+    }
+}
+
+/// A file written at explicit offsets and synced on demand (the log).
+#[derive(Debug)]
+pub struct AppendFile {
+    path: PathBuf,
+    #[cfg(madsim)]
+    file: madsim::fs::File,
+    #[cfg(not(madsim))]
+    file: std::fs::File,
+}
+
+impl AppendFile {
+    /// Atomically replaces the file at `path` with `contents`, then opens it for writing
+    /// after them.
+    pub async fn replace_and_open(path: &Path, contents: &[u8]) -> io::Result<Self> {
+        write_atomic(path, contents, false).await?;
+        #[cfg(madsim)]
+        let file = {
+            // The simulated disk opens for writing only by truncating: write it back.
+            let file = madsim::fs::File::create(path).await?;
+            file.write_all_at(contents, 0).await?;
+            file.sync_all().await?;
+            file
+        };
+        #[cfg(not(madsim))]
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` at `offset`.
+    pub async fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        #[cfg(madsim)]
+        {
+            self.file.write_all_at(bytes, offset).await
+        }
+        #[cfg(not(madsim))]
+        {
+            std::os::unix::fs::FileExt::write_all_at(&self.file, bytes, offset)
+        }
+    }
+
+    /// Cuts the file to `len` bytes.
+    pub async fn truncate(&self, len: u64) -> io::Result<()> {
+        #[cfg(madsim)]
+        {
+            self.file.set_len(len).await
+        }
+        #[cfg(not(madsim))]
+        {
+            self.file.set_len(len)
+        }
+    }
+
+    /// Makes every write so far durable.
+    pub async fn sync(&self) -> io::Result<()> {
+        #[cfg(madsim)]
+        {
+            self.file.sync_all().await
+        }
+        #[cfg(not(madsim))]
+        {
+            self.file.sync_data()
+        }
     }
 }
 

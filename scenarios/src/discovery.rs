@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use psionic_core::{AdmissionToken, ClusterNamespace, DiscoveryConfig, NodeEpoch, NodeRole, RefusalKind, TrustPosture};
+use psionic_core::{
+    AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeEpoch, NodeRole, RefusalKind, TrustPosture,
+};
 use psionic_net::{Clock, NodeSettings};
 use psionic_sim::Condition;
 use psionic_sim::cluster::{DISCOVERY_PORT, NodeSpec, SimCluster};
@@ -30,6 +32,7 @@ fn spec(name: &str, ip_index: u8, seeds: Vec<SocketAddr>, token: &[u8]) -> NodeS
         discovery_bind: addr(ip_index),
         seeds,
         discovery: DiscoveryConfig::default(),
+        consensus: ConsensusConfig::default(),
         clock: Clock::new(),
     };
     NodeSpec {

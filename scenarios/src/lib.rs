@@ -8,6 +8,8 @@ pub mod catalogue;
 #[cfg(madsim)]
 mod discovery;
 #[cfg(madsim)]
+mod failover;
+#[cfg(madsim)]
 pub mod runner;
 
 pub use catalogue::{CATALOGUE, ScenarioInfo};

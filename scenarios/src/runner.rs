@@ -48,25 +48,28 @@ fn run_on_this_thread(info: &'static catalogue::ScenarioInfo, seed: u64) -> Run 
     let finished = catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async move {
             let cluster = SimCluster::new(scenario_trace);
-            let cluster = match scenario {
-                "discovery" => crate::discovery::run(cluster).await,
+            let (mut cluster, failover_ms) = match scenario {
+                "discovery" => (crate::discovery::run(cluster).await, Vec::new()),
+                "failover" => crate::failover::run(cluster).await,
                 other => unreachable!("catalogue lists {other} without a body"),
             };
-            (
+            let proposals = (scenario == "failover").then(|| cluster.check_acknowledged());
+            let outcome = (
                 cluster.violations(),
                 cluster.reached().to_vec(),
                 cluster.faults(),
                 cluster.now_ms(),
-            )
+            );
+            (outcome, failover_ms, proposals)
         })
     }));
-    let (violations, reached, faults, sim_time_ms) = finished.unwrap_or_else(|panic| {
+    let ((violations, reached, faults, sim_time_ms), failover_ms, proposals) = finished.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
             .unwrap_or_else(|| "panic with a non-text payload".to_owned());
-        (vec![Violation::Panic { message }], Vec::new(), 0, 0)
+        ((vec![Violation::Panic { message }], Vec::new(), 0, 0), Vec::new(), None)
     });
     let report = Report {
         scenario: name.to_owned(),
@@ -77,6 +80,9 @@ fn run_on_this_thread(info: &'static catalogue::ScenarioInfo, seed: u64) -> Run 
         violations,
         faults,
         reached,
+        failover_ms,
+        proposals_committed: proposals.map(|(acknowledged, _)| acknowledged),
+        proposals_lost: proposals.map(|(_, lost)| lost),
     };
     Run { report, trace }
 }

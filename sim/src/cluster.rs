@@ -49,6 +49,8 @@ pub struct SimCluster {
     nodes: BTreeMap<String, SimNode>,
     killed: BTreeSet<String>,
     isolated: BTreeSet<String>,
+    clogged_links: Vec<(String, String)>,
+    workload: Option<Arc<std::sync::atomic::AtomicBool>>,
     shared: Arc<Shared>,
     harness: NodeHandle,
     reached: Vec<Reached>,
@@ -78,6 +80,8 @@ impl SimCluster {
             nodes: BTreeMap::new(),
             killed: BTreeSet::new(),
             isolated: BTreeSet::new(),
+            clogged_links: Vec::new(),
+            workload: None,
             shared: Arc::new(Shared::new(trace)),
             harness,
             reached: Vec::new(),
@@ -127,6 +131,11 @@ impl SimCluster {
     pub fn heal(&mut self) {
         for name in std::mem::take(&mut self.isolated) {
             self.net.unclog_node(self.node(&name).handle.id());
+        }
+        for (a, b) in std::mem::take(&mut self.clogged_links) {
+            let (a_id, b_id) = (self.node(&a).handle.id(), self.node(&b).handle.id());
+            self.net.unclog_link(a_id, b_id);
+            self.net.unclog_link(b_id, a_id);
         }
         self.fault(Fault::Heal);
     }
@@ -236,7 +245,149 @@ impl SimCluster {
                 })
             }
             Condition::Refused { viewer, sender, kind } => state.refusals.contains(&(viewer.clone(), *sender, *kind)),
+            Condition::OneLeader => {
+                let leaders: BTreeSet<_> = live
+                    .iter()
+                    .map(|name| state.leaders.get(name).copied().flatten())
+                    .collect();
+                leaders.len() == 1 && leaders.iter().all(Option::is_some) && self.current_leader_in(&state).is_some()
+            }
+            Condition::Converged { index } => {
+                let applied: BTreeSet<_> = live.iter().map(|name| state.applied.get(name).copied()).collect();
+                applied.len() == 1
+                    && applied
+                        .iter()
+                        .all(|entry| entry.is_some_and(|(applied, _)| applied >= *index))
+            }
+            Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
         }
+    }
+
+    /// The live node that leads by its own account, if exactly one is followed by all.
+    pub fn current_leader(&self) -> Option<String> {
+        self.current_leader_in(&self.shared.state())
+    }
+
+    fn current_leader_in(&self, state: &crate::observer::SharedState) -> Option<String> {
+        self.live_honest()
+            .into_iter()
+            .find(|name| state.leaders.get(name).copied().flatten() == Some(self.node_id(name)))
+    }
+
+    /// The term `name` last led.
+    pub fn led_term(&self, name: &str) -> Option<u64> {
+        self.shared.state().led_term.get(name).copied()
+    }
+
+    /// Crashes the leader `name` and measures the failover: milliseconds from the
+    /// crash to the first commit of a later term, within `timeout`.
+    pub async fn crash_leader_and_measure(&mut self, name: &str, timeout: Duration) -> Option<u64> {
+        let term = self.led_term(name)?;
+        let crashed_at = self.now_ms();
+        self.kill(name);
+        self.wait_for(Condition::CommittedAfterTerm { term }, timeout).await;
+        let state = self.shared.state();
+        state
+            .first_apply_of_term
+            .range(term + 1..)
+            .next()
+            .map(|(_, at)| at - crashed_at)
+    }
+
+    /// Cuts every link between the two groups.
+    pub fn partition(&mut self, minority: &[&str], majority: &[&str]) {
+        for a in minority {
+            for b in majority {
+                let (a_id, b_id) = (self.node(a).handle.id(), self.node(b).handle.id());
+                self.net.clog_link(a_id, b_id);
+                self.net.clog_link(b_id, a_id);
+            }
+        }
+        self.clogged_links.extend(
+            minority
+                .iter()
+                .flat_map(|a| majority.iter().map(|b| (a.to_string(), b.to_string()))),
+        );
+        self.fault(Fault::Partition {
+            minority: minority.iter().map(|name| name.to_string()).collect(),
+        });
+    }
+
+    /// Starts a client that proposes `rate_per_s` commands per simulated second to the
+    /// node it believes leads, until [`SimCluster::stop_workload`].
+    pub fn start_workload(&mut self, rate_per_s: u64) {
+        let shared = self.shared.clone();
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        self.workload = Some(running.clone());
+        let names: Vec<(String, NodeId)> = self
+            .nodes
+            .iter()
+            .map(|(name, node)| (name.clone(), node.node_id))
+            .collect();
+        let interval = Duration::from_millis(1_000 / rate_per_s.max(1));
+        self.harness.spawn(async move {
+            let mut seq = 0u64;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(interval).await;
+                let client = {
+                    let state = shared.state();
+                    names
+                        .iter()
+                        .find(|(name, id)| state.leaders.get(name).copied().flatten() == Some(*id))
+                        .and_then(|(name, _)| state.clients.get(name).cloned())
+                };
+                let Some(client) = client else { continue };
+                seq += 1;
+                let command = psionic_core::ClusterCommand::SetPolicy {
+                    name: format!("workload-{}", seq % 16),
+                    document: seq.to_le_bytes().to_vec(),
+                };
+                let shared = shared.clone();
+                madsim::task::spawn(async move {
+                    if let Ok(committed) = client.propose(vec![command]).await {
+                        shared.state().acknowledged.extend(committed);
+                    }
+                });
+            }
+        });
+    }
+
+    /// Stops the workload client.
+    pub fn stop_workload(&mut self) {
+        if let Some(running) = self.workload.take() {
+            running.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Checks, at the end, that every acknowledged proposal is committed where it was
+    /// acknowledged. Returns (acknowledged, lost).
+    pub fn check_acknowledged(&mut self) -> (u64, u64) {
+        let mut state = self.shared.state();
+        let acknowledged = state.acknowledged.clone();
+        let mut lost = 0;
+        for (id, index) in &acknowledged {
+            let proposal = match state.invariants.committed.fact_at(*index) {
+                Some(
+                    psionic_core::ClusterEvent::Applied { proposal, .. }
+                    | psionic_core::ClusterEvent::Refused { proposal, .. },
+                ) => Some(*proposal),
+                _ => None,
+            };
+            if proposal != Some(*id) {
+                lost += 1;
+                let proposal = format!("{}/{}/{}", id.node, id.epoch, id.seq);
+                state.violations.push(Violation::AcknowledgedCommitLost {
+                    proposal,
+                    index: *index,
+                });
+            }
+        }
+        (acknowledged.len() as u64, lost)
+    }
+
+    /// Highest index applied anywhere.
+    pub fn highest_applied(&self) -> u64 {
+        self.shared.state().invariants.committed.highest()
     }
 
     /// Names of honest nodes that are not killed, in order.
@@ -273,9 +424,10 @@ async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
         }
         Err(error) => panic!("{}: {error}", spec.name),
     }
-    let node = psionic_net::start(spec.settings, observer)
+    let node = psionic_net::start(spec.settings, observer.clone())
         .await
         .unwrap_or_else(|error| panic!("{}: {error}", spec.name));
+    observer.shared.state().clients.insert(spec.name.clone(), node.client());
     std::future::pending::<()>().await;
     drop(node);
 }

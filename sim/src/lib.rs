@@ -9,6 +9,7 @@
 
 #[cfg(madsim)]
 pub mod cluster;
+pub mod invariants;
 #[cfg(madsim)]
 mod observer;
 pub mod report;

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use psionic_core::{Event, Instant, NodeEpoch, NodeId, RefusalKind, Transmit};
-use psionic_net::Observer;
+use psionic_core::{Digest, Event, Instant, NodeEpoch, NodeId, ProposalId, RefusalKind, Transmit};
+use psionic_net::{NodeClient, Observer};
 
+use crate::invariants::Invariants;
 use crate::report::Violation;
 use crate::trace::{Trace, TraceKind, TraceRecord};
 use crate::views::Views;
@@ -33,6 +34,50 @@ pub(crate) struct SharedState {
     /// (viewer, sender, rule) of every refusal that named a sender.
     pub refusals: BTreeSet<(String, NodeId, RefusalKind)>,
     pub captured: BTreeMap<(String, NodeEpoch), Vec<Transmit>>,
+    pub invariants: Invariants,
+    /// Clients of each node's current life.
+    pub clients: BTreeMap<String, NodeClient>,
+    /// The leader each node follows, by name of the node asked.
+    pub leaders: BTreeMap<String, Option<NodeId>>,
+    /// Last index each node applied, with the state digest there.
+    pub applied: BTreeMap<String, (u64, Option<Digest>)>,
+    /// When an entry of each term was first applied anywhere.
+    pub first_apply_of_term: BTreeMap<u64, u64>,
+    /// Proposals the workload saw acknowledged, with their index.
+    pub acknowledged: Vec<(ProposalId, u64)>,
+    /// The term each node last led.
+    pub led_term: BTreeMap<String, u64>,
+}
+
+impl SharedState {
+    fn track_consensus(&mut self, node: &str, node_id: NodeId, at_ms: u64, event: &Event) {
+        match event {
+            Event::LeaderElected { leader, term } => {
+                self.leaders.insert(node.to_owned(), Some(*leader));
+                if *leader == node_id {
+                    self.led_term.insert(node.to_owned(), *term);
+                }
+            }
+            Event::RoleChanged { role, .. } if *role != psionic_core::RoleKind::Leader => {
+                self.leaders.insert(node.to_owned(), None);
+            }
+            Event::Applied {
+                index,
+                term,
+                state_digest,
+                ..
+            } => {
+                self.applied.insert(node.to_owned(), (*index, *state_digest));
+                self.first_apply_of_term.entry(*term).or_insert(at_ms);
+            }
+            Event::SnapshotInstalled {
+                index, state_digest, ..
+            } => {
+                self.applied.insert(node.to_owned(), (*index, Some(*state_digest)));
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Shared {
@@ -74,6 +119,7 @@ impl Observer for SimObserver {
             .record(&self.name, TraceKind::Start { node_id: node, epoch });
         let mut state = self.shared.state();
         state.views.reset(&self.name);
+        state.leaders.insert(self.name.clone(), None);
         if let Some((before_id, before_epoch)) = state.lives.insert(self.name.clone(), (node, epoch)) {
             if before_id != node {
                 let violation = Violation::IdentityChanged {
@@ -94,12 +140,15 @@ impl Observer for SimObserver {
         }
     }
 
-    fn on_event(&self, _node: NodeId, _now: Instant, event: &Event) {
+    fn on_event(&self, node: NodeId, _now: Instant, event: &Event) {
         self.shared
             .record(&self.name, TraceKind::Event { event: event.clone() });
         let at_ms = self.shared.now_ms();
         let mut state = self.shared.state();
         state.views.apply(&self.name, event);
+        let violations = state.invariants.check(&self.name, node, at_ms, event);
+        state.violations.extend(violations);
+        state.track_consensus(&self.name, node, at_ms, event);
         match event {
             Event::PeerDiscovered { peer, .. } if state.banned.contains(peer) => {
                 let violation = Violation::RefusedPeerListed {

@@ -23,6 +23,18 @@ pub enum Outcome {
 pub enum Condition {
     /// Every live honest node sees every other live honest node as reachable.
     FullMembership,
+    /// Exactly one live node leads, and every live node follows it.
+    OneLeader,
+    /// Every live node applied at least `index`, with equal state digests.
+    Converged {
+        /// Index every live node must reach.
+        index: u64,
+    },
+    /// An entry of a term after `term` was committed (by a new leader).
+    CommittedAfterTerm {
+        /// The crashed leader's term.
+        term: u64,
+    },
     /// Every other live honest node sees `subject` as unreachable, and `subject` sees
     /// every one of them as unreachable.
     Isolated {
@@ -87,6 +99,57 @@ pub enum Violation {
         /// The deadline.
         deadline_ms: u64,
     },
+    /// Two leaders for one term.
+    TwoLeaders {
+        /// The term.
+        term: u64,
+        /// Leader seen first.
+        first: NodeId,
+        /// Leader seen second.
+        second: NodeId,
+        /// When.
+        at_ms: u64,
+    },
+    /// A node applied a different entry at an index another node applied first.
+    CommittedEntryChanged {
+        /// The index.
+        index: u64,
+        /// Who applied it first.
+        first_node: String,
+        /// Who applied something else.
+        node: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// Same index, same entry, different state digest.
+    StateDivergence {
+        /// The index.
+        index: u64,
+        /// Who applied it first.
+        first_node: String,
+        /// Who reached another state.
+        node: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// A decision was accepted under a fence older than one the node had seen.
+    StaleDecisionAccepted {
+        /// The node.
+        node: String,
+        /// The decision's fence.
+        fence: u64,
+        /// Newest seen.
+        seen: u64,
+        /// When.
+        at_ms: u64,
+    },
+    /// A proposal the client saw acknowledged is missing at the end.
+    AcknowledgedCommitLost {
+        /// Proposal, as `node/epoch/seq`.
+        proposal: String,
+        /// Index it was acknowledged at.
+        index: u64,
+    },
     /// The simulation panicked.
     Panic {
         /// The panic message.
@@ -125,6 +188,16 @@ pub struct Report {
     pub faults: usize,
     /// Conditions awaited and reached, with the time each took.
     pub reached: Vec<Reached>,
+    /// Per leader crash: milliseconds from the crash to the first entry committed by
+    /// a new leader.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub failover_ms: Vec<u64>,
+    /// Proposals the workload saw acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proposals_committed: Option<u64>,
+    /// Acknowledged proposals missing at the end (must be 0).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proposals_lost: Option<u64>,
 }
 
 /// A condition that was reached.

@@ -51,6 +51,11 @@ pub enum Fault {
         /// The node.
         node: String,
     },
+    /// Every link between the minority and the rest is cut.
+    Partition {
+        /// The nodes cut off.
+        minority: Vec<String>,
+    },
     /// Every cut link is restored.
     Heal,
     /// The node is killed (its tasks stop; its disk survives).

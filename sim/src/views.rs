@@ -51,7 +51,7 @@ impl Views {
             Event::PeerExpired { peer, .. } => {
                 view.remove(peer);
             }
-            Event::PeerAddressChanged { .. } | Event::Refused { .. } => {}
+            _ => {}
         }
     }
 

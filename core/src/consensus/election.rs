@@ -34,6 +34,7 @@ impl Consensus {
     }
 
     fn start_pre_vote(&mut self, now: Instant) {
+        self.leader = None;
         self.set_role(Role::PreCandidate {
             granted: BTreeSet::from([self.id]),
         });

@@ -19,6 +19,8 @@ mod membership;
 pub mod message;
 mod replication;
 pub mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 

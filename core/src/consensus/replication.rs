@@ -204,11 +204,12 @@ impl Consensus {
 
     /// A valid message from the leader of `term`: follow it.
     pub(crate) fn observe_leader(&mut self, now: Instant, leader: NodeId, term: u64) {
+        let known = self.leader == Some(leader) && self.hard.term == term;
         if term > self.hard.term || !matches!(self.role, Role::Follower) {
             self.become_follower(now, term, Some(leader));
         }
-        if self.leader != Some(leader) {
-            self.leader = Some(leader);
+        self.leader = Some(leader);
+        if !known {
             self.push_event(Event::LeaderElected { term, leader });
         }
         self.note_leader(term, leader);

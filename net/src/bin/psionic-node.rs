@@ -185,7 +185,7 @@ mod cli {
             .await
             .map_err(|error| {
                 let failure = match error {
-                    StartError::Identity(_) => Failure::DataDir,
+                    StartError::Identity(_) | StartError::Store(_) => Failure::DataDir,
                     StartError::Bind { .. } => Failure::Network,
                     StartError::Config(_) => Failure::Config,
                 };
@@ -202,7 +202,13 @@ mod cli {
         let served = axum::serve(operator, app)
             .with_graceful_shutdown(shutdown_signal())
             .await;
-        node.shutdown().await;
+        if let Some(successor) = node.transfer_leadership().await {
+            tracing::info!(%successor, "leadership handed over before exit");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        node.shutdown()
+            .await
+            .map_err(|error| (Failure::DataDir, error.to_string()))?;
         tracing::info!("node stopped");
         served.map_err(|error| (Failure::Network, format!("operator API failed: {error}")))
     }

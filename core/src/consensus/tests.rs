@@ -1,0 +1,153 @@
+//! Unit tests of rules that the in-memory cluster cannot reach on demand.
+
+use std::collections::BTreeSet;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use super::election::VoteRequest;
+use super::{Consensus, ConsensusConfig, Durable, Effect, Entry, EntryPayload, HardState, Leadership, Progress, Role};
+use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
+use crate::refusal::Refusal;
+use crate::time::Instant;
+
+fn id(n: u8) -> NodeId {
+    NodeId([n; 16])
+}
+
+fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus {
+    let config = ConsensusConfig {
+        initial_voters: (1..=voters).map(|n| (id(n), NodeRole::Both)).collect(),
+        ..ConsensusConfig::default()
+    };
+    let durable = Durable {
+        hard_state: HardState { term, voted_for: None },
+        snapshot: None,
+        entries,
+    };
+    let identity = (id(1), NodeEpoch(1), ClusterId([0; 16]));
+    Consensus::new(identity, config, durable, ChaCha8Rng::seed_from_u64(1), Instant::ZERO).unwrap()
+}
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        payload: EntryPayload::Noop { leader: id(1) },
+    }
+}
+
+fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]) {
+    let progress = matches
+        .iter()
+        .map(|(n, match_index)| {
+            let progress = Progress {
+                next_index: match_index + 1,
+                match_index: *match_index,
+                snapshot_sent: None,
+                disposition: None,
+            };
+            (id(*n), progress)
+        })
+        .collect();
+    let leadership = Leadership {
+        progress,
+        heard_since_check: BTreeSet::new(),
+        lease_from: Instant::ZERO,
+        transfer_to: None,
+    };
+    consensus.role = Role::Leader(Box::new(leadership));
+}
+
+#[test]
+fn an_older_term_entry_on_a_quorum_is_not_committed_by_counting_replicas() {
+    // Reference: Raft §5.4.2 and figure 8. S1 leads term 4; index 2 (term 2) is stored
+    // on S1, S2 and S3, a quorum of five, but no term-4 entry is: nothing commits.
+    let mut s1 = consensus(5, vec![entry(1, 1), entry(2, 2)], 4);
+    s1.commit_index = 1;
+    lead_with_matches(&mut s1, &[(2, 2), (3, 2), (4, 1), (5, 1)]);
+    s1.advance_commit();
+    assert_eq!(s1.commit_index, 1);
+    // Once a term-4 entry reaches the quorum, it and everything before it commit.
+    s1.log.append([entry(3, 4)]);
+    lead_with_matches(&mut s1, &[(2, 3), (3, 3), (4, 1), (5, 1)]);
+    s1.advance_commit();
+    assert_eq!(s1.commit_index, 3);
+}
+
+#[test]
+fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
+    let mut voter = consensus(3, vec![], 1);
+    let request = VoteRequest {
+        term: 2,
+        last_log_index: 0,
+        last_log_term: 0,
+        pre_vote: false,
+        transfer: false,
+    };
+    voter.on_vote_request(Instant::from_millis(10), id(2), request);
+    assert_eq!(voter.hard.voted_for, Some(id(2)));
+    voter.effects.clear();
+    voter.on_vote_request(Instant::from_millis(20), id(3), request);
+    assert_eq!(voter.hard.voted_for, Some(id(2)));
+    assert!(voter.effects.contains(&Effect::Refuse(Refusal::VoteAlreadyCast {
+        term: 2,
+        candidate: id(3),
+        voted_for: id(2)
+    })));
+    assert!(voter.effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Send { to, message: super::RaftMessage::VoteResponse { granted: false, .. } } if *to == id(3)
+    )));
+}
+
+#[test]
+fn the_vote_is_persisted_before_the_grant_is_sent() {
+    let mut voter = consensus(3, vec![], 1);
+    let request = VoteRequest {
+        term: 2,
+        last_log_index: 0,
+        last_log_term: 0,
+        pre_vote: false,
+        transfer: false,
+    };
+    voter.on_vote_request(Instant::from_millis(10), id(2), request);
+    let persisted = voter
+        .effects
+        .iter()
+        .rposition(|effect| matches!(effect, Effect::PersistHardState(HardState { voted_for: Some(_), .. })));
+    let granted = voter.effects.iter().position(|effect| {
+        matches!(
+            effect,
+            Effect::Send {
+                message: super::RaftMessage::VoteResponse { granted: true, .. },
+                ..
+            }
+        )
+    });
+    assert!(persisted.unwrap() < granted.unwrap());
+}
+
+#[test]
+fn a_candidate_with_an_older_log_gets_no_vote() {
+    // Reference: Raft §5.4.1.
+    let mut voter = consensus(3, vec![entry(1, 1), entry(2, 3)], 3);
+    let stale = VoteRequest {
+        term: 4,
+        last_log_index: 5,
+        last_log_term: 2,
+        pre_vote: false,
+        transfer: false,
+    };
+    voter.on_vote_request(Instant::from_millis(10), id(2), stale);
+    assert_eq!(voter.hard.voted_for, None);
+    let current = VoteRequest {
+        term: 4,
+        last_log_index: 2,
+        last_log_term: 3,
+        pre_vote: false,
+        transfer: false,
+    };
+    voter.on_vote_request(Instant::from_millis(20), id(3), current);
+    assert_eq!(voter.hard.voted_for, Some(id(3)));
+}
