@@ -102,6 +102,6 @@ pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};
 pub use state::{ClusterCommand, ClusterEvent, ClusterState, ProposalId};
-pub use status::{NodeStatus, PeerStatus};
+pub use status::{MemberReport, NodeStatus, PeerStatus, StateReport};
 pub use time::Instant;
 pub use wire::TrustPosture;

@@ -4,10 +4,12 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::RoleKind;
+use crate::consensus::{CoordinatorView, RoleKind};
+use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::RefusalCounters;
+use crate::state::MemberStatus;
 
 /// What a node knows of itself and its peers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,4 +68,32 @@ impl PeerStatus {
             health: peer.health,
         }
     }
+}
+
+/// The replicated state as one node has applied it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateReport {
+    /// Who coordinates, as this node sees it.
+    pub coordinator: CoordinatorView,
+    /// Highest index known committed.
+    pub commit_index: u64,
+    /// Highest index applied.
+    pub applied_index: u64,
+    /// Digest of the applied state.
+    pub state_digest: Digest,
+    /// Members in id order.
+    pub members: Vec<MemberReport>,
+}
+
+/// One member of the replicated state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberReport {
+    /// Its id.
+    pub node_id: NodeId,
+    /// Its role.
+    pub role: NodeRole,
+    /// Its status.
+    pub status: MemberStatus,
+    /// Whether it votes.
+    pub voter: bool,
 }

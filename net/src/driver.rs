@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::wire::FRAME_BYTES_MAX;
-use psionic_core::{ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId};
+use psionic_core::{ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
@@ -39,6 +39,7 @@ pub(crate) struct Driver {
     pub clock: Clock,
     pub observer: Arc<dyn Observer>,
     pub status: watch::Sender<NodeStatus>,
+    pub state: watch::Sender<StateReport>,
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
     pub waiters: BTreeMap<ProposalId, oneshot::Sender<u64>>,
@@ -124,6 +125,7 @@ impl Driver {
         }
         if changed {
             self.status.send_replace(self.core.status());
+            self.state.send_replace(self.core.state_report(self.clock.now()));
         }
         Ok(())
     }

@@ -1,13 +1,19 @@
-//! The operator API (loopback only): `GET /v1/status`.
+//! The operator API (loopback only): `GET /v1/status`, `GET /v1/state`,
+//! `POST /v1/commands`.
 
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use psionic_core::NodeStatus;
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::{ClusterCommand, NodeStatus, StateReport};
 use serde::Serialize;
 use tokio::sync::watch;
+
+use crate::runtime::{NodeClient, ProposeError};
 
 /// The body of `GET /v1/status`.
 #[derive(Debug, Clone, Serialize)]
@@ -19,22 +25,69 @@ pub struct StatusReport {
     pub status: NodeStatus,
 }
 
-#[derive(Clone)]
-struct ApiState {
-    discovery_addr: SocketAddr,
-    status: watch::Receiver<NodeStatus>,
+/// What the operator API reads and writes through.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// Where discovery listens.
+    pub discovery_addr: SocketAddr,
+    /// Latest status.
+    pub status: watch::Receiver<NodeStatus>,
+    /// Latest replicated-state report.
+    pub state: watch::Receiver<StateReport>,
+    /// For proposals.
+    pub client: NodeClient,
 }
 
 /// The operator API's routes.
-pub fn router(discovery_addr: SocketAddr, status: watch::Receiver<NodeStatus>) -> Router {
+pub fn router(api: ApiState) -> Router {
     Router::new()
         .route("/v1/status", get(get_status))
-        .with_state(ApiState { discovery_addr, status })
+        .route("/v1/state", get(get_state))
+        .route("/v1/commands", post(post_command))
+        .with_state(api)
 }
 
-async fn get_status(State(state): State<ApiState>) -> Json<StatusReport> {
+async fn get_status(State(api): State<ApiState>) -> Json<StatusReport> {
     Json(StatusReport {
-        discovery_addr: state.discovery_addr,
-        status: state.status.borrow().clone(),
+        discovery_addr: api.discovery_addr,
+        status: api.status.borrow().clone(),
     })
+}
+
+async fn get_state(State(api): State<ApiState>) -> Json<StateReport> {
+    Json(api.state.borrow().clone())
+}
+
+/// The answer to `POST /v1/commands`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+enum CommandAnswer {
+    /// Committed and applied on this node at `index`.
+    Committed { index: u64, proposal: String },
+    /// This node does not lead; `leader` is the one it follows, if known.
+    NotLeader { leader: Option<String> },
+    /// The outcome is unknown (leadership lost or node stopping before apply).
+    Unknown,
+}
+
+async fn post_command(State(api): State<ApiState>, Json(command): Json<ClusterCommand>) -> Response {
+    let (status, answer) = match api.client.propose(vec![command]).await {
+        Ok(committed) => {
+            let (id, index) = committed[0];
+            let proposal = format!("{}/{}/{}", id.node, id.epoch, id.seq);
+            (StatusCode::OK, CommandAnswer::Committed { index, proposal })
+        }
+        Err(ProposeError::Rejected(ProposalRejection::NotLeader { leader_hint })) => (
+            StatusCode::MISDIRECTED_REQUEST,
+            CommandAnswer::NotLeader {
+                leader: leader_hint.map(|id| id.to_string()),
+            },
+        ),
+        Err(ProposeError::Rejected(ProposalRejection::TransferInProgress)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            CommandAnswer::NotLeader { leader: None },
+        ),
+        Err(ProposeError::Unknown) => (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown),
+    };
+    (status, Json(answer)).into_response()
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
-    NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, TrustPosture,
+    NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, StateReport, TrustPosture,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -92,6 +92,8 @@ pub struct RunningNode {
     pub discovery_addr: SocketAddr,
     /// The latest status, updated whenever the core reports an event.
     pub status: watch::Receiver<NodeStatus>,
+    /// The latest replicated-state report, updated with the status.
+    pub state: watch::Receiver<StateReport>,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), StoreError>>,
@@ -185,6 +187,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     };
     let core = Node::new(config, settings.clock.now())?;
     let (status_tx, status) = watch::channel(core.status());
+    let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
     observer.on_start(node_id, epoch);
@@ -195,6 +198,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         clock: settings.clock,
         observer,
         status: status_tx,
+        state: state_tx,
         shutdown: shutdown_rx,
         requests: requests_rx,
         waiters: Default::default(),
@@ -211,6 +215,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         epoch,
         discovery_addr,
         status,
+        state,
         client: NodeClient { requests },
         shutdown,
         task,

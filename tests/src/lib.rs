@@ -142,6 +142,11 @@ impl NodeProcess {
         http_get_json(self.listening.operator_addr, "/v1/status")
     }
 
+    /// `GET /v1/state` as JSON.
+    pub fn state(&self) -> Value {
+        http_get_json(self.listening.operator_addr, "/v1/state")
+    }
+
     /// SIGKILL, and wait for the process to go.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -160,6 +165,49 @@ impl Drop for NodeProcess {
 pub fn write_config(dir: &Path, name: &str, seeds: &[SocketAddr], token_file: &str) -> PathBuf {
     let trust = format!("posture = \"trusted-lan\"\nadmission_token_file = \"{token_file}\"");
     write_config_with_trust(dir, name, seeds, &trust)
+}
+
+/// Writes a trusted-LAN node configuration with `voters` (node ids) as the genesis
+/// voters, with short LAN timings.
+pub fn write_voter_config(
+    dir: &Path,
+    name: &str,
+    seeds: &[SocketAddr],
+    token_file: &str,
+    voters: &[String],
+) -> PathBuf {
+    let path = write_config(dir, name, seeds, token_file);
+    let voters: Vec<String> = voters
+        .iter()
+        .map(|id| format!("{{ node_id = \"{id}\", role = \"both\" }}"))
+        .collect();
+    let consensus = format!("\n[consensus]\ninitial_voters = [{}]\n", voters.join(", "));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&consensus);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A plain HTTP/1.1 POST of a JSON body; returns the status code and JSON answer.
+pub fn http_post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (code, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// Writes a configured-peers node configuration file pinning `public_keys`.

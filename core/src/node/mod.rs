@@ -19,7 +19,7 @@ use crate::io::{Input, Output, Transmit, TransportClass};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
 use crate::state::{ClusterCommand, ProposalId};
-use crate::status::{NodeStatus, PeerStatus};
+use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::{Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
@@ -181,6 +181,27 @@ impl Node {
     /// Refusals so far, by kind.
     pub fn refusals(&self) -> &RefusalCounters {
         &self.refusals
+    }
+
+    /// The replicated state as applied here, at `now`.
+    pub fn state_report(&self, now: Instant) -> StateReport {
+        let state = self.consensus.state();
+        StateReport {
+            coordinator: self.consensus.coordinator_view(now),
+            commit_index: self.consensus.commit_index(),
+            applied_index: state.applied_index,
+            state_digest: state.digest(),
+            members: state
+                .members
+                .iter()
+                .map(|(id, member)| MemberReport {
+                    node_id: *id,
+                    role: member.role,
+                    status: member.status,
+                    voter: member.voter,
+                })
+                .collect(),
+        }
     }
 
     /// A serialisable snapshot of this node's view.

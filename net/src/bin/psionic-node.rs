@@ -198,7 +198,12 @@ mod cli {
             "operator_addr": operator_addr,
         });
         println!("{listening}");
-        let app = http::router(node.discovery_addr, node.status.clone());
+        let app = http::router(http::ApiState {
+            discovery_addr: node.discovery_addr,
+            status: node.status.clone(),
+            state: node.state.clone(),
+            client: node.client(),
+        });
         let served = axum::serve(operator, app)
             .with_graceful_shutdown(shutdown_signal())
             .await;
