@@ -14,6 +14,9 @@ use crate::durable::{DurableStore, StoreError};
 use crate::observer::Observer;
 use crate::udp::{self, UdpSocket};
 
+/// Proposals the leader took, each with a receiver of its index once applied here.
+pub type Accepted = Vec<(ProposalId, oneshot::Receiver<u64>)>;
+
 /// A request from the application to the running node.
 #[derive(Debug)]
 pub enum Request {
@@ -23,7 +26,7 @@ pub enum Request {
         /// The commands.
         commands: Vec<ClusterCommand>,
         /// Where to answer.
-        reply: oneshot::Sender<Result<Vec<(ProposalId, oneshot::Receiver<u64>)>, ProposalRejection>>,
+        reply: oneshot::Sender<Result<Accepted, ProposalRejection>>,
     },
     /// Hand leadership to another voter (before shutdown).
     TransferLeadership {
