@@ -144,6 +144,10 @@ impl SimCluster {
     pub fn kill(&mut self, name: &str) {
         self.runtime.kill(self.node(name).handle.id());
         self.killed.insert(name.to_owned());
+        let mut state = self.shared.state();
+        state.clients.remove(name);
+        state.leaders.remove(name);
+        drop(state);
         self.fault(Fault::Kill { node: name.to_owned() });
     }
 
