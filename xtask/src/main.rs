@@ -9,9 +9,12 @@
 
 use std::process::{Command, ExitCode};
 
-const SIM_FLAGS: [&str; 4] = [
+/// The simulation flavour: `--cfg madsim` for rustc and rustdoc, its own target dir.
+const SIM_FLAGS: [&str; 6] = [
     "--config",
     "build.rustflags=['--cfg','madsim']",
+    "--config",
+    "build.rustdocflags=['--cfg','madsim']",
     "--target-dir",
     "target/madsim",
 ];
