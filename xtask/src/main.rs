@@ -30,9 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut totals = Totals::default();
     for step in steps {
         eprintln!("==> cargo {}", step.join(" "));
-        let status = Command::new(env!("CARGO")).args(&step).status();
+        let status = run_counting(&step, &mut totals);
         match status {
             Ok(status) if status.success() => {}
             Ok(status) => {
@@ -45,7 +46,49 @@ fn main() -> ExitCode {
             }
         }
     }
+    if totals.seen {
+        println!("xtask: {} passed, {} failed", totals.passed, totals.failed);
+    }
     ExitCode::SUCCESS
+}
+
+/// Tests counted over every `cargo test` step.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    seen: bool,
+}
+
+/// Runs cargo with `args`, echoing its standard output and adding up the
+/// `test result:` lines in it.
+fn run_counting(args: &[&str], totals: &mut Totals) -> std::io::Result<std::process::ExitStatus> {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(env!("CARGO"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(result) = line.strip_prefix("test result: ") {
+            totals.seen = true;
+            totals.passed += count_before(result, " passed");
+            totals.failed += count_before(result, " failed");
+        }
+    }
+    child.wait()
+}
+
+/// The number just before `label` in `text` ("ok. 3 passed; 0 failed" -> 3).
+fn count_before(text: &str, label: &str) -> u64 {
+    let Some(end) = text.find(label) else { return 0 };
+    text[..end]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
 }
 
 fn test_steps() -> Vec<Vec<&'static str>> {
