@@ -22,6 +22,9 @@ pub struct NodeConfig {
     pub posture: TrustPosture,
     /// Discovery addresses to probe until they answer (and with backoff after).
     pub seeds: Vec<SocketAddr>,
+    /// Port of this node's peer-stream listener on its discovery IP, if it has one;
+    /// consensus traffic then travels on streams.
+    pub stream_port: Option<u16>,
     /// Discovery timing and limits.
     pub discovery: DiscoveryConfig,
     /// Seed of this node's ChaCha streams (jitter, backoff, election timeouts).

@@ -23,6 +23,14 @@ pub enum Input {
         /// Its bytes.
         bytes: Vec<u8>,
     },
+    /// A frame arrived on a peer stream whose remote end is `from` (not the peer's
+    /// discovery address: it is not used to reach the sender).
+    Stream {
+        /// Remote end of the stream.
+        from: SocketAddr,
+        /// The frame.
+        bytes: Vec<u8>,
+    },
     /// The deadline returned by [`crate::Node::poll_timeout`] was reached.
     Timeout,
 }
@@ -58,6 +66,8 @@ pub enum Output {
 pub enum TransportClass {
     /// One UDP datagram, best effort.
     Datagram,
+    /// One length-prefixed frame on a TCP stream to the peer (consensus traffic).
+    Stream,
 }
 
 /// Bytes to send.

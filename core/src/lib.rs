@@ -41,6 +41,7 @@
 //!     seeds: vec![addrs[1 - index]],
 //!     discovery: DiscoveryConfig::default(),
 //!     rng_seed: index as u64,
+//!     stream_port: None,
 //!     consensus: ConsensusConfig::default(),
 //!     durable: Durable::default(),
 //! };

@@ -109,6 +109,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
             namespace,
             role: NodeRole::Both,
             peers: vec![],
+            stream_port: None,
         }),
     };
     encode_frame(&body, &authenticator)

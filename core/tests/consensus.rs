@@ -325,3 +325,39 @@ fn raft_messages_over_the_limits_are_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn consensus_travels_on_streams_when_peers_announce_them() {
+    let mut configs = consensus_configs(3, 3);
+    for config in &mut configs {
+        config.stream_port = Some(7401);
+    }
+    let mut harness = Harness::new(configs, 4);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 10);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    assert_converged(&harness);
+    let streamed = harness
+        .sent
+        .iter()
+        .filter(|packet| packet.class == psionic_core::TransportClass::Stream)
+        .count();
+    assert!(streamed > 0, "consensus frames went on streams");
+    assert!(
+        harness
+            .sent
+            .iter()
+            .filter(|packet| packet.class == psionic_core::TransportClass::Stream)
+            .all(|packet| packet.to.port() == 7401)
+    );
+    assert_eq!(
+        harness.nodes[leader].discovery().peers().count(),
+        2,
+        "stream frames did not move discovery addresses"
+    );
+    for node in &harness.nodes {
+        for (_, peer) in node.discovery().peers() {
+            assert_eq!(peer.addr.port(), 7400);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! cluster_genesis = "lab-2026-11"        # fixed when the cluster is created
 //! role = "both"                          # coordinator | executor | both
 //! discovery_bind = "127.0.0.1:7400"
+//! stream_port = 7401                     # peer streams, on the discovery IP (0: any)
 //! operator_bind = "127.0.0.1:7480"       # loopback only
 //! seeds = ["127.0.0.1:7401"]
 //!
@@ -45,6 +46,8 @@ struct RawConfig {
     cluster_genesis: String,
     role: NodeRole,
     discovery_bind: SocketAddr,
+    #[serde(default)]
+    stream_port: u16,
     operator_bind: SocketAddr,
     #[serde(default)]
     seeds: Vec<SocketAddr>,
@@ -190,6 +193,7 @@ impl ConfigFile {
             role: raw.role,
             posture,
             discovery_bind: raw.discovery_bind,
+            stream_port: raw.stream_port,
             seeds: raw.seeds,
             discovery: raw.discovery.resolve(),
             consensus: raw.consensus.resolve(),

@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::wire::FRAME_BYTES_MAX;
-use psionic_core::{ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport};
+use psionic_core::{
+    ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport, TransportClass,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::durable::{DurableStore, StoreError};
 use crate::observer::Observer;
+use crate::stream::{AbortOnDrop, Inbound, Outbound};
 use crate::udp::{self, UdpSocket};
 
 /// Proposals the leader took, each with a receiver of its index once applied here.
@@ -46,6 +49,9 @@ pub(crate) struct Driver {
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
     pub waiters: BTreeMap<ProposalId, oneshot::Sender<u64>>,
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub outbound: Outbound,
+    pub _acceptor: Option<AbortOnDrop>,
 }
 
 impl Driver {
@@ -64,6 +70,9 @@ impl Driver {
                 _ = self.shutdown.changed() => break,
                 () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
                 Some(request) = self.requests.recv() => self.on_request(request),
+                Some(Inbound { from, bytes }) = self.inbound.recv() => {
+                    self.core.handle(self.clock.now(), Input::Stream { from, bytes });
+                }
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((len, from)) => {
                         let bytes = buffer[..len].to_vec();
@@ -106,8 +115,13 @@ impl Driver {
             match output {
                 Output::Transmit(transmit) => {
                     self.observer.on_transmit(node_id, &transmit);
-                    if let Err(error) = udp::send_to(&self.socket, &transmit.bytes, transmit.to).await {
-                        tracing::debug!(%error, to = %transmit.to, "udp send failed");
+                    match transmit.class {
+                        TransportClass::Stream => self.outbound.send(transmit.to, transmit.bytes),
+                        TransportClass::Datagram => {
+                            if let Err(error) = udp::send_to(&self.socket, &transmit.bytes, transmit.to).await {
+                                tracing::debug!(%error, to = %transmit.to, "udp send failed");
+                            }
+                        }
                     }
                 }
                 Output::Event(event) => {

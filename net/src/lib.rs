@@ -17,6 +17,7 @@ pub mod identity_file;
 pub mod observer;
 pub mod runtime;
 pub mod storage;
+mod stream;
 pub mod udp;
 
 pub use clock::Clock;

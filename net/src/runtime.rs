@@ -18,6 +18,7 @@ use crate::durable::{DurableStore, StoreError};
 use crate::entropy;
 use crate::identity_file::{IdentityError, IdentityFile};
 use crate::observer::Observer;
+use crate::stream::{self, Outbound};
 use crate::udp::UdpSocket;
 
 /// Everything needed to start a node, after configuration files were read.
@@ -35,6 +36,8 @@ pub struct NodeSettings {
     pub posture: TrustPosture,
     /// Where discovery listens.
     pub discovery_bind: SocketAddr,
+    /// Port of the peer-stream listener, on the discovery IP (0: any free port).
+    pub stream_port: u16,
     /// Discovery seed addresses.
     pub seeds: Vec<SocketAddr>,
     /// Discovery timing.
@@ -90,6 +93,8 @@ pub struct RunningNode {
     pub epoch: NodeEpoch,
     /// Where discovery listens.
     pub discovery_addr: SocketAddr,
+    /// Where the peer-stream listener listens.
+    pub stream_addr: SocketAddr,
     /// The latest status, updated whenever the core reports an event.
     pub status: watch::Receiver<NodeStatus>,
     /// The latest replicated-state report, updated with the status.
@@ -170,6 +175,17 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         addr: settings.discovery_bind,
         source,
     })?;
+    let stream_bind = SocketAddr::new(discovery_addr.ip(), settings.stream_port);
+    let listener = tokio::net::TcpListener::bind(stream_bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: stream_bind,
+            source,
+        })?;
+    let stream_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: stream_bind,
+        source,
+    })?;
     let (store, durable) = DurableStore::open(&settings.data_dir).await?;
     let identity = identity_file.load_and_advance().await?;
     let (node_id, epoch) = (identity.node_id(), identity.epoch());
@@ -182,6 +198,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         seeds: settings.seeds,
         discovery: settings.discovery,
         rng_seed: entropy::random_u64(),
+        stream_port: Some(stream_addr.port()),
         consensus: settings.consensus,
         durable,
     };
@@ -190,6 +207,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
+    let (inbound, inbound_rx) = mpsc::channel(1024);
     observer.on_start(node_id, epoch);
     let driver = Driver {
         core,
@@ -202,6 +220,9 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown: shutdown_rx,
         requests: requests_rx,
         waiters: Default::default(),
+        inbound: inbound_rx,
+        outbound: Outbound::default(),
+        _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
     };
     let task = tokio::spawn(async move {
         let result = driver.run().await;
@@ -214,6 +235,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         node_id,
         epoch,
         discovery_addr,
+        stream_addr,
         status,
         state,
         client: NodeClient { requests },

@@ -30,6 +30,7 @@ fn spec(name: &str, ip_index: u8, seeds: Vec<SocketAddr>, token: &[u8]) -> NodeS
             token: AdmissionToken::new(token.to_vec()).expect("long enough"),
         },
         discovery_bind: addr(ip_index),
+        stream_port: DISCOVERY_PORT + 1,
         seeds,
         discovery: DiscoveryConfig::default(),
         consensus: ConsensusConfig::default(),

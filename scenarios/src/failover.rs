@@ -44,6 +44,7 @@ fn specs() -> Vec<NodeSpec> {
                 posture: TrustPosture::TrustedLan {
                     token: AdmissionToken::new(TOKEN.to_vec()).expect("long enough"),
                 },
+                stream_port: DISCOVERY_PORT + 1,
                 discovery_bind: addr(index),
                 seeds: (0..NODES.len()).filter(|other| *other != index).map(addr).collect(),
                 discovery: DiscoveryConfig::default(),

@@ -47,6 +47,8 @@ pub struct Heard {
     pub addr: SocketAddr,
     /// Sender's role, if the frame said (hellos do; consensus messages do not).
     pub role: Option<NodeRole>,
+    /// Sender's stream port, if the frame said.
+    pub stream_port: Option<u16>,
     /// Sender's epoch.
     pub epoch: NodeEpoch,
     /// What the replay guard saw of the epoch.

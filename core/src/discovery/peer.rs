@@ -51,6 +51,15 @@ pub struct Peer {
     pub unanswered_probes: u32,
     /// When it is next probed.
     pub next_probe_at: Instant,
+    /// Port of its peer-stream listener, if it announced one.
+    pub stream_port: Option<u16>,
+}
+
+impl Peer {
+    /// Where its peer stream listens, if it announced one.
+    pub fn stream_addr(&self) -> Option<SocketAddr> {
+        self.stream_port.map(|port| SocketAddr::new(self.addr.ip(), port))
+    }
 }
 
 impl Peer {
@@ -63,12 +72,14 @@ impl Peer {
             last_heard_at: now,
             unanswered_probes: 0,
             next_probe_at,
+            stream_port: heard.stream_port,
         }
     }
 
     pub(super) fn heard(&mut self, heard: &Heard, now: Instant) {
         self.addr = heard.addr;
         self.role = heard.role.unwrap_or(self.role);
+        self.stream_port = heard.stream_port.or(self.stream_port);
         self.epoch = heard.epoch;
         self.health = PeerHealth::Reachable;
         self.last_heard_at = now;

@@ -4,7 +4,7 @@ use core::net::{Ipv4Addr, SocketAddr};
 
 use super::Node;
 use crate::consensus::Effect;
-use crate::io::Output;
+use crate::io::{Output, TransportClass};
 use crate::wire::Message;
 
 impl Node {
@@ -14,7 +14,10 @@ impl Node {
         for effect in std::mem::take(&mut self.consensus.effects) {
             match effect {
                 Effect::Send { to, message } => {
-                    if let Some(addr) = self.addr_of(to) {
+                    // Consensus prefers the peer's stream; a datagram otherwise.
+                    if let Some(stream) = self.discovery.peer(to).and_then(|peer| peer.stream_addr()) {
+                        self.send_on(stream, TransportClass::Stream, Message::Raft(message));
+                    } else if let Some(addr) = self.addr_of(to) {
                         self.send(addr, Message::Raft(message));
                     }
                 }

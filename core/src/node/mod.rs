@@ -44,6 +44,8 @@ pub struct Node {
     /// Where each authenticated sender last spoke from.
     addrs: BTreeMap<NodeId, SocketAddr>,
     auto_admit: bool,
+    /// Port of this node's peer-stream listener, announced in hellos.
+    stream_port: Option<u16>,
     refusals: RefusalCounters,
     timers: TimerTable,
     rng: ChaCha8Rng,
@@ -78,6 +80,7 @@ impl Node {
             consensus,
             addrs: BTreeMap::new(),
             auto_admit,
+            stream_port: config.stream_port,
             refusals: RefusalCounters::default(),
             timers: TimerTable::default(),
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
@@ -91,7 +94,8 @@ impl Node {
     /// Feeds one input. `now` must not go backwards between calls.
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Datagram { from, bytes } => self.on_datagram(now, from, &bytes),
+            Input::Datagram { from, bytes } => self.on_frame(now, from, &bytes, false),
+            Input::Stream { from, bytes } => self.on_frame(now, from, &bytes, true),
             Input::Timeout => self.on_timeout(now),
         }
         self.finish();
@@ -260,6 +264,10 @@ impl Node {
     }
 
     fn send(&mut self, to: SocketAddr, message: Message) {
+        self.send_on(to, TransportClass::Datagram, message);
+    }
+
+    fn send_on(&mut self, to: SocketAddr, class: TransportClass, message: Message) {
         let body = Body {
             schema_version: SCHEMA_VERSION,
             cluster_id: self.cluster_id,
@@ -271,11 +279,7 @@ impl Node {
         };
         self.next_counter += 1;
         let bytes = encode_frame(&body, &self.authenticator);
-        self.outputs.push_back(Output::Transmit(Transmit {
-            to,
-            class: TransportClass::Datagram,
-            bytes,
-        }));
+        self.outputs.push_back(Output::Transmit(Transmit { to, class, bytes }));
     }
 
     /// Carries consensus effects into outputs and rearms timers.

@@ -17,27 +17,38 @@ struct Accepted {
 }
 
 impl Node {
-    pub(super) fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+    /// A frame from `from`; `via_stream` when it came on a peer stream, whose remote
+    /// address is not the sender's discovery address.
+    pub(super) fn on_frame(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], via_stream: bool) {
         let accepted = match self.accept_frame(bytes) {
             Ok(accepted) => accepted,
             Err(refusal) => return self.refuse(from, refusal),
         };
         let body = accepted.body;
         let sender = body.sender;
-        self.addrs.insert(sender, from);
-        let role = match &body.message {
-            Message::Hello(hello) | Message::HelloAck(hello) => Some(hello.role),
-            Message::Raft(_) => None,
+        let (role, stream_port) = match &body.message {
+            Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
+            Message::Raft(_) => (None, None),
         };
-        let heard = Heard {
-            peer: sender,
-            addr: from,
-            role,
-            epoch: body.sender_epoch,
-            epoch_change: accepted.epoch_change,
+        let discovery_addr = if via_stream {
+            self.discovery.peer(sender).map(|peer| peer.addr)
+        } else {
+            Some(from)
         };
         let mut events = Vec::new();
-        self.discovery.on_heard(now, heard, &mut events);
+        if let Some(addr) = discovery_addr {
+            self.addrs.insert(sender, addr);
+            let epoch = body.sender_epoch;
+            let heard = Heard {
+                peer: sender,
+                addr,
+                role,
+                stream_port,
+                epoch,
+                epoch_change: accepted.epoch_change,
+            };
+            self.discovery.on_heard(now, heard, &mut events);
+        }
         match body.message {
             Message::Hello(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
@@ -118,6 +129,7 @@ impl Node {
 
     pub(super) fn hello_for(&self, recipient: SocketAddr) -> Hello {
         Hello {
+            stream_port: self.stream_port,
             namespace: self.namespace.clone(),
             role: self.role,
             peers: self.discovery.gossip_for(recipient),

@@ -44,6 +44,8 @@ pub struct Hello {
     pub role: NodeRole,
     /// Peers the sender currently reaches, at most [`GOSSIP_PEERS_MAX`].
     pub peers: Vec<PeerRecord>,
+    /// Port of the sender's peer-stream listener (on its discovery IP), if it has one.
+    pub stream_port: Option<u16>,
 }
 
 impl Hello {

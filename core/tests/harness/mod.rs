@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use psionic_core::consensus::{Entry, StoredSnapshot};
 use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Event,
-    HardState, Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TrustPosture,
+    HardState, Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TransportClass,
+    TrustPosture,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -22,6 +23,7 @@ pub const TOKEN: &[u8] = b"harness admission token";
 pub struct Packet {
     pub from: SocketAddr,
     pub to: SocketAddr,
+    pub class: TransportClass,
     pub bytes: Vec<u8>,
 }
 
@@ -103,6 +105,7 @@ pub fn config(index: usize, epoch: u64) -> NodeConfig {
         seeds: if index == 0 { vec![] } else { vec![addr(0)] },
         discovery: DiscoveryConfig::default(),
         rng_seed: index as u64,
+        stream_port: None,
         consensus: ConsensusConfig::default(),
         durable: Durable::default(),
     }
@@ -154,7 +157,8 @@ impl Harness {
     }
 
     pub fn index_of(&self, addr: SocketAddr) -> Option<usize> {
-        self.addrs.iter().position(|candidate| *candidate == addr)
+        // Streams listen on the node's IP at another port.
+        self.addrs.iter().position(|candidate| candidate.ip() == addr.ip())
     }
 
     /// Runs until the virtual clock passes `until_ms`.
@@ -305,6 +309,7 @@ impl Harness {
                         let packet = Packet {
                             from: self.addrs[index],
                             to: transmit.to,
+                            class: transmit.class,
                             bytes: transmit.bytes,
                         };
                         self.sent.push(packet.clone());
@@ -325,12 +330,17 @@ impl Harness {
         if lost || self.blocked.contains(&(from, to)) || self.down.contains(&from) || self.down.contains(&to) {
             return;
         }
-        self.nodes[to].handle(
-            self.now,
-            Input::Datagram {
+        let input = match packet.class {
+            TransportClass::Datagram => Input::Datagram {
                 from: packet.from,
                 bytes: packet.bytes,
             },
-        );
+            // A stream's remote end is an ephemeral port, not the sender's address.
+            TransportClass::Stream => Input::Stream {
+                from: SocketAddr::new(packet.from.ip(), 50_000),
+                bytes: packet.bytes,
+            },
+        };
+        self.nodes[to].handle(self.now, input);
     }
 }

@@ -195,6 +195,7 @@ mod cli {
             "node_id": node.node_id.to_string(),
             "epoch": node.epoch.0,
             "discovery_addr": node.discovery_addr,
+            "stream_addr": node.stream_addr,
             "operator_addr": operator_addr,
         });
         println!("{listening}");

@@ -1,0 +1,132 @@
+//! Peer streams: TCP connections carrying length-prefixed frames (`len: u32 LE |
+//! frame`), one outgoing connection per peer and direction. Frames are the same
+//! authenticated envelopes as datagrams; the core checks them the same way.
+//!
+//! A frame is flushed on its own, so a lost connection loses whole frames only;
+//! consensus retransmits what matters. Writers reconnect with capped backoff, and
+//! drop frames while their queue is full.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use psionic_core::wire::FRAME_BYTES_MAX;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Frames queued per peer before new ones are dropped.
+const QUEUE_FRAMES_MAX: usize = 256;
+/// A write that takes longer than this drops the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A frame received on a stream.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub from: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(pub JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Accepts connections on `listener`; every frame read goes to `inbound`.
+pub(crate) fn spawn_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, from)) => {
+                    tokio::spawn(read_frames(stream, from, inbound.clone()));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "stream accept failed");
+                    tokio::time::sleep(BACKOFF_MIN).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn read_frames(mut stream: TcpStream, from: SocketAddr, inbound: mpsc::Sender<Inbound>) {
+    loop {
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len == 0 || len > FRAME_BYTES_MAX {
+            tracing::warn!(%from, len, "stream frame over the limit; closing the stream");
+            return;
+        }
+        let mut bytes = vec![0u8; len];
+        if stream.read_exact(&mut bytes).await.is_err() {
+            return;
+        }
+        if inbound.send(Inbound { from, bytes }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Outgoing streams, one writer task per destination.
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    writers: BTreeMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+}
+
+impl Outbound {
+    /// Queues `frame` for `to`, starting its writer if needed; drops it if the queue is
+    /// full.
+    pub fn send(&mut self, to: SocketAddr, frame: Vec<u8>) {
+        let writer = self.writers.entry(to).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_FRAMES_MAX);
+            tokio::spawn(write_frames(to, receiver));
+            sender
+        });
+        if writer.try_send(frame).is_err() {
+            tracing::debug!(%to, "stream queue full; frame dropped");
+        }
+    }
+}
+
+async fn write_frames(to: SocketAddr, mut frames: mpsc::Receiver<Vec<u8>>) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let mut stream = match TcpStream::connect(to).await {
+            Ok(stream) => stream,
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = BACKOFF_MIN;
+        loop {
+            let Some(frame) = frames.recv().await else { return };
+            match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut stream, &frame)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+    }
+}
+
+async fn write_frame(stream: &mut TcpStream, frame: &[u8]) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(4 + frame.len());
+    bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(frame);
+    stream.write_all(&bytes).await?;
+    // Under simulation nothing moves until flush.
+    stream.flush().await
+}
