@@ -27,7 +27,7 @@
 //!     AdmissionToken, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Input,
 //!     Instant, Node, NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, PeerHealth, TrustPosture,
 //! };
-//! use std::net::SocketAddr;
+//! use core::net::SocketAddr;
 //!
 //! let namespace = ClusterNamespace::new("lab").unwrap();
 //! let token = AdmissionToken::new(b"a shared secret of the lab".to_vec()).unwrap();

@@ -1,41 +1,20 @@
 //! `discovery`: membership by gossip, isolation and heal, an intruder, restart and
 //! replay of old-epoch frames.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use psionic_core::{
-    AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeEpoch, NodeRole, RefusalKind, TrustPosture,
-};
-use psionic_net::{Clock, NodeSettings};
+use psionic_core::{ConsensusConfig, NodeEpoch, RefusalKind};
 use psionic_sim::Condition;
-use psionic_sim::cluster::{DISCOVERY_PORT, NodeSpec, SimCluster};
+use psionic_sim::cluster::{NodeSpec, SimCluster};
+
+use crate::nodes::{CLUSTER_TOKEN, addr, settings};
 
 const HONEST: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
-const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
 const INTRUDER_TOKEN: &[u8] = b"a token from somewhere else";
 
-fn addr(index: u8) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, index)), DISCOVERY_PORT)
-}
-
 fn spec(name: &str, ip_index: u8, seeds: Vec<SocketAddr>, token: &[u8]) -> NodeSpec {
-    let settings = NodeSettings {
-        data_dir: PathBuf::from("/data"),
-        namespace: ClusterNamespace::new("sim").expect("valid namespace"),
-        cluster_genesis: b"sim-genesis".to_vec(),
-        role: NodeRole::Both,
-        posture: TrustPosture::TrustedLan {
-            token: AdmissionToken::new(token.to_vec()).expect("long enough"),
-        },
-        discovery_bind: addr(ip_index),
-        stream_port: DISCOVERY_PORT + 1,
-        seeds,
-        discovery: DiscoveryConfig::default(),
-        consensus: ConsensusConfig::default(),
-        clock: Clock::new(),
-    };
+    let settings = settings(ip_index, seeds, token, ConsensusConfig::default());
     NodeSpec {
         name: name.to_owned(),
         secret_key: madsim::rand::random(),

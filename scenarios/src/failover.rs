@@ -3,25 +3,17 @@
 //! node restarts. Safety is checked on every event; after the heal one leader and equal
 //! digests must follow within a bound, and no acknowledged proposal may be lost.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use psionic_core::{
-    AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeEpoch, NodeIdentity, NodeRole, TrustPosture,
-};
-use psionic_net::{Clock, NodeSettings};
+use psionic_core::{ConsensusConfig, NodeEpoch, NodeIdentity, NodeRole};
 use psionic_sim::Condition;
-use psionic_sim::cluster::{DISCOVERY_PORT, NodeSpec, SimCluster};
+use psionic_sim::cluster::{NodeSpec, SimCluster};
+
+use crate::nodes::{CLUSTER_TOKEN, addr, settings};
 
 const NODES: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
-const TOKEN: &[u8] = b"simulated lab admission token";
 /// Proposals per simulated second.
 const WORKLOAD_RATE_PER_S: u64 = 20;
-
-fn addr(index: usize) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1)), DISCOVERY_PORT)
-}
 
 fn specs() -> Vec<NodeSpec> {
     let keys: Vec<[u8; 32]> = NODES.iter().map(|_| madsim::rand::random()).collect();
@@ -36,23 +28,16 @@ fn specs() -> Vec<NodeSpec> {
             name: (*name).to_owned(),
             secret_key: keys[index],
             honest: true,
-            settings: NodeSettings {
-                data_dir: PathBuf::from("/data"),
-                namespace: ClusterNamespace::new("sim").expect("valid namespace"),
-                cluster_genesis: b"sim-genesis".to_vec(),
-                role: NodeRole::Both,
-                posture: TrustPosture::TrustedLan {
-                    token: AdmissionToken::new(TOKEN.to_vec()).expect("long enough"),
-                },
-                stream_port: DISCOVERY_PORT + 1,
-                discovery_bind: addr(index),
-                seeds: (0..NODES.len()).filter(|other| *other != index).map(addr).collect(),
-                discovery: DiscoveryConfig::default(),
-                consensus: ConsensusConfig {
+            settings: {
+                let seeds = (1..=NODES.len() as u8)
+                    .filter(|other| usize::from(*other) != index + 1)
+                    .map(addr)
+                    .collect();
+                let consensus = ConsensusConfig {
                     initial_voters: voters.clone(),
                     ..ConsensusConfig::default()
-                },
-                clock: Clock::new(),
+                };
+                settings(index as u8 + 1, seeds, CLUSTER_TOKEN, consensus)
             },
         })
         .collect()

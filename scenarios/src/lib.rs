@@ -10,6 +10,8 @@ mod discovery;
 #[cfg(madsim)]
 mod failover;
 #[cfg(madsim)]
+mod nodes;
+#[cfg(madsim)]
 pub mod runner;
 
 pub use catalogue::{CATALOGUE, ScenarioInfo};

@@ -1,0 +1,35 @@
+//! Settings shared by the simulated nodes of every scenario.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeRole, TrustPosture};
+use psionic_net::{Clock, NodeSettings};
+use psionic_sim::cluster::DISCOVERY_PORT;
+
+/// The admission token of the simulated cluster.
+pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
+
+/// Discovery address of the node whose IP ends in `octet`.
+pub fn addr(octet: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet)), DISCOVERY_PORT)
+}
+
+/// Settings of the node at `addr(octet)`, holding `token`.
+pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: ConsensusConfig) -> NodeSettings {
+    NodeSettings {
+        data_dir: PathBuf::from("/data"),
+        namespace: ClusterNamespace::new("sim").expect("valid namespace"),
+        cluster_genesis: b"sim-genesis".to_vec(),
+        role: NodeRole::Both,
+        posture: TrustPosture::TrustedLan {
+            token: AdmissionToken::new(token.to_vec()).expect("long enough"),
+        },
+        discovery_bind: addr(octet),
+        stream_port: DISCOVERY_PORT + 1,
+        seeds,
+        discovery: DiscoveryConfig::default(),
+        consensus,
+        clock: Clock::new(),
+    }
+}
