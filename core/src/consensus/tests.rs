@@ -151,3 +151,62 @@ fn a_candidate_with_an_older_log_gets_no_vote() {
     voter.on_vote_request(Instant::from_millis(20), id(3), current);
     assert_eq!(voter.hard.voted_for, Some(id(3)));
 }
+
+#[test]
+fn a_snapshot_whose_digest_does_not_match_is_refused_and_nothing_is_installed() {
+    use super::snapshot::{Chunk, StoredSnapshot};
+    let source = state_with_noops(3);
+    let mut snapshot = StoredSnapshot::of(&source);
+    snapshot.bytes[0] ^= 0xff;
+    let mut follower = consensus(3, vec![], 1);
+    let chunk = Chunk {
+        term: 1,
+        meta: snapshot.meta,
+        offset: 0,
+        data: snapshot.bytes.clone(),
+    };
+    follower.on_snapshot_chunk(Instant::from_millis(10), id(2), chunk);
+    assert!(follower.effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Refuse(Refusal::Snapshot {
+            fault: super::SnapshotFault::PayloadDigest,
+            ..
+        })
+    )));
+    assert_eq!(follower.state.applied_index, 0);
+    assert!(follower.snapshot.is_none());
+    // Chunks must arrive in order.
+    let good = StoredSnapshot::of(&source);
+    let late = Chunk {
+        term: 1,
+        meta: good.meta,
+        offset: 4,
+        data: good.bytes[4..].to_vec(),
+    };
+    follower.effects.clear();
+    follower.on_snapshot_chunk(Instant::from_millis(20), id(2), late);
+    assert!(follower.effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Refuse(Refusal::Snapshot {
+            fault: super::SnapshotFault::OutOfOrder { expected: 0, got: 4 },
+            ..
+        })
+    )));
+    let whole = Chunk {
+        term: 1,
+        meta: good.meta,
+        offset: 0,
+        data: good.bytes.clone(),
+    };
+    follower.on_snapshot_chunk(Instant::from_millis(30), id(2), whole);
+    assert_eq!(follower.state.applied_index, 3);
+    assert_eq!(follower.state.digest(), good.meta.state_digest);
+}
+
+fn state_with_noops(count: u64) -> crate::state::ClusterState {
+    let mut state = crate::state::ClusterState::genesis(&[(id(1), NodeRole::Both)]);
+    for index in 1..=count {
+        state.apply(index, 1, &EntryPayload::Noop { leader: id(1) }).unwrap();
+    }
+    state
+}
