@@ -361,3 +361,52 @@ fn consensus_travels_on_streams_when_peers_announce_them() {
         }
     }
 }
+
+#[test]
+fn a_leader_hands_over_to_an_up_to_date_voter_before_leaving() {
+    let mut harness = cluster(3, 3);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 5);
+    harness.run_until_ms(harness.now.as_millis() + 300);
+    let old_term = harness.nodes[leader].consensus().hard_state().term;
+    let successor = harness.nodes[leader]
+        .transfer_leadership(harness.now)
+        .expect("a voter to hand over to");
+    harness.run_until_ms(harness.now.as_millis() + 200);
+    let new = harness.await_leader(1_000);
+    assert_eq!(harness.nodes[new].node_id(), successor);
+    assert_eq!(
+        harness.nodes[new].consensus().hard_state().term,
+        old_term + 1,
+        "one election, no timeout"
+    );
+    assert!(
+        harness.propose_on(leader).is_err(),
+        "the old leader no longer takes proposals"
+    );
+}
+
+#[test]
+fn a_removed_voter_leaves_the_quorum() {
+    let mut harness = cluster(3, 3);
+    let leader = harness.await_leader(3_000);
+    let removed = (leader + 1) % 3;
+    let command = psionic_core::ClusterCommand::RemoveMember {
+        node: harness.nodes[removed].node_id(),
+    };
+    harness.nodes[leader].propose(harness.now, command).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let state = harness.nodes[leader].consensus().state().clone();
+    assert_eq!(state.voters().len(), 2);
+    assert!(!state.is_member(harness.nodes[removed].node_id()));
+    // The two remaining voters still commit with the removed node crashed.
+    harness.crash(removed);
+    harness.propose(leader, 3);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let survivor = (leader + 2) % 3;
+    assert_eq!(
+        harness.nodes[survivor].consensus().state().applied_index,
+        harness.nodes[leader].consensus().state().applied_index
+    );
+    assert!(harness.nodes[leader].consensus().commit_index() >= state.applied_index + 3);
+}

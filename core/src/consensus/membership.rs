@@ -62,6 +62,26 @@ impl Consensus {
         !voters.is_empty() && granted.intersection(&voters).count() > voters.len() / 2
     }
 
+    /// Nodes removed by the log (applied or not) and not admitted again.
+    pub(crate) fn effective_removed(&self) -> BTreeSet<NodeId> {
+        let mut removed = self.state.removed.clone();
+        for index in self.state.applied_index + 1..=self.log.last_index() {
+            match self.log.get(index).map(|entry| &entry.payload) {
+                Some(EntryPayload::Proposal(proposal)) => match proposal.command {
+                    ClusterCommand::RemoveMember { node } => {
+                        removed.insert(node);
+                    }
+                    ClusterCommand::AdmitMember { node, .. } => {
+                        removed.remove(&node);
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        removed
+    }
+
     /// Whether an entry not yet committed changes the voter set.
     pub(crate) fn voter_change_pending(&self) -> bool {
         (self.commit_index + 1..=self.log.last_index()).any(|index| {
@@ -103,9 +123,10 @@ impl Consensus {
             return Vec::new();
         };
         let members = self.effective_members();
+        let removed = self.effective_removed();
         let mut commands: Vec<ClusterCommand> = discovered
             .iter()
-            .filter(|(id, _)| !members.contains_key(id))
+            .filter(|(id, _)| !members.contains_key(id) && !removed.contains(id))
             .map(|(node, role)| ClusterCommand::AdmitMember {
                 node: *node,
                 role: *role,

@@ -53,6 +53,7 @@ impl ClusterState {
                     stream_addr: *stream_addr,
                 };
                 self.members.insert(*node, member);
+                self.removed.remove(node);
             }
             ClusterCommand::PromoteVoter { node } => {
                 let member = self.member(*node)?;
@@ -75,6 +76,7 @@ impl ClusterState {
                     peers.remove(node);
                 }
                 self.residency.remove(node);
+                self.removed.insert(*node);
             }
             ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node)?.status = *status,
             ClusterCommand::SetRole { node, role } => {

@@ -61,6 +61,8 @@ pub struct ClusterState {
     pub residency: BTreeMap<NodeId, BTreeMap<Digest, Residency>>,
     /// Policy documents by name.
     pub policies: BTreeMap<String, PolicyDocument>,
+    /// Nodes removed and not admitted again since: never re-admitted automatically.
+    pub removed: BTreeSet<NodeId>,
 }
 
 /// An entry offered out of order.

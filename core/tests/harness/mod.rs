@@ -278,6 +278,20 @@ impl Harness {
         }
     }
 
+    /// Tries one proposal on node `index`.
+    pub fn propose_on(
+        &mut self,
+        index: usize,
+    ) -> Result<psionic_core::ProposalId, psionic_core::consensus::ProposalRejection> {
+        let command = ClusterCommand::SetPolicy {
+            name: "probe".into(),
+            document: Vec::new(),
+        };
+        let result = self.nodes[index].propose(self.now, command);
+        self.drain_outputs();
+        result
+    }
+
     /// Proposes `count` policy commands on node `index` as one batch.
     pub fn propose(&mut self, index: usize, count: usize) -> Vec<psionic_core::ProposalId> {
         let commands = (0..count)
