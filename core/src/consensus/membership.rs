@@ -66,16 +66,16 @@ impl Consensus {
     pub(crate) fn effective_removed(&self) -> BTreeSet<NodeId> {
         let mut removed = self.state.removed.clone();
         for index in self.state.applied_index + 1..=self.log.last_index() {
-            match self.log.get(index).map(|entry| &entry.payload) {
-                Some(EntryPayload::Proposal(proposal)) => match proposal.command {
-                    ClusterCommand::RemoveMember { node } => {
-                        removed.insert(node);
-                    }
-                    ClusterCommand::AdmitMember { node, .. } => {
-                        removed.remove(&node);
-                    }
-                    _ => {}
-                },
+            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &entry.payload) else {
+                continue;
+            };
+            match proposal.command {
+                ClusterCommand::RemoveMember { node } => {
+                    removed.insert(node);
+                }
+                ClusterCommand::AdmitMember { node, .. } => {
+                    removed.remove(&node);
+                }
                 _ => {}
             }
         }
