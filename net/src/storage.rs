@@ -38,6 +38,23 @@ pub async fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> io::Result
     }
 }
 
+/// Removes the file at `path` (a missing file is fine). The simulated disk cannot
+/// remove files: there the file is emptied instead.
+pub async fn discard(path: &Path) -> io::Result<()> {
+    #[cfg(madsim)]
+    {
+        let file = madsim::fs::File::create(path).await?;
+        file.sync_all().await
+    }
+    #[cfg(not(madsim))]
+    {
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A file written at explicit offsets and synced on demand (the log).
 #[derive(Debug)]
 pub struct AppendFile {

@@ -66,7 +66,7 @@ fn a_torn_tail_is_dropped_and_a_corrupt_middle_record_names_the_file_and_offset(
     let (mut store, _) = block_on(DurableStore::open(dir.path())).unwrap();
     block_on(store.save_entries(1, &[entry(1, 1), entry(2, 1), entry(3, 1)])).unwrap();
     drop(store);
-    let log = dir.path().join("log");
+    let log = dir.path().join("log-00000000");
     let bytes = std::fs::read(&log).unwrap();
     std::fs::write(&log, &bytes[..bytes.len() - 3]).unwrap();
     let (_, durable) = block_on(DurableStore::open(dir.path())).unwrap();
@@ -79,4 +79,50 @@ fn a_torn_tail_is_dropped_and_a_corrupt_middle_record_names_the_file_and_offset(
     assert!(matches!(error, StoreError::Corrupt { offset: 0, .. }), "{error}");
     assert!(error.to_string().contains("log") && error.to_string().contains("offset 0"));
     assert_eq!(std::fs::read(&log).unwrap(), bytes, "a corrupt log is left as it was");
+}
+
+#[test]
+fn segments_roll_over_truncate_across_and_compact_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || block_on(DurableStore::open_with_segment_bytes(dir.path(), 100));
+    let (mut store, _) = open().unwrap();
+    let entries: Vec<Entry> = (1..=20).map(|index| entry(index, 1)).collect();
+    for chunk in entries.chunks(2) {
+        block_on(store.save_entries(chunk[0].index, chunk)).unwrap();
+    }
+    let segments = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|file| {
+                let name = file.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("log-0")
+            })
+            .count()
+    };
+    assert!(segments() > 3, "the log rolled over into several segments");
+    drop(store);
+    let (mut store, durable) = open().unwrap();
+    assert_eq!(durable.entries, entries);
+    // A conflict far back truncates across segments.
+    block_on(store.save_entries(5, &[entry(5, 2)])).unwrap();
+    drop(store);
+    let (mut store, durable) = open().unwrap();
+    assert_eq!(durable.entries.len(), 5);
+    assert_eq!(durable.entries[4], entry(5, 2));
+    // More entries, then a snapshot: whole segments below it go away.
+    let more: Vec<Entry> = (6..=20).map(|index| entry(index, 2)).collect();
+    for chunk in more.chunks(2) {
+        block_on(store.save_entries(chunk[0].index, chunk)).unwrap();
+    }
+    let before = segments();
+    let mut state = ClusterState::default();
+    for item in durable.entries.iter().chain(&more).take(15) {
+        state.apply(item.index, item.term, &item.payload).unwrap();
+    }
+    block_on(store.save_snapshot(&StoredSnapshot::of(&state))).unwrap();
+    assert!(segments() < before, "segments below the snapshot were removed");
+    drop(store);
+    let (_, durable) = open().unwrap();
+    assert_eq!(durable.entries.first().map(|entry| entry.index), Some(16));
+    assert_eq!(durable.entries.last().map(|entry| entry.index), Some(20));
 }
