@@ -410,3 +410,26 @@ fn a_removed_voter_leaves_the_quorum() {
     );
     assert!(harness.nodes[leader].consensus().commit_index() >= state.applied_index + 3);
 }
+
+#[test]
+fn compaction_also_follows_the_bytes_policy() {
+    let mut configs = consensus_configs(3, 3);
+    for config in &mut configs {
+        config.consensus.snapshot_after_entries = 1_000_000;
+        config.consensus.snapshot_after_bytes = 2_000;
+    }
+    let mut harness = Harness::new(configs, 6);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 100);
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    assert!(
+        harness.nodes[leader].consensus().log().snapshot_index() > 0,
+        "a snapshot was taken by size"
+    );
+    assert!(
+        harness
+            .events_of(leader)
+            .any(|event| matches!(event, Event::SnapshotTaken { .. }))
+    );
+    assert_converged(&harness);
+}

@@ -67,6 +67,7 @@ struct RawConsensus {
     election_timeout_ms_min: Option<u64>,
     election_timeout_ms_max: Option<u64>,
     snapshot_after_entries: Option<u64>,
+    snapshot_after_bytes: Option<u64>,
     auto_admit: Option<bool>,
 }
 
@@ -237,6 +238,7 @@ impl RawConsensus {
             election_timeout_ms_min: self.election_timeout_ms_min.unwrap_or(defaults.election_timeout_ms_min),
             election_timeout_ms_max: self.election_timeout_ms_max.unwrap_or(defaults.election_timeout_ms_max),
             snapshot_after_entries: self.snapshot_after_entries.unwrap_or(defaults.snapshot_after_entries),
+            snapshot_after_bytes: self.snapshot_after_bytes.unwrap_or(defaults.snapshot_after_bytes),
             auto_admit: self.auto_admit.unwrap_or(defaults.auto_admit),
             ..defaults
         }

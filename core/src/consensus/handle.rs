@@ -71,6 +71,7 @@ impl Consensus {
             rng,
             effects: Vec::new(),
             now,
+            applied_bytes_since_snapshot: 0,
             mutations: Mutations::default(),
             config,
         };

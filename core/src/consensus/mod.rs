@@ -56,6 +56,8 @@ pub struct ConsensusConfig {
     pub append_bytes_max: usize,
     /// Applied entries past the last snapshot that trigger a new one.
     pub snapshot_after_entries: u64,
+    /// Bytes of applied entries past the last snapshot that trigger a new one.
+    pub snapshot_after_bytes: u64,
     /// Snapshot chunk size.
     pub snapshot_chunk_bytes: usize,
     /// Whether each applied entry reports the state digest (costs a hash per apply).
@@ -75,6 +77,7 @@ impl Default for ConsensusConfig {
             append_entries_max: 256,
             append_bytes_max: 32 * 1024,
             snapshot_after_entries: 1_024,
+            snapshot_after_bytes: 4 * 1024 * 1024,
             snapshot_chunk_bytes: 32 * 1024,
             digest_on_apply: true,
             auto_admit: true,
@@ -250,6 +253,8 @@ pub struct Consensus {
     pub(crate) effects: Vec<Effect>,
     /// The latest `now` handed in.
     pub(crate) now: Instant,
+    /// Encoded bytes of the entries applied since the last snapshot.
+    pub(crate) applied_bytes_since_snapshot: u64,
     pub(crate) mutations: Mutations,
 }
 

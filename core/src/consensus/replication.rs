@@ -324,6 +324,7 @@ impl Consensus {
             let Ok(fact) = self.state.apply(index, entry.term, &entry.payload) else {
                 break;
             };
+            self.applied_bytes_since_snapshot += super::log::entry_size_bytes(&entry) as u64;
             let state_digest = self.config.digest_on_apply.then(|| self.state.digest());
             self.push_event(Event::Applied {
                 index,

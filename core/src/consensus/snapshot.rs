@@ -122,9 +122,12 @@ impl Consensus {
     /// Takes a snapshot once enough entries were applied past the last one.
     pub(crate) fn maybe_snapshot(&mut self) {
         let applied = self.state.applied_index;
-        if applied < self.log.snapshot_index() + self.config.snapshot_after_entries.max(1) {
+        let entries_due = applied >= self.log.snapshot_index() + self.config.snapshot_after_entries.max(1);
+        let bytes_due = self.applied_bytes_since_snapshot >= self.config.snapshot_after_bytes.max(1);
+        if applied <= self.log.snapshot_index() || !(entries_due || bytes_due) {
             return;
         }
+        self.applied_bytes_since_snapshot = 0;
         let snapshot = StoredSnapshot::of(&self.state);
         self.log.compact_to(applied, self.state.applied_term);
         self.push_event(Event::SnapshotTaken {
@@ -208,6 +211,7 @@ impl Consensus {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
         self.state = state;
+        self.applied_bytes_since_snapshot = 0;
         self.commit_index = self.commit_index.max(meta.last_index);
         self.effects.push(Effect::PersistSnapshot(snapshot.clone()));
         self.snapshot = Some(snapshot);
