@@ -140,6 +140,7 @@ impl Consensus {
                 match_index,
                 conflict_index,
                 last_index,
+                state_schema,
             } => {
                 let response = AppendResponse {
                     term,
@@ -147,6 +148,7 @@ impl Consensus {
                     match_index,
                     conflict_index,
                     last_index,
+                    state_schema,
                 };
                 self.on_append_response(now, from, response);
             }

@@ -61,6 +61,8 @@ pub enum RaftMessage {
         conflict_index: u64,
         /// The follower's last log index.
         last_index: u64,
+        /// The follower's state schema version.
+        state_schema: u16,
     },
     /// One chunk of a snapshot.
     SnapshotChunk {

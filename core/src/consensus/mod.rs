@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::state::STATE_SCHEMA_VERSION;
 pub use authority::{Authority, Decision, DecisionRefusal, Fence, StampedDecision};
 pub use handle::Mutations;
 pub use log::{Entry, EntryPayload, RaftLog};
@@ -160,12 +161,30 @@ pub enum CatchupDisposition {
         /// Snapshot's last index.
         snapshot_index: u64,
     },
-    /// The follower's log diverges below the leader's snapshot: replace it entirely.
+    /// The follower's log or state cannot be patched: replace it with the snapshot.
     FullResync {
+        /// Why.
+        reason: ResyncReason,
+    },
+}
+
+/// Why a follower needs a full resync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResyncReason {
+    /// Its log diverges below the leader's snapshot.
+    DivergedBelowSnapshot {
         /// Where the follower's log conflicts.
         conflict_index: u64,
         /// Leader's snapshot index.
         snapshot_index: u64,
+    },
+    /// It keeps its state in another schema version.
+    StateSchema {
+        /// The leader's version.
+        ours: u16,
+        /// The follower's version.
+        theirs: u16,
     },
 }
 

@@ -1,10 +1,13 @@
 //! Log replication and commitment (Raft §5.3, §5.4.2): appends, log matching,
 //! conflict truncation, quorum commit of current-term entries, in-order apply.
 
-use super::{CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage, Role};
+use super::{
+    CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage, ResyncReason,
+    Role,
+};
 use crate::identity::NodeId;
 use crate::io::Event;
-use crate::state::{ClusterCommand, Proposal, ProposalId};
+use crate::state::{ClusterCommand, Proposal, ProposalId, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
 /// An append's fields.
@@ -25,6 +28,7 @@ pub(crate) struct AppendResponse {
     pub match_index: u64,
     pub conflict_index: u64,
     pub last_index: u64,
+    pub state_schema: u16,
 }
 
 impl Consensus {
@@ -198,6 +202,7 @@ impl Consensus {
             match_index,
             conflict_index,
             last_index: self.log.last_index(),
+            state_schema: STATE_SCHEMA_VERSION,
         };
         self.effects.push(Effect::Send { to, message });
     }
@@ -222,6 +227,13 @@ impl Consensus {
     pub(crate) fn on_append_response(&mut self, now: Instant, from: NodeId, response: AppendResponse) {
         if response.term > self.hard.term {
             return self.become_follower(now, response.term, None);
+        }
+        if response.state_schema != STATE_SCHEMA_VERSION && response.term == self.hard.term {
+            let reason = ResyncReason::StateSchema {
+                ours: STATE_SCHEMA_VERSION,
+                theirs: response.state_schema,
+            };
+            return self.full_resync(from, reason);
         }
         let snapshot_index = self.log.snapshot_index();
         let last_index = self.log.last_index();
@@ -260,10 +272,11 @@ impl Consensus {
                 to: last_index,
             }
         } else if response.last_index >= snapshot_index && snapshot_index > 0 {
-            CatchupDisposition::FullResync {
+            let reason = ResyncReason::DivergedBelowSnapshot {
                 conflict_index: response.conflict_index,
                 snapshot_index,
-            }
+            };
+            CatchupDisposition::FullResync { reason }
         } else {
             CatchupDisposition::InstallSnapshot { snapshot_index }
         };

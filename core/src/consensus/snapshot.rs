@@ -11,7 +11,7 @@ use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
 use crate::io::Event;
 use crate::refusal::Refusal;
-use crate::state::ClusterState;
+use crate::state::{ClusterState, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
 /// What a snapshot is.
@@ -27,6 +27,8 @@ pub struct SnapshotMeta {
     pub digest: Digest,
     /// Digest of the state the payload decodes to.
     pub state_digest: Digest,
+    /// Schema version of the payload's encoding.
+    pub state_schema: u16,
 }
 
 /// A snapshot with its payload (the postcard encoding of a [`ClusterState`]).
@@ -48,12 +50,19 @@ impl StoredSnapshot {
             size_bytes: bytes.len() as u64,
             digest: Digest::of_bytes(DigestKind::Snapshot, &bytes),
             state_digest: state.digest(),
+            state_schema: STATE_SCHEMA_VERSION,
         };
         Self { meta, bytes }
     }
 
     /// Decodes and checks the payload against the metadata.
     pub fn verify(&self) -> Result<ClusterState, SnapshotFault> {
+        if self.meta.state_schema != STATE_SCHEMA_VERSION {
+            return Err(SnapshotFault::Schema {
+                ours: STATE_SCHEMA_VERSION,
+                theirs: self.meta.state_schema,
+            });
+        }
         if self.bytes.len() as u64 != self.meta.size_bytes {
             return Err(SnapshotFault::Size {
                 expected: self.meta.size_bytes,
@@ -92,6 +101,14 @@ pub enum SnapshotFault {
     /// Decoded state's digest or index differs from the metadata.
     #[error("snapshot state digest mismatch")]
     StateDigest,
+    /// The payload is in a state schema this build does not read.
+    #[error("snapshot state schema {theirs}, this node reads {ours}")]
+    Schema {
+        /// Version read here.
+        ours: u16,
+        /// Version of the snapshot.
+        theirs: u16,
+    },
     /// A chunk arrived out of order.
     #[error("chunk at offset {got}, expected {expected}")]
     OutOfOrder {
@@ -127,6 +144,11 @@ impl Consensus {
         if applied <= self.log.snapshot_index() || !(entries_due || bytes_due) {
             return;
         }
+        self.take_snapshot();
+    }
+
+    fn take_snapshot(&mut self) {
+        let applied = self.state.applied_index;
         self.applied_bytes_since_snapshot = 0;
         let snapshot = StoredSnapshot::of(&self.state);
         self.log.compact_to(applied, self.state.applied_term);
@@ -136,6 +158,31 @@ impl Consensus {
         });
         self.effects.push(Effect::PersistSnapshot(snapshot.clone()));
         self.snapshot = Some(snapshot);
+    }
+
+    /// Leader: replaces `to`'s log and state with the snapshot (taking one if the
+    /// log has none), reporting the disposition.
+    pub(crate) fn full_resync(&mut self, to: NodeId, reason: super::ResyncReason) {
+        if self.log.snapshot_index() == 0 && self.state.applied_index > 0 {
+            self.take_snapshot();
+        }
+        let snapshot_index = self.log.snapshot_index();
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        let Some(progress) = leadership.progress.get_mut(&to) else {
+            return;
+        };
+        progress.next_index = snapshot_index.max(1).min(progress.next_index);
+        progress.snapshot_sent = Some(0);
+        let disposition = super::CatchupDisposition::FullResync { reason };
+        if progress.disposition != Some(disposition) {
+            progress.disposition = Some(disposition);
+            self.push_event(Event::Catchup { peer: to, disposition });
+        }
+        if snapshot_index > 0 {
+            self.send_snapshot_chunk(to);
+        }
     }
 
     /// Leader: sends `to` the next chunk of the current snapshot.

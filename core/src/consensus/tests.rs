@@ -210,3 +210,45 @@ fn state_with_noops(count: u64) -> crate::state::ClusterState {
     }
     state
 }
+
+#[test]
+fn a_follower_in_another_state_schema_gets_a_full_resync() {
+    use super::replication::AppendResponse;
+    use super::{CatchupDisposition, ResyncReason};
+    use crate::io::Event;
+    let mut leader = consensus(3, vec![entry(1, 1), entry(2, 1)], 1);
+    lead_with_matches(&mut leader, &[(2, 2), (3, 0)]);
+    leader.advance_commit();
+    assert_eq!(leader.state.applied_index, 2);
+    leader.effects.clear();
+    let response = AppendResponse {
+        term: 1,
+        success: true,
+        match_index: 2,
+        conflict_index: 0,
+        last_index: 2,
+        state_schema: 0,
+    };
+    leader.on_append_response(Instant::from_millis(10), id(3), response);
+    let reason = ResyncReason::StateSchema {
+        ours: super::STATE_SCHEMA_VERSION,
+        theirs: 0,
+    };
+    assert!(leader.effects.contains(&Effect::Event(Event::Catchup {
+        peer: id(3),
+        disposition: CatchupDisposition::FullResync { reason }
+    })));
+    assert!(leader.effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Send { to, message: super::RaftMessage::SnapshotChunk { offset: 0, .. } } if *to == id(3)
+    )));
+    let mut foreign = super::StoredSnapshot::of(&leader.state);
+    foreign.meta.state_schema = 0;
+    assert_eq!(
+        foreign.verify(),
+        Err(super::SnapshotFault::Schema {
+            ours: super::STATE_SCHEMA_VERSION,
+            theirs: 0
+        })
+    );
+}

@@ -21,6 +21,10 @@ pub use command::{
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{NodeId, NodeRole};
 
+/// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
+/// reports another version is brought over by a full resync.
+pub const STATE_SCHEMA_VERSION: u16 = 1;
+
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
 
