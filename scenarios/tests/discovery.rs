@@ -42,32 +42,22 @@ fn every_fault_the_scenario_asks_for_has_its_effect() {
     assert_eq!(faults, 8);
     let reached: Vec<&Condition> = run.report.reached.iter().map(|reached| &reached.condition).collect();
     assert!(reached.contains(&&Condition::Isolated { subject: "n3".into() }));
-    let stale_refusals = reached
-        .iter()
-        .filter(|condition| {
-            matches!(
-                condition,
-                Condition::Refused {
-                    kind: psionic_core::RefusalKind::StaleEpoch,
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(stale_refusals, 4, "each replay was refused as a stale epoch");
-    let intruder_refusals = reached
-        .iter()
-        .filter(|condition| {
-            matches!(
-                condition,
-                Condition::Refused {
-                    kind: psionic_core::RefusalKind::AuthenticationFailed,
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(intruder_refusals, 5, "every honest node refused the intruder");
+    let refused_by_rule = |kind: psionic_core::RefusalKind| {
+        reached
+            .iter()
+            .filter(|condition| matches!(condition, Condition::Refused { kind: found, .. } if *found == kind))
+            .count()
+    };
+    assert_eq!(
+        refused_by_rule(psionic_core::RefusalKind::StaleEpoch),
+        4,
+        "each replay was refused as a stale epoch"
+    );
+    assert_eq!(
+        refused_by_rule(psionic_core::RefusalKind::AuthenticationFailed),
+        5,
+        "every honest node refused the intruder"
+    );
     let restarts = records
         .iter()
         .filter(|record| record.node == "n2" && matches!(record.kind, TraceKind::Start { .. }))

@@ -37,6 +37,16 @@ fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
+fn vote(term: u64, last_log_index: u64, last_log_term: u64) -> VoteRequest {
+    VoteRequest {
+        term,
+        last_log_index,
+        last_log_term,
+        pre_vote: false,
+        transfer: false,
+    }
+}
+
 fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]) {
     let progress = matches
         .iter()
@@ -78,13 +88,7 @@ fn an_older_term_entry_on_a_quorum_is_not_committed_by_counting_replicas() {
 #[test]
 fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
     let mut voter = consensus(3, vec![], 1);
-    let request = VoteRequest {
-        term: 2,
-        last_log_index: 0,
-        last_log_term: 0,
-        pre_vote: false,
-        transfer: false,
-    };
+    let request = vote(2, 0, 0);
     voter.on_vote_request(Instant::from_millis(10), id(2), request);
     assert_eq!(voter.hard.voted_for, Some(id(2)));
     voter.effects.clear();
@@ -104,13 +108,7 @@ fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
 #[test]
 fn the_vote_is_persisted_before_the_grant_is_sent() {
     let mut voter = consensus(3, vec![], 1);
-    let request = VoteRequest {
-        term: 2,
-        last_log_index: 0,
-        last_log_term: 0,
-        pre_vote: false,
-        transfer: false,
-    };
+    let request = vote(2, 0, 0);
     voter.on_vote_request(Instant::from_millis(10), id(2), request);
     let persisted = voter
         .effects
@@ -132,22 +130,10 @@ fn the_vote_is_persisted_before_the_grant_is_sent() {
 fn a_candidate_with_an_older_log_gets_no_vote() {
     // Reference: Raft §5.4.1.
     let mut voter = consensus(3, vec![entry(1, 1), entry(2, 3)], 3);
-    let stale = VoteRequest {
-        term: 4,
-        last_log_index: 5,
-        last_log_term: 2,
-        pre_vote: false,
-        transfer: false,
-    };
+    let stale = vote(4, 5, 2);
     voter.on_vote_request(Instant::from_millis(10), id(2), stale);
     assert_eq!(voter.hard.voted_for, None);
-    let current = VoteRequest {
-        term: 4,
-        last_log_index: 2,
-        last_log_term: 3,
-        pre_vote: false,
-        transfer: false,
-    };
+    let current = vote(4, 2, 3);
     voter.on_vote_request(Instant::from_millis(20), id(3), current);
     assert_eq!(voter.hard.voted_for, Some(id(3)));
 }
