@@ -5,7 +5,8 @@ use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::{
-    Authority, CatchupDisposition, Decision, Entry, HardState, RoleKind, StepDownReason, StoredSnapshot,
+    Authority, CatchupDisposition, Decision, Entry, HardState, ProposalRejection, RoleKind, StepDownReason,
+    StoredSnapshot,
 };
 use crate::digest::Digest;
 use crate::discovery::PeerHealth;
@@ -191,6 +192,14 @@ pub enum Event {
         id: ProposalId,
         /// Its index.
         index: u64,
+    },
+    /// A proposal made on this node will not be committed (or, for
+    /// [`ProposalRejection::SnapshotCovered`], its outcome cannot be told here).
+    ProposalRejected {
+        /// The proposal.
+        id: ProposalId,
+        /// Why.
+        reason: ProposalRejection,
     },
     /// The leader changed how it brings `peer` up to date.
     Catchup {

@@ -394,7 +394,7 @@ fn a_removed_voter_leaves_the_quorum() {
     let command = psionic_core::ClusterCommand::RemoveMember {
         node: harness.nodes[removed].node_id(),
     };
-    harness.nodes[leader].propose(harness.now, command).unwrap();
+    harness.nodes[leader].propose(harness.now, command);
     harness.run_until_ms(harness.now.as_millis() + 500);
     let state = harness.nodes[leader].consensus().state().clone();
     assert_eq!(state.voters().len(), 2);

@@ -17,19 +17,20 @@ use crate::observer::Observer;
 use crate::stream::{AbortOnDrop, Inbound, Outbound};
 use crate::udp::{self, UdpSocket};
 
-/// Proposals the leader took, each with a receiver of its index once applied here.
-pub type Accepted = Vec<(ProposalId, oneshot::Receiver<u64>)>;
+/// The outcome of one proposal: its index once committed and applied here, or why
+/// it will not be committed.
+pub type Outcome = Result<u64, ProposalRejection>;
 
 /// A request from the application to the running node.
 #[derive(Debug)]
 pub enum Request {
-    /// Propose commands; the reply says whether the leader took them, and each
-    /// accepted proposal's receiver yields its index once committed and applied here.
+    /// Propose commands; the reply carries each proposal's id and a receiver of its
+    /// outcome (dropped unanswered if the node stops first).
     Propose {
         /// The commands.
         commands: Vec<ClusterCommand>,
         /// Where to answer.
-        reply: oneshot::Sender<Result<Accepted, ProposalRejection>>,
+        reply: oneshot::Sender<Vec<(ProposalId, oneshot::Receiver<Outcome>)>>,
     },
     /// Hand leadership to another voter (before shutdown).
     TransferLeadership {
@@ -48,7 +49,7 @@ pub(crate) struct Driver {
     pub state: watch::Sender<StateReport>,
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
-    pub waiters: BTreeMap<ProposalId, oneshot::Sender<u64>>,
+    pub waiters: BTreeMap<ProposalId, oneshot::Sender<Outcome>>,
     pub inbound: mpsc::Receiver<Inbound>,
     pub outbound: Outbound,
     pub _acceptor: Option<AbortOnDrop>,
@@ -89,20 +90,31 @@ impl Driver {
         let now = self.clock.now();
         match request {
             Request::Propose { commands, reply } => {
-                let result = self.core.propose_batch(now, commands).map(|ids| {
-                    ids.into_iter()
-                        .map(|id| {
-                            let (sender, receiver) = oneshot::channel();
-                            self.waiters.insert(id, sender);
-                            (id, receiver)
-                        })
-                        .collect()
-                });
-                let _ = reply.send(result);
+                let ids = self.core.propose_batch(now, commands);
+                let receivers = ids
+                    .into_iter()
+                    .map(|id| {
+                        let (sender, receiver) = oneshot::channel();
+                        self.waiters.insert(id, sender);
+                        (id, receiver)
+                    })
+                    .collect();
+                let _ = reply.send(receivers);
             }
             Request::TransferLeadership { reply } => {
                 let _ = reply.send(self.core.transfer_leadership(now));
             }
+        }
+    }
+
+    fn settle_waiter(&mut self, event: &Event) {
+        let (id, outcome) = match event {
+            Event::ProposalCommitted { id, index } => (id, Ok(*index)),
+            Event::ProposalRejected { id, reason } => (id, Err(*reason)),
+            _ => return,
+        };
+        if let Some(waiter) = self.waiters.remove(id) {
+            let _ = waiter.send(outcome);
         }
     }
 
@@ -126,11 +138,7 @@ impl Driver {
                 }
                 Output::Event(event) => {
                     self.observer.on_event(node_id, self.clock.now(), &event);
-                    if let Event::ProposalCommitted { id, index } = &event
-                        && let Some(waiter) = self.waiters.remove(id)
-                    {
-                        let _ = waiter.send(*index);
-                    }
+                    self.settle_waiter(&event);
                     changed = true;
                 }
                 Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,

@@ -66,7 +66,10 @@ enum CommandAnswer {
     Committed { index: u64, proposal: String },
     /// This node does not lead; `leader` is the one it follows, if known.
     NotLeader { leader: Option<String> },
-    /// The outcome is unknown (leadership lost or node stopping before apply).
+    /// It will not be committed: `reason` says why.
+    Rejected { reason: ProposalRejection },
+    /// The outcome is unknown (the node stopped first, or the index arrived inside a
+    /// snapshot): read the state to find out.
     Unknown,
 }
 
@@ -87,7 +90,12 @@ async fn post_command(State(api): State<ApiState>, Json(command): Json<ClusterCo
             StatusCode::SERVICE_UNAVAILABLE,
             CommandAnswer::NotLeader { leader: None },
         ),
-        Err(ProposeError::Unknown) => (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown),
+        Err(ProposeError::Rejected(ProposalRejection::SnapshotCovered { .. }) | ProposeError::Unknown) => {
+            (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown)
+        }
+        Err(ProposeError::Rejected(reason @ ProposalRejection::Superseded { .. })) => {
+            (StatusCode::CONFLICT, CommandAnswer::Rejected { reason })
+        }
     };
     (status, Json(answer)).into_response()
 }

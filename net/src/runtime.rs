@@ -75,12 +75,12 @@ pub enum StartError {
 /// Why a proposal through [`RunningNode::propose`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
-    /// The node refused it (not the leader: the hint says who is).
+    /// The node rejected it (not the leader: the hint says who is), or another
+    /// leader's entry was committed at its index.
     #[error(transparent)]
     Rejected(#[from] ProposalRejection),
-    /// The node stopped before answering, or lost leadership before the entry was
-    /// applied here (the outcome is then unknown: it may still commit).
-    #[error("node stopped or lost leadership before the proposal was applied here")]
+    /// The node stopped before the outcome was known (it may still commit).
+    #[error("node stopped before the proposal's outcome was known")]
     Unknown,
 }
 
@@ -142,10 +142,11 @@ impl NodeClient {
             .send(Request::Propose { commands, reply })
             .await
             .map_err(|_| ProposeError::Unknown)?;
-        let accepted = answer.await.map_err(|_| ProposeError::Unknown)??;
-        let mut committed = Vec::with_capacity(accepted.len());
-        for (id, index) in accepted {
-            committed.push((id, index.await.map_err(|_| ProposeError::Unknown)?));
+        let taken = answer.await.map_err(|_| ProposeError::Unknown)?;
+        let mut committed = Vec::with_capacity(taken.len());
+        for (id, outcome) in taken {
+            let index = outcome.await.map_err(|_| ProposeError::Unknown)??;
+            committed.push((id, index));
         }
         Ok(committed)
     }

@@ -68,6 +68,7 @@ impl Consensus {
             check_quorum_deadline: None,
             leaders_seen: Default::default(),
             next_proposal_seq: 0,
+            pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),
             now,

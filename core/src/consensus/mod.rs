@@ -37,7 +37,7 @@ pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
 use crate::io::Event;
 use crate::refusal::Refusal;
-use crate::state::ClusterState;
+use crate::state::{ClusterState, ProposalId};
 use crate::time::Instant;
 
 /// Consensus timing and limits.
@@ -188,7 +188,8 @@ pub enum ResyncReason {
     },
 }
 
-/// Why a proposal was not accepted for replication.
+/// Why a proposal will never be committed (or, for `SnapshotCovered`, why this node
+/// cannot tell). Reported by [`Event::ProposalRejected`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProposalRejection {
@@ -201,6 +202,21 @@ pub enum ProposalRejection {
     /// A leadership transfer is in progress.
     #[error("leadership transfer in progress")]
     TransferInProgress,
+    /// Another leader's entry (of `term`) was committed at the proposal's `index`.
+    #[error("superseded: index {index} committed with another entry of term {term}")]
+    Superseded {
+        /// The index the proposal had taken.
+        index: u64,
+        /// Term of the entry committed there instead.
+        term: u64,
+    },
+    /// A snapshot installed from the leader covered `index` before this node applied
+    /// it; whether the proposal committed is unknown here (read the state to find out).
+    #[error("outcome unknown: index {index} arrived inside a snapshot")]
+    SnapshotCovered {
+        /// The index the proposal had taken.
+        index: u64,
+    },
 }
 
 /// A leader's view of one follower.
@@ -268,6 +284,8 @@ pub struct Consensus {
     /// The leader seen for each recent term, for split-brain detection.
     pub(crate) leaders_seen: BTreeMap<u64, NodeId>,
     pub(crate) next_proposal_seq: u64,
+    /// This life's proposals awaiting their outcome, by the log index they took.
+    pub(crate) pending_proposals: BTreeMap<u64, ProposalId>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) effects: Vec<Effect>,
     /// The latest `now` handed in.

@@ -32,41 +32,89 @@ pub(crate) struct AppendResponse {
 }
 
 impl Consensus {
-    /// Leader: appends proposals as one batch and starts replicating them.
-    pub(crate) fn propose_batch(
-        &mut self,
-        now: Instant,
-        commands: Vec<ClusterCommand>,
-    ) -> Result<Vec<ProposalId>, ProposalRejection> {
-        let Role::Leader(leadership) = &self.role else {
-            return Err(ProposalRejection::NotLeader {
-                leader_hint: self.leader,
-            });
-        };
-        if leadership.transfer_to.is_some() {
-            return Err(ProposalRejection::TransferInProgress);
+    /// Takes proposals as one batch. The leader appends and replicates them; any other
+    /// node (or a leader handing over) rejects each with an event. Either way every
+    /// proposal gets an id and, later, exactly one outcome event.
+    pub(crate) fn propose_batch(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
+        let ids: Vec<ProposalId> = commands.iter().map(|_| self.next_proposal_id()).collect();
+        if let Err(reason) = self.accepts_proposals() {
+            for &id in &ids {
+                self.push_event(Event::ProposalRejected { id, reason });
+            }
+            return ids;
         }
         let first_index = self.log.last_index() + 1;
-        let mut ids = Vec::with_capacity(commands.len());
-        let mut entries = Vec::with_capacity(commands.len());
-        for command in commands {
-            let id = ProposalId {
-                node: self.id,
-                epoch: self.epoch,
-                seq: self.next_proposal_seq,
-            };
-            self.next_proposal_seq += 1;
-            let index = first_index + entries.len() as u64;
-            entries.push(Entry {
-                index,
-                term: self.hard.term,
-                payload: EntryPayload::Proposal(Proposal { id, command }),
-            });
-            ids.push(id);
-        }
+        let entries = ids
+            .iter()
+            .zip(commands)
+            .zip(first_index..)
+            .map(|((&id, command), index)| {
+                self.pending_proposals.insert(index, id);
+                Entry {
+                    index,
+                    term: self.hard.term,
+                    payload: EntryPayload::Proposal(Proposal { id, command }),
+                }
+            })
+            .collect();
         self.append_local(entries);
         self.broadcast_append(now);
-        Ok(ids)
+        ids
+    }
+
+    fn next_proposal_id(&mut self) -> ProposalId {
+        let id = ProposalId {
+            node: self.id,
+            epoch: self.epoch,
+            seq: self.next_proposal_seq,
+        };
+        self.next_proposal_seq += 1;
+        id
+    }
+
+    /// Whether this node may append proposals now.
+    pub(crate) fn accepts_proposals(&self) -> Result<(), ProposalRejection> {
+        match &self.role {
+            Role::Leader(leadership) if leadership.transfer_to.is_some() => Err(ProposalRejection::TransferInProgress),
+            Role::Leader(_) => Ok(()),
+            _ => Err(ProposalRejection::NotLeader {
+                leader_hint: self.leader,
+            }),
+        }
+    }
+
+    /// Reports the outcome of this life's proposal at `index`, once `entry` is applied
+    /// there.
+    fn settle_proposal(&mut self, index: u64, entry: &Entry) {
+        let Some(id) = self.pending_proposals.remove(&index) else {
+            return;
+        };
+        match &entry.payload {
+            EntryPayload::Proposal(proposal) if proposal.id == id => {
+                self.push_event(Event::ProposalCommitted { id, index });
+            }
+            _ => self.push_event(Event::ProposalRejected {
+                id,
+                reason: ProposalRejection::Superseded {
+                    index,
+                    term: entry.term,
+                },
+            }),
+        }
+    }
+
+    /// Proposals at or below `index` that arrived inside an installed snapshot.
+    pub(crate) fn settle_proposals_covered_by(&mut self, snapshot_index: u64) {
+        let covered: Vec<(u64, ProposalId)> = self
+            .pending_proposals
+            .range(..=snapshot_index)
+            .map(|(&index, &id)| (index, id))
+            .collect();
+        for (index, id) in covered {
+            self.pending_proposals.remove(&index);
+            let reason = ProposalRejection::SnapshotCovered { index };
+            self.push_event(Event::ProposalRejected { id, reason });
+        }
     }
 
     pub(crate) fn append_noop(&mut self) {
@@ -345,11 +393,7 @@ impl Consensus {
                 fact,
                 state_digest,
             });
-            if let EntryPayload::Proposal(proposal) = &entry.payload
-                && proposal.id.node == self.id
-            {
-                self.push_event(Event::ProposalCommitted { id: proposal.id, index });
-            }
+            self.settle_proposal(index, &entry);
         }
         self.after_apply();
     }

@@ -112,22 +112,19 @@ impl Node {
         self.timers.earliest()
     }
 
-    /// Proposes one command. Only the leader accepts; the acknowledgement is
-    /// [`crate::Event::ProposalCommitted`] once applied here.
-    pub fn propose(&mut self, now: Instant, command: ClusterCommand) -> Result<ProposalId, ProposalRejection> {
-        self.propose_batch(now, vec![command]).map(|ids| ids[0])
+    /// Proposes one command. Every proposal gets exactly one outcome event:
+    /// [`crate::Event::ProposalCommitted`] once applied here, or
+    /// [`crate::Event::ProposalRejected`] (at once when this node does not lead).
+    pub fn propose(&mut self, now: Instant, command: ClusterCommand) -> ProposalId {
+        self.propose_batch(now, vec![command])[0]
     }
 
     /// Proposes commands as one batch (one append per follower).
-    pub fn propose_batch(
-        &mut self,
-        now: Instant,
-        commands: Vec<ClusterCommand>,
-    ) -> Result<Vec<ProposalId>, ProposalRejection> {
+    pub fn propose_batch(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
         self.consensus.now = now;
-        let result = self.consensus.propose_batch(now, commands);
+        let ids = self.consensus.propose_batch(now, commands);
         self.finish();
-        result
+        ids
     }
 
     /// Leader: sends `decision` to `to`, stamped with this leadership's authority.

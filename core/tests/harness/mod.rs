@@ -278,7 +278,7 @@ impl Harness {
         }
     }
 
-    /// Tries one proposal on node `index`.
+    /// Tries one proposal on node `index`; a rejection reported at once is the error.
     pub fn propose_on(
         &mut self,
         index: usize,
@@ -287,9 +287,25 @@ impl Harness {
             name: "probe".into(),
             document: Vec::new(),
         };
-        let result = self.nodes[index].propose(self.now, command);
+        let id = self.nodes[index].propose(self.now, command);
         self.drain_outputs();
-        result
+        match self.outcome_of(index, id) {
+            Some(Err(reason)) => Err(reason),
+            _ => Ok(id),
+        }
+    }
+
+    /// The outcome event node `index` reported for proposal `id`, if any yet.
+    pub fn outcome_of(
+        &self,
+        index: usize,
+        id: psionic_core::ProposalId,
+    ) -> Option<Result<u64, psionic_core::consensus::ProposalRejection>> {
+        self.events_of(index).find_map(|event| match event {
+            Event::ProposalCommitted { id: committed, index } if *committed == id => Some(Ok(*index)),
+            Event::ProposalRejected { id: rejected, reason } if *rejected == id => Some(Err(*reason)),
+            _ => None,
+        })
     }
 
     /// Proposes `count` policy commands on node `index` as one batch.
@@ -300,9 +316,7 @@ impl Harness {
                 document: format!("doc {n}").into_bytes(),
             })
             .collect();
-        let ids = self.nodes[index]
-            .propose_batch(self.now, commands)
-            .expect("proposal accepted");
+        let ids = self.nodes[index].propose_batch(self.now, commands);
         self.drain_outputs();
         ids
     }
