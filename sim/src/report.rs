@@ -158,14 +158,9 @@ pub enum Violation {
 }
 
 impl Violation {
-    /// Whether this breaks safety (as opposed to liveness).
+    /// Whether this breaks safety (as opposed to liveness, or a crash).
     pub fn is_safety(&self) -> bool {
-        matches!(
-            self,
-            Violation::RefusedPeerListed { .. }
-                | Violation::IdentityChanged { .. }
-                | Violation::EpochNotAdvanced { .. }
-        )
+        !matches!(self, Violation::NotReached { .. } | Violation::Panic { .. })
     }
 }
 
@@ -229,5 +224,27 @@ impl Report {
     /// The command that reproduces this run.
     pub fn reproduce_command(&self) -> String {
         format!("cargo sim run {} --seed {}", self.scenario, self.seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_protocol_property_is_a_safety_violation_and_a_missed_deadline_is_not() {
+        let two_leaders = Violation::TwoLeaders {
+            term: 3,
+            first: NodeId([1; 16]),
+            second: NodeId([2; 16]),
+            at_ms: 10,
+        };
+        let missed = Violation::NotReached {
+            condition: Condition::OneLeader,
+            since_ms: 0,
+            deadline_ms: 1,
+        };
+        assert_eq!(Report::outcome_of(&[missed.clone()]), Outcome::LivenessFailure);
+        assert_eq!(Report::outcome_of(&[missed, two_leaders]), Outcome::SafetyViolation);
     }
 }
