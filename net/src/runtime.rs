@@ -214,7 +214,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         core,
         socket,
         store,
-        clock: settings.clock,
+        clock: settings.clock.clone(),
         observer,
         status: status_tx,
         state: state_tx,

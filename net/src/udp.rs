@@ -1,18 +1,59 @@
-//! UDP calls whose signatures differ between tokio and madsim.
+//! UDP calls whose signatures differ between tokio and madsim, and (in simulation
+//! builds) datagram duplication injected by the harness.
 
 use std::io;
 use std::net::SocketAddr;
 
 pub use tokio::net::UdpSocket;
 
-/// Sends one datagram.
+/// Sends one datagram (in simulation, possibly twice: see [`sim_faults`]).
 pub async fn send_to(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
     #[cfg(madsim)]
     {
+        if sim_faults::draw_duplicate() {
+            socket.send_to(to, bytes).await?;
+        }
         socket.send_to(to, bytes).await
     }
     #[cfg(not(madsim))]
     {
         socket.send_to(bytes, to).await.map(|_| ())
+    }
+}
+
+/// Datagram faults of the simulated network that madsim does not model. Scoped to the
+/// current thread, which is one simulated run.
+#[cfg(madsim)]
+pub mod sim_faults {
+    use std::cell::Cell;
+
+    thread_local! {
+        static DUPLICATE_PPM: Cell<u32> = const { Cell::new(0) };
+        static DUPLICATED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// From now on, send each datagram twice with probability `rate_ppm` / 1e6.
+    pub fn set_duplicate_ppm(rate_ppm: u32) {
+        DUPLICATE_PPM.set(rate_ppm.min(1_000_000));
+    }
+
+    /// Datagrams sent twice so far in this run.
+    pub fn duplicated() -> u64 {
+        DUPLICATED.get()
+    }
+
+    /// Clears the faults (a new run on this thread).
+    pub fn reset() {
+        DUPLICATE_PPM.set(0);
+        DUPLICATED.set(0);
+    }
+
+    pub(crate) fn draw_duplicate() -> bool {
+        let rate_ppm = DUPLICATE_PPM.get();
+        let duplicate = rate_ppm > 0 && madsim::rand::random::<u32>() % 1_000_000 < rate_ppm;
+        if duplicate {
+            DUPLICATED.set(DUPLICATED.get() + 1);
+        }
+        duplicate
     }
 }

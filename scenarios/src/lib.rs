@@ -5,6 +5,7 @@
 //! trace and digest.
 
 pub mod catalogue;
+pub mod script;
 #[cfg(madsim)]
 mod discovery;
 #[cfg(madsim)]

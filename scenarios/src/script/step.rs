@@ -1,0 +1,221 @@
+//! What a step does, and the words a file uses for nodes, conditions and faults.
+
+use psionic_core::RefusalKind;
+
+/// One action of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Wait until `condition` holds, at most `within_ms` (a liveness failure if not).
+    Expect {
+        /// The condition.
+        condition: Expectation,
+        /// The bound.
+        within_ms: u64,
+    },
+    /// Start a client proposing `rate_per_s` commands per second to the leader.
+    Workload {
+        /// Proposals per simulated second.
+        rate_per_s: u64,
+    },
+    /// Stop the client.
+    StopWorkload,
+    /// Cut every link to and from a node.
+    Isolate {
+        /// The node.
+        node: Target,
+    },
+    /// Cut every link between `nodes` and the rest.
+    Partition {
+        /// The minority side.
+        nodes: Vec<Target>,
+    },
+    /// Split the live nodes into two random halves.
+    RandomHalves,
+    /// Split the others into two halves that cannot reach each other; `node` reaches both.
+    Bridge {
+        /// The bridge.
+        node: Target,
+    },
+    /// Drop everything `from` sends to `to` (one direction only).
+    Clog {
+        /// The sender.
+        from: Target,
+        /// The receiver.
+        to: Target,
+    },
+    /// Restore every cut link.
+    Heal,
+    /// Kill a node (its synced disk survives).
+    Kill {
+        /// The node.
+        node: Target,
+    },
+    /// Start a killed node again.
+    Restart {
+        /// The node (`killed`: the one killed longest ago).
+        node: Target,
+    },
+    /// Kill the leader and measure the time to the first commit of a new leader.
+    CrashLeader {
+        /// Bound on the failover.
+        within_ms: u64,
+    },
+    /// Stop running a node's tasks (a long stall); its packets queue up.
+    Pause {
+        /// The node.
+        node: Target,
+    },
+    /// Run a paused node again.
+    Resume {
+        /// The node.
+        node: Target,
+    },
+    /// Change the network's loss and/or latency from now on.
+    Network {
+        /// Datagram loss probability.
+        loss: Option<f64>,
+        /// Latency range.
+        latency_ms: Option<(u64, u64)>,
+    },
+    /// Skew a node's clock: jump ahead and drift from now on.
+    Clock {
+        /// The node.
+        node: Target,
+        /// Forward jump.
+        jump_ms: u64,
+        /// Rate error, parts per million (negative: slow).
+        drift_ppm: i32,
+    },
+    /// Send each datagram twice with this probability from now on.
+    Duplicate {
+        /// Probability.
+        rate: f64,
+    },
+    /// Send frames `node` sent in `epoch` again, from a foreign address, to `to`.
+    Replay {
+        /// Whose frames.
+        node: Target,
+        /// Which life.
+        epoch: u64,
+        /// The receiver (`all`: every other live honest node).
+        to: Target,
+    },
+    /// Isolate and heal a node alternately every `period_ms`, for `for_ms`.
+    Flap {
+        /// The node.
+        node: Target,
+        /// Half period.
+        period_ms: u64,
+        /// Duration.
+        for_ms: u64,
+    },
+    /// Inject faults drawn from `faults` at random intervals for `for_ms`; each is
+    /// lifted before the next.
+    Chaos {
+        /// Duration.
+        for_ms: u64,
+        /// Range of each fault's duration and of the gap after it.
+        every_ms: (u64, u64),
+        /// The fault kinds to draw from.
+        faults: Vec<ChaosFault>,
+    },
+}
+
+/// A node named by a step: a name, or a role resolved when the step runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `n3`, `intruder1`.
+    Named(String),
+    /// The current leader.
+    Leader,
+    /// A live node that does not lead, drawn by the seed.
+    Follower,
+    /// Any live honest node, drawn by the seed.
+    Random,
+    /// The killed node killed longest ago.
+    Killed,
+    /// Every live honest node (only where a step says so).
+    All,
+}
+
+/// A condition an `expect` step waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// One leader followed by every live node.
+    OneLeader,
+    /// Every live node applied the highest index applied anywhere, equal digests.
+    Converged,
+    /// Every live honest node sees every other as reachable.
+    FullMembership,
+    /// Everyone sees `node` unreachable and it sees them unreachable.
+    Isolated(Target),
+    /// Everyone sees `node` reachable at `epoch` or later.
+    Rejoined {
+        /// The node.
+        node: Target,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// `by` refused a frame from `from` by the rule `kind`.
+    Refused {
+        /// Who refuses (`all`: each live honest node other than `from`).
+        by: Target,
+        /// The sender.
+        from: Target,
+        /// The rule.
+        kind: RefusalKind,
+    },
+    /// `node` installed a snapshot sent by the leader.
+    SnapshotInstalled(Target),
+}
+
+/// A fault a `chaos` step may draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChaosFault {
+    /// Isolate a random node.
+    Isolate,
+    /// Cut random halves apart.
+    Partition,
+    /// Clog one random direction between two nodes.
+    Clog,
+    /// Kill a random node, restart it when lifted.
+    Kill,
+    /// Pause a random node.
+    Pause,
+    /// Raise datagram loss.
+    Loss,
+    /// Duplicate datagrams.
+    Duplicate,
+    /// Skew a random node's clock.
+    Clock,
+}
+
+/// Every action name, as written after `do =`.
+pub const ACTIONS: &str = "expect, workload, stop-workload, isolate, partition, random-halves, bridge, clog, \
+                           heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
+                           flap, chaos";
+/// Every condition name.
+pub const CONDITIONS: &str = "one-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed";
+/// Every chaos fault name.
+pub const CHAOS_FAULTS: &str = "isolate, partition, clog, kill, pause, loss, duplicate, clock";
+impl ChaosFault {
+    /// The fault named `word`.
+    pub fn from_word(word: &str) -> Option<Self> {
+        Some(match word {
+            "isolate" => Self::Isolate,
+            "partition" => Self::Partition,
+            "clog" => Self::Clog,
+            "kill" => Self::Kill,
+            "pause" => Self::Pause,
+            "loss" => Self::Loss,
+            "duplicate" => Self::Duplicate,
+            "clock" => Self::Clock,
+            _ => return None,
+        })
+    }
+}
+
+/// The refusal rule named `word` (its metrics name).
+pub fn refusal_kind(word: &str) -> Option<RefusalKind> {
+    RefusalKind::ALL.into_iter().find(|kind| kind.name() == word)
+}

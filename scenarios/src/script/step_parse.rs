@@ -1,0 +1,186 @@
+//! One `[[step]]` table into a [`Step`]: the action, its keys, and nothing else.
+
+use super::raw::{Names, RawStep, chaos_faults, check_range, expectation_word, range_pair, step_time};
+use super::step::ACTIONS;
+use super::{Action, Step, StepProblem, Target};
+
+/// The keys each action takes (besides `do`, `at_ms` and `after_ms`).
+const KEYS: &[(&str, &[&str])] = &[
+    ("expect", &["condition", "within_ms", "node", "epoch", "by", "from", "kind"]),
+    ("workload", &["rate_per_s"]),
+    ("stop-workload", &[]),
+    ("isolate", &["node"]),
+    ("partition", &["nodes"]),
+    ("random-halves", &[]),
+    ("bridge", &["node"]),
+    ("clog", &["from", "to"]),
+    ("heal", &[]),
+    ("kill", &["node"]),
+    ("restart", &["node"]),
+    ("crash-leader", &["within_ms"]),
+    ("pause", &["node"]),
+    ("resume", &["node"]),
+    ("network", &["loss", "latency_ms"]),
+    ("clock", &["node", "jump_ms", "drift_ppm"]),
+    ("duplicate", &["rate"]),
+    ("replay", &["node", "epoch", "to"]),
+    ("flap", &["node", "period_ms", "for_ms"]),
+    ("chaos", &["for_ms", "every_ms", "faults"]),
+];
+
+/// Node words accepted where any live node may be meant.
+const ANY_NODE: &str = "leader, follower, random";
+
+pub(super) fn step(line: usize, raw: RawStep, names: &Names) -> Result<Step, StepProblem> {
+    let Some(&(action, allowed)) = KEYS.iter().find(|(name, _)| *name == raw.action) else {
+        return Err(StepProblem::UnknownAction {
+            name: raw.action.clone(),
+            expected: ACTIONS,
+        });
+    };
+    if let Some(key) = present_keys(&raw).into_iter().find(|key| !allowed.contains(key)) {
+        return Err(StepProblem::KeyNotForAction { action, key });
+    }
+    let at = step_time(&raw)?;
+    let action = build(action, &raw, names)?;
+    Ok(Step { line, at, action })
+}
+
+fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, StepProblem> {
+    let node = |words| need_target(raw.node.as_deref(), action, "node", names, words);
+    let number = |value: Option<u64>, key| value.ok_or(StepProblem::MissingKey { action, key });
+    Ok(match action {
+        "expect" => Action::Expect {
+            condition: {
+                let word = raw.condition.as_deref().ok_or(StepProblem::MissingKey {
+                    action,
+                    key: "condition",
+                })?;
+                expectation_word(word, raw, names)?
+            },
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
+        "workload" => Action::Workload {
+            rate_per_s: number(raw.rate_per_s, "rate_per_s")?,
+        },
+        "stop-workload" => Action::StopWorkload,
+        "isolate" => Action::Isolate { node: node(ANY_NODE)? },
+        "partition" => Action::Partition {
+            nodes: raw
+                .nodes
+                .as_ref()
+                .ok_or(StepProblem::MissingKey { action, key: "nodes" })?
+                .iter()
+                .map(|word| names.target(word, ANY_NODE))
+                .collect::<Result<_, _>>()?,
+        },
+        "random-halves" => Action::RandomHalves,
+        "bridge" => Action::Bridge { node: node(ANY_NODE)? },
+        "clog" => Action::Clog {
+            from: need_target(raw.from.as_deref(), action, "from", names, ANY_NODE)?,
+            to: need_target(raw.to.as_deref(), action, "to", names, ANY_NODE)?,
+        },
+        "heal" => Action::Heal,
+        "kill" => Action::Kill { node: node(ANY_NODE)? },
+        "restart" => Action::Restart { node: node("killed")? },
+        "crash-leader" => Action::CrashLeader {
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
+        "pause" => Action::Pause { node: node(ANY_NODE)? },
+        "resume" => Action::Resume { node: node("")? },
+        "network" => network(raw)?,
+        "clock" => Action::Clock {
+            node: node(ANY_NODE)?,
+            jump_ms: raw.jump_ms.unwrap_or(0),
+            drift_ppm: {
+                let drift_ppm = raw.drift_ppm.unwrap_or(0);
+                check_range("drift_ppm", f64::from(drift_ppm), -100_000.0, 100_000.0)?;
+                drift_ppm
+            },
+        },
+        "duplicate" => {
+            let rate = raw.rate.ok_or(StepProblem::MissingKey { action, key: "rate" })?;
+            check_range("rate", rate, 0.0, 1.0)?;
+            Action::Duplicate { rate }
+        }
+        "replay" => Action::Replay {
+            node: node("")?,
+            epoch: number(raw.epoch, "epoch")?,
+            to: need_target(raw.to.as_deref(), action, "to", names, "all")?,
+        },
+        "flap" => Action::Flap {
+            node: node(ANY_NODE)?,
+            period_ms: number(raw.period_ms, "period_ms")?.max(1),
+            for_ms: number(raw.for_ms, "for_ms")?,
+        },
+        "chaos" => Action::Chaos {
+            for_ms: number(raw.for_ms, "for_ms")?,
+            every_ms: range_pair(
+                "every_ms",
+                raw.every_ms
+                    .as_deref()
+                    .ok_or(StepProblem::MissingKey { action, key: "every_ms" })?,
+            )?,
+            faults: chaos_faults(
+                raw.faults
+                    .as_deref()
+                    .ok_or(StepProblem::MissingKey { action, key: "faults" })?,
+            )?,
+        },
+        other => unreachable!("{other} is listed in KEYS"),
+    })
+}
+
+fn network(raw: &RawStep) -> Result<Action, StepProblem> {
+    if let Some(loss) = raw.loss {
+        check_range("loss", loss, 0.0, 1.0)?;
+    }
+    let latency_ms = raw
+        .latency_ms
+        .as_deref()
+        .map(|pair| range_pair("latency_ms", pair))
+        .transpose()?;
+    Ok(Action::Network {
+        loss: raw.loss,
+        latency_ms,
+    })
+}
+
+/// The target under `key`, which `action` needs.
+pub(super) fn need_target(
+    word: Option<&str>,
+    action: &'static str,
+    key: &'static str,
+    names: &Names,
+    words: &'static str,
+) -> Result<Target, StepProblem> {
+    names.target(word.ok_or(StepProblem::MissingKey { action, key })?, words)
+}
+
+fn present_keys(raw: &RawStep) -> Vec<&'static str> {
+    let flags = [
+        ("node", raw.node.is_some()),
+        ("nodes", raw.nodes.is_some()),
+        ("from", raw.from.is_some()),
+        ("to", raw.to.is_some()),
+        ("by", raw.by.is_some()),
+        ("condition", raw.condition.is_some()),
+        ("kind", raw.kind.is_some()),
+        ("epoch", raw.epoch.is_some()),
+        ("within_ms", raw.within_ms.is_some()),
+        ("rate_per_s", raw.rate_per_s.is_some()),
+        ("period_ms", raw.period_ms.is_some()),
+        ("for_ms", raw.for_ms.is_some()),
+        ("jump_ms", raw.jump_ms.is_some()),
+        ("drift_ppm", raw.drift_ppm.is_some()),
+        ("loss", raw.loss.is_some()),
+        ("rate", raw.rate.is_some()),
+        ("latency_ms", raw.latency_ms.is_some()),
+        ("every_ms", raw.every_ms.is_some()),
+        ("faults", raw.faults.is_some()),
+    ];
+    flags
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect()
+}
