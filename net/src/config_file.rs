@@ -199,6 +199,7 @@ impl ConfigFile {
             discovery: raw.discovery.resolve(),
             consensus: raw.consensus.resolve(),
             clock: Clock::new(),
+            mutations: Default::default(),
         };
         Ok(Self {
             settings,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use psionic_core::consensus::ProposalRejection;
+use psionic_core::consensus::{Authority, Decision, ProposalRejection};
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
     ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport, TransportClass,
@@ -31,6 +31,15 @@ pub enum Request {
         commands: Vec<ClusterCommand>,
         /// Where to answer.
         reply: oneshot::Sender<Vec<(ProposalId, oneshot::Receiver<Outcome>)>>,
+    },
+    /// Leader: send `decision` to `to`, stamped with this leadership's authority.
+    IssueDecision {
+        /// The receiver.
+        to: NodeId,
+        /// The decision.
+        decision: Decision,
+        /// The authority it was stamped with, or why it was not sent.
+        reply: oneshot::Sender<Result<Authority, ProposalRejection>>,
     },
     /// Hand leadership to another voter (before shutdown).
     TransferLeadership {
@@ -101,6 +110,9 @@ impl Driver {
                     .collect();
                 let _ = reply.send(receivers);
             }
+            Request::IssueDecision { to, decision, reply } => {
+                let _ = reply.send(self.core.issue_decision(now, to, decision));
+            }
             Request::TransferLeadership { reply } => {
                 let _ = reply.send(self.core.transfer_leadership(now));
             }
@@ -144,8 +156,12 @@ impl Driver {
                 Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,
                 Output::PersistEntries { first_index, entries } => {
                     self.store.save_entries(first_index, &entries).await?;
+                    self.observer.on_log_persisted(node_id, first_index, &entries);
                 }
-                Output::PersistSnapshot(snapshot) => self.store.save_snapshot(&snapshot).await?,
+                Output::PersistSnapshot(snapshot) => {
+                    self.store.save_snapshot(&snapshot).await?;
+                    self.observer.on_snapshot_persisted(node_id, &snapshot.meta);
+                }
             }
         }
         if changed {

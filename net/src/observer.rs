@@ -1,5 +1,6 @@
 //! Hooks through which an application (the binary, the simulator) sees what a node does.
 
+use psionic_core::consensus::{Entry, SnapshotMeta};
 use psionic_core::{Event, Instant, NodeEpoch, NodeId, Transmit};
 
 /// Receives a node's events and transmits as the driver carries them out.
@@ -19,6 +20,16 @@ pub trait Observer: Send + Sync + 'static {
     /// The driver is about to send `transmit`.
     fn on_transmit(&self, node: NodeId, transmit: &Transmit) {
         let _ = (node, transmit);
+    }
+
+    /// `entries` are durable in the log from `first_index` on (any later ones were cut).
+    fn on_log_persisted(&self, node: NodeId, first_index: u64, entries: &[Entry]) {
+        let _ = (node, first_index, entries);
+    }
+
+    /// A snapshot up to `meta.last_index` is durable; the log before it is gone.
+    fn on_snapshot_persisted(&self, node: NodeId, meta: &SnapshotMeta) {
+        let _ = (node, meta);
     }
 }
 

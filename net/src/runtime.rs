@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use psionic_core::consensus::ProposalRejection;
+use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, StateReport, TrustPosture,
@@ -46,6 +46,8 @@ pub struct NodeSettings {
     pub consensus: ConsensusConfig,
     /// The node's clock.
     pub clock: Clock,
+    /// Known bugs to plant in consensus; inert outside simulation builds.
+    pub mutations: Mutations,
 }
 
 /// Why a node could not start. Nothing has been sent when this is returned.
@@ -151,6 +153,18 @@ impl NodeClient {
         Ok(committed)
     }
 
+    /// Leader: sends `decision` to `to` under this leadership's authority (fence and
+    /// digest); returns the authority. A receiver refuses it once it has seen a newer
+    /// fence.
+    pub async fn issue_decision(&self, to: NodeId, decision: Decision) -> Result<Authority, ProposeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::IssueDecision { to, decision, reply })
+            .await
+            .map_err(|_| ProposeError::Unknown)?;
+        Ok(answer.await.map_err(|_| ProposeError::Unknown)??)
+    }
+
     /// Leader: hands leadership to the most up-to-date voter. Returns it.
     pub async fn transfer_leadership(&self) -> Option<NodeId> {
         let (reply, answer) = oneshot::channel();
@@ -203,7 +217,8 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         consensus: settings.consensus,
         durable,
     };
-    let core = Node::new(config, settings.clock.now())?;
+    let mut core = Node::new(config, settings.clock.now())?;
+    core.set_mutations(settings.mutations);
     let (status_tx, status) = watch::channel(core.status());
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (shutdown, shutdown_rx) = watch::channel(false);

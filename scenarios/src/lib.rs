@@ -5,14 +5,14 @@
 //! trace and digest.
 
 pub mod catalogue;
-pub mod script;
 #[cfg(madsim)]
-mod discovery;
-#[cfg(madsim)]
-mod failover;
+mod interpret;
 #[cfg(madsim)]
 mod nodes;
 #[cfg(madsim)]
 pub mod runner;
+pub mod script;
+#[cfg(madsim)]
+pub mod sweep;
 
-pub use catalogue::{CATALOGUE, ScenarioInfo};
+pub use catalogue::{CATALOGUE, LoadError, load};

@@ -9,6 +9,8 @@ use psionic_sim::cluster::DISCOVERY_PORT;
 
 /// The admission token of the simulated cluster.
 pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
+/// The token intruders hold: another cluster's.
+pub const INTRUDER_TOKEN: &[u8] = b"a token from somewhere else";
 
 /// Discovery address of the node whose IP ends in `octet`.
 pub fn addr(octet: u8) -> SocketAddr {
@@ -31,5 +33,6 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         discovery: DiscoveryConfig::default(),
         consensus,
         clock: Clock::new(),
+        mutations: Default::default(),
     }
 }

@@ -1,12 +1,13 @@
 //! Runs one scenario at one seed inside a fresh madsim runtime.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
 
+use psionic_core::consensus::Mutations;
 use psionic_sim::cluster::SimCluster;
 use psionic_sim::{Report, Trace, Violation};
 
-use crate::catalogue;
+use crate::interpret;
+use crate::script::Scenario;
 
 /// A finished run: its report and full trace.
 #[derive(Debug)]
@@ -17,72 +18,124 @@ pub struct Run {
     pub trace: Trace,
 }
 
-/// The scenario name is not in the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no scenario named {name:?}; `cargo sim list` shows them")]
-pub struct UnknownScenario {
-    /// The name asked for.
-    pub name: String,
+/// A known bug to plant in every node's consensus (`--mutation NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mutation {
+    /// Commit entries without waiting for a quorum.
+    CommitWithoutQuorum,
+    /// Grant votes without the up-to-date log check.
+    VoteIgnoresLog,
+    /// Accept decisions whatever their fence.
+    NoFenceCheck,
 }
 
-/// Simulated network latency of every link.
-pub const SEND_LATENCY: std::ops::Range<Duration> = Duration::from_millis(1)..Duration::from_millis(10);
+impl Mutation {
+    /// The name `--mutation` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::CommitWithoutQuorum => "commit-without-quorum",
+            Mutation::VoteIgnoresLog => "vote-ignores-log",
+            Mutation::NoFenceCheck => "no-fence-check",
+        }
+    }
 
-/// Runs `name` at `seed` on a fresh thread (madsim keeps per-thread state, so a run
+    /// The core switches it turns on.
+    pub fn switches(self) -> Mutations {
+        Mutations {
+            commit_without_quorum: self == Mutation::CommitWithoutQuorum,
+            vote_ignores_log: self == Mutation::VoteIgnoresLog,
+            no_fence_check: self == Mutation::NoFenceCheck,
+        }
+    }
+}
+
+/// Runs `scenario` at `seed` on a fresh thread (madsim keeps per-thread state, so a run
 /// that shared a thread with an earlier one could diverge). A panic inside the
 /// simulation is reported as a crash.
-pub fn run(name: &str, seed: u64) -> Result<Run, UnknownScenario> {
-    let info = catalogue::find(name).ok_or_else(|| UnknownScenario { name: name.to_owned() })?;
-    std::thread::scope(|scope| scope.spawn(|| run_on_this_thread(info, seed)).join())
-        .map_err(|_| UnknownScenario { name: name.to_owned() })
+pub fn run(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Run {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| run_on_this_thread(scenario, seed, mutation))
+            .join()
+            .expect("a run catches its own panics")
+    })
 }
 
-fn run_on_this_thread(info: &'static catalogue::ScenarioInfo, seed: u64) -> Run {
-    let name = info.name;
-    let mut config = madsim::Config::default();
-    config.net.send_latency = SEND_LATENCY;
-    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+/// Plays `scenario` inside the current madsim runtime, recording into `trace`.
+pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace) -> Verdict {
+    let mut cluster = SimCluster::new(trace);
+    cluster.set_mutations(mutation.map(Mutation::switches).unwrap_or_default());
+    let finished = interpret::run(scenario, cluster).await;
+    let mut cluster = finished.cluster;
+    let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
+    Verdict {
+        violations: cluster.violations(),
+        reached: cluster.reached().to_vec(),
+        faults: cluster.faults(),
+        sim_time_ms: cluster.now_ms(),
+        failover_ms: finished.failover_ms,
+        proposals,
+        nodes: finished.nodes,
+    }
+}
+
+/// What a simulation hands back when it finishes without panicking.
+#[derive(Debug)]
+pub struct Verdict {
+    /// Violations found.
+    pub violations: Vec<Violation>,
+    /// Conditions reached.
+    pub reached: Vec<psionic_sim::report::Reached>,
+    /// Faults injected.
+    pub faults: usize,
+    /// Simulated time at the end.
+    pub sim_time_ms: u64,
+    /// Failover times measured.
+    pub failover_ms: Vec<u64>,
+    /// (acknowledged, lost) proposals, when a workload ran.
+    pub proposals: Option<(u64, u64)>,
+    /// Honest nodes.
+    pub nodes: usize,
+}
+
+fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>) -> Run {
+    psionic_net::udp::sim_faults::reset();
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let trace = Trace::default();
     let scenario_trace = trace.clone();
-    let scenario = info.name;
     let finished = catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(async move {
-            let cluster = SimCluster::new(scenario_trace);
-            let (mut cluster, failover_ms) = match scenario {
-                "discovery" => (crate::discovery::run(cluster).await, Vec::new()),
-                "failover" => crate::failover::run(cluster).await,
-                other => unreachable!("catalogue lists {other} without a body"),
-            };
-            let proposals = (scenario == "failover").then(|| cluster.check_acknowledged());
-            let outcome = (
-                cluster.violations(),
-                cluster.reached().to_vec(),
-                cluster.faults(),
-                cluster.now_ms(),
-            );
-            (outcome, failover_ms, proposals)
-        })
+        runtime.block_on(play(scenario, mutation, scenario_trace))
     }));
-    let ((violations, reached, faults, sim_time_ms), failover_ms, proposals) = finished.unwrap_or_else(|panic| {
+    let verdict = finished.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
             .unwrap_or_else(|| "panic with a non-text payload".to_owned());
-        ((vec![Violation::Panic { message }], Vec::new(), 0, 0), Vec::new(), None)
+        Verdict {
+            violations: vec![Violation::Panic { message }],
+            reached: Vec::new(),
+            faults: 0,
+            sim_time_ms: 0,
+            failover_ms: Vec::new(),
+            proposals: None,
+            nodes: 0,
+        }
     });
     let report = Report {
-        scenario: name.to_owned(),
+        scenario: scenario.name.clone(),
         seed,
-        outcome: Report::outcome_of(&violations),
+        outcome: Report::outcome_of(&verdict.violations),
         digest: trace.digest().to_hex(),
-        sim_time_ms,
-        violations,
-        faults,
-        reached,
-        failover_ms,
-        proposals_committed: proposals.map(|(acknowledged, _)| acknowledged),
-        proposals_lost: proposals.map(|(_, lost)| lost),
+        sim_time_ms: verdict.sim_time_ms,
+        nodes: verdict.nodes,
+        mutation: mutation.map(|mutation| mutation.name().to_owned()),
+        violations: verdict.violations,
+        faults: verdict.faults,
+        reached: verdict.reached,
+        failover_ms: verdict.failover_ms,
+        proposals_committed: verdict.proposals.map(|(acknowledged, _)| acknowledged),
+        proposals_lost: verdict.proposals.map(|(_, lost)| lost),
     };
     Run { report, trace }
 }

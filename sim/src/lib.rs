@@ -13,9 +13,10 @@ pub mod invariants;
 #[cfg(madsim)]
 mod observer;
 pub mod report;
+pub mod timeline;
 pub mod trace;
 pub mod views;
 
-pub use report::{Condition, Outcome, Report, Violation};
+pub use report::{Condition, NotApplied, Outcome, Report, Violation};
 pub use trace::{Fault, Trace, TraceKind, TraceRecord};
 pub use views::Views;

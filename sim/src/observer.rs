@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use psionic_core::consensus::{Entry, SnapshotMeta};
 use psionic_core::{Digest, Event, Instant, NodeEpoch, NodeId, ProposalId, RefusalKind, Transmit};
 use psionic_net::{NodeClient, Observer};
 
@@ -26,8 +27,6 @@ pub(crate) struct Shared {
 #[derive(Debug, Default)]
 pub(crate) struct SharedState {
     pub views: Views,
-    /// Nodes refused admission: never to be listed by anyone.
-    pub banned: BTreeSet<NodeId>,
     pub violations: Vec<Violation>,
     /// Latest (id, epoch) each node started with.
     pub lives: BTreeMap<String, (NodeId, NodeEpoch)>,
@@ -47,6 +46,8 @@ pub(crate) struct SharedState {
     pub acknowledged: Vec<(ProposalId, u64)>,
     /// The term each node last led.
     pub led_term: BTreeMap<String, u64>,
+    /// Nodes that installed a snapshot from a leader.
+    pub snapshots_installed: BTreeSet<String>,
 }
 
 impl SharedState {
@@ -74,6 +75,7 @@ impl SharedState {
                 index, state_digest, ..
             } => {
                 self.applied.insert(node.to_owned(), (*index, Some(*state_digest)));
+                self.snapshots_installed.insert(node.to_owned());
             }
             _ => {}
         }
@@ -150,14 +152,6 @@ impl Observer for SimObserver {
         state.violations.extend(violations);
         state.track_consensus(&self.name, node, at_ms, event);
         match event {
-            Event::PeerDiscovered { peer, .. } if state.banned.contains(peer) => {
-                let violation = Violation::RefusedPeerListed {
-                    viewer: self.name.clone(),
-                    peer: *peer,
-                    at_ms,
-                };
-                state.violations.push(violation);
-            }
             Event::Refused { refusal, .. } => {
                 if let Some(sender) = refusal.sender() {
                     state.refusals.insert((self.name.clone(), sender, refusal.kind()));
@@ -165,6 +159,17 @@ impl Observer for SimObserver {
             }
             _ => {}
         }
+    }
+
+    fn on_log_persisted(&self, _node: NodeId, first_index: u64, entries: &[Entry]) {
+        let at_ms = self.shared.now_ms();
+        let mut state = self.shared.state();
+        let violations = state.invariants.log_persisted(&self.name, at_ms, first_index, entries);
+        state.violations.extend(violations);
+    }
+
+    fn on_snapshot_persisted(&self, _node: NodeId, meta: &SnapshotMeta) {
+        self.shared.state().invariants.snapshot_persisted(&self.name, meta);
     }
 
     fn on_transmit(&self, node: NodeId, transmit: &Transmit) {

@@ -35,6 +35,14 @@ pub enum Condition {
         /// The crashed leader's term.
         term: u64,
     },
+    /// A live node leads by its own account and a majority of the honest nodes
+    /// follow it (an isolated minority may still disagree).
+    QuorumLeader,
+    /// `node` installed a snapshot sent by its leader.
+    SnapshotInstalled {
+        /// The node.
+        node: String,
+    },
     /// Every other live honest node sees `subject` as unreachable, and `subject` sees
     /// every one of them as unreachable.
     Isolated {
@@ -132,6 +140,45 @@ pub enum Violation {
         /// When.
         at_ms: u64,
     },
+    /// Two logs hold an entry with the same index and term but different prefixes.
+    LogMismatch {
+        /// The index.
+        index: u64,
+        /// The term.
+        term: u64,
+        /// Who persisted it first.
+        first_node: String,
+        /// Whose prefix differs.
+        node: String,
+        /// When.
+        at_ms: u64,
+    },
+    /// A new leader lacks an entry committed before its term.
+    LeaderIncomplete {
+        /// The leader.
+        leader: String,
+        /// Its term.
+        term: u64,
+        /// The committed index it lacks.
+        index: u64,
+        /// Term of the committed entry.
+        committed_term: u64,
+        /// Term it holds there, if any.
+        held_term: Option<u64>,
+        /// When.
+        at_ms: u64,
+    },
+    /// A node applied the admission of a peer that was refused.
+    RefusedPeerAdmitted {
+        /// The node that applied it.
+        node: String,
+        /// The refused peer.
+        peer: NodeId,
+        /// Index of the admission.
+        index: u64,
+        /// When.
+        at_ms: u64,
+    },
     /// A decision was accepted under a fence older than one the node had seen.
     StaleDecisionAccepted {
         /// The node.
@@ -150,6 +197,15 @@ pub enum Violation {
         /// Index it was acknowledged at.
         index: u64,
     },
+    /// A step's fault could not be applied, or never took effect.
+    FaultNotApplied {
+        /// Line of the step in the scenario file.
+        line: usize,
+        /// The step's action.
+        action: String,
+        /// Why.
+        reason: NotApplied,
+    },
     /// The simulation panicked.
     Panic {
         /// The panic message.
@@ -160,8 +216,37 @@ pub enum Violation {
 impl Violation {
     /// Whether this breaks safety (as opposed to liveness, or a crash).
     pub fn is_safety(&self) -> bool {
-        !matches!(self, Violation::NotReached { .. } | Violation::Panic { .. })
+        !matches!(
+            self,
+            Violation::NotReached { .. } | Violation::FaultNotApplied { .. } | Violation::Panic { .. }
+        )
     }
+}
+
+/// Why a requested fault did not happen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum NotApplied {
+    /// No live node leads.
+    NoLeader,
+    /// No live node other than those already chosen (and the leader, for a follower).
+    NoOtherLiveNode,
+    /// No node is down to restart.
+    NoKilledNode,
+    /// The named node is not in this run (the seed chose fewer nodes).
+    NoSuchNode {
+        /// The name.
+        name: String,
+    },
+    /// `same` was used before any step named a node.
+    NoEarlierTarget,
+    /// The node is not in the state the step needs (killed, paused, ...).
+    WrongState {
+        /// The node.
+        node: String,
+    },
+    /// The fault was set but never fired (for example, no datagram was duplicated).
+    NeverFired,
 }
 
 /// Everything a run reports.
@@ -177,6 +262,11 @@ pub struct Report {
     pub digest: String,
     /// Simulated time at the end.
     pub sim_time_ms: u64,
+    /// Honest nodes in the run (the seed picks it where the scenario gives a range).
+    pub nodes: usize,
+    /// The bug planted in every node, if any (simulation builds only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mutation: Option<String>,
     /// Broken properties, in the order found.
     pub violations: Vec<Violation>,
     /// Faults injected, in order.
@@ -223,7 +313,12 @@ impl Report {
 
     /// The command that reproduces this run.
     pub fn reproduce_command(&self) -> String {
-        format!("cargo sim run {} --seed {}", self.scenario, self.seed)
+        let mutation = self
+            .mutation
+            .as_ref()
+            .map(|mutation| format!(" --mutation {mutation}"))
+            .unwrap_or_default();
+        format!("cargo sim run {} --seed {}{mutation}", self.scenario, self.seed)
     }
 }
 

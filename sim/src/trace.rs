@@ -58,6 +58,11 @@ pub enum Fault {
     },
     /// Every cut link is restored.
     Heal,
+    /// An isolated node's links are restored.
+    Reconnect {
+        /// The node.
+        node: String,
+    },
     /// The node is killed (its tasks stop; its disk survives).
     Kill {
         /// The node.
@@ -68,14 +73,65 @@ pub enum Fault {
         /// The node.
         node: String,
     },
-    /// A frame the node sent in an earlier epoch is sent again to `to`.
+    /// Frames the node sent in an earlier epoch are sent again to `to`.
     Replay {
-        /// The node whose frame is replayed.
+        /// The node whose frames are replayed.
         node: String,
-        /// The epoch it was sent in.
+        /// The epoch they were sent in.
         epoch: NodeEpoch,
         /// The receiver.
         to: String,
+        /// How many.
+        frames: usize,
+    },
+    /// `left` and `right` are cut apart; `node` still reaches both.
+    Bridge {
+        /// The bridge.
+        node: String,
+        /// One side.
+        left: Vec<String>,
+        /// The other side.
+        right: Vec<String>,
+    },
+    /// Everything `from` sends to `to` is dropped (one direction).
+    Clog {
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: String,
+    },
+    /// The node's tasks stop running.
+    Pause {
+        /// The node.
+        node: String,
+    },
+    /// The node's tasks run again.
+    Resume {
+        /// The node.
+        node: String,
+    },
+    /// Loss and latency of every link changed.
+    Network {
+        /// Loss probability, parts per million.
+        loss_ppm: u32,
+        /// Latency floor.
+        latency_ms_min: u64,
+        /// Latency ceiling.
+        latency_ms_max: u64,
+    },
+    /// The node's clock jumped ahead and/or drifts from now on.
+    Clock {
+        /// The node.
+        node: String,
+        /// Forward jump.
+        jump_ms: u64,
+        /// Rate error.
+        drift_ppm: i32,
+    },
+    /// Datagrams are sent twice with this probability from now on.
+    Duplicate {
+        /// Probability, parts per million.
+        rate_ppm: u32,
     },
 }
 

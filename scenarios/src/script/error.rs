@@ -54,7 +54,7 @@ pub enum StepProblem {
     #[error("a step has `at_ms` or `after_ms`, not both")]
     TwoTimes,
     /// A node name that the cluster does not have, or a bad target word.
-    #[error("unknown node {name:?}; expected n1..n{nodes_max}, intruder1..intruder{intruders}, {words}")]
+    #[error("unknown node {name:?}; expected n1..n{nodes_max}, intruder1..intruder{intruders}, same, {words}")]
     UnknownNode {
         /// The name given.
         name: String,

@@ -258,6 +258,9 @@ impl Names {
             "all" => Some(Target::All),
             _ => None,
         };
+        if word == "same" {
+            return Ok(Target::Same);
+        }
         if let Some(role) = role.filter(|_| words.split(", ").any(|accepted| accepted == word)) {
             return Ok(role);
         }
@@ -278,14 +281,11 @@ impl Names {
     }
 }
 
-pub(super) fn expectation_word(
-    condition: &str,
-    step: &RawStep,
-    names: &Names,
-) -> Result<Expectation, StepProblem> {
+pub(super) fn expectation_word(condition: &str, step: &RawStep, names: &Names) -> Result<Expectation, StepProblem> {
     let node = |words| super::step_parse::need_target(step.node.as_deref(), "expect", "node", names, words);
     Ok(match condition {
         "one-leader" => Expectation::OneLeader,
+        "quorum-leader" => Expectation::QuorumLeader,
         "converged" => Expectation::Converged,
         "full-membership" => Expectation::FullMembership,
         "isolated" => Expectation::Isolated(node("leader, follower, random")?),

@@ -136,6 +136,8 @@ pub enum Target {
     Killed,
     /// Every live honest node (only where a step says so).
     All,
+    /// The node the previous node-naming step acted on.
+    Same,
 }
 
 /// A condition an `expect` step waits for.
@@ -143,6 +145,8 @@ pub enum Target {
 pub enum Expectation {
     /// One leader followed by every live node.
     OneLeader,
+    /// A leader followed by a majority (a cut-off minority may disagree).
+    QuorumLeader,
     /// Every live node applied the highest index applied anywhere, equal digests.
     Converged,
     /// Every live honest node sees every other as reachable.
@@ -195,7 +199,8 @@ pub const ACTIONS: &str = "expect, workload, stop-workload, isolate, partition, 
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
                            flap, chaos";
 /// Every condition name.
-pub const CONDITIONS: &str = "one-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed";
+pub const CONDITIONS: &str =
+    "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed";
 /// Every chaos fault name.
 pub const CHAOS_FAULTS: &str = "isolate, partition, clog, kill, pause, loss, duplicate, clock";
 impl ChaosFault {

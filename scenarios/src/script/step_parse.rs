@@ -6,7 +6,10 @@ use super::{Action, Step, StepProblem, Target};
 
 /// The keys each action takes (besides `do`, `at_ms` and `after_ms`).
 const KEYS: &[(&str, &[&str])] = &[
-    ("expect", &["condition", "within_ms", "node", "epoch", "by", "from", "kind"]),
+    (
+        "expect",
+        &["condition", "within_ms", "node", "epoch", "by", "from", "kind"],
+    ),
     ("workload", &["rate_per_s"]),
     ("stop-workload", &[]),
     ("isolate", &["node"]),
@@ -71,7 +74,7 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
                 .as_ref()
                 .ok_or(StepProblem::MissingKey { action, key: "nodes" })?
                 .iter()
-                .map(|word| names.target(word, ANY_NODE))
+                .map(|word| names.target(word, "leader, follower, random, killed"))
                 .collect::<Result<_, _>>()?,
         },
         "random-halves" => Action::RandomHalves,
@@ -117,9 +120,10 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
             for_ms: number(raw.for_ms, "for_ms")?,
             every_ms: range_pair(
                 "every_ms",
-                raw.every_ms
-                    .as_deref()
-                    .ok_or(StepProblem::MissingKey { action, key: "every_ms" })?,
+                raw.every_ms.as_deref().ok_or(StepProblem::MissingKey {
+                    action,
+                    key: "every_ms",
+                })?,
             )?,
             faults: chaos_faults(
                 raw.faults

@@ -1,0 +1,165 @@
+use super::*;
+use crate::catalogue::{CATALOGUE, load};
+
+const MINIMAL: &str = "summary = \"s\"\n[cluster]\nnodes = 3\n";
+
+fn error_of(steps: &str) -> ScenarioError {
+    parse("t", &format!("{MINIMAL}{steps}")).expect_err("refused")
+}
+
+fn invalid_at(steps: &str) -> (usize, StepProblem) {
+    match error_of(steps) {
+        ScenarioError::Invalid { line, problem } => (line, problem),
+        other => panic!("expected a rule error, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_built_in_scenario_parses_and_names_itself() {
+    for (name, _) in CATALOGUE {
+        let scenario = load(name).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert_eq!(scenario.name, *name);
+        assert!(!scenario.steps.is_empty());
+    }
+}
+
+#[test]
+fn a_step_is_read_with_its_line_time_and_action() {
+    let scenario = parse(
+        "t",
+        &format!("{MINIMAL}\n[[step]]\nat_ms = 500\ndo = \"partition\"\nnodes = [\"leader\", \"n2\"]\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        scenario.steps,
+        vec![Step {
+            line: 5,
+            at: StepTime::AtMs(500),
+            action: Action::Partition {
+                nodes: vec![Target::Leader, Target::Named("n2".into())],
+            },
+        }]
+    );
+}
+
+#[test]
+fn an_unknown_key_is_a_syntax_error_on_its_line() {
+    let error = error_of("\n[[step]]\ndo = \"heal\"\nwithin = 3\n");
+    let ScenarioError::Syntax { line, message, .. } = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(line, 7, "the line of the unknown key");
+    assert!(message.contains("unknown field `within`"), "{message}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_line() {
+    let ScenarioError::Syntax { line, .. } = error_of("\n[[step]]\ndo = \"kill\"\nnode = 3\n") else {
+        panic!()
+    };
+    assert_eq!(line, 7, "the line of the bad value");
+}
+
+#[test]
+fn step_rules_are_typed_and_name_the_step_line() {
+    let cases: &[(&str, StepProblem)] = &[
+        (
+            "do = \"explode\"",
+            StepProblem::UnknownAction {
+                name: "explode".into(),
+                expected: step::ACTIONS,
+            },
+        ),
+        (
+            "do = \"kill\"",
+            StepProblem::MissingKey {
+                action: "kill",
+                key: "node",
+            },
+        ),
+        (
+            "do = \"heal\"\nnode = \"n1\"",
+            StepProblem::KeyNotForAction {
+                action: "heal",
+                key: "node",
+            },
+        ),
+        ("do = \"heal\"\nat_ms = 1\nafter_ms = 2", StepProblem::TwoTimes),
+        (
+            "do = \"kill\"\nnode = \"n4\"",
+            StepProblem::UnknownNode {
+                name: "n4".into(),
+                nodes_max: 3,
+                intruders: 0,
+                words: "leader, follower, random",
+            },
+        ),
+        (
+            "do = \"duplicate\"\nrate = 1.5",
+            StepProblem::OutOfRange {
+                key: "rate",
+                value: 1.5,
+                min: 0.0,
+                max: 1.0,
+            },
+        ),
+        (
+            "do = \"network\"\nlatency_ms = [9, 2]",
+            StepProblem::BadRange {
+                key: "latency_ms",
+                given: vec![9, 2],
+            },
+        ),
+        (
+            "do = \"expect\"\ncondition = \"sunny\"\nwithin_ms = 1",
+            StepProblem::UnknownWord {
+                what: "condition",
+                name: "sunny".into(),
+                expected: step::CONDITIONS,
+            },
+        ),
+        (
+            "do = \"chaos\"\nfor_ms = 1\nevery_ms = [1, 2]\nfaults = [\"meteor\"]",
+            StepProblem::UnknownWord {
+                what: "fault",
+                name: "meteor".into(),
+                expected: step::CHAOS_FAULTS,
+            },
+        ),
+    ];
+    for (body, expected) in cases {
+        let (line, problem) = invalid_at(&format!("\n\n[[step]]\n{body}\n"));
+        assert_eq!(line, 6, "{body}");
+        assert_eq!(&problem, expected, "{body}");
+    }
+}
+
+#[test]
+fn cluster_and_timeline_rules() {
+    let no_steps = parse("t", MINIMAL).unwrap_err();
+    assert_eq!(
+        no_steps,
+        ScenarioError::Invalid {
+            line: 1,
+            problem: StepProblem::NoSteps
+        }
+    );
+    let too_many = parse(
+        "t",
+        "summary = \"s\"\n[cluster]\nnodes = [3, 12]\n[[step]]\ndo = \"heal\"\n",
+    )
+    .unwrap_err();
+    assert!(matches!(
+        too_many,
+        ScenarioError::Invalid {
+            line: 2,
+            problem: StepProblem::OutOfRange { key: "nodes", .. }
+        }
+    ));
+}
+
+#[test]
+fn errors_read_as_one_line_naming_the_line() {
+    let error = error_of("\n[[step]]\ndo = \"kill\"\n");
+    assert_eq!(error.to_string(), "line 5: `kill` needs `node`");
+}

@@ -1,8 +1,7 @@
-//! Log matching, leader completeness and state-machine safety, as seen from applied
-//! entries: every node that applies index i applies the same entry (same term, same
-//! fact) and reaches the same state digest.
-//! Reference: Raft paper §5.3 (log matching), §5.4.1 (leader completeness), §5.4.3
-//! (state machine safety), figure 3.
+//! State-machine safety, as seen from applied entries: every node that applies index i
+//! applies the same entry (same term, same fact) and reaches the same state digest; a
+//! committed entry never changes.
+//! Reference: Raft paper §5.4.3 (state machine safety), figure 3.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +73,11 @@ impl CommittedEntries {
     /// Highest index applied anywhere.
     pub fn highest(&self) -> u64 {
         self.applied.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// (index, term) of every entry applied anywhere, in index order.
+    pub fn terms(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.applied.iter().map(|(index, first)| (*index, first.term))
     }
 
     /// The fact applied at `index`, if any node applied it.

@@ -1,0 +1,232 @@
+//! One step's action against the simulated cluster.
+
+use std::time::Duration;
+
+use psionic_core::NodeEpoch;
+use psionic_sim::{Condition, NotApplied, Violation};
+
+use super::Play;
+use super::targets::halves;
+use crate::script::{Action, Expectation, Target};
+
+impl Play<'_> {
+    /// Carries out `action` (the step at `line`); a fault that cannot be applied is a
+    /// violation naming the line.
+    pub(super) async fn act(&mut self, line: usize, action: &Action) {
+        if let Err(reason) = self.try_act(action).await {
+            self.cluster.violate(Violation::FaultNotApplied {
+                line,
+                action: action_name(action).to_owned(),
+                reason,
+            });
+        }
+    }
+
+    async fn try_act(&mut self, action: &Action) -> Result<(), NotApplied> {
+        match action {
+            Action::Expect { condition, within_ms } => {
+                self.expect(condition, Duration::from_millis(*within_ms)).await?;
+            }
+            Action::Workload { rate_per_s } => self.cluster.start_workload(*rate_per_s),
+            Action::StopWorkload => self.cluster.stop_workload(),
+            Action::Isolate { node } => {
+                let node = self.resolve(node, &[])?;
+                self.cluster.isolate(&node);
+            }
+            Action::Partition { nodes } => {
+                let minority = self.resolve_all(nodes)?;
+                self.cluster.partition(&minority);
+            }
+            Action::RandomHalves => {
+                let (left, _) = halves(self.cluster.live_honest());
+                self.cluster.partition(&left);
+            }
+            Action::Bridge { node } => {
+                let bridge = self.resolve(node, &[])?;
+                let (left, right) = halves(self.everyone_but(&bridge));
+                self.cluster.bridge(&bridge, &left, &right);
+            }
+            Action::Clog { from, to } => {
+                let pair = self.resolve_all(&[from.clone(), to.clone()])?;
+                self.cluster.clog(&pair[0], &pair[1]);
+            }
+            Action::Heal => self.cluster.heal(),
+            Action::Kill { node } => {
+                let node = self.resolve(node, &[])?;
+                self.cluster.kill(&node);
+            }
+            Action::Restart { node } => {
+                let node = self.resolve(node, &[])?;
+                self.require(self.cluster.killed().contains(&node), &node)?;
+                self.cluster.restart(&node);
+            }
+            Action::CrashLeader { within_ms } => {
+                let leader = self.resolve(&Target::Leader, &[])?;
+                let bound = Duration::from_millis(*within_ms);
+                let measured = self.cluster.crash_leader_and_measure(&leader, bound).await;
+                self.failover_ms.extend(measured);
+            }
+            Action::Pause { node } => {
+                let node = self.resolve(node, &[])?;
+                self.require(!self.cluster.paused().contains(&node), &node)?;
+                self.cluster.pause(&node);
+            }
+            Action::Resume { node } => {
+                let node = self.resolve(node, &[])?;
+                self.require(self.cluster.paused().contains(&node), &node)?;
+                self.cluster.resume(&node);
+            }
+            Action::Network { loss, latency_ms } => {
+                let (loss_now, latency_now) = self.cluster.network();
+                self.cluster
+                    .set_network(loss.unwrap_or(loss_now), latency_ms.unwrap_or(latency_now));
+            }
+            Action::Clock {
+                node,
+                jump_ms,
+                drift_ppm,
+            } => {
+                let node = self.resolve(node, &[])?;
+                self.cluster.skew_clock(&node, *jump_ms, *drift_ppm);
+            }
+            Action::Duplicate { rate } => {
+                self.duplication_asked |= *rate > 0.0;
+                self.cluster.duplicate(*rate);
+            }
+            Action::Replay { node, epoch, to } => self.replay(node, *epoch, to).await?,
+            Action::Flap {
+                node,
+                period_ms,
+                for_ms,
+            } => self.flap(node, *period_ms, *for_ms).await?,
+            Action::Chaos {
+                for_ms,
+                every_ms,
+                faults,
+            } => self.chaos(*for_ms, *every_ms, faults).await,
+        }
+        Ok(())
+    }
+
+    fn require(&self, holds: bool, node: &str) -> Result<(), NotApplied> {
+        if holds {
+            Ok(())
+        } else {
+            Err(NotApplied::WrongState { node: node.to_owned() })
+        }
+    }
+
+    async fn expect(&mut self, expectation: &Expectation, bound: Duration) -> Result<(), NotApplied> {
+        let conditions = match expectation {
+            Expectation::OneLeader => vec![Condition::OneLeader],
+            Expectation::QuorumLeader => vec![Condition::QuorumLeader],
+            Expectation::Converged => vec![Condition::Converged {
+                index: self.cluster.highest_applied(),
+            }],
+            Expectation::FullMembership => vec![Condition::FullMembership],
+            Expectation::Isolated(node) => vec![Condition::Isolated {
+                subject: self.resolve(node, &[])?,
+            }],
+            Expectation::Rejoined { node, epoch } => vec![Condition::RejoinedAtEpoch {
+                subject: self.resolve(node, &[])?,
+                epoch: NodeEpoch(*epoch),
+            }],
+            Expectation::SnapshotInstalled(node) => vec![Condition::SnapshotInstalled {
+                node: self.resolve(node, &[])?,
+            }],
+            Expectation::Refused { by, from, kind } => {
+                let from = self.resolve(from, &[])?;
+                let sender = self.cluster.node_id(&from);
+                let viewers = match by {
+                    Target::All => self.everyone_but(&from),
+                    one => vec![self.resolve(one, std::slice::from_ref(&from))?],
+                };
+                viewers
+                    .into_iter()
+                    .map(|viewer| Condition::Refused {
+                        viewer,
+                        sender,
+                        kind: *kind,
+                    })
+                    .collect()
+            }
+        };
+        for condition in conditions {
+            self.cluster.wait_for(condition, bound).await;
+        }
+        Ok(())
+    }
+
+    async fn replay(&mut self, node: &Target, epoch: u64, to: &Target) -> Result<(), NotApplied> {
+        let node = self.resolve(node, &[])?;
+        let receivers = match to {
+            Target::All => self.everyone_but(&node),
+            one => vec![self.resolve(one, std::slice::from_ref(&node))?],
+        };
+        let mut frames = 0;
+        for receiver in receivers {
+            frames += self.cluster.replay(&node, NodeEpoch(epoch), &receiver).await;
+        }
+        if frames == 0 {
+            return Err(NotApplied::NeverFired);
+        }
+        self.last_target = Some(node);
+        Ok(())
+    }
+
+    async fn flap(&mut self, node: &Target, period_ms: u64, for_ms: u64) -> Result<(), NotApplied> {
+        let node = self.resolve(node, &[])?;
+        let period = Duration::from_millis(period_ms);
+        let until_ms = self.cluster.now_ms() + for_ms;
+        while self.cluster.now_ms() < until_ms {
+            self.cluster.isolate(&node);
+            tokio::time::sleep(period).await;
+            self.cluster.reconnect(&node);
+            tokio::time::sleep(period).await;
+        }
+        Ok(())
+    }
+
+    /// At the end: a fault that was set must have fired.
+    pub(super) fn check_faults_fired(&mut self) {
+        if self.duplication_asked && self.cluster.duplicated() == 0 {
+            let line = self
+                .scenario
+                .steps
+                .iter()
+                .find(|step| matches!(step.action, Action::Duplicate { .. }))
+                .map_or(0, |step| step.line);
+            self.cluster.violate(Violation::FaultNotApplied {
+                line,
+                action: "duplicate".to_owned(),
+                reason: NotApplied::NeverFired,
+            });
+        }
+    }
+}
+
+/// The action's name as a file writes it.
+pub(super) fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Expect { .. } => "expect",
+        Action::Workload { .. } => "workload",
+        Action::StopWorkload => "stop-workload",
+        Action::Isolate { .. } => "isolate",
+        Action::Partition { .. } => "partition",
+        Action::RandomHalves => "random-halves",
+        Action::Bridge { .. } => "bridge",
+        Action::Clog { .. } => "clog",
+        Action::Heal => "heal",
+        Action::Kill { .. } => "kill",
+        Action::Restart { .. } => "restart",
+        Action::CrashLeader { .. } => "crash-leader",
+        Action::Pause { .. } => "pause",
+        Action::Resume { .. } => "resume",
+        Action::Network { .. } => "network",
+        Action::Clock { .. } => "clock",
+        Action::Duplicate { .. } => "duplicate",
+        Action::Replay { .. } => "replay",
+        Action::Flap { .. } => "flap",
+        Action::Chaos { .. } => "chaos",
+    }
+}

@@ -1,0 +1,101 @@
+//! `chaos`: one fault at a time, drawn by the seed, held for a random time, lifted, then
+//! a random quiet gap.
+
+use std::time::Duration;
+
+use madsim::rand::Rng;
+use madsim::rand::seq::SliceRandom;
+
+use super::Play;
+use super::targets::halves;
+use crate::script::{ChaosFault, Target};
+
+/// How to undo a fault.
+enum Lift {
+    Heal,
+    Restart(String),
+    Resume(String),
+    Network(f64, (u64, u64)),
+    StopDuplicating,
+    SteadyClock(String),
+    Nothing,
+}
+
+impl Play<'_> {
+    pub(super) async fn chaos(&mut self, for_ms: u64, every_ms: (u64, u64), faults: &[ChaosFault]) {
+        let until_ms = self.cluster.now_ms() + for_ms;
+        while self.cluster.now_ms() < until_ms {
+            let Some(&fault) = faults.choose(&mut madsim::rand::thread_rng()) else {
+                return;
+            };
+            let lift = self.inject(fault);
+            tokio::time::sleep(draw_ms(every_ms)).await;
+            self.lift(lift);
+            tokio::time::sleep(draw_ms(every_ms)).await;
+        }
+    }
+
+    fn inject(&mut self, fault: ChaosFault) -> Lift {
+        let mut rng = madsim::rand::thread_rng();
+        let Ok(node) = self.resolve(&Target::Random, &[]) else {
+            return Lift::Nothing;
+        };
+        match fault {
+            ChaosFault::Isolate => {
+                self.cluster.isolate(&node);
+                Lift::Heal
+            }
+            ChaosFault::Partition => {
+                let (left, _) = halves(self.cluster.live_honest());
+                self.cluster.partition(&left);
+                Lift::Heal
+            }
+            ChaosFault::Clog => match self.resolve(&Target::Random, std::slice::from_ref(&node)) {
+                Ok(other) => {
+                    self.cluster.clog(&node, &other);
+                    Lift::Heal
+                }
+                Err(_) => Lift::Nothing,
+            },
+            ChaosFault::Kill => {
+                self.cluster.kill(&node);
+                Lift::Restart(node)
+            }
+            ChaosFault::Pause => {
+                self.cluster.pause(&node);
+                Lift::Resume(node)
+            }
+            ChaosFault::Loss => {
+                let (loss, latency_ms) = self.cluster.network();
+                self.cluster.set_network(rng.gen_range(0.1..0.4), latency_ms);
+                Lift::Network(loss, latency_ms)
+            }
+            ChaosFault::Duplicate => {
+                self.duplication_asked = true;
+                self.cluster.duplicate(rng.gen_range(0.1..0.3));
+                Lift::StopDuplicating
+            }
+            ChaosFault::Clock => {
+                let drift_ppm = rng.gen_range(-50_000..=50_000);
+                self.cluster.skew_clock(&node, rng.gen_range(0..2_000), drift_ppm);
+                Lift::SteadyClock(node)
+            }
+        }
+    }
+
+    fn lift(&mut self, lift: Lift) {
+        match lift {
+            Lift::Heal => self.cluster.heal(),
+            Lift::Restart(node) => self.cluster.restart(&node),
+            Lift::Resume(node) => self.cluster.resume(&node),
+            Lift::Network(loss, latency_ms) => self.cluster.set_network(loss, latency_ms),
+            Lift::StopDuplicating => self.cluster.duplicate(0.0),
+            Lift::SteadyClock(node) => self.cluster.skew_clock(&node, 0, 0),
+            Lift::Nothing => {}
+        }
+    }
+}
+
+fn draw_ms((min_ms, max_ms): (u64, u64)) -> Duration {
+    Duration::from_millis(madsim::rand::thread_rng().gen_range(min_ms..=max_ms))
+}

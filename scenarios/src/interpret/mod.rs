@@ -1,0 +1,175 @@
+//! Runs a [`Scenario`] on a simulated cluster: builds the nodes, plays the timeline,
+//! lifts every fault, then checks the liveness phase and the acknowledgements.
+
+mod act;
+mod chaos;
+mod targets;
+
+use std::time::Duration;
+
+use madsim::rand::Rng;
+use psionic_core::{ConsensusConfig, NodeEpoch, NodeIdentity, NodeRole};
+use psionic_sim::Condition;
+use psionic_sim::cluster::{NodeSpec, SimCluster};
+
+use crate::nodes::{CLUSTER_TOKEN, INTRUDER_TOKEN, addr, settings};
+use crate::script::{ClusterSpec, Scenario, SeedMode, StepTime};
+
+/// What a finished timeline leaves for the report.
+pub struct Finished {
+    /// The cluster, for its verdict.
+    pub cluster: SimCluster,
+    /// Failover times measured by `crash-leader` steps.
+    pub failover_ms: Vec<u64>,
+    /// Honest nodes in this run (the seed picks it within a range).
+    pub nodes: usize,
+}
+
+/// The state of a run in progress.
+struct Play<'a> {
+    scenario: &'a Scenario,
+    cluster: SimCluster,
+    failover_ms: Vec<u64>,
+    /// The node the previous node-naming step acted on.
+    last_target: Option<String>,
+    /// Whether any step asked for duplication (checked to have fired at the end).
+    duplication_asked: bool,
+}
+
+/// Plays `scenario` on `cluster` to the end.
+pub async fn run(scenario: &Scenario, mut cluster: SimCluster) -> Finished {
+    let nodes = pick_node_count(&scenario.cluster);
+    cluster.start_network(
+        scenario.network.loss,
+        (scenario.network.latency_ms_min, scenario.network.latency_ms_max),
+    );
+    for spec in node_specs(&scenario.cluster, nodes) {
+        cluster.add_node(spec);
+    }
+    let mut play = Play {
+        scenario,
+        cluster,
+        failover_ms: Vec::new(),
+        last_target: None,
+        duplication_asked: false,
+    };
+    let started_ms = play.cluster.now_ms();
+    for step in &scenario.steps {
+        let wait_ms = match step.at {
+            StepTime::AfterMs(after_ms) => after_ms,
+            StepTime::AtMs(at_ms) => (started_ms + at_ms).saturating_sub(play.cluster.now_ms()),
+        };
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        play.act(step.line, &step.action).await;
+    }
+    play.liveness_phase().await;
+    Finished {
+        cluster: play.cluster,
+        failover_ms: play.failover_ms,
+        nodes,
+    }
+}
+
+fn pick_node_count(cluster: &ClusterSpec) -> usize {
+    if cluster.nodes_min == cluster.nodes_max {
+        cluster.nodes_min
+    } else {
+        madsim::rand::thread_rng().gen_range(cluster.nodes_min..=cluster.nodes_max)
+    }
+}
+
+fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
+    let keys: Vec<[u8; 32]> = (0..nodes).map(|_| madsim::rand::random()).collect();
+    let voters: Vec<_> = keys
+        .iter()
+        .take(cluster.voters.unwrap_or(nodes))
+        .map(|key| (NodeIdentity::new(*key, NodeEpoch(0)).node_id(), NodeRole::Both))
+        .collect();
+    let consensus = consensus_config(cluster, voters);
+    let mut specs: Vec<NodeSpec> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let octet = index as u8 + 1;
+            let seeds = match cluster.seeds {
+                SeedMode::First if index == 0 => Vec::new(),
+                SeedMode::First => vec![addr(1)],
+                SeedMode::All => (1..=nodes as u8).filter(|other| *other != octet).map(addr).collect(),
+            };
+            NodeSpec {
+                name: format!("n{octet}"),
+                secret_key: *key,
+                settings: settings(octet, seeds, CLUSTER_TOKEN, consensus.clone()),
+                honest: true,
+            }
+        })
+        .collect();
+    for intruder in 1..=cluster.intruders {
+        let octet = 65 + intruder as u8;
+        let seeds = (1..=nodes as u8).map(addr).collect();
+        specs.push(NodeSpec {
+            name: format!("intruder{intruder}"),
+            secret_key: madsim::rand::random(),
+            settings: settings(octet, seeds, INTRUDER_TOKEN, consensus.clone()),
+            honest: false,
+        });
+    }
+    specs
+}
+
+fn consensus_config(cluster: &ClusterSpec, initial_voters: Vec<(psionic_core::NodeId, NodeRole)>) -> ConsensusConfig {
+    let defaults = ConsensusConfig::default();
+    let overrides = &cluster.consensus;
+    ConsensusConfig {
+        initial_voters,
+        heartbeat_interval_ms: overrides
+            .heartbeat_interval_ms
+            .unwrap_or(defaults.heartbeat_interval_ms),
+        election_timeout_ms_min: overrides
+            .election_timeout_ms_min
+            .unwrap_or(defaults.election_timeout_ms_min),
+        election_timeout_ms_max: overrides
+            .election_timeout_ms_max
+            .unwrap_or(defaults.election_timeout_ms_max),
+        snapshot_after_entries: overrides
+            .snapshot_after_entries
+            .unwrap_or(defaults.snapshot_after_entries),
+        snapshot_chunk_bytes: overrides.snapshot_chunk_bytes.unwrap_or(defaults.snapshot_chunk_bytes),
+        ..defaults
+    }
+}
+
+impl Play<'_> {
+    /// Lifts every fault, then waits for the liveness bounds and checks that no
+    /// acknowledged proposal was lost.
+    async fn liveness_phase(&mut self) {
+        let cluster = &mut self.cluster;
+        cluster.stop_workload();
+        for name in cluster.paused() {
+            cluster.resume(&name);
+        }
+        if cluster.links_cut() {
+            cluster.heal();
+        }
+        let network = &self.scenario.network;
+        let baseline = (network.loss, (network.latency_ms_min, network.latency_ms_max));
+        if cluster.network() != baseline {
+            cluster.set_network(baseline.0, baseline.1);
+        }
+        if self.duplication_asked {
+            cluster.duplicate(0.0);
+        }
+        let liveness = self.scenario.liveness;
+        if let Some(within_ms) = liveness.leader_within_ms {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let bound = Duration::from_millis(within_ms);
+            cluster.wait_for(Condition::OneLeader, bound).await;
+        }
+        if let Some(within_ms) = liveness.converge_within_ms {
+            let index = cluster.highest_applied();
+            let bound = Duration::from_millis(within_ms);
+            cluster.wait_for(Condition::Converged { index }, bound).await;
+        }
+        self.check_faults_fired();
+    }
+}

@@ -1,0 +1,60 @@
+//! The harness bites: each planted bug is caught as a safety violation by
+//! `failover` within seeds 1..=200.
+#![cfg(madsim)]
+
+use psionic_scenarios::load;
+use psionic_scenarios::runner::{self, Mutation};
+use psionic_sim::{Outcome, Violation};
+
+/// The first seed in 1..=200 at which `mutation` breaks safety, with what broke.
+fn first_caught(mutation: Mutation) -> Option<(u64, Violation)> {
+    let scenario = load("failover").unwrap();
+    (1..=200).find_map(|seed| {
+        let report = runner::run(&scenario, seed, Some(mutation)).report;
+        (report.outcome == Outcome::SafetyViolation).then(|| {
+            let violation = report.violations.into_iter().find(Violation::is_safety).unwrap();
+            (seed, violation)
+        })
+    })
+}
+
+#[test]
+fn commit_without_quorum_loses_or_changes_a_committed_entry() {
+    let (seed, violation) = first_caught(Mutation::CommitWithoutQuorum).expect("caught within 200 seeds");
+    assert!(
+        matches!(
+            violation,
+            Violation::CommittedEntryChanged { .. }
+                | Violation::StateDivergence { .. }
+                | Violation::AcknowledgedCommitLost { .. }
+                | Violation::LogMismatch { .. }
+                | Violation::LeaderIncomplete { .. }
+        ),
+        "seed {seed}: {violation:?}"
+    );
+}
+
+#[test]
+fn vote_ignoring_the_log_elects_a_leader_missing_committed_entries() {
+    let (seed, violation) = first_caught(Mutation::VoteIgnoresLog).expect("caught within 200 seeds");
+    assert!(
+        matches!(
+            violation,
+            Violation::CommittedEntryChanged { .. }
+                | Violation::StateDivergence { .. }
+                | Violation::AcknowledgedCommitLost { .. }
+                | Violation::LogMismatch { .. }
+                | Violation::LeaderIncomplete { .. }
+        ),
+        "seed {seed}: {violation:?}"
+    );
+}
+
+#[test]
+fn no_fence_check_accepts_a_stale_decision() {
+    let (seed, violation) = first_caught(Mutation::NoFenceCheck).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::StaleDecisionAccepted { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}
