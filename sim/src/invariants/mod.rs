@@ -9,6 +9,8 @@ mod leader_completeness;
 mod log_matching;
 mod logs;
 mod refused_peers;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
