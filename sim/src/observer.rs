@@ -151,13 +151,10 @@ impl Observer for SimObserver {
         let violations = state.invariants.check(&self.name, node, at_ms, event);
         state.violations.extend(violations);
         state.track_consensus(&self.name, node, at_ms, event);
-        match event {
-            Event::Refused { refusal, .. } => {
-                if let Some(sender) = refusal.sender() {
-                    state.refusals.insert((self.name.clone(), sender, refusal.kind()));
-                }
-            }
-            _ => {}
+        if let Event::Refused { refusal, .. } = event
+            && let Some(sender) = refusal.sender()
+        {
+            state.refusals.insert((self.name.clone(), sender, refusal.kind()));
         }
     }
 

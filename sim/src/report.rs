@@ -339,7 +339,10 @@ mod tests {
             since_ms: 0,
             deadline_ms: 1,
         };
-        assert_eq!(Report::outcome_of(&[missed.clone()]), Outcome::LivenessFailure);
+        assert_eq!(
+            Report::outcome_of(std::slice::from_ref(&missed)),
+            Outcome::LivenessFailure
+        );
         assert_eq!(Report::outcome_of(&[missed, two_leaders]), Outcome::SafetyViolation);
     }
 }

@@ -137,8 +137,11 @@ fn draw_lane(svg: &mut String, lane: &Lane, top: f64, end_ms: u64, x: &dyn Fn(u6
     }
 }
 
-/// Lanes by node name, and link-fault spans (from, to, label).
-fn collect(records: &[TraceRecord], end_ms: u64) -> (BTreeMap<String, Lane>, Vec<(u64, u64, String)>) {
+/// A link fault shown across every lane: (from_ms, to_ms, label).
+type Span = (u64, u64, String);
+
+/// Lanes by node name, and link-fault spans.
+fn collect(records: &[TraceRecord], end_ms: u64) -> (BTreeMap<String, Lane>, Vec<Span>) {
     let mut lanes: BTreeMap<String, Lane> = BTreeMap::new();
     let mut spans = Vec::new();
     let mut open_spans: Vec<(u64, String)> = Vec::new();
@@ -174,7 +177,7 @@ fn on_event(lanes: &mut BTreeMap<String, Lane>, record: &TraceRecord, event: &Ev
 
 fn on_fault(
     lanes: &mut BTreeMap<String, Lane>,
-    spans: &mut Vec<(u64, u64, String)>,
+    spans: &mut Vec<Span>,
     open_spans: &mut Vec<(u64, String)>,
     at_ms: u64,
     fault: &Fault,

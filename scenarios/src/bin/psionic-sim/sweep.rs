@@ -31,7 +31,7 @@ pub fn sweep(
             );
             eprint!("\r[{bar}] {done}/{total} seeds, {failed} failed");
             let _ = std::io::stderr().flush();
-        } else if done % (total / 10).max(1) == 0 || done == total {
+        } else if done.is_multiple_of((total / 10).max(1)) || done == total {
             eprintln!("{done}/{total} seeds, {failed} failed");
         }
     };
