@@ -119,6 +119,25 @@ impl Driver {
         }
     }
 
+    /// Publishes a new state report only when the coordinator view or an index moved
+    /// (a report carries the state digest, which costs a pass over the whole state).
+    fn publish_state_if_moved(&mut self) {
+        let now = self.clock.now();
+        let consensus = self.core.consensus();
+        let moved = {
+            let last = self.state.borrow();
+            (last.coordinator, last.commit_index, last.applied_index)
+                != (
+                    consensus.coordinator_view(now),
+                    consensus.commit_index(),
+                    consensus.state().applied_index,
+                )
+        };
+        if moved {
+            self.state.send_replace(self.core.state_report(now));
+        }
+    }
+
     fn settle_waiter(&mut self, event: &Event) {
         let (id, outcome) = match event {
             Event::ProposalCommitted { id, index } => (id, Ok(*index)),
@@ -166,7 +185,7 @@ impl Driver {
         }
         if changed {
             self.status.send_replace(self.core.status());
-            self.state.send_replace(self.core.state_report(self.clock.now()));
+            self.publish_state_if_moved();
         }
         Ok(())
     }

@@ -8,6 +8,8 @@
 //! The report and trace types build in both flavours so tools can read them.
 
 #[cfg(madsim)]
+pub mod baseline;
+#[cfg(madsim)]
 pub mod cluster;
 pub mod invariants;
 #[cfg(madsim)]

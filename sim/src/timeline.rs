@@ -50,6 +50,8 @@ impl LaneState {
 struct Lane {
     /// (from_ms, state), in time order.
     changes: Vec<(u64, LaneState)>,
+    /// The role the node itself last reported (shown again when a pause ends).
+    role: Option<LaneState>,
     commits_ms: Vec<u64>,
     refusals_ms: Vec<u64>,
 }
@@ -147,7 +149,7 @@ fn collect(records: &[TraceRecord], end_ms: u64) -> (BTreeMap<String, Lane>, Vec
     let mut open_spans: Vec<(u64, String)> = Vec::new();
     for record in records {
         match &record.kind {
-            TraceKind::Start { .. } => set(&mut lanes, &record.node, record.at_ms, LaneState::Follower),
+            TraceKind::Start { .. } => set_role(&mut lanes, &record.node, record.at_ms, LaneState::Follower),
             TraceKind::Event { event } => on_event(&mut lanes, record, event),
             TraceKind::Fault { fault } => {
                 on_fault(&mut lanes, &mut spans, &mut open_spans, record.at_ms, fault);
@@ -167,7 +169,7 @@ fn on_event(lanes: &mut BTreeMap<String, Lane>, record: &TraceRecord, event: &Ev
                 RoleKind::Candidate | RoleKind::PreCandidate => LaneState::Candidate,
                 RoleKind::Follower => LaneState::Follower,
             };
-            set(lanes, &record.node, record.at_ms, state);
+            set_role(lanes, &record.node, record.at_ms, state);
         }
         Event::ProposalCommitted { .. } => lane.commits_ms.push(record.at_ms),
         Event::Refused { .. } => lane.refusals_ms.push(record.at_ms),
@@ -185,7 +187,13 @@ fn on_fault(
     match fault {
         Fault::Kill { node } => set(lanes, node, at_ms, LaneState::Down),
         Fault::Pause { node } => set(lanes, node, at_ms, LaneState::Paused),
-        Fault::Resume { node } => set(lanes, node, at_ms, LaneState::Follower),
+        Fault::Resume { node } => {
+            let role = lanes
+                .get(node)
+                .and_then(|lane| lane.role)
+                .unwrap_or(LaneState::Follower);
+            set(lanes, node, at_ms, role);
+        }
         Fault::Isolate { node } => open_spans.push((at_ms, format!("isolate {node}"))),
         Fault::Partition { minority } => open_spans.push((at_ms, format!("partition {}", minority.join(",")))),
         Fault::Bridge { node, .. } => open_spans.push((at_ms, format!("bridge via {node}"))),
@@ -200,6 +208,11 @@ fn on_fault(
         }
         _ => {}
     }
+}
+
+fn set_role(lanes: &mut BTreeMap<String, Lane>, node: &str, at_ms: u64, role: LaneState) {
+    lanes.entry(node.to_owned()).or_default().role = Some(role);
+    set(lanes, node, at_ms, role);
 }
 
 fn set(lanes: &mut BTreeMap<String, Lane>, node: &str, at_ms: u64, state: LaneState) {
@@ -252,4 +265,103 @@ fn page(report: &Report, svg: &str) -> String {
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use psionic_core::{NodeEpoch, NodeId};
+
+    use super::*;
+    use crate::report::Outcome;
+
+    fn record(at_ms: u64, node: &str, kind: TraceKind) -> TraceRecord {
+        TraceRecord {
+            at_ms,
+            node: node.to_owned(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn lanes_show_roles_faults_and_a_pause_that_keeps_the_role() {
+        let records = [
+            record(
+                0,
+                "n1",
+                TraceKind::Start {
+                    node_id: NodeId([1; 16]),
+                    epoch: NodeEpoch(1),
+                },
+            ),
+            record(
+                500,
+                "n1",
+                TraceKind::Event {
+                    event: Event::RoleChanged {
+                        term: 2,
+                        role: RoleKind::Leader,
+                    },
+                },
+            ),
+            record(
+                1_000,
+                "harness",
+                TraceKind::Fault {
+                    fault: Fault::Isolate { node: "n1".into() },
+                },
+            ),
+            record(2_000, "harness", TraceKind::Fault { fault: Fault::Heal }),
+            record(
+                2_500,
+                "harness",
+                TraceKind::Fault {
+                    fault: Fault::Pause { node: "n1".into() },
+                },
+            ),
+            record(
+                3_000,
+                "harness",
+                TraceKind::Fault {
+                    fault: Fault::Resume { node: "n1".into() },
+                },
+            ),
+            record(
+                4_000,
+                "harness",
+                TraceKind::Fault {
+                    fault: Fault::Kill { node: "n1".into() },
+                },
+            ),
+        ];
+        let report = Report {
+            scenario: "t".into(),
+            seed: 1,
+            outcome: Outcome::Pass,
+            digest: String::new(),
+            sim_time_ms: 5_000,
+            nodes: 1,
+            mutation: None,
+            violations: Vec::new(),
+            faults: 5,
+            reached: Vec::new(),
+            failover_ms: Vec::new(),
+            proposals_committed: None,
+            proposals_lost: None,
+        };
+        let page = render(&report, &records);
+        for title in [
+            "follower 0–500 ms",
+            "leader 500–2500 ms",
+            "paused 2500–3000 ms",
+            "leader 3000–4000 ms",
+            "down 4000–5000 ms",
+            "isolate n1 1000–2000 ms",
+        ] {
+            assert!(page.contains(&format!("<title>{title}</title>")), "{title} missing");
+        }
+        assert!(
+            !page.contains("<text x=\"4\" y=\"58.0\""),
+            "one lane only: the harness has none"
+        );
+    }
 }

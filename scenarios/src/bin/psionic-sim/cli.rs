@@ -56,6 +56,14 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Measure simulated seconds per wall second against a heartbeat-only cluster.
+    Speed {
+        /// A built-in scenario (see `list`) or the path of a scenario file.
+        scenario: String,
+        /// Seeds as `A..B` (B excluded) or `A..=B`.
+        #[arg(long, value_parser = sweep::parse_seeds, default_value = "1..21")]
+        seeds: std::ops::RangeInclusive<u64>,
+    },
     /// List the built-in scenarios.
     List,
 }
@@ -79,6 +87,10 @@ pub fn main() -> ExitCode {
             let outputs = Outputs { json, trace, timeline };
             run(&scenario, seed, mutation, &outputs)
         }
+        Command::Speed { scenario, seeds } => match psionic_scenarios::load(&scenario) {
+            Ok(scenario) => crate::speed::speed(&scenario, seeds),
+            Err(error) => usage_error(&error),
+        },
         Command::Sweep {
             scenario,
             seeds,
