@@ -99,3 +99,23 @@ fn a_run_that_fails_reports_a_reproduce_command() {
         "cargo sim run failover --seed 1 --mutation no-fence-check"
     );
 }
+
+#[test]
+fn a_crash_between_write_and_fsync_loses_the_write_and_the_node_recovers() {
+    let scenario = load("swarm").unwrap();
+    let (seed, run) = (1..=100)
+        .map(|seed| (seed, runner::run(&scenario, seed, None)))
+        .find(|(_, run)| {
+            run.trace
+                .records()
+                .iter()
+                .any(|record| matches!(record.kind, psionic_sim::TraceKind::UnsyncedWritesLost { .. }))
+        })
+        .expect("some swarm seed in 1..=100 kills a node inside an fsync");
+    assert_eq!(
+        run.report.outcome,
+        Outcome::Pass,
+        "seed {seed}: {:#?}",
+        run.report.violations
+    );
+}

@@ -35,6 +35,11 @@ pub enum TraceKind {
         /// The event.
         event: Event,
     },
+    /// The node booted after a crash that cut writes short: they were undone.
+    UnsyncedWritesLost {
+        /// How many writes.
+        writes: usize,
+    },
     /// The harness injected a fault.
     Fault {
         /// The fault.

@@ -268,9 +268,17 @@ impl SimCluster {
     }
 }
 
-/// The life of one simulated node: create its identity on first boot, then run the
-/// real driver until killed.
+/// The life of one simulated node: lose the writes its last life never synced, create
+/// its identity on first boot, then run the real driver until killed.
 async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
+    let writes = psionic_net::storage::sim_disk::lose_unsynced_writes()
+        .await
+        .expect("the simulated disk restores what was synced");
+    if writes > 0 {
+        observer
+            .shared
+            .record(&spec.name, TraceKind::UnsyncedWritesLost { writes });
+    }
     let file = IdentityFile::in_dir(&spec.settings.data_dir);
     match file.load().await {
         Ok(_) => {}

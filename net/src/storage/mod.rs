@@ -3,7 +3,8 @@
 //! Invariants: after [`write_atomic`] returns, the file holds exactly the new bytes and
 //! survives a crash; before it returns, a crash leaves the old bytes (real disk: temp
 //! file, fsync, rename, directory fsync). An [`AppendFile`] write is durable once
-//! [`AppendFile::sync`] returns.
+//! [`AppendFile::sync`] returns. The simulated disk enforces the same contract: a
+//! write not yet synced when its node is killed is undone (see [`sim_disk`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,13 @@ use std::path::{Path, PathBuf};
 /// Reads a whole file; `Ok(None)` if it does not exist.
 pub async fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     #[cfg(madsim)]
-    let result = madsim::fs::read(path).await;
+    let result = sim_disk::read(path).await.and_then(|bytes| {
+        if bytes.is_empty() {
+            Err(io::ErrorKind::NotFound.into())
+        } else {
+            Ok(bytes)
+        }
+    });
     #[cfg(not(madsim))]
     let result = std::fs::read(path);
     match result {
@@ -27,10 +34,7 @@ pub async fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> io::Result
     #[cfg(madsim)]
     {
         let _ = secret;
-        let file = madsim::fs::File::create(path).await?;
-        file.write_all_at(bytes, 0).await?;
-        file.set_len(bytes.len() as u64).await?;
-        file.sync_all().await
+        sim_disk::replace(path, bytes).await
     }
     #[cfg(not(madsim))]
     {
@@ -43,8 +47,7 @@ pub async fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> io::Result
 pub async fn discard(path: &Path) -> io::Result<()> {
     #[cfg(madsim)]
     {
-        let file = madsim::fs::File::create(path).await?;
-        file.sync_all().await
+        sim_disk::replace(path, &[]).await
     }
     #[cfg(not(madsim))]
     {
@@ -71,13 +74,7 @@ impl AppendFile {
     pub async fn replace_and_open(path: &Path, contents: &[u8]) -> io::Result<Self> {
         write_atomic(path, contents, false).await?;
         #[cfg(madsim)]
-        let file = {
-            // The simulated disk opens for writing only by truncating: write it back.
-            let file = madsim::fs::File::create(path).await?;
-            file.write_all_at(contents, 0).await?;
-            file.sync_all().await?;
-            file
-        };
+        let file = sim_disk::open_for_writing(path, contents).await?;
         #[cfg(not(madsim))]
         let file = std::fs::OpenOptions::new().write(true).open(path)?;
         Ok(Self {
@@ -95,7 +92,7 @@ impl AppendFile {
     pub async fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         #[cfg(madsim)]
         {
-            self.file.write_all_at(bytes, offset).await
+            sim_disk::write_at(&self.file, &self.path, bytes, offset).await
         }
         #[cfg(not(madsim))]
         {
@@ -107,7 +104,7 @@ impl AppendFile {
     pub async fn truncate(&self, len: u64) -> io::Result<()> {
         #[cfg(madsim)]
         {
-            self.file.set_len(len).await
+            sim_disk::truncate(&self.file, &self.path, len).await
         }
         #[cfg(not(madsim))]
         {
@@ -119,7 +116,7 @@ impl AppendFile {
     pub async fn sync(&self) -> io::Result<()> {
         #[cfg(madsim)]
         {
-            self.file.sync_all().await
+            sim_disk::sync(&self.file, &self.path).await
         }
         #[cfg(not(madsim))]
         {
@@ -129,32 +126,6 @@ impl AppendFile {
 }
 
 #[cfg(not(madsim))]
-mod real {
-    use std::fs::{self, File, OpenOptions};
-    use std::io::{self, Write as _};
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    use std::path::Path;
-
-    pub(super) fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> io::Result<()> {
-        let dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-        temp_name.push(".tmp");
-        let temp = dir.join(temp_name);
-        let mode = if secret { 0o600 } else { 0o644 };
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&temp)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()
-    }
-}
+mod real;
+#[cfg(madsim)]
+pub mod sim_disk;
