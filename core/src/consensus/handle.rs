@@ -73,6 +73,7 @@ impl Consensus {
             effects: Vec::new(),
             now,
             applied_bytes_since_snapshot: 0,
+            digest_cache: None,
             mutations: Mutations::default(),
             config,
         };
@@ -292,6 +293,14 @@ impl Consensus {
     /// Highest index known committed.
     pub fn commit_index(&self) -> u64 {
         self.commit_index
+    }
+
+    /// Digest of the applied state (reused when it was computed at this index).
+    pub fn state_digest(&self) -> crate::digest::Digest {
+        match self.digest_cache {
+            Some((index, digest)) if index == self.state.applied_index => digest,
+            _ => self.state.digest(),
+        }
     }
 
     /// The applied state.

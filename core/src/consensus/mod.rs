@@ -292,6 +292,8 @@ pub struct Consensus {
     pub(crate) now: Instant,
     /// Encoded bytes of the entries applied since the last snapshot.
     pub(crate) applied_bytes_since_snapshot: u64,
+    /// The state digest last computed, with the applied index it was computed at.
+    pub(crate) digest_cache: Option<(u64, crate::digest::Digest)>,
     pub(crate) mutations: Mutations,
 }
 

@@ -386,7 +386,11 @@ impl Consensus {
                 break;
             };
             self.applied_bytes_since_snapshot += super::log::entry_size_bytes(&entry) as u64;
-            let state_digest = self.config.digest_on_apply.then(|| self.state.digest());
+            let state_digest = self.config.digest_on_apply.then(|| {
+                let digest = self.state.digest();
+                self.digest_cache = Some((index, digest));
+                digest
+            });
             self.push_event(Event::Applied {
                 index,
                 term: entry.term,

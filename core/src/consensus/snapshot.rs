@@ -258,6 +258,7 @@ impl Consensus {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
         self.state = state;
+        self.digest_cache = Some((meta.last_index, meta.state_digest));
         self.settle_proposals_covered_by(meta.last_index);
         self.applied_bytes_since_snapshot = 0;
         self.commit_index = self.commit_index.max(meta.last_index);

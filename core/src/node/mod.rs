@@ -191,7 +191,7 @@ impl Node {
             coordinator: self.consensus.coordinator_view(now),
             commit_index: self.consensus.commit_index(),
             applied_index: state.applied_index,
-            state_digest: state.digest(),
+            state_digest: self.consensus.state_digest(),
             members: state
                 .members
                 .iter()
