@@ -20,6 +20,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "lagging-follower-snapshot",
         include_str!("../catalogue/lagging-follower-snapshot.toml"),
     ),
+    ("bridge-and-halves", include_str!("../catalogue/bridge-and-halves.toml")),
     ("swarm", include_str!("../catalogue/swarm.toml")),
 ];
 

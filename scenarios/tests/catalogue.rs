@@ -39,6 +39,7 @@ sweeps! {
     rolling_restart_sweep => "rolling-restart",
     clock_skew_sweep => "clock-skew",
     lagging_follower_snapshot_sweep => "lagging-follower-snapshot",
+    bridge_and_halves_sweep => "bridge-and-halves",
     swarm_sweep => "swarm",
 }
 

@@ -50,6 +50,11 @@ impl Play<'_> {
                 self.cluster.partition(&left);
                 Lift::Heal
             }
+            ChaosFault::Bridge => {
+                let (left, right) = halves(self.everyone_but(&node));
+                self.cluster.bridge(&node, &left, &right);
+                Lift::Heal
+            }
             ChaosFault::Clog => match self.resolve(&Target::Random, std::slice::from_ref(&node)) {
                 Ok(other) => {
                     self.cluster.clog(&node, &other);
@@ -71,7 +76,8 @@ impl Play<'_> {
                 Lift::Network(loss, latency_ms)
             }
             ChaosFault::Duplicate => {
-                self.duplication_asked = true;
+                // Only discovery travels by datagram: a short window may see none, so
+                // unlike a `duplicate` step this one is not required to fire.
                 self.cluster.duplicate(rng.gen_range(0.1..0.3));
                 Lift::StopDuplicating
             }

@@ -180,6 +180,8 @@ pub enum ChaosFault {
     Isolate,
     /// Cut random halves apart.
     Partition,
+    /// Cut the others into halves that a random node bridges.
+    Bridge,
     /// Clog one random direction between two nodes.
     Clog,
     /// Kill a random node, restart it when lifted.
@@ -202,13 +204,14 @@ pub const ACTIONS: &str = "expect, workload, stop-workload, isolate, partition, 
 pub const CONDITIONS: &str =
     "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed";
 /// Every chaos fault name.
-pub const CHAOS_FAULTS: &str = "isolate, partition, clog, kill, pause, loss, duplicate, clock";
+pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock";
 impl ChaosFault {
     /// The fault named `word`.
     pub fn from_word(word: &str) -> Option<Self> {
         Some(match word {
             "isolate" => Self::Isolate,
             "partition" => Self::Partition,
+            "bridge" => Self::Bridge,
             "clog" => Self::Clog,
             "kill" => Self::Kill,
             "pause" => Self::Pause,
