@@ -7,7 +7,8 @@
 //! role = "both"                          # coordinator | executor | both
 //! discovery_bind = "127.0.0.1:7400"
 //! stream_port = 7401                     # peer streams, on the discovery IP (0: any)
-//! operator_bind = "127.0.0.1:7480"       # loopback only
+//! operator_bind = "127.0.0.1:7480"       # loopback, unless an operator token is set
+//! operator_token_file = "operator-token" # owner-only file, >= 16 bytes; POST needs it
 //! seeds = ["127.0.0.1:7401"]
 //!
 //! [trust]
@@ -35,6 +36,7 @@ use psionic_core::{
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::http::OperatorToken;
 use crate::runtime::NodeSettings;
 
 /// The file as written by an operator.
@@ -49,6 +51,7 @@ struct RawConfig {
     #[serde(default)]
     stream_port: u16,
     operator_bind: SocketAddr,
+    operator_token_file: Option<PathBuf>,
     #[serde(default)]
     seeds: Vec<SocketAddr>,
     trust: RawTrust,
@@ -102,6 +105,26 @@ pub struct ConfigFile {
     pub settings: NodeSettings,
     /// Where the operator API listens.
     pub operator_bind: SocketAddr,
+    /// The token mutating operator requests must bear.
+    pub operator_token: Option<OperatorToken>,
+}
+
+/// Which secret file an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFile {
+    /// `trust.admission_token_file`.
+    AdmissionToken,
+    /// `operator_token_file`.
+    OperatorToken,
+}
+
+impl std::fmt::Display for SecretFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretFile::AdmissionToken => "admission token",
+            SecretFile::OperatorToken => "operator token",
+        })
+    }
 }
 
 /// Why a configuration file was refused.
@@ -124,25 +147,31 @@ pub enum ConfigFileError {
         /// Parser error with its location.
         source: toml::de::Error,
     },
-    /// The admission token file could not be read.
-    #[error("{path}: cannot read admission token file: {source}", path = path.display())]
+    /// A token file could not be read.
+    #[error("{path}: cannot read {secret} file: {source}", path = path.display())]
     TokenRead {
+        /// Which token.
+        secret: SecretFile,
         /// The token file.
         path: PathBuf,
         /// OS error.
         source: std::io::Error,
     },
-    /// The admission token file is readable by others.
-    #[error("{path}: admission token file has mode {mode:o}; it must be readable by its owner only (chmod 600)", path = path.display())]
+    /// A token file is readable by others.
+    #[error("{path}: {secret} file has mode {mode:o}; it must be readable by its owner only (chmod 600)", path = path.display())]
     TokenPermissions {
+        /// Which token.
+        secret: SecretFile,
         /// The token file.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
     },
-    /// The token is too short.
-    #[error("{path}: admission token is {len} bytes, at least {min} are required", path = path.display())]
+    /// A token is too short.
+    #[error("{path}: {secret} is {len} bytes, at least {min} are required", path = path.display())]
     TokenTooShort {
+        /// Which token.
+        secret: SecretFile,
         /// The token file.
         path: PathBuf,
         /// Its length.
@@ -158,8 +187,8 @@ pub enum ConfigFileError {
         /// Index in the list.
         index: usize,
     },
-    /// The operator API must stay on loopback.
-    #[error("{path}: operator_bind {addr} is not a loopback address; the operator API is loopback-only", path = path.display())]
+    /// The operator API may leave loopback only behind a token.
+    #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file is set; set one, or bind to 127.0.0.1", path = path.display())]
     OperatorNotLoopback {
         /// The config file.
         path: PathBuf,
@@ -180,12 +209,20 @@ impl ConfigFile {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        if !raw.operator_bind.ip().is_loopback() {
+        if !raw.operator_bind.ip().is_loopback() && raw.operator_token_file.is_none() {
             return Err(ConfigFileError::OperatorNotLoopback {
                 path: path.into(),
                 addr: raw.operator_bind,
             });
         }
+        let operator_token = raw
+            .operator_token_file
+            .map(|file| {
+                let path = base.join(file);
+                let secret = read_secret(&path, SecretFile::OperatorToken, OperatorToken::LEN_MIN)?;
+                Ok(OperatorToken::new(&secret).expect("length checked"))
+            })
+            .transpose()?;
         let posture = resolve_trust(path, base, raw.trust)?;
         let settings = NodeSettings {
             data_dir: base.join(raw.data_dir),
@@ -204,6 +241,7 @@ impl ConfigFile {
         Ok(Self {
             settings,
             operator_bind: raw.operator_bind,
+            operator_token,
         })
     }
 }
@@ -273,25 +311,37 @@ fn resolve_trust(config_path: &Path, base: &Path, trust: RawTrust) -> Result<Tru
 }
 
 fn read_token(path: &Path) -> Result<AdmissionToken, ConfigFileError> {
+    let secret = read_secret(path, SecretFile::AdmissionToken, AdmissionToken::LEN_MIN)?;
+    Ok(AdmissionToken::new(secret).expect("length checked"))
+}
+
+/// The secret in the owner-only file at `path`, without trailing whitespace, at least
+/// `len_min` bytes long.
+fn read_secret(path: &Path, secret: SecretFile, len_min: usize) -> Result<Vec<u8>, ConfigFileError> {
     let read_error = |source| ConfigFileError::TokenRead {
+        secret,
         path: path.into(),
         source,
     };
     let mode = std::fs::metadata(path).map_err(read_error)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(ConfigFileError::TokenPermissions {
+            secret,
             path: path.into(),
             mode,
         });
     }
-    let mut secret = std::fs::read(path).map_err(read_error)?;
-    while secret.last().is_some_and(u8::is_ascii_whitespace) {
-        secret.pop();
+    let mut bytes = std::fs::read(path).map_err(read_error)?;
+    while bytes.last().is_some_and(u8::is_ascii_whitespace) {
+        bytes.pop();
     }
-    let len = secret.len();
-    AdmissionToken::new(secret).ok_or(ConfigFileError::TokenTooShort {
-        path: path.into(),
-        len,
-        min: AdmissionToken::LEN_MIN,
-    })
+    if bytes.len() < len_min {
+        return Err(ConfigFileError::TokenTooShort {
+            secret,
+            path: path.into(),
+            len: bytes.len(),
+            min: len_min,
+        });
+    }
+    Ok(bytes)
 }

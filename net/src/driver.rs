@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::durable::{DurableStore, StoreError};
+use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
 use crate::stream::{AbortOnDrop, Inbound, Outbound};
 use crate::udp::{self, UdpSocket};
@@ -58,7 +59,10 @@ pub(crate) struct Driver {
     pub state: watch::Sender<StateReport>,
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
-    pub waiters: BTreeMap<ProposalId, oneshot::Sender<Outcome>>,
+    /// Proposals awaiting their outcome, with when they were made.
+    pub waiters: BTreeMap<ProposalId, (tokio::time::Instant, oneshot::Sender<Outcome>)>,
+    pub metrics: NodeMetrics,
+    pub metrics_out: watch::Sender<NodeMetrics>,
     pub inbound: mpsc::Receiver<Inbound>,
     pub outbound: Outbound,
     pub _acceptor: Option<AbortOnDrop>,
@@ -104,7 +108,7 @@ impl Driver {
                     .into_iter()
                     .map(|id| {
                         let (sender, receiver) = oneshot::channel();
-                        self.waiters.insert(id, sender);
+                        self.waiters.insert(id, (tokio::time::Instant::now(), sender));
                         (id, receiver)
                     })
                     .collect();
@@ -144,7 +148,8 @@ impl Driver {
             Event::ProposalRejected { id, reason } => (id, Err(*reason)),
             _ => return,
         };
-        if let Some(waiter) = self.waiters.remove(id) {
+        if let Some((proposed_at, waiter)) = self.waiters.remove(id) {
+            self.metrics.proposal_latency.observe(proposed_at.elapsed());
             let _ = waiter.send(outcome);
         }
     }
@@ -169,6 +174,7 @@ impl Driver {
                 }
                 Output::Event(event) => {
                     self.observer.on_event(node_id, self.clock.now(), &event);
+                    self.metrics.on_event(&event);
                     self.settle_waiter(&event);
                     changed = true;
                 }
@@ -186,6 +192,14 @@ impl Driver {
         if changed {
             self.status.send_replace(self.core.status());
             self.publish_state_if_moved();
+            self.metrics.store = self.store.sizes();
+            self.metrics_out.send_if_modified(|published| {
+                let modified = *published != self.metrics;
+                if modified {
+                    published.clone_from(&self.metrics);
+                }
+                modified
+            });
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod entropy;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod identity_file;
+pub mod metrics;
 pub mod observer;
 pub mod runtime;
 pub mod storage;

@@ -17,6 +17,7 @@ use crate::driver::{Driver, Request};
 use crate::durable::{DurableStore, StoreError};
 use crate::entropy;
 use crate::identity_file::{IdentityError, IdentityFile};
+use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
 use crate::stream::{self, Outbound};
 use crate::udp::UdpSocket;
@@ -101,6 +102,8 @@ pub struct RunningNode {
     pub status: watch::Receiver<NodeStatus>,
     /// The latest replicated-state report, updated with the status.
     pub state: watch::Receiver<StateReport>,
+    /// The driver's counters, updated with the status.
+    pub metrics: watch::Receiver<NodeMetrics>,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), StoreError>>,
@@ -221,6 +224,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     core.set_mutations(settings.mutations);
     let (status_tx, status) = watch::channel(core.status());
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
+    let (metrics_out, metrics) = watch::channel(NodeMetrics::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
     let (inbound, inbound_rx) = mpsc::channel(1024);
@@ -236,6 +240,8 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown: shutdown_rx,
         requests: requests_rx,
         waiters: Default::default(),
+        metrics: NodeMetrics::default(),
+        metrics_out,
         inbound: inbound_rx,
         outbound: Outbound::default(),
         _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
@@ -254,6 +260,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         stream_addr,
         status,
         state,
+        metrics,
         client: NodeClient { requests },
         shutdown,
         task,

@@ -45,6 +45,9 @@ pub fn node_binary() -> &'static Path {
     })
 }
 
+/// The operator token every test configuration names (`operator-token` beside it).
+pub const OPERATOR_TOKEN: &str = "the lab operator's token, 2026";
+
 /// Writes an owner-only admission token file.
 pub fn write_token(path: &Path, token: &str) {
     std::fs::write(path, token).unwrap();
@@ -188,17 +191,29 @@ pub fn write_voter_config(
     path
 }
 
-/// A plain HTTP/1.1 POST of a JSON body; returns the status code and JSON answer.
+/// A plain HTTP/1.1 POST of a JSON body bearing the operator token; returns the
+/// status code and JSON answer.
 pub fn http_post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    http_post_json_as(addr, path, body, Some(OPERATOR_TOKEN))
+}
+
+/// As [`http_post_json`], bearing `token` (or no `Authorization` header).
+pub fn http_post_json_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
     let body = body.to_string();
+    let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (code, body) = http_exchange(addr, &request);
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Sends `request` and returns the status code and body.
+pub fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
@@ -207,7 +222,15 @@ pub fn http_post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    (code, body.to_owned())
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_exchange(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 /// Writes a configured-peers node configuration file pinning `public_keys`.
@@ -221,6 +244,7 @@ pub fn write_pinned_config(dir: &Path, name: &str, seeds: &[SocketAddr], public_
 }
 
 fn write_config_with_trust(dir: &Path, name: &str, seeds: &[SocketAddr], trust: &str) -> PathBuf {
+    write_token(&dir.join("operator-token"), OPERATOR_TOKEN);
     let seeds: Vec<String> = seeds.iter().map(|seed| format!("\"{seed}\"")).collect();
     let text = format!(
         r#"data_dir = "{name}"
@@ -229,6 +253,7 @@ cluster_genesis = "lab-test"
 role = "both"
 discovery_bind = "127.0.0.1:0"
 operator_bind = "127.0.0.1:0"
+operator_token_file = "operator-token"
 seeds = [{seeds}]
 
 [trust]
@@ -246,18 +271,9 @@ probe_interval_ms = 100
 
 /// A plain HTTP/1.1 GET of a JSON body.
 pub fn http_get_json(addr: SocketAddr, path: &str) -> Value {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {body}"))
+    let (code, body) = http_get(addr, path);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|error| panic!("{error}: {body}"))
 }
 
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.

@@ -93,3 +93,39 @@ fn a_discovery_port_in_use_is_a_network_error_and_the_epoch_does_not_advance() {
     assert!(stderr.contains("cannot bind discovery socket"), "{stderr}");
     assert_eq!(std::fs::read(dir.path().join("n1/identity")).unwrap(), identity_before);
 }
+
+#[test]
+fn a_public_operator_api_without_a_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026");
+    init_node(&dir.path().join("n1"));
+    let config = write_config(dir.path(), "n1", &[], "token");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("operator_bind = \"127.0.0.1:0\"", "operator_bind = \"0.0.0.0:0\"")
+        .replace("operator_token_file = \"operator-token\"\n", "");
+    std::fs::write(&config, text).unwrap();
+    let (code, stderr) = run_node(&config);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("0.0.0.0:0") && stderr.contains("operator_token_file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_operator_token_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026");
+    init_node(&dir.path().join("n1"));
+    let config = write_config(dir.path(), "n1", &[], "token");
+    let operator_token = dir.path().join("operator-token");
+    std::fs::set_permissions(&operator_token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stderr) = run_node(&config);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("operator token file has mode 644") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}

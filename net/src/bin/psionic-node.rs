@@ -203,7 +203,9 @@ mod cli {
             discovery_addr: node.discovery_addr,
             status: node.status.clone(),
             state: node.state.clone(),
+            metrics: node.metrics.clone(),
             client: node.client(),
+            operator_token: config.operator_token.clone(),
         });
         let served = axum::serve(operator, app)
             .with_graceful_shutdown(shutdown_signal())

@@ -70,6 +70,20 @@ struct SnapshotRecord {
 pub struct DurableStore {
     dir: PathBuf,
     log: SegmentedLog,
+    snapshot_bytes: u64,
+}
+
+/// How much a store holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreSizes {
+    /// Entries retained in the log (after the snapshot).
+    pub log_entries: u64,
+    /// Log segment files.
+    pub log_segments: u64,
+    /// Bytes in the segment being appended to.
+    pub active_segment_bytes: u64,
+    /// Bytes of the snapshot's state payload.
+    pub snapshot_bytes: u64,
 }
 
 impl DurableStore {
@@ -90,6 +104,7 @@ impl DurableStore {
             Self {
                 dir: dir.to_owned(),
                 log,
+                snapshot_bytes: snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.size_bytes),
             },
             Durable {
                 hard_state,
@@ -97,6 +112,17 @@ impl DurableStore {
                 entries,
             },
         ))
+    }
+
+    /// How much the store holds now.
+    pub fn sizes(&self) -> StoreSizes {
+        let (log_entries, log_segments, active_segment_bytes) = self.log.sizes();
+        StoreSizes {
+            log_entries,
+            log_segments,
+            active_segment_bytes,
+            snapshot_bytes: self.snapshot_bytes,
+        }
     }
 
     /// Makes the term and vote durable.
@@ -117,6 +143,7 @@ impl DurableStore {
             bytes: snapshot.bytes.clone(),
         };
         write_single(&self.dir.join("snapshot"), &record).await?;
+        self.snapshot_bytes = snapshot.meta.size_bytes;
         let (index, term) = (snapshot.meta.last_index, snapshot.meta.last_term);
         let keep_tail = self.log.agrees(index, term);
         self.log.compact(index, keep_tail).await

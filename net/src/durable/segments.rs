@@ -54,6 +54,15 @@ pub(super) struct SegmentedLog {
 }
 
 impl SegmentedLog {
+    /// (retained entries, segment files, bytes in the active segment).
+    pub fn sizes(&self) -> (u64, u64, u64) {
+        (
+            self.entries.len() as u64,
+            self.manifest.segments.len() as u64,
+            self.active_len,
+        )
+    }
+
     /// Recovers the log in `dir`, keeping entries from `first_index` on.
     pub async fn open(dir: &Path, first_index: u64, segment_bytes_max: u64) -> Result<(Self, Vec<Entry>), StoreError> {
         let mut manifest: Manifest = read_single(&dir.join("log-manifest")).await?.unwrap_or_default();

@@ -1,10 +1,17 @@
-//! The operator API (loopback only): `GET /v1/status`, `GET /v1/state`,
-//! `POST /v1/commands`.
+//! The operator API: `GET /v1/status`, `GET /v1/state`, `GET /v1/members`,
+//! `GET /metrics` (Prometheus text), and `POST /v1/commands`, which requires the
+//! operator bearer token.
+
+mod auth;
+mod members;
+mod metrics;
+
+pub use auth::{AuthRefusal, OperatorToken};
 
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +20,7 @@ use psionic_core::{ClusterCommand, NodeStatus, StateReport};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::metrics::NodeMetrics;
 use crate::runtime::{NodeClient, ProposeError};
 
 /// The body of `GET /v1/status`.
@@ -34,8 +42,12 @@ pub struct ApiState {
     pub status: watch::Receiver<NodeStatus>,
     /// Latest replicated-state report.
     pub state: watch::Receiver<StateReport>,
+    /// The driver's counters.
+    pub metrics: watch::Receiver<NodeMetrics>,
     /// For proposals.
     pub client: NodeClient,
+    /// The token mutating requests must bear; none: they are all refused.
+    pub operator_token: Option<OperatorToken>,
 }
 
 /// The operator API's routes.
@@ -43,6 +55,8 @@ pub fn router(api: ApiState) -> Router {
     Router::new()
         .route("/v1/status", get(get_status))
         .route("/v1/state", get(get_state))
+        .route("/v1/members", get(members::get_members))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/v1/commands", post(post_command))
         .with_state(api)
 }
@@ -71,9 +85,23 @@ enum CommandAnswer {
     /// The outcome is unknown (the node stopped first, or the index arrived inside a
     /// snapshot): read the state to find out.
     Unknown,
+    /// The request did not bear the operator token.
+    Unauthorized { reason: AuthRefusal, message: String },
 }
 
-async fn post_command(State(api): State<ApiState>, Json(command): Json<ClusterCommand>) -> Response {
+async fn post_command(
+    State(api): State<ApiState>,
+    headers: HeaderMap,
+    Json(command): Json<ClusterCommand>,
+) -> Response {
+    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
+        let status = match reason {
+            AuthRefusal::NoTokenConfigured => StatusCode::FORBIDDEN,
+            AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
+        };
+        let message = reason.to_string();
+        return (status, Json(CommandAnswer::Unauthorized { reason, message })).into_response();
+    }
     let (status, answer) = match api.client.propose(vec![command]).await {
         Ok(committed) => {
             let (id, index) = committed[0];

@@ -1,0 +1,56 @@
+//! `GET /v1/members`: the replicated membership joined with this node's view of each
+//! member's health.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::State;
+use psionic_core::state::MemberStatus;
+use psionic_core::{NodeId, NodeRole, PeerHealth};
+use serde::Serialize;
+
+use super::ApiState;
+
+/// One member as this node sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    /// Its id.
+    pub node_id: NodeId,
+    /// Its role.
+    pub role: NodeRole,
+    /// Its status in the replicated state.
+    pub status: MemberStatus,
+    /// Whether it votes.
+    pub voter: bool,
+    /// Whether it is this node.
+    pub this_node: bool,
+    /// Whether it leads, as this node sees it.
+    pub leader: bool,
+    /// Discovery health (absent for this node, or a member never heard from).
+    pub health: Option<PeerHealth>,
+    /// Its discovery address, if known.
+    pub addr: Option<SocketAddr>,
+}
+
+pub(super) async fn get_members(State(api): State<ApiState>) -> Json<Vec<MemberView>> {
+    let status = api.status.borrow().clone();
+    let state = api.state.borrow().clone();
+    let members = state
+        .members
+        .iter()
+        .map(|member| {
+            let peer = status.peers.iter().find(|peer| peer.node_id == member.node_id);
+            MemberView {
+                node_id: member.node_id,
+                role: member.role,
+                status: member.status,
+                voter: member.voter,
+                this_node: member.node_id == status.node_id,
+                leader: state.coordinator.leader == Some(member.node_id),
+                health: peer.map(|peer| peer.health),
+                addr: peer.map(|peer| peer.addr),
+            }
+        })
+        .collect();
+    Json(members)
+}

@@ -1,0 +1,67 @@
+//! The operator API of a real single-voter node: mutations need the bearer token,
+//! members and metrics tell the truth about what happened.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use psionic_tests::{
+    NodeProcess, OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, init_node, wait_until, write_token,
+    write_voter_config,
+};
+use serde_json::json;
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+}
+
+#[test]
+fn commands_need_the_operator_token_and_the_metrics_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let node = NodeProcess::start(&write_voter_config(dir.path(), "n1", &[], "token", &[id.clone()])).unwrap();
+    let api = node.listening.operator_addr;
+    wait_until(Duration::from_secs(20), "the single voter to lead", || {
+        node.state()["coordinator"]["leader"] == id.as_str()
+    });
+
+    let command = json!({ "set-policy": { "name": "placement", "document": [1, 2, 3] } });
+    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, None);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (401, Some("missing-bearer")),
+        "{answer}"
+    );
+    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, Some("a guess at the token, 2026"));
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (401, Some("wrong-token")),
+        "{answer}"
+    );
+    assert_eq!(node.state()["members"].as_array().unwrap().len(), 1);
+    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, Some(OPERATOR_TOKEN));
+    assert_eq!((code, answer["outcome"].as_str()), (200, Some("committed")), "{answer}");
+    let index = answer["index"].as_u64().unwrap();
+
+    let members = http_get_json(api, "/v1/members");
+    let members = members.as_array().unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(members[0]["node_id"], id.as_str());
+    assert_eq!(members[0]["this_node"], true);
+    assert_eq!(members[0]["leader"], true);
+    assert_eq!(members[0]["voter"], true);
+
+    let (code, text) = http_get(api, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metric(&text, "psionic_term ") >= 1.0);
+    assert!(metric(&text, "psionic_commit_index ") >= index as f64);
+    assert_eq!(metric(&text, "psionic_consensus_role "), 3.0, "leader");
+    assert_eq!(metric(&text, "psionic_proposals_committed_total "), 1.0);
+    assert_eq!(metric(&text, "psionic_proposal_latency_ms_count "), 1.0);
+    assert_eq!(metric(&text, "psionic_proposal_latency_ms_bucket{le=\"+Inf\"} "), 1.0);
+    assert_eq!(metric(&text, "psionic_leader_changes_total "), 1.0);
+    assert!(metric(&text, "psionic_log_entries ") >= index as f64);
+    assert_eq!(metric(&text, "psionic_refusals_total{kind=\"replay\"} "), 0.0);
+}
