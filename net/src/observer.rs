@@ -47,7 +47,7 @@ impl Observer for LogObserver {
             Event::Refused { from, refusal } => {
                 tracing::warn!(node = ?node, %from, kind = refusal.kind().name(), "refused: {refusal}");
             }
-            event => tracing::info!(node = ?node, ?event, "discovery"),
+            event => tracing::info!(node = ?node, ?event, "event"),
         }
     }
 }

@@ -1,0 +1,134 @@
+//! Arguments, logging and the exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A node of a Psionic inference cluster.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Where a running node's operator API is, for the client commands.
+#[derive(Debug, clap::Args)]
+pub struct Operator {
+    /// The node's operator API address (`operator_bind` in its configuration).
+    #[arg(long, default_value = "127.0.0.1:7480")]
+    pub operator: SocketAddr,
+    /// Print the node's JSON answer instead of a readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data directory and a new node identity (key, id, epoch 0).
+    Init {
+        /// Directory to create the identity in (created if absent, mode 0700).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Run the node described by a configuration file until SIGTERM or Ctrl-C.
+    ///
+    /// Prints one JSON line on standard output once listening: node id, epoch,
+    /// discovery, stream and operator addresses.
+    Run {
+        /// The node's TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show a running node's status: role, term, leader, indexes, peers.
+    Status {
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// List the cluster's members as a running node sees them.
+    Members {
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Propose a cluster command (JSON) to a running node and wait for its outcome.
+    ///
+    /// Example: `psionic-node submit --token-file operator-token
+    /// '{"set-policy":{"name":"placement","document":[1,2]}}'`
+    Submit {
+        #[command(flatten)]
+        operator: Operator,
+        /// File holding the node's operator token.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The command as JSON; `-` reads it from standard input.
+        command: String,
+    },
+    /// Start a real N-node cluster on loopback in this process (temporary data
+    /// directories), commit a few commands, print the state, and run until Ctrl-C.
+    Demo {
+        /// How many nodes (every one a voter).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
+        nodes: u8,
+    },
+}
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy)]
+pub enum Failure {
+    Usage = 2,
+    Config = 3,
+    DataDir = 4,
+    Network = 5,
+    Refused = 6,
+}
+
+/// A failed command: its exit code and one line for standard error.
+pub type Failed = (Failure, String);
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Init { data_dir } => crate::serve::init(&data_dir),
+        Command::Run { config } => crate::serve::run(&config),
+        Command::Status { operator } => crate::client::status(&operator),
+        Command::Members { operator } => crate::client::members(&operator),
+        Command::Submit {
+            operator,
+            token_file,
+            command,
+        } => crate::client::submit(&operator, &token_file, &command),
+        Command::Demo { nodes } => crate::demo::run(nodes),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((failure, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(failure as u8)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,182 @@
+//! `status`, `members` and `submit`: plain HTTP/1.1 requests to a running node's
+//! operator API.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cli::{Failed, Failure, Operator};
+
+/// How long a request may take (a proposal waits for its commit).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn status(operator: &Operator) -> Result<(), Failed> {
+    let status = get_json(operator.operator, "/v1/status")?;
+    if operator.json {
+        println!("{status}");
+        return Ok(());
+    }
+    let text = |key: &str| {
+        status[key]
+            .as_str()
+            .map_or_else(|| status[key].to_string(), str::to_owned)
+    };
+    println!("node      {} (epoch {})", text("node_id"), status["epoch"]);
+    println!("role      {} in term {}", text("consensus_role"), status["term"]);
+    println!("leader    {}", text("leader"));
+    println!(
+        "indexes   commit {}, applied {}, last {}",
+        status["commit_index"], status["applied_index"], status["last_index"]
+    );
+    for peer in status["peers"].as_array().into_iter().flatten() {
+        println!(
+            "peer      {} {} {}",
+            peer["node_id"].as_str().unwrap_or("?"),
+            peer["addr"].as_str().unwrap_or("?"),
+            peer["health"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+pub fn members(operator: &Operator) -> Result<(), Failed> {
+    let members = get_json(operator.operator, "/v1/members")?;
+    if operator.json {
+        println!("{members}");
+        return Ok(());
+    }
+    println!(
+        "{:<34} {:<12} {:<9} {:<6} {:<7} health",
+        "node", "role", "status", "voter", "leader"
+    );
+    for member in members.as_array().into_iter().flatten() {
+        let word = |key: &str| member[key].as_str().unwrap_or("-").to_owned();
+        let health = if member["this_node"] == true {
+            "this node".to_owned()
+        } else {
+            word("health")
+        };
+        println!(
+            "{:<34} {:<12} {:<9} {:<6} {:<7} {health}",
+            word("node_id"),
+            word("role"),
+            word("status"),
+            member["voter"],
+            member["leader"],
+        );
+    }
+    Ok(())
+}
+
+pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(), Failed> {
+    let token = std::fs::read_to_string(token_file).map_err(|error| {
+        (
+            Failure::Config,
+            format!("{}: cannot read operator token: {error}", token_file.display()),
+        )
+    })?;
+    let command = if command == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|error| (Failure::Usage, format!("cannot read the command from stdin: {error}")))?;
+        text
+    } else {
+        command.to_owned()
+    };
+    let body: Value = serde_json::from_str(&command)
+        .map_err(|error| (Failure::Usage, format!("the command is not JSON: {error}")))?;
+    let (code, answer) = exchange(
+        operator.operator,
+        "POST",
+        "/v1/commands",
+        Some(token.trim()),
+        Some(&body.to_string()),
+    )?;
+    let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::String(answer));
+    if operator.json || code != 200 {
+        println!("{answer}");
+    } else {
+        println!(
+            "committed at index {} (proposal {})",
+            answer["index"], answer["proposal"]
+        );
+    }
+    if code == 200 {
+        Ok(())
+    } else {
+        Err((Failure::Refused, format!("the node answered {code}: {answer}")))
+    }
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> Result<Value, Failed> {
+    let (code, body) = exchange(addr, "GET", path, None, None)?;
+    if code != 200 {
+        return Err((Failure::Refused, format!("{path}: the node answered {code}: {body}")));
+    }
+    serde_json::from_str(&body).map_err(|error| (Failure::Network, format!("{path}: not JSON ({error}): {body}")))
+}
+
+/// One request on a fresh connection; returns the status code and body.
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: Option<&str>,
+) -> Result<(u16, String), Failed> {
+    let unreachable = |error: std::io::Error| {
+        (
+            Failure::Network,
+            format!("cannot reach the operator API at {addr}: {error} (is the node running? see `--operator`)"),
+        )
+    };
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).map_err(unreachable)?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = json.unwrap_or_default();
+    if json.is_some() {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).map_err(unreachable)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(unreachable)?;
+    let malformed = || (Failure::Network, format!("{addr}: not an HTTP response"));
+    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(malformed)?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(malformed)?;
+    let chunked = head
+        .lines()
+        .any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    Ok((code, if chunked { dechunk(body) } else { body.to_owned() }))
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,142 @@
+//! `init` and `run`: a node's identity, and the node itself with its operator API.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use psionic_net::config_file::ConfigFile;
+use psionic_net::identity_file::generate_secret_key;
+use psionic_net::{IdentityFile, LogObserver, StartError, http};
+
+use crate::cli::{Failed, Failure};
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn init(data_dir: &Path) -> Result<(), Failed> {
+    create_private_dir(data_dir).map_err(|error| {
+        (
+            Failure::DataDir,
+            format!("{}: cannot create data directory: {error}", data_dir.display()),
+        )
+    })?;
+    let file = IdentityFile::in_dir(data_dir);
+    let identity = runtime()
+        .block_on(file.create(generate_secret_key()))
+        .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    println!("node_id     {}", identity.node_id());
+    println!("public_key  {}", hex::encode(identity.public_key().as_bytes()));
+    println!("identity    {}", file.path().display());
+    Ok(())
+}
+
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+pub fn run(config_path: &Path) -> Result<(), Failed> {
+    let config = ConfigFile::load(config_path).map_err(|error| (Failure::Config, error.to_string()))?;
+    runtime().block_on(serve(config))
+}
+
+/// Holds an exclusive lock on `data_dir/lock` for the life of the process.
+fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
+    let path = data_dir.join("lock");
+    let describe = |error: &dyn std::fmt::Display| {
+        (
+            Failure::DataDir,
+            format!("{}: cannot lock data directory: {error}", path.display()),
+        )
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| describe(&e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err((
+            Failure::DataDir,
+            format!(
+                "{}: another psionic-node is using this data directory",
+                data_dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(describe(&error)),
+    }
+}
+
+async fn serve(config: ConfigFile) -> Result<(), Failed> {
+    let data_dir = &config.settings.data_dir;
+    IdentityFile::in_dir(data_dir)
+        .load()
+        .await
+        .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    let _lock = lock_data_dir(data_dir)?;
+    let operator = tokio::net::TcpListener::bind(config.operator_bind)
+        .await
+        .map_err(|error| {
+            let message = format!(
+                "cannot bind operator API {}: {error} (pick another `operator_bind`)",
+                config.operator_bind
+            );
+            (Failure::Network, message)
+        })?;
+    let operator_addr = operator
+        .local_addr()
+        .map_err(|error| (Failure::Network, error.to_string()))?;
+    let node = psionic_net::start(config.settings, Arc::new(LogObserver))
+        .await
+        .map_err(|error| {
+            let failure = match error {
+                StartError::Identity(_) | StartError::Store(_) => Failure::DataDir,
+                StartError::Bind { .. } => Failure::Network,
+                StartError::Config(_) => Failure::Config,
+            };
+            (failure, error.to_string())
+        })?;
+    let listening = serde_json::json!({
+        "node_id": node.node_id.to_string(),
+        "epoch": node.epoch.0,
+        "discovery_addr": node.discovery_addr,
+        "stream_addr": node.stream_addr,
+        "operator_addr": operator_addr,
+    });
+    println!("{listening}");
+    let app = http::router(http::ApiState {
+        discovery_addr: node.discovery_addr,
+        status: node.status.clone(),
+        state: node.state.clone(),
+        metrics: node.metrics.clone(),
+        client: node.client(),
+        operator_token: config.operator_token.clone(),
+    });
+    let served = axum::serve(operator, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    if let Some(successor) = node.transfer_leadership().await {
+        tracing::info!(%successor, "leadership handed over before exit");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    node.shutdown()
+        .await
+        .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    tracing::info!("node stopped");
+    served.map_err(|error| (Failure::Network, format!("operator API failed: {error}")))
+}
+
+pub async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+}

@@ -1,0 +1,125 @@
+//! The client commands and the demo, as an operator runs them.
+#![cfg(not(madsim))]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use psionic_tests::{NodeProcess, init_node, node_binary, wait_until, write_token, write_voter_config};
+
+fn node_cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(node_binary()).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn status_members_and_submit_talk_to_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let node = NodeProcess::start(&write_voter_config(dir.path(), "n1", &[], "token", &[id.clone()])).unwrap();
+    wait_until(Duration::from_secs(20), "the single voter to lead", || {
+        node.state()["coordinator"]["leader"] == id.as_str()
+    });
+    let operator = node.listening.operator_addr.to_string();
+
+    let (code, out, err) = node_cli(&["status", "--operator", &operator]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("leader    {id}")) && out.contains("role      leader"),
+        "{out}"
+    );
+
+    let token = dir.path().join("operator-token");
+    let command = r#"{"set-policy":{"name":"placement","document":[7]}}"#;
+    let (code, out, err) = node_cli(&[
+        "submit",
+        "--operator",
+        &operator,
+        "--token-file",
+        token.to_str().unwrap(),
+        command,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("committed at index "), "{out}");
+
+    write_token(&dir.path().join("guess"), "a guess at the operator token");
+    let guess = dir.path().join("guess");
+    let (code, out, _) = node_cli(&[
+        "submit",
+        "--operator",
+        &operator,
+        "--token-file",
+        guess.to_str().unwrap(),
+        command,
+    ]);
+    assert_eq!(code, 6, "refused by the node: {out}");
+    assert!(out.contains("wrong-token"), "{out}");
+
+    let (code, _, err) = node_cli(&[
+        "submit",
+        "--operator",
+        &operator,
+        "--token-file",
+        token.to_str().unwrap(),
+        "{not json",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not JSON"), "{err}");
+
+    let (code, out, err) = node_cli(&["members", "--operator", &operator, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let members: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(members[0]["node_id"], id.as_str());
+
+    let (code, _, err) = node_cli(&["status", "--operator", "127.0.0.1:1"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("cannot reach the operator API at 127.0.0.1:1"), "{err}");
+}
+
+#[test]
+fn the_demo_commits_on_a_real_cluster_and_stops_cleanly_on_ctrl_c() {
+    let mut demo = Command::new(node_binary())
+        .args(["demo", "--nodes", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let running = line.starts_with("running");
+        seen.push(line);
+        if running {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{seen:#?}");
+    }
+    let text = seen.join("\n");
+    assert_eq!(
+        seen.iter().filter(|line| line.starts_with("node n")).count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("committed demo-3 at index"), "{text}");
+    assert_eq!(text.matches("\"voter\": true").count(), 3, "{text}");
+    let data_dir = seen[0].rsplit(' ').next().unwrap().to_owned();
+    assert!(std::path::Path::new(&data_dir).exists());
+
+    let pid = demo.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(rest.iter().any(|line| line == "stopped"), "{rest:?}");
+    assert!(
+        !std::path::Path::new(&data_dir).exists(),
+        "the demo cleans up {data_dir}"
+    );
+}
