@@ -26,6 +26,8 @@ pub enum DigestKind {
     Authority,
     /// A snapshot's payload.
     Snapshot,
+    /// An operator manifest's canonical form (its rollout digest).
+    Manifest,
 }
 
 impl DigestKind {
@@ -40,6 +42,7 @@ impl DigestKind {
             DigestKind::Policy => b"psionic/policy/v1",
             DigestKind::Authority => b"psionic/authority/v1",
             DigestKind::Snapshot => b"psionic/snapshot/v1",
+            DigestKind::Manifest => b"psionic/manifest/v1",
         }
     }
 }

@@ -317,7 +317,7 @@ fn read_token(path: &Path) -> Result<AdmissionToken, ConfigFileError> {
 
 /// The secret in the owner-only file at `path`, without trailing whitespace, at least
 /// `len_min` bytes long.
-fn read_secret(path: &Path, secret: SecretFile, len_min: usize) -> Result<Vec<u8>, ConfigFileError> {
+pub(crate) fn read_secret(path: &Path, secret: SecretFile, len_min: usize) -> Result<Vec<u8>, ConfigFileError> {
     let read_error = |source| ConfigFileError::TokenRead {
         secret,
         path: path.into(),

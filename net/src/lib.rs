@@ -14,6 +14,8 @@ pub mod entropy;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod identity_file;
+#[cfg(not(madsim))]
+pub mod manifest;
 pub mod metrics;
 pub mod observer;
 pub mod runtime;

@@ -42,15 +42,25 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
-    /// Run the node described by a configuration file until SIGTERM or Ctrl-C.
+    /// Run a node until SIGTERM or Ctrl-C, from its configuration file or from the
+    /// cluster's manifest.
     ///
     /// Prints one JSON line on standard output once listening: node id, epoch,
     /// discovery, stream and operator addresses.
     Run {
         /// The node's TOML configuration file.
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "manifest", conflicts_with = "manifest")]
+        config: Option<PathBuf>,
+        /// The cluster's operator manifest (with `--node`).
+        #[arg(long, requires = "node")]
+        manifest: Option<PathBuf>,
+        /// This node's name in the manifest.
+        #[arg(long, requires = "manifest")]
+        node: Option<String>,
     },
+    /// Work with an operator manifest.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
     /// Show a running node's status: role, term, leader, indexes, peers.
     Status {
         #[command(flatten)]
@@ -83,6 +93,15 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ManifestCommand {
+    /// Validate a manifest and print its rollout digest (exit 3 when invalid).
+    Check {
+        /// The manifest file (TOML).
+        manifest: PathBuf,
+    },
+}
+
 /// The documented exit codes.
 #[derive(Debug, Clone, Copy)]
 pub enum Failure {
@@ -101,7 +120,10 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Init { data_dir } => crate::serve::init(&data_dir),
-        Command::Run { config } => crate::serve::run(&config),
+        Command::Run { config, manifest, node } => {
+            crate::serve::run(config.as_deref(), manifest.as_deref(), node.as_deref())
+        }
+        Command::Manifest(ManifestCommand::Check { manifest }) => crate::serve::check_manifest(&manifest),
         Command::Status { operator } => crate::client::status(&operator),
         Command::Members { operator } => crate::client::members(&operator),
         Command::Submit {

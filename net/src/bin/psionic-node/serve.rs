@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use psionic_net::config_file::ConfigFile;
 use psionic_net::identity_file::generate_secret_key;
+use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
 use psionic_net::{IdentityFile, LogObserver, StartError, http};
 
 use crate::cli::{Failed, Failure};
@@ -40,12 +41,36 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
-pub fn run(config_path: &Path) -> Result<(), Failed> {
-    let config = ConfigFile::load(config_path).map_err(|error| (Failure::Config, error.to_string()))?;
+pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -> Result<(), Failed> {
+    let config = match (config, manifest, node) {
+        (Some(path), _, _) => ConfigFile::load(path).map_err(|error| (Failure::Config, error.to_string()))?,
+        (None, Some(path), Some(node)) => {
+            let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            manifest
+                .node_config(base, node)
+                .map_err(|error| (Failure::Config, format!("{}: {error}", path.display())))?
+        }
+        _ => unreachable!("clap requires --config, or --manifest with --node"),
+    };
     runtime().block_on(serve(config))
 }
 
-/// Holds an exclusive lock on `data_dir/lock` for the life of the process.
+pub fn check_manifest(path: &Path) -> Result<(), Failed> {
+    let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
+    println!("manifest  {} (version {MANIFEST_VERSION})", path.display());
+    println!("namespace {}", manifest.namespace());
+    for (id, node) in manifest.nodes() {
+        let voter = if node.voter { "voter" } else { "learner" };
+        println!(
+            "node      {:<12} {id} {:?} {voter} {}",
+            node.name, node.role, node.discovery_bind
+        );
+    }
+    println!("rollout   {}", manifest.rollout_digest());
+    Ok(())
+}
+
 fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
     let path = data_dir.join("lock");
     let describe = |error: &dyn std::fmt::Display| {

@@ -1,0 +1,114 @@
+//! One node's settings, derived from the manifest.
+
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use psionic_core::digest::from_hex;
+use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, TrustPosture};
+
+use super::{Manifest, ManifestTrust};
+use crate::clock::Clock;
+use crate::config_file::{ConfigFile, ConfigFileError, SecretFile, read_secret};
+use crate::http::OperatorToken;
+use crate::runtime::NodeSettings;
+
+/// Why a node's settings could not be derived.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeFromManifestError {
+    /// No `[[node]]` has that name.
+    #[error("the manifest has no node named {name:?}; it lists {known}")]
+    UnknownNode {
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: String,
+    },
+    /// A secret file named by the manifest could not be used.
+    #[error(transparent)]
+    Secret(#[from] ConfigFileError),
+}
+
+impl Manifest {
+    /// The settings of node `name`; relative paths are relative to `base` (the
+    /// manifest's directory).
+    pub fn node_config(&self, base: &Path, name: &str) -> Result<ConfigFile, NodeFromManifestError> {
+        let (_, node) =
+            self.nodes()
+                .find(|(_, node)| node.name == name)
+                .ok_or_else(|| NodeFromManifestError::UnknownNode {
+                    name: name.to_owned(),
+                    known: self
+                        .nodes()
+                        .map(|(_, node)| node.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        let posture = match self.trust() {
+            ManifestTrust::TrustedLan { admission_token_file } => {
+                let path = base.join(admission_token_file);
+                let secret = read_secret(&path, SecretFile::AdmissionToken, AdmissionToken::LEN_MIN)?;
+                TrustPosture::TrustedLan {
+                    token: AdmissionToken::new(secret).expect("length checked"),
+                }
+            }
+            ManifestTrust::ConfiguredPeers => TrustPosture::ConfiguredPeers {
+                peers: self
+                    .nodes()
+                    .filter(|(_, other)| other.name != name)
+                    .map(|(_, other)| {
+                        let bytes = from_hex::<32>(other.public_key.trim()).expect("validated");
+                        VerifyingKey::from_bytes(&bytes).expect("validated")
+                    })
+                    .collect(),
+            },
+        };
+        let operator_token = node
+            .operator_token_file
+            .as_ref()
+            .map(|file| {
+                let secret = read_secret(&base.join(file), SecretFile::OperatorToken, OperatorToken::LEN_MIN)?;
+                Ok::<_, ConfigFileError>(OperatorToken::new(&secret).expect("length checked"))
+            })
+            .transpose()?;
+        let timing = self.timing();
+        let defaults = ConsensusConfig::default();
+        let consensus = ConsensusConfig {
+            initial_voters: self
+                .nodes()
+                .filter(|(_, node)| node.voter)
+                .map(|(id, node)| (id, node.role))
+                .collect(),
+            heartbeat_interval_ms: timing.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
+            election_timeout_ms_min: timing
+                .election_timeout_ms_min
+                .unwrap_or(defaults.election_timeout_ms_min),
+            election_timeout_ms_max: timing
+                .election_timeout_ms_max
+                .unwrap_or(defaults.election_timeout_ms_max),
+            ..defaults
+        };
+        let settings = NodeSettings {
+            data_dir: base.join(&node.data_dir),
+            namespace: ClusterNamespace::new(self.namespace()).expect("validated"),
+            cluster_genesis: self.cluster_genesis().as_bytes().to_vec(),
+            role: node.role,
+            posture,
+            discovery_bind: node.discovery_bind,
+            stream_port: node.stream_port,
+            seeds: self
+                .nodes()
+                .filter(|(_, other)| other.name != name)
+                .map(|(_, other)| other.discovery_bind)
+                .collect(),
+            discovery: DiscoveryConfig::default(),
+            consensus,
+            clock: Clock::new(),
+            mutations: Default::default(),
+        };
+        Ok(ConfigFile {
+            settings,
+            operator_bind: node.operator_bind,
+            operator_token,
+        })
+    }
+}
