@@ -84,6 +84,15 @@ pub fn init_node_with_key(data_dir: &Path) -> (String, String) {
     (field("node_id"), field("public_key"))
 }
 
+/// A loopback port free a moment ago (for files that must name fixed ports).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// What a node prints once listening.
 #[derive(Debug, Clone)]
 pub struct Listening {
@@ -108,10 +117,14 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `psionic-node run --config CONFIG` and waits for its listening line.
     pub fn start(config: &Path) -> Result<Self, String> {
+        Self::start_with(&["--config".as_ref(), config.as_os_str()])
+    }
+
+    /// Starts `psionic-node run ARGS` and waits for its listening line.
+    pub fn start_with(args: &[&std::ffi::OsStr]) -> Result<Self, String> {
         let mut child = Command::new(node_binary())
             .arg("run")
-            .arg("--config")
-            .arg(config)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -29,6 +29,8 @@
 //! ```
 
 mod settings;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::net::SocketAddr;
