@@ -21,7 +21,14 @@ fn status_members_and_submit_talk_to_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
     write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
     let id = init_node(&dir.path().join("n1"));
-    let node = NodeProcess::start(&write_voter_config(dir.path(), "n1", &[], "token", &[id.clone()])).unwrap();
+    let node = NodeProcess::start(&write_voter_config(
+        dir.path(),
+        "n1",
+        &[],
+        "token",
+        std::slice::from_ref(&id),
+    ))
+    .unwrap();
     wait_until(Duration::from_secs(20), "the single voter to lead", || {
         node.state()["coordinator"]["leader"] == id.as_str()
     });

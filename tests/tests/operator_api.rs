@@ -21,7 +21,14 @@ fn commands_need_the_operator_token_and_the_metrics_count_them() {
     let dir = tempfile::tempdir().unwrap();
     write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
     let id = init_node(&dir.path().join("n1"));
-    let node = NodeProcess::start(&write_voter_config(dir.path(), "n1", &[], "token", &[id.clone()])).unwrap();
+    let node = NodeProcess::start(&write_voter_config(
+        dir.path(),
+        "n1",
+        &[],
+        "token",
+        std::slice::from_ref(&id),
+    ))
+    .unwrap();
     let api = node.listening.operator_addr;
     wait_until(Duration::from_secs(20), "the single voter to lead", || {
         node.state()["coordinator"]["leader"] == id.as_str()

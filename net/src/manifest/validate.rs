@@ -149,21 +149,23 @@ fn check_node(index: usize, node: &super::ManifestNode) -> Result<NodeId, Refusa
 
 /// Names, keys, discovery addresses and data directories are each unique.
 fn check_unique(raw: &RawManifest, ids: &[NodeId]) -> Result<(), Refusal> {
-    let keys: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
-        ("name", Box::new(|index| raw.nodes[index].name.clone())),
-        ("public_key", Box::new(|index| ids[index].to_hex())),
-        (
-            "discovery_bind",
-            Box::new(|index| raw.nodes[index].discovery_bind.to_string()),
-        ),
-        (
-            "data_dir",
-            Box::new(|index| raw.nodes[index].data_dir.display().to_string()),
-        ),
-    ];
-    for (name, value_of) in keys {
-        for later in 1..raw.nodes.len() {
-            if let Some(first) = (0..later).find(|earlier| value_of(*earlier) == value_of(later)) {
+    const FIELDS: [&str; 4] = ["name", "public_key", "discovery_bind", "data_dir"];
+    let values: Vec<[String; 4]> = raw
+        .nodes
+        .iter()
+        .zip(ids)
+        .map(|(node, id)| {
+            [
+                node.name.clone(),
+                id.to_hex(),
+                node.discovery_bind.to_string(),
+                node.data_dir.display().to_string(),
+            ]
+        })
+        .collect();
+    for (position, name) in FIELDS.iter().enumerate() {
+        for later in 1..values.len() {
+            if let Some(first) = (0..later).find(|earlier| values[*earlier][position] == values[later][position]) {
                 return Err((
                     format!("node[{later}].{name}"),
                     ManifestProblem::Duplicate {
