@@ -1,5 +1,17 @@
-//! CUDA device truth for Psionic cluster nodes.
+//! CUDA device truth for Psionic cluster nodes: what GPUs a machine has, read from the
+//! driver through cudarc with dynamic loading, and whether the CUDA backend is ready.
 //!
-//! This crate will own the device inventory (through cudarc with dynamic loading) and
-//! backend readiness, reported as typed refusals when there is no driver or no device.
-//! It has no public items yet: nothing in the cluster reads device facts so far.
+//! Never panics for a missing driver or device: the driver library's presence is
+//! checked before the first cudarc call, and every failure is a typed
+//! [`CudaRefusal`]. Under simulation (`--cfg madsim`) there is no driver; scenarios
+//! describe inventories instead ([`DeviceInventory::simulated`]).
+
+#[cfg(not(madsim))]
+mod ffi;
+mod inventory;
+#[cfg(not(madsim))]
+mod probe;
+
+pub use inventory::{BackendReadiness, CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory};
+#[cfg(not(madsim))]
+pub use probe::probe;

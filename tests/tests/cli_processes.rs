@@ -130,3 +130,22 @@ fn the_demo_commits_on_a_real_cluster_and_stops_cleanly_on_ctrl_c() {
         "the demo cleans up {data_dir}"
     );
 }
+
+#[test]
+fn devices_reports_cuda_readiness_without_crashing_on_a_machine_without_a_driver() {
+    let (code, out, err) = node_cli(&["devices", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let readiness: serde_json::Value = serde_json::from_str(&out).unwrap();
+    match readiness["cuda"].as_str() {
+        Some("ready") => assert!(!readiness["inventory"]["devices"].as_array().unwrap().is_empty()),
+        Some("refused") => assert!(
+            ["no-driver", "no-device", "driver-too-old", "driver-error"]
+                .contains(&readiness["reason"]["refusal"].as_str().unwrap()),
+            "{readiness}"
+        ),
+        other => panic!("unexpected readiness {other:?}: {out}"),
+    }
+    let (code, out, _) = node_cli(&["devices"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("cpu       ready"), "{out}");
+}

@@ -84,6 +84,13 @@ enum Command {
         /// The command as JSON; `-` reads it from standard input.
         command: String,
     },
+    /// Show this machine's GPUs as the CUDA driver reports them, or why CUDA is not
+    /// ready (no driver, no device, driver too old). CPU work is always ready.
+    Devices {
+        /// Print the readiness as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a real N-node cluster on loopback in this process (temporary data
     /// directories), commit a few commands, print the state, and run until Ctrl-C.
     Demo {
@@ -132,6 +139,7 @@ pub fn main() -> ExitCode {
             command,
         } => crate::client::submit(&operator, &token_file, &command),
         Command::Demo { nodes } => crate::demo::run(nodes),
+        Command::Devices { json } => crate::serve::devices(json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

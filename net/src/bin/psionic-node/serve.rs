@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use psionic_cuda::BackendReadiness;
 use psionic_net::config_file::ConfigFile;
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
@@ -56,6 +57,36 @@ pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -
     runtime().block_on(serve(config))
 }
 
+pub fn devices(json: bool) -> Result<(), Failed> {
+    let readiness = BackendReadiness::of(psionic_cuda::probe());
+    if json {
+        println!("{}", serde_json::to_string(&readiness).expect("readiness serialises"));
+        return Ok(());
+    }
+    match readiness {
+        BackendReadiness::Refused { reason } => println!("cuda      not ready: {reason}\ncpu       ready"),
+        BackendReadiness::Ready { inventory } => {
+            let version = inventory.driver_version;
+            println!("cuda      ready, driver {}.{}", version / 1000, version % 1000 / 10);
+            for device in &inventory.devices {
+                let gib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0 * 1024.0);
+                println!(
+                    "gpu {}     {} {} sm_{}{} {:.1} GiB total, {:.1} GiB free",
+                    device.ordinal,
+                    device.name,
+                    device.uuid,
+                    device.compute_capability.0,
+                    device.compute_capability.1,
+                    gib(device.total_memory_bytes),
+                    gib(device.free_memory_bytes)
+                );
+            }
+            println!("cpu       ready");
+        }
+    }
+    Ok(())
+}
+
 pub fn check_manifest(path: &Path) -> Result<(), Failed> {
     let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
     println!("manifest  {} (version {MANIFEST_VERSION})", path.display());
@@ -105,6 +136,13 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         .await
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
     let _lock = lock_data_dir(data_dir)?;
+    match BackendReadiness::of(psionic_cuda::probe()) {
+        BackendReadiness::Ready { inventory } => {
+            let devices = inventory.devices.len();
+            tracing::info!(devices, driver = inventory.driver_version, "cuda backend ready");
+        }
+        BackendReadiness::Refused { reason } => tracing::info!(%reason, "cuda backend not ready; cpu ready"),
+    }
     let operator = tokio::net::TcpListener::bind(config.operator_bind)
         .await
         .map_err(|error| {
