@@ -32,27 +32,38 @@ fn applied(node: &NodeProcess) -> (u64, Value) {
     (state["applied_index"].as_u64().unwrap(), state["state_digest"].clone())
 }
 
-#[test]
-fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
-    let dir = tempfile::tempdir().unwrap();
-    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
-    let names = ["n1", "n2", "n3"];
-    let ids: Vec<String> = names.iter().map(|name| init_node(&dir.path().join(name))).collect();
-    let first = NodeProcess::start(&write_voter_config(dir.path(), "n1", &[], "token", &ids)).unwrap();
+const NAMES: [&str; 3] = ["n1", "n2", "n3"];
+
+/// Three genesis voters as real processes in `dir`; returns their ids and processes.
+fn three_voters(dir: &std::path::Path) -> (Vec<String>, Vec<Option<NodeProcess>>) {
+    write_token(&dir.join("token"), "the lab's admission token, 2026\n");
+    let ids: Vec<String> = NAMES.iter().map(|name| init_node(&dir.join(name))).collect();
+    let first = NodeProcess::start(&write_voter_config(dir, "n1", &[], "token", &ids)).unwrap();
     let seed = [first.listening.discovery_addr];
     let mut nodes = vec![Some(first)];
-    for name in &names[1..] {
-        nodes.push(Some(
-            NodeProcess::start(&write_voter_config(dir.path(), name, &seed, "token", &ids)).unwrap(),
-        ));
+    for name in &NAMES[1..] {
+        let config = write_voter_config(dir, name, &seed, "token", &ids);
+        nodes.push(Some(NodeProcess::start(&config).unwrap()));
     }
+    (ids, nodes)
+}
 
+/// Waits until every running node follows one effective leader; returns its id.
+fn await_one_leader(nodes: &[Option<NodeProcess>]) -> String {
     let mut leader_id = None;
     wait_until(CONVERGE, "every node to follow one effective leader", || {
         let leaders: Vec<Option<String>> = nodes.iter().flatten().map(leader_of).collect();
         leader_id = leaders[0].clone();
         leader_id.is_some() && leaders.iter().all(|leader| *leader == leader_id)
     });
+    leader_id.expect("a leader")
+}
+
+#[test]
+fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, mut nodes) = three_voters(dir.path());
+    let leader_id = Some(await_one_leader(&nodes));
     let leader_index = ids.iter().position(|id| Some(id) == leader_id.as_ref()).unwrap();
     let mut acknowledged = 0;
     for n in 0..10 {
@@ -76,7 +87,7 @@ fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
         .flatten()
         .map(|node| node.listening.discovery_addr)
         .collect();
-    let config = write_voter_config(dir.path(), names[leader_index], &seeds, "token", &ids);
+    let config = write_voter_config(dir.path(), NAMES[leader_index], &seeds, "token", &ids);
     nodes[leader_index] = Some(NodeProcess::start(&config).unwrap());
     wait_until(
         CONVERGE,
@@ -90,4 +101,60 @@ fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
     );
     let state = nodes[leader_index].as_ref().unwrap().state();
     assert_eq!(state["members"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_node_killed_mid_append_drops_the_torn_record_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, mut nodes) = three_voters(dir.path());
+    let leader_id = await_one_leader(&nodes);
+    let leader = ids.iter().position(|id| *id == leader_id).unwrap();
+    for n in 0..5 {
+        commit(nodes[leader].as_ref().unwrap(), n);
+    }
+    let follower = (leader + 1) % 3;
+    nodes[follower].take().unwrap().kill();
+
+    // A record cut short, as a crash in the middle of an unsynced append leaves it.
+    let data_dir = dir.path().join(NAMES[follower]);
+    let mut segments: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("log-") && name != "log-manifest"
+        })
+        .collect();
+    segments.sort();
+    let last = segments.last().expect("a log segment");
+    const TORN: [u8; 6] = [0x2a, 0x00, 0x00, 0x00, 0x13, 0x37]; // a 42-byte record, 2 bytes of it
+    let mut bytes = std::fs::read(last).unwrap();
+    let whole = bytes.len();
+    bytes.extend_from_slice(&TORN);
+    std::fs::write(last, &bytes).unwrap();
+
+    let mut acknowledged = 0;
+    for n in 5..10 {
+        acknowledged = commit(nodes[leader].as_ref().unwrap(), n);
+    }
+    let live: Vec<_> = nodes
+        .iter()
+        .flatten()
+        .map(|node| node.listening.discovery_addr)
+        .collect();
+    let config = write_voter_config(dir.path(), NAMES[follower], &live, "token", &ids);
+    nodes[follower] = Some(NodeProcess::start(&config).expect("a torn tail does not stop the node"));
+    wait_until(CONVERGE, "every node to apply every acknowledged command", || {
+        let states: Vec<(u64, Value)> = nodes.iter().flatten().map(applied).collect();
+        states
+            .iter()
+            .all(|(index, digest)| *index >= acknowledged && *digest == states[0].1)
+    });
+    let repaired = std::fs::read(last).unwrap();
+    assert_eq!(repaired[..whole], bytes[..whole], "every whole record kept");
+    assert_ne!(
+        repaired.get(whole..whole + TORN.len()),
+        Some(&TORN[..]),
+        "the torn record is gone"
+    );
 }
