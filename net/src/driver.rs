@@ -10,6 +10,7 @@ use psionic_core::{
     ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport, TransportClass,
 };
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument as _;
 
 use crate::clock::Clock;
 use crate::durable::{DurableStore, StoreError};
@@ -63,6 +64,8 @@ pub(crate) struct Driver {
     pub waiters: BTreeMap<ProposalId, (tokio::time::Instant, oneshot::Sender<Outcome>)>,
     pub metrics: NodeMetrics,
     pub metrics_out: watch::Sender<NodeMetrics>,
+    /// The span of the current term (inside the node's span), for logs.
+    pub term_span: Option<(u64, tracing::Span)>,
     pub inbound: mpsc::Receiver<Inbound>,
     pub outbound: Outbound,
     pub _acceptor: Option<AbortOnDrop>,
@@ -74,7 +77,8 @@ impl Driver {
         // One byte over the limit, so an oversize datagram is seen as such.
         let mut buffer = vec![0u8; FRAME_BYTES_MAX + 1];
         loop {
-            self.carry_out_outputs().await?;
+            let span = self.term_span();
+            self.carry_out_outputs().instrument(span).await?;
             let deadline = self.core.poll_timeout().map(|at| self.clock.deadline(at));
             // `biased`: branches are polled in this order, with no random draw, so a
             // simulated run depends on its seed only. Timers before datagrams, so a
@@ -96,7 +100,21 @@ impl Driver {
                 },
             }
         }
-        self.carry_out_outputs().await
+        let span = self.term_span();
+        self.carry_out_outputs().instrument(span).await
+    }
+
+    /// The span of the current term, made anew when the term changes.
+    fn term_span(&mut self) -> tracing::Span {
+        let term = self.core.consensus().hard_state().term;
+        match &self.term_span {
+            Some((spanned, span)) if *spanned == term => span.clone(),
+            _ => {
+                let span = tracing::info_span!("term", term);
+                self.term_span = Some((term, span.clone()));
+                span
+            }
+        }
     }
 
     fn on_request(&mut self, request: Request) {

@@ -42,12 +42,13 @@ impl Observer for LogObserver {
         tracing::info!(node = %node, epoch = epoch.0, "node speaking");
     }
 
-    fn on_event(&self, node: NodeId, _now: Instant, event: &Event) {
+    /// Runs inside the driver's `node` span (id, epoch) and its `term` span.
+    fn on_event(&self, _node: NodeId, _now: Instant, event: &Event) {
         match event {
             Event::Refused { from, refusal } => {
-                tracing::warn!(node = ?node, %from, kind = refusal.kind().name(), "refused: {refusal}");
+                tracing::warn!(%from, kind = refusal.kind().name(), "refused: {refusal}");
             }
-            event => tracing::info!(node = ?node, ?event, "event"),
+            event => tracing::info!(?event, "event"),
         }
     }
 }

@@ -12,6 +12,8 @@ use psionic_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use tracing::Instrument as _;
+
 use crate::clock::Clock;
 use crate::driver::{Driver, Request};
 use crate::durable::{DurableStore, StoreError};
@@ -242,17 +244,22 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         waiters: Default::default(),
         metrics: NodeMetrics::default(),
         metrics_out,
+        term_span: None,
         inbound: inbound_rx,
         outbound: Outbound::default(),
         _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
     };
-    let task = tokio::spawn(async move {
-        let result = driver.run().await;
-        if let Err(error) = &result {
-            tracing::error!(%error, "node stopped: durable storage failed");
+    let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);
+    let task = tokio::spawn(
+        async move {
+            let result = driver.run().await;
+            if let Err(error) = &result {
+                tracing::error!(%error, "node stopped: durable storage failed");
+            }
+            result
         }
-        result
-    });
+        .instrument(span),
+    );
     Ok(RunningNode {
         node_id,
         epoch,
