@@ -158,3 +158,81 @@ fn a_node_killed_mid_append_drops_the_torn_record_and_catches_up() {
         "the torn record is gone"
     );
 }
+
+#[test]
+fn a_rolling_restart_under_continuous_proposals_loses_no_acknowledged_command() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, nodes) = three_voters(dir.path());
+    await_one_leader(&nodes);
+    let operators: Arc<Mutex<Vec<std::net::SocketAddr>>> = Arc::new(Mutex::new(
+        nodes
+            .iter()
+            .flatten()
+            .map(|node| node.listening.operator_addr)
+            .collect(),
+    ));
+    let running = Arc::new(AtomicBool::new(true));
+    let highest_acknowledged = Arc::new(AtomicU64::new(0));
+    let acknowledged_count = Arc::new(AtomicU64::new(0));
+    let proposer = {
+        let (operators, running) = (operators.clone(), running.clone());
+        let (highest, count) = (highest_acknowledged.clone(), acknowledged_count.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while running.load(Ordering::Relaxed) {
+                n += 1;
+                let targets = operators.lock().unwrap().clone();
+                let command = json!({ "set-policy": { "name": format!("rolling-{}", n % 8), "document": n.to_le_bytes().to_vec() } });
+                for operator in targets {
+                    let Ok((200, answer)) =
+                        std::panic::catch_unwind(|| http_post_json(operator, "/v1/commands", &command))
+                    else {
+                        continue;
+                    };
+                    highest.fetch_max(answer["index"].as_u64().unwrap(), Ordering::Relaxed);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    let mut nodes = nodes;
+    for position in 0..3 {
+        let before = acknowledged_count.load(Ordering::Relaxed);
+        let status = nodes[position].take().unwrap().terminate();
+        assert!(
+            status.success(),
+            "n{} exits cleanly on SIGTERM: {status:?}",
+            position + 1
+        );
+        let live: Vec<_> = nodes
+            .iter()
+            .flatten()
+            .map(|node| node.listening.discovery_addr)
+            .collect();
+        let config = write_voter_config(dir.path(), NAMES[position], &live, "token", &ids);
+        let restarted = NodeProcess::start(&config).unwrap();
+        operators.lock().unwrap()[position] = restarted.listening.operator_addr;
+        nodes[position] = Some(restarted);
+        await_one_leader(&nodes);
+        wait_until(CONVERGE, "the cluster to keep committing", || {
+            acknowledged_count.load(Ordering::Relaxed) > before + 5
+        });
+    }
+    running.store(false, Ordering::Relaxed);
+    proposer.join().unwrap();
+
+    let acknowledged = highest_acknowledged.load(Ordering::Relaxed);
+    assert!(acknowledged_count.load(Ordering::Relaxed) >= 15);
+    wait_until(CONVERGE, "every node to apply every acknowledged command", || {
+        let states: Vec<(u64, Value)> = nodes.iter().flatten().map(applied).collect();
+        states
+            .iter()
+            .all(|(index, digest)| *index >= acknowledged && *digest == states[0].1)
+    });
+}
