@@ -80,9 +80,10 @@ fn pick_node_count(cluster: &ClusterSpec) -> usize {
 
 fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
     let keys: Vec<[u8; 32]> = (0..nodes).map(|_| madsim::rand::random()).collect();
+    let coordinators = nodes - cluster.executors;
     let voters: Vec<_> = keys
         .iter()
-        .take(cluster.voters.unwrap_or(nodes))
+        .take(cluster.voters.unwrap_or(coordinators).min(coordinators))
         .map(|key| (NodeIdentity::new(*key, NodeEpoch(0)).node_id(), NodeRole::Both))
         .collect();
     let consensus = consensus_config(cluster, voters);
@@ -96,10 +97,14 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
                 SeedMode::First => vec![addr(1)],
                 SeedMode::All => (1..=nodes as u8).filter(|other| *other != octet).map(addr).collect(),
             };
+            let mut settings = settings(octet, seeds, CLUSTER_TOKEN, consensus.clone());
+            if index >= coordinators {
+                settings.role = NodeRole::Executor;
+            }
             NodeSpec {
                 name: format!("n{octet}"),
                 secret_key: *key,
-                settings: settings(octet, seeds, CLUSTER_TOKEN, consensus.clone()),
+                settings,
                 honest: true,
             }
         })

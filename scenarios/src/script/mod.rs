@@ -37,6 +37,8 @@ pub struct ClusterSpec {
     /// How many of the first nodes are initial voters (the rest join as learners);
     /// `None`: all of them. Zero: no consensus membership is configured.
     pub voters: Option<usize>,
+    /// How many of the last nodes are executor-only (never voters, never leaders).
+    pub executors: usize,
     /// Nodes holding another cluster's token (`intruder1..`), to be refused by all.
     pub intruders: usize,
     /// Whom each node is told of at start.

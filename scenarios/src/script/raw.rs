@@ -36,6 +36,8 @@ struct RawCluster {
     nodes: NodeCount,
     voters: Option<usize>,
     #[serde(default)]
+    executors: usize,
+    #[serde(default)]
     intruders: usize,
     seeds: Option<String>,
     #[serde(default)]
@@ -158,8 +160,14 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
     for count in [nodes_min, nodes_max] {
         check_range("nodes", count as f64, 1.0, NODES_MAX as f64)?;
     }
+    check_range("executors", raw.executors as f64, 0.0, (nodes_min - 1) as f64)?;
     if let Some(voters) = raw.voters {
-        check_range("voters", voters as f64, 0.0, nodes_min as f64)?;
+        check_range(
+            "voters",
+            voters as f64,
+            0.0,
+            nodes_min.saturating_sub(raw.executors as u64) as f64,
+        )?;
     }
     check_range("intruders", raw.intruders as f64, 0.0, 3.0)?;
     let seeds = match raw.seeds.as_deref() {
@@ -178,6 +186,7 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         nodes_min: nodes_min as usize,
         nodes_max: nodes_max as usize,
         voters: raw.voters,
+        executors: raw.executors,
         intruders: raw.intruders,
         seeds,
         consensus: ConsensusOverrides {
