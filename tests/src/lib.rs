@@ -84,6 +84,19 @@ pub fn init_node_with_key(data_dir: &Path) -> (String, String) {
     (field("node_id"), field("public_key"))
 }
 
+/// A one-node cluster (its own sole voter) in `dir`, started and leading; returns
+/// its id and process.
+pub fn single_voter_leader(dir: &Path) -> (String, NodeProcess) {
+    write_token(&dir.join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.join("n1"));
+    let config = write_voter_config(dir, "n1", &[], "token", std::slice::from_ref(&id));
+    let node = NodeProcess::start(&config).unwrap();
+    wait_until(Duration::from_secs(20), "the single voter to lead", || {
+        node.state()["coordinator"]["leader"] == id.as_str()
+    });
+    (id, node)
+}
+
 /// A loopback port free a moment ago (for files that must name fixed ports).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use psionic_tests::{NodeProcess, init_node, node_binary, wait_until, write_token, write_voter_config};
+use psionic_tests::{node_binary, single_voter_leader, write_token};
 
 fn node_cli(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(node_binary()).args(args).output().unwrap();
@@ -19,19 +19,7 @@ fn node_cli(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn status_members_and_submit_talk_to_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
-    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
-    let id = init_node(&dir.path().join("n1"));
-    let node = NodeProcess::start(&write_voter_config(
-        dir.path(),
-        "n1",
-        &[],
-        "token",
-        std::slice::from_ref(&id),
-    ))
-    .unwrap();
-    wait_until(Duration::from_secs(20), "the single voter to lead", || {
-        node.state()["coordinator"]["leader"] == id.as_str()
-    });
+    let (id, node) = single_voter_leader(dir.path());
     let operator = node.listening.operator_addr.to_string();
 
     let (code, out, err) = node_cli(&["status", "--operator", &operator]);

@@ -2,12 +2,7 @@
 //! members and metrics tell the truth about what happened.
 #![cfg(not(madsim))]
 
-use std::time::Duration;
-
-use psionic_tests::{
-    NodeProcess, OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, init_node, wait_until, write_token,
-    write_voter_config,
-};
+use psionic_tests::{OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, single_voter_leader};
 use serde_json::json;
 
 fn metric(text: &str, line_start: &str) -> f64 {
@@ -19,20 +14,8 @@ fn metric(text: &str, line_start: &str) -> f64 {
 #[test]
 fn commands_need_the_operator_token_and_the_metrics_count_them() {
     let dir = tempfile::tempdir().unwrap();
-    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
-    let id = init_node(&dir.path().join("n1"));
-    let node = NodeProcess::start(&write_voter_config(
-        dir.path(),
-        "n1",
-        &[],
-        "token",
-        std::slice::from_ref(&id),
-    ))
-    .unwrap();
+    let (id, node) = single_voter_leader(dir.path());
     let api = node.listening.operator_addr;
-    wait_until(Duration::from_secs(20), "the single voter to lead", || {
-        node.state()["coordinator"]["leader"] == id.as_str()
-    });
 
     let command = json!({ "set-policy": { "name": "placement", "document": [1, 2, 3] } });
     let (code, answer) = http_post_json_as(api, "/v1/commands", &command, None);

@@ -50,6 +50,20 @@ pub struct ApiState {
     pub operator_token: Option<OperatorToken>,
 }
 
+impl ApiState {
+    /// The API of `node`, guarded by `operator_token`.
+    pub fn of(node: &crate::RunningNode, operator_token: Option<OperatorToken>) -> Self {
+        Self {
+            discovery_addr: node.discovery_addr,
+            status: node.status.clone(),
+            state: node.state.clone(),
+            metrics: node.metrics.clone(),
+            client: node.client(),
+            operator_token,
+        }
+    }
+}
+
 /// The operator API's routes.
 pub fn router(api: ApiState) -> Router {
     Router::new()

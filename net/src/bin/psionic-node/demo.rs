@@ -129,14 +129,7 @@ async fn serve_operator_api(node: &RunningNode, operator_token: OperatorToken) -
     let addr = listener
         .local_addr()
         .map_err(|error| (Failure::Network, error.to_string()))?;
-    let app = http::router(http::ApiState {
-        discovery_addr: node.discovery_addr,
-        status: node.status.clone(),
-        state: node.state.clone(),
-        metrics: node.metrics.clone(),
-        client: node.client(),
-        operator_token: Some(operator_token),
-    });
+    let app = http::router(http::ApiState::of(node, Some(operator_token)));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }

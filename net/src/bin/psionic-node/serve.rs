@@ -173,14 +173,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         "operator_addr": operator_addr,
     });
     println!("{listening}");
-    let app = http::router(http::ApiState {
-        discovery_addr: node.discovery_addr,
-        status: node.status.clone(),
-        state: node.state.clone(),
-        metrics: node.metrics.clone(),
-        client: node.client(),
-        operator_token: config.operator_token.clone(),
-    });
+    let app = http::router(http::ApiState::of(&node, config.operator_token.clone()));
     let served = axum::serve(operator, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
