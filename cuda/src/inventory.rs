@@ -50,13 +50,33 @@ pub enum CudaRefusal {
         required: i32,
     },
     /// A driver call failed.
-    #[error("CUDA driver call {call} failed: {error}")]
+    #[error("CUDA driver call {call:?} failed with CUresult {code}")]
     DriverError {
         /// The call.
-        call: String,
-        /// The driver's error.
-        error: String,
+        call: DriverCall,
+        /// The driver's `CUresult`.
+        code: i32,
     },
+}
+
+/// The driver calls the inventory makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverCall {
+    /// `cuDriverGetVersion`.
+    DriverGetVersion,
+    /// `cuDeviceGetCount`.
+    DeviceGetCount,
+    /// `cuDevicePrimaryCtxRetain`.
+    PrimaryContextRetain,
+    /// `cuDeviceGetAttribute` (compute capability).
+    DeviceGetAttribute,
+    /// `cuMemGetInfo`.
+    MemGetInfo,
+    /// `cuDeviceGetUuid`.
+    DeviceGetUuid,
+    /// `cuDeviceGetName`.
+    DeviceGetName,
 }
 
 /// Whether this node can run work on CUDA.

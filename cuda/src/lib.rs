@@ -12,6 +12,6 @@ mod inventory;
 #[cfg(not(madsim))]
 mod probe;
 
-pub use inventory::{BackendReadiness, CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory};
+pub use inventory::{BackendReadiness, CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory, DriverCall};
 #[cfg(not(madsim))]
 pub use probe::probe;

@@ -3,21 +3,21 @@
 use cudarc::driver::{CudaContext, DriverError};
 
 use crate::ffi;
-use crate::inventory::{CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory};
+use crate::inventory::{CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory, DriverCall};
 
 /// Asks the driver what GPUs this machine has. Safe on a machine with no driver.
 pub fn probe() -> Result<DeviceInventory, CudaRefusal> {
     if !ffi::driver_library_present() {
         return Err(CudaRefusal::NoDriver);
     }
-    let driver_version = ffi::driver_version().map_err(failed("cuDriverGetVersion"))?;
+    let driver_version = ffi::driver_version().map_err(failed(DriverCall::DriverGetVersion))?;
     if driver_version < DRIVER_VERSION_MIN {
         return Err(CudaRefusal::DriverTooOld {
             found: driver_version,
             required: DRIVER_VERSION_MIN,
         });
     }
-    let count = CudaContext::device_count().map_err(failed("cuDeviceGetCount"))?;
+    let count = CudaContext::device_count().map_err(failed(DriverCall::DeviceGetCount))?;
     if count <= 0 {
         return Err(CudaRefusal::NoDevice);
     }
@@ -29,13 +29,15 @@ pub fn probe() -> Result<DeviceInventory, CudaRefusal> {
 }
 
 fn device(ordinal: usize) -> Result<DeviceInfo, CudaRefusal> {
-    let context = CudaContext::new(ordinal).map_err(failed("cuDevicePrimaryCtxRetain"))?;
-    let (major, minor) = context.compute_capability().map_err(failed("cuDeviceGetAttribute"))?;
-    let (free, total) = context.mem_get_info().map_err(failed("cuMemGetInfo"))?;
-    let uuid = context.uuid().map_err(failed("cuDeviceGetUuid"))?;
+    let context = CudaContext::new(ordinal).map_err(failed(DriverCall::PrimaryContextRetain))?;
+    let (major, minor) = context
+        .compute_capability()
+        .map_err(failed(DriverCall::DeviceGetAttribute))?;
+    let (free, total) = context.mem_get_info().map_err(failed(DriverCall::MemGetInfo))?;
+    let uuid = context.uuid().map_err(failed(DriverCall::DeviceGetUuid))?;
     Ok(DeviceInfo {
         ordinal: ordinal as u32,
-        name: context.name().map_err(failed("cuDeviceGetName"))?,
+        name: context.name().map_err(failed(DriverCall::DeviceGetName))?,
         uuid: format_uuid(&uuid.bytes.map(|byte| byte as u8)),
         total_memory_bytes: total as u64,
         free_memory_bytes: free as u64,
@@ -43,10 +45,10 @@ fn device(ordinal: usize) -> Result<DeviceInfo, CudaRefusal> {
     })
 }
 
-fn failed(call: &'static str) -> impl Fn(DriverError) -> CudaRefusal {
+fn failed(call: DriverCall) -> impl Fn(DriverError) -> CudaRefusal {
     move |error| CudaRefusal::DriverError {
-        call: call.to_owned(),
-        error: format!("{error:?}"),
+        call,
+        code: error.0 as i32,
     }
 }
 

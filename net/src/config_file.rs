@@ -29,6 +29,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
+use psionic_core::consensus::TimingOverrides;
 use psionic_core::digest::from_hex;
 use psionic_core::{
     AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture,
@@ -273,14 +274,16 @@ impl RawConsensus {
                 .into_iter()
                 .map(|voter| (voter.node_id, voter.role))
                 .collect(),
-            heartbeat_interval_ms: self.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
-            election_timeout_ms_min: self.election_timeout_ms_min.unwrap_or(defaults.election_timeout_ms_min),
-            election_timeout_ms_max: self.election_timeout_ms_max.unwrap_or(defaults.election_timeout_ms_max),
             snapshot_after_entries: self.snapshot_after_entries.unwrap_or(defaults.snapshot_after_entries),
             snapshot_after_bytes: self.snapshot_after_bytes.unwrap_or(defaults.snapshot_after_bytes),
             auto_admit: self.auto_admit.unwrap_or(defaults.auto_admit),
             ..defaults
         }
+        .with_timing(TimingOverrides {
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            election_timeout_ms_min: self.election_timeout_ms_min,
+            election_timeout_ms_max: self.election_timeout_ms_max,
+        })
     }
 }
 

@@ -86,6 +86,31 @@ impl Default for ConsensusConfig {
     }
 }
 
+/// Timing values that differ from the defaults (absent: keep the default). Shared by
+/// every place an operator or a scenario can set them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOverrides {
+    /// Time between leader heartbeats.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Shortest election timeout.
+    pub election_timeout_ms_min: Option<u64>,
+    /// Longest election timeout (exclusive).
+    pub election_timeout_ms_max: Option<u64>,
+}
+
+impl ConsensusConfig {
+    /// This configuration with `timing` applied.
+    pub fn with_timing(self, timing: TimingOverrides) -> Self {
+        Self {
+            heartbeat_interval_ms: timing.heartbeat_interval_ms.unwrap_or(self.heartbeat_interval_ms),
+            election_timeout_ms_min: timing.election_timeout_ms_min.unwrap_or(self.election_timeout_ms_min),
+            election_timeout_ms_max: timing.election_timeout_ms_max.unwrap_or(self.election_timeout_ms_max),
+            ..self
+        }
+    }
+}
+
 /// What must survive a crash: the current term and the vote cast in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {

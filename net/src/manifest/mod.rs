@@ -36,6 +36,7 @@ mod validate;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use psionic_core::consensus::TimingOverrides;
 use psionic_core::digest::{Digest, DigestKind};
 use psionic_core::{NodeId, NodeRole};
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,7 @@ pub struct RawManifest {
     cluster_genesis: String,
     trust: ManifestTrust,
     #[serde(default)]
-    timing: ManifestTiming,
+    timing: TimingOverrides,
     #[serde(default, rename = "node")]
     nodes: Vec<ManifestNode>,
 }
@@ -71,18 +72,6 @@ pub enum ManifestTrust {
     },
     /// Every node pins every other node's public key.
     ConfiguredPeers,
-}
-
-/// Consensus timing for every node.
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestTiming {
-    /// Leader heartbeat.
-    pub heartbeat_interval_ms: Option<u64>,
-    /// Election timeout floor.
-    pub election_timeout_ms_min: Option<u64>,
-    /// Election timeout ceiling.
-    pub election_timeout_ms_max: Option<u64>,
 }
 
 /// One node of the cluster.
@@ -201,7 +190,7 @@ impl Manifest {
     }
 
     /// The timing policy.
-    pub fn timing(&self) -> ManifestTiming {
+    pub fn timing(&self) -> TimingOverrides {
         self.raw.timing
     }
 

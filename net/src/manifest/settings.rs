@@ -70,23 +70,15 @@ impl Manifest {
                 Ok::<_, ConfigFileError>(OperatorToken::new(&secret).expect("length checked"))
             })
             .transpose()?;
-        let timing = self.timing();
-        let defaults = ConsensusConfig::default();
         let consensus = ConsensusConfig {
             initial_voters: self
                 .nodes()
                 .filter(|(_, node)| node.voter)
                 .map(|(id, node)| (id, node.role))
                 .collect(),
-            heartbeat_interval_ms: timing.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms),
-            election_timeout_ms_min: timing
-                .election_timeout_ms_min
-                .unwrap_or(defaults.election_timeout_ms_min),
-            election_timeout_ms_max: timing
-                .election_timeout_ms_max
-                .unwrap_or(defaults.election_timeout_ms_max),
-            ..defaults
-        };
+            ..ConsensusConfig::default()
+        }
+        .with_timing(self.timing());
         let settings = NodeSettings {
             data_dir: base.join(&node.data_dir),
             namespace: ClusterNamespace::new(self.namespace()).expect("validated"),

@@ -103,15 +103,12 @@ pub(super) fn check(raw: &RawManifest) -> Result<Vec<NodeId>, Refusal> {
 }
 
 fn check_timing(raw: &RawManifest) -> Result<(), Refusal> {
-    let defaults = psionic_core::ConsensusConfig::default();
-    let timing = raw.timing;
-    let heartbeat_ms = timing.heartbeat_interval_ms.unwrap_or(defaults.heartbeat_interval_ms);
-    let min_ms = timing
-        .election_timeout_ms_min
-        .unwrap_or(defaults.election_timeout_ms_min);
-    let max_ms = timing
-        .election_timeout_ms_max
-        .unwrap_or(defaults.election_timeout_ms_max);
+    let config = psionic_core::ConsensusConfig::default().with_timing(raw.timing);
+    let (heartbeat_ms, min_ms, max_ms) = (
+        config.heartbeat_interval_ms,
+        config.election_timeout_ms_min,
+        config.election_timeout_ms_max,
+    );
     if heartbeat_ms == 0 || heartbeat_ms >= min_ms || min_ms >= max_ms {
         return Err((
             "timing".to_owned(),

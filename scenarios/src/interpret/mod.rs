@@ -127,21 +127,13 @@ fn consensus_config(cluster: &ClusterSpec, initial_voters: Vec<(psionic_core::No
     let overrides = &cluster.consensus;
     ConsensusConfig {
         initial_voters,
-        heartbeat_interval_ms: overrides
-            .heartbeat_interval_ms
-            .unwrap_or(defaults.heartbeat_interval_ms),
-        election_timeout_ms_min: overrides
-            .election_timeout_ms_min
-            .unwrap_or(defaults.election_timeout_ms_min),
-        election_timeout_ms_max: overrides
-            .election_timeout_ms_max
-            .unwrap_or(defaults.election_timeout_ms_max),
         snapshot_after_entries: overrides
             .snapshot_after_entries
             .unwrap_or(defaults.snapshot_after_entries),
         snapshot_chunk_bytes: overrides.snapshot_chunk_bytes.unwrap_or(defaults.snapshot_chunk_bytes),
         ..defaults
     }
+    .with_timing(overrides.timing)
 }
 
 impl Play<'_> {

@@ -7,6 +7,8 @@ mod raw;
 mod step;
 mod step_parse;
 
+use psionic_core::consensus::TimingOverrides;
+
 pub use error::{ScenarioError, StepProblem};
 pub use step::{Action, ChaosFault, Expectation, Target};
 
@@ -59,12 +61,8 @@ pub enum SeedMode {
 /// Consensus settings that differ from the defaults (milliseconds and counts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsensusOverrides {
-    /// Heartbeat interval.
-    pub heartbeat_interval_ms: Option<u64>,
-    /// Election timeout floor.
-    pub election_timeout_ms_min: Option<u64>,
-    /// Election timeout ceiling.
-    pub election_timeout_ms_max: Option<u64>,
+    /// Heartbeat and election timeouts.
+    pub timing: TimingOverrides,
     /// Entries applied before a snapshot is taken.
     pub snapshot_after_entries: Option<u64>,
     /// Bytes per snapshot chunk.

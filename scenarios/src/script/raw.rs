@@ -1,5 +1,6 @@
 //! The file as TOML sees it, and its validation into a [`Scenario`].
 
+use psionic_core::consensus::TimingOverrides;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -190,9 +191,11 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         intruders: raw.intruders,
         seeds,
         consensus: ConsensusOverrides {
-            heartbeat_interval_ms: consensus.heartbeat_interval_ms,
-            election_timeout_ms_min: consensus.election_timeout_ms_min,
-            election_timeout_ms_max: consensus.election_timeout_ms_max,
+            timing: TimingOverrides {
+                heartbeat_interval_ms: consensus.heartbeat_interval_ms,
+                election_timeout_ms_min: consensus.election_timeout_ms_min,
+                election_timeout_ms_max: consensus.election_timeout_ms_max,
+            },
             snapshot_after_entries: consensus.snapshot_after_entries,
             snapshot_chunk_bytes: consensus.snapshot_chunk_bytes,
         },

@@ -14,6 +14,7 @@ pub fn speed(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>) -> ExitC
     let heartbeat_ms = scenario
         .cluster
         .consensus
+        .timing
         .heartbeat_interval_ms
         .unwrap_or(HEARTBEAT_MS_DEFAULT);
     let (mut ours_wall, mut base_wall) = (Duration::ZERO, Duration::ZERO);
