@@ -79,6 +79,7 @@
 //! }
 //! ```
 
+pub mod backend;
 pub mod config;
 pub mod consensus;
 pub mod digest;
@@ -94,6 +95,7 @@ pub mod time;
 pub mod timer;
 pub mod wire;
 
+pub use backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, Telemetry};
 pub use config::{ConfigError, DiscoveryConfig, NodeConfig};
 pub use consensus::{ConsensusConfig, Durable, HardState, RoleKind};
 pub use digest::{Digest, DigestKind};
@@ -103,6 +105,6 @@ pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};
 pub use state::{ClusterCommand, ClusterEvent, ClusterState, ProposalId};
-pub use status::{MemberReport, NodeStatus, PeerStatus, StateReport};
+pub use status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 pub use time::Instant;
 pub use wire::TrustPosture;

@@ -4,12 +4,14 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::{CoordinatorView, RoleKind};
+use crate::backend::ReadinessByBackend;
+use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::RefusalCounters;
 use crate::state::MemberStatus;
+use crate::time::Instant;
 
 /// What a node knows of itself and its peers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,4 +98,31 @@ pub struct MemberReport {
     pub status: MemberStatus,
     /// Whether it votes.
     pub voter: bool,
+    /// Backend readiness as committed.
+    pub backends: ReadinessByBackend,
+    /// Soft telemetry as last heard here (the leader hears every member's; a follower
+    /// only its own), if any.
+    pub telemetry: Option<TelemetryReport>,
+}
+
+/// Soft telemetry with its age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelemetryReport {
+    /// Free memory of each CUDA device, in ordinal order.
+    pub free_memory_bytes: Vec<u64>,
+    /// Requests waiting to run.
+    pub queue_depth: u32,
+    /// Milliseconds since it arrived.
+    pub age_ms: u64,
+}
+
+impl TelemetryReport {
+    /// `seen` as of `now`.
+    pub fn of(seen: &TelemetrySeen, now: Instant) -> Self {
+        Self {
+            free_memory_bytes: seen.telemetry.free_memory_bytes.clone(),
+            queue_depth: seen.telemetry.queue_depth,
+            age_ms: u64::try_from(now.saturating_since(seen.at).as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }

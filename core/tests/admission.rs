@@ -124,7 +124,7 @@ fn frames_of_another_namespace_cluster_or_version_are_refused_with_the_values_co
     harness.inject(addr(9), 0, forged_hello(other_namespace.clone(), ours, SCHEMA_VERSION));
     harness.inject(addr(9), 0, forged_hello(namespace(), other_cluster, SCHEMA_VERSION));
     harness.inject(addr(9), 0, forged_hello(namespace(), ours, SCHEMA_VERSION + 1));
-    harness.inject(addr(9), 0, vec![0x01, 0xff, 0xff]);
+    harness.inject(addr(9), 0, vec![SCHEMA_VERSION as u8, 0xff, 0xff]);
     harness.inject(addr(9), 0, vec![0u8; 70_000]);
     let refusals = refusals_of(&harness, 0);
     assert_eq!(

@@ -1,5 +1,6 @@
 //! The inventory a node reports and the readiness of its CUDA backend.
 
+use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, Telemetry};
 use serde::{Deserialize, Serialize};
 
 /// Oldest driver accepted, as `1000 * major + 10 * minor` (CUDA 12.0).
@@ -31,58 +32,10 @@ pub struct DeviceInventory {
     pub devices: Vec<DeviceInfo>,
 }
 
-/// Why the CUDA backend cannot serve on this machine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "refusal", rename_all = "kebab-case")]
-pub enum CudaRefusal {
-    /// The driver library (`libcuda`) is not installed or cannot be loaded.
-    #[error("no CUDA driver: libcuda could not be loaded")]
-    NoDriver,
-    /// The driver is there but reports no device.
-    #[error("the CUDA driver reports no device")]
-    NoDevice,
-    /// The driver is older than this build needs.
-    #[error("CUDA driver {found} is older than the {required} required")]
-    DriverTooOld {
-        /// Its version.
-        found: i32,
-        /// The minimum.
-        required: i32,
-    },
-    /// A driver call failed.
-    #[error("CUDA driver call {call:?} failed with CUresult {code}")]
-    DriverError {
-        /// The call.
-        call: DriverCall,
-        /// The driver's `CUresult`.
-        code: i32,
-    },
-}
-
-/// The driver calls the inventory makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DriverCall {
-    /// `cuDriverGetVersion`.
-    DriverGetVersion,
-    /// `cuDeviceGetCount`.
-    DeviceGetCount,
-    /// `cuDevicePrimaryCtxRetain`.
-    PrimaryContextRetain,
-    /// `cuDeviceGetAttribute` (compute capability).
-    DeviceGetAttribute,
-    /// `cuMemGetInfo`.
-    MemGetInfo,
-    /// `cuDeviceGetUuid`.
-    DeviceGetUuid,
-    /// `cuDeviceGetName`.
-    DeviceGetName,
-}
-
 /// Whether this node can run work on CUDA.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cuda", rename_all = "kebab-case")]
-pub enum BackendReadiness {
+pub enum CudaReadiness {
     /// Ready, with these devices.
     Ready {
         /// What the driver reported.
@@ -91,16 +44,54 @@ pub enum BackendReadiness {
     /// Refused, with the reason.
     Refused {
         /// Why.
-        reason: CudaRefusal,
+        reason: BackendRefusal,
     },
 }
 
-impl BackendReadiness {
+impl CudaReadiness {
     /// The readiness implied by a probe's result.
-    pub fn of(probed: Result<DeviceInventory, CudaRefusal>) -> Self {
+    pub fn of(probed: Result<DeviceInventory, BackendRefusal>) -> Self {
         match probed {
-            Ok(inventory) => BackendReadiness::Ready { inventory },
-            Err(reason) => BackendReadiness::Refused { reason },
+            Ok(inventory) => CudaReadiness::Ready { inventory },
+            Err(reason) => CudaReadiness::Refused { reason },
+        }
+    }
+
+    /// What the node tells its core: the CPU ready, CUDA as probed, free memory as
+    /// telemetry.
+    pub fn report(&self) -> DeviceReport {
+        let (cuda, free_memory_bytes) = match self {
+            CudaReadiness::Ready { inventory } => (
+                BackendReadiness::Ready {
+                    devices: inventory.devices.iter().map(DeviceInfo::profile).collect(),
+                },
+                inventory
+                    .devices
+                    .iter()
+                    .map(|device| device.free_memory_bytes)
+                    .collect(),
+            ),
+            CudaReadiness::Refused { reason } => (BackendReadiness::Refused { reason: reason.clone() }, Vec::new()),
+        };
+        DeviceReport {
+            readiness: [(Backend::Cpu, BackendReadiness::cpu()), (Backend::Cuda, cuda)].into(),
+            telemetry: Telemetry {
+                free_memory_bytes,
+                queue_depth: 0,
+            },
+        }
+    }
+}
+
+impl DeviceInfo {
+    /// The facts the log records about this device (everything but free memory).
+    pub fn profile(&self) -> DeviceProfile {
+        DeviceProfile {
+            ordinal: self.ordinal,
+            name: self.name.clone(),
+            uuid: self.uuid.clone(),
+            total_memory_bytes: self.total_memory_bytes,
+            compute_capability: self.compute_capability,
         }
     }
 }
@@ -109,6 +100,11 @@ impl DeviceInventory {
     /// An imaginary inventory for simulation: `count` devices of `memory_gib` each,
     /// compute capability 9.0, all memory free.
     pub fn simulated(count: u32, memory_gib: u64) -> Self {
+        Self::simulated_with(count, memory_gib, (9, 0))
+    }
+
+    /// [`DeviceInventory::simulated`] with another compute capability.
+    pub fn simulated_with(count: u32, memory_gib: u64, compute_capability: (u32, u32)) -> Self {
         let bytes = memory_gib * 1024 * 1024 * 1024;
         Self {
             driver_version: 12_080,
@@ -119,7 +115,7 @@ impl DeviceInventory {
                     uuid: format!("GPU-00000000-0000-0000-0000-{ordinal:012x}"),
                     total_memory_bytes: bytes,
                     free_memory_bytes: bytes,
-                    compute_capability: (9, 0),
+                    compute_capability,
                 })
                 .collect(),
         }
@@ -137,19 +133,39 @@ mod tests {
 
     #[test]
     fn readiness_serialises_as_a_tagged_value() {
-        let refused = BackendReadiness::of(Err(CudaRefusal::DriverTooOld {
+        let refused = CudaReadiness::of(Err(BackendRefusal::DriverTooOld {
             found: 11_080,
             required: DRIVER_VERSION_MIN,
         }));
         let json = serde_json::to_value(&refused).unwrap();
         assert_eq!(json["cuda"], "refused");
-        assert_eq!(json["reason"]["refusal"], "driver-too-old");
-        assert_eq!(json["reason"]["found"], 11_080);
-        let ready = BackendReadiness::of(Ok(DeviceInventory::simulated(2, 80)));
-        let BackendReadiness::Ready { inventory } = ready else {
+        assert_eq!(json["reason"]["driver-too-old"]["found"], 11_080);
+        let ready = CudaReadiness::of(Ok(DeviceInventory::simulated(2, 80)));
+        let CudaReadiness::Ready { inventory } = &ready else {
             panic!()
         };
         assert_eq!(inventory.total_memory_bytes(), 160 * 1024 * 1024 * 1024);
         assert_eq!(inventory.devices[1].uuid, "GPU-00000000-0000-0000-0000-000000000001");
+    }
+
+    #[test]
+    fn a_report_logs_profiles_and_keeps_free_memory_as_telemetry() {
+        let mut inventory = DeviceInventory::simulated(2, 80);
+        inventory.devices[1].free_memory_bytes = 7;
+        let report = CudaReadiness::of(Ok(inventory)).report();
+        assert!(report.readiness[&Backend::Cpu].is_ready());
+        let BackendReadiness::Ready { devices } = &report.readiness[&Backend::Cuda] else {
+            panic!("{report:?}")
+        };
+        assert_eq!(devices[1].total_memory_bytes, 80 * 1024 * 1024 * 1024);
+        assert_eq!(report.telemetry.free_memory_bytes[1], 7);
+        let refused = CudaReadiness::of(Err(BackendRefusal::NoDriver)).report();
+        assert_eq!(
+            refused.readiness[&Backend::Cuda],
+            BackendReadiness::Refused {
+                reason: BackendRefusal::NoDriver
+            }
+        );
+        assert!(refused.telemetry.free_memory_bytes.is_empty());
     }
 }

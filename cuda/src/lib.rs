@@ -3,7 +3,7 @@
 //!
 //! Never panics for a missing driver or device: the driver library's presence is
 //! checked before the first cudarc call, and every failure is a typed
-//! [`CudaRefusal`]. Under simulation (`--cfg madsim`) there is no driver; scenarios
+//! [`BackendRefusal`]. Under simulation (`--cfg madsim`) there is no driver; scenarios
 //! describe inventories instead ([`DeviceInventory::simulated`]).
 
 #[cfg(not(madsim))]
@@ -12,6 +12,7 @@ mod inventory;
 #[cfg(not(madsim))]
 mod probe;
 
-pub use inventory::{BackendReadiness, CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory, DriverCall};
+pub use inventory::{CudaReadiness, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory};
 #[cfg(not(madsim))]
 pub use probe::probe;
+pub use psionic_core::backend::{BackendRefusal, DriverCall};

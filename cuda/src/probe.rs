@@ -3,23 +3,25 @@
 use cudarc::driver::{CudaContext, DriverError};
 
 use crate::ffi;
-use crate::inventory::{CudaRefusal, DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory, DriverCall};
+use psionic_core::backend::{BackendRefusal, DriverCall};
+
+use crate::inventory::{DRIVER_VERSION_MIN, DeviceInfo, DeviceInventory};
 
 /// Asks the driver what GPUs this machine has. Safe on a machine with no driver.
-pub fn probe() -> Result<DeviceInventory, CudaRefusal> {
+pub fn probe() -> Result<DeviceInventory, BackendRefusal> {
     if !ffi::driver_library_present() {
-        return Err(CudaRefusal::NoDriver);
+        return Err(BackendRefusal::NoDriver);
     }
     let driver_version = ffi::driver_version().map_err(failed(DriverCall::DriverGetVersion))?;
     if driver_version < DRIVER_VERSION_MIN {
-        return Err(CudaRefusal::DriverTooOld {
+        return Err(BackendRefusal::DriverTooOld {
             found: driver_version,
             required: DRIVER_VERSION_MIN,
         });
     }
     let count = CudaContext::device_count().map_err(failed(DriverCall::DeviceGetCount))?;
     if count <= 0 {
-        return Err(CudaRefusal::NoDevice);
+        return Err(BackendRefusal::NoDevice);
     }
     let devices = (0..count as usize).map(device).collect::<Result<_, _>>()?;
     Ok(DeviceInventory {
@@ -28,7 +30,7 @@ pub fn probe() -> Result<DeviceInventory, CudaRefusal> {
     })
 }
 
-fn device(ordinal: usize) -> Result<DeviceInfo, CudaRefusal> {
+fn device(ordinal: usize) -> Result<DeviceInfo, BackendRefusal> {
     let context = CudaContext::new(ordinal).map_err(failed(DriverCall::PrimaryContextRetain))?;
     let (major, minor) = context
         .compute_capability()
@@ -45,8 +47,8 @@ fn device(ordinal: usize) -> Result<DeviceInfo, CudaRefusal> {
     })
 }
 
-fn failed(call: DriverCall) -> impl Fn(DriverError) -> CudaRefusal {
-    move |error| CudaRefusal::DriverError {
+fn failed(call: DriverCall) -> impl Fn(DriverError) -> BackendRefusal {
+    move |error| BackendRefusal::DriverError {
         call,
         code: error.0 as i32,
     }
@@ -81,7 +83,7 @@ mod tests {
     fn probing_never_panics_and_without_a_driver_says_so() {
         let probed = probe();
         if !ffi::driver_library_present() {
-            assert_eq!(probed, Err(CudaRefusal::NoDriver));
+            assert_eq!(probed, Err(BackendRefusal::NoDriver));
         }
     }
 }

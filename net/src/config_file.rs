@@ -238,6 +238,7 @@ impl ConfigFile {
             consensus: raw.consensus.resolve(),
             clock: Clock::new(),
             mutations: Default::default(),
+            devices: Default::default(),
         };
         Ok(Self {
             settings,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use psionic_core::consensus::{Authority, Decision, ProposalRejection};
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
-    ClusterCommand, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport, TransportClass,
+    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport,
+    TransportClass,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
@@ -48,6 +49,8 @@ pub enum Request {
         /// The voter asked to take over, if this node led.
         reply: oneshot::Sender<Option<NodeId>>,
     },
+    /// This node's backend readiness and telemetry, as just probed.
+    ReportDevices(DeviceReport),
 }
 
 pub(crate) struct Driver {
@@ -69,7 +72,13 @@ pub(crate) struct Driver {
     pub inbound: mpsc::Receiver<Inbound>,
     pub outbound: Outbound,
     pub _acceptor: Option<AbortOnDrop>,
+    pub _device_reporter: Option<AbortOnDrop>,
+    /// When the state report was last published.
+    pub state_published_at: tokio::time::Instant,
 }
+
+/// Longest a published state report goes without a refresh (its telemetry ages).
+const STATE_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Driver {
     /// Runs until shutdown is signalled or the store fails.
@@ -138,15 +147,17 @@ impl Driver {
             Request::TransferLeadership { reply } => {
                 let _ = reply.send(self.core.transfer_leadership(now));
             }
+            Request::ReportDevices(report) => self.core.report_devices(now, report),
         }
     }
 
-    /// Publishes a new state report only when the coordinator view or an index moved
-    /// (a report carries the state digest, which costs a pass over the whole state).
+    /// Publishes a new state report when the coordinator view or an index moved, or
+    /// the last one is older than [`STATE_REFRESH_INTERVAL`] (telemetry changes
+    /// without either).
     fn publish_state_if_moved(&mut self) {
         let now = self.clock.now();
         let consensus = self.core.consensus();
-        let moved = {
+        let moved = self.state_published_at.elapsed() >= STATE_REFRESH_INTERVAL || {
             let last = self.state.borrow();
             (last.coordinator, last.commit_index, last.applied_index)
                 != (
@@ -157,6 +168,7 @@ impl Driver {
         };
         if moved {
             self.state.send_replace(self.core.state_report(now));
+            self.state_published_at = tokio::time::Instant::now();
         }
     }
 
@@ -207,9 +219,9 @@ impl Driver {
                 }
             }
         }
+        self.publish_state_if_moved();
         if changed {
             self.status.send_replace(self.core.status());
-            self.publish_state_if_moved();
             self.metrics.store = self.store.sizes();
             self.metrics_out.send_if_modified(|published| {
                 let modified = *published != self.metrics;

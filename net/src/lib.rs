@@ -8,6 +8,7 @@
 pub mod clock;
 #[cfg(not(madsim))]
 pub mod config_file;
+pub mod devices;
 pub mod driver;
 pub mod durable;
 pub mod entropy;
@@ -24,6 +25,7 @@ mod stream;
 pub mod udp;
 
 pub use clock::Clock;
+pub use devices::DeviceSource;
 pub use driver::Request;
 pub use identity_file::{IdentityError, IdentityFile};
 pub use observer::{LogObserver, Observer};

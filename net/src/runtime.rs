@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
+use crate::devices::{self, DeviceSource};
 use crate::driver::{Driver, Request};
 use crate::durable::{DurableStore, StoreError};
 use crate::entropy;
@@ -51,6 +52,8 @@ pub struct NodeSettings {
     pub clock: Clock,
     /// Known bugs to plant in consensus; inert outside simulation builds.
     pub mutations: Mutations,
+    /// Where backend readiness and device telemetry come from.
+    pub devices: DeviceSource,
 }
 
 /// Why a node could not start. Nothing has been sent when this is returned.
@@ -248,6 +251,8 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         inbound: inbound_rx,
         outbound: Outbound::default(),
         _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
+        _device_reporter: Some(devices::spawn_reporter(settings.devices, requests.clone())),
+        state_published_at: tokio::time::Instant::now(),
     };
     let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);
     let task = tokio::spawn(

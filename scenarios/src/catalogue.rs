@@ -21,6 +21,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../catalogue/lagging-follower-snapshot.toml"),
     ),
     ("bridge-and-halves", include_str!("../catalogue/bridge-and-halves.toml")),
+    ("gpu-fleet", include_str!("../catalogue/gpu-fleet.toml")),
     ("swarm", include_str!("../catalogue/swarm.toml")),
 ];
 

@@ -34,5 +34,6 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         consensus,
         clock: Clock::new(),
         mutations: Default::default(),
+        devices: Default::default(),
     }
 }

@@ -40,6 +40,7 @@ sweeps! {
     clock_skew_sweep => "clock-skew",
     lagging_follower_snapshot_sweep => "lagging-follower-snapshot",
     bridge_and_halves_sweep => "bridge-and-halves",
+    gpu_fleet_sweep => "gpu-fleet",
     swarm_sweep => "swarm",
 }
 

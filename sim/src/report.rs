@@ -38,6 +38,9 @@ pub enum Condition {
     /// A live node leads by its own account and a majority of the honest nodes
     /// follow it (an isolated minority may still disagree).
     QuorumLeader,
+    /// Every live honest node has committed every live honest node's readiness as
+    /// that node's driver reports it now.
+    ReadinessCommitted,
     /// `node` installed a snapshot sent by its leader.
     SnapshotInstalled {
         /// The node.

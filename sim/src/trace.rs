@@ -133,6 +133,13 @@ pub enum Fault {
         /// Rate error.
         drift_ppm: i32,
     },
+    /// The node's driver reports other devices from now on.
+    Devices {
+        /// The node.
+        node: String,
+        /// GPUs it reports (0: the driver reports none).
+        gpus: usize,
+    },
     /// Datagrams are sent twice with this probability from now on.
     Duplicate {
         /// Probability, parts per million.

@@ -49,6 +49,16 @@ pub fn node_binary() -> &'static Path {
 pub const OPERATOR_TOKEN: &str = "the lab operator's token, 2026";
 
 /// Writes an owner-only admission token file.
+/// Runs `psionic-node ARGS` to completion: exit code, stdout, stderr.
+pub fn node_cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(node_binary()).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn write_token(path: &Path, token: &str) {
     std::fs::write(path, token).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();

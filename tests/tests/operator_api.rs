@@ -3,6 +3,8 @@
 #![cfg(not(madsim))]
 
 use psionic_tests::{OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, single_voter_leader};
+use std::time::Duration;
+
 use serde_json::json;
 
 fn metric(text: &str, line_start: &str) -> f64 {
@@ -54,4 +56,34 @@ fn commands_need_the_operator_token_and_the_metrics_count_them() {
     assert_eq!(metric(&text, "psionic_leader_changes_total "), 1.0);
     assert!(metric(&text, "psionic_log_entries ") >= index as f64);
     assert_eq!(metric(&text, "psionic_refusals_total{kind=\"replay\"} "), 0.0);
+}
+
+#[test]
+fn backend_readiness_is_committed_and_shown_with_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, node) = single_voter_leader(dir.path());
+    let api = node.listening.operator_addr;
+    let (code, probed, err) = psionic_tests::node_cli(&["devices", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let probed: serde_json::Value = serde_json::from_str(&probed).unwrap();
+
+    psionic_tests::wait_until(Duration::from_secs(10), "readiness committed", || {
+        node.state()["members"][0]["backends"]["cpu"].is_object()
+    });
+    let state = node.state();
+    let backends = &state["members"][0]["backends"];
+    assert_eq!(backends["cpu"], json!({ "ready": { "devices": [] } }), "{state}");
+    match probed["cuda"].as_str() {
+        Some("refused") => assert_eq!(backends["cuda"]["refused"]["reason"], probed["reason"], "{state}"),
+        _ => {
+            let devices = backends["cuda"]["ready"]["devices"].as_array().unwrap();
+            assert_eq!(devices.len(), probed["inventory"]["devices"].as_array().unwrap().len());
+        }
+    }
+    let members = http_get_json(api, "/v1/members");
+    assert_eq!(members[0]["node_id"], id.as_str());
+    assert_eq!(&members[0]["backends"], backends, "{members}");
+    let telemetry = &members[0]["telemetry"];
+    assert!(telemetry["free_memory_bytes"].is_array(), "{members}");
+    assert!(telemetry["age_ms"].as_u64().unwrap() < 60_000, "{members}");
 }

@@ -74,6 +74,7 @@ impl Consensus {
             now,
             applied_bytes_since_snapshot: 0,
             digest_cache: None,
+            devices: Default::default(),
             mutations: Mutations::default(),
             config,
         };
@@ -143,7 +144,9 @@ impl Consensus {
                 conflict_index,
                 last_index,
                 state_schema,
+                report,
             } => {
+                self.on_heartbeat_report(now, from, report);
                 let response = AppendResponse {
                     term,
                     success,

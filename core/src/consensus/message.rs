@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::authority::StampedDecision;
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
+use crate::backend::HeartbeatReport;
 
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 1024;
@@ -63,6 +64,8 @@ pub enum RaftMessage {
         last_index: u64,
         /// The follower's state schema version.
         state_schema: u16,
+        /// Its telemetry, and its readiness while the record differs.
+        report: HeartbeatReport,
     },
     /// One chunk of a snapshot.
     SnapshotChunk {

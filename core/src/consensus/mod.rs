@@ -12,6 +12,7 @@
 //! The handlers are split by concern: [`election`], [`replication`], [`snapshot`].
 
 pub mod authority;
+mod devices;
 mod election;
 mod handle;
 pub mod log;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::state::STATE_SCHEMA_VERSION;
 pub use authority::{Authority, Decision, DecisionRefusal, Fence, StampedDecision};
+pub use devices::TelemetrySeen;
 pub use handle::Mutations;
 pub use log::{Entry, EntryPayload, RaftLog};
 pub use message::RaftMessage;
@@ -320,6 +322,7 @@ pub struct Consensus {
     /// The state digest last computed, with the applied index it was computed at.
     pub(crate) digest_cache: Option<(u64, crate::digest::Digest)>,
     pub(crate) mutations: Mutations,
+    pub(crate) devices: devices::DeviceBook,
 }
 
 /// A node's view of who coordinates the cluster.

@@ -251,6 +251,7 @@ impl Consensus {
             conflict_index,
             last_index: self.log.last_index(),
             state_schema: STATE_SCHEMA_VERSION,
+            report: self.heartbeat_report(),
         };
         self.effects.push(Effect::Send { to, message });
     }

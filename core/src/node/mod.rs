@@ -11,6 +11,7 @@ use core::net::SocketAddr;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
+use crate::backend::DeviceReport;
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
@@ -19,7 +20,7 @@ use crate::io::{Input, Output, Transmit, TransportClass};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
 use crate::state::{ClusterCommand, ProposalId};
-use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport};
+use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::{Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
@@ -154,6 +155,13 @@ impl Node {
         target
     }
 
+    /// Takes this node's backend readiness and telemetry. The leader commits a
+    /// readiness that differs from the cluster's record on its next heartbeat.
+    pub fn report_devices(&mut self, now: Instant, report: DeviceReport) {
+        self.consensus.now = now;
+        self.consensus.report_devices(now, report);
+    }
+
     /// Plants known bugs in consensus (acts in simulation builds only).
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.consensus.set_mutations(mutations);
@@ -187,6 +195,7 @@ impl Node {
     /// The replicated state as applied here, at `now`.
     pub fn state_report(&self, now: Instant) -> StateReport {
         let state = self.consensus.state();
+        let telemetry = self.consensus.telemetry();
         StateReport {
             coordinator: self.consensus.coordinator_view(now),
             commit_index: self.consensus.commit_index(),
@@ -200,6 +209,8 @@ impl Node {
                     role: member.role,
                     status: member.status,
                     voter: member.voter,
+                    backends: state.backends.get(id).cloned().unwrap_or_default(),
+                    telemetry: telemetry.get(id).map(|seen| TelemetryReport::of(seen, now)),
                 })
                 .collect(),
         }
@@ -244,12 +255,20 @@ impl Node {
         for (timer, deadline) in self.consensus.deadlines() {
             if deadline.is_some_and(|at| at <= now) {
                 self.consensus.on_timer(now, timer);
-                if timer == Timer::Heartbeat && self.auto_admit {
-                    let discovered = self.reachable_peers();
-                    self.consensus.maintain_membership(now, &discovered);
+                if timer == Timer::Heartbeat {
+                    self.maintain(now);
                 }
             }
         }
+    }
+
+    /// Leader, on each heartbeat: proposes membership and readiness changes due.
+    fn maintain(&mut self, now: Instant) {
+        if self.auto_admit {
+            let discovered = self.reachable_peers();
+            self.consensus.maintain_membership(now, &discovered);
+        }
+        self.consensus.maintain_readiness(now);
     }
 
     fn reachable_peers(&self) -> Vec<(NodeId, NodeRole)> {

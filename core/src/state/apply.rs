@@ -4,6 +4,7 @@ use super::{
     ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus,
     POLICY_NAME_LEN_MAX, PolicyDocument, Proposal,
 };
+use crate::backend::{BackendReadiness, DEVICES_PER_BACKEND_MAX};
 use crate::consensus::EntryPayload;
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
@@ -76,6 +77,7 @@ impl ClusterState {
                     peers.remove(node);
                 }
                 self.residency.remove(node);
+                self.backends.remove(node);
                 self.removed.insert(*node);
             }
             ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node)?.status = *status,
@@ -103,6 +105,25 @@ impl ClusterState {
             } => {
                 self.member(*node)?;
                 self.residency.entry(*node).or_default().insert(*artifact, *residency);
+            }
+            ClusterCommand::SetBackendReadiness {
+                node,
+                backend,
+                readiness,
+            } => {
+                self.member(*node)?;
+                if let BackendReadiness::Ready { devices } = readiness
+                    && devices.len() > DEVICES_PER_BACKEND_MAX
+                {
+                    return Err(ApplyRefusal::TooManyDevices {
+                        count: devices.len(),
+                        max: DEVICES_PER_BACKEND_MAX,
+                    });
+                }
+                self.backends
+                    .entry(*node)
+                    .or_default()
+                    .insert(*backend, readiness.clone());
             }
             ClusterCommand::SetPolicy { name, document } => {
                 if name.is_empty() || name.len() > POLICY_NAME_LEN_MAX {

@@ -4,6 +4,7 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, BackendReadiness};
 use crate::digest::Digest;
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
 
@@ -123,6 +124,16 @@ pub enum ClusterCommand {
         /// Its residency.
         residency: Residency,
     },
+    /// Record a member's readiness for one backend (the leader proposes it when the
+    /// member reports a change).
+    SetBackendReadiness {
+        /// The node.
+        node: NodeId,
+        /// The backend.
+        backend: Backend,
+        /// Its readiness there.
+        readiness: BackendReadiness,
+    },
     /// Replace a named policy document.
     SetPolicy {
         /// Policy name.
@@ -190,6 +201,14 @@ pub enum ApplyRefusal {
     /// A link must join two different members.
     #[error("a link joins two different members")]
     SelfLink,
+    /// A readiness declares more devices than allowed.
+    #[error("{count} devices declared; at most {max} allowed")]
+    TooManyDevices {
+        /// Devices declared.
+        count: usize,
+        /// Limit.
+        max: usize,
+    },
     /// A policy name is empty or longer than the limit.
     #[error("policy name is {len} bytes; 1 to {max} allowed")]
     PolicyName {

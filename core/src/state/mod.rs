@@ -18,12 +18,13 @@ pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
 
+use crate::backend::ReadinessByBackend;
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 1;
+pub const STATE_SCHEMA_VERSION: u16 = 2;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -67,6 +68,8 @@ pub struct ClusterState {
     pub policies: BTreeMap<String, PolicyDocument>,
     /// Nodes removed and not admitted again since: never re-admitted automatically.
     pub removed: BTreeSet<NodeId>,
+    /// Backend readiness each member declared, as last committed.
+    pub backends: BTreeMap<NodeId, ReadinessByBackend>,
 }
 
 /// An entry offered out of order.

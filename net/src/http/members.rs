@@ -1,12 +1,13 @@
 //! `GET /v1/members`: the replicated membership joined with this node's view of each
-//! member's health.
+//! member's health, backend readiness and telemetry.
 
 use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::State;
+use psionic_core::backend::ReadinessByBackend;
 use psionic_core::state::MemberStatus;
-use psionic_core::{NodeId, NodeRole, PeerHealth};
+use psionic_core::{NodeId, NodeRole, PeerHealth, TelemetryReport};
 use serde::Serialize;
 
 use super::ApiState;
@@ -30,6 +31,11 @@ pub struct MemberView {
     pub health: Option<PeerHealth>,
     /// Its discovery address, if known.
     pub addr: Option<SocketAddr>,
+    /// Backend readiness as committed.
+    pub backends: ReadinessByBackend,
+    /// Free device memory and queue depth as last heard here (the leader hears every
+    /// member's; a follower only its own).
+    pub telemetry: Option<TelemetryReport>,
 }
 
 pub(super) async fn get_members(State(api): State<ApiState>) -> Json<Vec<MemberView>> {
@@ -49,6 +55,8 @@ pub(super) async fn get_members(State(api): State<ApiState>) -> Json<Vec<MemberV
                 leader: state.coordinator.leader == Some(member.node_id),
                 health: peer.map(|peer| peer.health),
                 addr: peer.map(|peer| peer.addr),
+                backends: member.backends.clone(),
+                telemetry: member.telemetry.clone(),
             }
         })
         .collect();

@@ -96,6 +96,7 @@ impl Manifest {
             consensus,
             clock: Clock::new(),
             mutations: Default::default(),
+            devices: Default::default(),
         };
         Ok(ConfigFile {
             settings,

@@ -99,6 +99,10 @@ impl Play<'_> {
                 period_ms,
                 for_ms,
             } => self.flap(node, *period_ms, *for_ms).await?,
+            Action::Gpus { node, gpus } => {
+                let node = self.resolve(node, &[])?;
+                self.cluster.set_devices(&node, super::readiness(Some(gpus)));
+            }
             Action::Chaos {
                 for_ms,
                 every_ms,
@@ -134,6 +138,7 @@ impl Play<'_> {
             Expectation::SnapshotInstalled(node) => vec![Condition::SnapshotInstalled {
                 node: self.resolve(node, &[])?,
             }],
+            Expectation::ReadinessCommitted => vec![Condition::ReadinessCommitted],
             Expectation::Refused { by, from, kind } => {
                 let from = self.resolve(from, &[])?;
                 let sender = self.cluster.node_id(&from);
@@ -227,6 +232,7 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Duplicate { .. } => "duplicate",
         Action::Replay { .. } => "replay",
         Action::Flap { .. } => "flap",
+        Action::Gpus { .. } => "gpus",
         Action::Chaos { .. } => "chaos",
     }
 }

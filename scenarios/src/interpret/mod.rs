@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use psionic_core::{ConsensusConfig, NodeEpoch, NodeIdentity, NodeRole};
+use psionic_cuda::{BackendRefusal, CudaReadiness, DeviceInventory};
 use psionic_sim::Condition;
 use psionic_sim::cluster::{NodeSpec, SimCluster};
 
 use crate::nodes::{CLUSTER_TOKEN, INTRUDER_TOKEN, addr, settings};
-use crate::script::{ClusterSpec, Scenario, SeedMode, StepTime};
+use crate::script::{ClusterSpec, GpuSpec, Scenario, SeedMode, StepTime};
 
 /// What a finished timeline leaves for the report.
 pub struct Finished {
@@ -101,8 +102,10 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             if index >= coordinators {
                 settings.role = NodeRole::Executor;
             }
+            let name = format!("n{octet}");
             NodeSpec {
-                name: format!("n{octet}"),
+                devices: readiness(cluster.gpus.get(&name)),
+                name,
                 secret_key: *key,
                 settings,
                 honest: true,
@@ -117,9 +120,23 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             secret_key: madsim::rand::random(),
             settings: settings(octet, seeds, INTRUDER_TOKEN, consensus.clone()),
             honest: false,
+            devices: readiness(None),
         });
     }
     specs
+}
+
+/// What a simulated driver reports: no driver without a spec, no device for zero GPUs.
+fn readiness(gpus: Option<&GpuSpec>) -> CudaReadiness {
+    match gpus {
+        None => CudaReadiness::of(Err(BackendRefusal::NoDriver)),
+        Some(spec) if spec.count == 0 => CudaReadiness::of(Err(BackendRefusal::NoDevice)),
+        Some(spec) => CudaReadiness::of(Ok(DeviceInventory::simulated_with(
+            spec.count,
+            spec.memory_gib,
+            spec.compute_capability,
+        ))),
+    }
 }
 
 fn consensus_config(cluster: &ClusterSpec, initial_voters: Vec<(psionic_core::NodeId, NodeRole)>) -> ConsensusConfig {

@@ -3,6 +3,7 @@
 //! documents it; [`parse`] turns text into a [`Scenario`] or an error naming the line.
 
 mod error;
+mod gpus;
 mod raw;
 mod step;
 mod step_parse;
@@ -10,6 +11,7 @@ mod step_parse;
 use psionic_core::consensus::TimingOverrides;
 
 pub use error::{ScenarioError, StepProblem};
+pub use gpus::{GPU_MEMORY_GIB_MAX, GPUS_PER_NODE_MAX, GpuSpec};
 pub use step::{Action, ChaosFault, Expectation, Target};
 
 /// A parsed scenario.
@@ -47,6 +49,8 @@ pub struct ClusterSpec {
     pub seeds: SeedMode,
     /// Consensus settings that differ from the defaults.
     pub consensus: ConsensusOverrides,
+    /// Simulated GPUs by node name; a node not listed has no CUDA driver.
+    pub gpus: std::collections::BTreeMap<String, GpuSpec>,
 }
 
 /// Whom each node is told of at start.

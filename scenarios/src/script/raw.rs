@@ -4,6 +4,7 @@ use psionic_core::consensus::TimingOverrides;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::gpus::RawGpus;
 use super::step::{CHAOS_FAULTS, CONDITIONS, refusal_kind};
 use super::{
     ChaosFault, ClusterSpec, ConsensusOverrides, Expectation, LivenessSpec, NetworkSpec, Scenario, ScenarioError,
@@ -43,6 +44,8 @@ struct RawCluster {
     seeds: Option<String>,
     #[serde(default)]
     consensus: RawConsensus,
+    #[serde(default)]
+    gpus: Vec<RawGpus>,
 }
 
 #[derive(Deserialize, Default)]
@@ -96,6 +99,9 @@ pub(super) struct RawStep {
     pub latency_ms: Option<Vec<u64>>,
     pub every_ms: Option<Vec<u64>>,
     pub faults: Option<Vec<String>>,
+    pub count: Option<u32>,
+    pub memory_gib: Option<u64>,
+    pub compute_capability: Option<Vec<u32>>,
 }
 
 pub(super) fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -182,8 +188,10 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
             });
         }
     };
+    let gpus = super::gpus::inventories(raw.gpus, nodes_min as usize)?;
     let consensus = raw.consensus;
     Ok(ClusterSpec {
+        gpus,
         nodes_min: nodes_min as usize,
         nodes_max: nodes_max as usize,
         voters: raw.voters,
@@ -302,6 +310,7 @@ pub(super) fn expectation_word(condition: &str, step: &RawStep, names: &Names) -
         "full-membership" => Expectation::FullMembership,
         "isolated" => Expectation::Isolated(node("leader, follower, random")?),
         "snapshot-installed" => Expectation::SnapshotInstalled(node("follower, random")?),
+        "readiness-committed" => Expectation::ReadinessCommitted,
         "rejoined" => Expectation::Rejoined {
             node: node("random")?,
             epoch: step.epoch.ok_or(StepProblem::MissingKey {

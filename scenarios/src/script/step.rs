@@ -109,6 +109,13 @@ pub enum Action {
         /// Duration.
         for_ms: u64,
     },
+    /// From now on the node's driver reports these GPUs.
+    Gpus {
+        /// The node.
+        node: Target,
+        /// What its driver reports.
+        gpus: super::GpuSpec,
+    },
     /// Inject faults drawn from `faults` at random intervals for `for_ms`; each is
     /// lifted before the next.
     Chaos {
@@ -171,6 +178,9 @@ pub enum Expectation {
     },
     /// `node` installed a snapshot sent by the leader.
     SnapshotInstalled(Target),
+    /// Every live node has committed every live node's backend readiness as its
+    /// driver reports it now.
+    ReadinessCommitted,
 }
 
 /// A fault a `chaos` step may draw.
@@ -199,10 +209,10 @@ pub enum ChaosFault {
 /// Every action name, as written after `do =`.
 pub const ACTIONS: &str = "expect, workload, stop-workload, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
-                           flap, chaos";
+                           flap, gpus, chaos";
 /// Every condition name.
-pub const CONDITIONS: &str =
-    "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed";
+pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
+     readiness-committed";
 /// Every chaos fault name.
 pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock";
 impl ChaosFault {

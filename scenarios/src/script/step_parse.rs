@@ -1,5 +1,6 @@
 //! One `[[step]]` table into a [`Step`]: the action, its keys, and nothing else.
 
+use super::gpus::{GPU_MEMORY_GIB_DEFAULT, gpu_spec};
 use super::raw::{Names, RawStep, chaos_faults, check_range, expectation_word, range_pair, step_time};
 use super::step::ACTIONS;
 use super::{Action, Step, StepProblem, Target};
@@ -28,6 +29,7 @@ const KEYS: &[(&str, &[&str])] = &[
     ("duplicate", &["rate"]),
     ("replay", &["node", "epoch", "to"]),
     ("flap", &["node", "period_ms", "for_ms"]),
+    ("gpus", &["node", "count", "memory_gib", "compute_capability"]),
     ("chaos", &["for_ms", "every_ms", "faults"]),
 ];
 
@@ -116,6 +118,14 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
             period_ms: number(raw.period_ms, "period_ms")?.max(1),
             for_ms: number(raw.for_ms, "for_ms")?,
         },
+        "gpus" => Action::Gpus {
+            node: node(ANY_NODE)?,
+            gpus: gpu_spec(
+                raw.count.ok_or(StepProblem::MissingKey { action, key: "count" })?,
+                raw.memory_gib.unwrap_or(GPU_MEMORY_GIB_DEFAULT),
+                raw.compute_capability.as_deref(),
+            )?,
+        },
         "chaos" => Action::Chaos {
             for_ms: number(raw.for_ms, "for_ms")?,
             every_ms: range_pair(
@@ -182,6 +192,9 @@ fn present_keys(raw: &RawStep) -> Vec<&'static str> {
         ("latency_ms", raw.latency_ms.is_some()),
         ("every_ms", raw.every_ms.is_some()),
         ("faults", raw.faults.is_some()),
+        ("count", raw.count.is_some()),
+        ("memory_gib", raw.memory_gib.is_some()),
+        ("compute_capability", raw.compute_capability.is_some()),
     ];
     flags
         .into_iter()

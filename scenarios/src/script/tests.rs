@@ -163,3 +163,40 @@ fn errors_read_as_one_line_naming_the_line() {
     let error = error_of("\n[[step]]\ndo = \"kill\"\n");
     assert_eq!(error.to_string(), "line 5: `kill` needs `node`");
 }
+
+#[test]
+fn gpu_inventories_are_read_by_node_and_checked() {
+    let gpus = "[[cluster.gpus]]\nnodes = [\"n1\", \"n3\"]\ncount = 4\nmemory_gib = 24\ncompute_capability = [8, 9]\n";
+    let step = "[[step]]\ndo = \"gpus\"\nnode = \"follower\"\ncount = 0\n";
+    let scenario = parse("t", &format!("{MINIMAL}{gpus}{step}")).unwrap();
+    let spec = GpuSpec {
+        count: 4,
+        memory_gib: 24,
+        compute_capability: (8, 9),
+    };
+    assert_eq!(scenario.cluster.gpus.get("n3"), Some(&spec));
+    assert_eq!(scenario.cluster.gpus.get("n2"), None);
+    let Action::Gpus { node, gpus } = &scenario.steps[0].action else {
+        panic!("{:?}", scenario.steps[0])
+    };
+    assert_eq!((node, gpus.count, gpus.memory_gib), (&Target::Follower, 0, 80));
+
+    let absent_node = "[[cluster.gpus]]\nnodes = [\"n4\"]\ncount = 1\n[[step]]\ndo = \"heal\"\n";
+    assert!(matches!(invalid_at(absent_node), (2, StepProblem::UnknownNode { .. })));
+    let too_many = "[[cluster.gpus]]\nnodes = [\"n1\"]\ncount = 17\n[[step]]\ndo = \"heal\"\n";
+    assert!(matches!(
+        invalid_at(too_many),
+        (2, StepProblem::OutOfRange { key: "count", .. })
+    ));
+    let no_count = "\n[[step]]\ndo = \"gpus\"\nnode = \"n1\"\n";
+    assert_eq!(
+        invalid_at(no_count),
+        (
+            5,
+            StepProblem::MissingKey {
+                action: "gpus",
+                key: "count"
+            }
+        )
+    );
+}

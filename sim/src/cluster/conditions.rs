@@ -50,6 +50,7 @@ impl SimCluster {
             Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
+            Condition::ReadinessCommitted => self.readiness_committed(&state),
         }
     }
 

@@ -10,9 +10,12 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use psionic_core::consensus::Mutations;
 use psionic_core::{NodeEpoch, NodeId, NodeIdentity};
-use psionic_net::{IdentityError, IdentityFile, NodeSettings};
+use psionic_cuda::CudaReadiness;
+use psionic_net::{DeviceSource, IdentityError, IdentityFile, NodeSettings};
+use tokio::sync::watch;
 
 mod conditions;
+mod devices;
 mod faults;
 mod workload;
 
@@ -39,12 +42,16 @@ pub struct NodeSpec {
     /// Whether it holds the cluster's credentials (a node that does not is expected to
     /// be refused by everyone and must never be listed).
     pub honest: bool,
+    /// The GPUs its driver reports (the node's device source is set from this).
+    pub devices: CudaReadiness,
 }
 
 struct SimNode {
     handle: NodeHandle,
     spec: NodeSpec,
     node_id: NodeId,
+    /// What the node's driver reports now.
+    devices: watch::Sender<CudaReadiness>,
 }
 
 /// A running simulated cluster.
@@ -114,6 +121,8 @@ impl SimCluster {
     /// Starts a node. A dishonest node's id is banned from every peer table.
     pub fn add_node(&mut self, mut spec: NodeSpec) {
         spec.settings.mutations = self.mutations;
+        let (devices, reported) = watch::channel(spec.devices.clone());
+        spec.settings.devices = DeviceSource::Given(reported);
         let node_id = NodeIdentity::new(spec.secret_key, NodeEpoch(0)).node_id();
         if !spec.honest {
             self.shared.state().invariants.banned.insert(node_id);
@@ -130,7 +139,13 @@ impl SimCluster {
             .ip(spec.settings.discovery_bind.ip())
             .init(move || boot_node(boot.clone(), observer.clone()))
             .build();
-        self.nodes.insert(spec.name.clone(), SimNode { handle, spec, node_id });
+        let node = SimNode {
+            handle,
+            spec,
+            node_id,
+            devices,
+        };
+        self.nodes.insert(node.spec.name.clone(), node);
     }
 
     /// The id of node `name`.
@@ -155,6 +170,7 @@ impl SimCluster {
         self.kill_order.push(name.to_owned());
         let mut state = self.shared.state();
         state.clients.remove(name);
+        state.states.remove(name);
         state.leaders.remove(name);
         drop(state);
         self.fault(Fault::Kill { node: name.to_owned() });
@@ -292,7 +308,11 @@ async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
     let node = psionic_net::start(spec.settings, observer.clone())
         .await
         .unwrap_or_else(|error| panic!("{}: {error}", spec.name));
-    observer.shared.state().clients.insert(spec.name.clone(), node.client());
+    {
+        let mut shared = observer.shared.state();
+        shared.clients.insert(spec.name.clone(), node.client());
+        shared.states.insert(spec.name.clone(), node.state.clone());
+    }
     std::future::pending::<()>().await;
     drop(node);
 }

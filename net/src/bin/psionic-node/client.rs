@@ -49,8 +49,8 @@ pub fn members(operator: &Operator) -> Result<(), Failed> {
         return Ok(());
     }
     println!(
-        "{:<34} {:<12} {:<9} {:<6} {:<7} health",
-        "node", "role", "status", "voter", "leader"
+        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} health",
+        "node", "role", "status", "voter", "leader", "cuda"
     );
     for member in members.as_array().into_iter().flatten() {
         let word = |key: &str| member[key].as_str().unwrap_or("-").to_owned();
@@ -60,15 +60,27 @@ pub fn members(operator: &Operator) -> Result<(), Failed> {
             word("health")
         };
         println!(
-            "{:<34} {:<12} {:<9} {:<6} {:<7} {health}",
+            "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {health}",
             word("node_id"),
             word("role"),
             word("status"),
             member["voter"],
             member["leader"],
+            cuda_word(&member["backends"]["cuda"]),
         );
     }
     Ok(())
+}
+
+/// `8 gpus`, the refusal's name (`no-driver`), or `-` when nothing is recorded.
+fn cuda_word(readiness: &serde_json::Value) -> String {
+    if let Some(devices) = readiness["ready"]["devices"].as_array() {
+        return format!("{} gpus", devices.len());
+    }
+    let reason = &readiness["refused"]["reason"];
+    let named = reason.as_str().map(str::to_owned);
+    let keyed = || reason.as_object()?.keys().next().cloned();
+    named.or_else(keyed).unwrap_or_else(|| "-".to_owned())
 }
 
 pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(), Failed> {

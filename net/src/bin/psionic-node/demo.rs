@@ -116,6 +116,7 @@ async fn start_node(
         },
         clock: Clock::new(),
         mutations: Default::default(),
+        devices: Default::default(),
     };
     psionic_net::start(settings, Arc::new(LogObserver))
         .await

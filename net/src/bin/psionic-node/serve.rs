@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use psionic_cuda::BackendReadiness;
+use psionic_cuda::CudaReadiness;
 use psionic_net::config_file::ConfigFile;
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
@@ -58,14 +58,14 @@ pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -
 }
 
 pub fn devices(json: bool) -> Result<(), Failed> {
-    let readiness = BackendReadiness::of(psionic_cuda::probe());
+    let readiness = CudaReadiness::of(psionic_cuda::probe());
     if json {
         println!("{}", serde_json::to_string(&readiness).expect("readiness serialises"));
         return Ok(());
     }
     match readiness {
-        BackendReadiness::Refused { reason } => println!("cuda      not ready: {reason}\ncpu       ready"),
-        BackendReadiness::Ready { inventory } => {
+        CudaReadiness::Refused { reason } => println!("cuda      not ready: {reason}\ncpu       ready"),
+        CudaReadiness::Ready { inventory } => {
             let version = inventory.driver_version;
             println!("cuda      ready, driver {}.{}", version / 1000, version % 1000 / 10);
             for device in &inventory.devices {
@@ -136,12 +136,12 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         .await
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
     let _lock = lock_data_dir(data_dir)?;
-    match BackendReadiness::of(psionic_cuda::probe()) {
-        BackendReadiness::Ready { inventory } => {
+    match CudaReadiness::of(psionic_cuda::probe()) {
+        CudaReadiness::Ready { inventory } => {
             let devices = inventory.devices.len();
             tracing::info!(devices, driver = inventory.driver_version, "cuda backend ready");
         }
-        BackendReadiness::Refused { reason } => tracing::info!(%reason, "cuda backend not ready; cpu ready"),
+        CudaReadiness::Refused { reason } => tracing::info!(%reason, "cuda backend not ready; cpu ready"),
     }
     let operator = tokio::net::TcpListener::bind(config.operator_bind)
         .await

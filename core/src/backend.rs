@@ -1,0 +1,155 @@
+//! Execution backends and what a node declares about them.
+//!
+//! Two kinds of fact, kept apart on purpose:
+//! - readiness (which backends can serve, with which devices) is committed through the
+//!   log whenever a node's own view of it changes, so every node plans from the same
+//!   facts;
+//! - telemetry (free device memory, queue depth) is soft: it rides on append responses
+//!   to the leader and is never replicated.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Most devices one node may declare for one backend.
+pub const DEVICES_PER_BACKEND_MAX: usize = 64;
+
+/// An execution backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The CPU: always ready.
+    Cpu,
+    /// NVIDIA GPUs through the CUDA driver.
+    Cuda,
+    /// Apple GPUs: declared for completeness, refused for cluster execution.
+    Metal,
+}
+
+/// The CUDA driver calls a device probe makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverCall {
+    /// `cuDriverGetVersion`.
+    DriverGetVersion,
+    /// `cuDeviceGetCount`.
+    DeviceGetCount,
+    /// `cuDevicePrimaryCtxRetain`.
+    PrimaryContextRetain,
+    /// `cuDeviceGetAttribute` (compute capability).
+    DeviceGetAttribute,
+    /// `cuMemGetInfo`.
+    MemGetInfo,
+    /// `cuDeviceGetUuid`.
+    DeviceGetUuid,
+    /// `cuDeviceGetName`.
+    DeviceGetName,
+}
+
+/// Why a backend cannot serve on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendRefusal {
+    /// The driver library (`libcuda`) is not installed or cannot be loaded.
+    #[error("no CUDA driver: libcuda could not be loaded")]
+    NoDriver,
+    /// The driver is there but reports no device.
+    #[error("the CUDA driver reports no device")]
+    NoDevice,
+    /// The driver is older than this build needs (`1000 * major + 10 * minor`).
+    #[error("CUDA driver {found} is older than the {required} required")]
+    DriverTooOld {
+        /// Its version.
+        found: i32,
+        /// The minimum.
+        required: i32,
+    },
+    /// A driver call failed.
+    #[error("CUDA driver call {call:?} failed with CUresult {code}")]
+    DriverError {
+        /// The call.
+        call: DriverCall,
+        /// The driver's `CUresult`.
+        code: i32,
+    },
+    /// The backend exists on the node but the cluster does not execute on it.
+    #[error("backend {backend:?} is not supported for cluster execution")]
+    NotForClusterExecution {
+        /// The backend.
+        backend: Backend,
+    },
+}
+
+/// One device as declared in the log: the facts that do not change while it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceProfile {
+    /// Its ordinal on the node.
+    pub ordinal: u32,
+    /// The driver's name for it.
+    pub name: String,
+    /// Its UUID (`GPU-xxxxxxxx-...` for CUDA).
+    pub uuid: String,
+    /// Device memory.
+    pub total_memory_bytes: u64,
+    /// Compute capability (major, minor).
+    pub compute_capability: (u32, u32),
+}
+
+/// Whether a backend can serve on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendReadiness {
+    /// Ready, with these devices (none for the CPU).
+    Ready {
+        /// Devices in ordinal order.
+        devices: Vec<DeviceProfile>,
+    },
+    /// Refused, with the reason.
+    Refused {
+        /// Why.
+        reason: BackendRefusal,
+    },
+}
+
+impl BackendReadiness {
+    /// Whether the backend can serve.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, BackendReadiness::Ready { .. })
+    }
+
+    /// The CPU's readiness: always ready, no devices.
+    pub fn cpu() -> Self {
+        BackendReadiness::Ready { devices: Vec::new() }
+    }
+}
+
+/// A node's readiness, backend by backend.
+pub type ReadinessByBackend = BTreeMap<Backend, BackendReadiness>;
+
+/// Soft facts a node reports about itself on every append response. Never logged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Telemetry {
+    /// Free memory of each CUDA device, in ordinal order.
+    pub free_memory_bytes: Vec<u64>,
+    /// Requests waiting to run.
+    pub queue_depth: u32,
+}
+
+/// What the driver tells the core about the node's backends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceReport {
+    /// Readiness as probed here now; committed by the leader when it differs from the
+    /// cluster's record.
+    pub readiness: ReadinessByBackend,
+    /// Soft telemetry.
+    pub telemetry: Telemetry,
+}
+
+/// What a follower attaches to each append response.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReport {
+    /// Its telemetry.
+    pub telemetry: Telemetry,
+    /// Its readiness, sent only while the state it applied records another one.
+    pub readiness_claim: Option<ReadinessByBackend>,
+}

@@ -1,0 +1,43 @@
+//! Simulated GPU inventories: what each node's driver reports, changed by the
+//! harness, and whether the cluster has committed it.
+
+use psionic_cuda::CudaReadiness;
+
+use super::SimCluster;
+use crate::observer::SharedState;
+use crate::trace::Fault;
+
+impl SimCluster {
+    /// From now on `name`'s driver reports `devices`.
+    pub fn set_devices(&mut self, name: &str, devices: CudaReadiness) {
+        let gpus = match &devices {
+            CudaReadiness::Ready { inventory } => inventory.devices.len(),
+            CudaReadiness::Refused { .. } => 0,
+        };
+        self.node(name).devices.send_replace(devices);
+        self.fault(Fault::Devices {
+            node: name.to_owned(),
+            gpus,
+        });
+    }
+
+    /// Every live honest node's state report records every live honest node's
+    /// readiness as its driver reports it now.
+    pub(super) fn readiness_committed(&self, state: &SharedState) -> bool {
+        let live = self.live_honest();
+        live.iter().all(|viewer| {
+            let Some(report) = state.states.get(viewer) else {
+                return false;
+            };
+            let report = report.borrow();
+            live.iter().all(|subject| {
+                let expected = self.node(subject).devices.borrow().report().readiness;
+                let id = self.node_id(subject);
+                report
+                    .members
+                    .iter()
+                    .any(|member| member.node_id == id && member.backends == expected)
+            })
+        })
+    }
+}
