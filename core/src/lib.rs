@@ -84,8 +84,12 @@ pub mod config;
 pub mod consensus;
 pub mod digest;
 pub mod discovery;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod identity;
 pub mod io;
+pub mod memory_disk;
 pub mod node;
 pub mod refusal;
 pub mod replay;

@@ -1,8 +1,4 @@
-//! Arbitrary bytes into the frame decoder: every input is a frame or a typed error.
+//! See `psionic_core::fuzz::decode_envelope`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    if psionic_core::wire::peek_schema_version(bytes).is_ok() {
-        let _ = psionic_core::wire::decode_frame(bytes);
-    }
-});
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| psionic_core::fuzz::decode_envelope(bytes));

@@ -16,3 +16,21 @@ pub mod script;
 pub mod sweep;
 
 pub use catalogue::{CATALOGUE, LoadError, load};
+
+/// Fuzz harness (`cargo fuzz run scenario_file`): arbitrary bytes as a scenario file
+/// are a scenario or an error naming a line of the text.
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub fn fuzz_scenario_file(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else { return };
+    let lines = text.split('\n').count();
+    match script::parse("fuzz", text) {
+        Ok(scenario) => assert!(!scenario.steps.is_empty(), "a scenario without steps"),
+        Err(script::ScenarioError::Syntax { line, .. } | script::ScenarioError::Invalid { line, .. }) => {
+            assert!(
+                (1..=lines).contains(&line),
+                "error at line {line} of a {lines}-line text"
+            );
+        }
+    }
+}

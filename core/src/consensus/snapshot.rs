@@ -109,6 +109,22 @@ pub enum SnapshotFault {
         /// Version of the snapshot.
         theirs: u16,
     },
+    /// The metadata declares a snapshot larger than any this build accepts.
+    #[error("snapshot of {size_bytes} bytes declared; at most {max} accepted")]
+    TooLarge {
+        /// Size declared.
+        size_bytes: u64,
+        /// Limit.
+        max: u64,
+    },
+    /// A chunk would carry the payload past the size the metadata declares.
+    #[error("chunk ends at byte {end}, past the declared size {size_bytes}")]
+    Overrun {
+        /// Where the chunk ends.
+        end: u64,
+        /// Size declared.
+        size_bytes: u64,
+    },
     /// A chunk arrived out of order.
     #[error("chunk at offset {got}, expected {expected}")]
     OutOfOrder {
@@ -119,11 +135,44 @@ pub enum SnapshotFault {
     },
 }
 
+/// Largest snapshot payload accepted from a leader.
+pub const SNAPSHOT_BYTES_MAX: u64 = 1 << 30;
+
+/// Whether `chunk` continues a payload of which `received` bytes arrived.
+fn chunk_fits(chunk: &Chunk, received: u64) -> Result<(), SnapshotFault> {
+    let size_bytes = chunk.meta.size_bytes;
+    if size_bytes > SNAPSHOT_BYTES_MAX {
+        return Err(SnapshotFault::TooLarge {
+            size_bytes,
+            max: SNAPSHOT_BYTES_MAX,
+        });
+    }
+    if chunk.offset != received {
+        return Err(SnapshotFault::OutOfOrder {
+            expected: received,
+            got: chunk.offset,
+        });
+    }
+    let end = received + chunk.data.len() as u64;
+    if end > size_bytes {
+        return Err(SnapshotFault::Overrun { end, size_bytes });
+    }
+    Ok(())
+}
+
 /// A snapshot being received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Assembly {
     meta: SnapshotMeta,
     bytes: Vec<u8>,
+}
+
+impl Assembly {
+    /// Bytes received so far, and the size its metadata declares.
+    #[cfg(any(fuzzing, test))]
+    pub fn buffered_of_declared_bytes(&self) -> (u64, u64) {
+        (self.bytes.len() as u64, self.meta.size_bytes)
+    }
 }
 
 /// A snapshot chunk's fields.
@@ -226,11 +275,7 @@ impl Consensus {
             };
         }
         let expected = assembly.bytes.len() as u64;
-        if chunk.offset != expected {
-            let fault = SnapshotFault::OutOfOrder {
-                expected,
-                got: chunk.offset,
-            };
+        if let Err(fault) = chunk_fits(&chunk, expected) {
             self.effects
                 .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
             return self.reply_snapshot(from, chunk.meta.last_index, expected, false);

@@ -6,11 +6,10 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use psionic_core::consensus::{Entry, StoredSnapshot};
+use psionic_core::memory_disk::MemoryDisk;
 use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Event,
-    HardState, Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TransportClass,
-    TrustPosture,
+    Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TransportClass, TrustPosture,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -28,42 +27,7 @@ pub struct Packet {
 }
 
 /// What a node made durable: survives `restart`.
-#[derive(Clone, Debug, Default)]
-pub struct Disk {
-    pub hard_state: HardState,
-    pub entries: Vec<Entry>,
-    pub snapshot: Option<StoredSnapshot>,
-}
-
-impl Disk {
-    fn persist(&mut self, output: &Output) {
-        match output {
-            Output::PersistHardState(hard_state) => self.hard_state = *hard_state,
-            Output::PersistEntries { first_index, entries } => {
-                self.entries.retain(|entry| entry.index < *first_index);
-                self.entries.extend(entries.iter().cloned());
-            }
-            Output::PersistSnapshot(snapshot) => {
-                let (index, term) = (snapshot.meta.last_index, snapshot.meta.last_term);
-                let agrees = self
-                    .entries
-                    .iter()
-                    .any(|entry| entry.index == index && entry.term == term);
-                self.entries.retain(|entry| agrees && entry.index > index);
-                self.snapshot = Some(snapshot.clone());
-            }
-            Output::Transmit(_) | Output::Event(_) => {}
-        }
-    }
-
-    fn durable(&self) -> Durable {
-        Durable {
-            hard_state: self.hard_state,
-            snapshot: self.snapshot.clone(),
-            entries: self.entries.clone(),
-        }
-    }
-}
+pub type Disk = MemoryDisk;
 
 pub struct Harness {
     pub now: Instant,

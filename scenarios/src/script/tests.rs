@@ -200,3 +200,22 @@ fn gpu_inventories_are_read_by_node_and_checked() {
         )
     );
 }
+
+#[test]
+fn scenario_file_fuzz_inputs_replay() {
+    let fuzz_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut replayed = 0;
+    for kind in ["seeds", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(fuzz_dir.join(kind).join("scenario_file")) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| crate::fuzz_scenario_file(&bytes));
+            assert!(outcome.is_ok(), "scenario_file fails on {}", path.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no committed inputs for scenario_file");
+}

@@ -1,0 +1,48 @@
+//! Durable consensus state held in memory, persisted exactly as a driver would persist
+//! it: for in-memory clusters (tests, fuzzing) that crash and restart nodes.
+
+use crate::consensus::{Durable, Entry, HardState, StoredSnapshot};
+use crate::io::Output;
+
+/// What a node made durable; survives a simulated crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryDisk {
+    /// Term and vote.
+    pub hard_state: HardState,
+    /// Entries after the snapshot, in order.
+    pub entries: Vec<Entry>,
+    /// Latest snapshot.
+    pub snapshot: Option<StoredSnapshot>,
+}
+
+impl MemoryDisk {
+    /// Carries out a persist output (other outputs are ignored).
+    pub fn persist(&mut self, output: &Output) {
+        match output {
+            Output::PersistHardState(hard_state) => self.hard_state = *hard_state,
+            Output::PersistEntries { first_index, entries } => {
+                self.entries.retain(|entry| entry.index < *first_index);
+                self.entries.extend(entries.iter().cloned());
+            }
+            Output::PersistSnapshot(snapshot) => {
+                let (index, term) = (snapshot.meta.last_index, snapshot.meta.last_term);
+                let agrees = self
+                    .entries
+                    .iter()
+                    .any(|entry| entry.index == index && entry.term == term);
+                self.entries.retain(|entry| agrees && entry.index > index);
+                self.snapshot = Some(snapshot.clone());
+            }
+            Output::Transmit(_) | Output::Event(_) => {}
+        }
+    }
+
+    /// The state a restarted node recovers.
+    pub fn durable(&self) -> Durable {
+        Durable {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+}
