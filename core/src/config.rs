@@ -52,6 +52,9 @@ pub struct DiscoveryConfig {
     pub gossip_peers_max: usize,
     /// Most gossiped addresses waiting to be dialled.
     pub dial_candidates_max: usize,
+    /// Most authenticated senders that are not members tracked at once (replay
+    /// windows and peer table); a new one past the cap is refused until one expires.
+    pub non_member_senders_max: usize,
 }
 
 impl Default for DiscoveryConfig {
@@ -64,6 +67,7 @@ impl Default for DiscoveryConfig {
             dial_backoff_ms_max: 8_000,
             gossip_peers_max: 32,
             dial_candidates_max: 256,
+            non_member_senders_max: 256,
         }
     }
 }

@@ -124,6 +124,48 @@ pub enum Refusal {
         /// What is wrong.
         fault: SnapshotFault,
     },
+    /// A message only members may send, from a node that is not one (by this node's
+    /// log, applied or not).
+    #[error("{message:?} from {sender:?} refused: not a member")]
+    NotAMember {
+        /// Sender.
+        sender: NodeId,
+        /// What it sent.
+        message: ConsensusMessageKind,
+    },
+    /// A leader's message from a term older than this node's (the answer still tells
+    /// the sender the newer term).
+    #[error("{message:?} from {sender:?} refused: term {term} is older than {current}")]
+    StaleTerm {
+        /// Sender.
+        sender: NodeId,
+        /// What it sent.
+        message: ConsensusMessageKind,
+        /// Its term.
+        term: u64,
+        /// This node's term.
+        current: u64,
+    },
+    /// A sender never heard from, not a member, while the table of such senders is full.
+    #[error("frame from {sender:?} refused: {capacity} non-member senders tracked already")]
+    PeerTableFull {
+        /// Sender.
+        sender: NodeId,
+        /// The cap.
+        capacity: usize,
+    },
+}
+
+/// The consensus messages a refusal can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsensusMessageKind {
+    /// A vote request (or pre-vote).
+    VoteRequest,
+    /// An append (or heartbeat).
+    Append,
+    /// A snapshot chunk.
+    SnapshotChunk,
 }
 
 /// The rule a [`Refusal`] broke, without its values: the key of refusal counters.
@@ -156,11 +198,17 @@ pub enum RefusalKind {
     AuthorityMismatch,
     /// See [`Refusal::Snapshot`].
     Snapshot,
+    /// See [`Refusal::NotAMember`].
+    NotAMember,
+    /// See [`Refusal::StaleTerm`].
+    StaleTerm,
+    /// See [`Refusal::PeerTableFull`].
+    PeerTableFull,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 13] = [
+    pub const ALL: [RefusalKind; 16] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -174,6 +222,9 @@ impl RefusalKind {
         RefusalKind::StaleFence,
         RefusalKind::AuthorityMismatch,
         RefusalKind::Snapshot,
+        RefusalKind::NotAMember,
+        RefusalKind::StaleTerm,
+        RefusalKind::PeerTableFull,
     ];
 
     /// The kebab-case name used in metrics and JSON.
@@ -192,6 +243,9 @@ impl RefusalKind {
             RefusalKind::StaleFence => "stale-fence",
             RefusalKind::AuthorityMismatch => "authority-mismatch",
             RefusalKind::Snapshot => "snapshot",
+            RefusalKind::NotAMember => "not-a-member",
+            RefusalKind::StaleTerm => "stale-term",
+            RefusalKind::PeerTableFull => "peer-table-full",
         }
     }
 }
@@ -207,7 +261,10 @@ impl Refusal {
             | Refusal::OwnIdentity { sender }
             | Refusal::StaleFence { sender, .. }
             | Refusal::AuthorityMismatch { sender, .. }
-            | Refusal::Snapshot { sender, .. } => Some(*sender),
+            | Refusal::Snapshot { sender, .. }
+            | Refusal::NotAMember { sender, .. }
+            | Refusal::StaleTerm { sender, .. }
+            | Refusal::PeerTableFull { sender, .. } => Some(*sender),
             Refusal::VoteAlreadyCast { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
@@ -232,6 +289,9 @@ impl Refusal {
             Refusal::StaleFence { .. } => RefusalKind::StaleFence,
             Refusal::AuthorityMismatch { .. } => RefusalKind::AuthorityMismatch,
             Refusal::Snapshot { .. } => RefusalKind::Snapshot,
+            Refusal::NotAMember { .. } => RefusalKind::NotAMember,
+            Refusal::StaleTerm { .. } => RefusalKind::StaleTerm,
+            Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
         }
     }
 }

@@ -99,6 +99,17 @@ impl ReplayGuard {
         self.windows.get(&sender).map(|window| window.epoch)
     }
 
+    /// Senders tracked, in id order.
+    pub fn senders(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.windows.keys().copied()
+    }
+
+    /// Stops tracking `sender` (a non-member gone silent): its next frame is seen
+    /// as a first one.
+    pub fn forget(&mut self, sender: NodeId) {
+        self.windows.remove(&sender);
+    }
+
     /// Number of senders tracked.
     pub fn len(&self) -> usize {
         self.windows.len()

@@ -8,7 +8,7 @@ use rand_core::RngCore;
 use super::{Consensus, Effect, Fence, Leadership, Progress, RaftMessage, Role, RoleKind, StepDownReason};
 use crate::identity::NodeId;
 use crate::io::Event;
-use crate::refusal::Refusal;
+use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::time::{Instant, ms};
 
 /// A vote request's fields.
@@ -75,6 +75,13 @@ impl Consensus {
     }
 
     pub(crate) fn on_vote_request(&mut self, now: Instant, from: NodeId, request: VoteRequest) {
+        if !self.effective_members().contains_key(&from) {
+            let refusal = Refusal::NotAMember {
+                sender: from,
+                message: ConsensusMessageKind::VoteRequest,
+            };
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         // Leader stickiness: while a leader is known to be alive, elections are ignored,
         // so a node returning from a partition cannot depose a healthy leader.
         let in_contact = !request.transfer && self.in_leader_contact(now);

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::identity::NodeId;
 use crate::io::Event;
+use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::state::{ClusterCommand, Proposal, ProposalId, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
@@ -179,6 +180,7 @@ impl Consensus {
     /// Follower: a leader's append.
     pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, append: Append) {
         if append.term < self.hard.term {
+            self.refuse_stale_term(from, ConsensusMessageKind::Append, append.term);
             return self.reply_append(from, false, 0, 0);
         }
         self.observe_leader(now, from, append.term);
@@ -241,6 +243,18 @@ impl Consensus {
             entries: new_entries,
         });
         true
+    }
+
+    /// Counts a leader's message of an older term (Raft §5.1: it is answered with the
+    /// newer term, so the stale leader steps down).
+    pub(crate) fn refuse_stale_term(&mut self, from: NodeId, message: ConsensusMessageKind, term: u64) {
+        let refusal = Refusal::StaleTerm {
+            sender: from,
+            message,
+            term,
+            current: self.hard.term,
+        };
+        self.effects.push(Effect::Refuse(refusal));
     }
 
     fn reply_append(&mut self, to: NodeId, success: bool, match_index: u64, conflict_index: u64) {

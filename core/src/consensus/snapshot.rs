@@ -10,7 +10,7 @@ use super::{Consensus, Effect, RaftMessage, Role};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
 use crate::io::Event;
-use crate::refusal::Refusal;
+use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::state::{ClusterState, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
@@ -258,6 +258,7 @@ impl Consensus {
     /// Follower: a chunk of the leader's snapshot.
     pub(crate) fn on_snapshot_chunk(&mut self, now: Instant, from: NodeId, chunk: Chunk) {
         if chunk.term < self.hard.term {
+            self.refuse_stale_term(from, ConsensusMessageKind::SnapshotChunk, chunk.term);
             return self.reply_snapshot(from, chunk.meta.last_index, 0, false);
         }
         self.observe_leader(now, from, chunk.term);

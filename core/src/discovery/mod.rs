@@ -69,6 +69,11 @@ impl Discovery {
         }
     }
 
+    /// Its configuration.
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.config
+    }
+
     /// Known peers in id order.
     pub fn peers(&self) -> impl Iterator<Item = (NodeId, &Peer)> {
         self.peers.iter().map(|(id, peer)| (*id, peer))

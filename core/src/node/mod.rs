@@ -244,6 +244,7 @@ impl Node {
         let mut events = Vec::new();
         if self.timers.is_due(Timer::PeerExpiry, now) {
             self.discovery.expire(now, &mut events);
+            self.forget_expired_non_members(&events);
         }
         if self.timers.is_due(Timer::DiscoveryProbe, now) {
             for addr in self.discovery.due_probes(now, &mut self.rng, &mut events) {
@@ -258,6 +259,19 @@ impl Node {
                 if timer == Timer::Heartbeat {
                     self.maintain(now);
                 }
+            }
+        }
+    }
+
+    /// Frees the replay windows of expired peers that are not members, so the table
+    /// of non-member senders does not fill up for good.
+    fn forget_expired_non_members(&mut self, events: &[crate::io::Event]) {
+        let members = self.consensus.effective_members();
+        for event in events {
+            if let crate::io::Event::PeerExpired { peer, .. } = event
+                && !members.contains_key(peer)
+            {
+                self.replay.forget(*peer);
             }
         }
     }

@@ -4,6 +4,7 @@ use core::net::SocketAddr;
 
 use super::Node;
 use crate::discovery::Heard;
+use crate::identity::NodeId;
 use crate::io::Event;
 use crate::refusal::Refusal;
 use crate::replay::{EpochChange, ReplayRefusal};
@@ -91,6 +92,7 @@ impl Node {
                 AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
                 failure => Refusal::AuthenticationFailed { sender, failure },
             })?;
+        self.check_room_for(sender)?;
         let epoch_change =
             self.replay
                 .admit(sender, body.sender_epoch, body.counter)
@@ -107,6 +109,24 @@ impl Node {
             body: frame.body,
             epoch_change,
         })
+    }
+
+    /// A new sender that is not a member is tracked only while there is room: the
+    /// replay windows and the peer table stay bounded under a flood of fresh ids.
+    fn check_room_for(&self, sender: NodeId) -> Result<(), Refusal> {
+        if self.replay.epoch_of(sender).is_some() {
+            return Ok(());
+        }
+        let members = self.consensus.effective_members();
+        if members.contains_key(&sender) {
+            return Ok(());
+        }
+        let capacity = self.discovery.config().non_member_senders_max;
+        let tracked = self.replay.senders().filter(|id| !members.contains_key(id)).count();
+        if tracked >= capacity {
+            return Err(Refusal::PeerTableFull { sender, capacity });
+        }
+        Ok(())
     }
 
     fn check_cluster(&self, body: &Body) -> Result<(), Refusal> {

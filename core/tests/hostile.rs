@@ -1,0 +1,170 @@
+//! Hostile inputs from authenticated senders that are not members: each gets a typed
+//! refusal and a counter, and the cluster keeps running and loses nothing. (Frames
+//! that fail before authentication are in `admission.rs`; snapshot chunks out of order
+//! or with a bad digest in the consensus unit tests and the `snapshot_chunks` fuzz
+//! harness.)
+
+mod harness;
+
+use std::net::SocketAddr;
+
+use harness::{Harness, addr, consensus_configs, namespace};
+use psionic_core::consensus::{RaftMessage, SnapshotMeta};
+use psionic_core::refusal::ConsensusMessageKind;
+use psionic_core::wire::{AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame};
+use psionic_core::{
+    AdmissionToken, ClusterId, Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind, TrustPosture,
+};
+
+/// A frame from a made-up node holding the cluster's token.
+fn forged(fake: u32, counter: u64, message: Message) -> Vec<u8> {
+    let mut secret = [0xee; 32];
+    secret[..4].copy_from_slice(&fake.to_le_bytes());
+    let identity = NodeIdentity::new(secret, NodeEpoch(1));
+    let cluster_id = ClusterId::derive(&namespace(), b"genesis");
+    let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
+    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let body = Body {
+        schema_version: SCHEMA_VERSION,
+        cluster_id,
+        sender: identity.node_id(),
+        sender_epoch: NodeEpoch(1),
+        counter,
+        auth_kind: AuthKind::Mac,
+        message,
+    };
+    encode_frame(&body, &authenticator)
+}
+
+fn hello() -> Message {
+    Message::Hello(Hello {
+        namespace: namespace(),
+        role: NodeRole::Both,
+        peers: Vec::new(),
+        stream_port: None,
+    })
+}
+
+fn fake_addr(fake: u32) -> SocketAddr {
+    SocketAddr::from(([10, 9, (fake >> 8) as u8, fake as u8], 7400))
+}
+
+/// A 3-voter cluster with a leader and one committed proposal; returns a follower.
+fn settled() -> (Harness, usize) {
+    let mut harness = Harness::new(consensus_configs(3, 3), 31);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 1);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    (harness, (leader + 1) % 3)
+}
+
+fn refusals(harness: &Harness, index: usize, kind: RefusalKind) -> u64 {
+    harness.nodes[index].refusals().get(kind)
+}
+
+/// After the abuse: a new proposal commits on every node, and nothing committed
+/// before is lost.
+fn assert_keeps_committing(harness: &mut Harness, committed_before: u64) {
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 1);
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    for node in &harness.nodes {
+        assert!(node.consensus().commit_index() > committed_before);
+    }
+}
+
+#[test]
+fn a_flood_of_hellos_from_fresh_ids_is_capped_and_the_cluster_keeps_committing() {
+    let (mut harness, follower) = settled();
+    let committed = harness.nodes[follower].consensus().commit_index();
+    let capacity = harness.configs[follower].discovery.non_member_senders_max as u64;
+    let flood = 4 * capacity as u32;
+    for fake in 0..flood {
+        harness.inject(fake_addr(fake), follower, forged(fake, 0, hello()));
+    }
+    harness.run_until_ms(harness.now.as_millis() + 100);
+    assert_eq!(
+        refusals(&harness, follower, RefusalKind::PeerTableFull),
+        u64::from(flood) - capacity
+    );
+    let peers = harness.nodes[follower].discovery().peers().count() as u64;
+    assert!(peers <= capacity + 2, "{peers} peers tracked");
+    let refused = harness.events_of(follower).find_map(|event| match event {
+        psionic_core::Event::Refused {
+            refusal: Refusal::PeerTableFull { capacity: seen, .. },
+            ..
+        } => Some(*seen as u64),
+        _ => None,
+    });
+    assert_eq!(refused, Some(capacity), "the refusal names the cap");
+    assert_keeps_committing(&mut harness, committed);
+}
+
+#[test]
+fn vote_requests_from_non_members_are_refused_and_change_nothing() {
+    let (mut harness, follower) = settled();
+    let committed = harness.nodes[follower].consensus().commit_index();
+    let hard_state = harness.nodes[follower].consensus().hard_state();
+    let term = hard_state.term;
+    for (counter, pre_vote) in [(0, true), (1, false)] {
+        let request = RaftMessage::VoteRequest {
+            term: term + 5,
+            last_log_index: 1_000,
+            last_log_term: term + 4,
+            pre_vote,
+            transfer: true,
+        };
+        harness.inject(addr(9), follower, forged(7, counter, Message::Raft(request)));
+    }
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(refusals(&harness, follower, RefusalKind::NotAMember), 2);
+    let refusal = harness.events_of(follower).find_map(|event| match event {
+        psionic_core::Event::Refused {
+            refusal: Refusal::NotAMember { message, .. },
+            ..
+        } => Some(*message),
+        _ => None,
+    });
+    assert_eq!(refusal, Some(ConsensusMessageKind::VoteRequest));
+    assert_eq!(
+        harness.nodes[follower].consensus().hard_state(),
+        hard_state,
+        "no term change, no vote"
+    );
+    assert_keeps_committing(&mut harness, committed);
+}
+
+#[test]
+fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
+    let (mut harness, follower) = settled();
+    let committed = harness.nodes[follower].consensus().commit_index();
+    let last_index = harness.nodes[follower].consensus().log().last_index();
+    let append = RaftMessage::Append {
+        term: 0,
+        prev_index: 0,
+        prev_term: 0,
+        entries: Vec::new(),
+        leader_commit: 1_000,
+    };
+    let meta = SnapshotMeta {
+        last_index: 1_000,
+        last_term: 0,
+        size_bytes: 4,
+        digest: Digest([0; 32]),
+        state_digest: Digest([0; 32]),
+        state_schema: 0,
+    };
+    let chunk = RaftMessage::SnapshotChunk {
+        term: 0,
+        meta,
+        offset: 0,
+        data: vec![1, 2, 3, 4],
+    };
+    harness.inject(addr(9), follower, forged(8, 0, Message::Raft(append)));
+    harness.inject(addr(9), follower, forged(8, 1, Message::Raft(chunk)));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(refusals(&harness, follower, RefusalKind::StaleTerm), 2);
+    assert_eq!(harness.nodes[follower].consensus().log().last_index(), last_index);
+    assert_eq!(harness.nodes[follower].consensus().commit_index(), committed);
+    assert_keeps_committing(&mut harness, committed);
+}
