@@ -4,7 +4,7 @@
 use crate::consensus::{Durable, Entry, HardState, StoredSnapshot};
 use crate::io::Output;
 
-/// What a node made durable; survives a simulated crash.
+/// What a node made durable; survives a simulated crash. Entries stay in index order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryDisk {
     /// Term and vote.
@@ -21,7 +21,8 @@ impl MemoryDisk {
         match output {
             Output::PersistHardState(hard_state) => self.hard_state = *hard_state,
             Output::PersistEntries { first_index, entries } => {
-                self.entries.retain(|entry| entry.index < *first_index);
+                let kept = self.entries.partition_point(|entry| entry.index < *first_index);
+                self.entries.truncate(kept);
                 self.entries.extend(entries.iter().cloned());
             }
             Output::PersistSnapshot(snapshot) => {

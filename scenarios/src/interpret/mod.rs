@@ -144,6 +144,7 @@ fn consensus_config(cluster: &ClusterSpec, initial_voters: Vec<(psionic_core::No
     let overrides = &cluster.consensus;
     ConsensusConfig {
         initial_voters,
+        digest_on_apply: true,
         snapshot_after_entries: overrides
             .snapshot_after_entries
             .unwrap_or(defaults.snapshot_after_entries),
