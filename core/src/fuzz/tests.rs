@@ -1,4 +1,6 @@
 //! Every committed seed and every crash the fuzzers found, replayed under `cargo test`.
+//! Reading the committed inputs is this test's own I/O, not the core's.
+#![allow(clippy::disallowed_methods)]
 
 use std::path::PathBuf;
 
