@@ -53,7 +53,7 @@ impl Consensus {
         self.set_role(Role::Candidate {
             granted: BTreeSet::from([self.id]),
         });
-        self.reset_election_deadline(now);
+        self.reset_candidate_deadline(now);
         if self.has_quorum(&BTreeSet::from([self.id])) {
             return self.become_leader(now);
         }
@@ -88,6 +88,10 @@ impl Consensus {
         if request.pre_vote {
             let granted = request.term > self.hard.term && !in_contact && self.log_is_behind(&request);
             let term = if granted { request.term } else { self.hard.term };
+            if granted {
+                // Someone up to date is about to stand: standing too would split the vote.
+                self.reset_election_deadline(now);
+            }
             return self.reply_vote(from, term, granted, true);
         }
         if request.term < self.hard.term || (request.term > self.hard.term && in_contact) {
@@ -276,6 +280,17 @@ impl Consensus {
             .saturating_sub(self.config.election_timeout_ms_min)
             .max(1);
         let timeout = self.config.election_timeout_ms_min + self.rng.next_u64() % span;
+        self.election_deadline = Some(now + ms(timeout));
+    }
+
+    /// A candidate that has not won by this deadline stands again. Its rivals in a
+    /// split vote are other candidates (voters reset their own timers when they vote),
+    /// so the retry is drawn from `[min / 4, min)`: a split costs a fraction of a
+    /// full election timeout, still randomised to separate the rivals.
+    fn reset_candidate_deadline(&mut self, now: Instant) {
+        let floor = (self.config.election_timeout_ms_min / 4).max(1);
+        let span = self.config.election_timeout_ms_min.saturating_sub(floor).max(1);
+        let timeout = floor + self.rng.next_u64() % span;
         self.election_deadline = Some(now + ms(timeout));
     }
 
