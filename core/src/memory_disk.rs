@@ -21,8 +21,10 @@ impl MemoryDisk {
         match output {
             Output::PersistHardState(hard_state) => self.hard_state = *hard_state,
             Output::PersistEntries { first_index, entries } => {
-                let kept = self.entries.partition_point(|entry| entry.index < *first_index);
-                self.entries.truncate(kept);
+                if self.entries.last().is_some_and(|last| last.index >= *first_index) {
+                    let kept = self.entries.partition_point(|entry| entry.index < *first_index);
+                    self.entries.truncate(kept);
+                }
                 self.entries.extend(entries.iter().cloned());
             }
             Output::PersistSnapshot(snapshot) => {

@@ -41,9 +41,37 @@ pub struct DecodedFrame<'a> {
     pub tag: &'a [u8],
 }
 
+/// Bytes reserved for a frame before encoding: a heartbeat, a vote or a small append
+/// and its tag fit without growing the buffer.
+const FRAME_CAPACITY_HINT: usize = 512;
+
+/// A postcard output that starts with room reserved (postcard's own starts empty and
+/// grows byte by byte).
+struct Presized(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Presized {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
 /// Encodes `body` and appends the tag made by `authenticator`.
 pub fn encode_frame(body: &Body, authenticator: &Authenticator) -> Vec<u8> {
-    let mut frame = postcard::to_allocvec(body).expect("postcard encoding into a Vec is infallible");
+    let presized = Presized(Vec::with_capacity(FRAME_CAPACITY_HINT));
+    let mut frame =
+        postcard::serialize_with_flavor(body, presized).expect("postcard encoding into a Vec is infallible");
     let tag = authenticator.seal(&frame);
     frame.extend_from_slice(&tag);
     frame
