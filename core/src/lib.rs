@@ -91,6 +91,7 @@ pub mod identity;
 pub mod io;
 pub mod memory_disk;
 pub mod node;
+pub mod plan;
 pub mod refusal;
 pub mod replay;
 pub mod state;
