@@ -31,18 +31,22 @@ fn model() -> Digest {
     Digest::of_bytes(DigestKind::Policy, b"model weights")
 }
 
+/// A member: id byte, role, status, residency of the model, CUDA readiness, free GiB
+/// per device.
+type Situation = (
+    u8,
+    NodeRole,
+    MemberStatus,
+    Option<Residency>,
+    Option<BackendReadiness>,
+    &'static [u64],
+);
+
 /// Six members, one of each situation.
 fn fleet() -> (ClusterState, BTreeMap<NodeId, Telemetry>) {
     let mut state = ClusterState::default();
     let mut telemetry = BTreeMap::new();
-    let rows: [(
-        u8,
-        NodeRole,
-        MemberStatus,
-        Option<Residency>,
-        Option<BackendReadiness>,
-        &[u64],
-    ); 6] = [
+    let rows: [Situation; 6] = [
         (
             1,
             NodeRole::Both,
