@@ -78,7 +78,7 @@ impl Row {
     }
 }
 
-/// Writes one receipt per row under `PSIONIC_RECEIPTS_DIR` (default
+/// Writes one receipt per measured row under `PSIONIC_RECEIPTS_DIR` (default
 /// `target/receipts`) and prints the table.
 pub fn write(rows: &[Row]) {
     let dir =
@@ -90,6 +90,10 @@ pub fn write(rows: &[Row]) {
         "row", "ours ns", "peer ns", "ratio", "target"
     );
     for row in rows {
+        if row.ours_ns.is_nan() || row.peer_ns.is_nan() {
+            println!("{:<22} not measured in this run (filtered out)", row.id);
+            continue;
+        }
         let receipt = json!({
             "benchmark": row.id,
             "git_revision": revision,
@@ -118,7 +122,7 @@ pub fn write(rows: &[Row]) {
 
 fn workspace_target() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     )
 }

@@ -1,5 +1,5 @@
 //! Benchmarks side by side with peers and physical limits, measured in one run:
-//! `cargo bench -p psionic-tests --bench peers`. Each row's ratio is written as a
+//! `cargo bench -p psionic-bench --bench peers`. Each row's ratio is written as a
 //! receipt (`target/receipts/ID.json`); `docs/PERFORMANCE.md` explains the rows.
 
 #[cfg(not(madsim))]
