@@ -36,6 +36,23 @@ pub enum Input {
     Timeout,
 }
 
+impl Input {
+    /// What `transmit`, sent from `from`, is at its receiver when a transport hands
+    /// the bytes over unchanged (in-memory clusters, tests).
+    pub fn delivered(from: SocketAddr, transmit: Transmit) -> Self {
+        match transmit.class {
+            TransportClass::Datagram => Input::Datagram {
+                from,
+                bytes: transmit.bytes,
+            },
+            TransportClass::Stream => Input::Stream {
+                from,
+                bytes: transmit.bytes,
+            },
+        }
+    }
+}
+
 /// An output from [`crate::Node::poll_output`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "outputs must be carried out by the driver"]

@@ -9,7 +9,7 @@ use super::invariants::Invariants;
 use crate::config::{DiscoveryConfig, NodeConfig};
 use crate::consensus::ConsensusConfig;
 use crate::identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeIdentity, NodeRole};
-use crate::io::{Input, Output, Transmit, TransportClass};
+use crate::io::{Input, Output, Transmit};
 use crate::memory_disk::MemoryDisk;
 use crate::node::Node;
 use crate::state::ClusterCommand;
@@ -139,16 +139,7 @@ impl Cluster {
         };
         let now = self.now;
         if let Some(node) = self.members[target].node.as_mut() {
-            let input = match transmit.class {
-                TransportClass::Datagram => Input::Datagram {
-                    from,
-                    bytes: transmit.bytes,
-                },
-                TransportClass::Stream => Input::Stream {
-                    from,
-                    bytes: transmit.bytes,
-                },
-            };
+            let input = Input::delivered(from, transmit);
             node.handle(now, input);
         }
     }

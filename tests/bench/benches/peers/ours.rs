@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use psionic_core::memory_disk::MemoryDisk;
 use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Input, Instant,
-    Node, NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, RoleKind, TransportClass, TrustPosture,
+    Node, NodeConfig, NodeEpoch, NodeIdentity, NodeRole, Output, RoleKind, TrustPosture,
 };
 
 /// How frames are authenticated.
@@ -139,16 +139,7 @@ impl OursCluster {
             let Some(target) = self.addrs.iter().position(|addr| *addr == transmit.to) else {
                 continue;
             };
-            let input = match transmit.class {
-                TransportClass::Datagram => Input::Datagram {
-                    from,
-                    bytes: transmit.bytes,
-                },
-                TransportClass::Stream => Input::Stream {
-                    from,
-                    bytes: transmit.bytes,
-                },
-            };
+            let input = Input::delivered(from, transmit);
             self.nodes[target].handle(self.now, input);
             self.frames += 1;
         }
