@@ -84,7 +84,7 @@ pub mod config;
 pub mod consensus;
 pub mod digest;
 pub mod discovery;
-#[cfg(any(fuzzing, test))]
+#[cfg(any(fuzzing, test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod identity;

@@ -169,7 +169,7 @@ pub(crate) struct Assembly {
 
 impl Assembly {
     /// Bytes received so far, and the size its metadata declares.
-    #[cfg(any(fuzzing, test))]
+    #[cfg(any(fuzzing, test, feature = "fuzz-harness"))]
     pub fn buffered_of_declared_bytes(&self) -> (u64, u64) {
         (self.bytes.len() as u64, self.meta.size_bytes)
     }

@@ -1,7 +1,8 @@
 //! Fuzz harnesses over the real core, one function per `cargo fuzz` target. Compiled
-//! for fuzzing builds (`--cfg fuzzing`) and for this crate's own tests, which replay
-//! the committed seeds and every crash found (`fuzz/seeds/`, `fuzz/regressions/`), so
-//! plain `cargo test` covers them.
+//! for fuzzing builds (`--cfg fuzzing`), for this crate's tests, and with the
+//! `fuzz-harness` feature for `tests/tests/fuzz_inputs.rs`, which replays the committed
+//! seeds and every crash found (`fuzz/seeds/`, `fuzz/regressions/`), so plain
+//! `cargo test` covers them.
 //!
 //! Each harness reads its choices from the input with [`Draw`] and panics only when a
 //! property fails: a panic inside the core is a finding too.
@@ -10,8 +11,6 @@ mod cluster;
 mod envelope;
 mod invariants;
 mod snapshot;
-#[cfg(test)]
-mod tests;
 
 pub use cluster::core_sequence;
 pub use envelope::{decode_envelope, verify_envelope};

@@ -1,6 +1,5 @@
-//! Every committed seed and every crash the fuzzers found, replayed under `cargo test`.
-//! Reading the committed inputs is this test's own I/O, not the core's.
-#![allow(clippy::disallowed_methods)]
+//! Every committed seed and every crash the fuzzers found, replayed through the core's
+//! fuzz harnesses under `cargo test`.
 
 use std::path::PathBuf;
 
@@ -32,20 +31,20 @@ fn replay<T>(target: &str, harness: fn(&[u8]) -> T) {
 
 #[test]
 fn decode_envelope_inputs_replay() {
-    replay("decode_envelope", super::decode_envelope);
+    replay("decode_envelope", psionic_core::fuzz::decode_envelope);
 }
 
 #[test]
 fn verify_envelope_inputs_replay() {
-    replay("verify_envelope", super::verify_envelope);
+    replay("verify_envelope", psionic_core::fuzz::verify_envelope);
 }
 
 #[test]
 fn core_sequence_inputs_replay() {
-    replay("core_sequence", super::core_sequence);
+    replay("core_sequence", psionic_core::fuzz::core_sequence);
 }
 
 #[test]
 fn snapshot_chunks_inputs_replay() {
-    replay("snapshot_chunks", super::snapshot_chunks);
+    replay("snapshot_chunks", psionic_core::fuzz::snapshot_chunks);
 }
