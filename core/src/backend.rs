@@ -7,7 +7,7 @@
 //! - telemetry (free device memory, queue depth) is soft: it rides on append responses
 //!   to the leader and is never replicated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -95,14 +95,112 @@ pub struct DeviceProfile {
     pub compute_capability: (u32, u32),
 }
 
+/// A way of running inference across the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lane {
+    /// One node runs the whole request.
+    WholeRequest,
+    /// One of a model's warm replicas runs the whole request.
+    Replicated,
+    /// Consecutive layers on consecutive nodes (pipeline).
+    LayerSharded,
+    /// Every layer split along the tensor axis over a mesh of nodes.
+    TensorSharded,
+}
+
+impl Lane {
+    /// The communication class a node must declare to take part in this lane.
+    pub const fn required_communication(self) -> CommunicationClass {
+        match self {
+            Lane::WholeRequest | Lane::Replicated => CommunicationClass::RemoteDispatch,
+            Lane::LayerSharded => CommunicationClass::PipelineHandoff,
+            Lane::TensorSharded => CommunicationClass::TensorCollective,
+        }
+    }
+}
+
+/// What a node can exchange with its peers while executing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommunicationClass {
+    /// Receive a request, return its result.
+    RemoteDispatch,
+    /// Send activations and KV state to the next pipeline stage.
+    PipelineHandoff,
+    /// Take part in all-reduce collectives over a mesh.
+    TensorCollective,
+}
+
+/// What a node's executor declares it can run on one backend.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionProfile {
+    /// Lanes it runs.
+    pub lanes: BTreeSet<Lane>,
+    /// Communication it supports.
+    pub communication: BTreeSet<CommunicationClass>,
+}
+
+impl ExecutionProfile {
+    /// Whole requests and replica-routed requests, by remote dispatch.
+    pub fn dispatch() -> Self {
+        Self::of(&[Lane::WholeRequest, Lane::Replicated])
+    }
+
+    /// Every lane, with the communication each needs.
+    pub fn every_lane() -> Self {
+        Self::of(&[Lane::WholeRequest, Lane::Replicated, Lane::LayerSharded, Lane::TensorSharded])
+    }
+
+    /// The given lanes, with the communication each needs.
+    pub fn of(lanes: &[Lane]) -> Self {
+        Self {
+            lanes: lanes.iter().copied().collect(),
+            communication: lanes.iter().map(|lane| lane.required_communication()).collect(),
+        }
+    }
+
+    /// Whether `lane` can run here: declared, with the communication it needs.
+    pub fn check(&self, lane: Lane) -> Result<(), ProfileShortfall> {
+        if !self.lanes.contains(&lane) {
+            return Err(ProfileShortfall::Lane { lane });
+        }
+        let class = lane.required_communication();
+        if !self.communication.contains(&class) {
+            return Err(ProfileShortfall::Communication { lane, class });
+        }
+        Ok(())
+    }
+}
+
+/// What a declared profile lacks for a lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileShortfall {
+    /// The lane is not declared.
+    Lane {
+        /// The lane.
+        lane: Lane,
+    },
+    /// The lane is declared without the communication class it needs.
+    Communication {
+        /// The lane.
+        lane: Lane,
+        /// The class it needs.
+        class: CommunicationClass,
+    },
+}
+
 /// Whether a backend can serve on a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendReadiness {
-    /// Ready, with these devices (none for the CPU).
+    /// Ready, with these devices (none for the CPU) and this execution profile.
     Ready {
         /// Devices in ordinal order.
         devices: Vec<DeviceProfile>,
+        /// What the node's executor runs on this backend.
+        profile: ExecutionProfile,
     },
     /// Refused, with the reason.
     Refused {
@@ -117,9 +215,23 @@ impl BackendReadiness {
         matches!(self, BackendReadiness::Ready { .. })
     }
 
-    /// The CPU's readiness: always ready, no devices.
+    /// The CPU's readiness: always ready, no devices, nothing declared to run yet.
     pub fn cpu() -> Self {
-        BackendReadiness::Ready { devices: Vec::new() }
+        BackendReadiness::Ready {
+            devices: Vec::new(),
+            profile: ExecutionProfile::default(),
+        }
+    }
+
+    /// What this readiness becomes in the cluster's record: Metal is refused for
+    /// cluster execution whatever the node says about it.
+    pub fn for_cluster(self, backend: Backend) -> Self {
+        match (backend, self) {
+            (Backend::Metal, BackendReadiness::Ready { .. }) => BackendReadiness::Refused {
+                reason: BackendRefusal::NotForClusterExecution { backend },
+            },
+            (_, readiness) => readiness,
+        }
     }
 }
 
@@ -143,6 +255,24 @@ pub struct DeviceReport {
     pub readiness: ReadinessByBackend,
     /// Soft telemetry.
     pub telemetry: Telemetry,
+}
+
+impl DeviceReport {
+    /// This report with each ready backend's profile replaced by what `profiles`
+    /// declares for it (an empty profile when it declares nothing), and Metal refused.
+    pub fn with_profiles(mut self, profiles: &BTreeMap<Backend, ExecutionProfile>) -> Self {
+        self.readiness = self
+            .readiness
+            .into_iter()
+            .map(|(backend, mut readiness)| {
+                if let BackendReadiness::Ready { profile, .. } = &mut readiness {
+                    *profile = profiles.get(&backend).cloned().unwrap_or_default();
+                }
+                (backend, readiness.for_cluster(backend))
+            })
+            .collect();
+        self
+    }
 }
 
 /// What a follower attaches to each append response.

@@ -28,6 +28,14 @@ pub enum DigestKind {
     Snapshot,
     /// An operator manifest's canonical form (its rollout digest).
     Manifest,
+    /// Members, links and backend readiness: what placement reads of the topology.
+    Topology,
+    /// Artifact residency on every member.
+    Residency,
+    /// An execution topology plan.
+    Plan,
+    /// A request's execution context (evidence).
+    Evidence,
 }
 
 impl DigestKind {
@@ -43,6 +51,10 @@ impl DigestKind {
             DigestKind::Authority => b"psionic/authority/v1",
             DigestKind::Snapshot => b"psionic/snapshot/v1",
             DigestKind::Manifest => b"psionic/manifest/v1",
+            DigestKind::Topology => b"psionic/topology/v1",
+            DigestKind::Residency => b"psionic/residency/v1",
+            DigestKind::Plan => b"psionic/plan/v1",
+            DigestKind::Evidence => b"psionic/evidence/v1",
         }
     }
 }

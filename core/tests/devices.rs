@@ -4,7 +4,9 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
-use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, Telemetry};
+use psionic_core::backend::{
+    Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, ExecutionProfile, Telemetry,
+};
 use psionic_core::{ClusterCommand, ClusterEvent, Event};
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -20,6 +22,7 @@ fn gpus(count: u32) -> BackendReadiness {
                 compute_capability: (9, 0),
             })
             .collect(),
+        profile: ExecutionProfile::every_lane(),
     }
 }
 
@@ -150,4 +153,28 @@ fn a_new_leader_commits_a_change_the_old_one_never_heard() {
         .expect("a new leader");
     let state = harness.nodes[new_leader].consensus().state();
     assert_eq!(state.backends[&follower_id][&Backend::Cuda], gpus(4));
+}
+
+#[test]
+fn metal_declared_ready_is_recorded_as_refused_for_cluster_execution() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 11);
+    let leader = harness.await_leader(3_000);
+    let follower = (leader + 1) % 3;
+    let mut metal = report(gpus(1), &[80]);
+    metal.readiness.insert(Backend::Metal, gpus(1));
+    let now = harness.now;
+    harness.nodes[follower].report_devices(now, metal);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let follower_id = harness.nodes[follower].node_id();
+    let recorded = &harness.nodes[leader].consensus().state().backends[&follower_id];
+    assert_eq!(
+        recorded[&Backend::Metal],
+        BackendReadiness::Refused {
+            reason: BackendRefusal::NotForClusterExecution { backend: Backend::Metal }
+        }
+    );
+    assert_eq!(recorded[&Backend::Cuda], gpus(1), "CUDA is recorded as declared");
+    let entries = readiness_entries(&harness, leader);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    assert_eq!(readiness_entries(&harness, leader), entries, "the refusal is recorded once");
 }

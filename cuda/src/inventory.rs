@@ -1,6 +1,8 @@
 //! The inventory a node reports and the readiness of its CUDA backend.
 
-use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, Telemetry};
+use psionic_core::backend::{
+    Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, ExecutionProfile, Telemetry,
+};
 use serde::{Deserialize, Serialize};
 
 /// Oldest driver accepted, as `1000 * major + 10 * minor` (CUDA 12.0).
@@ -64,6 +66,7 @@ impl CudaReadiness {
             CudaReadiness::Ready { inventory } => (
                 BackendReadiness::Ready {
                     devices: inventory.devices.iter().map(DeviceInfo::profile).collect(),
+                    profile: ExecutionProfile::default(),
                 },
                 inventory
                     .devices
@@ -154,7 +157,7 @@ mod tests {
         inventory.devices[1].free_memory_bytes = 7;
         let report = CudaReadiness::of(Ok(inventory)).report();
         assert!(report.readiness[&Backend::Cpu].is_ready());
-        let BackendReadiness::Ready { devices } = &report.readiness[&Backend::Cuda] else {
+        let BackendReadiness::Ready { devices, .. } = &report.readiness[&Backend::Cuda] else {
             panic!("{report:?}")
         };
         assert_eq!(devices[1].total_memory_bytes, 80 * 1024 * 1024 * 1024);

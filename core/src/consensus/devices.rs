@@ -44,7 +44,14 @@ impl Consensus {
             at: now,
         };
         self.devices.seen.insert(self.id, seen);
-        self.devices.local = report;
+        self.devices.local = DeviceReport {
+            readiness: report
+                .readiness
+                .into_iter()
+                .map(|(backend, readiness)| (backend, readiness.for_cluster(backend)))
+                .collect(),
+            telemetry: report.telemetry,
+        };
     }
 
     /// Latest telemetry per node, as known here.
@@ -92,7 +99,10 @@ impl Consensus {
         let members = self.effective_members();
         let mut commands = Vec::new();
         for (node, claim) in claims.into_iter().filter(|(node, _)| members.contains_key(node)) {
-            for (backend, readiness) in claim.into_iter().filter(|(_, readiness)| within_limits(readiness)) {
+            let claim = claim
+                .into_iter()
+                .map(|(backend, readiness)| (backend, readiness.for_cluster(backend)));
+            for (backend, readiness) in claim.filter(|(_, readiness)| within_limits(readiness)) {
                 if recorded.get(&(node, backend)) != Some(&readiness) {
                     commands.push(ClusterCommand::SetBackendReadiness {
                         node,
@@ -138,7 +148,7 @@ impl Consensus {
 /// every heartbeat).
 fn within_limits(readiness: &BackendReadiness) -> bool {
     match readiness {
-        BackendReadiness::Ready { devices } => devices.len() <= DEVICES_PER_BACKEND_MAX,
+        BackendReadiness::Ready { devices, .. } => devices.len() <= DEVICES_PER_BACKEND_MAX,
         BackendReadiness::Refused { .. } => true,
     }
 }

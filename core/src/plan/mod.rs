@@ -1,11 +1,34 @@
-//! Placement planners: pure functions of the replicated state and soft telemetry.
+//! Placement planners: pure functions of the replicated state, the soft telemetry
+//! the coordinator holds, and the serving policy.
 //!
 //! Invariants: a planner reads declared facts only (membership, roles, committed
-//! backend readiness, artifact residency) plus telemetry it is handed; it iterates
-//! ordered collections and breaks every tie by node id, so the same facts give the
-//! same plan on every node and every run. A refusal lists, for every member, why it
-//! could not serve.
+//! backend readiness and execution profiles, artifact residency, declared links,
+//! replica sets) plus the telemetry it is handed; it never reads a backend's name to
+//! decide what it can run. It iterates ordered collections and breaks every tie by
+//! node id, so the same facts give the same plan, and the same plan digest, on every
+//! node and every run. A refusal says, for every member or group, why it could not
+//! serve.
 
+mod eligibility;
+mod facts;
+#[cfg(test)]
+mod fixture;
+mod hint;
+mod refusal;
+mod replicated;
+mod serving;
+mod sharded;
+mod topology;
 mod whole_request;
 
-pub use whole_request::{Ineligible, PlacementRefusal, WholeRequest, WholeRequestPlan, place_whole_request};
+pub use eligibility::{BackendIneligible, Ineligible};
+pub use facts::{LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered};
+pub use hint::{HintIgnored, HintOutcome, PlacementHint};
+pub use refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal, TensorAxis};
+pub use replicated::{ReplicaWarmth, place_replicated};
+pub use serving::{QueueDiscipline, SERVING_POLICY_NAME, ServingPolicy, ServingPolicyError};
+pub use sharded::{LayerShardedRequest, SHARDS_MAX, TensorShardedRequest, place_layer_sharded, place_tensor_sharded};
+pub use topology::{
+    ExecutionTopologyPlan, Handoff, LayerStage, Placement, PlacementNote, SelectedDevice, Span, TensorShard,
+};
+pub use whole_request::{RequestNeeds, place_whole_request};

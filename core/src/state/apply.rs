@@ -2,7 +2,7 @@
 
 use super::{
     ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus,
-    POLICY_NAME_LEN_MAX, PolicyDocument, Proposal,
+    POLICY_NAME_LEN_MAX, PolicyDocument, Proposal, REPLICAS_MAX, ReplicaSet,
 };
 use crate::backend::{BackendReadiness, DEVICES_PER_BACKEND_MAX};
 use crate::consensus::EntryPayload;
@@ -78,6 +78,9 @@ impl ClusterState {
                 }
                 self.residency.remove(node);
                 self.backends.remove(node);
+                for set in self.replica_sets.values_mut() {
+                    set.replicas.remove(node);
+                }
                 self.removed.insert(*node);
             }
             ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node)?.status = *status,
@@ -112,18 +115,43 @@ impl ClusterState {
                 readiness,
             } => {
                 self.member(*node)?;
-                if let BackendReadiness::Ready { devices } = readiness
-                    && devices.len() > DEVICES_PER_BACKEND_MAX
-                {
-                    return Err(ApplyRefusal::TooManyDevices {
-                        count: devices.len(),
-                        max: DEVICES_PER_BACKEND_MAX,
-                    });
+                if let BackendReadiness::Ready { devices, .. } = readiness {
+                    if devices.len() > DEVICES_PER_BACKEND_MAX {
+                        return Err(ApplyRefusal::TooManyDevices {
+                            count: devices.len(),
+                            max: DEVICES_PER_BACKEND_MAX,
+                        });
+                    }
+                    if readiness.clone().for_cluster(*backend) != *readiness {
+                        return Err(ApplyRefusal::NotForClusterExecution { backend: *backend });
+                    }
                 }
                 self.backends
                     .entry(*node)
                     .or_default()
                     .insert(*backend, readiness.clone());
+            }
+            ClusterCommand::DeclareReplicaSet {
+                artifact,
+                replicas,
+                warm_min,
+            } => {
+                let count = replicas.len();
+                if count == 0 || count > REPLICAS_MAX || *warm_min as usize > count {
+                    return Err(ApplyRefusal::ReplicaSetShape {
+                        replicas: count,
+                        warm_min: *warm_min,
+                        max: REPLICAS_MAX,
+                    });
+                }
+                for node in replicas {
+                    self.member(*node)?;
+                }
+                let set = ReplicaSet {
+                    replicas: replicas.clone(),
+                    warm_min: *warm_min,
+                };
+                self.replica_sets.insert(*artifact, set);
             }
             ClusterCommand::SetPolicy { name, document } => {
                 if name.is_empty() || name.len() > POLICY_NAME_LEN_MAX {
@@ -289,5 +317,33 @@ mod tests {
         assert_ne!(run(), other.digest());
         let snapshot = ClusterState::from_bytes(&other.to_bytes()).unwrap();
         assert_eq!(snapshot, other);
+    }
+
+    #[test]
+    fn replica_sets_need_members_and_a_reachable_warm_minimum() {
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        let artifact = Digest::of_bytes(DigestKind::Policy, b"model");
+        let declare = |replicas: &[NodeId], warm_min| ClusterCommand::DeclareReplicaSet {
+            artifact,
+            replicas: replicas.iter().copied().collect(),
+            warm_min,
+        };
+        let refusal = |event| match event {
+            ClusterEvent::Refused { refusal, .. } => Some(refusal),
+            _ => None,
+        };
+        let event = state.apply(1, 1, &proposal(1, declare(&[A], 2))).unwrap();
+        assert!(matches!(refusal(event), Some(ApplyRefusal::ReplicaSetShape { replicas: 1, warm_min: 2, .. })));
+        let event = state.apply(2, 1, &proposal(2, declare(&[A, B], 1))).unwrap();
+        assert_eq!(refusal(event), Some(ApplyRefusal::NotAMember { node: B }));
+        state.apply(3, 1, &proposal(3, declare(&[A], 1))).unwrap();
+        assert_eq!(state.replica_sets[&artifact].warm_min, 1);
+        let metal = ClusterCommand::SetBackendReadiness {
+            node: A,
+            backend: crate::backend::Backend::Metal,
+            readiness: BackendReadiness::cpu(),
+        };
+        let event = state.apply(4, 1, &proposal(4, metal)).unwrap();
+        assert!(matches!(refusal(event), Some(ApplyRefusal::NotForClusterExecution { .. })));
     }
 }

@@ -1,6 +1,7 @@
 //! Intents proposed to the cluster, and the facts they become once committed.
 
 use core::net::SocketAddr;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +135,15 @@ pub enum ClusterCommand {
         /// Its readiness there.
         readiness: BackendReadiness,
     },
+    /// Declare (or replace) the replica set serving a model.
+    DeclareReplicaSet {
+        /// The model's artifact digest.
+        artifact: Digest,
+        /// Its replicas.
+        replicas: BTreeSet<NodeId>,
+        /// Fewest warm replicas it serves with.
+        warm_min: u32,
+    },
     /// Replace a named policy document.
     SetPolicy {
         /// Policy name.
@@ -207,6 +217,22 @@ pub enum ApplyRefusal {
         /// Devices declared.
         count: usize,
         /// Limit.
+        max: usize,
+    },
+    /// The backend may not be declared ready for cluster execution.
+    #[error("backend {backend:?} is not supported for cluster execution")]
+    NotForClusterExecution {
+        /// The backend.
+        backend: Backend,
+    },
+    /// A replica set's minimum warm count exceeds its size, or it is empty or too big.
+    #[error("replica set of {replicas} (1 to {max} allowed) with warm minimum {warm_min}")]
+    ReplicaSetShape {
+        /// Replicas declared.
+        replicas: usize,
+        /// Warm minimum declared.
+        warm_min: u32,
+        /// Most replicas allowed.
         max: usize,
     },
     /// A policy name is empty or longer than the limit.

@@ -24,7 +24,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 2;
+pub const STATE_SCHEMA_VERSION: u16 = 3;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -70,7 +70,21 @@ pub struct ClusterState {
     pub removed: BTreeSet<NodeId>,
     /// Backend readiness each member declared, as last committed.
     pub backends: BTreeMap<NodeId, ReadinessByBackend>,
+    /// Replica sets by the artifact (model) they serve.
+    pub replica_sets: BTreeMap<Digest, ReplicaSet>,
 }
+
+/// The nodes that serve one model as replicas, and how many must be warm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSet {
+    /// Its members.
+    pub replicas: BTreeSet<NodeId>,
+    /// Fewest warm replicas it serves with.
+    pub warm_min: u32,
+}
+
+/// Most replicas in one replica set.
+pub const REPLICAS_MAX: usize = 256;
 
 /// An entry offered out of order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +129,19 @@ impl ClusterState {
     /// Whether `node` is a member.
     pub fn is_member(&self, node: NodeId) -> bool {
         self.members.contains_key(&node)
+    }
+
+    /// SHA-256 (topology domain) over members, links and backend readiness.
+    pub fn topology_digest(&self) -> Digest {
+        let parts = (&self.members, &self.links, &self.backends);
+        let bytes = postcard::to_allocvec(&parts).expect("postcard encoding into a Vec is infallible");
+        Digest::of_bytes(DigestKind::Topology, &bytes)
+    }
+
+    /// SHA-256 (residency domain) over artifact residency.
+    pub fn residency_digest(&self) -> Digest {
+        let bytes = postcard::to_allocvec(&self.residency).expect("postcard encoding into a Vec is infallible");
+        Digest::of_bytes(DigestKind::Residency, &bytes)
     }
 
     /// SHA-256 (state domain) over the postcard encoding.

@@ -1,0 +1,152 @@
+//! The facts a planner reads: the committed state, the soft telemetry the coordinator
+//! holds, and the serving policy.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::serving::ServingPolicy;
+use crate::backend::Telemetry;
+use crate::identity::{ClusterId, NodeId};
+use crate::state::{ClusterState, LinkClass};
+
+/// A link's measured round trip and bandwidth (soft telemetry from the driver's
+/// probes; never logged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTelemetry {
+    /// Round-trip time.
+    pub rtt_us: u32,
+    /// Bandwidth.
+    pub bandwidth_mbps: u32,
+}
+
+/// What placement reads.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanningFacts<'a> {
+    /// The cluster (hints from another cluster are ignored).
+    pub cluster_id: ClusterId,
+    /// The committed state.
+    pub state: &'a ClusterState,
+    /// Latest telemetry per node.
+    pub telemetry: &'a BTreeMap<NodeId, Telemetry>,
+    /// Measured links, keyed by (smaller id, larger id).
+    pub links_measured: &'a BTreeMap<(NodeId, NodeId), LinkTelemetry>,
+    /// The serving policy in force.
+    pub serving: &'a ServingPolicy,
+}
+
+/// What a sharded lane demands of every link it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPolicy {
+    /// The worst declared class accepted (by [`link_class_rank`]).
+    pub class_worst: LinkClass,
+    /// Longest measured round trip accepted, when one was measured.
+    pub rtt_us_max: Option<u32>,
+    /// Least measured bandwidth accepted, when one was measured.
+    pub bandwidth_mbps_min: Option<u32>,
+}
+
+/// Why a link between two selected nodes does not meet the lane's policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkShortfall {
+    /// No link class declared between them.
+    Undeclared,
+    /// The declared class is worse than the policy accepts.
+    Class {
+        /// Declared.
+        declared: LinkClass,
+        /// Worst accepted.
+        worst: LinkClass,
+    },
+    /// The measured round trip is too long.
+    Rtt {
+        /// Measured.
+        rtt_us: u32,
+        /// Longest accepted.
+        max: u32,
+    },
+    /// The measured bandwidth is too low.
+    Bandwidth {
+        /// Measured.
+        bandwidth_mbps: u32,
+        /// Least accepted.
+        min: u32,
+    },
+}
+
+/// A link that fails policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRefusal {
+    /// One end (the smaller id).
+    pub a: NodeId,
+    /// The other end.
+    pub b: NodeId,
+    /// What is wrong.
+    pub shortfall: LinkShortfall,
+}
+
+/// Rank of a link class, best first: loopback 0, same host 1, RDMA 2, LAN 3, WAN 4.
+pub const fn link_class_rank(class: LinkClass) -> u64 {
+    match class {
+        LinkClass::Loopback => 0,
+        LinkClass::SameHost => 1,
+        LinkClass::Rdma => 2,
+        LinkClass::Lan => 3,
+        LinkClass::Wan => 4,
+    }
+}
+
+/// Cost weight of one class rank, so that a better class always beats any measured
+/// round trip of a worse one.
+const RANK_COST: u64 = 1 << 32;
+
+impl PlanningFacts<'_> {
+    /// The declared class of the link between `a` and `b`.
+    pub fn link_class(&self, a: NodeId, b: NodeId) -> Option<LinkClass> {
+        let (low, high) = ordered(a, b);
+        self.state.links.get(&low).and_then(|peers| peers.get(&high)).copied()
+    }
+
+    /// The measured telemetry of the link between `a` and `b`.
+    pub fn link_measured(&self, a: NodeId, b: NodeId) -> Option<LinkTelemetry> {
+        self.links_measured.get(&ordered(a, b)).copied()
+    }
+
+    /// The cost of the link between `a` and `b` (class rank, then measured round
+    /// trip), or why it fails `policy`.
+    pub fn link_cost(&self, a: NodeId, b: NodeId, policy: &LinkPolicy) -> Result<u64, LinkRefusal> {
+        let refuse = |shortfall| {
+            let (a, b) = ordered(a, b);
+            LinkRefusal { a, b, shortfall }
+        };
+        let declared = self.link_class(a, b).ok_or_else(|| refuse(LinkShortfall::Undeclared))?;
+        let rank = link_class_rank(declared);
+        if rank > link_class_rank(policy.class_worst) {
+            return Err(refuse(LinkShortfall::Class {
+                declared,
+                worst: policy.class_worst,
+            }));
+        }
+        let measured = self.link_measured(a, b);
+        if let (Some(seen), Some(max)) = (measured, policy.rtt_us_max)
+            && seen.rtt_us > max
+        {
+            return Err(refuse(LinkShortfall::Rtt { rtt_us: seen.rtt_us, max }));
+        }
+        if let (Some(seen), Some(min)) = (measured, policy.bandwidth_mbps_min)
+            && seen.bandwidth_mbps < min
+        {
+            return Err(refuse(LinkShortfall::Bandwidth {
+                bandwidth_mbps: seen.bandwidth_mbps,
+                min,
+            }));
+        }
+        Ok(rank * RANK_COST + measured.map_or(0, |seen| u64::from(seen.rtt_us)))
+    }
+}
+
+/// `(a, b)` as (smaller, larger).
+pub fn ordered(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
