@@ -128,6 +128,13 @@ macro_rules! hex_display {
         }
     };
 }
+/// Identity of one inference request, chosen by its client: a request runs at most
+/// once per id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub [u8; 16]);
+
+hex_display!(RequestId, "RequestId");
+crate::digest::hex_serde!(RequestId, 16);
 hex_display!(ClusterId, "ClusterId");
 hex_display!(NodeId, "NodeId");
 crate::digest::hex_serde!(ClusterId, 16);

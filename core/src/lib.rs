@@ -105,7 +105,7 @@ pub use config::{ConfigError, DiscoveryConfig, NodeConfig};
 pub use consensus::{ConsensusConfig, Durable, HardState, RoleKind};
 pub use digest::{Digest, DigestKind};
 pub use discovery::PeerHealth;
-pub use identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole};
+pub use identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
 pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};

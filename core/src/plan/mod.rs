@@ -14,6 +14,7 @@ mod facts;
 #[cfg(test)]
 mod fixture;
 mod hint;
+mod queue;
 mod refusal;
 mod replicated;
 mod serving;
@@ -24,6 +25,7 @@ mod whole_request;
 pub use eligibility::{BackendIneligible, Ineligible};
 pub use facts::{LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered};
 pub use hint::{HintIgnored, HintOutcome, PlacementHint};
+pub use queue::{Phase, QueueRefusal, ServingQueue};
 pub use refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal, TensorAxis};
 pub use replicated::{ReplicaWarmth, place_replicated};
 pub use serving::{QueueDiscipline, SERVING_POLICY_NAME, ServingPolicy, ServingPolicyError};
