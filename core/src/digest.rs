@@ -36,6 +36,8 @@ pub enum DigestKind {
     Plan,
     /// A request's execution context (evidence).
     Evidence,
+    /// What an execution produced.
+    Output,
 }
 
 impl DigestKind {
@@ -55,6 +57,7 @@ impl DigestKind {
             DigestKind::Residency => b"psionic/residency/v1",
             DigestKind::Plan => b"psionic/plan/v1",
             DigestKind::Evidence => b"psionic/evidence/v1",
+            DigestKind::Output => b"psionic/output/v1",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod driver;
 pub mod durable;
 pub mod entropy;
+pub mod execute;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod identity_file;

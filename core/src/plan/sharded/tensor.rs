@@ -81,7 +81,7 @@ pub fn place_tensor_sharded(
 }
 
 fn check_divisible(axis: TensorAxis, size: u32, shards: u32) -> Result<(), PlacementRefusal> {
-    if size == 0 || size % shards != 0 {
+    if size == 0 || !size.is_multiple_of(shards) {
         let shortfall = GeometryShortfall::NotDivisible { axis, size, shards };
         return Err(PlacementRefusal::Geometry { shortfall });
     }

@@ -1,0 +1,213 @@
+//! The executor host: one worker runs queued steps in the serving policy's order;
+//! each request id runs at most once (a repeat gets the first run's outcome).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use psionic_core::RequestId;
+use psionic_core::plan::{Phase, QueueRefusal, ServingPolicy, ServingQueue};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, oneshot};
+
+use super::{Completion, Execution, ExecutionError, Executor, Job};
+use crate::stream::AbortOnDrop;
+
+/// Finished outcomes remembered (so a repeated id is answered, not run again).
+const FINISHED_REMEMBERED_MAX: usize = 65_536;
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It produced all its tokens.
+    Completed(Completion),
+    /// It was cancelled after producing `tokens`.
+    Cancelled {
+        /// Tokens produced before it stopped.
+        tokens: u32,
+    },
+    /// The executor refused it.
+    Failed(ExecutionError),
+}
+
+/// The outcome of a submitted request, when it ends.
+pub type Submitted = oneshot::Receiver<Outcome>;
+
+/// Work waiting in the queue.
+enum Work {
+    Prefill(Job, u8),
+    Decode {
+        execution: Box<dyn Execution>,
+        tokens: Vec<u8>,
+        max_tokens: u32,
+        class: u8,
+    },
+}
+
+#[derive(Default)]
+struct Book {
+    finished: BTreeMap<RequestId, Outcome>,
+    finished_order: VecDeque<RequestId>,
+    watchers: BTreeMap<RequestId, Vec<oneshot::Sender<Outcome>>>,
+    cancelled: BTreeSet<RequestId>,
+}
+
+struct Shared {
+    queue: Mutex<(ServingQueue<Work>, Book)>,
+    wake: Notify,
+}
+
+/// Queues and runs requests on an [`Executor`].
+pub struct ExecutorHost {
+    shared: Arc<Shared>,
+    _worker: AbortOnDrop,
+}
+
+impl std::fmt::Debug for ExecutorHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorHost")
+            .field("queue_depth", &self.queue_depth())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutorHost {
+    /// Starts the worker for `executor` under `policy`.
+    pub fn start(executor: Arc<dyn Executor>, policy: ServingPolicy) -> Self {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new((ServingQueue::new(policy), Book::default())),
+            wake: Notify::new(),
+        });
+        let worker = AbortOnDrop(tokio::spawn(run(executor, shared.clone())));
+        Self { shared, _worker: worker }
+    }
+
+    /// Queues `job` in priority `class`. A request id seen before is not run again:
+    /// the receiver gets the first run's outcome (at once if it finished).
+    pub fn submit(&self, job: Job, class: u8) -> Result<Submitted, QueueRefusal> {
+        let (sender, receiver) = oneshot::channel();
+        let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let (queue, book) = &mut *guard;
+        let request = job.request;
+        if let Some(outcome) = book.finished.get(&request) {
+            let _ = sender.send(outcome.clone());
+            return Ok(receiver);
+        }
+        if let Some(watchers) = book.watchers.get_mut(&request) {
+            watchers.push(sender);
+            return Ok(receiver);
+        }
+        queue.push(request, class, Phase::Prefill, Work::Prefill(job, class))?;
+        book.watchers.insert(request, vec![sender]);
+        drop(guard);
+        self.shared.wake.notify_one();
+        Ok(receiver)
+    }
+
+    /// Stops `request` before its next step. Returns whether it was waiting or running.
+    pub fn cancel(&self, request: RequestId) -> bool {
+        let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let (queue, book) = &mut *guard;
+        if !book.watchers.contains_key(&request) {
+            return false;
+        }
+        match queue.cancel(request) {
+            Some(work) => {
+                let tokens = match work {
+                    Work::Prefill(..) => 0,
+                    Work::Decode { tokens, .. } => tokens.len() as u32,
+                };
+                finish(book, request, Outcome::Cancelled { tokens });
+            }
+            None => {
+                book.cancelled.insert(request);
+            }
+        }
+        true
+    }
+
+    /// Requests waiting or running.
+    pub fn queue_depth(&self) -> u32 {
+        let guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        u32::try_from(guard.1.watchers.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// The worker: takes the next step, runs it outside the lock, queues what follows.
+async fn run(executor: Arc<dyn Executor>, shared: Arc<Shared>) {
+    loop {
+        let next = {
+            let mut guard = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.0.pop()
+        };
+        let Some((request, _, work)) = next else {
+            shared.wake.notified().await;
+            continue;
+        };
+        settle(&shared, request, step(executor.as_ref(), work));
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Queues the step after `after`, or finishes the request.
+fn settle(shared: &Shared, request: RequestId, after: Result<Work, ExecutionError>) {
+    let mut guard = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+    let (queue, book) = &mut *guard;
+    match after {
+        Ok(Work::Decode { tokens, .. }) if book.cancelled.remove(&request) => {
+            let tokens = tokens.len() as u32;
+            finish(book, request, Outcome::Cancelled { tokens });
+        }
+        Ok(Work::Decode { tokens, max_tokens, .. }) if tokens.len() as u32 >= max_tokens => {
+            finish(book, request, Outcome::Completed(Completion::of(tokens)));
+        }
+        Ok(work @ Work::Decode { class, .. }) => queue
+            .push(request, class, Phase::Decode, work)
+            .expect("a running request is not queued and decode steps are never shed"),
+        Ok(Work::Prefill(..)) => unreachable!("a step always leaves a decode behind"),
+        Err(error) => finish(book, request, Outcome::Failed(error)),
+    }
+}
+
+/// Runs one step: the prefill, or one decode step.
+fn step(executor: &dyn Executor, work: Work) -> Result<Work, ExecutionError> {
+    match work {
+        Work::Prefill(job, class) => Ok(Work::Decode {
+            execution: executor.prefill(&job)?,
+            tokens: Vec::with_capacity(job.max_tokens as usize),
+            max_tokens: job.max_tokens,
+            class,
+        }),
+        Work::Decode {
+            mut execution,
+            mut tokens,
+            max_tokens,
+            class,
+        } => {
+            tokens.push(execution.decode());
+            Ok(Work::Decode {
+                execution,
+                tokens,
+                max_tokens,
+                class,
+            })
+        }
+    }
+}
+
+fn finish(book: &mut Book, request: RequestId, outcome: Outcome) {
+    book.cancelled.remove(&request);
+    for watcher in book.watchers.remove(&request).unwrap_or_default() {
+        let _ = watcher.send(outcome.clone());
+    }
+    book.finished.insert(request, outcome);
+    book.finished_order.push_back(request);
+    if book.finished_order.len() > FINISHED_REMEMBERED_MAX
+        && let Some(oldest) = book.finished_order.pop_front()
+    {
+        book.finished.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use psionic_core::backend::{Backend, ExecutionProfile};
+use psionic_core::plan::QueueDiscipline;
+use psionic_core::{Digest, DigestKind};
+
+use super::*;
+use crate::execute::ReferenceExecutor;
+
+/// The reference executor, counting prefills.
+#[derive(Debug, Default)]
+struct Counting {
+    prefills: AtomicU32,
+}
+
+impl Executor for Counting {
+    fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile> {
+        ReferenceExecutor::cpu().profiles()
+    }
+
+    fn prefill(&self, job: &Job) -> Result<Box<dyn Execution>, ExecutionError> {
+        self.prefills.fetch_add(1, Ordering::SeqCst);
+        ReferenceExecutor::cpu().prefill(job)
+    }
+}
+
+fn job(byte: u8, max_tokens: u32) -> Job {
+    Job {
+        request: RequestId([byte; 16]),
+        artifact: Digest::of_bytes(DigestKind::Policy, b"model"),
+        backend: Backend::Cpu,
+        device: None,
+        prompt: b"hello cluster".to_vec(),
+        max_tokens,
+    }
+}
+
+fn host(executor: Arc<dyn Executor>) -> ExecutorHost {
+    let policy = ServingPolicy {
+        discipline: QueueDiscipline::Priority { classes: 3 },
+        queue_depth_max: 4,
+        ..ServingPolicy::default()
+    };
+    ExecutorHost::start(executor, policy)
+}
+
+fn completed(outcome: Outcome) -> Completion {
+    match outcome {
+        Outcome::Completed(completion) => completion,
+        other => panic!("completed, not {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_request_runs_once_and_a_repeat_gets_the_same_result() {
+    let counting = Arc::new(Counting::default());
+    let host = host(counting.clone());
+    let first = completed(host.submit(job(1, 16), 0).unwrap().await.unwrap());
+    assert_eq!(first.tokens.len(), 16);
+    let again = completed(host.submit(job(1, 16), 0).unwrap().await.unwrap());
+    assert_eq!(again, first);
+    assert_eq!(counting.prefills.load(Ordering::SeqCst), 1, "the repeat did not run");
+    let other = completed(host.submit(job(2, 16), 0).unwrap().await.unwrap());
+    assert_eq!(other.result_digest, first.result_digest, "same model and prompt, same tokens");
+    let mut changed = job(3, 16);
+    changed.artifact = Digest::of_bytes(DigestKind::Policy, b"another model");
+    let changed = completed(host.submit(changed, 0).unwrap().await.unwrap());
+    assert_ne!(changed.result_digest, first.result_digest, "weights come from the artifact");
+}
+
+#[tokio::test]
+async fn a_cancelled_request_stops_mid_way() {
+    let host = host(Arc::new(ReferenceExecutor::cpu()));
+    let running = host.submit(job(1, MAX_TOKENS), 0).unwrap();
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(host.cancel(RequestId([1; 16])));
+    let Outcome::Cancelled { tokens } = running.await.unwrap() else {
+        panic!("cancelled");
+    };
+    assert!(tokens > 0 && tokens < MAX_TOKENS, "stopped after {tokens} tokens");
+    assert_eq!(host.queue_depth(), 0);
+    assert!(!host.cancel(RequestId([1; 16])), "nothing left to cancel");
+}
+
+const MAX_TOKENS: u32 = crate::execute::MAX_TOKENS_MAX;
+
+#[tokio::test]
+async fn higher_classes_finish_first_and_a_full_queue_sheds_new_work() {
+    let host = host(Arc::new(ReferenceExecutor::cpu()));
+    let low = host.submit(job(1, 64), 0).unwrap();
+    let high = host.submit(job(2, 64), 2).unwrap();
+    host.submit(job(3, 64), 1).unwrap();
+    host.submit(job(4, 64), 1).unwrap();
+    assert_eq!(
+        host.submit(job(5, 64), 1).unwrap_err(),
+        QueueRefusal::Full { depth: 4, max: 4 }
+    );
+    let (first, _) = tokio::select! {
+        outcome = high => ("high", outcome),
+        outcome = low => ("low", outcome),
+    };
+    assert_eq!(first, "high");
+}
+
+#[tokio::test]
+async fn an_unsupported_backend_fails_with_its_reason() {
+    let host = host(Arc::new(ReferenceExecutor::cpu()));
+    let mut on_cuda = job(1, 4);
+    on_cuda.backend = Backend::Cuda;
+    let outcome = host.submit(on_cuda, 0).unwrap().await.unwrap();
+    assert_eq!(outcome, Outcome::Failed(ExecutionError::Backend { backend: Backend::Cuda }));
+}

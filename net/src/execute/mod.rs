@@ -1,0 +1,102 @@
+//! Executing inference requests: the [`Executor`] a node plugs in, and the
+//! [`ExecutorHost`] that queues its work under the serving policy.
+//!
+//! An executor runs a request in steps (one prefill, then one decode step per token),
+//! so the host can interleave requests fairly and stop a cancelled one between any
+//! two steps.
+
+mod host;
+mod reference;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use psionic_core::backend::{Backend, ExecutionProfile};
+use psionic_core::{Digest, DigestKind, RequestId};
+use serde::{Deserialize, Serialize};
+
+pub use host::{ExecutorHost, Outcome, Submitted};
+pub use reference::{PROMPT_BYTES_MAX, ReferenceExecutor};
+
+/// Most tokens one request may ask for.
+pub const MAX_TOKENS_MAX: u32 = 4096;
+
+/// One request, as an executor receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its id: it runs at most once per host.
+    pub request: RequestId,
+    /// The model.
+    pub artifact: Digest,
+    /// The backend the plan chose.
+    pub backend: Backend,
+    /// The device the plan chose.
+    pub device: Option<u32>,
+    /// The prompt.
+    pub prompt: Vec<u8>,
+    /// Tokens to produce.
+    pub max_tokens: u32,
+}
+
+/// What a finished request produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The tokens.
+    pub tokens: Vec<u8>,
+    /// SHA-256 (output domain) over the tokens.
+    pub result_digest: Digest,
+}
+
+impl Completion {
+    /// The completion of `tokens`.
+    pub fn of(tokens: Vec<u8>) -> Self {
+        Self {
+            result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+            tokens,
+        }
+    }
+}
+
+/// Why an executor cannot run a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionError {
+    /// It does not run the backend asked for.
+    #[error("this executor does not run backend {backend:?}")]
+    Backend {
+        /// The backend.
+        backend: Backend,
+    },
+    /// The prompt is empty or too long.
+    #[error("prompt of {len} bytes; 1 to {max} accepted")]
+    Prompt {
+        /// Its length.
+        len: usize,
+        /// Most accepted.
+        max: usize,
+    },
+    /// Too many tokens asked for.
+    #[error("{asked} tokens asked for; at most {max}")]
+    MaxTokens {
+        /// Asked.
+        asked: u32,
+        /// Most accepted.
+        max: u32,
+    },
+}
+
+/// Runs requests on one node's backends.
+pub trait Executor: Send + Sync + fmt::Debug + 'static {
+    /// What it runs, backend by backend; a backend it does not list runs nothing
+    /// here, whatever its readiness.
+    fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile>;
+
+    /// Reads the job's prompt; the execution then produces tokens one step at a time.
+    fn prefill(&self, job: &Job) -> Result<Box<dyn Execution>, ExecutionError>;
+}
+
+/// A request in progress.
+pub trait Execution: Send {
+    /// Produces the next token.
+    fn decode(&mut self) -> u8;
+}
