@@ -149,7 +149,12 @@ impl ExecutionProfile {
 
     /// Every lane, with the communication each needs.
     pub fn every_lane() -> Self {
-        Self::of(&[Lane::WholeRequest, Lane::Replicated, Lane::LayerSharded, Lane::TensorSharded])
+        Self::of(&[
+            Lane::WholeRequest,
+            Lane::Replicated,
+            Lane::LayerSharded,
+            Lane::TensorSharded,
+        ])
     }
 
     /// The given lanes, with the communication each needs.

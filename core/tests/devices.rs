@@ -170,11 +170,17 @@ fn metal_declared_ready_is_recorded_as_refused_for_cluster_execution() {
     assert_eq!(
         recorded[&Backend::Metal],
         BackendReadiness::Refused {
-            reason: BackendRefusal::NotForClusterExecution { backend: Backend::Metal }
+            reason: BackendRefusal::NotForClusterExecution {
+                backend: Backend::Metal
+            }
         }
     );
     assert_eq!(recorded[&Backend::Cuda], gpus(1), "CUDA is recorded as declared");
     let entries = readiness_entries(&harness, leader);
     harness.run_until_ms(harness.now.as_millis() + 2_000);
-    assert_eq!(readiness_entries(&harness, leader), entries, "the refusal is recorded once");
+    assert_eq!(
+        readiness_entries(&harness, leader),
+        entries,
+        "the refusal is recorded once"
+    );
 }

@@ -239,6 +239,7 @@ impl ConfigFile {
             clock: Clock::new(),
             mutations: Default::default(),
             devices: Default::default(),
+            executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
         };
         Ok(Self {
             settings,

@@ -4,8 +4,10 @@
 //! Each report goes to the core, which keeps free memory as telemetry and has the
 //! leader commit readiness when it changes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use psionic_core::backend::{Backend, ExecutionProfile};
 use psionic_cuda::CudaReadiness;
 use tokio::sync::{mpsc, watch};
 
@@ -37,18 +39,24 @@ impl Default for DeviceSource {
 }
 
 /// Spawns the task that feeds `source`'s reports to the driver until it stops.
-pub(crate) fn spawn_reporter(source: DeviceSource, requests: mpsc::Sender<Request>) -> AbortOnDrop {
+/// Each ready backend is declared with the profile `profiles` gives it (none: it
+/// runs nothing here).
+pub(crate) fn spawn_reporter(
+    source: DeviceSource,
+    profiles: BTreeMap<Backend, ExecutionProfile>,
+    requests: mpsc::Sender<Request>,
+) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         match source {
             DeviceSource::Probe { every_ms } => loop {
-                let readiness = probe().await;
-                if requests.send(Request::ReportDevices(readiness.report())).await.is_err() {
+                let report = probe().await.report().with_profiles(&profiles);
+                if requests.send(Request::ReportDevices(report)).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
             },
             DeviceSource::Given(mut given) => loop {
-                let report = given.borrow_and_update().report();
+                let report = given.borrow_and_update().report().with_profiles(&profiles);
                 if requests.send(Request::ReportDevices(report)).await.is_err() || given.changed().await.is_err() {
                     return;
                 }

@@ -19,6 +19,7 @@ use crate::devices::{self, DeviceSource};
 use crate::driver::{Driver, Request};
 use crate::durable::{DurableStore, StoreError};
 use crate::entropy;
+use crate::execute::Executor;
 use crate::identity_file::{IdentityError, IdentityFile};
 use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
@@ -54,6 +55,8 @@ pub struct NodeSettings {
     pub mutations: Mutations,
     /// Where backend readiness and device telemetry come from.
     pub devices: DeviceSource,
+    /// What runs inference here; its profiles are the lanes this node declares.
+    pub executor: Arc<dyn Executor>,
 }
 
 /// Why a node could not start. Nothing has been sent when this is returned.
@@ -251,7 +254,11 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         inbound: inbound_rx,
         outbound: Outbound::default(),
         _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
-        _device_reporter: Some(devices::spawn_reporter(settings.devices, requests.clone())),
+        _device_reporter: Some(devices::spawn_reporter(
+            settings.devices,
+            settings.executor.profiles(),
+            requests.clone(),
+        )),
         state_published_at: tokio::time::Instant::now(),
     };
     let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);

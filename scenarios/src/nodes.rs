@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeRole, TrustPosture};
+use psionic_net::execute::ReferenceExecutor;
 use psionic_net::{Clock, NodeSettings};
 use psionic_sim::cluster::DISCOVERY_PORT;
 
@@ -35,5 +36,6 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         clock: Clock::new(),
         mutations: Default::default(),
         devices: Default::default(),
+        executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
     }
 }

@@ -199,18 +199,21 @@ pub(crate) fn candidate<'a>(
 /// The device with the most free memory (reported, else its declared total), lowest
 /// ordinal on a tie. `devices` is never empty.
 fn best_device<'a>(devices: &'a [DeviceProfile], reported: &[u64]) -> DeviceChoice<'a> {
-    let choices = devices.iter().enumerate().map(|(position, profile)| match reported.get(position) {
-        Some(free) => DeviceChoice {
-            profile,
-            free_memory_bytes: *free,
-            estimated_from_total: false,
-        },
-        None => DeviceChoice {
-            profile,
-            free_memory_bytes: profile.total_memory_bytes,
-            estimated_from_total: true,
-        },
-    });
+    let choices = devices
+        .iter()
+        .enumerate()
+        .map(|(position, profile)| match reported.get(position) {
+            Some(free) => DeviceChoice {
+                profile,
+                free_memory_bytes: *free,
+                estimated_from_total: false,
+            },
+            None => DeviceChoice {
+                profile,
+                free_memory_bytes: profile.total_memory_bytes,
+                estimated_from_total: true,
+            },
+        });
     choices
         .reduce(|best, next| {
             if next.free_memory_bytes > best.free_memory_bytes {

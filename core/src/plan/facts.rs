@@ -132,7 +132,10 @@ impl PlanningFacts<'_> {
         if let (Some(seen), Some(max)) = (measured, policy.rtt_us_max)
             && seen.rtt_us > max
         {
-            return Err(refuse(LinkShortfall::Rtt { rtt_us: seen.rtt_us, max }));
+            return Err(refuse(LinkShortfall::Rtt {
+                rtt_us: seen.rtt_us,
+                max,
+            }));
         }
         if let (Some(seen), Some(min)) = (measured, policy.bandwidth_mbps_min)
             && seen.bandwidth_mbps < min

@@ -88,7 +88,11 @@ impl Fleet {
     }
 
     pub fn backend(&mut self, byte: u8, backend: Backend, readiness: BackendReadiness) -> &mut Self {
-        self.state.backends.entry(node(byte)).or_default().insert(backend, readiness);
+        self.state
+            .backends
+            .entry(node(byte))
+            .or_default()
+            .insert(backend, readiness);
         self
     }
 

@@ -75,7 +75,13 @@ pub fn place_replicated(
             replicas,
         });
     }
-    warm.sort_by_key(|replica| (replica.queue_depth, core::cmp::Reverse(replica.free_memory_bytes()), replica.node));
+    warm.sort_by_key(|replica| {
+        (
+            replica.queue_depth,
+            core::cmp::Reverse(replica.free_memory_bytes()),
+            replica.node,
+        )
+    });
     let standbys = warm[1..].iter().map(SelectedDevice::from).collect();
     let plan = ExecutionTopologyPlan::Replicated {
         artifact: request.artifact,
@@ -97,7 +103,6 @@ fn warmth_of(reason: Ineligible) -> ReplicaWarmth {
         reason => ReplicaWarmth::Cold { reason },
     }
 }
-
 
 #[cfg(test)]
 mod tests;

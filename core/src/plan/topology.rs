@@ -146,7 +146,8 @@ impl ExecutionTopologyPlan {
     /// The devices that execute (standbys excluded), in plan order.
     pub fn executing(&self) -> Vec<&SelectedDevice> {
         match self {
-            ExecutionTopologyPlan::WholeRequest { selected, .. } | ExecutionTopologyPlan::Replicated { selected, .. } => {
+            ExecutionTopologyPlan::WholeRequest { selected, .. }
+            | ExecutionTopologyPlan::Replicated { selected, .. } => {
                 vec![selected]
             }
             ExecutionTopologyPlan::LayerSharded { stages, .. } => stages.iter().map(|stage| &stage.selected).collect(),

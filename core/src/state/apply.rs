@@ -333,7 +333,14 @@ mod tests {
             _ => None,
         };
         let event = state.apply(1, 1, &proposal(1, declare(&[A], 2))).unwrap();
-        assert!(matches!(refusal(event), Some(ApplyRefusal::ReplicaSetShape { replicas: 1, warm_min: 2, .. })));
+        assert!(matches!(
+            refusal(event),
+            Some(ApplyRefusal::ReplicaSetShape {
+                replicas: 1,
+                warm_min: 2,
+                ..
+            })
+        ));
         let event = state.apply(2, 1, &proposal(2, declare(&[A, B], 1))).unwrap();
         assert_eq!(refusal(event), Some(ApplyRefusal::NotAMember { node: B }));
         state.apply(3, 1, &proposal(3, declare(&[A], 1))).unwrap();
@@ -344,6 +351,9 @@ mod tests {
             readiness: BackendReadiness::cpu(),
         };
         let event = state.apply(4, 1, &proposal(4, metal)).unwrap();
-        assert!(matches!(refusal(event), Some(ApplyRefusal::NotForClusterExecution { .. })));
+        assert!(matches!(
+            refusal(event),
+            Some(ApplyRefusal::NotForClusterExecution { .. })
+        ));
     }
 }

@@ -79,7 +79,10 @@ impl ExecutorHost {
             wake: Notify::new(),
         });
         let worker = AbortOnDrop(tokio::spawn(run(executor, shared.clone())));
-        Self { shared, _worker: worker }
+        Self {
+            shared,
+            _worker: worker,
+        }
     }
 
     /// Queues `job` in priority `class`. A request id seen before is not run again:

@@ -31,6 +31,18 @@ impl ReferenceExecutor {
         Self::claiming([(Backend::Cpu, ExecutionProfile::dispatch())].into())
     }
 
+    /// Whole and replica-routed requests on the CPU, and every lane on CUDA: what a
+    /// simulated node with simulated GPUs declares.
+    pub fn simulated() -> Self {
+        Self::claiming(
+            [
+                (Backend::Cpu, ExecutionProfile::dispatch()),
+                (Backend::Cuda, ExecutionProfile::every_lane()),
+            ]
+            .into(),
+        )
+    }
+
     /// Claims `profiles` (a simulated node stands its simulated GPUs in this way).
     pub fn claiming(profiles: BTreeMap<Backend, ExecutionProfile>) -> Self {
         Self { profiles }

@@ -97,6 +97,7 @@ impl Manifest {
             clock: Clock::new(),
             mutations: Default::default(),
             devices: Default::default(),
+            executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
         };
         Ok(ConfigFile {
             settings,

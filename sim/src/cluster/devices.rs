@@ -31,7 +31,9 @@ impl SimCluster {
             };
             let report = report.borrow();
             live.iter().all(|subject| {
-                let expected = self.node(subject).devices.borrow().report().readiness;
+                let node = self.node(subject);
+                let profiles = node.spec.settings.executor.profiles();
+                let expected = node.devices.borrow().report().with_profiles(&profiles).readiness;
                 let id = self.node_id(subject);
                 report
                     .members

@@ -16,7 +16,12 @@ fn fleet() -> Fleet {
         .queue(1, 3)
         .queue(2, 1)
         .queue(3, 1)
-        .residency(4, Residency::Staging { progress_per_mille: 250 })
+        .residency(
+            4,
+            Residency::Staging {
+                progress_per_mille: 250,
+            },
+        )
         .set(5, |member| member.status = MemberStatus::Offline);
     let set = ReplicaSet {
         replicas: (1..=5).map(node).collect(),
@@ -58,13 +63,28 @@ fn a_failed_replica_gives_way_to_the_first_standby() {
 #[test]
 fn fewer_warm_replicas_than_the_minimum_is_refused_with_each_replicas_state() {
     let fleet = fleet();
-    let Err(PlacementRefusal::WarmBelowMinimum { warm, warm_min, replicas }) = routed(&fleet, &[2, 3]) else {
+    let Err(PlacementRefusal::WarmBelowMinimum {
+        warm,
+        warm_min,
+        replicas,
+    }) = routed(&fleet, &[2, 3])
+    else {
         panic!("one warm replica left of a minimum of two");
     };
     assert_eq!((warm, warm_min), (1, 2));
     assert_eq!(replicas[&node(1)], ReplicaWarmth::Warm);
-    assert_eq!(replicas[&node(2)], ReplicaWarmth::Cold { reason: Ineligible::Excluded });
-    assert_eq!(replicas[&node(4)], ReplicaWarmth::Warming { progress_per_mille: 250 });
+    assert_eq!(
+        replicas[&node(2)],
+        ReplicaWarmth::Cold {
+            reason: Ineligible::Excluded
+        }
+    );
+    assert_eq!(
+        replicas[&node(4)],
+        ReplicaWarmth::Warming {
+            progress_per_mille: 250
+        }
+    );
     assert_eq!(
         replicas[&node(5)],
         ReplicaWarmth::Cold {
@@ -80,5 +100,8 @@ fn fewer_warm_replicas_than_the_minimum_is_refused_with_each_replicas_state() {
 fn a_model_without_a_replica_set_is_refused() {
     let mut fleet = fleet();
     fleet.state.replica_sets.clear();
-    assert_eq!(routed(&fleet, &[]), Err(PlacementRefusal::NoReplicaSet { artifact: model() }));
+    assert_eq!(
+        routed(&fleet, &[]),
+        Err(PlacementRefusal::NoReplicaSet { artifact: model() })
+    );
 }

@@ -62,12 +62,19 @@ pub fn place_layer_sharded(
         excluded,
     };
     let (candidates, ineligible) = eligible(facts, &need);
-    place_in_groups(Lane::LayerSharded, request.shards, &candidates, ineligible, |selection| {
-        let order = cheapest_order(facts, selection, &request.links).map_err(|refused| GroupShortfall::Links { refused })?;
-        let stages: Vec<&Candidate<'_>> = order.iter().map(|position| selection[*position]).collect();
-        let plan = pipeline(facts, request, &stages)?;
-        Ok(Placement::new(facts, plan, &stages))
-    })
+    place_in_groups(
+        Lane::LayerSharded,
+        request.shards,
+        &candidates,
+        ineligible,
+        |selection| {
+            let order = cheapest_order(facts, selection, &request.links)
+                .map_err(|refused| GroupShortfall::Links { refused })?;
+            let stages: Vec<&Candidate<'_>> = order.iter().map(|position| selection[*position]).collect();
+            let plan = pipeline(facts, request, &stages)?;
+            Ok(Placement::new(facts, plan, &stages))
+        },
+    )
 }
 
 /// The plan for `stages` in order, or the first stage whose layers do not fit.

@@ -57,27 +57,33 @@ pub fn place_tensor_sharded(
         excluded,
     };
     let (candidates, ineligible) = eligible(facts, &need);
-    place_in_groups(Lane::TensorSharded, request.shards, &candidates, ineligible, |selection| {
-        let mut refused = Vec::new();
-        for (position, a) in selection.iter().enumerate() {
-            for b in &selection[position + 1..] {
-                if let Err(refusal) = facts.link_cost(a.node, b.node, &request.links) {
-                    refused.push(refusal);
+    place_in_groups(
+        Lane::TensorSharded,
+        request.shards,
+        &candidates,
+        ineligible,
+        |selection| {
+            let mut refused = Vec::new();
+            for (position, a) in selection.iter().enumerate() {
+                for b in &selection[position + 1..] {
+                    if let Err(refusal) = facts.link_cost(a.node, b.node, &request.links) {
+                        refused.push(refusal);
+                    }
                 }
             }
-        }
-        if !refused.is_empty() {
-            return Err(GroupShortfall::Links { refused });
-        }
-        let mut shards: Vec<&Candidate<'_>> = selection.to_vec();
-        shards.sort_by_key(|shard| shard.node);
-        let plan = ExecutionTopologyPlan::TensorSharded {
-            artifact: request.artifact,
-            shards: partition(request, &shards),
-            collective_bytes_per_token_per_layer: collective_bytes(request),
-        };
-        Ok(Placement::new(facts, plan, &shards))
-    })
+            if !refused.is_empty() {
+                return Err(GroupShortfall::Links { refused });
+            }
+            let mut shards: Vec<&Candidate<'_>> = selection.to_vec();
+            shards.sort_by_key(|shard| shard.node);
+            let plan = ExecutionTopologyPlan::TensorSharded {
+                artifact: request.artifact,
+                shards: partition(request, &shards),
+                collective_bytes_per_token_per_layer: collective_bytes(request),
+            };
+            Ok(Placement::new(facts, plan, &shards))
+        },
+    )
 }
 
 fn check_divisible(axis: TensorAxis, size: u32, shards: u32) -> Result<(), PlacementRefusal> {

@@ -65,7 +65,10 @@ fn stages(placement: &Placement) -> Vec<(NodeId, u32)> {
     let ExecutionTopologyPlan::LayerSharded { stages, .. } = &placement.plan else {
         panic!("a layer-sharded plan");
     };
-    stages.iter().map(|stage| (stage.selected.node, stage.layers.count)).collect()
+    stages
+        .iter()
+        .map(|stage| (stage.selected.node, stage.layers.count))
+        .collect()
 }
 
 #[test]
@@ -86,7 +89,12 @@ fn stages_follow_the_cheapest_links() {
     let order: Vec<NodeId> = stages(&placement).iter().map(|(node, _)| *node).collect();
     assert_eq!(order, [node(1), node(3), node(2), node(4)], "the RDMA chain");
     assert_eq!(stages(&placement).iter().map(|(_, count)| *count).sum::<u32>(), 22);
-    let ExecutionTopologyPlan::LayerSharded { handoffs, bytes_per_token, .. } = &placement.plan else {
+    let ExecutionTopologyPlan::LayerSharded {
+        handoffs,
+        bytes_per_token,
+        ..
+    } = &placement.plan
+    else {
         unreachable!()
     };
     assert!(handoffs.iter().all(|handoff| handoff.link == LinkClass::Rdma));
@@ -98,7 +106,11 @@ fn the_group_with_the_most_memory_hosts_two_shards() {
     let fleet = fleet();
     let placement = place_layer_sharded(&fleet.facts(), &layers(2, 10, 1), &none()).unwrap();
     let hosts: BTreeSet<NodeId> = stages(&placement).iter().map(|(node, _)| *node).collect();
-    assert_eq!(hosts, BTreeSet::from([node(5), node(6)]), "80 GiB each beats the H100s' 80 and 60");
+    assert_eq!(
+        hosts,
+        BTreeSet::from([node(5), node(6)]),
+        "80 GiB each beats the H100s' 80 and 60"
+    );
 }
 
 #[test]
@@ -111,13 +123,24 @@ fn links_below_policy_are_refused_with_each_failing_link() {
         "1-3-2-4 is RDMA all the way"
     );
     fleet.link(3, 2, LinkClass::Lan);
-    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_layer_sharded(&fleet.facts(), &request, &none()) else {
+    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_layer_sharded(&fleet.facts(), &request, &none())
+    else {
         panic!("no order of 1-4 is RDMA all the way once 3-2 is LAN");
     };
     let h100 = groups.iter().find(|group| group.device_name == "H100").unwrap();
-    let GroupShortfall::Links { refused } = &h100.shortfall else { panic!("{h100:?}") };
+    let GroupShortfall::Links { refused } = &h100.shortfall else {
+        panic!("{h100:?}")
+    };
     let failing: Vec<_> = refused.iter().map(|refusal| (refusal.a, refusal.b)).collect();
-    assert_eq!(failing, [(node(1), node(2)), (node(1), node(4)), (node(2), node(3)), (node(3), node(4))]);
+    assert_eq!(
+        failing,
+        [
+            (node(1), node(2)),
+            (node(1), node(4)),
+            (node(2), node(3)),
+            (node(3), node(4))
+        ]
+    );
     assert!(refused.iter().all(|refusal| refusal.shortfall
         == LinkShortfall::Class {
             declared: LinkClass::Lan,
@@ -128,7 +151,8 @@ fn links_below_policy_are_refused_with_each_failing_link() {
 #[test]
 fn a_stage_whose_layers_do_not_fit_is_refused() {
     let fleet = fleet();
-    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_layer_sharded(&fleet.facts(), &layers(4, 10, 30), &none())
+    let Err(PlacementRefusal::NoShardGroup { groups, .. }) =
+        place_layer_sharded(&fleet.facts(), &layers(4, 10, 30), &none())
     else {
         panic!("4 H100 stages of 30 GiB layers cannot hold 10 layers");
     };
@@ -149,7 +173,11 @@ fn a_node_still_staging_the_model_cannot_host_a_stage() {
         panic!("only three H100s hold the model");
     };
     assert!(ineligible.contains_key(&node(4)));
-    assert!(groups.iter().all(|group| group.shortfall == GroupShortfall::TooFewNodes { needed: 4 }));
+    assert!(
+        groups
+            .iter()
+            .all(|group| group.shortfall == GroupShortfall::TooFewNodes { needed: 4 })
+    );
 }
 
 #[test]
@@ -160,10 +188,16 @@ fn impossible_geometry_is_refused() {
         Err(PlacementRefusal::Geometry { shortfall }) => shortfall,
         other => panic!("a geometry refusal, not {other:?}"),
     };
-    assert_eq!(geometry(place_layer_sharded(&facts, &layers(0, 8, 1), &none())), GeometryShortfall::NoShards);
+    assert_eq!(
+        geometry(place_layer_sharded(&facts, &layers(0, 8, 1), &none())),
+        GeometryShortfall::NoShards
+    );
     assert_eq!(
         geometry(place_layer_sharded(&facts, &layers(9, 80, 1), &none())),
-        GeometryShortfall::TooManyShards { shards: 9, max: SHARDS_MAX }
+        GeometryShortfall::TooManyShards {
+            shards: 9,
+            max: SHARDS_MAX
+        }
     );
     assert_eq!(
         geometry(place_layer_sharded(&facts, &layers(4, 3, 1), &none())),
@@ -197,7 +231,12 @@ fn tensor_shards_split_heads_and_hidden_over_a_full_mesh() {
         .collect();
     assert_eq!(
         spans,
-        [(node(1), 0, 0), (node(2), 16, 2048), (node(3), 32, 4096), (node(4), 48, 6144)]
+        [
+            (node(1), 0, 0),
+            (node(2), 16, 2048),
+            (node(3), 32, 4096),
+            (node(4), 48, 6144)
+        ]
     );
     assert_eq!(*collective_bytes_per_token_per_layer, 4 * 3 * 8192 * 2 / 4);
 }
@@ -206,18 +245,26 @@ fn tensor_shards_split_heads_and_hidden_over_a_full_mesh() {
 fn an_incomplete_or_slow_mesh_is_refused() {
     let mut fleet = fleet();
     fleet.state.links.get_mut(&node(1)).unwrap().remove(&node(4));
-    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_tensor_sharded(&fleet.facts(), &tensor(4, 64, 100), &none()) else {
+    let Err(PlacementRefusal::NoShardGroup { groups, .. }) =
+        place_tensor_sharded(&fleet.facts(), &tensor(4, 64, 100), &none())
+    else {
         panic!("1 and 4 are not linked");
     };
     let h100 = groups.iter().find(|group| group.device_name == "H100").unwrap();
-    let GroupShortfall::Links { refused } = &h100.shortfall else { panic!("{h100:?}") };
+    let GroupShortfall::Links { refused } = &h100.shortfall else {
+        panic!("{h100:?}")
+    };
     assert_eq!(refused.len(), 1);
-    assert_eq!((refused[0].a, refused[0].b, &refused[0].shortfall), (node(1), node(4), &LinkShortfall::Undeclared));
+    assert_eq!(
+        (refused[0].a, refused[0].b, &refused[0].shortfall),
+        (node(1), node(4), &LinkShortfall::Undeclared)
+    );
 
     fleet.link(1, 4, LinkClass::Lan).measured(2, 3, 900, 10_000);
     let mut request = tensor(4, 64, 100);
     request.links.rtt_us_max = Some(500);
-    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_tensor_sharded(&fleet.facts(), &request, &none()) else {
+    let Err(PlacementRefusal::NoShardGroup { groups, .. }) = place_tensor_sharded(&fleet.facts(), &request, &none())
+    else {
         panic!("2-3 measured 900 us");
     };
     assert!(groups.iter().any(|group| matches!(

@@ -3,8 +3,8 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::backend::{BackendReadiness, BackendRefusal, ExecutionProfile};
 use crate::identity::{ClusterId, NodeRole};
-use crate::plan::fixture::{Fleet, GIB, gpus, model, node};
 use crate::plan::eligibility::BackendIneligible;
+use crate::plan::fixture::{Fleet, GIB, gpus, model, node};
 use crate::plan::hint::{HintIgnored, HintOutcome};
 use crate::state::{MemberStatus, Residency};
 
@@ -38,7 +38,9 @@ fn fleet() -> Fleet {
             7,
             Backend::Metal,
             BackendReadiness::Refused {
-                reason: BackendRefusal::NotForClusterExecution { backend: Backend::Metal },
+                reason: BackendRefusal::NotForClusterExecution {
+                    backend: Backend::Metal,
+                },
             },
         )
         .member(8, "H100", &[80])
@@ -98,24 +100,52 @@ fn the_decision_table_is_pinned() {
 
 #[test]
 fn every_member_says_why_it_cannot_serve() {
-    let Err(PlacementRefusal::NoEligibleNode { ineligible, .. }) = place(&fleet(), &request(&[Backend::Cuda], 81)) else {
+    let Err(PlacementRefusal::NoEligibleNode { ineligible, .. }) = place(&fleet(), &request(&[Backend::Cuda], 81))
+    else {
         panic!("no device has 81 GiB free");
     };
     let reason = |byte| ineligible[&node(byte)].clone();
     assert!(matches!(reason(1), Ineligible::Memory { best_free_bytes, .. } if best_free_bytes == 70 * GIB));
-    assert_eq!(reason(3), Ineligible::Role { role: NodeRole::Coordinator });
-    assert_eq!(reason(4), Ineligible::NotReady { status: MemberStatus::Draining });
-    assert!(matches!(reason(5), Ineligible::Artifact { residency: Some(Residency::Staging { .. }) }));
-    let Ineligible::Backends { refused } = reason(8) else { panic!("node 8 declares no lanes on CUDA") };
+    assert_eq!(
+        reason(3),
+        Ineligible::Role {
+            role: NodeRole::Coordinator
+        }
+    );
+    assert_eq!(
+        reason(4),
+        Ineligible::NotReady {
+            status: MemberStatus::Draining
+        }
+    );
+    assert!(matches!(
+        reason(5),
+        Ineligible::Artifact {
+            residency: Some(Residency::Staging { .. })
+        }
+    ));
+    let Ineligible::Backends { refused } = reason(8) else {
+        panic!("node 8 declares no lanes on CUDA")
+    };
     assert!(matches!(refused[&Backend::Cuda], BackendIneligible::Profile { .. }));
-    assert_eq!(reason(9), Ineligible::Backpressure { queue_depth: 64, max: 64 });
+    assert_eq!(
+        reason(9),
+        Ineligible::Backpressure {
+            queue_depth: 64,
+            max: 64
+        }
+    );
 }
 
 #[test]
 fn ties_go_to_the_shorter_queue_then_the_lower_id() {
     let mut fleet = fleet();
     let plan = place(&fleet, &request(&[Backend::Cuda], 40)).unwrap();
-    assert_eq!(selected(&plan), (node(1), Backend::Cuda, Some(1)), "70 GiB free on device 1 of node 1");
+    assert_eq!(
+        selected(&plan),
+        (node(1), Backend::Cuda, Some(1)),
+        "70 GiB free on device 1 of node 1"
+    );
     fleet.queue(1, 9);
     let plan = place(&fleet, &request(&[Backend::Cuda], 40)).unwrap();
     assert_eq!(selected(&plan).0, node(2), "same free memory, shorter queue");
@@ -168,7 +198,8 @@ fn a_hint_only_breaks_ties() {
     };
     let ours = ClusterId([7; 16]);
     let needs = request(&[Backend::Cuda], 40);
-    let with = |hint: &PlacementHint| place_whole_request(&fleet.facts(), &needs, &BTreeSet::new(), Some(hint)).unwrap();
+    let with =
+        |hint: &PlacementHint| place_whole_request(&fleet.facts(), &needs, &BTreeSet::new(), Some(hint)).unwrap();
     let plan = with(&hint(&[2], ours, topology_digest));
     assert_eq!(selected(&plan).0, node(2), "nodes 1 and 2 tie: 70 GiB free, queue 2");
     assert!(plan.notes.contains(&PlacementNote::Hint {
@@ -178,23 +209,43 @@ fn a_hint_only_breaks_ties() {
     assert_eq!(selected(&plan).0, node(1), "ineligible nodes cannot be hinted in");
     assert!(plan.notes.contains(&PlacementNote::Hint {
         outcome: HintOutcome::Ignored {
-            reason: HintIgnored::NotAmongBest { tied: vec![node(1), node(2)] }
+            reason: HintIgnored::NotAmongBest {
+                tied: vec![node(1), node(2)]
+            }
         }
     }));
     let plan = with(&hint(&[2], ClusterId([8; 16]), topology_digest));
     assert_eq!(selected(&plan).0, node(1));
     assert!(matches!(
         &plan.notes[..],
-        [PlacementNote::Hint { outcome: HintOutcome::Ignored { reason: HintIgnored::ClusterMismatch { .. } } }]
+        [PlacementNote::Hint {
+            outcome: HintOutcome::Ignored {
+                reason: HintIgnored::ClusterMismatch { .. }
+            }
+        }]
     ));
     let plan = with(&hint(&[2], ours, model()));
     assert!(matches!(
         &plan.notes[..],
-        [PlacementNote::Hint { outcome: HintOutcome::Ignored { reason: HintIgnored::TopologyMismatch { .. } } }]
+        [PlacementNote::Hint {
+            outcome: HintOutcome::Ignored {
+                reason: HintIgnored::TopologyMismatch { .. }
+            }
+        }]
     ));
     fleet.queue(2, 3);
-    let plan = place_whole_request(&fleet.facts(), &needs, &BTreeSet::new(), Some(&hint(&[2], ours, topology_digest))).unwrap();
-    assert_eq!(selected(&plan).0, node(1), "node 1 ranks first on its own: the hint may not override it");
+    let plan = place_whole_request(
+        &fleet.facts(),
+        &needs,
+        &BTreeSet::new(),
+        Some(&hint(&[2], ours, topology_digest)),
+    )
+    .unwrap();
+    assert_eq!(
+        selected(&plan).0,
+        node(1),
+        "node 1 ranks first on its own: the hint may not override it"
+    );
 }
 
 #[test]

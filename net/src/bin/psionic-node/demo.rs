@@ -117,6 +117,7 @@ async fn start_node(
         clock: Clock::new(),
         mutations: Default::default(),
         devices: Default::default(),
+        executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
     };
     psionic_net::start(settings, Arc::new(LogObserver))
         .await

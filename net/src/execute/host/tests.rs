@@ -62,11 +62,17 @@ async fn a_request_runs_once_and_a_repeat_gets_the_same_result() {
     assert_eq!(again, first);
     assert_eq!(counting.prefills.load(Ordering::SeqCst), 1, "the repeat did not run");
     let other = completed(host.submit(job(2, 16), 0).unwrap().await.unwrap());
-    assert_eq!(other.result_digest, first.result_digest, "same model and prompt, same tokens");
+    assert_eq!(
+        other.result_digest, first.result_digest,
+        "same model and prompt, same tokens"
+    );
     let mut changed = job(3, 16);
     changed.artifact = Digest::of_bytes(DigestKind::Policy, b"another model");
     let changed = completed(host.submit(changed, 0).unwrap().await.unwrap());
-    assert_ne!(changed.result_digest, first.result_digest, "weights come from the artifact");
+    assert_ne!(
+        changed.result_digest, first.result_digest,
+        "weights come from the artifact"
+    );
 }
 
 #[tokio::test]
@@ -111,5 +117,8 @@ async fn an_unsupported_backend_fails_with_its_reason() {
     let mut on_cuda = job(1, 4);
     on_cuda.backend = Backend::Cuda;
     let outcome = host.submit(on_cuda, 0).unwrap().await.unwrap();
-    assert_eq!(outcome, Outcome::Failed(ExecutionError::Backend { backend: Backend::Cuda }));
+    assert_eq!(
+        outcome,
+        Outcome::Failed(ExecutionError::Backend { backend: Backend::Cuda })
+    );
 }
