@@ -72,7 +72,12 @@ fn backend_readiness_is_committed_and_shown_with_telemetry() {
     });
     let state = node.state();
     let backends = &state["members"][0]["backends"];
-    assert_eq!(backends["cpu"], json!({ "ready": { "devices": [] } }), "{state}");
+    let cpu_profile = json!({ "lanes": ["whole-request", "replicated"], "communication": ["remote-dispatch"] });
+    assert_eq!(
+        backends["cpu"],
+        json!({ "ready": { "devices": [], "profile": cpu_profile } }),
+        "the reference executor's lanes: {state}"
+    );
     match probed["cuda"].as_str() {
         Some("refused") => assert_eq!(backends["cuda"]["refused"]["reason"], probed["reason"], "{state}"),
         _ => {

@@ -10,6 +10,7 @@
 //! serve.
 
 mod eligibility;
+mod evidence;
 mod facts;
 #[cfg(test)]
 mod fixture;
@@ -23,6 +24,7 @@ mod topology;
 mod whole_request;
 
 pub use eligibility::{BackendIneligible, Ineligible};
+pub use evidence::{ClusterExecutionContext, EvidenceRefusal, FactProvenance, Reroute, RerouteReason, SignedEvidence};
 pub use facts::{LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered};
 pub use hint::{HintIgnored, HintOutcome, PlacementHint};
 pub use queue::{Phase, QueueRefusal, ServingQueue};

@@ -9,6 +9,8 @@ mod net;
 #[cfg(not(madsim))]
 mod ours;
 #[cfg(not(madsim))]
+mod plan;
+#[cfg(not(madsim))]
 mod raftrs;
 #[cfg(not(madsim))]
 mod receipt;

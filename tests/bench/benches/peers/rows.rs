@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use crate::ours::{OursCluster, Posture};
 use crate::raftrs::RaftCluster;
 use crate::receipt::{Goal, Row, median_ns, timed};
-use crate::{crypto, net};
+use crate::{crypto, net, plan};
 
 const SIZES: [usize; 2] = [3, 5];
 const BATCHES: [usize; 3] = [1, 16, 256];
@@ -23,6 +23,7 @@ pub fn measure(criterion: &mut Criterion) -> BTreeMap<usize, f64> {
     envelope(criterion);
     digests(criterion);
     network(criterion);
+    placement(criterion);
     frames
 }
 
@@ -123,6 +124,17 @@ fn network(criterion: &mut Criterion) {
     group.finish();
 }
 
+fn placement(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("P1");
+    let fleet = plan::Fleet::new();
+    group.bench_function("P1/ours/whole", |b| timed(b, "P1/ours/whole", || fleet.place_whole()));
+    group.bench_function("P1/ours/layers", |b| {
+        timed(b, "P1/ours/layers", || fleet.place_layers())
+    });
+    group.bench_function("P1/scan", |b| timed(b, "P1/scan", || fleet.full_scan()));
+    group.finish();
+}
+
 /// The table: each ratio from two measurements of this run.
 pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
     let ns = |key: &str| median_ns(key).unwrap_or(f64::NAN);
@@ -198,6 +210,23 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
         ns("S1/raw"),
         0.5,
     ));
+    let scan = ns("P1/scan");
+    for (lane, key, budget_ns) in [
+        ("whole", "P1/ours/whole", 50_000.0),
+        ("layers", "P1/ours/layers", 1_000_000.0),
+    ] {
+        let ours = ns(key);
+        rows.push(Row {
+            id: format!("P1-{lane}"),
+            ours: format!("{lane} placement over {} nodes (p50)", plan::NODES),
+            ours_ns: ours,
+            peer: format!("budget {budget_ns} ns; a naive full scan of the same facts takes {scan:.0} ns"),
+            peer_ns: budget_ns,
+            ratio_means: "ours p50 time / budget",
+            ratio: ours / budget_ns,
+            goal: Goal::AtMost(1.0),
+        });
+    }
     rows
 }
 

@@ -1,0 +1,130 @@
+use super::*;
+use crate::backend::Backend;
+use crate::identity::NodeEpoch;
+use crate::plan::SelectedDevice;
+use crate::plan::fixture::{model, node};
+
+const CLUSTER: ClusterId = ClusterId([7; 16]);
+
+fn coordinator(seed: u8) -> NodeIdentity {
+    NodeIdentity::new([seed; 32], NodeEpoch(1))
+}
+
+fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
+    let plan = ExecutionTopologyPlan::WholeRequest {
+        artifact: model(),
+        selected: SelectedDevice {
+            node: node(3),
+            backend: Backend::Cuda,
+            device: Some(0),
+        },
+    };
+    ClusterExecutionContext {
+        cluster_id: CLUSTER,
+        request: RequestId([1; 16]),
+        state_digest: model(),
+        topology_digest: model(),
+        residency_digest: model(),
+        policy_digest: model(),
+        plan_digest: plan.digest(),
+        plan,
+        transport: TransportClass::Stream,
+        reroutes: vec![Reroute {
+            from: node(2),
+            reason: RerouteReason::NodeLost,
+        }],
+        authority: Authority {
+            cluster_id: CLUSTER,
+            term,
+            commit_index: 40,
+            fence: Fence(term),
+            leader: leader.node_id(),
+        },
+        provenance: FactProvenance {
+            applied_index: 40,
+            applied_term: term,
+            telemetry_age_ms: [(node(3), 120)].into(),
+        },
+        result_digest: Some(model()),
+    }
+}
+
+fn keys(identities: &[&NodeIdentity]) -> BTreeMap<NodeId, VerifyingKey> {
+    identities
+        .iter()
+        .map(|identity| (identity.node_id(), identity.public_key()))
+        .collect()
+}
+
+#[test]
+fn genuine_evidence_verifies_offline() {
+    let leader = coordinator(1);
+    let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    assert_eq!(bundle.verify(CLUSTER, &keys(&[&leader]), Fence(5)), Ok(()));
+}
+
+#[test]
+fn a_tampered_bundle_is_refused() {
+    let leader = coordinator(1);
+    let keys = keys(&[&leader]);
+    let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    bundle.context.result_digest = None;
+    assert_eq!(bundle.verify(CLUSTER, &keys, Fence(5)), Err(EvidenceRefusal::Signature));
+    let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    bundle.signature[0] ^= 1;
+    assert_eq!(bundle.verify(CLUSTER, &keys, Fence(5)), Err(EvidenceRefusal::Signature));
+}
+
+#[test]
+fn a_deposed_coordinators_bundle_is_refused() {
+    let (old, new) = (coordinator(1), coordinator(2));
+    let keys = keys(&[&old, &new]);
+    let stale = SignedEvidence::sign(context(&old, 4), &old);
+    assert_eq!(
+        stale.verify(CLUSTER, &keys, Fence(6)),
+        Err(EvidenceRefusal::StaleFence {
+            got: Fence(4),
+            newest: Fence(6)
+        })
+    );
+    let current = SignedEvidence::sign(context(&new, 6), &new);
+    assert_eq!(current.verify(CLUSTER, &keys, Fence(6)), Ok(()));
+}
+
+#[test]
+fn only_the_named_leader_with_a_trusted_key_may_sign() {
+    let (leader, other, stranger) = (coordinator(1), coordinator(2), coordinator(3));
+    let trusted = keys(&[&leader, &other]);
+    let forged = SignedEvidence::sign(context(&leader, 5), &other);
+    assert_eq!(
+        forged.verify(CLUSTER, &trusted, Fence(5)),
+        Err(EvidenceRefusal::NotTheLeader {
+            signer: other.node_id(),
+            leader: leader.node_id()
+        })
+    );
+    let unknown = SignedEvidence::sign(context(&stranger, 5), &stranger);
+    assert_eq!(
+        unknown.verify(CLUSTER, &trusted, Fence(5)),
+        Err(EvidenceRefusal::UnknownSigner {
+            signer: stranger.node_id()
+        })
+    );
+    let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    assert!(matches!(
+        bundle.verify(ClusterId([8; 16]), &trusted, Fence(5)),
+        Err(EvidenceRefusal::ClusterMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_plan_that_does_not_match_its_digest_is_refused() {
+    let leader = coordinator(1);
+    let mut context = context(&leader, 5);
+    context.plan_digest = model();
+    let bundle = SignedEvidence::sign(context, &leader);
+    assert!(matches!(
+        bundle.verify(CLUSTER, &keys(&[&leader]), Fence(5)),
+        Err(EvidenceRefusal::PlanDigest { .. })
+    ));
+}
