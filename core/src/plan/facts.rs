@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::serving::ServingPolicy;
 use crate::backend::Telemetry;
+use crate::digest::Digest;
 use crate::identity::{ClusterId, NodeId};
 use crate::state::{ClusterState, LinkClass};
 
@@ -33,6 +34,30 @@ pub struct PlanningFacts<'a> {
     pub links_measured: &'a BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     /// The serving policy in force.
     pub serving: &'a ServingPolicy,
+    /// Digests of `state` and `serving` (computed once per state, not per placement).
+    pub digests: FactDigests,
+}
+
+/// Digests of the facts placement reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactDigests {
+    /// [`ClusterState::topology_digest`].
+    pub topology: Digest,
+    /// [`ClusterState::residency_digest`].
+    pub residency: Digest,
+    /// [`ServingPolicy::digest`].
+    pub policy: Digest,
+}
+
+impl FactDigests {
+    /// The digests of `state` and `serving`.
+    pub fn of(state: &ClusterState, serving: &ServingPolicy) -> Self {
+        Self {
+            topology: state.topology_digest(),
+            residency: state.residency_digest(),
+            policy: serving.digest(),
+        }
+    }
 }
 
 /// What a sharded lane demands of every link it uses.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::{LinkTelemetry, PlanningFacts, ordered};
+use super::facts::{FactDigests, LinkTelemetry, PlanningFacts, ordered};
 use super::serving::ServingPolicy;
 use crate::backend::{Backend, BackendReadiness, DeviceProfile, ExecutionProfile, Telemetry};
 use crate::digest::{Digest, DigestKind};
@@ -130,6 +130,7 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
+            digests: FactDigests::of(&self.state, &self.serving),
         }
     }
 }

@@ -79,7 +79,7 @@ pub(crate) fn choose<'c, 'a>(
             hinted: hint.cluster_id,
         });
     }
-    let current = facts.state.topology_digest();
+    let current = facts.digests.topology;
     if hint.topology_digest != current {
         return ignored(HintIgnored::TopologyMismatch {
             current,

@@ -25,7 +25,9 @@ mod whole_request;
 
 pub use eligibility::{BackendIneligible, Ineligible};
 pub use evidence::{ClusterExecutionContext, EvidenceRefusal, FactProvenance, Reroute, RerouteReason, SignedEvidence};
-pub use facts::{LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered};
+pub use facts::{
+    FactDigests, LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered,
+};
 pub use hint::{HintIgnored, HintOutcome, PlacementHint};
 pub use queue::{Phase, QueueRefusal, ServingQueue};
 pub use refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal, TensorAxis};

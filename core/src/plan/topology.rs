@@ -224,9 +224,9 @@ impl Placement {
         Self {
             plan_digest: plan.digest(),
             plan,
-            topology_digest: facts.state.topology_digest(),
-            residency_digest: facts.state.residency_digest(),
-            policy_digest: facts.serving.digest(),
+            topology_digest: facts.digests.topology,
+            residency_digest: facts.digests.residency,
+            policy_digest: facts.digests.policy,
             notes,
         }
     }

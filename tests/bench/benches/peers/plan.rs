@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use psionic_core::backend::{Backend, BackendReadiness, DeviceProfile, ExecutionProfile, Telemetry};
 use psionic_core::plan::{
-    LayerShardedRequest, LinkPolicy, LinkTelemetry, PlanningFacts, RequestNeeds, ServingPolicy, place_layer_sharded,
-    place_whole_request,
+    FactDigests, LayerShardedRequest, LinkPolicy, LinkTelemetry, PlanningFacts, RequestNeeds, ServingPolicy,
+    place_layer_sharded, place_whole_request,
 };
 use psionic_core::state::{ClusterState, LinkClass, Member, MemberStatus, Residency};
 use psionic_core::{ClusterId, Digest, DigestKind, NodeId, NodeRole};
@@ -22,6 +22,7 @@ pub struct Fleet {
     telemetry: BTreeMap<NodeId, Telemetry>,
     links_measured: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     serving: ServingPolicy,
+    digests: FactDigests,
     artifact: Digest,
 }
 
@@ -64,7 +65,12 @@ impl Fleet {
                 .backends
                 .insert(node(index), [(Backend::Cuda, cuda.clone())].into());
             let free = (0..8)
-                .map(|device| (u64::from(index * 7 + device) % 70 + 10) * GIB)
+                .map(|device| match index {
+                    // The four with the most free memory sit next to each other, so
+                    // their links are declared.
+                    5_000..5_004 => 80 * GIB,
+                    _ => (u64::from(index * 7 + device) % 70 + 10) * GIB,
+                })
                 .collect();
             let seen = Telemetry {
                 free_memory_bytes: free,
@@ -81,11 +87,13 @@ impl Fleet {
                 }
             }
         }
+        let serving = ServingPolicy::default();
         Self {
+            digests: FactDigests::of(&state, &serving),
             state,
             telemetry,
             links_measured: BTreeMap::new(),
-            serving: ServingPolicy::default(),
+            serving,
             artifact,
         }
     }
@@ -97,6 +105,7 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
+            digests: self.digests,
         }
     }
 
