@@ -10,7 +10,9 @@ use crate::consensus::{
 };
 use crate::digest::Digest;
 use crate::discovery::PeerHealth;
-use crate::identity::{NodeEpoch, NodeId, NodeRole};
+use crate::dispatch::RequestOutcome;
+use crate::identity::{NodeEpoch, NodeId, NodeRole, RequestId};
+use crate::plan::RerouteReason;
 use crate::refusal::Refusal;
 use crate::state::{ClusterEvent, ProposalId};
 
@@ -241,11 +243,29 @@ pub enum Event {
         /// Digest of the installed state.
         state_digest: Digest,
     },
-    /// A stamped decision from the current leadership was accepted.
+    /// A stamped decision from the current leadership was accepted (an assignment
+    /// also passed this node's checks: the driver runs it and reports the outcome).
     DecisionAccepted {
         /// Its authority.
         authority: Authority,
         /// The decision.
         decision: Decision,
+    },
+    /// Leader: a request left the node it was assigned to and was placed again (or
+    /// refused, reported by [`Event::RequestFinished`]).
+    RequestRerouted {
+        /// The request.
+        request: RequestId,
+        /// The node it left.
+        from: NodeId,
+        /// Why.
+        reason: RerouteReason,
+    },
+    /// Leader: a request ended.
+    RequestFinished {
+        /// The request.
+        request: RequestId,
+        /// How.
+        outcome: RequestOutcome,
     },
 }

@@ -84,6 +84,7 @@ pub mod config;
 pub mod consensus;
 pub mod digest;
 pub mod discovery;
+pub mod dispatch;
 #[cfg(any(fuzzing, test, feature = "fuzz-harness"))]
 #[doc(hidden)]
 pub mod fuzz;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, DigestKind};
+use crate::dispatch::Assignment;
 use crate::identity::{ClusterId, NodeId};
 
 /// A fence token: higher means a later leadership.
@@ -47,6 +48,8 @@ pub enum Decision {
         /// Its body.
         body: Vec<u8>,
     },
+    /// Run a request as planned.
+    Assign(Box<Assignment>),
 }
 
 /// A decision with its authority and the authority's digest.

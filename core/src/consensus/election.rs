@@ -304,6 +304,9 @@ impl Consensus {
                 role: after,
             });
         }
+        if before == RoleKind::Leader && after != RoleKind::Leader {
+            self.abandon_requests();
+        }
     }
 
     /// The kind of role held.

@@ -10,6 +10,7 @@ use super::{
     ProposalRejection, RaftLog, RaftMessage, Role, RoleKind, StaleLeader, StampedDecision,
 };
 use crate::config::ConfigError;
+use crate::dispatch::AssignmentRefusal;
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 use crate::io::Event;
 use crate::refusal::Refusal;
@@ -75,6 +76,7 @@ impl Consensus {
             applied_bytes_since_snapshot: 0,
             digest_cache: None,
             devices: Default::default(),
+            dispatch: Default::default(),
             mutations: Mutations::default(),
             config,
         };
@@ -184,6 +186,9 @@ impl Consensus {
             }
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
             RaftMessage::Decision(stamped) => self.on_decision(from, stamped),
+            RaftMessage::Execution { request, fence, report } => {
+                self.on_execution_report(now, from, request, fence, report);
+            }
         }
     }
 
@@ -232,7 +237,7 @@ impl Consensus {
         }
     }
 
-    fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
+    pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
         let authority = stamped.authority;
         if authority.leader != from
             || authority.digest() != stamped.authority_digest
@@ -251,9 +256,22 @@ impl Consensus {
                 seen: self.fence_seen,
                 got: authority.fence,
             };
-            return self.effects.push(Effect::Refuse(refusal));
+            self.effects.push(Effect::Refuse(refusal));
+            if let Decision::Assign(assignment) = &stamped.decision {
+                let refusal = AssignmentRefusal::StaleFence {
+                    seen: self.fence_seen,
+                    got: authority.fence,
+                };
+                self.refuse_assignment(&authority, assignment.request, refusal);
+            }
+            return;
         }
         self.fence_seen = self.fence_seen.max(authority.fence);
+        if let Decision::Assign(assignment) = &stamped.decision
+            && let Err(refusal) = self.check_assignment(assignment)
+        {
+            return self.refuse_assignment(&authority, assignment.request, refusal);
+        }
         self.push_event(Event::DecisionAccepted {
             authority,
             decision: stamped.decision,

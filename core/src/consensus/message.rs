@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::authority::StampedDecision;
+use super::authority::{Fence, StampedDecision};
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
 use crate::backend::HeartbeatReport;
+use crate::dispatch::ExecutionReport;
+use crate::identity::RequestId;
 
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 1024;
@@ -96,6 +98,15 @@ pub enum RaftMessage {
     },
     /// A decision stamped with the issuing coordinator's authority.
     Decision(StampedDecision),
+    /// An executing node's report on an assignment, to the coordinator that issued it.
+    Execution {
+        /// The request.
+        request: RequestId,
+        /// The fence the assignment carried.
+        fence: Fence,
+        /// What happened.
+        report: ExecutionReport,
+    },
 }
 
 impl RaftMessage {
@@ -109,7 +120,7 @@ impl RaftMessage {
             | RaftMessage::SnapshotChunk { term, .. }
             | RaftMessage::SnapshotResponse { term, .. }
             | RaftMessage::TimeoutNow { term } => Some(*term),
-            RaftMessage::Decision(_) => None,
+            RaftMessage::Decision(_) | RaftMessage::Execution { .. } => None,
         }
     }
 

@@ -324,6 +324,7 @@ pub struct Consensus {
     /// The state digest last computed, with the applied index it was computed at.
     pub(crate) digest_cache: Option<(u64, crate::digest::Digest)>,
     pub(crate) mutations: Mutations,
+    pub(crate) dispatch: crate::dispatch::Dispatcher,
     pub(crate) devices: devices::DeviceBook,
 }
 

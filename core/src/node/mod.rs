@@ -15,8 +15,10 @@ use crate::backend::DeviceReport;
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
-use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
+use crate::dispatch::{Dispatcher, ExecutionReport, InferenceRequest, SubmitRefusal};
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, Transmit, TransportClass};
+use crate::plan::Placement;
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
 use crate::state::{ClusterCommand, ProposalId};
@@ -68,7 +70,8 @@ impl Node {
         let identity = (config.identity.node_id(), config.identity.epoch(), config.cluster_id);
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let auto_admit = config.consensus.auto_admit;
-        let consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
+        let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
+        consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
         let mut node = Self {
             authenticator: Authenticator::new(&config.posture, config.cluster_id, &config.identity),
             node_id: config.identity.node_id(),
@@ -144,6 +147,32 @@ impl Node {
         });
         self.finish();
         Ok(authority)
+    }
+
+    /// Leader: places `request`, sends its assignment stamped with this leadership's
+    /// authority, and follows it; [`Event::RequestFinished`] reports how it ended.
+    ///
+    /// [`Event::RequestFinished`]: crate::io::Event::RequestFinished
+    pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
+        self.consensus.now = now;
+        let placed = self.consensus.submit_request(now, request);
+        self.finish();
+        placed
+    }
+
+    /// Executing node: reports how an accepted assignment ended to the coordinator
+    /// that issued it (`authority`).
+    pub fn report_execution(
+        &mut self,
+        now: Instant,
+        authority: &Authority,
+        request: RequestId,
+        report: ExecutionReport,
+    ) {
+        self.consensus.now = now;
+        self.consensus
+            .report_execution(now, authority.leader, request, authority.fence, report);
+        self.finish();
     }
 
     /// Leader: hands leadership to the most up-to-date other voter (before shutdown).
@@ -283,6 +312,7 @@ impl Node {
             self.consensus.maintain_membership(now, &discovered);
         }
         self.consensus.maintain_readiness(now);
+        self.consensus.reroute_lost_assignments(now);
     }
 
     fn reachable_peers(&self) -> Vec<(NodeId, NodeRole)> {

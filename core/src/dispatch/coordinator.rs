@@ -1,0 +1,331 @@
+//! The coordinator's side: placing, assigning, following and rerouting requests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    Assignment, ExecutionError, ExecutionReport, InferenceRequest, MAX_TOKENS_MAX, PROMPT_BYTES_MAX, RequestLane,
+    RequestOutcome, RequestRefusal, SubmitRefusal,
+};
+use crate::backend::Telemetry;
+use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage};
+use crate::digest::Digest;
+use crate::identity::{NodeId, NodeIdentity, RequestId};
+use crate::io::{Event, TransportClass};
+use crate::plan::{
+    ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, PlanningFacts, Reroute,
+    RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
+};
+use crate::time::Instant;
+
+/// A request between assignment and report.
+#[derive(Clone, Debug)]
+struct InFlight {
+    request: InferenceRequest,
+    placement: Placement,
+    state_digest: Digest,
+    provenance: FactProvenance,
+    node: NodeId,
+    excluded: BTreeSet<NodeId>,
+    reroutes: Vec<Reroute>,
+    authority: Authority,
+    issued_at: Instant,
+}
+
+/// The coordinator's requests in flight (volatile: a new leader starts empty).
+#[derive(Clone, Debug, Default)]
+pub struct Dispatcher {
+    in_flight: BTreeMap<RequestId, InFlight>,
+    signer: Option<NodeIdentity>,
+    /// Fact digests by applied index, reused while the state does not move.
+    digests: Option<(u64, Digest, FactDigests)>,
+}
+
+impl Dispatcher {
+    /// Signs evidence as `identity` (the node's own).
+    pub fn with_signer(identity: NodeIdentity) -> Self {
+        Self {
+            signer: Some(identity),
+            ..Self::default()
+        }
+    }
+
+    /// Requests in flight, with the node running each.
+    pub fn in_flight(&self) -> impl Iterator<Item = (RequestId, NodeId)> + '_ {
+        self.in_flight.iter().map(|(request, flight)| (*request, flight.node))
+    }
+}
+
+impl Consensus {
+    /// Leader: places `request` and sends its assignment.
+    pub(crate) fn submit_request(
+        &mut self,
+        now: Instant,
+        request: InferenceRequest,
+    ) -> Result<Placement, SubmitRefusal> {
+        if !self.is_leader() {
+            return Err(SubmitRefusal::NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        validate(&request)?;
+        if self.dispatch.in_flight.contains_key(&request.id) {
+            return Err(SubmitRefusal::InFlight { request: request.id });
+        }
+        let excluded = BTreeSet::new();
+        let (placement, state_digest, provenance) = self.place(now, &request, &excluded)?;
+        self.assign(
+            now,
+            request,
+            placement.clone(),
+            state_digest,
+            provenance,
+            excluded,
+            Vec::new(),
+        );
+        Ok(placement)
+    }
+
+    /// Leader: what an executing node reported about `request`.
+    pub(crate) fn on_execution_report(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        request: RequestId,
+        fence: Fence,
+        report: ExecutionReport,
+    ) {
+        let current = self
+            .dispatch
+            .in_flight
+            .get(&request)
+            .is_some_and(|flight| flight.node == from && flight.authority.fence == fence);
+        if !self.is_leader() || !current {
+            return;
+        }
+        let flight = self.dispatch.in_flight.remove(&request).expect("checked above");
+        match report {
+            ExecutionReport::Completed { tokens, result_digest } => self.complete(flight, tokens, result_digest),
+            ExecutionReport::Refused(_) => self.reroute(now, flight, RerouteReason::AssignmentRefused),
+            ExecutionReport::Failed(ExecutionError::Queue(_)) => {
+                self.reroute(now, flight, RerouteReason::ExecutionFailed);
+            }
+            ExecutionReport::Failed(error) => self.finish(flight.request.id, RequestRefusal::Execution(error)),
+        }
+    }
+
+    /// Leader, on each heartbeat: reroutes requests whose node has not answered for
+    /// an election timeout.
+    pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
+        let lost_after_ms = self.config.election_timeout_ms_min;
+        let silent = |at: Instant| now.saturating_since(at).as_millis() > u128::from(lost_after_ms);
+        let lost: Vec<RequestId> = self
+            .dispatch
+            .in_flight
+            .iter()
+            .filter(|(_, flight)| flight.node != self.id && silent(flight.issued_at))
+            .filter(|(_, flight)| self.devices.seen.get(&flight.node).is_none_or(|seen| silent(seen.at)))
+            .map(|(request, _)| *request)
+            .collect();
+        for request in lost {
+            let flight = self.dispatch.in_flight.remove(&request).expect("listed above");
+            self.reroute(now, flight, RerouteReason::NodeLost);
+        }
+    }
+
+    /// On losing leadership: every request in flight ends refused.
+    pub(crate) fn abandon_requests(&mut self) {
+        let requests: Vec<RequestId> = self.dispatch.in_flight.keys().copied().collect();
+        self.dispatch.in_flight.clear();
+        for request in requests {
+            self.finish(request, RequestRefusal::CoordinatorDeposed);
+        }
+    }
+
+    fn place(
+        &mut self,
+        now: Instant,
+        request: &InferenceRequest,
+        excluded: &BTreeSet<NodeId>,
+    ) -> Result<(Placement, Digest, FactProvenance), PlacementRefusal> {
+        let telemetry: BTreeMap<NodeId, Telemetry> = self
+            .devices
+            .seen
+            .iter()
+            .map(|(node, seen)| (*node, seen.telemetry.clone()))
+            .collect();
+        let serving = ServingPolicy::from_state(&self.state).unwrap_or_default();
+        let (state_digest, digests) = self.fact_digests(&serving);
+        let no_measured_links = BTreeMap::new();
+        let facts = PlanningFacts {
+            cluster_id: self.cluster_id,
+            state: &self.state,
+            telemetry: &telemetry,
+            links_measured: &no_measured_links,
+            serving: &serving,
+            digests,
+        };
+        let placement = match request.lane {
+            RequestLane::WholeRequest => place_whole_request(&facts, &request.needs, excluded, None)?,
+            RequestLane::Replicated => place_replicated(&facts, &request.needs, excluded)?,
+        };
+        let telemetry_age_ms = placement
+            .plan
+            .executing()
+            .iter()
+            .filter_map(|selected| {
+                let seen = self.devices.seen.get(&selected.node)?;
+                Some((selected.node, now.saturating_since(seen.at).as_millis() as u64))
+            })
+            .collect();
+        let provenance = FactProvenance {
+            applied_index: self.state.applied_index,
+            applied_term: self.state.applied_term,
+            telemetry_age_ms,
+        };
+        Ok((placement, state_digest, provenance))
+    }
+
+    fn fact_digests(&mut self, serving: &ServingPolicy) -> (Digest, FactDigests) {
+        let applied = self.state.applied_index;
+        match self.dispatch.digests {
+            Some((index, state, facts)) if index == applied && facts.policy == serving.digest() => (state, facts),
+            _ => {
+                let computed = (self.state_digest(), FactDigests::of(&self.state, serving));
+                self.dispatch.digests = Some((applied, computed.0, computed.1));
+                computed
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assign(
+        &mut self,
+        now: Instant,
+        request: InferenceRequest,
+        placement: Placement,
+        state_digest: Digest,
+        provenance: FactProvenance,
+        excluded: BTreeSet<NodeId>,
+        reroutes: Vec<Reroute>,
+    ) {
+        let node = placement.plan.executing()[0].node;
+        let assignment = Assignment {
+            request: request.id,
+            plan: placement.plan.clone(),
+            plan_digest: placement.plan_digest,
+            prompt: request.prompt.clone(),
+            max_tokens: request.max_tokens,
+            class: request.class,
+        };
+        let stamped = self
+            .stamp(Decision::Assign(Box::new(assignment)))
+            .expect("only a leader assigns");
+        let authority = stamped.authority;
+        let flight = InFlight {
+            request,
+            placement,
+            state_digest,
+            provenance,
+            node,
+            excluded,
+            reroutes,
+            authority,
+            issued_at: now,
+        };
+        self.dispatch.in_flight.insert(flight.request.id, flight);
+        if node == self.id {
+            self.on_decision(node, stamped);
+        } else {
+            self.effects.push(Effect::Send {
+                to: node,
+                message: RaftMessage::Decision(stamped),
+            });
+        }
+    }
+
+    fn reroute(&mut self, now: Instant, mut flight: InFlight, reason: RerouteReason) {
+        let request = flight.request.id;
+        self.push_event(Event::RequestRerouted {
+            request,
+            from: flight.node,
+            reason,
+        });
+        flight.excluded.insert(flight.node);
+        flight.reroutes.push(Reroute {
+            from: flight.node,
+            reason,
+        });
+        match self.place(now, &flight.request, &flight.excluded) {
+            Ok((placement, state_digest, provenance)) => self.assign(
+                now,
+                flight.request,
+                placement,
+                state_digest,
+                provenance,
+                flight.excluded,
+                flight.reroutes,
+            ),
+            Err(refusal) => self.finish(request, RequestRefusal::Placement(refusal)),
+        }
+    }
+
+    fn complete(&mut self, flight: InFlight, tokens: Vec<u8>, result_digest: Digest) {
+        let context = ClusterExecutionContext {
+            cluster_id: self.cluster_id,
+            request: flight.request.id,
+            state_digest: flight.state_digest,
+            topology_digest: flight.placement.topology_digest,
+            residency_digest: flight.placement.residency_digest,
+            policy_digest: flight.placement.policy_digest,
+            plan: flight.placement.plan,
+            plan_digest: flight.placement.plan_digest,
+            transport: TransportClass::Stream,
+            reroutes: flight.reroutes,
+            authority: flight.authority,
+            provenance: flight.provenance,
+            result_digest: Some(result_digest),
+        };
+        let signer = self
+            .dispatch
+            .signer
+            .as_ref()
+            .expect("Node::new gives consensus its evidence signer");
+        let evidence = Box::new(SignedEvidence::sign(context, signer));
+        let outcome = RequestOutcome::Completed {
+            node: flight.node,
+            tokens,
+            evidence,
+        };
+        self.push_event(Event::RequestFinished {
+            request: flight.request.id,
+            outcome,
+        });
+    }
+
+    fn finish(&mut self, request: RequestId, refusal: RequestRefusal) {
+        self.push_event(Event::RequestFinished {
+            request,
+            outcome: RequestOutcome::Refused { refusal },
+        });
+    }
+}
+
+fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
+    let len = request.prompt.len();
+    if len == 0 || len > PROMPT_BYTES_MAX {
+        return Err(SubmitRefusal::Prompt {
+            len,
+            max: PROMPT_BYTES_MAX,
+        });
+    }
+    if request.max_tokens > MAX_TOKENS_MAX {
+        return Err(SubmitRefusal::MaxTokens {
+            asked: request.max_tokens,
+            max: MAX_TOKENS_MAX,
+        });
+    }
+    if request.needs.backends.is_empty() {
+        return Err(SubmitRefusal::NoBackend);
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Dispatch: the coordinator places each inference request, sends the assignment to
+//! the executing node stamped with its authority (term, commit index, fence) and the
+//! plan digest, and follows it until the node reports a result; the executing node
+//! checks the assignment against its own facts before running it.
+//!
+//! Invariants: an assignment runs only on a node that accepted its fence as the
+//! newest it has seen and found the plan's digest, its own selection, backend,
+//! device and residency as the plan says; a request id is in flight at most once
+//! per coordinator; a request leaves its node only for a typed reason, at most
+//! `reroutes_max` times; a deposed coordinator finishes every request it held as
+//! refused (`coordinator-deposed`), so none is left waiting.
+
+mod coordinator;
+mod executor;
+
+use serde::{Deserialize, Serialize};
+
+pub use coordinator::Dispatcher;
+
+use crate::backend::Backend;
+use crate::consensus::Fence;
+use crate::digest::Digest;
+use crate::identity::{NodeId, RequestId};
+use crate::plan::{ExecutionTopologyPlan, PlacementRefusal, QueueRefusal, RequestNeeds, SignedEvidence};
+use crate::state::Residency;
+
+/// Longest prompt accepted, in bytes.
+pub const PROMPT_BYTES_MAX: usize = 64 * 1024;
+/// Most tokens one request may ask for.
+pub const MAX_TOKENS_MAX: u32 = 4096;
+
+/// The lanes a request can be dispatched on (sharded lanes are planned, not run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestLane {
+    /// One node, the best for the request.
+    WholeRequest,
+    /// One warm replica of the model's replica set.
+    Replicated,
+}
+
+/// An inference request as a client submits it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InferenceRequest {
+    /// Its id, chosen by the client: it runs at most once.
+    pub id: RequestId,
+    /// The lane.
+    pub lane: RequestLane,
+    /// What it needs of the node.
+    pub needs: RequestNeeds,
+    /// The prompt.
+    pub prompt: Vec<u8>,
+    /// Tokens to produce.
+    pub max_tokens: u32,
+    /// Priority class.
+    pub class: u8,
+}
+
+/// What the coordinator sends the executing node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The request.
+    pub request: RequestId,
+    /// The plan.
+    pub plan: ExecutionTopologyPlan,
+    /// Its digest.
+    pub plan_digest: Digest,
+    /// The prompt.
+    pub prompt: Vec<u8>,
+    /// Tokens to produce.
+    pub max_tokens: u32,
+    /// Priority class.
+    pub class: u8,
+}
+
+/// Why an executing node refused an assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssignmentRefusal {
+    /// Its fence is older than one the node has seen.
+    #[error("stale fence {got:?}; seen {seen:?}")]
+    StaleFence {
+        /// Newest fence seen.
+        seen: Fence,
+        /// The assignment's.
+        got: Fence,
+    },
+    /// The plan digest does not match the plan (an unknown plan).
+    #[error("plan digest {claimed} does not match the plan ({computed})")]
+    PlanDigest {
+        /// Claimed.
+        claimed: Digest,
+        /// Computed.
+        computed: Digest,
+    },
+    /// The plan does not select this node.
+    #[error("the plan selects {selected:?}, not this node")]
+    NotSelected {
+        /// The nodes it selects.
+        selected: Vec<NodeId>,
+    },
+    /// The plan's backend is not ready here.
+    #[error("backend {backend:?} is not ready on this node")]
+    BackendNotReady {
+        /// The backend.
+        backend: Backend,
+    },
+    /// The plan's device is not among this node's ready devices.
+    #[error("device {ordinal} of {backend:?} is not ready on this node")]
+    NoDevice {
+        /// The backend.
+        backend: Backend,
+        /// The device.
+        ordinal: u32,
+    },
+    /// The model is not resident here, as this node applied it.
+    #[error("the artifact is not resident here ({residency:?})")]
+    ArtifactNotResident {
+        /// What this node's state records.
+        residency: Option<Residency>,
+    },
+}
+
+/// Why an executor could not run a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionError {
+    /// It does not run the backend asked for.
+    #[error("this executor does not run backend {backend:?}")]
+    Backend {
+        /// The backend.
+        backend: Backend,
+    },
+    /// The prompt is empty or too long.
+    #[error("prompt of {len} bytes; 1 to {max} accepted")]
+    Prompt {
+        /// Its length.
+        len: usize,
+        /// Most accepted.
+        max: usize,
+    },
+    /// Too many tokens asked for.
+    #[error("{asked} tokens asked for; at most {max}")]
+    MaxTokens {
+        /// Asked.
+        asked: u32,
+        /// Most accepted.
+        max: u32,
+    },
+    /// The node's queue would not take it.
+    #[error(transparent)]
+    Queue(#[from] QueueRefusal),
+    /// It was cancelled after producing `tokens`.
+    #[error("cancelled after {tokens} tokens")]
+    Cancelled {
+        /// Tokens produced.
+        tokens: u32,
+    },
+}
+
+/// What an executing node tells the coordinator about an assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionReport {
+    /// It ran to the end.
+    Completed {
+        /// The tokens.
+        tokens: Vec<u8>,
+        /// SHA-256 (output domain) over them.
+        result_digest: Digest,
+    },
+    /// The node refused the assignment before running it.
+    Refused(AssignmentRefusal),
+    /// The executor could not run it.
+    Failed(ExecutionError),
+}
+
+/// Why a request finished without a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestRefusal {
+    /// No placement (first or after a reroute).
+    #[error(transparent)]
+    Placement(#[from] PlacementRefusal),
+    /// The executor failed it for a reason another node would share.
+    #[error("the executor failed it: {0}")]
+    Execution(ExecutionError),
+    /// The coordinator lost leadership while it was in flight: submit it again to
+    /// the new leader (its id keeps it from running twice on one node).
+    #[error("the coordinator lost leadership; submit again to the new leader")]
+    CoordinatorDeposed,
+}
+
+/// How a request ended, as the coordinator reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestOutcome {
+    /// A node ran it.
+    Completed {
+        /// The node.
+        node: NodeId,
+        /// The tokens.
+        tokens: Vec<u8>,
+        /// Signed execution evidence.
+        evidence: Box<SignedEvidence>,
+    },
+    /// It ended without a result.
+    Refused {
+        /// Why.
+        refusal: RequestRefusal,
+    },
+}
+
+/// Why a request was not accepted for dispatch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubmitRefusal {
+    /// This node does not lead.
+    #[error("not the leader; try {leader_hint:?}")]
+    NotLeader {
+        /// The leader, if known.
+        leader_hint: Option<NodeId>,
+    },
+    /// The id is in flight already.
+    #[error("request {request} is in flight already")]
+    InFlight {
+        /// The request.
+        request: RequestId,
+    },
+    /// The prompt is empty or too long.
+    #[error("prompt of {len} bytes; 1 to {max} accepted")]
+    Prompt {
+        /// Its length.
+        len: usize,
+        /// Most accepted.
+        max: usize,
+    },
+    /// Too many tokens asked for.
+    #[error("{asked} tokens asked for; at most {max}")]
+    MaxTokens {
+        /// Asked.
+        asked: u32,
+        /// Most accepted.
+        max: u32,
+    },
+    /// No backend listed.
+    #[error("no acceptable backend listed")]
+    NoBackend,
+    /// No node can take it.
+    #[error(transparent)]
+    Placement(#[from] PlacementRefusal),
+}
+
+#[cfg(test)]
+mod tests;
