@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, ProposalRejection};
+use psionic_core::dispatch::{ExecutionReport, InferenceRequest, RequestOutcome, SubmitRefusal};
+use psionic_core::plan::Placement;
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
-    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, StateReport,
+    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, RequestId, StateReport,
     TransportClass,
 };
 use tokio::sync::{mpsc, oneshot, watch};
@@ -17,6 +19,7 @@ use crate::clock::Clock;
 use crate::durable::{DurableStore, StoreError};
 use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
+use crate::serving::Serving;
 use crate::stream::{AbortOnDrop, Inbound, Outbound};
 use crate::udp::{self, UdpSocket};
 
@@ -51,6 +54,23 @@ pub enum Request {
     },
     /// This node's backend readiness and telemetry, as just probed.
     ReportDevices(DeviceReport),
+    /// Leader: place and dispatch an inference request; the reply carries its
+    /// placement and a receiver of its outcome, or why it was not accepted.
+    SubmitInference {
+        /// The request.
+        request: InferenceRequest,
+        /// Where to answer.
+        reply: oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>,
+    },
+    /// An assignment this node ran has ended: report it to its coordinator.
+    ReportExecution {
+        /// The authority it was issued under.
+        authority: Authority,
+        /// The request.
+        request: RequestId,
+        /// How it ended.
+        report: ExecutionReport,
+    },
 }
 
 pub(crate) struct Driver {
@@ -75,6 +95,8 @@ pub(crate) struct Driver {
     pub _device_reporter: Option<AbortOnDrop>,
     /// When the state report was last published.
     pub state_published_at: tokio::time::Instant,
+    /// Assignments running here and requests followed here.
+    pub serving: Serving,
 }
 
 /// Longest a published state report goes without a refresh (its telemetry ages).
@@ -147,7 +169,23 @@ impl Driver {
             Request::TransferLeadership { reply } => {
                 let _ = reply.send(self.core.transfer_leadership(now));
             }
-            Request::ReportDevices(report) => self.core.report_devices(now, report),
+            Request::ReportDevices(mut report) => {
+                report.telemetry.queue_depth = self.serving.queue_depth();
+                self.core.report_devices(now, report);
+            }
+            Request::SubmitInference { request, reply } => {
+                let id = request.id;
+                let placed = self.core.submit_request(now, request);
+                let _ = reply.send(placed.map(|placement| (placement, self.serving.follow(id))));
+            }
+            Request::ReportExecution {
+                authority,
+                request,
+                report,
+            } => {
+                self.core.report_execution(now, &authority, request, report);
+                self.core.set_queue_depth(now, self.serving.queue_depth());
+            }
         }
     }
 
@@ -206,6 +244,9 @@ impl Driver {
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);
                     self.settle_waiter(&event);
+                    if self.serving.on_event(&event) {
+                        self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
+                    }
                     changed = true;
                 }
                 Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,

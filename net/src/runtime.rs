@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
+use psionic_core::dispatch::{InferenceRequest, RequestOutcome, SubmitRefusal};
+use psionic_core::plan::Placement;
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, StateReport, TrustPosture,
@@ -23,6 +25,7 @@ use crate::execute::Executor;
 use crate::identity_file::{IdentityError, IdentityFile};
 use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
+use crate::serving::Serving;
 use crate::stream::{self, Outbound};
 use crate::udp::UdpSocket;
 
@@ -57,6 +60,17 @@ pub struct NodeSettings {
     pub devices: DeviceSource,
     /// What runs inference here; its profiles are the lanes this node declares.
     pub executor: Arc<dyn Executor>,
+}
+
+/// Why a request was not dispatched.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The node refused it.
+    #[error(transparent)]
+    Refused(#[from] SubmitRefusal),
+    /// The node stopped before answering.
+    #[error("the node stopped before answering")]
+    Stopped,
 }
 
 /// Why a node could not start. Nothing has been sent when this is returned.
@@ -176,6 +190,20 @@ impl NodeClient {
         Ok(answer.await.map_err(|_| ProposeError::Unknown)??)
     }
 
+    /// Leader: places and dispatches `request`; returns its placement and a receiver
+    /// of its outcome (dropped unanswered if the node stops first).
+    pub async fn submit_inference(
+        &self,
+        request: InferenceRequest,
+    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::SubmitInference { request, reply })
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        Ok(answer.await.map_err(|_| SubmitError::Stopped)??)
+    }
+
     /// Leader: hands leadership to the most up-to-date voter. Returns it.
     pub async fn transfer_leadership(&self) -> Option<NodeId> {
         let (reply, answer) = oneshot::channel();
@@ -260,6 +288,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
             requests.clone(),
         )),
         state_published_at: tokio::time::Instant::now(),
+        serving: Serving::new(node_id, settings.executor.clone(), requests.clone()),
     };
     let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);
     let task = tokio::spawn(

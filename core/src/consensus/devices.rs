@@ -54,6 +54,16 @@ impl Consensus {
         };
     }
 
+    /// Updates the queue depth in this node's own telemetry.
+    pub(crate) fn set_queue_depth(&mut self, now: Instant, queue_depth: u32) {
+        self.devices.local.telemetry.queue_depth = queue_depth;
+        let seen = TelemetrySeen {
+            telemetry: self.devices.local.telemetry.clone(),
+            at: now,
+        };
+        self.devices.seen.insert(self.id, seen);
+    }
+
     /// Latest telemetry per node, as known here.
     pub fn telemetry(&self) -> &BTreeMap<NodeId, TelemetrySeen> {
         &self.devices.seen

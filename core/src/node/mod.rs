@@ -191,6 +191,13 @@ impl Node {
         self.consensus.report_devices(now, report);
     }
 
+    /// Sets the queue depth this node reports as telemetry (requests queued or
+    /// running on its executor).
+    pub fn set_queue_depth(&mut self, now: Instant, queue_depth: u32) {
+        self.consensus.now = now;
+        self.consensus.set_queue_depth(now, queue_depth);
+    }
+
     /// Plants known bugs in consensus (acts in simulation builds only).
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.consensus.set_mutations(mutations);

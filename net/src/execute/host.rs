@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use psionic_core::RequestId;
 use psionic_core::plan::{Phase, QueueRefusal, ServingPolicy, ServingQueue};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
 use super::{Completion, Execution, ExecutionError, Executor, Job};
@@ -15,20 +14,8 @@ use crate::stream::AbortOnDrop;
 /// Finished outcomes remembered (so a repeated id is answered, not run again).
 const FINISHED_REMEMBERED_MAX: usize = 65_536;
 
-/// How a request ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// It produced all its tokens.
-    Completed(Completion),
-    /// It was cancelled after producing `tokens`.
-    Cancelled {
-        /// Tokens produced before it stopped.
-        tokens: u32,
-    },
-    /// The executor refused it.
-    Failed(ExecutionError),
-}
+/// How a request ended: its completion, or why it stopped (cancellation included).
+pub type Outcome = Result<Completion, ExecutionError>;
 
 /// The outcome of a submitted request, when it ends.
 pub type Submitted = oneshot::Receiver<Outcome>;
@@ -120,7 +107,7 @@ impl ExecutorHost {
                     Work::Prefill(..) => 0,
                     Work::Decode { tokens, .. } => tokens.len() as u32,
                 };
-                finish(book, request, Outcome::Cancelled { tokens });
+                finish(book, request, Err(ExecutionError::Cancelled { tokens }));
             }
             None => {
                 book.cancelled.insert(request);
@@ -159,16 +146,16 @@ fn settle(shared: &Shared, request: RequestId, after: Result<Work, ExecutionErro
     match after {
         Ok(Work::Decode { tokens, .. }) if book.cancelled.remove(&request) => {
             let tokens = tokens.len() as u32;
-            finish(book, request, Outcome::Cancelled { tokens });
+            finish(book, request, Err(ExecutionError::Cancelled { tokens }));
         }
         Ok(Work::Decode { tokens, max_tokens, .. }) if tokens.len() as u32 >= max_tokens => {
-            finish(book, request, Outcome::Completed(Completion::of(tokens)));
+            finish(book, request, Ok(Completion::of(tokens)));
         }
         Ok(work @ Work::Decode { class, .. }) => queue
             .push(request, class, Phase::Decode, work)
             .expect("a running request is not queued and decode steps are never shed"),
         Ok(Work::Prefill(..)) => unreachable!("a step always leaves a decode behind"),
-        Err(error) => finish(book, request, Outcome::Failed(error)),
+        Err(error) => finish(book, request, Err(error)),
     }
 }
 

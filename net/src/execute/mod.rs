@@ -16,10 +16,8 @@ use psionic_core::{Digest, DigestKind, RequestId};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Submitted};
-pub use reference::{PROMPT_BYTES_MAX, ReferenceExecutor};
-
-/// Most tokens one request may ask for.
-pub const MAX_TOKENS_MAX: u32 = 4096;
+pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
+pub use reference::ReferenceExecutor;
 
 /// One request, as an executor receives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,34 +53,6 @@ impl Completion {
             tokens,
         }
     }
-}
-
-/// Why an executor cannot run a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExecutionError {
-    /// It does not run the backend asked for.
-    #[error("this executor does not run backend {backend:?}")]
-    Backend {
-        /// The backend.
-        backend: Backend,
-    },
-    /// The prompt is empty or too long.
-    #[error("prompt of {len} bytes; 1 to {max} accepted")]
-    Prompt {
-        /// Its length.
-        len: usize,
-        /// Most accepted.
-        max: usize,
-    },
-    /// Too many tokens asked for.
-    #[error("{asked} tokens asked for; at most {max}")]
-    MaxTokens {
-        /// Asked.
-        asked: u32,
-        /// Most accepted.
-        max: u32,
-    },
 }
 
 /// Runs requests on one node's backends.

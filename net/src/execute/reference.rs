@@ -8,10 +8,7 @@ use psionic_core::Digest;
 use psionic_core::backend::{Backend, ExecutionProfile};
 use sha2::{Digest as _, Sha256};
 
-use super::{Execution, ExecutionError, Executor, Job, MAX_TOKENS_MAX};
-
-/// Longest prompt accepted, in bytes.
-pub const PROMPT_BYTES_MAX: usize = 64 * 1024;
+use super::{Execution, ExecutionError, Executor, Job, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
 
 /// Hidden width of the reference model.
 const HIDDEN: usize = 32;

@@ -1,12 +1,14 @@
 //! The operator API: `GET /v1/status`, `GET /v1/state`, `GET /v1/members`,
-//! `GET /metrics` (Prometheus text), and `POST /v1/commands`, which requires the
-//! operator bearer token.
+//! `GET /metrics` (Prometheus text), `GET /v1/requests/{id}`, and `POST /v1/commands`
+//! and `POST /v1/requests`, which require the operator bearer token.
 
 mod auth;
 mod members;
 mod metrics;
+mod requests;
 
 pub use auth::{AuthRefusal, OperatorToken};
+pub use requests::{RequestBody, RequestRecord, RequestStatus, RequestTable};
 
 use std::net::SocketAddr;
 
@@ -48,6 +50,8 @@ pub struct ApiState {
     pub client: NodeClient,
     /// The token mutating requests must bear; none: they are all refused.
     pub operator_token: Option<OperatorToken>,
+    /// Inference requests submitted through this API.
+    pub requests: RequestTable,
 }
 
 impl ApiState {
@@ -60,6 +64,7 @@ impl ApiState {
             metrics: node.metrics.clone(),
             client: node.client(),
             operator_token,
+            requests: RequestTable::default(),
         }
     }
 }
@@ -72,6 +77,8 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/members", get(members::get_members))
         .route("/metrics", get(metrics::get_metrics))
         .route("/v1/commands", post(post_command))
+        .route("/v1/requests", post(requests::post_request))
+        .route("/v1/requests/{id}", get(requests::get_request))
         .with_state(api)
 }
 
@@ -109,12 +116,7 @@ async fn post_command(
     Json(command): Json<ClusterCommand>,
 ) -> Response {
     if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        let status = match reason {
-            AuthRefusal::NoTokenConfigured => StatusCode::FORBIDDEN,
-            AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
-        };
-        let message = reason.to_string();
-        return (status, Json(CommandAnswer::Unauthorized { reason, message })).into_response();
+        return unauthorized(reason);
     }
     let (status, answer) = match api.client.propose(vec![command]).await {
         Ok(committed) => {
@@ -140,4 +142,14 @@ async fn post_command(
         }
     };
     (status, Json(answer)).into_response()
+}
+
+/// The answer to a mutating request that did not bear the operator token.
+fn unauthorized(reason: AuthRefusal) -> Response {
+    let status = match reason {
+        AuthRefusal::NoTokenConfigured => StatusCode::FORBIDDEN,
+        AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
+    };
+    let message = reason.to_string();
+    (status, Json(CommandAnswer::Unauthorized { reason, message })).into_response()
 }

@@ -91,6 +91,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a signed execution-evidence bundle (the `evidence` of a completed
+    /// request, or the whole `GET /v1/requests/{id}` answer) against the cluster's
+    /// public keys: exit 0 when genuine, 6 when refused (tampered, unknown signer,
+    /// not the leader its authority names, or issued under a fence older than
+    /// `--fence-at-least`).
+    VerifyEvidence {
+        /// The bundle (JSON).
+        file: PathBuf,
+        /// The cluster's manifest: cluster id and every node's public key.
+        #[arg(long, required_unless_present = "cluster_id")]
+        manifest: Option<PathBuf>,
+        /// The cluster id (32 hex digits), without a manifest.
+        #[arg(long, conflicts_with = "manifest", requires = "key")]
+        cluster_id: Option<String>,
+        /// A trusted node public key (64 hex digits); repeat for each.
+        #[arg(long)]
+        key: Vec<String>,
+        /// Refuse evidence issued under an older fence (a deposed coordinator's).
+        #[arg(long, default_value_t = 0)]
+        fence_at_least: u64,
+    },
     /// Start a real N-node cluster on loopback in this process (temporary data
     /// directories), commit a few commands, print the state, and run until Ctrl-C.
     Demo {
@@ -140,6 +161,21 @@ pub fn main() -> ExitCode {
         } => crate::client::submit(&operator, &token_file, &command),
         Command::Demo { nodes } => crate::demo::run(nodes),
         Command::Devices { json } => crate::serve::devices(json),
+        Command::VerifyEvidence {
+            file,
+            manifest,
+            cluster_id,
+            key,
+            fence_at_least,
+        } => {
+            let trust = crate::evidence::Trust {
+                manifest: manifest.as_deref(),
+                cluster_id: cluster_id.as_deref(),
+                keys: &key,
+                fence_at_least,
+            };
+            crate::evidence::verify(&file, &trust)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,8 +77,9 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
         "state     {}",
         serde_json::to_string_pretty(&state).expect("state reports serialise")
     );
+    let stop = shutdown_signal();
     println!("running   press Ctrl-C to stop");
-    shutdown_signal().await;
+    stop.await;
     for node in nodes {
         let _ = node.shutdown().await;
     }

@@ -18,6 +18,8 @@ mod client;
 #[cfg(not(madsim))]
 mod demo;
 #[cfg(not(madsim))]
+mod evidence;
+#[cfg(not(madsim))]
 mod serve;
 
 #[cfg(not(madsim))]

@@ -172,11 +172,11 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         "stream_addr": node.stream_addr,
         "operator_addr": operator_addr,
     });
+    // Handlers are in place before the node says it is listening.
+    let stop = shutdown_signal();
     println!("{listening}");
     let app = http::router(http::ApiState::of(&node, config.operator_token.clone()));
-    let served = axum::serve(operator, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(operator, app).with_graceful_shutdown(stop).await;
     if let Some(successor) = node.transfer_leadership().await {
         tracing::info!(%successor, "leadership handed over before exit");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -188,11 +188,15 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     served.map_err(|error| (Failure::Network, format!("operator API failed: {error}")))
 }
 
-pub async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler can be installed");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate.recv() => {},
+/// Registers SIGINT and SIGTERM handlers now; the future ends at the first signal.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler can be installed");
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
     }
 }

@@ -46,10 +46,7 @@ fn host(executor: Arc<dyn Executor>) -> ExecutorHost {
 }
 
 fn completed(outcome: Outcome) -> Completion {
-    match outcome {
-        Outcome::Completed(completion) => completion,
-        other => panic!("completed, not {other:?}"),
-    }
+    outcome.expect("completed")
 }
 
 #[tokio::test]
@@ -83,7 +80,7 @@ async fn a_cancelled_request_stops_mid_way() {
         tokio::task::yield_now().await;
     }
     assert!(host.cancel(RequestId([1; 16])));
-    let Outcome::Cancelled { tokens } = running.await.unwrap() else {
+    let Err(ExecutionError::Cancelled { tokens }) = running.await.unwrap() else {
         panic!("cancelled");
     };
     assert!(tokens > 0 && tokens < MAX_TOKENS, "stopped after {tokens} tokens");
@@ -117,8 +114,5 @@ async fn an_unsupported_backend_fails_with_its_reason() {
     let mut on_cuda = job(1, 4);
     on_cuda.backend = Backend::Cuda;
     let outcome = host.submit(on_cuda, 0).unwrap().await.unwrap();
-    assert_eq!(
-        outcome,
-        Outcome::Failed(ExecutionError::Backend { backend: Backend::Cuda })
-    );
+    assert_eq!(outcome, Err(ExecutionError::Backend { backend: Backend::Cuda }));
 }

@@ -1,0 +1,98 @@
+//! `verify-evidence`: checks a signed execution-evidence bundle offline against the
+//! cluster's public keys (from its manifest, or given one by one).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use psionic_core::consensus::Fence;
+use psionic_core::digest::from_hex;
+use psionic_core::plan::SignedEvidence;
+use psionic_core::{ClusterId, ClusterNamespace, NodeId};
+use psionic_net::manifest::Manifest;
+use serde_json::Value;
+
+use crate::cli::{Failed, Failure};
+
+/// Whom the verifier trusts.
+pub struct Trust<'a> {
+    pub manifest: Option<&'a Path>,
+    pub cluster_id: Option<&'a str>,
+    pub keys: &'a [String],
+    pub fence_at_least: u64,
+}
+
+pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|error| (Failure::Usage, format!("{}: cannot read: {error}", file.display())))?;
+    let bundle = parse_bundle(&text).map_err(|reason| (Failure::Usage, format!("{}: {reason}", file.display())))?;
+    let (cluster_id, keys) = trusted(trust)?;
+    bundle
+        .verify(cluster_id, &keys, Fence(trust.fence_at_least))
+        .map_err(|refusal| (Failure::Refused, format!("evidence refused: {refusal}")))?;
+    let context = &bundle.context;
+    println!("verified  request {} signed by {}", context.request, bundle.signer);
+    println!(
+        "authority term {}, commit index {}, fence {}",
+        context.authority.term, context.authority.commit_index, context.authority.fence.0
+    );
+    let nodes: Vec<String> = context
+        .plan
+        .executing()
+        .iter()
+        .map(|selected| selected.node.to_string())
+        .collect();
+    println!(
+        "plan      {:?} on {} ({})",
+        context.plan.lane(),
+        nodes.join(", "),
+        context.plan_digest
+    );
+    if let Some(result) = context.result_digest {
+        println!("result    {result}");
+    }
+    println!("reroutes  {}", context.reroutes.len());
+    Ok(())
+}
+
+/// A bare bundle, or the answer of `GET /v1/requests/{id}` holding one.
+fn parse_bundle(text: &str) -> Result<SignedEvidence, String> {
+    let value: Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
+    let bundle = match value.pointer("/record/outcome/completed/evidence") {
+        Some(inner) => inner.clone(),
+        None => value,
+    };
+    serde_json::from_value(bundle).map_err(|error| format!("not a signed evidence bundle: {error}"))
+}
+
+fn trusted(trust: &Trust<'_>) -> Result<(ClusterId, BTreeMap<NodeId, VerifyingKey>), Failed> {
+    let usage = |message: String| (Failure::Usage, message);
+    let mut keys = BTreeMap::new();
+    for text in trust.keys {
+        let key = from_hex::<32>(text.trim())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or_else(|| usage(format!("--key {text}: not an ed25519 public key (64 hex digits)")))?;
+        keys.insert(NodeId::from_public_key(&key), key);
+    }
+    let cluster_id = match (trust.manifest, trust.cluster_id) {
+        (Some(path), _) => {
+            let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
+            for (id, node) in manifest.nodes() {
+                let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
+                keys.insert(id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"));
+            }
+            let namespace = ClusterNamespace::new(manifest.namespace()).expect("a validated manifest");
+            ClusterId::derive(&namespace, manifest.cluster_genesis().as_bytes())
+        }
+        (None, Some(text)) => ClusterId(
+            from_hex::<16>(text.trim()).ok_or_else(|| usage(format!("--cluster-id {text}: expected 32 hex digits")))?,
+        ),
+        (None, None) => return Err(usage("give --manifest, or --cluster-id with --key".into())),
+    };
+    if keys.is_empty() {
+        return Err(usage(
+            "no public key to verify against: give --manifest or --key".into(),
+        ));
+    }
+    Ok((cluster_id, keys))
+}

@@ -1,0 +1,112 @@
+//! Serving in the driver: assignments this node accepted run on its executor host and
+//! their outcome goes back to the coordinator that issued them; requests submitted
+//! here (as leader) are followed to their outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use psionic_core::consensus::{Authority, Decision};
+use psionic_core::dispatch::{Assignment, ExecutionReport, RequestOutcome};
+use psionic_core::plan::ServingPolicy;
+use psionic_core::{Event, NodeId, RequestId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::Request;
+use crate::execute::{Executor, ExecutorHost, Job};
+
+/// The driver's serving state.
+pub(crate) struct Serving {
+    node_id: NodeId,
+    host: ExecutorHost,
+    /// Where finished runs are reported (the driver's own request channel).
+    reports: mpsc::Sender<Request>,
+    /// Requests submitted here, awaiting their outcome.
+    submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
+}
+
+impl Serving {
+    pub fn new(node_id: NodeId, executor: Arc<dyn Executor>, reports: mpsc::Sender<Request>) -> Self {
+        Self {
+            node_id,
+            host: ExecutorHost::start(executor, ServingPolicy::default()),
+            reports,
+            submitted: BTreeMap::new(),
+        }
+    }
+
+    /// Requests queued or running here.
+    pub fn queue_depth(&self) -> u32 {
+        self.host.queue_depth()
+    }
+
+    /// Follows `request` until it finishes.
+    pub fn follow(&mut self, request: RequestId) -> oneshot::Receiver<RequestOutcome> {
+        let (sender, receiver) = oneshot::channel();
+        self.submitted.entry(request).or_default().push(sender);
+        receiver
+    }
+
+    /// Acts on a core event: runs an accepted assignment, or answers those following
+    /// a finished request. Returns whether the queue depth may have changed.
+    pub fn on_event(&mut self, event: &Event) -> bool {
+        match event {
+            Event::DecisionAccepted {
+                authority,
+                decision: Decision::Assign(assignment),
+            } => {
+                self.run(*authority, assignment);
+                true
+            }
+            Event::RequestFinished { request, outcome } => {
+                for follower in self.submitted.remove(request).unwrap_or_default() {
+                    let _ = follower.send(outcome.clone());
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Queues the assignment's job; a task reports its outcome when it ends.
+    fn run(&mut self, authority: Authority, assignment: &Assignment) {
+        let Some(selected) = assignment
+            .plan
+            .executing()
+            .into_iter()
+            .find(|selected| selected.node == self.node_id)
+        else {
+            return;
+        };
+        let job = Job {
+            request: assignment.request,
+            artifact: assignment.plan.artifact(),
+            backend: selected.backend,
+            device: selected.device,
+            prompt: assignment.prompt.clone(),
+            max_tokens: assignment.max_tokens,
+        };
+        let request = assignment.request;
+        let submitted = self.host.submit(job, assignment.class);
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            let report = match submitted {
+                Err(refusal) => ExecutionReport::Failed(refusal.into()),
+                Ok(outcome) => match outcome.await {
+                    Ok(Ok(completion)) => ExecutionReport::Completed {
+                        tokens: completion.tokens,
+                        result_digest: completion.result_digest,
+                    },
+                    Ok(Err(error)) => ExecutionReport::Failed(error),
+                    Err(_) => return,
+                },
+            };
+            let _ = reports
+                .send(Request::ReportExecution {
+                    authority,
+                    request,
+                    report,
+                })
+                .await;
+        });
+    }
+}

@@ -1,0 +1,111 @@
+//! Inference requests on a real node: placed, dispatched, run by the reference
+//! executor, answered with signed evidence that `verify-evidence` checks offline.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use psionic_tests::{
+    NodeProcess, http_get, http_get_json, http_post_json, http_post_json_as, init_node_with_key, node_cli, wait_until,
+    write_token, write_voter_config,
+};
+use serde_json::{Value, json};
+
+const MODEL: &str = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
+const REQUEST_ID: &str = "0123456789abcdef0123456789abcdef";
+
+fn request(wait: bool) -> Value {
+    json!({
+        "id": REQUEST_ID,
+        "model": MODEL,
+        "backends": ["cpu"],
+        "prompt": "hello cluster",
+        "max_tokens": 12,
+        "wait": wait,
+    })
+}
+
+fn verify(dir: &std::path::Path, answer: &Value, cluster_id: &str, key: &str, fence: u64) -> (i32, String) {
+    let file = dir.join("evidence.json");
+    std::fs::write(&file, answer.to_string()).unwrap();
+    let fence = fence.to_string();
+    let args = [
+        "verify-evidence",
+        file.to_str().unwrap(),
+        "--cluster-id",
+        cluster_id,
+        "--key",
+        key,
+        "--fence-at-least",
+        &fence,
+    ];
+    let (code, out, err) = node_cli(&args);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+fn a_request_runs_once_and_its_evidence_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let (id, key) = init_node_with_key(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let node = NodeProcess::start(&config).unwrap();
+    wait_until(Duration::from_secs(20), "the node leads with its CPU declared", || {
+        let state = node.state();
+        state["coordinator"]["leader"] == id.as_str() && state["members"][0]["backends"]["cpu"].is_object()
+    });
+    let api = node.listening.operator_addr;
+
+    let (code, answer) = http_post_json_as(api, "/v1/requests", &request(true), None);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (401, Some("missing-bearer")),
+        "{answer}"
+    );
+    let (code, answer) = http_post_json(api, "/v1/requests", &request(true));
+    assert_eq!(code, 503, "the model is not resident yet: {answer}");
+    let reason = &answer["refusal"]["placement"]["no-eligible-node"]["ineligible"][id.as_str()];
+    assert_eq!(reason["artifact"]["residency"], Value::Null, "{answer}");
+
+    let resident = json!({ "set-artifact-residency": { "node": id, "artifact": MODEL, "residency": "resident" } });
+    let (code, answer) = http_post_json(api, "/v1/commands", &resident);
+    assert_eq!(code, 200, "{answer}");
+    let (code, answer) = http_post_json(api, "/v1/requests", &request(true));
+    assert_eq!(code, 200, "{answer}");
+    let record = &answer["record"];
+    assert_eq!(record["status"], "ended", "{answer}");
+    let completed = &record["outcome"]["completed"];
+    assert_eq!(completed["tokens"].as_array().unwrap().len(), 12, "{answer}");
+    assert_eq!(completed["node"], id.as_str());
+    assert_eq!(
+        record["placement"]["plan"]["whole-request"]["selected"]["backend"],
+        "cpu"
+    );
+    let looked_up = http_get_json(api, &format!("/v1/requests/{REQUEST_ID}"));
+    assert_eq!(looked_up["record"], *record);
+
+    let cluster_id = node.status()["cluster_id"].as_str().unwrap().to_owned();
+    let fence = completed["evidence"]["context"]["authority"]["fence"].as_u64().unwrap();
+    let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("verified  request {REQUEST_ID}")), "{out}");
+    let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence + 1);
+    assert_eq!(code, 6, "a newer fence is current: the coordinator was deposed: {out}");
+    assert!(out.contains("fence"), "{out}");
+    let mut tampered = answer.clone();
+    tampered["record"]["outcome"]["completed"]["evidence"]["context"]["provenance"]["applied_index"] = json!(999);
+    let (code, out) = verify(dir.path(), &tampered, &cluster_id, &key, fence);
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("signature"), "{out}");
+
+    let (code, again) = http_post_json(api, "/v1/requests", &request(true));
+    assert_eq!(code, 200, "{again}");
+    let result_digest =
+        |answer: &Value| answer["record"]["outcome"]["completed"]["evidence"]["context"]["result_digest"].clone();
+    assert_eq!(
+        result_digest(&again),
+        result_digest(&answer),
+        "a repeated id is answered with its first result"
+    );
+    let (code, answer) = http_get(api, "/v1/requests/00000000000000000000000000000000");
+    assert_eq!(code, 404, "{answer}");
+}
