@@ -264,8 +264,13 @@ pub struct DeviceReport {
 
 impl DeviceReport {
     /// This report with each ready backend's profile replaced by what `profiles`
-    /// declares for it (an empty profile when it declares nothing), and Metal refused.
+    /// declares for it (an empty profile when it declares nothing), a backend only
+    /// the executor claims (no driver probes it) declared ready without devices, and
+    /// Metal refused.
     pub fn with_profiles(mut self, profiles: &BTreeMap<Backend, ExecutionProfile>) -> Self {
+        for backend in profiles.keys() {
+            self.readiness.entry(*backend).or_insert_with(BackendReadiness::cpu);
+        }
         self.readiness = self
             .readiness
             .into_iter()

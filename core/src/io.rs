@@ -261,6 +261,15 @@ pub enum Event {
         /// Why.
         reason: RerouteReason,
     },
+    /// Executing node: an assignment ended here and was reported to its coordinator.
+    ExecutionEnded {
+        /// The request.
+        request: RequestId,
+        /// The coordinator it was reported to.
+        coordinator: NodeId,
+        /// Whether it ran to completion (else it was refused, failed or cancelled).
+        completed: bool,
+    },
     /// Leader: a request ended.
     RequestFinished {
         /// The request.

@@ -1,6 +1,7 @@
 //! Serialisable views of a node, for operator APIs and simulation traces.
 
 use core::net::SocketAddr;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::RefusalCounters;
-use crate::state::MemberStatus;
+use crate::state::{MemberStatus, Residency};
 use crate::time::Instant;
 
 /// What a node knows of itself and its peers.
@@ -100,6 +101,8 @@ pub struct MemberReport {
     pub voter: bool,
     /// Backend readiness as committed.
     pub backends: ReadinessByBackend,
+    /// Residency of each artifact recorded for it, by artifact digest.
+    pub artifacts: BTreeMap<Digest, Residency>,
     /// Soft telemetry as last heard here (the leader hears every member's; a follower
     /// only its own), if any.
     pub telemetry: Option<TelemetryReport>,

@@ -183,6 +183,7 @@ impl Driver {
                 request,
                 report,
             } => {
+                self.serving.ended(request);
                 self.core.report_execution(now, &authority, request, report);
                 self.core.set_queue_depth(now, self.serving.queue_depth());
             }
@@ -261,6 +262,9 @@ impl Driver {
             }
         }
         self.publish_state_if_moved();
+        if changed && self.serving.cancel_stale(self.core.consensus().hard_state().term) {
+            self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
+        }
         if changed {
             self.status.send_replace(self.core.status());
             self.metrics.store = self.store.sizes();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use psionic_core::consensus::{Authority, Decision};
+use psionic_core::consensus::{Authority, Decision, Fence};
 use psionic_core::dispatch::{Assignment, ExecutionReport, RequestOutcome};
 use psionic_core::plan::ServingPolicy;
 use psionic_core::{Event, NodeId, RequestId};
@@ -22,6 +22,8 @@ pub(crate) struct Serving {
     reports: mpsc::Sender<Request>,
     /// Requests submitted here, awaiting their outcome.
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
+    /// Assignments queued or running here, with the fence they came under.
+    running: BTreeMap<RequestId, Fence>,
 }
 
 impl Serving {
@@ -31,6 +33,7 @@ impl Serving {
             host: ExecutorHost::start(executor, ServingPolicy::default()),
             reports,
             submitted: BTreeMap::new(),
+            running: BTreeMap::new(),
         }
     }
 
@@ -61,10 +64,35 @@ impl Serving {
                 for follower in self.submitted.remove(request).unwrap_or_default() {
                     let _ = follower.send(outcome.clone());
                 }
-                false
+                // A request its coordinator gave up stops here too.
+                matches!(outcome, RequestOutcome::Refused { .. }) && self.cancel(*request)
             }
             _ => false,
         }
+    }
+
+    /// An assignment ended here (reported to its coordinator).
+    pub fn ended(&mut self, request: RequestId) {
+        self.running.remove(&request);
+    }
+
+    /// Stops every assignment issued under a fence older than `term`'s: a newer
+    /// coordinator exists, so its issuer can no longer accept the result. Returns
+    /// whether any was stopped.
+    pub fn cancel_stale(&mut self, term: u64) -> bool {
+        let stale: Vec<RequestId> = self
+            .running
+            .iter()
+            .filter(|(_, fence)| fence.0 < term)
+            .map(|(request, _)| *request)
+            .collect();
+        stale
+            .into_iter()
+            .fold(false, |any, request| self.cancel(request) || any)
+    }
+
+    fn cancel(&mut self, request: RequestId) -> bool {
+        self.running.remove(&request).is_some() && self.host.cancel(request)
     }
 
     /// Queues the assignment's job; a task reports its outcome when it ends.
@@ -87,6 +115,7 @@ impl Serving {
         };
         let request = assignment.request;
         let submitted = self.host.submit(job, assignment.class);
+        self.running.insert(request, authority.fence);
         let reports = self.reports.clone();
         tokio::spawn(async move {
             let report = match submitted {

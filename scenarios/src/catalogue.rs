@@ -22,6 +22,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("bridge-and-halves", include_str!("../catalogue/bridge-and-halves.toml")),
     ("gpu-fleet", include_str!("../catalogue/gpu-fleet.toml")),
+    ("scheduling", include_str!("../catalogue/scheduling.toml")),
     ("swarm", include_str!("../catalogue/swarm.toml")),
 ];
 

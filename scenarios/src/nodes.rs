@@ -3,8 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use psionic_core::backend::{Backend, ExecutionProfile};
 use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeRole, TrustPosture};
-use psionic_net::execute::ReferenceExecutor;
+use psionic_net::execute::{Executor as _, ReferenceExecutor};
 use psionic_net::{Clock, NodeSettings};
 use psionic_sim::cluster::DISCOVERY_PORT;
 
@@ -38,4 +39,11 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         devices: Default::default(),
         executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
     }
+}
+
+/// A simulated node's executor that also claims Metal (an Apple machine in the fleet).
+pub fn metal_executor() -> ReferenceExecutor {
+    let mut profiles = ReferenceExecutor::simulated().profiles();
+    profiles.insert(Backend::Metal, ExecutionProfile::dispatch());
+    ReferenceExecutor::claiming(profiles)
 }

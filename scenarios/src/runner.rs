@@ -68,6 +68,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
     let finished = interpret::run(scenario, cluster).await;
     let mut cluster = finished.cluster;
     let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
+    let requests = cluster.check_requests();
     Verdict {
         violations: cluster.violations(),
         reached: cluster.reached().to_vec(),
@@ -75,6 +76,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
         sim_time_ms: cluster.now_ms(),
         failover_ms: finished.failover_ms,
         proposals,
+        requests,
         nodes: finished.nodes,
     }
 }
@@ -94,6 +96,8 @@ pub struct Verdict {
     pub failover_ms: Vec<u64>,
     /// (acknowledged, lost) proposals, when a workload ran.
     pub proposals: Option<(u64, u64)>,
+    /// Inference requests, when a request workload ran.
+    pub requests: Option<psionic_sim::report::RequestCounts>,
     /// Honest nodes.
     pub nodes: usize,
 }
@@ -119,6 +123,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
             sim_time_ms: 0,
             failover_ms: Vec::new(),
             proposals: None,
+            requests: None,
             nodes: 0,
         }
     });
@@ -136,6 +141,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
         failover_ms: verdict.failover_ms,
         proposals_committed: verdict.proposals.map(|(acknowledged, _)| acknowledged),
         proposals_lost: verdict.proposals.map(|(_, lost)| lost),
+        requests: verdict.requests,
     };
     Run { report, trace }
 }

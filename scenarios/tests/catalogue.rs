@@ -41,6 +41,7 @@ sweeps! {
     lagging_follower_snapshot_sweep => "lagging-follower-snapshot",
     bridge_and_halves_sweep => "bridge-and-halves",
     gpu_fleet_sweep => "gpu-fleet",
+    scheduling_sweep => "scheduling",
     swarm_sweep => "swarm",
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct SharedState {
     pub led_term: BTreeMap<String, u64>,
     /// Nodes that installed a snapshot from a leader.
     pub snapshots_installed: BTreeSet<String>,
+    /// The inference-request workload's ledger.
+    pub requests: crate::cluster::RequestLedger,
 }
 
 impl SharedState {
@@ -78,6 +80,24 @@ impl SharedState {
             } => {
                 self.applied.insert(node.to_owned(), (*index, Some(*state_digest)));
                 self.snapshots_installed.insert(node.to_owned());
+            }
+            Event::ExecutionEnded {
+                request,
+                completed: true,
+                ..
+            } => {
+                let nodes = self.requests.completed_on.entry(*request).or_default();
+                if !nodes.iter().any(|known| known == node) {
+                    nodes.push(node.to_owned());
+                }
+            }
+            Event::RequestRerouted { reason, .. } => {
+                let reason = serde_json::to_value(reason).map_or_else(|_| "?".into(), |value| value.to_string());
+                *self
+                    .requests
+                    .reroutes
+                    .entry(reason.trim_matches('"').to_owned())
+                    .or_default() += 1;
             }
             _ => {}
         }

@@ -1,5 +1,7 @@
 //! The outcome of a simulated run.
 
+use std::collections::BTreeMap;
+
 use psionic_core::{NodeEpoch, NodeId, RefusalKind};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +43,8 @@ pub enum Condition {
     /// Every live honest node has committed every live honest node's readiness as
     /// that node's driver reports it now.
     ReadinessCommitted,
+    /// Every inference request submitted so far has ended (completed or refused).
+    RequestsSettled,
     /// `node` installed a snapshot sent by its leader.
     SnapshotInstalled {
         /// The node.
@@ -193,7 +197,19 @@ pub enum Violation {
         /// When.
         at_ms: u64,
     },
-    /// A proposal the client saw acknowledged is missing at the end.
+    /// A submitted inference request never ended (neither completed nor refused).
+    RequestNeverEnded {
+        /// The request.
+        request: psionic_core::RequestId,
+    },
+    /// A request completed on more than one node.
+    RequestRanTwice {
+        /// The request.
+        request: psionic_core::RequestId,
+        /// The nodes that completed it.
+        nodes: Vec<String>,
+    },
+    /// An acknowledged proposal is missing at the end.
     AcknowledgedCommitLost {
         /// Proposal, as `node/epoch/seq`.
         proposal: String,
@@ -286,6 +302,10 @@ pub struct Report {
     /// Acknowledged proposals missing at the end (must be 0).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proposals_lost: Option<u64>,
+    /// The inference requests submitted and how they ended, when a request workload
+    /// ran.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requests: Option<RequestCounts>,
 }
 
 /// A condition that was reached.
@@ -348,4 +368,21 @@ mod tests {
         );
         assert_eq!(Report::outcome_of(&[missed, two_leaders]), Outcome::SafetyViolation);
     }
+}
+
+/// Counts of a request workload, for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    /// Requests submitted.
+    pub submitted: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Refused with a reason.
+    pub refused: u64,
+    /// Refusals, by reason.
+    pub refusals: BTreeMap<String, u64>,
+    /// Reroutes, by reason.
+    pub reroutes: BTreeMap<String, u64>,
+    /// Submissions answered `coordinator-deposed` (and submitted again).
+    pub deposed: u64,
 }

@@ -348,6 +348,7 @@ mod tests {
             failover_ms: Vec::new(),
             proposals_committed: None,
             proposals_lost: None,
+            requests: None,
         };
         let page = render(&report, &records);
         for title in [

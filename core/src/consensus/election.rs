@@ -211,6 +211,7 @@ impl Consensus {
             heard_since_check: BTreeSet::new(),
             lease_from: now,
             transfer_to: None,
+            since: now,
         };
         self.set_role(Role::Leader(Box::new(leadership)));
         self.leader = Some(self.id);

@@ -268,6 +268,8 @@ pub(crate) struct Leadership {
     pub lease_from: Instant,
     /// A transfer in progress, to this voter.
     pub transfer_to: Option<NodeId>,
+    /// When this leadership began.
+    pub since: Instant,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -65,6 +65,7 @@ fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]) {
         heard_since_check: BTreeSet::new(),
         lease_from: Instant::ZERO,
         transfer_to: None,
+        since: Instant::ZERO,
     };
     consensus.role = Role::Leader(Box::new(leadership));
 }

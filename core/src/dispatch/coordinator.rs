@@ -7,7 +7,7 @@ use super::{
     RequestOutcome, RequestRefusal, SubmitRefusal,
 };
 use crate::backend::Telemetry;
-use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage};
+use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, Role};
 use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
@@ -28,7 +28,6 @@ struct InFlight {
     excluded: BTreeSet<NodeId>,
     reroutes: Vec<Reroute>,
     authority: Authority,
-    issued_at: Instant,
 }
 
 /// The coordinator's requests in flight (volatile: a new leader starts empty).
@@ -74,7 +73,6 @@ impl Consensus {
         let excluded = BTreeSet::new();
         let (placement, state_digest, provenance) = self.place(now, &request, &excluded)?;
         self.assign(
-            now,
             request,
             placement.clone(),
             state_digest,
@@ -116,14 +114,12 @@ impl Consensus {
     /// Leader, on each heartbeat: reroutes requests whose node has not answered for
     /// an election timeout.
     pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
-        let lost_after_ms = self.config.election_timeout_ms_min;
-        let silent = |at: Instant| now.saturating_since(at).as_millis() > u128::from(lost_after_ms);
+        let silent = self.silent_members(now);
         let lost: Vec<RequestId> = self
             .dispatch
             .in_flight
             .iter()
-            .filter(|(_, flight)| flight.node != self.id && silent(flight.issued_at))
-            .filter(|(_, flight)| self.devices.seen.get(&flight.node).is_none_or(|seen| silent(seen.at)))
+            .filter(|(_, flight)| silent.contains(&flight.node))
             .map(|(request, _)| *request)
             .collect();
         for request in lost {
@@ -141,6 +137,29 @@ impl Consensus {
         }
     }
 
+    /// Leader: the other members not heard from for an election timeout (counting
+    /// from the start of this leadership for one never heard from).
+    fn silent_members(&self, now: Instant) -> BTreeSet<NodeId> {
+        let Role::Leader(leadership) = &self.role else {
+            return BTreeSet::new();
+        };
+        let lost_after_ms = u128::from(self.config.election_timeout_ms_min);
+        self.state
+            .members
+            .keys()
+            .filter(|node| **node != self.id)
+            .filter(|node| {
+                let heard = self
+                    .devices
+                    .seen
+                    .get(node)
+                    .map_or(leadership.since, |seen| seen.at.max(leadership.since));
+                now.saturating_since(heard).as_millis() > lost_after_ms
+            })
+            .copied()
+            .collect()
+    }
+
     fn place(
         &mut self,
         now: Instant,
@@ -156,7 +175,9 @@ impl Consensus {
         let serving = ServingPolicy::from_state(&self.state).unwrap_or_default();
         let (state_digest, digests) = self.fact_digests(&serving);
         let no_measured_links = BTreeMap::new();
+        let unreachable = self.silent_members(now);
         let facts = PlanningFacts {
+            unreachable: &unreachable,
             cluster_id: self.cluster_id,
             state: &self.state,
             telemetry: &telemetry,
@@ -197,10 +218,8 @@ impl Consensus {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assign(
         &mut self,
-        now: Instant,
         request: InferenceRequest,
         placement: Placement,
         state_digest: Digest,
@@ -230,7 +249,6 @@ impl Consensus {
             excluded,
             reroutes,
             authority,
-            issued_at: now,
         };
         self.dispatch.in_flight.insert(flight.request.id, flight);
         if node == self.id {
@@ -257,7 +275,6 @@ impl Consensus {
         });
         match self.place(now, &flight.request, &flight.excluded) {
             Ok((placement, state_digest, provenance)) => self.assign(
-                now,
                 flight.request,
                 placement,
                 state_digest,

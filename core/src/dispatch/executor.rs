@@ -5,6 +5,7 @@ use super::{Assignment, AssignmentRefusal, ExecutionReport};
 use crate::backend::BackendReadiness;
 use crate::consensus::{Authority, Consensus, Effect, Fence, RaftMessage};
 use crate::identity::{NodeId, RequestId};
+use crate::io::Event;
 use crate::state::Residency;
 use crate::time::Instant;
 
@@ -55,6 +56,11 @@ impl Consensus {
         fence: Fence,
         report: ExecutionReport,
     ) {
+        self.push_event(Event::ExecutionEnded {
+            request,
+            coordinator,
+            completed: matches!(report, ExecutionReport::Completed { .. }),
+        });
         if coordinator == self.id {
             return self.on_execution_report(now, coordinator, request, fence, report);
         }

@@ -246,6 +246,7 @@ impl Node {
                     status: member.status,
                     voter: member.voter,
                     backends: state.backends.get(id).cloned().unwrap_or_default(),
+                    artifacts: state.residency.get(id).cloned().unwrap_or_default(),
                     telemetry: telemetry.get(id).map(|seen| TelemetryReport::of(seen, now)),
                 })
                 .collect(),

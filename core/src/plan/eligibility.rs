@@ -62,6 +62,8 @@ pub enum Ineligible {
     NotAMember,
     /// It was tried already for this request.
     Excluded,
+    /// The coordinator has not heard from it lately.
+    Unreachable,
     /// It is not serving (joining, draining, offline).
     NotReady {
         /// Its status.
@@ -126,6 +128,9 @@ pub(crate) fn candidate<'a>(
 ) -> Result<Candidate<'a>, Ineligible> {
     if need.excluded.contains(&node) {
         return Err(Ineligible::Excluded);
+    }
+    if facts.unreachable.contains(&node) {
+        return Err(Ineligible::Unreachable);
     }
     if member.status != MemberStatus::Ready {
         return Err(Ineligible::NotReady { status: member.status });

@@ -1,7 +1,7 @@
 //! The facts a planner reads: the committed state, the soft telemetry the coordinator
 //! holds, and the serving policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,8 @@ pub struct PlanningFacts<'a> {
     pub links_measured: &'a BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     /// The serving policy in force.
     pub serving: &'a ServingPolicy,
+    /// Members the coordinator has not heard from lately (ineligible).
+    pub unreachable: &'a BTreeSet<NodeId>,
     /// Digests of `state` and `serving` (computed once per state, not per placement).
     pub digests: FactDigests,
 }

@@ -42,6 +42,7 @@ pub(crate) struct Fleet {
     pub telemetry: BTreeMap<NodeId, Telemetry>,
     pub links_measured: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     pub serving: ServingPolicy,
+    pub unreachable: std::collections::BTreeSet<NodeId>,
 }
 
 impl Fleet {
@@ -130,6 +131,7 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
+            unreachable: &self.unreachable,
             digests: FactDigests::of(&self.state, &self.serving),
         }
     }

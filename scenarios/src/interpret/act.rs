@@ -29,6 +29,21 @@ impl Play<'_> {
             }
             Action::Workload { rate_per_s } => self.cluster.start_workload(*rate_per_s),
             Action::StopWorkload => self.cluster.stop_workload(),
+            Action::Resident { model, within_ms } => {
+                if !self
+                    .cluster
+                    .make_resident(model, Duration::from_millis(*within_ms))
+                    .await
+                {
+                    return Err(NotApplied::NoLeader);
+                }
+            }
+            Action::Requests {
+                model,
+                rate_per_s,
+                memory_gib,
+            } => self.cluster.start_requests(model, *rate_per_s, *memory_gib),
+            Action::StopRequests => self.cluster.stop_requests(),
             Action::Isolate { node } => {
                 let node = self.resolve(node, &[])?;
                 self.cluster.isolate(&node);
@@ -139,6 +154,7 @@ impl Play<'_> {
                 node: self.resolve(node, &[])?,
             }],
             Expectation::ReadinessCommitted => vec![Condition::ReadinessCommitted],
+            Expectation::RequestsSettled => vec![Condition::RequestsSettled],
             Expectation::Refused { by, from, kind } => {
                 let from = self.resolve(from, &[])?;
                 let sender = self.cluster.node_id(&from);
@@ -216,6 +232,9 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Expect { .. } => "expect",
         Action::Workload { .. } => "workload",
         Action::StopWorkload => "stop-workload",
+        Action::Resident { .. } => "resident",
+        Action::Requests { .. } => "requests",
+        Action::StopRequests => "stop-requests",
         Action::Isolate { .. } => "isolate",
         Action::Partition { .. } => "partition",
         Action::RandomHalves => "random-halves",

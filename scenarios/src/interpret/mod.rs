@@ -103,6 +103,9 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
                 settings.role = NodeRole::Executor;
             }
             let name = format!("n{octet}");
+            if cluster.metal.contains(&name) {
+                settings.executor = std::sync::Arc::new(crate::nodes::metal_executor());
+            }
             NodeSpec {
                 devices: readiness(cluster.gpus.get(&name)),
                 name,
@@ -160,6 +163,7 @@ impl Play<'_> {
     async fn liveness_phase(&mut self) {
         let cluster = &mut self.cluster;
         cluster.stop_workload();
+        cluster.stop_requests();
         for name in cluster.paused() {
             cluster.resume(&name);
         }
@@ -184,6 +188,12 @@ impl Play<'_> {
             let index = cluster.highest_applied();
             let bound = Duration::from_millis(within_ms);
             cluster.wait_for(Condition::Converged { index }, bound).await;
+        }
+        if cluster.requests_submitted() {
+            // Each request is submitted at most `SUBMISSIONS_MAX` times, a few seconds
+            // apart at worst.
+            let bound = Duration::from_millis(u64::from(psionic_sim::cluster::SUBMISSIONS_MAX) * 2_000);
+            cluster.wait_for(Condition::RequestsSettled, bound).await;
         }
         self.check_faults_fired();
     }

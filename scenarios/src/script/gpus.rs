@@ -46,16 +46,7 @@ pub(super) fn inventories(tables: Vec<RawGpus>, nodes_min: usize) -> Result<BTre
             table.compute_capability.as_deref(),
         )?;
         for name in table.nodes {
-            let number = name.strip_prefix('n').and_then(|number| number.parse::<usize>().ok());
-            if !number.is_some_and(|number| (1..=nodes_min).contains(&number)) {
-                return Err(StepProblem::UnknownNode {
-                    name,
-                    nodes_max: nodes_min,
-                    intruders: 0,
-                    words: "(names only: every run must have the node)",
-                });
-            }
-            by_node.insert(name, spec);
+            by_node.insert(fixed_node(name, nodes_min)?, spec);
         }
     }
     Ok(by_node)
@@ -84,4 +75,18 @@ pub(super) fn gpu_spec(
         memory_gib,
         compute_capability,
     })
+}
+
+/// `name` when it names a node every run has (`n1` to `n{nodes_min}`).
+pub(super) fn fixed_node(name: String, nodes_min: usize) -> Result<String, StepProblem> {
+    let number = name.strip_prefix('n').and_then(|number| number.parse::<usize>().ok());
+    if !number.is_some_and(|number| (1..=nodes_min).contains(&number)) {
+        return Err(StepProblem::UnknownNode {
+            name,
+            nodes_max: nodes_min,
+            intruders: 0,
+            words: "(names only: every run must have the node)",
+        });
+    }
+    Ok(name)
 }

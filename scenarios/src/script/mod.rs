@@ -51,6 +51,8 @@ pub struct ClusterSpec {
     pub consensus: ConsensusOverrides,
     /// Simulated GPUs by node name; a node not listed has no CUDA driver.
     pub gpus: std::collections::BTreeMap<String, GpuSpec>,
+    /// Nodes whose executor also claims Metal (recorded refused for cluster work).
+    pub metal: std::collections::BTreeSet<String>,
 }
 
 /// Whom each node is told of at start.

@@ -12,7 +12,7 @@ use super::{
 };
 
 /// Largest honest cluster a file may ask for (the simulator's address plan).
-pub const NODES_MAX: usize = 9;
+pub const NODES_MAX: usize = 16;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +46,8 @@ struct RawCluster {
     consensus: RawConsensus,
     #[serde(default)]
     gpus: Vec<RawGpus>,
+    #[serde(default)]
+    metal: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -102,6 +104,7 @@ pub(super) struct RawStep {
     pub count: Option<u32>,
     pub memory_gib: Option<u64>,
     pub compute_capability: Option<Vec<u32>>,
+    pub model: Option<String>,
 }
 
 pub(super) fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -189,9 +192,15 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         }
     };
     let gpus = super::gpus::inventories(raw.gpus, nodes_min as usize)?;
+    let metal = raw
+        .metal
+        .into_iter()
+        .map(|name| super::gpus::fixed_node(name, nodes_min as usize))
+        .collect::<Result<_, _>>()?;
     let consensus = raw.consensus;
     Ok(ClusterSpec {
         gpus,
+        metal,
         nodes_min: nodes_min as usize,
         nodes_max: nodes_max as usize,
         voters: raw.voters,
@@ -311,6 +320,7 @@ pub(super) fn expectation_word(condition: &str, step: &RawStep, names: &Names) -
         "isolated" => Expectation::Isolated(node("leader, follower, random")?),
         "snapshot-installed" => Expectation::SnapshotInstalled(node("follower, random")?),
         "readiness-committed" => Expectation::ReadinessCommitted,
+        "requests-settled" => Expectation::RequestsSettled,
         "rejoined" => Expectation::Rejoined {
             node: node("random")?,
             epoch: step.epoch.ok_or(StepProblem::MissingKey {

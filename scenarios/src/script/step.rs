@@ -19,6 +19,26 @@ pub enum Action {
     },
     /// Stop the client.
     StopWorkload,
+    /// Record `model` resident on every live node; fails if no leader commits it
+    /// within `within_ms`.
+    Resident {
+        /// The model's name.
+        model: String,
+        /// The bound.
+        within_ms: u64,
+    },
+    /// Start a client submitting `rate_per_s` inference requests per second for
+    /// `model`, each needing `memory_gib` on one GPU (or the CPU).
+    Requests {
+        /// The model's name.
+        model: String,
+        /// Requests per simulated second.
+        rate_per_s: u64,
+        /// GPU memory each needs.
+        memory_gib: u64,
+    },
+    /// Stop submitting requests.
+    StopRequests,
     /// Cut every link to and from a node.
     Isolate {
         /// The node.
@@ -181,6 +201,8 @@ pub enum Expectation {
     /// Every live node has committed every live node's backend readiness as its
     /// driver reports it now.
     ReadinessCommitted,
+    /// Every inference request submitted so far has ended.
+    RequestsSettled,
 }
 
 /// A fault a `chaos` step may draw.
@@ -207,12 +229,12 @@ pub enum ChaosFault {
 }
 
 /// Every action name, as written after `do =`.
-pub const ACTIONS: &str = "expect, workload, stop-workload, isolate, partition, random-halves, bridge, clog, \
+pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
                            flap, gpus, chaos";
 /// Every condition name.
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
-     readiness-committed";
+     readiness-committed, requests-settled";
 /// Every chaos fault name.
 pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock";
 impl ChaosFault {

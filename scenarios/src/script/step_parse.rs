@@ -13,6 +13,9 @@ const KEYS: &[(&str, &[&str])] = &[
     ),
     ("workload", &["rate_per_s"]),
     ("stop-workload", &[]),
+    ("resident", &["model", "within_ms"]),
+    ("requests", &["model", "rate_per_s", "memory_gib"]),
+    ("stop-requests", &[]),
     ("isolate", &["node"]),
     ("partition", &["nodes"]),
     ("random-halves", &[]),
@@ -69,6 +72,20 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
             rate_per_s: number(raw.rate_per_s, "rate_per_s")?,
         },
         "stop-workload" => Action::StopWorkload,
+        "resident" => Action::Resident {
+            model: model(raw, action)?,
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
+        "requests" => Action::Requests {
+            model: model(raw, action)?,
+            rate_per_s: {
+                let rate = number(raw.rate_per_s, "rate_per_s")?;
+                check_range("rate_per_s", rate as f64, 1.0, 1_000.0)?;
+                rate
+            },
+            memory_gib: raw.memory_gib.unwrap_or(0),
+        },
+        "stop-requests" => Action::StopRequests,
         "isolate" => Action::Isolate { node: node(ANY_NODE)? },
         "partition" => Action::Partition {
             nodes: raw
@@ -195,9 +212,23 @@ fn present_keys(raw: &RawStep) -> Vec<&'static str> {
         ("count", raw.count.is_some()),
         ("memory_gib", raw.memory_gib.is_some()),
         ("compute_capability", raw.compute_capability.is_some()),
+        ("model", raw.model.is_some()),
     ];
     flags
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
         .collect()
+}
+
+/// The `model` key: a non-empty name.
+fn model(raw: &RawStep, action: &'static str) -> Result<String, StepProblem> {
+    match raw.model.as_deref() {
+        None => Err(StepProblem::MissingKey { action, key: "model" }),
+        Some("") => Err(StepProblem::UnknownWord {
+            what: "model",
+            name: String::new(),
+            expected: "a model name",
+        }),
+        Some(name) => Ok(name.to_owned()),
+    }
 }

@@ -51,6 +51,7 @@ impl SimCluster {
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
             Condition::ReadinessCommitted => self.readiness_committed(&state),
+            Condition::RequestsSettled => state.requests.ended.values().all(Option::is_some),
         }
     }
 

@@ -17,7 +17,10 @@ use tokio::sync::watch;
 mod conditions;
 mod devices;
 mod faults;
+mod requests;
 mod workload;
+
+pub use requests::{RequestEnd, RequestLedger, SUBMISSIONS_MAX, model_artifact};
 
 use crate::observer::{Shared, SimObserver};
 use crate::report::{Condition, Reached, Violation};
@@ -71,6 +74,7 @@ pub struct SimCluster {
     /// Bugs planted in every node added from now on.
     mutations: Mutations,
     workload: Option<Arc<std::sync::atomic::AtomicBool>>,
+    requests: Option<Arc<std::sync::atomic::AtomicBool>>,
     shared: Arc<Shared>,
     harness: NodeHandle,
     reached: Vec<Reached>,
@@ -106,6 +110,7 @@ impl SimCluster {
             network: (0.0, (1, 10)),
             mutations: Mutations::default(),
             workload: None,
+            requests: None,
             shared: Arc::new(Shared::new(trace)),
             harness,
             reached: Vec::new(),

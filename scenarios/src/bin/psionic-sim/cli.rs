@@ -171,6 +171,25 @@ fn print_report(report: &Report) {
     if let (Some(committed), Some(lost)) = (report.proposals_committed, report.proposals_lost) {
         println!("proposals {committed} acknowledged, {lost} lost");
     }
+    if let Some(requests) = &report.requests {
+        let reroutes: Vec<String> = requests
+            .reroutes
+            .iter()
+            .map(|(reason, count)| format!("{count} {reason}"))
+            .collect();
+        println!(
+            "requests  {} submitted, {} completed, {} refused; rerouted: {}; resubmitted after a deposed coordinator: {}",
+            requests.submitted,
+            requests.completed,
+            requests.refused,
+            if reroutes.is_empty() {
+                "none".to_owned()
+            } else {
+                reroutes.join(", ")
+            },
+            requests.deposed
+        );
+    }
     for reached in &report.reached {
         println!(
             "reached   {} after {} ms",

@@ -23,6 +23,7 @@ pub struct Fleet {
     links_measured: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     serving: ServingPolicy,
     digests: FactDigests,
+    unreachable: BTreeSet<NodeId>,
     artifact: Digest,
 }
 
@@ -94,6 +95,7 @@ impl Fleet {
             telemetry,
             links_measured: BTreeMap::new(),
             serving,
+            unreachable: BTreeSet::new(),
             artifact,
         }
     }
@@ -105,6 +107,7 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
+            unreachable: &self.unreachable,
             digests: self.digests,
         }
     }

@@ -1,0 +1,84 @@
+//! The `scheduling` scenario: requests run on the fleet, the crashed executor's
+//! requests are rerouted, Metal and CPU-only nodes are placed by what they declare,
+//! and every request ends exactly once.
+#![cfg(madsim)]
+
+use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
+use psionic_core::consensus::Decision;
+use psionic_core::{ClusterCommand, ClusterEvent, Event};
+use psionic_scenarios::{load, runner};
+use psionic_sim::{Outcome, TraceKind};
+
+#[test]
+fn requests_end_once_and_the_crashed_executors_are_rerouted() {
+    let scenario = load("scheduling").unwrap();
+    for seed in 1..=6 {
+        let run = runner::run(&scenario, seed, None);
+        let report = &run.report;
+        assert_eq!(report.outcome, Outcome::Pass, "seed {seed}: {:#?}", report.violations);
+        let requests = report.requests.as_ref().expect("a request workload ran");
+        assert!(requests.submitted > 100, "seed {seed}: {requests:?}");
+        assert_eq!(requests.submitted, requests.completed + requests.refused, "seed {seed}");
+        assert!(
+            requests.completed * 10 >= requests.submitted * 9,
+            "seed {seed}: most requests complete: {requests:?}"
+        );
+        assert!(
+            requests.reroutes.get("node-lost").copied().unwrap_or(0) > 0,
+            "seed {seed}: the crashed executor's requests were rerouted: {requests:?}"
+        );
+    }
+}
+
+#[test]
+fn metal_is_recorded_refused_and_only_declared_backends_run_work() {
+    let scenario = load("scheduling").unwrap();
+    let run = runner::run(&scenario, 4, None);
+    let records = run.trace.records();
+    let metal_refused = records.iter().any(|record| {
+        matches!(
+            &record.kind,
+            TraceKind::Event {
+                event: Event::Applied {
+                    fact: ClusterEvent::Applied {
+                        command: ClusterCommand::SetBackendReadiness {
+                            backend: Backend::Metal,
+                            readiness: BackendReadiness::Refused {
+                                reason: BackendRefusal::NotForClusterExecution { .. }
+                            },
+                            ..
+                        },
+                        ..
+                    },
+                    ..
+                }
+            }
+        )
+    });
+    assert!(
+        metal_refused,
+        "n12's Metal is committed as refused for cluster execution"
+    );
+    let ran_on: Vec<(String, Backend)> = records
+        .iter()
+        .filter_map(|record| match &record.kind {
+            TraceKind::Event {
+                event:
+                    Event::DecisionAccepted {
+                        decision: Decision::Assign(assignment),
+                        ..
+                    },
+            } => Some((record.node.clone(), assignment.plan.executing()[0].backend)),
+            _ => None,
+        })
+        .collect();
+    assert!(!ran_on.is_empty());
+    assert!(ran_on.iter().all(|(_, backend)| *backend != Backend::Metal));
+    assert!(
+        ran_on
+            .iter()
+            .filter(|(node, _)| node == "n11" || node == "n12")
+            .all(|(_, backend)| *backend == Backend::Cpu),
+        "the CPU-only and Metal nodes only ever run on the CPU"
+    );
+}
