@@ -146,7 +146,7 @@ fn cluster_and_timeline_rules() {
     );
     let too_many = parse(
         "t",
-        "summary = \"s\"\n[cluster]\nnodes = [3, 12]\n[[step]]\ndo = \"heal\"\n",
+        "summary = \"s\"\n[cluster]\nnodes = [3, 17]\n[[step]]\ndo = \"heal\"\n",
     )
     .unwrap_err();
     assert!(matches!(
@@ -218,4 +218,52 @@ fn scenario_file_fuzz_inputs_replay() {
         }
     }
     assert!(replayed > 0, "no committed inputs for scenario_file");
+}
+
+#[test]
+fn request_steps_and_metal_nodes_are_checked() {
+    let file =
+        |cluster: &str, step: &str| format!("summary = \"s\"\n[cluster]\nnodes = 3\n{cluster}\n[[step]]\n{step}\n");
+    let scenario = parse(
+        "t",
+        &file(
+            "metal = [\"n3\"]",
+            "do = \"requests\"\nmodel = \"m1\"\nrate_per_s = 5\nmemory_gib = 20",
+        ),
+    )
+    .unwrap();
+    assert!(scenario.cluster.metal.contains("n3"));
+    assert_eq!(
+        scenario.steps[0].action,
+        Action::Requests {
+            model: "m1".into(),
+            rate_per_s: 5,
+            memory_gib: 20
+        }
+    );
+    let problem = |text: String| match parse("t", &text).unwrap_err() {
+        ScenarioError::Invalid { problem, .. } => problem,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        problem(file("", "do = \"requests\"\nrate_per_s = 5")),
+        StepProblem::MissingKey {
+            action: "requests",
+            key: "model"
+        }
+    );
+    assert_eq!(
+        problem(file(
+            "",
+            "do = \"resident\"\nmodel = \"m1\"\nnode = \"n1\"\nwithin_ms = 5"
+        )),
+        StepProblem::KeyNotForAction {
+            action: "resident",
+            key: "node"
+        }
+    );
+    assert!(matches!(
+        problem(file("metal = [\"n4\"]", "do = \"heal\"")),
+        StepProblem::UnknownNode { .. }
+    ));
 }
