@@ -308,3 +308,32 @@ fn an_assignment_from_a_deposed_leader_never_runs() {
         "the old leader gave the request up when it stepped down"
     );
 }
+
+#[test]
+fn a_cancelled_request_ends_and_its_executor_is_told_to_stop() {
+    let best = 1;
+    let (mut harness, leader) = cluster(15, best);
+    harness.nodes[leader].submit_request(harness.now, request(4)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(accepted(&harness, best).len(), 1);
+    let id = RequestId([4; 16]);
+    harness.nodes[leader].cancel_request(harness.now, id).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(
+        finished(&harness, leader, id),
+        Some(RequestOutcome::Refused {
+            refusal: RequestRefusal::Cancelled
+        })
+    );
+    assert!(harness.events_of(best).any(|event| matches!(
+        event,
+        Event::DecisionAccepted {
+            decision: Decision::Cancel { request },
+            ..
+        } if *request == id
+    )));
+    assert_eq!(
+        harness.nodes[leader].cancel_request(harness.now, id),
+        Err(psionic_core::dispatch::CancelRefusal::NotInFlight { request: id })
+    );
+}

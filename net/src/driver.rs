@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, ProposalRejection};
-use psionic_core::dispatch::{ExecutionReport, InferenceRequest, RequestOutcome, SubmitRefusal};
+use psionic_core::dispatch::{CancelRefusal, ExecutionReport, InferenceRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::Placement;
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
@@ -61,6 +61,13 @@ pub enum Request {
         request: InferenceRequest,
         /// Where to answer.
         reply: oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>,
+    },
+    /// Leader: cancel an in-flight request.
+    CancelInference {
+        /// The request.
+        request: RequestId,
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), CancelRefusal>>,
     },
     /// An assignment this node ran has ended: report it to its coordinator.
     ReportExecution {
@@ -177,6 +184,9 @@ impl Driver {
                 let id = request.id;
                 let placed = self.core.submit_request(now, request);
                 let _ = reply.send(placed.map(|placement| (placement, self.serving.follow(id))));
+            }
+            Request::CancelInference { request, reply } => {
+                let _ = reply.send(self.core.cancel_request(now, request));
             }
             Request::ReportExecution {
                 authority,

@@ -31,4 +31,4 @@ pub use devices::DeviceSource;
 pub use driver::Request;
 pub use identity_file::{IdentityError, IdentityFile};
 pub use observer::{LogObserver, Observer};
-pub use runtime::{NodeClient, NodeSettings, ProposeError, RunningNode, StartError, SubmitError, start};
+pub use runtime::{CancelError, NodeClient, NodeSettings, ProposeError, RunningNode, StartError, SubmitError, start};

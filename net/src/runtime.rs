@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
-use psionic_core::dispatch::{InferenceRequest, RequestOutcome, SubmitRefusal};
+use psionic_core::dispatch::{CancelRefusal, InferenceRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::Placement;
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
-    NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, StateReport, TrustPosture,
+    NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, RequestId, StateReport, TrustPosture,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -68,6 +68,18 @@ pub enum SubmitError {
     /// The node refused it.
     #[error(transparent)]
     Refused(#[from] SubmitRefusal),
+
+    /// The node stopped before answering.
+    #[error("the node stopped before answering")]
+    Stopped,
+}
+
+/// Why a request was not cancelled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// The node would not cancel it.
+    #[error(transparent)]
+    Refused(#[from] CancelRefusal),
     /// The node stopped before answering.
     #[error("the node stopped before answering")]
     Stopped,
@@ -202,6 +214,16 @@ impl NodeClient {
             .await
             .map_err(|_| SubmitError::Stopped)?;
         Ok(answer.await.map_err(|_| SubmitError::Stopped)??)
+    }
+
+    /// Leader: cancels an in-flight request (its executing node stops it).
+    pub async fn cancel_inference(&self, request: RequestId) -> Result<(), CancelError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::CancelInference { request, reply })
+            .await
+            .map_err(|_| CancelError::Stopped)?;
+        Ok(answer.await.map_err(|_| CancelError::Stopped)??)
     }
 
     /// Leader: hands leadership to the most up-to-date voter. Returns it.

@@ -60,6 +60,10 @@ impl Serving {
                 self.run(*authority, assignment);
                 true
             }
+            Event::DecisionAccepted {
+                decision: Decision::Cancel { request },
+                ..
+            } => self.cancel(*request),
             Event::RequestFinished { request, outcome } => {
                 for follower in self.submitted.remove(request).unwrap_or_default() {
                     let _ = follower.send(outcome.clone());
@@ -86,9 +90,11 @@ impl Serving {
             .filter(|(_, fence)| fence.0 < term)
             .map(|(request, _)| *request)
             .collect();
-        stale
-            .into_iter()
-            .fold(false, |any, request| self.cancel(request) || any)
+        let mut cancelled = false;
+        for request in stale {
+            cancelled |= self.cancel(request);
+        }
+        cancelled
     }
 
     fn cancel(&mut self, request: RequestId) -> bool {

@@ -108,4 +108,30 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     );
     let (code, answer) = http_get(api, "/v1/requests/00000000000000000000000000000000");
     assert_eq!(code, 404, "{answer}");
+    let unknown = "/v1/requests/00000000000000000000000000000000/cancel";
+    let (code, answer) = http_post_json(api, unknown, &json!({}));
+    assert_eq!(
+        (code, answer["refusal"]["not-in-flight"].is_object()),
+        (404, true),
+        "{answer}"
+    );
+
+    // A long request, cancelled at once: it ends cancelled, or it had already
+    // completed and the cancellation says it is not in flight; never both.
+    let long = json!({ "id": "fedcba9876543210fedcba9876543210", "model": MODEL, "backends": ["cpu"],
+        "prompt": "a long answer", "max_tokens": 4096 });
+    let (code, answer) = http_post_json(api, "/v1/requests", &long);
+    assert_eq!(code, 200, "{answer}");
+    let (cancel_code, cancelled) =
+        http_post_json(api, "/v1/requests/fedcba9876543210fedcba9876543210/cancel", &json!({}));
+    let path = "/v1/requests/fedcba9876543210fedcba9876543210";
+    wait_until(Duration::from_secs(20), "the long request ended", || {
+        http_get_json(api, path)["record"]["status"] == "ended"
+    });
+    let outcome = http_get_json(api, path)["record"]["outcome"].clone();
+    match cancel_code {
+        200 => assert_eq!(outcome["refused"]["refusal"], "cancelled", "{outcome}"),
+        404 => assert!(outcome["completed"].is_object(), "{outcome}"),
+        other => panic!("cancel answered {other}: {cancelled}"),
+    }
 }

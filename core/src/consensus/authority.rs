@@ -50,6 +50,11 @@ pub enum Decision {
     },
     /// Run a request as planned.
     Assign(Box<Assignment>),
+    /// Stop running a request (its client cancelled it).
+    Cancel {
+        /// The request.
+        request: crate::identity::RequestId,
+    },
 }
 
 /// A decision with its authority and the authority's digest.

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Assignment, ExecutionError, ExecutionReport, InferenceRequest, MAX_TOKENS_MAX, PROMPT_BYTES_MAX, RequestLane,
-    RequestOutcome, RequestRefusal, SubmitRefusal,
+    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, MAX_TOKENS_MAX, PROMPT_BYTES_MAX,
+    RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal,
 };
 use crate::backend::Telemetry;
 use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, Role};
@@ -81,6 +81,31 @@ impl Consensus {
             Vec::new(),
         );
         Ok(placement)
+    }
+
+    /// Leader: ends `request` as cancelled and tells its executing node to stop it.
+    pub(crate) fn cancel_request(&mut self, request: RequestId) -> Result<(), CancelRefusal> {
+        if !self.is_leader() {
+            return Err(CancelRefusal::NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        let flight = self
+            .dispatch
+            .in_flight
+            .remove(&request)
+            .ok_or(CancelRefusal::NotInFlight { request })?;
+        let stamped = self.stamp(Decision::Cancel { request }).expect("only a leader cancels");
+        if flight.node == self.id {
+            self.on_decision(flight.node, stamped);
+        } else {
+            self.effects.push(Effect::Send {
+                to: flight.node,
+                message: RaftMessage::Decision(stamped),
+            });
+        }
+        self.finish(request, RequestRefusal::Cancelled);
+        Ok(())
     }
 
     /// Leader: what an executing node reported about `request`.

@@ -189,6 +189,9 @@ pub enum RequestRefusal {
     /// the new leader (its id keeps it from running twice on one node).
     #[error("the coordinator lost leadership; submit again to the new leader")]
     CoordinatorDeposed,
+    /// Its client cancelled it; the executing node was told to stop.
+    #[error("cancelled by its client")]
+    Cancelled,
 }
 
 /// How a request ended, as the coordinator reports it.
@@ -208,6 +211,25 @@ pub enum RequestOutcome {
     Refused {
         /// Why.
         refusal: RequestRefusal,
+    },
+}
+
+/// Why a cancellation was not carried out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum CancelRefusal {
+    /// This node does not lead.
+    #[error("not the leader; try {leader_hint:?}")]
+    NotLeader {
+        /// The leader, if known.
+        leader_hint: Option<NodeId>,
+    },
+    /// This coordinator holds no such request in flight (never submitted here, or
+    /// ended already).
+    #[error("request {request} is not in flight here")]
+    NotInFlight {
+        /// The request.
+        request: RequestId,
     },
 }
 

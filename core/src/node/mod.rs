@@ -15,7 +15,7 @@ use crate::backend::DeviceReport;
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
-use crate::dispatch::{Dispatcher, ExecutionReport, InferenceRequest, SubmitRefusal};
+use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, Transmit, TransportClass};
 use crate::plan::Placement;
@@ -158,6 +158,15 @@ impl Node {
         let placed = self.consensus.submit_request(now, request);
         self.finish();
         placed
+    }
+
+    /// Leader: ends an in-flight request as cancelled and tells its executing node to
+    /// stop it (between two steps).
+    pub fn cancel_request(&mut self, now: Instant, request: RequestId) -> Result<(), CancelRefusal> {
+        self.consensus.now = now;
+        let cancelled = self.consensus.cancel_request(request);
+        self.finish();
+        cancelled
     }
 
     /// Executing node: reports how an accepted assignment ended to the coordinator

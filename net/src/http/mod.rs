@@ -79,6 +79,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/commands", post(post_command))
         .route("/v1/requests", post(requests::post_request))
         .route("/v1/requests/{id}", get(requests::get_request))
+        .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
         .with_state(api)
 }
 

@@ -1,7 +1,8 @@
 //! `POST /v1/requests` (operator token) places and dispatches an inference request and
 //! answers with its placement (with `"wait": true`, once it ended); `GET
 //! /v1/requests/{id}` reports it: running, completed (tokens, result digest, signed
-//! evidence) or refused with the reason.
+//! evidence) or refused with the reason; `POST /v1/requests/{id}/cancel` (token) ends
+//! it and stops it on its executing node.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,14 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use psionic_core::backend::Backend;
 use psionic_core::digest::from_hex;
-use psionic_core::dispatch::{InferenceRequest, RequestLane, RequestOutcome, SubmitRefusal};
+use psionic_core::dispatch::{CancelRefusal, InferenceRequest, RequestLane, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, RequestNeeds};
 use psionic_core::{Digest, NodeId, RequestId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiState, auth, unauthorized};
-use crate::runtime::SubmitError;
+use crate::runtime::{CancelError, SubmitError};
 
 /// Most requests remembered for `GET /v1/requests/{id}`.
 const REMEMBERED_MAX: usize = 16_384;
@@ -197,6 +198,37 @@ fn refused(refusal: SubmitRefusal) -> Response {
     let message = refusal.to_string();
     let body = json!({ "outcome": "refused", "refusal": refusal, "message": message, "leader": leader });
     (status, Json(body)).into_response()
+}
+
+pub(super) async fn cancel_request(
+    State(api): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
+        return unauthorized(reason);
+    }
+    let Some(bytes) = from_hex::<16>(&id) else {
+        return bad_request("id", "32 hex digits");
+    };
+    match api.client.cancel_inference(RequestId(bytes)).await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "outcome": "cancelled" }))).into_response(),
+        Err(CancelError::Refused(refusal)) => {
+            let status = match refusal {
+                CancelRefusal::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
+                CancelRefusal::NotInFlight { .. } => StatusCode::NOT_FOUND,
+            };
+            let message = refusal.to_string();
+            (
+                status,
+                Json(json!({ "outcome": "refused", "refusal": refusal, "message": message })),
+            )
+                .into_response()
+        }
+        Err(CancelError::Stopped) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "outcome": "unknown" }))).into_response()
+        }
+    }
 }
 
 pub(super) async fn get_request(State(api): State<ApiState>, Path(id): Path<String>) -> Response {
