@@ -272,6 +272,9 @@ impl Driver {
             }
         }
         self.publish_state_if_moved();
+        if changed {
+            self.serving.follow_policy(self.core.consensus().state());
+        }
         if changed && self.serving.cancel_stale(self.core.consensus().hard_state().term) {
             self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
         }

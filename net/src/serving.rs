@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, Fence};
 use psionic_core::dispatch::{Assignment, ExecutionReport, RequestOutcome};
-use psionic_core::plan::ServingPolicy;
-use psionic_core::{Event, NodeId, RequestId};
+use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::state::ClusterState;
+use psionic_core::{Digest, Event, NodeId, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::Request;
@@ -24,6 +25,8 @@ pub(crate) struct Serving {
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
     /// Assignments queued or running here, with the fence they came under.
     running: BTreeMap<RequestId, Fence>,
+    /// Digest of the serving-policy document the host runs under (none: defaults).
+    policy: Option<Digest>,
 }
 
 impl Serving {
@@ -34,7 +37,23 @@ impl Serving {
             reports,
             submitted: BTreeMap::new(),
             running: BTreeMap::new(),
+            policy: None,
         }
+    }
+
+    /// Runs the host under the serving policy `state` records, when it changed. A
+    /// document that does not decode leaves the defaults (and is logged).
+    pub fn follow_policy(&mut self, state: &ClusterState) {
+        let recorded = state.policies.get(SERVING_POLICY_NAME).map(|document| document.digest);
+        if recorded == self.policy {
+            return;
+        }
+        self.policy = recorded;
+        let policy = ServingPolicy::from_state(state).unwrap_or_else(|error| {
+            tracing::warn!(%error, "serving policy ignored; running under the defaults");
+            ServingPolicy::default()
+        });
+        self.host.set_policy(policy);
     }
 
     /// Requests queued or running here.

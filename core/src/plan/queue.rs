@@ -68,6 +68,11 @@ impl<T> ServingQueue<T> {
         }
     }
 
+    /// Applies `policy` from now on (work already queued keeps its place).
+    pub fn set_policy(&mut self, policy: ServingPolicy) {
+        self.policy = policy;
+    }
+
     /// Requests waiting.
     pub fn depth(&self) -> u32 {
         u32::try_from(self.waiting.len()).unwrap_or(u32::MAX)
@@ -174,6 +179,12 @@ mod tests {
         }
         let order: Vec<u8> = drain(&mut fifo).into_iter().map(|(byte, _)| byte).collect();
         assert_eq!(order, [1, 2, 3]);
+        fifo.set_policy(policy(QueueDiscipline::Priority { classes: 2 }, 0, 8));
+        for (byte, class) in [(1, 0), (2, 1)] {
+            fifo.push(id(byte), class, Phase::Prefill, ()).unwrap();
+        }
+        let order: Vec<u8> = drain(&mut fifo).into_iter().map(|(byte, _)| byte).collect();
+        assert_eq!(order, [2, 1], "the new policy's classes apply to new work");
     }
 
     #[test]

@@ -116,6 +116,12 @@ impl ExecutorHost {
         true
     }
 
+    /// Applies `policy` to work queued from now on.
+    pub fn set_policy(&self, policy: ServingPolicy) {
+        let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.set_policy(policy);
+    }
+
     /// Requests waiting or running.
     pub fn queue_depth(&self) -> u32 {
         let guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
