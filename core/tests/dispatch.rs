@@ -10,7 +10,7 @@ use harness::{Harness, consensus_configs};
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, ExecutionProfile};
 use psionic_core::consensus::Decision;
 use psionic_core::dispatch::{
-    ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal,
+    ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use psionic_core::plan::{PlacementRefusal, RequestNeeds, RerouteReason};
 use psionic_core::state::Residency;
@@ -49,10 +49,20 @@ fn report(free_gib: u64) -> DeviceReport {
 fn cluster(seed: u64, best: usize) -> (Harness, usize) {
     let mut harness = Harness::new(consensus_configs(3, 3), seed);
     let leader = harness.await_leader(3_000);
+    prepare(
+        &mut harness,
+        leader,
+        |index| if index == best { 70 } else { 40 - index as u64 },
+    );
+    (harness, leader)
+}
+
+/// Every node reports a GPU with `free_gib(index)` free and, through `leader`, has
+/// the model recorded resident.
+fn prepare(harness: &mut Harness, leader: usize, free_gib: impl Fn(usize) -> u64) {
     let now = harness.now;
-    for index in 0..3 {
-        let free = if index == best { 70 } else { 40 - index as u64 };
-        harness.nodes[index].report_devices(now, report(free));
+    for index in 0..harness.nodes.len() {
+        harness.nodes[index].report_devices(now, report(free_gib(index)));
         let node = harness.nodes[index].node_id();
         let resident = ClusterCommand::SetArtifactResidency {
             node,
@@ -62,7 +72,6 @@ fn cluster(seed: u64, best: usize) -> (Harness, usize) {
         harness.nodes[leader].propose(now, resident);
     }
     harness.run_until_ms(harness.now.as_millis() + 1_000);
-    (harness, leader)
 }
 
 fn request(byte: u8) -> InferenceRequest {
@@ -241,7 +250,7 @@ fn impossible_requests_are_refused_with_the_reason() {
     empty.prompt.clear();
     assert!(matches!(
         harness.nodes[leader].submit_request(harness.now, empty),
-        Err(SubmitRefusal::Prompt { len: 0, .. })
+        Err(SubmitRefusal::Shape(ShapeRefusal::Prompt { len: 0, .. }))
     ));
     harness.nodes[leader].submit_request(harness.now, request(3)).unwrap();
     assert_eq!(
@@ -261,18 +270,7 @@ fn an_assignment_from_a_deposed_leader_never_runs() {
     let minority = [old, (old + 1) % 5];
     let majority: Vec<usize> = (0..5).filter(|index| !minority.contains(index)).collect();
     let target = majority[0];
-    let now = harness.now;
-    for index in 0..5 {
-        harness.nodes[index].report_devices(now, report(if index == target { 79 } else { 30 }));
-        let node = harness.nodes[index].node_id();
-        let resident = ClusterCommand::SetArtifactResidency {
-            node,
-            artifact: model(),
-            residency: Residency::Resident,
-        };
-        harness.nodes[old].propose(now, resident);
-    }
-    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    prepare(&mut harness, old, |index| if index == target { 79 } else { 30 });
     harness.partition(&minority, &majority);
     let sent_before = harness.sent.len();
     let placement = harness.nodes[old].submit_request(harness.now, request(1)).unwrap();

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, MAX_TOKENS_MAX, PROMPT_BYTES_MAX,
-    RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal,
+    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
+    RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use crate::backend::Telemetry;
 use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, Role};
@@ -353,19 +353,7 @@ impl Consensus {
 }
 
 fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
-    let len = request.prompt.len();
-    if len == 0 || len > PROMPT_BYTES_MAX {
-        return Err(SubmitRefusal::Prompt {
-            len,
-            max: PROMPT_BYTES_MAX,
-        });
-    }
-    if request.max_tokens > MAX_TOKENS_MAX {
-        return Err(SubmitRefusal::MaxTokens {
-            asked: request.max_tokens,
-            max: MAX_TOKENS_MAX,
-        });
-    }
+    ShapeRefusal::check(request.prompt.len(), request.max_tokens)?;
     if request.needs.backends.is_empty() {
         return Err(SubmitRefusal::NoBackend);
     }

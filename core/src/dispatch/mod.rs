@@ -121,16 +121,10 @@ pub enum AssignmentRefusal {
     },
 }
 
-/// Why an executor could not run a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+/// A request whose prompt or token count no executor accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
-pub enum ExecutionError {
-    /// It does not run the backend asked for.
-    #[error("this executor does not run backend {backend:?}")]
-    Backend {
-        /// The backend.
-        backend: Backend,
-    },
+pub enum ShapeRefusal {
     /// The prompt is empty or too long.
     #[error("prompt of {len} bytes; 1 to {max} accepted")]
     Prompt {
@@ -147,6 +141,41 @@ pub enum ExecutionError {
         /// Most accepted.
         max: u32,
     },
+}
+
+impl ShapeRefusal {
+    /// Checks a prompt of `prompt_len` bytes asking for `max_tokens` tokens against
+    /// [`PROMPT_BYTES_MAX`] and [`MAX_TOKENS_MAX`].
+    pub fn check(prompt_len: usize, max_tokens: u32) -> Result<(), ShapeRefusal> {
+        if prompt_len == 0 || prompt_len > PROMPT_BYTES_MAX {
+            return Err(ShapeRefusal::Prompt {
+                len: prompt_len,
+                max: PROMPT_BYTES_MAX,
+            });
+        }
+        if max_tokens > MAX_TOKENS_MAX {
+            return Err(ShapeRefusal::MaxTokens {
+                asked: max_tokens,
+                max: MAX_TOKENS_MAX,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why an executor could not run a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionError {
+    /// It does not run the backend asked for.
+    #[error("this executor does not run backend {backend:?}")]
+    Backend {
+        /// The backend.
+        backend: Backend,
+    },
+    /// The prompt or token count is out of bounds.
+    #[error(transparent)]
+    Shape(#[from] ShapeRefusal),
     /// The node's queue would not take it.
     #[error(transparent)]
     Queue(#[from] QueueRefusal),
@@ -249,22 +278,9 @@ pub enum SubmitRefusal {
         /// The request.
         request: RequestId,
     },
-    /// The prompt is empty or too long.
-    #[error("prompt of {len} bytes; 1 to {max} accepted")]
-    Prompt {
-        /// Its length.
-        len: usize,
-        /// Most accepted.
-        max: usize,
-    },
-    /// Too many tokens asked for.
-    #[error("{asked} tokens asked for; at most {max}")]
-    MaxTokens {
-        /// Asked.
-        asked: u32,
-        /// Most accepted.
-        max: u32,
-    },
+    /// The prompt or token count is out of bounds.
+    #[error(transparent)]
+    Shape(#[from] ShapeRefusal),
     /// No backend listed.
     #[error("no acceptable backend listed")]
     NoBackend,

@@ -8,7 +8,9 @@ use psionic_core::Digest;
 use psionic_core::backend::{Backend, ExecutionProfile};
 use sha2::{Digest as _, Sha256};
 
-use super::{Execution, ExecutionError, Executor, Job, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
+use psionic_core::dispatch::ShapeRefusal;
+
+use super::{Execution, ExecutionError, Executor, Job};
 
 /// Hidden width of the reference model.
 const HIDDEN: usize = 32;
@@ -55,18 +57,7 @@ impl Executor for ReferenceExecutor {
         if !self.profiles.contains_key(&job.backend) {
             return Err(ExecutionError::Backend { backend: job.backend });
         }
-        if job.prompt.is_empty() || job.prompt.len() > PROMPT_BYTES_MAX {
-            return Err(ExecutionError::Prompt {
-                len: job.prompt.len(),
-                max: PROMPT_BYTES_MAX,
-            });
-        }
-        if job.max_tokens > MAX_TOKENS_MAX {
-            return Err(ExecutionError::MaxTokens {
-                asked: job.max_tokens,
-                max: MAX_TOKENS_MAX,
-            });
-        }
+        ShapeRefusal::check(job.prompt.len(), job.max_tokens)?;
         let mut model = Model::of(job.artifact);
         for token in &job.prompt {
             model.absorb(*token);

@@ -187,9 +187,7 @@ fn refused(refusal: SubmitRefusal) -> Response {
         SubmitRefusal::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
         SubmitRefusal::InFlight { .. } => StatusCode::CONFLICT,
         SubmitRefusal::Placement(_) => StatusCode::SERVICE_UNAVAILABLE,
-        SubmitRefusal::Prompt { .. } | SubmitRefusal::MaxTokens { .. } | SubmitRefusal::NoBackend => {
-            StatusCode::BAD_REQUEST
-        }
+        SubmitRefusal::Shape(_) | SubmitRefusal::NoBackend => StatusCode::BAD_REQUEST,
     };
     let leader = match &refusal {
         SubmitRefusal::NotLeader { leader_hint } => leader_hint.map(|id: NodeId| id.to_string()),
