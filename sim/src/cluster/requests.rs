@@ -94,29 +94,23 @@ impl SimCluster {
         self.requests = Some(running.clone());
         let shared = self.shared.clone();
         let artifact = model_artifact(model);
-        let interval = Duration::from_millis(1_000 / rate_per_s.max(1));
-        self.harness.spawn(async move {
-            let mut seq = 0u64;
-            while running.load(Ordering::Relaxed) {
-                tokio::time::sleep(interval).await;
-                seq += 1;
-                let mut id = [0u8; 16];
-                id[8..].copy_from_slice(&seq.to_be_bytes());
-                let request = InferenceRequest {
-                    id: RequestId(id),
-                    lane: RequestLane::WholeRequest,
-                    needs: RequestNeeds {
-                        artifact,
-                        backends: vec![Backend::Cuda, Backend::Cpu],
-                        device_memory_bytes: memory_gib * GIB,
-                    },
-                    prompt: format!("request {seq}").into_bytes(),
-                    max_tokens: 16,
-                    class: (seq % 3) as u8,
-                };
-                shared.state().requests.ended.insert(request.id, None);
-                madsim::task::spawn(drive(shared.clone(), request));
-            }
+        self.spawn_paced(rate_per_s, running, move |seq| {
+            let mut id = [0u8; 16];
+            id[8..].copy_from_slice(&seq.to_be_bytes());
+            let request = InferenceRequest {
+                id: RequestId(id),
+                lane: RequestLane::WholeRequest,
+                needs: RequestNeeds {
+                    artifact,
+                    backends: vec![Backend::Cuda, Backend::Cpu],
+                    device_memory_bytes: memory_gib * GIB,
+                },
+                prompt: format!("request {seq}").into_bytes(),
+                max_tokens: 16,
+                class: (seq % 3) as u8,
+            };
+            shared.state().requests.ended.insert(request.id, None);
+            madsim::task::spawn(drive(shared.clone(), request));
         });
     }
 

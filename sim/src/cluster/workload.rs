@@ -27,31 +27,44 @@ impl SimCluster {
             .iter()
             .map(|(name, node)| (name.clone(), node.node_id))
             .collect();
+        self.spawn_paced(rate_per_s, running, move |seq| {
+            issue_decisions(&shared, &names, seq);
+            let client = {
+                let state = shared.state();
+                names
+                    .iter()
+                    .find(|(name, id)| state.leaders.get(name).copied().flatten() == Some(*id))
+                    .and_then(|(name, _)| state.clients.get(name).cloned())
+            };
+            let Some(client) = client else { return };
+            let command = ClusterCommand::SetPolicy {
+                name: format!("workload-{}", seq % 16),
+                document: seq.to_le_bytes().to_vec(),
+            };
+            let shared = shared.clone();
+            madsim::task::spawn(async move {
+                if let Ok(committed) = client.propose(vec![command]).await {
+                    shared.state().acknowledged.extend(committed);
+                }
+            });
+        });
+    }
+
+    /// On the harness node, calls `tick` with 1, 2, ... `rate_per_s` times per
+    /// simulated second while `running` holds.
+    pub(super) fn spawn_paced(
+        &self,
+        rate_per_s: u64,
+        running: Arc<AtomicBool>,
+        mut tick: impl FnMut(u64) + Send + 'static,
+    ) {
         let interval = Duration::from_millis(1_000 / rate_per_s.max(1));
         self.harness.spawn(async move {
             let mut seq = 0u64;
             while running.load(Ordering::Relaxed) {
                 tokio::time::sleep(interval).await;
                 seq += 1;
-                issue_decisions(&shared, &names, seq);
-                let client = {
-                    let state = shared.state();
-                    names
-                        .iter()
-                        .find(|(name, id)| state.leaders.get(name).copied().flatten() == Some(*id))
-                        .and_then(|(name, _)| state.clients.get(name).cloned())
-                };
-                let Some(client) = client else { continue };
-                let command = ClusterCommand::SetPolicy {
-                    name: format!("workload-{}", seq % 16),
-                    document: seq.to_le_bytes().to_vec(),
-                };
-                let shared = shared.clone();
-                madsim::task::spawn(async move {
-                    if let Ok(committed) = client.propose(vec![command]).await {
-                        shared.state().acknowledged.extend(committed);
-                    }
-                });
+                tick(seq);
             }
         });
     }
