@@ -12,7 +12,7 @@ use psionic_core::consensus::Decision;
 use psionic_core::dispatch::{
     ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
-use psionic_core::plan::{PlacementRefusal, RequestNeeds, RerouteReason};
+use psionic_core::plan::{HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason};
 use psionic_core::state::Residency;
 use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
 
@@ -86,6 +86,7 @@ fn request(byte: u8) -> InferenceRequest {
         prompt: b"hello".to_vec(),
         max_tokens: 8,
         class: 0,
+        hint: None,
     }
 }
 
@@ -334,4 +335,24 @@ fn a_cancelled_request_ends_and_its_executor_is_told_to_stop() {
         harness.nodes[leader].cancel_request(harness.now, id),
         Err(psionic_core::dispatch::CancelRefusal::NotInFlight { request: id })
     );
+}
+
+#[test]
+fn a_hint_chooses_among_equally_good_nodes() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 17);
+    let leader = harness.await_leader(3_000);
+    prepare(&mut harness, leader, |_| 50);
+    let wanted = (0..3).rev().find(|index| *index != leader).unwrap();
+    let wanted = harness.nodes[wanted].node_id();
+    let mut hinted = request(5);
+    hinted.hint = Some(PlacementHint {
+        cluster_id: harness.configs[0].cluster_id,
+        topology_digest: harness.nodes[leader].consensus().state().topology_digest(),
+        preferred: vec![wanted],
+    });
+    let placement = harness.nodes[leader].submit_request(harness.now, hinted).unwrap();
+    assert_eq!(placement.plan.executing()[0].node, wanted);
+    assert!(placement.notes.contains(&PlacementNote::Hint {
+        outcome: HintOutcome::Accepted { node: wanted }
+    }));
 }

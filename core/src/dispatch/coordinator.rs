@@ -211,7 +211,7 @@ impl Consensus {
             digests,
         };
         let placement = match request.lane {
-            RequestLane::WholeRequest => place_whole_request(&facts, &request.needs, excluded, None)?,
+            RequestLane::WholeRequest => place_whole_request(&facts, &request.needs, excluded, request.hint.as_ref())?,
             RequestLane::Replicated => place_replicated(&facts, &request.needs, excluded)?,
         };
         let telemetry_age_ms = placement

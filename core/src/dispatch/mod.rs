@@ -21,7 +21,7 @@ use crate::backend::Backend;
 use crate::consensus::Fence;
 use crate::digest::Digest;
 use crate::identity::{NodeId, RequestId};
-use crate::plan::{ExecutionTopologyPlan, PlacementRefusal, QueueRefusal, RequestNeeds, SignedEvidence};
+use crate::plan::{ExecutionTopologyPlan, PlacementHint, PlacementRefusal, QueueRefusal, RequestNeeds, SignedEvidence};
 use crate::state::Residency;
 
 /// Longest prompt accepted, in bytes.
@@ -54,6 +54,8 @@ pub struct InferenceRequest {
     pub max_tokens: u32,
     /// Priority class.
     pub class: u8,
+    /// An outside planner's preference among equally good nodes (whole-request lane).
+    pub hint: Option<PlacementHint>,
 }
 
 /// What the coordinator sends the executing node.

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use psionic_core::backend::Backend;
 use psionic_core::digest::from_hex;
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, RequestLane, RequestOutcome, SubmitRefusal};
-use psionic_core::plan::{Placement, RequestNeeds};
+use psionic_core::plan::{Placement, PlacementHint, RequestNeeds};
 use psionic_core::{Digest, NodeId, RequestId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -104,6 +104,9 @@ pub struct RequestBody {
     /// Answer once the request ended rather than once it was placed.
     #[serde(default)]
     pub wait: bool,
+    /// An outside planner's preference: it may only choose among nodes the planner
+    /// ranks equal; the placement's notes say whether it was accepted or ignored.
+    pub hint: Option<PlacementHint>,
 }
 
 fn whole_request() -> RequestLane {
@@ -152,6 +155,7 @@ pub(super) async fn post_request(
         prompt: body.prompt.into_bytes(),
         max_tokens: body.max_tokens,
         class: body.class,
+        hint: body.hint,
     };
     let (placement, outcome) = match api.client.submit_inference(request).await {
         Ok(placed) => placed,

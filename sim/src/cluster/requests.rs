@@ -108,6 +108,7 @@ impl SimCluster {
                 prompt: format!("request {seq}").into_bytes(),
                 max_tokens: 16,
                 class: (seq % 3) as u8,
+                hint: None,
             };
             shared.state().requests.ended.insert(request.id, None);
             madsim::task::spawn(drive(shared.clone(), request));
