@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, ProposalRejection};
-use psionic_core::dispatch::{CancelRefusal, ExecutionReport, InferenceRequest, RequestOutcome, SubmitRefusal};
-use psionic_core::plan::Placement;
+use psionic_core::dispatch::{
+    CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
+};
+use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, RequestId, StateReport,
@@ -61,6 +63,13 @@ pub enum Request {
         request: InferenceRequest,
         /// Where to answer.
         reply: oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>,
+    },
+    /// Compute a placement without dispatching it.
+    Plan {
+        /// What to place.
+        request: PlanRequest,
+        /// The placement, or why there is none.
+        reply: oneshot::Sender<Result<Placement, PlacementRefusal>>,
     },
     /// Leader: cancel an in-flight request.
     CancelInference {
@@ -184,6 +193,9 @@ impl Driver {
                 let id = request.id;
                 let placed = self.core.submit_request(now, request);
                 let _ = reply.send(placed.map(|placement| (placement, self.serving.follow(id))));
+            }
+            Request::Plan { request, reply } => {
+                let _ = reply.send(self.core.plan(now, &request));
             }
             Request::CancelInference { request, reply } => {
                 let _ = reply.send(self.core.cancel_request(now, request));

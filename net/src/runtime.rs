@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
-use psionic_core::dispatch::{CancelRefusal, InferenceRequest, RequestOutcome, SubmitRefusal};
-use psionic_core::plan::Placement;
+use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
+use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, RequestId, StateReport, TrustPosture,
@@ -214,6 +214,14 @@ impl NodeClient {
             .await
             .map_err(|_| SubmitError::Stopped)?;
         Ok(answer.await.map_err(|_| SubmitError::Stopped)??)
+    }
+
+    /// The placement `request` would get now, dispatching nothing (`None`: the node
+    /// stopped first).
+    pub async fn plan(&self, request: PlanRequest) -> Option<Result<Placement, PlacementRefusal>> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Plan { request, reply }).await.ok()?;
+        answer.await.ok()
     }
 
     /// Leader: cancels an in-flight request (its executing node stops it).

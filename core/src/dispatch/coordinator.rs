@@ -6,14 +6,13 @@ use super::{
     Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
     RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
-use crate::backend::Telemetry;
-use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, Role};
+use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage};
 use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
 use crate::plan::{
-    ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, PlanningFacts, Reroute,
-    RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
+    ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, Reroute, RerouteReason,
+    SignedEvidence, place_replicated, place_whole_request,
 };
 use crate::time::Instant;
 
@@ -36,7 +35,7 @@ pub struct Dispatcher {
     in_flight: BTreeMap<RequestId, InFlight>,
     signer: Option<NodeIdentity>,
     /// Fact digests by applied index, reused while the state does not move.
-    digests: Option<(u64, Digest, FactDigests)>,
+    pub(super) digests: Option<(u64, Digest, FactDigests)>,
 }
 
 impl Dispatcher {
@@ -162,54 +161,14 @@ impl Consensus {
         }
     }
 
-    /// Leader: the other members not heard from for an election timeout (counting
-    /// from the start of this leadership for one never heard from).
-    fn silent_members(&self, now: Instant) -> BTreeSet<NodeId> {
-        let Role::Leader(leadership) = &self.role else {
-            return BTreeSet::new();
-        };
-        let lost_after_ms = u128::from(self.config.election_timeout_ms_min);
-        self.state
-            .members
-            .keys()
-            .filter(|node| **node != self.id)
-            .filter(|node| {
-                let heard = self
-                    .devices
-                    .seen
-                    .get(node)
-                    .map_or(leadership.since, |seen| seen.at.max(leadership.since));
-                now.saturating_since(heard).as_millis() > lost_after_ms
-            })
-            .copied()
-            .collect()
-    }
-
     fn place(
         &mut self,
         now: Instant,
         request: &InferenceRequest,
         excluded: &BTreeSet<NodeId>,
     ) -> Result<(Placement, Digest, FactProvenance), PlacementRefusal> {
-        let telemetry: BTreeMap<NodeId, Telemetry> = self
-            .devices
-            .seen
-            .iter()
-            .map(|(node, seen)| (*node, seen.telemetry.clone()))
-            .collect();
-        let serving = ServingPolicy::from_state(&self.state).unwrap_or_default();
-        let (state_digest, digests) = self.fact_digests(&serving);
-        let no_measured_links = BTreeMap::new();
-        let unreachable = self.silent_members(now);
-        let facts = PlanningFacts {
-            unreachable: &unreachable,
-            cluster_id: self.cluster_id,
-            state: &self.state,
-            telemetry: &telemetry,
-            links_measured: &no_measured_links,
-            serving: &serving,
-            digests,
-        };
+        let inputs = self.planning_inputs(now);
+        let facts = inputs.facts(self);
         let placement = match request.lane {
             RequestLane::WholeRequest => place_whole_request(&facts, &request.needs, excluded, request.hint.as_ref())?,
             RequestLane::Replicated => place_replicated(&facts, &request.needs, excluded)?,
@@ -228,19 +187,7 @@ impl Consensus {
             applied_term: self.state.applied_term,
             telemetry_age_ms,
         };
-        Ok((placement, state_digest, provenance))
-    }
-
-    fn fact_digests(&mut self, serving: &ServingPolicy) -> (Digest, FactDigests) {
-        let applied = self.state.applied_index;
-        match self.dispatch.digests {
-            Some((index, state, facts)) if index == applied && facts.policy == serving.digest() => (state, facts),
-            _ => {
-                let computed = (self.state_digest(), FactDigests::of(&self.state, serving));
-                self.dispatch.digests = Some((applied, computed.0, computed.1));
-                computed
-            }
-        }
+        Ok((placement, inputs.state_digest, provenance))
     }
 
     fn assign(

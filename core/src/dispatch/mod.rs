@@ -12,10 +12,12 @@
 
 mod coordinator;
 mod executor;
+mod facts;
 
 use serde::{Deserialize, Serialize};
 
 pub use coordinator::Dispatcher;
+pub use facts::PlanRequest;
 
 use crate::backend::Backend;
 use crate::consensus::Fence;
@@ -290,6 +292,3 @@ pub enum SubmitRefusal {
     #[error(transparent)]
     Placement(#[from] PlacementRefusal),
 }
-
-#[cfg(test)]
-mod tests;

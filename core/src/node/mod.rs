@@ -15,10 +15,10 @@ use crate::backend::DeviceReport;
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
-use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, SubmitRefusal};
+use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, Transmit, TransportClass};
-use crate::plan::Placement;
+use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
 use crate::state::{ClusterCommand, ProposalId};
@@ -158,6 +158,13 @@ impl Node {
         let placed = self.consensus.submit_request(now, request);
         self.finish();
         placed
+    }
+
+    /// The placement `request` would get now (any lane), dispatching nothing. The
+    /// leader plans with every member's telemetry; a follower only with its own.
+    pub fn plan(&mut self, now: Instant, request: &PlanRequest) -> Result<Placement, PlacementRefusal> {
+        self.consensus.now = now;
+        self.consensus.plan(now, request)
     }
 
     /// Leader: ends an in-flight request as cancelled and tells its executing node to

@@ -80,6 +80,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/requests", post(requests::post_request))
         .route("/v1/requests/{id}", get(requests::get_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
+        .route("/v1/plans", post(requests::post_plan))
         .with_state(api)
 }
 

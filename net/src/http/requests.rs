@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use psionic_core::backend::Backend;
 use psionic_core::digest::from_hex;
-use psionic_core::dispatch::{CancelRefusal, InferenceRequest, RequestLane, RequestOutcome, SubmitRefusal};
+use psionic_core::dispatch::{
+    CancelRefusal, InferenceRequest, PlanRequest, RequestLane, RequestOutcome, SubmitRefusal,
+};
 use psionic_core::plan::{Placement, PlacementHint, RequestNeeds};
 use psionic_core::{Digest, NodeId, RequestId};
 use serde::{Deserialize, Serialize};
@@ -200,6 +202,24 @@ fn refused(refusal: SubmitRefusal) -> Response {
     let message = refusal.to_string();
     let body = json!({ "outcome": "refused", "refusal": refusal, "message": message, "leader": leader });
     (status, Json(body)).into_response()
+}
+
+/// `POST /v1/plans`: the placement a request of any lane would get now (a dry run:
+/// nothing is dispatched). Read-only, so no token.
+pub(super) async fn post_plan(State(api): State<ApiState>, Json(request): Json<PlanRequest>) -> Response {
+    match api.client.plan(request).await {
+        Some(Ok(placement)) => (
+            StatusCode::OK,
+            Json(json!({ "outcome": "placed", "placement": placement })),
+        )
+            .into_response(),
+        Some(Err(refusal)) => {
+            let message = refusal.to_string();
+            let body = json!({ "outcome": "refused", "refusal": refusal, "message": message });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "outcome": "unknown" }))).into_response(),
+    }
 }
 
 pub(super) async fn cancel_request(
