@@ -72,14 +72,20 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let whole = json!({ "whole-request": { "artifact": MODEL, "backends": ["cpu"], "device_memory_bytes": 0 } });
     let (code, planned) = http_post_json_as(api, "/v1/plans", &whole, None);
     assert_eq!(code, 200, "a dry run needs no token: {planned}");
-    assert_eq!(planned["placement"]["plan"]["whole-request"]["selected"]["node"], id.as_str());
+    assert_eq!(
+        planned["placement"]["plan"]["whole-request"]["selected"]["node"],
+        id.as_str()
+    );
     let layers = json!({ "layer-sharded": { "artifact": MODEL, "backends": ["cpu"], "shards": 1, "layers": 4,
         "bytes_per_layer": 1, "kv_bytes_per_token_per_layer": 1, "activation_bytes_per_token": 1,
         "links": { "class_worst": "lan", "rtt_us_max": null, "bandwidth_mbps_min": null } } });
     let (code, planned) = http_post_json_as(api, "/v1/plans", &layers, None);
     assert_eq!(code, 503, "the reference executor runs no sharded lane: {planned}");
     let reason = &planned["refusal"]["no-shard-group"]["ineligible"][id.as_str()]["backends"]["refused"]["cpu"];
-    assert_eq!(reason["profile"]["shortfall"]["lane"]["lane"], "layer-sharded", "{planned}");
+    assert_eq!(
+        reason["profile"]["shortfall"]["lane"]["lane"], "layer-sharded",
+        "{planned}"
+    );
 
     let (code, answer) = http_post_json(api, "/v1/requests", &request(true));
     assert_eq!(code, 200, "{answer}");

@@ -44,6 +44,7 @@ impl Consensus {
             at: now,
         };
         self.devices.seen.insert(self.id, seen);
+        self.index_telemetry(self.id);
         self.devices.local = DeviceReport {
             readiness: report
                 .readiness
@@ -62,6 +63,7 @@ impl Consensus {
             at: now,
         };
         self.devices.seen.insert(self.id, seen);
+        self.index_telemetry(self.id);
     }
 
     /// Latest telemetry per node, as known here.
@@ -90,6 +92,7 @@ impl Consensus {
             at: now,
         };
         self.devices.seen.insert(from, seen);
+        self.index_telemetry(from);
         match report.readiness_claim {
             Some(claim) => self.devices.claims.insert(from, claim),
             None => self.devices.claims.remove(&from),
@@ -160,5 +163,11 @@ fn within_limits(readiness: &BackendReadiness) -> bool {
     match readiness {
         BackendReadiness::Ready { devices, .. } => devices.len() <= DEVICES_PER_BACKEND_MAX,
         BackendReadiness::Refused { .. } => true,
+    }
+}
+
+impl crate::plan::TelemetryLookup for BTreeMap<NodeId, TelemetrySeen> {
+    fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
+        self.get(node).map(|seen| &seen.telemetry)
     }
 }

@@ -11,8 +11,8 @@ use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
 use crate::plan::{
-    ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, Reroute, RerouteReason,
-    SignedEvidence, place_replicated, place_whole_request,
+    CandidateIndex, ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, Reroute,
+    RerouteReason, SignedEvidence, place_replicated, place_whole_request,
 };
 use crate::time::Instant;
 
@@ -36,6 +36,8 @@ pub struct Dispatcher {
     signer: Option<NodeIdentity>,
     /// Fact digests by applied index, reused while the state does not move.
     pub(super) digests: Option<(u64, Digest, FactDigests)>,
+    /// Candidates by model, kept while the state does not move.
+    pub(super) index: Option<CandidateIndex>,
 }
 
 impl Dispatcher {
@@ -138,7 +140,7 @@ impl Consensus {
     /// Leader, on each heartbeat: reroutes requests whose node has not answered for
     /// an election timeout.
     pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
-        let silent = self.silent_members(now);
+        let silent = self.silence(now);
         let lost: Vec<RequestId> = self
             .dispatch
             .in_flight

@@ -6,14 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Telemetry;
 use crate::consensus::{Consensus, Role};
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::plan::{
-    FactDigests, LayerShardedRequest, LinkTelemetry, Placement, PlacementRefusal, PlanningFacts, RequestNeeds,
-    ServingPolicy, TensorShardedRequest, place_layer_sharded, place_replicated, place_tensor_sharded,
-    place_whole_request,
+    CandidateIndex, FactDigests, LayerShardedRequest, LinkTelemetry, Placement, PlacementRefusal, PlanningFacts,
+    RequestNeeds, ServingPolicy, TensorShardedRequest, Unreachable, place_layer_sharded, place_replicated,
+    place_tensor_sharded, place_whole_request,
 };
 use crate::time::Instant;
 
@@ -33,47 +32,78 @@ pub enum PlanRequest {
 
 /// The owned inputs of one planning round.
 pub(super) struct PlanningInputs {
-    telemetry: BTreeMap<NodeId, Telemetry>,
     serving: ServingPolicy,
     pub state_digest: Digest,
     digests: FactDigests,
-    unreachable: BTreeSet<NodeId>,
+    now: Instant,
     links_measured: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
 }
 
 impl PlanningInputs {
-    /// The facts, borrowing the state of `consensus`.
+    /// The facts, borrowing the state, telemetry and index of `consensus`.
     pub fn facts<'a>(&'a self, consensus: &'a Consensus) -> PlanningFacts<'a> {
         PlanningFacts {
             cluster_id: consensus.cluster_id,
             state: &consensus.state,
-            telemetry: &self.telemetry,
+            telemetry: &consensus.devices.seen,
             links_measured: &self.links_measured,
             serving: &self.serving,
-            unreachable: &self.unreachable,
+            unreachable: consensus.silence(self.now),
             digests: self.digests,
+            index: consensus.dispatch.index.as_ref(),
         }
     }
 }
 
 impl Consensus {
-    /// What a placement made now reads.
+    /// What a placement made now reads (the candidate index brought up to date).
     pub(super) fn planning_inputs(&mut self, now: Instant) -> PlanningInputs {
-        let telemetry = self
-            .devices
-            .seen
-            .iter()
-            .map(|(node, seen)| (*node, seen.telemetry.clone()))
-            .collect();
         let serving = ServingPolicy::from_state(&self.state).unwrap_or_default();
         let (state_digest, digests) = self.fact_digests(&serving);
+        let applied = self.state.applied_index;
+        if self
+            .dispatch
+            .index
+            .as_ref()
+            .is_none_or(|index| index.built_at() != applied)
+        {
+            self.dispatch.index = Some(CandidateIndex::build(&self.state, &self.devices.seen));
+        }
         PlanningInputs {
-            telemetry,
             serving,
             state_digest,
             digests,
-            unreachable: self.silent_members(now),
+            now,
             links_measured: BTreeMap::new(),
+        }
+    }
+
+    /// Re-keys `node` in the candidate index after its telemetry arrived.
+    pub(crate) fn index_telemetry(&mut self, node: NodeId) {
+        if let Some(index) = self.dispatch.index.as_mut()
+            && index.built_at() == self.state.applied_index
+        {
+            index.update(
+                &self.state,
+                node,
+                self.devices.seen.get(&node).map(|seen| &seen.telemetry),
+            );
+        }
+    }
+
+    /// Leader: members not heard from for an election timeout (counting from the
+    /// start of this leadership for one never heard from); none on a follower.
+    pub(super) fn silence(&self, now: Instant) -> Unreachable<'_> {
+        static NONE: BTreeSet<NodeId> = BTreeSet::new();
+        match &self.role {
+            Role::Leader(leadership) => Unreachable::SilentFor {
+                seen: &self.devices.seen,
+                this_node: self.id,
+                since: leadership.since,
+                now,
+                after_ms: self.config.election_timeout_ms_min,
+            },
+            _ => Unreachable::Listed(&NONE),
         }
     }
 
@@ -89,29 +119,6 @@ impl Consensus {
             PlanRequest::LayerSharded(request) => place_layer_sharded(&facts, request, &none),
             PlanRequest::TensorSharded(request) => place_tensor_sharded(&facts, request, &none),
         }
-    }
-
-    /// Leader: the other members not heard from for an election timeout (counting
-    /// from the start of this leadership for one never heard from).
-    pub(super) fn silent_members(&self, now: Instant) -> BTreeSet<NodeId> {
-        let Role::Leader(leadership) = &self.role else {
-            return BTreeSet::new();
-        };
-        let lost_after_ms = u128::from(self.config.election_timeout_ms_min);
-        self.state
-            .members
-            .keys()
-            .filter(|node| **node != self.id)
-            .filter(|node| {
-                let heard = self
-                    .devices
-                    .seen
-                    .get(node)
-                    .map_or(leadership.since, |seen| seen.at.max(leadership.since));
-                now.saturating_since(heard).as_millis() > lost_after_ms
-            })
-            .copied()
-            .collect()
     }
 
     fn fact_digests(&mut self, serving: &ServingPolicy) -> (Digest, FactDigests) {

@@ -147,7 +147,7 @@ pub(crate) fn candidate<'a>(
     if residency != Some(Residency::Resident) {
         return Err(Ineligible::Artifact { residency });
     }
-    let telemetry = facts.telemetry.get(&node);
+    let telemetry = facts.telemetry.telemetry(&node);
     let queue_depth = telemetry.map_or(0, |telemetry| telemetry.queue_depth);
     let max = facts.serving.queue_depth_max;
     if queue_depth >= max {

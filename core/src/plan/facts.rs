@@ -5,11 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::index::CandidateIndex;
 use super::serving::ServingPolicy;
 use crate::backend::Telemetry;
+use crate::consensus::TelemetrySeen;
 use crate::digest::Digest;
 use crate::identity::{ClusterId, NodeId};
 use crate::state::{ClusterState, LinkClass};
+use crate::time::Instant;
 
 /// A link's measured round trip and bandwidth (soft telemetry from the driver's
 /// probes; never logged).
@@ -22,22 +25,87 @@ pub struct LinkTelemetry {
 }
 
 /// What placement reads.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct PlanningFacts<'a> {
     /// The cluster (hints from another cluster are ignored).
     pub cluster_id: ClusterId,
     /// The committed state.
     pub state: &'a ClusterState,
     /// Latest telemetry per node.
-    pub telemetry: &'a BTreeMap<NodeId, Telemetry>,
+    pub telemetry: &'a dyn TelemetryLookup,
     /// Measured links, keyed by (smaller id, larger id).
     pub links_measured: &'a BTreeMap<(NodeId, NodeId), LinkTelemetry>,
     /// The serving policy in force.
     pub serving: &'a ServingPolicy,
     /// Members the coordinator has not heard from lately (ineligible).
-    pub unreachable: &'a BTreeSet<NodeId>,
+    pub unreachable: Unreachable<'a>,
     /// Digests of `state` and `serving` (computed once per state, not per placement).
     pub digests: FactDigests,
+    /// An index of `state` and `telemetry` that lets whole-request placement stop
+    /// early (none: every member is visited).
+    pub index: Option<&'a CandidateIndex>,
+}
+
+impl core::fmt::Debug for PlanningFacts<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PlanningFacts")
+            .field("cluster_id", &self.cluster_id)
+            .field("applied_index", &self.state.applied_index)
+            .field("indexed", &self.index.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which members count as unreachable.
+#[derive(Clone, Copy, Debug)]
+pub enum Unreachable<'a> {
+    /// Those listed.
+    Listed(&'a BTreeSet<NodeId>),
+    /// Those whose telemetry is older than `after_ms` at `now`, counting from `since`
+    /// (the start of the leadership) for those never heard from; never `this_node`.
+    SilentFor {
+        /// When telemetry last arrived from each member.
+        seen: &'a BTreeMap<NodeId, TelemetrySeen>,
+        /// The planning node.
+        this_node: NodeId,
+        /// Start of the leadership.
+        since: Instant,
+        /// Now.
+        now: Instant,
+        /// Silence that makes a member unreachable.
+        after_ms: u64,
+    },
+}
+
+impl Unreachable<'_> {
+    /// Whether `node` counts as unreachable.
+    pub fn contains(&self, node: &NodeId) -> bool {
+        match self {
+            Unreachable::Listed(nodes) => nodes.contains(node),
+            Unreachable::SilentFor {
+                seen,
+                this_node,
+                since,
+                now,
+                after_ms,
+            } => {
+                let heard = seen.get(node).map_or(*since, |seen| seen.at.max(*since));
+                node != this_node && now.saturating_since(heard).as_millis() > u128::from(*after_ms)
+            }
+        }
+    }
+}
+
+/// Where a planner finds a member's latest telemetry.
+pub trait TelemetryLookup {
+    /// `node`'s latest telemetry, if any arrived.
+    fn telemetry(&self, node: &NodeId) -> Option<&Telemetry>;
+}
+
+impl TelemetryLookup for BTreeMap<NodeId, Telemetry> {
+    fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
+        self.get(node)
+    }
 }
 
 /// Digests of the facts placement reads.

@@ -131,8 +131,9 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
-            unreachable: &self.unreachable,
+            unreachable: super::facts::Unreachable::Listed(&self.unreachable),
             digests: FactDigests::of(&self.state, &self.serving),
+            index: None,
         }
     }
 }

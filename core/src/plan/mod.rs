@@ -15,6 +15,7 @@ mod facts;
 #[cfg(test)]
 mod fixture;
 mod hint;
+mod index;
 mod queue;
 mod refusal;
 mod replicated;
@@ -28,7 +29,9 @@ pub use evidence::{ClusterExecutionContext, EvidenceRefusal, FactProvenance, Rer
 pub use facts::{
     FactDigests, LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered,
 };
+pub use facts::{TelemetryLookup, Unreachable};
 pub use hint::{HintIgnored, HintOutcome, PlacementHint};
+pub use index::CandidateIndex;
 pub use queue::{Phase, QueueRefusal, ServingQueue};
 pub use refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal, TensorAxis};
 pub use replicated::{ReplicaWarmth, place_replicated};

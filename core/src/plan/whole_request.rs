@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::eligibility::{Candidate, Ineligible, Need, candidate};
 use super::facts::PlanningFacts;
 use super::hint::{self, PlacementHint};
+use super::index::CandidateIndex;
 use super::refusal::PlacementRefusal;
 use super::topology::{ExecutionTopologyPlan, Placement, PlacementNote, SelectedDevice};
 use crate::backend::{Backend, Lane};
@@ -47,14 +48,21 @@ pub fn place_whole_request(
 ) -> Result<Placement, PlacementRefusal> {
     refuse_exhausted(facts, excluded)?;
     let need = request.need(Lane::WholeRequest, excluded);
-    let (candidates, ineligible) = eligible(facts, &need);
-    let rank = |candidate: &Candidate<'_>| (candidate.free_memory_bytes(), core::cmp::Reverse(candidate.queue_depth));
-    let Some(best) = candidates.iter().map(rank).max() else {
-        return Err(PlacementRefusal::NoEligibleNode {
-            lane: Lane::WholeRequest,
-            ineligible,
-        });
+    let indexed = facts.index.map(|index| best_indexed(facts, index, &need));
+    let candidates = match indexed {
+        Some(best) if !best.is_empty() => best,
+        _ => {
+            let (candidates, ineligible) = eligible(facts, &need);
+            if candidates.is_empty() {
+                return Err(PlacementRefusal::NoEligibleNode {
+                    lane: Lane::WholeRequest,
+                    ineligible,
+                });
+            }
+            candidates
+        }
     };
+    let best = candidates.iter().map(rank).max().expect("not empty");
     let tied: Vec<_> = candidates.iter().filter(|candidate| rank(candidate) == best).collect();
     let (chosen, hint_outcome) = hint::choose(facts, &tied, hint);
     let plan = ExecutionTopologyPlan::WholeRequest {
@@ -66,6 +74,37 @@ pub fn place_whole_request(
         placement.notes.push(PlacementNote::Hint { outcome });
     }
     Ok(placement)
+}
+
+/// A candidate's rank: free memory on its device, then the shorter queue.
+fn rank(candidate: &Candidate<'_>) -> (u64, core::cmp::Reverse<u32>) {
+    (candidate.free_memory_bytes(), core::cmp::Reverse(candidate.queue_depth))
+}
+
+/// The eligible candidates that can rank best, found by visiting the index in key
+/// order until no key can reach the best rank seen (in id order; empty when none is
+/// eligible).
+fn best_indexed<'a>(facts: &PlanningFacts<'a>, index: &CandidateIndex, need: &Need<'_>) -> Vec<Candidate<'a>> {
+    let mut best: Vec<Candidate<'a>> = Vec::new();
+    for (node, free_max, queue) in index.candidates(&need.artifact) {
+        let bound = (free_max, core::cmp::Reverse(queue));
+        if best.first().is_some_and(|leader| bound < rank(leader)) {
+            break;
+        }
+        let Some(member) = facts.state.members.get(&node) else {
+            continue;
+        };
+        let Ok(found) = candidate(facts, node, member, need) else {
+            continue;
+        };
+        match best.first().map(|leader| rank(&found).cmp(&rank(leader))) {
+            None | Some(core::cmp::Ordering::Greater) => best = vec![found],
+            Some(core::cmp::Ordering::Equal) => best.push(found),
+            Some(core::cmp::Ordering::Less) => {}
+        }
+    }
+    best.sort_by_key(|found| found.node);
+    best
 }
 
 /// Every member checked against `need`: the candidates in id order, and why the

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use psionic_core::backend::{Backend, BackendReadiness, DeviceProfile, ExecutionProfile, Telemetry};
 use psionic_core::plan::{
-    FactDigests, LayerShardedRequest, LinkPolicy, LinkTelemetry, PlanningFacts, RequestNeeds, ServingPolicy,
-    place_layer_sharded, place_whole_request,
+    CandidateIndex, FactDigests, LayerShardedRequest, LinkPolicy, LinkTelemetry, PlanningFacts, RequestNeeds,
+    ServingPolicy, Unreachable, place_layer_sharded, place_whole_request,
 };
 use psionic_core::state::{ClusterState, LinkClass, Member, MemberStatus, Residency};
 use psionic_core::{ClusterId, Digest, DigestKind, NodeId, NodeRole};
@@ -24,6 +24,8 @@ pub struct Fleet {
     serving: ServingPolicy,
     digests: FactDigests,
     unreachable: BTreeSet<NodeId>,
+    /// The candidate index the coordinator keeps.
+    index: CandidateIndex,
     artifact: Digest,
 }
 
@@ -90,6 +92,7 @@ impl Fleet {
         }
         let serving = ServingPolicy::default();
         Self {
+            index: CandidateIndex::build(&state, &telemetry),
             digests: FactDigests::of(&state, &serving),
             state,
             telemetry,
@@ -107,8 +110,9 @@ impl Fleet {
             telemetry: &self.telemetry,
             links_measured: &self.links_measured,
             serving: &self.serving,
-            unreachable: &self.unreachable,
+            unreachable: Unreachable::Listed(&self.unreachable),
             digests: self.digests,
+            index: Some(&self.index),
         }
     }
 
