@@ -111,7 +111,11 @@ mod tests {
     use super::*;
     use crate::backend::{Backend, BackendRefusal};
     use crate::plan::fixture::{Fleet, GIB, node};
-    use crate::plan::{PlacementHint, RequestNeeds, place_whole_request};
+    use crate::plan::{
+        LayerShardedRequest, LinkPolicy, PlacementHint, RequestNeeds, TensorShardedRequest, place_layer_sharded,
+        place_tensor_sharded, place_whole_request,
+    };
+    use crate::state::LinkClass;
     use crate::state::MemberStatus;
 
     /// A fleet drawn from `rng`: few distinct memory sizes and queue depths, so ties
@@ -169,6 +173,62 @@ mod tests {
             facts.index = Some(&index);
             let indexed = place_whole_request(&facts, &needs, &excluded, hint);
             assert_eq!(indexed, scanned);
+        }
+    }
+
+    #[test]
+    fn indexed_sharded_placement_equals_the_full_scan() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for round in 0..100 {
+            let mut fleet = fleet(&mut rng);
+            let bytes: Vec<u8> = (1..=60).collect();
+            fleet.mesh(&bytes, if round % 3 == 0 { LinkClass::Wan } else { LinkClass::Lan });
+            for _ in 0..40 {
+                let (a, b) = (1 + (rng.next_u64() % 60) as u8, 1 + (rng.next_u64() % 60) as u8);
+                if a != b {
+                    fleet.link(a, b, LinkClass::Rdma);
+                }
+            }
+            let index = CandidateIndex::build(&fleet.state, &fleet.telemetry);
+            let links = LinkPolicy {
+                class_worst: LinkClass::Lan,
+                rtt_us_max: None,
+                bandwidth_mbps_min: None,
+            };
+            let shards = 1 + (rng.next_u64() % 4) as u32;
+            let layers = LayerShardedRequest {
+                artifact: crate::plan::fixture::model(),
+                backends: vec![Backend::Cuda],
+                shards,
+                layers: 8 + (rng.next_u64() % 40) as u32,
+                bytes_per_layer: (1 + rng.next_u64() % 4) * GIB,
+                kv_bytes_per_token_per_layer: 64,
+                activation_bytes_per_token: 128,
+                links,
+            };
+            let tensor = TensorShardedRequest {
+                artifact: crate::plan::fixture::model(),
+                backends: vec![Backend::Cuda],
+                shards,
+                heads: 24,
+                hidden: 2_400,
+                model_bytes: (rng.next_u64() % 100) * GIB,
+                dtype_bytes: 2,
+                links,
+            };
+            let none = BTreeSet::new();
+            let mut indexed = fleet.facts();
+            indexed.index = Some(&index);
+            assert_eq!(
+                place_layer_sharded(&indexed, &layers, &none),
+                place_layer_sharded(&fleet.facts(), &layers, &none),
+                "round {round}"
+            );
+            assert_eq!(
+                place_tensor_sharded(&indexed, &tensor, &none),
+                place_tensor_sharded(&fleet.facts(), &tensor, &none),
+                "round {round}"
+            );
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_shard_count, place_in_groups};
+use super::{check_shard_count, place_sharded};
 use crate::backend::{Backend, Lane};
 use crate::digest::Digest;
 use crate::identity::NodeId;
@@ -13,7 +13,7 @@ use crate::plan::eligibility::{Candidate, Need};
 use crate::plan::facts::{LinkPolicy, LinkRefusal, PlanningFacts};
 use crate::plan::refusal::{GeometryShortfall, GroupShortfall, PlacementRefusal};
 use crate::plan::topology::{ExecutionTopologyPlan, Handoff, LayerStage, Placement, SelectedDevice, Span};
-use crate::plan::whole_request::{eligible, refuse_exhausted};
+use crate::plan::whole_request::refuse_exhausted;
 
 /// A model to split by layers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,20 +61,13 @@ pub fn place_layer_sharded(
         device_memory_bytes: request.bytes_per_layer,
         excluded,
     };
-    let (candidates, ineligible) = eligible(facts, &need);
-    place_in_groups(
-        Lane::LayerSharded,
-        request.shards,
-        &candidates,
-        ineligible,
-        |selection| {
-            let order = cheapest_order(facts, selection, &request.links)
-                .map_err(|refused| GroupShortfall::Links { refused })?;
-            let stages: Vec<&Candidate<'_>> = order.iter().map(|position| selection[*position]).collect();
-            let plan = pipeline(facts, request, &stages)?;
-            Ok(Placement::new(facts, plan, &stages))
-        },
-    )
+    place_sharded(facts, Lane::LayerSharded, request.shards, &need, |selection| {
+        let order =
+            cheapest_order(facts, selection, &request.links).map_err(|refused| GroupShortfall::Links { refused })?;
+        let stages: Vec<&Candidate<'_>> = order.iter().map(|position| selection[*position]).collect();
+        let plan = pipeline(facts, request, &stages)?;
+        Ok(Placement::new(facts, plan, &stages))
+    })
 }
 
 /// The plan for `stages` in order, or the first stage whose layers do not fit.

@@ -15,8 +15,11 @@ use std::collections::BTreeMap;
 pub use layer::{LayerShardedRequest, place_layer_sharded};
 pub use tensor::{TensorShardedRequest, place_tensor_sharded};
 
-use super::eligibility::{Candidate, Ineligible};
+use super::eligibility::{Candidate, Ineligible, Need, candidate};
+use super::facts::PlanningFacts;
+use super::index::CandidateIndex;
 use super::refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal};
+use super::whole_request::eligible;
 use crate::backend::{Backend, Lane};
 use crate::identity::NodeId;
 
@@ -50,6 +53,73 @@ fn check_shard_count(shards: u32) -> Result<(), PlacementRefusal> {
         return Ok(());
     };
     Err(PlacementRefusal::Geometry { shortfall })
+}
+
+/// Places `shards` for `need` with `host`: from the candidate index when that is sure
+/// to give the full scan's answer, else from every member.
+///
+/// The index is visited in key order (an upper bound on free memory) until some group
+/// holds `shards` candidates whose least free memory is above the current key: no
+/// member not yet visited can enter such a group's selection or outrank it. A success
+/// in such a group is the full scan's; anything else (a refusal, or a group chosen
+/// below the bound) is decided by the full scan.
+pub(super) fn place_sharded<'a, T>(
+    facts: &PlanningFacts<'a>,
+    lane: Lane,
+    shards: u32,
+    need: &Need<'_>,
+    mut host: impl FnMut(&[&Candidate<'a>]) -> Result<T, GroupShortfall>,
+) -> Result<T, PlacementRefusal> {
+    if let Some(index) = facts.index {
+        let (found, bound) = indexed_prefix(facts, index, need, shards as usize);
+        let mut floor_of_chosen = 0;
+        let placed = place_in_groups(lane, shards, &found, BTreeMap::new(), |selection| {
+            let placed = host(selection)?;
+            floor_of_chosen = selection.last().map_or(0, |last| last.free_memory_bytes());
+            Ok(placed)
+        });
+        if let Ok(placed) = placed
+            && bound.is_none_or(|bound| floor_of_chosen > bound)
+        {
+            return Ok(placed);
+        }
+    }
+    let (candidates, ineligible) = eligible(facts, need);
+    place_in_groups(lane, shards, &candidates, ineligible, host)
+}
+
+/// The eligible candidates met in index order until a full group's least free
+/// memory exceeds the next key, with that key (`None`: the index was exhausted, so
+/// every eligible member was met).
+fn indexed_prefix<'a>(
+    facts: &PlanningFacts<'a>,
+    index: &CandidateIndex,
+    need: &Need<'_>,
+    shards: usize,
+) -> (Vec<Candidate<'a>>, Option<u64>) {
+    let mut found = Vec::new();
+    let mut frees: BTreeMap<GroupKey<'a>, Vec<u64>> = BTreeMap::new();
+    let mut full_floor: Option<u64> = None;
+    for (node, free_max, _) in index.candidates(&need.artifact) {
+        if full_floor.is_some_and(|floor| floor > free_max) {
+            return (found, Some(free_max));
+        }
+        let Some(member) = facts.state.members.get(&node) else {
+            continue;
+        };
+        let Ok(candidate) = candidate(facts, node, member, need) else {
+            continue;
+        };
+        let group = frees.entry(group_key(&candidate)).or_default();
+        group.push(candidate.free_memory_bytes());
+        if group.len() >= shards && shards > 0 {
+            group.sort_unstable_by(|a, b| b.cmp(a));
+            let floor = group[shards - 1];
+            full_floor = Some(full_floor.map_or(floor, |known| known.max(floor)));
+        }
+        found.push(candidate);
+    }
+    (found, None)
 }
 
 /// Tries each group's selection of `shards` nodes with `host`, best group first;

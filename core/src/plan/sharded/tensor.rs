@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_shard_count, place_in_groups};
+use super::{check_shard_count, place_sharded};
 use crate::backend::{Backend, Lane};
 use crate::digest::Digest;
 use crate::identity::NodeId;
@@ -13,7 +13,7 @@ use crate::plan::eligibility::{Candidate, Need};
 use crate::plan::facts::{LinkPolicy, PlanningFacts};
 use crate::plan::refusal::{GeometryShortfall, GroupShortfall, PlacementRefusal, TensorAxis};
 use crate::plan::topology::{ExecutionTopologyPlan, Placement, SelectedDevice, Span, TensorShard};
-use crate::plan::whole_request::{eligible, refuse_exhausted};
+use crate::plan::whole_request::refuse_exhausted;
 
 /// A model to split along the tensor axis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,34 +56,27 @@ pub fn place_tensor_sharded(
         device_memory_bytes: request.model_bytes.div_ceil(u64::from(request.shards)),
         excluded,
     };
-    let (candidates, ineligible) = eligible(facts, &need);
-    place_in_groups(
-        Lane::TensorSharded,
-        request.shards,
-        &candidates,
-        ineligible,
-        |selection| {
-            let mut refused = Vec::new();
-            for (position, a) in selection.iter().enumerate() {
-                for b in &selection[position + 1..] {
-                    if let Err(refusal) = facts.link_cost(a.node, b.node, &request.links) {
-                        refused.push(refusal);
-                    }
+    place_sharded(facts, Lane::TensorSharded, request.shards, &need, |selection| {
+        let mut refused = Vec::new();
+        for (position, a) in selection.iter().enumerate() {
+            for b in &selection[position + 1..] {
+                if let Err(refusal) = facts.link_cost(a.node, b.node, &request.links) {
+                    refused.push(refusal);
                 }
             }
-            if !refused.is_empty() {
-                return Err(GroupShortfall::Links { refused });
-            }
-            let mut shards: Vec<&Candidate<'_>> = selection.to_vec();
-            shards.sort_by_key(|shard| shard.node);
-            let plan = ExecutionTopologyPlan::TensorSharded {
-                artifact: request.artifact,
-                shards: partition(request, &shards),
-                collective_bytes_per_token_per_layer: collective_bytes(request),
-            };
-            Ok(Placement::new(facts, plan, &shards))
-        },
-    )
+        }
+        if !refused.is_empty() {
+            return Err(GroupShortfall::Links { refused });
+        }
+        let mut shards: Vec<&Candidate<'_>> = selection.to_vec();
+        shards.sort_by_key(|shard| shard.node);
+        let plan = ExecutionTopologyPlan::TensorSharded {
+            artifact: request.artifact,
+            shards: partition(request, &shards),
+            collective_bytes_per_token_per_layer: collective_bytes(request),
+        };
+        Ok(Placement::new(facts, plan, &shards))
+    })
 }
 
 fn check_divisible(axis: TensorAxis, size: u32, shards: u32) -> Result<(), PlacementRefusal> {
