@@ -12,12 +12,12 @@ use psionic_sim::{Outcome, TraceKind};
 #[test]
 fn requests_end_once_and_the_crashed_executors_are_rerouted() {
     let scenario = load("scheduling").unwrap();
-    for seed in 1..=6 {
+    for seed in 1..=4 {
         let run = runner::run(&scenario, seed, None);
         let report = &run.report;
         assert_eq!(report.outcome, Outcome::Pass, "seed {seed}: {:#?}", report.violations);
         let requests = report.requests.as_ref().expect("a request workload ran");
-        assert!(requests.submitted > 100, "seed {seed}: {requests:?}");
+        assert!(requests.submitted > 40, "seed {seed}: {requests:?}");
         assert_eq!(requests.submitted, requests.completed + requests.refused, "seed {seed}");
         assert!(
             requests.completed * 10 >= requests.submitted * 9,

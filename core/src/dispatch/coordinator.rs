@@ -138,9 +138,15 @@ impl Consensus {
     }
 
     /// Leader, on each heartbeat: reroutes requests whose node has not answered for
-    /// an election timeout.
+    /// an election timeout, while it hears a quorum of voters (a leader cut off from
+    /// the cluster hears no one, and must not take everyone's silence for their loss).
     pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
         let silent = self.silence(now);
+        let voters = self.effective_voters();
+        let heard = voters.iter().filter(|voter| !silent.contains(voter)).count();
+        if heard <= voters.len() / 2 {
+            return;
+        }
         let lost: Vec<RequestId> = self
             .dispatch
             .in_flight

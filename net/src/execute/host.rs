@@ -141,7 +141,10 @@ async fn run(executor: Arc<dyn Executor>, shared: Arc<Shared>) {
             continue;
         };
         settle(&shared, request, step(executor.as_ref(), work));
-        tokio::task::yield_now().await;
+        match executor.step_time() {
+            pause if pause.is_zero() => tokio::task::yield_now().await,
+            pause => tokio::time::sleep(pause).await,
+        }
     }
 }
 

@@ -61,6 +61,12 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
     /// here, whatever its readiness.
     fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile>;
 
+    /// Time the host waits after each step (zero: none). A simulated executor uses it
+    /// to stand for the time real steps take.
+    fn step_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Reads the job's prompt; the execution then produces tokens one step at a time.
     fn prefill(&self, job: &Job) -> Result<Box<dyn Execution>, ExecutionError>;
 }

@@ -3,6 +3,7 @@
 //! tokens (and result digest) on every node and every run.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use psionic_core::Digest;
 use psionic_core::backend::{Backend, ExecutionProfile};
@@ -22,6 +23,7 @@ const VOCAB: usize = 256;
 #[derive(Clone, Debug)]
 pub struct ReferenceExecutor {
     profiles: BTreeMap<Backend, ExecutionProfile>,
+    step_time: Duration,
 }
 
 impl ReferenceExecutor {
@@ -31,26 +33,39 @@ impl ReferenceExecutor {
     }
 
     /// Whole and replica-routed requests on the CPU, and every lane on CUDA: what a
-    /// simulated node with simulated GPUs declares.
+    /// simulated node with simulated GPUs declares. Each step takes
+    /// [`SIMULATED_STEP_TIME`] of (simulated) time, as a real model's would.
     pub fn simulated() -> Self {
-        Self::claiming(
+        let mut executor = Self::claiming(
             [
                 (Backend::Cpu, ExecutionProfile::dispatch()),
                 (Backend::Cuda, ExecutionProfile::every_lane()),
             ]
             .into(),
-        )
+        );
+        executor.step_time = SIMULATED_STEP_TIME;
+        executor
     }
 
     /// Claims `profiles` (a simulated node stands its simulated GPUs in this way).
     pub fn claiming(profiles: BTreeMap<Backend, ExecutionProfile>) -> Self {
-        Self { profiles }
+        Self {
+            profiles,
+            step_time: Duration::ZERO,
+        }
     }
 }
+
+/// Time one step of a simulated node's model takes.
+pub const SIMULATED_STEP_TIME: Duration = Duration::from_millis(2);
 
 impl Executor for ReferenceExecutor {
     fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile> {
         self.profiles.clone()
+    }
+
+    fn step_time(&self) -> Duration {
+        self.step_time
     }
 
     fn prefill(&self, job: &Job) -> Result<Box<dyn Execution>, ExecutionError> {
