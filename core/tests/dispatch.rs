@@ -356,3 +356,50 @@ fn a_hint_chooses_among_equally_good_nodes() {
         outcome: HintOutcome::Accepted { node: wanted }
     }));
 }
+
+#[test]
+fn a_completion_made_under_an_earlier_coordinator_answers_a_resubmission() {
+    let (mut harness, leader) = cluster(19, 1);
+    let executor = (leader + 1) % 3;
+    let placement = harness.nodes[leader]
+        .plan(
+            harness.now,
+            &psionic_core::dispatch::PlanRequest::WholeRequest(request(6).needs),
+        )
+        .unwrap();
+    let tokens = b"done before".to_vec();
+    let report = ExecutionReport::CompletedEarlier {
+        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        tokens: tokens.clone(),
+        plan: Box::new(placement.plan.clone()),
+    };
+    let (now, leader_id) = (harness.now, harness.nodes[leader].node_id());
+    harness.nodes[executor].forward_completed(now, leader_id, RequestId([6; 16]), report);
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    harness.nodes[leader].submit_request(harness.now, request(6)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 1);
+    let Some(RequestOutcome::Completed {
+        node,
+        tokens: got,
+        evidence,
+    }) = finished(&harness, leader, RequestId([6; 16]))
+    else {
+        panic!("answered with the earlier result at once");
+    };
+    assert_eq!((node, got), (harness.nodes[executor].node_id(), tokens));
+    let authority = evidence.context.authority;
+    assert_eq!(
+        evidence.verify(harness.configs[0].cluster_id, &keys(&harness), authority.fence),
+        Ok(())
+    );
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let after: usize = (0..3)
+        .map(|index| {
+            accepted(&harness, index)
+                .into_iter()
+                .filter(|(_, id)| *id == RequestId([6; 16]))
+                .count()
+        })
+        .sum();
+    assert_eq!(after, 0, "nothing was dispatched: it does not run again");
+}

@@ -205,7 +205,7 @@ impl Driver {
                 request,
                 report,
             } => {
-                self.serving.ended(request);
+                self.serving.ended(request, &report);
                 self.core.report_execution(now, &authority, request, report);
                 self.core.set_queue_depth(now, self.serving.queue_depth());
             }
@@ -286,6 +286,10 @@ impl Driver {
         self.publish_state_if_moved();
         if changed {
             self.serving.follow_policy(self.core.consensus().state());
+            let now = self.clock.now();
+            for (leader, request, report) in self.serving.completions_for(self.core.consensus().leader()) {
+                self.core.forward_completed(now, leader, request, report);
+            }
         }
         if changed && self.serving.cancel_stale(self.core.consensus().hard_state().term) {
             self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());

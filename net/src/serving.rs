@@ -2,18 +2,30 @@
 //! their outcome goes back to the coordinator that issued them; requests submitted
 //! here (as leader) are followed to their outcome.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use psionic_core::consensus::{Authority, Decision, Fence};
+use psionic_core::consensus::{Authority, Decision};
 use psionic_core::dispatch::{Assignment, ExecutionReport, RequestOutcome};
-use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::plan::{ExecutionTopologyPlan, SERVING_POLICY_NAME, ServingPolicy};
 use psionic_core::state::ClusterState;
 use psionic_core::{Digest, Event, NodeId, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::Request;
 use crate::execute::{Executor, ExecutorHost, Job};
+
+/// Completions remembered for new leaders.
+const COMPLETED_REMEMBERED_MAX: usize = 4_096;
+
+/// A request completed here.
+struct Completed {
+    /// Leaders told of it.
+    told: BTreeSet<NodeId>,
+    plan: ExecutionTopologyPlan,
+    tokens: Vec<u8>,
+    result_digest: Digest,
+}
 
 /// The driver's serving state.
 pub(crate) struct Serving {
@@ -23,8 +35,13 @@ pub(crate) struct Serving {
     reports: mpsc::Sender<Request>,
     /// Requests submitted here, awaiting their outcome.
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
-    /// Assignments queued or running here, with the fence they came under.
-    running: BTreeMap<RequestId, Fence>,
+    /// Assignments queued or running here: the authority they came under, the plan.
+    running: BTreeMap<RequestId, (Authority, ExecutionTopologyPlan)>,
+    /// Requests completed here: the coordinator told, the plan, the result, and the
+    /// leaders told since (bounded).
+    completed: BTreeMap<RequestId, Completed>,
+    /// The leader last seen.
+    leader: Option<NodeId>,
     /// Digest of the serving-policy document the host runs under (none: defaults).
     policy: Option<Digest>,
 }
@@ -37,6 +54,8 @@ impl Serving {
             reports,
             submitted: BTreeMap::new(),
             running: BTreeMap::new(),
+            completed: BTreeMap::new(),
+            leader: None,
             policy: None,
         }
     }
@@ -94,9 +113,47 @@ impl Serving {
         }
     }
 
-    /// An assignment ended here (reported to its coordinator).
-    pub fn ended(&mut self, request: RequestId) {
-        self.running.remove(&request);
+    /// An assignment ended here and `report` went to its coordinator.
+    pub fn ended(&mut self, request: RequestId, report: &ExecutionReport) {
+        let Some((authority, plan)) = self.running.remove(&request) else {
+            return;
+        };
+        if let ExecutionReport::Completed { tokens, result_digest } = report {
+            if self.completed.len() >= COMPLETED_REMEMBERED_MAX
+                && let Some(oldest) = self.completed.keys().next().copied()
+            {
+                self.completed.remove(&oldest);
+            }
+            let completed = Completed {
+                told: [authority.leader].into(),
+                plan,
+                tokens: tokens.clone(),
+                result_digest: *result_digest,
+            };
+            self.completed.insert(request, completed);
+        }
+    }
+
+    /// When the leader changed to `leader`: the completions it has not been told of,
+    /// as `CompletedEarlier` reports (a coordinator cut away may never have heard).
+    pub fn completions_for(&mut self, leader: Option<NodeId>) -> Vec<(NodeId, RequestId, ExecutionReport)> {
+        if leader == self.leader {
+            return Vec::new();
+        }
+        self.leader = leader;
+        let Some(leader) = leader else { return Vec::new() };
+        self.completed
+            .iter_mut()
+            .filter_map(|(request, completed)| completed.told.insert(leader).then_some((request, completed)))
+            .map(|(request, completed)| {
+                let report = ExecutionReport::CompletedEarlier {
+                    tokens: completed.tokens.clone(),
+                    result_digest: completed.result_digest,
+                    plan: Box::new(completed.plan.clone()),
+                };
+                (leader, *request, report)
+            })
+            .collect()
     }
 
     /// Stops every assignment issued under a fence older than `term`'s: a newer
@@ -106,7 +163,7 @@ impl Serving {
         let stale: Vec<RequestId> = self
             .running
             .iter()
-            .filter(|(_, fence)| fence.0 < term)
+            .filter(|(_, (authority, _))| authority.fence.0 < term)
             .map(|(request, _)| *request)
             .collect();
         let mut cancelled = false;
@@ -140,7 +197,7 @@ impl Serving {
         };
         let request = assignment.request;
         let submitted = self.host.submit(job, assignment.class);
-        self.running.insert(request, authority.fence);
+        self.running.insert(request, (authority, assignment.plan.clone()));
         let reports = self.reports.clone();
         tokio::spawn(async move {
             let report = match submitted {

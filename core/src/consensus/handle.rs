@@ -227,7 +227,7 @@ impl Consensus {
         })
     }
 
-    fn authority_of(&self, leader: NodeId) -> Authority {
+    pub(crate) fn authority_of(&self, leader: NodeId) -> Authority {
         Authority {
             cluster_id: self.cluster_id,
             term: self.hard.term,

@@ -11,10 +11,13 @@ use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
 use crate::plan::{
-    CandidateIndex, ClusterExecutionContext, FactDigests, FactProvenance, Placement, PlacementRefusal, Reroute,
-    RerouteReason, SignedEvidence, place_replicated, place_whole_request,
+    CandidateIndex, ClusterExecutionContext, ExecutionTopologyPlan, FactDigests, FactProvenance, Placement,
+    PlacementRefusal, Reroute, RerouteReason, SignedEvidence, place_replicated, place_whole_request,
 };
 use crate::time::Instant;
+
+/// Completions under earlier coordinators remembered at most.
+const COMPLETED_EARLIER_MAX: usize = 4_096;
 
 /// A request between assignment and report.
 #[derive(Clone, Debug)]
@@ -34,6 +37,9 @@ struct InFlight {
 pub struct Dispatcher {
     in_flight: BTreeMap<RequestId, InFlight>,
     signer: Option<NodeIdentity>,
+    /// Requests completed under an earlier coordinator, as their executors reported
+    /// them to this one (volatile; bounded).
+    completed_earlier: BTreeMap<RequestId, (NodeId, Vec<u8>, Digest, ExecutionTopologyPlan)>,
     /// Fact digests by applied index, reused while the state does not move.
     pub(super) digests: Option<(u64, Digest, FactDigests)>,
     /// Candidates by model, kept while the state does not move.
@@ -71,6 +77,9 @@ impl Consensus {
         if self.dispatch.in_flight.contains_key(&request.id) {
             return Err(SubmitRefusal::InFlight { request: request.id });
         }
+        if let Some((node, tokens, result_digest, plan)) = self.dispatch.completed_earlier.remove(&request.id) {
+            return Ok(self.answer_completed_earlier(now, request, node, tokens, result_digest, plan));
+        }
         let excluded = BTreeSet::new();
         let (placement, state_digest, provenance) = self.place(now, &request, &excluded)?;
         self.assign(
@@ -96,15 +105,7 @@ impl Consensus {
             .in_flight
             .remove(&request)
             .ok_or(CancelRefusal::NotInFlight { request })?;
-        let stamped = self.stamp(Decision::Cancel { request }).expect("only a leader cancels");
-        if flight.node == self.id {
-            self.on_decision(flight.node, stamped);
-        } else {
-            self.effects.push(Effect::Send {
-                to: flight.node,
-                message: RaftMessage::Decision(stamped),
-            });
-        }
+        self.stop_on(flight.node, request);
         self.finish(request, RequestRefusal::Cancelled);
         Ok(())
     }
@@ -118,6 +119,14 @@ impl Consensus {
         fence: Fence,
         report: ExecutionReport,
     ) {
+        if let ExecutionReport::CompletedEarlier {
+            tokens,
+            result_digest,
+            plan,
+        } = report
+        {
+            return self.note_completed_earlier(request, from, tokens, result_digest, *plan);
+        }
         let current = self
             .dispatch
             .in_flight
@@ -128,8 +137,12 @@ impl Consensus {
         }
         let flight = self.dispatch.in_flight.remove(&request).expect("checked above");
         match report {
-            ExecutionReport::Completed { tokens, result_digest } => self.complete(flight, tokens, result_digest),
+            ExecutionReport::Completed { tokens, result_digest } => {
+                let (node, plan) = (flight.node, flight.placement.plan.clone());
+                self.complete_with(flight, node, tokens, result_digest, plan);
+            }
             ExecutionReport::Refused(_) => self.reroute(now, flight, RerouteReason::AssignmentRefused),
+            ExecutionReport::CompletedEarlier { .. } => unreachable!("handled above"),
             ExecutionReport::Failed(ExecutionError::Queue(_)) => {
                 self.reroute(now, flight, RerouteReason::ExecutionFailed);
             }
@@ -157,6 +170,81 @@ impl Consensus {
         for request in lost {
             let flight = self.dispatch.in_flight.remove(&request).expect("listed above");
             self.reroute(now, flight, RerouteReason::NodeLost);
+        }
+    }
+
+    /// Leader: an executor completed `request` under an earlier coordinator. If it is
+    /// in flight here it ends with that result (its new run is stopped); otherwise
+    /// the result answers its next submission.
+    fn note_completed_earlier(
+        &mut self,
+        request: RequestId,
+        node: NodeId,
+        tokens: Vec<u8>,
+        result_digest: Digest,
+        plan: ExecutionTopologyPlan,
+    ) {
+        if !self.is_leader() {
+            return;
+        }
+        if let Some(flight) = self.dispatch.in_flight.remove(&request) {
+            self.stop_on(flight.node, request);
+            let context_plan = plan;
+            return self.complete_with(flight, node, tokens, result_digest, context_plan);
+        }
+        if self.dispatch.completed_earlier.len() >= COMPLETED_EARLIER_MAX
+            && let Some(oldest) = self.dispatch.completed_earlier.keys().next().copied()
+        {
+            self.dispatch.completed_earlier.remove(&oldest);
+        }
+        self.dispatch
+            .completed_earlier
+            .insert(request, (node, tokens, result_digest, plan));
+    }
+
+    /// Answers a submission of a request completed under an earlier coordinator with
+    /// that result, attested under this leadership's authority.
+    fn answer_completed_earlier(
+        &mut self,
+        now: Instant,
+        request: InferenceRequest,
+        node: NodeId,
+        tokens: Vec<u8>,
+        result_digest: Digest,
+        plan: ExecutionTopologyPlan,
+    ) -> Placement {
+        let inputs = self.planning_inputs(now);
+        let placement = Placement::new(&inputs.facts(self), plan.clone(), &[]);
+        let provenance = FactProvenance {
+            applied_index: self.state.applied_index,
+            applied_term: self.state.applied_term,
+            telemetry_age_ms: BTreeMap::new(),
+        };
+        let authority = self.authority_of(self.id);
+        let flight = InFlight {
+            request,
+            placement: placement.clone(),
+            state_digest: inputs.state_digest,
+            provenance,
+            node,
+            excluded: BTreeSet::new(),
+            reroutes: Vec::new(),
+            authority,
+        };
+        self.complete_with(flight, node, tokens, result_digest, plan);
+        placement
+    }
+
+    /// Tells `node` to stop `request` (handled here when it is this node).
+    fn stop_on(&mut self, node: NodeId, request: RequestId) {
+        let stamped = self.stamp(Decision::Cancel { request }).expect("only a leader cancels");
+        if node == self.id {
+            self.on_decision(node, stamped);
+        } else {
+            self.effects.push(Effect::Send {
+                to: node,
+                message: RaftMessage::Decision(stamped),
+            });
         }
     }
 
@@ -266,7 +354,15 @@ impl Consensus {
         }
     }
 
-    fn complete(&mut self, flight: InFlight, tokens: Vec<u8>, result_digest: Digest) {
+    /// Ends `flight` completed on `node` under `plan`, with signed evidence.
+    fn complete_with(
+        &mut self,
+        flight: InFlight,
+        node: NodeId,
+        tokens: Vec<u8>,
+        result_digest: Digest,
+        plan: ExecutionTopologyPlan,
+    ) {
         let context = ClusterExecutionContext {
             cluster_id: self.cluster_id,
             request: flight.request.id,
@@ -274,8 +370,8 @@ impl Consensus {
             topology_digest: flight.placement.topology_digest,
             residency_digest: flight.placement.residency_digest,
             policy_digest: flight.placement.policy_digest,
-            plan: flight.placement.plan,
-            plan_digest: flight.placement.plan_digest,
+            plan_digest: plan.digest(),
+            plan,
             transport: TransportClass::Stream,
             reroutes: flight.reroutes,
             authority: flight.authority,
@@ -288,11 +384,7 @@ impl Consensus {
             .as_ref()
             .expect("Node::new gives consensus its evidence signer");
         let evidence = Box::new(SignedEvidence::sign(context, signer));
-        let outcome = RequestOutcome::Completed {
-            node: flight.node,
-            tokens,
-            evidence,
-        };
+        let outcome = RequestOutcome::Completed { node, tokens, evidence };
         self.push_event(Event::RequestFinished {
             request: flight.request.id,
             outcome,

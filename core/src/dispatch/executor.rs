@@ -70,6 +70,25 @@ impl Consensus {
         });
     }
 
+    /// Sends a completion made under an earlier coordinator to `leader`, which may
+    /// not know it (handled here when this node leads).
+    pub(crate) fn forward_completed(
+        &mut self,
+        now: Instant,
+        leader: NodeId,
+        request: RequestId,
+        report: ExecutionReport,
+    ) {
+        let fence = self.fence_seen;
+        if leader == self.id {
+            return self.on_execution_report(now, leader, request, fence, report);
+        }
+        self.effects.push(Effect::Send {
+            to: leader,
+            message: RaftMessage::Execution { request, fence, report },
+        });
+    }
+
     /// An assignment refused before running: the refusal goes back to its issuer.
     pub(crate) fn refuse_assignment(&mut self, authority: &Authority, request: RequestId, refusal: AssignmentRefusal) {
         let now = self.now;

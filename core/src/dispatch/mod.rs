@@ -202,6 +202,17 @@ pub enum ExecutionReport {
         /// SHA-256 (output domain) over them.
         result_digest: Digest,
     },
+    /// It ran to the end under an earlier coordinator, which may never have heard:
+    /// sent again to each new leader, so that a resubmission is answered with this
+    /// result rather than run a second time.
+    CompletedEarlier {
+        /// The tokens.
+        tokens: Vec<u8>,
+        /// SHA-256 (output domain) over them.
+        result_digest: Digest,
+        /// The plan it ran under.
+        plan: Box<ExecutionTopologyPlan>,
+    },
     /// The node refused the assignment before running it.
     Refused(AssignmentRefusal),
     /// The executor could not run it.

@@ -191,6 +191,15 @@ impl Node {
         self.finish();
     }
 
+    /// Executing node: tells `leader` of a request completed here under an earlier
+    /// coordinator (`ExecutionReport::CompletedEarlier`), so a resubmission is answered
+    /// with that result instead of running again.
+    pub fn forward_completed(&mut self, now: Instant, leader: NodeId, request: RequestId, report: ExecutionReport) {
+        self.consensus.now = now;
+        self.consensus.forward_completed(now, leader, request, report);
+        self.finish();
+    }
+
     /// Leader: hands leadership to the most up-to-date other voter (before shutdown).
     /// Returns the voter asked to take over.
     pub fn transfer_leadership(&mut self, now: Instant) -> Option<NodeId> {
