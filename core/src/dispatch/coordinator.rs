@@ -6,7 +6,7 @@ use super::{
     Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
     RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
-use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage};
+use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, StampedDecision};
 use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
@@ -189,8 +189,7 @@ impl Consensus {
         }
         if let Some(flight) = self.dispatch.in_flight.remove(&request) {
             self.stop_on(flight.node, request);
-            let context_plan = plan;
-            return self.complete_with(flight, node, tokens, result_digest, context_plan);
+            return self.complete_with(flight, node, tokens, result_digest, plan);
         }
         if self.dispatch.completed_earlier.len() >= COMPLETED_EARLIER_MAX
             && let Some(oldest) = self.dispatch.completed_earlier.keys().next().copied()
@@ -235,9 +234,8 @@ impl Consensus {
         placement
     }
 
-    /// Tells `node` to stop `request` (handled here when it is this node).
-    fn stop_on(&mut self, node: NodeId, request: RequestId) {
-        let stamped = self.stamp(Decision::Cancel { request }).expect("only a leader cancels");
+    /// Sends `stamped` to `node` (handled here when it is this node).
+    fn deliver_decision(&mut self, node: NodeId, stamped: StampedDecision) {
         if node == self.id {
             self.on_decision(node, stamped);
         } else {
@@ -246,6 +244,12 @@ impl Consensus {
                 message: RaftMessage::Decision(stamped),
             });
         }
+    }
+
+    /// Tells `node` to stop `request` (handled here when it is this node).
+    fn stop_on(&mut self, node: NodeId, request: RequestId) {
+        let stamped = self.stamp(Decision::Cancel { request }).expect("only a leader cancels");
+        self.deliver_decision(node, stamped);
     }
 
     /// On losing leadership: every request in flight ends refused.
@@ -319,14 +323,7 @@ impl Consensus {
             authority,
         };
         self.dispatch.in_flight.insert(flight.request.id, flight);
-        if node == self.id {
-            self.on_decision(node, stamped);
-        } else {
-            self.effects.push(Effect::Send {
-                to: node,
-                message: RaftMessage::Decision(stamped),
-            });
-        }
+        self.deliver_decision(node, stamped);
     }
 
     fn reroute(&mut self, now: Instant, mut flight: InFlight, reason: RerouteReason) {
