@@ -19,6 +19,9 @@
 //! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
 //! probe_interval_ms = 500
 //!
+//! [devices]                              # optional
+//! probe_interval_ms = 30000              # time between two CUDA driver probes
+//!
 //! [consensus]                            # every node lists the same genesis voters
 //! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
@@ -37,6 +40,7 @@ use psionic_core::{
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::devices::{DeviceSource, PROBE_INTERVAL_MS_DEFAULT, PROBE_INTERVAL_MS_MIN};
 use crate::http::OperatorToken;
 use crate::runtime::NodeSettings;
 
@@ -60,6 +64,14 @@ struct RawConfig {
     discovery: RawDiscovery,
     #[serde(default)]
     consensus: RawConsensus,
+    #[serde(default)]
+    devices: RawDevices,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevices {
+    probe_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +200,16 @@ pub enum ConfigFileError {
         /// Index in the list.
         index: usize,
     },
+    /// CUDA probes this frequent would load the driver for nothing.
+    #[error("{path}: devices.probe_interval_ms is {given_ms}, at least {min_ms} is required", path = path.display())]
+    ProbeIntervalTooShort {
+        /// The config file.
+        path: PathBuf,
+        /// Interval given.
+        given_ms: u64,
+        /// Shortest accepted.
+        min_ms: u64,
+    },
     /// The operator API may leave loopback only behind a token.
     #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file is set; set one, or bind to 127.0.0.1", path = path.display())]
     OperatorNotLoopback {
@@ -225,6 +247,14 @@ impl ConfigFile {
             })
             .transpose()?;
         let posture = resolve_trust(path, base, raw.trust)?;
+        let probe_interval_ms = raw.devices.probe_interval_ms.unwrap_or(PROBE_INTERVAL_MS_DEFAULT);
+        if probe_interval_ms < PROBE_INTERVAL_MS_MIN {
+            return Err(ConfigFileError::ProbeIntervalTooShort {
+                path: path.into(),
+                given_ms: probe_interval_ms,
+                min_ms: PROBE_INTERVAL_MS_MIN,
+            });
+        }
         let settings = NodeSettings {
             data_dir: base.join(raw.data_dir),
             namespace: raw.namespace,
@@ -238,7 +268,9 @@ impl ConfigFile {
             consensus: raw.consensus.resolve(),
             clock: Clock::new(),
             mutations: Default::default(),
-            devices: Default::default(),
+            devices: DeviceSource::Probe {
+                every_ms: probe_interval_ms,
+            },
             executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
         };
         Ok(Self {
@@ -349,4 +381,59 @@ pub(crate) fn read_secret(path: &Path, secret: SecretFile, len_min: usize) -> Re
         });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_with_devices(devices: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "the lab's admission token, 2026").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("node.toml");
+        let text = format!(
+            "data_dir = \"n1\"\nnamespace = \"lab\"\ncluster_genesis = \"lab\"\nrole = \"both\"\n\
+             discovery_bind = \"127.0.0.1:0\"\noperator_bind = \"127.0.0.1:0\"\n\
+             [trust]\nposture = \"trusted-lan\"\nadmission_token_file = \"token\"\n{devices}"
+        );
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn probe_interval_ms(loaded: &ConfigFile) -> u64 {
+        match loaded.settings.devices {
+            DeviceSource::Probe { every_ms } => every_ms,
+            DeviceSource::Given(_) => panic!("a configuration file probes the driver"),
+        }
+    }
+
+    #[test]
+    fn the_device_probe_interval_is_configurable_and_bounded() {
+        let (_dir, path) = config_with_devices("");
+        let loaded = ConfigFile::load(&path).unwrap();
+        assert_eq!(probe_interval_ms(&loaded), PROBE_INTERVAL_MS_DEFAULT);
+
+        let (_dir, path) = config_with_devices("[devices]\nprobe_interval_ms = 1000\n");
+        assert_eq!(probe_interval_ms(&ConfigFile::load(&path).unwrap()), 1000);
+
+        let (_dir, path) = config_with_devices("[devices]\nprobe_interval_ms = 10\n");
+        let refused = ConfigFile::load(&path).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ConfigFileError::ProbeIntervalTooShort {
+                    given_ms: 10,
+                    min_ms: 100,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+
+        let (_dir, path) = config_with_devices("[devices]\nprobe_every = 1000\n");
+        let refused = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(refused.contains("probe_every") && refused.contains("line"), "{refused}");
+    }
 }

@@ -17,6 +17,9 @@ use crate::stream::AbortOnDrop;
 /// Default time between two probes of the CUDA driver.
 pub const PROBE_INTERVAL_MS_DEFAULT: u64 = 30_000;
 
+/// Shortest time between two probes a configuration file may ask for.
+pub const PROBE_INTERVAL_MS_MIN: u64 = 100;
+
 /// Where a node's device reports come from.
 #[derive(Clone, Debug)]
 pub enum DeviceSource {
