@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::NodeId;
+
 /// Most devices one node may declare for one backend.
 pub const DEVICES_PER_BACKEND_MAX: usize = 64;
 
@@ -243,6 +245,18 @@ impl BackendReadiness {
 /// A node's readiness, backend by backend.
 pub type ReadinessByBackend = BTreeMap<Backend, BackendReadiness>;
 
+/// Most measured links one telemetry report carries.
+pub const LINKS_PER_REPORT_MAX: usize = 256;
+
+/// A link's measured round trip and bandwidth, as the node at one end saw them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTelemetry {
+    /// Round trip of discovery probes, smoothed.
+    pub rtt_us: u32,
+    /// Bandwidth of the authenticated peer stream, smoothed (none until measured).
+    pub bandwidth_mbps: Option<u32>,
+}
+
 /// Soft facts a node reports about itself on every append response. Never logged.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Telemetry {
@@ -250,6 +264,8 @@ pub struct Telemetry {
     pub free_memory_bytes: Vec<u64>,
     /// Requests waiting to run.
     pub queue_depth: u32,
+    /// Links to reachable peers this node measured, at most [`LINKS_PER_REPORT_MAX`].
+    pub links: BTreeMap<NodeId, LinkTelemetry>,
 }
 
 /// What the driver tells the core about the node's backends.

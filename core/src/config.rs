@@ -55,6 +55,11 @@ pub struct DiscoveryConfig {
     /// Most authenticated senders that are not members tracked at once (replay
     /// windows and peer table); a new one past the cap is refused until one expires.
     pub non_member_senders_max: usize,
+    /// Time between two bandwidth probes of a peer on its stream.
+    pub link_probe_interval_ms: u64,
+    /// Frames in one bandwidth probe, each [`crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX`]
+    /// bytes of filler (0: links are not probed for bandwidth).
+    pub link_probe_frames: u16,
 }
 
 impl Default for DiscoveryConfig {
@@ -68,6 +73,8 @@ impl Default for DiscoveryConfig {
             gossip_peers_max: 32,
             dial_candidates_max: 256,
             non_member_senders_max: 256,
+            link_probe_interval_ms: 30_000,
+            link_probe_frames: 8,
         }
     }
 }
@@ -132,6 +139,7 @@ impl DiscoveryConfig {
             1,
         )?;
         at_least("discovery.gossip_peers_max", self.gossip_peers_max as u64, 1)?;
+        at_least("discovery.link_probe_interval_ms", self.link_probe_interval_ms, 100)?;
         ordered(
             (
                 "discovery.degraded_after_missed_probes",

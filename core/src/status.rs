@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::ReadinessByBackend;
+use crate::backend::{LinkTelemetry, ReadinessByBackend};
 use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
@@ -115,6 +115,8 @@ pub struct TelemetryReport {
     pub free_memory_bytes: Vec<u64>,
     /// Requests waiting to run.
     pub queue_depth: u32,
+    /// Links to reachable peers the member measured (round trip, bandwidth).
+    pub links: BTreeMap<NodeId, LinkTelemetry>,
     /// Milliseconds since it arrived.
     pub age_ms: u64,
 }
@@ -125,6 +127,7 @@ impl TelemetryReport {
         Self {
             free_memory_bytes: seen.telemetry.free_memory_bytes.clone(),
             queue_depth: seen.telemetry.queue_depth,
+            links: seen.telemetry.links.clone(),
             age_ms: u64::try_from(now.saturating_since(seen.at).as_millis()).unwrap_or(u64::MAX),
         }
     }

@@ -110,6 +110,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
             role: NodeRole::Both,
             peers: vec![],
             stream_port: None,
+            probe_sent_us: 0,
         }),
     };
     encode_frame(&body, &authenticator)

@@ -32,6 +32,7 @@ fn report(cuda: BackendReadiness, free_gib: &[u64]) -> DeviceReport {
         telemetry: Telemetry {
             free_memory_bytes: free_gib.iter().map(|gib| gib * GIB).collect(),
             queue_depth: 3,
+            links: Default::default(),
         },
     }
 }

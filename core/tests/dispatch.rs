@@ -40,6 +40,7 @@ fn report(free_gib: u64) -> DeviceReport {
         telemetry: psionic_core::backend::Telemetry {
             free_memory_bytes: vec![free_gib * GIB],
             queue_depth: 0,
+            links: Default::default(),
         },
     }
 }

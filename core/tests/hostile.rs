@@ -42,6 +42,7 @@ fn hello() -> Message {
         role: NodeRole::Both,
         peers: Vec::new(),
         stream_port: None,
+        probe_sent_us: 0,
     })
 }
 

@@ -81,6 +81,7 @@ impl CudaReadiness {
             telemetry: Telemetry {
                 free_memory_bytes,
                 queue_depth: 0,
+                links: Default::default(),
             },
         }
     }

@@ -18,6 +18,8 @@
 //!
 //! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
 //! probe_interval_ms = 500
+//! link_probe_interval_ms = 30000         # bandwidth probe of each peer's stream
+//! link_probe_frames = 8                  # 56 KiB each; 0 turns bandwidth probes off
 //!
 //! [devices]                              # optional
 //! probe_interval_ms = 30000              # time between two CUDA driver probes
@@ -109,6 +111,8 @@ struct RawDiscovery {
     unreachable_after_missed_probes: Option<u32>,
     peer_expiry_ms: Option<u64>,
     dial_backoff_ms_max: Option<u64>,
+    link_probe_interval_ms: Option<u64>,
+    link_probe_frames: Option<u16>,
 }
 
 /// A configuration file resolved into settings.
@@ -294,6 +298,8 @@ impl RawDiscovery {
                 .unwrap_or(defaults.unreachable_after_missed_probes),
             peer_expiry_ms: self.peer_expiry_ms.unwrap_or(defaults.peer_expiry_ms),
             dial_backoff_ms_max: self.dial_backoff_ms_max.unwrap_or(defaults.dial_backoff_ms_max),
+            link_probe_interval_ms: self.link_probe_interval_ms.unwrap_or(defaults.link_probe_interval_ms),
+            link_probe_frames: self.link_probe_frames.unwrap_or(defaults.link_probe_frames),
             ..defaults
         }
     }

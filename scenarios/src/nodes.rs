@@ -32,7 +32,11 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         discovery_bind: addr(octet),
         stream_port: DISCOVERY_PORT + 1,
         seeds,
-        discovery: DiscoveryConfig::default(),
+        // madsim models latency, not bandwidth: one burst frame exercises the path.
+        discovery: DiscoveryConfig {
+            link_probe_frames: 1,
+            ..DiscoveryConfig::default()
+        },
         consensus,
         clock: Clock::new(),
         mutations: Default::default(),

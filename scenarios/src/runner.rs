@@ -69,6 +69,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
     let mut cluster = finished.cluster;
     let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
     let requests = cluster.check_requests();
+    let links = cluster.link_counts();
     Verdict {
         violations: cluster.violations(),
         reached: cluster.reached().to_vec(),
@@ -77,6 +78,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
         failover_ms: finished.failover_ms,
         proposals,
         requests,
+        links,
         nodes: finished.nodes,
     }
 }
@@ -98,6 +100,8 @@ pub struct Verdict {
     pub proposals: Option<(u64, u64)>,
     /// Inference requests, when a request workload ran.
     pub requests: Option<psionic_sim::report::RequestCounts>,
+    /// Measured links the leader held at the end.
+    pub links: Option<psionic_sim::report::LinkCounts>,
     /// Honest nodes.
     pub nodes: usize,
 }
@@ -124,6 +128,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
             failover_ms: Vec::new(),
             proposals: None,
             requests: None,
+            links: None,
             nodes: 0,
         }
     });
@@ -142,6 +147,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
         proposals_committed: verdict.proposals.map(|(acknowledged, _)| acknowledged),
         proposals_lost: verdict.proposals.map(|(_, lost)| lost),
         requests: verdict.requests,
+        links: verdict.links,
     };
     Run { report, trace }
 }

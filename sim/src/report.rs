@@ -306,6 +306,9 @@ pub struct Report {
     /// ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub requests: Option<RequestCounts>,
+    /// The links the leader held measurements of at the end, when a leader lived.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub links: Option<LinkCounts>,
 }
 
 /// A condition that was reached.
@@ -367,6 +370,43 @@ mod tests {
             Outcome::LivenessFailure
         );
         assert_eq!(Report::outcome_of(&[missed, two_leaders]), Outcome::SafetyViolation);
+    }
+}
+
+/// Measured links, for the report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkCounts {
+    /// Member pairs with a measured round trip.
+    pub pairs: u64,
+    /// Of those, pairs with a measured bandwidth.
+    pub with_bandwidth: u64,
+    /// Shortest and longest round trip.
+    pub rtt_us_range: (u32, u32),
+    /// Lowest and highest bandwidth.
+    pub bandwidth_mbps_range: (u32, u32),
+}
+
+impl LinkCounts {
+    /// Counts over `links`.
+    pub fn of<'a>(links: impl Iterator<Item = &'a psionic_core::backend::LinkTelemetry>) -> Self {
+        let mut counts = LinkCounts {
+            rtt_us_range: (u32::MAX, 0),
+            bandwidth_mbps_range: (u32::MAX, 0),
+            ..LinkCounts::default()
+        };
+        for link in links {
+            counts.pairs += 1;
+            counts.rtt_us_range = (
+                counts.rtt_us_range.0.min(link.rtt_us),
+                counts.rtt_us_range.1.max(link.rtt_us),
+            );
+            if let Some(mbps) = link.bandwidth_mbps {
+                counts.with_bandwidth += 1;
+                let (low, high) = counts.bandwidth_mbps_range;
+                counts.bandwidth_mbps_range = (low.min(mbps), high.max(mbps));
+            }
+        }
+        counts
     }
 }
 

@@ -349,6 +349,7 @@ mod tests {
             proposals_committed: None,
             proposals_lost: None,
             requests: None,
+            links: None,
         };
         let page = render(&report, &records);
         for title in [

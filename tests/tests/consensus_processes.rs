@@ -48,6 +48,26 @@ fn three_voters(dir: &std::path::Path) -> (Vec<String>, Vec<Option<NodeProcess>>
     (ids, nodes)
 }
 
+/// Waits until the leader's `/v1/members` shows, for every member, a round trip
+/// (under a second, on loopback) and a bandwidth measured to each other member.
+fn await_links_measured(leader: &NodeProcess, ids: &[String]) {
+    let measured = |members: &Value, from: &str, to: &str| {
+        let member = members
+            .as_array()
+            .and_then(|list| list.iter().find(|member| member["node_id"] == from));
+        let link = member.map(|member| &member["telemetry"]["links"][to]);
+        link.is_some_and(|link| {
+            link["rtt_us"].as_u64().is_some_and(|rtt_us| rtt_us < 1_000_000)
+                && link["bandwidth_mbps"].as_u64() > Some(0)
+        })
+    };
+    wait_until(CONVERGE, "every link measured", || {
+        let members = psionic_tests::http_get_json(leader.listening.operator_addr, "/v1/members");
+        ids.iter()
+            .all(|a| ids.iter().filter(|b| *b != a).all(|b| measured(&members, a, b)))
+    });
+}
+
 /// Waits until every running node follows one effective leader; returns its id.
 fn await_one_leader(nodes: &[Option<NodeProcess>]) -> String {
     let mut leader_id = None;
@@ -65,6 +85,7 @@ fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
     let (ids, mut nodes) = three_voters(dir.path());
     let leader_id = Some(await_one_leader(&nodes));
     let leader_index = ids.iter().position(|id| Some(id) == leader_id.as_ref()).unwrap();
+    await_links_measured(nodes[leader_index].as_ref().unwrap(), &ids);
     let mut acknowledged = 0;
     for n in 0..10 {
         acknowledged = commit(nodes[leader_index].as_ref().unwrap(), n);

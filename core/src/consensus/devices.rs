@@ -6,11 +6,12 @@
 //! once. Telemetry is never logged; the leader keeps the latest report of each member
 //! with the instant it arrived.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Consensus, EntryPayload, Role};
 use crate::backend::{
-    Backend, BackendReadiness, DEVICES_PER_BACKEND_MAX, DeviceReport, HeartbeatReport, ReadinessByBackend, Telemetry,
+    Backend, BackendReadiness, DEVICES_PER_BACKEND_MAX, DeviceReport, HeartbeatReport, LinkTelemetry,
+    ReadinessByBackend, Telemetry,
 };
 use crate::identity::NodeId;
 use crate::state::ClusterCommand;
@@ -34,17 +35,40 @@ pub(crate) struct DeviceBook {
     pub seen: BTreeMap<NodeId, TelemetrySeen>,
     /// Leader: readiness members claim while their applied state records another.
     pub claims: BTreeMap<NodeId, ReadinessByBackend>,
+    /// Measured links keyed by (smaller id, larger id): the worse of what either end
+    /// last reported.
+    pub links: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
+}
+
+fn ordered_pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// The slower round trip and the lower bandwidth of the two ends' measurements.
+fn worse_of(a: Option<LinkTelemetry>, b: Option<LinkTelemetry>) -> Option<LinkTelemetry> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(LinkTelemetry {
+            rtt_us: a.rtt_us.max(b.rtt_us),
+            bandwidth_mbps: match (a.bandwidth_mbps, b.bandwidth_mbps) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+        }),
+        (one, other) => one.or(other),
+    }
 }
 
 impl Consensus {
-    /// Takes this node's device report from the driver.
-    pub(crate) fn report_devices(&mut self, now: Instant, report: DeviceReport) {
+    /// Takes this node's device report from the driver: readiness and free memory
+    /// (queue depth and measured links are kept as they were set).
+    pub(crate) fn report_devices(&mut self, now: Instant, mut report: DeviceReport) {
+        report.telemetry.links = std::mem::take(&mut self.devices.local.telemetry.links);
+        report.telemetry.queue_depth = self.devices.local.telemetry.queue_depth;
         let seen = TelemetrySeen {
             telemetry: report.telemetry.clone(),
             at: now,
         };
-        self.devices.seen.insert(self.id, seen);
-        self.index_telemetry(self.id);
+        self.note_telemetry(self.id, seen);
         self.devices.local = DeviceReport {
             readiness: report
                 .readiness
@@ -58,12 +82,41 @@ impl Consensus {
     /// Updates the queue depth in this node's own telemetry.
     pub(crate) fn set_queue_depth(&mut self, now: Instant, queue_depth: u32) {
         self.devices.local.telemetry.queue_depth = queue_depth;
+        self.local_telemetry_changed(now);
+    }
+
+    /// Updates the links this node measured in its own telemetry.
+    pub(crate) fn set_links(&mut self, now: Instant, links: BTreeMap<NodeId, LinkTelemetry>) {
+        if self.devices.local.telemetry.links != links {
+            self.devices.local.telemetry.links = links;
+            self.local_telemetry_changed(now);
+        }
+    }
+
+    /// Keeps `seen` as `node`'s latest telemetry, and the measured links it touches.
+    fn note_telemetry(&mut self, node: NodeId, seen: TelemetrySeen) {
+        let previous = self.devices.seen.insert(node, seen);
+        let mut peers: BTreeSet<NodeId> = previous
+            .map(|previous| previous.telemetry.links.into_keys().collect())
+            .unwrap_or_default();
+        peers.extend(self.devices.seen[&node].telemetry.links.keys().copied());
+        for peer in peers {
+            let pair = ordered_pair(node, peer);
+            let measured = |from: NodeId, to: NodeId| self.devices.seen.get(&from)?.telemetry.links.get(&to).copied();
+            match worse_of(measured(node, peer), measured(peer, node)) {
+                Some(link) => self.devices.links.insert(pair, link),
+                None => self.devices.links.remove(&pair),
+            };
+        }
+        self.index_telemetry(node);
+    }
+
+    fn local_telemetry_changed(&mut self, now: Instant) {
         let seen = TelemetrySeen {
             telemetry: self.devices.local.telemetry.clone(),
             at: now,
         };
-        self.devices.seen.insert(self.id, seen);
-        self.index_telemetry(self.id);
+        self.note_telemetry(self.id, seen);
     }
 
     /// Latest telemetry per node, as known here.
@@ -91,8 +144,7 @@ impl Consensus {
             telemetry: report.telemetry,
             at: now,
         };
-        self.devices.seen.insert(from, seen);
-        self.index_telemetry(from);
+        self.note_telemetry(from, seen);
         match report.readiness_claim {
             Some(claim) => self.devices.claims.insert(from, claim),
             None => self.devices.claims.remove(&from),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::authority::{Fence, StampedDecision};
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
-use crate::backend::HeartbeatReport;
+use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::dispatch::ExecutionReport;
 use crate::identity::RequestId;
 
@@ -78,6 +78,7 @@ pub enum RaftMessage {
         /// Byte offset of `data` in the snapshot payload.
         offset: u64,
         /// The bytes, at most [`SNAPSHOT_CHUNK_BYTES_MAX`].
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// Answers a snapshot chunk.
@@ -132,6 +133,9 @@ impl RaftMessage {
             }
             RaftMessage::SnapshotChunk { data, .. } if data.len() > SNAPSHOT_CHUNK_BYTES_MAX => {
                 Err((data.len(), SNAPSHOT_CHUNK_BYTES_MAX))
+            }
+            RaftMessage::AppendResponse { report, .. } if report.telemetry.links.len() > LINKS_PER_REPORT_MAX => {
+                Err((report.telemetry.links.len(), LINKS_PER_REPORT_MAX))
             }
             _ => Ok(()),
         }

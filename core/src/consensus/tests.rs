@@ -239,3 +239,42 @@ fn a_follower_in_another_state_schema_gets_a_full_resync() {
         })
     );
 }
+
+#[test]
+fn the_leader_plans_with_the_worse_of_both_ends_link_measurements() {
+    use crate::backend::{HeartbeatReport, LinkTelemetry, Telemetry};
+    let mut consensus = consensus(3, Vec::new(), 1);
+    lead_with_matches(&mut consensus, &[(2, 0), (3, 0)]);
+    let link = |rtt_us, bandwidth_mbps| LinkTelemetry { rtt_us, bandwidth_mbps };
+    let report = |links: Vec<(NodeId, LinkTelemetry)>| HeartbeatReport {
+        telemetry: Telemetry {
+            links: links.into_iter().collect(),
+            ..Telemetry::default()
+        },
+        readiness_claim: None,
+    };
+    // What `PlanningFacts::links_measured` borrows.
+    let planned = |consensus: &mut Consensus| consensus.devices.links.get(&(id(2), id(3))).copied();
+    consensus.on_heartbeat_report(Instant::ZERO, id(2), report(vec![(id(3), link(300, Some(1_000)))]));
+    assert_eq!(planned(&mut consensus), Some(link(300, Some(1_000))));
+    consensus.on_heartbeat_report(Instant::ZERO, id(3), report(vec![(id(2), link(500, None))]));
+    assert_eq!(
+        planned(&mut consensus),
+        Some(link(500, Some(1_000))),
+        "slower round trip, known bandwidth"
+    );
+    consensus.on_heartbeat_report(Instant::ZERO, id(3), report(vec![(id(2), link(200, Some(800)))]));
+    assert_eq!(planned(&mut consensus), Some(link(300, Some(800))));
+    consensus.on_heartbeat_report(Instant::ZERO, id(2), report(Vec::new()));
+    assert_eq!(
+        planned(&mut consensus),
+        Some(link(200, Some(800))),
+        "what the other end still reports"
+    );
+    consensus.on_heartbeat_report(Instant::ZERO, id(3), report(Vec::new()));
+    assert_eq!(
+        planned(&mut consensus),
+        None,
+        "a link neither end reports is not measured"
+    );
+}

@@ -11,6 +11,7 @@
 //! - a peer silent for `peer_expiry_ms` leaves the table.
 
 mod dial;
+mod link;
 mod peer;
 
 use std::collections::BTreeMap;
@@ -21,8 +22,10 @@ use core::time::Duration;
 use rand_core::RngCore;
 
 pub use dial::{Dial, DialOrigin};
+pub use link::{BurstDue, LinkMeter};
 pub use peer::{Peer, PeerHealth};
 
+use crate::backend::LinkTelemetry;
 use crate::config::DiscoveryConfig;
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
 use crate::io::Event;
@@ -204,11 +207,54 @@ impl Discovery {
         }
     }
 
-    /// When the next probe is due.
+    /// When the next probe is due (a bandwidth burst included).
     pub fn next_probe_at(&self) -> Option<Instant> {
         let peers = self.peers.values().map(|peer| peer.next_probe_at);
         let dials = self.dials.values().map(|dial| dial.next_probe_at);
-        peers.chain(dials).min()
+        let bursts = self
+            .peers
+            .values()
+            .filter(|peer| self.config.link_probe_frames > 0 && burst_target(peer))
+            .map(|peer| peer.link.next_burst_at());
+        peers.chain(dials).chain(bursts).min()
+    }
+
+    /// A discovery probe to `peer`, sent at `probe_sent_us`, was answered `now`.
+    pub fn on_probe_answered(&mut self, now: Instant, peer: NodeId, probe_sent_us: u64) {
+        if let Some(peer) = self.peers.get_mut(&peer) {
+            peer.link.on_probe_answered(now, probe_sent_us);
+        }
+    }
+
+    /// A bandwidth burst to `peer`, sent at `burst_sent_us`, was answered `now`.
+    pub fn on_burst_answered(&mut self, now: Instant, peer: NodeId, burst_sent_us: u64) {
+        if let Some(peer) = self.peers.get_mut(&peer) {
+            peer.link.on_burst_answered(now, burst_sent_us);
+        }
+    }
+
+    /// Bandwidth bursts due at `now`, with the stream each goes on: reachable peers
+    /// with a stream only.
+    pub fn due_bursts(&mut self, now: Instant) -> Vec<(SocketAddr, BurstDue)> {
+        let config = self.config;
+        self.peers
+            .values_mut()
+            .filter(|peer| burst_target(peer))
+            .filter_map(|peer| {
+                let stream = peer.stream_addr()?;
+                peer.link.due_burst(now, &config).map(|burst| (stream, burst))
+            })
+            .collect()
+    }
+
+    /// The links measured to reachable peers, at most `links_max`, in id order.
+    pub fn links(&self, links_max: usize) -> BTreeMap<NodeId, LinkTelemetry> {
+        self.peers
+            .iter()
+            .filter(|(_, peer)| peer.health == PeerHealth::Reachable)
+            .filter_map(|(id, peer)| peer.link.telemetry().map(|link| (*id, link)))
+            .take(links_max)
+            .collect()
     }
 
     /// When the longest-silent peer expires.
@@ -245,6 +291,11 @@ impl Discovery {
             }
         }
     }
+}
+
+/// Whether `peer` is probed for bandwidth: reachable, with a stream.
+fn burst_target(peer: &Peer) -> bool {
+    peer.health == PeerHealth::Reachable && peer.stream_port.is_some()
 }
 
 /// Delay before the next probe of a target that has missed `missed` probes: the probe

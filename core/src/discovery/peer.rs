@@ -5,6 +5,7 @@ use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Heard;
+use super::link::LinkMeter;
 use crate::config::DiscoveryConfig;
 use crate::identity::{NodeEpoch, NodeRole};
 use crate::time::Instant;
@@ -53,6 +54,8 @@ pub struct Peer {
     pub next_probe_at: Instant,
     /// Port of its peer-stream listener, if it announced one.
     pub stream_port: Option<u16>,
+    /// What this node measured of the link to it.
+    pub link: LinkMeter,
 }
 
 impl Peer {
@@ -73,6 +76,7 @@ impl Peer {
             unanswered_probes: 0,
             next_probe_at,
             stream_port: heard.stream_port,
+            link: LinkMeter::new(next_probe_at),
         }
     }
 

@@ -2,7 +2,7 @@
 //! serving policy, and the members it has not heard from; and dry-run planning of
 //! any lane.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +10,9 @@ use crate::consensus::{Consensus, Role};
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::plan::{
-    CandidateIndex, FactDigests, LayerShardedRequest, LinkTelemetry, Placement, PlacementRefusal, PlanningFacts,
-    RequestNeeds, ServingPolicy, TensorShardedRequest, Unreachable, place_layer_sharded, place_replicated,
-    place_tensor_sharded, place_whole_request,
+    CandidateIndex, FactDigests, LayerShardedRequest, Placement, PlacementRefusal, PlanningFacts, RequestNeeds,
+    ServingPolicy, TensorShardedRequest, Unreachable, place_layer_sharded, place_replicated, place_tensor_sharded,
+    place_whole_request,
 };
 use crate::time::Instant;
 
@@ -36,7 +36,6 @@ pub(super) struct PlanningInputs {
     pub state_digest: Digest,
     digests: FactDigests,
     now: Instant,
-    links_measured: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
 }
 
 impl PlanningInputs {
@@ -46,7 +45,7 @@ impl PlanningInputs {
             cluster_id: consensus.cluster_id,
             state: &consensus.state,
             telemetry: &consensus.devices.seen,
-            links_measured: &self.links_measured,
+            links_measured: &consensus.devices.links,
             serving: &self.serving,
             unreachable: consensus.silence(self.now),
             digests: self.digests,
@@ -74,7 +73,6 @@ impl Consensus {
             state_digest,
             digests,
             now,
-            links_measured: BTreeMap::new(),
         }
     }
 

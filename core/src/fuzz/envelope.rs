@@ -109,6 +109,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             role: NodeRole::Both,
             peers: Vec::new(),
             stream_port: None,
+            probe_sent_us: 0,
         });
     }
     Message::Raft(RaftMessage::VoteResponse {

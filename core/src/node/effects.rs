@@ -13,14 +13,7 @@ impl Node {
     pub(super) fn drain_consensus(&mut self) {
         for effect in std::mem::take(&mut self.consensus.effects) {
             match effect {
-                Effect::Send { to, message } => {
-                    // Consensus prefers the peer's stream; a datagram otherwise.
-                    if let Some(stream) = self.discovery.peer(to).and_then(|peer| peer.stream_addr()) {
-                        self.send_on(stream, TransportClass::Stream, Message::Raft(message));
-                    } else if let Some(addr) = self.addr_of(to) {
-                        self.send(addr, Message::Raft(message));
-                    }
-                }
+                Effect::Send { to, message } => self.send_to_peer(to, Message::Raft(message)),
                 Effect::PersistHardState(hard_state) => self.outputs.push_back(Output::PersistHardState(hard_state)),
                 Effect::PersistEntries { first_index, entries } => {
                     self.outputs.push_back(Output::PersistEntries { first_index, entries });
@@ -32,6 +25,15 @@ impl Node {
                     self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
                 }
             }
+        }
+    }
+
+    /// Sends on the peer's stream when it has one, as a datagram otherwise.
+    pub(super) fn send_to_peer(&mut self, to: crate::identity::NodeId, message: Message) {
+        if let Some(stream) = self.discovery.peer(to).and_then(|peer| peer.stream_addr()) {
+            self.send_on(stream, TransportClass::Stream, message);
+        } else if let Some(addr) = self.addr_of(to) {
+            self.send(addr, message);
         }
     }
 

@@ -11,10 +11,10 @@ use core::net::SocketAddr;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::backend::DeviceReport;
+use crate::backend::{DeviceReport, LINKS_PER_REPORT_MAX};
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
-use crate::discovery::{Discovery, PeerHealth};
+use crate::discovery::{BurstDue, Discovery, PeerHealth};
 use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, Transmit, TransportClass};
@@ -25,7 +25,7 @@ use crate::state::{ClusterCommand, ProposalId};
 use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
-use crate::wire::{Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
+use crate::wire::{Authenticator, Body, LinkProbe, Message, SCHEMA_VERSION, encode_frame};
 
 /// ChaCha stream of discovery (probe jitter, backoff).
 const DISCOVERY_STREAM: u64 = 0;
@@ -310,9 +310,14 @@ impl Node {
         }
         if self.timers.is_due(Timer::DiscoveryProbe, now) {
             for addr in self.discovery.due_probes(now, &mut self.rng, &mut events) {
-                let hello = self.hello_for(addr);
+                let hello = self.hello_for(addr, now.as_micros());
                 self.send(addr, Message::Hello(hello));
             }
+            for (stream, burst) in self.discovery.due_bursts(now) {
+                self.send_burst(stream, burst);
+            }
+            let links = self.discovery.links(LINKS_PER_REPORT_MAX);
+            self.consensus.set_links(now, links);
         }
         self.push_events(events);
         for (timer, deadline) in self.consensus.deadlines() {
@@ -322,6 +327,19 @@ impl Node {
                     self.maintain(now);
                 }
             }
+        }
+    }
+
+    /// The frames of one bandwidth probe, back to back on `stream`.
+    fn send_burst(&mut self, stream: SocketAddr, burst: BurstDue) {
+        for index in 0..burst.frames {
+            let probe = LinkProbe {
+                burst_sent_us: burst.sent_at.as_micros(),
+                index,
+                count: burst.frames,
+                payload: vec![0; burst.payload_bytes],
+            };
+            self.send_on(stream, TransportClass::Stream, Message::LinkProbe(probe));
         }
     }
 

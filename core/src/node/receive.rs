@@ -9,7 +9,7 @@ use crate::io::Event;
 use crate::refusal::Refusal;
 use crate::replay::{EpochChange, ReplayRefusal};
 use crate::time::Instant;
-use crate::wire::{AuthFailure, Body, Hello, Message, SCHEMA_VERSION, decode_frame, peek_schema_version};
+use crate::wire::{AuthFailure, Body, Hello, LinkProbeAck, Message, SCHEMA_VERSION, decode_frame, peek_schema_version};
 
 /// A frame that passed every check.
 struct Accepted {
@@ -29,7 +29,7 @@ impl Node {
         let sender = body.sender;
         let (role, stream_port) = match &body.message {
             Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
-            Message::Raft(_) => (None, None),
+            Message::Raft(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
         };
         let discovery_addr = if via_stream {
             self.discovery.peer(sender).map(|peer| peer.addr)
@@ -54,12 +54,26 @@ impl Node {
             Message::Hello(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
                 self.push_events(events);
-                let ack = self.hello_for(from);
+                let ack = self.hello_for(from, hello.probe_sent_us);
                 self.send(from, Message::HelloAck(ack));
             }
             Message::HelloAck(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
+                self.discovery.on_probe_answered(now, sender, hello.probe_sent_us);
                 self.push_events(events);
+            }
+            Message::LinkProbe(probe) => {
+                self.push_events(events);
+                if probe.is_last() {
+                    let ack = Message::LinkProbeAck(LinkProbeAck {
+                        burst_sent_us: probe.burst_sent_us,
+                    });
+                    self.send_to_peer(sender, ack);
+                }
+            }
+            Message::LinkProbeAck(ack) => {
+                self.push_events(events);
+                self.discovery.on_burst_answered(now, sender, ack.burst_sent_us);
             }
             Message::Raft(message) => {
                 self.push_events(events);
@@ -147,8 +161,10 @@ impl Node {
         Ok(())
     }
 
-    pub(super) fn hello_for(&self, recipient: SocketAddr) -> Hello {
+    /// A hello for `recipient`: a probe sent at `probe_sent_us`, or an ack echoing it.
+    pub(super) fn hello_for(&self, recipient: SocketAddr, probe_sent_us: u64) -> Hello {
         Hello {
+            probe_sent_us,
             stream_port: self.stream_port,
             namespace: self.namespace.clone(),
             role: self.role,

@@ -14,15 +14,7 @@ use crate::identity::{ClusterId, NodeId};
 use crate::state::{ClusterState, LinkClass};
 use crate::time::Instant;
 
-/// A link's measured round trip and bandwidth (soft telemetry from the driver's
-/// probes; never logged).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkTelemetry {
-    /// Round-trip time.
-    pub rtt_us: u32,
-    /// Bandwidth.
-    pub bandwidth_mbps: u32,
-}
+pub use crate::backend::LinkTelemetry;
 
 /// What placement reads.
 #[derive(Clone, Copy)]
@@ -232,13 +224,11 @@ impl PlanningFacts<'_> {
                 max,
             }));
         }
-        if let (Some(seen), Some(min)) = (measured, policy.bandwidth_mbps_min)
-            && seen.bandwidth_mbps < min
+        if let (Some(bandwidth_mbps), Some(min)) =
+            (measured.and_then(|seen| seen.bandwidth_mbps), policy.bandwidth_mbps_min)
+            && bandwidth_mbps < min
         {
-            return Err(refuse(LinkShortfall::Bandwidth {
-                bandwidth_mbps: seen.bandwidth_mbps,
-                min,
-            }));
+            return Err(refuse(LinkShortfall::Bandwidth { bandwidth_mbps, min }));
         }
         Ok(rank * RANK_COST + measured.map_or(0, |seen| u64::from(seen.rtt_us)))
     }

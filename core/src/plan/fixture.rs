@@ -69,6 +69,7 @@ impl Fleet {
         let telemetry = Telemetry {
             free_memory_bytes: free_gib.iter().map(|gib| gib * GIB).collect(),
             queue_depth: 0,
+            links: Default::default(),
         };
         self.telemetry.insert(node(byte), telemetry);
         self
@@ -119,7 +120,10 @@ impl Fleet {
     }
 
     pub fn measured(&mut self, a: u8, b: u8, rtt_us: u32, bandwidth_mbps: u32) -> &mut Self {
-        let seen = LinkTelemetry { rtt_us, bandwidth_mbps };
+        let seen = LinkTelemetry {
+            rtt_us,
+            bandwidth_mbps: Some(bandwidth_mbps),
+        };
         self.links_measured.insert(ordered(node(a), node(b)), seen);
         self
     }

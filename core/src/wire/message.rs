@@ -20,6 +20,11 @@ pub enum Message {
     HelloAck(Hello),
     /// A consensus message.
     Raft(RaftMessage),
+    /// One frame of a bandwidth probe, sent on the peer stream. The receiver answers
+    /// the last frame of a burst with [`Message::LinkProbeAck`].
+    LinkProbe(LinkProbe),
+    /// The answer to the last frame of a bandwidth probe. Never answered.
+    LinkProbeAck(LinkProbeAck),
 }
 
 impl Message {
@@ -30,8 +35,52 @@ impl Message {
             Message::Raft(message) => message
                 .within_limits()
                 .map_err(|(len, max)| DecodeError::TooManyItems { len, max }),
+            Message::LinkProbe(probe) => probe.validate(),
+            Message::LinkProbeAck(_) => Ok(()),
         }
     }
+}
+
+/// Most payload bytes in one bandwidth-probe frame (with its envelope, under
+/// [`super::FRAME_BYTES_MAX`]).
+pub const LINK_PROBE_PAYLOAD_BYTES_MAX: usize = 56 * 1024;
+
+/// One frame of a burst that measures a link's bandwidth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkProbe {
+    /// The prober's clock (microseconds) when it sent the burst; names the burst.
+    pub burst_sent_us: u64,
+    /// This frame's place in the burst, from 0.
+    pub index: u16,
+    /// Frames in the burst.
+    pub count: u16,
+    /// Filler, at most [`LINK_PROBE_PAYLOAD_BYTES_MAX`].
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+impl LinkProbe {
+    /// Whether this frame ends its burst (and is answered).
+    pub fn is_last(&self) -> bool {
+        self.index.saturating_add(1) >= self.count
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        if self.payload.len() > LINK_PROBE_PAYLOAD_BYTES_MAX {
+            return Err(DecodeError::TooManyItems {
+                len: self.payload.len(),
+                max: LINK_PROBE_PAYLOAD_BYTES_MAX,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The answer to the last frame of a bandwidth probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkProbeAck {
+    /// The `burst_sent_us` of the burst answered.
+    pub burst_sent_us: u64,
 }
 
 /// What a node says of itself, and which peers it can reach.
@@ -46,6 +95,9 @@ pub struct Hello {
     pub peers: Vec<PeerRecord>,
     /// Port of the sender's peer-stream listener (on its discovery IP), if it has one.
     pub stream_port: Option<u16>,
+    /// On a hello, the sender's clock (microseconds) when it sent it; on an ack, the
+    /// value of the hello answered: the prober's round trip is its clock now less this.
+    pub probe_sent_us: u64,
 }
 
 impl Hello {

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 mod conditions;
 mod devices;
 mod faults;
+mod links;
 mod requests;
 mod workload;
 

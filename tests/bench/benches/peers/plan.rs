@@ -78,6 +78,7 @@ impl Fleet {
             let seen = Telemetry {
                 free_memory_bytes: free,
                 queue_depth: index % 5,
+                links: Default::default(),
             };
             telemetry.insert(node(index), seen);
             for ahead in 1..=LINKED_AHEAD {
