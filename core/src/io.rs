@@ -34,6 +34,13 @@ pub enum Input {
         /// The frame.
         bytes: Vec<u8>,
     },
+    /// Frames that arrived on peer streams since the last input, in arrival order:
+    /// handled as that many [`Input::Stream`]s, with their signatures verified as one
+    /// batch where the posture allows.
+    Streams {
+        /// Remote end of each frame's stream, and the frame.
+        frames: Vec<(SocketAddr, Vec<u8>)>,
+    },
     /// The deadline returned by [`crate::Node::poll_timeout`] was reached.
     Timeout,
 }

@@ -3,7 +3,9 @@
 mod harness;
 
 use harness::{Harness, addr, config, namespace};
-use psionic_core::wire::{AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame};
+use psionic_core::wire::{
+    AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, SignedFrame, decode_frame, encode_frame,
+};
 use psionic_core::{
     AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind,
     TrustPosture,
@@ -240,4 +242,129 @@ fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
             ..
         }
     ));
+}
+
+/// Hellos signed by `sender` (pinned as node 1 of `configured_peers_cluster`), with
+/// counters far past any it sent, the frame at `tampered` (if any) with its tag bent.
+fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> Vec<Vec<u8>> {
+    let posture = TrustPosture::ConfiguredPeers {
+        peers: vec![
+            NodeIdentity::new([1; 32], NodeEpoch(1)).public_key(),
+            sender.public_key(),
+        ],
+    };
+    let cluster_id = ClusterId::derive(&namespace(), b"genesis");
+    let sealer = Authenticator::new(&posture, cluster_id, sender);
+    (0..count)
+        .map(|n| {
+            let body = Body {
+                schema_version: SCHEMA_VERSION,
+                cluster_id,
+                sender: sender.node_id(),
+                sender_epoch: NodeEpoch(1),
+                counter: 1_000_000 + n,
+                auth_kind: AuthKind::Signature,
+                message: Message::HelloAck(Hello {
+                    namespace: namespace(),
+                    role: NodeRole::Both,
+                    peers: vec![],
+                    stream_port: None,
+                    probe_sent_us: 0,
+                }),
+            };
+            let mut frame = encode_frame(&body, &sealer);
+            if tampered == Some(n as usize) {
+                let last = frame.len() - 1;
+                frame[last] ^= 0x40;
+            }
+            frame
+        })
+        .collect()
+}
+
+#[test]
+fn signatures_verify_as_one_batch_only_when_every_one_is_genuine() {
+    let sender = NodeIdentity::new([2; 32], NodeEpoch(1));
+    let posture = TrustPosture::ConfiguredPeers {
+        peers: vec![
+            NodeIdentity::new([1; 32], NodeEpoch(1)).public_key(),
+            sender.public_key(),
+        ],
+    };
+    let receiver = Authenticator::new(
+        &posture,
+        ClusterId::derive(&namespace(), b"genesis"),
+        &NodeIdentity::new([1; 32], NodeEpoch(1)),
+    );
+    let batch_verifies = |frames: &[Vec<u8>]| {
+        let decoded: Vec<_> = frames.iter().map(|frame| decode_frame(frame).unwrap()).collect();
+        let signed: Vec<SignedFrame<'_>> = decoded
+            .iter()
+            .map(|frame| SignedFrame {
+                sender: frame.body.sender,
+                kind: frame.body.auth_kind,
+                body: frame.authenticated_bytes,
+                tag: frame.tag,
+            })
+            .collect();
+        receiver.verify_batch(&signed)
+    };
+    assert!(batch_verifies(&signed_hellos(&sender, 8, None)));
+    assert!(!batch_verifies(&signed_hellos(&sender, 8, Some(5))));
+    assert!(
+        !batch_verifies(&signed_hellos(&sender, 1, None)),
+        "one frame is verified alone"
+    );
+    let stranger = NodeIdentity::new([7; 32], NodeEpoch(1));
+    assert!(
+        !batch_verifies(&signed_hellos(&stranger, 4, None)),
+        "an unpinned sender"
+    );
+}
+
+#[test]
+fn a_bad_frame_in_a_stream_batch_is_refused_alone_and_the_others_are_admitted() {
+    let mut harness = configured_peers_cluster(&[1, 2], 2);
+    harness.run_until_ms(600);
+    let before = refusals_of(&harness, 0).len();
+    let sender = NodeIdentity::new([2; 32], NodeEpoch(1));
+    let frames = signed_hellos(&sender, 4, Some(2));
+    let from = addr(1);
+    harness.inject_streams(0, frames.iter().map(|frame| (from, frame.clone())).collect());
+    let refusals = refusals_of(&harness, 0);
+    assert!(
+        matches!(
+            &refusals[before..],
+            [Refusal::AuthenticationFailed {
+                failure: AuthFailure::BadSignature,
+                ..
+            }]
+        ),
+        "{:?}",
+        &refusals[before..]
+    );
+    harness.inject(from, 0, frames[3].clone());
+    assert!(
+        matches!(
+            refusals_of(&harness, 0).last(),
+            Some(Refusal::Replay { counter: 1_000_003, .. })
+        ),
+        "the genuine frames of the batch were admitted"
+    );
+
+    let genuine = signed_hellos(&sender, 8, None);
+    let genuine: Vec<_> = genuine.into_iter().skip(4).map(|frame| (from, frame)).collect();
+    let before = refusals_of(&harness, 0).len();
+    harness.inject_streams(0, genuine.clone());
+    assert_eq!(
+        refusals_of(&harness, 0).len(),
+        before,
+        "a genuine batch is admitted whole"
+    );
+    harness.inject_streams(0, genuine);
+    assert_eq!(
+        refusals_of(&harness, 0).len(),
+        before + 4,
+        "and every frame of it once only"
+    );
 }

@@ -115,6 +115,9 @@ pub(crate) struct Driver {
     pub serving: Serving,
 }
 
+/// Most stream frames handed to the core in one input (one signature batch).
+const STREAM_FRAMES_PER_INPUT_MAX: usize = 64;
+
 /// Longest a published state report goes without a refresh (its telemetry ages).
 const STATE_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -135,8 +138,9 @@ impl Driver {
                 _ = self.shutdown.changed() => break,
                 () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
                 Some(request) = self.requests.recv() => self.on_request(request),
-                Some(Inbound { from, bytes }) = self.inbound.recv() => {
-                    self.core.handle(self.clock.now(), Input::Stream { from, bytes });
+                Some(first) = self.inbound.recv() => {
+                    let input = self.stream_input(first);
+                    self.core.handle(self.clock.now(), input);
                 }
                 received = self.socket.recv_from(&mut buffer) => match received {
                     Ok((len, from)) => {
@@ -149,6 +153,23 @@ impl Driver {
         }
         let span = self.term_span();
         self.carry_out_outputs().instrument(span).await
+    }
+
+    /// The stream frame `first` and those already waiting behind it (at most
+    /// [`STREAM_FRAMES_PER_INPUT_MAX`]) as one input, so the core can verify their
+    /// signatures as one batch.
+    fn stream_input(&mut self, first: Inbound) -> Input {
+        let mut frames = vec![(first.from, first.bytes)];
+        while frames.len() < STREAM_FRAMES_PER_INPUT_MAX {
+            match self.inbound.try_recv() {
+                Ok(Inbound { from, bytes }) => frames.push((from, bytes)),
+                Err(_) => break,
+            }
+        }
+        match <[_; 1]>::try_from(frames) {
+            Ok([(from, bytes)]) => Input::Stream { from, bytes },
+            Err(frames) => Input::Streams { frames },
+        }
     }
 
     /// The span of the current term, made anew when the term changes.

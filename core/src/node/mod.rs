@@ -100,6 +100,7 @@ impl Node {
         match input {
             Input::Datagram { from, bytes } => self.on_frame(now, from, &bytes, false),
             Input::Stream { from, bytes } => self.on_frame(now, from, &bytes, true),
+            Input::Streams { frames } => self.on_stream_frames(now, &frames),
             Input::Timeout => self.on_timeout(now),
         }
         self.finish();

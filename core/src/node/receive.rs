@@ -9,23 +9,76 @@ use crate::io::Event;
 use crate::refusal::Refusal;
 use crate::replay::{EpochChange, ReplayRefusal};
 use crate::time::Instant;
-use crate::wire::{AuthFailure, Body, Hello, LinkProbeAck, Message, SCHEMA_VERSION, decode_frame, peek_schema_version};
+use crate::wire::{
+    AuthFailure, Body, DecodedFrame, Hello, LinkProbeAck, Message, SCHEMA_VERSION, SignedFrame, decode_frame,
+    peek_schema_version,
+};
 
-/// A frame that passed every check.
-struct Accepted {
-    body: Body,
-    epoch_change: EpochChange,
+/// The first checks of a frame, in order: size and version, then decoding.
+fn decode_checked(bytes: &[u8]) -> Result<DecodedFrame<'_>, Refusal> {
+    let malformed = |error| Refusal::MalformedFrame { error };
+    let version = peek_schema_version(bytes).map_err(malformed)?;
+    if version != SCHEMA_VERSION {
+        return Err(Refusal::UnsupportedSchemaVersion {
+            ours: SCHEMA_VERSION,
+            theirs: version,
+        });
+    }
+    decode_frame(bytes).map_err(malformed)
 }
 
 impl Node {
     /// A frame from `from`; `via_stream` when it came on a peer stream, whose remote
     /// address is not the sender's discovery address.
     pub(super) fn on_frame(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], via_stream: bool) {
-        let accepted = match self.accept_frame(bytes) {
-            Ok(accepted) => accepted,
+        match decode_checked(bytes) {
+            Ok(frame) => self.on_decoded(now, from, frame, via_stream, false),
+            Err(refusal) => self.refuse(from, refusal),
+        }
+    }
+
+    /// Frames that arrived together on peer streams: their signatures are verified as
+    /// one batch where the posture allows, then each frame is handled in order
+    /// exactly as if it had come alone (any frame of a batch that fails is verified
+    /// on its own).
+    pub(super) fn on_stream_frames(&mut self, now: Instant, frames: &[(SocketAddr, Vec<u8>)]) {
+        let decoded: Vec<_> = frames
+            .iter()
+            .map(|(from, bytes)| (*from, decode_checked(bytes)))
+            .collect();
+        let signed: Vec<SignedFrame<'_>> = decoded
+            .iter()
+            .filter_map(|(_, frame)| frame.as_ref().ok())
+            .map(|frame| SignedFrame {
+                sender: frame.body.sender,
+                kind: frame.body.auth_kind,
+                body: frame.authenticated_bytes,
+                tag: frame.tag,
+            })
+            .collect();
+        let verified = self.authenticator.verify_batch(&signed);
+        for (from, frame) in decoded {
+            match frame {
+                Ok(frame) => self.on_decoded(now, from, frame, true, verified),
+                Err(refusal) => self.refuse(from, refusal),
+            }
+        }
+    }
+
+    /// A decoded frame; `verified` when its tag was already checked in a batch.
+    fn on_decoded(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        frame: DecodedFrame<'_>,
+        via_stream: bool,
+        verified: bool,
+    ) {
+        let epoch_change = match self.admit(&frame, verified) {
+            Ok(epoch_change) => epoch_change,
             Err(refusal) => return self.refuse(from, refusal),
         };
-        let body = accepted.body;
+        let body = frame.body;
         let sender = body.sender;
         let (role, stream_port) = match &body.message {
             Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
@@ -39,31 +92,32 @@ impl Node {
         let mut events = Vec::new();
         if let Some(addr) = discovery_addr {
             self.addrs.insert(sender, addr);
-            let epoch = body.sender_epoch;
             let heard = Heard {
                 peer: sender,
                 addr,
                 role,
                 stream_port,
-                epoch,
-                epoch_change: accepted.epoch_change,
+                epoch: body.sender_epoch,
+                epoch_change,
             };
             self.discovery.on_heard(now, heard, &mut events);
         }
-        match body.message {
+        self.push_events(events);
+        self.dispatch_message(now, from, sender, body.message);
+    }
+
+    fn dispatch_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, message: Message) {
+        match message {
             Message::Hello(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
-                self.push_events(events);
                 let ack = self.hello_for(from, hello.probe_sent_us);
                 self.send(from, Message::HelloAck(ack));
             }
             Message::HelloAck(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
                 self.discovery.on_probe_answered(now, sender, hello.probe_sent_us);
-                self.push_events(events);
             }
             Message::LinkProbe(probe) => {
-                self.push_events(events);
                 if probe.is_last() {
                     let ack = Message::LinkProbeAck(LinkProbeAck {
                         burst_sent_us: probe.burst_sent_us,
@@ -71,58 +125,40 @@ impl Node {
                     self.send_to_peer(sender, ack);
                 }
             }
-            Message::LinkProbeAck(ack) => {
-                self.push_events(events);
-                self.discovery.on_burst_answered(now, sender, ack.burst_sent_us);
-            }
-            Message::Raft(message) => {
-                self.push_events(events);
-                self.consensus.on_message(now, sender, message);
-            }
+            Message::LinkProbeAck(ack) => self.discovery.on_burst_answered(now, sender, ack.burst_sent_us),
+            Message::Raft(message) => self.consensus.on_message(now, sender, message),
         }
     }
 
-    /// Runs every check on a frame, in order: size and version, decoding, cluster,
-    /// sender, authentication, replay. Only the last step changes state.
-    fn accept_frame(&mut self, bytes: &[u8]) -> Result<Accepted, Refusal> {
-        let malformed = |error| Refusal::MalformedFrame { error };
-        let version = peek_schema_version(bytes).map_err(malformed)?;
-        if version != SCHEMA_VERSION {
-            return Err(Refusal::UnsupportedSchemaVersion {
-                ours: SCHEMA_VERSION,
-                theirs: version,
-            });
-        }
-        let frame = decode_frame(bytes).map_err(malformed)?;
+    /// The checks after decoding, in order: cluster, sender, authentication (unless
+    /// `verified`), replay. Only the last step changes state.
+    fn admit(&mut self, frame: &DecodedFrame<'_>, verified: bool) -> Result<EpochChange, Refusal> {
         let body = &frame.body;
         self.check_cluster(body)?;
         let sender = body.sender;
         if sender == self.node_id {
             return Err(Refusal::OwnIdentity { sender });
         }
-        self.authenticator
-            .verify(sender, body.auth_kind, frame.authenticated_bytes, frame.tag)
-            .map_err(|failure| match failure {
-                AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
-                failure => Refusal::AuthenticationFailed { sender, failure },
-            })?;
-        self.check_room_for(sender)?;
-        let epoch_change =
-            self.replay
-                .admit(sender, body.sender_epoch, body.counter)
-                .map_err(|refusal| match refusal {
-                    ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
-                    ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
-                        sender,
-                        epoch: body.sender_epoch,
-                        counter,
-                        highest,
-                    },
+        if !verified {
+            self.authenticator
+                .verify(sender, body.auth_kind, frame.authenticated_bytes, frame.tag)
+                .map_err(|failure| match failure {
+                    AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
+                    failure => Refusal::AuthenticationFailed { sender, failure },
                 })?;
-        Ok(Accepted {
-            body: frame.body,
-            epoch_change,
-        })
+        }
+        self.check_room_for(sender)?;
+        self.replay
+            .admit(sender, body.sender_epoch, body.counter)
+            .map_err(|refusal| match refusal {
+                ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
+                ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
+                    sender,
+                    epoch: body.sender_epoch,
+                    counter,
+                    highest,
+                },
+            })
     }
 
     /// A new sender that is not a member is tracked only while there is room: the

@@ -65,6 +65,19 @@ pub enum AuthFailure {
     UnknownPeer,
 }
 
+/// One received frame's authentication facts, for [`Authenticator::verify_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct SignedFrame<'a> {
+    /// Who the frame says sent it.
+    pub sender: NodeId,
+    /// The tag's kind.
+    pub kind: AuthKind,
+    /// The body bytes exactly as received.
+    pub body: &'a [u8],
+    /// The tag.
+    pub tag: &'a [u8],
+}
+
 enum Verification {
     Mac(Hmac<Sha256>),
     Signature(BTreeMap<NodeId, VerifyingKey>),
@@ -153,5 +166,41 @@ impl Authenticator {
                     .map_err(|_| AuthFailure::BadSignature)
             }
         }
+    }
+
+    /// Whether every frame of `frames` is authentic, checked at once by ed25519 batch
+    /// verification. True only under the signature posture, for two frames or more,
+    /// each of that kind, from a pinned sender whose key is not of small order, with
+    /// a well-formed signature, and when the batch equation holds. A frame that
+    /// passes holds a signature [`Self::verify`] accepts, except one its key's holder
+    /// crafts with a small-order or mixed-order `R` (which `verify_strict` refuses
+    /// and a batch may accept): only a member can sign as itself, and members are
+    /// trusted to fail by stopping, not to forge. False names no frame: callers then
+    /// verify each with [`Self::verify`].
+    pub fn verify_batch(&self, frames: &[SignedFrame<'_>]) -> bool {
+        let Verification::Signature(pinned) = &self.verification else {
+            return false;
+        };
+        if frames.len() < 2 {
+            return false;
+        }
+        let mut messages = Vec::with_capacity(frames.len());
+        let mut signatures = Vec::with_capacity(frames.len());
+        let mut keys = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let Some(key) = pinned.get(&frame.sender).filter(|_| frame.kind == AuthKind::Signature) else {
+                return false;
+            };
+            let Ok(signature) = Signature::from_slice(frame.tag) else {
+                return false;
+            };
+            if key.is_weak() {
+                return false;
+            }
+            messages.push(frame.body);
+            signatures.push(signature);
+            keys.push(*key);
+        }
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 }

@@ -13,9 +13,9 @@ mod error;
 mod frame;
 mod message;
 
-pub use auth::{AuthFailure, AuthKind, Authenticator, TrustPosture};
+pub use auth::{AuthFailure, AuthKind, Authenticator, SignedFrame, TrustPosture};
 pub use error::{DecodeError, EncodingFault};
-pub use frame::{Body, FRAME_BYTES_MAX, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version};
+pub use frame::{Body, DecodedFrame, FRAME_BYTES_MAX, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version};
 pub use message::{
     GOSSIP_PEERS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message, PeerRecord,
 };

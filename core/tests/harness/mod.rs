@@ -180,6 +180,12 @@ impl Harness {
         self.drain_outputs();
     }
 
+    /// Delivers `frames` to node `to` as frames that arrived together on streams.
+    pub fn inject_streams(&mut self, to: usize, frames: Vec<(SocketAddr, Vec<u8>)>) {
+        self.nodes[to].handle(self.now, Input::Streams { frames });
+        self.drain_outputs();
+    }
+
     pub fn isolate(&mut self, index: usize) {
         for other in 0..self.nodes.len() {
             if other != index {

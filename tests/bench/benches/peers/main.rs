@@ -3,6 +3,8 @@
 //! receipt (`target/receipts/ID.json`); `docs/PERFORMANCE.md` explains the rows.
 
 #[cfg(not(madsim))]
+mod burst;
+#[cfg(not(madsim))]
 mod crypto;
 #[cfg(not(madsim))]
 mod net;

@@ -29,11 +29,11 @@ pub struct OursCluster {
     pub frames: u64,
 }
 
-fn identity(index: usize) -> NodeIdentity {
+pub fn identity(index: usize) -> NodeIdentity {
     NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(1))
 }
 
-fn config(index: usize, size: usize, posture: Posture) -> NodeConfig {
+pub fn config(index: usize, size: usize, posture: Posture) -> NodeConfig {
     let namespace = ClusterNamespace::new("bench").unwrap();
     let posture = match posture {
         Posture::Mac => TrustPosture::TrustedLan {
@@ -65,7 +65,7 @@ fn config(index: usize, size: usize, posture: Posture) -> NodeConfig {
     }
 }
 
-fn addr(index: usize) -> SocketAddr {
+pub fn addr(index: usize) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, index as u8 + 1], 7400))
 }
 

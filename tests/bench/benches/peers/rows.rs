@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use crate::ours::{OursCluster, Posture};
 use crate::raftrs::RaftCluster;
 use crate::receipt::{Goal, Row, median_ns, timed};
-use crate::{crypto, net, plan};
+use crate::{burst, crypto, net, plan};
 
 const SIZES: [usize; 2] = [3, 5];
 const BATCHES: [usize; 3] = [1, 16, 256];
@@ -21,6 +21,7 @@ pub fn measure(criterion: &mut Criterion) -> BTreeMap<usize, f64> {
     commit_throughput(criterion);
     let frames = signed_commits(criterion);
     envelope(criterion);
+    bursts(criterion);
     digests(criterion);
     network(criterion);
     placement(criterion);
@@ -69,6 +70,20 @@ fn envelope(criterion: &mut Criterion) {
     let frame = crypto::SignedFrame::new();
     group.bench_function("K1/ours", |b| timed(b, "K1/ours", || frame.decode_and_verify()));
     group.bench_function("K1/raw", |b| timed(b, "K1/raw", || frame.raw_verify()));
+    group.finish();
+}
+
+/// Frames per K2 burst.
+const BURST_FRAMES: [u64; 2] = [64, 256];
+
+fn bursts(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("K2");
+    for n in BURST_FRAMES {
+        let mut burst = burst::SignedBurst::new(n);
+        let (ours, raw) = (format!("K2/ours/n{n}"), format!("K2/raw/n{n}"));
+        group.bench_function(&ours, |b| timed(b, &ours, || burst.deliver()));
+        group.bench_function(&raw, |b| timed(b, &raw, || burst.raw_verify_batch()));
+    }
     group.finish();
 }
 
@@ -180,6 +195,16 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
         ns("K1/raw"),
         0.9,
     ));
+    for n in BURST_FRAMES {
+        rows.push(throughput_row(
+            &format!("K2-n{n}"),
+            &format!("{n} signed frames handed to the core as one stream input (decode, batch verify, replay check)"),
+            "raw verify_batch on the same bytes",
+            ns(&format!("K2/ours/n{n}")),
+            ns(&format!("K2/raw/n{n}")),
+            0.9,
+        ));
+    }
     for mib in [1, 64] {
         let (ours, raw) = (ns(&format!("K3/ours/{mib}MiB")), ns(&format!("K3/raw/{mib}MiB")));
         rows.push(throughput_row(
