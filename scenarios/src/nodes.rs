@@ -32,12 +32,9 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         discovery_bind: addr(octet),
         stream_port: DISCOVERY_PORT + 1,
         seeds,
-        // madsim models latency, not bandwidth: bursts would measure nothing, and the
-        // streams they open between followers change how votes travel after a
-        // partition heals (frames written into a stream across a partition are lost
-        // in madsim). Round trips are still measured.
+        // madsim models latency, not bandwidth: one burst frame exercises the path.
         discovery: DiscoveryConfig {
-            link_probe_frames: 0,
+            link_probe_frames: 1,
             ..DiscoveryConfig::default()
         },
         consensus,
