@@ -298,15 +298,7 @@ fn signatures_verify_as_one_batch_only_when_every_one_is_genuine() {
     );
     let batch_verifies = |frames: &[Vec<u8>]| {
         let decoded: Vec<_> = frames.iter().map(|frame| decode_frame(frame).unwrap()).collect();
-        let signed: Vec<SignedFrame<'_>> = decoded
-            .iter()
-            .map(|frame| SignedFrame {
-                sender: frame.body.sender,
-                kind: frame.body.auth_kind,
-                body: frame.authenticated_bytes,
-                tag: frame.tag,
-            })
-            .collect();
+        let signed: Vec<SignedFrame<'_>> = decoded.iter().map(|frame| frame.signed()).collect();
         receiver.verify_batch(&signed)
     };
     assert!(batch_verifies(&signed_hellos(&sender, 8, None)));

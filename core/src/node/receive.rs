@@ -49,12 +49,7 @@ impl Node {
         let signed: Vec<SignedFrame<'_>> = decoded
             .iter()
             .filter_map(|(_, frame)| frame.as_ref().ok())
-            .map(|frame| SignedFrame {
-                sender: frame.body.sender,
-                kind: frame.body.auth_kind,
-                body: frame.authenticated_bytes,
-                tag: frame.tag,
-            })
+            .map(DecodedFrame::signed)
             .collect();
         let verified = self.authenticator.verify_batch(&signed);
         for (from, frame) in decoded {

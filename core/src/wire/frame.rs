@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message};
+use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, SignedFrame};
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 
 /// The schema version this build speaks.
@@ -39,6 +39,18 @@ pub struct DecodedFrame<'a> {
     pub authenticated_bytes: &'a [u8],
     /// The tag.
     pub tag: &'a [u8],
+}
+
+impl<'a> DecodedFrame<'a> {
+    /// What authenticates the frame, for batch verification.
+    pub fn signed(&self) -> SignedFrame<'a> {
+        SignedFrame {
+            sender: self.body.sender,
+            kind: self.body.auth_kind,
+            body: self.authenticated_bytes,
+            tag: self.tag,
+        }
+    }
 }
 
 /// Bytes reserved for a frame before encoding: a heartbeat, a vote or a small append
