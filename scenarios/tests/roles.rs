@@ -42,13 +42,9 @@ fn executors_follow_the_log_and_never_lead() {
             run.report.violations
         );
         let records = run.trace.records();
-        let executors: Vec<NodeId> = records
+        let executors: Vec<NodeId> = ["n4", "n5"]
             .iter()
-            .filter(|record| record.node == "n4" || record.node == "n5")
-            .filter_map(|record| match record.kind {
-                TraceKind::Start { node_id, .. } => Some(node_id),
-                _ => None,
-            })
+            .flat_map(|node| run.trace.started_as(node))
             .collect();
         assert!(executors.len() >= 2, "both executors started");
         let leaders: Vec<NodeId> = records

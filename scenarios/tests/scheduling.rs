@@ -48,12 +48,8 @@ fn an_executor_cut_away_has_its_requests_rerouted_and_none_runs_twice() {
             "seed {seed}: {:#?}",
             run.report.violations
         );
-        let records = run.trace.records();
-        let n2 = records.iter().find_map(|record| match &record.kind {
-            TraceKind::Start { node_id, .. } if record.node == "n2" => Some(*node_id),
-            _ => None,
-        });
-        let rerouted_from_n2 = records.iter().any(|record| {
+        let n2 = run.trace.started_as("n2").first().copied();
+        let rerouted_from_n2 = run.trace.records().iter().any(|record| {
             matches!(
                 &record.kind,
                 TraceKind::Event {

@@ -164,6 +164,20 @@ impl Trace {
         self.records.lock().expect("trace lock").clone()
     }
 
+    /// The ids `node` started with, in order (a restart keeps the id: one entry per
+    /// start).
+    pub fn started_as(&self, node: &str) -> Vec<NodeId> {
+        let records = self.records.lock().expect("trace lock");
+        records
+            .iter()
+            .filter(|record| record.node == node)
+            .filter_map(|record| match record.kind {
+                TraceKind::Start { node_id, .. } => Some(node_id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The trace as JSON lines.
     pub fn to_jsonl(&self) -> String {
         let mut out = String::new();
