@@ -11,8 +11,8 @@ use psionic_core::dispatch::{
 use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
-    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
-    StateReport, TransportClass,
+    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, RequestId, StateReport,
+    TransportClass,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
@@ -155,22 +155,6 @@ impl Driver {
         self.carry_out_outputs().instrument(span).await
     }
 
-    /// Drops the stream to a peer that became unreachable: frames written into it
-    /// across a partition would hold back every later one until the transport's
-    /// retransmission backoff lets them through; a fresh connection after the heal
-    /// carries new frames at once.
-    fn reset_stream_of_lost_peer(&mut self, event: &Event) {
-        if let Event::PeerHealthChanged {
-            peer,
-            to: PeerHealth::Unreachable,
-            ..
-        } = event
-            && let Some(stream) = self.core.discovery().peer(*peer).and_then(|peer| peer.stream_addr())
-        {
-            self.outbound.reset(stream);
-        }
-    }
-
     /// The stream frame `first` and those already waiting behind it (at most
     /// [`STREAM_FRAMES_PER_INPUT_MAX`]) as one input, so the core can verify their
     /// signatures as one batch.
@@ -304,7 +288,6 @@ impl Driver {
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);
                     self.settle_waiter(&event);
-                    self.reset_stream_of_lost_peer(&event);
                     if self.serving.on_event(&event) {
                         self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
                     }

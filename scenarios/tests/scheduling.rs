@@ -1,11 +1,10 @@
-//! The `scheduling` scenario: requests run on the fleet, the requests of the crashed
-//! executor and of the one cut away are rerouted, Metal and CPU-only nodes are placed by what they declare,
+//! The `scheduling` scenario: requests run on the fleet, the crashed executor's
+//! requests are rerouted, Metal and CPU-only nodes are placed by what they declare,
 //! and every request ends exactly once.
 #![cfg(madsim)]
 
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
 use psionic_core::consensus::Decision;
-use psionic_core::plan::RerouteReason;
 use psionic_core::{ClusterCommand, ClusterEvent, Event};
 use psionic_scenarios::{load, runner};
 use psionic_sim::{Outcome, TraceKind};
@@ -32,47 +31,9 @@ fn requests_end_once_and_the_crashed_executors_are_rerouted() {
     }
 }
 
-/// n2 is cut away, not crashed, for 3.5 s. Whether it holds work then depends on the
-/// seed (placement prefers the nodes with the most free memory); in some of seeds
-/// 5 to 12 it does, its requests are rerouted as node-lost, and every run passes:
-/// none of them also completed on n2.
-#[test]
-fn an_executor_cut_away_has_its_requests_rerouted_and_none_runs_twice() {
-    let scenario = load("scheduling").unwrap();
-    let mut seeds_rerouted_from_n2 = Vec::new();
-    for seed in 5..=12 {
-        let run = runner::run(&scenario, seed, None);
-        assert_eq!(
-            run.report.outcome,
-            Outcome::Pass,
-            "seed {seed}: {:#?}",
-            run.report.violations
-        );
-        let n2 = run.trace.started_as("n2").first().copied();
-        let rerouted_from_n2 = run.trace.records().iter().any(|record| {
-            matches!(
-                &record.kind,
-                TraceKind::Event {
-                    event: Event::RequestRerouted {
-                        from,
-                        reason: RerouteReason::NodeLost,
-                        ..
-                    }
-                } if Some(*from) == n2
-            )
-        });
-        if rerouted_from_n2 {
-            seeds_rerouted_from_n2.push(seed);
-        }
-    }
-    assert!(
-        !seeds_rerouted_from_n2.is_empty(),
-        "n2 held work when cut away in some seed"
-    );
-}
-
-/// The leader holds a round trip and a bandwidth for every pair of the 11 live
-/// members (n1 was killed), and the round trips are those of the simulated network:
+/// The leader holds a round trip for every pair of the 11 live members (n1 was
+/// killed), and the round trips are those of the simulated network (bandwidth bursts
+/// are off in simulation, which models no bandwidth):
 /// two one-way latencies of 1 to 10 ms each, plus the peer's time to answer (its
 /// driver syncing its log, and each simulated send and receive taking up to a
 /// millisecond).
@@ -80,7 +41,7 @@ fn check_links_measured(report: &psionic_sim::Report) {
     let links = report.links.as_ref().expect("a leader lived at the end");
     let live_pairs = 11 * 10 / 2;
     assert!(links.pairs >= live_pairs, "{links:?}");
-    assert_eq!(links.with_bandwidth, links.pairs, "{links:?}");
+    assert_eq!(links.with_bandwidth, 0, "{links:?}");
     let (rtt_min, rtt_max) = links.rtt_us_range;
     assert!(rtt_min >= 2_000 && rtt_max <= 30_000, "{links:?}");
 }
