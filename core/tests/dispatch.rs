@@ -12,7 +12,10 @@ use psionic_core::consensus::Decision;
 use psionic_core::dispatch::{
     ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
-use psionic_core::plan::{HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason};
+use psionic_core::plan::{
+    HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason, SERVING_POLICY_NAME,
+    ServingPolicy,
+};
 use psionic_core::state::Residency;
 use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
 
@@ -403,4 +406,54 @@ fn a_completion_made_under_an_earlier_coordinator_answers_a_resubmission() {
         })
         .sum();
     assert_eq!(after, 0, "nothing was dispatched: it does not run again");
+}
+
+#[test]
+fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once() {
+    let (mut harness, leader) = cluster(11, 0);
+    let executor = (leader + 1) % 3;
+    let policy = ServingPolicy {
+        reroute_lost: false,
+        ..ServingPolicy::default()
+    };
+    let now = harness.now;
+    harness.nodes[executor].report_devices(now, report(79));
+    let serving = ClusterCommand::SetPolicy {
+        name: SERVING_POLICY_NAME.into(),
+        document: policy.to_document(),
+    };
+    harness.nodes[leader].propose(now, serving);
+    harness.run_until_ms(harness.now.as_millis() + 300);
+    harness.nodes[leader].submit_request(harness.now, request(12)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 20);
+    let runs = accepted(&harness, executor);
+    assert_eq!(runs.len(), 1);
+    let (authority, id) = runs[0];
+
+    harness.isolate(executor);
+    harness.run_until_ms(harness.now.as_millis() + 1_500);
+    let rerouted = harness
+        .events_of(leader)
+        .any(|event| matches!(event, Event::RequestRerouted { .. }));
+    assert!(!rerouted, "the request waits for its node");
+    assert_eq!(finished(&harness, leader, id), None);
+
+    harness.heal();
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    let tokens = b"once".to_vec();
+    let report = ExecutionReport::Completed {
+        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        tokens,
+    };
+    let now = harness.now;
+    harness.nodes[executor].report_execution(now, &authority, id, report);
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert!(
+        matches!(finished(&harness, leader, id), Some(RequestOutcome::Completed { node, .. }) if node == harness.nodes[executor].node_id()),
+        "completed on the node that held it"
+    );
+    let others = (0..3)
+        .filter(|index| *index != executor)
+        .map(|index| accepted(&harness, index).len());
+    assert_eq!(others.sum::<usize>(), 0, "it never ran anywhere else");
 }

@@ -12,7 +12,7 @@ use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
 use crate::plan::{
     CandidateIndex, ClusterExecutionContext, ExecutionTopologyPlan, FactDigests, FactProvenance, Placement,
-    PlacementRefusal, Reroute, RerouteReason, SignedEvidence, place_replicated, place_whole_request,
+    PlacementRefusal, Reroute, RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
 };
 use crate::time::Instant;
 
@@ -152,8 +152,14 @@ impl Consensus {
 
     /// Leader, on each heartbeat: reroutes requests whose node has not answered for
     /// an election timeout, while it hears a quorum of voters (a leader cut off from
-    /// the cluster hears no one, and must not take everyone's silence for their loss).
+    /// the cluster hears no one, and must not take everyone's silence for their loss),
+    /// unless the serving policy says to wait for the node (`reroute_lost`).
     pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
+        if self.dispatch.in_flight.is_empty()
+            || !ServingPolicy::from_state(&self.state).unwrap_or_default().reroute_lost
+        {
+            return;
+        }
         let silent = self.silence(now);
         let voters = self.effective_voters();
         let heard = voters.iter().filter(|voter| !silent.contains(voter)).count();

@@ -37,6 +37,11 @@ pub struct ServingPolicy {
     pub reroutes_max: u8,
     /// Whether cancelling a request stops it on the executing node.
     pub cancel_propagates: bool,
+    /// Whether a request whose node falls silent for an election timeout runs again
+    /// elsewhere: it is answered sooner, but a node cut off mid-run may finish it too
+    /// (two completions, one answer). Off, it waits for that node to answer, or for
+    /// its coordinator to be deposed: it completes on one node at most.
+    pub reroute_lost: bool,
 }
 
 impl Default for ServingPolicy {
@@ -47,6 +52,7 @@ impl Default for ServingPolicy {
             queue_depth_max: 64,
             reroutes_max: 2,
             cancel_propagates: true,
+            reroute_lost: true,
         }
     }
 }
