@@ -312,7 +312,7 @@ fn raft_messages_over_the_limits_are_refused() {
         term: 1,
         meta: psionic_core::consensus::StoredSnapshot::of(&psionic_core::ClusterState::default()).meta,
         offset: 0,
-        data: vec![0; len],
+        data: vec![0; len].into(),
     };
     assert!(
         chunk(psionic_core::consensus::message::SNAPSHOT_CHUNK_BYTES_MAX)

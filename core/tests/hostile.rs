@@ -159,7 +159,7 @@ fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
         term: 0,
         meta,
         offset: 0,
-        data: vec![1, 2, 3, 4],
+        data: vec![1, 2, 3, 4].into(),
     };
     harness.inject(addr(9), follower, forged(8, 0, Message::Raft(append)));
     harness.inject(addr(9), follower, forged(8, 1, Message::Raft(chunk)));

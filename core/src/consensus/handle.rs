@@ -172,7 +172,7 @@ impl Consensus {
                         term,
                         meta,
                         offset,
-                        data,
+                        data: data.into_vec(),
                     },
                 );
             }

@@ -8,6 +8,7 @@ use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::dispatch::ExecutionReport;
 use crate::identity::RequestId;
+use crate::wire::Detached;
 
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 1024;
@@ -77,9 +78,9 @@ pub enum RaftMessage {
         meta: SnapshotMeta,
         /// Byte offset of `data` in the snapshot payload.
         offset: u64,
-        /// The bytes, at most [`SNAPSHOT_CHUNK_BYTES_MAX`].
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        /// The bytes, at most [`SNAPSHOT_CHUNK_BYTES_MAX`]; detached from the frame's
+        /// tag, authenticated by `meta`'s digest once the payload is whole.
+        data: Detached,
     },
     /// Answers a snapshot chunk.
     SnapshotResponse {

@@ -338,7 +338,7 @@ impl Node {
                 burst_sent_us: burst.sent_at.as_micros(),
                 index,
                 count: burst.frames,
-                payload: vec![0; burst.payload_bytes],
+                payload: vec![0; burst.payload_bytes].into(),
             };
             self.send_on(stream, TransportClass::Stream, Message::LinkProbe(probe));
         }

@@ -73,6 +73,14 @@ pub enum DecodeError {
         /// Bytes present.
         got: usize,
     },
+    /// The bytes after the tag differ in length from what the body declares.
+    #[error("{got} bytes follow the tag, the body declares {expected}")]
+    DetachedLength {
+        /// Bytes the body declares.
+        expected: usize,
+        /// Bytes present.
+        got: usize,
+    },
     /// A list in the message holds more items than allowed.
     #[error("a list holds {len} items, the limit is {max}")]
     TooManyItems {

@@ -6,7 +6,7 @@ use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, Signed
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 4;
+pub const SCHEMA_VERSION: u16 = 5;
 
 /// Largest frame accepted or produced, in bytes (fits one UDP datagram).
 pub const FRAME_BYTES_MAX: usize = 64 * 1024;
@@ -79,13 +79,16 @@ impl postcard::ser_flavors::Flavor for Presized {
     }
 }
 
-/// Encodes `body` and appends the tag made by `authenticator`.
+/// Encodes `body`, appends the tag made by `authenticator`, then the message's
+/// detached bytes.
 pub fn encode_frame(body: &Body, authenticator: &Authenticator) -> Vec<u8> {
-    let presized = Presized(Vec::with_capacity(FRAME_CAPACITY_HINT));
+    let detached = body.message.detached().map_or(&[][..], |detached| detached.as_slice());
+    let presized = Presized(Vec::with_capacity(FRAME_CAPACITY_HINT + detached.len()));
     let mut frame =
         postcard::serialize_with_flavor(body, presized).expect("postcard encoding into a Vec is infallible");
     let tag = authenticator.seal(&frame);
     frame.extend_from_slice(&tag);
+    frame.extend_from_slice(detached);
     frame
 }
 
@@ -103,19 +106,24 @@ pub fn peek_schema_version(bytes: &[u8]) -> Result<u16, DecodeError> {
 /// `bytes.len()`, which is capped at [`FRAME_BYTES_MAX`].
 pub fn decode_frame(bytes: &[u8]) -> Result<DecodedFrame<'_>, DecodeError> {
     check_size(bytes)?;
-    let (body, tag) = postcard::take_from_bytes::<Body>(bytes).map_err(|error| DecodeError::Body {
+    let (mut body, trailer) = postcard::take_from_bytes::<Body>(bytes).map_err(|error| DecodeError::Body {
         fault: EncodingFault::from(error),
     })?;
     let expected = body.auth_kind.tag_len();
-    if tag.len() != expected {
+    let has_detached = body.message.detached().is_some();
+    if trailer.len() < expected || (!has_detached && trailer.len() != expected) {
         return Err(DecodeError::TagLength {
             kind: body.auth_kind,
             expected,
-            got: tag.len(),
+            got: trailer.len(),
         });
     }
+    let (tag, detached) = trailer.split_at(expected);
+    if let Some(slot) = body.message.detached_mut() {
+        slot.attach(detached)?;
+    }
     body.message.validate()?;
-    let authenticated_bytes = &bytes[..bytes.len() - tag.len()];
+    let authenticated_bytes = &bytes[..bytes.len() - trailer.len()];
     Ok(DecodedFrame {
         body,
         authenticated_bytes,

@@ -4,7 +4,7 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::DecodeError;
+use super::{DecodeError, Detached};
 use crate::consensus::RaftMessage;
 use crate::identity::{ClusterNamespace, NodeId, NodeRole};
 
@@ -39,6 +39,23 @@ impl Message {
             Message::LinkProbeAck(_) => Ok(()),
         }
     }
+
+    /// The bytes this message carries after the frame's tag, if it has such a field.
+    pub fn detached(&self) -> Option<&Detached> {
+        match self {
+            Message::Raft(RaftMessage::SnapshotChunk { data, .. }) => Some(data),
+            Message::LinkProbe(probe) => Some(&probe.payload),
+            _ => None,
+        }
+    }
+
+    pub(super) fn detached_mut(&mut self) -> Option<&mut Detached> {
+        match self {
+            Message::Raft(RaftMessage::SnapshotChunk { data, .. }) => Some(data),
+            Message::LinkProbe(probe) => Some(&mut probe.payload),
+            _ => None,
+        }
+    }
 }
 
 /// Most payload bytes in one bandwidth-probe frame (with its envelope, under
@@ -54,9 +71,8 @@ pub struct LinkProbe {
     pub index: u16,
     /// Frames in the burst.
     pub count: u16,
-    /// Filler, at most [`LINK_PROBE_PAYLOAD_BYTES_MAX`].
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
+    /// Filler, at most [`LINK_PROBE_PAYLOAD_BYTES_MAX`]; detached (never read).
+    pub payload: Detached,
 }
 
 impl LinkProbe {

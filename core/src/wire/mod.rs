@@ -1,19 +1,25 @@
 //! The wire: a versioned, authenticated envelope around every control message.
 //!
-//! A frame is `postcard(Body) || tag`, where `tag` authenticates the body bytes exactly
-//! as they were received (no re-encoding on verify):
+//! A frame is `postcard(Body) || tag || detached`, where `tag` authenticates the body
+//! bytes exactly as they were received (no re-encoding on verify):
 //! - trusted-LAN posture: HMAC-SHA256 (32 bytes) keyed from the admission token;
 //! - configured-peer posture: ed25519 signature (64 bytes) by the sender's pinned key.
+//!
+//! `detached` is empty except for the bulk bytes of a snapshot chunk or a bandwidth
+//! probe, which the body declares by length and which are authenticated otherwise
+//! (see [`Detached`]).
 //!
 //! The body starts with the schema version, so a frame from another version is refused
 //! as such before the rest is decoded.
 
 mod auth;
+mod detached;
 mod error;
 mod frame;
 mod message;
 
 pub use auth::{AuthFailure, AuthKind, Authenticator, SignedFrame, TrustPosture};
+pub use detached::Detached;
 pub use error::{DecodeError, EncodingFault};
 pub use frame::{Body, DecodedFrame, FRAME_BYTES_MAX, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version};
 pub use message::{

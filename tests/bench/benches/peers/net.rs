@@ -167,7 +167,7 @@ pub async fn send_snapshot(pair: &Pair, snapshot: &StoredSnapshot) {
                 term: 3,
                 meta: snapshot.meta,
                 offset: (index * SNAPSHOT_CHUNK_BYTES_MAX) as u64,
-                data: data.to_vec(),
+                data: data.to_vec().into(),
             };
             pair.seal(&pair.a, index as u64, chunk)
         })
@@ -188,7 +188,7 @@ pub async fn send_snapshot(pair: &Pair, snapshot: &StoredSnapshot) {
         let Message::Raft(RaftMessage::SnapshotChunk { data, .. }) = pair.open(&pair.b, &frame) else {
             panic!("not a chunk")
         };
-        assembled.extend_from_slice(&data);
+        assembled.extend_from_slice(data.as_slice());
     }
     writer.await.unwrap();
     let received = StoredSnapshot {

@@ -1,0 +1,127 @@
+//! Frame layout: bulk bytes travel after the tag, declared by length in the body.
+
+use psionic_core::consensus::{RaftMessage, StoredSnapshot};
+use psionic_core::wire::{
+    AuthFailure, AuthKind, Authenticator, Body, DecodeError, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame,
+};
+use psionic_core::{
+    AdmissionToken, ClusterId, ClusterNamespace, ClusterState, NodeEpoch, NodeIdentity, NodeRole, TrustPosture,
+};
+
+const CHUNK_BYTES: usize = 1_000;
+
+fn sealed(message: Message) -> (Vec<u8>, Authenticator, NodeIdentity) {
+    let identity = NodeIdentity::new([7; 32], NodeEpoch(1));
+    let cluster_id = ClusterId::derive(&ClusterNamespace::new("wire").unwrap(), b"genesis");
+    let token = AdmissionToken::new(b"a token of at least sixteen bytes".to_vec()).unwrap();
+    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let body = Body {
+        schema_version: SCHEMA_VERSION,
+        cluster_id,
+        sender: identity.node_id(),
+        sender_epoch: NodeEpoch(1),
+        counter: 0,
+        auth_kind: AuthKind::Mac,
+        message,
+    };
+    (encode_frame(&body, &authenticator), authenticator, identity)
+}
+
+fn chunk() -> Message {
+    let data: Vec<u8> = (0..CHUNK_BYTES).map(|index| index as u8).collect();
+    Message::Raft(RaftMessage::SnapshotChunk {
+        term: 2,
+        meta: StoredSnapshot::of(&ClusterState::default()).meta,
+        offset: 0,
+        data: data.into(),
+    })
+}
+
+fn verify(frame: &[u8], authenticator: &Authenticator, identity: &NodeIdentity) -> Result<(), AuthFailure> {
+    let decoded = decode_frame(frame).unwrap();
+    authenticator.verify(
+        identity.node_id(),
+        decoded.body.auth_kind,
+        decoded.authenticated_bytes,
+        decoded.tag,
+    )
+}
+
+#[test]
+fn a_snapshot_chunk_carries_its_bytes_after_the_tag_and_decodes_whole() {
+    let (frame, authenticator, identity) = sealed(chunk());
+    let decoded = decode_frame(&frame).unwrap();
+    assert_eq!(decoded.body.message, chunk());
+    assert_eq!(decoded.tag.len(), AuthKind::Mac.tag_len());
+    let Message::Raft(RaftMessage::SnapshotChunk { data, .. }) = &decoded.body.message else {
+        panic!("not a chunk")
+    };
+    assert_eq!(&frame[frame.len() - CHUNK_BYTES..], data.as_slice());
+    assert_eq!(
+        decoded.authenticated_bytes.len() + decoded.tag.len() + CHUNK_BYTES,
+        frame.len()
+    );
+    assert_eq!(verify(&frame, &authenticator, &identity), Ok(()));
+}
+
+#[test]
+fn the_tag_covers_a_chunks_metadata_but_not_its_bytes() {
+    let (frame, authenticator, identity) = sealed(chunk());
+    let mut bytes_changed = frame.clone();
+    *bytes_changed.last_mut().unwrap() ^= 0x01;
+    assert_eq!(verify(&bytes_changed, &authenticator, &identity), Ok(()));
+    let digest = StoredSnapshot::of(&ClusterState::default()).meta.state_digest.0;
+    let at = frame
+        .windows(digest.len())
+        .position(|window| window == digest)
+        .expect("the body holds the state digest");
+    let mut digest_changed = frame;
+    digest_changed[at] ^= 0x01;
+    assert_eq!(
+        verify(&digest_changed, &authenticator, &identity),
+        Err(AuthFailure::BadMac)
+    );
+}
+
+#[test]
+fn bytes_after_the_tag_must_be_exactly_as_many_as_the_body_declares() {
+    let (frame, ..) = sealed(chunk());
+    let short = &frame[..frame.len() - 1];
+    assert_eq!(
+        decode_frame(short).unwrap_err(),
+        DecodeError::DetachedLength {
+            expected: CHUNK_BYTES,
+            got: CHUNK_BYTES - 1
+        }
+    );
+    let mut long = frame.clone();
+    long.push(0);
+    assert_eq!(
+        decode_frame(&long).unwrap_err(),
+        DecodeError::DetachedLength {
+            expected: CHUNK_BYTES,
+            got: CHUNK_BYTES + 1
+        }
+    );
+}
+
+#[test]
+fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
+    let hello = Message::Hello(Hello {
+        namespace: ClusterNamespace::new("wire").unwrap(),
+        role: NodeRole::Both,
+        peers: vec![],
+        stream_port: None,
+        probe_sent_us: 0,
+    });
+    let (mut frame, ..) = sealed(hello);
+    frame.push(0);
+    assert_eq!(
+        decode_frame(&frame).unwrap_err(),
+        DecodeError::TagLength {
+            kind: AuthKind::Mac,
+            expected: 32,
+            got: 33
+        }
+    );
+}
