@@ -195,7 +195,7 @@ impl Consensus {
             })
             .collect();
         for index in self.state.applied_index + 1..=self.log.last_index() {
-            if let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &entry.payload)
+            if let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &*entry.payload)
                 && let ClusterCommand::SetBackendReadiness {
                     node,
                     backend,

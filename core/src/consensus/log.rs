@@ -4,6 +4,8 @@
 //! Invariant: `entries[k].index == snapshot_index + 1 + k`; terms never decrease along
 //! the log.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::identity::NodeId;
@@ -28,8 +30,9 @@ pub struct Entry {
     pub index: u64,
     /// The term of the leader that created it.
     pub term: u64,
-    /// What it carries.
-    pub payload: EntryPayload,
+    /// What it carries, shared by the log, persist outputs and appends (cloning an
+    /// entry copies no command).
+    pub payload: Arc<EntryPayload>,
 }
 
 /// The log.
@@ -169,7 +172,8 @@ mod tests {
             term,
             payload: EntryPayload::Noop {
                 leader: NodeId([0; 16]),
-            },
+            }
+            .into(),
         }
     }
 

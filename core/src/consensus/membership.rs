@@ -34,7 +34,7 @@ impl Consensus {
             })
             .collect();
         for index in self.state.applied_index + 1..=self.log.last_index() {
-            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &entry.payload) else {
+            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &*entry.payload) else {
                 continue;
             };
             apply_seat_change(&mut seats, &proposal.command);
@@ -66,7 +66,7 @@ impl Consensus {
     pub(crate) fn effective_removed(&self) -> BTreeSet<NodeId> {
         let mut removed = self.state.removed.clone();
         for index in self.state.applied_index + 1..=self.log.last_index() {
-            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &entry.payload) else {
+            let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &*entry.payload) else {
                 continue;
             };
             match proposal.command {
@@ -85,7 +85,7 @@ impl Consensus {
     /// Whether an entry not yet committed changes the voter set.
     pub(crate) fn voter_change_pending(&self) -> bool {
         (self.commit_index + 1..=self.log.last_index()).any(|index| {
-            matches!(self.log.get(index).map(|entry| &entry.payload),
+            matches!(self.log.get(index).map(|entry| &*entry.payload),
                 Some(EntryPayload::Proposal(proposal)) if proposal.command.changes_voters())
         })
     }
@@ -164,7 +164,7 @@ impl Consensus {
 
     fn pending_status_changes(&self) -> BTreeSet<NodeId> {
         (self.state.applied_index + 1..=self.log.last_index())
-            .filter_map(|index| match self.log.get(index).map(|entry| &entry.payload) {
+            .filter_map(|index| match self.log.get(index).map(|entry| &*entry.payload) {
                 Some(EntryPayload::Proposal(proposal)) => match proposal.command {
                     ClusterCommand::SetMemberStatus { node, .. } => Some(node),
                     _ => None,

@@ -54,7 +54,7 @@ impl Consensus {
                 Entry {
                     index,
                     term: self.hard.term,
-                    payload: EntryPayload::Proposal(Proposal { id, command }),
+                    payload: EntryPayload::Proposal(Proposal { id, command }).into(),
                 }
             })
             .collect();
@@ -90,7 +90,7 @@ impl Consensus {
         let Some(id) = self.pending_proposals.remove(&index) else {
             return;
         };
-        match &entry.payload {
+        match &*entry.payload {
             EntryPayload::Proposal(proposal) if proposal.id == id => {
                 self.push_event(Event::ProposalCommitted { id, index });
             }
@@ -122,7 +122,7 @@ impl Consensus {
         let entry = Entry {
             index: self.log.last_index() + 1,
             term: self.hard.term,
-            payload: EntryPayload::Noop { leader: self.id },
+            payload: EntryPayload::Noop { leader: self.id }.into(),
         };
         self.append_local(vec![entry]);
     }

@@ -33,7 +33,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
         term,
-        payload: EntryPayload::Noop { leader: id(1) },
+        payload: EntryPayload::Noop { leader: id(1) }.into(),
     }
 }
 

@@ -18,7 +18,8 @@ fn entry(index: u64, term: u64) -> Entry {
         term,
         payload: EntryPayload::Noop {
             leader: NodeId([1; 16]),
-        },
+        }
+        .into(),
     }
 }
 

@@ -12,7 +12,8 @@ fn noop(index: u64, term: u64, leader: u8) -> Entry {
         term,
         payload: EntryPayload::Noop {
             leader: NodeId([leader; 16]),
-        },
+        }
+        .into(),
     }
 }
 
