@@ -188,10 +188,28 @@ impl Trace {
         out
     }
 
-    /// SHA-256 (trace domain) over the JSON lines: equal traces, equal digests.
+    /// SHA-256 (trace domain) over the JSON lines: equal traces, equal digests. The
+    /// lines stream into the hash; the trace is not rendered whole.
     pub fn digest(&self) -> Digest {
-        let mut writer = DigestWriter::new(DigestKind::Trace);
-        writer.update_raw(self.to_jsonl().as_bytes());
-        writer.finish()
+        let mut sink = HashSink(DigestWriter::new(DigestKind::Trace));
+        for record in self.records.lock().expect("trace lock").iter() {
+            serde_json::to_writer(&mut sink, record).expect("trace records serialise");
+            sink.0.update_raw(b"\n");
+        }
+        sink.0.finish()
+    }
+}
+
+/// Bytes written into a digest.
+struct HashSink(DigestWriter);
+
+impl std::io::Write for HashSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update_raw(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
