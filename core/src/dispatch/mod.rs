@@ -51,6 +51,7 @@ pub struct InferenceRequest {
     /// What it needs of the node.
     pub needs: RequestNeeds,
     /// The prompt.
+    #[serde(with = "serde_bytes")]
     pub prompt: Vec<u8>,
     /// Tokens to produce.
     pub max_tokens: u32,
@@ -70,6 +71,7 @@ pub struct Assignment {
     /// Its digest.
     pub plan_digest: Digest,
     /// The prompt.
+    #[serde(with = "serde_bytes")]
     pub prompt: Vec<u8>,
     /// Tokens to produce.
     pub max_tokens: u32,

@@ -97,6 +97,7 @@ pub struct SignedEvidence {
     /// The signer.
     pub signer: NodeId,
     /// ed25519 signature over [`ClusterExecutionContext::digest`].
+    #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
 

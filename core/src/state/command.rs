@@ -149,6 +149,7 @@ pub enum ClusterCommand {
         /// Policy name.
         name: String,
         /// The document bytes.
+        #[serde(with = "serde_bytes")]
         document: Vec<u8>,
     },
 }

@@ -48,6 +48,7 @@ pub struct PolicyDocument {
     /// SHA-256 (policy domain) of the document.
     pub digest: Digest,
     /// The bytes.
+    #[serde(with = "serde_bytes")]
     pub document: Vec<u8>,
 }
 
