@@ -11,8 +11,8 @@ use psionic_core::dispatch::{
 use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
-    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, ProposalId, RequestId, StateReport,
-    TransportClass,
+    ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
+    StateReport, TransportClass,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
@@ -155,6 +155,25 @@ impl Driver {
         self.carry_out_outputs().instrument(span).await
     }
 
+    /// Drops the stream to a peer that turned unreachable, and again when it answers
+    /// after being unreachable. A connection that lived through a partition holds
+    /// the frames written into it (and every later one) until the transport's
+    /// retransmission backoff, which grows over the partition, lets them through; so
+    /// does a connection opened during it. A fresh connection after the heal carries
+    /// new frames at once; consensus retransmits what the dropped ones held.
+    fn reset_stream_across_partition(&mut self, event: &Event) {
+        let Event::PeerHealthChanged { peer, from, to } = event else {
+            return;
+        };
+        let lost = *to == PeerHealth::Unreachable;
+        let back = *from == PeerHealth::Unreachable;
+        if (lost || back)
+            && let Some(stream) = self.core.discovery().peer(*peer).and_then(|peer| peer.stream_addr())
+        {
+            self.outbound.reset(stream);
+        }
+    }
+
     /// The stream frame `first` and those already waiting behind it (at most
     /// [`STREAM_FRAMES_PER_INPUT_MAX`]) as one input, so the core can verify their
     /// signatures as one batch.
@@ -288,6 +307,7 @@ impl Driver {
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);
                     self.settle_waiter(&event);
+                    self.reset_stream_across_partition(&event);
                     if self.serving.on_event(&event) {
                         self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
                     }

@@ -98,6 +98,12 @@ impl Outbound {
             tracing::debug!(%to, "stream queue full; frame dropped");
         }
     }
+
+    /// Closes the stream to `to` and drops what is queued for it; the next frame
+    /// opens a new connection.
+    pub fn reset(&mut self, to: SocketAddr) {
+        self.writers.remove(&to);
+    }
 }
 
 async fn write_frames(to: SocketAddr, mut frames: mpsc::Receiver<Vec<u8>>) {

@@ -24,6 +24,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("gpu-fleet", include_str!("../catalogue/gpu-fleet.toml")),
     ("scheduling", include_str!("../catalogue/scheduling.toml")),
     ("swarm", include_str!("../catalogue/swarm.toml")),
+    ("long-partition", include_str!("../catalogue/long-partition.toml")),
 ];
 
 /// Why a scenario could not be loaded.

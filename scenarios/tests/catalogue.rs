@@ -43,6 +43,7 @@ sweeps! {
     gpu_fleet_sweep => "gpu-fleet",
     scheduling_sweep => "scheduling",
     swarm_sweep => "swarm",
+    long_partition_sweep => "long-partition",
 }
 
 #[test]
