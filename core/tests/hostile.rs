@@ -11,29 +11,14 @@ use std::net::SocketAddr;
 use harness::{Harness, addr, consensus_configs, namespace};
 use psionic_core::consensus::{RaftMessage, SnapshotMeta};
 use psionic_core::refusal::ConsensusMessageKind;
-use psionic_core::wire::{AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, encode_frame};
-use psionic_core::{
-    AdmissionToken, ClusterId, Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind, TrustPosture,
-};
+use psionic_core::wire::{Hello, Message};
+use psionic_core::{Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind};
 
 /// A frame from a made-up node holding the cluster's token.
 fn forged(fake: u32, counter: u64, message: Message) -> Vec<u8> {
     let mut secret = [0xee; 32];
     secret[..4].copy_from_slice(&fake.to_le_bytes());
-    let identity = NodeIdentity::new(secret, NodeEpoch(1));
-    let cluster_id = ClusterId::derive(&namespace(), b"genesis");
-    let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
-    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
-    let body = Body {
-        schema_version: SCHEMA_VERSION,
-        cluster_id,
-        sender: identity.node_id(),
-        sender_epoch: NodeEpoch(1),
-        counter,
-        auth_kind: AuthKind::Mac,
-        message,
-    };
-    encode_frame(&body, &authenticator)
+    harness::sealed(&NodeIdentity::new(secret, NodeEpoch(1)), counter, message)
 }
 
 fn hello() -> Message {

@@ -1,30 +1,17 @@
 //! Frame layout: bulk bytes travel after the tag, declared by length in the body.
 
+mod harness;
+
 use psionic_core::consensus::{RaftMessage, StoredSnapshot};
-use psionic_core::wire::{
-    AuthFailure, AuthKind, Authenticator, Body, DecodeError, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame,
-};
-use psionic_core::{
-    AdmissionToken, ClusterId, ClusterNamespace, ClusterState, NodeEpoch, NodeIdentity, NodeRole, TrustPosture,
-};
+use psionic_core::wire::{AuthFailure, AuthKind, Authenticator, DecodeError, Hello, Message, decode_frame};
+use psionic_core::{ClusterState, NodeEpoch, NodeIdentity, NodeRole};
 
 const CHUNK_BYTES: usize = 1_000;
 
 fn sealed(message: Message) -> (Vec<u8>, Authenticator, NodeIdentity) {
     let identity = NodeIdentity::new([7; 32], NodeEpoch(1));
-    let cluster_id = ClusterId::derive(&ClusterNamespace::new("wire").unwrap(), b"genesis");
-    let token = AdmissionToken::new(b"a token of at least sixteen bytes".to_vec()).unwrap();
-    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
-    let body = Body {
-        schema_version: SCHEMA_VERSION,
-        cluster_id,
-        sender: identity.node_id(),
-        sender_epoch: NodeEpoch(1),
-        counter: 0,
-        auth_kind: AuthKind::Mac,
-        message,
-    };
-    (encode_frame(&body, &authenticator), authenticator, identity)
+    let frame = harness::sealed(&identity, 0, message);
+    (frame, harness::lan_authenticator(&identity), identity)
 }
 
 fn chunk() -> Message {
@@ -108,7 +95,7 @@ fn bytes_after_the_tag_must_be_exactly_as_many_as_the_body_declares() {
 #[test]
 fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
     let hello = Message::Hello(Hello {
-        namespace: ClusterNamespace::new("wire").unwrap(),
+        namespace: harness::namespace(),
         role: NodeRole::Both,
         peers: vec![],
         stream_port: None,

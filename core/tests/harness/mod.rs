@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use psionic_core::memory_disk::MemoryDisk;
+use psionic_core::wire::{AuthKind, Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
 use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Event,
     Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TransportClass, TrustPosture,
@@ -54,6 +55,31 @@ pub fn addr(index: usize) -> SocketAddr {
 
 pub fn namespace() -> ClusterNamespace {
     ClusterNamespace::new("lab").unwrap()
+}
+
+/// The harness cluster's id.
+pub fn cluster_id() -> ClusterId {
+    ClusterId::derive(&namespace(), b"genesis")
+}
+
+/// `identity`'s authenticator under the trusted-LAN posture with the harness token.
+pub fn lan_authenticator(identity: &NodeIdentity) -> Authenticator {
+    let token = AdmissionToken::new(TOKEN.to_vec()).unwrap();
+    Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id(), identity)
+}
+
+/// A frame carrying `message` from `identity` (epoch 1), MAC'd with the harness token.
+pub fn sealed(identity: &NodeIdentity, counter: u64, message: Message) -> Vec<u8> {
+    let body = Body {
+        schema_version: SCHEMA_VERSION,
+        cluster_id: cluster_id(),
+        sender: identity.node_id(),
+        sender_epoch: NodeEpoch(1),
+        counter,
+        auth_kind: AuthKind::Mac,
+        message,
+    };
+    encode_frame(&body, &lan_authenticator(identity))
 }
 
 /// Config of honest node `index` of a cluster whose nodes are seeded with node 0 only.
