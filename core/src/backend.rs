@@ -304,8 +304,9 @@ impl DeviceReport {
 /// What a follower attaches to each append response.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatReport {
-    /// Its telemetry.
-    pub telemetry: Telemetry,
+    /// Its telemetry, when it changed, for a new term or leader, or once a second
+    /// (`TELEMETRY_REFRESH_MS`); absent, the leader keeps what it has, heard now.
+    pub telemetry: Option<Telemetry>,
     /// Its readiness, sent only while the state it applied records another one.
     pub readiness_claim: Option<ReadinessByBackend>,
 }

@@ -38,7 +38,27 @@ pub(crate) struct DeviceBook {
     /// Measured links keyed by (smaller id, larger id): the worse of what either end
     /// last reported.
     pub links: BTreeMap<(NodeId, NodeId), LinkTelemetry>,
+    /// Advances whenever this node's own telemetry changes.
+    pub local_version: u64,
+    /// This node's telemetry as last sent to a leader.
+    pub reported: Option<Reported>,
 }
+
+/// Telemetry a follower sent with an append response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reported {
+    /// Term and leader it went to.
+    pub term: u64,
+    pub leader: NodeId,
+    /// [`DeviceBook::local_version`] it carried.
+    pub version: u64,
+    /// When.
+    pub at: Instant,
+}
+
+/// A follower repeats unchanged telemetry to its leader this often; in between, its
+/// append responses carry none and the leader keeps what it has, heard now.
+pub const TELEMETRY_REFRESH_MS: u64 = 1_000;
 
 fn ordered_pair(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
     if a <= b { (a, b) } else { (b, a) }
@@ -69,6 +89,7 @@ impl Consensus {
             at: now,
         };
         self.note_telemetry(self.id, seen);
+        self.devices.local_version += 1;
         self.devices.local = DeviceReport {
             readiness: report
                 .readiness
@@ -112,6 +133,7 @@ impl Consensus {
     }
 
     fn local_telemetry_changed(&mut self, now: Instant) {
+        self.devices.local_version += 1;
         let seen = TelemetrySeen {
             telemetry: self.devices.local.telemetry.clone(),
             at: now,
@@ -124,13 +146,30 @@ impl Consensus {
         &self.devices.seen
     }
 
-    /// The report a follower attaches to an append response.
-    pub(crate) fn heartbeat_report(&self) -> HeartbeatReport {
+    /// The report a follower attaches to an append response to `leader`: telemetry
+    /// when it changed, when it goes to another term or leader, or when
+    /// [`TELEMETRY_REFRESH_MS`] passed since it was last sent.
+    pub(crate) fn heartbeat_report(&mut self, now: Instant, leader: NodeId) -> HeartbeatReport {
+        let version = self.devices.local_version;
+        let due = self.devices.reported.is_none_or(|reported| {
+            reported.term != self.hard.term
+                || reported.leader != leader
+                || reported.version != version
+                || now.saturating_since(reported.at).as_millis() >= u128::from(TELEMETRY_REFRESH_MS)
+        });
+        if due {
+            self.devices.reported = Some(Reported {
+                term: self.hard.term,
+                leader,
+                version,
+                at: now,
+            });
+        }
         let local = &self.devices.local;
         let recorded = self.state.backends.get(&self.id);
         let differs = !local.readiness.is_empty() && recorded != Some(&local.readiness);
         HeartbeatReport {
-            telemetry: local.telemetry.clone(),
+            telemetry: due.then(|| local.telemetry.clone()),
             readiness_claim: differs.then(|| local.readiness.clone()),
         }
     }
@@ -140,11 +179,14 @@ impl Consensus {
         if !matches!(self.role, Role::Leader(_)) || !self.state.is_member(from) {
             return;
         }
-        let seen = TelemetrySeen {
-            telemetry: report.telemetry,
-            at: now,
-        };
-        self.note_telemetry(from, seen);
+        match report.telemetry {
+            Some(telemetry) => self.note_telemetry(from, TelemetrySeen { telemetry, at: now }),
+            None => {
+                if let Some(seen) = self.devices.seen.get_mut(&from) {
+                    seen.at = now;
+                }
+            }
+        }
         match report.readiness_claim {
             Some(claim) => self.devices.claims.insert(from, claim),
             None => self.devices.claims.remove(&from),

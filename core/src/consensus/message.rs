@@ -135,9 +135,14 @@ impl RaftMessage {
             RaftMessage::SnapshotChunk { data, .. } if data.len() > SNAPSHOT_CHUNK_BYTES_MAX => {
                 Err((data.len(), SNAPSHOT_CHUNK_BYTES_MAX))
             }
-            RaftMessage::AppendResponse { report, .. } if report.telemetry.links.len() > LINKS_PER_REPORT_MAX => {
-                Err((report.telemetry.links.len(), LINKS_PER_REPORT_MAX))
-            }
+            RaftMessage::AppendResponse {
+                report:
+                    HeartbeatReport {
+                        telemetry: Some(telemetry),
+                        ..
+                    },
+                ..
+            } if telemetry.links.len() > LINKS_PER_REPORT_MAX => Err((telemetry.links.len(), LINKS_PER_REPORT_MAX)),
             _ => Ok(()),
         }
     }

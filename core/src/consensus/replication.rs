@@ -181,7 +181,7 @@ impl Consensus {
     pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, append: Append) {
         if append.term < self.hard.term {
             self.refuse_stale_term(from, ConsensusMessageKind::Append, append.term);
-            return self.reply_append(from, false, 0, 0);
+            return self.reply_append(now, from, false, 0, 0);
         }
         self.observe_leader(now, from, append.term);
         let Append {
@@ -202,21 +202,21 @@ impl Consensus {
             prev_term = self.log.snapshot_term();
         }
         match self.log.term_at(prev_index) {
-            None => self.reply_append(from, false, 0, self.log.last_index() + 1),
+            None => self.reply_append(now, from, false, 0, self.log.last_index() + 1),
             Some(term) if term != prev_term => {
                 let conflict = self.log.first_index_of_term_at(prev_index).max(self.commit_index + 1);
-                self.reply_append(from, false, 0, conflict)
+                self.reply_append(now, from, false, 0, conflict)
             }
             Some(_) => {
                 let match_index = prev_index + entries.len() as u64;
                 if !self.store_entries(entries) {
-                    return self.reply_append(from, false, 0, self.commit_index + 1);
+                    return self.reply_append(now, from, false, 0, self.commit_index + 1);
                 }
                 if leader_commit > self.commit_index {
                     self.commit_index = leader_commit.min(match_index).max(self.commit_index);
                     self.apply_committed();
                 }
-                self.reply_append(from, true, match_index, 0)
+                self.reply_append(now, from, true, match_index, 0)
             }
         }
     }
@@ -257,7 +257,8 @@ impl Consensus {
         self.effects.push(Effect::Refuse(refusal));
     }
 
-    fn reply_append(&mut self, to: NodeId, success: bool, match_index: u64, conflict_index: u64) {
+    fn reply_append(&mut self, now: Instant, to: NodeId, success: bool, match_index: u64, conflict_index: u64) {
+        let report = self.heartbeat_report(now, to);
         let message = RaftMessage::AppendResponse {
             term: self.hard.term,
             success,
@@ -265,7 +266,7 @@ impl Consensus {
             conflict_index,
             last_index: self.log.last_index(),
             state_schema: STATE_SCHEMA_VERSION,
-            report: self.heartbeat_report(),
+            report,
         };
         self.effects.push(Effect::Send { to, message });
     }

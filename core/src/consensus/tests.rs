@@ -247,10 +247,10 @@ fn the_leader_plans_with_the_worse_of_both_ends_link_measurements() {
     lead_with_matches(&mut consensus, &[(2, 0), (3, 0)]);
     let link = |rtt_us, bandwidth_mbps| LinkTelemetry { rtt_us, bandwidth_mbps };
     let report = |links: Vec<(NodeId, LinkTelemetry)>| HeartbeatReport {
-        telemetry: Telemetry {
+        telemetry: Some(Telemetry {
             links: links.into_iter().collect(),
             ..Telemetry::default()
-        },
+        }),
         readiness_claim: None,
     };
     // What `PlanningFacts::links_measured` borrows.
@@ -277,4 +277,34 @@ fn the_leader_plans_with_the_worse_of_both_ends_link_measurements() {
         None,
         "a link neither end reports is not measured"
     );
+}
+
+#[test]
+fn a_follower_repeats_unchanged_telemetry_once_a_second_and_is_heard_in_between() {
+    let at = Instant::from_millis;
+    let mut follower = consensus(3, Vec::new(), 1);
+    let sent = |follower: &mut Consensus, ms| follower.heartbeat_report(at(ms), id(1)).telemetry;
+    assert!(sent(&mut follower, 0).is_some(), "first report");
+    assert!(sent(&mut follower, 100).is_none(), "unchanged");
+    follower.set_queue_depth(at(150), 3);
+    assert_eq!(sent(&mut follower, 200).map(|telemetry| telemetry.queue_depth), Some(3));
+    assert!(sent(&mut follower, 300).is_none());
+    assert!(sent(&mut follower, 1_200).is_some(), "refreshed after a second");
+    follower.hard.term = 2;
+    assert!(sent(&mut follower, 1_300).is_some(), "a new term");
+    assert!(
+        follower.heartbeat_report(at(1_400), id(3)).telemetry.is_some(),
+        "another leader"
+    );
+
+    let mut leader = consensus(3, Vec::new(), 1);
+    lead_with_matches(&mut leader, &[(2, 0), (3, 0)]);
+    let mut first = follower.heartbeat_report(at(5_000), id(1));
+    first.telemetry.as_mut().unwrap().queue_depth = 7;
+    leader.on_heartbeat_report(at(5_000), id(2), first);
+    let quiet = follower.heartbeat_report(at(5_100), id(1));
+    assert!(quiet.telemetry.is_none());
+    leader.on_heartbeat_report(at(5_100), id(2), quiet);
+    let seen = &leader.telemetry()[&id(2)];
+    assert_eq!((seen.telemetry.queue_depth, seen.at), (7, at(5_100)), "kept, heard now");
 }
