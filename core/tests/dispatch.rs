@@ -457,3 +457,58 @@ fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once()
         .map(|index| accepted(&harness, index).len());
     assert_eq!(others.sum::<usize>(), 0, "it never ran anywhere else");
 }
+
+#[test]
+fn with_reroute_lost_off_a_request_whose_node_stays_silent_ends_executor_lost_and_runs_nowhere_else() {
+    let (mut harness, leader) = cluster(13, 0);
+    let executor = (leader + 1) % 3;
+    let policy = ServingPolicy {
+        reroute_lost: false,
+        lost_wait_ms: 2_000,
+        ..ServingPolicy::default()
+    };
+    let now = harness.now;
+    harness.nodes[executor].report_devices(now, report(79));
+    let serving = ClusterCommand::SetPolicy {
+        name: SERVING_POLICY_NAME.into(),
+        document: policy.to_document(),
+    };
+    harness.nodes[leader].propose(now, serving);
+    harness.run_until_ms(harness.now.as_millis() + 300);
+    harness.nodes[leader].submit_request(harness.now, request(14)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 20);
+    let runs = accepted(&harness, executor);
+    assert_eq!(runs.len(), 1);
+    let (authority, id) = runs[0];
+
+    harness.isolate(executor);
+    harness.run_until_ms(harness.now.as_millis() + 1_500);
+    assert_eq!(finished(&harness, leader, id), None, "still within lost_wait_ms");
+    harness.run_until_ms(harness.now.as_millis() + 1_500);
+    let executor_id = harness.nodes[executor].node_id();
+    assert_eq!(
+        finished(&harness, leader, id),
+        Some(RequestOutcome::Refused {
+            refusal: RequestRefusal::ExecutorLost { node: executor_id }
+        })
+    );
+
+    harness.heal();
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    let tokens = b"late".to_vec();
+    let late = ExecutionReport::Completed {
+        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        tokens,
+    };
+    let now = harness.now;
+    harness.nodes[executor].report_execution(now, &authority, id, late);
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert!(
+        matches!(finished(&harness, leader, id), Some(RequestOutcome::Refused { .. })),
+        "a late report changes nothing"
+    );
+    let others = (0..3)
+        .filter(|index| *index != executor)
+        .map(|index| accepted(&harness, index).len());
+    assert_eq!(others.sum::<usize>(), 0, "it never ran anywhere else");
+}

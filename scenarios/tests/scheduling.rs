@@ -6,7 +6,7 @@
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
 use psionic_core::consensus::Decision;
 use psionic_core::{ClusterCommand, ClusterEvent, Event};
-use psionic_scenarios::{load, runner};
+use psionic_scenarios::{catalogue, load, runner, script};
 use psionic_sim::{Outcome, TraceKind};
 
 #[test]
@@ -96,4 +96,49 @@ fn metal_is_recorded_refused_and_only_declared_backends_run_work() {
             .all(|(_, backend)| *backend == Backend::Cpu),
         "the CPU-only and Metal nodes only ever run on the CPU"
     );
+}
+
+/// `scheduling` with one more fault: executor n2 is cut off for 3.5 s while it holds
+/// requests, optionally under a serving policy committed before the requests start.
+fn scheduling_with_n2_cut_off(policy_step: &str) -> psionic_scenarios::script::Scenario {
+    let (_, text) = catalogue::CATALOGUE
+        .iter()
+        .find(|(name, _)| *name == "scheduling")
+        .expect("built in");
+    let kill = "[[step]]\nafter_ms = 1_000\ndo = \"kill\"\nnode = \"n1\"\n";
+    let requests = "[[step]]\ndo = \"requests\"";
+    assert!(text.contains(kill) && text.contains(requests));
+    let text = text
+        .replace(
+            kill,
+            &format!("{kill}\n[[step]]\nafter_ms = 1_500\ndo = \"isolate\"\nnode = \"n2\"\n"),
+        )
+        .replace(requests, &format!("{policy_step}{requests}"));
+    script::parse("scheduling-n2-cut-off", &text).unwrap()
+}
+
+/// Seed 52 cuts n2 off after it queued a rerouted request: under the default policy
+/// its leader reroutes the request and n2, cut off but running, completes it too.
+/// With `reroute_lost` off the request waits for n2 and ends `executor-lost` instead.
+#[test]
+fn with_reroute_lost_off_a_cut_off_executors_requests_end_once_instead_of_running_twice() {
+    let default = runner::run(&scheduling_with_n2_cut_off(""), 52, None).report;
+    let twice = |report: &psionic_sim::Report| {
+        report
+            .violations
+            .iter()
+            .any(|violation| matches!(violation, psionic_sim::Violation::RequestRanTwice { .. }))
+    };
+    assert!(twice(&default), "the fault bites: {:#?}", default.violations);
+
+    let off = "[[step]]\ndo = \"serving-policy\"\nreroute_lost = false\nwithin_ms = 5_000\n\n";
+    let report = runner::run(&scheduling_with_n2_cut_off(off), 52, None).report;
+    assert_eq!(report.outcome, Outcome::Pass, "{:#?}", report.violations);
+    let requests = report.requests.as_ref().expect("a request workload ran");
+    assert_eq!(requests.submitted, requests.completed + requests.refused);
+    assert!(
+        requests.refusals.keys().any(|reason| reason.contains("executor-lost")),
+        "{requests:?}"
+    );
+    assert!(!requests.reroutes.contains_key("node-lost"), "{requests:?}");
 }

@@ -150,22 +150,27 @@ impl Consensus {
         }
     }
 
-    /// Leader, on each heartbeat: reroutes requests whose node has not answered for
-    /// an election timeout, while it hears a quorum of voters (a leader cut off from
-    /// the cluster hears no one, and must not take everyone's silence for their loss),
-    /// unless the serving policy says to wait for the node (`reroute_lost`).
+    /// Leader, on each heartbeat, while it hears a quorum of voters (a leader cut off
+    /// from the cluster hears no one, and must not take everyone's silence for their
+    /// loss): reroutes requests whose node has not answered for an election timeout;
+    /// or, when the serving policy says not to (`reroute_lost` off), ends those whose
+    /// node has not answered for `lost_wait_ms` as `executor-lost`.
     pub(crate) fn reroute_lost_assignments(&mut self, now: Instant) {
-        if self.dispatch.in_flight.is_empty()
-            || !ServingPolicy::from_state(&self.state).unwrap_or_default().reroute_lost
-        {
+        if self.dispatch.in_flight.is_empty() {
             return;
         }
+        let policy = ServingPolicy::from_state(&self.state).unwrap_or_default();
         let silent = self.silence(now);
         let voters = self.effective_voters();
         let heard = voters.iter().filter(|voter| !silent.contains(voter)).count();
         if heard <= voters.len() / 2 {
             return;
         }
+        let silent = if policy.reroute_lost {
+            silent
+        } else {
+            self.silent_for(now, u64::from(policy.lost_wait_ms))
+        };
         let lost: Vec<RequestId> = self
             .dispatch
             .in_flight
@@ -175,7 +180,12 @@ impl Consensus {
             .collect();
         for request in lost {
             let flight = self.dispatch.in_flight.remove(&request).expect("listed above");
-            self.reroute(now, flight, RerouteReason::NodeLost);
+            if policy.reroute_lost {
+                self.reroute(now, flight, RerouteReason::NodeLost);
+            } else {
+                self.stop_on(flight.node, request);
+                self.finish(request, RequestRefusal::ExecutorLost { node: flight.node });
+            }
         }
     }
 

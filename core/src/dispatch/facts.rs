@@ -92,6 +92,12 @@ impl Consensus {
     /// Leader: members not heard from for an election timeout (counting from the
     /// start of this leadership for one never heard from); none on a follower.
     pub(super) fn silence(&self, now: Instant) -> Unreachable<'_> {
+        self.silent_for(now, self.config.election_timeout_ms_min)
+    }
+
+    /// Leader: members not heard from for `after_ms` (counting from the start of this
+    /// leadership for one never heard from); none on a follower.
+    pub(super) fn silent_for(&self, now: Instant, after_ms: u64) -> Unreachable<'_> {
         static NONE: BTreeSet<NodeId> = BTreeSet::new();
         match &self.role {
             Role::Leader(leadership) => Unreachable::SilentFor {
@@ -99,7 +105,7 @@ impl Consensus {
                 this_node: self.id,
                 since: leadership.since,
                 now,
-                after_ms: self.config.election_timeout_ms_min,
+                after_ms,
             },
             _ => Unreachable::Listed(&NONE),
         }

@@ -238,6 +238,14 @@ pub enum RequestRefusal {
     /// Its client cancelled it; the executing node was told to stop.
     #[error("cancelled by its client")]
     Cancelled,
+    /// Its node fell silent for the serving policy's `lost_wait_ms` and the policy
+    /// does not run lost requests again (`reroute_lost` off): it ran at most once, on
+    /// that node, perhaps to the end. Submit it under a new id to run it again.
+    #[error("its node {node} fell silent; not run again")]
+    ExecutorLost {
+        /// The silent node.
+        node: NodeId,
+    },
 }
 
 /// How a request ended, as the coordinator reports it.

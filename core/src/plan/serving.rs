@@ -40,8 +40,11 @@ pub struct ServingPolicy {
     /// Whether a request whose node falls silent for an election timeout runs again
     /// elsewhere: it is answered sooner, but a node cut off mid-run may finish it too
     /// (two completions, one answer). Off, it waits for that node to answer, or for
-    /// its coordinator to be deposed: it completes on one node at most.
+    /// its coordinator to be deposed, at most `lost_wait_ms`, and then ends
+    /// `executor-lost`: it completes on one node at most.
     pub reroute_lost: bool,
+    /// With `reroute_lost` off: how long a request waits for its silent node.
+    pub lost_wait_ms: u32,
 }
 
 impl Default for ServingPolicy {
@@ -53,6 +56,7 @@ impl Default for ServingPolicy {
             reroutes_max: 2,
             cancel_propagates: true,
             reroute_lost: true,
+            lost_wait_ms: 10_000,
         }
     }
 }

@@ -44,6 +44,15 @@ impl Play<'_> {
                 memory_gib,
             } => self.cluster.start_requests(model, *rate_per_s, *memory_gib),
             Action::StopRequests => self.cluster.stop_requests(),
+            Action::ServingPolicy { policy, within_ms } => {
+                if !self
+                    .cluster
+                    .set_serving_policy(*policy, Duration::from_millis(*within_ms))
+                    .await
+                {
+                    return Err(NotApplied::NoLeader);
+                }
+            }
             Action::Isolate { node } => {
                 let node = self.resolve(node, &[])?;
                 self.cluster.isolate(&node);
@@ -235,6 +244,7 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Resident { .. } => "resident",
         Action::Requests { .. } => "requests",
         Action::StopRequests => "stop-requests",
+        Action::ServingPolicy { .. } => "serving-policy",
         Action::Isolate { .. } => "isolate",
         Action::Partition { .. } => "partition",
         Action::RandomHalves => "random-halves",

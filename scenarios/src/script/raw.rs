@@ -105,6 +105,11 @@ pub(super) struct RawStep {
     pub memory_gib: Option<u64>,
     pub compute_capability: Option<Vec<u32>>,
     pub model: Option<String>,
+    pub reroute_lost: Option<bool>,
+    pub reroutes_max: Option<u8>,
+    pub queue_depth_max: Option<u32>,
+    pub cancel_propagates: Option<bool>,
+    pub lost_wait_ms: Option<u32>,
 }
 
 pub(super) fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {

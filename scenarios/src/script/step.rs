@@ -1,6 +1,7 @@
 //! What a step does, and the words a file uses for nodes, conditions and faults.
 
 use psionic_core::RefusalKind;
+use psionic_core::plan::ServingPolicy;
 
 /// One action of the timeline.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +40,14 @@ pub enum Action {
     },
     /// Stop submitting requests.
     StopRequests,
+    /// Commit `policy` as the cluster's serving policy; fails if no leader commits it
+    /// within `within_ms`.
+    ServingPolicy {
+        /// The policy.
+        policy: ServingPolicy,
+        /// The bound.
+        within_ms: u64,
+    },
     /// Cut every link to and from a node.
     Isolate {
         /// The node.
@@ -231,7 +240,7 @@ pub enum ChaosFault {
 /// Every action name, as written after `do =`.
 pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
-                           flap, gpus, chaos";
+                           flap, gpus, chaos, serving-policy";
 /// Every condition name.
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
      readiness-committed, requests-settled";

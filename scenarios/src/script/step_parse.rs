@@ -1,5 +1,7 @@
 //! One `[[step]]` table into a [`Step`]: the action, its keys, and nothing else.
 
+use psionic_core::plan::ServingPolicy;
+
 use super::gpus::{GPU_MEMORY_GIB_DEFAULT, gpu_spec};
 use super::raw::{Names, RawStep, chaos_faults, check_range, expectation_word, range_pair, step_time};
 use super::step::ACTIONS;
@@ -34,6 +36,17 @@ const KEYS: &[(&str, &[&str])] = &[
     ("flap", &["node", "period_ms", "for_ms"]),
     ("gpus", &["node", "count", "memory_gib", "compute_capability"]),
     ("chaos", &["for_ms", "every_ms", "faults"]),
+    (
+        "serving-policy",
+        &[
+            "reroute_lost",
+            "reroutes_max",
+            "queue_depth_max",
+            "cancel_propagates",
+            "lost_wait_ms",
+            "within_ms",
+        ],
+    ),
 ];
 
 /// Node words accepted where any live node may be meant.
@@ -86,6 +99,10 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
             memory_gib: raw.memory_gib.unwrap_or(0),
         },
         "stop-requests" => Action::StopRequests,
+        "serving-policy" => Action::ServingPolicy {
+            policy: serving_policy(raw),
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
         "isolate" => Action::Isolate { node: node(ANY_NODE)? },
         "partition" => Action::Partition {
             nodes: raw
@@ -213,11 +230,30 @@ fn present_keys(raw: &RawStep) -> Vec<&'static str> {
         ("memory_gib", raw.memory_gib.is_some()),
         ("compute_capability", raw.compute_capability.is_some()),
         ("model", raw.model.is_some()),
+        ("reroute_lost", raw.reroute_lost.is_some()),
+        ("reroutes_max", raw.reroutes_max.is_some()),
+        ("queue_depth_max", raw.queue_depth_max.is_some()),
+        ("cancel_propagates", raw.cancel_propagates.is_some()),
+        ("lost_wait_ms", raw.lost_wait_ms.is_some()),
     ];
     flags
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
         .collect()
+}
+
+/// The serving policy a `serving-policy` step commits: the defaults, with the keys
+/// it names.
+fn serving_policy(raw: &RawStep) -> ServingPolicy {
+    let defaults = ServingPolicy::default();
+    ServingPolicy {
+        reroute_lost: raw.reroute_lost.unwrap_or(defaults.reroute_lost),
+        reroutes_max: raw.reroutes_max.unwrap_or(defaults.reroutes_max),
+        queue_depth_max: raw.queue_depth_max.unwrap_or(defaults.queue_depth_max),
+        cancel_propagates: raw.cancel_propagates.unwrap_or(defaults.cancel_propagates),
+        lost_wait_ms: raw.lost_wait_ms.unwrap_or(defaults.lost_wait_ms),
+        ..defaults
+    }
 }
 
 /// The `model` key: a non-empty name.

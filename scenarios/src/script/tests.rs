@@ -267,3 +267,41 @@ fn request_steps_and_metal_nodes_are_checked() {
         StepProblem::UnknownNode { .. }
     ));
 }
+
+#[test]
+fn a_serving_policy_step_keeps_the_defaults_it_does_not_name() {
+    use psionic_core::plan::ServingPolicy;
+    let step = "\n[[step]]\ndo = \"serving-policy\"\nreroute_lost = false\nlost_wait_ms = 4_000\nwithin_ms = 5_000\n";
+    let scenario = parse("t", &format!("{MINIMAL}{step}")).unwrap();
+    assert_eq!(
+        scenario.steps[0].action,
+        Action::ServingPolicy {
+            policy: ServingPolicy {
+                reroute_lost: false,
+                lost_wait_ms: 4_000,
+                ..ServingPolicy::default()
+            },
+            within_ms: 5_000,
+        }
+    );
+    assert_eq!(
+        invalid_at("\n[[step]]\ndo = \"serving-policy\"\nreroute_lost = false\n"),
+        (
+            5,
+            StepProblem::MissingKey {
+                action: "serving-policy",
+                key: "within_ms"
+            }
+        )
+    );
+    assert_eq!(
+        invalid_at("\n[[step]]\ndo = \"serving-policy\"\nwithin_ms = 5\nrate_per_s = 3\n"),
+        (
+            5,
+            StepProblem::KeyNotForAction {
+                action: "serving-policy",
+                key: "rate_per_s"
+            }
+        )
+    );
+}
