@@ -10,6 +10,7 @@ use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
+use crate::plan::ServingPolicy;
 use crate::refusal::RefusalCounters;
 use crate::state::{MemberStatus, Residency};
 use crate::time::Instant;
@@ -86,6 +87,9 @@ pub struct StateReport {
     pub state_digest: Digest,
     /// Members in id order.
     pub members: Vec<MemberReport>,
+    /// The serving policy in force: the one recorded, or the defaults when none is
+    /// (or its document does not decode).
+    pub serving_policy: ServingPolicy,
 }
 
 /// One member of the replicated state.

@@ -242,10 +242,20 @@ pub fn http_post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value
 
 /// As [`http_post_json`], bearing `token` (or no `Authorization` header).
 pub fn http_post_json_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    http_send_json(addr, "POST", path, body, token)
+}
+
+/// A plain HTTP/1.1 PUT of a JSON body, bearing `token` (or no `Authorization`
+/// header); returns the status code and JSON answer.
+pub fn http_put_json_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    http_send_json(addr, "PUT", path, body, token)
+}
+
+fn http_send_json(addr: SocketAddr, method: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
     let body = body.to_string();
     let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let (code, body) = http_exchange(addr, &request);

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use psionic_tests::{
-    NodeProcess, http_get, http_get_json, http_post_json, http_post_json_as, init_node_with_key, node_cli, wait_until,
-    write_token, write_voter_config,
+    NodeProcess, OPERATOR_TOKEN, http_get, http_get_json, http_post_json, http_post_json_as, http_put_json_as,
+    init_node_with_key, node_cli, wait_until, write_token, write_voter_config,
 };
 use serde_json::{Value, json};
 
@@ -152,4 +152,49 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
         404 => assert!(outcome["completed"].is_object(), "{outcome}"),
         other => panic!("cancel answered {other}: {cancelled}"),
     }
+}
+
+#[test]
+fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let (id, _) = init_node_with_key(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let node = NodeProcess::start(&config).unwrap();
+    wait_until(Duration::from_secs(20), "the node leads", || {
+        node.state()["coordinator"]["leader"] == id.as_str()
+    });
+    let api = node.listening.operator_addr;
+    let policy = |state: &Value| state["serving_policy"].clone();
+    assert_eq!(
+        policy(&node.state())["reroute_lost"],
+        true,
+        "the defaults before any is set"
+    );
+
+    let wanted = json!({ "reroute_lost": false, "lost_wait_ms": 5_000 });
+    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &wanted, None);
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (401, Some("missing-bearer")),
+        "{answer}"
+    );
+    let (code, answer) = http_put_json_as(
+        api,
+        "/v1/serving-policy",
+        &json!({ "reroute_los": false }),
+        Some(OPERATOR_TOKEN),
+    );
+    assert_eq!(code, 422, "an unknown field is refused: {answer}");
+    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &wanted, Some(OPERATOR_TOKEN));
+    assert_eq!((code, answer["outcome"].as_str()), (200, Some("committed")), "{answer}");
+    wait_until(Duration::from_secs(5), "the state shows the policy", || {
+        let shown = policy(&node.state());
+        shown["reroute_lost"] == false && shown["lost_wait_ms"] == 5_000
+    });
+    assert_eq!(
+        policy(&node.state())["queue_depth_max"],
+        64,
+        "fields left out keep their defaults"
+    );
 }

@@ -18,6 +18,7 @@ use crate::discovery::{BurstDue, Discovery, PeerHealth};
 use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, Transmit, TransportClass};
+use crate::plan::ServingPolicy;
 use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
@@ -276,6 +277,7 @@ impl Node {
                     telemetry: telemetry.get(id).map(|seen| TelemetryReport::of(seen, now)),
                 })
                 .collect(),
+            serving_policy: ServingPolicy::from_state(state).unwrap_or_default(),
         }
     }
 

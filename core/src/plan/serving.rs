@@ -23,8 +23,10 @@ pub enum QueueDiscipline {
     },
 }
 
-/// How requests are queued, shed and rerouted.
+/// How requests are queued, shed and rerouted. Read from JSON, a field left out
+/// takes its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServingPolicy {
     /// Queue order.
     pub discipline: QueueDiscipline,

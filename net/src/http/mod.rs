@@ -1,6 +1,7 @@
 //! The operator API: `GET /v1/status`, `GET /v1/state`, `GET /v1/members`,
-//! `GET /metrics` (Prometheus text), `GET /v1/requests/{id}`, and `POST /v1/commands`
-//! and `POST /v1/requests`, which require the operator bearer token.
+//! `GET /metrics` (Prometheus text), `GET /v1/requests/{id}`, and `POST /v1/commands`,
+//! `PUT /v1/serving-policy` and `POST /v1/requests`, which require the operator
+//! bearer token.
 
 mod auth;
 mod members;
@@ -15,9 +16,10 @@ use std::net::SocketAddr;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use psionic_core::consensus::ProposalRejection;
+use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
 use psionic_core::{ClusterCommand, NodeStatus, StateReport};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -77,6 +79,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/members", get(members::get_members))
         .route("/metrics", get(metrics::get_metrics))
         .route("/v1/commands", post(post_command))
+        .route("/v1/serving-policy", put(put_serving_policy))
         .route("/v1/requests", post(requests::post_request))
         .route("/v1/requests/{id}", get(requests::get_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
@@ -120,6 +123,28 @@ async fn post_command(
     if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
         return unauthorized(reason);
     }
+    commit(&api, command).await
+}
+
+/// `PUT /v1/serving-policy`: commits the serving policy (JSON; a field left out takes
+/// its default), answered as `POST /v1/commands` is.
+async fn put_serving_policy(
+    State(api): State<ApiState>,
+    headers: HeaderMap,
+    Json(policy): Json<ServingPolicy>,
+) -> Response {
+    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
+        return unauthorized(reason);
+    }
+    let command = ClusterCommand::SetPolicy {
+        name: SERVING_POLICY_NAME.to_owned(),
+        document: policy.to_document(),
+    };
+    commit(&api, command).await
+}
+
+/// Proposes `command` through this node and answers with its outcome.
+async fn commit(api: &ApiState, command: ClusterCommand) -> Response {
     let (status, answer) = match api.client.propose(vec![command]).await {
         Ok(committed) => {
             let (id, index) = committed[0];
