@@ -408,14 +408,15 @@ fn a_completion_made_under_an_earlier_coordinator_answers_a_resubmission() {
     assert_eq!(after, 0, "nothing was dispatched: it does not run again");
 }
 
-#[test]
-fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once() {
-    let (mut harness, leader) = cluster(11, 0);
+/// A 3-node cluster under `policy` whose leader assigned one request (`seq`) to the
+/// node after it; returns the harness, leader, executor and the assignment.
+fn one_request_running(
+    seed: u64,
+    policy: ServingPolicy,
+    seq: u8,
+) -> (Harness, usize, usize, psionic_core::consensus::Authority, RequestId) {
+    let (mut harness, leader) = cluster(seed, 0);
     let executor = (leader + 1) % 3;
-    let policy = ServingPolicy {
-        reroute_lost: false,
-        ..ServingPolicy::default()
-    };
     let now = harness.now;
     harness.nodes[executor].report_devices(now, report(79));
     let serving = ClusterCommand::SetPolicy {
@@ -424,12 +425,48 @@ fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once()
     };
     harness.nodes[leader].propose(now, serving);
     harness.run_until_ms(harness.now.as_millis() + 300);
-    harness.nodes[leader].submit_request(harness.now, request(12)).unwrap();
+    harness.nodes[leader].submit_request(harness.now, request(seq)).unwrap();
     harness.run_until_ms(harness.now.as_millis() + 20);
     let runs = accepted(&harness, executor);
     assert_eq!(runs.len(), 1);
     let (authority, id) = runs[0];
+    (harness, leader, executor, authority, id)
+}
 
+/// The executor reports `request` completed with `tokens`, after a heal.
+fn heal_and_report_completed(
+    harness: &mut Harness,
+    executor: usize,
+    authority: &psionic_core::consensus::Authority,
+    request: RequestId,
+    tokens: &[u8],
+) {
+    harness.heal();
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    let report = ExecutionReport::Completed {
+        result_digest: Digest::of_bytes(DigestKind::Output, tokens),
+        tokens: tokens.to_vec(),
+    };
+    let now = harness.now;
+    harness.nodes[executor].report_execution(now, authority, request, report);
+    harness.run_until_ms(harness.now.as_millis() + 50);
+}
+
+/// Assignments accepted by every node but `executor`.
+fn runs_elsewhere(harness: &Harness, executor: usize) -> usize {
+    (0..3)
+        .filter(|index| *index != executor)
+        .map(|index| accepted(harness, index).len())
+        .sum()
+}
+
+#[test]
+fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once() {
+    let policy = ServingPolicy {
+        reroute_lost: false,
+        ..ServingPolicy::default()
+    };
+    let (mut harness, leader, executor, authority, id) = one_request_running(11, policy, 12);
     harness.isolate(executor);
     harness.run_until_ms(harness.now.as_millis() + 1_500);
     let rerouted = harness
@@ -438,49 +475,22 @@ fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once()
     assert!(!rerouted, "the request waits for its node");
     assert_eq!(finished(&harness, leader, id), None);
 
-    harness.heal();
-    harness.run_until_ms(harness.now.as_millis() + 1_000);
-    let tokens = b"once".to_vec();
-    let report = ExecutionReport::Completed {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
-        tokens,
-    };
-    let now = harness.now;
-    harness.nodes[executor].report_execution(now, &authority, id, report);
-    harness.run_until_ms(harness.now.as_millis() + 50);
+    heal_and_report_completed(&mut harness, executor, &authority, id, b"once");
     assert!(
         matches!(finished(&harness, leader, id), Some(RequestOutcome::Completed { node, .. }) if node == harness.nodes[executor].node_id()),
         "completed on the node that held it"
     );
-    let others = (0..3)
-        .filter(|index| *index != executor)
-        .map(|index| accepted(&harness, index).len());
-    assert_eq!(others.sum::<usize>(), 0, "it never ran anywhere else");
+    assert_eq!(runs_elsewhere(&harness, executor), 0, "it never ran anywhere else");
 }
 
 #[test]
 fn with_reroute_lost_off_a_request_whose_node_stays_silent_ends_executor_lost_and_runs_nowhere_else() {
-    let (mut harness, leader) = cluster(13, 0);
-    let executor = (leader + 1) % 3;
     let policy = ServingPolicy {
         reroute_lost: false,
         lost_wait_ms: 2_000,
         ..ServingPolicy::default()
     };
-    let now = harness.now;
-    harness.nodes[executor].report_devices(now, report(79));
-    let serving = ClusterCommand::SetPolicy {
-        name: SERVING_POLICY_NAME.into(),
-        document: policy.to_document(),
-    };
-    harness.nodes[leader].propose(now, serving);
-    harness.run_until_ms(harness.now.as_millis() + 300);
-    harness.nodes[leader].submit_request(harness.now, request(14)).unwrap();
-    harness.run_until_ms(harness.now.as_millis() + 20);
-    let runs = accepted(&harness, executor);
-    assert_eq!(runs.len(), 1);
-    let (authority, id) = runs[0];
-
+    let (mut harness, leader, executor, authority, id) = one_request_running(13, policy, 14);
     harness.isolate(executor);
     harness.run_until_ms(harness.now.as_millis() + 1_500);
     assert_eq!(finished(&harness, leader, id), None, "still within lost_wait_ms");
@@ -493,22 +503,10 @@ fn with_reroute_lost_off_a_request_whose_node_stays_silent_ends_executor_lost_an
         })
     );
 
-    harness.heal();
-    harness.run_until_ms(harness.now.as_millis() + 1_000);
-    let tokens = b"late".to_vec();
-    let late = ExecutionReport::Completed {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
-        tokens,
-    };
-    let now = harness.now;
-    harness.nodes[executor].report_execution(now, &authority, id, late);
-    harness.run_until_ms(harness.now.as_millis() + 50);
+    heal_and_report_completed(&mut harness, executor, &authority, id, b"late");
     assert!(
         matches!(finished(&harness, leader, id), Some(RequestOutcome::Refused { .. })),
         "a late report changes nothing"
     );
-    let others = (0..3)
-        .filter(|index| *index != executor)
-        .map(|index| accepted(&harness, index).len());
-    assert_eq!(others.sum::<usize>(), 0, "it never ran anywhere else");
+    assert_eq!(runs_elsewhere(&harness, executor), 0, "it never ran anywhere else");
 }
