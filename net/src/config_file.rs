@@ -24,6 +24,9 @@
 //! [devices]                              # optional
 //! probe_interval_ms = 30000              # time between two CUDA driver probes
 //!
+//! [executor]                             # optional
+//! reference_step_ms = 0                  # time each step of the CPU reference model takes
+//!
 //! [consensus]                            # every node lists the same genesis voters
 //! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
@@ -68,7 +71,18 @@ struct RawConfig {
     consensus: RawConsensus,
     #[serde(default)]
     devices: RawDevices,
+    #[serde(default)]
+    executor: RawExecutor,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecutor {
+    reference_step_ms: Option<u64>,
+}
+
+/// Longest step the reference executor may be told to take.
+pub const REFERENCE_STEP_MS_MAX: u64 = 10_000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +228,16 @@ pub enum ConfigFileError {
         /// Shortest accepted.
         min_ms: u64,
     },
+    /// A reference step this long would hold a request for hours.
+    #[error("{path}: executor.reference_step_ms is {given_ms}, at most {max_ms} is accepted", path = path.display())]
+    ReferenceStepTooLong {
+        /// The config file.
+        path: PathBuf,
+        /// Step given.
+        given_ms: u64,
+        /// Longest accepted.
+        max_ms: u64,
+    },
     /// The operator API may leave loopback only behind a token.
     #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file is set; set one, or bind to 127.0.0.1", path = path.display())]
     OperatorNotLoopback {
@@ -275,7 +299,7 @@ impl ConfigFile {
             devices: DeviceSource::Probe {
                 every_ms: probe_interval_ms,
             },
-            executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
+            executor: reference_executor(path, &raw.executor)?,
         };
         Ok(Self {
             settings,
@@ -283,6 +307,23 @@ impl ConfigFile {
             operator_token,
         })
     }
+}
+
+/// The built-in CPU reference executor, each step taking `reference_step_ms`.
+fn reference_executor(
+    path: &Path,
+    raw: &RawExecutor,
+) -> Result<std::sync::Arc<dyn crate::execute::Executor>, ConfigFileError> {
+    let step_ms = raw.reference_step_ms.unwrap_or(0);
+    if step_ms > REFERENCE_STEP_MS_MAX {
+        return Err(ConfigFileError::ReferenceStepTooLong {
+            path: path.into(),
+            given_ms: step_ms,
+            max_ms: REFERENCE_STEP_MS_MAX,
+        });
+    }
+    let executor = crate::execute::ReferenceExecutor::cpu().with_step_time(std::time::Duration::from_millis(step_ms));
+    Ok(std::sync::Arc::new(executor))
 }
 
 impl RawDiscovery {
@@ -441,5 +482,32 @@ mod tests {
         let (_dir, path) = config_with_devices("[devices]\nprobe_every = 1000\n");
         let refused = ConfigFile::load(&path).unwrap_err().to_string();
         assert!(refused.contains("probe_every") && refused.contains("line"), "{refused}");
+    }
+
+    #[test]
+    fn the_reference_executor_step_time_is_configurable_and_bounded() {
+        let (_dir, path) = config_with_devices("");
+        assert!(ConfigFile::load(&path).unwrap().settings.executor.step_time().is_zero());
+
+        let (_dir, path) = config_with_devices("[executor]\nreference_step_ms = 5\n");
+        let loaded = ConfigFile::load(&path).unwrap();
+        assert_eq!(
+            loaded.settings.executor.step_time(),
+            std::time::Duration::from_millis(5)
+        );
+
+        let (_dir, path) = config_with_devices("[executor]\nreference_step_ms = 60000\n");
+        let refused = ConfigFile::load(&path).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ConfigFileError::ReferenceStepTooLong {
+                    given_ms: 60_000,
+                    max_ms: REFERENCE_STEP_MS_MAX,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
     }
 }

@@ -36,15 +36,21 @@ impl ReferenceExecutor {
     /// simulated node with simulated GPUs declares. Each step takes
     /// [`SIMULATED_STEP_TIME`] of (simulated) time, as a real model's would.
     pub fn simulated() -> Self {
-        let mut executor = Self::claiming(
+        Self::claiming(
             [
                 (Backend::Cpu, ExecutionProfile::dispatch()),
                 (Backend::Cuda, ExecutionProfile::every_lane()),
             ]
             .into(),
-        );
-        executor.step_time = SIMULATED_STEP_TIME;
-        executor
+        )
+        .with_step_time(SIMULATED_STEP_TIME)
+    }
+
+    /// The same executor, each step taking `step_time` (a model's decode speed, for
+    /// trying backpressure and cancellation on the reference model).
+    pub fn with_step_time(mut self, step_time: Duration) -> Self {
+        self.step_time = step_time;
+        self
     }
 
     /// Claims `profiles` (a simulated node stands its simulated GPUs in this way).
