@@ -227,6 +227,24 @@ impl RefusalKind {
         RefusalKind::PeerTableFull,
     ];
 
+    /// Whether the frame was refused before it reached the protocol (decoding,
+    /// identity, authentication, replay, room for its sender).
+    pub const fn is_admission(self) -> bool {
+        matches!(
+            self,
+            RefusalKind::MalformedFrame
+                | RefusalKind::UnsupportedSchemaVersion
+                | RefusalKind::NamespaceMismatch
+                | RefusalKind::ClusterMismatch
+                | RefusalKind::AuthenticationFailed
+                | RefusalKind::UnknownPeer
+                | RefusalKind::StaleEpoch
+                | RefusalKind::Replay
+                | RefusalKind::OwnIdentity
+                | RefusalKind::PeerTableFull
+        )
+    }
+
     /// The kebab-case name used in metrics and JSON.
     pub const fn name(self) -> &'static str {
         match self {

@@ -90,21 +90,11 @@ pub fn verify_envelope(bytes: &[u8]) {
 
 /// Refusals made before a frame reaches the protocol.
 fn admission_refusals(node: &Node) -> u64 {
-    [
-        RefusalKind::MalformedFrame,
-        RefusalKind::UnsupportedSchemaVersion,
-        RefusalKind::NamespaceMismatch,
-        RefusalKind::ClusterMismatch,
-        RefusalKind::AuthenticationFailed,
-        RefusalKind::UnknownPeer,
-        RefusalKind::StaleEpoch,
-        RefusalKind::Replay,
-        RefusalKind::OwnIdentity,
-        RefusalKind::PeerTableFull,
-    ]
-    .into_iter()
-    .map(|kind| node.refusals().get(kind))
-    .sum()
+    RefusalKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_admission())
+        .map(|kind| node.refusals().get(kind))
+        .sum()
 }
 
 fn receiver_config(
