@@ -4,6 +4,7 @@
 //! Invariant: `entries[k].index == snapshot_index + 1 + k`; terms never decrease along
 //! the log.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +33,14 @@ pub struct Entry {
     pub term: u64,
     /// What it carries, shared by the log, persist outputs and appends (cloning an
     /// entry copies no command).
+    #[serde(deserialize_with = "payload_in_place")]
     pub payload: Arc<EntryPayload>,
+}
+
+/// Decodes a payload straight into its `Arc` (serde's own goes through a `Box`: one
+/// more allocation and copy per entry).
+fn payload_in_place<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<EntryPayload>, D::Error> {
+    EntryPayload::deserialize(deserializer).map(Arc::new)
 }
 
 /// The log.
@@ -41,21 +49,26 @@ pub struct RaftLog {
     snapshot_index: u64,
     snapshot_term: u64,
     entries: Vec<Entry>,
+    /// Indexes of the retained entries whose command changes seats (membership, voters,
+    /// roles): always exactly those of `entries`.
+    seat_changes: BTreeSet<u64>,
+}
+
+fn changes_seats(entry: &Entry) -> bool {
+    matches!(&*entry.payload, EntryPayload::Proposal(proposal) if proposal.command.changes_seats())
 }
 
 impl RaftLog {
     /// A log whose prefix up to `snapshot_index` (of `snapshot_term`) is compacted,
     /// followed by `entries`. Entries at or before the snapshot are dropped.
     pub fn new(snapshot_index: u64, snapshot_term: u64, entries: Vec<Entry>) -> Self {
-        let entries = entries
-            .into_iter()
-            .filter(|entry| entry.index > snapshot_index)
-            .collect();
-        Self {
+        let mut log = Self {
             snapshot_index,
             snapshot_term,
-            entries,
-        }
+            ..Self::default()
+        };
+        log.append(entries.into_iter().filter(|entry| entry.index > snapshot_index));
+        log
     }
 
     /// Index of the last compacted entry (0: nothing compacted).
@@ -115,6 +128,9 @@ impl RaftLog {
     pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) {
         for entry in entries {
             debug_assert_eq!(entry.index, self.last_index() + 1);
+            if changes_seats(&entry) {
+                self.seat_changes.insert(entry.index);
+            }
             self.entries.push(entry);
         }
     }
@@ -123,6 +139,12 @@ impl RaftLog {
     pub fn truncate_from(&mut self, index: u64) {
         let keep = index.saturating_sub(self.snapshot_index + 1);
         self.entries.truncate(keep as usize);
+        self.seat_changes.split_off(&index);
+    }
+
+    /// Indexes after `index` of the retained entries that change seats, in order.
+    pub fn seat_changes_after(&self, index: u64) -> impl Iterator<Item = u64> + '_ {
+        self.seat_changes.range(index.saturating_add(1)..).copied()
     }
 
     /// Forgets entries up to `index` (of `term`); keeps later ones only if the log
@@ -134,8 +156,10 @@ impl RaftLog {
         if self.term_at(index) == Some(term) {
             let drop = (index - self.snapshot_index) as usize;
             self.entries.drain(..drop);
+            self.seat_changes = self.seat_changes.split_off(&(index + 1));
         } else {
             self.entries.clear();
+            self.seat_changes.clear();
         }
         self.snapshot_index = index;
         self.snapshot_term = term;
@@ -199,6 +223,37 @@ mod tests {
         assert_eq!(log.term_at(2), Some(1));
         log.compact_to(3, 9);
         assert_eq!((log.snapshot_index(), log.last_index(), log.last_term()), (3, 3, 9));
+    }
+
+    fn promotion(index: u64, term: u64) -> Entry {
+        let proposal = crate::state::Proposal {
+            id: crate::state::ProposalId {
+                node: NodeId([0; 16]),
+                epoch: crate::identity::NodeEpoch(1),
+                seq: index,
+            },
+            command: crate::state::ClusterCommand::PromoteVoter { node: NodeId([1; 16]) },
+        };
+        Entry {
+            index,
+            term,
+            payload: EntryPayload::Proposal(proposal).into(),
+        }
+    }
+
+    #[test]
+    fn seat_changes_follow_appends_truncation_and_compaction() {
+        let mut log = RaftLog::new(0, 0, vec![entry(1, 1), promotion(2, 1), entry(3, 1), promotion(4, 1)]);
+        let after = |log: &RaftLog, index| log.seat_changes_after(index).collect::<Vec<_>>();
+        assert_eq!(after(&log, 0), [2, 4]);
+        assert_eq!(after(&log, 2), [4]);
+        log.truncate_from(4);
+        assert_eq!(after(&log, 0), [2]);
+        log.append([promotion(4, 2)]);
+        log.compact_to(2, 1);
+        assert_eq!(after(&log, 0), [4]);
+        log.compact_to(4, 9);
+        assert_eq!(after(&log, 0), Vec::<u64>::new());
     }
 
     #[test]

@@ -33,13 +33,41 @@ impl Consensus {
                 )
             })
             .collect();
-        for index in self.state.applied_index + 1..=self.log.last_index() {
+        for index in self.log.seat_changes_after(self.state.applied_index) {
             let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &*entry.payload) else {
                 continue;
             };
             apply_seat_change(&mut seats, &proposal.command);
         }
         seats
+    }
+
+    /// Whether an entry not yet applied changes seats (effective and applied members
+    /// differ only then).
+    fn seat_change_pending(&self) -> bool {
+        self.log.seat_changes_after(self.state.applied_index).next().is_some()
+    }
+
+    /// The effective voters' match indexes, this node's being its last index; `None`
+    /// for a voter the leader tracks no progress of.
+    pub(crate) fn voter_match_indexes(&self, progress: &BTreeMap<NodeId, super::Progress>) -> Vec<u64> {
+        let match_of = |voter: &NodeId| {
+            if *voter == self.id {
+                self.log.last_index()
+            } else {
+                progress.get(voter).map_or(0, |progress| progress.match_index)
+            }
+        };
+        if self.seat_change_pending() {
+            self.effective_voters().iter().map(match_of).collect()
+        } else {
+            self.state
+                .members
+                .iter()
+                .filter(|(_, member)| member.voter)
+                .map(|(id, _)| match_of(id))
+                .collect()
+        }
     }
 
     /// Voters after every entry in the log.
@@ -53,7 +81,11 @@ impl Consensus {
 
     /// Whether `node` votes, by the log.
     pub(crate) fn is_voter(&self, node: NodeId) -> bool {
-        self.effective_members().get(&node).is_some_and(|seat| seat.voter)
+        if self.seat_change_pending() {
+            self.effective_members().get(&node).is_some_and(|seat| seat.voter)
+        } else {
+            self.state.members.get(&node).is_some_and(|member| member.voter)
+        }
     }
 
     /// Whether `granted` holds a quorum of the voters.

@@ -360,30 +360,22 @@ impl Consensus {
     /// Leader: commits the highest current-term index stored on a quorum of voters.
     pub(crate) fn advance_commit(&mut self) {
         let Role::Leader(leadership) = &self.role else { return };
-        let voters = self.effective_voters();
-        let quorum = voters.len() / 2 + 1;
-        let match_of = |voter: &NodeId| {
-            if *voter == self.id {
-                self.log.last_index()
-            } else {
-                leadership
-                    .progress
-                    .get(voter)
-                    .map_or(0, |progress| progress.match_index)
+        let new_commit = if self.mutations_commit_without_quorum() {
+            self.log.last_index()
+        } else {
+            let mut matches = self.voter_match_indexes(&leadership.progress);
+            if matches.is_empty() {
+                return;
             }
-        };
-        let mut new_commit = self.commit_index;
-        for index in (self.commit_index + 1..=self.log.last_index()).rev() {
+            // The highest index a quorum stores: the quorum-th largest match index.
+            matches.sort_unstable_by(|a, b| b.cmp(a));
+            let stored_by_quorum = matches[matches.len() / 2];
             // Figure 8: count replicas only for entries of the current term.
-            if self.log.term_at(index) != Some(self.hard.term) && !self.mutations_commit_without_quorum() {
-                break;
+            if self.log.term_at(stored_by_quorum) != Some(self.hard.term) {
+                return;
             }
-            let stored = voters.iter().filter(|voter| match_of(voter) >= index).count();
-            if stored >= quorum || self.mutations_commit_without_quorum() {
-                new_commit = index;
-                break;
-            }
-        }
+            stored_by_quorum
+        };
         if new_commit > self.commit_index {
             self.commit_index = new_commit;
             self.apply_committed();

@@ -11,7 +11,9 @@ impl Node {
     /// Carries out consensus effects in the order they were produced, so every persist
     /// output precedes the transmits that depend on it.
     pub(super) fn drain_consensus(&mut self) {
-        for effect in std::mem::take(&mut self.consensus.effects) {
+        // The buffer goes back empty, keeping its capacity for the next input.
+        let mut effects = std::mem::take(&mut self.consensus.effects);
+        for effect in effects.drain(..) {
             match effect {
                 Effect::Send { to, message } => self.send_to_peer(to, Message::Raft(message)),
                 Effect::PersistHardState(hard_state) => self.outputs.push_back(Output::PersistHardState(hard_state)),
@@ -25,6 +27,9 @@ impl Node {
                     self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
                 }
             }
+        }
+        if self.consensus.effects.is_empty() {
+            self.consensus.effects = effects;
         }
     }
 

@@ -155,6 +155,11 @@ pub enum ClusterCommand {
 }
 
 impl ClusterCommand {
+    /// Whether applying this command can change who is a member, a voter or their role.
+    pub fn changes_seats(&self) -> bool {
+        self.changes_voters() || matches!(self, ClusterCommand::AdmitMember { .. })
+    }
+
     /// Whether applying this command can change the voter set.
     pub fn changes_voters(&self) -> bool {
         matches!(
