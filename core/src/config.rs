@@ -57,9 +57,11 @@ pub struct DiscoveryConfig {
     pub non_member_senders_max: usize,
     /// Time between two bandwidth probes of a peer on its stream.
     pub link_probe_interval_ms: u64,
-    /// Frames in one bandwidth probe, each [`crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX`]
-    /// bytes of filler (0: links are not probed for bandwidth).
+    /// Frames in one bandwidth probe (0: links are not probed for bandwidth).
     pub link_probe_frames: u16,
+    /// Filler bytes in each frame of a bandwidth probe, at most
+    /// [`crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX`].
+    pub link_probe_frame_bytes: u32,
 }
 
 impl Default for DiscoveryConfig {
@@ -75,6 +77,7 @@ impl Default for DiscoveryConfig {
             non_member_senders_max: 256,
             link_probe_interval_ms: 30_000,
             link_probe_frames: 8,
+            link_probe_frame_bytes: crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX as u32,
         }
     }
 }
@@ -91,6 +94,16 @@ pub enum ConfigError {
         value: u64,
         /// Minimum.
         min: u64,
+    },
+    /// A value is above its maximum.
+    #[error("{field} is {value}, the maximum is {max}")]
+    TooLarge {
+        /// Field name.
+        field: &'static str,
+        /// Value given.
+        value: u64,
+        /// Maximum.
+        max: u64,
     },
     /// The recovered snapshot does not verify.
     #[error("recovered snapshot is corrupt: {fault}")]
@@ -140,6 +153,16 @@ impl DiscoveryConfig {
         )?;
         at_least("discovery.gossip_peers_max", self.gossip_peers_max as u64, 1)?;
         at_least("discovery.link_probe_interval_ms", self.link_probe_interval_ms, 100)?;
+        at_least(
+            "discovery.link_probe_frame_bytes",
+            self.link_probe_frame_bytes.into(),
+            1,
+        )?;
+        at_most(
+            "discovery.link_probe_frame_bytes",
+            self.link_probe_frame_bytes.into(),
+            crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX as u64,
+        )?;
         ordered(
             (
                 "discovery.degraded_after_missed_probes",
@@ -169,6 +192,13 @@ fn at_least(field: &'static str, value: u64, min: u64) -> Result<(), ConfigError
     Ok(())
 }
 
+fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
+    if value > max {
+        return Err(ConfigError::TooLarge { field, value, max });
+    }
+    Ok(())
+}
+
 fn ordered(smaller: (&'static str, u64), larger: (&'static str, u64)) -> Result<(), ConfigError> {
     if smaller.1 >= larger.1 {
         return Err(ConfigError::Order {
@@ -188,6 +218,33 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(DiscoveryConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bandwidth_probe_frames_hold_one_to_the_frame_maximum_of_filler() {
+        let with_bytes = |link_probe_frame_bytes| DiscoveryConfig {
+            link_probe_frame_bytes,
+            ..DiscoveryConfig::default()
+        };
+        let max = crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX as u64;
+        assert_eq!(with_bytes(1).validate(), Ok(()));
+        assert_eq!(with_bytes(max as u32).validate(), Ok(()));
+        assert_eq!(
+            with_bytes(0).validate(),
+            Err(ConfigError::TooSmall {
+                field: "discovery.link_probe_frame_bytes",
+                value: 0,
+                min: 1
+            })
+        );
+        assert_eq!(
+            with_bytes(max as u32 + 1).validate(),
+            Err(ConfigError::TooLarge {
+                field: "discovery.link_probe_frame_bytes",
+                value: max + 1,
+                max
+            })
+        );
     }
 
     #[test]

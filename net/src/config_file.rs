@@ -19,7 +19,8 @@
 //! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
 //! probe_interval_ms = 500
 //! link_probe_interval_ms = 30000         # bandwidth probe of each peer's stream
-//! link_probe_frames = 8                  # 56 KiB each; 0 turns bandwidth probes off
+//! link_probe_frames = 8                  # frames per probe; 0 turns bandwidth probes off
+//! link_probe_frame_bytes = 57344         # filler in each frame, 1..=57344
 //!
 //! [devices]                              # optional
 //! probe_interval_ms = 30000              # time between two CUDA driver probes
@@ -127,6 +128,7 @@ struct RawDiscovery {
     dial_backoff_ms_max: Option<u64>,
     link_probe_interval_ms: Option<u64>,
     link_probe_frames: Option<u16>,
+    link_probe_frame_bytes: Option<u32>,
 }
 
 /// A configuration file resolved into settings.
@@ -341,6 +343,7 @@ impl RawDiscovery {
             dial_backoff_ms_max: self.dial_backoff_ms_max.unwrap_or(defaults.dial_backoff_ms_max),
             link_probe_interval_ms: self.link_probe_interval_ms.unwrap_or(defaults.link_probe_interval_ms),
             link_probe_frames: self.link_probe_frames.unwrap_or(defaults.link_probe_frames),
+            link_probe_frame_bytes: self.link_probe_frame_bytes.unwrap_or(defaults.link_probe_frame_bytes),
             ..defaults
         }
     }
@@ -508,6 +511,29 @@ mod tests {
                 }
             ),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn the_bandwidth_probe_frame_size_is_configurable() {
+        let (_dir, path) = config_with_devices("");
+        let defaults = DiscoveryConfig::default();
+        assert_eq!(
+            ConfigFile::load(&path)
+                .unwrap()
+                .settings
+                .discovery
+                .link_probe_frame_bytes,
+            defaults.link_probe_frame_bytes
+        );
+        let (_dir, path) = config_with_devices("[discovery]\nlink_probe_frame_bytes = 4096\n");
+        assert_eq!(
+            ConfigFile::load(&path)
+                .unwrap()
+                .settings
+                .discovery
+                .link_probe_frame_bytes,
+            4096
         );
     }
 }

@@ -14,6 +14,9 @@ pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
 /// The token intruders hold: another cluster's.
 pub const INTRUDER_TOKEN: &[u8] = b"a token from somewhere else";
 
+/// Filler bytes in each frame of a simulated node's bandwidth probe.
+const SIM_LINK_PROBE_FRAME_BYTES: u32 = 4 * 1024;
+
 /// Discovery address of the node whose IP ends in `octet`.
 pub fn addr(octet: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet)), DISCOVERY_PORT)
@@ -32,9 +35,13 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         discovery_bind: addr(octet),
         stream_port: DISCOVERY_PORT + 1,
         seeds,
-        // Bandwidth bursts run as in production; madsim models latency, not
-        // bandwidth, so what they measure here means nothing beyond that they ran.
-        discovery: DiscoveryConfig::default(),
+        // Bandwidth bursts run as in production but with small frames: madsim models
+        // latency, not bandwidth, so what they measure means nothing beyond that they
+        // ran, and 56 KiB frames would only be copied around.
+        discovery: DiscoveryConfig {
+            link_probe_frame_bytes: SIM_LINK_PROBE_FRAME_BYTES,
+            ..DiscoveryConfig::default()
+        },
         consensus,
         clock: Clock::new(),
         mutations: Default::default(),

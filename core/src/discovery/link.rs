@@ -9,7 +9,6 @@
 use crate::backend::LinkTelemetry;
 use crate::config::DiscoveryConfig;
 use crate::time::{Instant, ms};
-use crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX;
 
 /// Answers older than this are not samples of the link as it is.
 const SAMPLE_AGE_MS_MAX: u64 = 10_000;
@@ -99,7 +98,7 @@ impl LinkMeter {
             return None;
         }
         self.next_burst_at = now + ms(config.link_probe_interval_ms);
-        let payload_bytes = LINK_PROBE_PAYLOAD_BYTES_MAX;
+        let payload_bytes = config.link_probe_frame_bytes as usize;
         self.burst_in_flight = Some(Burst {
             sent_at: now,
             bytes: u64::from(config.link_probe_frames) * payload_bytes as u64,
@@ -126,6 +125,7 @@ fn sample_us(now: Instant, sent_us: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::LINK_PROBE_PAYLOAD_BYTES_MAX;
 
     fn at_us(micros: u64) -> Instant {
         Instant::from_micros(micros)
