@@ -129,7 +129,7 @@ fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
         term: 0,
         prev_index: 0,
         prev_term: 0,
-        entries: Vec::new(),
+        entries: Default::default(),
         leader_commit: 1_000,
     };
     let meta = SnapshotMeta {

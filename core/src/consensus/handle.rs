@@ -134,7 +134,7 @@ impl Consensus {
                         term,
                         prev_index,
                         prev_term,
-                        entries,
+                        entries: entries.into_vec(),
                         leader_commit,
                     },
                 );

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::authority::{Fence, StampedDecision};
-use super::log::Entry;
+use super::entries::AppendEntries;
 use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::dispatch::ExecutionReport;
@@ -49,7 +49,7 @@ pub enum RaftMessage {
         /// Its term.
         prev_term: u64,
         /// Entries, at most [`APPEND_ENTRIES_MAX`].
-        entries: Vec<Entry>,
+        entries: AppendEntries,
         /// The leader's commit index.
         leader_commit: u64,
     },

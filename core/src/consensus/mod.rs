@@ -14,6 +14,7 @@
 pub mod authority;
 mod devices;
 mod election;
+pub mod entries;
 mod handle;
 pub mod log;
 mod membership;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::state::STATE_SCHEMA_VERSION;
 pub use authority::{Authority, Decision, DecisionRefusal, Fence, StampedDecision};
 pub use devices::TelemetrySeen;
+pub use entries::AppendEntries;
 pub use handle::Mutations;
 pub use log::{Entry, EntryPayload, RaftLog};
 pub use message::RaftMessage;

@@ -1,9 +1,11 @@
 //! Log replication and commitment (Raft §5.3, §5.4.2): appends, log matching,
 //! conflict truncation, quorum commit of current-term entries, in-order apply.
 
+use std::collections::BTreeMap;
+
 use super::{
-    CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage, ResyncReason,
-    Role,
+    AppendEntries, CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage,
+    ResyncReason, Role,
 };
 use crate::identity::NodeId;
 use crate::io::Event;
@@ -139,8 +141,10 @@ impl Consensus {
     pub(crate) fn broadcast_append(&mut self, now: Instant) {
         let Role::Leader(leadership) = &self.role else { return };
         let followers: Vec<NodeId> = leadership.progress.keys().copied().collect();
+        // Followers at the same next index are sent one shared slice, encoded once.
+        let mut slices = BTreeMap::new();
         for follower in followers {
-            self.send_append(follower);
+            self.send_append_sharing(follower, &mut slices);
         }
         self.heartbeat_deadline = Some(now + crate::time::ms(self.config.heartbeat_interval_ms));
     }
@@ -148,6 +152,12 @@ impl Consensus {
     /// Leader: sends `to` the entries from its next index (optimistically advancing
     /// it), or a snapshot chunk if those entries were compacted.
     pub(crate) fn send_append(&mut self, to: NodeId) {
+        self.send_append_sharing(to, &mut BTreeMap::new());
+    }
+
+    /// [`Self::send_append`], reusing the slice in `slices` for the same next index
+    /// (valid while the log does not change).
+    fn send_append_sharing(&mut self, to: NodeId, slices: &mut BTreeMap<u64, AppendEntries>) {
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
@@ -159,11 +169,16 @@ impl Consensus {
         }
         let prev_index = progress.next_index - 1;
         let prev_term = self.log.term_at(prev_index).unwrap_or(0);
-        let entries = self.log.slice(
-            progress.next_index,
-            self.config.append_entries_max,
-            self.config.append_bytes_max,
-        );
+        let entries = slices
+            .entry(progress.next_index)
+            .or_insert_with(|| {
+                AppendEntries::new(self.log.slice(
+                    progress.next_index,
+                    self.config.append_entries_max,
+                    self.config.append_bytes_max,
+                ))
+            })
+            .clone();
         if let Some(last) = entries.last() {
             progress.next_index = last.index + 1;
         }

@@ -6,7 +6,7 @@ use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, Signed
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 5;
+pub const SCHEMA_VERSION: u16 = 6;
 
 /// Largest frame accepted or produced, in bytes (fits one UDP datagram).
 pub const FRAME_BYTES_MAX: usize = 64 * 1024;

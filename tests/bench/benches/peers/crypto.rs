@@ -34,7 +34,7 @@ impl SignedFrame {
                 term: 3,
                 prev_index: 100,
                 prev_term: 3,
-                entries: Vec::new(),
+                entries: Default::default(),
                 leader_commit: 100,
             }),
         };

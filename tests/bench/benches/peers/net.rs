@@ -79,7 +79,7 @@ fn heartbeat() -> RaftMessage {
         term: 3,
         prev_index: 100,
         prev_term: 3,
-        entries: Vec::new(),
+        entries: Default::default(),
         leader_commit: 100,
     }
 }
