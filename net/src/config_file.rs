@@ -302,6 +302,7 @@ impl ConfigFile {
                 every_ms: probe_interval_ms,
             },
             executor: reference_executor(path, &raw.executor)?,
+            state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
         };
         Ok(Self {
             settings,

@@ -78,6 +78,11 @@ pub enum Request {
         /// Done, or why not.
         reply: oneshot::Sender<Result<(), CancelRefusal>>,
     },
+    /// This node's view of the replicated state, built now.
+    StateReport {
+        /// Where to answer.
+        reply: oneshot::Sender<StateReport>,
+    },
     /// An assignment this node ran has ended: report it to its coordinator.
     ReportExecution {
         /// The authority it was issued under.
@@ -111,6 +116,8 @@ pub(crate) struct Driver {
     pub _device_reporter: Option<AbortOnDrop>,
     /// When the state report was last published.
     pub state_published_at: tokio::time::Instant,
+    /// Least time between two publications while the state moves.
+    pub state_watch_min: std::time::Duration,
     /// Assignments running here and requests followed here.
     pub serving: Serving,
 }
@@ -240,6 +247,9 @@ impl Driver {
             Request::CancelInference { request, reply } => {
                 let _ = reply.send(self.core.cancel_request(now, request));
             }
+            Request::StateReport { reply } => {
+                let _ = reply.send(self.core.state_report(now));
+            }
             Request::ReportExecution {
                 authority,
                 request,
@@ -254,11 +264,15 @@ impl Driver {
 
     /// Publishes a new state report when the coordinator view or an index moved, or
     /// the last one is older than [`STATE_REFRESH_INTERVAL`] (telemetry changes
-    /// without either).
+    /// without either); never sooner than `state_watch_min` after the last one.
     fn publish_state_if_moved(&mut self) {
+        let since_published = self.state_published_at.elapsed();
+        if since_published < self.state_watch_min {
+            return;
+        }
         let now = self.clock.now();
         let consensus = self.core.consensus();
-        let moved = self.state_published_at.elapsed() >= STATE_REFRESH_INTERVAL || {
+        let moved = since_published >= STATE_REFRESH_INTERVAL || {
             let last = self.state.borrow();
             (last.coordinator, last.commit_index, last.applied_index)
                 != (

@@ -60,7 +60,15 @@ pub struct NodeSettings {
     pub devices: DeviceSource,
     /// What runs inference here; its profiles are the lanes this node declares.
     pub executor: Arc<dyn Executor>,
+    /// Least time between two publications of the state report into
+    /// [`RunningNode::state`] while the state keeps moving (0: after every change).
+    /// Building one digests the whole replicated state, so a large fleet keeps this
+    /// above zero; [`NodeClient::state_report`] always answers fresh.
+    pub state_watch_ms_min: u64,
 }
+
+/// Default of [`NodeSettings::state_watch_ms_min`].
+pub const STATE_WATCH_MS_MIN_DEFAULT: u64 = 1_000;
 
 /// Why a request was not dispatched.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +142,8 @@ pub struct RunningNode {
     pub stream_addr: SocketAddr,
     /// The latest status, updated whenever the core reports an event.
     pub status: watch::Receiver<NodeStatus>,
-    /// The latest replicated-state report, updated with the status.
+    /// A recent replicated-state report: republished when the state moves, at most
+    /// every [`NodeSettings::state_watch_ms_min`] (and at least every second).
     pub state: watch::Receiver<StateReport>,
     /// The driver's counters, updated with the status.
     pub metrics: watch::Receiver<NodeMetrics>,
@@ -234,6 +243,13 @@ impl NodeClient {
         Ok(answer.await.map_err(|_| CancelError::Stopped)??)
     }
 
+    /// This node's view of the replicated state, as of now (`None`: the node stopped).
+    pub async fn state_report(&self) -> Option<StateReport> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::StateReport { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// Leader: hands leadership to the most up-to-date voter. Returns it.
     pub async fn transfer_leadership(&self) -> Option<NodeId> {
         let (reply, answer) = oneshot::channel();
@@ -318,6 +334,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
             requests.clone(),
         )),
         state_published_at: tokio::time::Instant::now(),
+        state_watch_min: std::time::Duration::from_millis(settings.state_watch_ms_min),
         serving: Serving::new(node_id, settings.executor.clone(), requests.clone()),
     };
     let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);

@@ -1,13 +1,15 @@
 //! `GET /v1/members`: the replicated membership joined with this node's view of each
 //! member's health, backend readiness and telemetry.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse as _, Response};
 use psionic_core::backend::ReadinessByBackend;
 use psionic_core::state::MemberStatus;
-use psionic_core::{NodeId, NodeRole, PeerHealth, TelemetryReport};
+use psionic_core::{NodeId, NodeRole, PeerHealth, PeerStatus, TelemetryReport};
 use serde::Serialize;
 
 use super::ApiState;
@@ -38,14 +40,17 @@ pub struct MemberView {
     pub telemetry: Option<TelemetryReport>,
 }
 
-pub(super) async fn get_members(State(api): State<ApiState>) -> Json<Vec<MemberView>> {
+pub(super) async fn get_members(State(api): State<ApiState>) -> Response {
+    let Some(state) = api.client.state_report().await else {
+        return super::node_stopped();
+    };
     let status = api.status.borrow().clone();
-    let state = api.state.borrow().clone();
-    let members = state
+    let peers: BTreeMap<NodeId, &PeerStatus> = status.peers.iter().map(|peer| (peer.node_id, peer)).collect();
+    let members: Vec<MemberView> = state
         .members
         .iter()
         .map(|member| {
-            let peer = status.peers.iter().find(|peer| peer.node_id == member.node_id);
+            let peer = peers.get(&member.node_id);
             MemberView {
                 node_id: member.node_id,
                 role: member.role,
@@ -60,5 +65,5 @@ pub(super) async fn get_members(State(api): State<ApiState>) -> Json<Vec<MemberV
             }
         })
         .collect();
-    Json(members)
+    Json(members).into_response()
 }

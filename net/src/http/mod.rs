@@ -20,7 +20,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
-use psionic_core::{ClusterCommand, NodeStatus, StateReport};
+use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -44,8 +44,6 @@ pub struct ApiState {
     pub discovery_addr: SocketAddr,
     /// Latest status.
     pub status: watch::Receiver<NodeStatus>,
-    /// Latest replicated-state report.
-    pub state: watch::Receiver<StateReport>,
     /// The driver's counters.
     pub metrics: watch::Receiver<NodeMetrics>,
     /// For proposals.
@@ -62,7 +60,6 @@ impl ApiState {
         Self {
             discovery_addr: node.discovery_addr,
             status: node.status.clone(),
-            state: node.state.clone(),
             metrics: node.metrics.clone(),
             client: node.client(),
             operator_token,
@@ -94,8 +91,19 @@ async fn get_status(State(api): State<ApiState>) -> Json<StatusReport> {
     })
 }
 
-async fn get_state(State(api): State<ApiState>) -> Json<StateReport> {
-    Json(api.state.borrow().clone())
+/// The replicated state as this node sees it now (built on request: it digests the
+/// whole state).
+async fn get_state(State(api): State<ApiState>) -> Response {
+    match api.client.state_report().await {
+        Some(report) => Json(report).into_response(),
+        None => node_stopped(),
+    }
+}
+
+/// The answer when the node stopped before answering.
+fn node_stopped() -> Response {
+    let body = serde_json::json!({ "outcome": "node-stopped" });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// The answer to `POST /v1/commands`.

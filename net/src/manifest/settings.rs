@@ -98,6 +98,7 @@ impl Manifest {
             mutations: Default::default(),
             devices: Default::default(),
             executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
+            state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
         };
         Ok(ConfigFile {
             settings,

@@ -119,6 +119,7 @@ async fn start_node(
         mutations: Default::default(),
         devices: Default::default(),
         executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
+        state_watch_ms_min: 0,
     };
     psionic_net::start(settings, Arc::new(LogObserver))
         .await
