@@ -78,6 +78,11 @@ pub enum Request {
         /// Done, or why not.
         reply: oneshot::Sender<Result<(), CancelRefusal>>,
     },
+    /// This node's status, built now.
+    Status {
+        /// Where to answer.
+        reply: oneshot::Sender<NodeStatus>,
+    },
     /// This node's view of the replicated state, built now.
     StateReport {
         /// Where to answer.
@@ -100,7 +105,6 @@ pub(crate) struct Driver {
     pub store: DurableStore,
     pub clock: Clock,
     pub observer: Arc<dyn Observer>,
-    pub status: watch::Sender<NodeStatus>,
     pub state: watch::Sender<StateReport>,
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
@@ -247,6 +251,9 @@ impl Driver {
             Request::CancelInference { request, reply } => {
                 let _ = reply.send(self.core.cancel_request(now, request));
             }
+            Request::Status { reply } => {
+                let _ = reply.send(self.core.status());
+            }
             Request::StateReport { reply } => {
                 let _ = reply.send(self.core.state_report(now));
             }
@@ -350,7 +357,6 @@ impl Driver {
             self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
         }
         if changed {
-            self.status.send_replace(self.core.status());
             self.metrics.store = self.store.sizes();
             self.metrics_out.send_if_modified(|published| {
                 let modified = *published != self.metrics;

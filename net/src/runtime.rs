@@ -140,12 +140,10 @@ pub struct RunningNode {
     pub discovery_addr: SocketAddr,
     /// Where the peer-stream listener listens.
     pub stream_addr: SocketAddr,
-    /// The latest status, updated whenever the core reports an event.
-    pub status: watch::Receiver<NodeStatus>,
     /// A recent replicated-state report: republished when the state moves, at most
     /// every [`NodeSettings::state_watch_ms_min`] (and at least every second).
     pub state: watch::Receiver<StateReport>,
-    /// The driver's counters, updated with the status.
+    /// The driver's counters, updated after every input that reported an event.
     pub metrics: watch::Receiver<NodeMetrics>,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
@@ -243,6 +241,13 @@ impl NodeClient {
         Ok(answer.await.map_err(|_| CancelError::Stopped)??)
     }
 
+    /// This node's status, as of now (`None`: the node stopped).
+    pub async fn status(&self) -> Option<NodeStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Status { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// This node's view of the replicated state, as of now (`None`: the node stopped).
     pub async fn state_report(&self) -> Option<StateReport> {
         let (reply, answer) = oneshot::channel();
@@ -304,7 +309,6 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     };
     let mut core = Node::new(config, settings.clock.now())?;
     core.set_mutations(settings.mutations);
-    let (status_tx, status) = watch::channel(core.status());
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (metrics_out, metrics) = watch::channel(NodeMetrics::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -317,7 +321,6 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         store,
         clock: settings.clock.clone(),
         observer,
-        status: status_tx,
         state: state_tx,
         shutdown: shutdown_rx,
         requests: requests_rx,
@@ -353,7 +356,6 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         epoch,
         discovery_addr,
         stream_addr,
-        status,
         state,
         metrics,
         client: NodeClient { requests },

@@ -41,10 +41,9 @@ pub struct MemberView {
 }
 
 pub(super) async fn get_members(State(api): State<ApiState>) -> Response {
-    let Some(state) = api.client.state_report().await else {
+    let (Some(state), Some(status)) = (api.client.state_report().await, api.client.status().await) else {
         return super::node_stopped();
     };
-    let status = api.status.borrow().clone();
     let peers: BTreeMap<NodeId, &PeerStatus> = status.peers.iter().map(|peer| (peer.node_id, peer)).collect();
     let members: Vec<MemberView> = state
         .members

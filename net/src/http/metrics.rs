@@ -4,15 +4,18 @@ use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use psionic_core::{NodeStatus, PeerHealth, RoleKind};
 
 use super::ApiState;
 use crate::metrics::{LATENCY_BUCKETS_MS, NodeMetrics};
 
-pub(super) async fn get_metrics(State(api): State<ApiState>) -> impl IntoResponse {
-    let text = render(&api.status.borrow(), &api.metrics.borrow());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+pub(super) async fn get_metrics(State(api): State<ApiState>) -> Response {
+    let Some(status) = api.client.status().await else {
+        return super::node_stopped();
+    };
+    let text = render(&status, &api.metrics.borrow());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The exposition text for `status` and `metrics`.

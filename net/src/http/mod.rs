@@ -42,8 +42,6 @@ pub struct StatusReport {
 pub struct ApiState {
     /// Where discovery listens.
     pub discovery_addr: SocketAddr,
-    /// Latest status.
-    pub status: watch::Receiver<NodeStatus>,
     /// The driver's counters.
     pub metrics: watch::Receiver<NodeMetrics>,
     /// For proposals.
@@ -59,7 +57,6 @@ impl ApiState {
     pub fn of(node: &crate::RunningNode, operator_token: Option<OperatorToken>) -> Self {
         Self {
             discovery_addr: node.discovery_addr,
-            status: node.status.clone(),
             metrics: node.metrics.clone(),
             client: node.client(),
             operator_token,
@@ -84,11 +81,15 @@ pub fn router(api: ApiState) -> Router {
         .with_state(api)
 }
 
-async fn get_status(State(api): State<ApiState>) -> Json<StatusReport> {
-    Json(StatusReport {
-        discovery_addr: api.discovery_addr,
-        status: api.status.borrow().clone(),
-    })
+async fn get_status(State(api): State<ApiState>) -> Response {
+    match api.client.status().await {
+        Some(status) => Json(StatusReport {
+            discovery_addr: api.discovery_addr,
+            status,
+        })
+        .into_response(),
+        None => node_stopped(),
+    }
 }
 
 /// The replicated state as this node sees it now (built on request: it digests the
@@ -101,7 +102,7 @@ async fn get_state(State(api): State<ApiState>) -> Response {
 }
 
 /// The answer when the node stopped before answering.
-fn node_stopped() -> Response {
+pub(super) fn node_stopped() -> Response {
     let body = serde_json::json!({ "outcome": "node-stopped" });
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
