@@ -34,15 +34,17 @@ fn requests_end_once_and_the_crashed_executors_are_rerouted() {
 /// The leader holds a round trip and a bandwidth for every pair of the 11 live
 /// members (n1 was killed), and the round trips are those of the simulated network:
 /// two one-way latencies of 1 to 10 ms each, plus the peer's time to answer (its
-/// driver syncing its log, and each simulated send and receive taking up to a
-/// millisecond). madsim models no bandwidth, so only its presence is checked.
+/// driver first handling and syncing the stream frames that arrived together, and
+/// each simulated send and receive taking up to a millisecond); smoothed maxima
+/// reach about 33 ms in seeds 1..=8. madsim models no bandwidth, so only its
+/// presence is checked.
 fn check_links_measured(report: &psionic_sim::Report) {
     let links = report.links.as_ref().expect("a leader lived at the end");
     let live_pairs = 11 * 10 / 2;
     assert!(links.pairs >= live_pairs, "{links:?}");
     assert_eq!(links.with_bandwidth, links.pairs, "{links:?}");
     let (rtt_min, rtt_max) = links.rtt_us_range;
-    assert!(rtt_min >= 2_000 && rtt_max <= 30_000, "{links:?}");
+    assert!(rtt_min >= 2_000 && rtt_max <= 40_000, "{links:?}");
 }
 
 #[test]
