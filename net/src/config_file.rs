@@ -517,24 +517,15 @@ mod tests {
 
     #[test]
     fn the_bandwidth_probe_frame_size_is_configurable() {
-        let (_dir, path) = config_with_devices("");
-        let defaults = DiscoveryConfig::default();
-        assert_eq!(
+        let frame_bytes = |section: &str| {
+            let (_dir, path) = config_with_devices(section);
             ConfigFile::load(&path)
                 .unwrap()
                 .settings
                 .discovery
-                .link_probe_frame_bytes,
-            defaults.link_probe_frame_bytes
-        );
-        let (_dir, path) = config_with_devices("[discovery]\nlink_probe_frame_bytes = 4096\n");
-        assert_eq!(
-            ConfigFile::load(&path)
-                .unwrap()
-                .settings
-                .discovery
-                .link_probe_frame_bytes,
-            4096
-        );
+                .link_probe_frame_bytes
+        };
+        assert_eq!(frame_bytes(""), DiscoveryConfig::default().link_probe_frame_bytes);
+        assert_eq!(frame_bytes("[discovery]\nlink_probe_frame_bytes = 4096\n"), 4096);
     }
 }

@@ -10,7 +10,7 @@ use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeEpoch, NodeIdentity,
     NodeRole, TrustPosture,
 };
-use psionic_net::{Clock, IdentityFile, LogObserver, NodeSettings, RunningNode};
+use psionic_net::{Clock, IdentityFile, LogObserver, NodeClient, NodeSettings, RunningNode};
 
 async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> RunningNode {
     let key = [7u8; 32];
@@ -40,11 +40,22 @@ async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> Ru
     psionic_net::start(settings, Arc::new(LogObserver)).await.unwrap()
 }
 
-fn policy(name: &str) -> ClusterCommand {
-    ClusterCommand::SetPolicy {
-        name: name.into(),
+/// Proposes a policy until the (new) leader commits it; its index.
+async fn commit_one(client: &NodeClient) -> u64 {
+    let policy = ClusterCommand::SetPolicy {
+        name: "first".into(),
         document: b"{}".to_vec(),
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(committed) = client.propose(vec![policy.clone()]).await {
+                return committed[0].1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a single voter commits")
 }
 
 #[tokio::test]
@@ -52,16 +63,7 @@ async fn the_watch_is_throttled_and_the_fresh_report_is_current() {
     let dir = tempfile::tempdir().unwrap();
     let node = single_voter(dir.path(), 60_000).await;
     let client = node.client();
-    let index = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Ok(committed) = client.propose(vec![policy("first")]).await {
-                return committed[0].1;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("a single voter commits");
+    let index = commit_one(&client).await;
 
     let fresh = client.state_report().await.expect("the node runs");
     assert!(fresh.applied_index >= index, "the fresh report includes the commit");
@@ -77,16 +79,7 @@ async fn without_a_minimum_the_watch_follows_every_change() {
     let dir = tempfile::tempdir().unwrap();
     let node = single_voter(dir.path(), 0).await;
     let client = node.client();
-    let index = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Ok(committed) = client.propose(vec![policy("first")]).await {
-                return committed[0].1;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("a single voter commits");
+    let index = commit_one(&client).await;
     // The driver publishes in the same turn that answers the proposal.
     assert!(
         node.state.borrow().applied_index >= index,
