@@ -48,8 +48,8 @@ impl Consensus {
         self.log.seat_changes_after(self.state.applied_index).next().is_some()
     }
 
-    /// The effective voters' match indexes, this node's being its last index; `None`
-    /// for a voter the leader tracks no progress of.
+    /// The effective voters' match indexes, this node's being its last index and 0
+    /// that of a voter the leader tracks no progress of.
     pub(crate) fn voter_match_indexes(&self, progress: &BTreeMap<NodeId, super::Progress>) -> Vec<u64> {
         let match_of = |voter: &NodeId| {
             if *voter == self.id {
