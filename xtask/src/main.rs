@@ -9,12 +9,17 @@
 
 use std::process::{Command, ExitCode};
 
-/// The simulation flavour: `--cfg madsim` for rustc and rustdoc, its own target dir.
-const SIM_FLAGS: [&str; 6] = [
+/// The simulation flavour: `--cfg madsim` for rustc and rustdoc, the workspace's
+/// crates at opt-level 1 (its tests sweep thousands of seeded clusters), its own
+/// target dir. Keep in step with the `sim` and `simtest` aliases (`.cargo/config.toml`),
+/// which share that target dir.
+const SIM_FLAGS: [&str; 8] = [
     "--config",
     "build.rustflags=['--cfg','madsim']",
     "--config",
     "build.rustdocflags=['--cfg','madsim']",
+    "--config",
+    "profile.dev.opt-level=1",
     "--target-dir",
     "target/madsim",
 ];
