@@ -1,12 +1,15 @@
 //! Unit tests of rules that the in-memory cluster cannot reach on demand.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use super::election::VoteRequest;
-use super::{Consensus, ConsensusConfig, Durable, Effect, Entry, EntryPayload, HardState, Leadership, Progress, Role};
+use super::{
+    AppendEntries, Consensus, ConsensusConfig, Durable, Effect, Entry, EntryPayload, HardState, Leadership, Progress,
+    RaftMessage, Role,
+};
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::Refusal;
 use crate::time::Instant;
@@ -307,4 +310,31 @@ fn a_follower_repeats_unchanged_telemetry_once_a_second_and_is_heard_in_between(
     leader.on_heartbeat_report(at(5_100), id(2), quiet);
     let seen = &leader.telemetry()[&id(2)];
     assert_eq!((seen.telemetry.queue_depth, seen.at), (7, at(5_100)), "kept, heard now");
+}
+
+#[test]
+fn followers_at_the_same_next_index_share_one_slice_and_others_get_their_own() {
+    let mut leader = consensus(4, vec![entry(1, 1), entry(2, 1), entry(3, 1)], 1);
+    lead_with_matches(&mut leader, &[(2, 1), (3, 1), (4, 0)]);
+    leader.effects.clear();
+    leader.broadcast_append(Instant::ZERO);
+    let slices: BTreeMap<NodeId, AppendEntries> = leader
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send {
+                to,
+                message: RaftMessage::Append { entries, .. },
+            } => Some((*to, entries.clone())),
+            _ => None,
+        })
+        .collect();
+    let first_index = |node: u8| slices[&id(node)].first().map(|entry| entry.index);
+    assert_eq!(
+        (first_index(2), first_index(3), first_index(4)),
+        (Some(2), Some(2), Some(1))
+    );
+    let shares = |a: u8, b: u8| std::ptr::eq(slices[&id(a)].as_ptr(), slices[&id(b)].as_ptr());
+    assert!(shares(2, 3), "one slice, encoded once, for n2 and n3");
+    assert!(!shares(2, 4), "n4 needs entries from 1");
 }
