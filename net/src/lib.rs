@@ -31,4 +31,7 @@ pub use devices::DeviceSource;
 pub use driver::Request;
 pub use identity_file::{IdentityError, IdentityFile};
 pub use observer::{LogObserver, Observer};
-pub use runtime::{CancelError, NodeClient, NodeSettings, ProposeError, RunningNode, StartError, SubmitError, start};
+pub use runtime::{
+    CancelError, NodeClient, NodeSettings, ProposeError, RunningNode, STATE_WATCH_MS_MIN_DEFAULT, StartError,
+    SubmitError, start,
+};

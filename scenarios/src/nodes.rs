@@ -47,9 +47,8 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         mutations: Default::default(),
         devices: Default::default(),
         executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
-        // Checks read the watch after every change; the state digest is computed per
-        // applied entry in simulation anyway.
-        state_watch_ms_min: 0,
+        // Checks that need a node's state report ask its driver for one.
+        state_watch_ms_min: psionic_net::STATE_WATCH_MS_MIN_DEFAULT,
     }
 }
 

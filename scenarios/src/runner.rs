@@ -69,7 +69,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
     let mut cluster = finished.cluster;
     let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
     let requests = cluster.check_requests();
-    let links = cluster.link_counts();
+    let links = cluster.link_counts().await;
     Verdict {
         violations: cluster.violations(),
         reached: cluster.reached().to_vec(),

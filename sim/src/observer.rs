@@ -36,8 +36,6 @@ pub(crate) struct SharedState {
     pub invariants: Invariants,
     /// Clients of each node's current life.
     pub clients: BTreeMap<String, NodeClient>,
-    /// The latest replicated-state report of each node's current life.
-    pub states: BTreeMap<String, tokio::sync::watch::Receiver<psionic_core::StateReport>>,
     /// The leader each node follows, by name of the node asked.
     pub leaders: BTreeMap<String, Option<NodeId>>,
     /// Last index each node applied, with the state digest there.

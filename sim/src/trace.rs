@@ -188,28 +188,30 @@ impl Trace {
         out
     }
 
-    /// SHA-256 (trace domain) over the JSON lines: equal traces, equal digests. The
-    /// lines stream into the hash; the trace is not rendered whole.
+    /// SHA-256 (trace domain) over each record's postcard encoding, length-prefixed:
+    /// equal traces, equal digests. The trace is not rendered whole.
     pub fn digest(&self) -> Digest {
-        let mut sink = HashSink(DigestWriter::new(DigestKind::Trace));
+        let mut digest = DigestWriter::new(DigestKind::Trace);
+        let mut encoded = Vec::new();
         for record in self.records.lock().expect("trace lock").iter() {
-            serde_json::to_writer(&mut sink, record).expect("trace records serialise");
-            sink.0.update_raw(b"\n");
+            encoded.clear();
+            let digested = DigestedRecord {
+                at_ms: record.at_ms,
+                node: &record.node,
+                kind: &record.kind,
+            };
+            encoded = postcard::to_extend(&digested, encoded).expect("trace records encode");
+            digest.update_prefixed(&encoded);
         }
-        sink.0.finish()
+        digest.finish()
     }
 }
 
-/// Bytes written into a digest.
-struct HashSink(DigestWriter);
-
-impl std::io::Write for HashSink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update_raw(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// A record as the trace digest encodes it: postcard cannot encode the flattened
+/// kind of [`TraceRecord`].
+#[derive(Serialize)]
+struct DigestedRecord<'a> {
+    at_ms: u64,
+    node: &'a str,
+    kind: &'a TraceKind,
 }

@@ -10,7 +10,15 @@ use crate::report::Condition;
 
 impl SimCluster {
     /// Whether `condition` holds now.
-    pub fn holds(&self, condition: &Condition) -> bool {
+    pub async fn holds(&self, condition: &Condition) -> bool {
+        if *condition == Condition::ReadinessCommitted {
+            return self.readiness_committed().await;
+        }
+        self.holds_in_views(condition)
+    }
+
+    /// Whether `condition`, one the harness answers from the events it observed, holds.
+    fn holds_in_views(&self, condition: &Condition) -> bool {
         let state = self.shared.state();
         let views = &state.views;
         let live = self.live_honest();
@@ -50,7 +58,7 @@ impl SimCluster {
             Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
-            Condition::ReadinessCommitted => self.readiness_committed(&state),
+            Condition::ReadinessCommitted => unreachable!("answered from the nodes' state reports"),
             Condition::RequestsSettled => state.requests.ended.values().all(Option::is_some),
         }
     }

@@ -4,7 +4,6 @@
 use psionic_cuda::CudaReadiness;
 
 use super::SimCluster;
-use crate::observer::SharedState;
 use crate::trace::Fault;
 
 impl SimCluster {
@@ -22,14 +21,14 @@ impl SimCluster {
     }
 
     /// Every live honest node's state report records every live honest node's
-    /// readiness as its driver reports it now.
-    pub(super) fn readiness_committed(&self, state: &SharedState) -> bool {
+    /// readiness as its driver reports it now (a paused node reports nothing).
+    pub(super) async fn readiness_committed(&self) -> bool {
         let live = self.live_honest();
+        let reports = self.state_reports(&live).await;
         live.iter().all(|viewer| {
-            let Some(report) = state.states.get(viewer) else {
+            let Some(report) = reports.get(viewer) else {
                 return false;
             };
-            let report = report.borrow();
             live.iter().all(|subject| {
                 let node = self.node(subject);
                 let profiles = node.spec.settings.executor.profiles();

@@ -11,13 +11,18 @@ use crate::report::LinkCounts;
 impl SimCluster {
     /// The links a live leader holds measurements of (none without a leader): each
     /// member pair once, with the worse of the two ends' reports.
-    pub fn link_counts(&self) -> Option<LinkCounts> {
-        let shared = self.shared.state();
-        let leader_state = self
+    pub async fn link_counts(&self) -> Option<LinkCounts> {
+        let live: Vec<String> = self
             .nodes
-            .iter()
-            .filter(|(name, _)| !self.killed.contains(*name))
-            .filter_map(|(name, node)| Some((node.node_id, shared.states.get(name)?.borrow().clone())))
+            .keys()
+            .filter(|name| !self.killed.contains(*name))
+            .cloned()
+            .collect();
+        let leader_state = self
+            .state_reports(&live)
+            .await
+            .into_iter()
+            .map(|(name, state)| (self.node(&name).node_id, state))
             .find(|(node_id, state)| state.coordinator.leader == Some(*node_id))
             .map(|(_, state)| state)?;
         let mut pairs: BTreeMap<(NodeId, NodeId), LinkTelemetry> = BTreeMap::new();

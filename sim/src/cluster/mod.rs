@@ -18,6 +18,7 @@ mod conditions;
 mod devices;
 mod faults;
 mod links;
+mod reports;
 mod requests;
 mod workload;
 
@@ -176,7 +177,6 @@ impl SimCluster {
         self.kill_order.push(name.to_owned());
         let mut state = self.shared.state();
         state.clients.remove(name);
-        state.states.remove(name);
         state.leaders.remove(name);
         drop(state);
         self.fault(Fault::Kill { node: name.to_owned() });
@@ -205,7 +205,7 @@ impl SimCluster {
         let since_ms = self.now_ms();
         let deadline_ms = since_ms + timeout.as_millis() as u64;
         loop {
-            if self.holds(&condition) {
+            if self.holds(&condition).await {
                 self.reached.push(Reached {
                     condition,
                     after_ms: self.now_ms() - since_ms,
@@ -301,24 +301,19 @@ async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
             .shared
             .record(&spec.name, TraceKind::UnsyncedWritesLost { writes });
     }
-    let file = IdentityFile::in_dir(&spec.settings.data_dir);
-    match file.load().await {
-        Ok(_) => {}
-        Err(IdentityError::Missing { .. }) => {
-            file.create(spec.secret_key)
-                .await
-                .expect("simulated disk accepts the identity");
-        }
+    // Kept across restarts; `start` loads it (deriving a key costs a scalar
+    // multiplication, so it is not loaded here as well).
+    match IdentityFile::in_dir(&spec.settings.data_dir)
+        .create(spec.secret_key)
+        .await
+    {
+        Ok(_) | Err(IdentityError::AlreadyExists { .. }) => {}
         Err(error) => panic!("{}: {error}", spec.name),
     }
     let node = psionic_net::start(spec.settings, observer.clone())
         .await
         .unwrap_or_else(|error| panic!("{}: {error}", spec.name));
-    {
-        let mut shared = observer.shared.state();
-        shared.clients.insert(spec.name.clone(), node.client());
-        shared.states.insert(spec.name.clone(), node.state.clone());
-    }
+    observer.shared.state().clients.insert(spec.name.clone(), node.client());
     std::future::pending::<()>().await;
     drop(node);
 }
