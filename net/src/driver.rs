@@ -9,7 +9,6 @@ use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
 use psionic_core::plan::{Placement, PlacementRefusal};
-use psionic_core::wire::FRAME_BYTES_MAX;
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
     StateReport, TransportClass,
@@ -24,6 +23,7 @@ use crate::observer::Observer;
 use crate::serving::Serving;
 use crate::stream::{AbortOnDrop, Inbound, Outbound};
 use crate::udp::{self, UdpSocket};
+use crate::wake::Wake;
 
 /// The outcome of one proposal: its index once committed and applied here, or why
 /// it will not be committed.
@@ -101,7 +101,10 @@ pub enum Request {
 
 pub(crate) struct Driver {
     pub core: Node,
-    pub socket: UdpSocket,
+    pub socket: Arc<UdpSocket>,
+    /// Datagrams received on `socket` (see [`udp::spawn_receiver`]).
+    pub datagrams: mpsc::Receiver<udp::Datagram>,
+    pub _datagram_receiver: AbortOnDrop,
     pub store: DurableStore,
     pub clock: Clock,
     pub observer: Arc<dyn Observer>,
@@ -135,31 +138,26 @@ const STATE_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_se
 impl Driver {
     /// Runs until shutdown is signalled or the store fails.
     pub async fn run(mut self) -> Result<(), StoreError> {
-        // One byte over the limit, so an oversize datagram is seen as such.
-        let mut buffer = vec![0u8; FRAME_BYTES_MAX + 1];
+        let mut wake = Wake::new();
         loop {
             let span = self.term_span();
             self.carry_out_outputs().instrument(span).await?;
-            let deadline = self.core.poll_timeout().map(|at| self.clock.deadline(at));
+            wake.set(self.core.poll_timeout().map(|at| self.clock.deadline(at)));
             // `biased`: branches are polled in this order, with no random draw, so a
             // simulated run depends on its seed only. Timers before datagrams, so a
             // flood of datagrams cannot starve them.
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => break,
-                () = sleep_until(deadline) => self.core.handle(self.clock.now(), Input::Timeout),
+                () = wake.elapsed() => self.core.handle(self.clock.now(), Input::Timeout),
                 Some(request) = self.requests.recv() => self.on_request(request),
                 Some(first) = self.inbound.recv() => {
                     let input = self.stream_input(first);
                     self.core.handle(self.clock.now(), input);
                 }
-                received = self.socket.recv_from(&mut buffer) => match received {
-                    Ok((len, from)) => {
-                        let bytes = buffer[..len].to_vec();
-                        self.core.handle(self.clock.now(), Input::Datagram { from, bytes });
-                    }
-                    Err(error) => tracing::warn!(%error, "udp receive failed"),
-                },
+                Some((from, bytes)) = self.datagrams.recv() => {
+                    self.core.handle(self.clock.now(), Input::Datagram { from, bytes });
+                }
             }
         }
         let span = self.term_span();
@@ -367,12 +365,5 @@ impl Driver {
             });
         }
         Ok(())
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -25,6 +25,7 @@ mod serving;
 pub mod storage;
 mod stream;
 pub mod udp;
+mod wake;
 
 pub use clock::Clock;
 pub use devices::DeviceSource;

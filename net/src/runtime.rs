@@ -27,7 +27,7 @@ use crate::metrics::NodeMetrics;
 use crate::observer::Observer;
 use crate::serving::Serving;
 use crate::stream::{self, Outbound};
-use crate::udp::UdpSocket;
+use crate::udp::{self, UdpSocket};
 
 /// Everything needed to start a node, after configuration files were read.
 #[derive(Debug, Clone)]
@@ -314,10 +314,14 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
     let (inbound, inbound_rx) = mpsc::channel(1024);
+    let (datagrams, datagrams_rx) = mpsc::channel(1024);
+    let socket = Arc::new(socket);
     observer.on_start(node_id, epoch);
     let driver = Driver {
         core,
+        _datagram_receiver: udp::spawn_receiver(socket.clone(), datagrams),
         socket,
+        datagrams: datagrams_rx,
         store,
         clock: settings.clock.clone(),
         observer,

@@ -3,8 +3,38 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use psionic_core::wire::FRAME_BYTES_MAX;
 pub use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::stream::AbortOnDrop;
+
+/// A datagram received: sender and bytes.
+pub(crate) type Datagram = (SocketAddr, Vec<u8>);
+
+/// Receives datagrams on `socket` into `datagrams` until that channel closes.
+///
+/// The driver waits on the channel, not on the socket: it drops its wait whenever
+/// another input is ready first, and madsim's `recv_from` loses a datagram that
+/// arrived for a wait dropped before it was polled again (tokio's does not).
+pub(crate) fn spawn_receiver(socket: Arc<UdpSocket>, datagrams: mpsc::Sender<Datagram>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        // One byte over the limit, so an oversize datagram is seen as such.
+        let mut buffer = vec![0u8; FRAME_BYTES_MAX + 1];
+        loop {
+            match socket.recv_from(&mut buffer).await {
+                Ok((len, from)) => {
+                    if datagrams.send((from, buffer[..len].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "udp receive failed"),
+            }
+        }
+    }))
+}
 
 /// Sends one datagram (in simulation, possibly twice: see [`sim_faults`]).
 pub async fn send_to(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<()> {

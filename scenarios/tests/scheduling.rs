@@ -119,23 +119,25 @@ fn scheduling_with_n2_cut_off(policy_step: &str) -> psionic_scenarios::script::S
     script::parse("scheduling-n2-cut-off", &text).unwrap()
 }
 
-/// Seed 68 cuts n2 off after it queued a rerouted request: under the default policy
-/// its leader reroutes the request and n2, cut off but running, completes it too.
-/// With `reroute_lost` off the request waits for n2 and ends `executor-lost` instead.
+/// Cutting n2 off after it queued a rerouted request (the first seed in 1..=100
+/// where that happens; about one seed in ten): under the default policy its leader
+/// reroutes the request and n2, cut off but running, completes it too. With
+/// `reroute_lost` off the request waits for n2 and ends `executor-lost` instead.
 #[test]
 fn with_reroute_lost_off_a_cut_off_executors_requests_end_once_instead_of_running_twice() {
-    let default = runner::run(&scheduling_with_n2_cut_off(""), 68, None).report;
     let twice = |report: &psionic_sim::Report| {
         report
             .violations
             .iter()
             .any(|violation| matches!(violation, psionic_sim::Violation::RequestRanTwice { .. }))
     };
-    assert!(twice(&default), "the fault bites: {:#?}", default.violations);
+    let seed = (1..=100)
+        .find(|seed| twice(&runner::run(&scheduling_with_n2_cut_off(""), *seed, None).report))
+        .expect("the fault bites under the default policy in some seed");
 
     let off = "[[step]]\ndo = \"serving-policy\"\nreroute_lost = false\nwithin_ms = 5_000\n\n";
-    let report = runner::run(&scheduling_with_n2_cut_off(off), 68, None).report;
-    assert_eq!(report.outcome, Outcome::Pass, "{:#?}", report.violations);
+    let report = runner::run(&scheduling_with_n2_cut_off(off), seed, None).report;
+    assert_eq!(report.outcome, Outcome::Pass, "seed {seed}: {:#?}", report.violations);
     let requests = report.requests.as_ref().expect("a request workload ran");
     assert_eq!(requests.submitted, requests.completed + requests.refused);
     assert!(

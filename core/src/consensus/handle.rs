@@ -75,6 +75,7 @@ impl Consensus {
             now,
             applied_bytes_since_snapshot: 0,
             digest_cache: None,
+            digest_scratch: Vec::new(),
             devices: Default::default(),
             dispatch: Default::default(),
             mutations: Mutations::default(),

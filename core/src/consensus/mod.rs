@@ -327,6 +327,9 @@ pub struct Consensus {
     pub(crate) applied_bytes_since_snapshot: u64,
     /// The state digest last computed, with the applied index it was computed at.
     pub(crate) digest_cache: Option<(u64, crate::digest::Digest)>,
+    /// Holds the state's encoding while it is digested after an apply (kept: the
+    /// state is encoded after every entry when `digest_on_apply` is on).
+    pub(crate) digest_scratch: Vec<u8>,
     pub(crate) mutations: Mutations,
     pub(crate) dispatch: crate::dispatch::Dispatcher,
     pub(crate) devices: devices::DeviceBook,

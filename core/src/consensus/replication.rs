@@ -410,7 +410,7 @@ impl Consensus {
             };
             self.applied_bytes_since_snapshot += super::log::entry_size_bytes(&entry) as u64;
             let state_digest = self.config.digest_on_apply.then(|| {
-                let digest = self.state.digest();
+                let digest = self.state.digest_in(&mut self.digest_scratch);
                 self.digest_cache = Some((index, digest));
                 digest
             });

@@ -317,6 +317,9 @@ mod tests {
         assert_ne!(run(), other.digest());
         let snapshot = ClusterState::from_bytes(&other.to_bytes()).unwrap();
         assert_eq!(snapshot, other);
+        let mut scratch = b"left over from an earlier digest".to_vec();
+        assert_eq!(other.digest_in(&mut scratch), other.digest());
+        assert_eq!(scratch, other.to_bytes(), "the scratch holds this encoding only");
     }
 
     #[test]

@@ -150,6 +150,17 @@ impl ClusterState {
         Digest::of_bytes(DigestKind::ClusterState, &self.to_bytes())
     }
 
+    /// [`ClusterState::digest`], encoding into `scratch` (cleared first) instead of a
+    /// buffer grown from empty.
+    pub fn digest_in(&self, scratch: &mut Vec<u8>) -> Digest {
+        scratch.clear();
+        let encoded =
+            postcard::to_extend(self, std::mem::take(scratch)).expect("postcard encoding into a Vec is infallible");
+        let digest = Digest::of_bytes(DigestKind::ClusterState, &encoded);
+        *scratch = encoded;
+        digest
+    }
+
     /// The postcard encoding (the snapshot payload).
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("postcard encoding into a Vec is infallible")
