@@ -234,13 +234,8 @@ fn new_nodes_join_as_learners_and_coordinators_are_promoted_one_at_a_time() {
     let promotions = facts
         .iter()
         .filter(|fact| {
-            matches!(
-                fact,
-                ClusterEvent::Applied {
-                    command: psionic_core::ClusterCommand::PromoteVoter { .. },
-                    ..
-                }
-            )
+            matches!(fact, ClusterEvent::Applied { command, .. }
+                if matches!(**command, psionic_core::ClusterCommand::PromoteVoter { .. }))
         })
         .count();
     assert_eq!(promotions, 1);

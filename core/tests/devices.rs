@@ -41,16 +41,8 @@ fn readiness_entries(harness: &Harness, index: usize) -> usize {
     harness
         .events_of(index)
         .filter(|event| {
-            matches!(
-                event,
-                Event::Applied {
-                    fact: ClusterEvent::Applied {
-                        command: ClusterCommand::SetBackendReadiness { .. },
-                        ..
-                    },
-                    ..
-                }
-            )
+            matches!(event, Event::Applied { fact: ClusterEvent::Applied { command, .. }, .. }
+                if matches!(**command, ClusterCommand::SetBackendReadiness { .. }))
         })
         .count()
 }

@@ -57,19 +57,19 @@ fn metal_is_recorded_refused_and_only_declared_backends_run_work() {
             &record.kind,
             TraceKind::Event {
                 event: Event::Applied {
-                    fact: ClusterEvent::Applied {
-                        command: ClusterCommand::SetBackendReadiness {
-                            backend: Backend::Metal,
-                            readiness: BackendReadiness::Refused {
-                                reason: BackendRefusal::NotForClusterExecution { .. }
-                            },
-                            ..
-                        },
-                        ..
+                    fact: ClusterEvent::Applied { command, .. },
+                    ..
+                }
+            } if matches!(
+                **command,
+                ClusterCommand::SetBackendReadiness {
+                    backend: Backend::Metal,
+                    readiness: BackendReadiness::Refused {
+                        reason: BackendRefusal::NotForClusterExecution { .. }
                     },
                     ..
                 }
-            }
+            )
         )
     });
     assert!(

@@ -242,7 +242,7 @@ impl Consensus {
                     node,
                     backend,
                     readiness,
-                } = &proposal.command
+                } = &*proposal.command
             {
                 recorded.insert((*node, *backend), readiness.clone());
             }

@@ -232,7 +232,7 @@ mod tests {
                 epoch: crate::identity::NodeEpoch(1),
                 seq: index,
             },
-            command: crate::state::ClusterCommand::PromoteVoter { node: NodeId([1; 16]) },
+            command: crate::state::ClusterCommand::PromoteVoter { node: NodeId([1; 16]) }.into(),
         };
         Entry {
             index,

@@ -101,7 +101,7 @@ impl Consensus {
             let Some(EntryPayload::Proposal(proposal)) = self.log.get(index).map(|entry| &*entry.payload) else {
                 continue;
             };
-            match proposal.command {
+            match *proposal.command {
                 ClusterCommand::RemoveMember { node } => {
                     removed.insert(node);
                 }
@@ -197,7 +197,7 @@ impl Consensus {
     fn pending_status_changes(&self) -> BTreeSet<NodeId> {
         (self.state.applied_index + 1..=self.log.last_index())
             .filter_map(|index| match self.log.get(index).map(|entry| &*entry.payload) {
-                Some(EntryPayload::Proposal(proposal)) => match proposal.command {
+                Some(EntryPayload::Proposal(proposal)) => match *proposal.command {
                     ClusterCommand::SetMemberStatus { node, .. } => Some(node),
                     _ => None,
                 },

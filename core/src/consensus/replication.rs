@@ -56,7 +56,11 @@ impl Consensus {
                 Entry {
                     index,
                     term: self.hard.term,
-                    payload: EntryPayload::Proposal(Proposal { id, command }).into(),
+                    payload: EntryPayload::Proposal(Proposal {
+                        id,
+                        command: command.into(),
+                    })
+                    .into(),
                 }
             })
             .collect();

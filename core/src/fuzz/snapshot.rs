@@ -76,7 +76,10 @@ fn state_from(draw: &mut Draw<'_>, voters: &[(NodeId, NodeRole)]) -> ClusterStat
             epoch: NodeEpoch(1),
             seq,
         };
-        let payload = EntryPayload::Proposal(Proposal { id, command });
+        let payload = EntryPayload::Proposal(Proposal {
+            id,
+            command: command.into(),
+        });
         state.apply(seq, 1, &payload).expect("in order");
     }
     state

@@ -161,13 +161,20 @@ impl ClusterState {
                     });
                 }
                 let digest = Digest::of_bytes(DigestKind::Policy, document);
-                self.policies.insert(
-                    name.clone(),
-                    PolicyDocument {
-                        digest,
-                        document: document.clone(),
-                    },
-                );
+                match self.policies.get_mut(name) {
+                    Some(policy) => {
+                        policy.digest = digest;
+                        policy.document.clear();
+                        policy.document.extend_from_slice(document);
+                    }
+                    None => {
+                        let policy = PolicyDocument {
+                            digest,
+                            document: document.clone(),
+                        };
+                        self.policies.insert(name.clone(), policy);
+                    }
+                }
             }
         }
         Ok(())
@@ -206,7 +213,7 @@ mod tests {
                 epoch: NodeEpoch(1),
                 seq,
             },
-            command,
+            command: command.into(),
         })
     }
 
@@ -217,6 +224,37 @@ mod tests {
         assert_eq!(state.apply(2, 1, &noop), Err(ApplyOrderError { expected: 1, got: 2 }));
         state.apply(1, 1, &noop).unwrap();
         assert_eq!(state.apply(1, 1, &noop), Err(ApplyOrderError { expected: 2, got: 1 }));
+    }
+
+    #[test]
+    fn a_policy_set_again_holds_only_the_new_document_and_its_digest() {
+        let set = |document: &[u8]| ClusterCommand::SetPolicy {
+            name: "serving".into(),
+            document: document.to_vec(),
+        };
+        let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        state
+            .apply(1, 1, &proposal(1, set(b"a longer first document")))
+            .unwrap();
+        let second = proposal(2, set(b"second"));
+        let event = state.apply(2, 1, &second).unwrap();
+        let mut fresh = ClusterState::genesis(&[(A, NodeRole::Both)]);
+        fresh.apply(1, 1, &proposal(1, set(b"second"))).unwrap();
+        assert_eq!(state.policies, fresh.policies);
+        assert_eq!(
+            state.policies["serving"].digest,
+            Digest::of_bytes(DigestKind::Policy, b"second")
+        );
+        let ClusterEvent::Applied { command, .. } = event else {
+            panic!("applied: {event:?}");
+        };
+        let EntryPayload::Proposal(entry) = &second else {
+            unreachable!("a proposal");
+        };
+        assert!(
+            std::sync::Arc::ptr_eq(&command, &entry.command),
+            "the event shares the entry's command"
+        );
     }
 
     #[test]

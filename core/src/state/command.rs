@@ -2,6 +2,7 @@
 
 use core::net::SocketAddr;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -174,8 +175,8 @@ impl ClusterCommand {
 pub struct Proposal {
     /// Its id.
     pub id: ProposalId,
-    /// The intent.
-    pub command: ClusterCommand,
+    /// The intent, shared with the event that reports it applied.
+    pub command: Arc<ClusterCommand>,
 }
 
 /// Why a committed command had no effect. The same on every node.
@@ -266,8 +267,8 @@ pub enum ClusterEvent {
     Applied {
         /// Which proposal.
         proposal: ProposalId,
-        /// What it did.
-        command: ClusterCommand,
+        /// What it did (the log entry's command, not a copy).
+        command: Arc<ClusterCommand>,
     },
     /// A proposal was committed but refused by the state machine.
     Refused {

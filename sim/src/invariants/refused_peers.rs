@@ -22,14 +22,13 @@ pub(super) fn check(node: &str, banned: &BTreeSet<NodeId>, at_ms: u64, event: &E
     }
     let Event::Applied {
         index,
-        fact:
-            ClusterEvent::Applied {
-                command: ClusterCommand::AdmitMember { node: admitted, .. },
-                ..
-            },
+        fact: ClusterEvent::Applied { command, .. },
         ..
     } = event
     else {
+        return;
+    };
+    let ClusterCommand::AdmitMember { node: admitted, .. } = &**command else {
         return;
     };
     if banned.contains(admitted) {

@@ -108,7 +108,8 @@ fn a_banned_peer_listed_or_admitted_is_caught() {
                 node: intruder,
                 role: psionic_core::NodeRole::Both,
                 stream_addr: None,
-            },
+            }
+            .into(),
         },
         state_digest: None,
     };
