@@ -11,18 +11,19 @@ use tokio::time::{Instant, Sleep};
 /// The driver polls it on every pass of its loop, from one task. It arms the
 /// runtime's timer only when the deadline moves and otherwise relies on the armed
 /// timer to wake the task: madsim's `Sleep` adds a timer entry on every poll, and
-/// each entry wakes the driver once more when it fires.
+/// each entry wakes the driver once more when it fires. A deadline is armed with
+/// `sleep_until`, as each runtime defines it (madsim waits at least a millisecond for
+/// one already passed, so a driver whose clock maps a timer short of due does not
+/// spin without simulated time moving).
 pub(crate) struct Wake {
-    sleep: Pin<Box<Sleep>>,
     deadline: Option<Instant>,
-    /// The deadline the runtime's timer is armed for.
-    armed: Option<Instant>,
+    /// The runtime's timer, with the deadline it was armed for.
+    armed: Option<(Instant, Pin<Box<Sleep>>)>,
 }
 
 impl Wake {
     pub(crate) fn new() -> Self {
         Self {
-            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
             deadline: None,
             armed: None,
         }
@@ -40,19 +41,17 @@ impl Wake {
         let Some(deadline) = self.deadline else {
             return Poll::Pending;
         };
-        if self.armed == Some(deadline) {
-            if !self.sleep.is_elapsed() {
-                return Poll::Pending;
+        let armed_for_it = matches!(&self.armed, Some((at, _)) if *at == deadline);
+        let sleep = match &mut self.armed {
+            Some((_, sleep)) if armed_for_it => {
+                if !sleep.is_elapsed() {
+                    return Poll::Pending;
+                }
+                sleep
             }
-        } else {
-            // As `sleep_until` does: a deadline already passed (the core's clock can
-            // map a timer a microsecond short of due) waits the timer's resolution
-            // instead of waking the driver in a loop.
-            let resolution = std::time::Duration::from_millis(1);
-            self.sleep.as_mut().reset(deadline.max(Instant::now() + resolution));
-            self.armed = Some(deadline);
-        }
-        let elapsed = self.sleep.as_mut().poll(cx);
+            armed => &mut armed.insert((deadline, Box::pin(tokio::time::sleep_until(deadline)))).1,
+        };
+        let elapsed = sleep.as_mut().poll(cx);
         if elapsed.is_ready() {
             self.armed = None;
         }
@@ -85,16 +84,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_deadline_already_passed_waits_a_millisecond_and_none_waits_forever() {
+    async fn a_deadline_moved_earlier_completes_at_the_new_one_and_none_never() {
         let start = Instant::now();
         let mut wake = Wake::new();
-        wake.set(Some(start - Duration::from_millis(5)));
+        wake.set(Some(start + Duration::from_millis(50)));
+        let early = tokio::time::timeout(Duration::from_millis(5), wake.elapsed()).await;
+        assert!(early.is_err(), "armed for 50 ms");
+        wake.set(Some(start + Duration::from_millis(20)));
         wake.elapsed().await;
-        assert_eq!(
-            Instant::now() - start,
-            Duration::from_millis(1),
-            "not at once, in a loop"
-        );
+        assert_eq!(Instant::now() - start, Duration::from_millis(20));
         wake.set(None);
         let waited = tokio::time::timeout(Duration::from_secs(3600), wake.elapsed()).await;
         assert!(waited.is_err());
