@@ -314,7 +314,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
     let (inbound, inbound_rx) = mpsc::channel(1024);
-    let (datagrams, datagrams_rx) = mpsc::channel(1024);
+    let (datagrams, datagrams_rx) = mpsc::channel(udp::DATAGRAMS_QUEUED_MAX);
     let socket = Arc::new(socket);
     observer.on_start(node_id, epoch);
     let driver = Driver {

@@ -14,6 +14,12 @@ use crate::stream::AbortOnDrop;
 /// A datagram received: sender and bytes.
 pub(crate) type Datagram = (SocketAddr, Vec<u8>);
 
+/// Most datagrams received and waiting for the driver: at most 8 MiB of full-size
+/// frames (a flood cannot grow the queue); beyond it the socket's own buffer holds
+/// or drops them, as it would if the driver read the socket itself. A link-probe
+/// burst is 4 datagrams.
+pub(crate) const DATAGRAMS_QUEUED_MAX: usize = 128;
+
 /// Receives datagrams on `socket` into `datagrams` until that channel closes.
 ///
 /// The driver waits on the channel, not on the socket: it drops its wait whenever
