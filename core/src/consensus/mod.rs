@@ -19,6 +19,7 @@ mod handle;
 pub mod log;
 mod membership;
 pub mod message;
+mod raw;
 mod replication;
 pub mod snapshot;
 #[cfg(test)]
@@ -282,15 +283,31 @@ pub(crate) enum Role {
     Leader(Box<Leadership>),
 }
 
-/// What consensus asks of the node, in order.
+/// What consensus asks of its driver, in the order it must be carried out: a persist
+/// is durable before any send produced after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum Effect {
-    Send { to: NodeId, message: RaftMessage },
+    /// Deliver `message` to the voter or learner `to`.
+    Send {
+        /// The receiving node.
+        to: NodeId,
+        /// What to deliver.
+        message: RaftMessage,
+    },
+    /// Make the term and vote durable.
     PersistHardState(HardState),
-    PersistEntries { first_index: u64, entries: Vec<Entry> },
+    /// Make `entries` durable from `first_index`, dropping any stored entry at or after it.
+    PersistEntries {
+        /// Index of the first entry.
+        first_index: u64,
+        /// The entries, in index order.
+        entries: Vec<Entry>,
+    },
+    /// Make the snapshot durable, dropping the entries it covers.
     PersistSnapshot(StoredSnapshot),
+    /// Report to the application.
     Event(Event),
+    /// A message was refused (counted and reported by the node).
     Refuse(Refusal),
 }
 

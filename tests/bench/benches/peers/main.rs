@@ -5,6 +5,8 @@
 #[cfg(not(madsim))]
 mod burst;
 #[cfg(not(madsim))]
+mod consensus;
+#[cfg(not(madsim))]
 mod crypto;
 #[cfg(not(madsim))]
 mod net;

@@ -1,4 +1,4 @@
-//! Psionic cores in memory, messages delivered in lockstep: every frame encoded,
+//! Whole psionic nodes in memory, messages delivered in lockstep: every frame encoded,
 //! authenticated, decoded and verified, every persist kept in a `MemoryDisk`.
 
 use std::net::SocketAddr;

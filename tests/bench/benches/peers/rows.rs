@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use criterion::Criterion;
 use ed25519_dalek::SigningKey;
 
+use crate::consensus::ConsensusCluster;
 use crate::ours::{OursCluster, Posture};
 use crate::raftrs::RaftCluster;
 use crate::receipt::{Goal, Row, median_ns, timed};
@@ -19,6 +20,7 @@ const MIB: usize = 1024 * 1024;
 /// by batch size (for the crypto limit of C2).
 pub fn measure(criterion: &mut Criterion) -> BTreeMap<usize, f64> {
     commit_throughput(criterion);
+    mac_commits(criterion);
     let frames = signed_commits(criterion);
     envelope(criterion);
     bursts(criterion);
@@ -33,11 +35,25 @@ fn commit_throughput(criterion: &mut Criterion) {
     for size in SIZES {
         for batch in BATCHES {
             let ours = format!("C1/ours/{size}n/b{batch}");
-            let mut cluster = OursCluster::new(size, Posture::Mac);
+            let mut cluster = ConsensusCluster::new(size);
             group.bench_function(&ours, |b| timed(b, &ours, || cluster.commit_batch(batch)));
             let peer = format!("C1/raft-rs/{size}n/b{batch}");
             let mut raft = RaftCluster::new(size);
             group.bench_function(&peer, |b| timed(b, &peer, || raft.commit_batch(batch)));
+        }
+    }
+    group.finish();
+}
+
+/// C1's shape through whole nodes in the MAC posture: every message a frame, encoded,
+/// sealed, decoded and verified.
+fn mac_commits(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("C2");
+    for size in SIZES {
+        for batch in BATCHES {
+            let key = format!("C2/ours-mac/{size}n/b{batch}");
+            let mut cluster = OursCluster::new(size, Posture::Mac);
+            group.bench_function(&key, |b| timed(b, &key, || cluster.commit_batch(batch)));
         }
     }
     group.finish();
@@ -162,7 +178,9 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
             );
             rows.push(Row {
                 id: format!("C1-{size}n-b{batch}"),
-                ours: format!("psionic core, {size} nodes, MAC posture, batch of {batch} 64-byte commands"),
+                ours: format!(
+                    "psionic consensus, {size} nodes, messages handed over as values, batch of {batch} 64-byte commands applied on every node"
+                ),
                 ours_ns: ours,
                 peer: format!("raft-rs RawNode + MemStorage, {size} nodes, same batch"),
                 peer_ns: peer,
@@ -172,13 +190,33 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
             });
         }
     }
+    for size in SIZES {
+        for batch in BATCHES {
+            let (ours, bare) = (
+                ns(&format!("C2/ours-mac/{size}n/b{batch}")),
+                ns(&format!("C1/ours/{size}n/b{batch}")),
+            );
+            rows.push(Row {
+                id: format!("C2-mac-{size}n-b{batch}"),
+                ours: format!(
+                    "psionic nodes, {size} nodes, MAC posture: every message a sealed frame, batch of {batch}"
+                ),
+                ours_ns: ours,
+                peer: format!("C1: the same consensus without frames or authentication, {size} nodes"),
+                peer_ns: bare,
+                ratio_means: "ours time / C1 time",
+                ratio: ours / bare,
+                goal: Goal::Recorded,
+            });
+        }
+    }
     let sign_verify = ns("C2/limit/sign+verify");
     for batch in SIGNED_BATCHES {
         let frames = frames_per_round[&batch];
         let ours = ns(&format!("C2/ours-ed25519/3n/b{batch}"));
         rows.push(Row {
-            id: format!("C2-3n-b{batch}"),
-            ours: format!("psionic core, 3 nodes, ed25519 posture, batch of {batch}"),
+            id: format!("C2-ed25519-3n-b{batch}"),
+            ours: format!("psionic nodes, 3 nodes, ed25519 posture, batch of {batch}"),
             ours_ns: ours,
             peer: format!("crypto limit: {frames:.1} frames per round x (sign + verify)"),
             peer_ns: frames * sign_verify,
