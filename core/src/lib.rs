@@ -93,6 +93,7 @@ pub mod io;
 pub mod memory_disk;
 pub mod node;
 pub mod plan;
+pub mod receipt;
 pub mod refusal;
 pub mod replay;
 pub mod state;

@@ -20,6 +20,7 @@ pub mod identity_file;
 pub mod manifest;
 pub mod metrics;
 pub mod observer;
+pub mod receipt;
 pub mod runtime;
 mod serving;
 pub mod storage;

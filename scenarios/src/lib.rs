@@ -10,8 +10,12 @@ mod interpret;
 #[cfg(madsim)]
 mod nodes;
 #[cfg(madsim)]
+pub mod receipts;
+#[cfg(madsim)]
 pub mod runner;
 pub mod script;
+#[cfg(madsim)]
+pub mod speed;
 #[cfg(madsim)]
 pub mod sweep;
 

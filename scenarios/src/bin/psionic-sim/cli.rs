@@ -55,6 +55,10 @@ enum Command {
         /// Runs at a time (default: the machine's cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Write the D1 benchmark receipt (failover p99) into this directory
+        /// (`failover` over at least 500 seeds, every one passing).
+        #[arg(long, value_name = "DIR")]
+        receipts: Option<PathBuf>,
     },
     /// Measure simulated seconds per wall second against a heartbeat-only cluster.
     Speed {
@@ -63,6 +67,9 @@ enum Command {
         /// Seeds as `A..B` (B excluded) or `A..=B`.
         #[arg(long, value_parser = sweep::parse_seeds, default_value = "1..21")]
         seeds: std::ops::RangeInclusive<u64>,
+        /// Write the D2 benchmark receipt into this directory (`failover` only).
+        #[arg(long, value_name = "DIR")]
+        receipts: Option<PathBuf>,
     },
     /// List the built-in scenarios.
     List,
@@ -87,8 +94,12 @@ pub fn main() -> ExitCode {
             let outputs = Outputs { json, trace, timeline };
             run(&scenario, seed, mutation, &outputs)
         }
-        Command::Speed { scenario, seeds } => match psionic_scenarios::load(&scenario) {
-            Ok(scenario) => crate::speed::speed(&scenario, seeds),
+        Command::Speed {
+            scenario,
+            seeds,
+            receipts,
+        } => match psionic_scenarios::load(&scenario) {
+            Ok(scenario) => crate::speed::speed(&scenario, seeds, receipts.as_deref()),
             Err(error) => usage_error(&error),
         },
         Command::Sweep {
@@ -97,8 +108,18 @@ pub fn main() -> ExitCode {
             json,
             mutation,
             jobs,
+            receipts,
         } => match psionic_scenarios::load(&scenario) {
-            Ok(scenario) => sweep::sweep(&scenario, seeds, mutation, jobs, json),
+            Ok(scenario) => sweep::sweep(
+                &scenario,
+                seeds,
+                sweep::Options {
+                    mutation,
+                    jobs,
+                    json,
+                    receipts_dir: receipts,
+                },
+            ),
             Err(error) => usage_error(&error),
         },
     }
@@ -148,7 +169,7 @@ fn write(path: &Path, text: &str) -> Result<(), ExitCode> {
     })
 }
 
-fn usage_error(error: &dyn std::fmt::Display) -> ExitCode {
+pub fn usage_error(error: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::from(2)
 }

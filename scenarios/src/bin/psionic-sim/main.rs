@@ -6,6 +6,8 @@
 #[cfg(madsim)]
 mod cli;
 #[cfg(madsim)]
+mod receipt;
+#[cfg(madsim)]
 mod speed;
 #[cfg(madsim)]
 mod sweep;

@@ -1,41 +1,33 @@
 //! The `speed` command: a scenario's simulated seconds per wall second, against a
 //! cluster of the same size that only exchanges heartbeats, measured in one process.
 
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use psionic_scenarios::runner;
+use psionic_scenarios::receipts::{self, D2_RATIO_MIN};
 use psionic_scenarios::script::Scenario;
+use psionic_scenarios::speed;
 
-/// Default heartbeat when the scenario does not override it.
-const HEARTBEAT_MS_DEFAULT: u64 = 100;
+use crate::receipt;
 
-pub fn speed(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>) -> ExitCode {
-    let heartbeat_ms = scenario
-        .cluster
-        .consensus
-        .timing
-        .heartbeat_interval_ms
-        .unwrap_or(HEARTBEAT_MS_DEFAULT);
-    let (mut ours_wall, mut base_wall) = (Duration::ZERO, Duration::ZERO);
-    let (mut sim_ms, mut runs) = (0u64, 0u64);
-    for seed in seeds {
-        let started = Instant::now();
-        let report = runner::run(scenario, seed, None).report;
-        ours_wall += started.elapsed();
-        base_wall += psionic_sim::baseline::heartbeat_only(seed, report.nodes as u8, heartbeat_ms, report.sim_time_ms);
-        sim_ms += report.sim_time_ms;
-        runs += 1;
+pub fn speed(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, receipts_dir: Option<&Path>) -> ExitCode {
+    if let Some(refusal) = receipts_dir.and_then(|_| receipts::d2_allowed(scenario).err()) {
+        return crate::cli::usage_error(&refusal);
     }
-    let sim_s = sim_ms as f64 / 1000.0;
-    let ours = sim_s / ours_wall.as_secs_f64().max(1e-9);
-    let baseline = sim_s / base_wall.as_secs_f64().max(1e-9);
-    println!("scenario  {} ({runs} seeds, one at a time)", scenario.name);
+    let speed = speed::measure(scenario, seeds);
+    let (ours, baseline) = (speed.ours_sim_s_per_wall_s(), speed.baseline_sim_s_per_wall_s());
+    println!("scenario  {} ({} seeds, one at a time)", speed.scenario, speed.runs);
     println!(
         "ours      {ours:.0} simulated s per wall s, {:.0} seeds/min",
-        runs as f64 * 60.0 / ours_wall.as_secs_f64().max(1e-9)
+        speed.seeds_per_minute()
     );
-    println!("baseline  {baseline:.0} simulated s per wall s (heartbeats only, {heartbeat_ms} ms)");
-    println!("ratio     {:.2} (target >= 0.5)", ours / baseline);
-    ExitCode::SUCCESS
+    println!(
+        "baseline  {baseline:.0} simulated s per wall s (heartbeats only, {} ms)",
+        speed.heartbeat_ms
+    );
+    println!("ratio     {:.2} (target >= {D2_RATIO_MIN})", ours / baseline);
+    match receipts_dir {
+        Some(dir) => receipt::write(dir, receipts::d2(&speed, receipt::facts().as_pair())),
+        None => ExitCode::SUCCESS,
+    }
 }

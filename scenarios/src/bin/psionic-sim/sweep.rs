@@ -1,8 +1,10 @@
 //! The `sweep` command: progress on stderr, the summary on stdout.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use psionic_scenarios::receipts::{self, ReceiptRefusal};
 use psionic_scenarios::runner::Mutation;
 use psionic_scenarios::script::Scenario;
 use psionic_scenarios::sweep::{self, Summary};
@@ -11,15 +13,33 @@ pub use psionic_scenarios::sweep::parse_seeds;
 
 const BAR_WIDTH: u64 = 40;
 
-pub fn sweep(
-    scenario: &Scenario,
-    seeds: std::ops::RangeInclusive<u64>,
-    mutation: Option<Mutation>,
-    jobs: Option<usize>,
-    json: bool,
-) -> ExitCode {
+/// How to sweep, and what to write.
+pub struct Options {
+    pub mutation: Option<Mutation>,
+    /// Runs at a time (default: the machine's cores).
+    pub jobs: Option<usize>,
+    /// One JSON summary instead of the readable one.
+    pub json: bool,
+    /// Where to write the D1 receipt.
+    pub receipts_dir: Option<PathBuf>,
+}
+
+pub fn sweep(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, options: Options) -> ExitCode {
     let total = seeds.end() - seeds.start() + 1;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if options.receipts_dir.is_some() {
+        let allowed = receipts::d1_allowed(scenario, total).and_then(|()| match options.mutation {
+            Some(mutation) => Err(ReceiptRefusal::Mutated {
+                mutation: mutation.name().to_owned(),
+            }),
+            None => Ok(()),
+        });
+        if let Err(refusal) = allowed {
+            return crate::cli::usage_error(&refusal);
+        }
+    }
+    let jobs = options
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let terminal = std::io::stderr().is_terminal();
     let progress = move |done: u64, failed: u64| {
         if terminal {
@@ -35,19 +55,21 @@ pub fn sweep(
             eprintln!("{done}/{total} seeds, {failed} failed");
         }
     };
-    let summary = sweep::sweep(scenario, seeds, mutation, jobs, &progress);
+    let summary = sweep::sweep(scenario, seeds, options.mutation, jobs, &progress);
     if terminal {
         eprintln!();
     }
-    if json {
+    if options.json {
         println!("{}", serde_json::to_string(&summary).expect("summaries serialise"));
     } else {
         print_summary(&summary);
     }
-    if summary.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    if !summary.failures.is_empty() {
+        return ExitCode::from(1);
+    }
+    match &options.receipts_dir {
+        Some(dir) => crate::receipt::write(dir, receipts::d1(scenario, &summary, crate::receipt::facts().as_pair())),
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use criterion::Bencher;
-use serde_json::json;
+use psionic_core::receipt::{BenchmarkReceipt, Measured, Target, Unit};
+use psionic_net::receipt::{RECEIPTS_DIR_ENV, RunFacts};
 
 static SAMPLES_NS: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
 
@@ -39,18 +40,7 @@ pub fn median_ns(key: &str) -> Option<f64> {
     Some(values[values.len() / 2])
 }
 
-/// How a row's ratio is read against its target.
-#[derive(Clone, Copy, Debug)]
-pub enum Goal {
-    /// The ratio must be at least this.
-    AtLeast(f64),
-    /// The ratio must be at most this.
-    AtMost(f64),
-    /// No target: measured to show what a layer costs.
-    Recorded,
-}
-
-/// One row of the benchmark table.
+/// One benchmark row, before it becomes a receipt.
 #[derive(Debug)]
 pub struct Row {
     pub id: String,
@@ -61,35 +51,31 @@ pub struct Row {
     /// What the ratio means (e.g. `ours throughput / raft-rs throughput`).
     pub ratio_means: &'static str,
     pub ratio: f64,
-    pub goal: Goal,
+    pub goal: Target,
 }
 
 impl Row {
-    /// Whether the ratio meets the target; `None` for a row without one.
-    pub fn pass(&self) -> Option<bool> {
-        match self.goal {
-            Goal::AtLeast(target) => Some(self.ratio >= target),
-            Goal::AtMost(target) => Some(self.ratio <= target),
-            Goal::Recorded => None,
-        }
-    }
-
-    fn target(&self) -> String {
-        match self.goal {
-            Goal::AtLeast(target) => format!(">= {target}"),
-            Goal::AtMost(target) => format!("<= {target}"),
-            Goal::Recorded => "none".to_owned(),
-        }
+    fn receipt(&self, facts: &RunFacts) -> BenchmarkReceipt {
+        let measured = |what: &str, ns| Measured {
+            what: what.to_owned(),
+            value: ns,
+            unit: Unit::NanosPerIteration,
+        };
+        BenchmarkReceipt::new(
+            self.id.clone(),
+            (measured(&self.ours, self.ours_ns), measured(&self.peer, self.peer_ns)),
+            (self.ratio, self.ratio_means),
+            self.goal,
+            facts.as_pair(),
+        )
     }
 }
 
 /// Writes one receipt per measured row under `PSIONIC_RECEIPTS_DIR` (default
 /// `target/receipts`) and prints the table.
 pub fn write(rows: &[Row]) {
-    let dir =
-        std::env::var_os("PSIONIC_RECEIPTS_DIR").map_or_else(|| workspace_target().join("receipts"), PathBuf::from);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (revision, machine) = (git_revision(), machine());
+    let dir = std::env::var_os(RECEIPTS_DIR_ENV).map_or_else(|| workspace_target().join("receipts"), PathBuf::from);
+    let facts = RunFacts::detect();
     println!(
         "\n{:<22} {:>14} {:>14} {:>8} {:>8}  result",
         "row", "ours ns", "peer ns", "ratio", "target"
@@ -99,31 +85,18 @@ pub fn write(rows: &[Row]) {
             println!("{:<22} not measured in this run (filtered out)", row.id);
             continue;
         }
-        let receipt = json!({
-            "benchmark": row.id,
-            "git_revision": revision,
-            "machine": machine,
-            "ours": { "what": row.ours, "ns_per_iteration": row.ours_ns },
-            "peer": { "what": row.peer, "ns_per_iteration": row.peer_ns },
-            "ratio": row.ratio,
-            "ratio_means": row.ratio_means,
-            "target": row.target(),
-            "pass": row.pass(),
-        });
-        let path = dir.join(format!("{}.json", row.id));
-        std::fs::write(&path, serde_json::to_string_pretty(&receipt).unwrap()).unwrap();
-        let result = match row.pass() {
-            Some(true) => "pass",
-            Some(false) => "MISS",
-            None => "recorded",
+        let receipt = row.receipt(&facts);
+        if let Err(error) = psionic_net::receipt::write(&dir, &receipt) {
+            panic!("cannot write the receipt of {} to {}: {error}", row.id, dir.display());
+        }
+        let (target, result) = match (receipt.target, receipt.pass) {
+            (Target::AtLeast(bound), Some(pass)) => (format!(">= {bound}"), if pass { "pass" } else { "MISS" }),
+            (Target::AtMost(bound), Some(pass)) => (format!("<= {bound}"), if pass { "pass" } else { "MISS" }),
+            _ => ("none".to_owned(), "recorded"),
         };
         println!(
             "{:<22} {:>14.0} {:>14.0} {:>8.3} {:>8}  {result}",
-            row.id,
-            row.ours_ns,
-            row.peer_ns,
-            row.ratio,
-            row.target()
+            row.id, row.ours_ns, row.peer_ns, row.ratio, target
         );
     }
     println!("receipts in {}", dir.display());
@@ -134,30 +107,4 @@ fn workspace_target() -> PathBuf {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     )
-}
-
-fn git_revision() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map_or_else(
-            || "unknown".to_owned(),
-            |output| String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        )
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|name| name.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }

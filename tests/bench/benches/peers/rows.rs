@@ -8,7 +8,9 @@ use ed25519_dalek::SigningKey;
 use crate::consensus::ConsensusCluster;
 use crate::ours::{OursCluster, Posture};
 use crate::raftrs::RaftCluster;
-use crate::receipt::{Goal, Row, median_ns, timed};
+use psionic_core::receipt::Target;
+
+use crate::receipt::{Row, median_ns, timed};
 use crate::{burst, crypto, net, plan};
 
 const SIZES: [usize; 2] = [3, 5];
@@ -186,7 +188,7 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
                 peer_ns: peer,
                 ratio_means: "ours throughput / raft-rs throughput",
                 ratio: peer / ours,
-                goal: Goal::AtLeast(1.0),
+                goal: Target::AtLeast(1.0),
             });
         }
     }
@@ -206,7 +208,7 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
                 peer_ns: bare,
                 ratio_means: "ours time / C1 time",
                 ratio: ours / bare,
-                goal: Goal::Recorded,
+                goal: Target::None,
             });
         }
     }
@@ -222,7 +224,7 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
             peer_ns: frames * sign_verify,
             ratio_means: "ours time / crypto limit time",
             ratio: ours / (frames * sign_verify),
-            goal: Goal::AtMost(1.3),
+            goal: Target::AtMost(1.3),
         });
     }
     rows.push(throughput_row(
@@ -263,7 +265,7 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
         peer_ns: raw + crypto,
         ratio_means: "ours time / (raw + crypto) time",
         ratio: ours / (raw + crypto),
-        goal: Goal::AtMost(1.2),
+        goal: Target::AtMost(1.2),
     });
     rows.push(throughput_row(
         "S1",
@@ -287,7 +289,7 @@ pub fn rows(frames_per_round: &BTreeMap<usize, f64>) -> Vec<Row> {
             peer_ns: budget_ns,
             ratio_means: "ours p50 time / budget",
             ratio: ours / budget_ns,
-            goal: Goal::AtMost(1.0),
+            goal: Target::AtMost(1.0),
         });
     }
     rows
@@ -302,6 +304,6 @@ fn throughput_row(id: &str, ours: &str, peer: &str, ours_ns: f64, peer_ns: f64, 
         peer_ns,
         ratio_means: "ours rate / peer rate",
         ratio: peer_ns / ours_ns,
-        goal: Goal::AtLeast(at_least),
+        goal: Target::AtLeast(at_least),
     }
 }
