@@ -127,8 +127,7 @@ impl Node {
 
     /// Proposes commands as one batch (one append per follower).
     pub fn propose_batch(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
-        self.consensus.now = now;
-        let ids = self.consensus.propose_batch(now, commands);
+        let ids = self.consensus.propose(now, commands);
         self.finish();
         ids
     }
