@@ -107,9 +107,10 @@ fn measured_on(scenario: &str) -> Result<(), ReceiptRefusal> {
 /// D2: the simulator's speed on `failover` against the heartbeat-only baseline.
 pub fn d2(speed: &Speed, run: (&str, &str)) -> Result<BenchmarkReceipt, ReceiptRefusal> {
     measured_on(&speed.scenario)?;
+    let ((frames, datagrams), (ours_us, baseline_us)) = (speed.frames_per_sim_s(), speed.wall_us_per_frame());
     let ours = Measured {
         what: format!(
-            "`{}` over {} seeds one at a time, MAC on every frame ({:.0} seeds/min)",
+            "`{}` over {} seeds one at a time, MAC on every frame ({:.0} seeds/min; {frames:.0} frames per simulated s, {ours_us:.1} us wall each)",
             speed.scenario,
             speed.runs,
             speed.seeds_per_minute()
@@ -119,7 +120,7 @@ pub fn d2(speed: &Speed, run: (&str, &str)) -> Result<BenchmarkReceipt, ReceiptR
     };
     let baseline = Measured {
         what: format!(
-            "{} madsim nodes exchanging only {} ms heartbeats for as long",
+            "{} madsim nodes exchanging only {} ms heartbeats for as long ({datagrams:.0} datagrams per simulated s, {baseline_us:.1} us wall each)",
             speed.nodes, speed.heartbeat_ms
         ),
         value: speed.baseline_sim_s_per_wall_s(),
@@ -217,12 +218,26 @@ mod tests {
             nodes: 5,
             heartbeat_ms: 100,
             sim_s: 100.0,
+            frames: 30_000,
+            baseline_datagrams: 20_000,
             ours_wall: Duration::from_millis(400),
             baseline_wall: Duration::from_millis(100),
         };
         let receipt = d2(&speed, RUN).unwrap();
         assert_eq!((receipt.ours.value, receipt.peer.value), (250.0, 1_000.0));
         assert_eq!((receipt.ratio, receipt.pass), (0.25, Some(false)));
+        assert!(
+            receipt
+                .ours
+                .what
+                .contains("300 frames per simulated s, 13.3 us wall each")
+        );
+        assert!(
+            receipt
+                .peer
+                .what
+                .contains("200 datagrams per simulated s, 5.0 us wall each")
+        );
         let other = Speed {
             scenario: "swarm".into(),
             ..speed

@@ -74,6 +74,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
         violations: cluster.violations(),
         reached: cluster.reached().to_vec(),
         faults: cluster.faults(),
+        frames_sent: cluster.frames_sent(),
         sim_time_ms: cluster.now_ms(),
         failover_ms: finished.failover_ms,
         proposals,
@@ -92,6 +93,8 @@ pub struct Verdict {
     pub reached: Vec<psionic_sim::report::Reached>,
     /// Faults injected.
     pub faults: usize,
+    /// Frames the nodes handed to their transports.
+    pub frames_sent: u64,
     /// Simulated time at the end.
     pub sim_time_ms: u64,
     /// Failover times measured.
@@ -124,6 +127,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
             violations: vec![Violation::Panic { message }],
             reached: Vec::new(),
             faults: 0,
+            frames_sent: 0,
             sim_time_ms: 0,
             failover_ms: Vec::new(),
             proposals: None,
@@ -142,6 +146,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
         mutation: mutation.map(|mutation| mutation.name().to_owned()),
         violations: verdict.violations,
         faults: verdict.faults,
+        frames_sent: verdict.frames_sent,
         reached: verdict.reached,
         failover_ms: verdict.failover_ms,
         proposals_committed: verdict.proposals.map(|(acknowledged, _)| acknowledged),

@@ -24,6 +24,9 @@ fn failover_is_measured_and_loses_nothing_acknowledged() {
             1,
             "seed {seed}: the leader crash was measured"
         );
+        // A leader of five appends to four followers every 100 ms heartbeat at least.
+        let frames_per_sim_s = report.frames_sent as f64 * 1000.0 / report.sim_time_ms as f64;
+        assert!(frames_per_sim_s > 40.0, "seed {seed}: {frames_per_sim_s} frames per s");
         let conditions: Vec<&Condition> = report.reached.iter().map(|reached| &reached.condition).collect();
         assert!(
             conditions

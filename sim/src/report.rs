@@ -290,6 +290,9 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Faults injected, in order.
     pub faults: usize,
+    /// Frames every node handed to its transport (datagrams and stream frames).
+    #[serde(default)]
+    pub frames_sent: u64,
     /// Conditions awaited and reached, with the time each took.
     pub reached: Vec<Reached>,
     /// Per leader crash: milliseconds from the crash to the first entry committed by

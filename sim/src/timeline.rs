@@ -344,6 +344,7 @@ mod tests {
             mutation: None,
             violations: Vec::new(),
             faults: 5,
+            frames_sent: 0,
             reached: Vec::new(),
             failover_ms: Vec::new(),
             proposals_committed: None,

@@ -244,6 +244,11 @@ impl SimCluster {
         self.faults
     }
 
+    /// Frames every node has handed to its transport so far.
+    pub fn frames_sent(&self) -> u64 {
+        self.shared.state().frames_sent
+    }
+
     /// The term `name` last led.
     pub fn led_term(&self, name: &str) -> Option<u64> {
         self.shared.state().led_term.get(name).copied()

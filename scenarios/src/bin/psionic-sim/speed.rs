@@ -25,6 +25,9 @@ pub fn speed(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, receipts
         "baseline  {baseline:.0} simulated s per wall s (heartbeats only, {} ms)",
         speed.heartbeat_ms
     );
+    let ((frames, datagrams), (ours_us, baseline_us)) = (speed.frames_per_sim_s(), speed.wall_us_per_frame());
+    println!("frames    {frames:.0} per simulated s, {ours_us:.1} us wall each, all in");
+    println!("          baseline: {datagrams:.0} datagrams per simulated s, {baseline_us:.1} us wall each");
     println!("ratio     {:.2} (target >= {D2_RATIO_MIN})", ours / baseline);
     match receipts_dir {
         Some(dir) => receipt::write(dir, receipts::d2(&speed, receipt::facts().as_pair())),
