@@ -20,17 +20,19 @@ mod raftrs;
 mod receipt;
 #[cfg(not(madsim))]
 mod rows;
+#[cfg(not(madsim))]
+mod table;
 
 #[cfg(not(madsim))]
 fn main() {
     let mut criterion = criterion::Criterion::default()
-        .sample_size(10)
+        .sample_size(20)
         .warm_up_time(std::time::Duration::from_millis(300))
-        .measurement_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(2))
         .configure_from_args();
-    let frames_per_round = rows::measure(&mut criterion);
+    let signed_limit = rows::measure(&mut criterion);
     criterion.final_summary();
-    receipt::write(&rows::rows(&frames_per_round));
+    receipt::write(&table::rows(&signed_limit));
 }
 
 /// Simulation builds have no real sockets or clock to measure.

@@ -5,39 +5,95 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::Bencher;
 use psionic_core::receipt::{BenchmarkReceipt, Measured, Target, Unit};
 use psionic_net::receipt::{RECEIPTS_DIR_ENV, RunFacts};
 
 static SAMPLES_NS: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+static PAIRED_NS: Mutex<BTreeMap<String, Vec<(f64, f64)>>> = Mutex::new(BTreeMap::new());
 
 /// Measures `routine` under criterion and records its time per iteration as `key`.
 pub fn timed(bencher: &mut Bencher<'_>, key: &str, mut routine: impl FnMut()) {
     bencher.iter_custom(|iterations| {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            routine();
-        }
-        let elapsed = start.elapsed();
-        let per_iteration_ns = elapsed.as_nanos() as f64 / iterations.max(1) as f64;
+        let elapsed = run(iterations, &mut routine);
         SAMPLES_NS
             .lock()
             .unwrap()
             .entry(key.to_owned())
             .or_default()
-            .push(per_iteration_ns);
+            .push(per_iteration_ns(elapsed, iterations));
         elapsed
     });
+}
+
+/// Measures `ours` and `peer` under criterion as one benchmark `key`: every sample
+/// times both for the same number of iterations, one right after the other (ours
+/// first in even samples, the peer first in odd ones), so the two sides of a ratio
+/// see the same load on a shared machine. Records each sample's pair of times per
+/// iteration.
+pub fn paired(bencher: &mut Bencher<'_>, key: &str, mut ours: impl FnMut(), mut peer: impl FnMut()) {
+    let mut sample = 0u64;
+    bencher.iter_custom(|iterations| {
+        let (ours_time, peer_time) = if sample.is_multiple_of(2) {
+            let ours_time = run(iterations, &mut ours);
+            (ours_time, run(iterations, &mut peer))
+        } else {
+            let peer_time = run(iterations, &mut peer);
+            (run(iterations, &mut ours), peer_time)
+        };
+        sample += 1;
+        PAIRED_NS.lock().unwrap().entry(key.to_owned()).or_default().push((
+            per_iteration_ns(ours_time, iterations),
+            per_iteration_ns(peer_time, iterations),
+        ));
+        ours_time + peer_time
+    });
+}
+
+fn run(iterations: u64, routine: &mut impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        routine();
+    }
+    start.elapsed()
+}
+
+fn per_iteration_ns(elapsed: Duration, iterations: u64) -> f64 {
+    elapsed.as_nanos() as f64 / iterations.max(1) as f64
 }
 
 /// Median time per iteration recorded under `key`, in nanoseconds.
 pub fn median_ns(key: &str) -> Option<f64> {
     let samples = SAMPLES_NS.lock().unwrap();
-    let mut values = samples.get(key)?.clone();
+    Some(median(samples.get(key)?.clone()))
+}
+
+/// A paired measurement: the median time per iteration of each side, and the median
+/// over samples of `ratio(ours_ns, peer_ns)` (each sample's two sides measured
+/// together).
+#[derive(Clone, Copy, Debug)]
+pub struct Paired {
+    pub ours_ns: f64,
+    pub peer_ns: f64,
+    pub ratio: f64,
+}
+
+/// The paired measurement recorded under `key`, its ratio formed by `ratio`.
+pub fn paired_medians(key: &str, ratio: impl Fn(f64, f64) -> f64) -> Option<Paired> {
+    let samples = PAIRED_NS.lock().unwrap();
+    let pairs = samples.get(key)?;
+    Some(Paired {
+        ours_ns: median(pairs.iter().map(|pair| pair.0).collect()),
+        peer_ns: median(pairs.iter().map(|pair| pair.1).collect()),
+        ratio: median(pairs.iter().map(|&(ours, peer)| ratio(ours, peer)).collect()),
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
+    values[values.len() / 2]
 }
 
 /// One benchmark row, before it becomes a receipt.
