@@ -38,10 +38,15 @@ pub enum ReceiptRefusal {
     NoFailover,
 }
 
-/// Whether a D1 receipt can come of sweeping `scenario` over `seeds` (checked before
-/// the sweep runs).
-pub fn d1_allowed(scenario: &Scenario, seeds: u64) -> Result<(), ReceiptRefusal> {
+/// Whether a D1 receipt can come of sweeping `scenario` over `seeds` with `mutation`
+/// planted (checked before the sweep runs).
+pub fn d1_allowed(scenario: &Scenario, seeds: u64, mutation: Option<&str>) -> Result<(), ReceiptRefusal> {
     measured_on(&scenario.name)?;
+    if let Some(mutation) = mutation {
+        return Err(ReceiptRefusal::Mutated {
+            mutation: mutation.to_owned(),
+        });
+    }
     if seeds < D1_SEEDS_MIN {
         return Err(ReceiptRefusal::TooFewSeeds {
             seeds,
@@ -54,7 +59,7 @@ pub fn d1_allowed(scenario: &Scenario, seeds: u64) -> Result<(), ReceiptRefusal>
 /// D1: the failover p99 of `summary` against [`D1_P99_MS_MAX`].
 pub fn d1(scenario: &Scenario, summary: &Summary, run: (&str, &str)) -> Result<BenchmarkReceipt, ReceiptRefusal> {
     let runs = summary.passed + summary.failures.len() as u64;
-    d1_allowed(scenario, runs)?;
+    d1_allowed(scenario, runs, summary.mutation.as_deref())?;
     if !summary.failures.is_empty() {
         return Err(ReceiptRefusal::SeedsFailed {
             failed: summary.failures.len() as u64,
@@ -180,10 +185,10 @@ mod tests {
     }
 
     #[test]
-    fn d1_refuses_other_scenarios_short_sweeps_failures_and_no_failover() {
+    fn d1_refuses_other_scenarios_short_sweeps_failures_no_failover_and_mutations() {
         let other = crate::load("discovery").unwrap();
         assert_eq!(
-            d1_allowed(&other, 1_000),
+            d1_allowed(&other, 1_000, None),
             Err(ReceiptRefusal::OtherScenario {
                 scenario: "discovery".into()
             })
@@ -207,6 +212,14 @@ mod tests {
         assert_eq!(
             d1(&failover(), &summary(500, Vec::new()), RUN),
             Err(ReceiptRefusal::NoFailover)
+        );
+        let mut mutated = summary(500, vec![600; 500]);
+        mutated.mutation = Some("vote-ignores-log".into());
+        assert_eq!(
+            d1(&failover(), &mutated, RUN),
+            Err(ReceiptRefusal::Mutated {
+                mutation: "vote-ignores-log".into()
+            })
         );
     }
 

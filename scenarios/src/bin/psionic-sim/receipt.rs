@@ -4,13 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use psionic_core::receipt::BenchmarkReceipt;
-use psionic_net::receipt::RunFacts;
 use psionic_scenarios::receipts::ReceiptRefusal;
-
-/// The facts of this run.
-pub fn facts() -> RunFacts {
-    RunFacts::detect()
-}
 
 /// Writes `receipt` into `dir`; a refusal or a write error exits with 2.
 pub fn write(dir: &Path, receipt: Result<BenchmarkReceipt, ReceiptRefusal>) -> ExitCode {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use psionic_net::receipt::RunFacts;
 use psionic_scenarios::receipts::{self, D2_RATIO_MIN};
 use psionic_scenarios::script::Scenario;
 use psionic_scenarios::speed;
@@ -30,7 +31,7 @@ pub fn speed(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, receipts
     println!("          baseline: {datagrams:.0} datagrams per simulated s, {baseline_us:.1} us wall each");
     println!("ratio     {:.2} (target >= {D2_RATIO_MIN})", ours / baseline);
     match receipts_dir {
-        Some(dir) => receipt::write(dir, receipts::d2(&speed, receipt::facts().as_pair())),
+        Some(dir) => receipt::write(dir, receipts::d2(&speed, RunFacts::detect().as_pair())),
         None => ExitCode::SUCCESS,
     }
 }

@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use psionic_scenarios::receipts::{self, ReceiptRefusal};
+use psionic_net::receipt::RunFacts;
+use psionic_scenarios::receipts;
 use psionic_scenarios::runner::Mutation;
 use psionic_scenarios::script::Scenario;
 use psionic_scenarios::sweep::{self, Summary};
@@ -26,16 +27,10 @@ pub struct Options {
 
 pub fn sweep(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, options: Options) -> ExitCode {
     let total = seeds.end() - seeds.start() + 1;
-    if options.receipts_dir.is_some() {
-        let allowed = receipts::d1_allowed(scenario, total).and_then(|()| match options.mutation {
-            Some(mutation) => Err(ReceiptRefusal::Mutated {
-                mutation: mutation.name().to_owned(),
-            }),
-            None => Ok(()),
-        });
-        if let Err(refusal) = allowed {
-            return crate::cli::usage_error(&refusal);
-        }
+    if options.receipts_dir.is_some()
+        && let Err(refusal) = receipts::d1_allowed(scenario, total, options.mutation.map(Mutation::name))
+    {
+        return crate::cli::usage_error(&refusal);
     }
     let jobs = options
         .jobs
@@ -68,7 +63,7 @@ pub fn sweep(scenario: &Scenario, seeds: std::ops::RangeInclusive<u64>, options:
         return ExitCode::from(1);
     }
     match &options.receipts_dir {
-        Some(dir) => crate::receipt::write(dir, receipts::d1(scenario, &summary, crate::receipt::facts().as_pair())),
+        Some(dir) => crate::receipt::write(dir, receipts::d1(scenario, &summary, RunFacts::detect().as_pair())),
         None => ExitCode::SUCCESS,
     }
 }
