@@ -24,7 +24,7 @@ pub mod receipt;
 pub mod runtime;
 mod serving;
 pub mod storage;
-mod stream;
+pub mod stream;
 pub mod udp;
 mod wake;
 

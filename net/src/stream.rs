@@ -32,14 +32,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A frame received on a stream.
 #[derive(Debug)]
-pub(crate) struct Inbound {
+pub struct Inbound {
+    /// The connection's remote address (not the sender's listening address).
     pub from: SocketAddr,
+    /// One whole frame.
     pub bytes: Vec<u8>,
 }
 
 /// Aborts a task when dropped.
 #[derive(Debug)]
-pub(crate) struct AbortOnDrop(pub JoinHandle<()>);
+pub struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -48,7 +50,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Accepts connections on `listener`; every frame read goes to `inbound`.
-pub(crate) fn spawn_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>) -> AbortOnDrop {
+pub fn spawn_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -88,7 +90,7 @@ async fn read_frames(stream: TcpStream, from: SocketAddr, inbound: mpsc::Sender<
 
 /// Outgoing streams, one writer task per destination.
 #[derive(Debug, Default)]
-pub(crate) struct Outbound {
+pub struct Outbound {
     writers: BTreeMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 }
 

@@ -112,33 +112,69 @@ fn measured_on(scenario: &str) -> Result<(), ReceiptRefusal> {
 /// D2: the simulator's speed on `failover` against the heartbeat-only baseline.
 pub fn d2(speed: &Speed, run: (&str, &str)) -> Result<BenchmarkReceipt, ReceiptRefusal> {
     measured_on(&speed.scenario)?;
-    let ((frames, datagrams), (ours_us, baseline_us)) = (speed.frames_per_sim_s(), speed.wall_us_per_frame());
+    let (frames, _) = speed.frames_per_sim_s();
     let ours = Measured {
         what: format!(
-            "`{}` over {} seeds one at a time, MAC on every frame ({:.0} seeds/min; {frames:.0} frames per simulated s, {ours_us:.1} us wall each)",
+            "`{}` over {} seeds one at a time, MAC on every frame ({:.0} seeds/min; {frames:.0} frames per simulated s, {:.1} us wall each)",
             speed.scenario,
             speed.runs,
-            speed.seeds_per_minute()
+            speed.seeds_per_minute(),
+            speed.ours_wall_us_per_frame()
         ),
         value: speed.ours_sim_s_per_wall_s(),
         unit: Unit::SimulatedSecondsPerWallSecond,
     };
-    let baseline = Measured {
-        what: format!(
-            "{} madsim nodes exchanging only {} ms heartbeats for as long ({datagrams:.0} datagrams per simulated s, {baseline_us:.1} us wall each)",
-            speed.nodes, speed.heartbeat_ms
-        ),
-        value: speed.baseline_sim_s_per_wall_s(),
-        unit: Unit::SimulatedSecondsPerWallSecond,
-    };
-    let ratio = speed.ours_sim_s_per_wall_s() / speed.baseline_sim_s_per_wall_s();
     Ok(BenchmarkReceipt::new(
         "D2",
-        (ours, baseline),
-        (ratio, "ours simulated s per wall s / baseline's"),
+        (ours, baseline(speed)),
+        (speed.ratio(), "ours simulated s per wall s / baseline's"),
         Target::AtLeast(D2_RATIO_MIN),
         run,
     ))
+}
+
+/// D2-ceiling: what a node doing nothing but moving and authenticating `failover`'s
+/// frames would reach against the same baseline; D2 cannot pass where this fails.
+pub fn d2_ceiling(speed: &Speed, run: (&str, &str)) -> Result<BenchmarkReceipt, ReceiptRefusal> {
+    measured_on(&speed.scenario)?;
+    let floor = Measured {
+        what: format!(
+            "`{}`'s frames over {} seeds ({} datagrams at {:.2} us, {} stream frames at {:.2} us: the floors' costs; each sealed and verified at {:.2} us), nothing else",
+            speed.scenario,
+            speed.runs,
+            speed.frames.datagrams,
+            speed.baseline.wall_us_per_frame(),
+            speed.frames.stream,
+            speed.stream_floor.wall_us_per_frame(),
+            speed.mac_us_per_frame
+        ),
+        value: speed.sim_s / speed.transport_and_mac_wall().as_secs_f64().max(1e-9),
+        unit: Unit::SimulatedSecondsPerWallSecond,
+    };
+    Ok(BenchmarkReceipt::new(
+        "D2-ceiling",
+        (floor, baseline(speed)),
+        (
+            speed.ratio_ceiling(),
+            "transport and MAC alone, simulated s per wall s / baseline's",
+        ),
+        Target::AtLeast(D2_RATIO_MIN),
+        run,
+    ))
+}
+
+fn baseline(speed: &Speed) -> Measured {
+    let (_, datagrams) = speed.frames_per_sim_s();
+    Measured {
+        what: format!(
+            "{} madsim nodes exchanging only {} ms heartbeats for as long ({datagrams:.0} datagrams per simulated s, {:.1} us wall each)",
+            speed.nodes,
+            speed.heartbeat_ms,
+            speed.baseline.wall_us_per_frame()
+        ),
+        value: speed.baseline_sim_s_per_wall_s(),
+        unit: Unit::SimulatedSecondsPerWallSecond,
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +184,9 @@ mod tests {
     use psionic_core::receipt::Target;
 
     use super::*;
+    use psionic_sim::report::FramesSent;
+
+    use crate::speed::Floor;
     use crate::sweep::{Failure, Percentiles};
 
     const RUN: (&str, &str) = ("abc1234", "a CPU, 2 cores, linux");
@@ -223,20 +262,33 @@ mod tests {
         );
     }
 
-    #[test]
-    fn d2_is_the_speed_ratio_against_the_baseline() {
-        let speed = Speed {
+    fn speed() -> Speed {
+        let floor = |wall_ms, frames| Floor {
+            wall: Duration::from_millis(wall_ms),
+            frames_sent: frames,
+            frames_received: frames,
+        };
+        Speed {
             scenario: SCENARIO.into(),
             runs: 10,
             nodes: 5,
             heartbeat_ms: 100,
             sim_s: 100.0,
-            frames: 30_000,
-            baseline_datagrams: 20_000,
+            frames: FramesSent {
+                datagrams: 10_000,
+                stream: 20_000,
+                bytes: 30_000 * 200,
+            },
             ours_wall: Duration::from_millis(400),
-            baseline_wall: Duration::from_millis(100),
-        };
-        let receipt = d2(&speed, RUN).unwrap();
+            baseline: floor(100, 20_000),
+            stream_floor: floor(200, 20_000),
+            mac_us_per_frame: 1.0,
+        }
+    }
+
+    #[test]
+    fn d2_is_the_speed_ratio_against_the_baseline() {
+        let receipt = d2(&speed(), RUN).unwrap();
         assert_eq!((receipt.ours.value, receipt.peer.value), (250.0, 1_000.0));
         assert_eq!((receipt.ratio, receipt.pass), (0.25, Some(false)));
         assert!(
@@ -253,8 +305,35 @@ mod tests {
         );
         let other = Speed {
             scenario: "swarm".into(),
-            ..speed
+            ..speed()
         };
         assert!(matches!(d2(&other, RUN), Err(ReceiptRefusal::OtherScenario { .. })));
+        assert!(matches!(
+            d2_ceiling(&other, RUN),
+            Err(ReceiptRefusal::OtherScenario { .. })
+        ));
+    }
+
+    /// 10,000 datagrams at 5 us, 20,000 stream frames at 10 us and 30,000 MACs at
+    /// 1 us: 280 ms of wall time against the baseline's 100 ms.
+    #[test]
+    fn the_ceiling_prices_each_frame_by_its_transport_and_its_mac() {
+        let speed = speed();
+        let wall_ms = speed.transport_and_mac_wall().as_secs_f64() * 1e3;
+        assert!((wall_ms - 280.0).abs() < 1e-6, "{wall_ms} ms");
+        let receipt = d2_ceiling(&speed, RUN).unwrap();
+        assert_eq!(receipt.benchmark, "D2-ceiling");
+        assert!((receipt.ratio - 100.0 / 280.0).abs() < 1e-9, "{}", receipt.ratio);
+        assert_eq!(receipt.pass, Some(false));
+        let cheap_transport = Speed {
+            stream_floor: Floor {
+                wall: Duration::from_millis(20),
+                ..speed.stream_floor
+            },
+            mac_us_per_frame: 0.1,
+            ..speed
+        };
+        // 50 + 20 + 3 ms.
+        assert_eq!(d2_ceiling(&cheap_transport, RUN).unwrap().pass, Some(true));
     }
 }

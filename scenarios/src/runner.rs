@@ -94,7 +94,7 @@ pub struct Verdict {
     /// Faults injected.
     pub faults: usize,
     /// Frames the nodes handed to their transports.
-    pub frames_sent: u64,
+    pub frames_sent: psionic_sim::report::FramesSent,
     /// Simulated time at the end.
     pub sim_time_ms: u64,
     /// Failover times measured.
@@ -127,7 +127,7 @@ fn run_on_this_thread(scenario: &Scenario, seed: u64, mutation: Option<Mutation>
             violations: vec![Violation::Panic { message }],
             reached: Vec::new(),
             faults: 0,
-            frames_sent: 0,
+            frames_sent: Default::default(),
             sim_time_ms: 0,
             failover_ms: Vec::new(),
             proposals: None,

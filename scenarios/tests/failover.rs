@@ -25,7 +25,7 @@ fn failover_is_measured_and_loses_nothing_acknowledged() {
             "seed {seed}: the leader crash was measured"
         );
         // A leader of five appends to four followers every 100 ms heartbeat at least.
-        let frames_per_sim_s = report.frames_sent as f64 * 1000.0 / report.sim_time_ms as f64;
+        let frames_per_sim_s = report.frames_sent.total() as f64 * 1000.0 / report.sim_time_ms as f64;
         assert!(frames_per_sim_s > 40.0, "seed {seed}: {frames_per_sim_s} frames per s");
         let conditions: Vec<&Condition> = report.reached.iter().map(|reached| &reached.condition).collect();
         assert!(
@@ -67,4 +67,25 @@ fn every_fault_fires_and_the_stalled_leader_is_fenced_off() {
             if refusal.kind() == RefusalKind::StaleFence)
     });
     assert!(stale_refused, "the woken leader's decisions were refused as stale");
+}
+
+/// The speed measurement sees both transports of the scenario and both floors move
+/// their heartbeats, so its ceiling prices real traffic (no timing is asserted).
+#[test]
+fn speed_counts_each_transport_and_runs_both_floors() {
+    let scenario = load("failover").unwrap();
+    let speed = psionic_scenarios::speed::measure(&scenario, 3..=3);
+    assert_eq!((speed.runs, speed.nodes), (1, 5));
+    let frames = speed.frames;
+    // Discovery probes are datagrams; consensus and fenced decisions ride streams.
+    assert!(frames.datagrams > 0 && frames.stream > frames.datagrams, "{frames:?}");
+    assert!(frames.bytes > 100 * frames.total(), "{frames:?}");
+    // 5 nodes beating to 4 peers every 100 ms for the whole run.
+    let beats = (speed.sim_s * 200.0) as u64;
+    for floor in [speed.baseline, speed.stream_floor] {
+        assert!(floor.frames_sent >= beats, "{floor:?} against {beats}");
+        assert!(floor.frames_received + 20 >= floor.frames_sent, "{floor:?}");
+    }
+    assert!(speed.mac_us_per_frame > 0.0);
+    assert!(speed.ratio_ceiling().is_finite() && speed.ratio().is_finite());
 }

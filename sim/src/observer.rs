@@ -50,8 +50,8 @@ pub(crate) struct SharedState {
     pub snapshots_installed: BTreeSet<String>,
     /// The inference-request workload's ledger.
     pub requests: crate::cluster::RequestLedger,
-    /// Frames every node handed to its transport (datagrams and stream frames).
-    pub frames_sent: u64,
+    /// Frames every node handed to its transports.
+    pub frames_sent: crate::report::FramesSent,
 }
 
 impl SharedState {
@@ -193,7 +193,7 @@ impl Observer for SimObserver {
 
     fn on_transmit(&self, node: NodeId, transmit: &Transmit) {
         let mut state = self.shared.state();
-        state.frames_sent += 1;
+        state.frames_sent.count(transmit);
         let Some((_, epoch)) = state.lives.get(&self.name).copied().filter(|(id, _)| *id == node) else {
             return;
         };

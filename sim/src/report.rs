@@ -290,9 +290,9 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Faults injected, in order.
     pub faults: usize,
-    /// Frames every node handed to its transport (datagrams and stream frames).
+    /// Frames every node handed to its transports.
     #[serde(default)]
-    pub frames_sent: u64,
+    pub frames_sent: FramesSent,
     /// Conditions awaited and reached, with the time each took.
     pub reached: Vec<Reached>,
     /// Per leader crash: milliseconds from the crash to the first entry committed by
@@ -428,4 +428,31 @@ pub struct RequestCounts {
     pub reroutes: BTreeMap<String, u64>,
     /// Submissions answered `coordinator-deposed` (and submitted again).
     pub deposed: u64,
+}
+
+/// Frames the nodes handed to their transports, by transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FramesSent {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Frames on peer streams.
+    pub stream: u64,
+    /// Bytes of every frame of both.
+    pub bytes: u64,
+}
+
+impl FramesSent {
+    /// Frames of both transports.
+    pub fn total(&self) -> u64 {
+        self.datagrams + self.stream
+    }
+
+    /// Counts `transmit`.
+    pub fn count(&mut self, transmit: &psionic_core::Transmit) {
+        match transmit.class {
+            psionic_core::TransportClass::Datagram => self.datagrams += 1,
+            psionic_core::TransportClass::Stream => self.stream += 1,
+        }
+        self.bytes += transmit.bytes.len() as u64;
+    }
 }

@@ -344,7 +344,7 @@ mod tests {
             mutation: None,
             violations: Vec::new(),
             faults: 5,
-            frames_sent: 0,
+            frames_sent: Default::default(),
             reached: Vec::new(),
             failover_ms: Vec::new(),
             proposals_committed: None,

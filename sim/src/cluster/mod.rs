@@ -244,8 +244,8 @@ impl SimCluster {
         self.faults
     }
 
-    /// Frames every node has handed to its transport so far.
-    pub fn frames_sent(&self) -> u64 {
+    /// Frames every node has handed to its transports so far.
+    pub fn frames_sent(&self) -> crate::report::FramesSent {
         self.shared.state().frames_sent
     }
 
