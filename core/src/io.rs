@@ -106,6 +106,9 @@ pub struct Transmit {
     pub class: TransportClass,
     /// A complete authenticated frame.
     pub bytes: Vec<u8>,
+    /// Length of the prefix of `bytes` its tag authenticates (the encoded body); the
+    /// tag and any detached bytes follow it.
+    pub authenticated_len: usize,
 }
 
 /// Observable facts, in the order they happened.

@@ -112,3 +112,29 @@ fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
         }
     );
 }
+
+/// Every frame a node sends says how much of it the tag covers, bandwidth-probe
+/// frames (filler after the tag) included.
+#[test]
+fn a_transmit_names_the_bytes_its_tag_covers() {
+    let configs = (0..3)
+        .map(|index| {
+            let mut config = harness::config(index, 1);
+            config.stream_port = Some(7401);
+            config.discovery.link_probe_interval_ms = 1_000;
+            config
+        })
+        .collect();
+    let mut cluster = harness::Harness::new(configs, 7);
+    cluster.run_until_ms(5_000);
+    let mut detached = 0;
+    for packet in &cluster.sent {
+        let decoded = decode_frame(&packet.bytes).unwrap();
+        assert_eq!(packet.authenticated_len, decoded.authenticated_bytes.len());
+        if packet.authenticated_len + decoded.tag.len() < packet.bytes.len() {
+            detached += 1;
+        }
+    }
+    assert!(detached > 0, "no bandwidth probe was sent");
+    assert!(cluster.sent.len() > detached, "only probes were sent");
+}

@@ -278,6 +278,7 @@ mod tests {
                 datagrams: 10_000,
                 stream: 20_000,
                 bytes: 30_000 * 200,
+                authenticated_bytes: 30_000 * 100,
             },
             ours_wall: Duration::from_millis(400),
             baseline: floor(100, 20_000),

@@ -19,8 +19,6 @@ use crate::script::Scenario;
 pub const HEARTBEAT_MS_DEFAULT: u64 = 100;
 /// MAC seals and verifies timed to price one frame's authentication.
 const MAC_ROUNDS: u32 = 20_000;
-/// Bytes of a MAC tag, not part of what it authenticates.
-const MAC_TAG_BYTES: u64 = 32;
 
 /// What a speed measurement found.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +41,8 @@ pub struct Speed {
     pub baseline: Floor,
     /// Heartbeats on the peer streams only, for as long in simulated time.
     pub stream_floor: Floor,
-    /// Wall microseconds to seal and verify one frame of the scenario's mean size
-    /// with the trusted-LAN MAC the scenario's nodes use.
+    /// Wall microseconds to seal and verify the authenticated bytes of one frame of
+    /// the scenario's mean size with the trusted-LAN MAC its nodes use.
     pub mac_us_per_frame: f64,
 }
 
@@ -163,12 +161,13 @@ pub fn measure(scenario: &Scenario, seeds: RangeInclusive<u64>) -> Speed {
         speed.frames.datagrams += report.frames_sent.datagrams;
         speed.frames.stream += report.frames_sent.stream;
         speed.frames.bytes += report.frames_sent.bytes;
+        speed.frames.authenticated_bytes += report.frames_sent.authenticated_bytes;
         speed.sim_s += sim_ms as f64 / 1000.0;
         speed.nodes = report.nodes;
         speed.runs += 1;
     }
-    let frame_bytes = speed.frames.bytes / speed.frames.total().max(1);
-    speed.mac_us_per_frame = mac_us_per_frame(frame_bytes.saturating_sub(MAC_TAG_BYTES) as usize);
+    let authenticated_bytes = speed.frames.authenticated_bytes / speed.frames.total().max(1);
+    speed.mac_us_per_frame = mac_us_per_frame(authenticated_bytes as usize);
     speed
 }
 

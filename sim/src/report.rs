@@ -439,6 +439,9 @@ pub struct FramesSent {
     pub stream: u64,
     /// Bytes of every frame of both.
     pub bytes: u64,
+    /// Of those, the bytes their tags authenticate.
+    #[serde(default)]
+    pub authenticated_bytes: u64,
 }
 
 impl FramesSent {
@@ -454,5 +457,6 @@ impl FramesSent {
             psionic_core::TransportClass::Stream => self.stream += 1,
         }
         self.bytes += transmit.bytes.len() as u64;
+        self.authenticated_bytes += transmit.authenticated_len as u64;
     }
 }

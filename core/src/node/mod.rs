@@ -392,7 +392,14 @@ impl Node {
         };
         self.next_counter += 1;
         let bytes = encode_frame(&body, &self.authenticator);
-        self.outputs.push_back(Output::Transmit(Transmit { to, class, bytes }));
+        let detached_len = body.message.detached().map_or(0, |detached| detached.as_slice().len());
+        let authenticated_len = bytes.len() - body.auth_kind.tag_len() - detached_len;
+        self.outputs.push_back(Output::Transmit(Transmit {
+            to,
+            class,
+            bytes,
+            authenticated_len,
+        }));
     }
 
     /// Carries consensus effects into outputs and rearms timers.

@@ -25,6 +25,8 @@ pub struct Packet {
     pub to: SocketAddr,
     pub class: TransportClass,
     pub bytes: Vec<u8>,
+    /// What the sender said its tag covers.
+    pub authenticated_len: usize,
 }
 
 /// What a node made durable: survives `restart`.
@@ -335,6 +337,7 @@ impl Harness {
                             to: transmit.to,
                             class: transmit.class,
                             bytes: transmit.bytes,
+                            authenticated_len: transmit.authenticated_len,
                         };
                         self.sent.push(packet.clone());
                         self.in_flight.push_back(packet);
