@@ -35,12 +35,6 @@ struct Counts {
     received: Arc<AtomicU64>,
 }
 
-impl Counts {
-    fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Runs `nodes` nodes that each send a datagram heartbeat to every other node every
 /// `heartbeat_ms`, for `duration_ms` simulated, at `seed` on a fresh thread.
 pub fn heartbeat_only(seed: u64, nodes: u8, heartbeat_ms: u64, duration_ms: u64) -> BaselineRun {
@@ -116,7 +110,7 @@ async fn beat_datagrams(own: u8, nodes: u8, heartbeat_ms: u64, counts: Counts) {
     madsim::task::spawn(async move {
         let mut buffer = vec![0u8; HEARTBEAT_BYTES];
         while receiver.recv_from(&mut buffer).await.is_ok() {
-            Counts::count(&received);
+            received.fetch_add(1, Ordering::Relaxed);
         }
     });
     let payload = vec![7u8; HEARTBEAT_BYTES];
@@ -125,7 +119,7 @@ async fn beat_datagrams(own: u8, nodes: u8, heartbeat_ms: u64, counts: Counts) {
         interval.tick().await;
         for other in (1..=nodes).filter(|other| *other != own) {
             if psionic_net::udp::send_to(&socket, &payload, addr(other)).await.is_ok() {
-                Counts::count(&counts.sent);
+                counts.sent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -145,10 +139,12 @@ async fn beat_streams(own: u8, nodes: u8, heartbeat_ms: u64, counts: Counts) {
             _ = interval.tick() => {
                 for other in (1..=nodes).filter(|other| *other != own) {
                     outbound.send(addr(other), vec![7u8; HEARTBEAT_BYTES]);
-                    Counts::count(&counts.sent);
+                    counts.sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Some(_) = inbound.recv() => Counts::count(&counts.received),
+            Some(_) = inbound.recv() => {
+                counts.received.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
