@@ -451,7 +451,7 @@ impl FramesSent {
     }
 
     /// Counts `transmit`.
-    pub(crate) fn count(&mut self, transmit: &psionic_core::Transmit) {
+    pub fn count(&mut self, transmit: &psionic_core::Transmit) {
         match transmit.class {
             psionic_core::TransportClass::Datagram => self.datagrams += 1,
             psionic_core::TransportClass::Stream => self.stream += 1,
