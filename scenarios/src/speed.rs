@@ -158,10 +158,7 @@ pub fn measure(scenario: &Scenario, seeds: RangeInclusive<u64>) -> Speed {
         speed
             .stream_floor
             .add(baseline::stream_heartbeats(seed, nodes, heartbeat_ms, sim_ms));
-        speed.frames.datagrams += report.frames_sent.datagrams;
-        speed.frames.stream += report.frames_sent.stream;
-        speed.frames.bytes += report.frames_sent.bytes;
-        speed.frames.authenticated_bytes += report.frames_sent.authenticated_bytes;
+        speed.frames.add(report.frames_sent);
         speed.sim_s += sim_ms as f64 / 1000.0;
         speed.nodes = report.nodes;
         speed.runs += 1;

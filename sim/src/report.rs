@@ -450,6 +450,14 @@ impl FramesSent {
         self.datagrams + self.stream
     }
 
+    /// Adds the counts of `other`.
+    pub fn add(&mut self, other: FramesSent) {
+        self.datagrams += other.datagrams;
+        self.stream += other.stream;
+        self.bytes += other.bytes;
+        self.authenticated_bytes += other.authenticated_bytes;
+    }
+
     /// Counts `transmit`.
     pub fn count(&mut self, transmit: &psionic_core::Transmit) {
         match transmit.class {
