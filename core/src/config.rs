@@ -130,7 +130,23 @@ impl ConsensusConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         at_least("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms, 1)?;
         at_least("consensus.append_entries_max", self.append_entries_max as u64, 1)?;
+        at_most(
+            "consensus.append_entries_max",
+            self.append_entries_max as u64,
+            crate::limits::APPEND_ENTRIES_MAX as u64,
+        )?;
+        at_least("consensus.append_bytes_max", self.append_bytes_max as u64, 1)?;
+        at_most(
+            "consensus.append_bytes_max",
+            self.append_bytes_max as u64,
+            crate::limits::ENTRY_BYTES_MAX as u64,
+        )?;
         at_least("consensus.snapshot_chunk_bytes", self.snapshot_chunk_bytes as u64, 1)?;
+        at_most(
+            "consensus.snapshot_chunk_bytes",
+            self.snapshot_chunk_bytes as u64,
+            crate::limits::SNAPSHOT_CHUNK_BYTES_MAX as u64,
+        )?;
         ordered(
             ("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms),
             ("consensus.election_timeout_ms_min", self.election_timeout_ms_min),

@@ -14,7 +14,7 @@ use crate::dispatch::RequestOutcome;
 use crate::identity::{NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::plan::RerouteReason;
 use crate::refusal::Refusal;
-use crate::state::{ClusterEvent, ProposalId};
+use crate::state::{ApplyRefusal, ClusterEvent, ProposalId};
 
 /// An input to [`crate::Node::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +221,9 @@ pub enum Event {
         id: ProposalId,
         /// Its index.
         index: u64,
+        /// Why applying it changed nothing, if it did not take effect (the log
+        /// changed between proposal and apply).
+        refusal: Option<ApplyRefusal>,
     },
     /// A proposal made on this node will not be committed (or, for
     /// [`ProposalRejection::SnapshotCovered`], its outcome cannot be told here).

@@ -90,6 +90,7 @@ pub mod dispatch;
 pub mod fuzz;
 pub mod identity;
 pub mod io;
+pub mod limits;
 pub mod memory_disk;
 pub mod node;
 pub mod plan;

@@ -9,6 +9,7 @@ use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
 use psionic_core::plan::{Placement, PlacementRefusal};
+use psionic_core::state::ApplyRefusal;
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
     StateReport, TransportClass,
@@ -27,7 +28,7 @@ use crate::wake::Wake;
 
 /// The outcome of one proposal: its index once committed and applied here, or why
 /// it will not be committed.
-pub type Outcome = Result<u64, ProposalRejection>;
+pub type Outcome = Result<(u64, Option<ApplyRefusal>), ProposalRejection>;
 
 /// A request from the application to the running node.
 #[derive(Debug)]
@@ -294,7 +295,7 @@ impl Driver {
 
     fn settle_waiter(&mut self, event: &Event) {
         let (id, outcome) = match event {
-            Event::ProposalCommitted { id, index } => (id, Ok(*index)),
+            Event::ProposalCommitted { id, index, refusal } => (id, Ok((*index, *refusal))),
             Event::ProposalRejected { id, reason } => (id, Err(*reason)),
             _ => return,
         };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementRefusal};
+use psionic_core::state::ApplyRefusal;
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, RequestId, StateReport, TrustPosture,
@@ -129,6 +130,17 @@ pub enum ProposeError {
     Unknown,
 }
 
+/// A proposal committed and applied on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The proposal.
+    pub id: ProposalId,
+    /// Its index.
+    pub index: u64,
+    /// Why applying it changed nothing, if it did not take effect.
+    pub refusal: Option<ApplyRefusal>,
+}
+
 /// A started node.
 #[derive(Debug)]
 pub struct RunningNode {
@@ -163,7 +175,7 @@ impl RunningNode {
     }
 
     /// See [`NodeClient::propose`].
-    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<(ProposalId, u64)>, ProposeError> {
+    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<Committed>, ProposeError> {
         self.client.propose(commands).await
     }
 
@@ -182,7 +194,7 @@ impl RunningNode {
 impl NodeClient {
     /// Proposes `commands` as one batch and waits until each is committed and applied
     /// on this node; returns their ids and indexes.
-    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<(ProposalId, u64)>, ProposeError> {
+    pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<Committed>, ProposeError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Propose { commands, reply })
@@ -191,8 +203,8 @@ impl NodeClient {
         let taken = answer.await.map_err(|_| ProposeError::Unknown)?;
         let mut committed = Vec::with_capacity(taken.len());
         for (id, outcome) in taken {
-            let index = outcome.await.map_err(|_| ProposeError::Unknown)??;
-            committed.push((id, index));
+            let (index, refusal) = outcome.await.map_err(|_| ProposeError::Unknown)??;
+            committed.push(Committed { id, index, refusal });
         }
         Ok(committed)
     }

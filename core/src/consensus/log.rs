@@ -143,7 +143,7 @@ impl RaftLog {
     }
 
     /// Indexes after `index` of the retained entries that change seats, in order.
-    pub fn seat_changes_after(&self, index: u64) -> impl Iterator<Item = u64> + '_ {
+    pub fn seat_changes_after(&self, index: u64) -> impl DoubleEndedIterator<Item = u64> + '_ {
         self.seat_changes.range(index.saturating_add(1)..).copied()
     }
 

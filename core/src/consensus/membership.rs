@@ -6,15 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Consensus, EntryPayload, Role, StepDownReason};
 use crate::identity::{NodeId, NodeRole};
-use crate::state::{ClusterCommand, MemberStatus};
+use crate::state::{ClusterCommand, MemberStatus, Seat, change_seats, check_command};
 use crate::time::Instant;
-
-/// A member as membership sees it: role and whether it votes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Seat {
-    pub role: NodeRole,
-    pub voter: bool,
-}
 
 impl Consensus {
     /// Members after every entry in the log, applied or not.
@@ -114,14 +107,6 @@ impl Consensus {
         removed
     }
 
-    /// Whether an entry not yet committed changes the voter set.
-    pub(crate) fn voter_change_pending(&self) -> bool {
-        (self.commit_index + 1..=self.log.last_index()).any(|index| {
-            matches!(self.log.get(index).map(|entry| &*entry.payload),
-                Some(EntryPayload::Proposal(proposal)) if proposal.command.changes_voters())
-        })
-    }
-
     /// Leader: keeps a progress entry for every member but itself.
     pub(crate) fn refresh_progress(&mut self) {
         let members = self.effective_members();
@@ -180,7 +165,7 @@ impl Consensus {
                 });
             }
         }
-        if !self.voter_change_pending() {
+        if self.may_change_voters() {
             let promotable = self.state.members.iter().find(|(id, member)| {
                 !member.voter
                     && member.role.is_coordinator_capable()
@@ -216,32 +201,7 @@ impl Consensus {
 }
 
 fn apply_seat_change(seats: &mut BTreeMap<NodeId, Seat>, command: &ClusterCommand) {
-    match command {
-        ClusterCommand::AdmitMember { node, role, .. } => {
-            seats.entry(*node).or_insert(Seat {
-                role: *role,
-                voter: false,
-            });
-        }
-        ClusterCommand::PromoteVoter { node } => {
-            if let Some(seat) = seats.get_mut(node).filter(|seat| seat.role.is_coordinator_capable()) {
-                seat.voter = true;
-            }
-        }
-        ClusterCommand::RemoveMember { node } => {
-            let voters = seats.values().filter(|seat| seat.voter).count();
-            if seats.get(node).is_some_and(|seat| !seat.voter || voters > 1) {
-                seats.remove(node);
-            }
-        }
-        ClusterCommand::SetRole { node, role } => {
-            let voters = seats.values().filter(|seat| seat.voter).count();
-            let demotes_last_voter = voters == 1 && !role.is_coordinator_capable();
-            if let Some(seat) = seats.get_mut(node).filter(|seat| !(seat.voter && demotes_last_voter)) {
-                seat.role = *role;
-                seat.voter &= role.is_coordinator_capable();
-            }
-        }
-        _ => {}
+    if check_command(command, &*seats).is_ok() {
+        change_seats(seats, command);
     }
 }

@@ -10,10 +10,7 @@ use crate::dispatch::ExecutionReport;
 use crate::identity::RequestId;
 use crate::wire::Detached;
 
-/// Most entries one append may carry.
-pub const APPEND_ENTRIES_MAX: usize = 1024;
-/// Largest snapshot chunk, in bytes.
-pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 48 * 1024;
+pub use crate::limits::{APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
 
 /// A consensus message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ mod handle;
 pub mod log;
 mod membership;
 pub mod message;
+mod proposal_checks;
 mod raw;
 mod replication;
 pub mod snapshot;
@@ -42,7 +43,7 @@ pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
 use crate::io::Event;
 use crate::refusal::Refusal;
-use crate::state::{ClusterState, ProposalId};
+use crate::state::{ApplyRefusal, ClusterState, ProposalId};
 use crate::time::Instant;
 
 /// Consensus timing and limits.
@@ -248,6 +249,37 @@ pub enum ProposalRejection {
     SnapshotCovered {
         /// The index the proposal had taken.
         index: u64,
+    },
+    /// The command would be refused when applied, against the members the whole log
+    /// implies (committed state and uncommitted tail).
+    #[error("invalid command: {refusal}")]
+    Invalid {
+        /// The refusal applying it would give.
+        refusal: ApplyRefusal,
+    },
+    /// A change of the voter set at `index` is not committed yet: voters change one at
+    /// a time.
+    #[error("the voter change at index {index} is not committed yet")]
+    ConfigChangePending {
+        /// Index of the uncommitted change (in the log, or earlier in the same batch).
+        index: u64,
+    },
+    /// This leader has committed no entry of its own `term` yet (its commit index is
+    /// `commit_index`), so it may not change the voter set.
+    #[error("no entry of term {term} committed yet (commit index {commit_index})")]
+    LeaderTermUncommitted {
+        /// The leader's term.
+        term: u64,
+        /// Its commit index.
+        commit_index: u64,
+    },
+    /// The command's log entry would be `bytes` long; entries hold at most `limit`.
+    #[error("the command's entry is {bytes} bytes; entries hold at most {limit}")]
+    TooLarge {
+        /// Encoded entry size.
+        bytes: usize,
+        /// [`crate::limits::ENTRY_BYTES_MAX`].
+        limit: usize,
     },
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::proposal_checks::BatchChecks;
 use super::{
     AppendEntries, CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage,
     ResyncReason, Role,
@@ -10,7 +11,7 @@ use super::{
 use crate::identity::NodeId;
 use crate::io::Event;
 use crate::refusal::{ConsensusMessageKind, Refusal};
-use crate::state::{ClusterCommand, Proposal, ProposalId, STATE_SCHEMA_VERSION};
+use crate::state::{ClusterCommand, ClusterEvent, Proposal, ProposalId, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
 /// An append's fields.
@@ -46,26 +47,30 @@ impl Consensus {
             }
             return ids;
         }
-        let first_index = self.log.last_index() + 1;
-        let entries = ids
-            .iter()
-            .zip(commands)
-            .zip(first_index..)
-            .map(|((&id, command), index)| {
-                self.pending_proposals.insert(index, id);
-                Entry {
-                    index,
-                    term: self.hard.term,
-                    payload: EntryPayload::Proposal(Proposal {
-                        id,
-                        command: command.into(),
-                    })
-                    .into(),
+        let mut checks = BatchChecks::default();
+        let mut entries: Vec<Entry> = Vec::with_capacity(commands.len());
+        for (&id, command) in ids.iter().zip(commands) {
+            let entry = Entry {
+                index: self.log.last_index() + 1 + entries.len() as u64,
+                term: self.hard.term,
+                payload: EntryPayload::Proposal(Proposal {
+                    id,
+                    command: command.into(),
+                })
+                .into(),
+            };
+            match self.check_proposal(&entry, &mut checks) {
+                Ok(()) => {
+                    self.pending_proposals.insert(entry.index, id);
+                    entries.push(entry);
                 }
-            })
-            .collect();
-        self.append_local(entries);
-        self.broadcast_append(now);
+                Err(reason) => self.push_event(Event::ProposalRejected { id, reason }),
+            }
+        }
+        if !entries.is_empty() {
+            self.append_local(entries);
+            self.broadcast_append(now);
+        }
         ids
     }
 
@@ -92,13 +97,17 @@ impl Consensus {
 
     /// Reports the outcome of this life's proposal at `index`, once `entry` is applied
     /// there.
-    fn settle_proposal(&mut self, index: u64, entry: &Entry) {
+    fn settle_proposal(&mut self, index: u64, entry: &Entry, fact: &ClusterEvent) {
         let Some(id) = self.pending_proposals.remove(&index) else {
             return;
         };
         match &*entry.payload {
             EntryPayload::Proposal(proposal) if proposal.id == id => {
-                self.push_event(Event::ProposalCommitted { id, index });
+                let refusal = match fact {
+                    ClusterEvent::Refused { refusal, .. } => Some(*refusal),
+                    _ => None,
+                };
+                self.push_event(Event::ProposalCommitted { id, index, refusal });
             }
             _ => self.push_event(Event::ProposalRejected {
                 id,
@@ -418,13 +427,13 @@ impl Consensus {
                 self.digest_cache = Some((index, digest));
                 digest
             });
+            self.settle_proposal(index, &entry, &fact);
             self.push_event(Event::Applied {
                 index,
                 term: entry.term,
                 fact,
                 state_digest,
             });
-            self.settle_proposal(index, &entry);
         }
         self.after_apply();
     }

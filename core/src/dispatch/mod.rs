@@ -26,8 +26,7 @@ use crate::identity::{NodeId, RequestId};
 use crate::plan::{ExecutionTopologyPlan, PlacementHint, PlacementRefusal, QueueRefusal, RequestNeeds, SignedEvidence};
 use crate::state::Residency;
 
-/// Longest prompt accepted, in bytes.
-pub const PROMPT_BYTES_MAX: usize = 64 * 1024;
+pub use crate::limits::PROMPT_BYTES_MAX;
 /// Most tokens one request may ask for.
 pub const MAX_TOKENS_MAX: u32 = 4096;
 

@@ -1,10 +1,10 @@
 //! Applying committed entries to the state.
 
+use super::check::check_command;
 use super::{
-    ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus,
-    POLICY_NAME_LEN_MAX, PolicyDocument, Proposal, REPLICAS_MAX, ReplicaSet,
+    ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus, PolicyDocument,
+    Proposal, ReplicaSet,
 };
-use crate::backend::{BackendReadiness, DEVICES_PER_BACKEND_MAX};
 use crate::consensus::EntryPayload;
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
@@ -38,15 +38,13 @@ impl ClusterState {
     }
 
     fn apply_command(&mut self, command: &ClusterCommand) -> Result<(), ApplyRefusal> {
+        check_command(command, &*self)?;
         match command {
             ClusterCommand::AdmitMember {
                 node,
                 role,
                 stream_addr,
             } => {
-                if self.is_member(*node) {
-                    return Err(ApplyRefusal::AlreadyAMember { node: *node });
-                }
                 let member = Member {
                     role: *role,
                     status: MemberStatus::Joining,
@@ -56,48 +54,15 @@ impl ClusterState {
                 self.members.insert(*node, member);
                 self.removed.remove(node);
             }
-            ClusterCommand::PromoteVoter { node } => {
-                let member = self.member(*node)?;
-                if member.voter {
-                    return Err(ApplyRefusal::AlreadyAVoter { node: *node });
-                }
-                if !member.role.is_coordinator_capable() {
-                    return Err(ApplyRefusal::CannotVote {
-                        node: *node,
-                        role: member.role,
-                    });
-                }
-                self.member_mut(*node)?.voter = true;
-            }
-            ClusterCommand::RemoveMember { node } => {
-                self.refuse_last_voter(*node)?;
-                self.members.remove(node);
-                self.links.remove(node);
-                for peers in self.links.values_mut() {
-                    peers.remove(node);
-                }
-                self.residency.remove(node);
-                self.backends.remove(node);
-                for set in self.replica_sets.values_mut() {
-                    set.replicas.remove(node);
-                }
-                self.removed.insert(*node);
-            }
-            ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node)?.status = *status,
+            ClusterCommand::PromoteVoter { node } => self.member_mut(*node).voter = true,
+            ClusterCommand::RemoveMember { node } => self.remove_member(*node),
+            ClusterCommand::SetMemberStatus { node, status } => self.member_mut(*node).status = *status,
             ClusterCommand::SetRole { node, role } => {
-                if !role.is_coordinator_capable() {
-                    self.refuse_last_voter(*node)?;
-                }
-                let member = self.member_mut(*node)?;
+                let member = self.member_mut(*node);
                 member.role = *role;
                 member.voter &= role.is_coordinator_capable();
             }
             ClusterCommand::DeclareLink { a, b, class } => {
-                if a == b {
-                    return Err(ApplyRefusal::SelfLink);
-                }
-                self.member(*a)?;
-                self.member(*b)?;
                 let (low, high) = if a < b { (*a, *b) } else { (*b, *a) };
                 self.links.entry(low).or_default().insert(high, *class);
             }
@@ -106,7 +71,6 @@ impl ClusterState {
                 artifact,
                 residency,
             } => {
-                self.member(*node)?;
                 self.residency.entry(*node).or_default().insert(*artifact, *residency);
             }
             ClusterCommand::SetBackendReadiness {
@@ -114,18 +78,6 @@ impl ClusterState {
                 backend,
                 readiness,
             } => {
-                self.member(*node)?;
-                if let BackendReadiness::Ready { devices, .. } = readiness {
-                    if devices.len() > DEVICES_PER_BACKEND_MAX {
-                        return Err(ApplyRefusal::TooManyDevices {
-                            count: devices.len(),
-                            max: DEVICES_PER_BACKEND_MAX,
-                        });
-                    }
-                    if readiness.clone().for_cluster(*backend) != *readiness {
-                        return Err(ApplyRefusal::NotForClusterExecution { backend: *backend });
-                    }
-                }
                 self.backends
                     .entry(*node)
                     .or_default()
@@ -136,70 +88,59 @@ impl ClusterState {
                 replicas,
                 warm_min,
             } => {
-                let count = replicas.len();
-                if count == 0 || count > REPLICAS_MAX || *warm_min as usize > count {
-                    return Err(ApplyRefusal::ReplicaSetShape {
-                        replicas: count,
-                        warm_min: *warm_min,
-                        max: REPLICAS_MAX,
-                    });
-                }
-                for node in replicas {
-                    self.member(*node)?;
-                }
                 let set = ReplicaSet {
                     replicas: replicas.clone(),
                     warm_min: *warm_min,
                 };
                 self.replica_sets.insert(*artifact, set);
             }
-            ClusterCommand::SetPolicy { name, document } => {
-                if name.is_empty() || name.len() > POLICY_NAME_LEN_MAX {
-                    return Err(ApplyRefusal::PolicyName {
-                        len: name.len(),
-                        max: POLICY_NAME_LEN_MAX,
-                    });
-                }
-                let digest = Digest::of_bytes(DigestKind::Policy, document);
-                match self.policies.get_mut(name) {
-                    Some(policy) => {
-                        policy.digest = digest;
-                        policy.document.clear();
-                        policy.document.extend_from_slice(document);
-                    }
-                    None => {
-                        let policy = PolicyDocument {
-                            digest,
-                            document: document.clone(),
-                        };
-                        self.policies.insert(name.clone(), policy);
-                    }
-                }
+            ClusterCommand::SetPolicy { name, document } => self.set_policy(name, document),
+        }
+        Ok(())
+    }
+
+    fn remove_member(&mut self, node: NodeId) {
+        self.members.remove(&node);
+        self.links.remove(&node);
+        for peers in self.links.values_mut() {
+            peers.remove(&node);
+        }
+        self.residency.remove(&node);
+        self.backends.remove(&node);
+        for set in self.replica_sets.values_mut() {
+            set.replicas.remove(&node);
+        }
+        self.removed.insert(node);
+    }
+
+    fn set_policy(&mut self, name: &str, document: &[u8]) {
+        let digest = Digest::of_bytes(DigestKind::Policy, document);
+        match self.policies.get_mut(name) {
+            Some(policy) => {
+                policy.digest = digest;
+                policy.document.clear();
+                policy.document.extend_from_slice(document);
+            }
+            None => {
+                let policy = PolicyDocument {
+                    digest,
+                    document: document.to_vec(),
+                };
+                self.policies.insert(name.to_owned(), policy);
             }
         }
-        Ok(())
     }
 
-    fn member(&self, node: NodeId) -> Result<&Member, ApplyRefusal> {
-        self.members.get(&node).ok_or(ApplyRefusal::NotAMember { node })
-    }
-
-    fn member_mut(&mut self, node: NodeId) -> Result<&mut Member, ApplyRefusal> {
-        self.members.get_mut(&node).ok_or(ApplyRefusal::NotAMember { node })
-    }
-
-    fn refuse_last_voter(&self, node: NodeId) -> Result<(), ApplyRefusal> {
-        let member = self.member(node)?;
-        if member.voter && self.voters().len() == 1 {
-            return Err(ApplyRefusal::LastVoter { node });
-        }
-        Ok(())
+    /// A member [`check_command`] found.
+    fn member_mut(&mut self, node: NodeId) -> &mut Member {
+        self.members.get_mut(&node).expect("checked: a member")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::BackendReadiness;
     use crate::identity::{NodeEpoch, NodeRole};
     use crate::state::ProposalId;
 

@@ -180,7 +180,7 @@ pub struct Proposal {
 }
 
 /// Why a committed command had no effect. The same on every node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApplyRefusal {
     /// The node is not a member.

@@ -6,6 +6,7 @@
 //! same history gives the same [`ClusterState::digest`] on every node and every run.
 
 mod apply;
+mod check;
 mod command;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,7 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };

@@ -8,8 +8,7 @@ use crate::identity::{ClusterId, NodeEpoch, NodeId};
 /// The schema version this build speaks.
 pub const SCHEMA_VERSION: u16 = 6;
 
-/// Largest frame accepted or produced, in bytes (fits one UDP datagram).
-pub const FRAME_BYTES_MAX: usize = 64 * 1024;
+pub use crate::limits::FRAME_BYTES_MAX;
 
 /// The authenticated part of a frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,9 +58,7 @@ impl Message {
     }
 }
 
-/// Most payload bytes in one bandwidth-probe frame (with its envelope, under
-/// [`super::FRAME_BYTES_MAX`]).
-pub const LINK_PROBE_PAYLOAD_BYTES_MAX: usize = 56 * 1024;
+pub use crate::limits::LINK_PROBE_PAYLOAD_BYTES_MAX;
 
 /// One frame of a burst that measures a link's bandwidth.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

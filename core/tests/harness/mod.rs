@@ -300,7 +300,9 @@ impl Harness {
         id: psionic_core::ProposalId,
     ) -> Option<Result<u64, psionic_core::consensus::ProposalRejection>> {
         self.events_of(index).find_map(|event| match event {
-            Event::ProposalCommitted { id: committed, index } if *committed == id => Some(Ok(*index)),
+            Event::ProposalCommitted {
+                id: committed, index, ..
+            } if *committed == id => Some(Ok(*index)),
             Event::ProposalRejected { id: rejected, reason } if *rejected == id => Some(Err(*reason)),
             _ => None,
         })

@@ -4,28 +4,34 @@
 //! bearer token.
 
 mod auth;
+mod body;
 mod members;
 mod metrics;
 mod requests;
 
 pub use auth::{AuthRefusal, OperatorToken};
+pub use body::BodyRefusal;
 pub use requests::{RequestBody, RequestRecord, RequestStatus, RequestTable};
 
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use psionic_core::consensus::ProposalRejection;
+use psionic_core::limits::HTTP_BODY_BYTES_MAX;
 use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::state::ApplyRefusal;
 use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::metrics::NodeMetrics;
-use crate::runtime::{NodeClient, ProposeError};
+use crate::runtime::{Committed, NodeClient, ProposeError};
 
 /// The body of `GET /v1/status`.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +84,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/requests/{id}", get(requests::get_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
         .route("/v1/plans", post(requests::post_plan))
+        .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)
 }
 
@@ -113,10 +120,17 @@ pub(super) fn node_stopped() -> Response {
 enum CommandAnswer {
     /// Committed and applied on this node at `index`.
     Committed { index: u64, proposal: String },
+    /// Committed at `index`, but applying it changed nothing: `refusal` says why.
+    Refused {
+        index: u64,
+        proposal: String,
+        refusal: ApplyRefusal,
+        message: String,
+    },
     /// This node does not lead; `leader` is the one it follows, if known.
     NotLeader { leader: Option<String> },
     /// It will not be committed: `reason` says why.
-    Rejected { reason: ProposalRejection },
+    Rejected { reason: ProposalRejection, message: String },
     /// The outcome is unknown (the node stopped first, or the index arrived inside a
     /// snapshot): read the state to find out.
     Unknown,
@@ -127,12 +141,15 @@ enum CommandAnswer {
 async fn post_command(
     State(api): State<ApiState>,
     headers: HeaderMap,
-    Json(command): Json<ClusterCommand>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
         return unauthorized(reason);
     }
-    commit(&api, command).await
+    match body::decode::<ClusterCommand>(body) {
+        Ok(command) => commit(&api, command).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// `PUT /v1/serving-policy`: commits the serving policy (JSON; a field left out takes
@@ -140,11 +157,15 @@ async fn post_command(
 async fn put_serving_policy(
     State(api): State<ApiState>,
     headers: HeaderMap,
-    Json(policy): Json<ServingPolicy>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
         return unauthorized(reason);
     }
+    let policy = match body::decode::<ServingPolicy>(body) {
+        Ok(policy) => policy,
+        Err(refusal) => return refusal.into_response(),
+    };
     let command = ClusterCommand::SetPolicy {
         name: SERVING_POLICY_NAME.to_owned(),
         document: policy.to_document(),
@@ -155,29 +176,50 @@ async fn put_serving_policy(
 /// Proposes `command` through this node and answers with its outcome.
 async fn commit(api: &ApiState, command: ClusterCommand) -> Response {
     let (status, answer) = match api.client.propose(vec![command]).await {
-        Ok(committed) => {
-            let (id, index) = committed[0];
-            let proposal = format!("{}/{}/{}", id.node, id.epoch, id.seq);
-            (StatusCode::OK, CommandAnswer::Committed { index, proposal })
-        }
+        Ok(committed) => committed_answer(committed[0]),
         Err(ProposeError::Rejected(ProposalRejection::NotLeader { leader_hint })) => (
             StatusCode::MISDIRECTED_REQUEST,
             CommandAnswer::NotLeader {
                 leader: leader_hint.map(|id| id.to_string()),
             },
         ),
-        Err(ProposeError::Rejected(ProposalRejection::TransferInProgress)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            CommandAnswer::NotLeader { leader: None },
-        ),
         Err(ProposeError::Rejected(ProposalRejection::SnapshotCovered { .. }) | ProposeError::Unknown) => {
             (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown)
         }
-        Err(ProposeError::Rejected(reason @ ProposalRejection::Superseded { .. })) => {
-            (StatusCode::CONFLICT, CommandAnswer::Rejected { reason })
-        }
+        Err(ProposeError::Rejected(reason)) => rejected_answer(reason),
     };
     (status, Json(answer)).into_response()
+}
+
+fn committed_answer(committed: Committed) -> (StatusCode, CommandAnswer) {
+    let Committed { id, index, refusal } = committed;
+    let proposal = format!("{}/{}/{}", id.node, id.epoch, id.seq);
+    match refusal {
+        None => (StatusCode::OK, CommandAnswer::Committed { index, proposal }),
+        Some(refusal) => (
+            StatusCode::CONFLICT,
+            CommandAnswer::Refused {
+                index,
+                proposal,
+                message: refusal.to_string(),
+                refusal,
+            },
+        ),
+    }
+}
+
+fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
+    let status = match reason {
+        ProposalRejection::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ProposalRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ProposalRejection::ConfigChangePending { .. } | ProposalRejection::Superseded { .. } => StatusCode::CONFLICT,
+        ProposalRejection::TransferInProgress
+        | ProposalRejection::LeaderTermUncommitted { .. }
+        | ProposalRejection::NotLeader { .. }
+        | ProposalRejection::SnapshotCovered { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let message = reason.to_string();
+    (status, CommandAnswer::Rejected { reason, message })
 }
 
 /// The answer to a mutating request that did not bear the operator token.

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -127,11 +129,15 @@ fn bad_request(field: &str, expected: &str) -> Response {
 pub(super) async fn post_request(
     State(api): State<ApiState>,
     headers: HeaderMap,
-    Json(body): Json<RequestBody>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
         return unauthorized(reason);
     }
+    let body: RequestBody = match super::body::decode(body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
     let id = match body.id.as_deref() {
         None => {
             let mut bytes = [0; 16];
@@ -206,7 +212,11 @@ fn refused(refusal: SubmitRefusal) -> Response {
 
 /// `POST /v1/plans`: the placement a request of any lane would get now (a dry run:
 /// nothing is dispatched). Read-only, so no token.
-pub(super) async fn post_plan(State(api): State<ApiState>, Json(request): Json<PlanRequest>) -> Response {
+pub(super) async fn post_plan(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let request: PlanRequest = match super::body::decode(body) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
     match api.client.plan(request).await {
         Some(Ok(placement)) => (
             StatusCode::OK,

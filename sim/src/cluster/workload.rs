@@ -44,7 +44,8 @@ impl SimCluster {
             let shared = shared.clone();
             madsim::task::spawn(async move {
                 if let Ok(committed) = client.propose(vec![command]).await {
-                    shared.state().acknowledged.extend(committed);
+                    let acknowledged = committed.iter().map(|committed| (committed.id, committed.index));
+                    shared.state().acknowledged.extend(acknowledged);
                 }
             });
         });

@@ -70,7 +70,7 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
             .propose(vec![command])
             .await
             .map_err(|error| (Failure::Refused, format!("demo command {n}: {error}")))?;
-        println!("committed demo-{n} at index {}", committed[0].1);
+        println!("committed demo-{n} at index {}", committed[0].index);
     }
     let state = nodes[leader].state.borrow().clone();
     println!(

@@ -1,5 +1,7 @@
 //! Unit tests of rules that the in-memory cluster cannot reach on demand.
 
+mod proposals;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand_chacha::ChaCha8Rng;
@@ -14,11 +16,11 @@ use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
 use crate::refusal::Refusal;
 use crate::time::Instant;
 
-fn id(n: u8) -> NodeId {
+pub(super) fn id(n: u8) -> NodeId {
     NodeId([n; 16])
 }
 
-fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus {
+pub(super) fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus {
     let config = ConsensusConfig {
         initial_voters: (1..=voters).map(|n| (id(n), NodeRole::Both)).collect(),
         ..ConsensusConfig::default()
@@ -32,7 +34,7 @@ fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus {
     Consensus::new(identity, config, durable, ChaCha8Rng::seed_from_u64(1), Instant::ZERO).unwrap()
 }
 
-fn entry(index: u64, term: u64) -> Entry {
+pub(super) fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
         term,
@@ -50,7 +52,7 @@ fn vote(term: u64, last_log_index: u64, last_log_term: u64) -> VoteRequest {
     }
 }
 
-fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]) {
+pub(super) fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]) {
     let progress = matches
         .iter()
         .map(|(n, match_index)| {
