@@ -49,7 +49,7 @@ async fn commit_one(client: &NodeClient) -> u64 {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let Ok(committed) = client.propose(vec![policy.clone()]).await {
-                return committed[0].1;
+                return committed[0].index;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
