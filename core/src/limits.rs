@@ -35,6 +35,13 @@ pub const APPEND_ENTRIES_MAX: usize = 1024;
 /// of a document may take up to four characters (`255,`), with room for the rest.
 pub const HTTP_BODY_BYTES_MAX: usize = 4 * ENTRY_BYTES_MAX + 16 * 1024;
 
+/// Highest term a message may carry: far beyond any real cluster's, low enough
+/// that `term + 1` never overflows.
+pub const TERM_MAX: u64 = u64::MAX / 4;
+
+/// Highest log index a message may carry (as [`TERM_MAX`] for terms).
+pub const INDEX_MAX: u64 = u64::MAX / 4;
+
 /// Largest UDP payload over IPv4: a frame sent as a datagram must fit.
 pub const UDP_PAYLOAD_BYTES_MAX: usize = 65_507;
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::message::ValueFault;
 use crate::consensus::{Fence, SnapshotFault};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
 use crate::wire::{AuthFailure, DecodeError};
@@ -146,6 +147,15 @@ pub enum Refusal {
         /// This node's term.
         current: u64,
     },
+    /// A consensus message whose values cannot be true (checked on decoding, and on
+    /// arrival against this node's log).
+    #[error("consensus message from {sender:?} refused: {fault}")]
+    ImpossibleValues {
+        /// Sender.
+        sender: NodeId,
+        /// Which values.
+        fault: ValueFault,
+    },
     /// A sender never heard from, not a member, while the table of such senders is full.
     #[error("frame from {sender:?} refused: {capacity} non-member senders tracked already")]
     PeerTableFull {
@@ -204,11 +214,13 @@ pub enum RefusalKind {
     StaleTerm,
     /// See [`Refusal::PeerTableFull`].
     PeerTableFull,
+    /// See [`Refusal::ImpossibleValues`].
+    ImpossibleValues,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 16] = [
+    pub const ALL: [RefusalKind; 17] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -225,6 +237,7 @@ impl RefusalKind {
         RefusalKind::NotAMember,
         RefusalKind::StaleTerm,
         RefusalKind::PeerTableFull,
+        RefusalKind::ImpossibleValues,
     ];
 
     /// Whether the frame was refused before it reached the protocol (decoding,
@@ -264,6 +277,7 @@ impl RefusalKind {
             RefusalKind::NotAMember => "not-a-member",
             RefusalKind::StaleTerm => "stale-term",
             RefusalKind::PeerTableFull => "peer-table-full",
+            RefusalKind::ImpossibleValues => "impossible-values",
         }
     }
 }
@@ -282,7 +296,8 @@ impl Refusal {
             | Refusal::Snapshot { sender, .. }
             | Refusal::NotAMember { sender, .. }
             | Refusal::StaleTerm { sender, .. }
-            | Refusal::PeerTableFull { sender, .. } => Some(*sender),
+            | Refusal::PeerTableFull { sender, .. }
+            | Refusal::ImpossibleValues { sender, .. } => Some(*sender),
             Refusal::VoteAlreadyCast { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
@@ -310,6 +325,7 @@ impl Refusal {
             Refusal::NotAMember { .. } => RefusalKind::NotAMember,
             Refusal::StaleTerm { .. } => RefusalKind::StaleTerm,
             Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
+            Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
         }
     }
 }

@@ -97,6 +97,9 @@ impl Consensus {
     /// Handles a consensus message from the authenticated `from`.
     pub(crate) fn on_message(&mut self, now: Instant, from: NodeId, message: RaftMessage) {
         self.now = now;
+        if let Err(fault) = message.check_values() {
+            return self.refuse_values(from, fault);
+        }
         match message {
             RaftMessage::VoteRequest {
                 term,
@@ -243,6 +246,7 @@ impl Consensus {
         if authority.leader != from
             || authority.digest() != stamped.authority_digest
             || authority.cluster_id != self.cluster_id
+            || authority.fence != Fence(authority.term)
         {
             let refusal = Refusal::AuthorityMismatch {
                 sender: from,
@@ -251,21 +255,27 @@ impl Consensus {
             return self.effects.push(Effect::Refuse(refusal));
         }
         let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
-        if authority.fence < self.fence_seen && !no_fence_check {
+        let seen = self.fence_floor();
+        if authority.fence < seen && !no_fence_check {
             let refusal = Refusal::StaleFence {
                 sender: from,
-                seen: self.fence_seen,
+                seen,
                 got: authority.fence,
             };
             self.effects.push(Effect::Refuse(refusal));
             if let Decision::Assign(assignment) = &stamped.decision {
                 let refusal = AssignmentRefusal::StaleFence {
-                    seen: self.fence_seen,
+                    seen,
                     got: authority.fence,
                 };
                 self.refuse_assignment(&authority, assignment.request, refusal);
             }
             return;
+        }
+        if authority.term > self.hard.term {
+            // The leader of a newer term speaks: follow it, and make its term (the
+            // fence) durable before anything else is done.
+            self.observe_leader(self.now, from, authority.term);
         }
         self.fence_seen = self.fence_seen.max(authority.fence);
         if let Decision::Assign(assignment) = &stamped.decision
@@ -301,6 +311,11 @@ impl Consensus {
             message: RaftMessage::TimeoutNow { term: self.hard.term },
         });
         Some(target.0)
+    }
+
+    pub(crate) fn refuse_values(&mut self, sender: NodeId, fault: super::message::ValueFault) {
+        self.effects
+            .push(Effect::Refuse(Refusal::ImpossibleValues { sender, fault }));
     }
 
     pub(crate) fn push_event(&mut self, event: Event) {
@@ -340,9 +355,14 @@ impl Consensus {
         self.leader
     }
 
-    /// The newest fence seen.
+    /// The newest fence seen: at least the current term's (the term is durable, so
+    /// this survives a restart).
     pub fn fence_seen(&self) -> Fence {
-        self.fence_seen
+        self.fence_floor()
+    }
+
+    pub(crate) fn fence_floor(&self) -> Fence {
+        self.fence_seen.max(Fence(self.hard.term))
     }
 
     /// Who coordinates, and whether that view is current at `now`.

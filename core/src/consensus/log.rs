@@ -43,6 +43,16 @@ fn payload_in_place<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     EntryPayload::deserialize(deserializer).map(Arc::new)
 }
 
+/// An entry offered to the log at another index than the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("entry {got} offered where {expected} is next")]
+pub struct LogGap {
+    /// The next index.
+    pub expected: u64,
+    /// The index offered.
+    pub got: u64,
+}
+
 /// The log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftLog {
@@ -60,14 +70,26 @@ fn changes_seats(entry: &Entry) -> bool {
 
 impl RaftLog {
     /// A log whose prefix up to `snapshot_index` (of `snapshot_term`) is compacted,
-    /// followed by `entries`. Entries at or before the snapshot are dropped.
+    /// followed by `entries`. Entries at or before the snapshot are dropped, and so is
+    /// every later one unless they follow it without a gap from a history that agrees
+    /// with it (a crash between writing a snapshot and compacting the log behind it
+    /// can leave a tail from another history).
     pub fn new(snapshot_index: u64, snapshot_term: u64, entries: Vec<Entry>) -> Self {
         let mut log = Self {
             snapshot_index,
             snapshot_term,
             ..Self::default()
         };
-        log.append(entries.into_iter().filter(|entry| entry.index > snapshot_index));
+        let contradicts = entries
+            .iter()
+            .any(|entry| entry.index == snapshot_index && entry.term != snapshot_term);
+        if !contradicts {
+            let tail = entries.into_iter().filter(|entry| entry.index > snapshot_index);
+            if log.append(tail).is_err() {
+                log.entries.clear();
+                log.seat_changes.clear();
+            }
+        }
         log
     }
 
@@ -124,15 +146,23 @@ impl RaftLog {
         out
     }
 
-    /// Appends entries that follow the last one.
-    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) {
+    /// Appends entries that follow the last one; stops at the first that does not
+    /// (keeping those before it).
+    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogGap> {
         for entry in entries {
-            debug_assert_eq!(entry.index, self.last_index() + 1);
+            let expected = self.last_index() + 1;
+            if entry.index != expected {
+                return Err(LogGap {
+                    expected,
+                    got: entry.index,
+                });
+            }
             if changes_seats(&entry) {
                 self.seat_changes.insert(entry.index);
             }
             self.entries.push(entry);
         }
+        Ok(())
     }
 
     /// Removes the entries from `index` on.
@@ -204,7 +234,7 @@ mod tests {
     #[test]
     fn indexes_terms_and_truncation() {
         let mut log = RaftLog::default();
-        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]);
+        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]).unwrap();
         assert_eq!((log.last_index(), log.last_term()), (3, 2));
         assert_eq!(log.term_at(0), Some(0));
         assert_eq!(log.term_at(4), None);
@@ -216,7 +246,7 @@ mod tests {
     #[test]
     fn compaction_keeps_a_matching_tail_and_drops_a_diverging_one() {
         let mut log = RaftLog::default();
-        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]);
+        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]).unwrap();
         log.compact_to(2, 1);
         assert_eq!((log.snapshot_index(), log.last_index()), (2, 3));
         assert_eq!(log.get(2), None);
@@ -249,7 +279,7 @@ mod tests {
         assert_eq!(after(&log, 2), [4]);
         log.truncate_from(4);
         assert_eq!(after(&log, 0), [2]);
-        log.append([promotion(4, 2)]);
+        log.append([promotion(4, 2)]).unwrap();
         log.compact_to(2, 1);
         assert_eq!(after(&log, 0), [4]);
         log.compact_to(4, 9);
@@ -259,9 +289,36 @@ mod tests {
     #[test]
     fn slices_respect_count_and_size_but_never_return_nothing() {
         let mut log = RaftLog::default();
-        log.append((1..=10).map(|index| entry(index, 1)));
+        log.append((1..=10).map(|index| entry(index, 1))).unwrap();
         assert_eq!(log.slice(3, 4, usize::MAX).len(), 4);
         assert_eq!(log.slice(3, 100, 1).len(), 1);
         assert!(log.slice(11, 100, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_tail_left_behind_by_a_crash_before_compaction_is_kept_only_if_it_agrees() {
+        // The snapshot (index 2, term 3) was written; the log behind it was not yet
+        // compacted and holds another history's entries 1..=4.
+        let stale = vec![entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1)];
+        assert_eq!(
+            RaftLog::new(2, 3, stale).last_index(),
+            2,
+            "a contradicting tail is dropped"
+        );
+        let agreeing = vec![entry(1, 1), entry(2, 3), entry(3, 3)];
+        assert_eq!(RaftLog::new(2, 3, agreeing).last_index(), 3);
+        let gapped = vec![entry(4, 3), entry(5, 3)];
+        assert_eq!(
+            RaftLog::new(2, 3, gapped).last_index(),
+            2,
+            "a tail with a gap is dropped"
+        );
+    }
+
+    #[test]
+    fn an_entry_at_another_index_than_the_next_is_refused() {
+        let mut log = RaftLog::default();
+        assert_eq!(log.append([entry(2, 1)]), Err(LogGap { expected: 1, got: 2 }));
+        assert_eq!(log.last_index(), 0);
     }
 }

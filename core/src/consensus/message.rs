@@ -4,13 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use super::authority::{Fence, StampedDecision};
 use super::entries::AppendEntries;
+use super::log::Entry;
 use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::dispatch::ExecutionReport;
 use crate::identity::RequestId;
 use crate::wire::Detached;
 
-pub use crate::limits::{APPEND_ENTRIES_MAX, SNAPSHOT_CHUNK_BYTES_MAX};
+pub use crate::limits::{APPEND_ENTRIES_MAX, INDEX_MAX, SNAPSHOT_CHUNK_BYTES_MAX, TERM_MAX};
 
 /// A consensus message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,4 +144,144 @@ impl RaftMessage {
             _ => Ok(()),
         }
     }
+}
+
+/// Values a consensus message cannot hold, whoever sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueFault {
+    /// A term or fence above [`TERM_MAX`].
+    #[error("term {term} is above {max}")]
+    TermTooLarge {
+        /// The term.
+        term: u64,
+        /// [`TERM_MAX`].
+        max: u64,
+    },
+    /// A log index above [`INDEX_MAX`].
+    #[error("index {index} is above {max}")]
+    IndexTooLarge {
+        /// The index.
+        index: u64,
+        /// [`INDEX_MAX`].
+        max: u64,
+    },
+    /// An append's entries do not follow `prev_index` one by one.
+    #[error("entry at position {position} has index {got}, expected {expected}")]
+    NotContiguous {
+        /// Position in the append.
+        position: usize,
+        /// Index it should have.
+        expected: u64,
+        /// Index it has.
+        got: u64,
+    },
+    /// An append response acknowledges entries beyond the leader's last index.
+    #[error("match index {match_index} is beyond the last index {last_index}")]
+    MatchBeyondLog {
+        /// Index acknowledged.
+        match_index: u64,
+        /// The leader's last index.
+        last_index: u64,
+    },
+    /// An append's entry terms go down, or above the append's own term, or below the
+    /// term of the entry before them.
+    #[error("entry {index} has term {got}, outside {low}..={high}")]
+    EntryTerm {
+        /// The entry.
+        index: u64,
+        /// Its term.
+        got: u64,
+        /// Lowest term allowed there.
+        low: u64,
+        /// Highest term allowed there.
+        high: u64,
+    },
+}
+
+impl RaftMessage {
+    /// Checks values that no honest sender produces: terms and indexes that would
+    /// overflow, and appends whose entries are not contiguous or whose terms are out
+    /// of order.
+    pub fn check_values(&self) -> Result<(), ValueFault> {
+        let term = |term: u64| match term > TERM_MAX {
+            true => Err(ValueFault::TermTooLarge { term, max: TERM_MAX }),
+            false => Ok(()),
+        };
+        let index = |index: u64| match index > INDEX_MAX {
+            true => Err(ValueFault::IndexTooLarge { index, max: INDEX_MAX }),
+            false => Ok(()),
+        };
+        self.term().map_or(Ok(()), term)?;
+        match self {
+            RaftMessage::VoteRequest {
+                last_log_index,
+                last_log_term,
+                ..
+            } => {
+                term(*last_log_term)?;
+                index(*last_log_index)
+            }
+            RaftMessage::Append {
+                term: leader_term,
+                prev_index,
+                prev_term,
+                entries,
+                leader_commit,
+            } => {
+                term(*prev_term)?;
+                index(*prev_index)?;
+                index(*leader_commit)?;
+                check_entries(*leader_term, *prev_index, *prev_term, entries)
+            }
+            RaftMessage::AppendResponse {
+                match_index,
+                conflict_index,
+                last_index,
+                ..
+            } => {
+                index(*match_index)?;
+                index(*conflict_index)?;
+                index(*last_index)
+            }
+            RaftMessage::SnapshotChunk { meta, .. } => {
+                term(meta.last_term)?;
+                index(meta.last_index)
+            }
+            RaftMessage::SnapshotResponse { snapshot_index, .. } => index(*snapshot_index),
+            RaftMessage::Decision(stamped) => {
+                term(stamped.authority.term)?;
+                term(stamped.authority.fence.0)?;
+                index(stamped.authority.commit_index)
+            }
+            RaftMessage::Execution { fence, .. } => term(fence.0),
+            RaftMessage::VoteResponse { .. } | RaftMessage::TimeoutNow { .. } => Ok(()),
+        }
+    }
+}
+
+/// Entries follow `prev_index` one by one, with terms from `prev_term` up to the
+/// leader's term, never going down.
+fn check_entries(leader_term: u64, prev_index: u64, prev_term: u64, entries: &[Entry]) -> Result<(), ValueFault> {
+    let mut low = prev_term;
+    for (position, entry) in entries.iter().enumerate() {
+        let expected = prev_index.saturating_add(1).saturating_add(position as u64);
+        if entry.index != expected {
+            return Err(ValueFault::NotContiguous {
+                position,
+                expected,
+                got: entry.index,
+            });
+        }
+        if entry.term < low || entry.term > leader_term {
+            return Err(ValueFault::EntryTerm {
+                index: entry.index,
+                got: entry.term,
+                low,
+                high: leader_term,
+            });
+        }
+        low = entry.term;
+    }
+    Ok(())
 }

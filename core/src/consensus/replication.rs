@@ -144,7 +144,9 @@ impl Consensus {
 
     fn append_local(&mut self, entries: Vec<Entry>) {
         let first_index = entries.first().map_or(self.log.last_index() + 1, |entry| entry.index);
-        self.log.append(entries.iter().cloned());
+        self.log
+            .append(entries.iter().cloned())
+            .expect("a leader numbers its entries from its last index");
         self.effects.push(Effect::PersistEntries { first_index, entries });
         self.refresh_progress();
         self.advance_commit();
@@ -265,7 +267,11 @@ impl Consensus {
             self.log.truncate_from(first_index);
         }
         let new_entries: Vec<Entry> = entries.into_iter().skip(first_new).collect();
-        self.log.append(new_entries.iter().cloned());
+        if self.log.append(new_entries.iter().cloned()).is_err() {
+            // Unreachable: appends are checked contiguous on arrival.
+            self.log.truncate_from(first_index);
+            return false;
+        }
         self.effects.push(Effect::PersistEntries {
             first_index,
             entries: new_entries,
@@ -339,6 +345,13 @@ impl Consensus {
         let Some(progress) = leadership.progress.get_mut(&from) else {
             return;
         };
+        if response.success && response.match_index > last_index {
+            let fault = super::message::ValueFault::MatchBeyondLog {
+                match_index: response.match_index,
+                last_index,
+            };
+            return self.refuse_values(from, fault);
+        }
         if response.success {
             progress.match_index = progress.match_index.max(response.match_index);
             progress.next_index = progress.next_index.max(progress.match_index + 1);
@@ -352,6 +365,10 @@ impl Consensus {
             }
             return;
         }
+        // A follower whose log is shorter than it acknowledged lost entries from its
+        // disk: it holds only what it now reports. (A stale rejection can only lower
+        // the match index; commit never moves back.)
+        progress.match_index = progress.match_index.min(response.last_index);
         let retry_from = response
             .conflict_index
             .min(progress.next_index)

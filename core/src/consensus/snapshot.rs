@@ -356,6 +356,17 @@ impl Consensus {
         if term > self.hard.term {
             return self.become_follower(now, term, None);
         }
+        if term < self.hard.term {
+            return;
+        }
+        let last_index = self.log.last_index();
+        if installed && snapshot_index > last_index {
+            let fault = super::message::ValueFault::MatchBeyondLog {
+                match_index: snapshot_index,
+                last_index,
+            };
+            return self.refuse_values(from, fault);
+        }
         let current = self.snapshot.as_ref().map(|snapshot| snapshot.meta.last_index);
         let Role::Leader(leadership) = &mut self.role else {
             return;

@@ -79,7 +79,7 @@ impl Consensus {
         request: RequestId,
         report: ExecutionReport,
     ) {
-        let fence = self.fence_seen;
+        let fence = self.fence_floor();
         if leader == self.id {
             return self.on_execution_report(now, leader, request, fence, report);
         }

@@ -89,4 +89,10 @@ pub enum DecodeError {
         /// Limit.
         max: usize,
     },
+    /// A consensus message carries values that cannot be true together.
+    #[error("impossible values: {fault}")]
+    Values {
+        /// Which.
+        fault: crate::consensus::message::ValueFault,
+    },
 }

@@ -32,9 +32,12 @@ impl Message {
     pub fn validate(&self) -> Result<(), DecodeError> {
         match self {
             Message::Hello(hello) | Message::HelloAck(hello) => hello.validate(),
-            Message::Raft(message) => message
-                .within_limits()
-                .map_err(|(len, max)| DecodeError::TooManyItems { len, max }),
+            Message::Raft(message) => {
+                message
+                    .within_limits()
+                    .map_err(|(len, max)| DecodeError::TooManyItems { len, max })?;
+                message.check_values().map_err(|fault| DecodeError::Values { fault })
+            }
             Message::LinkProbe(probe) => probe.validate(),
             Message::LinkProbeAck(_) => Ok(()),
         }

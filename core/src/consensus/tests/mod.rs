@@ -1,5 +1,6 @@
 //! Unit tests of rules that the in-memory cluster cannot reach on demand.
 
+mod fences;
 mod proposals;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,7 +86,7 @@ fn an_older_term_entry_on_a_quorum_is_not_committed_by_counting_replicas() {
     s1.advance_commit();
     assert_eq!(s1.commit_index, 1);
     // Once a term-4 entry reaches the quorum, it and everything before it commit.
-    s1.log.append([entry(3, 4)]);
+    s1.log.append([entry(3, 4)]).unwrap();
     lead_with_matches(&mut s1, &[(2, 3), (3, 3), (4, 1), (5, 1)]);
     s1.advance_commit();
     assert_eq!(s1.commit_index, 3);
