@@ -4,6 +4,7 @@
 use core::net::SocketAddr;
 
 use crate::consensus::{ConsensusConfig, Durable, SnapshotFault};
+use crate::digest::Digest;
 use crate::identity::{ClusterId, ClusterNamespace, NodeIdentity, NodeRole};
 use crate::wire::TrustPosture;
 
@@ -110,6 +111,24 @@ pub enum ConfigError {
     Snapshot {
         /// What is wrong with it.
         fault: SnapshotFault,
+    },
+    /// The configured genesis voters are not those of the cluster this node's data
+    /// records (its state came from them, or from its cluster's leader).
+    #[error(
+        "consensus.initial_voters give genesis {configured}, but this node's data records genesis {recorded:?}: list the voters the cluster was founded with, or none"
+    )]
+    GenesisMismatch {
+        /// Digest of the configured voters.
+        configured: Digest,
+        /// Digest recorded in the data directory.
+        recorded: Option<Digest>,
+    },
+    /// A node with no seeds, no genesis voters and no data has no cluster to join, and
+    /// its role cannot found one.
+    #[error("no seeds and no initial voters: a {role:?} node cannot found a cluster alone; give it a seed")]
+    NoClusterToJoin {
+        /// Its role.
+        role: NodeRole,
     },
     /// Two values are in the wrong order.
     #[error("{smaller} ({smaller_value}) must be less than {larger} ({larger_value})")]

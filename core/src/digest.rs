@@ -38,6 +38,8 @@ pub enum DigestKind {
     Evidence,
     /// What an execution produced.
     Output,
+    /// A cluster's genesis: its first voters.
+    Genesis,
 }
 
 impl DigestKind {
@@ -58,6 +60,7 @@ impl DigestKind {
             DigestKind::Plan => b"psionic/plan/v1",
             DigestKind::Evidence => b"psionic/evidence/v1",
             DigestKind::Output => b"psionic/output/v1",
+            DigestKind::Genesis => b"psionic/genesis/v1",
         }
     }
 }

@@ -29,10 +29,11 @@ impl MemoryDisk {
             }
             Output::PersistSnapshot(snapshot) => {
                 let (index, term) = (snapshot.meta.last_index, snapshot.meta.last_term);
-                let agrees = self
-                    .entries
-                    .iter()
-                    .any(|entry| entry.index == index && entry.term == term);
+                let agrees = (index, term) == (0, 0)
+                    || self
+                        .entries
+                        .iter()
+                        .any(|entry| entry.index == index && entry.term == term);
                 self.entries.retain(|entry| agrees && entry.index > index);
                 self.snapshot = Some(snapshot.clone());
             }

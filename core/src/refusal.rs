@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::consensus::message::ValueFault;
 use crate::consensus::{Fence, SnapshotFault};
+use crate::digest::Digest;
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
 use crate::wire::{AuthFailure, DecodeError};
 
@@ -147,6 +148,17 @@ pub enum Refusal {
         /// This node's term.
         current: u64,
     },
+    /// A consensus message from a node of another genesis: it was founded with other
+    /// voters, so nothing it says about the log can be taken.
+    #[error("consensus message from {sender:?} refused: its genesis {theirs:?} is not ours {ours:?}")]
+    GenesisMismatch {
+        /// Sender.
+        sender: NodeId,
+        /// This node's genesis.
+        ours: Digest,
+        /// The sender's.
+        theirs: Digest,
+    },
     /// A consensus message whose values cannot be true (checked on decoding, and on
     /// arrival against this node's log).
     #[error("consensus message from {sender:?} refused: {fault}")]
@@ -216,11 +228,13 @@ pub enum RefusalKind {
     PeerTableFull,
     /// See [`Refusal::ImpossibleValues`].
     ImpossibleValues,
+    /// See [`Refusal::GenesisMismatch`].
+    GenesisMismatch,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 17] = [
+    pub const ALL: [RefusalKind; 18] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -238,6 +252,7 @@ impl RefusalKind {
         RefusalKind::StaleTerm,
         RefusalKind::PeerTableFull,
         RefusalKind::ImpossibleValues,
+        RefusalKind::GenesisMismatch,
     ];
 
     /// Whether the frame was refused before it reached the protocol (decoding,
@@ -278,6 +293,7 @@ impl RefusalKind {
             RefusalKind::StaleTerm => "stale-term",
             RefusalKind::PeerTableFull => "peer-table-full",
             RefusalKind::ImpossibleValues => "impossible-values",
+            RefusalKind::GenesisMismatch => "genesis-mismatch",
         }
     }
 }
@@ -297,7 +313,8 @@ impl Refusal {
             | Refusal::NotAMember { sender, .. }
             | Refusal::StaleTerm { sender, .. }
             | Refusal::PeerTableFull { sender, .. }
-            | Refusal::ImpossibleValues { sender, .. } => Some(*sender),
+            | Refusal::ImpossibleValues { sender, .. }
+            | Refusal::GenesisMismatch { sender, .. } => Some(*sender),
             Refusal::VoteAlreadyCast { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
@@ -326,6 +343,7 @@ impl Refusal {
             Refusal::StaleTerm { .. } => RefusalKind::StaleTerm,
             Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
             Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
+            Refusal::GenesisMismatch { .. } => RefusalKind::GenesisMismatch,
         }
     }
 }

@@ -113,6 +113,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
             peers: vec![],
             stream_port: None,
             probe_sent_us: 0,
+            genesis: None,
         }),
     };
     encode_frame(&body, &authenticator)
@@ -270,6 +271,7 @@ fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> 
                     peers: vec![],
                     stream_port: None,
                     probe_sent_us: 0,
+                    genesis: None,
                 }),
             };
             let mut frame = encode_frame(&body, &sealer);

@@ -28,6 +28,7 @@ fn hello() -> Message {
         peers: Vec::new(),
         stream_port: None,
         probe_sent_us: 0,
+        genesis: None,
     })
 }
 
@@ -92,6 +93,7 @@ fn vote_requests_from_non_members_are_refused_and_change_nothing() {
     let committed = harness.nodes[follower].consensus().commit_index();
     let hard_state = harness.nodes[follower].consensus().hard_state();
     let term = hard_state.term;
+    let genesis = harness.nodes[follower].consensus().state().genesis.expect("a genesis");
     for (counter, pre_vote) in [(0, true), (1, false)] {
         let request = RaftMessage::VoteRequest {
             term: term + 5,
@@ -99,6 +101,7 @@ fn vote_requests_from_non_members_are_refused_and_change_nothing() {
             last_log_term: term + 4,
             pre_vote,
             transfer: true,
+            genesis,
         };
         harness.inject(addr(9), follower, forged(7, counter, Message::Raft(request)));
     }
@@ -131,6 +134,8 @@ fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
         prev_term: 0,
         entries: Default::default(),
         leader_commit: 1_000,
+        genesis: harness.nodes[follower].consensus().state().genesis.expect("a genesis"),
+        sent_us: 0,
     };
     let meta = SnapshotMeta {
         last_index: 1_000,

@@ -57,6 +57,7 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
     let before = harness.nodes[follower].consensus().hard_state();
     let last = harness.nodes[follower].consensus().log().last_index();
     let term = before.term;
+    let genesis = harness.nodes[follower].consensus().state().genesis.expect("a genesis");
     let messages = [
         RaftMessage::Append {
             term: u64::MAX,
@@ -64,6 +65,8 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
             prev_term: 0,
             entries: Vec::new().into(),
             leader_commit: 0,
+            genesis,
+            sent_us: 0,
         },
         RaftMessage::Append {
             term,
@@ -71,6 +74,8 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
             prev_term: term,
             entries: vec![noop(last + 2, term)].into(),
             leader_commit: 0,
+            genesis,
+            sent_us: 0,
         },
         RaftMessage::Append {
             term,
@@ -78,6 +83,8 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
             prev_term: term,
             entries: vec![noop(last + 1, term + 1)].into(),
             leader_commit: 0,
+            genesis,
+            sent_us: 0,
         },
         RaftMessage::VoteRequest {
             term: u64::MAX,
@@ -85,6 +92,7 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
             last_log_term: u64::MAX,
             pre_vote: false,
             transfer: true,
+            genesis,
         },
     ];
     let from = harness.addrs[leader];
@@ -121,6 +129,8 @@ fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
         last_index: 1_000,
         state_schema: psionic_core::state::STATE_SCHEMA_VERSION,
         report,
+        genesis: harness.nodes[leader].consensus().state().genesis,
+        echo_us: 0,
     };
     let from = harness.addrs[follower];
     harness.inject(from, leader, from_member(follower, 0, response));

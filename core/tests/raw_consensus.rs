@@ -112,6 +112,11 @@ fn a_cluster_driven_without_nodes_elects_commits_and_applies_everywhere() {
 #[test]
 fn timers_fire_only_once_due() {
     let mut nodes = cluster(3);
+    let genesis: Vec<Effect> = nodes[0].drain_effects().collect();
+    assert!(
+        matches!(genesis[..], [Effect::PersistSnapshot(ref snapshot)] if snapshot.meta.last_index == 0),
+        "a genesis voter first makes its genesis durable: {genesis:?}"
+    );
     let due = nodes[0].poll_timeout().expect("a follower waits for a leader");
     nodes[0].handle_timeout(Instant::from_micros(due.as_micros() - 1));
     assert_eq!(nodes[0].drain_effects().count(), 0);

@@ -1,11 +1,12 @@
 //! Elections: pre-vote, vote, leader stickiness, stepping up and down (Raft §5.2,
 //! §5.4.1; pre-vote and check-quorum from Ongaro's dissertation §9.6).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::RngCore;
 
 use super::{Consensus, Effect, Fence, Leadership, Progress, RaftMessage, Role, RoleKind, StepDownReason};
+use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::io::Event;
 use crate::refusal::{ConsensusMessageKind, Refusal};
@@ -19,6 +20,7 @@ pub(crate) struct VoteRequest {
     pub last_log_term: u64,
     pub pre_vote: bool,
     pub transfer: bool,
+    pub genesis: Digest,
 }
 
 impl Consensus {
@@ -62,6 +64,7 @@ impl Consensus {
 
     fn request_votes(&mut self, term: u64, pre_vote: bool, transfer: bool) {
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        let Some(genesis) = self.state.genesis else { return };
         for voter in self.effective_voters().into_iter().filter(|voter| *voter != self.id) {
             let message = RaftMessage::VoteRequest {
                 term,
@@ -69,12 +72,16 @@ impl Consensus {
                 last_log_term,
                 pre_vote,
                 transfer,
+                genesis,
             };
             self.effects.push(Effect::Send { to: voter, message });
         }
     }
 
     pub(crate) fn on_vote_request(&mut self, now: Instant, from: NodeId, request: VoteRequest) {
+        if let Err(refusal) = self.same_genesis(from, Some(request.genesis)) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         if !self.effective_members().contains_key(&from) {
             let refusal = Refusal::NotAMember {
                 sender: from,
@@ -209,7 +216,7 @@ impl Consensus {
         let leadership = Leadership {
             progress,
             heard_since_check: BTreeSet::new(),
-            lease_from: now,
+            acked_sent_at: BTreeMap::new(),
             transfer_to: None,
             since: now,
         };
@@ -248,9 +255,7 @@ impl Consensus {
         heard.insert(self.id);
         let heard = heard.intersection(&voters).count();
         self.check_quorum_deadline = Some(now + ms(self.config.election_timeout_ms_min));
-        if heard >= quorum {
-            leadership.lease_from = now;
-        } else {
+        if heard < quorum {
             self.step_down(now, StepDownReason::LostQuorum { heard, quorum });
         }
     }
@@ -260,7 +265,7 @@ impl Consensus {
     pub(crate) fn in_leader_contact(&self, now: Instant) -> bool {
         let lease = ms(self.config.election_timeout_ms_min);
         match &self.role {
-            Role::Leader(leadership) => now.saturating_since(leadership.lease_from) < lease,
+            Role::Leader(_) => self.holds_lease(now),
             _ => {
                 self.leader.is_some()
                     && self

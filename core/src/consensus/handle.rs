@@ -7,7 +7,7 @@ use super::replication::{Append, AppendResponse};
 use super::snapshot::Chunk;
 use super::{
     Authority, Consensus, ConsensusConfig, CoordinatorView, Decision, Durable, Effect, Fence, HardState,
-    ProposalRejection, RaftLog, RaftMessage, Role, RoleKind, StaleLeader, StampedDecision,
+    ProposalRejection, RaftLog, RaftMessage, Role, RoleKind, StaleLeader, StampedDecision, StoredSnapshot,
 };
 use crate::config::ConfigError;
 use crate::dispatch::AssignmentRefusal;
@@ -39,16 +39,10 @@ impl Consensus {
         rng: ChaCha8Rng,
         now: Instant,
     ) -> Result<Self, ConfigError> {
-        let (state, log) = match &durable.snapshot {
-            Some(snapshot) => {
-                let state = snapshot.verify().map_err(|fault| ConfigError::Snapshot { fault })?;
-                let log = RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries);
-                (state, log)
-            }
-            None => (
-                ClusterState::genesis(&config.initial_voters),
-                RaftLog::new(0, 0, durable.entries),
-            ),
+        let (state, snapshot, founded) = recover_state(&config, durable.snapshot)?;
+        let log = match &snapshot {
+            Some(snapshot) => RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries),
+            None => RaftLog::new(0, 0, durable.entries),
         };
         let mut consensus = Self {
             id,
@@ -59,7 +53,7 @@ impl Consensus {
             fence_seen: Fence(durable.hard_state.term),
             log,
             state,
-            snapshot: durable.snapshot,
+            snapshot,
             incoming_snapshot: None,
             role: Role::Follower,
             leader: None,
@@ -81,6 +75,9 @@ impl Consensus {
             mutations: Mutations::default(),
             config,
         };
+        if let Some(genesis) = founded {
+            consensus.effects.push(Effect::PersistSnapshot(genesis));
+        }
         consensus.reset_election_deadline(now);
         Ok(consensus)
     }
@@ -107,6 +104,7 @@ impl Consensus {
                 last_log_term,
                 pre_vote,
                 transfer,
+                genesis,
             } => {
                 let request = VoteRequest {
                     term,
@@ -114,6 +112,7 @@ impl Consensus {
                     last_log_term,
                     pre_vote,
                     transfer,
+                    genesis,
                 };
                 self.on_vote_request(now, from, request);
             }
@@ -130,6 +129,8 @@ impl Consensus {
                 prev_term,
                 entries,
                 leader_commit,
+                genesis,
+                sent_us,
             } => {
                 self.on_append(
                     now,
@@ -140,6 +141,8 @@ impl Consensus {
                         prev_term,
                         entries: entries.into_vec(),
                         leader_commit,
+                        genesis,
+                        sent_us,
                     },
                 );
             }
@@ -151,6 +154,8 @@ impl Consensus {
                 last_index,
                 state_schema,
                 report,
+                genesis,
+                echo_us,
             } => {
                 self.on_heartbeat_report(now, from, report);
                 let response = AppendResponse {
@@ -160,6 +165,8 @@ impl Consensus {
                     conflict_index,
                     last_index,
                     state_schema,
+                    genesis,
+                    echo_us,
                 };
                 self.on_append_response(now, from, response);
             }
@@ -372,8 +379,10 @@ impl Consensus {
         let stale = match (&self.role, effective) {
             (_, true) => None,
             (Role::Leader(leadership), false) => Some(StaleLeader::LeaseExpired {
-                since_ms: now.saturating_since(leadership.lease_from).as_millis() as u64,
-                lease_ms,
+                since_ms: now
+                    .saturating_since(self.lease_start(now).unwrap_or(leadership.since))
+                    .as_millis() as u64,
+                lease_ms: self.lease_length().as_millis() as u64,
             }),
             (_, false) => match (self.leader, self.leader_contact_at) {
                 (Some(_), Some(at)) => Some(StaleLeader::LeaderSilent {
@@ -395,5 +404,35 @@ impl Consensus {
     /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
         self.role_kind() == RoleKind::Leader
+    }
+}
+
+/// The state a node starts from: its recorded snapshot (checked against the configured
+/// genesis voters, if any), else the genesis of the configured voters (returned a
+/// third time: it must be made durable), else none yet (a joining node takes its
+/// cluster's state from the leader).
+#[allow(clippy::type_complexity)]
+fn recover_state(
+    config: &ConsensusConfig,
+    recorded: Option<StoredSnapshot>,
+) -> Result<(ClusterState, Option<StoredSnapshot>, Option<StoredSnapshot>), ConfigError> {
+    let configured = (!config.initial_voters.is_empty()).then(|| ClusterState::genesis_digest(&config.initial_voters));
+    match (recorded, configured) {
+        (Some(snapshot), configured) => {
+            let state = snapshot.verify().map_err(|fault| ConfigError::Snapshot { fault })?;
+            match configured {
+                Some(configured) if Some(configured) != state.genesis => Err(ConfigError::GenesisMismatch {
+                    configured,
+                    recorded: state.genesis,
+                }),
+                _ => Ok((state, Some(snapshot), None)),
+            }
+        }
+        (None, Some(_)) => {
+            let state = ClusterState::genesis(&config.initial_voters);
+            let genesis = StoredSnapshot::of(&state);
+            Ok((state, Some(genesis.clone()), Some(genesis)))
+        }
+        (None, None) => Ok((ClusterState::default(), None, None)),
     }
 }

@@ -7,6 +7,7 @@ use super::entries::AppendEntries;
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
+use crate::digest::Digest;
 use crate::dispatch::ExecutionReport;
 use crate::identity::RequestId;
 use crate::wire::Detached;
@@ -28,6 +29,8 @@ pub enum RaftMessage {
         pre_vote: bool,
         /// Sent on the leader's request (leadership transfer): ignores leader stickiness.
         transfer: bool,
+        /// The candidate's genesis: a voter of another genesis refuses.
+        genesis: Digest,
     },
     /// Answers a vote request.
     VoteResponse {
@@ -50,6 +53,11 @@ pub enum RaftMessage {
         entries: AppendEntries,
         /// The leader's commit index.
         leader_commit: u64,
+        /// The leader's genesis: a follower of another genesis refuses the append.
+        genesis: Digest,
+        /// The leader's clock when it sent this, in microseconds; echoed in the answer,
+        /// so the leader's lease starts when the acknowledged round was sent.
+        sent_us: u64,
     },
     /// Answers an append.
     AppendResponse {
@@ -67,6 +75,11 @@ pub enum RaftMessage {
         state_schema: u16,
         /// Its telemetry, and its readiness while the record differs.
         report: HeartbeatReport,
+        /// The follower's genesis; none while it has not received its cluster's state
+        /// (the leader then sends it the snapshot).
+        genesis: Option<Digest>,
+        /// The `sent_us` of the append answered.
+        echo_us: u64,
     },
     /// One chunk of a snapshot.
     SnapshotChunk {
@@ -228,6 +241,7 @@ impl RaftMessage {
                 prev_term,
                 entries,
                 leader_commit,
+                ..
             } => {
                 term(*prev_term)?;
                 index(*prev_index)?;

@@ -16,6 +16,7 @@ mod devices;
 mod election;
 pub mod entries;
 mod handle;
+mod lease;
 pub mod log;
 mod membership;
 pub mod message;
@@ -212,6 +213,8 @@ pub enum ResyncReason {
         /// Leader's snapshot index.
         snapshot_index: u64,
     },
+    /// It has not received its cluster's state (a node joining through seeds).
+    NoGenesis,
     /// It keeps its state in another schema version.
     StateSchema {
         /// The leader's version.
@@ -299,8 +302,8 @@ pub(crate) struct Leadership {
     pub progress: BTreeMap<NodeId, Progress>,
     /// Voters heard from since the last check-quorum.
     pub heard_since_check: BTreeSet<NodeId>,
-    /// Start of the current lease (the last check that found a quorum).
-    pub lease_from: Instant,
+    /// Per follower, the send time of the newest append it acknowledged (the lease).
+    pub acked_sent_at: BTreeMap<NodeId, Instant>,
     /// A transfer in progress, to this voter.
     pub transfer_to: Option<NodeId>,
     /// When this leadership began.

@@ -8,6 +8,7 @@ use super::{
     AppendEntries, CatchupDisposition, Consensus, Effect, Entry, EntryPayload, Fence, ProposalRejection, RaftMessage,
     ResyncReason, Role,
 };
+use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::io::Event;
 use crate::refusal::{ConsensusMessageKind, Refusal};
@@ -22,6 +23,8 @@ pub(crate) struct Append {
     pub prev_term: u64,
     pub entries: Vec<Entry>,
     pub leader_commit: u64,
+    pub genesis: Digest,
+    pub sent_us: u64,
 }
 
 /// An append response's fields.
@@ -33,6 +36,8 @@ pub(crate) struct AppendResponse {
     pub conflict_index: u64,
     pub last_index: u64,
     pub state_schema: u16,
+    pub genesis: Option<Digest>,
+    pub echo_us: u64,
 }
 
 impl Consensus {
@@ -173,6 +178,7 @@ impl Consensus {
     /// [`Self::send_append`], reusing the slice in `slices` for the same next index
     /// (valid while the log does not change).
     fn send_append_sharing(&mut self, to: NodeId, slices: &mut BTreeMap<u64, AppendEntries>) {
+        let Some(genesis) = self.state.genesis else { return };
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
@@ -203,17 +209,28 @@ impl Consensus {
             prev_term,
             entries,
             leader_commit: self.commit_index,
+            genesis,
+            sent_us: self.now.as_micros(),
         };
         self.effects.push(Effect::Send { to, message });
     }
 
     /// Follower: a leader's append.
     pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, append: Append) {
+        let echo_us = append.sent_us;
+        if let Err(refusal) = self.same_genesis(from, Some(append.genesis)) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         if append.term < self.hard.term {
             self.refuse_stale_term(from, ConsensusMessageKind::Append, append.term);
-            return self.reply_append(now, from, false, 0, 0);
+            return self.reply_append(now, from, echo_us, Err(0));
         }
         self.observe_leader(now, from, append.term);
+        if self.state.genesis.is_none() {
+            // Nothing can be applied before the cluster's state: the answer (no
+            // genesis) asks the leader for its snapshot.
+            return self.reply_append(now, from, echo_us, Err(0));
+        }
         let Append {
             mut prev_index,
             mut prev_term,
@@ -231,24 +248,25 @@ impl Consensus {
             prev_index = self.log.snapshot_index();
             prev_term = self.log.snapshot_term();
         }
-        match self.log.term_at(prev_index) {
-            None => self.reply_append(now, from, false, 0, self.log.last_index() + 1),
+        let outcome = match self.log.term_at(prev_index) {
+            None => Err(self.log.last_index() + 1),
             Some(term) if term != prev_term => {
-                let conflict = self.log.first_index_of_term_at(prev_index).max(self.commit_index + 1);
-                self.reply_append(now, from, false, 0, conflict)
+                Err(self.log.first_index_of_term_at(prev_index).max(self.commit_index + 1))
             }
             Some(_) => {
                 let match_index = prev_index + entries.len() as u64;
-                if !self.store_entries(entries) {
-                    return self.reply_append(now, from, false, 0, self.commit_index + 1);
+                if self.store_entries(entries) {
+                    if leader_commit > self.commit_index {
+                        self.commit_index = leader_commit.min(match_index).max(self.commit_index);
+                        self.apply_committed();
+                    }
+                    Ok(match_index)
+                } else {
+                    Err(self.commit_index + 1)
                 }
-                if leader_commit > self.commit_index {
-                    self.commit_index = leader_commit.min(match_index).max(self.commit_index);
-                    self.apply_committed();
-                }
-                self.reply_append(now, from, true, match_index, 0)
             }
-        }
+        };
+        self.reply_append(now, from, echo_us, outcome)
     }
 
     /// Appends the entries not yet in the log, truncating a conflicting suffix first.
@@ -291,8 +309,14 @@ impl Consensus {
         self.effects.push(Effect::Refuse(refusal));
     }
 
-    fn reply_append(&mut self, now: Instant, to: NodeId, success: bool, match_index: u64, conflict_index: u64) {
+    /// Answers an append: matched up to an index, or rejected with the index to
+    /// retry from.
+    fn reply_append(&mut self, now: Instant, to: NodeId, echo_us: u64, outcome: Result<u64, u64>) {
         let report = self.heartbeat_report(now, to);
+        let (success, match_index, conflict_index) = match outcome {
+            Ok(match_index) => (true, match_index, 0),
+            Err(conflict_index) => (false, 0, conflict_index),
+        };
         let message = RaftMessage::AppendResponse {
             term: self.hard.term,
             success,
@@ -301,6 +325,8 @@ impl Consensus {
             last_index: self.log.last_index(),
             state_schema: STATE_SCHEMA_VERSION,
             report,
+            genesis: self.state.genesis,
+            echo_us,
         };
         self.effects.push(Effect::Send { to, message });
     }
@@ -326,7 +352,17 @@ impl Consensus {
         if response.term > self.hard.term {
             return self.become_follower(now, response.term, None);
         }
-        if response.state_schema != STATE_SCHEMA_VERSION && response.term == self.hard.term {
+        if response.term < self.hard.term || !matches!(self.role, Role::Leader(_)) {
+            return;
+        }
+        if let Err(refusal) = self.same_genesis(from, response.genesis) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        self.note_heard(now, from, response.echo_us);
+        if response.genesis.is_none() {
+            return self.full_resync(from, ResyncReason::NoGenesis);
+        }
+        if response.state_schema != STATE_SCHEMA_VERSION {
             let reason = ResyncReason::StateSchema {
                 ours: STATE_SCHEMA_VERSION,
                 theirs: response.state_schema,
@@ -338,10 +374,6 @@ impl Consensus {
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
-        if response.term < self.hard.term {
-            return;
-        }
-        leadership.heard_since_check.insert(from);
         let Some(progress) = leadership.progress.get_mut(&from) else {
             return;
         };

@@ -139,6 +139,14 @@ pub enum SnapshotFault {
         /// Size declared.
         size_bytes: u64,
     },
+    /// The snapshot's state is of another genesis than this node's.
+    #[error("snapshot of genesis {theirs:?}, this node's is {ours:?}")]
+    Genesis {
+        /// This node's genesis.
+        ours: Digest,
+        /// The snapshot's.
+        theirs: Option<Digest>,
+    },
     /// A chunk arrived out of order.
     #[error("chunk at offset {got}, expected {expected}")]
     OutOfOrder {
@@ -276,7 +284,7 @@ impl Consensus {
             return self.reply_snapshot(from, chunk.meta.last_index, 0, false);
         }
         self.observe_leader(now, from, chunk.term);
-        if chunk.meta.last_index <= self.commit_index {
+        if chunk.meta.last_index <= self.commit_index && self.state.genesis.is_some() {
             return self.reply_snapshot(from, chunk.meta.last_index, chunk.meta.size_bytes, true);
         }
         let assembly = self.incoming_snapshot.get_or_insert_with(|| Assembly {
@@ -304,13 +312,24 @@ impl Consensus {
             return;
         };
         let snapshot = StoredSnapshot { meta, bytes };
-        match snapshot.verify() {
+        match snapshot.verify().and_then(|state| self.same_genesis_state(state)) {
             Ok(state) => self.install_snapshot(from, snapshot, state),
             Err(fault) => {
                 self.effects
                     .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
                 self.reply_snapshot(from, meta.last_index, 0, false);
             }
+        }
+    }
+
+    /// A snapshot's state, if of this node's genesis (or this node has none yet).
+    fn same_genesis_state(&self, state: ClusterState) -> Result<ClusterState, SnapshotFault> {
+        match self.state.genesis {
+            Some(ours) if state.genesis != Some(ours) => Err(SnapshotFault::Genesis {
+                ours,
+                theirs: state.genesis,
+            }),
+            _ => Ok(state),
         }
     }
 

@@ -126,6 +126,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             peers: Vec::new(),
             stream_port: None,
             probe_sent_us: 0,
+            genesis: None,
         });
     }
     if draw.bool() {

@@ -57,6 +57,20 @@ pub struct Node {
     outputs: VecDeque<Output>,
 }
 
+/// A node with no seeds, no genesis voters and no data founds a cluster: it is its
+/// only genesis voter. Only a coordinator-capable node can.
+fn found_if_alone(config: &mut NodeConfig) -> Result<(), ConfigError> {
+    let fresh = config.durable.snapshot.is_none() && config.durable.entries.is_empty();
+    if !fresh || !config.seeds.is_empty() || !config.consensus.initial_voters.is_empty() {
+        return Ok(());
+    }
+    if !config.role.is_coordinator_capable() {
+        return Err(ConfigError::NoClusterToJoin { role: config.role });
+    }
+    config.consensus.initial_voters = vec![(config.identity.node_id(), config.role)];
+    Ok(())
+}
+
 fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
@@ -65,9 +79,10 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
 
 impl Node {
     /// A node configured by `config`, starting at `now`. Its first probes are due at `now`.
-    pub fn new(config: NodeConfig, now: Instant) -> Result<Self, ConfigError> {
+    pub fn new(mut config: NodeConfig, now: Instant) -> Result<Self, ConfigError> {
         config.discovery.validate()?;
         config.consensus.validate()?;
+        found_if_alone(&mut config)?;
         let identity = (config.identity.node_id(), config.identity.epoch(), config.cluster_id);
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let auto_admit = config.consensus.auto_admit;

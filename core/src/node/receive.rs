@@ -75,6 +75,11 @@ impl Node {
         };
         let body = frame.body;
         let sender = body.sender;
+        if let Message::Hello(hello) | Message::HelloAck(hello) = &body.message
+            && let Err(refusal) = self.consensus.same_genesis(sender, hello.genesis)
+        {
+            return self.refuse(from, refusal);
+        }
         let (role, stream_port) = match &body.message {
             Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
             Message::Raft(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
@@ -200,6 +205,7 @@ impl Node {
             namespace: self.namespace.clone(),
             role: self.role,
             peers: self.discovery.gossip_for(recipient),
+            genesis: self.consensus.state().genesis,
         }
     }
 

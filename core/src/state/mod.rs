@@ -26,7 +26,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 3;
+pub const STATE_SCHEMA_VERSION: u16 = 4;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -57,6 +57,9 @@ pub struct PolicyDocument {
 /// The replicated state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
+    /// Digest of the cluster's first voters ([`ClusterState::genesis_digest`]); none
+    /// on a node that has not yet received its cluster's state.
+    pub genesis: Option<Digest>,
     /// Index of the last entry applied (0: none).
     pub applied_index: u64,
     /// Term of that entry.
@@ -102,6 +105,7 @@ pub struct ApplyOrderError {
 impl ClusterState {
     /// The state before any entry: the genesis voters, ready.
     pub fn genesis(voters: &[(NodeId, NodeRole)]) -> Self {
+        let voters = genesis_voters(voters);
         let members = voters
             .iter()
             .map(|(id, role)| {
@@ -115,9 +119,17 @@ impl ClusterState {
             })
             .collect();
         Self {
+            genesis: Some(Self::genesis_digest(&voters)),
             members,
             ..Self::default()
         }
+    }
+
+    /// Digest (genesis domain) of a cluster's first voters, in id order.
+    pub fn genesis_digest(voters: &[(NodeId, NodeRole)]) -> Digest {
+        let voters = genesis_voters(voters);
+        let bytes = postcard::to_allocvec(&voters).expect("postcard encoding into a Vec is infallible");
+        Digest::of_bytes(DigestKind::Genesis, &bytes)
     }
 
     /// Ids of voting members.
@@ -172,4 +184,17 @@ impl ClusterState {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(bytes)
     }
+}
+
+/// Genesis voters in id order, each once (the first role listed wins), so every node
+/// that lists the same set derives the same genesis.
+fn genesis_voters(voters: &[(NodeId, NodeRole)]) -> Vec<(NodeId, NodeRole)> {
+    let mut sorted: Vec<(NodeId, NodeRole)> = Vec::with_capacity(voters.len());
+    for voter in voters {
+        if !sorted.iter().any(|(id, _)| *id == voter.0) {
+            sorted.push(*voter);
+        }
+    }
+    sorted.sort_by_key(|(id, _)| *id);
+    sorted
 }

@@ -6,7 +6,7 @@ use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, Signed
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 6;
+pub const SCHEMA_VERSION: u16 = 7;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 

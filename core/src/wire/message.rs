@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DecodeError, Detached};
 use crate::consensus::RaftMessage;
+use crate::digest::Digest;
 use crate::identity::{ClusterNamespace, NodeId, NodeRole};
 
 /// Most peers one hello may gossip.
@@ -115,6 +116,9 @@ pub struct Hello {
     /// On a hello, the sender's clock (microseconds) when it sent it; on an ack, the
     /// value of the hello answered: the prober's round trip is its clock now less this.
     pub probe_sent_us: u64,
+    /// The sender's genesis, once it has one: a node of another genesis is refused and
+    /// never enters the peer table (so it is never admitted).
+    pub genesis: Option<Digest>,
 }
 
 impl Hello {

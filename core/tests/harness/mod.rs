@@ -143,9 +143,17 @@ impl Harness {
         }
     }
 
-    /// `count` honest nodes, every one seeded with node 0.
+    /// `count` honest nodes, every one seeded with node 0, which founds a cluster but
+    /// admits no one (discovery alone).
     pub fn cluster(count: usize) -> Self {
-        Self::new((0..count).map(|index| config(index, 1)).collect(), 7)
+        let configs = (0..count)
+            .map(|index| {
+                let mut config = config(index, 1);
+                config.consensus.auto_admit = false;
+                config
+            })
+            .collect();
+        Self::new(configs, 7)
     }
 
     pub fn index_of(&self, addr: SocketAddr) -> Option<usize> {

@@ -177,9 +177,11 @@ impl SegmentedLog {
 
     /// Whether the log holds `index` with `term`.
     pub fn agrees(&self, index: u64, term: u64) -> bool {
-        self.entries
-            .iter()
-            .any(|(entry, _)| entry.index == index && entry.term == term)
+        (index, term) == (0, 0)
+            || self
+                .entries
+                .iter()
+                .any(|(entry, _)| entry.index == index && entry.term == term)
     }
 
     /// After a snapshot at `index`: keeps later entries if `keep_tail`, drops whole

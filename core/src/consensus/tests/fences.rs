@@ -39,6 +39,7 @@ fn a_decision_older_than_the_current_term_is_refused_though_no_newer_leader_was_
         last_log_term: 1,
         pre_vote: false,
         transfer: false,
+        genesis: node.state().genesis.expect("a genesis"),
     };
     node.step(Instant::from_millis(5_000), id(3), vote);
     assert_eq!(node.hard_state().term, 5);

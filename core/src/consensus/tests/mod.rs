@@ -50,6 +50,9 @@ fn vote(term: u64, last_log_index: u64, last_log_term: u64) -> VoteRequest {
         last_log_term,
         pre_vote: false,
         transfer: false,
+        genesis: crate::state::ClusterState::genesis_digest(
+            &(1..=3).map(|n| (id(n), NodeRole::Both)).collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -69,7 +72,7 @@ pub(super) fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]
     let leadership = Leadership {
         progress,
         heard_since_check: BTreeSet::new(),
-        lease_from: Instant::ZERO,
+        acked_sent_at: BTreeMap::new(),
         transfer_to: None,
         since: Instant::ZERO,
     };
@@ -167,7 +170,7 @@ fn a_snapshot_whose_digest_does_not_match_is_refused_and_nothing_is_installed() 
         })
     )));
     assert_eq!(follower.state.applied_index, 0);
-    assert!(follower.snapshot.is_none());
+    assert_eq!(follower.log.snapshot_index(), 0, "only the genesis snapshot");
     // Chunks must arrive in order.
     let good = StoredSnapshot::of(&source);
     let late = Chunk {
@@ -197,7 +200,8 @@ fn a_snapshot_whose_digest_does_not_match_is_refused_and_nothing_is_installed() 
 }
 
 fn state_with_noops(count: u64) -> crate::state::ClusterState {
-    let mut state = crate::state::ClusterState::genesis(&[(id(1), NodeRole::Both)]);
+    let voters: Vec<_> = (1..=3).map(|n| (id(n), NodeRole::Both)).collect();
+    let mut state = crate::state::ClusterState::genesis(&voters);
     for index in 1..=count {
         state.apply(index, 1, &EntryPayload::Noop { leader: id(1) }).unwrap();
     }
@@ -221,6 +225,8 @@ fn a_follower_in_another_state_schema_gets_a_full_resync() {
         conflict_index: 0,
         last_index: 2,
         state_schema: 0,
+        genesis: leader.state.genesis,
+        echo_us: 0,
     };
     leader.on_append_response(Instant::from_millis(10), id(3), response);
     let reason = ResyncReason::StateSchema {

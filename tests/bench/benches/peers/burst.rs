@@ -72,6 +72,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, counter: u64) -> Body {
             peers: Vec::new(),
             stream_port: None,
             probe_sent_us: counter,
+            genesis: None,
         }),
     }
 }

@@ -36,6 +36,8 @@ impl SignedFrame {
                 prev_term: 3,
                 entries: Default::default(),
                 leader_commit: 100,
+                genesis: psionic_core::Digest([7; 32]),
+                sent_us: 1_000_000,
             }),
         };
         Self {

@@ -81,6 +81,8 @@ fn heartbeat() -> RaftMessage {
         prev_term: 3,
         entries: Default::default(),
         leader_commit: 100,
+        genesis: psionic_core::Digest([7; 32]),
+        sent_us: 1_000_000,
     }
 }
 
@@ -93,6 +95,8 @@ fn heartbeat_response() -> RaftMessage {
         last_index: 100,
         state_schema: psionic_core::consensus::STATE_SCHEMA_VERSION,
         report: Default::default(),
+        genesis: Some(psionic_core::Digest([7; 32])),
+        echo_us: 1_000_000,
     }
 }
 

@@ -1,0 +1,64 @@
+//! The leader's lease: while it holds, no other leader can have been elected.
+//!
+//! A follower that takes an append from the leader ignores elections for the
+//! election-timeout floor after it (leader stickiness, measured on its own clock from
+//! when the append arrived). So once a quorum of voters has acknowledged appends the
+//! leader sent at or after `start`, no candidate can win a vote before
+//! `start + election_timeout_ms_min` by those voters' clocks. Each append carries the
+//! leader's send time and its answer echoes it, so `start` is the send time of the
+//! acknowledged round, not when the answer arrived. The lease is shortened by a
+//! tenth to allow for clocks that run at different rates: it assumes no voter's clock
+//! runs more than 10% faster than the leader's over one election timeout.
+
+use super::{Consensus, Role};
+use crate::identity::NodeId;
+use core::time::Duration;
+
+use crate::time::{Instant, ms};
+
+impl Consensus {
+    /// Leader: `from` answered an append it sent at `echo_us` (its own clock).
+    pub(crate) fn note_heard(&mut self, now: Instant, from: NodeId, echo_us: u64) {
+        let Role::Leader(leadership) = &mut self.role else {
+            return;
+        };
+        leadership.heard_since_check.insert(from);
+        let sent = Instant::from_micros(echo_us.min(now.as_micros())).max(leadership.since);
+        let acked = leadership.acked_sent_at.entry(from).or_insert(sent);
+        *acked = (*acked).max(sent);
+    }
+
+    /// Leader: the send time of the newest round a quorum of voters acknowledged (this
+    /// node counts as acknowledging at `now`); none before a quorum has.
+    pub(crate) fn lease_start(&self, now: Instant) -> Option<Instant> {
+        let Role::Leader(leadership) = &self.role else {
+            return None;
+        };
+        let voters = self.effective_voters();
+        let mut acked: Vec<Instant> = voters
+            .iter()
+            .filter_map(|voter| match *voter == self.id {
+                true => Some(now),
+                false => leadership.acked_sent_at.get(voter).copied(),
+            })
+            .collect();
+        let quorum = voters.len() / 2 + 1;
+        if acked.len() < quorum {
+            return None;
+        }
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        Some(acked[quorum - 1])
+    }
+
+    /// How long a lease lasts from its start.
+    pub(crate) fn lease_length(&self) -> Duration {
+        let floor = self.config.election_timeout_ms_min;
+        ms(floor - floor / 10)
+    }
+
+    /// Leader: whether its lease holds at `now`.
+    pub(crate) fn holds_lease(&self, now: Instant) -> bool {
+        self.lease_start(now)
+            .is_some_and(|start| now.saturating_since(start) < self.lease_length())
+    }
+}
