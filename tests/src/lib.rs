@@ -1,6 +1,8 @@
 //! Helpers for integration tests that run real `psionic-node` processes on loopback.
 #![cfg(not(madsim))]
 
+pub mod cluster;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
@@ -265,7 +267,7 @@ fn http_send_json(addr: SocketAddr, method: &str, path: &str, body: &Value, toke
 /// Sends `request` and returns the status code and body.
 pub fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();

@@ -27,17 +27,28 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
 pub enum Ending {
     /// Every byte belonged to a whole, valid record.
     Clean,
-    /// The last record is incomplete or fails its checksum with nothing after it: a
-    /// write torn by a crash. The valid part ends at `offset`.
+    /// The last record is incomplete (and no whole record follows where it starts) or
+    /// fails its checksum with nothing after it: a write torn by a crash. The valid
+    /// part ends at `offset`.
     TornTail {
         /// Where the valid records end.
         offset: u64,
     },
-    /// A record in the middle fails its checksum or has an impossible length.
+    /// A record in the middle fails its checksum or has an impossible length, or a
+    /// length that reaches past the end of the file with whole records after it.
     Corrupt {
         /// Where the bad record starts.
         offset: u64,
     },
+}
+
+/// Whether a whole record with a valid checksum starts anywhere in `bytes`.
+fn whole_record_within(bytes: &[u8]) -> bool {
+    (0..bytes.len().saturating_sub(HEADER_LEN)).any(|start| {
+        let rest = &bytes[start..];
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        len <= rest.len() - HEADER_LEN && checksum(&rest[HEADER_LEN..HEADER_LEN + len]) == rest[4..HEADER_LEN]
+    })
 }
 
 /// Splits `bytes` into payloads with their offsets, and says how the file ended.
@@ -55,7 +66,13 @@ pub fn decode(bytes: &[u8]) -> (Vec<(u64, &[u8])>, Ending) {
         }
         let end = HEADER_LEN + len;
         if rest.len() < end {
-            return (records, Ending::TornTail { offset: offset as u64 });
+            // A torn write cuts the last record short; a length damaged in the middle
+            // reaches past the end too, but whole records follow it.
+            let ending = match whole_record_within(&rest[1..]) {
+                true => Ending::Corrupt { offset: offset as u64 },
+                false => Ending::TornTail { offset: offset as u64 },
+            };
+            return (records, ending);
         }
         let payload = &rest[HEADER_LEN..end];
         if checksum(payload) != rest[4..HEADER_LEN] {
@@ -118,5 +135,17 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         assert_eq!(decode(&bytes).1, Ending::TornTail { offset: second as u64 });
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_a_torn_tail_only_when_no_whole_record_follows() {
+        let mut bytes = file(&[b"one", b"two", b"three"]);
+        let second = HEADER_LEN + 3;
+        bytes[second + 2] = 0x01;
+        assert_eq!(decode(&bytes).1, Ending::Corrupt { offset: second as u64 });
+        let bytes = file(&[b"one", b"two", b"three"]);
+        let cut = &bytes[..bytes.len() - 2];
+        let last = 2 * (HEADER_LEN + 3);
+        assert_eq!(decode(cut).1, Ending::TornTail { offset: last as u64 });
     }
 }

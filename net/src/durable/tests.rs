@@ -83,6 +83,27 @@ fn a_torn_tail_is_dropped_and_a_corrupt_middle_record_names_the_file_and_offset(
 }
 
 #[test]
+fn a_corrupt_length_field_in_the_middle_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = block_on(DurableStore::open(dir.path())).unwrap();
+    let entries: Vec<Entry> = (1..=100).map(|index| entry(index, 1)).collect();
+    block_on(store.save_entries(1, &entries)).unwrap();
+    drop(store);
+    let log = dir.path().join("log-00000000");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let record_len = bytes.len() / 100;
+    let thirtieth = 29 * record_len;
+    bytes[thirtieth + 2] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    let error = block_on(DurableStore::open(dir.path())).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Corrupt { offset, .. } if offset == thirtieth as u64),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "nothing is truncated or rewritten");
+}
+
+#[test]
 fn segments_roll_over_truncate_across_and_compact_away() {
     let dir = tempfile::tempdir().unwrap();
     let open = || block_on(DurableStore::open_with_segment_bytes(dir.path(), 100));

@@ -1,0 +1,143 @@
+//! Clusters of real processes driven as an operator would: start, find the leader,
+//! commit, stop, damage, restart, and check that every member ends at one state.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{NodeProcess, http_post_json, init_node, wait_until, write_token, write_voter_config};
+
+/// How long a cluster of real processes gets to settle.
+pub const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The names of the nodes of a three-node test cluster.
+pub const NAMES: [&str; 3] = ["n1", "n2", "n3"];
+
+/// A cluster of real processes in a directory, each node with a fixed config file.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The directory holding tokens, configs and data directories.
+    pub dir: PathBuf,
+    /// Node ids, by position.
+    pub ids: Vec<String>,
+    /// Config file of each node.
+    pub configs: Vec<PathBuf>,
+    /// Running processes (none while a node is stopped).
+    pub nodes: Vec<Option<NodeProcess>>,
+}
+
+impl Cluster {
+    /// Three genesis voters in `dir`, started; every node seeded with the first.
+    pub fn three_voters(dir: &Path) -> Self {
+        write_token(&dir.join("token"), "the lab's admission token, 2026\n");
+        let ids: Vec<String> = NAMES.iter().map(|name| init_node(&dir.join(name))).collect();
+        let first_config = write_voter_config(dir, "n1", &[], "token", &ids);
+        let first = NodeProcess::start(&first_config).unwrap();
+        let seed = [first.listening.discovery_addr];
+        let mut configs = vec![first_config];
+        let mut nodes = vec![Some(first)];
+        for name in &NAMES[1..] {
+            let config = write_voter_config(dir, name, &seed, "token", &ids);
+            nodes.push(Some(NodeProcess::start(&config).unwrap()));
+            configs.push(config);
+        }
+        Self {
+            dir: dir.to_owned(),
+            ids,
+            configs,
+            nodes,
+        }
+    }
+
+    /// The running node at `index`.
+    pub fn node(&self, index: usize) -> &NodeProcess {
+        self.nodes[index].as_ref().expect("the node runs")
+    }
+
+    /// Waits until every running node follows one effective leader; its position.
+    pub fn await_leader(&self) -> usize {
+        let mut leader = None;
+        wait_until(CONVERGE, "every running node to follow one effective leader", || {
+            let leaders: Vec<Option<String>> = self.nodes.iter().flatten().map(leader_of).collect();
+            leader = leaders[0].clone();
+            leader.is_some() && leaders.iter().all(|seen| *seen == leader)
+        });
+        let leader = leader.expect("a leader");
+        self.ids.iter().position(|id| *id == leader).expect("a member leads")
+    }
+
+    /// SIGTERM to node `index`, waiting for a clean exit.
+    pub fn stop(&mut self, index: usize) {
+        let status = self.nodes[index].take().expect("the node runs").terminate();
+        assert!(status.success(), "{} exited with {status}", NAMES[index]);
+    }
+
+    /// SIGKILL to node `index`.
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].take().expect("the node runs").kill();
+    }
+
+    /// Starts node `index` again, seeded with every running node (its ports are
+    /// picked anew: the others learn them from its probes).
+    pub fn start(&mut self, index: usize) {
+        self.configs[index] = self.config_seeded_with_running(index);
+        self.nodes[index] = Some(NodeProcess::start(&self.configs[index]).unwrap());
+    }
+
+    /// Rewrites node `index`'s config file, seeded with every running node.
+    pub fn config_seeded_with_running(&self, index: usize) -> PathBuf {
+        let seeds: Vec<_> = self
+            .nodes
+            .iter()
+            .flatten()
+            .map(|node| node.listening.discovery_addr)
+            .collect();
+        write_voter_config(&self.dir, NAMES[index], &seeds, "token", &self.ids)
+    }
+
+    /// The data directory of node `index`.
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.dir.join(NAMES[index])
+    }
+
+    /// Waits until every running node has applied at least `at_least`, all at the
+    /// same index with the same state digest.
+    pub fn await_converged(&self, at_least: u64) {
+        let start = std::time::Instant::now();
+        loop {
+            let states: Vec<(u64, Value)> = self.nodes.iter().flatten().map(applied).collect();
+            let first = &states[0];
+            if states.iter().all(|state| state.0 >= at_least && state == first) {
+                return;
+            }
+            assert!(start.elapsed() < CONVERGE, "the nodes did not converge: {states:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The effective leader `node` follows, if any.
+pub fn leader_of(node: &NodeProcess) -> Option<String> {
+    let state = node.state();
+    let coordinator = &state["coordinator"];
+    (coordinator["effective"] == true)
+        .then(|| coordinator["leader"].as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// The applied index and state digest of `node`.
+pub fn applied(node: &NodeProcess) -> (u64, Value) {
+    let state = node.state();
+    (state["applied_index"].as_u64().unwrap(), state["state_digest"].clone())
+}
+
+/// Commits a policy command numbered `n` through `node`; the index it was
+/// acknowledged at.
+pub fn commit(node: &NodeProcess, n: u64) -> u64 {
+    let command =
+        json!({ "set-policy": { "name": format!("policy-{}", n % 4), "document": n.to_le_bytes().to_vec() } });
+    let (code, answer) = http_post_json(node.listening.operator_addr, "/v1/commands", &command);
+    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
+    answer["index"].as_u64().unwrap()
+}

@@ -1,0 +1,82 @@
+//! Commands as an operator sends them: one the state would refuse is refused at once
+//! with its reason (and `submit` exits 6), one too large for a frame is refused naming
+//! the limit, and one just under it replicates while the cluster keeps committing.
+#![cfg(not(madsim))]
+
+use psionic_core::limits::{ENTRY_BYTES_MAX, HTTP_BODY_BYTES_MAX};
+use psionic_tests::cluster::{Cluster, commit};
+use psionic_tests::{http_exchange, http_post_json, node_cli};
+use serde_json::json;
+
+#[test]
+fn a_command_the_state_would_refuse_is_refused_at_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::three_voters(dir.path());
+    let leader = cluster.node(cluster.await_leader());
+    let api = leader.listening.operator_addr;
+    let stranger = "00112233445566778899aabbccddeeff";
+    let residency = json!({ "set-artifact-residency": {
+        "node": stranger, "artifact": "ab".repeat(32), "residency": "resident" } });
+    let (code, answer) = http_post_json(api, "/v1/commands", &residency);
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["outcome"], "rejected", "{answer}");
+    assert_eq!(
+        answer["reason"]["invalid"]["refusal"]["not-a-member"]["node"], stranger,
+        "{answer}"
+    );
+
+    let token = dir.path().join("operator-token");
+    let removal = json!({ "remove-member": { "node": stranger } }).to_string();
+    let (code, stdout, _) = node_cli(&[
+        "submit",
+        "--operator",
+        &api.to_string(),
+        "--token-file",
+        token.to_str().unwrap(),
+        &removal,
+    ]);
+    assert_eq!(code, 6, "submit exits 6 when the node refuses: {stdout}");
+    assert!(stdout.contains("not-a-member"), "{stdout}");
+}
+
+#[test]
+fn a_command_too_large_for_a_frame_is_refused_naming_the_limit_and_the_cluster_keeps_committing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::three_voters(dir.path());
+    let leader_index = cluster.await_leader();
+    let leader = cluster.node(leader_index);
+    let api = leader.listening.operator_addr;
+    let policy = |byte: u8, len: usize| json!({ "set-policy": { "name": "big", "document": vec![byte; len] } });
+    // 100 KiB of 255s is a 400 KiB body: over the HTTP limit.
+    let (code, answer) = http_post_json(api, "/v1/commands", &policy(255, 100 * 1024));
+    assert_eq!(
+        (code, &answer["limit_bytes"]),
+        (413, &json!(HTTP_BODY_BYTES_MAX)),
+        "{answer}"
+    );
+    // 100 KiB of zeros is a 200 KiB body: under it, but its entry would not fit a frame.
+    let (code, answer) = http_post_json(api, "/v1/commands", &policy(0, 100 * 1024));
+    assert_eq!(code, 413, "{answer}");
+    assert_eq!(answer["reason"]["too-large"]["limit"], ENTRY_BYTES_MAX, "{answer}");
+
+    let (code, answer) = http_post_json(api, "/v1/commands", &policy(255, ENTRY_BYTES_MAX - 256));
+    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
+    let mut last = 0;
+    for n in 0..5 {
+        last = commit(leader, n);
+    }
+    cluster.await_converged(last);
+
+    let body = "[".to_owned() + &"0,".repeat(HTTP_BODY_BYTES_MAX / 2) + "0]";
+    let request = format!(
+        "POST /v1/commands HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        psionic_tests::OPERATOR_TOKEN,
+        body.len()
+    );
+    let (code, answer) = http_exchange(api, &request);
+    assert_eq!(code, 413, "{answer}");
+    assert!(
+        answer.contains(&format!("\"limit_bytes\":{HTTP_BODY_BYTES_MAX}")),
+        "{answer}"
+    );
+}

@@ -1,0 +1,84 @@
+//! Membership driven as an operator would, with real processes: two removals while
+//! their voters are down, and nodes added exactly as the runbook says.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use psionic_tests::cluster::{CONVERGE, Cluster, applied, commit, leader_of};
+use psionic_tests::{NodeProcess, http_get_json, http_post_json, init_node, wait_until, write_config, write_token};
+use serde_json::json;
+
+#[test]
+fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::three_voters(dir.path());
+    let a = cluster.await_leader();
+    let acknowledged = commit(cluster.node(a), 1);
+    let (b, c) = ((a + 1) % 3, (a + 2) % 3);
+    cluster.kill(b);
+    cluster.kill(c);
+    let api = cluster.node(a).listening.operator_addr;
+    let remove = |index: usize| json!({ "remove-member": { "node": cluster.ids[index] } });
+    let first = {
+        let body = remove(b);
+        std::thread::spawn(move || http_post_json(api, "/v1/commands", &body))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, answer) = http_post_json(api, "/v1/commands", &remove(c));
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["reason"]["config-change-pending"].is_object(), "{answer}");
+
+    cluster.start(b);
+    cluster.start(c);
+    let (code, answer) = first.join().unwrap();
+    assert!(
+        matches!(code, 200 | 409),
+        "the first removal commits, or another leader's entry replaces it: {answer}"
+    );
+    let members: Vec<usize> = (0..3).filter(|index| code != 200 || *index != b).collect();
+    wait_until(CONVERGE, "the members to agree", || {
+        let states: Vec<_> = members.iter().map(|index| applied(cluster.node(*index))).collect();
+        states.iter().all(|state| *state == states[0] && state.0 > acknowledged)
+    });
+    let leaders: Vec<_> = members.iter().map(|index| leader_of(cluster.node(*index))).collect();
+    assert!(leaders.iter().all(|leader| *leader == leaders[0]), "{leaders:?}");
+}
+
+#[test]
+fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_token(&dir.join("token"), "the lab's admission token, 2026\n");
+    let founder_id = init_node(&dir.join("n1"));
+    let founder = NodeProcess::start(&write_config(dir, "n1", &[], "token")).unwrap();
+    wait_until(CONVERGE, "the founder to lead its own cluster", || {
+        leader_of(&founder).as_deref() == Some(founder_id.as_str())
+    });
+    let seed = [founder.listening.discovery_addr];
+    let mut nodes = vec![founder];
+    for name in ["n2", "n3"] {
+        init_node(&dir.join(name));
+        nodes.push(NodeProcess::start(&write_config(dir, name, &seed, "token")).unwrap());
+    }
+    wait_until(CONVERGE, "both added nodes to be promoted to voters", || {
+        let members = http_get_json(nodes[0].listening.operator_addr, "/v1/members");
+        let voters = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|member| member["voter"] == true);
+        voters.count() == 3
+    });
+    let leader = nodes
+        .iter()
+        .position(|node| leader_of(node).as_deref() == Some(node.listening.node_id.as_str()))
+        .expect("a leader");
+    let mut last = 0;
+    for n in 0..50 {
+        last = commit(&nodes[leader], n);
+    }
+    wait_until(CONVERGE, "every node to apply every command with one digest", || {
+        let states: Vec<_> = nodes.iter().map(applied).collect();
+        states.iter().all(|state| state.0 >= last && *state == states[0])
+    });
+}
