@@ -240,6 +240,17 @@ pub enum Event {
         /// How.
         disposition: CatchupDisposition,
     },
+    /// A node restored from a backup caught up with `leader` of `term` (its log holds
+    /// the leader's commit index `commit_index`): it votes again from the next term on.
+    /// The driver clears its restored mark once the persists before this are done.
+    Recovered {
+        /// The leader's term.
+        term: u64,
+        /// The leader.
+        leader: NodeId,
+        /// The leader's commit index this node's log covers.
+        commit_index: u64,
+    },
     /// A snapshot was taken and the log compacted.
     SnapshotTaken {
         /// Last included index.

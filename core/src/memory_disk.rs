@@ -2,7 +2,7 @@
 //! it: for in-memory clusters (tests, fuzzing) that crash and restart nodes.
 
 use crate::consensus::{Durable, Entry, HardState, StoredSnapshot};
-use crate::io::Output;
+use crate::io::{Event, Output};
 
 /// What a node made durable; survives a simulated crash. Entries stay in index order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct MemoryDisk {
     pub entries: Vec<Entry>,
     /// Latest snapshot.
     pub snapshot: Option<StoredSnapshot>,
+    /// Restored from a backup, until the node reports it recovered.
+    pub restored: bool,
 }
 
 impl MemoryDisk {
@@ -37,6 +39,7 @@ impl MemoryDisk {
                 self.entries.retain(|entry| agrees && entry.index > index);
                 self.snapshot = Some(snapshot.clone());
             }
+            Output::Event(Event::Recovered { .. }) => self.restored = false,
             Output::Transmit(_) | Output::Event(_) => {}
         }
     }
@@ -47,6 +50,7 @@ impl MemoryDisk {
             hard_state: self.hard_state,
             snapshot: self.snapshot.clone(),
             entries: self.entries.clone(),
+            restored: self.restored,
         }
     }
 }

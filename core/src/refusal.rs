@@ -148,6 +148,15 @@ pub enum Refusal {
         /// This node's term.
         current: u64,
     },
+    /// A vote request while this node recovers from a restored backup: it may have
+    /// voted in this term before, in a life the backup does not remember.
+    #[error("vote for {candidate:?} in term {term} refused: recovering from a restored backup")]
+    Recovering {
+        /// Who asked.
+        candidate: NodeId,
+        /// The term asked for.
+        term: u64,
+    },
     /// A consensus message from a node of another genesis: it was founded with other
     /// voters, so nothing it says about the log can be taken.
     #[error("consensus message from {sender:?} refused: its genesis {theirs:?} is not ours {ours:?}")]
@@ -230,11 +239,13 @@ pub enum RefusalKind {
     ImpossibleValues,
     /// See [`Refusal::GenesisMismatch`].
     GenesisMismatch,
+    /// See [`Refusal::Recovering`].
+    Recovering,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 18] = [
+    pub const ALL: [RefusalKind; 19] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -253,6 +264,7 @@ impl RefusalKind {
         RefusalKind::PeerTableFull,
         RefusalKind::ImpossibleValues,
         RefusalKind::GenesisMismatch,
+        RefusalKind::Recovering,
     ];
 
     /// Whether the frame was refused before it reached the protocol (decoding,
@@ -294,6 +306,7 @@ impl RefusalKind {
             RefusalKind::PeerTableFull => "peer-table-full",
             RefusalKind::ImpossibleValues => "impossible-values",
             RefusalKind::GenesisMismatch => "genesis-mismatch",
+            RefusalKind::Recovering => "recovering",
         }
     }
 }
@@ -315,7 +328,7 @@ impl Refusal {
             | Refusal::PeerTableFull { sender, .. }
             | Refusal::ImpossibleValues { sender, .. }
             | Refusal::GenesisMismatch { sender, .. } => Some(*sender),
-            Refusal::VoteAlreadyCast { candidate, .. } => Some(*candidate),
+            Refusal::VoteAlreadyCast { candidate, .. } | Refusal::Recovering { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
             | Refusal::NamespaceMismatch { .. }
@@ -344,6 +357,7 @@ impl Refusal {
             Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
             Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
             Refusal::GenesisMismatch { .. } => RefusalKind::GenesisMismatch,
+            Refusal::Recovering { .. } => RefusalKind::Recovering,
         }
     }
 }

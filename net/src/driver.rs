@@ -324,6 +324,9 @@ impl Driver {
                     }
                 }
                 Output::Event(event) => {
+                    if matches!(event, Event::Recovered { .. }) {
+                        self.store.end_recovery().await?;
+                    }
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);
                     self.settle_waiter(&event);

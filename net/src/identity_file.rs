@@ -105,11 +105,13 @@ impl IdentityFile {
         Ok(NodeIdentity::new(secret_key, NodeEpoch(0)))
     }
 
-    /// Loads the identity, advances its epoch and makes the new epoch durable before
-    /// returning it: the node may speak only after this.
-    pub async fn load_and_advance(&self) -> Result<NodeIdentity, IdentityError> {
+    /// Loads the identity, advances its epoch (to at least `floor`) and makes the new
+    /// epoch durable before returning it: the node may speak only after this. With a
+    /// floor from the wall clock ([`epoch_floor`]), a node restored from an older copy
+    /// of its directory still starts in an epoch no peer has seen.
+    pub async fn load_and_advance(&self, floor: NodeEpoch) -> Result<NodeIdentity, IdentityError> {
         let (secret_key, epoch) = self.load_raw().await?;
-        let next = epoch.next();
+        let next = epoch.next().max(floor);
         self.write(&secret_key, next).await?;
         Ok(NodeIdentity::new(secret_key, next))
     }
@@ -194,6 +196,15 @@ pub fn generate_secret_key() -> [u8; 32] {
     key
 }
 
+/// An epoch no earlier life of this node can have used, as long as the wall clock
+/// never went back: milliseconds since the Unix epoch (each start takes at least one).
+pub fn epoch_floor() -> NodeEpoch {
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    NodeEpoch(u64::try_from(since_unix.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(all(test, not(madsim)))]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
@@ -212,8 +223,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = IdentityFile::in_dir(dir.path());
         let created = block_on(file.create([5; 32])).unwrap();
-        let first = block_on(file.load_and_advance()).unwrap();
-        let second = block_on(file.load_and_advance()).unwrap();
+        let first = block_on(file.load_and_advance(NodeEpoch(0))).unwrap();
+        let second = block_on(file.load_and_advance(NodeEpoch(0))).unwrap();
         assert_eq!(created.node_id(), second.node_id());
         assert_eq!((first.epoch(), second.epoch()), (NodeEpoch(1), NodeEpoch(2)));
         assert_eq!(block_on(file.load()).unwrap().epoch(), NodeEpoch(2));
@@ -240,7 +251,7 @@ mod tests {
         let mut bytes = std::fs::read(file.path()).unwrap();
         bytes[40] ^= 1;
         std::fs::write(file.path(), &bytes).unwrap();
-        let error = block_on(file.load_and_advance()).unwrap_err();
+        let error = block_on(file.load_and_advance(NodeEpoch(0))).unwrap_err();
         assert!(matches!(error, IdentityError::ChecksumMismatch { .. }));
         assert!(error.to_string().contains(&file.path().display().to_string()));
         assert_eq!(

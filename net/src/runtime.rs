@@ -304,7 +304,9 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         source,
     })?;
     let (store, durable) = DurableStore::open(&settings.data_dir).await?;
-    let identity = identity_file.load_and_advance().await?;
+    let identity = identity_file
+        .load_and_advance(crate::identity_file::epoch_floor())
+        .await?;
     let (node_id, epoch) = (identity.node_id(), identity.epoch());
     let config = NodeConfig {
         cluster_id: ClusterId::derive(&settings.namespace, &settings.cluster_genesis),

@@ -29,7 +29,7 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
         n3.listening.discovery_addr,
     ];
     let intruder = NodeProcess::start(&write_config(dir.path(), "intruder", &all, "wrong-token")).unwrap();
-    assert_eq!(n3.listening.epoch, 1);
+    let first_epoch = n3.listening.epoch;
 
     let honest = [&n1, &n2];
     wait_until(CONVERGE, "every node to see the two others reachable", || {
@@ -64,11 +64,12 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
 
     let n3 = NodeProcess::start(&n3_config).unwrap();
     assert_eq!(n3.listening.node_id, ids[2], "same identity after restart");
-    assert_eq!(n3.listening.epoch, 2, "epoch advanced");
-    wait_until(CONVERGE, "n1 and n2 to see n3 back at epoch 2", || {
+    let epoch = n3.listening.epoch;
+    assert!(epoch > first_epoch, "epoch advanced");
+    wait_until(CONVERGE, "n1 and n2 to see n3 back in its new epoch", || {
         honest.iter().all(|node| {
             let status = node.status();
-            peer_health(&status, &ids[2]).as_deref() == Some("reachable") && peer_epoch(&status, &ids[2]) == Some(2)
+            peer_health(&status, &ids[2]).as_deref() == Some("reachable") && peer_epoch(&status, &ids[2]) == Some(epoch)
         })
     });
     for node in [&n1, &n2, &n3] {

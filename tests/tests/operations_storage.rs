@@ -77,3 +77,54 @@ fn record_offsets(bytes: &[u8]) -> Vec<usize> {
     }
     offsets
 }
+
+#[test]
+fn a_node_restored_from_its_backup_catches_up_and_leaves_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::three_voters(dir.path());
+    let leader = cluster.await_leader();
+    for n in 0..10 {
+        commit(cluster.node(leader), n);
+    }
+    let follower = (leader + 1) % 3;
+    let epoch_at_backup = cluster.node(follower).listening.epoch;
+    cluster.stop(follower);
+    let data_dir = cluster.data_dir(follower);
+    let backup = dir.path().join("backup");
+    let cli = |args: &[&Path]| {
+        let args: Vec<&str> = args.iter().map(|arg| arg.to_str().unwrap()).collect();
+        psionic_tests::node_cli(&args)
+    };
+    let (code, stdout, stderr) = cli(&[
+        "backup".as_ref(),
+        "--data-dir".as_ref(),
+        &data_dir,
+        "--to".as_ref(),
+        &backup,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    cluster.start(follower);
+    for n in 10..20 {
+        commit(cluster.node(leader), n);
+    }
+    cluster.stop(follower);
+    let (code, stdout, stderr) = cli(&[
+        "restore".as_ref(),
+        "--from".as_ref(),
+        &backup,
+        "--data-dir".as_ref(),
+        &data_dir,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(data_dir.join("restored").exists(), "the restore marks the directory");
+    cluster.start(follower);
+    assert!(cluster.node(follower).listening.epoch > epoch_at_backup + 1);
+    let mut last = 0;
+    for n in 20..25 {
+        last = commit(cluster.node(leader), n);
+    }
+    cluster.await_converged(last);
+    psionic_tests::wait_until(psionic_tests::cluster::CONVERGE, "the restored mark to go", || {
+        !data_dir.join("restored").exists()
+    });
+}

@@ -30,6 +30,9 @@ impl Consensus {
             self.election_deadline = None;
             return;
         }
+        if self.recovering {
+            return self.reset_election_deadline(now);
+        }
         if !matches!(self.role, Role::Leader(_)) {
             self.start_pre_vote(now);
         }
@@ -88,6 +91,9 @@ impl Consensus {
                 message: ConsensusMessageKind::VoteRequest,
             };
             return self.effects.push(Effect::Refuse(refusal));
+        }
+        if self.refuse_vote_while_recovering(from, request.term) {
+            return self.reply_vote(from, self.hard.term, false, request.pre_vote);
         }
         // Leader stickiness: while a leader is known to be alive, elections are ignored,
         // so a node returning from a partition cannot depose a healthy leader.
@@ -174,7 +180,7 @@ impl Consensus {
 
     /// The leader asked this node to campaign now (leadership transfer).
     pub(crate) fn on_timeout_now(&mut self, now: Instant, from: NodeId, term: u64) {
-        if term == self.hard.term && self.leader == Some(from) && self.is_voter(self.id) {
+        if term == self.hard.term && self.leader == Some(from) && self.is_voter(self.id) && !self.recovering {
             self.start_election(now, true);
         }
     }

@@ -73,6 +73,7 @@ impl Consensus {
             devices: Default::default(),
             dispatch: Default::default(),
             mutations: Mutations::default(),
+            recovering: durable.restored,
             config,
         };
         if let Some(genesis) = founded {

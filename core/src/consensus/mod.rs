@@ -22,6 +22,7 @@ mod membership;
 pub mod message;
 mod proposal_checks;
 mod raw;
+mod recovery;
 mod replication;
 pub mod snapshot;
 #[cfg(test)]
@@ -138,6 +139,10 @@ pub struct Durable {
     pub snapshot: Option<StoredSnapshot>,
     /// Entries after the snapshot, in order.
     pub entries: Vec<Entry>,
+    /// Whether the state was restored from a backup: it may lack votes cast and
+    /// entries acknowledged since the backup, so the node neither votes nor stands
+    /// until it has caught up with a leader (see `consensus::recovery`).
+    pub restored: bool,
 }
 
 /// A node's role in consensus.
@@ -383,6 +388,8 @@ pub struct Consensus {
     /// state is encoded after every entry when `digest_on_apply` is on).
     pub(crate) digest_scratch: Vec<u8>,
     pub(crate) mutations: Mutations,
+    /// Restored from a backup and not yet caught up with a leader.
+    pub(crate) recovering: bool,
     pub(crate) dispatch: crate::dispatch::Dispatcher,
     pub(crate) devices: devices::DeviceBook,
 }

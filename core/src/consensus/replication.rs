@@ -260,6 +260,7 @@ impl Consensus {
                         self.commit_index = leader_commit.min(match_index).max(self.commit_index);
                         self.apply_committed();
                     }
+                    self.maybe_end_recovery(from, match_index, leader_commit);
                     Ok(match_index)
                 } else {
                     Err(self.commit_index + 1)

@@ -9,6 +9,7 @@
 //!   tail (a record cut by a crash) is dropped; a bad record elsewhere stops the node
 //!   with an error naming the file and offset. Compaction drops whole segments.
 
+pub mod backup;
 mod records;
 mod segments;
 
@@ -43,6 +44,12 @@ pub enum StoreError {
         path: PathBuf,
         /// Where.
         offset: u64,
+    },
+    /// A directory given as a backup holds no identity.
+    #[error("{path}: not a backup of a data directory (no identity file)", path = path.display())]
+    NotABackup {
+        /// The directory.
+        path: PathBuf,
     },
     /// The log's entries are not contiguous or do not follow the snapshot.
     #[error("{path}: entry at byte offset {offset} has index {found}, expected {expected}", path = path.display())]
@@ -100,6 +107,14 @@ impl DurableStore {
         let snapshot = read_snapshot(&dir.join("snapshot")).await?;
         let first_index = snapshot.as_ref().map_or(1, |snapshot| snapshot.meta.last_index + 1);
         let (log, entries) = SegmentedLog::open(dir, first_index, segment_bytes_max).await?;
+        let restored = storage::read(&dir.join(backup::RESTORED_MARK))
+            .await
+            .map_err(|source| StoreError::Io {
+                path: dir.join(backup::RESTORED_MARK),
+                operation: "read",
+                source,
+            })?
+            .is_some();
         Ok((
             Self {
                 dir: dir.to_owned(),
@@ -110,8 +125,19 @@ impl DurableStore {
                 hard_state,
                 snapshot,
                 entries,
+                restored,
             },
         ))
+    }
+
+    /// The node caught up after a restore: drops the restored mark.
+    pub async fn end_recovery(&mut self) -> Result<(), StoreError> {
+        let path = self.dir.join(backup::RESTORED_MARK);
+        storage::discard(&path).await.map_err(|source| StoreError::Io {
+            path,
+            operation: "remove",
+            source,
+        })
     }
 
     /// How much the store holds now.

@@ -272,8 +272,22 @@ impl SegmentedLog {
     }
 }
 
+/// The file names of the segments `dir`'s manifest names, in order.
+pub(super) async fn named_segments(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let manifest: Manifest = read_single(&dir.join("log-manifest")).await?.unwrap_or_default();
+    Ok(manifest
+        .segments
+        .iter()
+        .map(|segment| segment_file_name(segment.number))
+        .collect())
+}
+
+fn segment_file_name(number: u64) -> String {
+    format!("log-{number:08}")
+}
+
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
-    dir.join(format!("log-{number:08}"))
+    dir.join(segment_file_name(number))
 }
 
 fn check_contiguous(entries: &[(Entry, Position)], entry: &Entry, path: &Path, offset: u64) -> Result<(), StoreError> {

@@ -30,6 +30,7 @@ pub(super) fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus
         hard_state: HardState { term, voted_for: None },
         snapshot: None,
         entries,
+        restored: false,
     };
     let identity = (id(1), NodeEpoch(1), ClusterId([0; 16]));
     Consensus::new(identity, config, durable, ChaCha8Rng::seed_from_u64(1), Instant::ZERO).unwrap()

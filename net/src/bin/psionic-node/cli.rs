@@ -58,6 +58,27 @@ enum Command {
         #[arg(long, requires = "manifest")]
         node: Option<String>,
     },
+    /// Copy a stopped node's durable state (identity, term and vote, snapshot, log)
+    /// into a new directory.
+    Backup {
+        /// The node's data directory (the node must be stopped).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Directory to create and copy into.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Replace a stopped node's durable state by a backup. The restored node neither
+    /// votes nor stands for election until it has caught up with the leader; restore
+    /// while the cluster has a stable leader.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The node's data directory (created if absent; the node must be stopped).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Work with an operator manifest.
     #[command(subcommand)]
     Manifest(ManifestCommand),
@@ -148,6 +169,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Init { data_dir } => crate::serve::init(&data_dir),
+        Command::Backup { data_dir, to } => crate::backup::backup(&data_dir, &to),
+        Command::Restore { from, data_dir } => crate::backup::restore(&from, &data_dir),
         Command::Run { config, manifest, node } => {
             crate::serve::run(config.as_deref(), manifest.as_deref(), node.as_deref())
         }

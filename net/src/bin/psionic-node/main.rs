@@ -12,6 +12,8 @@ fn main() {
 }
 
 #[cfg(not(madsim))]
+mod backup;
+#[cfg(not(madsim))]
 mod cli;
 #[cfg(not(madsim))]
 mod client;

@@ -102,7 +102,8 @@ pub fn check_manifest(path: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
-fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
+/// Locks `data_dir` for this process (exit 4 if another holds it).
+pub fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
     let path = data_dir.join("lock");
     let describe = |error: &dyn std::fmt::Display| {
         (
