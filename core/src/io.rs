@@ -240,6 +240,14 @@ pub enum Event {
         /// How.
         disposition: CatchupDisposition,
     },
+    /// Leader: a leadership transfer to `to` was not done within an election timeout
+    /// and was given up; proposals are taken again.
+    TransferGivenUp {
+        /// The leader's term.
+        term: u64,
+        /// The target.
+        to: NodeId,
+    },
     /// A node restored from a backup caught up with `leader` of `term` (its log holds
     /// the leader's commit index `commit_index`): it votes again from the next term on.
     /// The driver clears its restored mark once the persists before this are done.

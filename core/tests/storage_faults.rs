@@ -50,3 +50,83 @@ fn a_follower_whose_log_lost_its_tail_is_brought_back() {
     harness.run_until_ms(harness.now.as_millis() + 1_000);
     assert_converged(&harness);
 }
+
+#[test]
+fn a_node_restored_from_a_backup_votes_only_once_it_has_caught_up() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 42);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 10);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let restored = (leader + 1) % 3;
+    let mut backup = harness.disks[restored].clone();
+    harness.propose(leader, 10);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    harness.crash(restored);
+    backup.restored = true;
+    harness.disks[restored] = backup;
+    // The third node is cut off: the restored node alone with the leader.
+    let third = (leader + 2) % 3;
+    harness.isolate(third);
+    harness.restart(restored, 2);
+    assert!(harness.nodes[restored].consensus().is_recovering());
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    assert!(
+        !harness.nodes[restored].consensus().is_recovering(),
+        "caught up from the leader"
+    );
+    assert!(
+        harness
+            .events_of(restored)
+            .any(|event| matches!(event, Event::Recovered { .. }))
+    );
+    assert!(!harness.disks[restored].restored, "the mark is dropped once recovered");
+    assert_converged_except(&harness, third);
+}
+
+#[test]
+fn a_recovering_node_refuses_votes_and_never_stands() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 44);
+    let leader = harness.await_leader(3_000);
+    harness.propose(leader, 5);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let restored = (leader + 1) % 3;
+    harness.crash(leader);
+    harness.crash(restored);
+    harness.disks[restored].restored = true;
+    harness.restart(restored, 2);
+    harness.run_until_ms(harness.now.as_millis() + 5_000);
+    assert_eq!(
+        harness.leaders(),
+        Vec::<usize>::new(),
+        "no quorum without the recovering node's vote"
+    );
+    assert!(
+        harness.events_of(restored).all(|event| !matches!(
+            event,
+            Event::RoleChanged {
+                role: RoleKind::Candidate | RoleKind::PreCandidate,
+                ..
+            }
+        )),
+        "it never stands"
+    );
+    let refused = harness.nodes[restored]
+        .refusals()
+        .get(psionic_core::RefusalKind::Recovering);
+    assert!(refused > 0, "the other voter asked and was refused");
+    harness.restart(leader, 2);
+    harness.await_leader(5_000);
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    assert!(!harness.nodes[restored].consensus().is_recovering());
+}
+
+fn assert_converged_except(harness: &Harness, skipped: usize) {
+    let states: Vec<_> = (0..harness.nodes.len())
+        .filter(|index| *index != skipped)
+        .map(|index| {
+            let state = harness.nodes[index].consensus().state();
+            (state.applied_index, state.digest())
+        })
+        .collect();
+    assert!(states.iter().all(|state| *state == states[0]), "{states:?}");
+}

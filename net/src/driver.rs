@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use psionic_core::consensus::{Authority, Decision, ProposalRejection};
+use psionic_core::consensus::{Authority, Decision, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
@@ -50,10 +50,12 @@ pub enum Request {
         /// The authority it was stamped with, or why it was not sent.
         reply: oneshot::Sender<Result<Authority, ProposalRejection>>,
     },
-    /// Hand leadership to another voter (before shutdown).
+    /// Hand leadership to `to` (or the most up-to-date other voter).
     TransferLeadership {
-        /// The voter asked to take over, if this node led.
-        reply: oneshot::Sender<Option<NodeId>>,
+        /// The voter to hand over to; none: the most up to date.
+        to: Option<NodeId>,
+        /// The voter asked to take over, or why none was.
+        reply: oneshot::Sender<Result<NodeId, TransferRefusal>>,
     },
     /// This node's backend readiness and telemetry, as just probed.
     ReportDevices(DeviceReport),
@@ -232,8 +234,8 @@ impl Driver {
             Request::IssueDecision { to, decision, reply } => {
                 let _ = reply.send(self.core.issue_decision(now, to, decision));
             }
-            Request::TransferLeadership { reply } => {
-                let _ = reply.send(self.core.transfer_leadership(now));
+            Request::TransferLeadership { to, reply } => {
+                let _ = reply.send(self.core.transfer_leadership_to(now, to));
             }
             Request::ReportDevices(mut report) => {
                 report.telemetry.queue_depth = self.serving.queue_depth();

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection};
+use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::state::ApplyRefusal;
@@ -269,9 +269,18 @@ impl NodeClient {
 
     /// Leader: hands leadership to the most up-to-date voter. Returns it.
     pub async fn transfer_leadership(&self) -> Option<NodeId> {
+        self.transfer_leadership_to(None).await.ok()
+    }
+
+    /// Leader: hands leadership to `to` (or the most up-to-date other voter); the
+    /// voter asked to take over. `Err(None)`: the node stopped first.
+    pub async fn transfer_leadership_to(&self, to: Option<NodeId>) -> Result<NodeId, Option<TransferRefusal>> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send(Request::TransferLeadership { reply }).await.ok()?;
-        answer.await.ok().flatten()
+        self.requests
+            .send(Request::TransferLeadership { to, reply })
+            .await
+            .map_err(|_| None)?;
+        answer.await.map_err(|_| None)?.map_err(Some)
     }
 }
 

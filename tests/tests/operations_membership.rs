@@ -82,3 +82,27 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
         states.iter().all(|state| state.0 >= last && *state == states[0])
     });
 }
+
+#[test]
+fn leadership_is_handed_to_the_named_voter_and_commands_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::three_voters(dir.path());
+    let leader = cluster.await_leader();
+    commit(cluster.node(leader), 1);
+    let target = (leader + 1) % 3;
+    let api = cluster.node(leader).listening.operator_addr;
+    let body = json!({ "to": cluster.ids[target] });
+    let (code, answer) = http_post_json(api, "/v1/leadership/transfer", &body);
+    assert_eq!((code, &answer["outcome"]), (200, &json!("transferring")), "{answer}");
+    assert_eq!(answer["to"], cluster.ids[target]);
+    wait_until(CONVERGE, "the named voter to lead", || cluster.await_leader() == target);
+    let last = commit(cluster.node(target), 2);
+    cluster.await_converged(last);
+    let (code, answer) = http_post_json(
+        cluster.node(target).listening.operator_addr,
+        "/v1/leadership/transfer",
+        &json!({ "to": "00112233445566778899aabbccddeeff" }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert!(answer["refusal"]["not-a-voter"].is_object(), "{answer}");
+}

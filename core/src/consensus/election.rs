@@ -223,7 +223,7 @@ impl Consensus {
             progress,
             heard_since_check: BTreeSet::new(),
             acked_sent_at: BTreeMap::new(),
-            transfer_to: None,
+            transfer: None,
             since: now,
         };
         self.set_role(Role::Leader(Box::new(leadership)));

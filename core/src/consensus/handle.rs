@@ -209,7 +209,10 @@ impl Consensus {
         self.now = now;
         match timer {
             Timer::Election => self.on_election_timeout(now),
-            Timer::Heartbeat => self.broadcast_append(now),
+            Timer::Heartbeat => {
+                self.expire_transfer(now);
+                self.broadcast_append(now);
+            }
             Timer::CheckQuorum => self.on_check_quorum(now),
             Timer::DiscoveryProbe | Timer::PeerExpiry => {}
         }
@@ -295,30 +298,6 @@ impl Consensus {
             authority,
             decision: stamped.decision,
         });
-    }
-
-    /// Leader: hands leadership to the most up-to-date other voter. Returns it.
-    pub(crate) fn transfer_leadership(&mut self) -> Option<NodeId> {
-        let voters = self.effective_voters();
-        let last_index = self.log.last_index();
-        let Role::Leader(leadership) = &mut self.role else {
-            return None;
-        };
-        let target = leadership
-            .progress
-            .iter()
-            .filter(|(id, _)| voters.contains(id))
-            .max_by_key(|(id, progress)| (progress.match_index, core::cmp::Reverse(**id)))
-            .map(|(id, progress)| (*id, progress.match_index))?;
-        leadership.transfer_to = Some(target.0);
-        if target.1 < last_index {
-            self.send_append(target.0);
-        }
-        self.effects.push(Effect::Send {
-            to: target.0,
-            message: RaftMessage::TimeoutNow { term: self.hard.term },
-        });
-        Some(target.0)
     }
 
     pub(crate) fn refuse_values(&mut self, sender: NodeId, fault: super::message::ValueFault) {

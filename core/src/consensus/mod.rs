@@ -27,6 +27,7 @@ mod replication;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,7 @@ pub use handle::Mutations;
 pub use log::{Entry, EntryPayload, RaftLog};
 pub use message::RaftMessage;
 pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
+pub use transfer::TransferRefusal;
 
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
 use crate::io::Event;
@@ -309,8 +311,8 @@ pub(crate) struct Leadership {
     pub heard_since_check: BTreeSet<NodeId>,
     /// Per follower, the send time of the newest append it acknowledged (the lease).
     pub acked_sent_at: BTreeMap<NodeId, Instant>,
-    /// A transfer in progress, to this voter.
-    pub transfer_to: Option<NodeId>,
+    /// A transfer in progress.
+    pub transfer: Option<transfer::Transfer>,
     /// When this leadership began.
     pub since: Instant,
 }

@@ -92,7 +92,7 @@ impl Consensus {
     /// Whether this node may append proposals now.
     pub(crate) fn accepts_proposals(&self) -> Result<(), ProposalRejection> {
         match &self.role {
-            Role::Leader(leadership) if leadership.transfer_to.is_some() => Err(ProposalRejection::TransferInProgress),
+            Role::Leader(leadership) if leadership.transfer.is_some() => Err(ProposalRejection::TransferInProgress),
             Role::Leader(_) => Ok(()),
             _ => Err(ProposalRejection::NotLeader {
                 leader_hint: self.leader,
@@ -396,7 +396,7 @@ impl Consensus {
             if lagging {
                 self.send_append(from);
             }
-            return;
+            return self.advance_transfer(from);
         }
         // A follower whose log is shorter than it acknowledged lost entries from its
         // disk: it holds only what it now reports. (A stale rejection can only lower

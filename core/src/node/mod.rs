@@ -219,10 +219,21 @@ impl Node {
     /// Leader: hands leadership to the most up-to-date other voter (before shutdown).
     /// Returns the voter asked to take over.
     pub fn transfer_leadership(&mut self, now: Instant) -> Option<NodeId> {
+        self.transfer_leadership_to(now, None).ok()
+    }
+
+    /// Leader: hands leadership to `target` (or the most up-to-date other voter): it
+    /// takes no proposals until the target, caught up, has been told to stand, or an
+    /// election timeout has passed.
+    pub fn transfer_leadership_to(
+        &mut self,
+        now: Instant,
+        target: Option<NodeId>,
+    ) -> Result<NodeId, crate::consensus::TransferRefusal> {
         self.consensus.now = now;
-        let target = self.consensus.transfer_leadership();
+        let transferred = self.consensus.transfer_leadership(now, target);
         self.finish();
-        target
+        transferred
     }
 
     /// Takes this node's backend readiness and telemetry. The leader commits a

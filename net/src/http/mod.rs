@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+mod leadership;
 mod members;
 mod metrics;
 mod requests;
@@ -84,6 +85,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/requests/{id}", get(requests::get_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
         .route("/v1/plans", post(requests::post_plan))
+        .route("/v1/leadership/transfer", post(leadership::post_transfer))
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)
 }

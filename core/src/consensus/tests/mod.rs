@@ -74,7 +74,7 @@ pub(super) fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]
         progress,
         heard_since_check: BTreeSet::new(),
         acked_sent_at: BTreeMap::new(),
-        transfer_to: None,
+        transfer: None,
         since: Instant::ZERO,
     };
     consensus.role = Role::Leader(Box::new(leadership));
