@@ -80,6 +80,10 @@ impl Consensus {
             consensus.effects.push(Effect::PersistSnapshot(genesis));
         }
         consensus.reset_election_deadline(now);
+        if consensus.effective_voters() == std::collections::BTreeSet::from([consensus.id]) {
+            // Its own quorum: nobody to wait for.
+            consensus.election_deadline = Some(now);
+        }
         Ok(consensus)
     }
 
