@@ -1,7 +1,10 @@
 //! A tiny in-memory stepping harness: N real cores, a virtual clock that jumps to the
-//! earliest deadline, configurable loss and partitions, and a record of every event.
+//! earliest deadline, configurable loss, reordering, duplication and partitions, crashes
+//! (also between a persist and the sends after it), and a record of every event.
 
 #![allow(dead_code)]
+
+pub mod checks;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -32,6 +35,37 @@ pub struct Packet {
 /// What a node made durable: survives `restart`.
 pub type Disk = MemoryDisk;
 
+/// Longest a reordered packet is held back, in milliseconds (a heartbeat is 100 ms:
+/// packets sent after it, and elections, overtake it).
+pub const REORDER_HOLD_MS_MAX: u64 = 300;
+
+/// How often each network fault fired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Packets dropped by `loss_ppm`.
+    pub lost: u64,
+    /// Packets held back by `reorder_ppm`.
+    pub reordered: u64,
+    /// Packets copied by `duplicate_ppm`.
+    pub duplicated: u64,
+}
+
+/// A crash that cut one `handle` call's outputs short (see
+/// [`Harness::crash_after_persist`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashCut {
+    /// The node that crashed.
+    pub node: usize,
+    /// When.
+    pub at: Instant,
+    /// Persist outputs carried out before the crash.
+    pub persists: usize,
+    /// Outputs dropped: transmits, events and later persists.
+    pub dropped: usize,
+    /// Transmits among them.
+    pub dropped_transmits: usize,
+}
+
 pub struct Harness {
     pub now: Instant,
     pub disks: Vec<Disk>,
@@ -48,6 +82,20 @@ pub struct Harness {
     blocked: BTreeSet<(usize, usize)>,
     /// Probability of loss in parts per million.
     pub loss_ppm: u32,
+    /// Probability (parts per million) that a packet is held back for up to
+    /// [`REORDER_HOLD_MS_MAX`], so that packets sent after it arrive first.
+    pub reorder_ppm: u32,
+    /// Probability (parts per million) that a packet is delivered twice: the copy
+    /// arrives after the packets already in flight.
+    pub duplicate_ppm: u32,
+    /// How often loss, reordering and duplication fired.
+    pub faults: FaultCounts,
+    /// Crashes that cut a node's outputs after a persist, in order.
+    pub crash_cuts: Vec<CrashCut>,
+    /// Packets held back by reordering, with the instant they arrive.
+    held: Vec<(Instant, Packet)>,
+    /// The armed crash cut: node and persists carried out before it.
+    armed_cut: Option<(usize, usize)>,
     rng: ChaCha8Rng,
 }
 
@@ -120,6 +168,16 @@ pub fn consensus_configs(count: usize, voters: usize) -> Vec<NodeConfig> {
         .collect()
 }
 
+/// Configs of `count` genesis voters, each seeded with every other node, so that any
+/// set of restarted nodes finds each other without node 0.
+pub fn mesh_configs(count: usize) -> Vec<NodeConfig> {
+    let mut configs = consensus_configs(count, count);
+    for (index, config) in configs.iter_mut().enumerate() {
+        config.seeds = (0..count).filter(|other| *other != index).map(addr).collect();
+    }
+    configs
+}
+
 impl Harness {
     pub fn new(configs: Vec<NodeConfig>, seed: u64) -> Self {
         let addrs = (0..configs.len()).map(addr).collect();
@@ -139,6 +197,12 @@ impl Harness {
             in_flight: VecDeque::new(),
             blocked: BTreeSet::new(),
             loss_ppm: 0,
+            reorder_ppm: 0,
+            duplicate_ppm: 0,
+            faults: FaultCounts::default(),
+            crash_cuts: Vec::new(),
+            held: Vec::new(),
+            armed_cut: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
@@ -177,13 +241,18 @@ impl Harness {
                 self.deliver(packet);
                 continue;
             }
+            if self.release_held() {
+                continue;
+            }
             deliveries_at_this_instant = 0;
             let live = self
                 .nodes
                 .iter()
                 .enumerate()
                 .filter(|(index, _)| !self.down.contains(index));
-            let Some(next) = live.filter_map(|(_, node)| node.poll_timeout()).min() else {
+            let next_timer = live.filter_map(|(_, node)| node.poll_timeout()).min();
+            let next_held = self.held.iter().map(|(at, _)| *at).min();
+            let Some(next) = next_timer.into_iter().chain(next_held).min() else {
                 break;
             };
             if next > until {
@@ -233,6 +302,34 @@ impl Harness {
 
     pub fn heal(&mut self) {
         self.blocked.clear();
+    }
+
+    /// Restores every link of node `index` (the links between other nodes stay as
+    /// they are).
+    pub fn reconnect(&mut self, index: usize) {
+        self.blocked.retain(|(from, to)| *from != index && *to != index);
+    }
+
+    /// Restarts node `index` from its disk in its next epoch.
+    pub fn reboot(&mut self, index: usize) {
+        let epoch = self.nodes[index].epoch().0 + 1;
+        self.restart(index, epoch);
+    }
+
+    /// Arms a crash of node `index` between a persist and the sends after it: the next
+    /// time one input (or proposal) makes it emit at least `persists` persist outputs
+    /// followed by a transmit, its outputs are carried out up to and including the
+    /// `persists`-th persist, the rest (transmits, events, later persists) are dropped,
+    /// and the node crashes. Recorded in `crash_cuts` when it fires.
+    pub fn crash_after_persist(&mut self, index: usize, persists: usize) {
+        assert!(persists >= 1, "a cut falls after at least one persist");
+        assert!(self.armed_cut.is_none(), "one crash cut at a time");
+        self.armed_cut = Some((index, persists));
+    }
+
+    /// Disarms the crash cut if it has not fired; whether one was armed.
+    pub fn disarm_crash_cut(&mut self) -> bool {
+        self.armed_cut.take().is_some()
     }
 
     /// Replaces node `index` by a fresh core with the same key and `epoch`, recovered
@@ -337,33 +434,119 @@ impl Harness {
     }
 
     fn drain_outputs(&mut self) {
-        for (index, node) in self.nodes.iter_mut().enumerate() {
-            while let Some(output) = node.poll_output() {
-                self.disks[index].persist(&output);
-                match output {
-                    Output::Transmit(transmit) => {
-                        let packet = Packet {
-                            from: self.addrs[index],
-                            to: transmit.to,
-                            class: transmit.class,
-                            bytes: transmit.bytes,
-                            authenticated_len: transmit.authenticated_len,
-                        };
-                        self.sent.push(packet.clone());
-                        self.in_flight.push_back(packet);
+        for index in 0..self.nodes.len() {
+            match self.armed_cut {
+                Some((node, persists)) if node == index => self.drain_cutting(index, persists),
+                _ => {
+                    while let Some(output) = self.nodes[index].poll_output() {
+                        self.carry_out(index, output);
                     }
-                    Output::Event(event) => self.events.push((index, self.now, event)),
-                    Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_) => {}
                 }
             }
         }
+    }
+
+    /// Drains node `index` under an armed crash cut: fires it if these outputs hold
+    /// `persists` persists followed by a transmit, else carries them all out.
+    fn drain_cutting(&mut self, index: usize, persists: usize) {
+        let outputs: Vec<Output> = std::iter::from_fn(|| self.nodes[index].poll_output()).collect();
+        let is_persist = |output: &Output| {
+            matches!(
+                output,
+                Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_)
+            )
+        };
+        let cut = outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, output)| is_persist(output))
+            .nth(persists - 1)
+            .map(|(position, _)| position + 1)
+            .filter(|&kept| {
+                outputs[kept..]
+                    .iter()
+                    .any(|output| matches!(output, Output::Transmit(_)))
+            });
+        let kept = cut.unwrap_or(outputs.len());
+        let dropped: Vec<Output> = outputs.iter().skip(kept).cloned().collect();
+        for output in outputs.into_iter().take(kept) {
+            self.carry_out(index, output);
+        }
+        if cut.is_some() {
+            self.armed_cut = None;
+            self.crash(index);
+            self.crash_cuts.push(CrashCut {
+                node: index,
+                at: self.now,
+                persists,
+                dropped: dropped.len(),
+                dropped_transmits: dropped
+                    .iter()
+                    .filter(|output| matches!(output, Output::Transmit(_)))
+                    .count(),
+            });
+        }
+    }
+
+    /// Carries out one output of node `index`: persists it, sends it, or records it.
+    fn carry_out(&mut self, index: usize, output: Output) {
+        self.disks[index].persist(&output);
+        match output {
+            Output::Transmit(transmit) => {
+                let packet = Packet {
+                    from: self.addrs[index],
+                    to: transmit.to,
+                    class: transmit.class,
+                    bytes: transmit.bytes,
+                    authenticated_len: transmit.authenticated_len,
+                };
+                self.sent.push(packet.clone());
+                self.in_flight.push_back(packet);
+            }
+            Output::Event(event) => self.events.push((index, self.now, event)),
+            Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_) => {}
+        }
+    }
+
+    /// Draws whether a fault of probability `ppm` fires (no draw when it is 0, so a
+    /// harness without that fault sees the same random sequence as before).
+    fn chance(&mut self, ppm: u32) -> bool {
+        ppm > 0 && (self.rng.next_u32() % 1_000_000) < ppm
+    }
+
+    /// Moves the held-back packets that are due into the in-flight queue, oldest due
+    /// first; whether there were any.
+    fn release_held(&mut self) -> bool {
+        if !self.held.iter().any(|(at, _)| *at <= self.now) {
+            return false;
+        }
+        let now = self.now;
+        let (mut due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.held = later;
+        due.sort_by_key(|(at, _)| *at);
+        self.in_flight.extend(due.into_iter().map(|(_, packet)| packet));
+        true
     }
 
     fn deliver(&mut self, packet: Packet) {
         let (Some(from), Some(to)) = (self.index_of(packet.from), self.index_of(packet.to)) else {
             return;
         };
-        let lost = self.loss_ppm > 0 && (self.rng.next_u32() % 1_000_000) < self.loss_ppm;
+        if self.chance(self.duplicate_ppm) {
+            self.faults.duplicated += 1;
+            self.in_flight.push_back(packet.clone());
+        }
+        if self.chance(self.reorder_ppm) {
+            self.faults.reordered += 1;
+            let hold_ms = 1 + self.rng.next_u64() % REORDER_HOLD_MS_MAX;
+            let at = self.now + psionic_core::time::ms(hold_ms);
+            self.held.push((at, packet));
+            return;
+        }
+        let lost = self.chance(self.loss_ppm);
+        self.faults.lost += u64::from(lost);
         if lost || self.blocked.contains(&(from, to)) || self.down.contains(&from) || self.down.contains(&to) {
             return;
         }
