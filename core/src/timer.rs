@@ -19,6 +19,10 @@ pub enum Timer {
     /// Fires every election-timeout floor on the leader: it steps down unless a quorum
     /// answered since the last check.
     CheckQuorum,
+    /// Fires every heartbeat interval on the leader, however often proposals send
+    /// appends in between: it gives up an overdue transfer and proposes the
+    /// membership and readiness changes due.
+    Maintenance,
 }
 
 /// Deadlines of the armed timers.

@@ -82,3 +82,24 @@ fn a_node_of_another_genesis_is_refused_and_never_counted() {
         assert_eq!(node.consensus().state().members.len(), 1, "neither admits the other");
     }
 }
+
+#[test]
+fn a_leader_under_a_steady_load_still_admits_the_nodes_that_join() {
+    // Proposals every 20 ms send appends more often than the heartbeat interval: the
+    // leader's maintenance (admission, promotion) runs on its own timer all the same.
+    let mut configs: Vec<_> = (0..3).map(|index| config(index, 1)).collect();
+    configs[0].consensus.initial_voters = vec![(node_id(0), NodeRole::Both)];
+    let mut harness = Harness::new(configs, 55);
+    for _ in 0..200 {
+        harness.run_until_ms(harness.now.as_millis() + 20);
+        if let Some(&leader) = harness.leaders().first() {
+            harness.propose(leader, 1);
+        }
+    }
+    let leader = harness.leaders()[0];
+    assert_eq!(
+        harness.nodes[leader].consensus().state().voters().len(),
+        3,
+        "both promoted under load"
+    );
+}

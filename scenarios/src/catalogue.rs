@@ -25,6 +25,13 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("scheduling", include_str!("../catalogue/scheduling.toml")),
     ("swarm", include_str!("../catalogue/swarm.toml")),
     ("long-partition", include_str!("../catalogue/long-partition.toml")),
+    ("membership-churn", include_str!("../catalogue/membership-churn.toml")),
+    (
+        "transfer-under-faults",
+        include_str!("../catalogue/transfer-under-faults.toml"),
+    ),
+    ("storage-faults", include_str!("../catalogue/storage-faults.toml")),
+    ("join-by-runbook", include_str!("../catalogue/join-by-runbook.toml")),
 ];
 
 /// Why a scenario could not be loaded.

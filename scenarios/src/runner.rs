@@ -27,6 +27,15 @@ pub enum Mutation {
     VoteIgnoresLog,
     /// Accept decisions whatever their fence.
     NoFenceCheck,
+    /// Take a voter change while another is uncommitted.
+    ConcurrentConfigChange,
+    /// Take a voter change before the leader commits an entry of its term.
+    ConfigBeforeOwnTermCommit,
+    /// Answer an append before its entries are durable.
+    AckBeforePersist,
+    /// Truncate at an append's first entry even where it matches (a late append cuts
+    /// committed entries).
+    TruncateCommitted,
 }
 
 impl Mutation {
@@ -36,6 +45,10 @@ impl Mutation {
             Mutation::CommitWithoutQuorum => "commit-without-quorum",
             Mutation::VoteIgnoresLog => "vote-ignores-log",
             Mutation::NoFenceCheck => "no-fence-check",
+            Mutation::ConcurrentConfigChange => "concurrent-config-change",
+            Mutation::ConfigBeforeOwnTermCommit => "config-before-own-term-commit",
+            Mutation::AckBeforePersist => "ack-before-persist",
+            Mutation::TruncateCommitted => "truncate-committed",
         }
     }
 
@@ -45,6 +58,10 @@ impl Mutation {
             commit_without_quorum: self == Mutation::CommitWithoutQuorum,
             vote_ignores_log: self == Mutation::VoteIgnoresLog,
             no_fence_check: self == Mutation::NoFenceCheck,
+            concurrent_config_change: self == Mutation::ConcurrentConfigChange,
+            config_before_own_term_commit: self == Mutation::ConfigBeforeOwnTermCommit,
+            ack_before_persist: self == Mutation::AckBeforePersist,
+            truncate_committed: self == Mutation::TruncateCommitted,
         }
     }
 }

@@ -44,6 +44,10 @@ sweeps! {
     scheduling_sweep => "scheduling",
     swarm_sweep => "swarm",
     long_partition_sweep => "long-partition",
+    membership_churn_sweep => "membership-churn",
+    transfer_under_faults_sweep => "transfer-under-faults",
+    storage_faults_sweep => "storage-faults",
+    join_by_runbook_sweep => "join-by-runbook",
 }
 
 #[test]

@@ -20,5 +20,5 @@ pub mod trace;
 pub mod views;
 
 pub use report::{Condition, NotApplied, Outcome, Report, Violation};
-pub use trace::{Fault, Trace, TraceKind, TraceRecord};
+pub use trace::{DiskDamage, Fault, Trace, TraceKind, TraceRecord};
 pub use views::Views;

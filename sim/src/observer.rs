@@ -52,6 +52,13 @@ pub(crate) struct SharedState {
     pub requests: crate::cluster::RequestLedger,
     /// Frames every node handed to its transports.
     pub frames_sent: crate::report::FramesSent,
+    /// Nodes that refused to start from their data directory, and have not started
+    /// since.
+    pub broken: BTreeSet<String>,
+    /// What to do to each node's disk before its next start, in order.
+    pub disk_actions: BTreeMap<String, Vec<crate::cluster::DiskAction>>,
+    /// Nodes whose disk was damaged so that they must refuse to start.
+    pub must_refuse: BTreeSet<String>,
 }
 
 impl SharedState {

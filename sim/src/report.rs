@@ -45,6 +45,11 @@ pub enum Condition {
     ReadinessCommitted,
     /// Every inference request submitted so far has ended (completed or refused).
     RequestsSettled,
+    /// Every live honest node's applied state holds `count` voters.
+    Voters {
+        /// How many.
+        count: usize,
+    },
     /// `node` installed a snapshot sent by its leader.
     SnapshotInstalled {
         /// The node.
@@ -160,6 +165,17 @@ pub enum Violation {
         /// When.
         at_ms: u64,
     },
+    /// A node truncated its log at or below an index it had applied.
+    AppliedEntryTruncated {
+        /// The node.
+        node: String,
+        /// First index it overwrote.
+        index: u64,
+        /// Highest index it had applied.
+        applied: u64,
+        /// When.
+        at_ms: u64,
+    },
     /// A new leader lacks an entry committed before its term.
     LeaderIncomplete {
         /// The leader.
@@ -216,6 +232,13 @@ pub enum Violation {
         /// Index it was acknowledged at.
         index: u64,
     },
+    /// A node refused to start from a data directory nobody damaged.
+    StartRefused {
+        /// The node.
+        node: String,
+        /// Its error.
+        error: String,
+    },
     /// A step's fault could not be applied, or never took effect.
     FaultNotApplied {
         /// Line of the step in the scenario file.
@@ -266,6 +289,21 @@ pub enum NotApplied {
     },
     /// The fault was set but never fired (for example, no datagram was duplicated).
     NeverFired,
+    /// An operator command did not commit within its bound; its last outcome.
+    NotCommitted {
+        /// What came of it.
+        outcome: String,
+    },
+    /// The named voter did not take over within the bound.
+    NotTransferred {
+        /// The voter.
+        to: String,
+    },
+    /// A node whose data directory was damaged started anyway.
+    NotRefused {
+        /// The node.
+        node: String,
+    },
 }
 
 /// Everything a run reports.

@@ -154,7 +154,8 @@ fn collect(records: &[TraceRecord], end_ms: u64) -> (BTreeMap<String, Lane>, Vec
             TraceKind::Fault { fault } => {
                 on_fault(&mut lanes, &mut spans, &mut open_spans, record.at_ms, fault);
             }
-            TraceKind::UnsyncedWritesLost { .. } => {}
+            TraceKind::StartRefused { .. } => set_role(&mut lanes, &record.node, record.at_ms, LaneState::Down),
+            TraceKind::UnsyncedWritesLost { .. } | TraceKind::Operator { .. } => {}
         }
     }
     spans.extend(open_spans.into_iter().map(|(from_ms, label)| (from_ms, end_ms, label)));

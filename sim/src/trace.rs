@@ -45,6 +45,19 @@ pub enum TraceKind {
         /// The fault.
         fault: Fault,
     },
+    /// The node refused to start: its data directory is damaged (as `psionic-node`
+    /// exits with code 4).
+    StartRefused {
+        /// The error, as the node names it.
+        error: String,
+    },
+    /// An operator's command through the leader came to this.
+    Operator {
+        /// What was asked.
+        command: String,
+        /// What came of it.
+        outcome: String,
+    },
 }
 
 /// A fault the harness injected.
@@ -145,6 +158,47 @@ pub enum Fault {
         /// Probability, parts per million.
         rate_ppm: u32,
     },
+    /// A fresh node was started that joins through seeds, as the runbook adds one.
+    AddNode {
+        /// The node.
+        node: String,
+    },
+    /// The node's data directory is damaged before its next start.
+    Corrupt {
+        /// The node.
+        node: String,
+        /// How.
+        what: DiskDamage,
+    },
+    /// The node's data directory is copied aside before its next start.
+    Backup {
+        /// The node.
+        node: String,
+    },
+    /// The node's data directory is replaced by its backup before its next start.
+    Restore {
+        /// The node.
+        node: String,
+    },
+}
+
+/// Damage done to a stopped node's data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskDamage {
+    /// The newest log record is cut short, as a crash mid-write leaves it.
+    TornTail,
+    /// One bit of a record's length (or of a single-record file) is flipped.
+    BitFlip,
+    /// The term-and-vote file is gone.
+    LostFile,
+}
+
+impl DiskDamage {
+    /// Whether a node must refuse to start from it (only a torn tail is survivable).
+    pub fn refuses_start(self) -> bool {
+        self != DiskDamage::TornTail
+    }
 }
 
 /// A trace shared between the harness and the nodes' observers.

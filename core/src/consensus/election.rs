@@ -199,6 +199,7 @@ impl Consensus {
         }
         self.leader = leader;
         self.heartbeat_deadline = None;
+        self.maintenance_deadline = None;
         self.check_quorum_deadline = None;
         self.set_role(Role::Follower);
         self.reset_election_deadline(now);
@@ -237,6 +238,7 @@ impl Consensus {
         });
         self.append_noop();
         self.check_quorum_deadline = Some(now + ms(self.config.election_timeout_ms_min));
+        self.maintenance_deadline = Some(now + ms(self.config.heartbeat_interval_ms));
         self.broadcast_append(now);
     }
 

@@ -28,6 +28,15 @@ pub struct Mutations {
     pub vote_ignores_log: bool,
     /// Accept decisions whatever their fence.
     pub no_fence_check: bool,
+    /// Take a voter change while another is uncommitted (drops the one-at-a-time rule).
+    pub concurrent_config_change: bool,
+    /// Take a voter change before the leader has committed an entry of its term.
+    pub config_before_own_term_commit: bool,
+    /// Answer an append before its entries are durable.
+    pub ack_before_persist: bool,
+    /// Truncate the log at an append's first entry even where the entries match, so an
+    /// append arriving late cuts entries already committed.
+    pub truncate_committed: bool,
 }
 
 impl Consensus {
@@ -60,6 +69,7 @@ impl Consensus {
             leader_contact_at: None,
             election_deadline: None,
             heartbeat_deadline: None,
+            maintenance_deadline: None,
             check_quorum_deadline: None,
             leaders_seen: Default::default(),
             next_proposal_seq: 0,
@@ -94,6 +104,15 @@ impl Consensus {
 
     pub(crate) fn mutations_commit_without_quorum(&self) -> bool {
         cfg!(madsim) && self.mutations.commit_without_quorum
+    }
+
+    /// The planted bugs in force (none outside simulation builds).
+    pub(crate) fn mutations(&self) -> Mutations {
+        if cfg!(madsim) {
+            self.mutations
+        } else {
+            Mutations::default()
+        }
     }
 
     /// Handles a consensus message from the authenticated `from`.
@@ -213,9 +232,10 @@ impl Consensus {
         self.now = now;
         match timer {
             Timer::Election => self.on_election_timeout(now),
-            Timer::Heartbeat => {
+            Timer::Heartbeat => self.broadcast_append(now),
+            Timer::Maintenance => {
+                self.maintenance_deadline = Some(now + crate::time::ms(self.config.heartbeat_interval_ms));
                 self.expire_transfer(now);
-                self.broadcast_append(now);
             }
             Timer::CheckQuorum => self.on_check_quorum(now),
             Timer::DiscoveryProbe | Timer::PeerExpiry => {}
@@ -223,10 +243,11 @@ impl Consensus {
     }
 
     /// Deadlines of consensus's timers.
-    pub(crate) fn deadlines(&self) -> [(Timer, Option<Instant>); 3] {
+    pub(crate) fn deadlines(&self) -> [(Timer, Option<Instant>); 4] {
         [
             (Timer::Election, self.election_deadline),
             (Timer::Heartbeat, self.heartbeat_deadline),
+            (Timer::Maintenance, self.maintenance_deadline),
             (Timer::CheckQuorum, self.check_quorum_deadline),
         ]
     }

@@ -371,6 +371,7 @@ pub struct Consensus {
     pub(crate) leader_contact_at: Option<Instant>,
     pub(crate) election_deadline: Option<Instant>,
     pub(crate) heartbeat_deadline: Option<Instant>,
+    pub(crate) maintenance_deadline: Option<Instant>,
     pub(crate) check_quorum_deadline: Option<Instant>,
     pub(crate) fence_seen: Fence,
     /// The leader seen for each recent term, for split-brain detection.

@@ -53,7 +53,8 @@ impl Consensus {
     }
 
     fn check_voter_change(&self, checks: &mut BatchChecks) -> Result<(), ProposalRejection> {
-        if self.log.term_at(self.commit_index) != Some(self.hard.term) {
+        let mutations = self.mutations();
+        if self.log.term_at(self.commit_index) != Some(self.hard.term) && !mutations.config_before_own_term_commit {
             return Err(ProposalRejection::LeaderTermUncommitted {
                 term: self.hard.term,
                 commit_index: self.commit_index,
@@ -63,8 +64,8 @@ impl Consensus {
             .voter_change
             .get_or_insert_with(|| self.uncommitted_voter_change());
         match pending {
-            Some(index) => Err(ProposalRejection::ConfigChangePending { index }),
-            None => Ok(()),
+            Some(index) if !mutations.concurrent_config_change => Err(ProposalRejection::ConfigChangePending { index }),
+            _ => Ok(()),
         }
     }
 

@@ -248,6 +248,7 @@ impl Consensus {
             prev_index = self.log.snapshot_index();
             prev_term = self.log.snapshot_term();
         }
+        let effects_before = self.effects.len();
         let outcome = match self.log.term_at(prev_index) {
             None => Err(self.log.last_index() + 1),
             Some(term) if term != prev_term => {
@@ -267,19 +268,33 @@ impl Consensus {
                 }
             }
         };
-        self.reply_append(now, from, echo_us, outcome)
+        self.reply_append(now, from, echo_us, outcome);
+        if self.mutations().ack_before_persist {
+            self.move_persists_last(effects_before);
+        }
+    }
+
+    /// Planted bug: the persists produced since `start` go after the sends.
+    fn move_persists_last(&mut self, start: usize) {
+        let (persists, others): (Vec<Effect>, Vec<Effect>) = self
+            .effects
+            .drain(start..)
+            .partition(|effect| matches!(effect, Effect::PersistEntries { .. }));
+        self.effects.extend(others);
+        self.effects.extend(persists);
     }
 
     /// Appends the entries not yet in the log, truncating a conflicting suffix first.
     /// Refuses (returns false) rather than truncate a committed entry.
     fn store_entries(&mut self, entries: Vec<Entry>) -> bool {
+        let truncate_all = self.mutations().truncate_committed;
         let first_new = entries
             .iter()
-            .position(|entry| self.log.term_at(entry.index) != Some(entry.term));
+            .position(|entry| truncate_all || self.log.term_at(entry.index) != Some(entry.term));
         let Some(first_new) = first_new else { return true };
         let first_index = entries[first_new].index;
         if first_index <= self.log.last_index() {
-            if first_index <= self.commit_index {
+            if first_index <= self.commit_index && !truncate_all {
                 self.push_event(Event::CommittedEntryConflict { index: first_index });
                 return false;
             }

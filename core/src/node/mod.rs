@@ -351,7 +351,7 @@ impl Node {
         for (timer, deadline) in self.consensus.deadlines() {
             if deadline.is_some_and(|at| at <= now) {
                 self.consensus.on_timer(now, timer);
-                if timer == Timer::Heartbeat {
+                if timer == Timer::Maintenance {
                     self.maintain(now);
                 }
             }

@@ -45,6 +45,12 @@ pub enum StoreError {
         /// Where.
         offset: u64,
     },
+    /// A file that every started data directory holds is gone.
+    #[error("{path}: missing, though this data directory has run before; the data directory needs repair (restore it, or remove the node and add it back)", path = path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// A directory given as a backup holds no identity.
     #[error("{path}: not a backup of a data directory (no identity file)", path = path.display())]
     NotABackup {
@@ -101,9 +107,7 @@ impl DurableStore {
 
     /// As [`DurableStore::open`], rolling log segments over at `segment_bytes_max`.
     pub async fn open_with_segment_bytes(dir: &Path, segment_bytes_max: u64) -> Result<(Self, Durable), StoreError> {
-        let hard_state = read_single::<HardState>(&dir.join("hard-state"))
-            .await?
-            .unwrap_or_default();
+        let hard_state = recover_hard_state(dir).await?;
         let snapshot = read_snapshot(&dir.join("snapshot")).await?;
         let first_index = snapshot.as_ref().map_or(1, |snapshot| snapshot.meta.last_index + 1);
         let (log, entries) = SegmentedLog::open(dir, first_index, segment_bytes_max).await?;
@@ -174,6 +178,37 @@ impl DurableStore {
         let keep_tail = self.log.agrees(index, term);
         self.log.compact(index, keep_tail).await
     }
+}
+
+/// The term and vote. A fresh directory gets the initial ones written, with the log's
+/// manifest after them; from then on both exist, so one found missing was lost and
+/// the node must not start (it could vote twice, or have forgotten entries).
+async fn recover_hard_state(dir: &Path) -> Result<HardState, StoreError> {
+    let path = dir.join("hard-state");
+    let manifest = dir.join("log-manifest");
+    let manifest_exists = storage::read(&manifest)
+        .await
+        .map_err(|source| StoreError::Io {
+            path: manifest.clone(),
+            operation: "read",
+            source,
+        })?
+        .is_some();
+    match (read_single::<HardState>(&path).await?, manifest_exists) {
+        (Some(hard_state), true) => Ok(hard_state),
+        (None, true) => Err(StoreError::Missing { path }),
+        (Some(_), false) => Err(StoreError::Missing { path: manifest }),
+        (None, false) => {
+            write_single(&path, &HardState::default()).await?;
+            Ok(HardState::default())
+        }
+    }
+}
+
+/// The log segment files the manifest in `dir` names, in order.
+pub async fn log_segment_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let names = segments::named_segments(dir).await?;
+    Ok(names.into_iter().map(|name| dir.join(name)).collect())
 }
 
 pub(super) async fn read_single<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StoreError> {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use psionic_core::NodeEpoch;
+use psionic_sim::cluster::DiskAction;
 use psionic_sim::{Condition, NotApplied, Violation};
 
 use super::Play;
@@ -82,7 +83,9 @@ impl Play<'_> {
             Action::Restart { node } => {
                 let node = self.resolve(node, &[])?;
                 self.require(self.cluster.killed().contains(&node), &node)?;
+                let must_refuse = self.cluster.must_refuse(&node);
                 self.cluster.restart(&node);
+                self.await_refusal_if_damaged(&node, must_refuse).await?;
             }
             Action::CrashLeader { within_ms } => {
                 let leader = self.resolve(&Target::Leader, &[])?;
@@ -132,11 +135,23 @@ impl Play<'_> {
                 every_ms,
                 faults,
             } => self.chaos(*for_ms, *every_ms, faults).await,
+            Action::AddNode { role } => self.add_node(*role),
+            Action::Remove { node, within_ms } => self.remove(node, Duration::from_millis(*within_ms)).await?,
+            Action::Promote { node, within_ms } => self.promote(node, Duration::from_millis(*within_ms)).await?,
+            Action::TransferLeadership { to, within_ms } => {
+                self.transfer(to, Duration::from_millis(*within_ms)).await?;
+            }
+            Action::Command { size_bytes, within_ms } => {
+                self.command(*size_bytes, Duration::from_millis(*within_ms)).await?;
+            }
+            Action::Corrupt { node, what } => self.on_disk(node, DiskAction::Damage(*what))?,
+            Action::Backup { node } => self.on_disk(node, DiskAction::Backup)?,
+            Action::Restore { node } => self.on_disk(node, DiskAction::Restore)?,
         }
         Ok(())
     }
 
-    fn require(&self, holds: bool, node: &str) -> Result<(), NotApplied> {
+    pub(super) fn require(&self, holds: bool, node: &str) -> Result<(), NotApplied> {
         if holds {
             Ok(())
         } else {
@@ -163,6 +178,7 @@ impl Play<'_> {
                 node: self.resolve(node, &[])?,
             }],
             Expectation::ReadinessCommitted => vec![Condition::ReadinessCommitted],
+            Expectation::Voters(count) => vec![Condition::Voters { count: *count }],
             Expectation::RequestsSettled => vec![Condition::RequestsSettled],
             Expectation::Refused { by, from, kind } => {
                 let from = self.resolve(from, &[])?;
@@ -263,5 +279,13 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Flap { .. } => "flap",
         Action::Gpus { .. } => "gpus",
         Action::Chaos { .. } => "chaos",
+        Action::AddNode { .. } => "add-node",
+        Action::Remove { .. } => "remove",
+        Action::Promote { .. } => "promote",
+        Action::TransferLeadership { .. } => "transfer-leadership",
+        Action::Command { .. } => "command",
+        Action::Corrupt { .. } => "corrupt",
+        Action::Backup { .. } => "backup",
+        Action::Restore { .. } => "restore",
     }
 }

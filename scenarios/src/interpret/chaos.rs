@@ -28,7 +28,13 @@ impl Play<'_> {
             let Some(&fault) = faults.choose(&mut madsim::rand::thread_rng()) else {
                 return;
             };
-            let lift = self.inject(fault);
+            let lift = match fault {
+                ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership => {
+                    self.operate(fault).await;
+                    Lift::Nothing
+                }
+                _ => self.inject(fault),
+            };
             tokio::time::sleep(draw_ms(every_ms)).await;
             self.lift(lift);
             tokio::time::sleep(draw_ms(every_ms)).await;
@@ -86,6 +92,37 @@ impl Play<'_> {
                 self.cluster.skew_clock(&node, rng.gen_range(0..2_000), drift_ppm);
                 Lift::SteadyClock(node)
             }
+            ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership => Lift::Nothing,
+        }
+    }
+
+    /// An operator's action drawn by chaos. It may fail (no leader, a change under
+    /// way): an operator would try again later; what it does commit is acknowledged
+    /// and checked like the rest.
+    async fn operate(&mut self, fault: ChaosFault) {
+        let mut rng = madsim::rand::thread_rng();
+        let within = Duration::from_millis(2_000);
+        match fault {
+            ChaosFault::Transfer => {
+                if let Ok(to) = self.resolve(&Target::Follower, &[]) {
+                    let _ = self.cluster.transfer_leadership(&to, within).await;
+                }
+            }
+            ChaosFault::Command => {
+                let limit = psionic_core::limits::ENTRY_BYTES_MAX;
+                let size_bytes = match rng.gen_range(0..5) {
+                    0 => limit + rng.gen_range(0..limit),
+                    _ => rng.gen_range(1_024..limit - 1_024),
+                };
+                let _ = self.command(size_bytes, within).await;
+            }
+            ChaosFault::Membership => {
+                if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 {
+                    let _ = self.remove(&Target::Follower, within).await;
+                    self.add_node(psionic_core::NodeRole::Both);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod act;
 mod chaos;
+mod operator;
 mod targets;
 
 use std::time::Duration;

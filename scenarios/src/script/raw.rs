@@ -110,6 +110,9 @@ pub(super) struct RawStep {
     pub queue_depth_max: Option<u32>,
     pub cancel_propagates: Option<bool>,
     pub lost_wait_ms: Option<u32>,
+    pub role: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub what: Option<String>,
 }
 
 pub(super) fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -326,6 +329,10 @@ pub(super) fn expectation_word(condition: &str, step: &RawStep, names: &Names) -
         "snapshot-installed" => Expectation::SnapshotInstalled(node("follower, random")?),
         "readiness-committed" => Expectation::ReadinessCommitted,
         "requests-settled" => Expectation::RequestsSettled,
+        "voters" => Expectation::Voters(step.count.ok_or(StepProblem::MissingKey {
+            action: "expect",
+            key: "count",
+        })? as usize),
         "rejoined" => Expectation::Rejoined {
             node: node("random")?,
             epoch: step.epoch.ok_or(StepProblem::MissingKey {

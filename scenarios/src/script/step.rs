@@ -1,7 +1,9 @@
 //! What a step does, and the words a file uses for nodes, conditions and faults.
 
-use psionic_core::RefusalKind;
+pub use psionic_sim::DiskDamage;
+
 use psionic_core::plan::ServingPolicy;
+use psionic_core::{NodeRole, RefusalKind};
 
 /// One action of the timeline.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +147,61 @@ pub enum Action {
         /// What its driver reports.
         gpus: super::GpuSpec,
     },
+    /// Start a fresh node (`n<next>`) that joins through seeds (every live node) with
+    /// no genesis voters of its own, as the runbook adds one.
+    AddNode {
+        /// Its role.
+        role: NodeRole,
+    },
+    /// Remove a member through the leader (an operator command, asked again after
+    /// passing refusals); once committed the node is stopped for good.
+    Remove {
+        /// The member.
+        node: Target,
+        /// Bound on the commit.
+        within_ms: u64,
+    },
+    /// Promote a learner to voter through the leader.
+    Promote {
+        /// The learner.
+        node: Target,
+        /// Bound on the commit.
+        within_ms: u64,
+    },
+    /// Hand leadership to `to`; it must lead within `within_ms`.
+    TransferLeadership {
+        /// The voter.
+        to: Target,
+        /// Bound.
+        within_ms: u64,
+    },
+    /// An operator command whose document is `size_bytes` long, through the leader:
+    /// committed (and acknowledged) within `within_ms`, or, at or past the entry
+    /// limit, refused at once as too large.
+    Command {
+        /// Document size.
+        size_bytes: usize,
+        /// Bound on the commit.
+        within_ms: u64,
+    },
+    /// Damage a stopped node's data directory before its next start.
+    Corrupt {
+        /// The node (stopped).
+        node: Target,
+        /// How.
+        what: DiskDamage,
+    },
+    /// Back a stopped node's data directory up (as `psionic-node backup`).
+    Backup {
+        /// The node (stopped).
+        node: Target,
+    },
+    /// Replace a stopped node's data directory by its backup (as `psionic-node
+    /// restore`).
+    Restore {
+        /// The node (stopped).
+        node: Target,
+    },
     /// Inject faults drawn from `faults` at random intervals for `for_ms`; each is
     /// lifted before the next.
     Chaos {
@@ -212,6 +269,8 @@ pub enum Expectation {
     ReadinessCommitted,
     /// Every inference request submitted so far has ended.
     RequestsSettled,
+    /// Every live node's applied state holds `count` voters.
+    Voters(usize),
 }
 
 /// A fault a `chaos` step may draw.
@@ -235,17 +294,27 @@ pub enum ChaosFault {
     Duplicate,
     /// Skew a random node's clock.
     Clock,
+    /// Hand leadership to a random other voter.
+    Transfer,
+    /// A big operator command (sometimes past the entry limit).
+    Command,
+    /// Remove a random follower and add a fresh node through seeds.
+    Membership,
 }
 
 /// Every action name, as written after `do =`.
 pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
-                           flap, gpus, chaos, serving-policy";
+                           flap, gpus, chaos, serving-policy, add-node, remove, promote, transfer-leadership, command, \
+                           corrupt, backup, restore";
 /// Every condition name.
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
-     readiness-committed, requests-settled";
+     readiness-committed, requests-settled, voters";
 /// Every chaos fault name.
-pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock";
+pub const CHAOS_FAULTS: &str =
+    "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership";
+/// Every kind of disk damage.
+pub const DAMAGES: &str = "torn-tail, bit-flip, lost-file";
 impl ChaosFault {
     /// The fault named `word`.
     pub fn from_word(word: &str) -> Option<Self> {
@@ -259,6 +328,9 @@ impl ChaosFault {
             "loss" => Self::Loss,
             "duplicate" => Self::Duplicate,
             "clock" => Self::Clock,
+            "transfer" => Self::Transfer,
+            "command" => Self::Command,
+            "membership" => Self::Membership,
             _ => return None,
         })
     }

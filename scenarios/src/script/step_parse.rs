@@ -11,7 +11,7 @@ use super::{Action, Step, StepProblem, Target};
 const KEYS: &[(&str, &[&str])] = &[
     (
         "expect",
-        &["condition", "within_ms", "node", "epoch", "by", "from", "kind"],
+        &["condition", "within_ms", "node", "epoch", "by", "from", "kind", "count"],
     ),
     ("workload", &["rate_per_s"]),
     ("stop-workload", &[]),
@@ -36,6 +36,14 @@ const KEYS: &[(&str, &[&str])] = &[
     ("flap", &["node", "period_ms", "for_ms"]),
     ("gpus", &["node", "count", "memory_gib", "compute_capability"]),
     ("chaos", &["for_ms", "every_ms", "faults"]),
+    ("add-node", &["role"]),
+    ("remove", &["node", "within_ms"]),
+    ("promote", &["node", "within_ms"]),
+    ("transfer-leadership", &["to", "within_ms"]),
+    ("command", &["size_bytes", "within_ms"]),
+    ("corrupt", &["node", "what"]),
+    ("backup", &["node"]),
+    ("restore", &["node"]),
     (
         "serving-policy",
         &[
@@ -175,7 +183,87 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
                     .ok_or(StepProblem::MissingKey { action, key: "faults" })?,
             )?,
         },
+        "add-node" => Action::AddNode {
+            role: role(raw.role.as_deref())?,
+        },
+        "remove" => Action::Remove {
+            node: node("leader, follower, random, killed")?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+        },
+        "promote" => Action::Promote {
+            node: node("follower, random")?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+        },
+        "transfer-leadership" => Action::TransferLeadership {
+            to: need_target(raw.to.as_deref(), action, "to", names, "follower, random")?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+        },
+        "command" => Action::Command {
+            size_bytes: command_size(number(raw.size_bytes, "size_bytes")?)?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+        },
+        "corrupt" => Action::Corrupt {
+            node: node("killed")?,
+            what: damage(
+                raw.what
+                    .as_deref()
+                    .ok_or(StepProblem::MissingKey { action, key: "what" })?,
+            )?,
+        },
+        "backup" => Action::Backup { node: node("killed")? },
+        "restore" => Action::Restore { node: node("killed")? },
         other => unreachable!("{other} is listed in KEYS"),
+    })
+}
+
+/// How long an operator step waits for its outcome unless it says.
+const OPERATOR_WITHIN_MS: u64 = 10_000;
+
+/// An operator command's size: under the entry limit by a margin (it must commit), or
+/// at the limit and past it (it must be refused as too large).
+fn command_size(size_bytes: u64) -> Result<usize, StepProblem> {
+    let limit = psionic_core::limits::ENTRY_BYTES_MAX as f64;
+    let size = size_bytes as f64;
+    if size > limit - 1_024.0 && size < limit {
+        return Err(StepProblem::OutOfRange {
+            key: "size_bytes",
+            value: size,
+            min: limit,
+            max: 16.0 * limit,
+        });
+    }
+    check_range("size_bytes", size, 0.0, 16.0 * limit)?;
+    Ok(size_bytes as usize)
+}
+
+fn role(word: Option<&str>) -> Result<psionic_core::NodeRole, StepProblem> {
+    Ok(match word.unwrap_or("both") {
+        "both" => psionic_core::NodeRole::Both,
+        "coordinator" => psionic_core::NodeRole::Coordinator,
+        "executor" => psionic_core::NodeRole::Executor,
+        other => {
+            return Err(StepProblem::UnknownWord {
+                what: "role",
+                name: other.to_owned(),
+                expected: "both, coordinator, executor",
+            });
+        }
+    })
+}
+
+fn damage(word: &str) -> Result<super::step::DiskDamage, StepProblem> {
+    use super::step::DiskDamage;
+    Ok(match word {
+        "torn-tail" => DiskDamage::TornTail,
+        "bit-flip" => DiskDamage::BitFlip,
+        "lost-file" => DiskDamage::LostFile,
+        other => {
+            return Err(StepProblem::UnknownWord {
+                what: "damage",
+                name: other.to_owned(),
+                expected: super::step::DAMAGES,
+            });
+        }
     })
 }
 
@@ -235,6 +323,9 @@ fn present_keys(raw: &RawStep) -> Vec<&'static str> {
         ("queue_depth_max", raw.queue_depth_max.is_some()),
         ("cancel_propagates", raw.cancel_propagates.is_some()),
         ("lost_wait_ms", raw.lost_wait_ms.is_some()),
+        ("role", raw.role.is_some()),
+        ("size_bytes", raw.size_bytes.is_some()),
+        ("what", raw.what.is_some()),
     ];
     flags
         .into_iter()

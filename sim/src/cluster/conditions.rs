@@ -11,8 +11,10 @@ use crate::report::Condition;
 impl SimCluster {
     /// Whether `condition` holds now.
     pub async fn holds(&self, condition: &Condition) -> bool {
-        if *condition == Condition::ReadinessCommitted {
-            return self.readiness_committed().await;
+        match condition {
+            Condition::ReadinessCommitted => return self.readiness_committed().await,
+            Condition::Voters { count } => return self.voters_applied(*count).await,
+            _ => {}
         }
         self.holds_in_views(condition)
     }
@@ -21,7 +23,7 @@ impl SimCluster {
     fn holds_in_views(&self, condition: &Condition) -> bool {
         let state = self.shared.state();
         let views = &state.views;
-        let live = self.live_honest();
+        let live = self.live_honest_in(&state);
         let health = |viewer: &str, subject: &str| views.peer(viewer, self.node_id(subject)).map(|view| view.health);
         match condition {
             Condition::FullMembership => live.iter().all(|viewer| {
@@ -58,7 +60,9 @@ impl SimCluster {
             Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
-            Condition::ReadinessCommitted => unreachable!("answered from the nodes' state reports"),
+            Condition::ReadinessCommitted | Condition::Voters { .. } => {
+                unreachable!("answered from the nodes' state reports")
+            }
             Condition::RequestsSettled => state.requests.ended.values().all(Option::is_some),
         }
     }
@@ -75,8 +79,12 @@ impl SimCluster {
     }
 
     fn quorum_leader_in(&self, state: &SharedState) -> Option<String> {
-        let honest = self.nodes.values().filter(|node| node.spec.honest).count();
-        self.live_honest().into_iter().find(|name| {
+        let honest = self
+            .nodes
+            .iter()
+            .filter(|(name, node)| node.spec.honest && !self.retired.contains(*name))
+            .count();
+        self.live_honest_in(state).into_iter().find(|name| {
             let id = self.node_id(name);
             let followers = state.leaders.values().filter(|leader| **leader == Some(id)).count();
             followers > honest / 2 && state.leaders.get(name).copied().flatten() == Some(id)
@@ -84,7 +92,7 @@ impl SimCluster {
     }
 
     pub(super) fn current_leader_in(&self, state: &SharedState) -> Option<String> {
-        self.live_honest()
+        self.live_honest_in(state)
             .into_iter()
             .find(|name| state.leaders.get(name).copied().flatten() == Some(self.node_id(name)))
     }

@@ -20,6 +20,17 @@ impl SimCluster {
         });
     }
 
+    /// Every live honest node's applied state holds `count` voters.
+    pub(super) async fn voters_applied(&self, count: usize) -> bool {
+        let live = self.live_honest();
+        let reports = self.state_reports(&live).await;
+        live.iter().all(|name| {
+            reports
+                .get(name)
+                .is_some_and(|report| report.members.iter().filter(|member| member.voter).count() == count)
+        })
+    }
+
     /// Every live honest node's state report records every live honest node's
     /// readiness as its driver reports it now (a paused node reports nothing).
     pub(super) async fn readiness_committed(&self) -> bool {

@@ -16,12 +16,15 @@ use tokio::sync::watch;
 
 mod conditions;
 mod devices;
+mod disk;
 mod faults;
 mod links;
+mod operator;
 mod reports;
 mod requests;
 mod workload;
 
+pub use disk::DiskAction;
 pub use requests::{RequestEnd, RequestLedger, SUBMISSIONS_MAX, model_artifact};
 
 use crate::observer::{Shared, SimObserver};
@@ -71,6 +74,8 @@ pub struct SimCluster {
     paused: BTreeSet<String>,
     /// Killed nodes, killed longest ago first.
     kill_order: Vec<String>,
+    /// Nodes removed from the membership (stopped for good).
+    retired: BTreeSet<String>,
     /// Loss and latency range in force.
     network: (f64, (u64, u64)),
     /// Bugs planted in every node added from now on.
@@ -109,6 +114,7 @@ impl SimCluster {
             clogged_links: Vec::new(),
             paused: BTreeSet::new(),
             kill_order: Vec::new(),
+            retired: BTreeSet::new(),
             network: (0.0, (1, 10)),
             mutations: Mutations::default(),
             workload: None,
@@ -274,11 +280,22 @@ impl SimCluster {
         self.shared.state().invariants.committed.highest()
     }
 
-    /// Names of honest nodes that are not killed, in order.
+    /// Names of honest nodes that are not killed, retired, or refusing to start, in
+    /// order.
     pub fn live_honest(&self) -> Vec<String> {
+        self.live_honest_in(&self.shared.state())
+    }
+
+    /// [`Self::live_honest`], with the shared state already locked.
+    pub(super) fn live_honest_in(&self, state: &crate::observer::SharedState) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(name, node)| node.spec.honest && !self.killed.contains(*name))
+            .filter(|(name, node)| {
+                node.spec.honest
+                    && !self.killed.contains(*name)
+                    && !self.retired.contains(*name)
+                    && !state.broken.contains(*name)
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -315,10 +332,15 @@ async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
         Ok(_) | Err(IdentityError::AlreadyExists { .. }) => {}
         Err(error) => panic!("{}: {error}", spec.name),
     }
-    let node = psionic_net::start(spec.settings, observer.clone())
-        .await
-        .unwrap_or_else(|error| panic!("{}: {error}", spec.name));
-    observer.shared.state().clients.insert(spec.name.clone(), node.client());
+    disk::carry_out(&spec, &observer).await;
+    let node = match psionic_net::start(spec.settings.clone(), observer.clone()).await {
+        Ok(node) => node,
+        Err(error) => return disk::refused_to_start(&spec.name, &error, &observer),
+    };
+    let mut state = observer.shared.state();
+    state.broken.remove(&spec.name);
+    state.clients.insert(spec.name.clone(), node.client());
+    drop(state);
     std::future::pending::<()>().await;
     drop(node);
 }

@@ -195,7 +195,7 @@ impl SimCluster {
 }
 
 /// The client of the node that leads by its own account, if any.
-fn leader_client(shared: &Shared) -> Option<NodeClient> {
+pub(super) fn leader_client(shared: &Shared) -> Option<NodeClient> {
     let state = shared.state();
     let leader = state.leaders.values().flatten().next().copied()?;
     let name = state

@@ -2,6 +2,7 @@
 //! happens. One file each, citing its source; a broken invariant is a typed
 //! [`crate::Violation`].
 
+mod applied_kept;
 mod committed_entries;
 mod election_safety;
 mod fencing;
@@ -17,6 +18,7 @@ use std::collections::BTreeSet;
 use psionic_core::consensus::{Entry, SnapshotMeta};
 use psionic_core::{Event, NodeId};
 
+pub use applied_kept::AppliedKept;
 pub use committed_entries::CommittedEntries;
 pub use election_safety::ElectionSafety;
 pub use fencing::Fencing;
@@ -40,6 +42,8 @@ pub struct Invariants {
     pub logs: LogModels,
     /// Ids refused admission: never members.
     pub banned: BTreeSet<NodeId>,
+    /// No applied entry is truncated.
+    pub applied_kept: AppliedKept,
 }
 
 impl Invariants {
@@ -55,6 +59,7 @@ impl Invariants {
         self.election.check(node, node_id, at_ms, event, &mut found);
         self.committed.check(node, at_ms, event, &mut found);
         self.fencing.check(node, at_ms, event, &mut found);
+        self.applied_kept.on_event(node, event);
         refused_peers::check(node, &self.banned, at_ms, event, &mut found);
         found
     }
@@ -62,6 +67,7 @@ impl Invariants {
     /// Checks entries `node` made durable from `first_index`.
     pub fn log_persisted(&mut self, node: &str, at_ms: u64, first_index: u64, entries: &[Entry]) -> Vec<Violation> {
         let mut found = Vec::new();
+        self.applied_kept.check(node, at_ms, first_index, &mut found);
         let added = self.logs.persisted(node, first_index, entries);
         self.log_matching.check(node, at_ms, &added, &mut found);
         found
