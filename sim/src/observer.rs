@@ -59,9 +59,27 @@ pub(crate) struct SharedState {
     pub disk_actions: BTreeMap<String, Vec<crate::cluster::DiskAction>>,
     /// Nodes whose disk was damaged so that they must refuse to start.
     pub must_refuse: BTreeSet<String>,
+    /// Nodes the committed state removed (and has not admitted again).
+    pub removed: BTreeSet<NodeId>,
 }
 
 impl SharedState {
+    /// Follows removals and re-admissions as the committed state applies them.
+    fn follow_membership(&mut self, fact: &psionic_core::ClusterEvent) {
+        let psionic_core::ClusterEvent::Applied { command, .. } = fact else {
+            return;
+        };
+        match **command {
+            psionic_core::ClusterCommand::RemoveMember { node } => {
+                self.removed.insert(node);
+            }
+            psionic_core::ClusterCommand::AdmitMember { node, .. } => {
+                self.removed.remove(&node);
+            }
+            _ => {}
+        }
+    }
+
     fn track_consensus(&mut self, node: &str, node_id: NodeId, at_ms: u64, event: &Event) {
         match event {
             Event::LeaderElected { leader, term } => {
@@ -77,10 +95,11 @@ impl SharedState {
                 index,
                 term,
                 state_digest,
-                ..
+                fact,
             } => {
                 self.applied.insert(node.to_owned(), (*index, *state_digest));
                 self.first_apply_of_term.entry(*term).or_insert(at_ms);
+                self.follow_membership(fact);
             }
             Event::SnapshotInstalled {
                 index, state_digest, ..

@@ -84,6 +84,7 @@ impl Play<'_> {
                 let node = self.resolve(node, &[])?;
                 self.require(self.cluster.killed().contains(&node), &node)?;
                 let must_refuse = self.cluster.must_refuse(&node);
+                self.removals_asked.remove(&node);
                 self.cluster.restart(&node);
                 self.await_refusal_if_damaged(&node, must_refuse).await?;
             }
@@ -136,7 +137,16 @@ impl Play<'_> {
                 faults,
             } => self.chaos(*for_ms, *every_ms, faults).await,
             Action::AddNode { role } => self.add_node(*role),
-            Action::Remove { node, within_ms } => self.remove(node, Duration::from_millis(*within_ms)).await?,
+            Action::Remove {
+                node,
+                within_ms,
+                must_commit,
+            } => {
+                let removed = self.remove(node, Duration::from_millis(*within_ms), *must_commit).await;
+                if *must_commit {
+                    removed?;
+                }
+            }
             Action::Promote { node, within_ms } => self.promote(node, Duration::from_millis(*within_ms)).await?,
             Action::TransferLeadership { to, within_ms } => {
                 self.transfer(to, Duration::from_millis(*within_ms)).await?;

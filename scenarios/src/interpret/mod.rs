@@ -36,6 +36,8 @@ struct Play<'a> {
     last_target: Option<String>,
     /// Whether any step asked for duplication (checked to have fired at the end).
     duplication_asked: bool,
+    /// Nodes a `remove` step named (a later `remove killed` names another).
+    removals_asked: std::collections::BTreeSet<String>,
 }
 
 /// Plays `scenario` on `cluster` to the end.
@@ -54,6 +56,7 @@ pub async fn run(scenario: &Scenario, mut cluster: SimCluster) -> Finished {
         failover_ms: Vec::new(),
         last_target: None,
         duplication_asked: false,
+        removals_asked: Default::default(),
     };
     let started_ms = play.cluster.now_ms();
     for step in &scenario.steps {

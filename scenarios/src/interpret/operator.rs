@@ -53,14 +53,20 @@ impl Play<'_> {
         highest + 1
     }
 
-    /// Removes `node` through the leader; once committed it is stopped for good.
-    pub(super) async fn remove(&mut self, node: &Target, within: Duration) -> Result<(), NotApplied> {
-        let name = self.resolve(node, &[])?;
+    /// Removes `node` through the leader; once committed it is stopped for good, when
+    /// `retire` (an operator who waits for the outcome; one who does not moves on and
+    /// may start the node again).
+    pub(super) async fn remove(&mut self, node: &Target, within: Duration, retire: bool) -> Result<(), NotApplied> {
+        let asked: Vec<String> = self.removals_asked.iter().cloned().collect();
+        let name = self.resolve(node, &asked)?;
+        self.removals_asked.insert(name.clone());
         let command = ClusterCommand::RemoveMember {
             node: self.cluster.node_id(&name),
         };
         self.cluster.operator_command(command, within).await?;
-        self.cluster.retire(&name);
+        if retire {
+            self.cluster.retire(&name);
+        }
         Ok(())
     }
 

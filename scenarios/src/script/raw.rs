@@ -111,6 +111,7 @@ pub(super) struct RawStep {
     pub cancel_propagates: Option<bool>,
     pub lost_wait_ms: Option<u32>,
     pub role: Option<String>,
+    pub must_commit: Option<bool>,
     pub size_bytes: Option<u64>,
     pub what: Option<String>,
 }

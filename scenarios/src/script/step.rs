@@ -156,10 +156,13 @@ pub enum Action {
     /// Remove a member through the leader (an operator command, asked again after
     /// passing refusals); once committed the node is stopped for good.
     Remove {
-        /// The member.
+        /// The member (`killed`: a killed node no earlier `remove` named).
         node: Target,
         /// Bound on the commit.
         within_ms: u64,
+        /// Whether not committing within the bound fails the run (else the outcome is
+        /// only traced, as an operator would see it and move on).
+        must_commit: bool,
     },
     /// Promote a learner to voter through the leader.
     Promote {

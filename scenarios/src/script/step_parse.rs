@@ -37,7 +37,7 @@ const KEYS: &[(&str, &[&str])] = &[
     ("gpus", &["node", "count", "memory_gib", "compute_capability"]),
     ("chaos", &["for_ms", "every_ms", "faults"]),
     ("add-node", &["role"]),
-    ("remove", &["node", "within_ms"]),
+    ("remove", &["node", "within_ms", "must_commit"]),
     ("promote", &["node", "within_ms"]),
     ("transfer-leadership", &["to", "within_ms"]),
     ("command", &["size_bytes", "within_ms"]),
@@ -189,6 +189,7 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
         "remove" => Action::Remove {
             node: node("leader, follower, random, killed")?,
             within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+            must_commit: raw.must_commit.unwrap_or(true),
         },
         "promote" => Action::Promote {
             node: node("follower, random")?,
@@ -324,6 +325,7 @@ fn present_keys(raw: &RawStep) -> Vec<&'static str> {
         ("cancel_propagates", raw.cancel_propagates.is_some()),
         ("lost_wait_ms", raw.lost_wait_ms.is_some()),
         ("role", raw.role.is_some()),
+        ("must_commit", raw.must_commit.is_some()),
         ("size_bytes", raw.size_bytes.is_some()),
         ("what", raw.what.is_some()),
     ];

@@ -82,7 +82,9 @@ impl SimCluster {
         let honest = self
             .nodes
             .iter()
-            .filter(|(name, node)| node.spec.honest && !self.retired.contains(*name))
+            .filter(|(name, node)| {
+                node.spec.honest && !self.retired.contains(*name) && !state.removed.contains(&node.node_id)
+            })
             .count();
         self.live_honest_in(state).into_iter().find(|name| {
             let id = self.node_id(name);

@@ -295,6 +295,7 @@ impl SimCluster {
                     && !self.killed.contains(*name)
                     && !self.retired.contains(*name)
                     && !state.broken.contains(*name)
+                    && !state.removed.contains(&node.node_id)
             })
             .map(|(name, _)| name.clone())
             .collect()

@@ -35,7 +35,15 @@ impl SimCluster {
                 tokio::time::sleep(RETRY_AFTER).await;
                 continue;
             };
-            let answer = client.propose(vec![command.clone()]).await;
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Ok(answer) = tokio::time::timeout(remaining, client.propose(vec![command.clone()])).await else {
+                last = "appended, not committed within the bound".to_owned();
+                self.shared.record("harness", TraceKind::Operator {
+                    command: asked.clone(),
+                    outcome: last.clone(),
+                });
+                break;
+            };
             last = outcome_name(&answer);
             self.shared.record(
                 "harness",
@@ -66,7 +74,11 @@ impl SimCluster {
                 return Ok(());
             }
             if let Some(client) = leader_client(&self.shared) {
-                let answer = client.transfer_leadership_to(Some(target)).await;
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let Ok(answer) = tokio::time::timeout(remaining, client.transfer_leadership_to(Some(target))).await
+                else {
+                    break;
+                };
                 let outcome = match answer {
                     Ok(to) => format!("transferring to {to}"),
                     Err(Some(refusal)) => refusal.to_string(),
