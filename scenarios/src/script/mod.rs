@@ -123,3 +123,5 @@ pub fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_operator;

@@ -38,10 +38,13 @@ impl SimCluster {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let Ok(answer) = tokio::time::timeout(remaining, client.propose(vec![command.clone()])).await else {
                 last = "appended, not committed within the bound".to_owned();
-                self.shared.record("harness", TraceKind::Operator {
-                    command: asked.clone(),
-                    outcome: last.clone(),
-                });
+                self.shared.record(
+                    "harness",
+                    TraceKind::Operator {
+                        command: asked.clone(),
+                        outcome: last.clone(),
+                    },
+                );
                 break;
             };
             last = outcome_name(&answer);
