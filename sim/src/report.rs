@@ -61,12 +61,13 @@ pub enum Condition {
         /// The isolated node.
         subject: String,
     },
-    /// Every other live honest node knows `subject` at `epoch` or later, reachable.
-    RejoinedAtEpoch {
+    /// Every other live honest node knows `subject` reachable, in the epoch of its
+    /// `life`-th start or a later one.
+    Rejoined {
         /// The restarted node.
         subject: String,
-        /// Epoch expected.
-        epoch: NodeEpoch,
+        /// Its start (1: the first).
+        life: u64,
     },
     /// `viewer` refused a frame from `sender` by the rule `kind`.
     Refused {

@@ -232,6 +232,20 @@ impl Trace {
             .collect()
     }
 
+    /// The epoch of `node`'s `life`-th start (1: its first), if it has started that
+    /// often. Epochs follow the wall clock; scenarios name lives.
+    pub fn epoch_of_life(&self, node: &str, life: u64) -> Option<NodeEpoch> {
+        let records = self.records.lock().expect("trace lock");
+        let mut epochs = records
+            .iter()
+            .filter(|record| record.node == node)
+            .filter_map(|record| match record.kind {
+                TraceKind::Start { epoch, .. } => Some(epoch),
+                _ => None,
+            });
+        epochs.nth(usize::try_from(life.checked_sub(1)?).ok()?)
+    }
+
     /// The trace as JSON lines.
     pub fn to_jsonl(&self) -> String {
         let mut out = String::new();

@@ -161,6 +161,13 @@ impl Play<'_> {
         Ok(())
     }
 
+    /// The epoch of `node`'s `life`-th start.
+    fn epoch_of_life(&self, node: &str, life: u64) -> Result<NodeEpoch, NotApplied> {
+        self.cluster
+            .epoch_of_life(node, life)
+            .ok_or(NotApplied::WrongState { node: node.to_owned() })
+    }
+
     pub(super) fn require(&self, holds: bool, node: &str) -> Result<(), NotApplied> {
         if holds {
             Ok(())
@@ -180,9 +187,9 @@ impl Play<'_> {
             Expectation::Isolated(node) => vec![Condition::Isolated {
                 subject: self.resolve(node, &[])?,
             }],
-            Expectation::Rejoined { node, epoch } => vec![Condition::RejoinedAtEpoch {
+            Expectation::Rejoined { node, epoch } => vec![Condition::Rejoined {
                 subject: self.resolve(node, &[])?,
-                epoch: NodeEpoch(*epoch),
+                life: *epoch,
             }],
             Expectation::SnapshotInstalled(node) => vec![Condition::SnapshotInstalled {
                 node: self.resolve(node, &[])?,
@@ -213,15 +220,16 @@ impl Play<'_> {
         Ok(())
     }
 
-    async fn replay(&mut self, node: &Target, epoch: u64, to: &Target) -> Result<(), NotApplied> {
+    async fn replay(&mut self, node: &Target, life: u64, to: &Target) -> Result<(), NotApplied> {
         let node = self.resolve(node, &[])?;
+        let epoch = self.epoch_of_life(&node, life)?;
         let receivers = match to {
             Target::All => self.everyone_but(&node),
             one => vec![self.resolve(one, std::slice::from_ref(&node))?],
         };
         let mut frames = 0;
         for receiver in receivers {
-            frames += self.cluster.replay(&node, NodeEpoch(epoch), &receiver).await;
+            frames += self.cluster.replay(&node, epoch, &receiver).await;
         }
         if frames == 0 {
             return Err(NotApplied::NeverFired);

@@ -35,11 +35,14 @@ impl SimCluster {
                 health(other, subject) == Some(PeerHealth::Unreachable)
                     && health(subject, other) == Some(PeerHealth::Unreachable)
             }),
-            Condition::RejoinedAtEpoch { subject, epoch } => {
+            Condition::Rejoined { subject, life } => {
+                let Some(epoch) = self.shared.trace.epoch_of_life(subject, *life) else {
+                    return false;
+                };
                 live.iter().filter(|viewer| *viewer != subject).all(|viewer| {
                     views
                         .peer(viewer, self.node_id(subject))
-                        .is_some_and(|view| view.health == PeerHealth::Reachable && view.epoch >= *epoch)
+                        .is_some_and(|view| view.health == PeerHealth::Reachable && view.epoch >= epoch)
                 })
             }
             Condition::Refused { viewer, sender, kind } => state.refusals.contains(&(viewer.clone(), *sender, *kind)),

@@ -196,6 +196,11 @@ impl SimCluster {
         self.fault(Fault::Restart { node: name.to_owned() });
     }
 
+    /// The epoch of `name`'s `life`-th start (1: its first).
+    pub fn epoch_of_life(&self, name: &str, life: u64) -> Option<NodeEpoch> {
+        self.shared.trace.epoch_of_life(name, life)
+    }
+
     /// Killed nodes, killed longest ago first.
     pub fn killed(&self) -> &[String] {
         &self.kill_order
