@@ -120,6 +120,7 @@ impl Cluster {
         self.nodes[node].propose(self.now, vec![command]);
     }
 
+    #[cfg_attr(not(madsim), allow(dead_code))]
     fn term_applied_at(&self, node: usize, index: u64) -> Option<u64> {
         self.applied[node]
             .iter()

@@ -116,11 +116,9 @@ impl Play<'_> {
                 };
                 let _ = self.command(size_bytes, within).await;
             }
-            ChaosFault::Membership => {
-                if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 {
-                    let _ = self.remove(&Target::Follower, within, true).await;
-                    self.add_node(psionic_core::NodeRole::Both);
-                }
+            ChaosFault::Membership if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 => {
+                let _ = self.remove(&Target::Follower, within, true).await;
+                self.add_node(psionic_core::NodeRole::Both);
             }
             _ => {}
         }

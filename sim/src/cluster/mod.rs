@@ -343,10 +343,11 @@ async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
         Ok(node) => node,
         Err(error) => return disk::refused_to_start(&spec.name, &error, &observer),
     };
-    let mut state = observer.shared.state();
-    state.broken.remove(&spec.name);
-    state.clients.insert(spec.name.clone(), node.client());
-    drop(state);
+    {
+        let mut state = observer.shared.state();
+        state.broken.remove(&spec.name);
+        state.clients.insert(spec.name.clone(), node.client());
+    }
     std::future::pending::<()>().await;
     drop(node);
 }
