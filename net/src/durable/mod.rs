@@ -109,8 +109,10 @@ impl DurableStore {
     pub async fn open_with_segment_bytes(dir: &Path, segment_bytes_max: u64) -> Result<(Self, Durable), StoreError> {
         let hard_state = recover_hard_state(dir).await?;
         let snapshot = read_snapshot(&dir.join("snapshot")).await?;
-        let first_index = snapshot.as_ref().map_or(1, |snapshot| snapshot.meta.last_index + 1);
-        let (log, entries) = SegmentedLog::open(dir, first_index, segment_bytes_max).await?;
+        let behind = snapshot
+            .as_ref()
+            .map_or((0, 0), |snapshot| (snapshot.meta.last_index, snapshot.meta.last_term));
+        let (log, entries) = SegmentedLog::open(dir, behind, segment_bytes_max).await?;
         let restored = storage::read(&dir.join(backup::RESTORED_MARK))
             .await
             .map_err(|source| StoreError::Io {

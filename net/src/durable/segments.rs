@@ -63,8 +63,16 @@ impl SegmentedLog {
         )
     }
 
-    /// Recovers the log in `dir`, keeping entries from `first_index` on.
-    pub async fn open(dir: &Path, first_index: u64, segment_bytes_max: u64) -> Result<(Self, Vec<Entry>), StoreError> {
+    /// Recovers the log in `dir` behind a snapshot at `(index, term)` of `snapshot`,
+    /// keeping the entries after it. If the log holds the snapshot's index with another
+    /// term (a crash between writing the snapshot and compacting the log behind it),
+    /// the tail is from another history: every segment is replaced by an empty one.
+    pub async fn open(
+        dir: &Path,
+        snapshot: (u64, u64),
+        segment_bytes_max: u64,
+    ) -> Result<(Self, Vec<Entry>), StoreError> {
+        let first_index = snapshot.0 + 1;
         let mut manifest: Manifest = read_single(&dir.join("log-manifest")).await?.unwrap_or_default();
         let mut entries = Vec::new();
         let mut active_bytes = Vec::new();
@@ -112,7 +120,10 @@ impl SegmentedLog {
         }
         let active_number = manifest.segments.last().expect("at least one segment").number;
         let active = open_rewritten(&segment_path(dir, active_number), &active_bytes).await?;
-        entries.retain(|(entry, _)| entry.index >= first_index);
+        let contradicts = entries
+            .iter()
+            .any(|(entry, _)| entry.index == snapshot.0 && entry.term != snapshot.1);
+        entries.retain(|(entry, _)| entry.index >= first_index && !contradicts);
         if let Some((entry, position)) = entries.first()
             && entry.index != first_index
         {
@@ -126,7 +137,7 @@ impl SegmentedLog {
         }
         let recovered = entries.iter().map(|(entry, _)| entry.clone()).collect();
         let active_len = active_bytes.len() as u64;
-        let log = Self {
+        let mut log = Self {
             dir: dir.to_owned(),
             manifest,
             active,
@@ -134,6 +145,9 @@ impl SegmentedLog {
             segment_bytes_max,
             entries,
         };
+        if contradicts {
+            log.restart_at(first_index).await?;
+        }
         Ok((log, recovered))
     }
 

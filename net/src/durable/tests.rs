@@ -148,3 +148,28 @@ fn segments_roll_over_truncate_across_and_compact_away() {
     assert_eq!(durable.entries.first().map(|entry| entry.index), Some(16));
     assert_eq!(durable.entries.last().map(|entry| entry.index), Some(20));
 }
+
+#[test]
+fn a_tail_that_contradicts_a_snapshot_written_before_a_crash_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = block_on(DurableStore::open(dir.path())).unwrap();
+    block_on(store.save_entries(1, &[entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 1)])).unwrap();
+    drop(store);
+    // A snapshot of another history at index 2 (term 3) was written; the crash came
+    // before the log behind it was compacted.
+    let mut state = ClusterState::default();
+    state.apply(1, 3, &entry(1, 3).payload).unwrap();
+    state.apply(2, 3, &entry(2, 3).payload).unwrap();
+    let snapshot = StoredSnapshot::of(&state);
+    let record = SnapshotRecord {
+        meta: snapshot.meta,
+        bytes: snapshot.bytes.clone(),
+    };
+    block_on(write_single(&dir.path().join("snapshot"), &record)).unwrap();
+    let (mut store, durable) = block_on(DurableStore::open(dir.path())).unwrap();
+    assert_eq!(durable.entries, Vec::<Entry>::new(), "the old history's tail is gone");
+    block_on(store.save_entries(3, &[entry(3, 3)])).unwrap();
+    drop(store);
+    let (_, durable) = block_on(DurableStore::open(dir.path())).unwrap();
+    assert_eq!(durable.entries, vec![entry(3, 3)], "and stays gone");
+}
