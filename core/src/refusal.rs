@@ -197,6 +197,8 @@ pub enum ConsensusMessageKind {
     Append,
     /// A snapshot chunk.
     SnapshotChunk,
+    /// A stamped decision.
+    Decision,
 }
 
 /// The rule a [`Refusal`] broke, without its values: the key of refusal counters.

@@ -80,6 +80,11 @@ fn a_node_of_another_genesis_is_refused_and_never_counted() {
     assert!(refused, "the other founder's messages are refused");
     for node in &harness.nodes {
         assert_eq!(node.consensus().state().members.len(), 1, "neither admits the other");
+        assert_eq!(
+            node.consensus().leader(),
+            Some(node.node_id()),
+            "each leads only itself"
+        );
     }
 }
 

@@ -144,6 +144,7 @@ fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
         digest: Digest([0; 32]),
         state_digest: Digest([0; 32]),
         state_schema: 0,
+        genesis: None,
     };
     let chunk = RaftMessage::SnapshotChunk {
         term: 0,

@@ -116,6 +116,15 @@ impl IdentityFile {
         Ok(NodeIdentity::new(secret_key, next))
     }
 
+    /// The stored epoch: above 0 once a node has started from this directory. `None`
+    /// when there is no identity file.
+    pub async fn stored_epoch(&self) -> Result<Option<NodeEpoch>, IdentityError> {
+        match self.read_bytes().await? {
+            None => Ok(None),
+            Some(bytes) => decode(&self.path, &bytes).map(|(_, epoch)| Some(epoch)),
+        }
+    }
+
     /// Loads the identity without changing it.
     pub async fn load(&self) -> Result<NodeIdentity, IdentityError> {
         let (secret_key, epoch) = self.load_raw().await?;

@@ -80,3 +80,37 @@ fn a_command_too_large_for_a_frame_is_refused_naming_the_limit_and_the_cluster_k
         "{answer}"
     );
 }
+
+#[test]
+fn the_token_is_checked_before_the_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, node) = psionic_tests::single_voter_leader(dir.path());
+    let api = node.listening.operator_addr;
+    let oversized = "x".repeat(HTTP_BODY_BYTES_MAX + 1);
+    for (token, body, expected) in [
+        (None, oversized.as_str(), 401),
+        (Some("not the operator's token, at all"), "not json", 401),
+        (Some(psionic_tests::OPERATOR_TOKEN), "not json", 400),
+        (Some(psionic_tests::OPERATOR_TOKEN), oversized.as_str(), 413),
+    ] {
+        let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
+        let request = format!(
+            "POST /v1/commands HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (code, answer) = http_exchange(api, &request);
+        assert_eq!(code, expected, "{token:?}: {answer}");
+    }
+    // Without the token, the answer comes before any of the body is sent.
+    let mut stream = std::net::TcpStream::connect(api).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST /v1/commands HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    std::io::Read::read_exact(&mut stream, &mut answer).expect("answered without the body");
+    assert_eq!(&answer, b"HTTP/1.1 401");
+}

@@ -97,7 +97,7 @@ impl Consensus {
         }
         // Leader stickiness: while a leader is known to be alive, elections are ignored,
         // so a node returning from a partition cannot depose a healthy leader.
-        let in_contact = !request.transfer && self.in_leader_contact(now);
+        let in_contact = !request.transfer && self.ignores_elections(now);
         if request.pre_vote {
             let granted = request.term > self.hard.term && !in_contact && self.log_is_behind(&request);
             let term = if granted { request.term } else { self.hard.term };
@@ -266,6 +266,13 @@ impl Consensus {
         if heard < quorum {
             self.step_down(now, StepDownReason::LostQuorum { heard, quorum });
         }
+    }
+
+    /// Whether elections are ignored now (leader stickiness): a leader is known to be
+    /// alive, or this life began less than the election-timeout floor ago.
+    fn ignores_elections(&self, now: Instant) -> bool {
+        let lease = ms(self.config.election_timeout_ms_min);
+        self.in_leader_contact(now) || now.saturating_since(self.started_at) < lease
     }
 
     /// Whether a leader is known to be alive: this node leads with a valid lease, or

@@ -67,6 +67,7 @@ impl Consensus {
             role: Role::Follower,
             leader: None,
             leader_contact_at: None,
+            started_at: now,
             election_deadline: None,
             heartbeat_deadline: None,
             maintenance_deadline: None,
@@ -91,8 +92,17 @@ impl Consensus {
         }
         consensus.reset_election_deadline(now);
         if consensus.effective_voters() == std::collections::BTreeSet::from([consensus.id]) {
-            // Its own quorum: nobody to wait for.
+            // Its own quorum: nobody to wait for, and no leader to recover from.
             consensus.election_deadline = Some(now);
+            if consensus.recovering {
+                consensus.recovering = false;
+                let (term, leader, commit_index) = (consensus.hard.term, consensus.id, consensus.commit_index);
+                consensus.push_event(Event::Recovered {
+                    term,
+                    leader,
+                    commit_index,
+                });
+            }
         }
         Ok(consensus)
     }
@@ -309,6 +319,15 @@ impl Consensus {
             return;
         }
         if authority.term > self.hard.term {
+            if !self.effective_voters().contains(&from) && self.state.genesis.is_some() {
+                // A node this node's log never made a voter cannot lead it (a node of
+                // another genesis among them): its newer term is not taken.
+                let refusal = Refusal::NotAMember {
+                    sender: from,
+                    message: crate::refusal::ConsensusMessageKind::Decision,
+                };
+                return self.effects.push(Effect::Refuse(refusal));
+            }
             // The leader of a newer term speaks: follow it, and make its term (the
             // fence) durable before anything else is done.
             self.observe_leader(self.now, from, authority.term);

@@ -6,9 +6,12 @@
 //! leader sent at or after `start`, no candidate can win a vote before
 //! `start + election_timeout_ms_min` by those voters' clocks. Each append carries the
 //! leader's send time and its answer echoes it, so `start` is the send time of the
-//! acknowledged round, not when the answer arrived. The lease is shortened by a
-//! tenth to allow for clocks that run at different rates: it assumes no voter's clock
-//! runs more than 10% faster than the leader's over one election timeout.
+//! acknowledged round, not when the answer arrived; answers to appends sent before
+//! this leadership began count for nothing. A voter that restarts ignores elections for
+//! the floor after it starts, so a restart does not cut a lease short. The lease ends
+//! once a transfer has told its target to stand. It is shortened by a tenth to allow
+//! for clocks that run at different rates: it assumes no voter's clock runs more than
+//! 10% faster than the leader's over one election timeout.
 
 use super::{Consensus, Role};
 use crate::identity::NodeId;
@@ -23,7 +26,12 @@ impl Consensus {
             return;
         };
         leadership.heard_since_check.insert(from);
-        let sent = Instant::from_micros(echo_us.min(now.as_micros())).max(leadership.since);
+        let sent = Instant::from_micros(echo_us.min(now.as_micros()));
+        if sent < leadership.since {
+            // An answer to an append of an earlier leadership (refused, or taken from
+            // another leader): it says nothing about this one.
+            return;
+        }
         let acked = leadership.acked_sent_at.entry(from).or_insert(sent);
         *acked = (*acked).max(sent);
     }
@@ -56,9 +64,14 @@ impl Consensus {
         ms(floor - floor / 10)
     }
 
-    /// Leader: whether its lease holds at `now`.
+    /// Leader: whether its lease holds at `now`. It ends once a transfer has told its
+    /// target to stand: voters give the target their votes without waiting.
     pub(crate) fn holds_lease(&self, now: Instant) -> bool {
-        self.lease_start(now)
-            .is_some_and(|start| now.saturating_since(start) < self.lease_length())
+        let transferring = matches!(&self.role, Role::Leader(leadership)
+            if leadership.transfer.is_some_and(|transfer| transfer.told));
+        !transferring
+            && self
+                .lease_start(now)
+                .is_some_and(|start| now.saturating_since(start) < self.lease_length())
     }
 }

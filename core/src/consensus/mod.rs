@@ -369,6 +369,10 @@ pub struct Consensus {
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
     pub(crate) leader_contact_at: Option<Instant>,
+    /// When this life began: for the election-timeout floor after it the node grants no
+    /// vote, as if a leader were in contact (it may have followed one before it
+    /// stopped, whose lease must not end early).
+    pub(crate) started_at: Instant,
     pub(crate) election_deadline: Option<Instant>,
     pub(crate) heartbeat_deadline: Option<Instant>,
     pub(crate) maintenance_deadline: Option<Instant>,

@@ -4,8 +4,10 @@
 //! after the backup are gone, so the restored node could vote twice in a term, or help
 //! elect a leader that lacks an entry it once acknowledged. While recovering it
 //! therefore neither votes nor stands. It recovers once an append from a leader of term
-//! `T` left its log covering that leader's commit index: every committed entry is then
-//! in its log (leader completeness), and it records its vote in `T` for that leader,
+//! `T` left its log covering that leader's commit index and holding an entry of `T`:
+//! the log then holds the leader's whole prefix, every committed entry included (leader
+//! completeness; the leader's commit index alone may lag), and it records its vote in
+//! `T` for that leader,
 //! so it votes again only from term `T + 1` on. That suffices when no vote was cast
 //! after the backup in a term above the leader's it recovers from: the runbook restores
 //! a node while the cluster has a stable leader.
@@ -28,7 +30,10 @@ impl Consensus {
     /// Follower: an append from `leader` (of the current term) left the log matching
     /// it up to `match_index`, and the leader had committed `leader_commit`.
     pub(crate) fn maybe_end_recovery(&mut self, leader: NodeId, match_index: u64, leader_commit: u64) {
-        if !self.recovering || match_index < leader_commit {
+        // The leader's commit index lags after its own restart or election; an entry of
+        // its term in this log means this log holds the leader's whole prefix before it.
+        let holds_leaders_term = self.log.term_at(match_index) == Some(self.hard.term);
+        if !self.recovering || match_index < leader_commit || !holds_leaders_term {
             return;
         }
         self.recovering = false;

@@ -365,14 +365,14 @@ impl Consensus {
 
     /// Leader: a follower's answer to an append.
     pub(crate) fn on_append_response(&mut self, now: Instant, from: NodeId, response: AppendResponse) {
+        if let Err(refusal) = self.same_genesis(from, response.genesis) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         if response.term > self.hard.term {
             return self.become_follower(now, response.term, None);
         }
         if response.term < self.hard.term || !matches!(self.role, Role::Leader(_)) {
             return;
-        }
-        if let Err(refusal) = self.same_genesis(from, response.genesis) {
-            return self.effects.push(Effect::Refuse(refusal));
         }
         self.note_heard(now, from, response.echo_us);
         if response.genesis.is_none() {

@@ -34,6 +34,9 @@ pub struct SnapshotMeta {
     pub state_digest: Digest,
     /// Schema version of the payload's encoding.
     pub state_schema: u16,
+    /// The genesis of the state (as in it), so a receiver of another genesis refuses
+    /// the first chunk.
+    pub genesis: Option<Digest>,
 }
 
 /// A snapshot with its payload (the postcard encoding of a [`ClusterState`]).
@@ -56,6 +59,7 @@ impl StoredSnapshot {
             digest: Digest::of_bytes(DigestKind::Snapshot, &bytes),
             state_digest: Digest::of_bytes(DigestKind::ClusterState, &bytes),
             state_schema: STATE_SCHEMA_VERSION,
+            genesis: state.genesis,
         };
         Self { meta, bytes }
     }
@@ -79,6 +83,12 @@ impl StoredSnapshot {
             return Err(SnapshotFault::PayloadDigest);
         }
         let state = ClusterState::from_bytes(&self.bytes).map_err(|_| SnapshotFault::Decode)?;
+        if state.genesis != self.meta.genesis {
+            return Err(SnapshotFault::Genesis {
+                ours: self.meta.genesis,
+                theirs: state.genesis,
+            });
+        }
         if state.applied_index != self.meta.last_index {
             return Err(SnapshotFault::Index {
                 expected: self.meta.last_index,
@@ -139,12 +149,13 @@ pub enum SnapshotFault {
         /// Size declared.
         size_bytes: u64,
     },
-    /// The snapshot's state is of another genesis than this node's.
-    #[error("snapshot of genesis {theirs:?}, this node's is {ours:?}")]
+    /// The snapshot's state is of another genesis than this node's (or than its
+    /// metadata names).
+    #[error("snapshot of genesis {theirs:?}, expected {ours:?}")]
     Genesis {
-        /// This node's genesis.
-        ours: Digest,
-        /// The snapshot's.
+        /// The genesis expected.
+        ours: Option<Digest>,
+        /// The state's.
         theirs: Option<Digest>,
     },
     /// A chunk arrived out of order.
@@ -279,6 +290,9 @@ impl Consensus {
 
     /// Follower: a chunk of the leader's snapshot.
     pub(crate) fn on_snapshot_chunk(&mut self, now: Instant, from: NodeId, chunk: Chunk) {
+        if let Err(refusal) = self.same_genesis(from, chunk.meta.genesis) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         if chunk.term < self.hard.term {
             self.refuse_stale_term(from, ConsensusMessageKind::SnapshotChunk, chunk.term);
             return self.reply_snapshot(from, chunk.meta.last_index, 0, false);
@@ -326,7 +340,7 @@ impl Consensus {
     fn same_genesis_state(&self, state: ClusterState) -> Result<ClusterState, SnapshotFault> {
         match self.state.genesis {
             Some(ours) if state.genesis != Some(ours) => Err(SnapshotFault::Genesis {
-                ours,
+                ours: Some(ours),
                 theirs: state.genesis,
             }),
             _ => Ok(state),

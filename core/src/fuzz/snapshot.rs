@@ -140,6 +140,7 @@ fn arbitrary_meta(draw: &mut Draw<'_>) -> SnapshotMeta {
         digest,
         state_digest,
         state_schema: u16::from(draw.u8() % 4),
+        genesis: None,
     }
 }
 

@@ -60,7 +60,9 @@ pub struct Node {
 /// A node with no seeds, no genesis voters and no data founds a cluster: it is its
 /// only genesis voter. Only a coordinator-capable node can.
 fn found_if_alone(config: &mut NodeConfig) -> Result<(), ConfigError> {
-    let fresh = config.durable.snapshot.is_none() && config.durable.entries.is_empty();
+    let fresh = config.durable.snapshot.is_none()
+        && config.durable.entries.is_empty()
+        && config.durable.hard_state == crate::consensus::HardState::default();
     if !fresh || !config.seeds.is_empty() || !config.consensus.initial_voters.is_empty() {
         return Ok(());
     }

@@ -26,16 +26,30 @@ pub async fn backup(data_dir: &Path, to: &Path) -> Result<Vec<PathBuf>, StoreErr
     copy(data_dir, to, &names).await
 }
 
-/// Replaces the durable state of `data_dir` by the backup in `from`, and marks it
-/// restored; returns the files written. The node must not be running.
-pub async fn restore(from: &Path, data_dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+/// How a restored node rejoins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejoin {
+    /// It catches up with its cluster's leader before it votes (the restored mark).
+    Recover,
+    /// It trusts the backup as it is: for restoring every node of a cluster at once,
+    /// when there is no leader to catch up with (what was acknowledged after the
+    /// backups is lost).
+    TrustBackup,
+}
+
+/// Replaces the durable state of `data_dir` by the backup in `from`, marked restored
+/// unless `rejoin` trusts the backup; returns the files written. The node must not be
+/// running.
+pub async fn restore(from: &Path, data_dir: &Path, rejoin: Rejoin) -> Result<Vec<PathBuf>, StoreError> {
     if read(&from.join("identity")).await?.is_none() {
         return Err(StoreError::NotABackup { path: from.to_owned() });
     }
     let mark = data_dir.join(RESTORED_MARK);
-    storage::write_atomic(&mark, b"restored from a backup\n", false)
-        .await
-        .map_err(io_error(&mark, "write"))?;
+    match rejoin {
+        Rejoin::Recover => storage::write_atomic(&mark, b"restored from a backup\n", false).await,
+        Rejoin::TrustBackup => storage::discard(&mark).await,
+    }
+    .map_err(io_error(&mark, "write"))?;
     for name in STATE_FILES {
         if read(&from.join(name)).await?.is_none() {
             let path = data_dir.join(name);

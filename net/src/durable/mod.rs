@@ -107,8 +107,8 @@ impl DurableStore {
 
     /// As [`DurableStore::open`], rolling log segments over at `segment_bytes_max`.
     pub async fn open_with_segment_bytes(dir: &Path, segment_bytes_max: u64) -> Result<(Self, Durable), StoreError> {
-        let hard_state = recover_hard_state(dir).await?;
         let snapshot = read_snapshot(&dir.join("snapshot")).await?;
+        let hard_state = recover_hard_state(dir, has_run(dir).await?).await?;
         let behind = snapshot
             .as_ref()
             .map_or((0, 0), |snapshot| (snapshot.meta.last_index, snapshot.meta.last_term));
@@ -182,10 +182,23 @@ impl DurableStore {
     }
 }
 
-/// The term and vote. A fresh directory gets the initial ones written, with the log's
-/// manifest after them; from then on both exist, so one found missing was lost and
-/// the node must not start (it could vote twice, or have forgotten entries).
-async fn recover_hard_state(dir: &Path) -> Result<HardState, StoreError> {
+/// Whether a node has started from `dir` (its identity's epoch advanced past 0).
+async fn has_run(dir: &Path) -> Result<bool, StoreError> {
+    let identity = crate::IdentityFile::in_dir(dir);
+    match identity.stored_epoch().await {
+        Ok(epoch) => Ok(epoch.is_some_and(|epoch| epoch.0 > 0)),
+        Err(_) => Err(StoreError::Corrupt {
+            path: identity.path().to_owned(),
+            offset: 0,
+        }),
+    }
+}
+
+/// The term and vote. Before a node has run from the directory, what is missing is
+/// written (the initial term and vote; the log's manifest follows); once it has, both
+/// must exist: one found missing was lost, and the node must not start (it could vote
+/// twice, or have forgotten entries).
+async fn recover_hard_state(dir: &Path, has_run: bool) -> Result<HardState, StoreError> {
     let path = dir.join("hard-state");
     let manifest = dir.join("log-manifest");
     let manifest_exists = storage::read(&manifest)
@@ -196,11 +209,11 @@ async fn recover_hard_state(dir: &Path) -> Result<HardState, StoreError> {
             source,
         })?
         .is_some();
-    match (read_single::<HardState>(&path).await?, manifest_exists) {
-        (Some(hard_state), true) => Ok(hard_state),
-        (None, true) => Err(StoreError::Missing { path }),
-        (Some(_), false) => Err(StoreError::Missing { path: manifest }),
-        (None, false) => {
+    match (read_single::<HardState>(&path).await?, manifest_exists, has_run) {
+        (Some(hard_state), true, _) | (Some(hard_state), false, false) => Ok(hard_state),
+        (None, _, true) => Err(StoreError::Missing { path }),
+        (Some(_), false, true) => Err(StoreError::Missing { path: manifest }),
+        (None, _, false) => {
             write_single(&path, &HardState::default()).await?;
             Ok(HardState::default())
         }

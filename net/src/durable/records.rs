@@ -42,12 +42,20 @@ pub enum Ending {
     },
 }
 
-/// Whether a whole record with a valid checksum starts anywhere in `bytes`.
+/// How far past a damaged length to look for a whole record: a log record holds one
+/// entry, and entries are smaller than a frame.
+const SCAN_BYTES_MAX: usize = 2 * psionic_core::limits::FRAME_BYTES_MAX;
+
+/// Whether a whole record with a valid checksum starts within the first
+/// [`SCAN_BYTES_MAX`] of `bytes` (a zero length is no record: zeros fill torn tails).
 fn whole_record_within(bytes: &[u8]) -> bool {
-    (0..bytes.len().saturating_sub(HEADER_LEN)).any(|start| {
+    let starts = bytes.len().saturating_sub(HEADER_LEN).min(SCAN_BYTES_MAX);
+    (0..starts).any(|start| {
         let rest = &bytes[start..];
         let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        len <= rest.len() - HEADER_LEN && checksum(&rest[HEADER_LEN..HEADER_LEN + len]) == rest[4..HEADER_LEN]
+        len > 0
+            && len <= rest.len() - HEADER_LEN
+            && checksum(&rest[HEADER_LEN..HEADER_LEN + len]) == rest[4..HEADER_LEN]
     })
 }
 
@@ -65,23 +73,21 @@ pub fn decode(bytes: &[u8]) -> (Vec<(u64, &[u8])>, Ending) {
             return (records, Ending::Corrupt { offset: offset as u64 });
         }
         let end = HEADER_LEN + len;
+        let torn_or_corrupt = |corrupt: bool| match corrupt {
+            true => Ending::Corrupt { offset: offset as u64 },
+            false => Ending::TornTail { offset: offset as u64 },
+        };
         if rest.len() < end {
             // A torn write cuts the last record short; a length damaged in the middle
             // reaches past the end too, but whole records follow it.
-            let ending = match whole_record_within(&rest[1..]) {
-                true => Ending::Corrupt { offset: offset as u64 },
-                false => Ending::TornTail { offset: offset as u64 },
-            };
-            return (records, ending);
+            return (records, torn_or_corrupt(whole_record_within(&rest[1..])));
         }
         let payload = &rest[HEADER_LEN..end];
         if checksum(payload) != rest[4..HEADER_LEN] {
-            let ending = if rest.len() == end {
-                Ending::TornTail { offset: offset as u64 }
-            } else {
-                Ending::Corrupt { offset: offset as u64 }
-            };
-            return (records, ending);
+            // The last record, or a tail the file system filled with zeros (a crash
+            // after the file grew and before the bytes landed), was torn.
+            let torn = rest.len() == end || rest.iter().all(|byte| *byte == 0);
+            return (records, torn_or_corrupt(!torn));
         }
         records.push((offset as u64, payload));
         offset += end;
@@ -147,5 +153,13 @@ mod tests {
         let cut = &bytes[..bytes.len() - 2];
         let last = 2 * (HEADER_LEN + 3);
         assert_eq!(decode(cut).1, Ending::TornTail { offset: last as u64 });
+    }
+
+    #[test]
+    fn a_tail_filled_with_zeros_is_torn() {
+        let mut bytes = file(&[b"one", b"two"]);
+        let end = bytes.len() as u64;
+        bytes.extend_from_slice(&[0; 64]);
+        assert_eq!(decode(&bytes).1, Ending::TornTail { offset: end });
     }
 }

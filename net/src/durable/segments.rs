@@ -242,14 +242,18 @@ impl SegmentedLog {
         }
         self.active_len = position.offset;
         let path = self.active.path().to_owned();
-        self.active
-            .truncate(position.offset)
-            .await
-            .map_err(|source| StoreError::Io {
-                path,
-                operation: "truncate",
-                source,
-            })
+        // Synced before anything is written over the cut: a crash must never leave new
+        // records followed by old ones.
+        let truncated = self.active.truncate(position.offset).await;
+        let synced = match truncated {
+            Ok(()) => self.active.sync().await,
+            Err(error) => Err(error),
+        };
+        synced.map_err(|source| StoreError::Io {
+            path,
+            operation: "truncate",
+            source,
+        })
     }
 
     async fn roll_over(&mut self, first_index: u64) -> Result<(), StoreError> {

@@ -173,3 +173,34 @@ fn a_tail_that_contradicts_a_snapshot_written_before_a_crash_is_dropped() {
     let (_, durable) = block_on(DurableStore::open(dir.path())).unwrap();
     assert_eq!(durable.entries, vec![entry(3, 3)], "and stays gone");
 }
+
+#[test]
+fn a_directory_that_has_run_must_hold_its_term_and_log_and_a_fresh_one_may_not_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = crate::IdentityFile::in_dir(dir.path());
+    block_on(identity.create([7; 32])).unwrap();
+    // A crash during the very first start, between its first two writes: no node has
+    // spoken from here yet, so what is missing is written.
+    block_on(write_single(&dir.path().join("hard-state"), &HardState::default())).unwrap();
+    let (store, _) = block_on(DurableStore::open(dir.path())).unwrap();
+    drop(store);
+    block_on(identity.load_and_advance(psionic_core::NodeEpoch(0))).unwrap();
+    for lost in ["hard-state", "log-manifest"] {
+        let path = dir.path().join(lost);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let error = block_on(DurableStore::open(dir.path())).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Missing { path: missing } if *missing == path),
+            "{error}"
+        );
+        std::fs::write(&path, bytes).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("hard-state")).unwrap();
+    std::fs::remove_file(dir.path().join("log-manifest")).unwrap();
+    let error = block_on(DurableStore::open(dir.path())).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Missing { .. }),
+        "both gone is not a fresh directory"
+    );
+}

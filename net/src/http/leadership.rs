@@ -6,14 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use psionic_core::NodeId;
 use psionic_core::consensus::TransferRefusal;
 use psionic_core::digest::from_hex;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, auth, body, unauthorized};
+use super::{ApiState, body};
 
 /// The body of `POST /v1/leadership/transfer`.
 #[derive(Debug, Default, Deserialize)]
@@ -40,14 +40,7 @@ enum TransferAnswer {
     Unknown,
 }
 
-pub(super) async fn post_transfer(
-    State(api): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        return unauthorized(reason);
-    }
+pub(super) async fn post_transfer(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     let request: TransferBody = match body::decode(body) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),

@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -72,22 +73,35 @@ impl ApiState {
     }
 }
 
-/// The operator API's routes.
+/// The operator API's routes. Mutating ones check the bearer token before anything
+/// reads the request's body.
 pub fn router(api: ApiState) -> Router {
+    let mutating = Router::new()
+        .route("/v1/commands", post(post_command))
+        .route("/v1/serving-policy", put(put_serving_policy))
+        .route("/v1/requests", post(requests::post_request))
+        .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
+        .route("/v1/leadership/transfer", post(leadership::post_transfer))
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/v1/status", get(get_status))
         .route("/v1/state", get(get_state))
         .route("/v1/members", get(members::get_members))
         .route("/metrics", get(metrics::get_metrics))
-        .route("/v1/commands", post(post_command))
-        .route("/v1/serving-policy", put(put_serving_policy))
-        .route("/v1/requests", post(requests::post_request))
         .route("/v1/requests/{id}", get(requests::get_request))
-        .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
         .route("/v1/plans", post(requests::post_plan))
-        .route("/v1/leadership/transfer", post(leadership::post_transfer))
+        .merge(mutating)
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)
+}
+
+/// Refuses a mutating request that does not bear the operator token, before its body
+/// is read.
+async fn require_token(State(api): State<ApiState>, request: Request, next: Next) -> Response {
+    match auth::authorize(api.operator_token.as_ref(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(reason) => unauthorized(reason),
+    }
 }
 
 async fn get_status(State(api): State<ApiState>) -> Response {
@@ -140,14 +154,7 @@ enum CommandAnswer {
     Unauthorized { reason: AuthRefusal, message: String },
 }
 
-async fn post_command(
-    State(api): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        return unauthorized(reason);
-    }
+async fn post_command(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     match body::decode::<ClusterCommand>(body) {
         Ok(command) => commit(&api, command).await,
         Err(refusal) => refusal.into_response(),
@@ -156,14 +163,7 @@ async fn post_command(
 
 /// `PUT /v1/serving-policy`: commits the serving policy (JSON; a field left out takes
 /// its default), answered as `POST /v1/commands` is.
-async fn put_serving_policy(
-    State(api): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        return unauthorized(reason);
-    }
+async fn put_serving_policy(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     let policy = match body::decode::<ServingPolicy>(body) {
         Ok(policy) => policy,
         Err(refusal) => return refusal.into_response(),

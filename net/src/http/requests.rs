@@ -11,7 +11,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use psionic_core::backend::Backend;
 use psionic_core::digest::from_hex;
@@ -23,7 +23,7 @@ use psionic_core::{Digest, NodeId, RequestId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiState, auth, unauthorized};
+use super::ApiState;
 use crate::runtime::{CancelError, SubmitError};
 
 /// Most requests remembered for `GET /v1/requests/{id}`.
@@ -126,14 +126,7 @@ fn bad_request(field: &str, expected: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-pub(super) async fn post_request(
-    State(api): State<ApiState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        return unauthorized(reason);
-    }
+pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     let body: RequestBody = match super::body::decode(body) {
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
@@ -232,14 +225,7 @@ pub(super) async fn post_plan(State(api): State<ApiState>, body: Result<Bytes, B
     }
 }
 
-pub(super) async fn cancel_request(
-    State(api): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(reason) = auth::authorize(api.operator_token.as_ref(), &headers) {
-        return unauthorized(reason);
-    }
+pub(super) async fn cancel_request(State(api): State<ApiState>, Path(id): Path<String>) -> Response {
     let Some(bytes) = from_hex::<16>(&id) else {
         return bad_request("id", "32 hex digits");
     };

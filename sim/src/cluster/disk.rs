@@ -47,7 +47,9 @@ pub(super) async fn carry_out(spec: &NodeSpec, observer: &Arc<SimObserver>) {
         let done = match action {
             DiskAction::Damage(damage) => damage_dir(data_dir, damage).await,
             DiskAction::Backup => backup::backup(data_dir, &backup_dir(data_dir)).await.map(drop),
-            DiskAction::Restore => backup::restore(&backup_dir(data_dir), data_dir).await.map(drop),
+            DiskAction::Restore => backup::restore(&backup_dir(data_dir), data_dir, backup::Rejoin::Recover)
+                .await
+                .map(drop),
         };
         if let Err(error) = done {
             panic!("{}: {action:?} on the simulated disk failed: {error}", spec.name);

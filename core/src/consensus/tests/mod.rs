@@ -1,7 +1,9 @@
 //! Unit tests of rules that the in-memory cluster cannot reach on demand.
 
 mod fences;
+mod lease;
 mod proposals;
+mod recovery;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +46,7 @@ pub(super) fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
-fn vote(term: u64, last_log_index: u64, last_log_term: u64) -> VoteRequest {
+pub(super) fn vote(term: u64, last_log_index: u64, last_log_term: u64) -> VoteRequest {
     VoteRequest {
         term,
         last_log_index,
@@ -100,10 +102,10 @@ fn an_older_term_entry_on_a_quorum_is_not_committed_by_counting_replicas() {
 fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
     let mut voter = consensus(3, vec![], 1);
     let request = vote(2, 0, 0);
-    voter.on_vote_request(Instant::from_millis(10), id(2), request);
+    voter.on_vote_request(Instant::from_millis(1010), id(2), request);
     assert_eq!(voter.hard.voted_for, Some(id(2)));
     voter.effects.clear();
-    voter.on_vote_request(Instant::from_millis(20), id(3), request);
+    voter.on_vote_request(Instant::from_millis(1020), id(3), request);
     assert_eq!(voter.hard.voted_for, Some(id(2)));
     assert!(voter.effects.contains(&Effect::Refuse(Refusal::VoteAlreadyCast {
         term: 2,
@@ -120,7 +122,7 @@ fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
 fn the_vote_is_persisted_before_the_grant_is_sent() {
     let mut voter = consensus(3, vec![], 1);
     let request = vote(2, 0, 0);
-    voter.on_vote_request(Instant::from_millis(10), id(2), request);
+    voter.on_vote_request(Instant::from_millis(1010), id(2), request);
     let persisted = voter
         .effects
         .iter()
@@ -142,10 +144,10 @@ fn a_candidate_with_an_older_log_gets_no_vote() {
     // Reference: Raft §5.4.1.
     let mut voter = consensus(3, vec![entry(1, 1), entry(2, 3)], 3);
     let stale = vote(4, 5, 2);
-    voter.on_vote_request(Instant::from_millis(10), id(2), stale);
+    voter.on_vote_request(Instant::from_millis(1010), id(2), stale);
     assert_eq!(voter.hard.voted_for, None);
     let current = vote(4, 2, 3);
-    voter.on_vote_request(Instant::from_millis(20), id(3), current);
+    voter.on_vote_request(Instant::from_millis(1020), id(3), current);
     assert_eq!(voter.hard.voted_for, Some(id(3)));
 }
 

@@ -25,16 +25,24 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<(), Failed> {
 
 /// Replaces `data_dir`'s durable state by the backup in `from` and marks it restored:
 /// the node catches up with the cluster's leader before it votes again.
-pub fn restore(from: &Path, data_dir: &Path) -> Result<(), Failed> {
+pub fn restore(from: &Path, data_dir: &Path, trust_backup: bool) -> Result<(), Failed> {
     if !data_dir.exists() {
         create_private_dir(data_dir)?;
     }
     let _lock = lock_data_dir(data_dir)?;
+    let rejoin = match trust_backup {
+        true => backup::Rejoin::TrustBackup,
+        false => backup::Rejoin::Recover,
+    };
     let written = runtime()
-        .block_on(backup::restore(from, data_dir))
+        .block_on(backup::restore(from, data_dir, rejoin))
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    let then = match rejoin {
+        backup::Rejoin::Recover => "the node votes again once it has caught up with the leader",
+        backup::Rejoin::TrustBackup => "the node trusts the backup as it is",
+    };
     println!(
-        "restored {} files of {} into {}; the node votes again once it has caught up with the leader",
+        "restored {} files of {} into {}; {then}",
         written.len(),
         from.display(),
         data_dir.display()

@@ -78,6 +78,11 @@ enum Command {
         /// The node's data directory (created if absent; the node must be stopped).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Trust the backup as it is (no catching up before voting): only when every
+        /// node of the cluster is restored at once, so there is no leader to catch up
+        /// with; what was acknowledged after the backups were taken is lost.
+        #[arg(long)]
+        trust_backup: bool,
     },
     /// Work with an operator manifest.
     #[command(subcommand)]
@@ -170,7 +175,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init { data_dir } => crate::serve::init(&data_dir),
         Command::Backup { data_dir, to } => crate::backup::backup(&data_dir, &to),
-        Command::Restore { from, data_dir } => crate::backup::restore(&from, &data_dir),
+        Command::Restore {
+            from,
+            data_dir,
+            trust_backup,
+        } => crate::backup::restore(&from, &data_dir, trust_backup),
         Command::Run { config, manifest, node } => {
             crate::serve::run(config.as_deref(), manifest.as_deref(), node.as_deref())
         }
