@@ -3,14 +3,14 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::election::VoteRequest;
-use super::replication::{Append, AppendResponse};
+use super::follower::Append;
+use super::replication::AppendResponse;
 use super::snapshot::Chunk;
 use super::{
-    Authority, Consensus, ConsensusConfig, CoordinatorView, Decision, Durable, Effect, Fence, HardState,
-    ProposalRejection, RaftLog, RaftMessage, Role, RoleKind, StaleLeader, StampedDecision, StoredSnapshot,
+    Consensus, ConsensusConfig, CoordinatorView, Durable, Effect, Fence, HardState, RaftLog, RaftMessage, Role,
+    RoleKind, StaleLeader,
 };
 use crate::config::ConfigError;
-use crate::dispatch::AssignmentRefusal;
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
 use crate::io::Event;
 use crate::refusal::Refusal;
@@ -48,7 +48,7 @@ impl Consensus {
         rng: ChaCha8Rng,
         now: Instant,
     ) -> Result<Self, ConfigError> {
-        let (state, snapshot, founded) = recover_state(&config, durable.snapshot)?;
+        let (state, snapshot, founded) = super::genesis::recover_state(&config, durable.snapshot)?;
         let log = match &snapshot {
             Some(snapshot) => RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries),
             None => RaftLog::new(0, 0, durable.entries),
@@ -262,88 +262,6 @@ impl Consensus {
         ]
     }
 
-    /// Leader: stamps `decision` with this leadership's authority.
-    pub(crate) fn stamp(&self, decision: Decision) -> Result<StampedDecision, ProposalRejection> {
-        if !matches!(self.role, Role::Leader(_)) {
-            return Err(ProposalRejection::NotLeader {
-                leader_hint: self.leader,
-            });
-        }
-        let authority = self.authority_of(self.id);
-        Ok(StampedDecision {
-            authority,
-            authority_digest: authority.digest(),
-            decision,
-        })
-    }
-
-    pub(crate) fn authority_of(&self, leader: NodeId) -> Authority {
-        Authority {
-            cluster_id: self.cluster_id,
-            term: self.hard.term,
-            commit_index: self.commit_index,
-            fence: Fence(self.hard.term),
-            leader,
-        }
-    }
-
-    pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
-        let authority = stamped.authority;
-        if authority.leader != from
-            || authority.digest() != stamped.authority_digest
-            || authority.cluster_id != self.cluster_id
-            || authority.fence != Fence(authority.term)
-        {
-            let refusal = Refusal::AuthorityMismatch {
-                sender: from,
-                claimed: authority.leader,
-            };
-            return self.effects.push(Effect::Refuse(refusal));
-        }
-        let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
-        let seen = self.fence_floor();
-        if authority.fence < seen && !no_fence_check {
-            let refusal = Refusal::StaleFence {
-                sender: from,
-                seen,
-                got: authority.fence,
-            };
-            self.effects.push(Effect::Refuse(refusal));
-            if let Decision::Assign(assignment) = &stamped.decision {
-                let refusal = AssignmentRefusal::StaleFence {
-                    seen,
-                    got: authority.fence,
-                };
-                self.refuse_assignment(&authority, assignment.request, refusal);
-            }
-            return;
-        }
-        if authority.term > self.hard.term {
-            if !self.effective_voters().contains(&from) && self.state.genesis.is_some() {
-                // A node this node's log never made a voter cannot lead it (a node of
-                // another genesis among them): its newer term is not taken.
-                let refusal = Refusal::NotAMember {
-                    sender: from,
-                    message: crate::refusal::ConsensusMessageKind::Decision,
-                };
-                return self.effects.push(Effect::Refuse(refusal));
-            }
-            // The leader of a newer term speaks: follow it, and make its term (the
-            // fence) durable before anything else is done.
-            self.observe_leader(self.now, from, authority.term);
-        }
-        self.fence_seen = self.fence_seen.max(authority.fence);
-        if let Decision::Assign(assignment) = &stamped.decision
-            && let Err(refusal) = self.check_assignment(assignment)
-        {
-            return self.refuse_assignment(&authority, assignment.request, refusal);
-        }
-        self.push_event(Event::DecisionAccepted {
-            authority,
-            decision: stamped.decision,
-        });
-    }
-
     pub(crate) fn refuse_values(&mut self, sender: NodeId, fault: super::message::ValueFault) {
         self.effects
             .push(Effect::Refuse(Refusal::ImpossibleValues { sender, fault }));
@@ -386,16 +304,6 @@ impl Consensus {
         self.leader
     }
 
-    /// The newest fence seen: at least the current term's (the term is durable, so
-    /// this survives a restart).
-    pub fn fence_seen(&self) -> Fence {
-        self.fence_floor()
-    }
-
-    pub(crate) fn fence_floor(&self) -> Fence {
-        self.fence_seen.max(Fence(self.hard.term))
-    }
-
     /// Who coordinates, and whether that view is current at `now`.
     pub fn coordinator_view(&self, now: Instant) -> CoordinatorView {
         let effective = self.in_leader_contact(now);
@@ -428,35 +336,5 @@ impl Consensus {
     /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
         self.role_kind() == RoleKind::Leader
-    }
-}
-
-/// The state a node starts from: its recorded snapshot (checked against the configured
-/// genesis voters, if any), else the genesis of the configured voters (returned a
-/// third time: it must be made durable), else none yet (a joining node takes its
-/// cluster's state from the leader).
-#[allow(clippy::type_complexity)]
-fn recover_state(
-    config: &ConsensusConfig,
-    recorded: Option<StoredSnapshot>,
-) -> Result<(ClusterState, Option<StoredSnapshot>, Option<StoredSnapshot>), ConfigError> {
-    let configured = (!config.initial_voters.is_empty()).then(|| ClusterState::genesis_digest(&config.initial_voters));
-    match (recorded, configured) {
-        (Some(snapshot), configured) => {
-            let state = snapshot.verify().map_err(|fault| ConfigError::Snapshot { fault })?;
-            match configured {
-                Some(configured) if Some(configured) != state.genesis => Err(ConfigError::GenesisMismatch {
-                    configured,
-                    recorded: state.genesis,
-                }),
-                _ => Ok((state, Some(snapshot), None)),
-            }
-        }
-        (None, Some(_)) => {
-            let state = ClusterState::genesis(&config.initial_voters);
-            let genesis = StoredSnapshot::of(&state);
-            Ok((state, Some(genesis.clone()), Some(genesis)))
-        }
-        (None, None) => Ok((ClusterState::default(), None, None)),
     }
 }

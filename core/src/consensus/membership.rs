@@ -5,23 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Consensus, EntryPayload, Role, StepDownReason};
-use crate::digest::Digest;
 use crate::identity::{NodeId, NodeRole};
-use crate::refusal::Refusal;
 use crate::state::{ClusterCommand, MemberStatus, Seat, change_seats, check_command};
 use crate::time::Instant;
 
 impl Consensus {
-    /// Refuses a message from a node of another genesis (`theirs`). A node with no
-    /// genesis yet takes its cluster's; a message that names none (a joining node's
-    /// answer) is of no genesis to compare.
-    pub(crate) fn same_genesis(&self, sender: NodeId, theirs: Option<Digest>) -> Result<(), Refusal> {
-        match (self.state.genesis, theirs) {
-            (Some(ours), Some(theirs)) if ours != theirs => Err(Refusal::GenesisMismatch { sender, ours, theirs }),
-            _ => Ok(()),
-        }
-    }
-
     /// Members after every entry in the log, applied or not.
     pub(crate) fn effective_members(&self) -> BTreeMap<NodeId, Seat> {
         let mut seats: BTreeMap<NodeId, Seat> = self

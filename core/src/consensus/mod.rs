@@ -12,9 +12,12 @@
 //! The handlers are split by concern: [`election`], [`replication`], [`snapshot`].
 
 pub mod authority;
+mod decisions;
 mod devices;
 mod election;
 pub mod entries;
+mod follower;
+mod genesis;
 mod handle;
 mod lease;
 pub mod log;

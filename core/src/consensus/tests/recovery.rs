@@ -2,7 +2,7 @@
 //! its leader's term (the leader's whole prefix), not merely the leader's commit index.
 
 use super::{consensus, entry};
-use crate::consensus::replication::Append;
+use crate::consensus::follower::Append;
 use crate::time::Instant;
 
 fn append(term: u64, prev: (u64, u64), entries: Vec<crate::consensus::Entry>, leader_commit: u64) -> Append {

@@ -1,0 +1,103 @@
+//! Decisions under a leadership's authority: the leader stamps them; a receiver
+//! refuses one whose fence is older than the newest it knows (the newest fence seen, or
+//! its current term), and takes a newer term from a voter's decision.
+
+use super::{Authority, Consensus, Decision, Effect, Fence, ProposalRejection, Role, StampedDecision};
+use crate::dispatch::AssignmentRefusal;
+use crate::identity::NodeId;
+use crate::io::Event;
+use crate::refusal::Refusal;
+
+impl Consensus {
+    /// Leader: stamps `decision` with this leadership's authority.
+    pub(crate) fn stamp(&self, decision: Decision) -> Result<StampedDecision, ProposalRejection> {
+        if !matches!(self.role, Role::Leader(_)) {
+            return Err(ProposalRejection::NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        let authority = self.authority_of(self.id);
+        Ok(StampedDecision {
+            authority,
+            authority_digest: authority.digest(),
+            decision,
+        })
+    }
+
+    pub(crate) fn authority_of(&self, leader: NodeId) -> Authority {
+        Authority {
+            cluster_id: self.cluster_id,
+            term: self.hard.term,
+            commit_index: self.commit_index,
+            fence: Fence(self.hard.term),
+            leader,
+        }
+    }
+
+    pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
+        let authority = stamped.authority;
+        if authority.leader != from
+            || authority.digest() != stamped.authority_digest
+            || authority.cluster_id != self.cluster_id
+            || authority.fence != Fence(authority.term)
+        {
+            let refusal = Refusal::AuthorityMismatch {
+                sender: from,
+                claimed: authority.leader,
+            };
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
+        let seen = self.fence_floor();
+        if authority.fence < seen && !no_fence_check {
+            let refusal = Refusal::StaleFence {
+                sender: from,
+                seen,
+                got: authority.fence,
+            };
+            self.effects.push(Effect::Refuse(refusal));
+            if let Decision::Assign(assignment) = &stamped.decision {
+                let refusal = AssignmentRefusal::StaleFence {
+                    seen,
+                    got: authority.fence,
+                };
+                self.refuse_assignment(&authority, assignment.request, refusal);
+            }
+            return;
+        }
+        if authority.term > self.hard.term {
+            if !self.effective_voters().contains(&from) && self.state.genesis.is_some() {
+                // A node this node's log never made a voter cannot lead it (a node of
+                // another genesis among them): its newer term is not taken.
+                let refusal = Refusal::NotAMember {
+                    sender: from,
+                    message: crate::refusal::ConsensusMessageKind::Decision,
+                };
+                return self.effects.push(Effect::Refuse(refusal));
+            }
+            // The leader of a newer term speaks: follow it, and make its term (the
+            // fence) durable before anything else is done.
+            self.observe_leader(self.now, from, authority.term);
+        }
+        self.fence_seen = self.fence_seen.max(authority.fence);
+        if let Decision::Assign(assignment) = &stamped.decision
+            && let Err(refusal) = self.check_assignment(assignment)
+        {
+            return self.refuse_assignment(&authority, assignment.request, refusal);
+        }
+        self.push_event(Event::DecisionAccepted {
+            authority,
+            decision: stamped.decision,
+        });
+    }
+
+    /// The newest fence seen: at least the current term's (the term is durable, so
+    /// this survives a restart).
+    pub fn fence_seen(&self) -> Fence {
+        self.fence_floor()
+    }
+
+    pub(crate) fn fence_floor(&self) -> Fence {
+        self.fence_seen.max(Fence(self.hard.term))
+    }
+}
