@@ -56,7 +56,8 @@ fn a_length_field_damaged_mid_segment_stops_the_node_naming_file_and_offset() {
     let segment = newest_segment(&cluster.data_dir(follower));
     let mut bytes = std::fs::read(&segment).unwrap();
     let offset = record_offsets(&bytes)[10];
-    bytes[offset + 1] ^= 0x01;
+    // The length now reaches 64 KiB further, past the end of the file.
+    bytes[offset + 2] ^= 0x01;
     std::fs::write(&segment, &bytes).unwrap();
     let config = cluster.config_seeded_with_running(follower);
     let error = NodeProcess::start(&config).expect_err("the node refuses to start");

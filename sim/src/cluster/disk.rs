@@ -92,14 +92,15 @@ async fn damage_dir(data_dir: &Path, damage: DiskDamage) -> Result<(), StoreErro
     }
 }
 
-/// Flips a bit of the first record's length in a segment holding two records or more
-/// (a whole record follows it: corruption, not a torn tail), else of the term-and-vote
-/// file's checksum.
+/// Flips a bit of the first record's length (64 KiB more: past the end of a small
+/// segment, into the records after it in a large one) in a segment holding two records
+/// or more (whole records follow it: corruption, not a torn tail), else of the
+/// term-and-vote file's checksum.
 async fn flip_a_bit(data_dir: &Path) -> Result<(), StoreError> {
     for segment in log_segment_files(data_dir).await? {
         let mut bytes = read(&segment).await?;
         if holds_two_records(&bytes) {
-            bytes[1] ^= 0x01;
+            bytes[2] ^= 0x01;
             return write(&segment, &bytes).await;
         }
     }
