@@ -11,6 +11,7 @@
 pub mod baseline;
 #[cfg(madsim)]
 pub mod cluster;
+pub mod history;
 pub mod invariants;
 #[cfg(madsim)]
 mod observer;
