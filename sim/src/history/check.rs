@@ -23,9 +23,12 @@ pub enum Verdict<I, O> {
     },
 }
 
+/// A history of operations on `M`.
+type History<M> = Vec<Operation<<M as Model>::Input, <M as Model>::Output>>;
+
 /// Checks `history` against `M`, key by key.
 pub fn check<M: Model>(history: &[Operation<M::Input, M::Output>]) -> Verdict<M::Input, M::Output> {
-    let mut by_key: BTreeMap<String, Vec<Operation<M::Input, M::Output>>> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, History<M>> = BTreeMap::new();
     for operation in history {
         by_key
             .entry(M::key(&operation.input))
@@ -43,7 +46,7 @@ pub fn check<M: Model>(history: &[Operation<M::Input, M::Output>]) -> Verdict<M:
 }
 
 /// Operations dropped, chunk by chunk, as long as what is left stays non-linearizable.
-fn minimize<M: Model>(mut operations: Vec<Operation<M::Input, M::Output>>) -> Vec<Operation<M::Input, M::Output>> {
+fn minimize<M: Model>(mut operations: History<M>) -> History<M> {
     let mut chunk = (operations.len() / 2).max(1);
     loop {
         let mut start = 0;
