@@ -240,6 +240,21 @@ pub enum Event {
         /// How.
         disposition: CatchupDisposition,
     },
+    /// A linearizable read may now be answered from the applied state: it holds
+    /// everything committed before the read began (`index`, the read index).
+    ReadReady {
+        /// The read.
+        id: crate::consensus::reads::ReadId,
+        /// Its read index.
+        index: u64,
+    },
+    /// A linearizable read could not be answered (it may be asked again).
+    ReadRefused {
+        /// The read.
+        id: crate::consensus::reads::ReadId,
+        /// Why.
+        reason: crate::consensus::reads::ReadRefusal,
+    },
     /// Leader: a leadership transfer to `to` was not done within an election timeout
     /// and was given up; proposals are taken again.
     TransferGivenUp {

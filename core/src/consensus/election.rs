@@ -40,6 +40,7 @@ impl Consensus {
 
     fn start_pre_vote(&mut self, now: Instant) {
         self.leader = None;
+        self.drop_stale_reads(None);
         self.set_role(Role::PreCandidate {
             granted: BTreeSet::from([self.id]),
         });
@@ -203,6 +204,7 @@ impl Consensus {
         self.check_quorum_deadline = None;
         self.set_role(Role::Follower);
         self.reset_election_deadline(now);
+        self.drop_stale_reads(leader);
     }
 
     pub(crate) fn step_down(&mut self, now: Instant, reason: StepDownReason) {
@@ -224,6 +226,7 @@ impl Consensus {
             progress,
             heard_since_check: BTreeSet::new(),
             acked_sent_at: BTreeMap::new(),
+            sent_stamp_us: 0,
             transfer: None,
             since: now,
         };

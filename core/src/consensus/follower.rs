@@ -168,5 +168,6 @@ impl Consensus {
         self.fence_seen = self.fence_seen.max(Fence(term));
         self.leader_contact_at = Some(now);
         self.reset_election_deadline(now);
+        self.drop_stale_reads(Some(leader));
     }
 }

@@ -37,6 +37,11 @@ pub struct Mutations {
     /// Truncate the log at an append's first entry even where the entries match, so an
     /// append arriving late cuts entries already committed.
     pub truncate_committed: bool,
+    /// Answer linearizable reads from the local applied state.
+    pub read_local_as_linearizable: bool,
+    /// Answer a linearizable read once its read index is known, without waiting for
+    /// the applied index to reach it.
+    pub skip_read_index_wait: bool,
 }
 
 impl Consensus {
@@ -85,6 +90,7 @@ impl Consensus {
             dispatch: Default::default(),
             mutations: Mutations::default(),
             recovering: durable.restored,
+            reads: Default::default(),
             config,
         };
         if let Some(genesis) = founded {
@@ -230,6 +236,8 @@ impl Consensus {
                 self.on_snapshot_response(now, from, term, snapshot_index, received_bytes, installed);
             }
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
+            RaftMessage::ReadIndex { request } => self.on_read_index(now, from, request),
+            RaftMessage::ReadIndexAnswer { request, index } => self.on_read_index_answer(from, request, index),
             RaftMessage::Decision(stamped) => self.on_decision(from, stamped),
             RaftMessage::Execution { request, fence, report } => {
                 self.on_execution_report(now, from, request, fence, report);

@@ -21,12 +21,12 @@ use crate::time::{Instant, ms};
 
 impl Consensus {
     /// Leader: `from` answered an append it sent at `echo_us` (its own clock).
-    pub(crate) fn note_heard(&mut self, now: Instant, from: NodeId, echo_us: u64) {
+    pub(crate) fn note_heard(&mut self, from: NodeId, echo_us: u64) {
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
         leadership.heard_since_check.insert(from);
-        let sent = Instant::from_micros(echo_us.min(now.as_micros()));
+        let sent = Instant::from_micros(echo_us.min(leadership.sent_stamp_us));
         if sent < leadership.since {
             // An answer to an append of an earlier leadership (refused, or taken from
             // another leader): it says nothing about this one.
@@ -37,7 +37,8 @@ impl Consensus {
     }
 
     /// Leader: the send time of the newest round a quorum of voters acknowledged (this
-    /// node counts as acknowledging at `now`); none before a quorum has.
+    /// node counts as acknowledging its latest round, or `now` if later); none before a
+    /// quorum has.
     pub(crate) fn lease_start(&self, now: Instant) -> Option<Instant> {
         let Role::Leader(leadership) = &self.role else {
             return None;
@@ -46,7 +47,7 @@ impl Consensus {
         let mut acked: Vec<Instant> = voters
             .iter()
             .filter_map(|voter| match *voter == self.id {
-                true => Some(now),
+                true => Some(now.max(Instant::from_micros(leadership.sent_stamp_us))),
                 false => leadership.acked_sent_at.get(voter).copied(),
             })
             .collect();
@@ -56,6 +57,17 @@ impl Consensus {
         }
         acked.sort_unstable_by(|a, b| b.cmp(a));
         Some(acked[quorum - 1])
+    }
+
+    /// Leader: the send stamp of a new round of appends (its clock, or a microsecond
+    /// past the last stamp if that was later).
+    pub(crate) fn next_send_stamp(&mut self) -> Option<u64> {
+        let now_us = self.now.as_micros();
+        let Role::Leader(leadership) = &mut self.role else {
+            return None;
+        };
+        leadership.sent_stamp_us = now_us.max(leadership.sent_stamp_us.saturating_add(1));
+        Some(leadership.sent_stamp_us)
     }
 
     /// How long a lease lasts from its start.

@@ -109,6 +109,19 @@ pub enum RaftMessage {
         /// The leader's term.
         term: u64,
     },
+    /// A follower asks the leader for a read index (a linearizable read).
+    ReadIndex {
+        /// The follower's id for the read.
+        request: u64,
+    },
+    /// The leader's answer: the index the follower must apply before it answers, once
+    /// the leader confirmed with a quorum that it still leads; none if it does not.
+    ReadIndexAnswer {
+        /// The follower's id for the read.
+        request: u64,
+        /// The read index.
+        index: Option<u64>,
+    },
     /// A decision stamped with the issuing coordinator's authority.
     Decision(StampedDecision),
     /// An executing node's report on an assignment, to the coordinator that issued it.
@@ -133,7 +146,10 @@ impl RaftMessage {
             | RaftMessage::SnapshotChunk { term, .. }
             | RaftMessage::SnapshotResponse { term, .. }
             | RaftMessage::TimeoutNow { term } => Some(*term),
-            RaftMessage::Decision(_) | RaftMessage::Execution { .. } => None,
+            RaftMessage::Decision(_)
+            | RaftMessage::Execution { .. }
+            | RaftMessage::ReadIndex { .. }
+            | RaftMessage::ReadIndexAnswer { .. } => None,
         }
     }
 
@@ -269,7 +285,8 @@ impl RaftMessage {
                 index(stamped.authority.commit_index)
             }
             RaftMessage::Execution { fence, .. } => term(fence.0),
-            RaftMessage::VoteResponse { .. } | RaftMessage::TimeoutNow { .. } => Ok(()),
+            RaftMessage::ReadIndexAnswer { index: read_index, .. } => read_index.map_or(Ok(()), index),
+            RaftMessage::VoteResponse { .. } | RaftMessage::TimeoutNow { .. } | RaftMessage::ReadIndex { .. } => Ok(()),
         }
     }
 }

@@ -25,6 +25,7 @@ mod membership;
 pub mod message;
 mod proposal_checks;
 mod raw;
+pub mod reads;
 mod recovery;
 mod replication;
 pub mod snapshot;
@@ -314,6 +315,10 @@ pub(crate) struct Leadership {
     pub heard_since_check: BTreeSet<NodeId>,
     /// Per follower, the send time of the newest append it acknowledged (the lease).
     pub acked_sent_at: BTreeMap<NodeId, Instant>,
+    /// The send time stamped on the latest round of appends, in microseconds: strictly
+    /// increasing, so an answer to a round sent after a read arrived is told from one
+    /// to an earlier round of the same instant.
+    pub sent_stamp_us: u64,
     /// A transfer in progress.
     pub transfer: Option<transfer::Transfer>,
     /// When this leadership began.
@@ -400,6 +405,8 @@ pub struct Consensus {
     pub(crate) mutations: Mutations,
     /// Restored from a backup and not yet caught up with a leader.
     pub(crate) recovering: bool,
+    /// Linearizable reads in flight.
+    pub(crate) reads: reads::Reads,
     pub(crate) dispatch: crate::dispatch::Dispatcher,
     pub(crate) devices: devices::DeviceBook,
 }

@@ -25,6 +25,12 @@ impl Consensus {
         self.propose_batch(now, commands)
     }
 
+    /// Starts a linearizable read (see [`Node::read`](crate::Node::read)).
+    pub fn read_index(&mut self, now: Instant) -> super::reads::ReadId {
+        self.now = now;
+        self.read(now)
+    }
+
     /// The earliest instant one of consensus's timers is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadlines().into_iter().filter_map(|(_, deadline)| deadline).min()

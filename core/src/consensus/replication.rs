@@ -146,12 +146,13 @@ impl Consensus {
 
     /// Leader: sends every follower what it lacks (or a heartbeat).
     pub(crate) fn broadcast_append(&mut self, now: Instant) {
+        let Some(stamp_us) = self.next_send_stamp() else { return };
         let Role::Leader(leadership) = &self.role else { return };
         let followers: Vec<NodeId> = leadership.progress.keys().copied().collect();
         // Followers at the same next index are sent one shared slice, encoded once.
         let mut slices = BTreeMap::new();
         for follower in followers {
-            self.send_append_sharing(follower, &mut slices);
+            self.send_append_sharing(follower, &mut slices, stamp_us);
         }
         self.heartbeat_deadline = Some(now + crate::time::ms(self.config.heartbeat_interval_ms));
     }
@@ -159,12 +160,13 @@ impl Consensus {
     /// Leader: sends `to` the entries from its next index (optimistically advancing
     /// it), or a snapshot chunk if those entries were compacted.
     pub(crate) fn send_append(&mut self, to: NodeId) {
-        self.send_append_sharing(to, &mut BTreeMap::new());
+        let Some(stamp_us) = self.next_send_stamp() else { return };
+        self.send_append_sharing(to, &mut BTreeMap::new(), stamp_us);
     }
 
     /// [`Self::send_append`], reusing the slice in `slices` for the same next index
     /// (valid while the log does not change).
-    fn send_append_sharing(&mut self, to: NodeId, slices: &mut BTreeMap<u64, AppendEntries>) {
+    fn send_append_sharing(&mut self, to: NodeId, slices: &mut BTreeMap<u64, AppendEntries>, stamp_us: u64) {
         let Some(genesis) = self.state.genesis else { return };
         let Role::Leader(leadership) = &mut self.role else {
             return;
@@ -197,7 +199,7 @@ impl Consensus {
             entries,
             leader_commit: self.commit_index,
             genesis,
-            sent_us: self.now.as_micros(),
+            sent_us: stamp_us,
         };
         self.effects.push(Effect::Send { to, message });
     }
@@ -213,7 +215,8 @@ impl Consensus {
         if response.term < self.hard.term || !matches!(self.role, Role::Leader(_)) {
             return;
         }
-        self.note_heard(now, from, response.echo_us);
+        self.note_heard(from, response.echo_us);
+        self.serve_reads(now);
         if response.genesis.is_none() {
             return self.full_resync(from, ResyncReason::NoGenesis);
         }
@@ -340,5 +343,6 @@ impl Consensus {
             });
         }
         self.after_apply();
+        self.serve_reads(self.now);
     }
 }

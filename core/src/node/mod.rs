@@ -149,6 +149,16 @@ impl Node {
         ids
     }
 
+    /// Starts a linearizable read: [`crate::Event::ReadReady`] once the applied state
+    /// holds everything committed before now (confirmed with the leader, and by it with
+    /// a quorum), or [`crate::Event::ReadRefused`].
+    pub fn read(&mut self, now: Instant) -> crate::consensus::reads::ReadId {
+        self.consensus.now = now;
+        let id = self.consensus.read(now);
+        self.finish();
+        id
+    }
+
     /// Leader: sends `decision` to `to`, stamped with this leadership's authority.
     pub fn issue_decision(
         &mut self,

@@ -25,10 +25,11 @@ fn an_answer_to_an_append_of_an_earlier_leadership_renews_no_lease() {
         unreachable!()
     };
     leadership.since = Instant::from_millis(5_000);
+    leadership.sent_stamp_us = Instant::from_millis(5_001).as_micros();
     let now = Instant::from_millis(5_010);
-    leader.note_heard(now, id(3), Instant::from_millis(4_000).as_micros());
+    leader.note_heard(id(3), Instant::from_millis(4_000).as_micros());
     assert_eq!(leader.lease_start(now), None, "an echo from before this leadership");
-    leader.note_heard(now, id(3), Instant::from_millis(5_001).as_micros());
+    leader.note_heard(id(3), Instant::from_millis(5_001).as_micros());
     assert_eq!(leader.lease_start(now), Some(Instant::from_millis(5_001)));
     assert!(leader.holds_lease(now));
 }
@@ -38,7 +39,9 @@ fn a_transfer_that_told_its_target_to_stand_ends_the_lease() {
     let mut leader = consensus(3, vec![entry(1, 1)], 2);
     lead_with_matches(&mut leader, &[(2, 1), (3, 1)]);
     let now = Instant::from_millis(10);
-    leader.note_heard(now, id(2), now.as_micros());
+    leader.now = now;
+    let stamp = leader.next_send_stamp().unwrap();
+    leader.note_heard(id(2), stamp);
     assert!(leader.holds_lease(now));
     leader.transfer_leadership(now, Some(id(2))).unwrap();
     assert!(!leader.holds_lease(now), "the target was caught up and told to stand");

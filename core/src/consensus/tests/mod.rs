@@ -76,6 +76,7 @@ pub(super) fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]
         progress,
         heard_since_check: BTreeSet::new(),
         acked_sent_at: BTreeMap::new(),
+        sent_stamp_us: 0,
         transfer: None,
         since: Instant::ZERO,
     };
