@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use psionic_core::consensus::reads::{ReadId, ReadRefusal};
 use psionic_core::consensus::{Authority, Decision, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
@@ -91,6 +92,11 @@ pub enum Request {
         /// Where to answer.
         reply: oneshot::Sender<StateReport>,
     },
+    /// The replicated state, built once a linearizable read lets it be.
+    LinearizableState {
+        /// Where to answer.
+        reply: oneshot::Sender<Result<StateReport, ReadRefusal>>,
+    },
     /// An assignment this node ran has ended: report it to its coordinator.
     ReportExecution {
         /// The authority it was issued under.
@@ -116,6 +122,8 @@ pub(crate) struct Driver {
     pub requests: mpsc::Receiver<Request>,
     /// Proposals awaiting their outcome, with when they were made.
     pub waiters: BTreeMap<ProposalId, (tokio::time::Instant, oneshot::Sender<Outcome>)>,
+    /// Linearizable reads awaiting their turn.
+    pub reads: BTreeMap<ReadId, oneshot::Sender<Result<StateReport, ReadRefusal>>>,
     pub metrics: NodeMetrics,
     pub metrics_out: watch::Sender<NodeMetrics>,
     /// The span of the current term (inside the node's span), for logs.
@@ -258,6 +266,10 @@ impl Driver {
             Request::StateReport { reply } => {
                 let _ = reply.send(self.core.state_report(now));
             }
+            Request::LinearizableState { reply } => {
+                let id = self.core.read(now);
+                self.reads.insert(id, reply);
+            }
             Request::ReportExecution {
                 authority,
                 request,
@@ -292,6 +304,18 @@ impl Driver {
         if moved {
             self.state.send_replace(self.core.state_report(now));
             self.state_published_at = tokio::time::Instant::now();
+        }
+    }
+
+    /// Answers the linearizable read `event` settles, if it is one.
+    fn settle_read(&mut self, event: &Event) {
+        let (id, outcome) = match event {
+            Event::ReadReady { id, .. } => (id, Ok(())),
+            Event::ReadRefused { id, reason } => (id, Err(*reason)),
+            _ => return,
+        };
+        if let Some(reply) = self.reads.remove(id) {
+            let _ = reply.send(outcome.map(|()| self.core.state_report(self.clock.now())));
         }
     }
 
@@ -332,6 +356,7 @@ impl Driver {
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);
                     self.settle_waiter(&event);
+                    self.settle_read(&event);
                     self.reset_stream_across_partition(&event);
                     if self.serving.on_event(&event) {
                         self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());

@@ -34,6 +34,6 @@ pub use driver::Request;
 pub use identity_file::{IdentityError, IdentityFile};
 pub use observer::{LogObserver, Observer};
 pub use runtime::{
-    CancelError, Committed, NodeClient, NodeSettings, ProposeError, RunningNode, STATE_WATCH_MS_MIN_DEFAULT,
-    StartError, SubmitError, start,
+    CancelError, Committed, Consistency, NodeClient, NodeSettings, ProposeError, ReadError, RunningNode,
+    STATE_WATCH_MS_MIN_DEFAULT, StartError, SubmitError, start,
 };

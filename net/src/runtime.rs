@@ -130,6 +130,29 @@ pub enum ProposeError {
     Unknown,
 }
 
+/// How a read of the replicated state relates to the writes around it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// It holds every write committed before the read began (ReadIndex, through the
+    /// leader and a quorum).
+    #[default]
+    Linearizable,
+    /// What this node has applied, however far behind it may be.
+    Serializable,
+}
+
+/// Why a read was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A linearizable read was refused (no leader, or the leader changed).
+    #[error(transparent)]
+    Refused(#[from] psionic_core::consensus::reads::ReadRefusal),
+    /// The node stopped before it answered.
+    #[error("node stopped before the read was answered")]
+    Stopped,
+}
+
 /// A proposal committed and applied on this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -267,6 +290,23 @@ impl NodeClient {
         answer.await.ok()
     }
 
+    /// The replicated state read with `consistency`: as applied here now
+    /// (serializable), or once a linearizable read lets it be.
+    pub async fn read_state(&self, consistency: Consistency) -> Result<StateReport, ReadError> {
+        if consistency == Consistency::Serializable {
+            return self.state_report().await.ok_or(ReadError::Stopped);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::LinearizableState { reply })
+            .await
+            .map_err(|_| ReadError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| ReadError::Stopped)?
+            .map_err(ReadError::Refused)
+    }
+
     /// Leader: hands leadership to the most up-to-date voter. Returns it.
     pub async fn transfer_leadership(&self) -> Option<NodeId> {
         self.transfer_leadership_to(None).await.ok()
@@ -352,6 +392,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown: shutdown_rx,
         requests: requests_rx,
         waiters: Default::default(),
+        reads: Default::default(),
         metrics: NodeMetrics::default(),
         metrics_out,
         term_span: None,

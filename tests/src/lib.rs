@@ -183,9 +183,9 @@ impl NodeProcess {
         http_get_json(self.listening.operator_addr, "/v1/status")
     }
 
-    /// `GET /v1/state` as JSON.
+    /// `GET /v1/state?consistency=serializable` as JSON: this node's own view.
     pub fn state(&self) -> Value {
-        http_get_json(self.listening.operator_addr, "/v1/state")
+        http_get_json(self.listening.operator_addr, "/v1/state?consistency=serializable")
     }
 
     /// SIGKILL, and wait for the process to go.

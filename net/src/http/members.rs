@@ -40,8 +40,12 @@ pub struct MemberView {
     pub telemetry: Option<TelemetryReport>,
 }
 
-pub(super) async fn get_members(State(api): State<ApiState>) -> Response {
-    let (Some(state), Some(status)) = (api.client.state_report().await, api.client.status().await) else {
+pub(super) async fn get_members(State(api): State<ApiState>, uri: axum::http::Uri) -> Response {
+    let state = match super::reads::read_state(&api, &uri).await {
+        Ok(read) => read.report,
+        Err(refused) => return refused,
+    };
+    let Some(status) = api.client.status().await else {
         return super::node_stopped();
     };
     let peers: BTreeMap<NodeId, &PeerStatus> = status.peers.iter().map(|peer| (peer.node_id, peer)).collect();

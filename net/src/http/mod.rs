@@ -8,6 +8,7 @@ mod body;
 mod leadership;
 mod members;
 mod metrics;
+mod reads;
 mod requests;
 
 pub use auth::{AuthRefusal, OperatorToken};
@@ -115,12 +116,12 @@ async fn get_status(State(api): State<ApiState>) -> Response {
     }
 }
 
-/// The replicated state as this node sees it now (built on request: it digests the
-/// whole state).
-async fn get_state(State(api): State<ApiState>) -> Response {
-    match api.client.state_report().await {
-        Some(report) => Json(report).into_response(),
-        None => node_stopped(),
+/// The replicated state, linearizable unless the query asks for `serializable` (built
+/// on request: it digests the whole state).
+async fn get_state(State(api): State<ApiState>, uri: axum::http::Uri) -> Response {
+    match reads::read_state(&api, &uri).await {
+        Ok(read) => Json(read).into_response(),
+        Err(refused) => refused,
     }
 }
 

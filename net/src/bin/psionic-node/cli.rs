@@ -17,6 +17,25 @@ struct Cli {
     command: Command,
 }
 
+/// How a read relates to the writes around it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReadConsistency {
+    /// Through the leader and a quorum: every change committed before the read.
+    Linearizable,
+    /// This node's own applied state.
+    Serializable,
+}
+
+impl ReadConsistency {
+    /// The query parameter's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadConsistency::Linearizable => "linearizable",
+            ReadConsistency::Serializable => "serializable",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Human,
@@ -96,6 +115,10 @@ enum Command {
     Members {
         #[command(flatten)]
         operator: Operator,
+        /// `linearizable` (through the leader: every committed change included) or
+        /// `serializable` (this node's own view, however far behind).
+        #[arg(long, value_enum, default_value_t = ReadConsistency::Linearizable)]
+        consistency: ReadConsistency,
     },
     /// Propose a cluster command (JSON) to a running node and wait for its outcome.
     ///
@@ -185,7 +208,7 @@ pub fn main() -> ExitCode {
         }
         Command::Manifest(ManifestCommand::Check { manifest }) => crate::serve::check_manifest(&manifest),
         Command::Status { operator } => crate::client::status(&operator),
-        Command::Members { operator } => crate::client::members(&operator),
+        Command::Members { operator, consistency } => crate::client::members(&operator, consistency),
         Command::Submit {
             operator,
             token_file,

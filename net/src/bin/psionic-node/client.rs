@@ -42,8 +42,9 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
     Ok(())
 }
 
-pub fn members(operator: &Operator) -> Result<(), Failed> {
-    let members = get_json(operator.operator, "/v1/members")?;
+pub fn members(operator: &Operator, consistency: crate::cli::ReadConsistency) -> Result<(), Failed> {
+    let path = format!("/v1/members?consistency={}", consistency.name());
+    let members = get_json(operator.operator, &path)?;
     if operator.json {
         println!("{members}");
         return Ok(());
