@@ -11,6 +11,7 @@ use crate::consensus::message::ValueFault;
 use crate::consensus::{Fence, SnapshotFault};
 use crate::digest::Digest;
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
+use crate::io::TransportClass;
 use crate::wire::{AuthFailure, DecodeError};
 
 /// Why a frame was refused.
@@ -82,6 +83,16 @@ pub enum Refusal {
         counter: u64,
         /// Highest accepted.
         highest: u64,
+    },
+    /// The frame arrived on another transport than the one it was sealed for.
+    #[error("frame from {sender:?} sealed for {sealed_for:?} arrived on {arrived_on:?}")]
+    WrongTransport {
+        /// Sender.
+        sender: NodeId,
+        /// The transport named in the frame.
+        sealed_for: TransportClass,
+        /// The transport it came on.
+        arrived_on: TransportClass,
     },
     /// The frame claims to come from this node itself.
     #[error("frame claims this node's own id {sender:?}")]
@@ -221,6 +232,8 @@ pub enum RefusalKind {
     StaleEpoch,
     /// See [`Refusal::Replay`].
     Replay,
+    /// See [`Refusal::WrongTransport`].
+    WrongTransport,
     /// See [`Refusal::OwnIdentity`].
     OwnIdentity,
     /// See [`Refusal::VoteAlreadyCast`].
@@ -247,7 +260,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 19] = [
+    pub const ALL: [RefusalKind; 20] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -256,6 +269,7 @@ impl RefusalKind {
         RefusalKind::UnknownPeer,
         RefusalKind::StaleEpoch,
         RefusalKind::Replay,
+        RefusalKind::WrongTransport,
         RefusalKind::OwnIdentity,
         RefusalKind::VoteAlreadyCast,
         RefusalKind::StaleFence,
@@ -282,6 +296,7 @@ impl RefusalKind {
                 | RefusalKind::UnknownPeer
                 | RefusalKind::StaleEpoch
                 | RefusalKind::Replay
+                | RefusalKind::WrongTransport
                 | RefusalKind::OwnIdentity
                 | RefusalKind::PeerTableFull
         )
@@ -298,6 +313,7 @@ impl RefusalKind {
             RefusalKind::UnknownPeer => "unknown-peer",
             RefusalKind::StaleEpoch => "stale-epoch",
             RefusalKind::Replay => "replay",
+            RefusalKind::WrongTransport => "wrong-transport",
             RefusalKind::OwnIdentity => "own-identity",
             RefusalKind::VoteAlreadyCast => "vote-already-cast",
             RefusalKind::StaleFence => "stale-fence",
@@ -321,6 +337,7 @@ impl Refusal {
             | Refusal::UnknownPeer { sender }
             | Refusal::StaleEpoch { sender, .. }
             | Refusal::Replay { sender, .. }
+            | Refusal::WrongTransport { sender, .. }
             | Refusal::OwnIdentity { sender }
             | Refusal::StaleFence { sender, .. }
             | Refusal::AuthorityMismatch { sender, .. }
@@ -349,6 +366,7 @@ impl Refusal {
             Refusal::UnknownPeer { .. } => RefusalKind::UnknownPeer,
             Refusal::StaleEpoch { .. } => RefusalKind::StaleEpoch,
             Refusal::Replay { .. } => RefusalKind::Replay,
+            Refusal::WrongTransport { .. } => RefusalKind::WrongTransport,
             Refusal::OwnIdentity { .. } => RefusalKind::OwnIdentity,
             Refusal::VoteAlreadyCast { .. } => RefusalKind::VoteAlreadyCast,
             Refusal::StaleFence { .. } => RefusalKind::StaleFence,

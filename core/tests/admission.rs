@@ -3,12 +3,13 @@
 mod harness;
 
 use harness::{Harness, addr, config, namespace};
+use psionic_core::replay::REPLAY_WINDOW;
 use psionic_core::wire::{
     AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, SignedFrame, decode_frame, encode_frame,
 };
 use psionic_core::{
     AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind,
-    TrustPosture,
+    TransportClass, TrustPosture,
 };
 
 fn refusals_of(harness: &Harness, index: usize) -> Vec<Refusal> {
@@ -106,6 +107,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
         sender: identity.node_id(),
         sender_epoch: NodeEpoch(1),
         counter: 0,
+        transport: TransportClass::Datagram,
         auth_kind: AuthKind::Mac,
         message: Message::Hello(Hello {
             namespace,
@@ -245,8 +247,9 @@ fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
     ));
 }
 
-/// Hellos signed by `sender` (pinned as node 1 of `configured_peers_cluster`), with
-/// counters far past any it sent, the frame at `tampered` (if any) with its tag bent.
+/// Stream frames: hellos signed by `sender` (pinned as node 1 of
+/// `configured_peers_cluster`), with counters far past any it sent, the frame at
+/// `tampered` (if any) with its tag bent.
 fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> Vec<Vec<u8>> {
     let posture = TrustPosture::ConfiguredPeers {
         peers: vec![
@@ -264,6 +267,7 @@ fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> 
                 sender: sender.node_id(),
                 sender_epoch: NodeEpoch(1),
                 counter: 1_000_000 + n,
+                transport: TransportClass::Stream,
                 auth_kind: AuthKind::Signature,
                 message: Message::HelloAck(Hello {
                     namespace: namespace(),
@@ -337,7 +341,7 @@ fn a_bad_frame_in_a_stream_batch_is_refused_alone_and_the_others_are_admitted() 
         "{:?}",
         &refusals[before..]
     );
-    harness.inject(from, 0, frames[3].clone());
+    harness.inject_streams(0, vec![(from, frames[3].clone())]);
     assert!(
         matches!(
             refusals_of(&harness, 0).last(),
@@ -360,5 +364,91 @@ fn a_bad_frame_in_a_stream_batch_is_refused_alone_and_the_others_are_admitted() 
         refusals_of(&harness, 0).len(),
         before + 4,
         "and every frame of it once only"
+    );
+}
+
+fn hello_from_nowhere() -> Message {
+    Message::Hello(Hello {
+        namespace: namespace(),
+        role: NodeRole::Both,
+        peers: vec![],
+        stream_port: None,
+        probe_sent_us: 0,
+        genesis: None,
+    })
+}
+
+/// A sender's stream queued behind a slow link trails its datagrams by any number of
+/// frames: every transport has its own counters and window, so the stream's frames
+/// are still admitted, and each once only.
+#[test]
+fn stream_frames_trailing_the_datagrams_by_more_than_the_window_are_admitted_once() {
+    let mut harness = Harness::cluster(1);
+    let sender = NodeIdentity::new([5; 32], NodeEpoch(1));
+    let datagrams = REPLAY_WINDOW * 4;
+    for counter in 0..datagrams {
+        let frame = harness::sealed(&sender, counter, hello_from_nowhere());
+        harness.inject(addr(5), 0, frame);
+    }
+    let before = refusals_of(&harness, 0).len();
+    let stream: Vec<_> = (0..3)
+        .map(|counter| {
+            let frame = harness::sealed_for(&sender, TransportClass::Stream, counter, hello_from_nowhere());
+            (addr(5), frame)
+        })
+        .collect();
+    harness.inject_streams(0, stream.clone());
+    assert_eq!(
+        refusals_of(&harness, 0)[before..],
+        [],
+        "the trailing stream is admitted"
+    );
+    harness.inject_streams(0, stream);
+    assert!(matches!(
+        refusals_of(&harness, 0)[before..],
+        [
+            Refusal::Replay {
+                counter: 0,
+                highest: 2,
+                ..
+            },
+            Refusal::Replay { counter: 1, .. },
+            Refusal::Replay { counter: 2, .. }
+        ]
+    ));
+}
+
+/// A frame is bound to the transport it was sealed for: a captured datagram sent on a
+/// stream (or the other way round) is refused with both named, before its counter
+/// could count in the other transport's window.
+#[test]
+fn a_frame_on_another_transport_than_it_was_sealed_for_is_refused() {
+    let mut harness = Harness::cluster(1);
+    let sender = NodeIdentity::new([5; 32], NodeEpoch(1));
+    let datagram = harness::sealed(&sender, 7, hello_from_nowhere());
+    let stream = harness::sealed_for(&sender, TransportClass::Stream, 7, hello_from_nowhere());
+    harness.inject_streams(0, vec![(addr(5), datagram.clone())]);
+    harness.inject(addr(5), 0, stream.clone());
+    assert_eq!(
+        refusals_of(&harness, 0),
+        [
+            Refusal::WrongTransport {
+                sender: sender.node_id(),
+                sealed_for: TransportClass::Datagram,
+                arrived_on: TransportClass::Stream
+            },
+            Refusal::WrongTransport {
+                sender: sender.node_id(),
+                sealed_for: TransportClass::Stream,
+                arrived_on: TransportClass::Datagram
+            }
+        ]
+    );
+    harness.inject(addr(5), 0, datagram);
+    harness.inject_streams(0, vec![(addr(5), stream)]);
+    assert_eq!(
+        refusals_of(&harness, 0).len(),
+        2,
+        "each is admitted on its own transport"
     );
 }

@@ -1,12 +1,13 @@
 //! The frame decoder and the authentication and replay checks.
 
 use core::net::SocketAddr;
+use std::collections::BTreeSet;
 
 use super::Draw;
 use crate::config::{DiscoveryConfig, NodeConfig};
 use crate::consensus::{ConsensusConfig, Durable, RaftMessage, StoredSnapshot};
 use crate::identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeIdentity, NodeRole};
-use crate::io::Input;
+use crate::io::{Input, Transmit, TransportClass};
 use crate::node::Node;
 use crate::refusal::RefusalKind;
 use crate::state::ClusterState;
@@ -21,9 +22,10 @@ pub fn decode_envelope(bytes: &[u8]) {
     }
 }
 
-/// Valid frames from one sender, each possibly tampered with or replayed, into a real
-/// node under the MAC or the ed25519 posture. A frame tampered with where its tag
-/// reaches, and a repeated counter, must be refused on admission; an untouched frame
+/// Valid frames from one sender, each possibly tampered with, replayed or delivered
+/// on the other transport, into a real node under the MAC or the ed25519 posture. A
+/// frame tampered with where its tag reaches, one on another transport than it was
+/// sealed for, and a repeated counter on its transport, must be refused on admission; an untouched frame
 /// with a new highest counter must be admitted, and so must one whose detached bytes
 /// alone were changed (they are authenticated otherwise: a snapshot chunk's by the
 /// snapshot digest).
@@ -48,15 +50,26 @@ pub fn verify_envelope(bytes: &[u8]) {
     )
     .expect("valid configuration");
     let from: SocketAddr = "10.0.0.1:7400".parse().expect("valid address");
-    let mut accepted_counters = std::collections::BTreeSet::new();
+    let mut accepted_counters: [BTreeSet<u64>; 2] = Default::default();
     while !draw.is_empty() {
         let counter = u64::from(draw.u8());
+        let transport = if draw.bool() {
+            TransportClass::Stream
+        } else {
+            TransportClass::Datagram
+        };
+        let arrived_on = match (draw.u8() < 32, transport) {
+            (false, transport) => transport,
+            (true, TransportClass::Stream) => TransportClass::Datagram,
+            (true, TransportClass::Datagram) => TransportClass::Stream,
+        };
         let body = Body {
             schema_version: SCHEMA_VERSION,
             cluster_id,
             sender: sender.node_id(),
             sender_epoch: sender.epoch(),
             counter,
+            transport,
             auth_kind: sealer.kind(),
             message: message(&mut draw, &namespace),
         };
@@ -64,19 +77,25 @@ pub fn verify_envelope(bytes: &[u8]) {
         let frame = tamper(&mut draw, &genuine);
         let detached_len = body.message.detached().map_or(0, |detached| detached.len());
         let refusals_before = admission_refusals(&node);
-        node.handle(
-            Instant::ZERO,
-            Input::Datagram {
-                from,
-                bytes: frame.clone(),
-            },
-        );
+        let transmit = Transmit {
+            to: from,
+            class: arrived_on,
+            bytes: frame.clone(),
+            authenticated_len: 0,
+        };
+        node.handle(Instant::ZERO, Input::delivered(from, transmit));
         while node.poll_output().is_some() {}
         let refused = admission_refusals(&node) > refusals_before;
+        let accepted_counters = &mut accepted_counters[transport as usize];
         let highest = accepted_counters.last().copied();
         let authenticated_end = genuine.len() - detached_len;
         if frame.len() != genuine.len() || frame[..authenticated_end] != genuine[..authenticated_end] {
             assert!(refused, "a tampered frame was accepted");
+        } else if arrived_on != transport {
+            assert!(
+                refused,
+                "a frame sealed for {transport:?} was accepted on {arrived_on:?}"
+            );
         } else if accepted_counters.contains(&counter) {
             assert!(refused, "a replayed counter {counter} was accepted");
         } else if highest.is_none_or(|highest| counter > highest) {

@@ -53,7 +53,8 @@ pub struct Node {
     refusals: RefusalCounters,
     timers: TimerTable,
     rng: ChaCha8Rng,
-    next_counter: u64,
+    /// Counter of the next datagram frame and of the next stream frame.
+    next_counters: [u64; 2],
     outputs: VecDeque<Output>,
 }
 
@@ -106,7 +107,7 @@ impl Node {
             refusals: RefusalCounters::default(),
             timers: TimerTable::default(),
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
-            next_counter: 0,
+            next_counters: [0; 2],
             outputs: VecDeque::new(),
         };
         node.rearm_timers();
@@ -116,8 +117,8 @@ impl Node {
     /// Feeds one input. `now` must not go backwards between calls.
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Datagram { from, bytes } => self.on_frame(now, from, &bytes, false),
-            Input::Stream { from, bytes } => self.on_frame(now, from, &bytes, true),
+            Input::Datagram { from, bytes } => self.on_frame(now, from, &bytes, TransportClass::Datagram),
+            Input::Stream { from, bytes } => self.on_frame(now, from, &bytes, TransportClass::Stream),
             Input::Streams { frames } => self.on_stream_frames(now, &frames),
             Input::Timeout => self.on_timeout(now),
         }
@@ -315,6 +316,11 @@ impl Node {
                 })
                 .collect(),
             serving_policy: ServingPolicy::from_state(state).unwrap_or_default(),
+            policies: state
+                .policies
+                .iter()
+                .map(|(name, policy)| (name.clone(), policy.digest))
+                .collect(),
         }
     }
 
@@ -419,16 +425,18 @@ impl Node {
     }
 
     fn send_on(&mut self, to: SocketAddr, class: TransportClass, message: Message) {
+        let next_counter = &mut self.next_counters[class as usize];
         let body = Body {
             schema_version: SCHEMA_VERSION,
             cluster_id: self.cluster_id,
             sender: self.node_id,
             sender_epoch: self.epoch,
-            counter: self.next_counter,
+            counter: *next_counter,
+            transport: class,
             auth_kind: self.authenticator.kind(),
             message,
         };
-        self.next_counter += 1;
+        *next_counter += 1;
         let bytes = encode_frame(&body, &self.authenticator);
         let detached_len = body.message.detached().map_or(0, |detached| detached.as_slice().len());
         let authenticated_len = bytes.len() - body.auth_kind.tag_len() - detached_len;

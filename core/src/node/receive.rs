@@ -5,7 +5,7 @@ use core::net::SocketAddr;
 use super::Node;
 use crate::discovery::Heard;
 use crate::identity::NodeId;
-use crate::io::Event;
+use crate::io::{Event, TransportClass};
 use crate::refusal::Refusal;
 use crate::replay::{EpochChange, ReplayRefusal};
 use crate::time::Instant;
@@ -28,11 +28,11 @@ fn decode_checked(bytes: &[u8]) -> Result<DecodedFrame<'_>, Refusal> {
 }
 
 impl Node {
-    /// A frame from `from`; `via_stream` when it came on a peer stream, whose remote
-    /// address is not the sender's discovery address.
-    pub(super) fn on_frame(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], via_stream: bool) {
+    /// A frame from `from` that `arrived_on` a transport (a peer stream's remote
+    /// address is not the sender's discovery address).
+    pub(super) fn on_frame(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], arrived_on: TransportClass) {
         match decode_checked(bytes) {
-            Ok(frame) => self.on_decoded(now, from, frame, via_stream, false),
+            Ok(frame) => self.on_decoded(now, from, frame, arrived_on, false),
             Err(refusal) => self.refuse(from, refusal),
         }
     }
@@ -54,7 +54,7 @@ impl Node {
         let verified = self.authenticator.verify_batch(&signed);
         for (from, frame) in decoded {
             match frame {
-                Ok(frame) => self.on_decoded(now, from, frame, true, verified),
+                Ok(frame) => self.on_decoded(now, from, frame, TransportClass::Stream, verified),
                 Err(refusal) => self.refuse(from, refusal),
             }
         }
@@ -66,10 +66,10 @@ impl Node {
         now: Instant,
         from: SocketAddr,
         frame: DecodedFrame<'_>,
-        via_stream: bool,
+        arrived_on: TransportClass,
         verified: bool,
     ) {
-        let epoch_change = match self.admit(&frame, verified) {
+        let epoch_change = match self.admit(&frame, arrived_on, verified) {
             Ok(epoch_change) => epoch_change,
             Err(refusal) => return self.refuse(from, refusal),
         };
@@ -84,7 +84,7 @@ impl Node {
             Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
             Message::Raft(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
         };
-        let discovery_addr = if via_stream {
+        let discovery_addr = if arrived_on == TransportClass::Stream {
             self.discovery.peer(sender).map(|peer| peer.addr)
         } else {
             Some(from)
@@ -131,8 +131,13 @@ impl Node {
     }
 
     /// The checks after decoding, in order: cluster, sender, authentication (unless
-    /// `verified`), replay. Only the last step changes state.
-    fn admit(&mut self, frame: &DecodedFrame<'_>, verified: bool) -> Result<EpochChange, Refusal> {
+    /// `verified`), transport, replay. Only the last step changes state.
+    fn admit(
+        &mut self,
+        frame: &DecodedFrame<'_>,
+        arrived_on: TransportClass,
+        verified: bool,
+    ) -> Result<EpochChange, Refusal> {
         let body = &frame.body;
         self.check_cluster(body)?;
         let sender = body.sender;
@@ -147,9 +152,16 @@ impl Node {
                     failure => Refusal::AuthenticationFailed { sender, failure },
                 })?;
         }
+        if body.transport != arrived_on {
+            return Err(Refusal::WrongTransport {
+                sender,
+                sealed_for: body.transport,
+                arrived_on,
+            });
+        }
         self.check_room_for(sender)?;
         self.replay
-            .admit(sender, body.sender_epoch, body.counter)
+            .admit(sender, body.sender_epoch, body.transport, body.counter)
             .map_err(|refusal| match refusal {
                 ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
                 ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, SignedFrame};
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
+use crate::io::TransportClass;
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 7;
+pub const SCHEMA_VERSION: u16 = 8;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 
@@ -21,8 +22,13 @@ pub struct Body {
     pub sender: NodeId,
     /// Sender's epoch: advances on every start of the sender.
     pub sender_epoch: NodeEpoch,
-    /// Strictly increasing per (sender, epoch); the receiver's replay window checks it.
+    /// Strictly increasing per (sender, epoch, transport); the receiver's replay
+    /// window for that transport checks it.
     pub counter: u64,
+    /// The transport the frame was sealed for; a frame arriving on another is refused.
+    /// Each transport has its own counters, so a stream queued behind a slow link may
+    /// trail the sender's datagrams by any number of frames.
+    pub transport: TransportClass,
     /// How the tag that follows the body was made.
     pub auth_kind: AuthKind,
     /// The message.

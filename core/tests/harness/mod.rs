@@ -118,14 +118,22 @@ pub fn lan_authenticator(identity: &NodeIdentity) -> Authenticator {
     Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id(), identity)
 }
 
-/// A frame carrying `message` from `identity` (epoch 1), MAC'd with the harness token.
+/// A datagram carrying `message` from `identity` (epoch 1), MAC'd with the harness
+/// token.
 pub fn sealed(identity: &NodeIdentity, counter: u64, message: Message) -> Vec<u8> {
+    sealed_for(identity, TransportClass::Datagram, counter, message)
+}
+
+/// A frame for `transport` carrying `message` from `identity` (epoch 1), MAC'd with
+/// the harness token.
+pub fn sealed_for(identity: &NodeIdentity, transport: TransportClass, counter: u64, message: Message) -> Vec<u8> {
     let body = Body {
         schema_version: SCHEMA_VERSION,
         cluster_id: cluster_id(),
         sender: identity.node_id(),
         sender_epoch: NodeEpoch(1),
         counter,
+        transport,
         auth_kind: AuthKind::Mac,
         message,
     };

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use psionic_core::wire::{AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame};
-use psionic_core::{ClusterNamespace, Input, Instant, Node, NodeEpoch, NodeRole};
+use psionic_core::{ClusterNamespace, Input, Instant, Node, NodeEpoch, NodeRole, TransportClass};
 
 use crate::ours::{Posture, addr, config, identity};
 
@@ -65,6 +65,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, counter: u64) -> Body {
         sender: sender.identity.node_id(),
         sender_epoch: NodeEpoch(1),
         counter,
+        transport: TransportClass::Stream,
         auth_kind: AuthKind::Signature,
         message: Message::HelloAck(Hello {
             namespace: ClusterNamespace::new("bench").unwrap(),

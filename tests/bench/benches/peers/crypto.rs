@@ -4,7 +4,9 @@
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use psionic_core::consensus::RaftMessage;
 use psionic_core::wire::{AuthKind, Authenticator, Body, Message, SCHEMA_VERSION, decode_frame, encode_frame};
-use psionic_core::{ClusterId, ClusterNamespace, Digest, DigestKind, NodeEpoch, NodeIdentity, TrustPosture};
+use psionic_core::{
+    ClusterId, ClusterNamespace, Digest, DigestKind, NodeEpoch, NodeIdentity, TransportClass, TrustPosture,
+};
 use sha2::{Digest as _, Sha256};
 
 /// A heartbeat-sized frame signed by node 1, with the receiver that verifies it.
@@ -29,6 +31,7 @@ impl SignedFrame {
             sender: sender.node_id(),
             sender_epoch: NodeEpoch(1),
             counter: 1,
+            transport: TransportClass::Stream,
             auth_kind: AuthKind::Signature,
             message: Message::Raft(RaftMessage::Append {
                 term: 3,

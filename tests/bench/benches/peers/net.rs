@@ -12,7 +12,7 @@ use psionic_core::state::PolicyDocument;
 use psionic_core::wire::{Authenticator, Body, Message, SCHEMA_VERSION, decode_frame, encode_frame};
 use psionic_core::{
     AdmissionToken, ClusterId, ClusterNamespace, ClusterState, Digest, DigestKind, NodeEpoch, NodeIdentity,
-    TrustPosture,
+    TransportClass, TrustPosture,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -49,6 +49,7 @@ impl Pair {
             sender: from.0.node_id(),
             sender_epoch: NodeEpoch(1),
             counter,
+            transport: TransportClass::Stream,
             auth_kind: from.1.kind(),
             message: Message::Raft(message),
         };
