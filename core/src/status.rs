@@ -90,6 +90,8 @@ pub struct StateReport {
     /// The serving policy in force: the one recorded, or the defaults when none is
     /// (or its document does not decode).
     pub serving_policy: ServingPolicy,
+    /// Every policy document's digest, by name.
+    pub policies: std::collections::BTreeMap<String, Digest>,
 }
 
 /// One member of the replicated state.

@@ -36,6 +36,10 @@ pub enum Mutation {
     /// Truncate at an append's first entry even where it matches (a late append cuts
     /// committed entries).
     TruncateCommitted,
+    /// Answer linearizable reads from the local applied state.
+    ReadLocalAsLinearizable,
+    /// Answer a linearizable read without waiting to apply up to its read index.
+    SkipReadIndexWait,
 }
 
 impl Mutation {
@@ -49,6 +53,8 @@ impl Mutation {
             Mutation::ConfigBeforeOwnTermCommit => "config-before-own-term-commit",
             Mutation::AckBeforePersist => "ack-before-persist",
             Mutation::TruncateCommitted => "truncate-committed",
+            Mutation::ReadLocalAsLinearizable => "read-local-as-linearizable",
+            Mutation::SkipReadIndexWait => "skip-read-index-wait",
         }
     }
 
@@ -62,6 +68,8 @@ impl Mutation {
             config_before_own_term_commit: self == Mutation::ConfigBeforeOwnTermCommit,
             ack_before_persist: self == Mutation::AckBeforePersist,
             truncate_committed: self == Mutation::TruncateCommitted,
+            read_local_as_linearizable: self == Mutation::ReadLocalAsLinearizable,
+            skip_read_index_wait: self == Mutation::SkipReadIndexWait,
         }
     }
 }
@@ -85,6 +93,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
     let finished = interpret::run(scenario, cluster).await;
     let mut cluster = finished.cluster;
     let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
+    cluster.check_history();
     let requests = cluster.check_requests();
     let links = cluster.link_counts().await;
     Verdict {

@@ -89,3 +89,21 @@ fn truncating_at_a_late_append_cuts_applied_entries() {
         "seed {seed}: {violation:?}"
     );
 }
+
+#[test]
+fn linearizable_reads_answered_from_local_state_are_caught_stale() {
+    let (seed, violation) = first_caught(Mutation::ReadLocalAsLinearizable).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::NotLinearizable { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}
+
+#[test]
+fn reads_that_skip_the_wait_for_their_read_index_are_caught_stale() {
+    let (seed, violation) = first_caught(Mutation::SkipReadIndexWait).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::NotLinearizable { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}

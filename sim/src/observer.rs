@@ -61,6 +61,8 @@ pub(crate) struct SharedState {
     pub must_refuse: BTreeSet<String>,
     /// Nodes the committed state removed (and has not admitted again).
     pub removed: BTreeSet<NodeId>,
+    /// The clients' writes and linearizable reads.
+    pub history: Vec<crate::cluster::ClientOperation>,
 }
 
 impl SharedState {
@@ -141,6 +143,10 @@ impl Shared {
 
     pub fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
+    }
+
+    pub fn now_us(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     pub fn state(&self) -> MutexGuard<'_, SharedState> {

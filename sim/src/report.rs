@@ -226,6 +226,14 @@ pub enum Violation {
         /// The nodes that completed it.
         nodes: Vec<String>,
     },
+    /// The clients' history (writes, linearizable reads) is not linearizable: no order
+    /// of the operations on `key` explains what they returned.
+    NotLinearizable {
+        /// The key.
+        key: String,
+        /// A minimal failing sub-history, one operation a line, in call order.
+        operations: Vec<String>,
+    },
     /// An acknowledged proposal is missing at the end.
     AcknowledgedCommitLost {
         /// Proposal, as `node/epoch/seq`.

@@ -18,6 +18,7 @@ mod conditions;
 mod devices;
 mod disk;
 mod faults;
+mod history;
 mod links;
 mod operator;
 mod reports;
@@ -25,6 +26,7 @@ mod requests;
 mod workload;
 
 pub use disk::DiskAction;
+pub use history::{ClientOperation, WORKLOAD_KEYS};
 pub use requests::{RequestEnd, RequestLedger, SUBMISSIONS_MAX, model_artifact};
 
 use crate::observer::{Shared, SimObserver};

@@ -36,7 +36,12 @@ impl SimCluster {
                 continue;
             };
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let Ok(answer) = tokio::time::timeout(remaining, client.propose(vec![command.clone()])).await else {
+            let place = super::history::write_of(&command).map(|write| super::history::call_write(&self.shared, write));
+            let proposed = tokio::time::timeout(remaining, client.propose(vec![command.clone()])).await;
+            if let (Some(place), Ok(answer)) = (place, &proposed) {
+                super::history::answer_write(&self.shared, place, answer);
+            }
+            let Ok(answer) = proposed else {
                 last = "appended, not committed within the bound".to_owned();
                 self.shared.record(
                     "harness",

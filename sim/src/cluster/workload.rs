@@ -27,6 +27,7 @@ impl SimCluster {
             .iter()
             .map(|(name, node)| (name.clone(), node.node_id))
             .collect();
+        self.start_readers((rate_per_s / 2).max(1), running.clone());
         self.spawn_paced(rate_per_s, running, move |seq| {
             issue_decisions(&shared, &names, seq);
             let client = {
@@ -43,7 +44,12 @@ impl SimCluster {
             };
             let shared = shared.clone();
             madsim::task::spawn(async move {
-                if let Ok(committed) = client.propose(vec![command]).await {
+                let place = super::history::write_of(&command).map(|write| super::history::call_write(&shared, write));
+                let answer = client.propose(vec![command]).await;
+                if let Some(place) = place {
+                    super::history::answer_write(&shared, place, &answer);
+                }
+                if let Ok(committed) = answer {
                     let acknowledged = committed.iter().map(|committed| (committed.id, committed.index));
                     shared.state().acknowledged.extend(acknowledged);
                 }

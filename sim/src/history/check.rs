@@ -45,7 +45,8 @@ pub fn check<M: Model>(history: &[Operation<M::Input, M::Output>]) -> Verdict<M:
     Verdict::Linearizable
 }
 
-/// Operations dropped, chunk by chunk, as long as what is left stays non-linearizable.
+/// Operations dropped, chunk by chunk, as long as what is left stays non-linearizable
+/// and self-contained.
 fn minimize<M: Model>(mut operations: History<M>) -> History<M> {
     let mut chunk = (operations.len() / 2).max(1);
     loop {
@@ -54,7 +55,7 @@ fn minimize<M: Model>(mut operations: History<M>) -> History<M> {
         while start < operations.len() && operations.len() > 1 {
             let end = (start + chunk).min(operations.len());
             let rest: Vec<_> = operations[..start].iter().chain(&operations[end..]).cloned().collect();
-            if linearizable::<M>(&rest) {
+            if !M::self_contained(&rest) || linearizable::<M>(&rest) {
                 start = end;
             } else {
                 operations = rest;

@@ -52,4 +52,12 @@ pub trait Model {
 
     /// The key an operation touches: operations on different keys are independent.
     fn key(input: &Self::Input) -> String;
+
+    /// Whether every output in `history` could come from its own operations (a read's
+    /// value from a write in it). A minimal failing sub-history keeps this, so it
+    /// shows the operations that conflict rather than a read cut off from its write.
+    fn self_contained(history: &[Operation<Self::Input, Self::Output>]) -> bool {
+        let _ = history;
+        true
+    }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Model;
+use super::{Model, Operation};
 
 /// Registers by key; the state of one key's part of a history is its value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,5 +60,21 @@ impl Model for KeyValue {
         match input {
             KvInput::Write { key, .. } | KvInput::Read { key } => key.clone(),
         }
+    }
+
+    fn self_contained(history: &[Operation<KvInput, KvOutput>]) -> bool {
+        let written: Vec<&Option<String>> = history
+            .iter()
+            .filter_map(|operation| match &operation.input {
+                KvInput::Write { value, .. } => Some(value),
+                KvInput::Read { .. } => None,
+            })
+            .collect();
+        history.iter().all(|operation| match &operation.returned {
+            Some((_, KvOutput::Value(Some(value)))) => {
+                written.iter().any(|written| written.as_deref() == Some(value.as_str()))
+            }
+            _ => true,
+        })
     }
 }
