@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::history::ClientHistory;
 use crate::{NodeProcess, http_post_json, init_node, wait_until, write_token, write_voter_config};
 
 /// How long a cluster of real processes gets to settle.
@@ -25,6 +26,9 @@ pub struct Cluster {
     pub configs: Vec<PathBuf>,
     /// Running processes (none while a node is stopped).
     pub nodes: Vec<Option<NodeProcess>>,
+    /// What the test, as a client, wrote and read through [`Cluster::commit`] and
+    /// [`Cluster::await_converged`]; checked by [`Cluster::assert_history_linearizable`].
+    pub history: ClientHistory,
 }
 
 impl Cluster {
@@ -47,7 +51,26 @@ impl Cluster {
             ids,
             configs,
             nodes,
+            history: ClientHistory::default(),
         }
+    }
+
+    /// Commits a policy command numbered `n` through node `index`, recorded in the
+    /// history; the index it was acknowledged at.
+    pub fn commit(&self, index: usize, n: u64) -> u64 {
+        let operator = self.node(index).listening.operator_addr;
+        let answer = self
+            .history
+            .write_policy(0, operator, &policy_name(n), &n.to_le_bytes());
+        let (code, answer) = answer.expect("the node answers");
+        assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
+        answer["index"].as_u64().unwrap()
+    }
+
+    /// Panics with a minimal non-linearizable sub-history if what the test wrote and
+    /// read is not linearizable.
+    pub fn assert_history_linearizable(&self) {
+        self.history.assert_linearizable();
     }
 
     /// The running node at `index`.
@@ -96,6 +119,16 @@ impl Cluster {
         write_voter_config(&self.dir, NAMES[index], &seeds, "token", &self.ids)
     }
 
+    /// Reads every policy linearizably through every running node, recorded in the
+    /// history.
+    pub fn read_every_policy(&self) {
+        let names: Vec<String> = (0..4).map(policy_name).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        for node in self.nodes.iter().flatten() {
+            self.history.read_policies(1, node.listening.operator_addr, &names);
+        }
+    }
+
     /// The data directory of node `index`.
     pub fn data_dir(&self, index: usize) -> PathBuf {
         self.dir.join(NAMES[index])
@@ -109,12 +142,17 @@ impl Cluster {
             let states: Vec<(u64, Value)> = self.nodes.iter().flatten().map(applied).collect();
             let first = &states[0];
             if states.iter().all(|state| state.0 >= at_least && state == first) {
-                return;
+                return self.read_every_policy();
             }
             assert!(start.elapsed() < CONVERGE, "the nodes did not converge: {states:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The policy a command numbered `n` sets.
+fn policy_name(n: u64) -> String {
+    format!("policy-{}", n % 4)
 }
 
 /// The effective leader `node` follows, if any.
@@ -135,8 +173,7 @@ pub fn applied(node: &NodeProcess) -> (u64, Value) {
 /// Commits a policy command numbered `n` through `node`; the index it was
 /// acknowledged at.
 pub fn commit(node: &NodeProcess, n: u64) -> u64 {
-    let command =
-        json!({ "set-policy": { "name": format!("policy-{}", n % 4), "document": n.to_le_bytes().to_vec() } });
+    let command = json!({ "set-policy": { "name": policy_name(n), "document": n.to_le_bytes().to_vec() } });
     let (code, answer) = http_post_json(node.listening.operator_addr, "/v1/commands", &command);
     assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
     answer["index"].as_u64().unwrap()

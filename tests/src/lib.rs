@@ -2,6 +2,7 @@
 #![cfg(not(madsim))]
 
 pub mod cluster;
+pub mod history;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -254,30 +255,43 @@ pub fn http_put_json_as(addr: SocketAddr, path: &str, body: &Value, token: Optio
 }
 
 fn http_send_json(addr: SocketAddr, method: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let (code, body) = http_exchange(addr, &json_request(addr, method, path, body, token));
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// A plain HTTP/1.1 request carrying a JSON body, bearing `token` (or no
+/// `Authorization` header).
+pub fn json_request(addr: SocketAddr, method: &str, path: &str, body: &Value, token: Option<&str>) -> String {
     let body = body.to_string();
     let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
-    let request = format!(
+    format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    );
-    let (code, body) = http_exchange(addr, &request);
-    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+    )
 }
 
 /// Sends `request` and returns the status code and body.
 pub fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("operator API reachable");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
+    try_http_exchange(addr, request).expect("operator API reachable")
+}
+
+/// Sends `request` and returns the status code and body, or why no whole answer came
+/// (the node is down, or it closed the connection first).
+pub fn try_http_exchange(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no whole HTTP answer"))?;
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    (code, body.to_owned())
+    Ok((code, body.to_owned()))
 }
 
 /// A plain HTTP/1.1 GET; returns the status code and body.

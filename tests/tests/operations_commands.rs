@@ -4,7 +4,7 @@
 #![cfg(not(madsim))]
 
 use psionic_core::limits::{ENTRY_BYTES_MAX, HTTP_BODY_BYTES_MAX};
-use psionic_tests::cluster::{Cluster, commit};
+use psionic_tests::cluster::Cluster;
 use psionic_tests::{http_exchange, http_post_json, node_cli};
 use serde_json::json;
 
@@ -37,6 +37,7 @@ fn a_command_the_state_would_refuse_is_refused_at_once_with_its_reason() {
     ]);
     assert_eq!(code, 6, "submit exits 6 when the node refuses: {stdout}");
     assert!(stdout.contains("not-a-member"), "{stdout}");
+    cluster.assert_history_linearizable();
 }
 
 #[test]
@@ -63,7 +64,7 @@ fn a_command_too_large_for_a_frame_is_refused_naming_the_limit_and_the_cluster_k
     assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
     let mut last = 0;
     for n in 0..5 {
-        last = commit(leader, n);
+        last = cluster.commit(leader_index, n);
     }
     cluster.await_converged(last);
 
@@ -79,6 +80,7 @@ fn a_command_too_large_for_a_frame_is_refused_naming_the_limit_and_the_cluster_k
         answer.contains(&format!("\"limit_bytes\":{HTTP_BODY_BYTES_MAX}")),
         "{answer}"
     );
+    cluster.assert_history_linearizable();
 }
 
 #[test]

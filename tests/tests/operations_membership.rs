@@ -13,7 +13,7 @@ fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::three_voters(dir.path());
     let a = cluster.await_leader();
-    let acknowledged = commit(cluster.node(a), 1);
+    let acknowledged = cluster.commit(a, 1);
     let (b, c) = ((a + 1) % 3, (a + 2) % 3);
     cluster.kill(b);
     cluster.kill(c);
@@ -42,6 +42,11 @@ fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
     });
     let leaders: Vec<_> = members.iter().map(|index| leader_of(cluster.node(*index))).collect();
     assert!(leaders.iter().all(|leader| *leader == leaders[0]), "{leaders:?}");
+    for index in &members {
+        let operator = cluster.node(*index).listening.operator_addr;
+        cluster.history.read_policies(1, operator, &["policy-1"]);
+    }
+    cluster.assert_history_linearizable();
 }
 
 #[test]
@@ -88,7 +93,7 @@ fn leadership_is_handed_to_the_named_voter_and_commands_resume() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
-    commit(cluster.node(leader), 1);
+    cluster.commit(leader, 1);
     let target = (leader + 1) % 3;
     let api = cluster.node(leader).listening.operator_addr;
     let body = json!({ "to": cluster.ids[target] });
@@ -96,7 +101,7 @@ fn leadership_is_handed_to_the_named_voter_and_commands_resume() {
     assert_eq!((code, &answer["outcome"]), (200, &json!("transferring")), "{answer}");
     assert_eq!(answer["to"], cluster.ids[target]);
     wait_until(CONVERGE, "the named voter to lead", || cluster.await_leader() == target);
-    let last = commit(cluster.node(target), 2);
+    let last = cluster.commit(target, 2);
     cluster.await_converged(last);
     let (code, answer) = http_post_json(
         cluster.node(target).listening.operator_addr,
@@ -105,4 +110,5 @@ fn leadership_is_handed_to_the_named_voter_and_commands_resume() {
     );
     assert_eq!(code, 422, "{answer}");
     assert!(answer["refusal"]["not-a-voter"].is_object(), "{answer}");
+    cluster.assert_history_linearizable();
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use psionic_tests::NodeProcess;
-use psionic_tests::cluster::{Cluster, commit};
+use psionic_tests::cluster::Cluster;
 
 /// The newest log segment in `data_dir`.
 fn newest_segment(data_dir: &Path) -> PathBuf {
@@ -28,7 +28,7 @@ fn a_follower_whose_newest_record_was_cut_short_catches_up() {
     let mut cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     for n in 0..20 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     let follower = (leader + 1) % 3;
     cluster.stop(follower);
@@ -38,9 +38,10 @@ fn a_follower_whose_newest_record_was_cut_short_catches_up() {
     cluster.start(follower);
     let mut last = 0;
     for n in 20..25 {
-        last = commit(cluster.node(leader), n);
+        last = cluster.commit(leader, n);
     }
     cluster.await_converged(last);
+    cluster.assert_history_linearizable();
 }
 
 #[test]
@@ -49,7 +50,7 @@ fn a_length_field_damaged_mid_segment_stops_the_node_naming_file_and_offset() {
     let mut cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     for n in 0..80 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     let follower = (leader + 1) % 3;
     cluster.stop(follower);
@@ -65,6 +66,7 @@ fn a_length_field_damaged_mid_segment_stops_the_node_naming_file_and_offset() {
     let named = format!("{}: corrupt record at byte offset {offset}", segment.display());
     assert!(error.contains(&named), "{error}");
     assert_eq!(std::fs::read(&segment).unwrap(), bytes, "the segment is left as it was");
+    cluster.assert_history_linearizable();
 }
 
 /// Where each record of a segment starts (`len u32 LE | checksum 8 | payload`).
@@ -85,7 +87,7 @@ fn a_node_restored_from_its_backup_catches_up_and_leaves_recovery() {
     let mut cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     for n in 0..10 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     let follower = (leader + 1) % 3;
     let epoch_at_backup = cluster.node(follower).listening.epoch;
@@ -106,7 +108,7 @@ fn a_node_restored_from_its_backup_catches_up_and_leaves_recovery() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     cluster.start(follower);
     for n in 10..20 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     cluster.stop(follower);
     let (code, stdout, stderr) = cli(&[
@@ -122,10 +124,11 @@ fn a_node_restored_from_its_backup_catches_up_and_leaves_recovery() {
     assert!(cluster.node(follower).listening.epoch > epoch_at_backup + 1);
     let mut last = 0;
     for n in 20..25 {
-        last = commit(cluster.node(leader), n);
+        last = cluster.commit(leader, n);
     }
     cluster.await_converged(last);
     psionic_tests::wait_until(psionic_tests::cluster::CONVERGE, "the restored mark to go", || {
         !data_dir.join("restored").exists()
     });
+    cluster.assert_history_linearizable();
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use psionic_tests::cluster::{Cluster, commit};
+use psionic_tests::cluster::Cluster;
 use psionic_tests::{node_binary, wait_until};
 
 /// The first `sh` block after `heading` in the runbook.
@@ -46,7 +46,7 @@ fn the_backup_and_restore_drill_brings_the_node_back() {
     let mut cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     for n in 0..10 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     let block = runbook_block("## Back up and restore a node");
     let (backup, restore) = block.split_once('\n').expect("two commands");
@@ -56,18 +56,19 @@ fn the_backup_and_restore_drill_brings_the_node_back() {
     cluster.start(n3);
     let leader = cluster.await_leader();
     for n in 10..20 {
-        commit(cluster.node(leader), n);
+        cluster.commit(leader, n);
     }
     cluster.stop(n3);
     let said = run_as_written(dir.path(), restore);
     assert!(said.contains("once it has caught up"), "{said}");
     cluster.start(n3);
     let leader = cluster.await_leader();
-    let last = commit(cluster.node(leader), 20);
+    let last = cluster.commit(leader, 20);
     cluster.await_converged(last);
     wait_until(psionic_tests::cluster::CONVERGE, "the restored mark to go", || {
         !dir.path().join("n3/restored").exists()
     });
+    cluster.assert_history_linearizable();
 }
 
 #[test]
@@ -86,4 +87,5 @@ fn the_hand_over_drill_moves_leadership_to_the_named_voter() {
     wait_until(psionic_tests::cluster::CONVERGE, "the named voter to lead", || {
         cluster.await_leader() == target
     });
+    cluster.assert_history_linearizable();
 }
