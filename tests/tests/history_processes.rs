@@ -37,7 +37,7 @@ fn client_loop(client: u64, history: &ClientHistory, operators: &Operators, runn
         let Some(operator) = operators.lock().unwrap()[turn % 3] else {
             continue;
         };
-        let answer = if turn % 2 == 0 {
+        let answer = if turn.is_multiple_of(2) {
             seq += 1;
             let document = format!("client {client} write {seq}");
             let key = KEYS[(seq as usize + client as usize) % KEYS.len()];
