@@ -49,6 +49,8 @@ pub enum Unit {
     SimulatedMillis,
     /// Simulated seconds per wall-clock second.
     SimulatedSecondsPerWallSecond,
+    /// Requests answered per wall-clock second.
+    RequestsPerSecond,
 }
 
 /// What a ratio is held to.

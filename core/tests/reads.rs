@@ -74,3 +74,32 @@ fn a_follower_without_a_leader_refuses_at_once() {
     harness.run_until_ms(harness.now.as_millis());
     assert_eq!(outcome(&harness, 1, id), Some(Err(ReadRefusal::NoLeader)));
 }
+
+/// Reads that arrive while a confirmation round is in flight wait for the next one,
+/// which confirms them all: a burst of reads costs two rounds of appends, not one
+/// round each.
+#[test]
+fn a_burst_of_reads_shares_its_confirmation_rounds() {
+    let (mut harness, leader) = settled();
+    let leader_addr = harness.addrs[leader];
+    let sent_before = harness.sent.len();
+    let ids: Vec<ReadId> = (0..20).map(|_| harness.nodes[leader].read(harness.now)).collect();
+    harness.run_until_ms(harness.now.as_millis());
+    let appends_sent = harness.sent[sent_before..]
+        .iter()
+        .filter(|packet| packet.from == leader_addr)
+        .count();
+    assert_eq!(
+        appends_sent, 4,
+        "the first read's round, then one round for the other 19, to two followers"
+    );
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    for id in ids {
+        assert!(matches!(outcome(&harness, leader, id), Some(Ok(_))), "read {id}");
+    }
+    let more: Vec<ReadId> = (0..20).map(|_| harness.nodes[leader].read(harness.now)).collect();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    for id in more {
+        assert!(matches!(outcome(&harness, leader, id), Some(Ok(_))), "read {id}");
+    }
+}

@@ -3,7 +3,10 @@
 //! The leader takes as read index its commit index once it has committed an entry of
 //! its own term (before that it may not know what is committed), confirms with a
 //! quorum that it still leads (acknowledgements of appends it sent at or after the
-//! read arrived), and answers once its applied index reaches the read index. A
+//! read arrived), and answers once its applied index reaches the read index. One
+//! confirmation round is in flight at a time: reads that arrive meanwhile wait for the
+//! next, which confirms them all (a later heartbeat's answers confirm an earlier
+//! round, so a lost answer delays reads by a heartbeat at most). A
 //! follower asks its leader for the read index and answers once its own applied index
 //! reaches it. A read is refused when there is no leader to ask, or when its leader
 //! changes or stops leading before it is answered; a refused read may be asked again.
@@ -49,9 +52,10 @@ enum Asker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct LeaderRead {
     asker: Asker,
-    /// The send stamp of the round of appends sent for it: answers to that round or a
-    /// later one confirm the leadership for it.
-    arrived: Instant,
+    /// The send stamp of the first round of appends sent after it arrived (none yet
+    /// while an earlier round is in flight): answers to that round or a later one
+    /// confirm the leadership for it.
+    round: Option<Instant>,
     /// The read index, once the leader has committed an entry of its term.
     index: Option<u64>,
 }
@@ -69,6 +73,9 @@ struct FollowerRead {
 pub(crate) struct Reads {
     next_id: ReadId,
     leading: Vec<LeaderRead>,
+    /// The send stamp of the confirmation round in flight, until a quorum answers it
+    /// or a later round.
+    round_in_flight: Option<Instant>,
     following: BTreeMap<ReadId, FollowerRead>,
 }
 
@@ -129,17 +136,34 @@ impl Consensus {
         self.serve_reads(self.now);
     }
 
-    /// Leader: takes a read, and sends a round of appends to confirm it still leads:
-    /// answers to that round, or to a later one, confirm it.
+    /// Leader: takes a read; the next confirmation round covers it.
     fn lead_read(&mut self, now: Instant, asker: Asker) {
-        self.broadcast_append(now);
-        let Role::Leader(leadership) = &self.role else { return };
         self.reads.leading.push(LeaderRead {
             asker,
-            arrived: Instant::from_micros(leadership.sent_stamp_us),
+            round: None,
             index: None,
         });
         self.serve_reads(now);
+    }
+
+    /// Leader: once no round is in flight, sends one for the reads that wait for it.
+    fn start_confirmation_round(&mut self, now: Instant, confirmed_from: Option<Instant>) {
+        if let Some(stamp) = self.reads.round_in_flight
+            && confirmed_from.is_some_and(|from| from >= stamp)
+        {
+            self.reads.round_in_flight = None;
+        }
+        let unstamped = self.reads.leading.iter().any(|read| read.round.is_none());
+        if self.reads.round_in_flight.is_some() || !unstamped {
+            return;
+        }
+        self.broadcast_append(now);
+        let Role::Leader(leadership) = &self.role else { return };
+        let stamp = Instant::from_micros(leadership.sent_stamp_us);
+        for read in self.reads.leading.iter_mut().filter(|read| read.round.is_none()) {
+            read.round = Some(stamp);
+        }
+        self.reads.round_in_flight = Some(stamp);
     }
 
     /// Answers every read whose turn has come. Called whenever an answer from a
@@ -155,6 +179,7 @@ impl Consensus {
 
     fn serve_leading_reads(&mut self, now: Instant) {
         let own_term_committed = self.log.term_at(self.commit_index) == Some(self.hard.term);
+        self.start_confirmation_round(now, self.lease_start(now));
         let confirmed_from = self.lease_start(now);
         let applied = self.state.applied_index;
         let skip_wait = self.mutations().skip_read_index_wait;
@@ -163,7 +188,9 @@ impl Consensus {
             if read.index.is_none() && own_term_committed {
                 read.index = Some(self.commit_index);
             }
-            let confirmed = confirmed_from.is_some_and(|from| from >= read.arrived);
+            let confirmed = confirmed_from
+                .zip(read.round)
+                .is_some_and(|(from, round)| from >= round);
             match (read.index, read.asker) {
                 (Some(index), Asker::Remote { node, request }) if confirmed => {
                     let message = RaftMessage::ReadIndexAnswer {
@@ -202,6 +229,7 @@ impl Consensus {
     /// `leader`.
     pub(crate) fn drop_stale_reads(&mut self, leader: Option<NodeId>) {
         if !matches!(self.role, Role::Leader(_)) {
+            self.reads.round_in_flight = None;
             for read in std::mem::take(&mut self.reads.leading) {
                 match read.asker {
                     Asker::Local(id) => {
