@@ -234,6 +234,18 @@ pub enum Violation {
         /// A minimal failing sub-history, one operation a line, in call order.
         operations: Vec<String>,
     },
+    /// A serializable read answered with a state no node reached by applying the
+    /// committed log up to the index the answer named.
+    ServedUncommittedState {
+        /// The node read.
+        node: String,
+        /// The applied index it answered at.
+        index: u64,
+        /// The state digest it answered.
+        digest: psionic_core::Digest,
+        /// The digest applying the committed log to `index` gives.
+        committed: psionic_core::Digest,
+    },
     /// An acknowledged proposal is missing at the end.
     AcknowledgedCommitLost {
         /// Proposal, as `node/epoch/seq`.

@@ -1,7 +1,9 @@
 //! The clients' history: the workload's writes and linearizable reads from random
 //! nodes, each with its call and return times, checked for linearizability at the end
 //! (`crate::history`). A write refused for certain is left out; one whose outcome is
-//! unknown never returns (it may or may not have taken effect).
+//! unknown never returns (it may or may not have taken effect). Every other read is
+//! serializable: not linearizable by design, it must answer a state the committed log
+//! gives at the index it names (checked as it returns).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -91,25 +93,32 @@ fn refused(input: &KvInput) -> KvInput {
 }
 
 impl SimCluster {
-    /// Starts a client that reads the state linearizably from a random live node
-    /// `rate_per_s` times per simulated second while `running` holds.
+    /// Starts a client that reads the state from a random live node `rate_per_s`
+    /// times per simulated second while `running` holds, linearizably and
+    /// serializably in turn.
     pub(super) fn start_readers(&self, rate_per_s: u64, running: Arc<AtomicBool>) {
         let shared = self.shared.clone();
-        self.spawn_paced(rate_per_s, running, move |_| {
+        self.spawn_paced(rate_per_s, running, move |seq| {
             let client = {
                 let state = shared.state();
-                let clients: Vec<&NodeClient> = state.clients.values().collect();
+                let clients: Vec<(&String, &NodeClient)> = state.clients.iter().collect();
                 clients
                     .choose(&mut madsim::rand::thread_rng())
-                    .map(|client| (*client).clone())
+                    .map(|(name, client)| ((*name).clone(), (*client).clone()))
             };
-            let Some(client) = client else { return };
+            let Some((node, client)) = client else { return };
             let shared = shared.clone();
+            let consistency = match seq % 2 {
+                0 => Consistency::Linearizable,
+                _ => Consistency::Serializable,
+            };
             madsim::task::spawn(async move {
                 let call_us = shared.now_us();
-                let read = tokio::time::timeout(READ_WITHIN, client.read_state(Consistency::Linearizable)).await;
-                if let Ok(Ok(report)) = read {
-                    record_reads(&shared, call_us, &report);
+                let read = tokio::time::timeout(READ_WITHIN, client.read_state(consistency)).await;
+                match (read, consistency) {
+                    (Ok(Ok(report)), Consistency::Linearizable) => record_reads(&shared, call_us, &report),
+                    (Ok(Ok(report)), Consistency::Serializable) => check_serializable(&shared, &node, &report),
+                    _ => {}
                 }
             });
         });
@@ -138,6 +147,24 @@ fn record_reads(shared: &Shared, call_us: u64, report: &StateReport) {
             call_us,
             returned: Some((return_us, KvOutput::Value(value))),
             input: KvInput::Read { key: policy_key(&name) },
+        });
+    }
+}
+
+/// A serializable answer must hold the state applying the committed log up to its
+/// applied index gives (where some node applied that index and said its digest).
+fn check_serializable(shared: &Shared, node: &str, report: &StateReport) {
+    let mut state = shared.state();
+    let index = report.applied_index;
+    let Some(committed) = state.invariants.committed.state_digest_at(index) else {
+        return;
+    };
+    if committed != report.state_digest {
+        state.violations.push(Violation::ServedUncommittedState {
+            node: node.to_owned(),
+            index,
+            digest: report.state_digest,
+            committed,
         });
     }
 }

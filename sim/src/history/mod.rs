@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 /// One operation of a client history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation<I, O> {
-    /// The client that made it (operations of one client never overlap).
+    /// Who made it, for reading a failure (the check does not rely on it: one
+    /// client's operations may overlap).
     pub client: u64,
     /// When it was called, in microseconds.
     pub call_us: u64,

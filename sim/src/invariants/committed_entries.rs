@@ -70,6 +70,11 @@ impl CommittedEntries {
         }
     }
 
+    /// The state digest the first node to apply `index` reached, if it said.
+    pub fn state_digest_at(&self, index: u64) -> Option<Digest> {
+        self.applied.get(&index).and_then(|first| first.state_digest)
+    }
+
     /// Highest index applied anywhere.
     pub fn highest(&self) -> u64 {
         self.applied.keys().next_back().copied().unwrap_or(0)
