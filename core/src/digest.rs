@@ -16,6 +16,8 @@ pub enum DigestKind {
     NodeId,
     /// MAC key of the trusted-LAN posture, from cluster id and admission token.
     AdmissionMacKey,
+    /// MAC key two nodes share: from their X25519 agreement, cluster id and token.
+    PairwiseMacKey,
     /// A simulation trace.
     Trace,
     /// The replicated cluster state.
@@ -49,6 +51,7 @@ impl DigestKind {
             DigestKind::ClusterId => b"psionic/cluster-id/v1",
             DigestKind::NodeId => b"psionic/node-id/v1",
             DigestKind::AdmissionMacKey => b"psionic/admission-mac-key/v1",
+            DigestKind::PairwiseMacKey => b"psionic/pairwise-mac-key/v1",
             DigestKind::Trace => b"psionic/trace/v1",
             DigestKind::ClusterState => b"psionic/cluster-state/v1",
             DigestKind::Policy => b"psionic/policy/v1",

@@ -5,7 +5,8 @@ mod harness;
 use harness::{Harness, addr, config, namespace};
 use psionic_core::replay::REPLAY_WINDOW;
 use psionic_core::wire::{
-    AuthFailure, AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, SignedFrame, decode_frame, encode_frame,
+    AuthFailure, AuthKind, Authenticator, Body, Hello, Message, Recipient, SCHEMA_VERSION, Seal, Sealed, SignedFrame,
+    decode_frame, encode_frame,
 };
 use psionic_core::{
     AdmissionToken, ClusterId, ClusterNamespace, Event, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind,
@@ -100,25 +101,23 @@ fn a_duplicated_frame_is_refused_as_a_replay() {
 fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_version: u16) -> Vec<u8> {
     let identity = NodeIdentity::new([99; 32], NodeEpoch(1));
     let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
-    let authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
-    let body = Body {
-        schema_version,
-        cluster_id,
-        sender: identity.node_id(),
-        sender_epoch: NodeEpoch(1),
+    let mut authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let sealed = Sealed {
         counter: 0,
         transport: TransportClass::Datagram,
-        auth_kind: AuthKind::Mac,
-        message: Message::Hello(Hello {
-            namespace,
-            role: NodeRole::Both,
-            peers: vec![],
-            stream_port: None,
-            probe_sent_us: 0,
-            genesis: None,
-        }),
+        auth_kind: AuthKind::GroupMac,
     };
-    encode_frame(&body, &authenticator)
+    let hello = Message::Hello(Hello {
+        namespace,
+        role: NodeRole::Both,
+        peers: vec![],
+        stream_port: None,
+        probe_sent_us: 0,
+        genesis: None,
+    });
+    let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
+    body.schema_version = schema_version;
+    encode_frame(&body, &mut authenticator, Seal::Introduction).unwrap()
 }
 
 #[test]
@@ -240,7 +239,7 @@ fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
         Refusal::AuthenticationFailed {
             failure: AuthFailure::PostureMismatch {
                 ours: AuthKind::Signature,
-                theirs: AuthKind::Mac
+                theirs: AuthKind::GroupMac
             },
             ..
         }
@@ -258,27 +257,25 @@ fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> 
         ],
     };
     let cluster_id = ClusterId::derive(&namespace(), b"genesis");
-    let sealer = Authenticator::new(&posture, cluster_id, sender);
+    let mut sealer = Authenticator::new(&posture, cluster_id, sender);
+    let receiver = harness::identity(0);
     (0..count)
         .map(|n| {
-            let body = Body {
-                schema_version: SCHEMA_VERSION,
-                cluster_id,
-                sender: sender.node_id(),
-                sender_epoch: NodeEpoch(1),
+            let sealed = Sealed {
                 counter: 1_000_000 + n,
                 transport: TransportClass::Stream,
                 auth_kind: AuthKind::Signature,
-                message: Message::HelloAck(Hello {
-                    namespace: namespace(),
-                    role: NodeRole::Both,
-                    peers: vec![],
-                    stream_port: None,
-                    probe_sent_us: 0,
-                    genesis: None,
-                }),
             };
-            let mut frame = encode_frame(&body, &sealer);
+            let hello = Message::HelloAck(Hello {
+                namespace: namespace(),
+                role: NodeRole::Both,
+                peers: vec![],
+                stream_port: None,
+                probe_sent_us: 0,
+                genesis: None,
+            });
+            let body = Body::new(cluster_id, sender, Some(Recipient::of(&receiver)), sealed, hello);
+            let mut frame = encode_frame(&body, &mut sealer, Seal::to(&receiver)).unwrap();
             if tampered == Some(n as usize) {
                 let last = frame.len() - 1;
                 frame[last] ^= 0x40;
@@ -387,13 +384,13 @@ fn stream_frames_trailing_the_datagrams_by_more_than_the_window_are_admitted_onc
     let sender = NodeIdentity::new([5; 32], NodeEpoch(1));
     let datagrams = REPLAY_WINDOW * 4;
     for counter in 0..datagrams {
-        let frame = harness::sealed(&sender, counter, hello_from_nowhere());
+        let frame = harness::sealed(&sender, 0, counter, hello_from_nowhere());
         harness.inject(addr(5), 0, frame);
     }
     let before = refusals_of(&harness, 0).len();
     let stream: Vec<_> = (0..3)
         .map(|counter| {
-            let frame = harness::sealed_for(&sender, TransportClass::Stream, counter, hello_from_nowhere());
+            let frame = harness::sealed_for(&sender, 0, TransportClass::Stream, counter, hello_from_nowhere());
             (addr(5), frame)
         })
         .collect();
@@ -425,8 +422,8 @@ fn stream_frames_trailing_the_datagrams_by_more_than_the_window_are_admitted_onc
 fn a_frame_on_another_transport_than_it_was_sealed_for_is_refused() {
     let mut harness = Harness::cluster(1);
     let sender = NodeIdentity::new([5; 32], NodeEpoch(1));
-    let datagram = harness::sealed(&sender, 7, hello_from_nowhere());
-    let stream = harness::sealed_for(&sender, TransportClass::Stream, 7, hello_from_nowhere());
+    let datagram = harness::sealed(&sender, 0, 7, hello_from_nowhere());
+    let stream = harness::sealed_for(&sender, 0, TransportClass::Stream, 7, hello_from_nowhere());
     harness.inject_streams(0, vec![(addr(5), datagram.clone())]);
     harness.inject(addr(5), 0, stream.clone());
     assert_eq!(

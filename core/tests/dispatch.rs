@@ -510,3 +510,49 @@ fn with_reroute_lost_off_a_request_whose_node_stays_silent_ends_executor_lost_an
     );
     assert_eq!(runs_elsewhere(&harness, executor), 0, "it never ran anywhere else");
 }
+
+/// A completion under an earlier coordinator is taken only from a member that
+/// executes: a token holder's made-up result is refused, and a resubmission of the
+/// request runs instead of being answered with it.
+#[test]
+fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
+    let (mut harness, leader) = cluster(19, 1);
+    let placement = harness.nodes[leader]
+        .plan(
+            harness.now,
+            &psionic_core::dispatch::PlanRequest::WholeRequest(request(7).needs),
+        )
+        .unwrap();
+    let tokens = b"made up".to_vec();
+    let report = ExecutionReport::CompletedEarlier {
+        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        tokens,
+        plan: Box::new(placement.plan.clone()),
+    };
+    let impostor = psionic_core::NodeIdentity::new([0xcd; 32], psionic_core::NodeEpoch(1));
+    let execution = psionic_core::consensus::RaftMessage::Execution {
+        request: RequestId([7; 16]),
+        fence: psionic_core::consensus::Fence(1),
+        report,
+    };
+    let frame = harness::sealed(&impostor, leader, 0, psionic_core::wire::Message::Raft(execution));
+    harness.inject(harness::addr(9), leader, frame);
+    let refused = harness.events_of(leader).any(|event| {
+        matches!(event, Event::Refused {
+            refusal: psionic_core::Refusal::NotTheAssignee { sender, .. },
+            ..
+        } if *sender == impostor.node_id())
+    });
+    assert!(refused, "the made-up completion is refused");
+    harness.nodes[leader].submit_request(harness.now, request(7)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(
+        finished(&harness, leader, RequestId([7; 16])),
+        None,
+        "not answered with the made-up result"
+    );
+    let dispatched = (0..3)
+        .flat_map(|index| accepted(&harness, index))
+        .any(|(_, id)| id == RequestId([7; 16]));
+    assert!(dispatched, "the request was assigned to run");
+}

@@ -9,16 +9,16 @@ mod harness;
 use std::net::SocketAddr;
 
 use harness::{Harness, addr, consensus_configs, namespace};
-use psionic_core::consensus::{RaftMessage, SnapshotMeta};
+use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, SnapshotMeta, StampedDecision};
 use psionic_core::refusal::ConsensusMessageKind;
 use psionic_core::wire::{Hello, Message};
 use psionic_core::{Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind};
 
 /// A frame from a made-up node holding the cluster's token.
-fn forged(fake: u32, counter: u64, message: Message) -> Vec<u8> {
+fn forged(fake: u32, to: usize, counter: u64, message: Message) -> Vec<u8> {
     let mut secret = [0xee; 32];
     secret[..4].copy_from_slice(&fake.to_le_bytes());
-    harness::sealed(&NodeIdentity::new(secret, NodeEpoch(1)), counter, message)
+    harness::sealed(&NodeIdentity::new(secret, NodeEpoch(1)), to, counter, message)
 }
 
 fn hello() -> Message {
@@ -67,7 +67,7 @@ fn a_flood_of_hellos_from_fresh_ids_is_capped_and_the_cluster_keeps_committing()
     let capacity = harness.configs[follower].discovery.non_member_senders_max as u64;
     let flood = 4 * capacity as u32;
     for fake in 0..flood {
-        harness.inject(fake_addr(fake), follower, forged(fake, 0, hello()));
+        harness.inject(fake_addr(fake), follower, forged(fake, follower, 0, hello()));
     }
     harness.run_until_ms(harness.now.as_millis() + 100);
     assert_eq!(
@@ -103,7 +103,7 @@ fn vote_requests_from_non_members_are_refused_and_change_nothing() {
             transfer: true,
             genesis,
         };
-        harness.inject(addr(9), follower, forged(7, counter, Message::Raft(request)));
+        harness.inject(addr(9), follower, forged(7, follower, counter, Message::Raft(request)));
     }
     harness.run_until_ms(harness.now.as_millis() + 50);
     assert_eq!(refusals(&harness, follower, RefusalKind::NotAMember), 2);
@@ -152,11 +152,95 @@ fn appends_and_snapshot_chunks_of_a_stale_term_are_refused() {
         offset: 0,
         data: vec![1, 2, 3, 4].into(),
     };
-    harness.inject(addr(9), follower, forged(8, 0, Message::Raft(append)));
-    harness.inject(addr(9), follower, forged(8, 1, Message::Raft(chunk)));
+    harness.inject(addr(9), follower, forged(8, follower, 0, Message::Raft(append)));
+    harness.inject(addr(9), follower, forged(8, follower, 1, Message::Raft(chunk)));
     harness.run_until_ms(harness.now.as_millis() + 50);
     assert_eq!(refusals(&harness, follower, RefusalKind::StaleTerm), 2);
     assert_eq!(harness.nodes[follower].consensus().log().last_index(), last_index);
     assert_eq!(harness.nodes[follower].consensus().commit_index(), committed);
+    assert_keeps_committing(&mut harness, committed);
+}
+
+/// A token holder outside the configuration cannot lead: its appends and snapshot
+/// chunks of a newer term are refused, and the follower keeps its term and log.
+#[test]
+fn appends_and_snapshot_chunks_of_a_newer_term_from_a_non_voter_are_refused() {
+    let (mut harness, follower) = settled();
+    let committed = harness.nodes[follower].consensus().commit_index();
+    let hard_state = harness.nodes[follower].consensus().hard_state();
+    let last_index = harness.nodes[follower].consensus().log().last_index();
+    let genesis = harness.nodes[follower].consensus().state().genesis;
+    let term = hard_state.term + 3;
+    let append = RaftMessage::Append {
+        term,
+        prev_index: last_index,
+        prev_term: hard_state.term,
+        entries: Default::default(),
+        leader_commit: last_index,
+        genesis: genesis.expect("a genesis"),
+        sent_us: 0,
+    };
+    let meta = SnapshotMeta {
+        last_index: last_index + 100,
+        last_term: term,
+        size_bytes: 4,
+        digest: Digest([0; 32]),
+        state_digest: Digest([0; 32]),
+        state_schema: 0,
+        genesis,
+    };
+    let chunk = RaftMessage::SnapshotChunk {
+        term,
+        meta,
+        offset: 0,
+        data: vec![1, 2, 3, 4].into(),
+    };
+    harness.inject(addr(9), follower, forged(8, follower, 0, Message::Raft(append)));
+    harness.inject(addr(9), follower, forged(8, follower, 1, Message::Raft(chunk)));
+    assert_eq!(refusals(&harness, follower, RefusalKind::NotAVoter), 2);
+    assert_eq!(harness.nodes[follower].consensus().hard_state(), hard_state);
+    assert_eq!(harness.nodes[follower].consensus().log().last_index(), last_index);
+    assert_keeps_committing(&mut harness, committed);
+}
+
+/// Decisions of the current term come only from the leader the node follows: a token
+/// holder's, stamped with an authority naming itself, is refused with both named.
+#[test]
+fn a_decision_from_another_node_than_the_leader_is_refused() {
+    let (mut harness, follower) = settled();
+    let committed = harness.nodes[follower].consensus().commit_index();
+    let consensus = harness.nodes[follower].consensus();
+    let (term, leader) = (consensus.hard_state().term, consensus.leader());
+    let mut secret = [0xee; 32];
+    secret[..4].copy_from_slice(&9u32.to_le_bytes());
+    let impostor = NodeIdentity::new(secret, NodeEpoch(1)).node_id();
+    let authority = Authority {
+        cluster_id: harness::cluster_id(),
+        term,
+        commit_index: committed,
+        fence: Fence(term),
+        leader: impostor,
+    };
+    let stamped = StampedDecision {
+        authority,
+        authority_digest: authority.digest(),
+        decision: Decision::Directive {
+            id: 1,
+            body: b"obey".to_vec(),
+        },
+    };
+    let decision = Message::Raft(RaftMessage::Decision(stamped));
+    harness.inject(addr(9), follower, forged(9, follower, 0, decision));
+    let refused = harness.events_of(follower).any(|event| {
+        matches!(event, psionic_core::Event::Refused {
+            refusal: Refusal::NotOurLeader { sender, leader: followed, term: refused_term },
+            ..
+        } if *sender == impostor && *followed == leader && *refused_term == term)
+    });
+    assert!(refused, "the decision is refused naming the leader followed");
+    let accepted = harness.events_of(follower).any(|event| {
+        matches!(event, psionic_core::Event::DecisionAccepted { authority, .. } if authority.leader == impostor)
+    });
+    assert!(!accepted);
     assert_keeps_committing(&mut harness, committed);
 }

@@ -19,9 +19,9 @@ fn settled() -> (Harness, usize, usize) {
 }
 
 /// A frame as `index` would send it, far ahead in its counter.
-fn from_member(index: usize, counter: u64, message: RaftMessage) -> Vec<u8> {
+fn from_member(index: usize, to: usize, counter: u64, message: RaftMessage) -> Vec<u8> {
     let identity = NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(1));
-    harness::sealed(&identity, 1_000_000 + counter, Message::Raft(message))
+    harness::sealed(&identity, to, 1_000_000 + counter, Message::Raft(message))
 }
 
 fn noop(index: u64, term: u64) -> Entry {
@@ -97,7 +97,7 @@ fn terms_that_would_overflow_and_appends_with_gaps_are_refused_and_change_nothin
     ];
     let from = harness.addrs[leader];
     for (counter, message) in messages.into_iter().enumerate() {
-        harness.inject(from, follower, from_member(leader, counter as u64, message));
+        harness.inject(from, follower, from_member(leader, follower, counter as u64, message));
     }
     let faults = value_refusals(&harness, follower);
     assert!(matches!(
@@ -133,7 +133,7 @@ fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
         echo_us: 0,
     };
     let from = harness.addrs[follower];
-    harness.inject(from, leader, from_member(follower, 0, response));
+    harness.inject(from, leader, from_member(follower, leader, 0, response));
     let refused = harness.events_of(leader).any(|event| {
         matches!(
             event,

@@ -8,10 +8,12 @@ use psionic_core::{ClusterState, NodeEpoch, NodeIdentity, NodeRole};
 
 const CHUNK_BYTES: usize = 1_000;
 
+/// A frame from a node holding the token to harness node 0, with node 0's
+/// authenticator.
 fn sealed(message: Message) -> (Vec<u8>, Authenticator, NodeIdentity) {
     let identity = NodeIdentity::new([7; 32], NodeEpoch(1));
-    let frame = harness::sealed(&identity, 0, message);
-    (frame, harness::lan_authenticator(&identity), identity)
+    let frame = harness::sealed(&identity, 0, 0, message);
+    (frame, harness::lan_authenticator(&harness::identity(0)), identity)
 }
 
 fn chunk() -> Message {
@@ -24,19 +26,15 @@ fn chunk() -> Message {
     })
 }
 
-fn verify(frame: &[u8], authenticator: &Authenticator, identity: &NodeIdentity) -> Result<(), AuthFailure> {
+fn verify(frame: &[u8], authenticator: &mut Authenticator, identity: &NodeIdentity) -> Result<(), AuthFailure> {
     let decoded = decode_frame(frame).unwrap();
-    authenticator.verify(
-        identity.node_id(),
-        decoded.body.auth_kind,
-        decoded.authenticated_bytes,
-        decoded.tag,
-    )
+    assert_eq!(decoded.body.sender, identity.node_id());
+    authenticator.verify(&decoded.signed())
 }
 
 #[test]
 fn a_snapshot_chunk_carries_its_bytes_after_the_tag_and_decodes_whole() {
-    let (frame, authenticator, identity) = sealed(chunk());
+    let (frame, mut authenticator, identity) = sealed(chunk());
     let decoded = decode_frame(&frame).unwrap();
     assert_eq!(decoded.body.message, chunk());
     assert_eq!(decoded.tag.len(), AuthKind::Mac.tag_len());
@@ -48,15 +46,15 @@ fn a_snapshot_chunk_carries_its_bytes_after_the_tag_and_decodes_whole() {
         decoded.authenticated_bytes.len() + decoded.tag.len() + CHUNK_BYTES,
         frame.len()
     );
-    assert_eq!(verify(&frame, &authenticator, &identity), Ok(()));
+    assert_eq!(verify(&frame, &mut authenticator, &identity), Ok(()));
 }
 
 #[test]
 fn the_tag_covers_a_chunks_metadata_but_not_its_bytes() {
-    let (frame, authenticator, identity) = sealed(chunk());
+    let (frame, mut authenticator, identity) = sealed(chunk());
     let mut bytes_changed = frame.clone();
     *bytes_changed.last_mut().unwrap() ^= 0x01;
-    assert_eq!(verify(&bytes_changed, &authenticator, &identity), Ok(()));
+    assert_eq!(verify(&bytes_changed, &mut authenticator, &identity), Ok(()));
     let digest = StoredSnapshot::of(&ClusterState::default()).meta.state_digest.0;
     let at = frame
         .windows(digest.len())
@@ -65,7 +63,7 @@ fn the_tag_covers_a_chunks_metadata_but_not_its_bytes() {
     let mut digest_changed = frame;
     digest_changed[at] ^= 0x01;
     assert_eq!(
-        verify(&digest_changed, &authenticator, &identity),
+        verify(&digest_changed, &mut authenticator, &identity),
         Err(AuthFailure::BadMac)
     );
 }

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use psionic_core::wire::{AuthKind, Authenticator};
+use psionic_core::wire::{AuthKind, Authenticator, Seal, SignedFrame};
 use psionic_core::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeIdentity, TrustPosture};
 use psionic_sim::baseline::{self, BaselineRun};
 use psionic_sim::report::FramesSent;
@@ -173,18 +173,29 @@ pub fn measure(scenario: &Scenario, seeds: RangeInclusive<u64>) -> Speed {
 pub fn mac_us_per_frame(body_bytes: usize) -> f64 {
     let namespace = ClusterNamespace::new("speed").expect("a valid namespace");
     let token = AdmissionToken::new(b"speed measurement token".to_vec()).expect("long enough");
-    let identity = NodeIdentity::new([7; 32], NodeEpoch(1));
-    let authenticator = Authenticator::new(
-        &TrustPosture::TrustedLan { token },
-        ClusterId::derive(&namespace, b"speed"),
-        &identity,
-    );
+    let posture = TrustPosture::TrustedLan { token };
+    let cluster_id = ClusterId::derive(&namespace, b"speed");
+    let sender = NodeIdentity::new([7; 32], NodeEpoch(1));
+    let receiver = NodeIdentity::new([8; 32], NodeEpoch(1));
+    let mut sealer = Authenticator::new(&posture, cluster_id, &sender);
+    let mut verifier = Authenticator::new(&posture, cluster_id, &receiver);
     let body = vec![0x5a; body_bytes];
+    let sender_key = sender.public_key().to_bytes();
     let started = Instant::now();
     for _ in 0..MAC_ROUNDS {
-        let tag = authenticator.seal(black_box(&body));
-        let verified = authenticator.verify(identity.node_id(), AuthKind::Mac, black_box(&body), &tag);
-        assert!(verified.is_ok(), "a tag verifies under the key that sealed it");
+        let tag = sealer.seal(black_box(&body), Seal::to(&receiver)).expect("a valid key");
+        let frame = SignedFrame {
+            sender: sender.node_id(),
+            sender_key: &sender_key,
+            addressed: true,
+            kind: AuthKind::Mac,
+            body: black_box(&body),
+            tag: &tag,
+        };
+        assert!(
+            verifier.verify(&frame).is_ok(),
+            "a tag verifies under the key that sealed it"
+        );
     }
     us_per(started.elapsed(), u64::from(MAC_ROUNDS))
 }

@@ -58,10 +58,14 @@ fn every_fault_fires_and_the_stalled_leader_is_fenced_off() {
             Fault::Restart { .. } => "restart",
             Fault::Pause { .. } => "pause",
             Fault::Resume { .. } => "resume",
+            Fault::Impostor { .. } => "impostor",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["kill", "partition", "heal", "restart", "pause", "resume"]);
+    assert_eq!(
+        kinds,
+        ["kill", "partition", "heal", "restart", "pause", "resume", "impostor", "impostor", "impostor", "impostor"]
+    );
     let stale_refused = run.trace.records().iter().any(|record| {
         matches!(&record.kind, TraceKind::Event { event: Event::Refused { refusal, .. } }
             if refusal.kind() == RefusalKind::StaleFence)

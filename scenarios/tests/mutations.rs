@@ -99,9 +99,12 @@ fn linearizable_reads_answered_from_local_state_are_caught_stale() {
     );
 }
 
+/// Caught where a follower lags: one catching up by snapshot answers before it applied
+/// as far as its read index.
 #[test]
 fn reads_that_skip_the_wait_for_their_read_index_are_caught_stale() {
-    let (seed, violation) = first_caught(Mutation::SkipReadIndexWait).expect("caught within 200 seeds");
+    let (seed, violation) =
+        first_caught_in("lagging-follower-snapshot", Mutation::SkipReadIndexWait).expect("caught within 200 seeds");
     assert!(
         matches!(violation, Violation::NotLinearizable { .. }),
         "seed {seed}: {violation:?}"

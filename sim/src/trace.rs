@@ -102,6 +102,16 @@ pub enum Fault {
         /// How many.
         frames: usize,
     },
+    /// A token holder spoke to `to` as `node`, replayed `node`'s frames of its
+    /// current life to it, and lied about its own place in the cluster.
+    Impostor {
+        /// The member impersonated.
+        node: String,
+        /// The receiver.
+        to: String,
+        /// How many frames.
+        frames: usize,
+    },
     /// `left` and `right` are cut apart; `node` still reaches both.
     Bridge {
         /// The bridge.

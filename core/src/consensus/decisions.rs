@@ -65,14 +65,14 @@ impl Consensus {
             }
             return;
         }
-        if authority.term > self.hard.term {
-            if !self.effective_voters().contains(&from) && self.state.genesis.is_some() {
-                // A node this node's log never made a voter cannot lead it (a node of
-                // another genesis among them): its newer term is not taken.
-                let refusal = Refusal::NotAMember {
-                    sender: from,
-                    message: crate::refusal::ConsensusMessageKind::Decision,
-                };
+        if let Err(refusal) = self.check_decision_sender(from, authority.term) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        if authority.term > self.hard.term || self.leader.is_none() {
+            // A node this node's log never made a voter cannot lead it (a node of
+            // another genesis among them, or any sender while this node has no
+            // state): its newer term is not taken.
+            if let Err(refusal) = self.check_voter(from, crate::refusal::ConsensusMessageKind::Decision) {
                 return self.effects.push(Effect::Refuse(refusal));
             }
             // The leader of a newer term speaks: follow it, and make its term (the

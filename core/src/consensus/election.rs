@@ -12,6 +12,15 @@ use crate::io::Event;
 use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::time::{Instant, ms};
 
+/// A vote response's fields.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Vote {
+    pub term: u64,
+    pub granted: bool,
+    pub pre_vote: bool,
+    pub leader: Option<NodeId>,
+}
+
 /// A vote request's fields.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VoteRequest {
@@ -142,17 +151,31 @@ impl Consensus {
     }
 
     fn reply_vote(&mut self, to: NodeId, term: u64, granted: bool, pre_vote: bool) {
+        let leader = self.leader.filter(|_| !granted && term == self.hard.term);
         self.effects.push(Effect::Send {
             to,
             message: RaftMessage::VoteResponse {
                 term,
                 granted,
                 pre_vote,
+                leader,
             },
         });
     }
 
-    pub(crate) fn on_vote_response(&mut self, now: Instant, from: NodeId, term: u64, granted: bool, pre_vote: bool) {
+    pub(crate) fn on_vote_response(&mut self, now: Instant, from: NodeId, vote: Vote) {
+        let Vote {
+            term,
+            granted,
+            pre_vote,
+            leader,
+        } = vote;
+        if let Err(refusal) = self.check_voter(from, ConsensusMessageKind::VoteResponse) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
+        if let Some(leader) = leader.filter(|_| !granted && term >= self.hard.term) {
+            self.vouched_leader = Some((term, leader));
+        }
         if !granted && term > self.hard.term {
             return self.become_follower(now, term, None);
         }

@@ -32,6 +32,9 @@ impl Consensus {
             self.refuse_stale_term(from, ConsensusMessageKind::Append, append.term);
             return self.reply_append(now, from, echo_us, Err(0));
         }
+        if let Err(refusal) = self.check_leader_seat(from, append.term, ConsensusMessageKind::Append) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         self.observe_leader(now, from, append.term);
         if self.state.genesis.is_none() {
             // Nothing can be applied before the cluster's state: the answer (no

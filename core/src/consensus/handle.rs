@@ -78,6 +78,7 @@ impl Consensus {
             maintenance_deadline: None,
             check_quorum_deadline: None,
             leaders_seen: Default::default(),
+            vouched_leader: None,
             next_proposal_seq: 0,
             pending_proposals: Default::default(),
             rng,
@@ -160,8 +161,15 @@ impl Consensus {
                 term,
                 granted,
                 pre_vote,
+                leader,
             } => {
-                self.on_vote_response(now, from, term, granted, pre_vote);
+                let vote = super::election::Vote {
+                    term,
+                    granted,
+                    pre_vote,
+                    leader,
+                };
+                self.on_vote_response(now, from, vote);
             }
             RaftMessage::Append {
                 term,

@@ -9,7 +9,7 @@ use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::digest::Digest;
 use crate::dispatch::ExecutionReport;
-use crate::identity::RequestId;
+use crate::identity::{NodeId, RequestId};
 use crate::wire::Detached;
 
 pub use crate::limits::{APPEND_ENTRIES_MAX, INDEX_MAX, SNAPSHOT_CHUNK_BYTES_MAX, TERM_MAX};
@@ -40,6 +40,10 @@ pub enum RaftMessage {
         granted: bool,
         /// Whether it answers a pre-vote.
         pre_vote: bool,
+        /// Refused: the leader the voter follows in `term`, if any (so a node whose
+        /// configuration does not yet make that leader a voter may take it on the
+        /// word of a voter it knows).
+        leader: Option<NodeId>,
     },
     /// Entries (possibly none: a heartbeat) following `prev_index`.
     Append {

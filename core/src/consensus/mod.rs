@@ -15,6 +15,7 @@ pub mod authority;
 mod decisions;
 mod devices;
 mod election;
+mod entitlement;
 pub mod entries;
 mod follower;
 mod genesis;
@@ -388,6 +389,9 @@ pub struct Consensus {
     pub(crate) fence_seen: Fence,
     /// The leader seen for each recent term, for split-brain detection.
     pub(crate) leaders_seen: BTreeMap<u64, NodeId>,
+    /// A leader this node's configuration does not make a voter, vouched for by a
+    /// voter it does (a refused vote naming the leader it follows), with its term.
+    pub(crate) vouched_leader: Option<(u64, NodeId)>,
     pub(crate) next_proposal_seq: u64,
     /// This life's proposals awaiting their outcome, by the log index they took.
     pub(crate) pending_proposals: BTreeMap<u64, ProposalId>,

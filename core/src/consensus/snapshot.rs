@@ -297,6 +297,9 @@ impl Consensus {
             self.refuse_stale_term(from, ConsensusMessageKind::SnapshotChunk, chunk.term);
             return self.reply_snapshot(from, chunk.meta.last_index, 0, false);
         }
+        if let Err(refusal) = self.check_leader_seat(from, chunk.term, ConsensusMessageKind::SnapshotChunk) {
+            return self.effects.push(Effect::Refuse(refusal));
+        }
         self.observe_leader(now, from, chunk.term);
         if chunk.meta.last_index <= self.commit_index && self.state.genesis.is_some() {
             return self.reply_snapshot(from, chunk.meta.last_index, chunk.meta.size_bytes, true);

@@ -155,9 +155,15 @@ impl Discovery {
         }
     }
 
-    /// Addresses due a probe at `now`. Counts each probe as unanswered until heard,
-    /// derives health from missed probes, and reschedules with backoff and jitter.
-    pub fn due_probes(&mut self, now: Instant, rng: &mut impl RngCore, events: &mut Vec<Event>) -> Vec<SocketAddr> {
+    /// Addresses due a probe at `now`, with the peer there when it is one (a dial's
+    /// node is not known yet). Counts each probe as unanswered until heard, derives
+    /// health from missed probes, and reschedules with backoff and jitter.
+    pub fn due_probes(
+        &mut self,
+        now: Instant,
+        rng: &mut impl RngCore,
+        events: &mut Vec<Event>,
+    ) -> Vec<(SocketAddr, Option<NodeId>)> {
         let mut due = Vec::new();
         let config = self.config;
         for (id, peer) in self.peers.iter_mut().filter(|(_, peer)| peer.next_probe_at <= now) {
@@ -173,7 +179,7 @@ impl Discovery {
                 peer.health = health;
             }
             peer.next_probe_at = now + probe_delay(&config, missed, rng);
-            due.push(peer.addr);
+            due.push((peer.addr, Some(*id)));
         }
         let peer_addrs: Vec<SocketAddr> = self.peers.values().map(|peer| peer.addr).collect();
         self.dials.retain(|_, dial| !dial.is_exhausted(&config));
@@ -185,7 +191,7 @@ impl Discovery {
             let missed = dial.unanswered_probes;
             dial.unanswered_probes = missed.saturating_add(1);
             dial.next_probe_at = now + probe_delay(&config, missed, rng);
-            due.push(*addr);
+            due.push((*addr, None));
         }
         due
     }
@@ -233,18 +239,28 @@ impl Discovery {
         }
     }
 
-    /// Bandwidth bursts due at `now`, with the stream each goes on: reachable peers
-    /// with a stream only.
-    pub fn due_bursts(&mut self, now: Instant) -> Vec<(SocketAddr, BurstDue)> {
+    /// Bandwidth bursts due at `now`, with the peer and the stream each goes on:
+    /// reachable peers with a stream only.
+    pub fn due_bursts(&mut self, now: Instant) -> Vec<(NodeId, SocketAddr, BurstDue)> {
         let config = self.config;
         self.peers
-            .values_mut()
-            .filter(|peer| burst_target(peer))
-            .filter_map(|peer| {
+            .iter_mut()
+            .filter(|(_, peer)| burst_target(peer))
+            .filter_map(|(id, peer)| {
                 let stream = peer.stream_addr()?;
-                peer.link.due_burst(now, &config).map(|burst| (stream, burst))
+                peer.link.due_burst(now, &config).map(|burst| (*id, stream, burst))
             })
             .collect()
+    }
+
+    /// Dials `addr`, where `node_id` spoke to an earlier life of this node (it has not
+    /// heard this one yet), unless it is dialled or a known peer's already.
+    pub fn redial(&mut self, now: Instant, addr: SocketAddr, node_id: NodeId) {
+        let known = self.peers.values().any(|peer| peer.addr == addr);
+        if known || self.dials.contains_key(&addr) || self.dials.len() >= self.config.dial_candidates_max {
+            return;
+        }
+        self.dials.insert(addr, Dial::new(DialOrigin::Gossip { node_id }, now));
     }
 
     /// The links measured to reachable peers, at most `links_max`, in id order.

@@ -14,6 +14,7 @@ use crate::plan::{
     CandidateIndex, ClusterExecutionContext, ExecutionTopologyPlan, FactDigests, FactProvenance, Placement,
     PlacementRefusal, Reroute, RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
 };
+use crate::refusal::Refusal;
 use crate::time::Instant;
 
 /// Completions under earlier coordinators remembered at most.
@@ -125,7 +126,19 @@ impl Consensus {
             plan,
         } = report
         {
+            if let Err(refusal) = self.check_earlier_completer(from, request) {
+                return self.effects.push(Effect::Refuse(refusal));
+            }
             return self.note_completed_earlier(request, from, tokens, result_digest, *plan);
+        }
+        let assignee = self.dispatch.in_flight.get(&request).map(|flight| flight.node);
+        if self.is_leader() && assignee.is_some_and(|assignee| assignee != from) {
+            let refusal = Refusal::NotTheAssignee {
+                sender: from,
+                request,
+                assignee,
+            };
+            return self.effects.push(Effect::Refuse(refusal));
         }
         let current = self
             .dispatch
@@ -192,6 +205,24 @@ impl Consensus {
     /// Leader: an executor completed `request` under an earlier coordinator. If it is
     /// in flight here it ends with that result (its new run is stopped); otherwise
     /// the result answers its next submission.
+    /// A completion under an earlier leadership comes from a member that executes
+    /// (this leadership cannot know the assignment); if this leadership assigned the
+    /// request since, the earlier completer may still be another node.
+    fn check_earlier_completer(&self, from: NodeId, request: RequestId) -> Result<(), Refusal> {
+        let executes = self
+            .effective_members()
+            .get(&from)
+            .is_some_and(|seat| seat.role.is_executor());
+        if executes {
+            return Ok(());
+        }
+        Err(Refusal::NotTheAssignee {
+            sender: from,
+            request,
+            assignee: self.dispatch.in_flight.get(&request).map(|flight| flight.node),
+        })
+    }
+
     fn note_completed_earlier(
         &mut self,
         request: RequestId,

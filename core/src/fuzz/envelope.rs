@@ -13,7 +13,9 @@ use crate::refusal::RefusalKind;
 use crate::state::ClusterState;
 use crate::time::Instant;
 use crate::wire::peek_schema_version;
-use crate::wire::{Authenticator, Body, Hello, Message, SCHEMA_VERSION, TrustPosture, decode_frame, encode_frame};
+use crate::wire::{
+    Authenticator, Body, Hello, Message, Recipient, Seal, Sealed, TrustPosture, decode_frame, encode_frame,
+};
 
 /// Arbitrary bytes into the decoder: a frame or a typed error, never a panic.
 pub fn decode_envelope(bytes: &[u8]) {
@@ -22,10 +24,11 @@ pub fn decode_envelope(bytes: &[u8]) {
     }
 }
 
-/// Valid frames from one sender, each possibly tampered with, replayed or delivered
-/// on the other transport, into a real node under the MAC or the ed25519 posture. A
-/// frame tampered with where its tag reaches, one on another transport than it was
-/// sealed for, and a repeated counter on its transport, must be refused on admission; an untouched frame
+/// Valid frames from one sender, each possibly tampered with, replayed, delivered on
+/// the other transport or sealed for an earlier life of the receiver, into a real node
+/// under the MAC or the ed25519 posture. A frame tampered with where its tag reaches,
+/// one on another transport than it was sealed for, one for another life, and a
+/// repeated counter on its transport, must be refused on admission; an untouched frame
 /// with a new highest counter must be admitted, and so must one whose detached bytes
 /// alone were changed (they are authenticated otherwise: a snapshot chunk's by the
 /// snapshot digest).
@@ -43,9 +46,10 @@ pub fn verify_envelope(bytes: &[u8]) {
         let token = AdmissionToken::new(b"fuzzing admission token".to_vec()).expect("long enough");
         TrustPosture::TrustedLan { token }
     };
-    let sealer = Authenticator::new(&posture, cluster_id, &sender);
+    let mut sealer = Authenticator::new(&posture, cluster_id, &sender);
+    let receiver_id = receiver.node_id();
     let mut node = Node::new(
-        receiver_config(namespace.clone(), cluster_id, receiver, posture),
+        receiver_config(namespace.clone(), cluster_id, receiver.clone(), posture),
         Instant::ZERO,
     )
     .expect("valid configuration");
@@ -63,17 +67,24 @@ pub fn verify_envelope(bytes: &[u8]) {
             (true, TransportClass::Stream) => TransportClass::Datagram,
             (true, TransportClass::Datagram) => TransportClass::Stream,
         };
-        let body = Body {
-            schema_version: SCHEMA_VERSION,
-            cluster_id,
-            sender: sender.node_id(),
-            sender_epoch: sender.epoch(),
+        let for_earlier_life = draw.u8() < 16;
+        let recipient = Recipient {
+            node: receiver_id,
+            epoch: NodeEpoch(if for_earlier_life { 0 } else { 1 }),
+        };
+        let sealed = Sealed {
             counter,
             transport,
-            auth_kind: sealer.kind(),
-            message: message(&mut draw, &namespace),
+            auth_kind: sealer.kind_for(true),
         };
-        let genuine = encode_frame(&body, &sealer);
+        let body = Body::new(
+            cluster_id,
+            &sender,
+            Some(recipient),
+            sealed,
+            message(&mut draw, &namespace),
+        );
+        let genuine = encode_frame(&body, &mut sealer, Seal::to(&receiver)).expect("the receiver's key is valid");
         let frame = tamper(&mut draw, &genuine);
         let detached_len = body.message.detached().map_or(0, |detached| detached.len());
         let refusals_before = admission_refusals(&node);
@@ -96,6 +107,8 @@ pub fn verify_envelope(bytes: &[u8]) {
                 refused,
                 "a frame sealed for {transport:?} was accepted on {arrived_on:?}"
             );
+        } else if for_earlier_life {
+            assert!(refused, "a frame sealed for an earlier life was accepted");
         } else if accepted_counters.contains(&counter) {
             assert!(refused, "a replayed counter {counter} was accepted");
         } else if highest.is_none_or(|highest| counter > highest) {
@@ -161,6 +174,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
         term: u64::from(draw.u8()),
         granted: draw.bool(),
         pre_vote: draw.bool(),
+        leader: None,
     })
 }
 

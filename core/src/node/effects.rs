@@ -36,9 +36,9 @@ impl Node {
     /// Sends on the peer's stream when it has one, as a datagram otherwise.
     pub(super) fn send_to_peer(&mut self, to: crate::identity::NodeId, message: Message) {
         if let Some(stream) = self.discovery.peer(to).and_then(|peer| peer.stream_addr()) {
-            self.send_on(stream, TransportClass::Stream, message);
+            self.send_addressed(stream, TransportClass::Stream, to, message);
         } else if let Some(addr) = self.addr_of(to) {
-            self.send(addr, message);
+            self.send_addressed(addr, TransportClass::Datagram, to, message);
         }
     }
 

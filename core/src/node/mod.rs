@@ -3,6 +3,7 @@
 
 mod effects;
 mod receive;
+mod send;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -14,10 +15,10 @@ use rand_core::SeedableRng;
 use crate::backend::{DeviceReport, LINKS_PER_REPORT_MAX};
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
-use crate::discovery::{BurstDue, Discovery, PeerHealth};
+use crate::discovery::{Discovery, PeerHealth};
 use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
-use crate::io::{Input, Output, Transmit, TransportClass};
+use crate::io::{Input, Output, TransportClass};
 use crate::plan::ServingPolicy;
 use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
@@ -26,7 +27,7 @@ use crate::state::{ClusterCommand, ProposalId};
 use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
-use crate::wire::{Authenticator, Body, LinkProbe, Message, SCHEMA_VERSION, encode_frame};
+use crate::wire::{Authenticator, Message};
 
 /// ChaCha stream of discovery (probe jitter, backoff).
 const DISCOVERY_STREAM: u64 = 0;
@@ -47,6 +48,10 @@ pub struct Node {
     consensus: Consensus,
     /// Where each authenticated sender last spoke from.
     addrs: BTreeMap<NodeId, SocketAddr>,
+    /// The public key of each authenticated sender (frames to it are sealed for it).
+    keys: BTreeMap<NodeId, [u8; 32]>,
+    /// This node's public key, carried in every frame.
+    public_key: [u8; 32],
     auto_admit: bool,
     /// Port of this node's peer-stream listener, announced in hellos.
     stream_port: Option<u16>,
@@ -102,6 +107,8 @@ impl Node {
             discovery: Discovery::new(config.discovery, &config.seeds, now),
             consensus,
             addrs: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            public_key: config.identity.public_key().to_bytes(),
             auto_admit,
             stream_port: config.stream_port,
             refusals: RefusalCounters::default(),
@@ -355,12 +362,15 @@ impl Node {
             self.forget_expired_non_members(&events);
         }
         if self.timers.is_due(Timer::DiscoveryProbe, now) {
-            for addr in self.discovery.due_probes(now, &mut self.rng, &mut events) {
-                let hello = self.hello_for(addr, now.as_micros());
-                self.send(addr, Message::Hello(hello));
+            for (addr, peer) in self.discovery.due_probes(now, &mut self.rng, &mut events) {
+                let hello = Message::Hello(self.hello_for(addr, now.as_micros()));
+                match peer {
+                    Some(peer) => self.send_addressed(addr, TransportClass::Datagram, peer, hello),
+                    None => self.send_on(addr, TransportClass::Datagram, None, hello),
+                }
             }
-            for (stream, burst) in self.discovery.due_bursts(now) {
-                self.send_burst(stream, burst);
+            for (peer, stream, burst) in self.discovery.due_bursts(now) {
+                self.send_burst(peer, stream, burst);
             }
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
             self.consensus.set_links(now, links);
@@ -376,19 +386,6 @@ impl Node {
         }
     }
 
-    /// The frames of one bandwidth probe, back to back on `stream`.
-    fn send_burst(&mut self, stream: SocketAddr, burst: BurstDue) {
-        for index in 0..burst.frames {
-            let probe = LinkProbe {
-                burst_sent_us: burst.sent_at.as_micros(),
-                index,
-                count: burst.frames,
-                payload: vec![0; burst.payload_bytes].into(),
-            };
-            self.send_on(stream, TransportClass::Stream, Message::LinkProbe(probe));
-        }
-    }
-
     /// Frees the replay windows of expired peers that are not members, so the table
     /// of non-member senders does not fill up for good.
     fn forget_expired_non_members(&mut self, events: &[crate::io::Event]) {
@@ -398,6 +395,8 @@ impl Node {
                 && !members.contains_key(peer)
             {
                 self.replay.forget(*peer);
+                self.keys.remove(peer);
+                self.addrs.remove(peer);
             }
         }
     }
@@ -418,34 +417,6 @@ impl Node {
             .filter(|(_, peer)| peer.health == PeerHealth::Reachable)
             .map(|(id, peer)| (id, peer.role))
             .collect()
-    }
-
-    fn send(&mut self, to: SocketAddr, message: Message) {
-        self.send_on(to, TransportClass::Datagram, message);
-    }
-
-    fn send_on(&mut self, to: SocketAddr, class: TransportClass, message: Message) {
-        let next_counter = &mut self.next_counters[class as usize];
-        let body = Body {
-            schema_version: SCHEMA_VERSION,
-            cluster_id: self.cluster_id,
-            sender: self.node_id,
-            sender_epoch: self.epoch,
-            counter: *next_counter,
-            transport: class,
-            auth_kind: self.authenticator.kind(),
-            message,
-        };
-        *next_counter += 1;
-        let bytes = encode_frame(&body, &self.authenticator);
-        let detached_len = body.message.detached().map_or(0, |detached| detached.as_slice().len());
-        let authenticated_len = bytes.len() - body.auth_kind.tag_len() - detached_len;
-        self.outputs.push_back(Output::Transmit(Transmit {
-            to,
-            class,
-            bytes,
-            authenticated_len,
-        }));
     }
 
     /// Carries consensus effects into outputs and rearms timers.

@@ -10,9 +10,17 @@ use crate::refusal::Refusal;
 use crate::replay::{EpochChange, ReplayRefusal};
 use crate::time::Instant;
 use crate::wire::{
-    AuthFailure, Body, DecodedFrame, Hello, LinkProbeAck, Message, SCHEMA_VERSION, SignedFrame, decode_frame,
-    peek_schema_version,
+    AuthFailure, Body, DecodedFrame, Hello, LinkProbeAck, Message, Recipient, SCHEMA_VERSION, SignedFrame,
+    decode_frame, peek_schema_version,
 };
+
+/// What admission made of a frame.
+enum Admitted {
+    /// An introduction: answered, and nothing more (it proves only the token).
+    Introduction,
+    /// A frame from its sender to this node in this life.
+    Addressed(EpochChange),
+}
 
 /// The first checks of a frame, in order: size and version, then decoding.
 fn decode_checked(bytes: &[u8]) -> Result<DecodedFrame<'_>, Refusal> {
@@ -70,8 +78,16 @@ impl Node {
         verified: bool,
     ) {
         let epoch_change = match self.admit(&frame, arrived_on, verified) {
-            Ok(epoch_change) => epoch_change,
-            Err(refusal) => return self.refuse(from, refusal),
+            Ok(Admitted::Addressed(epoch_change)) => epoch_change,
+            Ok(Admitted::Introduction) => return self.answer_introduction(from, frame.body),
+            Err(refusal) => {
+                if let Refusal::WrongRecipient { sender, .. } = refusal
+                    && arrived_on == TransportClass::Datagram
+                {
+                    self.discovery.redial(now, from, sender);
+                }
+                return self.refuse(from, refusal);
+            }
         };
         let body = frame.body;
         let sender = body.sender;
@@ -90,6 +106,7 @@ impl Node {
             Some(from)
         };
         let mut events = Vec::new();
+        self.keys.insert(sender, body.sender_key);
         if let Some(addr) = discovery_addr {
             self.addrs.insert(sender, addr);
             let heard = Heard {
@@ -103,19 +120,46 @@ impl Node {
             self.discovery.on_heard(now, heard, &mut events);
         }
         self.push_events(events);
-        self.dispatch_message(now, from, sender, body.message);
+        let introduced = matches!(epoch_change, EpochChange::FirstSeen | EpochChange::Advanced { .. });
+        self.dispatch_message(now, from, sender, body.message, introduced);
     }
 
-    fn dispatch_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, message: Message) {
+    /// Answers an introduction with a hello addressed to the node and life it claims:
+    /// only that node can read it as authentic, and only then does it speak to us as
+    /// itself. Nothing of the introduction is recorded.
+    fn answer_introduction(&mut self, from: SocketAddr, body: Body) {
+        let Message::Hello(hello) = body.message else {
+            return;
+        };
+        let recipient = Recipient {
+            node: body.sender,
+            epoch: body.sender_epoch,
+        };
+        let ack = self.hello_for(from, hello.probe_sent_us);
+        self.send_on(
+            from,
+            TransportClass::Datagram,
+            Some((recipient, body.sender_key)),
+            Message::HelloAck(ack),
+        );
+    }
+
+    /// A message admitted from `sender`; `introduced` when this is the first frame of
+    /// its life heard here (a hello answered at once, so it learns this node's life).
+    fn dispatch_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, message: Message, introduced: bool) {
         match message {
             Message::Hello(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
                 let ack = self.hello_for(from, hello.probe_sent_us);
-                self.send(from, Message::HelloAck(ack));
+                self.send_addressed(from, TransportClass::Datagram, sender, Message::HelloAck(ack));
             }
             Message::HelloAck(hello) => {
                 self.discovery.on_gossip(now, self.node_id, &hello.peers);
                 self.discovery.on_probe_answered(now, sender, hello.probe_sent_us);
+                if introduced {
+                    let hello = self.hello_for(from, now.as_micros());
+                    self.send_addressed(from, TransportClass::Datagram, sender, Message::Hello(hello));
+                }
             }
             Message::LinkProbe(probe) => {
                 if probe.is_last() {
@@ -131,13 +175,14 @@ impl Node {
     }
 
     /// The checks after decoding, in order: cluster, sender, authentication (unless
-    /// `verified`), transport, replay. Only the last step changes state.
+    /// `verified`), transport, recipient, then (addressed frames only) room and replay.
+    /// Only the last step changes state.
     fn admit(
         &mut self,
         frame: &DecodedFrame<'_>,
         arrived_on: TransportClass,
         verified: bool,
-    ) -> Result<EpochChange, Refusal> {
+    ) -> Result<Admitted, Refusal> {
         let body = &frame.body;
         self.check_cluster(body)?;
         let sender = body.sender;
@@ -146,7 +191,7 @@ impl Node {
         }
         if !verified {
             self.authenticator
-                .verify(sender, body.auth_kind, frame.authenticated_bytes, frame.tag)
+                .verify(&frame.signed())
                 .map_err(|failure| match failure {
                     AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
                     failure => Refusal::AuthenticationFailed { sender, failure },
@@ -159,9 +204,23 @@ impl Node {
                 arrived_on,
             });
         }
+        let Some(recipient) = body.recipient else {
+            return self.admit_introduction(body, arrived_on);
+        };
+        if recipient.node != self.node_id || recipient.epoch != self.epoch {
+            return Err(Refusal::WrongRecipient {
+                sender,
+                addressed: recipient,
+                ours: Recipient {
+                    node: self.node_id,
+                    epoch: self.epoch,
+                },
+            });
+        }
         self.check_room_for(sender)?;
         self.replay
             .admit(sender, body.sender_epoch, body.transport, body.counter)
+            .map(Admitted::Addressed)
             .map_err(|refusal| match refusal {
                 ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
                 ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
@@ -171,6 +230,24 @@ impl Node {
                     highest,
                 },
             })
+    }
+
+    /// An unaddressed frame is an introduction only as a hello on a datagram, and
+    /// from a life of its sender no older than the newest heard (checked without
+    /// moving the replay window: an introduction proves only the token).
+    fn admit_introduction(&self, body: &Body, arrived_on: TransportClass) -> Result<Admitted, Refusal> {
+        let sender = body.sender;
+        if !matches!(body.message, Message::Hello(_)) || arrived_on != TransportClass::Datagram {
+            return Err(Refusal::Unaddressed { sender });
+        }
+        match self.replay.epoch_of(sender) {
+            Some(seen) if seen > body.sender_epoch => Err(Refusal::StaleEpoch {
+                sender,
+                seen,
+                got: body.sender_epoch,
+            }),
+            _ => Ok(Admitted::Introduction),
+        }
     }
 
     /// A new sender that is not a member is tracked only while there is room: the

@@ -1,5 +1,9 @@
-//! Authentication postures: a MAC keyed from the admission token (trusted LAN), or
-//! ed25519 signatures by keys pinned in configuration (configured peers).
+//! Authentication postures. Under both, a frame proves which node sent it:
+//! - trusted LAN: HMAC-SHA256 under a key only the two nodes can derive (their X25519
+//!   agreement of static keys, with the cluster id and the admission token); a hello
+//!   to an address whose node is not yet known carries a MAC under the cluster's group
+//!   key instead, proves only that its sender holds the token, and is only answered;
+//! - configured peers: ed25519 signatures by keys pinned in configuration.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +12,7 @@ use hmac::{Hmac, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::pairwise::PairKeys;
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
 
@@ -15,8 +20,10 @@ use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthKind {
-    /// HMAC-SHA256 keyed from the admission token.
+    /// HMAC-SHA256 under the key the sender and its recipient share.
     Mac,
+    /// HMAC-SHA256 under the cluster's group key: introductions only.
+    GroupMac,
     /// ed25519 signature by the sender's key.
     Signature,
 }
@@ -25,7 +32,7 @@ impl AuthKind {
     /// Length of this kind's tag in bytes.
     pub const fn tag_len(self) -> usize {
         match self {
-            AuthKind::Mac => 32,
+            AuthKind::Mac | AuthKind::GroupMac => 32,
             AuthKind::Signature => 64,
         }
     }
@@ -34,7 +41,7 @@ impl AuthKind {
 /// Who may speak in the cluster, and how they prove it.
 #[derive(Clone, Debug)]
 pub enum TrustPosture {
-    /// Anyone holding the admission token.
+    /// Anyone holding the admission token, each as the node its key names.
     TrustedLan {
         /// The shared secret; never transmitted.
         token: AdmissionToken,
@@ -50,26 +57,35 @@ pub enum TrustPosture {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthFailure {
-    /// The frame uses another posture's tag.
+    /// The frame carries another kind of tag than this node requires of it (another
+    /// posture, or a group MAC on an addressed frame).
     PostureMismatch {
-        /// Kind this node requires.
+        /// Kind this node requires of the frame.
         ours: AuthKind,
         /// Kind the frame carries.
         theirs: AuthKind,
     },
-    /// The MAC is wrong (another token, or tampering).
+    /// The MAC is wrong (another token, another key, or tampering).
     BadMac,
     /// The signature is wrong (tampering, or another key).
     BadSignature,
     /// The sender's key is not pinned.
     UnknownPeer,
+    /// The key the frame carries is not the one its sender id names (or pins).
+    KeyMismatch,
+    /// The key the frame carries is not a usable curve point.
+    WeakKey,
 }
 
-/// One received frame's authentication facts, for [`Authenticator::verify_batch`].
+/// One received frame's authentication facts.
 #[derive(Clone, Copy, Debug)]
 pub struct SignedFrame<'a> {
     /// Who the frame says sent it.
     pub sender: NodeId,
+    /// The public key the frame says its sender has.
+    pub sender_key: &'a [u8; 32],
+    /// Whether the frame names its recipient (only introductions do not).
+    pub addressed: bool,
     /// The tag's kind.
     pub kind: AuthKind,
     /// The body bytes exactly as received.
@@ -78,9 +94,34 @@ pub struct SignedFrame<'a> {
     pub tag: &'a [u8],
 }
 
+/// Whom a frame is sealed for.
+#[derive(Clone, Copy, Debug)]
+pub enum Seal {
+    /// An introduction to an address whose node is not known yet.
+    Introduction,
+    /// The node `node`, whose public key is `key`.
+    To {
+        /// The recipient.
+        node: NodeId,
+        /// Its public key.
+        key: [u8; 32],
+    },
+}
+
+impl Seal {
+    /// Sealed for the node `identity` names.
+    pub fn to(identity: &NodeIdentity) -> Self {
+        Seal::To {
+            node: identity.node_id(),
+            key: identity.public_key().to_bytes(),
+        }
+    }
+}
+
+#[derive(Debug)]
 enum Verification {
-    Mac(Hmac<Sha256>),
-    Signature(BTreeMap<NodeId, VerifyingKey>),
+    Lan { group: Hmac<Sha256>, pairs: PairKeys },
+    Pinned(BTreeMap<NodeId, VerifyingKey>),
 }
 
 /// Seals outgoing bodies and verifies incoming ones for one node.
@@ -92,7 +133,7 @@ pub struct Authenticator {
 impl core::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("kind", &self.kind())
+            .field("posture", &self.kind_for(true))
             .finish_non_exhaustive()
     }
 }
@@ -103,12 +144,15 @@ impl Authenticator {
         let verification = match posture {
             TrustPosture::TrustedLan { token } => {
                 let key = Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]);
-                let mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
-                Verification::Mac(mac)
+                let group = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
+                Verification::Lan {
+                    group,
+                    pairs: PairKeys::new(cluster_id, token, identity),
+                }
             }
             TrustPosture::ConfiguredPeers { peers } => {
                 let pinned = peers.iter().map(|key| (NodeId::from_public_key(key), *key)).collect();
-                Verification::Signature(pinned)
+                Verification::Pinned(pinned)
             }
         };
         Self {
@@ -117,52 +161,60 @@ impl Authenticator {
         }
     }
 
-    /// The tag kind this node produces and requires.
-    pub fn kind(&self) -> AuthKind {
-        match self.verification {
-            Verification::Mac(_) => AuthKind::Mac,
-            Verification::Signature(_) => AuthKind::Signature,
+    /// The tag kind this node produces and requires for a frame that names its
+    /// recipient (`addressed`) or introduces its sender.
+    pub fn kind_for(&self, addressed: bool) -> AuthKind {
+        match (&self.verification, addressed) {
+            (Verification::Lan { .. }, true) => AuthKind::Mac,
+            (Verification::Lan { .. }, false) => AuthKind::GroupMac,
+            (Verification::Pinned(_), _) => AuthKind::Signature,
         }
     }
 
     /// Whether `peer` is pinned (always true under the trusted-LAN posture).
     pub fn may_speak(&self, peer: NodeId) -> bool {
         match &self.verification {
-            Verification::Mac(_) => true,
-            Verification::Signature(pinned) => pinned.contains_key(&peer),
+            Verification::Lan { .. } => true,
+            Verification::Pinned(pinned) => pinned.contains_key(&peer),
         }
     }
 
-    /// The tag over `body`.
-    pub fn seal(&self, body: &[u8]) -> Vec<u8> {
-        match &self.verification {
-            Verification::Mac(mac) => {
-                let mut mac = mac.clone();
-                mac.update(body);
-                mac.finalize().into_bytes().to_vec()
+    /// The tag over `body` for `seal`. Fails only when the recipient's key cannot
+    /// be agreed with (a key that never authenticated a frame).
+    pub fn seal(&mut self, body: &[u8], seal: Seal) -> Result<Vec<u8>, AuthFailure> {
+        match (&mut self.verification, seal) {
+            (Verification::Lan { group, .. }, Seal::Introduction) => Ok(finish_mac(group.clone(), body)),
+            (Verification::Lan { pairs, .. }, Seal::To { node, key }) => {
+                Ok(finish_mac(pairs.get(node, &key)?.clone(), body))
             }
-            Verification::Signature(_) => self.identity.signing_key().sign(body).to_bytes().to_vec(),
+            (Verification::Pinned(_), _) => Ok(self.identity.signing_key().sign(body).to_bytes().to_vec()),
         }
     }
 
-    /// Checks that `tag` (of `kind`) authenticates `body` as sent by `sender`.
-    pub fn verify(&self, sender: NodeId, kind: AuthKind, body: &[u8], tag: &[u8]) -> Result<(), AuthFailure> {
-        if kind != self.kind() {
+    /// Checks that `frame`'s tag authenticates its body as sent by its sender, with
+    /// the key it carries, to this node (or as an introduction).
+    pub fn verify(&mut self, frame: &SignedFrame<'_>) -> Result<(), AuthFailure> {
+        let ours = self.kind_for(frame.addressed);
+        if frame.kind != ours {
             return Err(AuthFailure::PostureMismatch {
-                ours: self.kind(),
-                theirs: kind,
+                ours,
+                theirs: frame.kind,
             });
         }
-        match &self.verification {
-            Verification::Mac(mac) => {
-                let mut mac = mac.clone();
-                mac.update(body);
-                mac.verify_slice(tag).map_err(|_| AuthFailure::BadMac)
+        match &mut self.verification {
+            Verification::Lan { group, pairs } => {
+                let mac = if frame.addressed {
+                    pairs.get(frame.sender, frame.sender_key)?.clone()
+                } else {
+                    check_key(frame.sender, frame.sender_key)?;
+                    group.clone()
+                };
+                verify_mac(mac, frame.body, frame.tag)
             }
-            Verification::Signature(pinned) => {
-                let key = pinned.get(&sender).ok_or(AuthFailure::UnknownPeer)?;
-                let signature = Signature::from_slice(tag).map_err(|_| AuthFailure::BadSignature)?;
-                key.verify_strict(body, &signature)
+            Verification::Pinned(pinned) => {
+                let key = pinned_key(pinned, frame)?;
+                let signature = Signature::from_slice(frame.tag).map_err(|_| AuthFailure::BadSignature)?;
+                key.verify_strict(frame.body, &signature)
                     .map_err(|_| AuthFailure::BadSignature)
             }
         }
@@ -170,15 +222,14 @@ impl Authenticator {
 
     /// Whether every frame of `frames` is authentic, checked at once by ed25519 batch
     /// verification. True only under the signature posture, for two frames or more,
-    /// each of that kind, from a pinned sender whose key is not of small order, with
-    /// a well-formed signature, and when the batch equation holds. A frame that
-    /// passes holds a signature [`Self::verify`] accepts, except one its key's holder
-    /// crafts with a small-order or mixed-order `R` (which `verify_strict` refuses
-    /// and a batch may accept): only a member can sign as itself, and members are
-    /// trusted to fail by stopping, not to forge. False names no frame: callers then
-    /// verify each with [`Self::verify`].
+    /// each of that kind, from a pinned sender carrying its pinned key, whose key is
+    /// not of small order, with a well-formed signature, and when the batch equation
+    /// holds. A frame that passes holds a signature [`Self::verify`] accepts, except
+    /// one its key's holder crafts with a small-order or mixed-order `R` (which
+    /// `verify_strict` refuses and a batch may accept): only a member can sign as
+    /// itself. False names no frame: callers then verify each with [`Self::verify`].
     pub fn verify_batch(&self, frames: &[SignedFrame<'_>]) -> bool {
-        let Verification::Signature(pinned) = &self.verification else {
+        let Verification::Pinned(pinned) = &self.verification else {
             return false;
         };
         if frames.len() < 2 {
@@ -188,13 +239,13 @@ impl Authenticator {
         let mut signatures = Vec::with_capacity(frames.len());
         let mut keys = Vec::with_capacity(frames.len());
         for frame in frames {
-            let Some(key) = pinned.get(&frame.sender).filter(|_| frame.kind == AuthKind::Signature) else {
+            let Ok(key) = pinned_key(pinned, frame) else {
                 return false;
             };
             let Ok(signature) = Signature::from_slice(frame.tag) else {
                 return false;
             };
-            if key.is_weak() {
+            if frame.kind != AuthKind::Signature || key.is_weak() {
                 return false;
             }
             messages.push(frame.body);
@@ -203,4 +254,38 @@ impl Authenticator {
         }
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
+}
+
+fn finish_mac(mut mac: Hmac<Sha256>, body: &[u8]) -> Vec<u8> {
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn verify_mac(mut mac: Hmac<Sha256>, body: &[u8], tag: &[u8]) -> Result<(), AuthFailure> {
+    mac.update(body);
+    mac.verify_slice(tag).map_err(|_| AuthFailure::BadMac)
+}
+
+/// The pinned key of `frame`'s sender, which must be the key the frame carries.
+fn pinned_key<'a>(
+    pinned: &'a BTreeMap<NodeId, VerifyingKey>,
+    frame: &SignedFrame<'_>,
+) -> Result<&'a VerifyingKey, AuthFailure> {
+    let key = pinned.get(&frame.sender).ok_or(AuthFailure::UnknownPeer)?;
+    if key.as_bytes() != frame.sender_key {
+        return Err(AuthFailure::KeyMismatch);
+    }
+    Ok(key)
+}
+
+/// `key` as a curve point, checked to be the key `sender` names.
+pub(super) fn check_key(sender: NodeId, key: &[u8; 32]) -> Result<VerifyingKey, AuthFailure> {
+    let key = VerifyingKey::from_bytes(key).map_err(|_| AuthFailure::WeakKey)?;
+    if NodeId::from_public_key(&key) != sender {
+        return Err(AuthFailure::KeyMismatch);
+    }
+    if key.is_weak() {
+        return Err(AuthFailure::WeakKey);
+    }
+    Ok(key)
 }

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AuthKind, Authenticator, DecodeError, EncodingFault, Message, SignedFrame};
-use crate::identity::{ClusterId, NodeEpoch, NodeId};
+use super::{AuthFailure, AuthKind, Authenticator, DecodeError, EncodingFault, Message, Seal, SignedFrame};
+use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
 use crate::io::TransportClass;
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 8;
+pub const SCHEMA_VERSION: u16 = 9;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 
@@ -20,8 +20,13 @@ pub struct Body {
     pub cluster_id: ClusterId,
     /// Sender's node id.
     pub sender: NodeId,
+    /// Sender's ed25519 public key: its id is this key's digest.
+    pub sender_key: [u8; 32],
     /// Sender's epoch: advances on every start of the sender.
     pub sender_epoch: NodeEpoch,
+    /// The node and life the frame is for; `None` only on an introduction (a hello
+    /// to an address whose node is not known yet), which is answered and nothing more.
+    pub recipient: Option<Recipient>,
     /// Strictly increasing per (sender, epoch, transport); the receiver's replay
     /// window for that transport checks it.
     pub counter: u64,
@@ -33,6 +38,62 @@ pub struct Body {
     pub auth_kind: AuthKind,
     /// The message.
     pub message: Message,
+}
+
+impl Body {
+    /// A body of this schema from `sender` (in its current life) for `recipient`
+    /// (`None`: an introduction).
+    pub fn new(
+        cluster_id: ClusterId,
+        sender: &NodeIdentity,
+        recipient: Option<Recipient>,
+        sealed: Sealed,
+        message: Message,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            cluster_id,
+            sender: sender.node_id(),
+            sender_key: sender.public_key().to_bytes(),
+            sender_epoch: sender.epoch(),
+            recipient,
+            counter: sealed.counter,
+            transport: sealed.transport,
+            auth_kind: sealed.auth_kind,
+            message,
+        }
+    }
+}
+
+/// How a frame is sealed: its counter on its transport, and its tag's kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Sealed {
+    /// The counter.
+    pub counter: u64,
+    /// The transport.
+    pub transport: TransportClass,
+    /// The tag's kind.
+    pub auth_kind: AuthKind,
+}
+
+/// The node, in one life of it, a frame is for: a frame sealed for another node, or
+/// for an earlier life of this one (captured before it restarted), is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// The recipient's id.
+    pub node: NodeId,
+    /// Its epoch, as the sender last heard it.
+    pub epoch: NodeEpoch,
+}
+
+impl Recipient {
+    /// The node `identity` names, in its current life.
+    pub fn of(identity: &NodeIdentity) -> Self {
+        Self {
+            node: identity.node_id(),
+            epoch: identity.epoch(),
+        }
+    }
 }
 
 /// A decoded frame, borrowing the received bytes for verification.
@@ -48,9 +109,11 @@ pub struct DecodedFrame<'a> {
 
 impl<'a> DecodedFrame<'a> {
     /// What authenticates the frame, for batch verification.
-    pub fn signed(&self) -> SignedFrame<'a> {
+    pub fn signed(&self) -> SignedFrame<'_> {
         SignedFrame {
             sender: self.body.sender,
+            sender_key: &self.body.sender_key,
+            addressed: self.body.recipient.is_some(),
             kind: self.body.auth_kind,
             body: self.authenticated_bytes,
             tag: self.tag,
@@ -84,17 +147,24 @@ impl postcard::ser_flavors::Flavor for Presized {
     }
 }
 
-/// Encodes `body`, appends the tag made by `authenticator`, then the message's
-/// detached bytes.
-pub fn encode_frame(body: &Body, authenticator: &Authenticator) -> Vec<u8> {
+/// Encodes `body`, appends the tag `authenticator` makes for `seal` (which must name
+/// the body's recipient, if any), then the message's detached bytes.
+pub fn encode_frame(body: &Body, authenticator: &mut Authenticator, seal: Seal) -> Result<Vec<u8>, AuthFailure> {
+    debug_assert_eq!(
+        body.recipient.map(|recipient| recipient.node),
+        match seal {
+            Seal::Introduction => None,
+            Seal::To { node, .. } => Some(node),
+        }
+    );
     let detached = body.message.detached().map_or(&[][..], |detached| detached.as_slice());
     let presized = Presized(Vec::with_capacity(FRAME_CAPACITY_HINT + detached.len()));
     let mut frame =
         postcard::serialize_with_flavor(body, presized).expect("postcard encoding into a Vec is infallible");
-    let tag = authenticator.seal(&frame);
+    let tag = authenticator.seal(&frame, seal)?;
     frame.extend_from_slice(&tag);
     frame.extend_from_slice(detached);
-    frame
+    Ok(frame)
 }
 
 /// Reads the schema version at the start of a frame.

@@ -2,8 +2,12 @@
 //!
 //! A frame is `postcard(Body) || tag || detached`, where `tag` authenticates the body
 //! bytes exactly as they were received (no re-encoding on verify):
-//! - trusted-LAN posture: HMAC-SHA256 (32 bytes) keyed from the admission token;
+//! - trusted-LAN posture: HMAC-SHA256 (32 bytes) under the key the sender and the
+//!   recipient share (see `pairwise`), or under the group key for an introduction;
 //! - configured-peer posture: ed25519 signature (64 bytes) by the sender's pinned key.
+//!
+//! The body names its sender and the sender's key, and its recipient and the
+//! recipient's epoch, so a frame proves who sent it to whom, in which lives.
 //!
 //! `detached` is empty except for the bulk bytes of a snapshot chunk or a bandwidth
 //! probe, which the body declares by length and which are authenticated otherwise
@@ -17,11 +21,15 @@ mod detached;
 mod error;
 mod frame;
 mod message;
+mod pairwise;
 
-pub use auth::{AuthFailure, AuthKind, Authenticator, SignedFrame, TrustPosture};
+pub use auth::{AuthFailure, AuthKind, Authenticator, Seal, SignedFrame, TrustPosture};
 pub use detached::Detached;
 pub use error::{DecodeError, EncodingFault};
-pub use frame::{Body, DecodedFrame, FRAME_BYTES_MAX, SCHEMA_VERSION, decode_frame, encode_frame, peek_schema_version};
+pub use frame::{
+    Body, DecodedFrame, FRAME_BYTES_MAX, Recipient, SCHEMA_VERSION, Sealed, decode_frame, encode_frame,
+    peek_schema_version,
+};
 pub use message::{
     GOSSIP_PEERS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message, PeerRecord,
 };

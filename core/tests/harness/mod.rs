@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use psionic_core::memory_disk::MemoryDisk;
-use psionic_core::wire::{AuthKind, Authenticator, Body, Message, SCHEMA_VERSION, encode_frame};
+use psionic_core::wire::{AuthKind, Authenticator, Body, Message, Recipient, Seal, Sealed, encode_frame};
 use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterId, ClusterNamespace, ConsensusConfig, DiscoveryConfig, Durable, Event,
     Input, Instant, Node, NodeConfig, NodeEpoch, NodeId, NodeIdentity, NodeRole, Output, TransportClass, TrustPosture,
@@ -118,26 +118,34 @@ pub fn lan_authenticator(identity: &NodeIdentity) -> Authenticator {
     Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id(), identity)
 }
 
-/// A datagram carrying `message` from `identity` (epoch 1), MAC'd with the harness
-/// token.
-pub fn sealed(identity: &NodeIdentity, counter: u64, message: Message) -> Vec<u8> {
-    sealed_for(identity, TransportClass::Datagram, counter, message)
+/// A datagram carrying `message` from `identity` to harness node `to` (epoch 1),
+/// MAC'd with the key the two share under the harness token.
+pub fn sealed(identity: &NodeIdentity, to: usize, counter: u64, message: Message) -> Vec<u8> {
+    sealed_for(identity, to, TransportClass::Datagram, counter, message)
 }
 
-/// A frame for `transport` carrying `message` from `identity` (epoch 1), MAC'd with
-/// the harness token.
-pub fn sealed_for(identity: &NodeIdentity, transport: TransportClass, counter: u64, message: Message) -> Vec<u8> {
-    let body = Body {
-        schema_version: SCHEMA_VERSION,
-        cluster_id: cluster_id(),
-        sender: identity.node_id(),
-        sender_epoch: NodeEpoch(1),
+/// The identity of harness node `index` in its first life.
+pub fn identity(index: usize) -> NodeIdentity {
+    NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(1))
+}
+
+/// A frame for `transport` carrying `message` from `identity` to harness node `to`
+/// (epoch 1), MAC'd with the key the two share under the harness token.
+pub fn sealed_for(
+    identity: &NodeIdentity,
+    to: usize,
+    transport: TransportClass,
+    counter: u64,
+    message: Message,
+) -> Vec<u8> {
+    let recipient = self::identity(to);
+    let sealed = Sealed {
         counter,
         transport,
         auth_kind: AuthKind::Mac,
-        message,
     };
-    encode_frame(&body, &lan_authenticator(identity))
+    let body = Body::new(cluster_id(), identity, Some(Recipient::of(&recipient)), sealed, message);
+    encode_frame(&body, &mut lan_authenticator(identity), Seal::to(&recipient)).unwrap()
 }
 
 /// Config of honest node `index` of a cluster whose nodes are seeded with node 0 only.

@@ -122,6 +122,7 @@ impl Play<'_> {
                 self.cluster.duplicate(*rate);
             }
             Action::Replay { node, epoch, to } => self.replay(node, *epoch, to).await?,
+            Action::Impostor { node, to } => self.impostor(node, to, true).await?,
             Action::Flap {
                 node,
                 period_ms,
@@ -294,6 +295,7 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Clock { .. } => "clock",
         Action::Duplicate { .. } => "duplicate",
         Action::Replay { .. } => "replay",
+        Action::Impostor { .. } => "impostor",
         Action::Flap { .. } => "flap",
         Action::Gpus { .. } => "gpus",
         Action::Chaos { .. } => "chaos",

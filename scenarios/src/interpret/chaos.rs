@@ -33,6 +33,12 @@ impl Play<'_> {
                     self.operate(fault).await;
                     Lift::Nothing
                 }
+                ChaosFault::Impostor => {
+                    // Only genesis voters are spoken to (none may be live now), some
+                    // of them just restarted: the invariants judge what follows.
+                    let _ = self.impostor(&Target::Random, &Target::All, false).await;
+                    Lift::Nothing
+                }
                 _ => self.inject(fault),
             };
             tokio::time::sleep(draw_ms(every_ms)).await;
@@ -92,7 +98,7 @@ impl Play<'_> {
                 self.cluster.skew_clock(&node, rng.gen_range(0..2_000), drift_ppm);
                 Lift::SteadyClock(node)
             }
-            ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership => Lift::Nothing,
+            ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership | ChaosFault::Impostor => Lift::Nothing,
         }
     }
 

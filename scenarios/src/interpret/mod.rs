@@ -3,6 +3,7 @@
 
 mod act;
 mod chaos;
+mod impostor;
 mod operator;
 mod targets;
 

@@ -131,6 +131,14 @@ pub enum Action {
         /// The receiver (`all`: every other live honest node).
         to: Target,
     },
+    /// A token holder speaks to `to` as `node`, replays `node`'s frames of its current
+    /// life, and lies about its own place in the cluster; every frame must be refused.
+    Impostor {
+        /// The member impersonated.
+        node: Target,
+        /// The receivers (`all`: every other live genesis voter).
+        to: Target,
+    },
     /// Isolate and heal a node alternately every `period_ms`, for `for_ms`.
     Flap {
         /// The node.
@@ -303,11 +311,13 @@ pub enum ChaosFault {
     Command,
     /// Remove a random follower and add a fresh node through seeds.
     Membership,
+    /// A token holder impersonates a random node to the genesis voters.
+    Impostor,
 }
 
 /// Every action name, as written after `do =`.
 pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
-                           heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, \
+                           heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, impostor, \
                            flap, gpus, chaos, serving-policy, add-node, remove, promote, transfer-leadership, command, \
                            corrupt, backup, restore";
 /// Every condition name.
@@ -315,7 +325,7 @@ pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-members
      readiness-committed, requests-settled, voters";
 /// Every chaos fault name.
 pub const CHAOS_FAULTS: &str =
-    "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership";
+    "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor";
 /// Every kind of disk damage.
 pub const DAMAGES: &str = "torn-tail, bit-flip, lost-file";
 impl ChaosFault {
@@ -334,6 +344,7 @@ impl ChaosFault {
             "transfer" => Self::Transfer,
             "command" => Self::Command,
             "membership" => Self::Membership,
+            "impostor" => Self::Impostor,
             _ => return None,
         })
     }

@@ -33,6 +33,7 @@ const KEYS: &[(&str, &[&str])] = &[
     ("clock", &["node", "jump_ms", "drift_ppm"]),
     ("duplicate", &["rate"]),
     ("replay", &["node", "epoch", "to"]),
+    ("impostor", &["node", "to"]),
     ("flap", &["node", "period_ms", "for_ms"]),
     ("gpus", &["node", "count", "memory_gib", "compute_capability"]),
     ("chaos", &["for_ms", "every_ms", "faults"]),
@@ -153,6 +154,10 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
         "replay" => Action::Replay {
             node: node("")?,
             epoch: number(raw.epoch, "epoch")?,
+            to: need_target(raw.to.as_deref(), action, "to", names, "all")?,
+        },
+        "impostor" => Action::Impostor {
+            node: node(ANY_NODE)?,
             to: need_target(raw.to.as_deref(), action, "to", names, "all")?,
         },
         "flap" => Action::Flap {

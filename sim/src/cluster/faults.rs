@@ -2,12 +2,11 @@
 //! stalls, network loss and latency, clock skew, datagram duplication, replays. Each
 //! is recorded in the trace as it is applied.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use psionic_core::NodeEpoch;
 
-use super::{HARNESS_IP, SimCluster};
+use super::SimCluster;
 use crate::trace::Fault;
 
 impl SimCluster {
@@ -160,14 +159,8 @@ impl SimCluster {
             to: to.to_owned(),
             frames: count,
         });
-        let sent = self.harness.spawn(async move {
-            let socket = psionic_net::udp::UdpSocket::bind(SocketAddr::from((HARNESS_IP, 0))).await?;
-            for frame in frames {
-                psionic_net::udp::send_to(&socket, &frame.bytes, target).await?;
-            }
-            std::io::Result::Ok(())
-        });
-        sent.await.expect("harness task").expect("harness socket");
+        let frames = frames.into_iter().map(|frame| frame.bytes).collect();
+        self.send_from_harness(frames, target).await;
         count
     }
 

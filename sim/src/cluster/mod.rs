@@ -19,6 +19,7 @@ mod devices;
 mod disk;
 mod faults;
 mod history;
+mod impostor;
 mod links;
 mod operator;
 mod reports;
@@ -27,6 +28,7 @@ mod workload;
 
 pub use disk::DiskAction;
 pub use history::{ClientOperation, WORKLOAD_KEYS};
+pub use impostor::ImpostorSent;
 pub use requests::{RequestEnd, RequestLedger, SUBMISSIONS_MAX, model_artifact};
 
 use crate::observer::{Shared, SimObserver};

@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use psionic_core::wire::{AuthKind, Authenticator, Body, Hello, Message, SCHEMA_VERSION, decode_frame, encode_frame};
-use psionic_core::{ClusterNamespace, Input, Instant, Node, NodeEpoch, NodeRole, TransportClass};
+use psionic_core::wire::{
+    AuthKind, Authenticator, Body, Hello, Message, Recipient, Seal, Sealed, decode_frame, encode_frame,
+};
+use psionic_core::{ClusterNamespace, Input, Instant, Node, NodeIdentity, NodeRole, TransportClass};
 
 use crate::ours::{Posture, addr, config, identity};
 
@@ -22,9 +24,12 @@ impl SignedBurst {
     pub fn new(n: u64) -> Self {
         let receiver = config(0, 2, Posture::Ed25519);
         let sender = config(1, 2, Posture::Ed25519);
-        let sealer = Authenticator::new(&sender.posture, sender.cluster_id, &sender.identity);
+        let mut sealer = Authenticator::new(&sender.posture, sender.cluster_id, &sender.identity);
         let frames: Vec<Vec<u8>> = (1..=n)
-            .map(|counter| encode_frame(&acknowledgement(&sender, counter), &sealer))
+            .map(|counter| {
+                let body = acknowledgement(&sender, &receiver.identity, counter);
+                encode_frame(&body, &mut sealer, Seal::to(&receiver.identity)).unwrap()
+            })
             .collect();
         let decoded: Vec<_> = frames.iter().map(|frame| decode_frame(frame).unwrap()).collect();
         let bodies = decoded.iter().map(|frame| frame.authenticated_bytes.to_vec()).collect();
@@ -58,16 +63,19 @@ impl SignedBurst {
     }
 }
 
-fn acknowledgement(sender: &psionic_core::NodeConfig, counter: u64) -> Body {
-    Body {
-        schema_version: SCHEMA_VERSION,
-        cluster_id: sender.cluster_id,
-        sender: sender.identity.node_id(),
-        sender_epoch: NodeEpoch(1),
+fn acknowledgement(sender: &psionic_core::NodeConfig, receiver: &NodeIdentity, counter: u64) -> Body {
+    let sealed = Sealed {
         counter,
         transport: TransportClass::Stream,
         auth_kind: AuthKind::Signature,
-        message: Message::HelloAck(Hello {
+    };
+    let recipient = Some(Recipient::of(receiver));
+    Body::new(
+        sender.cluster_id,
+        &sender.identity,
+        recipient,
+        sealed,
+        Message::HelloAck(Hello {
             namespace: ClusterNamespace::new("bench").unwrap(),
             role: NodeRole::Both,
             peers: Vec::new(),
@@ -75,5 +83,5 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, counter: u64) -> Body {
             probe_sent_us: counter,
             genesis: None,
         }),
-    }
+    )
 }

@@ -3,7 +3,9 @@
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use psionic_core::consensus::RaftMessage;
-use psionic_core::wire::{AuthKind, Authenticator, Body, Message, SCHEMA_VERSION, decode_frame, encode_frame};
+use std::cell::RefCell;
+
+use psionic_core::wire::{AuthKind, Authenticator, Body, Message, Recipient, Seal, Sealed, decode_frame, encode_frame};
 use psionic_core::{
     ClusterId, ClusterNamespace, Digest, DigestKind, NodeEpoch, NodeIdentity, TransportClass, TrustPosture,
 };
@@ -12,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 /// A heartbeat-sized frame signed by node 1, with the receiver that verifies it.
 pub struct SignedFrame {
     pub frame: Vec<u8>,
-    pub receiver: Authenticator,
+    pub receiver: RefCell<Authenticator>,
     pub sender: NodeIdentity,
 }
 
@@ -24,16 +26,19 @@ impl SignedFrame {
             peers: vec![sender.public_key(), receiver_identity.public_key()],
         };
         let cluster_id = ClusterId::derive(&ClusterNamespace::new("bench").unwrap(), b"genesis");
-        let sealer = Authenticator::new(&posture, cluster_id, &sender);
-        let body = Body {
-            schema_version: SCHEMA_VERSION,
-            cluster_id,
-            sender: sender.node_id(),
-            sender_epoch: NodeEpoch(1),
+        let mut sealer = Authenticator::new(&posture, cluster_id, &sender);
+        let sealed = Sealed {
             counter: 1,
             transport: TransportClass::Stream,
             auth_kind: AuthKind::Signature,
-            message: Message::Raft(RaftMessage::Append {
+        };
+        let recipient = Some(Recipient::of(&receiver_identity));
+        let body = Body::new(
+            cluster_id,
+            &sender,
+            recipient,
+            sealed,
+            Message::Raft(RaftMessage::Append {
                 term: 3,
                 prev_index: 100,
                 prev_term: 3,
@@ -42,10 +47,10 @@ impl SignedFrame {
                 genesis: psionic_core::Digest([7; 32]),
                 sent_us: 1_000_000,
             }),
-        };
+        );
         Self {
-            frame: encode_frame(&body, &sealer),
-            receiver: Authenticator::new(&posture, cluster_id, &receiver_identity),
+            frame: encode_frame(&body, &mut sealer, Seal::to(&receiver_identity)).unwrap(),
+            receiver: RefCell::new(Authenticator::new(&posture, cluster_id, &receiver_identity)),
             sender,
         }
     }
@@ -53,10 +58,7 @@ impl SignedFrame {
     /// Ours: decode the frame and verify its signature.
     pub fn decode_and_verify(&self) {
         let decoded = decode_frame(&self.frame).unwrap();
-        let body = &decoded.body;
-        self.receiver
-            .verify(body.sender, body.auth_kind, decoded.authenticated_bytes, decoded.tag)
-            .unwrap();
+        self.receiver.borrow_mut().verify(&decoded.signed()).unwrap();
     }
 
     /// The limit: `verify_strict` on the same bytes and signature.

@@ -3,13 +3,14 @@
 //! authenticated chunks over loopback TCP, verified and decoded, against raw TCP plus
 //! SHA-256 plus a copy).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use psionic_core::consensus::message::SNAPSHOT_CHUNK_BYTES_MAX;
 use psionic_core::consensus::{RaftMessage, StoredSnapshot};
 use psionic_core::state::PolicyDocument;
-use psionic_core::wire::{Authenticator, Body, Message, SCHEMA_VERSION, decode_frame, encode_frame};
+use psionic_core::wire::{Authenticator, Body, Message, Recipient, Seal, Sealed, decode_frame, encode_frame};
 use psionic_core::{
     AdmissionToken, ClusterId, ClusterNamespace, ClusterState, Digest, DigestKind, NodeEpoch, NodeIdentity,
     TransportClass, TrustPosture,
@@ -17,11 +18,14 @@ use psionic_core::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
+/// One node of a [`Pair`]: its identity and authenticator.
+pub type Side = (NodeIdentity, RefCell<Authenticator>);
+
 /// Two nodes' authenticators under the trusted-LAN posture.
 pub struct Pair {
     pub cluster_id: ClusterId,
-    pub a: (NodeIdentity, Authenticator),
-    pub b: (NodeIdentity, Authenticator),
+    pub a: Side,
+    pub b: Side,
 }
 
 impl Pair {
@@ -33,7 +37,7 @@ impl Pair {
         let node = |byte: u8| {
             let identity = NodeIdentity::new([byte; 32], NodeEpoch(1));
             let authenticator = Authenticator::new(&posture, cluster_id, &identity);
-            (identity, authenticator)
+            (identity, RefCell::new(authenticator))
         };
         Self {
             cluster_id,
@@ -42,27 +46,34 @@ impl Pair {
         }
     }
 
-    fn seal(&self, from: &(NodeIdentity, Authenticator), counter: u64, message: RaftMessage) -> Vec<u8> {
-        let body = Body {
-            schema_version: SCHEMA_VERSION,
-            cluster_id: self.cluster_id,
-            sender: from.0.node_id(),
-            sender_epoch: NodeEpoch(1),
+    /// `message` sealed by `from` for the other side.
+    fn seal(&self, from: &Side, counter: u64, message: RaftMessage) -> Vec<u8> {
+        let to = if std::ptr::eq(from, &self.a) {
+            &self.b.0
+        } else {
+            &self.a.0
+        };
+        let mut authenticator = from.1.borrow_mut();
+        let sealed = Sealed {
             counter,
             transport: TransportClass::Stream,
-            auth_kind: from.1.kind(),
-            message: Message::Raft(message),
+            auth_kind: authenticator.kind_for(true),
         };
-        encode_frame(&body, &from.1)
+        let body = Body::new(
+            self.cluster_id,
+            &from.0,
+            Some(Recipient::of(to)),
+            sealed,
+            Message::Raft(message),
+        );
+        encode_frame(&body, &mut authenticator, Seal::to(to)).unwrap()
     }
 
     /// Decodes and verifies a frame as `to` does; returns its message.
-    fn open(&self, to: &(NodeIdentity, Authenticator), bytes: &[u8]) -> Message {
+    fn open(&self, to: &Side, bytes: &[u8]) -> Message {
         let frame = decode_frame(bytes).unwrap();
-        let body = frame.body;
-        to.1.verify(body.sender, body.auth_kind, frame.authenticated_bytes, frame.tag)
-            .unwrap();
-        body.message
+        to.1.borrow_mut().verify(&frame.signed()).unwrap();
+        frame.body.message
     }
 
     /// A heartbeat and its answer, sealed and opened, without any socket: the crypto

@@ -3,16 +3,18 @@
 //! Each refusal names the rule that refused and the values it compared. Every refusal
 //! is reported as an [`crate::Event::Refused`] and counted by [`RefusalKind`].
 
-use std::collections::BTreeMap;
+mod kind;
 
 use serde::{Deserialize, Serialize};
+
+pub use kind::{RefusalCounters, RefusalKind};
 
 use crate::consensus::message::ValueFault;
 use crate::consensus::{Fence, SnapshotFault};
 use crate::digest::Digest;
-use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId};
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, RequestId};
 use crate::io::TransportClass;
-use crate::wire::{AuthFailure, DecodeError};
+use crate::wire::{AuthFailure, DecodeError, Recipient};
 
 /// Why a frame was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -100,6 +102,23 @@ pub enum Refusal {
         /// The id claimed.
         sender: NodeId,
     },
+    /// A frame sealed for another node, or for an earlier life of this one.
+    #[error("frame from {sender:?} refused: addressed to {addressed:?}, this is {ours:?}")]
+    WrongRecipient {
+        /// Sender.
+        sender: NodeId,
+        /// The node and life the frame names.
+        addressed: Recipient,
+        /// This node and its life.
+        ours: Recipient,
+    },
+    /// A frame that names no recipient and is not an introduction (a hello on a
+    /// datagram).
+    #[error("frame from {sender:?} refused: it names no recipient")]
+    Unaddressed {
+        /// Sender.
+        sender: NodeId,
+    },
     /// A vote request for a term in which this node already voted for another.
     #[error("vote for {candidate:?} in term {term} refused: already voted for {voted_for:?}")]
     VoteAlreadyCast {
@@ -145,6 +164,37 @@ pub enum Refusal {
         sender: NodeId,
         /// What it sent.
         message: ConsensusMessageKind,
+    },
+    /// A leader's message (an append, a snapshot chunk) from a node this node's
+    /// configuration does not make a voter, and that it did not vote for in that term.
+    #[error("{message:?} from {sender:?} refused: not a voter here")]
+    NotAVoter {
+        /// Sender.
+        sender: NodeId,
+        /// What it sent.
+        message: ConsensusMessageKind,
+    },
+    /// A decision of this node's term from another node than the leader it follows.
+    #[error("decision of term {term} from {sender:?} refused: this node follows {leader:?}")]
+    NotOurLeader {
+        /// Sender.
+        sender: NodeId,
+        /// The leader this node follows in that term, if any.
+        leader: Option<NodeId>,
+        /// The term.
+        term: u64,
+    },
+    /// An execution report from another node than the one the request is assigned to
+    /// (or, for a completion under an earlier leadership, from a node that does not
+    /// execute).
+    #[error("execution report for {request:?} from {sender:?} refused: assigned to {assignee:?}")]
+    NotTheAssignee {
+        /// Sender.
+        sender: NodeId,
+        /// The request.
+        request: RequestId,
+        /// The node it is assigned to here, if any.
+        assignee: Option<NodeId>,
     },
     /// A leader's message from a term older than this node's (the answer still tells
     /// the sender the newer term).
@@ -204,129 +254,14 @@ pub enum Refusal {
 pub enum ConsensusMessageKind {
     /// A vote request (or pre-vote).
     VoteRequest,
+    /// An answer to a vote request.
+    VoteResponse,
     /// An append (or heartbeat).
     Append,
     /// A snapshot chunk.
     SnapshotChunk,
     /// A stamped decision.
     Decision,
-}
-
-/// The rule a [`Refusal`] broke, without its values: the key of refusal counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RefusalKind {
-    /// See [`Refusal::MalformedFrame`].
-    MalformedFrame,
-    /// See [`Refusal::UnsupportedSchemaVersion`].
-    UnsupportedSchemaVersion,
-    /// See [`Refusal::NamespaceMismatch`].
-    NamespaceMismatch,
-    /// See [`Refusal::ClusterMismatch`].
-    ClusterMismatch,
-    /// See [`Refusal::AuthenticationFailed`].
-    AuthenticationFailed,
-    /// See [`Refusal::UnknownPeer`].
-    UnknownPeer,
-    /// See [`Refusal::StaleEpoch`].
-    StaleEpoch,
-    /// See [`Refusal::Replay`].
-    Replay,
-    /// See [`Refusal::WrongTransport`].
-    WrongTransport,
-    /// See [`Refusal::OwnIdentity`].
-    OwnIdentity,
-    /// See [`Refusal::VoteAlreadyCast`].
-    VoteAlreadyCast,
-    /// See [`Refusal::StaleFence`].
-    StaleFence,
-    /// See [`Refusal::AuthorityMismatch`].
-    AuthorityMismatch,
-    /// See [`Refusal::Snapshot`].
-    Snapshot,
-    /// See [`Refusal::NotAMember`].
-    NotAMember,
-    /// See [`Refusal::StaleTerm`].
-    StaleTerm,
-    /// See [`Refusal::PeerTableFull`].
-    PeerTableFull,
-    /// See [`Refusal::ImpossibleValues`].
-    ImpossibleValues,
-    /// See [`Refusal::GenesisMismatch`].
-    GenesisMismatch,
-    /// See [`Refusal::Recovering`].
-    Recovering,
-}
-
-impl RefusalKind {
-    /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 20] = [
-        RefusalKind::MalformedFrame,
-        RefusalKind::UnsupportedSchemaVersion,
-        RefusalKind::NamespaceMismatch,
-        RefusalKind::ClusterMismatch,
-        RefusalKind::AuthenticationFailed,
-        RefusalKind::UnknownPeer,
-        RefusalKind::StaleEpoch,
-        RefusalKind::Replay,
-        RefusalKind::WrongTransport,
-        RefusalKind::OwnIdentity,
-        RefusalKind::VoteAlreadyCast,
-        RefusalKind::StaleFence,
-        RefusalKind::AuthorityMismatch,
-        RefusalKind::Snapshot,
-        RefusalKind::NotAMember,
-        RefusalKind::StaleTerm,
-        RefusalKind::PeerTableFull,
-        RefusalKind::ImpossibleValues,
-        RefusalKind::GenesisMismatch,
-        RefusalKind::Recovering,
-    ];
-
-    /// Whether the frame was refused before it reached the protocol (decoding,
-    /// identity, authentication, replay, room for its sender).
-    pub const fn is_admission(self) -> bool {
-        matches!(
-            self,
-            RefusalKind::MalformedFrame
-                | RefusalKind::UnsupportedSchemaVersion
-                | RefusalKind::NamespaceMismatch
-                | RefusalKind::ClusterMismatch
-                | RefusalKind::AuthenticationFailed
-                | RefusalKind::UnknownPeer
-                | RefusalKind::StaleEpoch
-                | RefusalKind::Replay
-                | RefusalKind::WrongTransport
-                | RefusalKind::OwnIdentity
-                | RefusalKind::PeerTableFull
-        )
-    }
-
-    /// The kebab-case name used in metrics and JSON.
-    pub const fn name(self) -> &'static str {
-        match self {
-            RefusalKind::MalformedFrame => "malformed-frame",
-            RefusalKind::UnsupportedSchemaVersion => "unsupported-schema-version",
-            RefusalKind::NamespaceMismatch => "namespace-mismatch",
-            RefusalKind::ClusterMismatch => "cluster-mismatch",
-            RefusalKind::AuthenticationFailed => "authentication-failed",
-            RefusalKind::UnknownPeer => "unknown-peer",
-            RefusalKind::StaleEpoch => "stale-epoch",
-            RefusalKind::Replay => "replay",
-            RefusalKind::WrongTransport => "wrong-transport",
-            RefusalKind::OwnIdentity => "own-identity",
-            RefusalKind::VoteAlreadyCast => "vote-already-cast",
-            RefusalKind::StaleFence => "stale-fence",
-            RefusalKind::AuthorityMismatch => "authority-mismatch",
-            RefusalKind::Snapshot => "snapshot",
-            RefusalKind::NotAMember => "not-a-member",
-            RefusalKind::StaleTerm => "stale-term",
-            RefusalKind::PeerTableFull => "peer-table-full",
-            RefusalKind::ImpossibleValues => "impossible-values",
-            RefusalKind::GenesisMismatch => "genesis-mismatch",
-            RefusalKind::Recovering => "recovering",
-        }
-    }
 }
 
 impl Refusal {
@@ -339,11 +274,16 @@ impl Refusal {
             | Refusal::Replay { sender, .. }
             | Refusal::WrongTransport { sender, .. }
             | Refusal::OwnIdentity { sender }
+            | Refusal::WrongRecipient { sender, .. }
+            | Refusal::Unaddressed { sender }
             | Refusal::StaleFence { sender, .. }
             | Refusal::AuthorityMismatch { sender, .. }
             | Refusal::Snapshot { sender, .. }
             | Refusal::NotAMember { sender, .. }
             | Refusal::StaleTerm { sender, .. }
+            | Refusal::NotAVoter { sender, .. }
+            | Refusal::NotOurLeader { sender, .. }
+            | Refusal::NotTheAssignee { sender, .. }
             | Refusal::PeerTableFull { sender, .. }
             | Refusal::ImpossibleValues { sender, .. }
             | Refusal::GenesisMismatch { sender, .. } => Some(*sender),
@@ -368,48 +308,21 @@ impl Refusal {
             Refusal::Replay { .. } => RefusalKind::Replay,
             Refusal::WrongTransport { .. } => RefusalKind::WrongTransport,
             Refusal::OwnIdentity { .. } => RefusalKind::OwnIdentity,
+            Refusal::WrongRecipient { .. } => RefusalKind::WrongRecipient,
+            Refusal::Unaddressed { .. } => RefusalKind::Unaddressed,
             Refusal::VoteAlreadyCast { .. } => RefusalKind::VoteAlreadyCast,
             Refusal::StaleFence { .. } => RefusalKind::StaleFence,
             Refusal::AuthorityMismatch { .. } => RefusalKind::AuthorityMismatch,
             Refusal::Snapshot { .. } => RefusalKind::Snapshot,
             Refusal::NotAMember { .. } => RefusalKind::NotAMember,
             Refusal::StaleTerm { .. } => RefusalKind::StaleTerm,
+            Refusal::NotAVoter { .. } => RefusalKind::NotAVoter,
+            Refusal::NotOurLeader { .. } => RefusalKind::NotOurLeader,
+            Refusal::NotTheAssignee { .. } => RefusalKind::NotTheAssignee,
             Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
             Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
             Refusal::GenesisMismatch { .. } => RefusalKind::GenesisMismatch,
             Refusal::Recovering { .. } => RefusalKind::Recovering,
         }
-    }
-}
-
-/// How many frames were refused, by rule. Every kind is present, zero or not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusalCounters(BTreeMap<RefusalKind, u64>);
-
-impl Default for RefusalCounters {
-    fn default() -> Self {
-        Self(RefusalKind::ALL.iter().map(|kind| (*kind, 0)).collect())
-    }
-}
-
-impl RefusalCounters {
-    /// Counts one refusal.
-    pub fn record(&mut self, kind: RefusalKind) {
-        *self.0.entry(kind).or_insert(0) += 1;
-    }
-
-    /// Refusals of `kind` so far.
-    pub fn get(&self, kind: RefusalKind) -> u64 {
-        self.0.get(&kind).copied().unwrap_or(0)
-    }
-
-    /// All counters in kind order.
-    pub fn iter(&self) -> impl Iterator<Item = (RefusalKind, u64)> + '_ {
-        self.0.iter().map(|(kind, count)| (*kind, *count))
-    }
-
-    /// Sum over every kind.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
     }
 }

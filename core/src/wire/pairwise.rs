@@ -1,0 +1,90 @@
+//! Pairwise MAC keys of the trusted-LAN posture: the key two nodes share is derived
+//! from the X25519 agreement of their static ed25519 keys (as Montgomery points), the
+//! cluster id, the admission token and both ids. Holding the token is not enough to
+//! speak as a node: that also takes the node's secret key.
+//!
+//! Invariants: a key is cached only for the public key that derived it (a frame
+//! carrying another key for the same id derives again, and fails unless the key is
+//! that id's); the cache holds at most [`PAIR_KEYS_MAX`] keys.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+use super::AuthFailure;
+use super::auth::check_key;
+use crate::digest::{Digest, DigestKind};
+use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
+
+/// Most pairwise keys cached; beyond, the lowest id is dropped (and derived again
+/// when needed).
+pub const PAIR_KEYS_MAX: usize = 4096;
+
+#[derive(Debug)]
+struct PairKey {
+    public_key: [u8; 32],
+    mac: Hmac<Sha256>,
+}
+
+/// The pairwise keys of one node.
+pub(super) struct PairKeys {
+    /// Cluster id and token, digested: what every pairwise key also depends on.
+    cluster_secret: Digest,
+    node_id: NodeId,
+    /// The secret scalar of this node's ed25519 key, for X25519.
+    scalar_bytes: [u8; 32],
+    keys: BTreeMap<NodeId, PairKey>,
+}
+
+impl core::fmt::Debug for PairKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PairKeys")
+            .field("cached", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PairKeys {
+    pub(super) fn new(cluster_id: ClusterId, token: &AdmissionToken, identity: &NodeIdentity) -> Self {
+        Self {
+            cluster_secret: Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]),
+            node_id: identity.node_id(),
+            scalar_bytes: identity.signing_key().to_scalar_bytes(),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// The MAC this node shares with `peer`, whose public key is `public_key`.
+    pub(super) fn get(&mut self, peer: NodeId, public_key: &[u8; 32]) -> Result<&Hmac<Sha256>, AuthFailure> {
+        let cached = self.keys.get(&peer).is_some_and(|pair| &pair.public_key == public_key);
+        if !cached {
+            let mac = self.derive(peer, public_key)?;
+            if self.keys.len() >= PAIR_KEYS_MAX && !self.keys.contains_key(&peer) {
+                self.keys.pop_first();
+            }
+            let pair = PairKey {
+                public_key: *public_key,
+                mac,
+            };
+            self.keys.insert(peer, pair);
+        }
+        Ok(&self.keys.get(&peer).expect("inserted above when absent").mac)
+    }
+
+    fn derive(&self, peer: NodeId, public_key: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
+        let key = check_key(peer, public_key)?;
+        let shared = key.to_montgomery().mul_clamped(self.scalar_bytes);
+        if shared.0 == [0; 32] {
+            return Err(AuthFailure::WeakKey);
+        }
+        let (low, high) = if self.node_id <= peer {
+            (self.node_id, peer)
+        } else {
+            (peer, self.node_id)
+        };
+        let parts: [&[u8]; 4] = [&self.cluster_secret.0, &shared.0, &low.0, &high.0];
+        let key = Digest::of_parts(DigestKind::PairwiseMacKey, &parts);
+        Ok(Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length"))
+    }
+}
