@@ -118,9 +118,17 @@ impl Seal {
     }
 }
 
+/// The trusted-LAN posture's keys: the group key of introductions, and the pairwise
+/// keys.
+#[derive(Debug)]
+struct LanKeys {
+    group: Hmac<Sha256>,
+    pairs: PairKeys,
+}
+
 #[derive(Debug)]
 enum Verification {
-    Lan { group: Hmac<Sha256>, pairs: PairKeys },
+    Lan(Box<LanKeys>),
     Pinned(BTreeMap<NodeId, VerifyingKey>),
 }
 
@@ -145,10 +153,10 @@ impl Authenticator {
             TrustPosture::TrustedLan { token } => {
                 let key = Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]);
                 let group = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
-                Verification::Lan {
+                Verification::Lan(Box::new(LanKeys {
                     group,
                     pairs: PairKeys::new(cluster_id, token, identity),
-                }
+                }))
             }
             TrustPosture::ConfiguredPeers { peers } => {
                 let pinned = peers.iter().map(|key| (NodeId::from_public_key(key), *key)).collect();
@@ -165,8 +173,8 @@ impl Authenticator {
     /// recipient (`addressed`) or introduces its sender.
     pub fn kind_for(&self, addressed: bool) -> AuthKind {
         match (&self.verification, addressed) {
-            (Verification::Lan { .. }, true) => AuthKind::Mac,
-            (Verification::Lan { .. }, false) => AuthKind::GroupMac,
+            (Verification::Lan(_), true) => AuthKind::Mac,
+            (Verification::Lan(_), false) => AuthKind::GroupMac,
             (Verification::Pinned(_), _) => AuthKind::Signature,
         }
     }
@@ -174,7 +182,7 @@ impl Authenticator {
     /// Whether `peer` is pinned (always true under the trusted-LAN posture).
     pub fn may_speak(&self, peer: NodeId) -> bool {
         match &self.verification {
-            Verification::Lan { .. } => true,
+            Verification::Lan(_) => true,
             Verification::Pinned(pinned) => pinned.contains_key(&peer),
         }
     }
@@ -183,9 +191,9 @@ impl Authenticator {
     /// be agreed with (a key that never authenticated a frame).
     pub fn seal(&mut self, body: &[u8], seal: Seal) -> Result<Vec<u8>, AuthFailure> {
         match (&mut self.verification, seal) {
-            (Verification::Lan { group, .. }, Seal::Introduction) => Ok(finish_mac(group.clone(), body)),
-            (Verification::Lan { pairs, .. }, Seal::To { node, key }) => {
-                Ok(finish_mac(pairs.get(node, &key)?.clone(), body))
+            (Verification::Lan(keys), Seal::Introduction) => Ok(finish_mac(keys.group.clone(), body)),
+            (Verification::Lan(keys), Seal::To { node, key }) => {
+                Ok(finish_mac(keys.pairs.get(node, &key)?.clone(), body))
             }
             (Verification::Pinned(_), _) => Ok(self.identity.signing_key().sign(body).to_bytes().to_vec()),
         }
@@ -202,12 +210,12 @@ impl Authenticator {
             });
         }
         match &mut self.verification {
-            Verification::Lan { group, pairs } => {
+            Verification::Lan(keys) => {
                 let mac = if frame.addressed {
-                    pairs.get(frame.sender, frame.sender_key)?.clone()
+                    keys.pairs.get(frame.sender, frame.sender_key)?.clone()
                 } else {
                     check_key(frame.sender, frame.sender_key)?;
-                    group.clone()
+                    keys.group.clone()
                 };
                 verify_mac(mac, frame.body, frame.tag)
             }
