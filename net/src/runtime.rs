@@ -180,6 +180,8 @@ pub struct RunningNode {
     pub state: watch::Receiver<StateReport>,
     /// The driver's counters, updated after every input that reported an event.
     pub metrics: watch::Receiver<NodeMetrics>,
+    /// What became of the connections to the peer-stream listener.
+    pub peer_streams: Arc<stream::StreamCounters>,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), StoreError>>,
@@ -374,6 +376,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     core.set_mutations(settings.mutations);
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (metrics_out, metrics) = watch::channel(NodeMetrics::default());
+    let peer_streams = Arc::new(stream::StreamCounters::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
     let (inbound, inbound_rx) = mpsc::channel(1024);
@@ -398,7 +401,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         term_span: None,
         inbound: inbound_rx,
         outbound: Outbound::default(),
-        _acceptor: Some(stream::spawn_acceptor(listener, inbound)),
+        _acceptor: Some(stream::spawn_acceptor(listener, inbound, peer_streams.clone())),
         _device_reporter: Some(devices::spawn_reporter(
             settings.devices,
             settings.executor.profiles(),
@@ -426,6 +429,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         stream_addr,
         state,
         metrics,
+        peer_streams,
         client: NodeClient { requests },
         shutdown,
         task,

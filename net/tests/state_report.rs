@@ -37,7 +37,9 @@ async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> Ru
         executor: Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
         state_watch_ms_min,
     };
-    psionic_net::start(settings, Arc::new(LogObserver)).await.unwrap()
+    psionic_net::start(settings, Arc::new(LogObserver::default()))
+        .await
+        .unwrap()
 }
 
 /// Proposes a policy until the (new) leader commits it; its index.

@@ -130,7 +130,7 @@ async fn beat_streams(own: u8, nodes: u8, heartbeat_ms: u64, counts: Counts) {
         .await
         .expect("a fresh simulated node binds");
     let (inbound_tx, mut inbound) = tokio::sync::mpsc::channel(INBOUND_FRAMES_MAX);
-    let _acceptor = stream::spawn_acceptor(listener, inbound_tx);
+    let _acceptor = stream::spawn_acceptor(listener, inbound_tx, Default::default());
     let mut outbound = Outbound::default();
     let mut interval = tokio::time::interval(Duration::from_millis(heartbeat_ms));
     loop {

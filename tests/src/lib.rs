@@ -9,7 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -130,6 +131,8 @@ pub struct Listening {
     pub discovery_addr: SocketAddr,
     /// Operator API address.
     pub operator_addr: SocketAddr,
+    /// Peer-stream listener address.
+    pub stream_addr: SocketAddr,
 }
 
 /// A running `psionic-node run` process; killed on drop.
@@ -138,6 +141,7 @@ pub struct NodeProcess {
     child: Child,
     /// Its announced addresses.
     pub listening: Listening,
+    log_lines: Arc<AtomicU64>,
 }
 
 impl NodeProcess {
@@ -172,11 +176,27 @@ impl NodeProcess {
             epoch: value["epoch"].as_u64().unwrap(),
             discovery_addr: addr("discovery_addr"),
             operator_addr: addr("operator_addr"),
+            stream_addr: addr("stream_addr"),
         };
-        // Keep stderr drained so the child never blocks on a full pipe.
-        let mut stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Ok(Self { child, listening })
+        // Keep stderr drained so the child never blocks on a full pipe; count its lines.
+        let stderr = child.stderr.take().unwrap();
+        let log_lines = Arc::new(AtomicU64::new(0));
+        let counted = log_lines.clone();
+        std::thread::spawn(move || {
+            for _ in BufReader::new(stderr).split(b'\n') {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(Self {
+            child,
+            listening,
+            log_lines,
+        })
+    }
+
+    /// Lines the node has logged (to stderr) so far.
+    pub fn log_lines(&self) -> u64 {
+        self.log_lines.load(Ordering::Relaxed)
     }
 
     /// `GET /v1/status` as JSON.
@@ -373,4 +393,12 @@ pub fn peer_epoch(status: &Value, peer: &str) -> Option<u64> {
         .iter()
         .find(|entry| entry["node_id"] == peer)
         .and_then(|entry| entry["epoch"].as_u64())
+}
+
+/// The value of the metric line of `text` (a `/metrics` answer) that starts with
+/// `line_start` (name and labels, then a space).
+pub fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
 }

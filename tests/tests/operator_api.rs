@@ -2,16 +2,10 @@
 //! members and metrics tell the truth about what happened.
 #![cfg(not(madsim))]
 
-use psionic_tests::{OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, single_voter_leader};
+use psionic_tests::{OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, metric, single_voter_leader};
 use std::time::Duration;
 
 use serde_json::json;
-
-fn metric(text: &str, line_start: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(line_start)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
-}
 
 #[test]
 fn commands_need_the_operator_token_and_the_metrics_count_them() {

@@ -19,6 +19,11 @@ pub enum BodyRefusal {
         /// [`HTTP_BODY_BYTES_MAX`].
         limit_bytes: usize,
     },
+    /// The body did not all arrive in time.
+    TooSlow {
+        /// How long it had.
+        within_ms: u64,
+    },
     /// The body could not be read.
     Unreadable {
         /// What went wrong.
@@ -40,6 +45,7 @@ impl IntoResponse for BodyRefusal {
     fn into_response(self) -> Response {
         let status = match self {
             BodyRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyRefusal::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
             BodyRefusal::Unreadable { .. } | BodyRefusal::NotJson { .. } => StatusCode::BAD_REQUEST,
             BodyRefusal::WrongShape { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };

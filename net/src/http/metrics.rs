@@ -9,17 +9,19 @@ use psionic_core::{NodeStatus, PeerHealth, RoleKind};
 
 use super::ApiState;
 use crate::metrics::{LATENCY_BUCKETS_MS, NodeMetrics};
+use crate::stream::StreamCounts;
 
 pub(super) async fn get_metrics(State(api): State<ApiState>) -> Response {
     let Some(status) = api.client.status().await else {
         return super::node_stopped();
     };
-    let text = render(&status, &api.metrics.borrow());
+    let text = render(&status, &api.metrics.borrow(), api.peer_streams.read());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// The exposition text for `status` and `metrics`.
-pub fn render(status: &NodeStatus, metrics: &NodeMetrics) -> String {
+/// The exposition text for `status`, `metrics` and the peer-stream listener's
+/// `streams`.
+pub fn render(status: &NodeStatus, metrics: &NodeMetrics, streams: StreamCounts) -> String {
     let mut out = String::new();
     let role = match status.consensus_role {
         RoleKind::Follower => 0,
@@ -78,6 +80,7 @@ pub fn render(status: &NodeStatus, metrics: &NodeMetrics) -> String {
         metrics.proposals_rejected,
     );
     refusals(&mut out, status);
+    peer_streams(&mut out, streams);
     peers(&mut out, status);
     latency(&mut out, metrics);
     let store = metrics.store;
@@ -121,6 +124,28 @@ fn refusals(out: &mut String, status: &NodeStatus) {
     out.push_str("# TYPE psionic_refusals_total counter\n");
     for (kind, count) in status.refusals.iter() {
         let _ = writeln!(out, "psionic_refusals_total{{kind=\"{}\"}} {count}", kind.name());
+    }
+}
+
+fn peer_streams(out: &mut String, streams: StreamCounts) {
+    gauge(
+        out,
+        "psionic_peer_streams_open",
+        "Connections open on the peer-stream listener.",
+        streams.open(),
+    );
+    out.push_str(
+        "# HELP psionic_peer_streams_total Connections to the peer-stream listener, by what became of them.\n",
+    );
+    out.push_str("# TYPE psionic_peer_streams_total counter\n");
+    for (outcome, count) in [
+        ("accepted", streams.accepted),
+        ("refused-full", streams.refused_full),
+        ("ended", streams.ended),
+        ("idle", streams.idle),
+        ("oversize", streams.oversize),
+    ] {
+        let _ = writeln!(out, "psionic_peer_streams_total{{outcome=\"{outcome}\"}} {count}");
     }
 }
 

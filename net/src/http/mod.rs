@@ -10,10 +10,12 @@ mod members;
 mod metrics;
 mod reads;
 mod requests;
+mod serve;
 
 pub use auth::{AuthRefusal, OperatorToken};
 pub use body::BodyRefusal;
 pub use requests::{RequestBody, RequestRecord, RequestStatus, RequestTable};
+pub use serve::{API_CONNECTIONS_MAX, BODY_WITHIN, HEADERS_WITHIN, serve};
 
 use std::net::SocketAddr;
 
@@ -53,6 +55,8 @@ pub struct ApiState {
     pub discovery_addr: SocketAddr,
     /// The driver's counters.
     pub metrics: watch::Receiver<NodeMetrics>,
+    /// What became of the connections to the peer-stream listener.
+    pub peer_streams: std::sync::Arc<crate::stream::StreamCounters>,
     /// For proposals.
     pub client: NodeClient,
     /// The token mutating requests must bear; none: they are all refused.
@@ -67,6 +71,7 @@ impl ApiState {
         Self {
             discovery_addr: node.discovery_addr,
             metrics: node.metrics.clone(),
+            peer_streams: node.peer_streams.clone(),
             client: node.client(),
             operator_token,
             requests: RequestTable::default(),
@@ -75,7 +80,8 @@ impl ApiState {
 }
 
 /// The operator API's routes. Mutating ones check the bearer token before anything
-/// reads the request's body.
+/// reads the request's body; every body is read whole, within [`BODY_WITHIN`], before
+/// its handler runs.
 pub fn router(api: ApiState) -> Router {
     let mutating = Router::new()
         .route("/v1/commands", post(post_command))
@@ -83,6 +89,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/requests", post(requests::post_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
         .route("/v1/leadership/transfer", post(leadership::post_transfer))
+        .route_layer(middleware::from_fn(serve::read_body_within))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
     Router::new()
         .route("/v1/status", get(get_status))
@@ -91,6 +98,7 @@ pub fn router(api: ApiState) -> Router {
         .route("/metrics", get(metrics::get_metrics))
         .route("/v1/requests/{id}", get(requests::get_request))
         .route("/v1/plans", post(requests::post_plan))
+        .route_layer(middleware::from_fn(serve::read_body_within))
         .merge(mutating)
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)

@@ -121,7 +121,7 @@ async fn start_node(
         executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
         state_watch_ms_min: 0,
     };
-    psionic_net::start(settings, Arc::new(LogObserver))
+    psionic_net::start(settings, Arc::new(LogObserver::default()))
         .await
         .map_err(|error| (Failure::Network, error.to_string()))
 }

@@ -156,7 +156,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     let operator_addr = operator
         .local_addr()
         .map_err(|error| (Failure::Network, error.to_string()))?;
-    let node = psionic_net::start(config.settings, Arc::new(LogObserver))
+    let node = psionic_net::start(config.settings, Arc::new(LogObserver::default()))
         .await
         .map_err(|error| {
             let failure = match error {
@@ -177,7 +177,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     let stop = shutdown_signal();
     println!("{listening}");
     let app = http::router(http::ApiState::of(&node, config.operator_token.clone()));
-    let served = axum::serve(operator, app).with_graceful_shutdown(stop).await;
+    http::serve(operator, app, stop).await;
     if let Some(successor) = node.transfer_leadership().await {
         tracing::info!(%successor, "leadership handed over before exit");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -186,7 +186,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         .await
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
     tracing::info!("node stopped");
-    served.map_err(|error| (Failure::Network, format!("operator API failed: {error}")))
+    Ok(())
 }
 
 /// Registers SIGINT and SIGTERM handlers now; the future ends at the first signal.

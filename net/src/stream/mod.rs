@@ -13,9 +13,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use psionic_core::wire::FRAME_BYTES_MAX;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+mod inbound;
+
+pub use inbound::{STREAM_CONNECTIONS_MAX, STREAM_IDLE, StreamCounters, StreamCounts, spawn_acceptor};
+
+use tokio::io::{AsyncWriteExt as _, BufWriter};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -46,45 +49,6 @@ pub struct AbortOnDrop(pub(crate) JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Accepts connections on `listener`; every frame read goes to `inbound`.
-pub fn spawn_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>) -> AbortOnDrop {
-    AbortOnDrop(tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, from)) => {
-                    tokio::spawn(read_frames(stream, from, inbound.clone()));
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "stream accept failed");
-                    tokio::time::sleep(BACKOFF_MIN).await;
-                }
-            }
-        }
-    }))
-}
-
-async fn read_frames(stream: TcpStream, from: SocketAddr, inbound: mpsc::Sender<Inbound>) {
-    let mut stream = BufReader::with_capacity(STREAM_BUFFER_BYTES, stream);
-    loop {
-        let mut len = [0u8; 4];
-        if stream.read_exact(&mut len).await.is_err() {
-            return;
-        }
-        let len = u32::from_le_bytes(len) as usize;
-        if len == 0 || len > FRAME_BYTES_MAX {
-            tracing::warn!(%from, len, "stream frame over the limit; closing the stream");
-            return;
-        }
-        let mut bytes = vec![0u8; len];
-        if stream.read_exact(&mut bytes).await.is_err() {
-            return;
-        }
-        if inbound.send(Inbound { from, bytes }).await.is_err() {
-            return;
-        }
     }
 }
 
@@ -175,6 +139,73 @@ async fn write_frame(stream: &mut BufWriter<TcpStream>, frame: &[u8]) -> io::Res
 #[cfg(all(test, not(madsim)))]
 mod tests {
     use super::*;
+    use psionic_core::wire::FRAME_BYTES_MAX;
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::TcpListener;
+
+    /// Polls `counters` until `holds`, for at most thirty seconds (three idle times).
+    async fn until(counters: &StreamCounters, holds: impl Fn(StreamCounts) -> bool) -> StreamCounts {
+        for _ in 0..3_000 {
+            if holds(counters.read()) {
+                return counters.read();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("not reached: {:?}", counters.read());
+    }
+
+    /// A connection past the cap is closed as it arrives and counted; those within it
+    /// stay open.
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_and_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counters = Arc::new(StreamCounters::default());
+        let (inbound_tx, _inbound) = mpsc::channel(QUEUE_FRAMES_MAX);
+        let _acceptor = spawn_acceptor(listener, inbound_tx, counters.clone());
+        let mut open = Vec::new();
+        for _ in 0..STREAM_CONNECTIONS_MAX + 20 {
+            open.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let counts = until(&counters, |counts| {
+            counts.accepted + counts.refused_full == open.len() as u64
+        })
+        .await;
+        assert_eq!(
+            (counts.accepted, counts.refused_full),
+            (STREAM_CONNECTIONS_MAX as u64, 20)
+        );
+        assert_eq!(counts.open(), STREAM_CONNECTIONS_MAX as u64);
+        let mut last = open.pop().unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(5), last.read(&mut [0u8; 1])).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "the connection past the cap is closed"
+        );
+    }
+
+    /// A connection that sends nothing is closed after the idle time; one that sends a
+    /// length past the frame limit at once.
+    #[tokio::test(start_paused = true)]
+    async fn silent_and_oversize_connections_are_closed_and_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counters = Arc::new(StreamCounters::default());
+        let (inbound_tx, _inbound) = mpsc::channel(QUEUE_FRAMES_MAX);
+        let _acceptor = spawn_acceptor(listener, inbound_tx, counters.clone());
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut oversize = TcpStream::connect(addr).await.unwrap();
+        oversize
+            .write_all(&(FRAME_BYTES_MAX as u32 + 1).to_le_bytes())
+            .await
+            .unwrap();
+        until(&counters, |counts| counts.oversize == 1).await;
+        assert_eq!(oversize.read(&mut [0u8; 1]).await.unwrap_or(0), 0);
+        let counts = until(&counters, |counts| counts.idle == 1).await;
+        assert_eq!(counts.open(), 0);
+        assert_eq!(silent.read(&mut [0u8; 1]).await.unwrap_or(0), 0);
+    }
 
     /// Peer streams send each flushed batch at once (R1's follower reads waited 40 ms
     /// at p99 behind delayed acknowledgements before).
@@ -192,7 +223,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (inbound_tx, mut inbound) = mpsc::channel(QUEUE_FRAMES_MAX);
-        let _acceptor = spawn_acceptor(listener, inbound_tx);
+        let _acceptor = spawn_acceptor(listener, inbound_tx, Default::default());
         let sizes = [1, 7, STREAM_BUFFER_BYTES - 4, STREAM_BUFFER_BYTES, FRAME_BYTES_MAX, 300];
         let frames: Vec<Vec<u8>> = (0..200)
             .map(|index| vec![index as u8; sizes[index % sizes.len()]])
