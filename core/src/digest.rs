@@ -40,6 +40,8 @@ pub enum DigestKind {
     Evidence,
     /// What an execution produced.
     Output,
+    /// A request's prompt.
+    Prompt,
     /// A cluster's genesis: its first voters.
     Genesis,
 }
@@ -63,6 +65,7 @@ impl DigestKind {
             DigestKind::Plan => b"psionic/plan/v1",
             DigestKind::Evidence => b"psionic/evidence/v1",
             DigestKind::Output => b"psionic/output/v1",
+            DigestKind::Prompt => b"psionic/prompt/v1",
             DigestKind::Genesis => b"psionic/genesis/v1",
         }
     }

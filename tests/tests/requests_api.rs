@@ -25,19 +25,26 @@ fn request(wait: bool) -> Value {
 }
 
 fn verify(dir: &std::path::Path, answer: &Value, cluster_id: &str, key: &str, fence: u64) -> (i32, String) {
+    verify_with(
+        dir,
+        answer,
+        &[
+            "--cluster-id",
+            cluster_id,
+            "--key",
+            key,
+            "--fence-at-least",
+            &fence.to_string(),
+        ],
+    )
+}
+
+/// `verify-evidence` on `answer` with `trust` (and any other options).
+fn verify_with(dir: &std::path::Path, answer: &Value, trust: &[&str]) -> (i32, String) {
     let file = dir.join("evidence.json");
     std::fs::write(&file, answer.to_string()).unwrap();
-    let fence = fence.to_string();
-    let args = [
-        "verify-evidence",
-        file.to_str().unwrap(),
-        "--cluster-id",
-        cluster_id,
-        "--key",
-        key,
-        "--fence-at-least",
-        &fence,
-    ];
+    let mut args = vec!["verify-evidence", file.to_str().unwrap()];
+    args.extend_from_slice(trust);
     let (code, out, err) = node_cli(&args);
     (code, format!("{out}{err}"))
 }
@@ -118,6 +125,33 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let (code, out) = verify(dir.path(), &tampered, &cluster_id, &key, fence);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("signature"), "{out}");
+    let mut edited = answer.clone();
+    edited["record"]["outcome"]["completed"]["tokens"][0] = json!(0);
+    let (code, out) = verify(dir.path(), &edited, &cluster_id, &key, fence);
+    assert_eq!(code, 6, "tokens edited after signing: {out}");
+    assert!(out.contains("tokens' digest"), "{out}");
+    let fence_text = fence.to_string();
+    let trust = [
+        "--cluster-id",
+        &cluster_id,
+        "--key",
+        &key,
+        "--fence-at-least",
+        &fence_text,
+    ];
+    let (code, out) = verify_with(
+        dir.path(),
+        &answer,
+        &[&trust[..], &["--prompt", "hello cluster"]].concat(),
+    );
+    assert_eq!(code, 0, "the prompt the request was made with: {out}");
+    let (code, out) = verify_with(
+        dir.path(),
+        &answer,
+        &[&trust[..], &["--prompt", "hello world"]].concat(),
+    );
+    assert_eq!(code, 6, "another prompt: {out}");
+    assert!(out.contains("prompt's digest"), "{out}");
 
     let (code, again) = http_post_json(api, "/v1/requests", &request(true));
     assert_eq!(code, 200, "{again}");

@@ -7,7 +7,7 @@ use super::{
     RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, StampedDecision};
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestKind};
 use crate::identity::{NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, TransportClass};
 use crate::plan::{
@@ -40,7 +40,7 @@ pub struct Dispatcher {
     signer: Option<NodeIdentity>,
     /// Requests completed under an earlier coordinator, as their executors reported
     /// them to this one (volatile; bounded).
-    completed_earlier: BTreeMap<RequestId, (NodeId, Vec<u8>, Digest, ExecutionTopologyPlan)>,
+    completed_earlier: BTreeMap<RequestId, (NodeId, Vec<u8>, ExecutionTopologyPlan)>,
     /// Fact digests by applied index, reused while the state does not move.
     pub(super) digests: Option<(u64, Digest, FactDigests)>,
     /// Candidates by model, kept while the state does not move.
@@ -78,8 +78,8 @@ impl Consensus {
         if self.dispatch.in_flight.contains_key(&request.id) {
             return Err(SubmitRefusal::InFlight { request: request.id });
         }
-        if let Some((node, tokens, result_digest, plan)) = self.dispatch.completed_earlier.remove(&request.id) {
-            return Ok(self.answer_completed_earlier(now, request, node, tokens, result_digest, plan));
+        if let Some((node, tokens, plan)) = self.dispatch.completed_earlier.remove(&request.id) {
+            return Ok(self.answer_completed_earlier(now, request, node, tokens, plan));
         }
         let excluded = BTreeSet::new();
         let (placement, state_digest, provenance) = self.place(now, &request, &excluded)?;
@@ -120,16 +120,13 @@ impl Consensus {
         fence: Fence,
         report: ExecutionReport,
     ) {
-        if let ExecutionReport::CompletedEarlier {
-            tokens,
-            result_digest,
-            plan,
-        } = report
-        {
+        // The result's digest is the one the tokens give (the evidence is signed over
+        // that, whatever digest the executor reported).
+        if let ExecutionReport::CompletedEarlier { tokens, plan, .. } = report {
             if let Err(refusal) = self.check_earlier_completer(from, request) {
                 return self.effects.push(Effect::Refuse(refusal));
             }
-            return self.note_completed_earlier(request, from, tokens, result_digest, *plan);
+            return self.note_completed_earlier(request, from, tokens, *plan);
         }
         let assignee = self.dispatch.in_flight.get(&request).map(|flight| flight.node);
         if self.is_leader() && assignee.is_some_and(|assignee| assignee != from) {
@@ -150,9 +147,9 @@ impl Consensus {
         }
         let flight = self.dispatch.in_flight.remove(&request).expect("checked above");
         match report {
-            ExecutionReport::Completed { tokens, result_digest } => {
+            ExecutionReport::Completed { tokens, .. } => {
                 let (node, plan) = (flight.node, flight.placement.plan.clone());
-                self.complete_with(flight, node, tokens, result_digest, plan);
+                self.complete_with(flight, node, tokens, plan);
             }
             ExecutionReport::Refused(_) => self.reroute(now, flight, RerouteReason::AssignmentRefused),
             ExecutionReport::CompletedEarlier { .. } => unreachable!("handled above"),
@@ -228,7 +225,6 @@ impl Consensus {
         request: RequestId,
         node: NodeId,
         tokens: Vec<u8>,
-        result_digest: Digest,
         plan: ExecutionTopologyPlan,
     ) {
         if !self.is_leader() {
@@ -236,16 +232,14 @@ impl Consensus {
         }
         if let Some(flight) = self.dispatch.in_flight.remove(&request) {
             self.stop_on(flight.node, request);
-            return self.complete_with(flight, node, tokens, result_digest, plan);
+            return self.complete_with(flight, node, tokens, plan);
         }
         if self.dispatch.completed_earlier.len() >= COMPLETED_EARLIER_MAX
             && let Some(oldest) = self.dispatch.completed_earlier.keys().next().copied()
         {
             self.dispatch.completed_earlier.remove(&oldest);
         }
-        self.dispatch
-            .completed_earlier
-            .insert(request, (node, tokens, result_digest, plan));
+        self.dispatch.completed_earlier.insert(request, (node, tokens, plan));
     }
 
     /// Answers a submission of a request completed under an earlier coordinator with
@@ -256,7 +250,6 @@ impl Consensus {
         request: InferenceRequest,
         node: NodeId,
         tokens: Vec<u8>,
-        result_digest: Digest,
         plan: ExecutionTopologyPlan,
     ) -> Placement {
         let inputs = self.planning_inputs(now);
@@ -277,7 +270,7 @@ impl Consensus {
             reroutes: Vec::new(),
             authority,
         };
-        self.complete_with(flight, node, tokens, result_digest, plan);
+        self.complete_with(flight, node, tokens, plan);
         placement
     }
 
@@ -399,17 +392,11 @@ impl Consensus {
     }
 
     /// Ends `flight` completed on `node` under `plan`, with signed evidence.
-    fn complete_with(
-        &mut self,
-        flight: InFlight,
-        node: NodeId,
-        tokens: Vec<u8>,
-        result_digest: Digest,
-        plan: ExecutionTopologyPlan,
-    ) {
+    fn complete_with(&mut self, flight: InFlight, node: NodeId, tokens: Vec<u8>, plan: ExecutionTopologyPlan) {
         let context = ClusterExecutionContext {
             cluster_id: self.cluster_id,
             request: flight.request.id,
+            prompt_digest: Digest::of_bytes(DigestKind::Prompt, &flight.request.prompt),
             state_digest: flight.state_digest,
             topology_digest: flight.placement.topology_digest,
             residency_digest: flight.placement.residency_digest,
@@ -420,7 +407,7 @@ impl Consensus {
             reroutes: flight.reroutes,
             authority: flight.authority,
             provenance: flight.provenance,
-            result_digest: Some(result_digest),
+            result_digest: Some(Digest::of_bytes(DigestKind::Output, &tokens)),
         };
         let signer = self
             .dispatch

@@ -57,6 +57,8 @@ pub struct ClusterExecutionContext {
     pub cluster_id: ClusterId,
     /// The request.
     pub request: RequestId,
+    /// SHA-256 (prompt domain) over the request's prompt.
+    pub prompt_digest: Digest,
     /// State digest planned from.
     pub state_digest: Digest,
     /// Topology digest planned from.
@@ -77,7 +79,8 @@ pub struct ClusterExecutionContext {
     pub authority: Authority,
     /// Where the facts came from.
     pub provenance: FactProvenance,
-    /// Digest of the result, once delivered.
+    /// SHA-256 (output domain) over the tokens delivered, computed by the coordinator
+    /// from the tokens it answers with.
     pub result_digest: Option<Digest>,
 }
 
@@ -135,6 +138,22 @@ pub enum EvidenceRefusal {
         /// Computed.
         computed: Digest,
     },
+    /// The tokens answered are not the ones the evidence was signed over.
+    #[error("the tokens' digest is {computed}, the evidence names {claimed:?}")]
+    OutputDigest {
+        /// Named by the evidence.
+        claimed: Option<Digest>,
+        /// Computed from the tokens.
+        computed: Digest,
+    },
+    /// The prompt is not the one the evidence was signed over.
+    #[error("the prompt's digest is {computed}, the evidence names {claimed}")]
+    PromptDigest {
+        /// Named by the evidence.
+        claimed: Digest,
+        /// Computed from the prompt.
+        computed: Digest,
+    },
     /// The authority's digest fields do not match, or the signature does not verify.
     #[error("signature does not verify over the evidence")]
     Signature,
@@ -150,6 +169,30 @@ pub enum EvidenceRefusal {
 }
 
 impl SignedEvidence {
+    /// Checks that `tokens` are the output the (verified) evidence was signed over.
+    pub fn check_output(&self, tokens: &[u8]) -> Result<(), EvidenceRefusal> {
+        let computed = Digest::of_bytes(DigestKind::Output, tokens);
+        if self.context.result_digest != Some(computed) {
+            return Err(EvidenceRefusal::OutputDigest {
+                claimed: self.context.result_digest,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that `prompt` is the prompt the (verified) evidence was signed over.
+    pub fn check_prompt(&self, prompt: &[u8]) -> Result<(), EvidenceRefusal> {
+        let computed = Digest::of_bytes(DigestKind::Prompt, prompt);
+        if self.context.prompt_digest != computed {
+            return Err(EvidenceRefusal::PromptDigest {
+                claimed: self.context.prompt_digest,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
     /// Signs `context` as `identity`.
     pub fn sign(context: ClusterExecutionContext, identity: &NodeIdentity) -> Self {
         let signature = identity.signing_key().sign(&context.digest().0).to_bytes().to_vec();

@@ -22,6 +22,7 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
     ClusterExecutionContext {
         cluster_id: CLUSTER,
         request: RequestId([1; 16]),
+        prompt_digest: Digest::of_bytes(DigestKind::Prompt, PROMPT),
         state_digest: model(),
         topology_digest: model(),
         residency_digest: model(),
@@ -45,8 +46,31 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
             applied_term: term,
             telemetry_age_ms: [(node(3), 120)].into(),
         },
-        result_digest: Some(model()),
+        result_digest: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
     }
+}
+
+const TOKENS: &[u8] = b"the answer";
+const PROMPT: &[u8] = b"the question";
+
+#[test]
+fn the_tokens_and_prompt_are_those_signed_over() {
+    let leader = coordinator(1);
+    let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    assert_eq!(bundle.check_output(TOKENS), Ok(()));
+    assert_eq!(bundle.check_prompt(PROMPT), Ok(()));
+    let edited = b"another answer";
+    assert_eq!(
+        bundle.check_output(edited),
+        Err(EvidenceRefusal::OutputDigest {
+            claimed: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
+            computed: Digest::of_bytes(DigestKind::Output, edited),
+        })
+    );
+    assert!(matches!(
+        bundle.check_prompt(b"another question"),
+        Err(EvidenceRefusal::PromptDigest { .. })
+    ));
 }
 
 fn keys(identities: &[&NodeIdentity]) -> BTreeMap<NodeId, VerifyingKey> {

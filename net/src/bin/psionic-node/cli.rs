@@ -160,6 +160,9 @@ enum Command {
         /// Refuse evidence issued under an older fence (a deposed coordinator's).
         #[arg(long, default_value_t = 0)]
         fence_at_least: u64,
+        /// The prompt the request was made with: refuse evidence signed over another.
+        #[arg(long)]
+        prompt: Option<String>,
     },
     /// Start a real N-node cluster on loopback in this process (temporary data
     /// directories), commit a few commands, print the state, and run until Ctrl-C.
@@ -222,12 +225,14 @@ pub fn main() -> ExitCode {
             cluster_id,
             key,
             fence_at_least,
+            prompt,
         } => {
             let trust = crate::evidence::Trust {
                 manifest: manifest.as_deref(),
                 cluster_id: cluster_id.as_deref(),
                 keys: &key,
                 fence_at_least,
+                prompt: prompt.as_deref(),
             };
             crate::evidence::verify(&file, &trust)
         }

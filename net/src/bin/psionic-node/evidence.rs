@@ -20,16 +20,26 @@ pub struct Trust<'a> {
     pub cluster_id: Option<&'a str>,
     pub keys: &'a [String],
     pub fence_at_least: u64,
+    /// The prompt the request was made with, if the verifier knows it.
+    pub prompt: Option<&'a str>,
 }
 
 pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
     let text = std::fs::read_to_string(file)
         .map_err(|error| (Failure::Usage, format!("{}: cannot read: {error}", file.display())))?;
-    let bundle = parse_bundle(&text).map_err(|reason| (Failure::Usage, format!("{}: {reason}", file.display())))?;
+    let (bundle, tokens) =
+        parse_bundle(&text).map_err(|reason| (Failure::Usage, format!("{}: {reason}", file.display())))?;
     let (cluster_id, keys) = trusted(trust)?;
+    let refused = |refusal| (Failure::Refused, format!("evidence refused: {refusal}"));
     bundle
         .verify(cluster_id, &keys, Fence(trust.fence_at_least))
-        .map_err(|refusal| (Failure::Refused, format!("evidence refused: {refusal}")))?;
+        .map_err(refused)?;
+    if let Some(tokens) = &tokens {
+        bundle.check_output(tokens).map_err(refused)?;
+    }
+    if let Some(prompt) = trust.prompt {
+        bundle.check_prompt(prompt.as_bytes()).map_err(refused)?;
+    }
     let context = &bundle.context;
     println!("verified  request {} signed by {}", context.request, bundle.signer);
     println!(
@@ -49,20 +59,33 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         context.plan_digest
     );
     if let Some(result) = context.result_digest {
-        println!("result    {result}");
+        let checked = if tokens.is_some() { " (the answer's tokens)" } else { "" };
+        println!("result    {result}{checked}");
     }
+    let checked = if trust.prompt.is_some() {
+        " (the prompt given)"
+    } else {
+        ""
+    };
+    println!("prompt    {}{checked}", context.prompt_digest);
     println!("reroutes  {}", context.reroutes.len());
     Ok(())
 }
 
-/// A bare bundle, or the answer of `GET /v1/requests/{id}` holding one.
-fn parse_bundle(text: &str) -> Result<SignedEvidence, String> {
+/// A bare bundle, or the answer of `GET /v1/requests/{id}` holding one with the
+/// tokens it answered.
+fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String> {
     let value: Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
-    let bundle = match value.pointer("/record/outcome/completed/evidence") {
-        Some(inner) => inner.clone(),
-        None => value,
+    let (bundle, tokens) = match value.pointer("/record/outcome/completed") {
+        Some(completed) => (completed["evidence"].clone(), Some(completed["tokens"].clone())),
+        None => (value, None),
     };
-    serde_json::from_value(bundle).map_err(|error| format!("not a signed evidence bundle: {error}"))
+    let bundle = serde_json::from_value(bundle).map_err(|error| format!("not a signed evidence bundle: {error}"))?;
+    let tokens = tokens
+        .map(serde_json::from_value::<Vec<u8>>)
+        .transpose()
+        .map_err(|error| format!("the answer's tokens are not bytes: {error}"))?;
+    Ok((bundle, tokens))
 }
 
 fn trusted(trust: &Trust<'_>) -> Result<(ClusterId, BTreeMap<NodeId, VerifyingKey>), Failed> {
