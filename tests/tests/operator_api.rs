@@ -2,7 +2,12 @@
 //! members and metrics tell the truth about what happened.
 #![cfg(not(madsim))]
 
-use psionic_tests::{OPERATOR_TOKEN, http_get, http_get_json, http_post_json_as, metric, single_voter_leader};
+use std::net::SocketAddr;
+
+use psionic_tests::{
+    NodeProcess, OPERATOR_TOKEN, http_exchange, http_get, http_get_json, http_post_json_as, init_node, metric,
+    single_voter_leader, wait_until, write_token, write_voter_config,
+};
 use std::time::Duration;
 
 use serde_json::json;
@@ -85,4 +90,40 @@ fn backend_readiness_is_committed_and_shown_with_telemetry() {
     let telemetry = &members[0]["telemetry"];
     assert!(telemetry["free_memory_bytes"].is_array(), "{members}");
     assert!(telemetry["age_ms"].as_u64().unwrap() < 60_000, "{members}");
+}
+
+/// Bound off loopback, the API answers reads of the state, the members and requests
+/// only to the operator token; status and metrics stay open to monitoring.
+#[test]
+fn off_loopback_reads_of_the_state_need_the_operator_token() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("operator_bind = \"127.0.0.1:0\"", "operator_bind = \"0.0.0.0:0\""),
+    )
+    .unwrap();
+    let node = NodeProcess::start(&config).unwrap();
+    let api = SocketAddr::from(([127, 0, 0, 1], node.listening.operator_addr.port()));
+    for path in [
+        "/v1/state",
+        "/v1/members",
+        "/v1/requests/0123456789abcdef0123456789abcdef",
+    ] {
+        let (code, answer) = http_get(api, path);
+        assert_eq!(code, 401, "{path}: {answer}");
+        assert!(answer.contains("missing-bearer"), "{path}: {answer}");
+    }
+    wait_until(Duration::from_secs(20), "the node leads", || {
+        let request = format!(
+            "GET /v1/state?consistency=serializable HTTP/1.1\r\nHost: psionic\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        let (code, answer) = http_exchange(api, &request);
+        code == 200 && answer.contains(&id)
+    });
+    assert_eq!(http_get(api, "/v1/status").0, 200);
+    assert_eq!(http_get(api, "/metrics").0, 200);
 }

@@ -61,6 +61,9 @@ pub struct ApiState {
     pub client: NodeClient,
     /// The token mutating requests must bear; none: they are all refused.
     pub operator_token: Option<OperatorToken>,
+    /// Whether reads of the state, the members and requests must bear it too (the
+    /// API is bound off loopback).
+    pub guarded_reads: bool,
     /// Inference requests submitted through this API.
     pub requests: RequestTable,
 }
@@ -74,8 +77,16 @@ impl ApiState {
             peer_streams: node.peer_streams.clone(),
             client: node.client(),
             operator_token,
+            guarded_reads: false,
             requests: RequestTable::default(),
         }
+    }
+
+    /// Reads of the state, the members and requests need the operator token when
+    /// `off_loopback`.
+    pub fn guard_reads(mut self, off_loopback: bool) -> Self {
+        self.guarded_reads = off_loopback;
+        self
     }
 }
 
@@ -91,12 +102,15 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/leadership/transfer", post(leadership::post_transfer))
         .route_layer(middleware::from_fn(serve::read_body_within))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
-    Router::new()
-        .route("/v1/status", get(get_status))
+    let guarded_reads = Router::new()
         .route("/v1/state", get(get_state))
         .route("/v1/members", get(members::get_members))
-        .route("/metrics", get(metrics::get_metrics))
         .route("/v1/requests/{id}", get(requests::get_request))
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token_off_loopback));
+    Router::new()
+        .route("/v1/status", get(get_status))
+        .route("/metrics", get(metrics::get_metrics))
+        .merge(guarded_reads)
         .route("/v1/plans", post(requests::post_plan))
         .route_layer(middleware::from_fn(serve::read_body_within))
         .merge(mutating)
@@ -111,6 +125,15 @@ async fn require_token(State(api): State<ApiState>, request: Request, next: Next
         Ok(()) => next.run(request).await,
         Err(reason) => unauthorized(reason),
     }
+}
+
+/// Refuses a read of the state, the members or a request that does not bear the
+/// operator token, when the API is bound off loopback.
+async fn require_token_off_loopback(State(api): State<ApiState>, request: Request, next: Next) -> Response {
+    if !api.guarded_reads {
+        return next.run(request).await;
+    }
+    require_token(State(api), request, next).await
 }
 
 async fn get_status(State(api): State<ApiState>) -> Response {
