@@ -40,6 +40,8 @@ pub enum Mutation {
     ReadLocalAsLinearizable,
     /// Answer a linearizable read without waiting to apply up to its read index.
     SkipReadIndexWait,
+    /// Follow any sender that authenticates as leader, and take its decisions.
+    FollowAnySender,
 }
 
 impl Mutation {
@@ -55,6 +57,7 @@ impl Mutation {
             Mutation::TruncateCommitted => "truncate-committed",
             Mutation::ReadLocalAsLinearizable => "read-local-as-linearizable",
             Mutation::SkipReadIndexWait => "skip-read-index-wait",
+            Mutation::FollowAnySender => "follow-any-sender",
         }
     }
 
@@ -70,6 +73,7 @@ impl Mutation {
             truncate_committed: self == Mutation::TruncateCommitted,
             read_local_as_linearizable: self == Mutation::ReadLocalAsLinearizable,
             skip_read_index_wait: self == Mutation::SkipReadIndexWait,
+            follow_any_sender: self == Mutation::FollowAnySender,
         }
     }
 }

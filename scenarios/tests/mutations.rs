@@ -110,3 +110,14 @@ fn reads_that_skip_the_wait_for_their_read_index_are_caught_stale() {
         "seed {seed}: {violation:?}"
     );
 }
+
+/// The impostor of `failover` claims a newer term and stamps a decision: a node that
+/// takes them follows a peer that must stay outside.
+#[test]
+fn following_any_sender_follows_the_impostor() {
+    let (seed, violation) = first_caught(Mutation::FollowAnySender).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::RefusedPeerFollowed { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}

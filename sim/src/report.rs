@@ -203,6 +203,17 @@ pub enum Violation {
         /// When.
         at_ms: u64,
     },
+    /// A node followed a refused peer as leader, or took its decision.
+    RefusedPeerFollowed {
+        /// The node that followed it.
+        node: String,
+        /// The refused peer.
+        peer: NodeId,
+        /// The term it was followed in.
+        term: u64,
+        /// When.
+        at_ms: u64,
+    },
     /// A decision was accepted under a fence older than one the node had seen.
     StaleDecisionAccepted {
         /// The node.

@@ -21,6 +21,9 @@ impl Consensus {
         term: u64,
         message: ConsensusMessageKind,
     ) -> Result<(), Refusal> {
+        if self.mutations().follow_any_sender {
+            return Ok(());
+        }
         let voted_for_it = term == self.hard.term && self.hard.voted_for == Some(from);
         if self.state.genesis.is_none() {
             self.vouched_leader = Some((term, from));
@@ -45,6 +48,9 @@ impl Consensus {
 
     /// `from` is a voter of this node's configuration, applied or pending.
     pub(crate) fn check_voter(&self, from: NodeId, message: ConsensusMessageKind) -> Result<(), Refusal> {
+        if self.mutations().follow_any_sender {
+            return Ok(());
+        }
         let applied_voter = self.state.members.get(&from).is_some_and(|member| member.voter);
         if applied_voter || self.is_voter(from) {
             return Ok(());
@@ -57,7 +63,7 @@ impl Consensus {
     /// newer term's is). A node with no state yet takes decisions from no one but
     /// the leader its appends made it follow.
     pub(crate) fn check_decision_sender(&self, from: NodeId, term: u64) -> Result<(), Refusal> {
-        if term != self.hard.term {
+        if term != self.hard.term || self.mutations().follow_any_sender {
             return Ok(());
         }
         match self.leader {

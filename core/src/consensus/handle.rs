@@ -42,6 +42,9 @@ pub struct Mutations {
     /// Answer a linearizable read once its read index is known, without waiting for
     /// the applied index to reach it.
     pub skip_read_index_wait: bool,
+    /// Follow any sender that authenticates as leader, and take its decisions (drops
+    /// the checks of who may lead and decide).
+    pub follow_any_sender: bool,
 }
 
 impl Consensus {

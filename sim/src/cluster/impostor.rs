@@ -60,6 +60,7 @@ impl SimCluster {
     /// that has none yet follows the first voter-claiming leader that authenticates.
     pub async fn impostor(&mut self, victim: &str, to: &str) -> ImpostorSent {
         let identity = NodeIdentity::new(madsim::rand::random(), NodeEpoch(1));
+        self.shared.state().invariants.banned.insert(identity.node_id());
         let victim_epoch = self.current_epoch(victim);
         let posing = NodeIdentity::new(self.node(victim).spec.secret_key, NodeEpoch(victim_epoch.0 + 1_000));
         let mut sender = self.impostor_sender(&identity, to);

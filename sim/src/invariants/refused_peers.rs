@@ -1,5 +1,6 @@
-//! A refused peer never becomes a member: no node lists a node that holds no valid
-//! credentials among its peers, and none applies its admission.
+//! A refused peer never becomes a member or a leader: no node lists a node that holds
+//! no valid credentials (or impersonated another) among its peers, applies its
+//! admission, follows it as leader or takes its decision.
 //! Reference: the admission rules of FEATURES.md F1 (the seed's crate admitted by
 //! stale token checks; our refusals must be final).
 
@@ -17,6 +18,19 @@ pub(super) fn check(node: &str, banned: &BTreeSet<NodeId>, at_ms: u64, event: &E
         found.push(Violation::RefusedPeerListed {
             viewer: node.to_owned(),
             peer: *peer,
+            at_ms,
+        });
+    }
+    let followed = match event {
+        Event::LeaderElected { term, leader } => Some((*leader, *term)),
+        Event::DecisionAccepted { authority, .. } => Some((authority.leader, authority.term)),
+        _ => None,
+    };
+    if let Some((peer, term)) = followed.filter(|(peer, _)| banned.contains(peer)) {
+        found.push(Violation::RefusedPeerFollowed {
+            node: node.to_owned(),
+            peer,
+            term,
             at_ms,
         });
     }
