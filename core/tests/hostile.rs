@@ -244,3 +244,51 @@ fn a_decision_from_another_node_than_the_leader_is_refused() {
     assert!(!accepted);
     assert_keeps_committing(&mut harness, committed);
 }
+
+/// Ten token holders announce themselves as coordinator-capable to the leader.
+fn puppets_announce(harness: &mut Harness, leader: usize) -> Vec<psionic_core::NodeId> {
+    (0..10u32)
+        .map(|fake| {
+            harness.inject(fake_addr(100 + fake), leader, forged(100 + fake, leader, 0, hello()));
+            let mut secret = [0xee; 32];
+            secret[..4].copy_from_slice(&(100 + fake).to_le_bytes());
+            NodeIdentity::new(secret, NodeEpoch(1)).node_id()
+        })
+        .collect()
+}
+
+/// With `admit_only`, puppet ids claiming the coordinator role are never admitted
+/// (nor promoted); without it, they join no faster than one per heartbeat.
+#[test]
+fn puppet_ids_are_admitted_only_when_allowed_and_never_faster_than_one_a_heartbeat() {
+    let mut configs = consensus_configs(3, 3);
+    let genesis: std::collections::BTreeSet<_> = (0..3).map(harness::node_id).collect();
+    for config in &mut configs {
+        config.consensus.admit_only = Some(genesis.clone());
+    }
+    let mut harness = Harness::new(configs, 37);
+    let leader = harness.await_leader(3_000);
+    let puppets = puppets_announce(&mut harness, leader);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let members = &harness.nodes[leader].consensus().state().members;
+    assert!(
+        puppets.iter().all(|puppet| !members.contains_key(puppet)),
+        "no puppet admitted"
+    );
+
+    let mut harness = Harness::new(consensus_configs(3, 3), 37);
+    let leader = harness.await_leader(3_000);
+    let puppets = puppets_announce(&mut harness, leader);
+    let heartbeat_ms = harness.configs[leader].consensus.heartbeat_interval_ms;
+    harness.run_until_ms(harness.now.as_millis() + 3 * heartbeat_ms);
+    let members = &harness.nodes[leader].consensus().state().members;
+    let admitted = puppets.iter().filter(|puppet| members.contains_key(puppet)).count();
+    assert!(
+        (1..=4).contains(&admitted),
+        "{admitted} puppets admitted in three heartbeats"
+    );
+    assert!(
+        members.values().filter(|member| member.voter).count() == 3,
+        "no puppet promoted"
+    );
+}

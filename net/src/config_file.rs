@@ -31,6 +31,8 @@
 //! [consensus]                            # every node lists the same genesis voters
 //! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
+//! admit_only = ["<32 hex>"]              # optional: the only ids admitted without an operator
+//! auto_admit = true                      # optional: false admits no one without an operator
 //! ```
 
 use std::net::SocketAddr;
@@ -102,6 +104,7 @@ struct RawConsensus {
     snapshot_after_entries: Option<u64>,
     snapshot_after_bytes: Option<u64>,
     auto_admit: Option<bool>,
+    admit_only: Option<Vec<NodeId>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,6 +365,7 @@ impl RawConsensus {
             snapshot_after_entries: self.snapshot_after_entries.unwrap_or(defaults.snapshot_after_entries),
             snapshot_after_bytes: self.snapshot_after_bytes.unwrap_or(defaults.snapshot_after_bytes),
             auto_admit: self.auto_admit.unwrap_or(defaults.auto_admit),
+            admit_only: self.admit_only.map(|ids| ids.into_iter().collect()),
             ..defaults
         }
         .with_timing(TimingOverrides {

@@ -133,17 +133,20 @@ impl Consensus {
     }
 
     /// Leader: the membership changes it would propose now. Authenticated peers that
-    /// are not members are admitted as learners; learners that caught up are marked
-    /// ready and, if coordinator-capable, promoted one at a time.
+    /// are not members (and that `admit_only` allows) are admitted as learners, at
+    /// most [`super::ADMISSIONS_PER_HEARTBEAT_MAX`] at a time; learners that caught up
+    /// are marked ready and, if coordinator-capable and allowed, promoted one at a time.
     pub(crate) fn membership_proposals(&self, discovered: &[(NodeId, NodeRole)]) -> Vec<ClusterCommand> {
         let Role::Leader(leadership) = &self.role else {
             return Vec::new();
         };
         let members = self.effective_members();
         let removed = self.effective_removed();
+        let allowed = |id: &NodeId| self.config.admit_only.as_ref().is_none_or(|only| only.contains(id));
         let mut commands: Vec<ClusterCommand> = discovered
             .iter()
-            .filter(|(id, _)| !members.contains_key(id) && !removed.contains(id))
+            .filter(|(id, _)| !members.contains_key(id) && !removed.contains(id) && allowed(id))
+            .take(super::ADMISSIONS_PER_HEARTBEAT_MAX)
             .map(|(node, role)| ClusterCommand::AdmitMember {
                 node: *node,
                 role: *role,
@@ -168,6 +171,7 @@ impl Consensus {
         if self.may_change_voters() {
             let promotable = self.state.members.iter().find(|(id, member)| {
                 !member.voter
+                    && allowed(id)
                     && member.role.is_coordinator_capable()
                     && caught_up(id)
                     && member.status == MemberStatus::Ready

@@ -83,7 +83,15 @@ pub struct ConsensusConfig {
     /// Whether the leader admits authenticated peers as learners, marks caught-up
     /// members ready and promotes caught-up coordinator-capable learners to voters.
     pub auto_admit: bool,
+    /// With `auto_admit`: the only ids admitted and promoted without an operator (a
+    /// manifest's nodes, say); none: every authenticated peer. Others wait for an
+    /// operator's `admit-member` (and `promote-voter`).
+    pub admit_only: Option<std::collections::BTreeSet<NodeId>>,
 }
+
+/// Peers admitted as learners per heartbeat at most: a flood of fresh ids joins no
+/// faster than this.
+pub const ADMISSIONS_PER_HEARTBEAT_MAX: usize = 1;
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
@@ -99,6 +107,7 @@ impl Default for ConsensusConfig {
             snapshot_chunk_bytes: 32 * 1024,
             digest_on_apply: false,
             auto_admit: true,
+            admit_only: None,
         }
     }
 }

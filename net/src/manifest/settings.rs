@@ -76,6 +76,7 @@ impl Manifest {
                 .filter(|(_, node)| node.voter)
                 .map(|(id, node)| (id, node.role))
                 .collect(),
+            admit_only: Some(self.nodes().map(|(id, _)| id).collect()),
             ..ConsensusConfig::default()
         }
         .with_timing(self.timing());

@@ -125,3 +125,18 @@ fn an_inlined_secret_is_an_unknown_field_with_its_line() {
         "{message}"
     );
 }
+
+#[test]
+fn a_node_run_from_a_manifest_admits_only_the_manifests_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "the lab's admission token, 2026\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let parsed = Manifest::parse(&manifest(
+        &(node("n1", KEY_1, 7400, true) + &node("n2", KEY_2, 7500, false)),
+    ))
+    .unwrap();
+    let config = parsed.node_config(dir.path(), "n2").unwrap();
+    let nodes: std::collections::BTreeSet<NodeId> = parsed.nodes().map(|(id, _)| id).collect();
+    assert_eq!(config.settings.consensus.admit_only, Some(nodes));
+}
