@@ -113,6 +113,8 @@ pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};
 pub use state::{ClusterCommand, ClusterEvent, ClusterState, ProposalId};
-pub use status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
+pub use status::{
+    CandidateAdmission, CandidateStatus, MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport,
+};
 pub use time::Instant;
 pub use wire::TrustPosture;

@@ -30,6 +30,9 @@ pub struct NodeStatus {
     pub role: NodeRole,
     /// Authenticated peers, in id order.
     pub peers: Vec<PeerStatus>,
+    /// The authenticated peers that are not members (by this node's log), in id
+    /// order, with how each would join.
+    pub candidates: Vec<CandidateStatus>,
     /// Refused frames by rule.
     pub refusals: RefusalCounters,
     /// Current consensus term.
@@ -72,6 +75,29 @@ impl PeerStatus {
             health: peer.health,
         }
     }
+}
+
+/// How a candidate (an authenticated peer that is not a member) would join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateAdmission {
+    /// The leader admits it by itself (no `admit_only`, or listed there).
+    Automatic,
+    /// Only an operator's `admit-member` admits it (not in `admit_only`, or
+    /// `auto_admit` off).
+    Operator,
+    /// It was removed, and is not admitted again by itself.
+    Removed,
+}
+
+/// One candidate as a node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateStatus {
+    /// The peer as discovery knows it.
+    #[serde(flatten)]
+    pub peer: PeerStatus,
+    /// How it would join.
+    pub admission: CandidateAdmission,
 }
 
 /// The replicated state as one node has applied it.

@@ -195,6 +195,19 @@ impl Consensus {
             .collect()
     }
 
+    /// How the authenticated non-member `node` would join this node's cluster.
+    pub(crate) fn admission_of(&self, node: NodeId) -> crate::status::CandidateAdmission {
+        use crate::status::CandidateAdmission;
+        let allowed = self.config.admit_only.as_ref().is_none_or(|only| only.contains(&node));
+        if self.effective_removed().contains(&node) {
+            CandidateAdmission::Removed
+        } else if self.config.auto_admit && allowed {
+            CandidateAdmission::Automatic
+        } else {
+            CandidateAdmission::Operator
+        }
+    }
+
     /// Leader: proposes the membership changes due now.
     pub(crate) fn maintain_membership(&mut self, now: Instant, discovered: &[(NodeId, NodeRole)]) {
         let commands = self.membership_proposals(discovered);

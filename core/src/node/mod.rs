@@ -24,7 +24,7 @@ use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
 use crate::state::{ClusterCommand, ProposalId};
-use crate::status::{MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
+use crate::status::{CandidateStatus, MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::{Authenticator, Message};
@@ -334,6 +334,16 @@ impl Node {
     /// A serialisable snapshot of this node's view.
     pub fn status(&self) -> NodeStatus {
         let consensus = &self.consensus;
+        let members = consensus.effective_members();
+        let candidates = self
+            .discovery
+            .peers()
+            .filter(|(id, _)| !members.contains_key(id))
+            .map(|(id, peer)| CandidateStatus {
+                peer: PeerStatus::of(id, peer),
+                admission: consensus.admission_of(id),
+            })
+            .collect();
         NodeStatus {
             node_id: self.node_id,
             epoch: self.epoch,
@@ -345,6 +355,7 @@ impl Node {
                 .peers()
                 .map(|(id, peer)| PeerStatus::of(id, peer))
                 .collect(),
+            candidates,
             refusals: self.refusals.clone(),
             term: consensus.hard_state().term,
             consensus_role: consensus.role_kind(),

@@ -1,5 +1,6 @@
 //! `GET /v1/members`: the replicated membership joined with this node's view of each
-//! member's health, backend readiness and telemetry.
+//! member's health, backend readiness and telemetry; `GET /v1/candidates`: the peers
+//! that are not members.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -69,4 +70,13 @@ pub(super) async fn get_members(State(api): State<ApiState>, uri: axum::http::Ur
         })
         .collect();
     Json(members).into_response()
+}
+
+/// `GET /v1/candidates`: the authenticated peers that are not members, by this node's
+/// log, and how each would join.
+pub(super) async fn get_candidates(State(api): State<ApiState>) -> Response {
+    match api.client.status().await {
+        Some(status) => Json(status.candidates).into_response(),
+        None => super::node_stopped(),
+    }
 }

@@ -105,6 +105,7 @@ pub fn router(api: ApiState) -> Router {
     let guarded_reads = Router::new()
         .route("/v1/state", get(get_state))
         .route("/v1/members", get(members::get_members))
+        .route("/v1/candidates", get(members::get_candidates))
         .route("/v1/requests/{id}", get(requests::get_request))
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token_off_loopback));
     Router::new()

@@ -51,6 +51,10 @@ pub struct Operator {
     /// Print the node's JSON answer instead of a readable summary.
     #[arg(long)]
     pub json: bool,
+    /// The operator token, for a node whose API is bound off loopback (it answers
+    /// reads of the state, members and candidates only to its token there).
+    #[arg(long = "read-token-file")]
+    pub read_token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +123,12 @@ enum Command {
         /// `serializable` (this node's own view, however far behind).
         #[arg(long, value_enum, default_value_t = ReadConsistency::Linearizable)]
         consistency: ReadConsistency,
+    },
+    /// List the authenticated peers that are not members, and how each would join
+    /// (`automatic`, or `operator`: only an operator's `admit-member` admits it).
+    Candidates {
+        #[command(flatten)]
+        operator: Operator,
     },
     /// Propose a cluster command (JSON) to a running node and wait for its outcome.
     ///
@@ -212,6 +222,7 @@ pub fn main() -> ExitCode {
         Command::Manifest(ManifestCommand::Check { manifest }) => crate::serve::check_manifest(&manifest),
         Command::Status { operator } => crate::client::status(&operator),
         Command::Members { operator, consistency } => crate::client::members(&operator, consistency),
+        Command::Candidates { operator } => crate::client::candidates(&operator),
         Command::Submit {
             operator,
             token_file,

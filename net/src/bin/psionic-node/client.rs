@@ -14,7 +14,7 @@ use crate::cli::{Failed, Failure, Operator};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn status(operator: &Operator) -> Result<(), Failed> {
-    let status = get_json(operator.operator, "/v1/status")?;
+    let status = get_json(operator, "/v1/status")?;
     if operator.json {
         println!("{status}");
         return Ok(());
@@ -44,7 +44,7 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
 
 pub fn members(operator: &Operator, consistency: crate::cli::ReadConsistency) -> Result<(), Failed> {
     let path = format!("/v1/members?consistency={}", consistency.name());
-    let members = get_json(operator.operator, &path)?;
+    let members = get_json(operator, &path)?;
     if operator.json {
         println!("{members}");
         return Ok(());
@@ -84,13 +84,41 @@ fn cuda_word(readiness: &serde_json::Value) -> String {
     named.or_else(keyed).unwrap_or_else(|| "-".to_owned())
 }
 
-pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(), Failed> {
-    let token = std::fs::read_to_string(token_file).map_err(|error| {
+pub fn candidates(operator: &Operator) -> Result<(), Failed> {
+    let candidates = get_json(operator, "/v1/candidates")?;
+    if operator.json {
+        println!("{candidates}");
+        return Ok(());
+    }
+    println!(
+        "{:<34} {:<12} {:<22} {:<12} admission",
+        "node", "role", "address", "health"
+    );
+    for candidate in candidates.as_array().into_iter().flatten() {
+        let word = |key: &str| candidate[key].as_str().unwrap_or("-").to_owned();
+        println!(
+            "{:<34} {:<12} {:<22} {:<12} {}",
+            word("node_id"),
+            word("role"),
+            word("addr"),
+            word("health"),
+            word("admission")
+        );
+    }
+    Ok(())
+}
+
+fn read_token(token_file: &Path) -> Result<String, Failed> {
+    std::fs::read_to_string(token_file).map_err(|error| {
         (
             Failure::Config,
             format!("{}: cannot read operator token: {error}", token_file.display()),
         )
-    })?;
+    })
+}
+
+pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(), Failed> {
+    let token = read_token(token_file)?;
     let command = if command == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -125,8 +153,9 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
     }
 }
 
-fn get_json(addr: SocketAddr, path: &str) -> Result<Value, Failed> {
-    let (code, body) = exchange(addr, "GET", path, None, None)?;
+fn get_json(operator: &Operator, path: &str) -> Result<Value, Failed> {
+    let token = operator.read_token_file.as_deref().map(read_token).transpose()?;
+    let (code, body) = exchange(operator.operator, "GET", path, token.as_deref().map(str::trim), None)?;
     if code != 200 {
         return Err((Failure::Refused, format!("{path}: the node answered {code}: {body}")));
     }
