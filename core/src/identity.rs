@@ -98,7 +98,12 @@ pub struct NodeId(pub [u8; 16]);
 impl NodeId {
     /// The id of the node whose public key is `key`.
     pub fn from_public_key(key: &VerifyingKey) -> Self {
-        Self(truncate16(&Digest::of_bytes(DigestKind::NodeId, key.as_bytes())))
+        Self::from_key_bytes(key.as_bytes())
+    }
+
+    /// The id of the node whose public key's bytes are `key` (a point or not).
+    pub fn from_key_bytes(key: &[u8; 32]) -> Self {
+        Self(truncate16(&Digest::of_bytes(DigestKind::NodeId, key)))
     }
 
     /// Lowercase hex of the whole id.

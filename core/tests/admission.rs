@@ -266,15 +266,11 @@ fn signed_hellos(sender: &NodeIdentity, count: u64, tampered: Option<usize>) -> 
                 transport: TransportClass::Stream,
                 auth_kind: AuthKind::Signature,
             };
-            let hello = Message::HelloAck(Hello {
-                namespace: namespace(),
-                role: NodeRole::Both,
-                peers: vec![],
-                stream_port: None,
-                probe_sent_us: 0,
-                genesis: None,
-            });
-            let body = Body::new(cluster_id, sender, Some(Recipient::of(&receiver)), sealed, hello);
+            let Message::Hello(hello) = hello_from_nowhere() else {
+                unreachable!("a hello")
+            };
+            let ack = Message::HelloAck(hello);
+            let body = Body::new(cluster_id, sender, Some(Recipient::of(&receiver)), sealed, ack);
             let mut frame = encode_frame(&body, &mut sealer, Seal::to(&receiver)).unwrap();
             if tampered == Some(n as usize) {
                 let last = frame.len() - 1;

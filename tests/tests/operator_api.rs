@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use psionic_tests::{
     NodeProcess, OPERATOR_TOKEN, http_exchange, http_get, http_get_json, http_post_json_as, init_node, metric,
-    single_voter_leader, wait_until, write_token, write_voter_config,
+    node_cli, single_voter_leader, wait_until, write_token, write_voter_config,
 };
 use std::time::Duration;
 
@@ -126,4 +126,13 @@ fn off_loopback_reads_of_the_state_need_the_operator_token() {
     });
     assert_eq!(http_get(api, "/v1/status").0, 200);
     assert_eq!(http_get(api, "/metrics").0, 200);
+    let api = api.to_string();
+    let (code, _, err) = node_cli(&["members", "--operator", &api]);
+    assert_eq!(code, 6, "without the token: {err}");
+    let token_file = dir.path().join("operator-token");
+    let read_token = ["--read-token-file", token_file.to_str().unwrap()];
+    for command in ["members", "candidates"] {
+        let (code, out, err) = node_cli(&[&[command, "--operator", &api][..], &read_token[..]].concat());
+        assert_eq!(code, 0, "{command} with the token: {out}{err}");
+    }
 }

@@ -193,7 +193,9 @@ impl Authenticator {
         match (&mut self.verification, seal) {
             (Verification::Lan(keys), Seal::Introduction) => Ok(finish_mac(keys.group.clone(), body)),
             (Verification::Lan(keys), Seal::To { node, key }) => {
-                Ok(finish_mac(keys.pairs.get(node, &key)?.clone(), body))
+                let mac = keys.pairs.mac(node, &key)?;
+                keys.pairs.remember(node, &key, &mac);
+                Ok(finish_mac(mac, body))
             }
             (Verification::Pinned(_), _) => Ok(self.identity.signing_key().sign(body).to_bytes().to_vec()),
         }
@@ -210,14 +212,15 @@ impl Authenticator {
             });
         }
         match &mut self.verification {
+            Verification::Lan(keys) if frame.addressed => {
+                let mac = keys.pairs.mac(frame.sender, frame.sender_key)?;
+                verify_mac(mac.clone(), frame.body, frame.tag)?;
+                keys.pairs.remember(frame.sender, frame.sender_key, &mac);
+                Ok(())
+            }
             Verification::Lan(keys) => {
-                let mac = if frame.addressed {
-                    keys.pairs.get(frame.sender, frame.sender_key)?.clone()
-                } else {
-                    check_key(frame.sender, frame.sender_key)?;
-                    keys.group.clone()
-                };
-                verify_mac(mac, frame.body, frame.tag)
+                verify_mac(keys.group.clone(), frame.body, frame.tag)?;
+                check_key(frame.sender, frame.sender_key).map(|_| ())
             }
             Verification::Pinned(pinned) => {
                 let key = pinned_key(pinned, frame)?;
@@ -286,14 +289,69 @@ fn pinned_key<'a>(
     Ok(key)
 }
 
-/// `key` as a curve point, checked to be the key `sender` names.
+/// `key` as a curve point, checked to be the key `sender` names (the digest first:
+/// it is cheaper than decompressing the point).
 pub(super) fn check_key(sender: NodeId, key: &[u8; 32]) -> Result<VerifyingKey, AuthFailure> {
-    let key = VerifyingKey::from_bytes(key).map_err(|_| AuthFailure::WeakKey)?;
-    if NodeId::from_public_key(&key) != sender {
+    if NodeId::from_key_bytes(key) != sender {
         return Err(AuthFailure::KeyMismatch);
     }
+    let key = VerifyingKey::from_bytes(key).map_err(|_| AuthFailure::WeakKey)?;
     if key.is_weak() {
         return Err(AuthFailure::WeakKey);
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::NodeEpoch;
+
+    fn lan(identity: &NodeIdentity) -> Authenticator {
+        let token = AdmissionToken::new(b"the unit test's admission token".to_vec()).unwrap();
+        Authenticator::new(&TrustPosture::TrustedLan { token }, ClusterId([3; 16]), identity)
+    }
+
+    fn cached(authenticator: &Authenticator) -> usize {
+        match &authenticator.verification {
+            Verification::Lan(keys) => keys.pairs.cached(),
+            Verification::Pinned(_) => 0,
+        }
+    }
+
+    /// Keys carried by frames that fail their MAC derive nothing that stays: a flood
+    /// of made-up senders cannot displace the keys of real ones.
+    #[test]
+    fn only_keys_that_authenticated_a_frame_are_cached() {
+        let receiver = NodeIdentity::new([1; 32], NodeEpoch(1));
+        let mut verifier = lan(&receiver);
+        let body = b"a body";
+        for seed in 10..20u8 {
+            let forger = NodeIdentity::new([seed; 32], NodeEpoch(1));
+            let key = forger.public_key().to_bytes();
+            let frame = SignedFrame {
+                sender: forger.node_id(),
+                sender_key: &key,
+                addressed: true,
+                kind: AuthKind::Mac,
+                body,
+                tag: &[0; 32],
+            };
+            assert_eq!(verifier.verify(&frame), Err(AuthFailure::BadMac));
+        }
+        assert_eq!(cached(&verifier), 0);
+        let sender = NodeIdentity::new([2; 32], NodeEpoch(1));
+        let tag = lan(&sender).seal(body, Seal::to(&receiver)).unwrap();
+        let key = sender.public_key().to_bytes();
+        let frame = SignedFrame {
+            sender: sender.node_id(),
+            sender_key: &key,
+            addressed: true,
+            kind: AuthKind::Mac,
+            body,
+            tag: &tag,
+        };
+        assert_eq!(verifier.verify(&frame), Ok(()));
+        assert_eq!(cached(&verifier), 1);
+    }
 }

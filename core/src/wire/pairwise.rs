@@ -5,7 +5,8 @@
 //!
 //! Invariants: a key is cached only for the public key that derived it (a frame
 //! carrying another key for the same id derives again, and fails unless the key is
-//! that id's); the cache holds at most [`PAIR_KEYS_MAX`] keys.
+//! that id's), and only once it authenticated a frame; the cache holds at most
+//! [`PAIR_KEYS_MAX`] keys.
 
 use std::collections::BTreeMap;
 
@@ -55,21 +56,35 @@ impl PairKeys {
         }
     }
 
-    /// The MAC this node shares with `peer`, whose public key is `public_key`.
-    pub(super) fn get(&mut self, peer: NodeId, public_key: &[u8; 32]) -> Result<&Hmac<Sha256>, AuthFailure> {
-        let cached = self.keys.get(&peer).is_some_and(|pair| &pair.public_key == public_key);
-        if !cached {
-            let mac = self.derive(peer, public_key)?;
-            if self.keys.len() >= PAIR_KEYS_MAX && !self.keys.contains_key(&peer) {
-                self.keys.pop_first();
-            }
-            let pair = PairKey {
-                public_key: *public_key,
-                mac,
-            };
-            self.keys.insert(peer, pair);
+    /// The MAC this node shares with `peer`, whose public key is `public_key`: cached,
+    /// or derived (and not cached: see [`Self::remember`]).
+    pub(super) fn mac(&self, peer: NodeId, public_key: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
+        match self.keys.get(&peer) {
+            Some(pair) if &pair.public_key == public_key => Ok(pair.mac.clone()),
+            _ => self.derive(peer, public_key),
         }
-        Ok(&self.keys.get(&peer).expect("inserted above when absent").mac)
+    }
+
+    /// Caches `mac` for `peer` once it authenticated a frame (or is about to seal one
+    /// for a peer that did): keys a forged frame carries never displace real ones.
+    pub(super) fn remember(&mut self, peer: NodeId, public_key: &[u8; 32], mac: &Hmac<Sha256>) {
+        if self.keys.get(&peer).is_some_and(|pair| &pair.public_key == public_key) {
+            return;
+        }
+        if self.keys.len() >= PAIR_KEYS_MAX && !self.keys.contains_key(&peer) {
+            self.keys.pop_first();
+        }
+        let pair = PairKey {
+            public_key: *public_key,
+            mac: mac.clone(),
+        };
+        self.keys.insert(peer, pair);
+    }
+
+    /// Keys cached now.
+    #[cfg(test)]
+    pub(super) fn cached(&self) -> usize {
+        self.keys.len()
     }
 
     fn derive(&self, peer: NodeId, public_key: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
