@@ -80,6 +80,7 @@
 //! ```
 
 pub mod backend;
+pub mod candidates;
 pub mod config;
 pub mod consensus;
 pub mod digest;

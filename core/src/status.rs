@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{LinkTelemetry, ReadinessByBackend};
+use crate::candidates::{Candidate, CandidateState, Introducer};
 use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
@@ -30,9 +31,11 @@ pub struct NodeStatus {
     pub role: NodeRole,
     /// Authenticated peers, in id order.
     pub peers: Vec<PeerStatus>,
-    /// The authenticated peers that are not members (by this node's log), in id
-    /// order, with how each would join.
+    /// The candidate ledger in id order: the authenticated peers met while not
+    /// members, with what became of each and how it would join.
     pub candidates: Vec<CandidateStatus>,
+    /// Authenticated non-members the full ledger left out (they cannot be admitted).
+    pub candidates_unrecorded: usize,
     /// Refused frames by rule.
     pub refusals: RefusalCounters,
     /// Current consensus term.
@@ -81,23 +84,51 @@ impl PeerStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CandidateAdmission {
-    /// The leader admits it by itself (no `admit_only`, or listed there).
+    /// The leader admits it by itself (`admit_only` lists it: a manifest's node, a
+    /// pinned key's node).
     Automatic,
-    /// Only an operator's `admit-member` admits it (not in `admit_only`, or
-    /// `auto_admit` off).
+    /// Only an operator's `admit-member` admits it.
     Operator,
     /// It was removed, and is not admitted again by itself.
     Removed,
 }
 
-/// One candidate as a node sees it.
+/// One entry of a node's candidate ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CandidateStatus {
-    /// The peer as discovery knows it.
-    #[serde(flatten)]
-    pub peer: PeerStatus,
-    /// How it would join.
+    /// Its id.
+    pub node_id: NodeId,
+    /// Where it last spoke from.
+    pub addr: SocketAddr,
+    /// The role it claims.
+    pub role: NodeRole,
+    /// What became of it.
+    pub state: CandidateState,
+    /// Who made this node meet it.
+    pub introduced_by: Introducer,
+    /// Milliseconds since this node recorded it.
+    pub introduced_ms_ago: u64,
+    /// Milliseconds since its state last changed.
+    pub changed_ms_ago: u64,
+    /// How it would join while it waits.
     pub admission: CandidateAdmission,
+}
+
+impl CandidateStatus {
+    /// The status at `now` of `candidate`, whose id is `node_id`.
+    pub fn of(node_id: NodeId, candidate: &Candidate, admission: CandidateAdmission, now: Instant) -> Self {
+        let ms_since = |at: Instant| now.saturating_since(at).as_millis() as u64;
+        Self {
+            node_id,
+            addr: candidate.addr,
+            role: candidate.role,
+            state: candidate.state,
+            introduced_by: candidate.introduced_by,
+            introduced_ms_ago: ms_since(candidate.introduced_at),
+            changed_ms_ago: ms_since(candidate.changed_at),
+            admission,
+        }
+    }
 }
 
 /// The replicated state as one node has applied it.

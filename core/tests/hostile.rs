@@ -9,8 +9,10 @@ mod harness;
 use std::net::SocketAddr;
 
 use harness::{Harness, addr, consensus_configs, namespace};
+use psionic_core::candidates::CandidateState;
 use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, SnapshotMeta, StampedDecision};
 use psionic_core::refusal::ConsensusMessageKind;
+use psionic_core::status::CandidateAdmission;
 use psionic_core::wire::{Hello, Message};
 use psionic_core::{Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind};
 
@@ -245,11 +247,10 @@ fn a_decision_from_another_node_than_the_leader_is_refused() {
     assert_keeps_committing(&mut harness, committed);
 }
 
-/// Ten token holders announce themselves as coordinator-capable to the leader.
-fn puppets_announce(harness: &mut Harness, leader: usize) -> Vec<psionic_core::NodeId> {
+/// The ids of the ten puppets: token holders with keys of their own.
+fn puppet_ids() -> Vec<psionic_core::NodeId> {
     (0..10u32)
         .map(|fake| {
-            harness.inject(fake_addr(100 + fake), leader, forged(100 + fake, leader, 0, hello()));
             let mut secret = [0xee; 32];
             secret[..4].copy_from_slice(&(100 + fake).to_le_bytes());
             NodeIdentity::new(secret, NodeEpoch(1)).node_id()
@@ -257,28 +258,47 @@ fn puppets_announce(harness: &mut Harness, leader: usize) -> Vec<psionic_core::N
         .collect()
 }
 
-/// With `admit_only`, puppet ids claiming the coordinator role are never admitted
-/// (nor promoted); without it, they join no faster than one per heartbeat.
-#[test]
-fn puppet_ids_are_admitted_only_when_allowed_and_never_faster_than_one_a_heartbeat() {
-    let mut configs = consensus_configs(3, 3);
-    let genesis: std::collections::BTreeSet<_> = (0..3).map(harness::node_id).collect();
-    for config in &mut configs {
-        config.consensus.admit_only = Some(genesis.clone());
+/// The ten puppets announce themselves as coordinator-capable to the leader.
+fn puppets_announce(harness: &mut Harness, leader: usize) {
+    for fake in 0..10u32 {
+        harness.inject(fake_addr(100 + fake), leader, forged(100 + fake, leader, 0, hello()));
     }
-    let mut harness = Harness::new(configs, 37);
+}
+
+/// Puppet ids claiming the coordinator role wait as candidates and are never admitted
+/// (nor promoted) unless listed; listed, they join no faster than one per heartbeat.
+#[test]
+fn puppet_ids_are_admitted_only_when_listed_and_never_faster_than_one_a_heartbeat() {
+    let puppets = puppet_ids();
+    let mut harness = Harness::new(consensus_configs(3, 3), 37);
     let leader = harness.await_leader(3_000);
-    let puppets = puppets_announce(&mut harness, leader);
+    puppets_announce(&mut harness, leader);
     harness.run_until_ms(harness.now.as_millis() + 2_000);
     let members = &harness.nodes[leader].consensus().state().members;
     assert!(
         puppets.iter().all(|puppet| !members.contains_key(puppet)),
         "no puppet admitted"
     );
+    let status = harness.nodes[leader].status(harness.now);
+    let waiting: Vec<_> = status
+        .candidates
+        .iter()
+        .filter(|candidate| {
+            candidate.state == CandidateState::Introduced && candidate.admission == CandidateAdmission::Operator
+        })
+        .map(|candidate| candidate.node_id)
+        .collect();
+    let mut expected = puppets.clone();
+    expected.sort();
+    assert_eq!(waiting, expected, "every puppet waits for an operator");
 
-    let mut harness = Harness::new(consensus_configs(3, 3), 37);
+    let mut configs = consensus_configs(3, 3);
+    for config in &mut configs {
+        config.consensus.admit_only.extend(puppets.iter().copied());
+    }
+    let mut harness = Harness::new(configs, 37);
     let leader = harness.await_leader(3_000);
-    let puppets = puppets_announce(&mut harness, leader);
+    puppets_announce(&mut harness, leader);
     let heartbeat_ms = harness.configs[leader].consensus.heartbeat_interval_ms;
     harness.run_until_ms(harness.now.as_millis() + 3 * heartbeat_ms);
     let members = &harness.nodes[leader].consensus().state().members;

@@ -32,7 +32,7 @@
 //! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
 //! admit_only = ["<32 hex>"]              # optional: the only ids admitted without an operator
-//! auto_admit = true                      # optional: false admits no one without an operator
+//!                                        # (default: none; the pinned keys' nodes under configured-peers)
 //! ```
 
 use std::net::SocketAddr;
@@ -103,7 +103,6 @@ struct RawConsensus {
     election_timeout_ms_max: Option<u64>,
     snapshot_after_entries: Option<u64>,
     snapshot_after_bytes: Option<u64>,
-    auto_admit: Option<bool>,
     admit_only: Option<Vec<NodeId>>,
 }
 
@@ -288,6 +287,7 @@ impl ConfigFile {
                 min_ms: PROBE_INTERVAL_MS_MIN,
             });
         }
+        let consensus = raw.consensus.resolve(&posture);
         let settings = NodeSettings {
             data_dir: base.join(raw.data_dir),
             namespace: raw.namespace,
@@ -298,7 +298,7 @@ impl ConfigFile {
             stream_port: raw.stream_port,
             seeds: raw.seeds,
             discovery: raw.discovery.resolve(),
-            consensus: raw.consensus.resolve(),
+            consensus,
             clock: Clock::new(),
             mutations: Default::default(),
             devices: DeviceSource::Probe {
@@ -354,7 +354,13 @@ impl RawDiscovery {
 }
 
 impl RawConsensus {
-    fn resolve(self) -> ConsensusConfig {
+    /// The consensus settings; without `admit_only`, the pinned keys' nodes under
+    /// configured-peers (the list is the allowlist) and no one under trusted-LAN.
+    fn resolve(self, posture: &TrustPosture) -> ConsensusConfig {
+        let pinned = match posture {
+            TrustPosture::ConfiguredPeers { peers } => peers.iter().map(NodeId::from_public_key).collect(),
+            TrustPosture::TrustedLan { .. } => Default::default(),
+        };
         let defaults = ConsensusConfig::default();
         ConsensusConfig {
             initial_voters: self
@@ -364,8 +370,7 @@ impl RawConsensus {
                 .collect(),
             snapshot_after_entries: self.snapshot_after_entries.unwrap_or(defaults.snapshot_after_entries),
             snapshot_after_bytes: self.snapshot_after_bytes.unwrap_or(defaults.snapshot_after_bytes),
-            auto_admit: self.auto_admit.unwrap_or(defaults.auto_admit),
-            admit_only: self.admit_only.map(|ids| ids.into_iter().collect()),
+            admit_only: self.admit_only.map_or(pinned, |ids| ids.into_iter().collect()),
             ..defaults
         }
         .with_timing(TimingOverrides {
@@ -439,97 +444,4 @@ pub(crate) fn read_secret(path: &Path, secret: SecretFile, len_min: usize) -> Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config_with_devices(devices: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let token = dir.path().join("token");
-        std::fs::write(&token, "the lab's admission token, 2026").unwrap();
-        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let path = dir.path().join("node.toml");
-        let text = format!(
-            "data_dir = \"n1\"\nnamespace = \"lab\"\ncluster_genesis = \"lab\"\nrole = \"both\"\n\
-             discovery_bind = \"127.0.0.1:0\"\noperator_bind = \"127.0.0.1:0\"\n\
-             [trust]\nposture = \"trusted-lan\"\nadmission_token_file = \"token\"\n{devices}"
-        );
-        std::fs::write(&path, text).unwrap();
-        (dir, path)
-    }
-
-    fn probe_interval_ms(loaded: &ConfigFile) -> u64 {
-        match loaded.settings.devices {
-            DeviceSource::Probe { every_ms } => every_ms,
-            DeviceSource::Given(_) => panic!("a configuration file probes the driver"),
-        }
-    }
-
-    #[test]
-    fn the_device_probe_interval_is_configurable_and_bounded() {
-        let (_dir, path) = config_with_devices("");
-        let loaded = ConfigFile::load(&path).unwrap();
-        assert_eq!(probe_interval_ms(&loaded), PROBE_INTERVAL_MS_DEFAULT);
-
-        let (_dir, path) = config_with_devices("[devices]\nprobe_interval_ms = 1000\n");
-        assert_eq!(probe_interval_ms(&ConfigFile::load(&path).unwrap()), 1000);
-
-        let (_dir, path) = config_with_devices("[devices]\nprobe_interval_ms = 10\n");
-        let refused = ConfigFile::load(&path).unwrap_err();
-        assert!(
-            matches!(
-                refused,
-                ConfigFileError::ProbeIntervalTooShort {
-                    given_ms: 10,
-                    min_ms: 100,
-                    ..
-                }
-            ),
-            "{refused}"
-        );
-
-        let (_dir, path) = config_with_devices("[devices]\nprobe_every = 1000\n");
-        let refused = ConfigFile::load(&path).unwrap_err().to_string();
-        assert!(refused.contains("probe_every") && refused.contains("line"), "{refused}");
-    }
-
-    #[test]
-    fn the_reference_executor_step_time_is_configurable_and_bounded() {
-        let (_dir, path) = config_with_devices("");
-        assert!(ConfigFile::load(&path).unwrap().settings.executor.step_time().is_zero());
-
-        let (_dir, path) = config_with_devices("[executor]\nreference_step_ms = 5\n");
-        let loaded = ConfigFile::load(&path).unwrap();
-        assert_eq!(
-            loaded.settings.executor.step_time(),
-            std::time::Duration::from_millis(5)
-        );
-
-        let (_dir, path) = config_with_devices("[executor]\nreference_step_ms = 60000\n");
-        let refused = ConfigFile::load(&path).unwrap_err();
-        assert!(
-            matches!(
-                refused,
-                ConfigFileError::ReferenceStepTooLong {
-                    given_ms: 60_000,
-                    max_ms: REFERENCE_STEP_MS_MAX,
-                    ..
-                }
-            ),
-            "{refused}"
-        );
-    }
-
-    #[test]
-    fn the_bandwidth_probe_frame_size_is_configurable() {
-        let frame_bytes = |section: &str| {
-            let (_dir, path) = config_with_devices(section);
-            ConfigFile::load(&path)
-                .unwrap()
-                .settings
-                .discovery
-                .link_probe_frame_bytes
-        };
-        assert_eq!(frame_bytes(""), DiscoveryConfig::default().link_probe_frame_bytes);
-        assert_eq!(frame_bytes("[discovery]\nlink_probe_frame_bytes = 4096\n"), 4096);
-    }
-}
+mod tests;

@@ -261,7 +261,7 @@ impl Driver {
                 let _ = reply.send(self.core.cancel_request(now, request));
             }
             Request::Status { reply } => {
-                let _ = reply.send(self.core.status());
+                let _ = reply.send(self.core.status(now));
             }
             Request::StateReport { reply } => {
                 let _ = reply.send(self.core.state_report(now));

@@ -42,6 +42,8 @@ pub enum Mutation {
     SkipReadIndexWait,
     /// Follow any sender that authenticates as leader, and take its decisions.
     FollowAnySender,
+    /// Admit every waiting candidate, listed or not.
+    AdmitUnlisted,
 }
 
 impl Mutation {
@@ -58,6 +60,7 @@ impl Mutation {
             Mutation::ReadLocalAsLinearizable => "read-local-as-linearizable",
             Mutation::SkipReadIndexWait => "skip-read-index-wait",
             Mutation::FollowAnySender => "follow-any-sender",
+            Mutation::AdmitUnlisted => "admit-unlisted",
         }
     }
 
@@ -74,6 +77,7 @@ impl Mutation {
             read_local_as_linearizable: self == Mutation::ReadLocalAsLinearizable,
             skip_read_index_wait: self == Mutation::SkipReadIndexWait,
             follow_any_sender: self == Mutation::FollowAnySender,
+            admit_unlisted: self == Mutation::AdmitUnlisted,
         }
     }
 }

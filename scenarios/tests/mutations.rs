@@ -121,3 +121,14 @@ fn following_any_sender_follows_the_impostor() {
         "seed {seed}: {violation:?}"
     );
 }
+
+/// The impostor of `failover` introduces itself as coordinator-capable: a leader that
+/// admits unlisted candidates makes it a member.
+#[test]
+fn admitting_unlisted_candidates_admits_the_impostor() {
+    let (seed, violation) = first_caught(Mutation::AdmitUnlisted).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::RefusedPeerAdmitted { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod history;
+pub mod runbook;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};

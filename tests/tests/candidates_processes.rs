@@ -1,6 +1,7 @@
 //! A cluster that admits only the ids it lists: a node holding the token but not
-//! listed waits as a candidate (`psionic-node candidates` names it, with `operator`
-//! admission) until an operator submits its `admit-member`, as the runbook says.
+//! listed waits as a candidate (`psionic-node candidates` names it, introduced by its
+//! seed, with `operator` admission) until an operator submits its `admit-member`, as
+//! the runbook says; the ledger then records it accepted.
 #![cfg(not(madsim))]
 
 use std::time::Duration;
@@ -24,9 +25,12 @@ fn an_unlisted_node_waits_as_a_candidate_until_an_operator_admits_it() {
 
     let candidates = || node_cli(&["candidates", "--operator", &api]).1;
     wait_until(Duration::from_secs(20), "the joiner is a candidate", || {
-        candidates()
-            .lines()
-            .any(|line| line.starts_with(&joiner_id) && line.ends_with("operator"))
+        candidates().lines().any(|line| {
+            line.starts_with(&joiner_id)
+                && line.contains(" introduced ")
+                && line.contains(" itself ")
+                && line.ends_with("operator")
+        })
     });
     std::thread::sleep(Duration::from_secs(2));
     let (_, members, _) = node_cli(&["members", "--operator", &api]);
@@ -47,5 +51,13 @@ fn an_unlisted_node_waits_as_a_candidate_until_an_operator_admits_it() {
     wait_until(Duration::from_secs(20), "the joiner is a member", || {
         node_cli(&["members", "--operator", &api]).1.contains(&joiner_id)
     });
-    assert!(!candidates().contains(&joiner_id), "a member is no candidate");
+    wait_until(
+        Duration::from_secs(20),
+        "the ledger to record the joiner accepted",
+        || {
+            candidates()
+                .lines()
+                .any(|line| line.starts_with(&joiner_id) && line.contains(" accepted "))
+        },
+    );
 }

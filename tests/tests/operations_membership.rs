@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use psionic_tests::cluster::{CONVERGE, Cluster, applied, commit, leader_of};
+use psionic_tests::runbook::{run_as_written, runbook_block};
 use psionic_tests::{NodeProcess, http_get_json, http_post_json, init_node, wait_until, write_config, write_token};
 use serde_json::json;
 
@@ -49,6 +50,8 @@ fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
     cluster.assert_history_linearizable();
 }
 
+/// The runbook's "Add a node", run as written: each new node waits as a candidate
+/// until the operator's commands admit it, then is promoted to voter.
 #[test]
 fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,14 +62,37 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
     wait_until(CONVERGE, "the founder to lead its own cluster", || {
         leader_of(&founder).as_deref() == Some(founder_id.as_str())
     });
+    let api = founder.listening.operator_addr;
     let seed = [founder.listening.discovery_addr];
+    let block = runbook_block("## Add a node");
     let mut nodes = vec![founder];
     for name in ["n2", "n3"] {
-        init_node(&dir.join(name));
+        let id = init_node(&dir.join(name));
         nodes.push(NodeProcess::start(&write_config(dir, name, &seed, "token")).unwrap());
+        wait_until(CONVERGE, "the new node to wait as a candidate", || {
+            let candidates = http_get_json(api, "/v1/candidates");
+            candidates.as_array().unwrap().iter().any(|candidate| {
+                candidate["node_id"] == id.as_str()
+                    && candidate["state"] == "introduced"
+                    && candidate["admission"] == "operator"
+            })
+        });
+        assert!(
+            !member_ids(api).contains(&id),
+            "not a member before the operator admits it"
+        );
+        let script = block
+            .replace("127.0.0.1:7480", &api.to_string())
+            .replace("<node id>", &id);
+        let said = run_as_written(dir, &script);
+        assert!(
+            said.lines()
+                .any(|line| line.starts_with(&id) && line.ends_with("operator")),
+            "{said}"
+        );
     }
     wait_until(CONVERGE, "both added nodes to be promoted to voters", || {
-        let members = http_get_json(nodes[0].listening.operator_addr, "/v1/members");
+        let members = http_get_json(api, "/v1/members");
         let voters = members
             .as_array()
             .unwrap()
@@ -84,8 +110,15 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
     }
     wait_until(CONVERGE, "every node to apply every command with one digest", || {
         let states: Vec<_> = nodes.iter().map(applied).collect();
-        states.iter().all(|state| state.0 >= last && *state == states[0])
+        states.iter().all(|state| *state == states[0] && state.0 >= last)
     });
+}
+
+fn member_ids(api: std::net::SocketAddr) -> Vec<String> {
+    let members = http_get_json(api, "/v1/members");
+    let ids = members.as_array().unwrap().iter();
+    ids.map(|member| member["node_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]

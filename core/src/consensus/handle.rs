@@ -45,6 +45,8 @@ pub struct Mutations {
     /// Follow any sender that authenticates as leader, and take its decisions (drops
     /// the checks of who may lead and decide).
     pub follow_any_sender: bool,
+    /// Admit every waiting candidate, listed or not.
+    pub admit_unlisted: bool,
 }
 
 impl Consensus {

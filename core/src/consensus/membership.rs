@@ -132,17 +132,18 @@ impl Consensus {
         self.maybe_snapshot();
     }
 
-    /// Leader: the membership changes it would propose now. Authenticated peers that
-    /// are not members (and that `admit_only` allows) are admitted as learners, at
-    /// most [`super::ADMISSIONS_PER_HEARTBEAT_MAX`] at a time; learners that caught up
-    /// are marked ready and, if coordinator-capable and allowed, promoted one at a time.
+    /// Leader: the membership changes it would propose now. Candidates that
+    /// `admit_only` lists are admitted as learners, at most
+    /// [`super::ADMISSIONS_PER_HEARTBEAT_MAX`] at a time; members that caught up are
+    /// marked ready and, if coordinator-capable, promoted one at a time (a member was
+    /// listed or admitted by an operator: nothing else ever becomes a voter).
     pub(crate) fn membership_proposals(&self, discovered: &[(NodeId, NodeRole)]) -> Vec<ClusterCommand> {
         let Role::Leader(leadership) = &self.role else {
             return Vec::new();
         };
         let members = self.effective_members();
         let removed = self.effective_removed();
-        let allowed = |id: &NodeId| self.config.admit_only.as_ref().is_none_or(|only| only.contains(id));
+        let allowed = |id: &NodeId| self.config.admit_only.contains(id) || self.mutations().admit_unlisted;
         let mut commands: Vec<ClusterCommand> = discovered
             .iter()
             .filter(|(id, _)| !members.contains_key(id) && !removed.contains(id) && allowed(id))
@@ -171,7 +172,6 @@ impl Consensus {
         if self.may_change_voters() {
             let promotable = self.state.members.iter().find(|(id, member)| {
                 !member.voter
-                    && allowed(id)
                     && member.role.is_coordinator_capable()
                     && caught_up(id)
                     && member.status == MemberStatus::Ready
@@ -198,10 +198,9 @@ impl Consensus {
     /// How the authenticated non-member `node` would join this node's cluster.
     pub(crate) fn admission_of(&self, node: NodeId) -> crate::status::CandidateAdmission {
         use crate::status::CandidateAdmission;
-        let allowed = self.config.admit_only.as_ref().is_none_or(|only| only.contains(&node));
         if self.effective_removed().contains(&node) {
             CandidateAdmission::Removed
-        } else if self.config.auto_admit && allowed {
+        } else if self.config.admit_only.contains(&node) {
             CandidateAdmission::Automatic
         } else {
             CandidateAdmission::Operator

@@ -80,13 +80,11 @@ pub struct ConsensusConfig {
     /// a hash of the whole state per entry, so it is off by default; the simulator
     /// turns it on to compare states index by index.
     pub digest_on_apply: bool,
-    /// Whether the leader admits authenticated peers as learners, marks caught-up
-    /// members ready and promotes caught-up coordinator-capable learners to voters.
-    pub auto_admit: bool,
-    /// With `auto_admit`: the only ids admitted and promoted without an operator (a
-    /// manifest's nodes, say); none: every authenticated peer. Others wait for an
-    /// operator's `admit-member` (and `promote-voter`).
-    pub admit_only: Option<std::collections::BTreeSet<NodeId>>,
+    /// The only ids the leader admits as learners without an operator (a manifest's
+    /// nodes, the pinned keys' nodes); empty: none. Any other authenticated peer waits
+    /// as a candidate until an operator's `admit-member`. Every member, however
+    /// admitted, is marked ready once caught up and, if coordinator-capable, promoted.
+    pub admit_only: std::collections::BTreeSet<NodeId>,
 }
 
 /// Peers admitted as learners per heartbeat at most: a flood of fresh ids joins no
@@ -106,8 +104,7 @@ impl Default for ConsensusConfig {
             snapshot_after_bytes: 4 * 1024 * 1024,
             snapshot_chunk_bytes: 32 * 1024,
             digest_on_apply: false,
-            auto_admit: true,
-            admit_only: None,
+            admit_only: std::collections::BTreeSet::new(),
         }
     }
 }

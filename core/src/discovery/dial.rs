@@ -1,5 +1,6 @@
 //! Addresses to probe whose node is not (yet) an authenticated peer.
 
+use crate::candidates::Introducer;
 use crate::config::DiscoveryConfig;
 use crate::identity::NodeId;
 use crate::time::Instant;
@@ -9,11 +10,25 @@ use crate::time::Instant;
 pub enum DialOrigin {
     /// Configured seed address: probed for ever, with backoff while silent.
     Seed,
-    /// Gossiped by a peer: dropped once it authenticates or stays silent.
+    /// Gossiped by a peer (or a node that spoke to an earlier life of this one):
+    /// dropped once it authenticates or stays silent.
     Gossip {
         /// The id the gossip named.
         node_id: NodeId,
+        /// The authenticated peer that named it.
+        from: NodeId,
     },
+}
+
+impl DialOrigin {
+    /// Who introduced the node that answers at this address, `answering`.
+    pub fn introducer(self, answering: NodeId) -> Introducer {
+        match self {
+            DialOrigin::Seed => Introducer::Seed,
+            DialOrigin::Gossip { from, .. } if from != answering => Introducer::Peer(from),
+            DialOrigin::Gossip { .. } => Introducer::Itself,
+        }
+    }
 }
 
 /// A dial target.

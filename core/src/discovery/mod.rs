@@ -26,6 +26,7 @@ pub use link::{BurstDue, LinkMeter};
 pub use peer::{Peer, PeerHealth};
 
 use crate::backend::LinkTelemetry;
+use crate::candidates::Introducer;
 use crate::config::DiscoveryConfig;
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
 use crate::io::Event;
@@ -94,12 +95,16 @@ impl Discovery {
 
     /// Records an authenticated frame from a peer.
     pub fn on_heard(&mut self, now: Instant, heard: Heard, events: &mut Vec<Event>) {
+        let introduced_by = self
+            .dials
+            .get(&heard.addr)
+            .map_or(Introducer::Itself, |dial| dial.origin.introducer(heard.peer));
         self.on_dial_answered(heard.addr, now);
         let next_probe_at = now + ms(self.config.probe_interval_ms);
         let Some(peer) = self.peers.get_mut(&heard.peer) else {
             let Some(role) = heard.role else { return };
-            self.peers
-                .insert(heard.peer, Peer::new(&heard, role, now, next_probe_at));
+            let peer = Peer::new(&heard, role, introduced_by, now, next_probe_at);
+            self.peers.insert(heard.peer, peer);
             events.push(Event::PeerDiscovered {
                 peer: heard.peer,
                 addr: heard.addr,
@@ -133,8 +138,9 @@ impl Discovery {
         peer.heard(&heard, now);
     }
 
-    /// Adds gossiped addresses of peers not yet known (never `self_id`).
-    pub fn on_gossip(&mut self, now: Instant, self_id: NodeId, records: &[PeerRecord]) {
+    /// Adds the addresses of peers not yet known (never `self_id`) that the
+    /// authenticated peer `from` gossiped.
+    pub fn on_gossip(&mut self, now: Instant, self_id: NodeId, from: NodeId, records: &[PeerRecord]) {
         for record in records {
             let known = record.node_id == self_id || self.peers.contains_key(&record.node_id);
             if known || self.dials.contains_key(&record.addr) {
@@ -148,6 +154,7 @@ impl Discovery {
                 Dial::new(
                     DialOrigin::Gossip {
                         node_id: record.node_id,
+                        from,
                     },
                     now,
                 ),
@@ -260,7 +267,8 @@ impl Discovery {
         if known || self.dials.contains_key(&addr) || self.dials.len() >= self.config.dial_candidates_max {
             return;
         }
-        self.dials.insert(addr, Dial::new(DialOrigin::Gossip { node_id }, now));
+        let origin = DialOrigin::Gossip { node_id, from: node_id };
+        self.dials.insert(addr, Dial::new(origin, now));
     }
 
     /// The links measured to reachable peers, at most `links_max`, in id order.

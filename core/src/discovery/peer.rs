@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Heard;
 use super::link::LinkMeter;
+use crate::candidates::Introducer;
 use crate::config::DiscoveryConfig;
 use crate::identity::{NodeEpoch, NodeRole};
 use crate::time::Instant;
@@ -56,6 +57,8 @@ pub struct Peer {
     pub stream_port: Option<u16>,
     /// What this node measured of the link to it.
     pub link: LinkMeter,
+    /// Who made this node meet it.
+    pub introduced_by: Introducer,
 }
 
 impl Peer {
@@ -66,7 +69,13 @@ impl Peer {
 }
 
 impl Peer {
-    pub(super) fn new(heard: &Heard, role: NodeRole, now: Instant, next_probe_at: Instant) -> Self {
+    pub(super) fn new(
+        heard: &Heard,
+        role: NodeRole,
+        introduced_by: Introducer,
+        now: Instant,
+        next_probe_at: Instant,
+    ) -> Self {
         Self {
             addr: heard.addr,
             role,
@@ -77,6 +86,7 @@ impl Peer {
             next_probe_at,
             stream_port: heard.stream_port,
             link: LinkMeter::new(next_probe_at),
+            introduced_by,
         }
     }
 

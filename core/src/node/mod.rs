@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::backend::{DeviceReport, LINKS_PER_REPORT_MAX};
+use crate::candidates::{CandidateLedger, Membership};
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
@@ -52,7 +53,8 @@ pub struct Node {
     keys: BTreeMap<NodeId, [u8; 32]>,
     /// This node's public key, carried in every frame.
     public_key: [u8; 32],
-    auto_admit: bool,
+    /// The peers met while not members, and what became of them.
+    candidates: CandidateLedger,
     /// Port of this node's peer-stream listener, announced in hellos.
     stream_port: Option<u16>,
     refusals: RefusalCounters,
@@ -93,7 +95,6 @@ impl Node {
         found_if_alone(&mut config)?;
         let identity = (config.identity.node_id(), config.identity.epoch(), config.cluster_id);
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
-        let auto_admit = config.consensus.auto_admit;
         let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
         consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
         let mut node = Self {
@@ -109,7 +110,7 @@ impl Node {
             addrs: BTreeMap::new(),
             keys: BTreeMap::new(),
             public_key: config.identity.public_key().to_bytes(),
-            auto_admit,
+            candidates: CandidateLedger::default(),
             stream_port: config.stream_port,
             refusals: RefusalCounters::default(),
             timers: TimerTable::default(),
@@ -331,18 +332,13 @@ impl Node {
         }
     }
 
-    /// A serialisable snapshot of this node's view.
-    pub fn status(&self) -> NodeStatus {
+    /// A serialisable snapshot of this node's view at `now`.
+    pub fn status(&self, now: Instant) -> NodeStatus {
         let consensus = &self.consensus;
-        let members = consensus.effective_members();
         let candidates = self
-            .discovery
-            .peers()
-            .filter(|(id, _)| !members.contains_key(id))
-            .map(|(id, peer)| CandidateStatus {
-                peer: PeerStatus::of(id, peer),
-                admission: consensus.admission_of(id),
-            })
+            .candidates
+            .entries()
+            .map(|(id, candidate)| CandidateStatus::of(id, candidate, consensus.admission_of(id), now))
             .collect();
         NodeStatus {
             node_id: self.node_id,
@@ -356,6 +352,7 @@ impl Node {
                 .map(|(id, peer)| PeerStatus::of(id, peer))
                 .collect(),
             candidates,
+            candidates_unrecorded: self.candidates.unrecorded(),
             refusals: self.refusals.clone(),
             term: consensus.hard_state().term,
             consensus_role: consensus.role_kind(),
@@ -383,6 +380,7 @@ impl Node {
             for (peer, stream, burst) in self.discovery.due_bursts(now) {
                 self.send_burst(peer, stream, burst);
             }
+            self.reconcile_candidates(now);
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
             self.consensus.set_links(now, links);
         }
@@ -414,18 +412,33 @@ impl Node {
 
     /// Leader, on each heartbeat: proposes membership and readiness changes due.
     fn maintain(&mut self, now: Instant) {
-        if self.auto_admit {
-            let discovered = self.reachable_peers();
-            self.consensus.maintain_membership(now, &discovered);
-        }
+        self.reconcile_candidates(now);
+        let waiting = self.reachable_candidates();
+        self.consensus.maintain_membership(now, &waiting);
         self.consensus.maintain_readiness(now);
         self.consensus.reroute_lost_assignments(now);
     }
 
-    fn reachable_peers(&self) -> Vec<(NodeId, NodeRole)> {
+    /// Brings the candidate ledger up to date, once this node holds the cluster's
+    /// state (before, every peer would look like a candidate).
+    fn reconcile_candidates(&mut self, now: Instant) {
+        if self.consensus.state().genesis.is_none() {
+            return;
+        }
+        let members = self.consensus.effective_members().into_keys().collect();
+        let removed = self.consensus.effective_removed();
+        let membership = Membership {
+            members: &members,
+            removed: &removed,
+        };
+        self.candidates.reconcile(now, self.discovery.peers(), &membership);
+    }
+
+    /// Candidates that wait and answer probes, with the role each claims.
+    fn reachable_candidates(&self) -> Vec<(NodeId, NodeRole)> {
         self.discovery
             .peers()
-            .filter(|(_, peer)| peer.health == PeerHealth::Reachable)
+            .filter(|(id, peer)| peer.health == PeerHealth::Reachable && self.candidates.is_introduced(*id))
             .map(|(id, peer)| (id, peer.role))
             .collect()
     }

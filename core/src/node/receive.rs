@@ -149,12 +149,12 @@ impl Node {
     fn dispatch_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, message: Message, introduced: bool) {
         match message {
             Message::Hello(hello) => {
-                self.discovery.on_gossip(now, self.node_id, &hello.peers);
+                self.discovery.on_gossip(now, self.node_id, sender, &hello.peers);
                 let ack = self.hello_for(from, hello.probe_sent_us);
                 self.send_addressed(from, TransportClass::Datagram, sender, Message::HelloAck(ack));
             }
             Message::HelloAck(hello) => {
-                self.discovery.on_gossip(now, self.node_id, &hello.peers);
+                self.discovery.on_gossip(now, self.node_id, sender, &hello.peers);
                 self.discovery.on_probe_answered(now, sender, hello.probe_sent_us);
                 if introduced {
                     let hello = self.hello_for(from, now.as_micros());

@@ -148,6 +148,10 @@ pub fn sealed_for(
     encode_frame(&body, &mut lan_authenticator(identity), Seal::to(&recipient)).unwrap()
 }
 
+/// Honest nodes a harness cluster may hold: all of them are admitted without an
+/// operator, as a manifest's nodes are.
+pub const HONEST_NODES_MAX: usize = 32;
+
 /// Config of honest node `index` of a cluster whose nodes are seeded with node 0 only.
 pub fn config(index: usize, epoch: u64) -> NodeConfig {
     NodeConfig {
@@ -162,7 +166,10 @@ pub fn config(index: usize, epoch: u64) -> NodeConfig {
         discovery: DiscoveryConfig::default(),
         rng_seed: index as u64,
         stream_port: None,
-        consensus: ConsensusConfig::default(),
+        consensus: ConsensusConfig {
+            admit_only: (0..HONEST_NODES_MAX).map(node_id).collect(),
+            ..ConsensusConfig::default()
+        },
         durable: Durable::default(),
     }
 }
@@ -229,7 +236,7 @@ impl Harness {
         let configs = (0..count)
             .map(|index| {
                 let mut config = config(index, 1);
-                config.consensus.auto_admit = false;
+                config.consensus.admit_only.clear();
                 config
             })
             .collect();

@@ -76,7 +76,7 @@ impl Manifest {
                 .filter(|(_, node)| node.voter)
                 .map(|(id, node)| (id, node.role))
                 .collect(),
-            admit_only: Some(self.nodes().map(|(id, _)| id).collect()),
+            admit_only: self.nodes().map(|(id, _)| id).collect(),
             ..ConsensusConfig::default()
         }
         .with_timing(self.timing());

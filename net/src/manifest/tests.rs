@@ -138,5 +138,5 @@ fn a_node_run_from_a_manifest_admits_only_the_manifests_nodes() {
     .unwrap();
     let config = parsed.node_config(dir.path(), "n2").unwrap();
     let nodes: std::collections::BTreeSet<NodeId> = parsed.nodes().map(|(id, _)| id).collect();
-    assert_eq!(config.settings.consensus.admit_only, Some(nodes));
+    assert_eq!(config.settings.consensus.admit_only, nodes);
 }

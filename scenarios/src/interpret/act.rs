@@ -137,7 +137,7 @@ impl Play<'_> {
                 every_ms,
                 faults,
             } => self.chaos(*for_ms, *every_ms, faults).await,
-            Action::AddNode { role } => self.add_node(*role),
+            Action::AddNode { role, within_ms } => self.add_node(*role, Duration::from_millis(*within_ms)).await?,
             Action::Remove {
                 node,
                 within_ms,

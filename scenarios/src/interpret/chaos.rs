@@ -124,7 +124,7 @@ impl Play<'_> {
             }
             ChaosFault::Membership if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 => {
                 let _ = self.remove(&Target::Follower, within, true).await;
-                self.add_node(psionic_core::NodeRole::Both);
+                let _ = self.add_node(psionic_core::NodeRole::Both, within).await;
             }
             _ => {}
         }

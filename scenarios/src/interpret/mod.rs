@@ -92,7 +92,15 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
         .take(cluster.voters.unwrap_or(coordinators).min(coordinators))
         .map(|key| (NodeIdentity::new(*key, NodeEpoch(0)).node_id(), NodeRole::Both))
         .collect();
-    let consensus = consensus_config(cluster, voters);
+    // Like a manifest: the scenario's nodes, and no one else, join by themselves.
+    let listed = keys
+        .iter()
+        .map(|key| NodeIdentity::new(*key, NodeEpoch(0)).node_id())
+        .collect();
+    let consensus = ConsensusConfig {
+        admit_only: listed,
+        ..consensus_config(cluster, voters)
+    };
     let mut specs: Vec<NodeSpec> = keys
         .iter()
         .enumerate()

@@ -17,8 +17,11 @@ use crate::script::Target;
 const REFUSAL_WITHIN: Duration = Duration::from_secs(2);
 
 impl Play<'_> {
-    /// Starts `n<next>` with `role`, seeded with every live node and no genesis voters.
-    pub(super) fn add_node(&mut self, role: NodeRole) {
+    /// Starts `n<next>` with `role`, seeded with every live node and no genesis voters,
+    /// and admits it through the leader within `within`. An operator whose admission
+    /// does not commit in time gives up and stops the node (it is left out of
+    /// liveness, as a removed one is).
+    pub(super) async fn add_node(&mut self, role: NodeRole, within: Duration) -> Result<(), NotApplied> {
         let octet = self.next_octet();
         let seeds = self
             .cluster
@@ -33,12 +36,22 @@ impl Play<'_> {
         let name = format!("n{octet}");
         self.last_target = Some(name.clone());
         self.cluster.add_joining_node(NodeSpec {
-            name,
+            name: name.clone(),
             secret_key: madsim::rand::random(),
             settings,
             honest: true,
             devices: readiness(None),
         });
+        let admit = ClusterCommand::AdmitMember {
+            node: self.cluster.node_id(&name),
+            role,
+            stream_addr: None,
+        };
+        if let Err(not_admitted) = self.cluster.operator_command(admit, within).await {
+            self.cluster.retire(&name);
+            return Err(not_admitted);
+        }
+        Ok(())
     }
 
     /// The octet of the next added node: after every honest node so far.

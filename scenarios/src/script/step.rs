@@ -156,10 +156,13 @@ pub enum Action {
         gpus: super::GpuSpec,
     },
     /// Start a fresh node (`n<next>`) that joins through seeds (every live node) with
-    /// no genesis voters of its own, as the runbook adds one.
+    /// no genesis voters of its own, and admit it through the leader (`admit-member`),
+    /// as the runbook adds one.
     AddNode {
         /// Its role.
         role: NodeRole,
+        /// Bound on the admission's commit.
+        within_ms: u64,
     },
     /// Remove a member through the leader (an operator command, asked again after
     /// passing refusals); once committed the node is stopped for good.

@@ -190,6 +190,7 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
         },
         "add-node" => Action::AddNode {
             role: role(raw.role.as_deref())?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
         },
         "remove" => Action::Remove {
             node: node("leader, follower, random, killed")?,

@@ -38,10 +38,12 @@ fn operator_steps_read_with_their_defaults() {
         read,
         vec![
             Action::AddNode {
-                role: psionic_core::NodeRole::Both
+                role: psionic_core::NodeRole::Both,
+                within_ms: 10_000
             },
             Action::AddNode {
-                role: psionic_core::NodeRole::Executor
+                role: psionic_core::NodeRole::Executor,
+                within_ms: 10_000
             },
             Action::Remove {
                 node: Target::Killed,

@@ -1,16 +1,18 @@
 //! The impostor fault: a node holding the cluster's token, with a key of its own, that
 //! speaks as a member (its id and key, a later epoch) without the member's secret,
 //! replays the member's frames of its current life to another node, and lies about
-//! its own place: it claims to lead a newer term, stamps a decision under its own
-//! authority and reports a completion it never ran. Every frame must be refused.
+//! its own place: it introduces itself as coordinator-capable (it may wait as a
+//! candidate, never be admitted), claims to lead a newer term, stamps a decision under
+//! its own authority and reports a completion it never ran. Every other frame must be
+//! refused.
 
 use std::net::SocketAddr;
 
 use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, StampedDecision};
 use psionic_core::dispatch::ExecutionReport;
 use psionic_core::plan::ExecutionTopologyPlan;
-use psionic_core::wire::{Authenticator, Body, Message, Recipient, Seal, Sealed, encode_frame};
-use psionic_core::{ClusterId, ClusterState, Digest, DigestKind, NodeEpoch, NodeId, NodeIdentity, RequestId};
+use psionic_core::wire::{Authenticator, Body, Hello, Message, Recipient, Seal, Sealed, encode_frame};
+use psionic_core::{ClusterId, ClusterState, Digest, DigestKind, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
 
 use super::{HARNESS_IP, SimCluster};
 use crate::trace::Fault;
@@ -60,12 +62,14 @@ impl SimCluster {
     /// that has none yet follows the first voter-claiming leader that authenticates.
     pub async fn impostor(&mut self, victim: &str, to: &str) -> ImpostorSent {
         let identity = NodeIdentity::new(madsim::rand::random(), NodeEpoch(1));
-        self.shared.state().invariants.banned.insert(identity.node_id());
+        self.shared.state().invariants.unlisted.insert(identity.node_id());
         let victim_epoch = self.current_epoch(victim);
         let posing = NodeIdentity::new(self.node(victim).spec.secret_key, NodeEpoch(victim_epoch.0 + 1_000));
         let mut sender = self.impostor_sender(&identity, to);
+        let introduction = self_introduction(&self.node(to).spec.settings, self.genesis());
         let genesis = self.genesis().unwrap_or(Digest([0; 32]));
-        let mut frames = vec![sender.frame(&posing, leadership_claim(genesis))];
+        let mut frames = vec![sender.frame(&identity, introduction)];
+        frames.push(sender.frame(&posing, leadership_claim(genesis)));
         frames.push(sender.frame(&identity, leadership_claim(genesis)));
         frames.push(sender.frame(&identity, decision_claim(sender.cluster_id, identity.node_id())));
         frames.push(sender.frame(&identity, completion_claim()));
@@ -136,6 +140,19 @@ impl SimCluster {
         });
         sent.await.expect("harness task").expect("harness socket");
     }
+}
+
+/// A hello claiming the coordinator role: it makes the impostor a candidate, which no
+/// listing names.
+fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Digest>) -> Message {
+    Message::Hello(Hello {
+        namespace: settings.namespace.clone(),
+        role: NodeRole::Both,
+        peers: Vec::new(),
+        stream_port: None,
+        probe_sent_us: 0,
+        genesis,
+    })
 }
 
 /// A heartbeat of a newer term: what a leader sends.

@@ -40,8 +40,12 @@ pub struct Invariants {
     pub log_matching: LogMatching,
     /// Every node's durable log.
     pub logs: LogModels,
-    /// Ids refused admission: never members.
+    /// Ids without valid credentials, or speaking as another: never listed as peers,
+    /// never members, never followed.
     pub banned: BTreeSet<NodeId>,
+    /// Token holders with keys of their own that no listing names and no operator
+    /// admits: they may be peers (candidates), never members, never followed.
+    pub unlisted: BTreeSet<NodeId>,
     /// No applied entry is truncated.
     pub applied_kept: AppliedKept,
 }
@@ -60,7 +64,11 @@ impl Invariants {
         self.committed.check(node, at_ms, event, &mut found);
         self.fencing.check(node, at_ms, event, &mut found);
         self.applied_kept.on_event(node, event);
-        refused_peers::check(node, &self.banned, at_ms, event, &mut found);
+        let outsiders = refused_peers::Outsiders {
+            banned: &self.banned,
+            unlisted: &self.unlisted,
+        };
+        refused_peers::check(node, &outsiders, at_ms, event, &mut found);
         found
     }
 

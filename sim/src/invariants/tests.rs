@@ -90,12 +90,8 @@ fn a_leader_missing_a_committed_entry_is_incomplete() {
     assert!(invariants.check("n3", NodeId([3; 16]), 4, &complete).is_empty());
 }
 
-#[test]
-fn a_banned_peer_listed_or_admitted_is_caught() {
-    let mut invariants = Invariants::default();
-    let intruder = NodeId([6; 16]);
-    invariants.banned.insert(intruder);
-    let admitted = Event::Applied {
+fn admission_of(node: NodeId) -> Event {
+    Event::Applied {
         index: 4,
         term: 1,
         fact: ClusterEvent::Applied {
@@ -105,15 +101,53 @@ fn a_banned_peer_listed_or_admitted_is_caught() {
                 seq: 0,
             },
             command: psionic_core::ClusterCommand::AdmitMember {
-                node: intruder,
+                node,
                 role: psionic_core::NodeRole::Both,
                 stream_addr: None,
             }
             .into(),
         },
         state_digest: None,
-    };
-    let found = invariants.check("n1", NodeId([1; 16]), 9, &admitted);
+    }
+}
+
+fn discovery_of(peer: NodeId) -> Event {
+    Event::PeerDiscovered {
+        peer,
+        addr: "10.0.0.6:7400".parse().unwrap(),
+        role: psionic_core::NodeRole::Both,
+        epoch: psionic_core::NodeEpoch(1),
+    }
+}
+
+#[test]
+fn a_banned_peer_listed_or_admitted_is_caught() {
+    let mut invariants = Invariants::default();
+    let intruder = NodeId([6; 16]);
+    invariants.banned.insert(intruder);
+    let found = invariants.check("n1", NodeId([1; 16]), 9, &admission_of(intruder));
+    assert!(
+        matches!(found.as_slice(), [Violation::RefusedPeerAdmitted { index: 4, .. }]),
+        "{found:?}"
+    );
+    let found = invariants.check("n1", NodeId([1; 16]), 9, &discovery_of(intruder));
+    assert!(
+        matches!(found.as_slice(), [Violation::RefusedPeerListed { .. }]),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unlisted_token_holder_may_be_listed_but_not_admitted() {
+    let mut invariants = Invariants::default();
+    let puppet = NodeId([7; 16]);
+    invariants.unlisted.insert(puppet);
+    assert!(
+        invariants
+            .check("n1", NodeId([1; 16]), 9, &discovery_of(puppet))
+            .is_empty()
+    );
+    let found = invariants.check("n1", NodeId([1; 16]), 9, &admission_of(puppet));
     assert!(
         matches!(found.as_slice(), [Violation::RefusedPeerAdmitted { index: 4, .. }]),
         "{found:?}"

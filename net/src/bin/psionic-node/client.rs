@@ -91,17 +91,22 @@ pub fn candidates(operator: &Operator) -> Result<(), Failed> {
         return Ok(());
     }
     println!(
-        "{:<34} {:<12} {:<22} {:<12} admission",
-        "node", "role", "address", "health"
+        "{:<34} {:<12} {:<22} {:<11} {:<34} {:>10} admission",
+        "node", "role", "address", "state", "introduced by", "age_ms"
     );
     for candidate in candidates.as_array().into_iter().flatten() {
         let word = |key: &str| candidate[key].as_str().unwrap_or("-").to_owned();
+        let introducer = &candidate["introduced_by"];
+        let introduced_by = introducer.as_str().map(str::to_owned);
+        let by_peer = || introducer["peer"].as_str().map(|peer| format!("peer {peer}"));
         println!(
-            "{:<34} {:<12} {:<22} {:<12} {}",
+            "{:<34} {:<12} {:<22} {:<11} {:<34} {:>10} {}",
             word("node_id"),
             word("role"),
             word("addr"),
-            word("health"),
+            word("state"),
+            introduced_by.or_else(by_peer).unwrap_or_else(|| "-".to_owned()),
+            candidate["introduced_ms_ago"].as_u64().unwrap_or(0),
             word("admission")
         );
     }
