@@ -9,6 +9,7 @@
 //! stream_port = 7401                     # peer streams, on the discovery IP (0: any)
 //! operator_bind = "127.0.0.1:7480"       # loopback, unless an operator token is set
 //! operator_token_file = "operator-token" # owner-only file, >= 16 bytes; POST needs it
+//! operator_tls = { cert_file = "operator.crt", key_file = "operator.key" }  # optional: HTTPS
 //! seeds = ["127.0.0.1:7401"]
 //!
 //! [trust]
@@ -38,6 +39,7 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
 use psionic_core::consensus::TimingOverrides;
@@ -45,7 +47,8 @@ use psionic_core::digest::from_hex;
 use psionic_core::{
     AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture,
 };
-use serde::Deserialize;
+use rustls::ServerConfig;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::devices::{DeviceSource, PROBE_INTERVAL_MS_DEFAULT, PROBE_INTERVAL_MS_MIN};
@@ -65,6 +68,7 @@ struct RawConfig {
     stream_port: u16,
     operator_bind: SocketAddr,
     operator_token_file: Option<PathBuf>,
+    operator_tls: Option<RawOperatorTls>,
     #[serde(default)]
     seeds: Vec<SocketAddr>,
     trust: RawTrust,
@@ -76,6 +80,23 @@ struct RawConfig {
     devices: RawDevices,
     #[serde(default)]
     executor: RawExecutor,
+}
+
+/// The operator API's certificate chain and private key, PEM files.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOperatorTls {
+    /// The chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The leaf's private key.
+    pub key_file: PathBuf,
+}
+
+/// The TLS configuration `raw` names, its paths relative to `base`.
+pub fn operator_tls(base: &Path, raw: Option<&RawOperatorTls>) -> Result<Option<Arc<ServerConfig>>, ConfigFileError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let config = crate::http::tls::server_config(&base.join(&raw.cert_file), &base.join(&raw.key_file))?;
+    Ok(Some(config))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +163,8 @@ pub struct ConfigFile {
     pub operator_bind: SocketAddr,
     /// The token mutating operator requests must bear.
     pub operator_token: Option<OperatorToken>,
+    /// TLS for the operator API, if configured.
+    pub operator_tls: Option<Arc<ServerConfig>>,
 }
 
 /// Which secret file an error is about.
@@ -242,6 +265,9 @@ pub enum ConfigFileError {
         /// Longest accepted.
         max_ms: u64,
     },
+    /// The operator API's certificate or key cannot be used.
+    #[error(transparent)]
+    OperatorTls(#[from] crate::http::tls::TlsError),
     /// The operator API may leave loopback only behind a token.
     #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file is set; set one, or bind to 127.0.0.1", path = path.display())]
     OperatorNotLoopback {
@@ -270,12 +296,13 @@ impl ConfigFile {
                 addr: raw.operator_bind,
             });
         }
+        let operator_tls = operator_tls(base, raw.operator_tls.as_ref())?;
         let operator_token = raw
             .operator_token_file
             .map(|file| {
                 let path = base.join(file);
                 let secret = read_secret(&path, SecretFile::OperatorToken, OperatorToken::LEN_MIN)?;
-                Ok(OperatorToken::new(&secret).expect("length checked"))
+                Ok::<_, ConfigFileError>(OperatorToken::new(&secret).expect("length checked"))
             })
             .transpose()?;
         let posture = resolve_trust(path, base, raw.trust)?;
@@ -311,6 +338,7 @@ impl ConfigFile {
             settings,
             operator_bind: raw.operator_bind,
             operator_token,
+            operator_tls,
         })
     }
 }

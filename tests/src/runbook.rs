@@ -7,11 +7,25 @@ use crate::node_binary;
 
 /// The first `sh` block after `heading` in the runbook.
 pub fn runbook_block(heading: &str) -> String {
+    runbook_blocks(heading).swap_remove(0)
+}
+
+/// The `sh` blocks of the runbook's section `heading`, in order.
+pub fn runbook_blocks(heading: &str) -> Vec<String> {
     let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/RUNBOOK.md")).unwrap();
-    let section = &runbook[runbook.find(heading).expect("the heading")..];
-    let start = section.find("```sh\n").expect("an sh block") + "```sh\n".len();
-    let end = section[start..].find("```").expect("the block's end");
-    section[start..start + end].to_owned()
+    let mut section = &runbook[runbook.find(heading).expect("the heading") + heading.len()..];
+    if let Some(next) = section.find("\n## ") {
+        section = &section[..next];
+    }
+    let mut blocks = Vec::new();
+    while let Some(found) = section.find("```sh\n") {
+        let start = found + "```sh\n".len();
+        let end = section[start..].find("```").expect("the block's end");
+        blocks.push(section[start..start + end].to_owned());
+        section = &section[start + end + 3..];
+    }
+    assert!(!blocks.is_empty(), "{heading}: no sh block");
+    blocks
 }
 
 /// Runs `script` with bash in `dir`, where `target/release/psionic-node` is the binary

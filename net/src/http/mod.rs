@@ -11,6 +11,7 @@ mod metrics;
 mod reads;
 mod requests;
 mod serve;
+pub mod tls;
 
 pub use auth::{AuthRefusal, OperatorToken};
 pub use body::BodyRefusal;

@@ -105,6 +105,7 @@ impl Manifest {
             settings,
             operator_bind: node.operator_bind,
             operator_token,
+            operator_tls: crate::config_file::operator_tls(base, node.operator_tls.as_ref())?,
         })
     }
 }

@@ -55,6 +55,11 @@ pub struct Operator {
     /// reads of the state, members and candidates only to its token there).
     #[arg(long = "read-token-file")]
     pub read_token_file: Option<std::path::PathBuf>,
+    /// Speak HTTPS to a node whose API serves TLS (`operator_tls`), trusting the
+    /// certificates in this PEM file (the node's own self-signed `cert_file`, or the
+    /// authority that signed it).
+    #[arg(long = "tls-ca")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

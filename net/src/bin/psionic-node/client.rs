@@ -1,17 +1,13 @@
-//! `status`, `members` and `submit`: plain HTTP/1.1 requests to a running node's
-//! operator API.
+//! `status`, `members`, `candidates` and `submit`: HTTP/1.1 requests (over TLS with
+//! `--tls-ca`) to a running node's operator API.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read as _;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cli::{Failed, Failure, Operator};
-
-/// How long a request may take (a proposal waits for its commit).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::transport::exchange;
 
 pub fn status(operator: &Operator) -> Result<(), Failed> {
     let status = get_json(operator, "/v1/status")?;
@@ -136,7 +132,7 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
     let body: Value = serde_json::from_str(&command)
         .map_err(|error| (Failure::Usage, format!("the command is not JSON: {error}")))?;
     let (code, answer) = exchange(
-        operator.operator,
+        operator,
         "POST",
         "/v1/commands",
         Some(token.trim()),
@@ -160,70 +156,9 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
 
 fn get_json(operator: &Operator, path: &str) -> Result<Value, Failed> {
     let token = operator.read_token_file.as_deref().map(read_token).transpose()?;
-    let (code, body) = exchange(operator.operator, "GET", path, token.as_deref().map(str::trim), None)?;
+    let (code, body) = exchange(operator, "GET", path, token.as_deref().map(str::trim), None)?;
     if code != 200 {
         return Err((Failure::Refused, format!("{path}: the node answered {code}: {body}")));
     }
     serde_json::from_str(&body).map_err(|error| (Failure::Network, format!("{path}: not JSON ({error}): {body}")))
-}
-
-/// One request on a fresh connection; returns the status code and body.
-fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    json: Option<&str>,
-) -> Result<(u16, String), Failed> {
-    let unreachable = |error: std::io::Error| {
-        (
-            Failure::Network,
-            format!("cannot reach the operator API at {addr}: {error} (is the node running? see `--operator`)"),
-        )
-    };
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).map_err(unreachable)?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = bearer {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    let body = json.unwrap_or_default();
-    if json.is_some() {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).map_err(unreachable)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(unreachable)?;
-    let malformed = || (Failure::Network, format!("{addr}: not an HTTP response"));
-    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(malformed)?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(malformed)?;
-    let chunked = head
-        .lines()
-        .any(|line| line.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    Ok((code, if chunked { dechunk(body) } else { body.to_owned() }))
-}
-
-/// The payload of a chunked body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }

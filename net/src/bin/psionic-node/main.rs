@@ -23,6 +23,8 @@ mod demo;
 mod evidence;
 #[cfg(not(madsim))]
 mod serve;
+#[cfg(not(madsim))]
+mod transport;
 
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {

@@ -178,7 +178,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     println!("{listening}");
     let api = http::ApiState::of(&node, config.operator_token.clone()).guard_reads(!operator_addr.ip().is_loopback());
     let app = http::router(api);
-    http::serve(operator, app, stop).await;
+    http::serve(operator, app, config.operator_tls.clone(), stop).await;
     if let Some(successor) = node.transfer_leadership().await {
         tracing::info!(%successor, "leadership handed over before exit");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
