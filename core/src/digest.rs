@@ -44,6 +44,8 @@ pub enum DigestKind {
     Prompt,
     /// A cluster's genesis: its first voters.
     Genesis,
+    /// A vote granted to a candidate, signed.
+    LeaderEndorsement,
 }
 
 impl DigestKind {
@@ -67,6 +69,7 @@ impl DigestKind {
             DigestKind::Output => b"psionic/output/v1",
             DigestKind::Prompt => b"psionic/prompt/v1",
             DigestKind::Genesis => b"psionic/genesis/v1",
+            DigestKind::LeaderEndorsement => b"psionic/leader-endorsement/v1",
         }
     }
 }

@@ -115,6 +115,11 @@ fn finished(harness: &Harness, index: usize, request: RequestId) -> Option<Reque
     })
 }
 
+/// The voters of `harness`'s cluster, as node 0 applied them: the verifier trusts them.
+fn voters(harness: &Harness) -> std::collections::BTreeSet<psionic_core::NodeId> {
+    harness.nodes[0].consensus().state().voters()
+}
+
 fn keys(harness: &Harness) -> BTreeMap<psionic_core::NodeId, ed25519_dalek::VerifyingKey> {
     harness
         .configs
@@ -151,7 +156,10 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
     };
     assert_eq!((node, got), (harness.nodes[best].node_id(), tokens));
     let cluster_id = harness.configs[0].cluster_id;
-    assert_eq!(evidence.verify(cluster_id, &keys(&harness), authority.fence), Ok(()));
+    assert_eq!(
+        evidence.verify(cluster_id, (&keys(&harness), &voters(&harness)), authority.fence),
+        Ok(())
+    );
     assert_eq!(evidence.context.plan_digest, placement.plan_digest);
     assert_eq!(
         harness.nodes[leader]
@@ -393,7 +401,11 @@ fn a_completion_made_under_an_earlier_coordinator_answers_a_resubmission() {
     assert_eq!((node, got), (harness.nodes[executor].node_id(), tokens));
     let authority = evidence.context.authority;
     assert_eq!(
-        evidence.verify(harness.configs[0].cluster_id, &keys(&harness), authority.fence),
+        evidence.verify(
+            harness.configs[0].cluster_id,
+            (&keys(&harness), &voters(&harness)),
+            authority.fence
+        ),
         Ok(())
     );
     harness.run_until_ms(harness.now.as_millis() + 50);

@@ -152,6 +152,22 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     );
     assert_eq!(code, 6, "another prompt: {out}");
     assert!(out.contains("prompt's digest"), "{out}");
+    let (code, out) = verify_with(dir.path(), &answer, &trust);
+    assert!(
+        code == 0 && out.contains("elected   by 1 signed votes (1 trusted voters)"),
+        "{out}"
+    );
+    let other_voters = [
+        &trust[..],
+        &["--voter", &id, "--voter", "00112233445566778899aabbccddeeff"],
+    ]
+    .concat();
+    let (code, out) = verify_with(dir.path(), &answer, &other_voters);
+    assert_eq!(code, 6, "one of two voters is no majority: {out}");
+    assert!(
+        out.contains("no proof of leadership") && out.contains("1 of 2 trusted voters"),
+        "{out}"
+    );
 
     let (code, again) = http_post_json(api, "/v1/requests", &request(true));
     assert_eq!(code, 200, "{again}");

@@ -34,6 +34,19 @@ impl Consensus {
         }
     }
 
+    /// The signed votes that elected this leader (empty when not leading: nothing it
+    /// signs then proves leadership).
+    pub(crate) fn leadership_certificate(&self) -> std::sync::Arc<super::endorsement::LeadershipCertificate> {
+        match &self.role {
+            super::Role::Leader(leadership) => leadership.certificate.clone(),
+            _ => std::sync::Arc::new(super::endorsement::LeadershipCertificate {
+                term: self.hard.term,
+                leader: self.id,
+                endorsements: Vec::new(),
+            }),
+        }
+    }
+
     pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
         let authority = stamped.authority;
         if authority.leader != from

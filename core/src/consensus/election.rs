@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::RngCore;
 
+use super::endorsement::{Endorsement, LeadershipCertificate};
 use super::{Consensus, Effect, Fence, Leadership, Progress, RaftMessage, Role, RoleKind, StepDownReason};
 use crate::digest::Digest;
 use crate::identity::NodeId;
@@ -13,12 +14,13 @@ use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::time::{Instant, ms};
 
 /// A vote response's fields.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Vote {
     pub term: u64,
     pub granted: bool,
     pub pre_vote: bool,
     pub leader: Option<NodeId>,
+    pub endorsement: Option<Box<Endorsement>>,
 }
 
 /// A vote request's fields.
@@ -65,8 +67,10 @@ impl Consensus {
         self.hard.voted_for = Some(self.id);
         self.effects.push(Effect::PersistHardState(self.hard));
         self.leader = None;
+        let own = self.endorse(self.hard.term, self.id).map(|own| (self.id, *own));
         self.set_role(Role::Candidate {
             granted: BTreeSet::from([self.id]),
+            endorsements: own.into_iter().collect(),
         });
         self.reset_candidate_deadline(now);
         if self.has_quorum(&BTreeSet::from([self.id])) {
@@ -152,6 +156,11 @@ impl Consensus {
 
     fn reply_vote(&mut self, to: NodeId, term: u64, granted: bool, pre_vote: bool) {
         let leader = self.leader.filter(|_| !granted && term == self.hard.term);
+        let endorsement = if granted && !pre_vote {
+            self.endorse(term, to)
+        } else {
+            None
+        };
         self.effects.push(Effect::Send {
             to,
             message: RaftMessage::VoteResponse {
@@ -159,8 +168,15 @@ impl Consensus {
                 granted,
                 pre_vote,
                 leader,
+                endorsement,
             },
         });
+    }
+
+    /// This node's signed vote of `term` for `candidate`, if it holds a signing key.
+    fn endorse(&self, term: u64, candidate: NodeId) -> Option<Box<Endorsement>> {
+        let signer = self.dispatch.signer()?;
+        Some(Box::new(Endorsement::sign(signer, self.cluster_id, term, candidate)))
     }
 
     pub(crate) fn on_vote_response(&mut self, now: Instant, from: NodeId, vote: Vote) {
@@ -169,6 +185,7 @@ impl Consensus {
             granted,
             pre_vote,
             leader,
+            endorsement,
         } = vote;
         if let Err(refusal) = self.check_voter(from, ConsensusMessageKind::VoteResponse) {
             return self.effects.push(Effect::Refuse(refusal));
@@ -186,9 +203,18 @@ impl Consensus {
         if term != expected_term {
             return;
         }
+        let endorsed = match self.endorsement_from(from, term, endorsement, pre_vote) {
+            Ok(endorsed) => endorsed,
+            Err(refusal) => return self.effects.push(Effect::Refuse(refusal)),
+        };
         let granted_now = match (&mut self.role, pre_vote) {
-            (Role::PreCandidate { granted }, true) | (Role::Candidate { granted }, false) => {
+            (Role::PreCandidate { granted }, true) => {
                 granted.insert(from);
+                granted.clone()
+            }
+            (Role::Candidate { granted, endorsements }, false) => {
+                granted.insert(from);
+                endorsements.extend(endorsed.map(|endorsement| (from, endorsement)));
                 granted.clone()
             }
             _ => return,
@@ -200,6 +226,27 @@ impl Consensus {
                 self.become_leader(now)
             }
         }
+    }
+
+    /// The signed vote of `from` in a granted vote of `term` for this node: required of
+    /// a real vote by a node that signs evidence (it proves its leadership with them).
+    fn endorsement_from(
+        &self,
+        from: NodeId,
+        term: u64,
+        endorsement: Option<Box<Endorsement>>,
+        pre_vote: bool,
+    ) -> Result<Option<Endorsement>, Refusal> {
+        if pre_vote || self.dispatch.signer().is_none() {
+            return Ok(None);
+        }
+        let voter = endorsement
+            .as_ref()
+            .and_then(|endorsement| endorsement.voter(self.cluster_id, term, self.id));
+        if voter != Some(from) {
+            return Err(Refusal::BadEndorsement { sender: from, term });
+        }
+        Ok(endorsement.map(|endorsement| *endorsement))
     }
 
     /// The leader asked this node to campaign now (leadership transfer).
@@ -239,6 +286,15 @@ impl Consensus {
     }
 
     fn become_leader(&mut self, now: Instant) {
+        let endorsements = match &mut self.role {
+            Role::Candidate { endorsements, .. } => core::mem::take(endorsements),
+            _ => BTreeMap::new(),
+        };
+        let certificate = LeadershipCertificate {
+            term: self.hard.term,
+            leader: self.id,
+            endorsements: endorsements.into_values().collect(),
+        };
         let progress = self
             .effective_members()
             .into_keys()
@@ -252,6 +308,7 @@ impl Consensus {
             sent_stamp_us: 0,
             transfer: None,
             since: now,
+            certificate: std::sync::Arc::new(certificate),
         };
         self.set_role(Role::Leader(Box::new(leadership)));
         self.leader = Some(self.id);

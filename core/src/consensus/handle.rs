@@ -167,12 +167,14 @@ impl Consensus {
                 granted,
                 pre_vote,
                 leader,
+                endorsement,
             } => {
                 let vote = super::election::Vote {
                     term,
                     granted,
                     pre_vote,
                     leader,
+                    endorsement,
                 };
                 self.on_vote_response(now, from, vote);
             }

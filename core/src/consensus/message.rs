@@ -44,6 +44,9 @@ pub enum RaftMessage {
         /// configuration does not yet make that leader a voter may take it on the
         /// word of a voter it knows).
         leader: Option<NodeId>,
+        /// Granted (not a pre-vote): the voter's signature over the vote, proof of
+        /// leadership once a quorum holds.
+        endorsement: Option<Box<super::endorsement::Endorsement>>,
     },
     /// Entries (possibly none: a heartbeat) following `prev_index`.
     Append {

@@ -15,6 +15,7 @@ pub mod authority;
 mod decisions;
 mod devices;
 mod election;
+pub mod endorsement;
 mod entitlement;
 pub mod entries;
 mod follower;
@@ -330,13 +331,21 @@ pub(crate) struct Leadership {
     pub transfer: Option<transfer::Transfer>,
     /// When this leadership began.
     pub since: Instant,
+    /// The signed votes that elected this leader.
+    pub certificate: std::sync::Arc<endorsement::LeadershipCertificate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     Follower,
-    PreCandidate { granted: BTreeSet<NodeId> },
-    Candidate { granted: BTreeSet<NodeId> },
+    PreCandidate {
+        granted: BTreeSet<NodeId>,
+    },
+    Candidate {
+        granted: BTreeSet<NodeId>,
+        /// The signed votes among `granted` (this node's own included).
+        endorsements: BTreeMap<NodeId, endorsement::Endorsement>,
+    },
     Leader(Box<Leadership>),
 }
 

@@ -1,11 +1,13 @@
 //! The coordinator's side: placing, assigning, following and rerouting requests.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::{
     Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
     RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
+use crate::consensus::endorsement::LeadershipCertificate;
 use crate::consensus::{Authority, Consensus, Decision, Effect, Fence, RaftMessage, StampedDecision};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{NodeId, NodeIdentity, RequestId};
@@ -31,6 +33,8 @@ struct InFlight {
     excluded: BTreeSet<NodeId>,
     reroutes: Vec<Reroute>,
     authority: Authority,
+    /// The signed votes that elected the leader that issued `authority`.
+    certificate: Arc<LeadershipCertificate>,
 }
 
 /// The coordinator's requests in flight (volatile: a new leader starts empty).
@@ -48,6 +52,11 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Who signs this node's evidence (and its votes), if anyone.
+    pub(crate) fn signer(&self) -> Option<&NodeIdentity> {
+        self.signer.as_ref()
+    }
+
     /// Signs evidence as `identity` (the node's own).
     pub fn with_signer(identity: NodeIdentity) -> Self {
         Self {
@@ -269,6 +278,7 @@ impl Consensus {
             excluded: BTreeSet::new(),
             reroutes: Vec::new(),
             authority,
+            certificate: self.leadership_certificate(),
         };
         self.complete_with(flight, node, tokens, plan);
         placement
@@ -361,6 +371,7 @@ impl Consensus {
             excluded,
             reroutes,
             authority,
+            certificate: self.leadership_certificate(),
         };
         self.dispatch.in_flight.insert(flight.request.id, flight);
         self.deliver_decision(node, stamped);
@@ -408,6 +419,7 @@ impl Consensus {
             authority: flight.authority,
             provenance: flight.provenance,
             result_digest: Some(Digest::of_bytes(DigestKind::Output, &tokens)),
+            leadership: (*flight.certificate).clone(),
         };
         let signer = self
             .dispatch

@@ -175,6 +175,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
         granted: draw.bool(),
         pre_vote: draw.bool(),
         leader: None,
+        endorsement: None,
     })
 }
 

@@ -4,14 +4,17 @@
 //!
 //! Invariants: the signature covers the SHA-256 (evidence domain) of the context's
 //! postcard encoding, so any changed byte is refused; a bundle is accepted only from
-//! the leader its authority names, holding a key the verifier trusts.
+//! the leader its authority names, holding a key the verifier trusts, and elected in
+//! the authority's term by a majority of the voters the verifier trusts (signed
+//! votes in the context).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::topology::ExecutionTopologyPlan;
+use crate::consensus::endorsement::{LeadershipCertificate, LeadershipRefusal};
 use crate::consensus::{Authority, Fence};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{ClusterId, NodeId, NodeIdentity, RequestId};
@@ -82,6 +85,8 @@ pub struct ClusterExecutionContext {
     /// SHA-256 (output domain) over the tokens delivered, computed by the coordinator
     /// from the tokens it answers with.
     pub result_digest: Option<Digest>,
+    /// The signed votes that made the signer leader of the authority's term.
+    pub leadership: LeadershipCertificate,
 }
 
 impl ClusterExecutionContext {
@@ -157,6 +162,10 @@ pub enum EvidenceRefusal {
     /// The authority's digest fields do not match, or the signature does not verify.
     #[error("signature does not verify over the evidence")]
     Signature,
+    /// The signed votes do not show the signer elected in the authority's term by a
+    /// majority of the trusted voters.
+    #[error("no proof of leadership: {0}")]
+    Leadership(#[from] LeadershipRefusal),
     /// Issued under a fence older than the verifier knows to be current: by a deposed
     /// coordinator.
     #[error("issued under fence {got:?}; fence {newest:?} is current")]
@@ -203,12 +212,12 @@ impl SignedEvidence {
         }
     }
 
-    /// Checks the bundle against `cluster_id`, the cluster's public keys, and the
-    /// newest fence the verifier knows of.
+    /// Checks the bundle against `cluster_id`, the cluster's public keys, the voters
+    /// the verifier trusts, and the newest fence it knows of.
     pub fn verify(
         &self,
         cluster_id: ClusterId,
-        keys: &BTreeMap<NodeId, VerifyingKey>,
+        (keys, voters): (&BTreeMap<NodeId, VerifyingKey>, &BTreeSet<NodeId>),
         newest: Fence,
     ) -> Result<(), EvidenceRefusal> {
         let context = &self.context;
@@ -233,6 +242,8 @@ impl SignedEvidence {
                 leader: context.authority.leader,
             });
         }
+        let election = (context.authority.term, context.authority.leader);
+        context.leadership.check(cluster_id, election, voters)?;
         let computed = context.plan.digest();
         if computed != context.plan_digest {
             return Err(EvidenceRefusal::PlanDigest {

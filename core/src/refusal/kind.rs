@@ -58,11 +58,13 @@ pub enum RefusalKind {
     GenesisMismatch,
     /// See [`Refusal::Recovering`].
     Recovering,
+    /// See [`Refusal::BadEndorsement`].
+    BadEndorsement,
 }
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 25] = [
+    pub const ALL: [RefusalKind; 26] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -88,6 +90,7 @@ impl RefusalKind {
         RefusalKind::ImpossibleValues,
         RefusalKind::GenesisMismatch,
         RefusalKind::Recovering,
+        RefusalKind::BadEndorsement,
     ];
 
     /// Whether the frame was refused before it reached the protocol (decoding,
@@ -138,6 +141,7 @@ impl RefusalKind {
             RefusalKind::PeerTableFull => "peer-table-full",
             RefusalKind::ImpossibleValues => "impossible-values",
             RefusalKind::GenesisMismatch => "genesis-mismatch",
+            RefusalKind::BadEndorsement => "bad-endorsement",
             RefusalKind::Recovering => "recovering",
         }
     }

@@ -129,6 +129,15 @@ pub enum Refusal {
         /// Who got the vote.
         voted_for: NodeId,
     },
+    /// A vote granted to this node without a valid signature of the voter's over it
+    /// (a leader proves its election with these): not counted.
+    #[error("vote from {sender:?} in term {term} refused: its endorsement is missing or does not verify")]
+    BadEndorsement {
+        /// The voter.
+        sender: NodeId,
+        /// The term of the vote.
+        term: u64,
+    },
     /// A decision stamped with a fence older than one already seen.
     #[error("decision from {sender:?} refused: stale fence {got:?}, seen {seen:?}")]
     StaleFence {
@@ -286,7 +295,8 @@ impl Refusal {
             | Refusal::NotTheAssignee { sender, .. }
             | Refusal::PeerTableFull { sender, .. }
             | Refusal::ImpossibleValues { sender, .. }
-            | Refusal::GenesisMismatch { sender, .. } => Some(*sender),
+            | Refusal::GenesisMismatch { sender, .. }
+            | Refusal::BadEndorsement { sender, .. } => Some(*sender),
             Refusal::VoteAlreadyCast { candidate, .. } | Refusal::Recovering { candidate, .. } => Some(*candidate),
             Refusal::MalformedFrame { .. }
             | Refusal::UnsupportedSchemaVersion { .. }
@@ -323,6 +333,7 @@ impl Refusal {
             Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
             Refusal::GenesisMismatch { .. } => RefusalKind::GenesisMismatch,
             Refusal::Recovering { .. } => RefusalKind::Recovering,
+            Refusal::BadEndorsement { .. } => RefusalKind::BadEndorsement,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Unit tests of rules that the in-memory cluster cannot reach on demand.
 
+mod endorsements;
 mod fences;
 mod lease;
 mod proposals;
@@ -79,6 +80,7 @@ pub(super) fn lead_with_matches(consensus: &mut Consensus, matches: &[(u8, u64)]
         sent_stamp_us: 0,
         transfer: None,
         since: Instant::ZERO,
+        certificate: consensus.leadership_certificate(),
     };
     consensus.role = Role::Leader(Box::new(leadership));
 }

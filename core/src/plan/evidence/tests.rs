@@ -1,5 +1,6 @@
 use super::*;
 use crate::backend::Backend;
+use crate::consensus::endorsement::Endorsement;
 use crate::identity::NodeEpoch;
 use crate::plan::SelectedDevice;
 use crate::plan::fixture::{model, node};
@@ -47,7 +48,28 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
             telemetry_age_ms: [(node(3), 120)].into(),
         },
         result_digest: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
+        leadership: elected(leader, term, &VOTERS),
     }
+}
+
+/// The seeds of the voters the verifier trusts.
+const VOTERS: [u8; 3] = [1, 2, 8];
+
+/// A certificate of `leader` elected in `term` by the voters of `seeds`.
+fn elected(leader: &NodeIdentity, term: u64, seeds: &[u8]) -> LeadershipCertificate {
+    let endorsements = seeds
+        .iter()
+        .map(|seed| Endorsement::sign(&coordinator(*seed), CLUSTER, term, leader.node_id()))
+        .collect();
+    LeadershipCertificate {
+        term,
+        leader: leader.node_id(),
+        endorsements,
+    }
+}
+
+fn voters() -> BTreeSet<NodeId> {
+    VOTERS.iter().map(|seed| coordinator(*seed).node_id()).collect()
 }
 
 const TOKENS: &[u8] = b"the answer";
@@ -84,7 +106,7 @@ fn keys(identities: &[&NodeIdentity]) -> BTreeMap<NodeId, VerifyingKey> {
 fn genuine_evidence_verifies_offline() {
     let leader = coordinator(1);
     let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
-    assert_eq!(bundle.verify(CLUSTER, &keys(&[&leader]), Fence(5)), Ok(()));
+    assert_eq!(bundle.verify(CLUSTER, (&keys(&[&leader]), &voters()), Fence(5)), Ok(()));
 }
 
 #[test]
@@ -93,10 +115,16 @@ fn a_tampered_bundle_is_refused() {
     let keys = keys(&[&leader]);
     let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
     bundle.context.result_digest = None;
-    assert_eq!(bundle.verify(CLUSTER, &keys, Fence(5)), Err(EvidenceRefusal::Signature));
+    assert_eq!(
+        bundle.verify(CLUSTER, (&keys, &voters()), Fence(5)),
+        Err(EvidenceRefusal::Signature)
+    );
     let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
     bundle.signature[0] ^= 1;
-    assert_eq!(bundle.verify(CLUSTER, &keys, Fence(5)), Err(EvidenceRefusal::Signature));
+    assert_eq!(
+        bundle.verify(CLUSTER, (&keys, &voters()), Fence(5)),
+        Err(EvidenceRefusal::Signature)
+    );
 }
 
 #[test]
@@ -105,14 +133,14 @@ fn a_deposed_coordinators_bundle_is_refused() {
     let keys = keys(&[&old, &new]);
     let stale = SignedEvidence::sign(context(&old, 4), &old);
     assert_eq!(
-        stale.verify(CLUSTER, &keys, Fence(6)),
+        stale.verify(CLUSTER, (&keys, &voters()), Fence(6)),
         Err(EvidenceRefusal::StaleFence {
             got: Fence(4),
             newest: Fence(6)
         })
     );
     let current = SignedEvidence::sign(context(&new, 6), &new);
-    assert_eq!(current.verify(CLUSTER, &keys, Fence(6)), Ok(()));
+    assert_eq!(current.verify(CLUSTER, (&keys, &voters()), Fence(6)), Ok(()));
 }
 
 #[test]
@@ -121,7 +149,7 @@ fn only_the_named_leader_with_a_trusted_key_may_sign() {
     let trusted = keys(&[&leader, &other]);
     let forged = SignedEvidence::sign(context(&leader, 5), &other);
     assert_eq!(
-        forged.verify(CLUSTER, &trusted, Fence(5)),
+        forged.verify(CLUSTER, (&trusted, &voters()), Fence(5)),
         Err(EvidenceRefusal::NotTheLeader {
             signer: other.node_id(),
             leader: leader.node_id()
@@ -129,14 +157,14 @@ fn only_the_named_leader_with_a_trusted_key_may_sign() {
     );
     let unknown = SignedEvidence::sign(context(&stranger, 5), &stranger);
     assert_eq!(
-        unknown.verify(CLUSTER, &trusted, Fence(5)),
+        unknown.verify(CLUSTER, (&trusted, &voters()), Fence(5)),
         Err(EvidenceRefusal::UnknownSigner {
             signer: stranger.node_id()
         })
     );
     let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
     assert!(matches!(
-        bundle.verify(ClusterId([8; 16]), &trusted, Fence(5)),
+        bundle.verify(ClusterId([8; 16]), (&trusted, &voters()), Fence(5)),
         Err(EvidenceRefusal::ClusterMismatch { .. })
     ));
 }
@@ -148,7 +176,33 @@ fn a_plan_that_does_not_match_its_digest_is_refused() {
     context.plan_digest = model();
     let bundle = SignedEvidence::sign(context, &leader);
     assert!(matches!(
-        bundle.verify(CLUSTER, &keys(&[&leader]), Fence(5)),
+        bundle.verify(CLUSTER, (&keys(&[&leader]), &voters()), Fence(5)),
         Err(EvidenceRefusal::PlanDigest { .. })
+    ));
+}
+
+#[test]
+fn a_signer_not_elected_by_a_majority_of_the_trusted_voters_is_refused() {
+    let leader = coordinator(1);
+    let keys = keys(&[&leader]);
+    let mut context = context(&leader, 5);
+    context.leadership = elected(&leader, 5, &[1, 9]);
+    let self_elected = SignedEvidence::sign(context.clone(), &leader);
+    assert!(matches!(
+        self_elected.verify(CLUSTER, (&keys, &voters()), Fence(5)),
+        Err(EvidenceRefusal::Leadership(LeadershipRefusal::NoMajority {
+            endorsed: 1,
+            voters: 3,
+            ..
+        }))
+    ));
+    context.leadership = elected(&leader, 4, &VOTERS);
+    let other_term = SignedEvidence::sign(context, &leader);
+    assert!(matches!(
+        other_term.verify(CLUSTER, (&keys, &voters()), Fence(5)),
+        Err(EvidenceRefusal::Leadership(LeadershipRefusal::OtherElection {
+            term: 4,
+            ..
+        }))
     ));
 }

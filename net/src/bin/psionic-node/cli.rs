@@ -172,6 +172,11 @@ enum Command {
         /// A trusted node public key (64 hex digits); repeat for each.
         #[arg(long)]
         key: Vec<String>,
+        /// A voter of the term the evidence claims (node id, 32 hex digits; repeat for
+        /// each): a majority of them must have signed their votes for the signer.
+        /// Default: the manifest's voters, or every `--key`.
+        #[arg(long)]
+        voter: Vec<String>,
         /// Refuse evidence issued under an older fence (a deposed coordinator's).
         #[arg(long, default_value_t = 0)]
         fence_at_least: u64,
@@ -240,6 +245,7 @@ pub fn main() -> ExitCode {
             manifest,
             cluster_id,
             key,
+            voter,
             fence_at_least,
             prompt,
         } => {
@@ -247,6 +253,7 @@ pub fn main() -> ExitCode {
                 manifest: manifest.as_deref(),
                 cluster_id: cluster_id.as_deref(),
                 keys: &key,
+                voters: &voter,
                 fence_at_least,
                 prompt: prompt.as_deref(),
             };

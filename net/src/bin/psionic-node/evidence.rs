@@ -1,7 +1,7 @@
 //! `verify-evidence`: checks a signed execution-evidence bundle offline against the
 //! cluster's public keys (from its manifest, or given one by one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
@@ -19,6 +19,9 @@ pub struct Trust<'a> {
     pub manifest: Option<&'a Path>,
     pub cluster_id: Option<&'a str>,
     pub keys: &'a [String],
+    /// The voters whose majority must have elected the signer (node ids); none: the
+    /// manifest's voters, or every `--key`.
+    pub voters: &'a [String],
     pub fence_at_least: u64,
     /// The prompt the request was made with, if the verifier knows it.
     pub prompt: Option<&'a str>,
@@ -29,10 +32,10 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         .map_err(|error| (Failure::Usage, format!("{}: cannot read: {error}", file.display())))?;
     let (bundle, tokens) =
         parse_bundle(&text).map_err(|reason| (Failure::Usage, format!("{}: {reason}", file.display())))?;
-    let (cluster_id, keys) = trusted(trust)?;
+    let (cluster_id, keys, voters) = trusted(trust)?;
     let refused = |refusal| (Failure::Refused, format!("evidence refused: {refusal}"));
     bundle
-        .verify(cluster_id, &keys, Fence(trust.fence_at_least))
+        .verify(cluster_id, (&keys, &voters), Fence(trust.fence_at_least))
         .map_err(refused)?;
     if let Some(tokens) = &tokens {
         bundle.check_output(tokens).map_err(refused)?;
@@ -45,6 +48,11 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
     println!(
         "authority term {}, commit index {}, fence {}",
         context.authority.term, context.authority.commit_index, context.authority.fence.0
+    );
+    println!(
+        "elected   by {} signed votes ({} trusted voters)",
+        context.leadership.endorsements.len(),
+        voters.len()
     );
     let nodes: Vec<String> = context
         .plan
@@ -88,9 +96,13 @@ fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String>
     Ok((bundle, tokens))
 }
 
-fn trusted(trust: &Trust<'_>) -> Result<(ClusterId, BTreeMap<NodeId, VerifyingKey>), Failed> {
+/// The cluster, the trusted keys by node, and the trusted voters.
+type Trusted = (ClusterId, BTreeMap<NodeId, VerifyingKey>, BTreeSet<NodeId>);
+
+fn trusted(trust: &Trust<'_>) -> Result<Trusted, Failed> {
     let usage = |message: String| (Failure::Usage, message);
     let mut keys = BTreeMap::new();
+    let mut voters: BTreeSet<NodeId> = BTreeSet::new();
     for text in trust.keys {
         let key = from_hex::<32>(text.trim())
             .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
@@ -103,6 +115,9 @@ fn trusted(trust: &Trust<'_>) -> Result<(ClusterId, BTreeMap<NodeId, VerifyingKe
             for (id, node) in manifest.nodes() {
                 let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
                 keys.insert(id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"));
+                if node.voter {
+                    voters.insert(id);
+                }
             }
             let namespace = ClusterNamespace::new(manifest.namespace()).expect("a validated manifest");
             ClusterId::derive(&namespace, manifest.cluster_genesis().as_bytes())
@@ -112,10 +127,24 @@ fn trusted(trust: &Trust<'_>) -> Result<(ClusterId, BTreeMap<NodeId, VerifyingKe
         ),
         (None, None) => return Err(usage("give --manifest, or --cluster-id with --key".into())),
     };
+    if trust.manifest.is_none() {
+        voters.extend(keys.keys().copied());
+    }
+    if !trust.voters.is_empty() {
+        voters = trust
+            .voters
+            .iter()
+            .map(|text| {
+                from_hex::<16>(text.trim())
+                    .map(NodeId)
+                    .ok_or_else(|| usage(format!("--voter {text}: expected a node id (32 hex digits)")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
     if keys.is_empty() {
         return Err(usage(
             "no public key to verify against: give --manifest or --key".into(),
         ));
     }
-    Ok((cluster_id, keys))
+    Ok((cluster_id, keys, voters))
 }
