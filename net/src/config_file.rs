@@ -8,7 +8,8 @@
 //! discovery_bind = "127.0.0.1:7400"
 //! stream_port = 7401                     # peer streams, on the discovery IP (0: any)
 //! operator_bind = "127.0.0.1:7480"       # loopback, unless an operator token is set
-//! operator_token_file = "operator-token" # owner-only file, >= 16 bytes; POST needs it
+//! operator_token_file = "operator-token" # owner-only file, >= 16 bytes: a token with every scope
+//! operator_credentials_file = "credentials.toml"  # optional: named tokens with scopes (hashed)
 //! operator_tls = { cert_file = "operator.crt", key_file = "operator.key" }  # optional: HTTPS
 //! seeds = ["127.0.0.1:7401"]
 //!
@@ -52,7 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::devices::{DeviceSource, PROBE_INTERVAL_MS_DEFAULT, PROBE_INTERVAL_MS_MIN};
-use crate::http::OperatorToken;
+use crate::http::{Credentials, OPERATOR_TOKEN_ID, TOKEN_LEN_MIN};
 use crate::runtime::NodeSettings;
 
 /// The file as written by an operator.
@@ -68,6 +69,7 @@ struct RawConfig {
     stream_port: u16,
     operator_bind: SocketAddr,
     operator_token_file: Option<PathBuf>,
+    operator_credentials_file: Option<PathBuf>,
     operator_tls: Option<RawOperatorTls>,
     #[serde(default)]
     seeds: Vec<SocketAddr>,
@@ -90,6 +92,23 @@ pub struct RawOperatorTls {
     pub cert_file: PathBuf,
     /// The leaf's private key.
     pub key_file: PathBuf,
+}
+
+/// The credentials of `operator_token_file` (one token with every scope) and
+/// `operator_credentials_file`, their paths relative to `base`.
+pub fn operator_credentials(
+    base: &Path,
+    (token_file, credentials_file): (Option<&Path>, Option<&Path>),
+) -> Result<Credentials, ConfigFileError> {
+    let mut credentials = Credentials::default();
+    if let Some(file) = token_file {
+        let secret = read_secret(&base.join(file), SecretFile::OperatorToken, TOKEN_LEN_MIN)?;
+        credentials = credentials.with(Credentials::all_scopes(OPERATOR_TOKEN_ID, &secret));
+    }
+    if let Some(file) = credentials_file {
+        credentials = credentials.with(Credentials::load(&base.join(file))?);
+    }
+    Ok(credentials)
 }
 
 /// The TLS configuration `raw` names, its paths relative to `base`.
@@ -161,8 +180,8 @@ pub struct ConfigFile {
     pub settings: NodeSettings,
     /// Where the operator API listens.
     pub operator_bind: SocketAddr,
-    /// The token mutating operator requests must bear.
-    pub operator_token: Option<OperatorToken>,
+    /// The operator credentials the API accepts.
+    pub credentials: Credentials,
     /// TLS for the operator API, if configured.
     pub operator_tls: Option<Arc<ServerConfig>>,
 }
@@ -265,11 +284,14 @@ pub enum ConfigFileError {
         /// Longest accepted.
         max_ms: u64,
     },
+    /// The operator credentials file cannot be used.
+    #[error(transparent)]
+    Credentials(#[from] crate::http::credentials::CredentialsError),
     /// The operator API's certificate or key cannot be used.
     #[error(transparent)]
     OperatorTls(#[from] crate::http::tls::TlsError),
     /// The operator API may leave loopback only behind a token.
-    #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file is set; set one, or bind to 127.0.0.1", path = path.display())]
+    #[error("{path}: operator_bind {addr} is not a loopback address and no operator_token_file or operator_credentials_file is set; set one, or bind to 127.0.0.1", path = path.display())]
     OperatorNotLoopback {
         /// The config file.
         path: PathBuf,
@@ -290,21 +312,19 @@ impl ConfigFile {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        if !raw.operator_bind.ip().is_loopback() && raw.operator_token_file.is_none() {
+        let guarded = raw.operator_token_file.is_some() || raw.operator_credentials_file.is_some();
+        if !raw.operator_bind.ip().is_loopback() && !guarded {
             return Err(ConfigFileError::OperatorNotLoopback {
                 path: path.into(),
                 addr: raw.operator_bind,
             });
         }
         let operator_tls = operator_tls(base, raw.operator_tls.as_ref())?;
-        let operator_token = raw
-            .operator_token_file
-            .map(|file| {
-                let path = base.join(file);
-                let secret = read_secret(&path, SecretFile::OperatorToken, OperatorToken::LEN_MIN)?;
-                Ok::<_, ConfigFileError>(OperatorToken::new(&secret).expect("length checked"))
-            })
-            .transpose()?;
+        let files = (
+            raw.operator_token_file.as_deref(),
+            raw.operator_credentials_file.as_deref(),
+        );
+        let credentials = operator_credentials(base, files)?;
         let posture = resolve_trust(path, base, raw.trust)?;
         let probe_interval_ms = raw.devices.probe_interval_ms.unwrap_or(PROBE_INTERVAL_MS_DEFAULT);
         if probe_interval_ms < PROBE_INTERVAL_MS_MIN {
@@ -337,7 +357,7 @@ impl ConfigFile {
         Ok(Self {
             settings,
             operator_bind: raw.operator_bind,
-            operator_token,
+            credentials,
             operator_tls,
         })
     }

@@ -8,6 +8,7 @@
 mod apply;
 mod check;
 mod command;
+mod scope;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +20,7 @@ pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
+pub use scope::Scope;
 
 use crate::backend::ReadinessByBackend;
 use crate::digest::{Digest, DigestKind};

@@ -1,72 +1,131 @@
-//! The operator bearer token that guards mutating endpoints.
+//! Who may call what: a bearer token names an operator credential; each route (and,
+//! for `POST /v1/commands`, each command kind) needs one scope, checked before the
+//! request's body is read.
 
-use axum::http::HeaderMap;
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use psionic_core::state::Scope;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
-/// The operator's secret (from `operator_token_file`). Compared by digest, so the
-/// comparison takes the same time wherever the given token differs.
-#[derive(Clone)]
-pub struct OperatorToken {
-    digest: [u8; 32],
-}
+use super::ApiState;
+use super::credentials::Credentials;
 
-impl std::fmt::Debug for OperatorToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OperatorToken(..)")
-    }
-}
+/// The credential id of the token in `operator_token_file` (it holds every scope).
+pub const OPERATOR_TOKEN_ID: &str = "operator-token";
+/// Shortest token accepted, in bytes.
+pub const TOKEN_LEN_MIN: usize = 16;
 
-impl OperatorToken {
-    /// Shortest token accepted, in bytes.
-    pub const LEN_MIN: usize = 16;
-
-    /// The token `secret`, if long enough.
-    pub fn new(secret: &[u8]) -> Option<Self> {
-        (secret.len() >= Self::LEN_MIN).then(|| Self {
-            digest: Sha256::digest(secret).into(),
-        })
-    }
-
-    fn matches(&self, given: &[u8]) -> bool {
-        let given: [u8; 32] = Sha256::digest(given).into();
-        given
-            .iter()
-            .zip(self.digest.iter())
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
-    }
-}
-
-/// Why a mutating request was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+/// Why a request was refused before it ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthRefusal {
-    /// The node has no operator token, so it takes no mutating requests.
-    #[error("this node has no operator token: set `operator_token_file` in its configuration")]
+    /// The node has no operator credential, so it takes no such requests.
+    #[error("this node has no operator credentials: set `operator_token_file` or `operator_credentials_file`")]
     NoTokenConfigured,
     /// No `Authorization: Bearer <token>` header.
     #[error("missing `Authorization: Bearer <operator token>` header")]
     MissingBearer,
-    /// The bearer token is not the operator token.
-    #[error("the bearer token is not this node's operator token")]
+    /// The bearer token is no credential's.
+    #[error("the bearer token is not one of this node's operator credentials")]
     WrongToken,
+    /// The credential lacks the scope the request needs.
+    #[error("credential {credential:?} lacks the scope {needed} this request needs")]
+    MissingScope {
+        /// The credential's id.
+        credential: String,
+        /// The scope needed.
+        needed: Scope,
+    },
 }
 
-/// Checks the request's bearer token against `token`.
-pub fn authorize(token: Option<&OperatorToken>, headers: &HeaderMap) -> Result<(), AuthRefusal> {
-    let token = token.ok_or(AuthRefusal::NoTokenConfigured)?;
+/// The credential a request authenticated as.
+#[derive(Clone, Debug)]
+pub struct Authorized {
+    /// Its id.
+    pub credential: String,
+    /// Its scopes.
+    pub scopes: BTreeSet<Scope>,
+}
+
+impl Authorized {
+    /// Whether it may do what `needed` allows.
+    pub fn may(&self, needed: Scope) -> Result<(), AuthRefusal> {
+        if self.scopes.contains(&needed) {
+            Ok(())
+        } else {
+            Err(AuthRefusal::MissingScope {
+                credential: self.credential.clone(),
+                needed,
+            })
+        }
+    }
+}
+
+/// The credential whose token the request bears.
+pub fn authenticate(credentials: &Credentials, headers: &HeaderMap) -> Result<Authorized, AuthRefusal> {
+    if credentials.is_empty() {
+        return Err(AuthRefusal::NoTokenConfigured);
+    }
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .ok_or(AuthRefusal::MissingBearer)?;
-    if token.matches(bearer.trim().as_bytes()) {
-        Ok(())
-    } else {
-        Err(AuthRefusal::WrongToken)
+    let credential = credentials
+        .authenticate(bearer.trim().as_bytes())
+        .ok_or(AuthRefusal::WrongToken)?;
+    Ok(Authorized {
+        credential: credential.id.clone(),
+        scopes: credential.scopes.clone(),
+    })
+}
+
+/// The answer to a request refused before it ran: 401 without a known token, 403
+/// without the scope (or any credential configured).
+pub fn refused(reason: AuthRefusal) -> Response {
+    let status = match reason {
+        AuthRefusal::NoTokenConfigured | AuthRefusal::MissingScope { .. } => StatusCode::FORBIDDEN,
+        AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
+    };
+    let message = reason.to_string();
+    let body = serde_json::json!({ "outcome": "unauthorized", "reason": reason, "message": message });
+    (status, Json(body)).into_response()
+}
+
+/// Lets a request through that bears a credential holding `needed` (any credential
+/// when `needed` is none: the handler checks what the body asks); records who it is.
+pub(super) async fn require(
+    State((api, needed)): State<(ApiState, Option<Scope>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let authorized = authenticate(&api.credentials, request.headers()).and_then(|authorized| {
+        needed
+            .map_or(Ok(()), |scope| authorized.may(scope))
+            .map(|()| authorized)
+    });
+    match authorized {
+        Ok(authorized) => {
+            request.extensions_mut().insert(authorized);
+            next.run(request).await
+        }
+        Err(reason) => refused(reason),
     }
+}
+
+/// As [`require`] with the `read` scope, when the API is bound off loopback; on
+/// loopback reads are open.
+pub(super) async fn require_read_off_loopback(State(api): State<ApiState>, request: Request, next: Next) -> Response {
+    if !api.guarded_reads {
+        return next.run(request).await;
+    }
+    require(State((api, Some(Scope::Read))), request, next).await
 }
 
 #[cfg(test)]
@@ -82,25 +141,31 @@ mod tests {
     }
 
     #[test]
-    fn only_the_configured_bearer_token_passes() {
-        let token = OperatorToken::new(b"operator secret, 2026").unwrap();
-        assert_eq!(authorize(Some(&token), &bearer("Bearer operator secret, 2026")), Ok(()));
+    fn only_a_configured_bearer_token_passes_and_only_with_its_scopes() {
+        let credentials = Credentials::all_scopes(OPERATOR_TOKEN_ID, b"operator secret, 2026");
+        let authorized = authenticate(&credentials, &bearer("Bearer operator secret, 2026")).unwrap();
+        assert_eq!(authorized.credential, OPERATOR_TOKEN_ID);
+        assert!(Scope::ALL.into_iter().all(|scope| authorized.may(scope).is_ok()));
+        let refusal = |headers: &HeaderMap| authenticate(&credentials, headers).unwrap_err();
         assert_eq!(
-            authorize(Some(&token), &bearer("Bearer operator secret, 2027")),
-            Err(AuthRefusal::WrongToken)
+            refusal(&bearer("Bearer operator secret, 2027")),
+            AuthRefusal::WrongToken
         );
+        assert_eq!(refusal(&bearer("Basic b3BlcmF0b3I=")), AuthRefusal::MissingBearer);
+        assert_eq!(refusal(&HeaderMap::new()), AuthRefusal::MissingBearer);
+        let none = authenticate(&Credentials::default(), &bearer("Bearer operator secret, 2026"));
+        assert_eq!(none.unwrap_err(), AuthRefusal::NoTokenConfigured);
+
+        let reader = Authorized {
+            credential: "reader".to_owned(),
+            scopes: [Scope::Read].into(),
+        };
         assert_eq!(
-            authorize(Some(&token), &bearer("Basic b3BlcmF0b3I=")),
-            Err(AuthRefusal::MissingBearer)
+            reader.may(Scope::Admin),
+            Err(AuthRefusal::MissingScope {
+                credential: "reader".to_owned(),
+                needed: Scope::Admin
+            })
         );
-        assert_eq!(
-            authorize(Some(&token), &HeaderMap::new()),
-            Err(AuthRefusal::MissingBearer)
-        );
-        assert_eq!(
-            authorize(None, &bearer("Bearer operator secret, 2026")),
-            Err(AuthRefusal::NoTokenConfigured)
-        );
-        assert!(OperatorToken::new(b"short").is_none());
     }
 }

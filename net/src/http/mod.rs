@@ -1,10 +1,13 @@
-//! The operator API: `GET /v1/status`, `GET /v1/state`, `GET /v1/members`,
-//! `GET /metrics` (Prometheus text), `GET /v1/requests/{id}`, and `POST /v1/commands`,
-//! `PUT /v1/serving-policy` and `POST /v1/requests`, which require the operator
-//! bearer token.
+//! The operator API. Open: `GET /v1/status`, `GET /metrics` (Prometheus text).
+//! Scope `read` off loopback: `GET /v1/state`, `/v1/members`, `/v1/candidates`,
+//! `/v1/requests/{id}`, `POST /v1/plans`. Scope `submit-requests`: `POST
+//! /v1/requests`, `/v1/requests/{id}/cancel`. Scope `operate`: `PUT
+//! /v1/serving-policy`, `POST /v1/leadership/transfer`. `POST /v1/commands`: the scope
+//! its command names (`ClusterCommand::scope`).
 
 mod auth;
 mod body;
+pub mod credentials;
 mod leadership;
 mod members;
 mod metrics;
@@ -13,8 +16,9 @@ mod requests;
 mod serve;
 pub mod tls;
 
-pub use auth::{AuthRefusal, OperatorToken};
+pub use auth::{AuthRefusal, Authorized, OPERATOR_TOKEN_ID, TOKEN_LEN_MIN};
 pub use body::BodyRefusal;
+pub use credentials::Credentials;
 pub use requests::{RequestBody, RequestRecord, RequestStatus, RequestTable};
 pub use serve::{API_CONNECTIONS_MAX, BODY_WITHIN, HEADERS_WITHIN, serve};
 
@@ -22,16 +26,16 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
 use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
-use psionic_core::state::ApplyRefusal;
+use psionic_core::state::{ApplyRefusal, Scope};
 use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -60,30 +64,30 @@ pub struct ApiState {
     pub peer_streams: std::sync::Arc<crate::stream::StreamCounters>,
     /// For proposals.
     pub client: NodeClient,
-    /// The token mutating requests must bear; none: they are all refused.
-    pub operator_token: Option<OperatorToken>,
-    /// Whether reads of the state, the members and requests must bear it too (the
-    /// API is bound off loopback).
+    /// The operator credentials accepted; none: every guarded request is refused.
+    pub credentials: std::sync::Arc<Credentials>,
+    /// Whether reads of the state, the members and requests need the `read` scope
+    /// (the API is bound off loopback).
     pub guarded_reads: bool,
     /// Inference requests submitted through this API.
     pub requests: RequestTable,
 }
 
 impl ApiState {
-    /// The API of `node`, guarded by `operator_token`.
-    pub fn of(node: &crate::RunningNode, operator_token: Option<OperatorToken>) -> Self {
+    /// The API of `node`, guarded by `credentials`.
+    pub fn of(node: &crate::RunningNode, credentials: Credentials) -> Self {
         Self {
             discovery_addr: node.discovery_addr,
             metrics: node.metrics.clone(),
             peer_streams: node.peer_streams.clone(),
             client: node.client(),
-            operator_token,
+            credentials: std::sync::Arc::new(credentials),
             guarded_reads: false,
             requests: RequestTable::default(),
         }
     }
 
-    /// Reads of the state, the members and requests need the operator token when
+    /// Reads of the state, the members and requests need the `read` scope when
     /// `off_loopback`.
     pub fn guard_reads(mut self, off_loopback: bool) -> Self {
         self.guarded_reads = off_loopback;
@@ -91,51 +95,42 @@ impl ApiState {
     }
 }
 
-/// The operator API's routes. Mutating ones check the bearer token before anything
+/// The operator API's routes. Each checks its credential and scope before anything
 /// reads the request's body; every body is read whole, within [`BODY_WITHIN`], before
 /// its handler runs.
 pub fn router(api: ApiState) -> Router {
-    let mutating = Router::new()
-        .route("/v1/commands", post(post_command))
-        .route("/v1/serving-policy", put(put_serving_policy))
+    let needing = |scope: Option<Scope>, routes: Router<ApiState>| {
+        routes
+            .route_layer(middleware::from_fn(serve::read_body_within))
+            .route_layer(middleware::from_fn_with_state((api.clone(), scope), auth::require))
+    };
+    let submit = Router::new()
         .route("/v1/requests", post(requests::post_request))
-        .route("/v1/requests/{id}/cancel", post(requests::cancel_request))
-        .route("/v1/leadership/transfer", post(leadership::post_transfer))
-        .route_layer(middleware::from_fn(serve::read_body_within))
-        .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
+        .route("/v1/requests/{id}/cancel", post(requests::cancel_request));
+    let operate = Router::new()
+        .route("/v1/serving-policy", put(put_serving_policy))
+        .route("/v1/leadership/transfer", post(leadership::post_transfer));
+    let commands = Router::new().route("/v1/commands", post(post_command));
     let guarded_reads = Router::new()
         .route("/v1/state", get(get_state))
         .route("/v1/members", get(members::get_members))
         .route("/v1/candidates", get(members::get_candidates))
         .route("/v1/requests/{id}", get(requests::get_request))
-        .route_layer(middleware::from_fn_with_state(api.clone(), require_token_off_loopback));
+        .route("/v1/plans", post(requests::post_plan))
+        .route_layer(middleware::from_fn(serve::read_body_within))
+        .route_layer(middleware::from_fn_with_state(
+            api.clone(),
+            auth::require_read_off_loopback,
+        ));
     Router::new()
         .route("/v1/status", get(get_status))
         .route("/metrics", get(metrics::get_metrics))
         .merge(guarded_reads)
-        .route("/v1/plans", post(requests::post_plan))
-        .route_layer(middleware::from_fn(serve::read_body_within))
-        .merge(mutating)
+        .merge(needing(Some(Scope::SubmitRequests), submit))
+        .merge(needing(Some(Scope::Operate), operate))
+        .merge(needing(None, commands))
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)
-}
-
-/// Refuses a mutating request that does not bear the operator token, before its body
-/// is read.
-async fn require_token(State(api): State<ApiState>, request: Request, next: Next) -> Response {
-    match auth::authorize(api.operator_token.as_ref(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(reason) => unauthorized(reason),
-    }
-}
-
-/// Refuses a read of the state, the members or a request that does not bear the
-/// operator token, when the API is bound off loopback.
-async fn require_token_off_loopback(State(api): State<ApiState>, request: Request, next: Next) -> Response {
-    if !api.guarded_reads {
-        return next.run(request).await;
-    }
-    require_token(State(api), request, next).await
 }
 
 async fn get_status(State(api): State<ApiState>) -> Response {
@@ -184,14 +179,21 @@ enum CommandAnswer {
     /// The outcome is unknown (the node stopped first, or the index arrived inside a
     /// snapshot): read the state to find out.
     Unknown,
-    /// The request did not bear the operator token.
-    Unauthorized { reason: AuthRefusal, message: String },
 }
 
-async fn post_command(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
-    match body::decode::<ClusterCommand>(body) {
-        Ok(command) => commit(&api, command).await,
-        Err(refusal) => refusal.into_response(),
+/// `POST /v1/commands`: the credential must hold the scope the command names.
+async fn post_command(
+    State(api): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let command = match body::decode::<ClusterCommand>(body) {
+        Ok(command) => command,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match authorized.may(command.scope()) {
+        Ok(()) => commit(&api, command).await,
+        Err(reason) => auth::refused(reason),
     }
 }
 
@@ -256,14 +258,4 @@ fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
     };
     let message = reason.to_string();
     (status, CommandAnswer::Rejected { reason, message })
-}
-
-/// The answer to a mutating request that did not bear the operator token.
-fn unauthorized(reason: AuthRefusal) -> Response {
-    let status = match reason {
-        AuthRefusal::NoTokenConfigured => StatusCode::FORBIDDEN,
-        AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
-    };
-    let message = reason.to_string();
-    (status, Json(CommandAnswer::Unauthorized { reason, message })).into_response()
 }

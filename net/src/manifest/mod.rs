@@ -25,6 +25,7 @@
 //! stream_port = 7401
 //! operator_bind = "127.0.0.1:7480"
 //! operator_token_file = "operator-token"   # optional
+//! operator_credentials_file = "credentials.toml"   # optional: named tokens with scopes
 //! operator_tls = { cert_file = "n1.crt", key_file = "n1.key" }   # optional: HTTPS
 //! data_dir = "n1"
 //! ```
@@ -96,6 +97,9 @@ pub struct ManifestNode {
     pub operator_bind: SocketAddr,
     /// The owner-only file holding its operator token.
     pub operator_token_file: Option<PathBuf>,
+    /// Its operator credentials file (named tokens with scopes, hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_credentials_file: Option<PathBuf>,
     /// Its operator API's certificate and key, for HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_tls: Option<crate::config_file::RawOperatorTls>,

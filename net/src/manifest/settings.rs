@@ -9,7 +9,6 @@ use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryC
 use super::{Manifest, ManifestTrust};
 use crate::clock::Clock;
 use crate::config_file::{ConfigFile, ConfigFileError, SecretFile, read_secret};
-use crate::http::OperatorToken;
 use crate::runtime::NodeSettings;
 
 /// Why a node's settings could not be derived.
@@ -62,14 +61,11 @@ impl Manifest {
                     .collect(),
             },
         };
-        let operator_token = node
-            .operator_token_file
-            .as_ref()
-            .map(|file| {
-                let secret = read_secret(&base.join(file), SecretFile::OperatorToken, OperatorToken::LEN_MIN)?;
-                Ok::<_, ConfigFileError>(OperatorToken::new(&secret).expect("length checked"))
-            })
-            .transpose()?;
+        let files = (
+            node.operator_token_file.as_deref(),
+            node.operator_credentials_file.as_deref(),
+        );
+        let credentials = crate::config_file::operator_credentials(base, files)?;
         let consensus = ConsensusConfig {
             initial_voters: self
                 .nodes()
@@ -104,7 +100,7 @@ impl Manifest {
         Ok(ConfigFile {
             settings,
             operator_bind: node.operator_bind,
-            operator_token,
+            credentials,
             operator_tls: crate::config_file::operator_tls(base, node.operator_tls.as_ref())?,
         })
     }

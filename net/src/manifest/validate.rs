@@ -43,7 +43,9 @@ pub enum ManifestProblem {
     #[error("an `executor` cannot be a voter; set role to `coordinator` or `both`, or `voter = false`")]
     VoterCannotCoordinate,
     /// A public operator API needs a token.
-    #[error("{addr} is not loopback; set `operator_token_file` for this node, or bind to 127.0.0.1")]
+    #[error(
+        "{addr} is not loopback; set `operator_token_file` or `operator_credentials_file` for this node, or bind to 127.0.0.1"
+    )]
     OperatorNotLoopback {
         /// The address.
         addr: std::net::SocketAddr,
@@ -133,7 +135,8 @@ fn check_node(index: usize, node: &super::ManifestNode) -> Result<NodeId, Refusa
     if node.voter && node.role == psionic_core::NodeRole::Executor {
         return Err((field("voter"), ManifestProblem::VoterCannotCoordinate));
     }
-    if !node.operator_bind.ip().is_loopback() && node.operator_token_file.is_none() {
+    let guarded = node.operator_token_file.is_some() || node.operator_credentials_file.is_some();
+    if !node.operator_bind.ip().is_loopback() && !guarded {
         return Err((
             field("operator_bind"),
             ManifestProblem::OperatorNotLoopback {

@@ -184,12 +184,42 @@ enum Command {
         #[arg(long)]
         prompt: Option<String>,
     },
+    /// Manage an operator credentials file (`operator_credentials_file`): named
+    /// tokens, each with its scopes, stored as digests. A node reads it at start.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
     /// Start a real N-node cluster on loopback in this process (temporary data
     /// directories), commit a few commands, print the state, and run until Ctrl-C.
     Demo {
         /// How many nodes (every one a voter).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
         nodes: u8,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialCommand {
+    /// Add a credential with a fresh token: printed once (or written to --token-out);
+    /// only its SHA-256 is stored. The file is created owner-only if absent.
+    Add {
+        /// The credentials file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Its name (letters, digits, '-', '_', '.'), recorded with what it does.
+        #[arg(long)]
+        id: String,
+        /// A scope it holds: read, submit-requests, operate or admin; repeat for each.
+        #[arg(long = "scope", required = true, value_parser = crate::credential::parse_scope)]
+        scopes: Vec<psionic_core::state::Scope>,
+        /// Write the token to this new owner-only file instead of printing it.
+        #[arg(long)]
+        token_out: Option<PathBuf>,
+    },
+    /// List the credentials: ids and scopes.
+    List {
+        /// The credentials file.
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -239,6 +269,13 @@ pub fn main() -> ExitCode {
             command,
         } => crate::client::submit(&operator, &token_file, &command),
         Command::Demo { nodes } => crate::demo::run(nodes),
+        Command::Credential(CredentialCommand::Add {
+            file,
+            id,
+            scopes,
+            token_out,
+        }) => crate::credential::add(&file, &id, &scopes, token_out.as_ref()),
+        Command::Credential(CredentialCommand::List { file }) => crate::credential::list(&file),
         Command::Devices { json } => crate::serve::devices(json),
         Command::VerifyEvidence {
             file,

@@ -8,7 +8,7 @@ use psionic_core::{
     AdmissionToken, ClusterCommand, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeEpoch, NodeIdentity,
     NodeRole, TrustPosture,
 };
-use psionic_net::http::{self, OperatorToken};
+use psionic_net::http;
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::{Clock, IdentityFile, LogObserver, NodeSettings, RunningNode};
 
@@ -38,7 +38,7 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
     let operator_secret = hex::encode(generate_secret_key());
     let token_path = dir.join("operator-token");
     write_owner_only(&token_path, &operator_secret)?;
-    let operator_token = OperatorToken::new(operator_secret.as_bytes()).expect("64 hex characters");
+    let credentials = http::Credentials::all_scopes(http::OPERATOR_TOKEN_ID, operator_secret.as_bytes());
     println!("demo      {count} nodes on loopback, data in {}", dir.display());
     let mut nodes: Vec<RunningNode> = Vec::new();
     for (index, key) in keys.iter().enumerate() {
@@ -48,7 +48,7 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
             .map(|first| vec![first.discovery_addr])
             .unwrap_or_default();
         let node = start_node(&data_dir, *key, &admission, seeds, voters.clone()).await?;
-        let operator_addr = serve_operator_api(&node, operator_token.clone()).await?;
+        let operator_addr = serve_operator_api(&node, credentials.clone()).await?;
         println!(
             "node n{}   {}  operator API http://{operator_addr}",
             index + 1,
@@ -126,14 +126,17 @@ async fn start_node(
         .map_err(|error| (Failure::Network, error.to_string()))
 }
 
-async fn serve_operator_api(node: &RunningNode, operator_token: OperatorToken) -> Result<std::net::SocketAddr, Failed> {
+async fn serve_operator_api(
+    node: &RunningNode,
+    credentials: http::Credentials,
+) -> Result<std::net::SocketAddr, Failed> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|error| (Failure::Network, format!("cannot bind an operator API: {error}")))?;
     let addr = listener
         .local_addr()
         .map_err(|error| (Failure::Network, error.to_string()))?;
-    let app = http::router(http::ApiState::of(node, Some(operator_token)));
+    let app = http::router(http::ApiState::of(node, credentials));
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
@@ -163,7 +166,7 @@ async fn await_leader(nodes: &[RunningNode]) -> Result<usize, Failed> {
     }
 }
 
-fn write_owner_only(path: &PathBuf, text: &str) -> Result<(), Failed> {
+pub fn write_owner_only(path: &PathBuf, text: &str) -> Result<(), Failed> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let write = || -> std::io::Result<()> {
         use std::io::Write as _;

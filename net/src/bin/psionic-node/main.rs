@@ -18,6 +18,8 @@ mod cli;
 #[cfg(not(madsim))]
 mod client;
 #[cfg(not(madsim))]
+mod credential;
+#[cfg(not(madsim))]
 mod demo;
 #[cfg(not(madsim))]
 mod evidence;

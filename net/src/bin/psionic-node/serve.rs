@@ -176,7 +176,7 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     // Handlers are in place before the node says it is listening.
     let stop = shutdown_signal();
     println!("{listening}");
-    let api = http::ApiState::of(&node, config.operator_token.clone()).guard_reads(!operator_addr.ip().is_loopback());
+    let api = http::ApiState::of(&node, config.credentials.clone()).guard_reads(!operator_addr.ip().is_loopback());
     let app = http::router(api);
     http::serve(operator, app, config.operator_tls.clone(), stop).await;
     if let Some(successor) = node.transfer_leadership().await {
