@@ -315,6 +315,21 @@ pub fn try_http_exchange(addr: SocketAddr, request: &str) -> std::io::Result<(u1
     Ok((code, body.to_owned()))
 }
 
+/// Starts the node of `config` with its operator API bound to every address (off
+/// loopback: guarded reads need a credential); returns it and the API's loopback
+/// address.
+pub fn start_off_loopback(config: &Path) -> (NodeProcess, SocketAddr) {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        config,
+        text.replace("operator_bind = \"127.0.0.1:0\"", "operator_bind = \"0.0.0.0:0\""),
+    )
+    .unwrap();
+    let node = NodeProcess::start(config).unwrap();
+    let api = SocketAddr::from(([127, 0, 0, 1], node.listening.operator_addr.port()));
+    (node, api)
+}
+
 /// A plain HTTP/1.1 GET; returns the status code and body.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     http_exchange(

@@ -2,11 +2,9 @@
 //! members and metrics tell the truth about what happened.
 #![cfg(not(madsim))]
 
-use std::net::SocketAddr;
-
 use psionic_tests::{
-    NodeProcess, OPERATOR_TOKEN, http_exchange, http_get, http_get_json, http_post_json_as, init_node, metric,
-    node_cli, single_voter_leader, wait_until, write_token, write_voter_config,
+    OPERATOR_TOKEN, http_exchange, http_get, http_get_json, http_post_json_as, init_node, metric, node_cli,
+    single_voter_leader, start_off_loopback, wait_until, write_token, write_voter_config,
 };
 use std::time::Duration;
 
@@ -100,14 +98,7 @@ fn off_loopback_reads_of_the_state_need_the_operator_token() {
     write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
     let id = init_node(&dir.path().join("n1"));
     let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("operator_bind = \"127.0.0.1:0\"", "operator_bind = \"0.0.0.0:0\""),
-    )
-    .unwrap();
-    let node = NodeProcess::start(&config).unwrap();
-    let api = SocketAddr::from(([127, 0, 0, 1], node.listening.operator_addr.port()));
+    let (_node, api) = start_off_loopback(&config);
     for path in [
         "/v1/state",
         "/v1/members",

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
 use psionic_tests::{
-    NodeProcess, OPERATOR_TOKEN, http_exchange, init_node, json_request, wait_until, write_token, write_voter_config,
+    OPERATOR_TOKEN, http_exchange, init_node, json_request, start_off_loopback, wait_until, write_token,
+    write_voter_config,
 };
 use serde_json::{Value, json};
 
@@ -68,13 +69,8 @@ fn each_route_answers_only_credentials_holding_its_scope() {
         "operator_credentials_file = \"credentials.toml\"\n\n[trust]",
         1,
     );
-    std::fs::write(
-        &config,
-        text.replace("operator_bind = \"127.0.0.1:0\"", "operator_bind = \"0.0.0.0:0\""),
-    )
-    .unwrap();
-    let node = NodeProcess::start(&config).unwrap();
-    let api = SocketAddr::from(([127, 0, 0, 1], node.listening.operator_addr.port()));
+    std::fs::write(&config, text).unwrap();
+    let (_node, api) = start_off_loopback(&config);
     let token = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.token"))).unwrap();
     wait_until(Duration::from_secs(20), "the node leads", || {
         let state = ("GET", "/v1/state?consistency=serializable", &Value::Null);
