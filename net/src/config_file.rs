@@ -94,21 +94,36 @@ pub struct RawOperatorTls {
     pub key_file: PathBuf,
 }
 
-/// The credentials of `operator_token_file` (one token with every scope) and
-/// `operator_credentials_file`, their paths relative to `base`.
-pub fn operator_credentials(
-    base: &Path,
-    (token_file, credentials_file): (Option<&Path>, Option<&Path>),
-) -> Result<Credentials, ConfigFileError> {
-    let mut credentials = Credentials::default();
-    if let Some(file) = token_file {
-        let secret = read_secret(&base.join(file), SecretFile::OperatorToken, TOKEN_LEN_MIN)?;
-        credentials = credentials.with(Credentials::all_scopes(OPERATOR_TOKEN_ID, &secret));
+/// Where a node's operator credentials come from: read at start, and again on SIGHUP.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialSources {
+    /// `operator_token_file`: one token holding every scope.
+    pub token_file: Option<PathBuf>,
+    /// `operator_credentials_file`: named tokens with scopes.
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl CredentialSources {
+    /// The files named, relative to `base`.
+    pub fn new(base: &Path, token_file: Option<&Path>, credentials_file: Option<&Path>) -> Self {
+        Self {
+            token_file: token_file.map(|file| base.join(file)),
+            credentials_file: credentials_file.map(|file| base.join(file)),
+        }
     }
-    if let Some(file) = credentials_file {
-        credentials = credentials.with(Credentials::load(&base.join(file))?);
+
+    /// The credentials the files hold now.
+    pub fn load(&self) -> Result<Credentials, ConfigFileError> {
+        let mut credentials = Credentials::default();
+        if let Some(file) = &self.token_file {
+            let secret = read_secret(file, SecretFile::OperatorToken, TOKEN_LEN_MIN)?;
+            credentials = credentials.with(Credentials::all_scopes(OPERATOR_TOKEN_ID, &secret));
+        }
+        if let Some(file) = &self.credentials_file {
+            credentials = credentials.with(Credentials::load(file)?);
+        }
+        Ok(credentials)
     }
-    Ok(credentials)
 }
 
 /// The TLS configuration `raw` names, its paths relative to `base`.
@@ -182,6 +197,8 @@ pub struct ConfigFile {
     pub operator_bind: SocketAddr,
     /// The operator credentials the API accepts.
     pub credentials: Credentials,
+    /// Where they were read from.
+    pub credential_sources: CredentialSources,
     /// TLS for the operator API, if configured.
     pub operator_tls: Option<Arc<ServerConfig>>,
 }
@@ -320,11 +337,12 @@ impl ConfigFile {
             });
         }
         let operator_tls = operator_tls(base, raw.operator_tls.as_ref())?;
-        let files = (
+        let credential_sources = CredentialSources::new(
+            base,
             raw.operator_token_file.as_deref(),
             raw.operator_credentials_file.as_deref(),
         );
-        let credentials = operator_credentials(base, files)?;
+        let credentials = credential_sources.load()?;
         let posture = resolve_trust(path, base, raw.trust)?;
         let probe_interval_ms = raw.devices.probe_interval_ms.unwrap_or(PROBE_INTERVAL_MS_DEFAULT);
         if probe_interval_ms < PROBE_INTERVAL_MS_MIN {
@@ -358,6 +376,7 @@ impl ConfigFile {
             settings,
             operator_bind: raw.operator_bind,
             credentials,
+            credential_sources,
             operator_tls,
         })
     }

@@ -195,6 +195,11 @@ impl NodeProcess {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Lines the node has logged (to stderr) so far.
     pub fn log_lines(&self) -> u64 {
         self.log_lines.load(Ordering::Relaxed)

@@ -105,7 +105,7 @@ pub(super) async fn require(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let authorized = authenticate(&api.credentials, request.headers()).and_then(|authorized| {
+    let authorized = authenticate(&api.credentials(), request.headers()).and_then(|authorized| {
         needed
             .map_or(Ok(()), |scope| authorized.may(scope))
             .map(|()| authorized)

@@ -213,6 +213,25 @@ pub fn append(path: &Path, id: &str, scopes: BTreeSet<Scope>, token: &[u8]) -> R
     })
 }
 
+/// Removes the credential named `id` from `path`.
+pub fn remove(path: &Path, id: &str) -> Result<(), CredentialsError> {
+    let mut raw = read_raw(path)?;
+    let Some(index) = raw.credential.iter().position(|credential| credential.id == id) else {
+        return Err(CredentialsError::Invalid {
+            path: path.to_owned(),
+            index: raw.credential.len(),
+            id: id.to_owned(),
+            problem: "id: no such credential",
+        });
+    };
+    raw.credential.remove(index);
+    let text = toml::to_string(&raw).expect("credentials serialise");
+    write_private(path, text.as_bytes()).map_err(|source| CredentialsError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn read_raw(path: &Path) -> Result<RawFile, CredentialsError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Io {
         path: path.to_owned(),

@@ -64,8 +64,9 @@ pub struct ApiState {
     pub peer_streams: std::sync::Arc<crate::stream::StreamCounters>,
     /// For proposals.
     pub client: NodeClient,
-    /// The operator credentials accepted; none: every guarded request is refused.
-    pub credentials: std::sync::Arc<Credentials>,
+    /// The operator credentials accepted (replaced whole on reload); none: every
+    /// guarded request is refused.
+    pub credentials: std::sync::Arc<std::sync::RwLock<std::sync::Arc<Credentials>>>,
     /// Whether reads of the state, the members and requests need the `read` scope
     /// (the API is bound off loopback).
     pub guarded_reads: bool,
@@ -81,10 +82,26 @@ impl ApiState {
             metrics: node.metrics.clone(),
             peer_streams: node.peer_streams.clone(),
             client: node.client(),
-            credentials: std::sync::Arc::new(credentials),
+            credentials: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(credentials))),
             guarded_reads: false,
             requests: RequestTable::default(),
         }
+    }
+
+    /// The credentials in force.
+    pub fn credentials(&self) -> std::sync::Arc<Credentials> {
+        self.credentials
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `credentials` in force for every request from now on.
+    pub fn replace_credentials(&self, credentials: Credentials) {
+        *self
+            .credentials
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(credentials);
     }
 
     /// Reads of the state, the members and requests need the `read` scope when

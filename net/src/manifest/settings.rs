@@ -61,11 +61,12 @@ impl Manifest {
                     .collect(),
             },
         };
-        let files = (
+        let credential_sources = crate::config_file::CredentialSources::new(
+            base,
             node.operator_token_file.as_deref(),
             node.operator_credentials_file.as_deref(),
         );
-        let credentials = crate::config_file::operator_credentials(base, files)?;
+        let credentials = credential_sources.load()?;
         let consensus = ConsensusConfig {
             initial_voters: self
                 .nodes()
@@ -101,6 +102,7 @@ impl Manifest {
             settings,
             operator_bind: node.operator_bind,
             credentials,
+            credential_sources,
             operator_tls: crate::config_file::operator_tls(base, node.operator_tls.as_ref())?,
         })
     }

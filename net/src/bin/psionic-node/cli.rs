@@ -185,7 +185,8 @@ enum Command {
         prompt: Option<String>,
     },
     /// Manage an operator credentials file (`operator_credentials_file`): named
-    /// tokens, each with its scopes, stored as digests. A node reads it at start.
+    /// tokens, each with its scopes, stored as digests. A node reads it at start and
+    /// again on SIGHUP.
     #[command(subcommand)]
     Credential(CredentialCommand),
     /// Start a real N-node cluster on loopback in this process (temporary data
@@ -214,6 +215,15 @@ enum CredentialCommand {
         /// Write the token to this new owner-only file instead of printing it.
         #[arg(long)]
         token_out: Option<PathBuf>,
+    },
+    /// Remove a credential (a node drops it when it next reads the file: on SIGHUP).
+    Remove {
+        /// The credentials file.
+        #[arg(long)]
+        file: PathBuf,
+        /// The credential's name.
+        #[arg(long)]
+        id: String,
     },
     /// List the credentials: ids and scopes.
     List {
@@ -275,6 +285,7 @@ pub fn main() -> ExitCode {
             scopes,
             token_out,
         }) => crate::credential::add(&file, &id, &scopes, token_out.as_ref()),
+        Command::Credential(CredentialCommand::Remove { file, id }) => crate::credential::remove(&file, &id),
         Command::Credential(CredentialCommand::List { file }) => crate::credential::list(&file),
         Command::Devices { json } => crate::serve::devices(json),
         Command::VerifyEvidence {

@@ -36,6 +36,13 @@ pub fn add(file: &Path, id: &str, scopes: &[Scope], token_out: Option<&PathBuf>)
     Ok(())
 }
 
+/// Removes credential `id` from `file`; running nodes drop it on SIGHUP.
+pub fn remove(file: &Path, id: &str) -> Result<(), Failed> {
+    psionic_net::http::credentials::remove(file, id).map_err(|error| (Failure::Config, error.to_string()))?;
+    println!("credential {id} removed from {}", file.display());
+    Ok(())
+}
+
 /// Lists the credentials in `file`: ids and scopes.
 pub fn list(file: &Path) -> Result<(), Failed> {
     let credentials = Credentials::load(file).map_err(|error| (Failure::Config, error.to_string()))?;

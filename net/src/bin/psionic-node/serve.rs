@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use psionic_cuda::CudaReadiness;
-use psionic_net::config_file::ConfigFile;
+use psionic_net::config_file::{ConfigFile, CredentialSources};
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
 use psionic_net::{IdentityFile, LogObserver, StartError, http};
@@ -175,8 +175,10 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     });
     // Handlers are in place before the node says it is listening.
     let stop = shutdown_signal();
+    let off_loopback = !operator_addr.ip().is_loopback();
+    let api = http::ApiState::of(&node, config.credentials.clone()).guard_reads(off_loopback);
+    reload_credentials_on_hangup(api.clone(), config.credential_sources.clone(), off_loopback);
     println!("{listening}");
-    let api = http::ApiState::of(&node, config.credentials.clone()).guard_reads(!operator_addr.ip().is_loopback());
     let app = http::router(api);
     http::serve(operator, app, config.operator_tls.clone(), stop).await;
     if let Some(successor) = node.transfer_leadership().await {
@@ -188,6 +190,28 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Re-reads the operator credentials on every SIGHUP. A file that does not load (or,
+/// off loopback, leaves no credential) is logged and the credentials in force stay.
+fn reload_credentials_on_hangup(api: http::ApiState, sources: CredentialSources, off_loopback: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler can be installed");
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match sources.load() {
+                Ok(credentials) if off_loopback && credentials.is_empty() => {
+                    tracing::error!("operator credentials not reloaded: none left, and the API is off loopback");
+                }
+                Ok(credentials) => {
+                    let ids: Vec<String> = credentials.iter().map(|credential| credential.id.clone()).collect();
+                    api.replace_credentials(credentials);
+                    tracing::info!(credentials = ?ids, "operator credentials reloaded");
+                }
+                Err(error) => tracing::error!(%error, "operator credentials not reloaded; those in force stay"),
+            }
+        }
+    });
 }
 
 /// Registers SIGINT and SIGTERM handlers now; the future ends at the first signal.
