@@ -52,3 +52,6 @@ const _: () = {
     assert!(PROMPT_BYTES_MAX + 16 * 1024 <= FRAME_PAYLOAD_BYTES_MAX);
     assert!(4 * PROMPT_BYTES_MAX < HTTP_BODY_BYTES_MAX);
 };
+
+/// Longest operator credential id, in bytes (recorded in every entry it proposes).
+pub const CREDENTIAL_ID_LEN_MAX: usize = 64;

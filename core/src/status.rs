@@ -149,6 +149,10 @@ pub struct StateReport {
     pub serving_policy: ServingPolicy,
     /// Every policy document's digest, by name.
     pub policies: std::collections::BTreeMap<String, Digest>,
+    /// Who set each fact, and at which index (`policy/<name>`, `member/<id>`,
+    /// `residency/<node>/<artifact>`, `readiness/<node>/<backend>`, `link/<a>/<b>`,
+    /// `replica-set/<artifact>`).
+    pub set_by: std::collections::BTreeMap<String, crate::state::SetBy>,
 }
 
 /// One member of the replicated state.

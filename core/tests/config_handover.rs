@@ -117,7 +117,8 @@ impl Cluster {
     }
 
     fn propose(&mut self, node: usize, command: ClusterCommand) {
-        self.nodes[node].propose(self.now, vec![command]);
+        let origin = psionic_core::state::Origin::operator("ops", &command);
+        self.nodes[node].propose(self.now, vec![(origin, command)]);
     }
 
     #[cfg_attr(not(madsim), allow(dead_code))]

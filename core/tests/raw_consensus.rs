@@ -91,7 +91,8 @@ fn a_cluster_driven_without_nodes_elects_commits_and_applies_everywhere() {
         name: "lanes".into(),
         document: b"{}".to_vec(),
     };
-    let ids = nodes[leader].propose(now, vec![command.clone(), command]);
+    let origin = psionic_core::state::Origin::operator("raw", &command);
+    let ids = nodes[leader].propose(now, vec![(origin.clone(), command.clone()), (origin, command)]);
     assert_eq!(ids.len(), 2);
     let target = nodes[leader].log().last_index();
     let mut rounds = 0;

@@ -10,7 +10,7 @@ use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
 use psionic_core::plan::{Placement, PlacementRefusal};
-use psionic_core::state::ApplyRefusal;
+use psionic_core::state::{ApplyRefusal, Origin};
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
     StateReport, TransportClass,
@@ -37,8 +37,8 @@ pub enum Request {
     /// Propose commands; the reply carries each proposal's id and a receiver of its
     /// outcome (dropped unanswered if the node stops first).
     Propose {
-        /// The commands.
-        commands: Vec<ClusterCommand>,
+        /// The commands, each with who proposes it.
+        commands: Vec<(Origin, ClusterCommand)>,
         /// Where to answer.
         reply: oneshot::Sender<Vec<(ProposalId, oneshot::Receiver<Outcome>)>>,
     },
@@ -228,7 +228,7 @@ impl Driver {
         let now = self.clock.now();
         match request {
             Request::Propose { commands, reply } => {
-                let ids = self.core.propose_batch(now, commands);
+                let ids = self.core.propose_as(now, commands);
                 let receivers = ids
                     .into_iter()
                     .map(|id| {

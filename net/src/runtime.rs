@@ -7,7 +7,7 @@ use std::sync::Arc;
 use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementRefusal};
-use psionic_core::state::ApplyRefusal;
+use psionic_core::state::{ApplyRefusal, LOCAL_CREDENTIAL, Origin};
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, RequestId, StateReport, TrustPosture,
@@ -217,9 +217,16 @@ impl RunningNode {
 }
 
 impl NodeClient {
-    /// Proposes `commands` as one batch and waits until each is committed and applied
-    /// on this node; returns their ids and indexes.
+    /// Proposes `commands` as one batch, as this node's local operator (credential
+    /// `local`), and waits until each is committed and applied on this node; returns
+    /// their ids and indexes.
     pub async fn propose(&self, commands: Vec<ClusterCommand>) -> Result<Vec<Committed>, ProposeError> {
+        let local = |command: ClusterCommand| (Origin::operator(LOCAL_CREDENTIAL, &command), command);
+        self.propose_as(commands.into_iter().map(local).collect()).await
+    }
+
+    /// As [`Self::propose`], each command with the origin given.
+    pub async fn propose_as(&self, commands: Vec<(Origin, ClusterCommand)>) -> Result<Vec<Committed>, ProposeError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Propose { commands, reply })

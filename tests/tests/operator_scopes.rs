@@ -1,7 +1,7 @@
 //! Scoped operator credentials, set up and used as the runbook says: every guarded
 //! route answers only a credential holding its scope (403 naming the scope
 //! otherwise, 401 without a known token), and `POST /v1/commands` asks the scope of
-//! the command it carries.
+//! the command it carries; the entry records the credential, shown in the state.
 #![cfg(not(madsim))]
 
 use std::net::SocketAddr;
@@ -118,4 +118,14 @@ fn each_route_answers_only_credentials_holding_its_scope() {
     let script = blocks[1].replace("127.0.0.1:7480", &api.to_string());
     let said = run_as_written(dir, &script);
     assert!(said.contains(&id) && said.contains("committed at index"), "{said}");
+    let state = ("GET", "/v1/state", &Value::Null);
+    let (_, answer) = call(api, state, Some(&token("ci-reader")));
+    let state: Value = serde_json::from_str(&answer).unwrap();
+    let set_by = &state["set_by"]["policy/p"];
+    assert_eq!(
+        set_by["origin"]["operator"],
+        json!({ "credential": "platform", "scope": "operate" }),
+        "the entry records who set the policy: {answer}"
+    );
+    assert!(set_by["index"].as_u64().unwrap() > 0, "{answer}");
 }

@@ -211,11 +211,12 @@ impl Consensus {
                 .map(|(backend, readiness)| (backend, readiness.for_cluster(backend)));
             for (backend, readiness) in claim.filter(|(_, readiness)| within_limits(readiness)) {
                 if recorded.get(&(node, backend)) != Some(&readiness) {
-                    commands.push(ClusterCommand::SetBackendReadiness {
+                    let report = ClusterCommand::SetBackendReadiness {
                         node,
                         backend,
                         readiness,
-                    });
+                    };
+                    commands.push((crate::state::Origin::Member { node }, report));
                 }
             }
         }

@@ -263,6 +263,7 @@ mod tests {
                 seq: index,
             },
             command: crate::state::ClusterCommand::PromoteVoter { node: NodeId([1; 16]) }.into(),
+            origin: crate::state::Origin::Leader,
         };
         Entry {
             index,

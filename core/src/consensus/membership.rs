@@ -211,7 +211,10 @@ impl Consensus {
     pub(crate) fn maintain_membership(&mut self, now: Instant, discovered: &[(NodeId, NodeRole)]) {
         let commands = self.membership_proposals(discovered);
         if !commands.is_empty() {
-            let _ = self.propose_batch(now, commands);
+            let upkeep = commands
+                .into_iter()
+                .map(|command| (crate::state::Origin::Leader, command));
+            let _ = self.propose_batch(now, upkeep.collect());
         }
     }
 }

@@ -29,6 +29,10 @@ impl Consensus {
             return Ok(());
         };
         let command = &*proposal.command;
+        proposal
+            .origin
+            .check(command)
+            .map_err(|refusal| ProposalRejection::Invalid { refusal })?;
         let bytes = super::log::entry_size_bytes(entry);
         if bytes > ENTRY_BYTES_MAX {
             return Err(ProposalRejection::TooLarge {

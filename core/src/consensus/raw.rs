@@ -19,8 +19,9 @@ impl Consensus {
         self.on_message(now, from, message);
     }
 
-    /// Takes `commands` as one batch of proposals (see [`Node::propose_batch`](crate::Node::propose_batch)).
-    pub fn propose(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
+    /// Takes `commands` as one batch of proposals (see [`Node::propose_batch`](crate::Node::propose_batch)),
+    /// each with the origin given.
+    pub fn propose(&mut self, now: Instant, commands: Vec<(crate::state::Origin, ClusterCommand)>) -> Vec<ProposalId> {
         self.now = now;
         self.propose_batch(now, commands)
     }

@@ -11,7 +11,7 @@ use super::{
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::io::Event;
-use crate::state::{ClusterCommand, ClusterEvent, Proposal, ProposalId, STATE_SCHEMA_VERSION};
+use crate::state::{ClusterCommand, ClusterEvent, Origin, Proposal, ProposalId, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
 /// An append response's fields.
@@ -31,7 +31,7 @@ impl Consensus {
     /// Takes proposals as one batch. The leader appends and replicates them; any other
     /// node (or a leader handing over) rejects each with an event. Either way every
     /// proposal gets an id and, later, exactly one outcome event.
-    pub(crate) fn propose_batch(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
+    pub(crate) fn propose_batch(&mut self, now: Instant, commands: Vec<(Origin, ClusterCommand)>) -> Vec<ProposalId> {
         let ids: Vec<ProposalId> = commands.iter().map(|_| self.next_proposal_id()).collect();
         if let Err(reason) = self.accepts_proposals() {
             for &id in &ids {
@@ -41,13 +41,14 @@ impl Consensus {
         }
         let mut checks = BatchChecks::default();
         let mut entries: Vec<Entry> = Vec::with_capacity(commands.len());
-        for (&id, command) in ids.iter().zip(commands) {
+        for (&id, (origin, command)) in ids.iter().zip(commands) {
             let entry = Entry {
                 index: self.log.last_index() + 1 + entries.len() as u64,
                 term: self.hard.term,
                 payload: EntryPayload::Proposal(Proposal {
                     id,
                     command: command.into(),
+                    origin,
                 })
                 .into(),
             };

@@ -78,6 +78,7 @@ fn state_from(draw: &mut Draw<'_>, voters: &[(NodeId, NodeRole)]) -> ClusterStat
         };
         let payload = EntryPayload::Proposal(Proposal {
             id,
+            origin: crate::state::Origin::operator("fuzz", &command),
             command: command.into(),
         });
         state.apply(seq, 1, &payload).expect("in order");
@@ -148,8 +149,8 @@ fn arbitrary_meta(draw: &mut Draw<'_>) -> SnapshotMeta {
 mod tests {
     use super::snapshot_chunks;
 
-    /// Three empty policies, then the whole snapshot in one chunk of term 1.
-    const WHOLE: [u8; 10] = [3, 0, 0, 1, 0, 2, 0, 0, 255, 0];
+    /// Three empty policies, then the whole snapshot in two chunks of term 1, in order.
+    const WHOLE: [u8; 13] = [3, 0, 0, 1, 0, 2, 0, 0, 255, 0, 0, 255, 0];
 
     #[test]
     fn a_genuine_snapshot_in_order_is_installed_once() {

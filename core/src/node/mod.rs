@@ -24,7 +24,7 @@ use crate::plan::ServingPolicy;
 use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
-use crate::state::{ClusterCommand, ProposalId};
+use crate::state::{ClusterCommand, Origin, ProposalId};
 use crate::status::{CandidateStatus, MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
@@ -147,12 +147,22 @@ impl Node {
     /// Proposes one command. Every proposal gets exactly one outcome event:
     /// [`crate::Event::ProposalCommitted`] once applied here, or
     /// [`crate::Event::ProposalRejected`] (at once when this node does not lead).
+    /// It is proposed as this node's local operator (credential
+    /// [`LOCAL_CREDENTIAL`](crate::state::LOCAL_CREDENTIAL), the scope the command needs).
     pub fn propose(&mut self, now: Instant, command: ClusterCommand) -> ProposalId {
         self.propose_batch(now, vec![command])[0]
     }
 
-    /// Proposes commands as one batch (one append per follower).
+    /// Proposes commands as one batch (one append per follower), as this node's local
+    /// operator.
     pub fn propose_batch(&mut self, now: Instant, commands: Vec<ClusterCommand>) -> Vec<ProposalId> {
+        let local = |command: ClusterCommand| (Origin::operator(crate::state::LOCAL_CREDENTIAL, &command), command);
+        self.propose_as(now, commands.into_iter().map(local).collect())
+    }
+
+    /// Proposes commands as one batch, each with the origin given (an operator's
+    /// credential and scope, as the operator API authenticated them).
+    pub fn propose_as(&mut self, now: Instant, commands: Vec<(Origin, ClusterCommand)>) -> Vec<ProposalId> {
         let ids = self.consensus.propose(now, commands);
         self.finish();
         ids
@@ -329,6 +339,7 @@ impl Node {
                 .iter()
                 .map(|(name, policy)| (name.clone(), policy.digest))
                 .collect(),
+            set_by: state.set_by.clone(),
         }
     }
 

@@ -3,7 +3,7 @@
 use super::check::check_command;
 use super::{
     ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus, PolicyDocument,
-    Proposal, ReplicaSet,
+    Proposal, ReplicaSet, SetBy,
 };
 use crate::consensus::EntryPayload;
 use crate::digest::{Digest, DigestKind};
@@ -20,12 +20,19 @@ impl ClusterState {
         self.applied_term = term;
         Ok(match payload {
             EntryPayload::Noop { leader } => ClusterEvent::LeaderNoop { term, leader: *leader },
-            EntryPayload::Proposal(proposal) => self.apply_proposal(proposal),
+            EntryPayload::Proposal(proposal) => self.apply_proposal(index, proposal),
         })
     }
 
-    fn apply_proposal(&mut self, proposal: &Proposal) -> ClusterEvent {
-        match self.apply_command(&proposal.command) {
+    fn apply_proposal(&mut self, index: u64, proposal: &Proposal) -> ClusterEvent {
+        let applied = proposal
+            .origin
+            .check(&proposal.command)
+            .and_then(|()| self.apply_command(&proposal.command));
+        if applied.is_ok() {
+            self.record_setter(index, proposal);
+        }
+        match applied {
             Ok(()) => ClusterEvent::Applied {
                 proposal: proposal.id,
                 command: proposal.command.clone(),
@@ -99,6 +106,20 @@ impl ClusterState {
         Ok(())
     }
 
+    /// Records who set the fact `proposal` changed (a removed member's facts go).
+    fn record_setter(&mut self, index: u64, proposal: &Proposal) {
+        if let ClusterCommand::RemoveMember { node } = &*proposal.command {
+            let id = node.to_string();
+            self.set_by.retain(|key, _| !key.split('/').any(|part| part == id));
+            return;
+        }
+        let set_by = SetBy {
+            origin: proposal.origin.clone(),
+            index,
+        };
+        self.set_by.insert(proposal.command.fact_key(), set_by);
+    }
+
     fn remove_member(&mut self, node: NodeId) {
         self.members.remove(&node);
         self.links.remove(&node);
@@ -154,6 +175,7 @@ mod tests {
                 epoch: NodeEpoch(1),
                 seq,
             },
+            origin: crate::state::Origin::operator("ops", &command),
             command: command.into(),
         })
     }

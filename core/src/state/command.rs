@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::Scope;
 use crate::backend::{Backend, BackendReadiness};
 use crate::digest::Digest;
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
@@ -177,6 +178,8 @@ pub struct Proposal {
     pub id: ProposalId,
     /// The intent, shared with the event that reports it applied.
     pub command: Arc<ClusterCommand>,
+    /// Who proposed it, under which authority.
+    pub origin: super::Origin,
 }
 
 /// Why a committed command had no effect. The same on every node.
@@ -241,6 +244,39 @@ pub enum ApplyRefusal {
         warm_min: u32,
         /// Most replicas allowed.
         max: usize,
+    },
+    /// An operator's entry used another scope than its command needs.
+    #[error("the command needs scope {needed}; the entry was authorized with {used}")]
+    ScopeMismatch {
+        /// The scope the command needs.
+        needed: Scope,
+        /// The scope the entry names.
+        used: Scope,
+    },
+    /// An operator's entry names an empty or too long credential id.
+    #[error("credential id of {len} bytes; 1 to {max} allowed")]
+    CredentialId {
+        /// Its length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The leader's upkeep or a member's report carried a command only an operator
+    /// with `needed` may propose.
+    #[error("a {origin:?} entry may not carry a command that needs scope {needed}")]
+    OriginMayNot {
+        /// Who proposed it.
+        origin: super::OriginKind,
+        /// The scope the command needs.
+        needed: Scope,
+    },
+    /// A member's report set a fact about another node.
+    #[error("{reporter:?} reported a fact about {about:?}; a member reports only its own")]
+    NotOwnFact {
+        /// The member that reported.
+        reporter: NodeId,
+        /// The node the fact is about.
+        about: NodeId,
     },
     /// A policy name is empty or longer than the limit.
     #[error("policy name is {len} bytes; 1 to {max} allowed")]

@@ -8,6 +8,7 @@
 mod apply;
 mod check;
 mod command;
+mod origin;
 mod scope;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +21,7 @@ pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
+pub use origin::{LOCAL_CREDENTIAL, Origin, OriginKind, SetBy};
 pub use scope::Scope;
 
 use crate::backend::ReadinessByBackend;
@@ -28,7 +30,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 4;
+pub const STATE_SCHEMA_VERSION: u16 = 5;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -80,6 +82,9 @@ pub struct ClusterState {
     pub backends: BTreeMap<NodeId, ReadinessByBackend>,
     /// Replica sets by the artifact (model) they serve.
     pub replica_sets: BTreeMap<Digest, ReplicaSet>,
+    /// Who set each fact, and at which index, by [`ClusterCommand::fact_key`]; the
+    /// facts of a removed member go with it.
+    pub set_by: BTreeMap<String, SetBy>,
 }
 
 /// The nodes that serve one model as replicas, and how many must be warm.

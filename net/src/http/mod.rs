@@ -35,7 +35,7 @@ use axum::{Extension, Json, Router};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
 use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
-use psionic_core::state::{ApplyRefusal, Scope};
+use psionic_core::state::{ApplyRefusal, Origin, Scope};
 use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -209,14 +209,18 @@ async fn post_command(
         Err(refusal) => return refusal.into_response(),
     };
     match authorized.may(command.scope()) {
-        Ok(()) => commit(&api, command).await,
+        Ok(()) => commit(&api, &authorized, command).await,
         Err(reason) => auth::refused(reason),
     }
 }
 
 /// `PUT /v1/serving-policy`: commits the serving policy (JSON; a field left out takes
 /// its default), answered as `POST /v1/commands` is.
-async fn put_serving_policy(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn put_serving_policy(
+    State(api): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let policy = match body::decode::<ServingPolicy>(body) {
         Ok(policy) => policy,
         Err(refusal) => return refusal.into_response(),
@@ -225,12 +229,14 @@ async fn put_serving_policy(State(api): State<ApiState>, body: Result<Bytes, Byt
         name: SERVING_POLICY_NAME.to_owned(),
         document: policy.to_document(),
     };
-    commit(&api, command).await
+    commit(&api, &authorized, command).await
 }
 
-/// Proposes `command` through this node and answers with its outcome.
-async fn commit(api: &ApiState, command: ClusterCommand) -> Response {
-    let (status, answer) = match api.client.propose(vec![command]).await {
+/// Proposes `command` through this node as `authorized`'s, recorded in the entry, and
+/// answers with its outcome.
+async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand) -> Response {
+    let origin = Origin::operator(&authorized.credential, &command);
+    let (status, answer) = match api.client.propose_as(vec![(origin, command)]).await {
         Ok(committed) => committed_answer(committed[0]),
         Err(ProposeError::Rejected(ProposalRejection::NotLeader { leader_hint })) => (
             StatusCode::MISDIRECTED_REQUEST,

@@ -39,6 +39,17 @@ pub(super) fn consensus(voters: u8, entries: Vec<Entry>, term: u64) -> Consensus
     Consensus::new(identity, config, durable, ChaCha8Rng::seed_from_u64(1), Instant::ZERO).unwrap()
 }
 
+/// `commands` as an operator's, each with the scope it needs.
+pub(super) fn as_operator(
+    commands: Vec<crate::state::ClusterCommand>,
+) -> Vec<(crate::state::Origin, crate::state::ClusterCommand)> {
+    let origin = |command: &crate::state::ClusterCommand| crate::state::Origin::operator("ops", command);
+    commands
+        .into_iter()
+        .map(|command| (origin(&command), command))
+        .collect()
+}
+
 pub(super) fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,

@@ -33,7 +33,10 @@ fn no_voter_change_before_the_leader_commits_an_entry_of_its_term() {
     // must commit before it changes the voter set.
     let mut leader = consensus(3, vec![entry(1, 1), entry(2, 2)], 2);
     lead_with_matches(&mut leader, &[(2, 0), (3, 0)]);
-    leader.propose(Instant::ZERO, vec![ClusterCommand::RemoveMember { node: id(3) }]);
+    leader.propose(
+        Instant::ZERO,
+        super::as_operator(vec![ClusterCommand::RemoveMember { node: id(3) }]),
+    );
     assert_eq!(
         rejections(&mut leader),
         [ProposalRejection::LeaderTermUncommitted {
@@ -45,7 +48,7 @@ fn no_voter_change_before_the_leader_commits_an_entry_of_its_term() {
         name: "p".into(),
         document: vec![1],
     };
-    leader.propose(Instant::ZERO, vec![policy]);
+    leader.propose(Instant::ZERO, super::as_operator(vec![policy]));
     assert_eq!(rejections(&mut leader), [], "other commands are taken");
     assert_eq!(leader.log().last_index(), 3);
 }
@@ -53,8 +56,14 @@ fn no_voter_change_before_the_leader_commits_an_entry_of_its_term() {
 #[test]
 fn a_second_voter_change_waits_for_the_first_to_commit() {
     let mut leader = settled_leader();
-    leader.propose(Instant::ZERO, vec![ClusterCommand::RemoveMember { node: id(3) }]);
-    leader.propose(Instant::ZERO, vec![ClusterCommand::RemoveMember { node: id(2) }]);
+    leader.propose(
+        Instant::ZERO,
+        super::as_operator(vec![ClusterCommand::RemoveMember { node: id(3) }]),
+    );
+    leader.propose(
+        Instant::ZERO,
+        super::as_operator(vec![ClusterCommand::RemoveMember { node: id(2) }]),
+    );
     assert_eq!(
         rejections(&mut leader),
         [ProposalRejection::ConfigChangePending { index: 3 }]
@@ -62,7 +71,10 @@ fn a_second_voter_change_waits_for_the_first_to_commit() {
     lead_with_matches(&mut leader, &[(2, 3)]);
     leader.advance_commit();
     assert_eq!(leader.commit_index(), 3);
-    leader.propose(Instant::ZERO, vec![ClusterCommand::RemoveMember { node: id(2) }]);
+    leader.propose(
+        Instant::ZERO,
+        super::as_operator(vec![ClusterCommand::RemoveMember { node: id(2) }]),
+    );
     assert_eq!(rejections(&mut leader), [], "taken once the first is committed");
 }
 
@@ -91,7 +103,7 @@ fn commands_are_checked_against_the_members_the_whole_log_implies() {
             document: vec![],
         },
     ];
-    leader.propose(Instant::ZERO, commands);
+    leader.propose(Instant::ZERO, super::as_operator(commands));
     assert_eq!(
         rejections(&mut leader),
         [
@@ -117,12 +129,12 @@ fn a_command_whose_entry_would_not_fit_a_frame_is_refused_with_the_limit() {
         name: "big".into(),
         document: vec![7; len],
     };
-    leader.propose(Instant::ZERO, vec![command(ENTRY_BYTES_MAX)]);
+    leader.propose(Instant::ZERO, super::as_operator(vec![command(ENTRY_BYTES_MAX)]));
     let refused = rejections(&mut leader);
     assert!(
         matches!(refused[..], [ProposalRejection::TooLarge { bytes, limit: ENTRY_BYTES_MAX }] if bytes > ENTRY_BYTES_MAX),
         "{refused:?}"
     );
-    leader.propose(Instant::ZERO, vec![command(ENTRY_BYTES_MAX - 200)]);
+    leader.propose(Instant::ZERO, super::as_operator(vec![command(ENTRY_BYTES_MAX - 200)]));
     assert_eq!(rejections(&mut leader), [], "one just under the limit is taken");
 }

@@ -64,7 +64,8 @@ impl ConsensusCluster {
     pub fn commit_batch(&mut self, batch: usize) {
         let leader = self.leader;
         let target = self.nodes[leader].log().last_index() + batch as u64;
-        self.nodes[leader].propose(self.now, vec![command(); batch]);
+        let origin = psionic_core::state::Origin::operator("bench", &command());
+        self.nodes[leader].propose(self.now, vec![(origin, command()); batch]);
         while self.nodes[leader].state().applied_index < target {
             assert!(self.pump(), "the cluster stalled");
         }

@@ -1,0 +1,136 @@
+//! Who proposed each entry, and under which authority: checked by the leader before
+//! it appends, and again by every node when it applies, so an entry a faulty leader
+//! let through is refused identically everywhere.
+//!
+//! Rules: an operator's entry names its credential and the scope it used, which must
+//! be the scope its command needs; the leader's own upkeep only admits listed
+//! candidates, marks members ready and promotes them; a member's report (relayed by
+//! the leader) only sets that member's own backend readiness or residency.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApplyRefusal, ClusterCommand, Scope};
+use crate::identity::NodeId;
+use crate::limits::CREDENTIAL_ID_LEN_MAX;
+
+/// Who proposed an entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// An operator, through a credential.
+    Operator {
+        /// The credential's id.
+        credential: String,
+        /// The scope it used.
+        scope: Scope,
+    },
+    /// The leader's upkeep of the membership.
+    Leader,
+    /// A member's report about itself.
+    Member {
+        /// The member.
+        node: NodeId,
+    },
+}
+
+/// Which kind of origin, in a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OriginKind {
+    /// [`Origin::Leader`].
+    Leader,
+    /// [`Origin::Member`].
+    Member,
+}
+
+/// The credential id of proposals made through a node's own API rather than an
+/// operator's (tests, benchmarks, the demo).
+pub const LOCAL_CREDENTIAL: &str = "local";
+
+impl Origin {
+    /// An operator using `credential` with the scope `command` needs.
+    pub fn operator(credential: &str, command: &ClusterCommand) -> Self {
+        Origin::Operator {
+            credential: credential.to_owned(),
+            scope: command.scope(),
+        }
+    }
+
+    /// Checks that this origin may propose `command` (see the module rules).
+    pub fn check(&self, command: &ClusterCommand) -> Result<(), ApplyRefusal> {
+        match self {
+            Origin::Operator { credential, scope } => {
+                if credential.is_empty() || credential.len() > CREDENTIAL_ID_LEN_MAX {
+                    return Err(ApplyRefusal::CredentialId {
+                        len: credential.len(),
+                        max: CREDENTIAL_ID_LEN_MAX,
+                    });
+                }
+                let needed = command.scope();
+                if *scope != needed {
+                    return Err(ApplyRefusal::ScopeMismatch { needed, used: *scope });
+                }
+                Ok(())
+            }
+            Origin::Leader => match command {
+                ClusterCommand::AdmitMember { .. }
+                | ClusterCommand::PromoteVoter { .. }
+                | ClusterCommand::SetMemberStatus { .. } => Ok(()),
+                _ => Err(ApplyRefusal::OriginMayNot {
+                    origin: OriginKind::Leader,
+                    needed: command.scope(),
+                }),
+            },
+            Origin::Member { node } => match command {
+                ClusterCommand::SetBackendReadiness { node: about, .. }
+                | ClusterCommand::SetArtifactResidency { node: about, .. } => {
+                    if about == node {
+                        Ok(())
+                    } else {
+                        Err(ApplyRefusal::NotOwnFact {
+                            reporter: *node,
+                            about: *about,
+                        })
+                    }
+                }
+                _ => Err(ApplyRefusal::OriginMayNot {
+                    origin: OriginKind::Member,
+                    needed: command.scope(),
+                }),
+            },
+        }
+    }
+}
+
+/// Who set a fact, and at which index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetBy {
+    /// The proposer.
+    pub origin: Origin,
+    /// The entry that set it.
+    pub index: u64,
+}
+
+impl ClusterCommand {
+    /// The key of the fact this command sets, in [`super::ClusterState::set_by`].
+    pub fn fact_key(&self) -> String {
+        match self {
+            ClusterCommand::AdmitMember { node, .. }
+            | ClusterCommand::PromoteVoter { node }
+            | ClusterCommand::RemoveMember { node }
+            | ClusterCommand::SetMemberStatus { node, .. }
+            | ClusterCommand::SetRole { node, .. } => format!("member/{node}"),
+            ClusterCommand::DeclareLink { a, b, .. } => {
+                let (low, high) = if a < b { (a, b) } else { (b, a) };
+                format!("link/{low}/{high}")
+            }
+            ClusterCommand::SetArtifactResidency { node, artifact, .. } => format!("residency/{node}/{artifact}"),
+            ClusterCommand::SetBackendReadiness { node, backend, .. } => {
+                let backend = format!("{backend:?}").to_ascii_lowercase();
+                format!("readiness/{node}/{backend}")
+            }
+            ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
+            ClusterCommand::SetPolicy { name, .. } => format!("policy/{name}"),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Authorization in the log, checked twice: the leader refuses to append an entry
+//! whose origin may not carry its command, and an entry that slipped past a faulty
+//! leader is refused identically by every node that applies it (same refusal, same
+//! state digest). Applied entries record who set each fact, at which index.
+
+mod harness;
+
+use harness::{Harness, consensus_configs, node_id};
+use psionic_core::consensus::{EntryPayload, ProposalRejection};
+use psionic_core::state::{ApplyRefusal, ClusterEvent, ClusterState, Origin, OriginKind, Proposal, Scope};
+use psionic_core::{ClusterCommand, NodeEpoch, NodeRole, ProposalId};
+
+fn policy() -> ClusterCommand {
+    ClusterCommand::SetPolicy {
+        name: "lanes".into(),
+        document: b"{}".to_vec(),
+    }
+}
+
+fn readiness_of(node: psionic_core::NodeId) -> ClusterCommand {
+    ClusterCommand::SetBackendReadiness {
+        node,
+        backend: psionic_core::backend::Backend::Cpu,
+        readiness: psionic_core::backend::BackendReadiness::Ready {
+            devices: Vec::new(),
+            profile: Default::default(),
+        },
+    }
+}
+
+/// Origins that may not carry the command paired with them, and why.
+fn forged() -> Vec<(Origin, ClusterCommand, ApplyRefusal)> {
+    let reader = Origin::Operator {
+        credential: "ci-reader".into(),
+        scope: Scope::Read,
+    };
+    let (a, b) = (node_id(0), node_id(1));
+    vec![
+        (
+            reader,
+            policy(),
+            ApplyRefusal::ScopeMismatch {
+                needed: Scope::Operate,
+                used: Scope::Read,
+            },
+        ),
+        (
+            Origin::Member { node: a },
+            readiness_of(b),
+            ApplyRefusal::NotOwnFact { reporter: a, about: b },
+        ),
+        (
+            Origin::Leader,
+            policy(),
+            ApplyRefusal::OriginMayNot {
+                origin: OriginKind::Leader,
+                needed: Scope::Operate,
+            },
+        ),
+        (
+            Origin::Operator {
+                credential: "x".repeat(65),
+                scope: Scope::Operate,
+            },
+            policy(),
+            ApplyRefusal::CredentialId { len: 65, max: 64 },
+        ),
+    ]
+}
+
+#[test]
+fn the_leader_refuses_to_append_an_entry_its_origin_may_not_carry() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 11);
+    let leader = harness.await_leader(3_000);
+    let last = harness.nodes[leader].consensus().log().last_index();
+    for (origin, command, refusal) in forged() {
+        let now = harness.now;
+        let id = harness.nodes[leader].propose_as(now, vec![(origin, command)])[0];
+        harness.run_until_ms(harness.now.as_millis() + 1);
+        let outcome = harness.outcome_of(leader, id);
+        assert_eq!(outcome, Some(Err(ProposalRejection::Invalid { refusal })));
+    }
+    assert_eq!(
+        harness.nodes[leader].consensus().log().last_index(),
+        last,
+        "nothing appended"
+    );
+}
+
+#[test]
+fn an_entry_a_faulty_leader_let_through_is_refused_alike_on_every_node() {
+    let voters: Vec<_> = (0..3).map(|index| (node_id(index), NodeRole::Both)).collect();
+    let mut states = vec![ClusterState::genesis(&voters); 3];
+    for (seq, (origin, command, refusal)) in forged().into_iter().enumerate() {
+        let index = seq as u64 + 1;
+        let proposal = Proposal {
+            id: ProposalId {
+                node: node_id(0),
+                epoch: NodeEpoch(1),
+                seq: index,
+            },
+            command: command.into(),
+            origin,
+        };
+        let payload = EntryPayload::Proposal(proposal);
+        for state in &mut states {
+            let before = state.clone();
+            let event = state.apply(index, 1, &payload).unwrap();
+            assert!(
+                matches!(event, ClusterEvent::Refused { refusal: got, .. } if got == refusal),
+                "{event:?}"
+            );
+            assert_eq!(state.set_by, before.set_by, "a refused entry sets nothing");
+        }
+        assert!(states.iter().all(|state| state.digest() == states[0].digest()));
+    }
+}
+
+#[test]
+fn applied_entries_record_who_set_each_fact_and_where() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 12);
+    let leader = harness.await_leader(3_000);
+    let ops = Origin::Operator {
+        credential: "platform".into(),
+        scope: Scope::Operate,
+    };
+    let now = harness.now;
+    harness.nodes[leader].propose_as(now, vec![(ops.clone(), policy())]);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    for node in &harness.nodes {
+        let set_by = &node.consensus().state().set_by["policy/lanes"];
+        assert_eq!(set_by.origin, ops);
+        assert_eq!(set_by.index, node.consensus().state().applied_index);
+    }
+}
