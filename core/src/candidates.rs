@@ -6,9 +6,10 @@
 //!   to this node), and only while this node holds the cluster's state (before that
 //!   it cannot tell members from candidates);
 //! - the ledger holds at most [`CANDIDATES_MAX`] entries: a new one takes the place of
-//!   the longest-settled entry (accepted, refused or expired), and when every entry is
-//!   still `introduced` the newcomer is not recorded (counted in `unrecorded`), so it
-//!   cannot be admitted;
+//!   the longest-settled entry (accepted, refused or expired); when every entry is
+//!   still `introduced`, a listed newcomer takes the place of the oldest unlisted one
+//!   (a flood of made-up ids cannot keep a listed node out) and an unlisted newcomer is
+//!   not recorded (counted in `unrecorded`), so it cannot be admitted;
 //! - the leader admits only `introduced` candidates (and only those `admit_only`
 //!   lists; others wait for an operator's `admit-member`).
 
@@ -75,6 +76,8 @@ pub struct Membership<'a> {
     pub members: &'a BTreeSet<NodeId>,
     /// Nodes removed by the log and not admitted again.
     pub removed: &'a BTreeSet<NodeId>,
+    /// Nodes the leader admits without an operator (`admit_only`).
+    pub listed: &'a BTreeSet<NodeId>,
 }
 
 /// The ledger.
@@ -117,7 +120,7 @@ impl CandidateLedger {
         self.unrecorded = 0;
         for (id, peer) in peers.filter(|(id, _)| !membership.members.contains(id)) {
             live.insert(id);
-            self.meet(now, id, peer);
+            self.meet(now, id, peer, membership.listed);
         }
         for (id, candidate) in &mut self.entries {
             let state = if membership.members.contains(id) {
@@ -139,13 +142,16 @@ impl CandidateLedger {
     }
 
     /// Records `peer`, a non-member heard now, or refreshes its entry.
-    fn meet(&mut self, now: Instant, id: NodeId, peer: &Peer) {
+    fn meet(&mut self, now: Instant, id: NodeId, peer: &Peer, listed: &BTreeSet<NodeId>) {
         if let Some(candidate) = self.entries.get_mut(&id) {
             candidate.addr = peer.addr;
             candidate.role = peer.role;
             return;
         }
-        if self.entries.len() >= CANDIDATES_MAX && !self.evict_longest_settled() {
+        let room = self.entries.len() < CANDIDATES_MAX
+            || self.evict_longest_settled()
+            || (listed.contains(&id) && self.evict_oldest_unlisted(listed));
+        if !room {
             self.unrecorded += 1;
             return;
         }
@@ -158,6 +164,17 @@ impl CandidateLedger {
             changed_at: now,
         };
         self.entries.insert(id, candidate);
+    }
+
+    /// Drops the oldest waiting entry that `listed` does not name; false when none.
+    fn evict_oldest_unlisted(&mut self, listed: &BTreeSet<NodeId>) -> bool {
+        let oldest = self
+            .entries
+            .iter()
+            .filter(|(id, _)| !listed.contains(id))
+            .min_by_key(|(id, candidate)| (candidate.introduced_at, **id))
+            .map(|(id, _)| *id);
+        oldest.is_some_and(|id| self.entries.remove(&id).is_some())
     }
 
     /// Drops the entry settled longest ago; false when every entry still waits.

@@ -133,3 +133,40 @@ fn applied_entries_record_who_set_each_fact_and_where() {
         assert_eq!(set_by.index, node.consensus().state().applied_index);
     }
 }
+
+#[test]
+fn a_removed_members_facts_leave_set_by_and_no_other_fact_does() {
+    let voters: Vec<_> = (0..3).map(|index| (node_id(index), NodeRole::Both)).collect();
+    let mut state = ClusterState::genesis(&voters);
+    let gone = node_id(2);
+    let named_after = ClusterCommand::SetPolicy {
+        name: format!("x/{gone}"),
+        document: Vec::new(),
+    };
+    let residency = ClusterCommand::SetArtifactResidency {
+        node: gone,
+        artifact: psionic_core::Digest([4; 32]),
+        residency: psionic_core::state::Residency::Resident,
+    };
+    let removal = ClusterCommand::RemoveMember { node: gone };
+    for (seq, command) in [named_after, residency, removal].into_iter().enumerate() {
+        let index = seq as u64 + 1;
+        let proposal = Proposal {
+            id: ProposalId {
+                node: node_id(0),
+                epoch: NodeEpoch(1),
+                seq: index,
+            },
+            origin: Origin::operator("ops", &command),
+            command: command.into(),
+        };
+        let event = state.apply(index, 1, &EntryPayload::Proposal(proposal)).unwrap();
+        assert!(matches!(event, ClusterEvent::Applied { .. }), "{event:?}");
+    }
+    let keys: Vec<&String> = state.set_by.keys().collect();
+    assert_eq!(
+        keys,
+        [&format!("policy/x/{gone}")],
+        "the member's facts went, the policy stayed"
+    );
+}

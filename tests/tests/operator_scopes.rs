@@ -106,9 +106,17 @@ fn each_route_answers_only_credentials_holding_its_scope() {
                 assert_eq!(code, 403, "{holder} may not {method} {path}: {answer}");
                 let refusal: Value = serde_json::from_str(&answer).unwrap();
                 let missing = &refusal["reason"]["missing-scope"];
+                // A credential holding no command scope is refused before the body
+                // is read, naming the least one.
+                let no_command_scope = !scopes.iter().any(|scope| ["operate", "admin"].contains(scope));
+                let named = if path == "/v1/commands" && no_command_scope {
+                    "operate"
+                } else {
+                    needed
+                };
                 assert_eq!(
                     (&missing["credential"], &missing["needed"]),
-                    (&json!(holder), &json!(needed)),
+                    (&json!(holder), &json!(named)),
                     "{answer}"
                 );
             }

@@ -154,7 +154,7 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     assert!(out.contains("prompt's digest"), "{out}");
     let (code, out) = verify_with(dir.path(), &answer, &trust);
     assert!(
-        code == 0 && out.contains("elected   by 1 signed votes (1 trusted voters)"),
+        code == 0 && out.contains("elected   by a majority of 1 trusted voters (1 signed votes carried)"),
         "{out}"
     );
     let other_voters = [

@@ -37,6 +37,7 @@ fn reconcile(ledger: &mut CandidateLedger, discovery: &Discovery, now: Instant, 
     let membership = Membership {
         members: &members,
         removed: &removed,
+        listed: &BTreeSet::new(),
     };
     ledger.reconcile(now, discovery.peers(), &membership);
 }
@@ -114,4 +115,25 @@ fn a_full_ledger_of_waiting_candidates_records_no_newcomer() {
     assert_eq!(ledger.entries().count(), CANDIDATES_MAX);
     assert_eq!(ledger.unrecorded(), 5);
     assert_eq!(state_of(&ledger, 1), None, "the refused made room");
+}
+
+#[test]
+fn a_flood_of_unlisted_ids_cannot_keep_a_listed_node_out() {
+    let config = DiscoveryConfig::default();
+    let mut discovery = Discovery::new(config, &[], Instant::ZERO);
+    let mut ledger = CandidateLedger::default();
+    let listed_id = CANDIDATES_MAX as u32 + 5;
+    for n in 1..=listed_id {
+        heard(&mut discovery, Instant::ZERO, n);
+    }
+    let (members, removed) = (BTreeSet::new(), BTreeSet::new());
+    let listed: BTreeSet<NodeId> = [id(listed_id)].into();
+    let membership = Membership {
+        members: &members,
+        removed: &removed,
+        listed: &listed,
+    };
+    ledger.reconcile(Instant::ZERO, discovery.peers(), &membership);
+    assert!(ledger.is_introduced(id(listed_id)), "the listed node is recorded");
+    assert_eq!(ledger.entries().count(), CANDIDATES_MAX);
 }

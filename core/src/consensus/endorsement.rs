@@ -112,12 +112,19 @@ impl LeadershipCertificate {
                 claimed_leader: leader,
             });
         }
-        let endorsed: BTreeSet<NodeId> = self
-            .endorsements
-            .iter()
-            .filter_map(|endorsement| endorsement.voter(cluster_id, term, leader))
-            .filter(|voter| voters.contains(voter))
-            .collect();
+        // Each trusted voter's first endorsement is verified, nothing else: junk or
+        // repeated endorsements cost a digest each, not a signature check.
+        let mut tried = BTreeSet::new();
+        let mut endorsed = BTreeSet::new();
+        for endorsement in &self.endorsements {
+            let claimed = NodeId::from_key_bytes(&endorsement.key);
+            if !voters.contains(&claimed) || !tried.insert(claimed) {
+                continue;
+            }
+            if endorsement.voter(cluster_id, term, leader) == Some(claimed) {
+                endorsed.insert(claimed);
+            }
+        }
         if endorsed.len() * 2 <= voters.len() {
             return Err(LeadershipRefusal::NoMajority {
                 term,

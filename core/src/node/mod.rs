@@ -441,6 +441,7 @@ impl Node {
         let membership = Membership {
             members: &members,
             removed: &removed,
+            listed: &self.consensus.config.admit_only,
         };
         self.candidates.reconcile(now, self.discovery.peers(), &membership);
     }

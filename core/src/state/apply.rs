@@ -110,7 +110,7 @@ impl ClusterState {
     fn record_setter(&mut self, index: u64, proposal: &Proposal) {
         if let ClusterCommand::RemoveMember { node } = &*proposal.command {
             let id = node.to_string();
-            self.set_by.retain(|key, _| !key.split('/').any(|part| part == id));
+            self.set_by.retain(|key, _| !super::origin::fact_names_member(key, &id));
             return;
         }
         let set_by = SetBy {

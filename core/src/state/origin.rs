@@ -4,7 +4,8 @@
 //!
 //! Rules: an operator's entry names its credential and the scope it used, which must
 //! be the scope its command needs; the leader's own upkeep only admits listed
-//! candidates, marks members ready and promotes them; a member's report (relayed by
+//! candidates (no stream address), marks members ready and promotes them; a member's
+//! report (relayed by
 //! the leader) only sets that member's own backend readiness or residency.
 
 use serde::{Deserialize, Serialize};
@@ -73,9 +74,12 @@ impl Origin {
                 Ok(())
             }
             Origin::Leader => match command {
-                ClusterCommand::AdmitMember { .. }
+                ClusterCommand::AdmitMember { stream_addr: None, .. }
                 | ClusterCommand::PromoteVoter { .. }
-                | ClusterCommand::SetMemberStatus { .. } => Ok(()),
+                | ClusterCommand::SetMemberStatus {
+                    status: super::MemberStatus::Ready,
+                    ..
+                } => Ok(()),
                 _ => Err(ApplyRefusal::OriginMayNot {
                     origin: OriginKind::Leader,
                     needed: command.scope(),
@@ -111,6 +115,18 @@ pub struct SetBy {
     pub index: u64,
 }
 
+/// Whether the fact `key` (a [`ClusterCommand::fact_key`]) is about member `node`
+/// (`node` in the id's display form): its membership, a link of it, its residency or
+/// readiness.
+pub(super) fn fact_names_member(key: &str, node: &str) -> bool {
+    let mut parts = key.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("member" | "residency" | "readiness"), Some(first), _) => first == node,
+        (Some("link"), Some(low), Some(high)) => low == node || high == node,
+        _ => false,
+    }
+}
+
 impl ClusterCommand {
     /// The key of the fact this command sets, in [`super::ClusterState::set_by`].
     pub fn fact_key(&self) -> String {
@@ -126,7 +142,11 @@ impl ClusterCommand {
             }
             ClusterCommand::SetArtifactResidency { node, artifact, .. } => format!("residency/{node}/{artifact}"),
             ClusterCommand::SetBackendReadiness { node, backend, .. } => {
-                let backend = format!("{backend:?}").to_ascii_lowercase();
+                let backend = match backend {
+                    crate::backend::Backend::Cpu => "cpu",
+                    crate::backend::Backend::Cuda => "cuda",
+                    crate::backend::Backend::Metal => "metal",
+                };
                 format!("readiness/{node}/{backend}")
             }
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),

@@ -98,17 +98,22 @@ pub fn refused(reason: AuthRefusal) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Lets a request through that bears a credential holding `needed` (any credential
-/// when `needed` is none: the handler checks what the body asks); records who it is.
+/// Lets a request through that bears a credential holding `needed` (none: a scope
+/// some command needs, `operate` or `admin`; the handler checks the command's own once
+/// the body is decoded); records who it is.
 pub(super) async fn require(
     State((api, needed)): State<(ApiState, Option<Scope>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let authorized = authenticate(&api.credentials(), request.headers()).and_then(|authorized| {
-        needed
-            .map_or(Ok(()), |scope| authorized.may(scope))
-            .map(|()| authorized)
+        match needed {
+            Some(scope) => authorized.may(scope),
+            None => authorized
+                .may(Scope::Operate)
+                .or_else(|missing| authorized.may(Scope::Admin).map_err(|_| missing)),
+        }
+        .map(|()| authorized)
     });
     match authorized {
         Ok(authorized) => {

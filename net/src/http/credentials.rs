@@ -15,8 +15,11 @@ use psionic_core::state::Scope;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-/// Longest credential id, in bytes.
-pub const CREDENTIAL_ID_LEN_MAX: usize = 64;
+pub use psionic_core::limits::CREDENTIAL_ID_LEN_MAX;
+
+/// Ids a credentials file may not use: `operator_token_file`'s, and the one entries
+/// proposed through a node's own API record.
+pub const RESERVED_IDS: [&str; 2] = [super::auth::OPERATOR_TOKEN_ID, psionic_core::state::LOCAL_CREDENTIAL];
 
 /// One credential.
 #[derive(Clone)]
@@ -145,11 +148,20 @@ impl Credentials {
             if entries.iter().any(|seen: &Credential| seen.id == credential.id) {
                 return Err(invalid("id: used twice"));
             }
+            if RESERVED_IDS.contains(&credential.id.as_str()) {
+                return Err(invalid("id: reserved (operator-token, local)"));
+            }
             if credential.scopes.is_empty() {
                 return Err(invalid("scopes: at least one of read, submit-requests, operate, admin"));
             }
             let token_sha256 = psionic_core::digest::from_hex::<32>(credential.token_sha256.trim())
                 .ok_or_else(|| invalid("token_sha256: 64 hex digits"))?;
+            if entries
+                .iter()
+                .any(|seen: &Credential| seen.token_sha256 == token_sha256)
+            {
+                return Err(invalid("token_sha256: another credential's token"));
+            }
             entries.push(Credential {
                 id: credential.id,
                 scopes: credential.scopes,
@@ -197,6 +209,9 @@ pub fn append(path: &Path, id: &str, scopes: BTreeSet<Scope>, token: &[u8]) -> R
     }
     if raw.credential.iter().any(|credential| credential.id == id) {
         return Err(invalid("id: used twice"));
+    }
+    if RESERVED_IDS.contains(&id) {
+        return Err(invalid("id: reserved (operator-token, local)"));
     }
     if scopes.is_empty() {
         return Err(invalid("scopes: at least one of read, submit-requests, operate, admin"));

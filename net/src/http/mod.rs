@@ -150,15 +150,17 @@ pub fn router(api: ApiState) -> Router {
         .with_state(api)
 }
 
+/// `GET /v1/status`, open to monitoring: off loopback it leaves out the candidate
+/// ledger (`/v1/candidates` answers it to the `read` scope).
 async fn get_status(State(api): State<ApiState>) -> Response {
-    match api.client.status().await {
-        Some(status) => Json(StatusReport {
-            discovery_addr: api.discovery_addr,
-            status,
-        })
-        .into_response(),
-        None => node_stopped(),
+    let Some(mut status) = api.client.status().await else {
+        return node_stopped();
+    };
+    if api.guarded_reads {
+        status.candidates.clear();
     }
+    let discovery_addr = api.discovery_addr;
+    Json(StatusReport { discovery_addr, status }).into_response()
 }
 
 /// The replicated state, linearizable unless the query asks for `serializable` (built

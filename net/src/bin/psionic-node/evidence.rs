@@ -50,10 +50,13 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         context.authority.term, context.authority.commit_index, context.authority.fence.0
     );
     println!(
-        "elected   by {} signed votes ({} trusted voters)",
-        context.leadership.endorsements.len(),
-        voters.len()
+        "elected   by a majority of {} trusted voters ({} signed votes carried)",
+        voters.len(),
+        context.leadership.endorsements.len()
     );
+    if voters.len() == 1 && voters.contains(&bundle.signer) {
+        println!("note      the only trusted voter is the signer: give every voter's --key or --voter");
+    }
     let nodes: Vec<String> = context
         .plan
         .executing()

@@ -62,6 +62,9 @@ fn a_malformed_credential_is_refused_naming_its_place_and_problem() {
     assert!(refused(entry("ops", "", &digest)).contains("scopes: at least one"));
     assert!(refused(entry("ops", "\"read\"", "abc")).contains("token_sha256: 64 hex digits"));
     assert!(refused(entry("a b", "\"read\"", &digest)).contains("id: 1 to 64"));
+    assert!(refused(entry("local", "\"read\"", &digest)).contains("id: reserved"));
+    let same_token = entry("a", "\"read\"", &digest) + &entry("b", "\"admin\"", &digest);
+    assert!(refused(same_token).contains("another credential's token"));
     let unknown = refused(entry("ops", "\"root\"", &digest));
     assert!(unknown.contains("root") && unknown.contains("line"), "{unknown}");
 }
