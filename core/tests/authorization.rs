@@ -68,6 +68,20 @@ fn forged() -> Vec<(Origin, ClusterCommand, ApplyRefusal)> {
     ]
 }
 
+/// The payload of node 0's proposal number `seq` of `command` by `origin`.
+fn proposal(seq: u64, origin: Origin, command: ClusterCommand) -> EntryPayload {
+    let id = ProposalId {
+        node: node_id(0),
+        epoch: NodeEpoch(1),
+        seq,
+    };
+    EntryPayload::Proposal(Proposal {
+        id,
+        command: command.into(),
+        origin,
+    })
+}
+
 #[test]
 fn the_leader_refuses_to_append_an_entry_its_origin_may_not_carry() {
     let mut harness = Harness::new(consensus_configs(3, 3), 11);
@@ -93,16 +107,7 @@ fn an_entry_a_faulty_leader_let_through_is_refused_alike_on_every_node() {
     let mut states = vec![ClusterState::genesis(&voters); 3];
     for (seq, (origin, command, refusal)) in forged().into_iter().enumerate() {
         let index = seq as u64 + 1;
-        let proposal = Proposal {
-            id: ProposalId {
-                node: node_id(0),
-                epoch: NodeEpoch(1),
-                seq: index,
-            },
-            command: command.into(),
-            origin,
-        };
-        let payload = EntryPayload::Proposal(proposal);
+        let payload = proposal(index, origin, command);
         for state in &mut states {
             let before = state.clone();
             let event = state.apply(index, 1, &payload).unwrap();
@@ -151,16 +156,8 @@ fn a_removed_members_facts_leave_set_by_and_no_other_fact_does() {
     let removal = ClusterCommand::RemoveMember { node: gone };
     for (seq, command) in [named_after, residency, removal].into_iter().enumerate() {
         let index = seq as u64 + 1;
-        let proposal = Proposal {
-            id: ProposalId {
-                node: node_id(0),
-                epoch: NodeEpoch(1),
-                seq: index,
-            },
-            origin: Origin::operator("ops", &command),
-            command: command.into(),
-        };
-        let event = state.apply(index, 1, &EntryPayload::Proposal(proposal)).unwrap();
+        let origin = Origin::operator("ops", &command);
+        let event = state.apply(index, 1, &proposal(index, origin, command)).unwrap();
         assert!(matches!(event, ClusterEvent::Applied { .. }), "{event:?}");
     }
     let keys: Vec<&String> = state.set_by.keys().collect();
