@@ -153,6 +153,8 @@ pub struct StateReport {
     /// `residency/<node>/<artifact>`, `readiness/<node>/<backend>`, `link/<a>/<b>`,
     /// `replica-set/<artifact>`).
     pub set_by: std::collections::BTreeMap<String, crate::state::SetBy>,
+    /// The authorization policy in force, if one is committed.
+    pub authorization: Option<crate::state::AuthorizationPolicy>,
 }
 
 /// One member of the replicated state.

@@ -167,3 +167,59 @@ fn a_removed_members_facts_leave_set_by_and_no_other_fact_does() {
         "the member's facts went, the policy stayed"
     );
 }
+
+#[test]
+fn a_committed_authorization_policy_is_checked_alike_by_every_node() {
+    use psionic_core::state::{AUTHORIZATION_POLICY_NAME, AuthorizationPolicy, AuthorizationProblem};
+    let voters: Vec<_> = (0..3).map(|index| (node_id(index), NodeRole::Both)).collect();
+    let mut states = vec![ClusterState::genesis(&voters); 3];
+    let grants = |credentials: &[(&str, &[Scope])]| AuthorizationPolicy {
+        credentials: credentials
+            .iter()
+            .map(|(id, scopes)| (id.to_string(), scopes.iter().copied().collect()))
+            .collect(),
+    };
+    let set = |policy: &AuthorizationPolicy| ClusterCommand::SetPolicy {
+        name: AUTHORIZATION_POLICY_NAME.into(),
+        document: policy.to_document(),
+    };
+    let no_admin = grants(&[("ops", &[Scope::Operate])]);
+    let policy = grants(&[("ops", &[Scope::Admin, Scope::Operate]), ("ci-reader", &[Scope::Read])]);
+    let steps = [
+        ("ops", set(&no_admin)),
+        ("ops", set(&policy)),
+        ("platform", self::policy()),
+        ("ops", self::policy()),
+    ];
+    let mut outcomes = Vec::new();
+    for (seq, (credential, command)) in steps.into_iter().enumerate() {
+        let index = seq as u64 + 1;
+        let payload = proposal(index, Origin::operator(credential, &command), command);
+        let events: Vec<ClusterEvent> = states
+            .iter_mut()
+            .map(|state| state.apply(index, 1, &payload).unwrap())
+            .collect();
+        assert!(events.iter().all(|event| *event == events[0]), "{events:?}");
+        assert!(states.iter().all(|state| state.digest() == states[0].digest()));
+        outcomes.push(events[0].clone());
+    }
+    let refusal = |event: &ClusterEvent| match event {
+        ClusterEvent::Refused { refusal, .. } => Some(*refusal),
+        _ => None,
+    };
+    let problem = AuthorizationProblem::NoAdmin;
+    assert_eq!(
+        refusal(&outcomes[0]),
+        Some(ApplyRefusal::AuthorizationPolicy { problem })
+    );
+    assert_eq!(refusal(&outcomes[1]), None, "an admin puts the policy in force");
+    let digest = states[0].authorization().unwrap().0;
+    assert_eq!(
+        refusal(&outcomes[2]),
+        Some(ApplyRefusal::NotAuthorized {
+            needed: Scope::Operate,
+            policy: digest
+        })
+    );
+    assert_eq!(refusal(&outcomes[3]), None, "a granted credential's entry applies");
+}

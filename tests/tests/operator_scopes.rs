@@ -71,7 +71,12 @@ fn each_route_answers_only_credentials_holding_its_scope() {
     );
     std::fs::write(&config, text).unwrap();
     let (_node, api) = start_off_loopback(&config);
-    let token = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.token"))).unwrap();
+    let token = |name: &str| {
+        std::fs::read_to_string(dir.join(format!("{name}.token")))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
     wait_until(Duration::from_secs(20), "the node leads", || {
         let state = ("GET", "/v1/state?consistency=serializable", &Value::Null);
         let (code, answer) = call(api, state, Some(&token("ci-reader")));
@@ -136,4 +141,19 @@ fn each_route_answers_only_credentials_holding_its_scope() {
         "the entry records who set the policy: {answer}"
     );
     assert!(set_by["index"].as_u64().unwrap() > 0, "{answer}");
+
+    // The cluster's policy grants platform nothing: its node-local operate scope no
+    // longer gets a command committed.
+    let said = run_as_written(dir, &blocks[2].replace("127.0.0.1:7480", &api.to_string()));
+    assert!(said.contains("\"outcome\":\"committed\""), "{said}");
+    let policy = json!({ "set-policy": { "name": "q", "document": [2] } });
+    let (code, answer) = call(api, ("POST", "/v1/commands", &policy), Some(&token("platform")));
+    assert_eq!(code, 422, "{answer}");
+    let refusal: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        refusal["reason"]["invalid"]["refusal"]["not-authorized"]["needed"], "operate",
+        "{answer}"
+    );
+    let (code, answer) = call(api, ("POST", "/v1/commands", &policy), Some(OPERATOR_TOKEN));
+    assert_eq!(code, 200, "the policy grants the operator token: {answer}");
 }

@@ -340,6 +340,7 @@ impl Node {
                 .map(|(name, policy)| (name.clone(), policy.digest))
                 .collect(),
             set_by: state.set_by.clone(),
+            authorization: state.authorization().map(|(_, policy)| policy),
         }
     }
 

@@ -27,7 +27,7 @@ impl ClusterState {
     fn apply_proposal(&mut self, index: u64, proposal: &Proposal) -> ClusterEvent {
         let applied = proposal
             .origin
-            .check(&proposal.command)
+            .check(&proposal.command, self)
             .and_then(|()| self.apply_command(&proposal.command));
         if applied.is_ok() {
             self.record_setter(index, proposal);

@@ -117,12 +117,16 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
             }
             replicas.iter().try_for_each(|node| member(*node).map(drop))
         }
-        ClusterCommand::SetPolicy { name, .. } => {
+        ClusterCommand::SetPolicy { name, document } => {
             if name.is_empty() || name.len() > POLICY_NAME_LEN_MAX {
                 return Err(ApplyRefusal::PolicyName {
                     len: name.len(),
                     max: POLICY_NAME_LEN_MAX,
                 });
+            }
+            if name == super::AUTHORIZATION_POLICY_NAME {
+                super::AuthorizationPolicy::from_document(document)
+                    .map_err(|problem| ApplyRefusal::AuthorizationPolicy { problem })?;
             }
             Ok(())
         }

@@ -253,6 +253,21 @@ pub enum ApplyRefusal {
         /// The scope the entry names.
         used: Scope,
     },
+    /// The authorization policy in force does not grant the entry's credential the
+    /// scope it used.
+    #[error("the authorization policy {policy} does not grant the entry's credential {needed}")]
+    NotAuthorized {
+        /// The scope used.
+        needed: Scope,
+        /// Digest of the policy in force.
+        policy: crate::digest::Digest,
+    },
+    /// An authorization policy document that cannot be put in force.
+    #[error("authorization policy refused: {problem}")]
+    AuthorizationPolicy {
+        /// Why.
+        problem: super::AuthorizationProblem,
+    },
     /// An operator's entry names an empty or too long credential id.
     #[error("credential id of {len} bytes; 1 to {max} allowed")]
     CredentialId {

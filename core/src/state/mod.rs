@@ -6,6 +6,7 @@
 //! same history gives the same [`ClusterState::digest`] on every node and every run.
 
 mod apply;
+mod authorization;
 mod check;
 mod command;
 mod origin;
@@ -17,6 +18,9 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use authorization::{
+    AUTHORIZATION_POLICY_NAME, AUTHORIZED_CREDENTIALS_MAX, AuthorizationPolicy, AuthorizationProblem,
+};
 pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,

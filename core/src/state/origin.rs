@@ -57,8 +57,9 @@ impl Origin {
         }
     }
 
-    /// Checks that this origin may propose `command` (see the module rules).
-    pub fn check(&self, command: &ClusterCommand) -> Result<(), ApplyRefusal> {
+    /// Checks that this origin may propose `command` in `state` (see the module rules
+    /// and [`super::AuthorizationPolicy`]).
+    pub fn check(&self, command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
         match self {
             Origin::Operator { credential, scope } => {
                 if credential.is_empty() || credential.len() > CREDENTIAL_ID_LEN_MAX {
@@ -71,7 +72,12 @@ impl Origin {
                 if *scope != needed {
                     return Err(ApplyRefusal::ScopeMismatch { needed, used: *scope });
                 }
-                Ok(())
+                match state.authorization() {
+                    Some((policy, authorization)) if !authorization.allows(credential, needed) => {
+                        Err(ApplyRefusal::NotAuthorized { needed, policy })
+                    }
+                    _ => Ok(()),
+                }
             }
             Origin::Leader => match command {
                 ClusterCommand::AdmitMember { stream_addr: None, .. }

@@ -16,7 +16,7 @@ pub enum Scope {
     /// Set policies, the serving policy, residency, links, replica sets and backend
     /// readiness; hand leadership over.
     Operate,
-    /// Change membership and roles.
+    /// Change membership and roles, and the authorization policy.
     Admin,
 }
 
@@ -45,6 +45,7 @@ impl ClusterCommand {
     /// The scope an operator needs to propose this command.
     pub fn scope(&self) -> Scope {
         match self {
+            ClusterCommand::SetPolicy { name, .. } if name == super::AUTHORIZATION_POLICY_NAME => Scope::Admin,
             ClusterCommand::AdmitMember { .. }
             | ClusterCommand::PromoteVoter { .. }
             | ClusterCommand::RemoveMember { .. }

@@ -2,8 +2,9 @@
 //! Scope `read` off loopback: `GET /v1/state`, `/v1/members`, `/v1/candidates`,
 //! `/v1/requests/{id}`, `POST /v1/plans`. Scope `submit-requests`: `POST
 //! /v1/requests`, `/v1/requests/{id}/cancel`. Scope `operate`: `PUT
-//! /v1/serving-policy`, `POST /v1/leadership/transfer`. `POST /v1/commands`: the scope
-//! its command names (`ClusterCommand::scope`).
+//! /v1/serving-policy`, `POST /v1/leadership/transfer`. Scope `admin`: `PUT
+//! /v1/authorization`. `POST /v1/commands`: the scope its command names
+//! (`ClusterCommand::scope`).
 
 mod auth;
 mod body;
@@ -35,7 +36,7 @@ use axum::{Extension, Json, Router};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
 use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
-use psionic_core::state::{ApplyRefusal, Origin, Scope};
+use psionic_core::state::{AUTHORIZATION_POLICY_NAME, ApplyRefusal, AuthorizationPolicy, Origin, Scope};
 use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -127,6 +128,7 @@ pub fn router(api: ApiState) -> Router {
     let operate = Router::new()
         .route("/v1/serving-policy", put(put_serving_policy))
         .route("/v1/leadership/transfer", post(leadership::post_transfer));
+    let admin = Router::new().route("/v1/authorization", put(put_authorization));
     let commands = Router::new().route("/v1/commands", post(post_command));
     let guarded_reads = Router::new()
         .route("/v1/state", get(get_state))
@@ -145,6 +147,7 @@ pub fn router(api: ApiState) -> Router {
         .merge(guarded_reads)
         .merge(needing(Some(Scope::SubmitRequests), submit))
         .merge(needing(Some(Scope::Operate), operate))
+        .merge(needing(Some(Scope::Admin), admin))
         .merge(needing(None, commands))
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
         .with_state(api)
@@ -229,6 +232,24 @@ async fn put_serving_policy(
     };
     let command = ClusterCommand::SetPolicy {
         name: SERVING_POLICY_NAME.to_owned(),
+        document: policy.to_document(),
+    };
+    commit(&api, &authorized, command).await
+}
+
+/// `PUT /v1/authorization`: commits the cluster's authorization policy (JSON: scopes
+/// by credential id), answered as `POST /v1/commands` is.
+async fn put_authorization(
+    State(api): State<ApiState>,
+    Extension(authorized): Extension<Authorized>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let policy = match body::decode::<AuthorizationPolicy>(body) {
+        Ok(policy) => policy,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let command = ClusterCommand::SetPolicy {
+        name: AUTHORIZATION_POLICY_NAME.to_owned(),
         document: policy.to_document(),
     };
     commit(&api, &authorized, command).await
