@@ -226,15 +226,8 @@ async fn put_serving_policy(
     Extension(authorized): Extension<Authorized>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let policy = match body::decode::<ServingPolicy>(body) {
-        Ok(policy) => policy,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let command = ClusterCommand::SetPolicy {
-        name: SERVING_POLICY_NAME.to_owned(),
-        document: policy.to_document(),
-    };
-    commit(&api, &authorized, command).await
+    let document = body::decode::<ServingPolicy>(body).map(|policy| policy.to_document());
+    commit_policy(&api, &authorized, SERVING_POLICY_NAME, document).await
 }
 
 /// `PUT /v1/authorization`: commits the cluster's authorization policy (JSON: scopes
@@ -244,15 +237,24 @@ async fn put_authorization(
     Extension(authorized): Extension<Authorized>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let policy = match body::decode::<AuthorizationPolicy>(body) {
-        Ok(policy) => policy,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let command = ClusterCommand::SetPolicy {
-        name: AUTHORIZATION_POLICY_NAME.to_owned(),
-        document: policy.to_document(),
-    };
-    commit(&api, &authorized, command).await
+    let document = body::decode::<AuthorizationPolicy>(body).map(|policy| policy.to_document());
+    commit_policy(&api, &authorized, AUTHORIZATION_POLICY_NAME, document).await
+}
+
+/// Commits `document` (or answers why the body gave none) as the policy `name`.
+async fn commit_policy(
+    api: &ApiState,
+    authorized: &Authorized,
+    name: &str,
+    document: Result<Vec<u8>, BodyRefusal>,
+) -> Response {
+    match document {
+        Ok(document) => {
+            let name = name.to_owned();
+            commit(api, authorized, ClusterCommand::SetPolicy { name, document }).await
+        }
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// Proposes `command` through this node as `authorized`'s, recorded in the entry, and
