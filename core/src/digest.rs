@@ -46,6 +46,10 @@ pub enum DigestKind {
     Genesis,
     /// A vote granted to a candidate, signed.
     LeaderEndorsement,
+    /// The trust anchors a node runs under.
+    TrustBundle,
+    /// A node's published capabilities, signed.
+    Capabilities,
 }
 
 impl DigestKind {
@@ -70,6 +74,8 @@ impl DigestKind {
             DigestKind::Prompt => b"psionic/prompt/v1",
             DigestKind::Genesis => b"psionic/genesis/v1",
             DigestKind::LeaderEndorsement => b"psionic/leader-endorsement/v1",
+            DigestKind::TrustBundle => b"psionic/trust-bundle/v1",
+            DigestKind::Capabilities => b"psionic/capabilities/v1",
         }
     }
 }

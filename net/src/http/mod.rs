@@ -1,4 +1,5 @@
-//! The operator API. Open: `GET /v1/status`, `GET /metrics` (Prometheus text).
+//! The operator API. Open: `GET /v1/status`, `GET /metrics` (Prometheus text), `GET
+//! /v1/capabilities` (signed by the node).
 //! Scope `read` off loopback: `GET /v1/state`, `/v1/members`, `/v1/candidates`,
 //! `/v1/requests/{id}`, `POST /v1/plans`. Scope `submit-requests`: `POST
 //! /v1/requests`, `/v1/requests/{id}/cancel`. Scope `operate`: `PUT
@@ -8,6 +9,7 @@
 
 mod auth;
 mod body;
+mod capabilities;
 pub mod credentials;
 mod leadership;
 mod members;
@@ -73,6 +75,8 @@ pub struct ApiState {
     pub guarded_reads: bool,
     /// Inference requests submitted through this API.
     pub requests: RequestTable,
+    /// What `GET /v1/capabilities` signs with; none: it answers 404.
+    pub capabilities: Option<std::sync::Arc<crate::capabilities::CapabilitySource>>,
 }
 
 impl ApiState {
@@ -86,7 +90,14 @@ impl ApiState {
             credentials: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(credentials))),
             guarded_reads: false,
             requests: RequestTable::default(),
+            capabilities: None,
         }
+    }
+
+    /// Publishes capabilities signed with `source`.
+    pub fn publish_capabilities(mut self, source: crate::capabilities::CapabilitySource) -> Self {
+        self.capabilities = Some(std::sync::Arc::new(source));
+        self
     }
 
     /// The credentials in force.
@@ -144,6 +155,7 @@ pub fn router(api: ApiState) -> Router {
     Router::new()
         .route("/v1/status", get(get_status))
         .route("/metrics", get(metrics::get_metrics))
+        .route("/v1/capabilities", get(capabilities::get_capabilities))
         .merge(guarded_reads)
         .merge(needing(Some(Scope::SubmitRequests), submit))
         .merge(needing(Some(Scope::Operate), operate))

@@ -184,6 +184,24 @@ enum Command {
         #[arg(long)]
         prompt: Option<String>,
     },
+    /// Check a node's signed capabilities (`GET /v1/capabilities`, saved as JSON)
+    /// offline: its signature, that its key is the node's, its trust digest, and
+    /// (given) that the node's key is trusted and its binary allowed. Exit 0 genuine,
+    /// 6 refused. The measurement is what the node read of itself, signed by its key:
+    /// software, not hardware, attestation.
+    VerifyCapabilities {
+        /// The document (JSON).
+        file: PathBuf,
+        /// The cluster's manifest: trust its nodes' keys.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// A trusted node public key (64 hex digits); repeat for each.
+        #[arg(long)]
+        key: Vec<String>,
+        /// An allowed binary SHA-256 (64 hex digits); repeat for each. None: any.
+        #[arg(long = "allow-binary")]
+        allow_binary: Vec<String>,
+    },
     /// Manage an operator credentials file (`operator_credentials_file`): named
     /// tokens, each with its scopes, stored as digests. A node reads it at start and
     /// again on SIGHUP.
@@ -279,6 +297,19 @@ pub fn main() -> ExitCode {
             command,
         } => crate::client::submit(&operator, &token_file, &command),
         Command::Demo { nodes } => crate::demo::run(nodes),
+        Command::VerifyCapabilities {
+            file,
+            manifest,
+            key,
+            allow_binary,
+        } => {
+            let expected = crate::capabilities::Expected {
+                manifest: manifest.as_deref(),
+                keys: &key,
+                binaries: &allow_binary,
+            };
+            crate::capabilities::verify(&file, &expected)
+        }
         Command::Credential(CredentialCommand::Add {
             file,
             id,

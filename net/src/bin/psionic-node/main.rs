@@ -14,6 +14,8 @@ fn main() {
 #[cfg(not(madsim))]
 mod backup;
 #[cfg(not(madsim))]
+mod capabilities;
+#[cfg(not(madsim))]
 mod cli;
 #[cfg(not(madsim))]
 mod client;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use psionic_cuda::CudaReadiness;
+use psionic_net::capabilities::{CapabilitySource, Measurement};
 use psionic_net::config_file::{ConfigFile, CredentialSources};
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
@@ -43,6 +44,8 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -> Result<(), Failed> {
+    let source = config.or(manifest).expect("clap requires --config or --manifest");
+    let measurement = Measurement::of_this_process(source);
     let config = match (config, manifest, node) {
         (Some(path), _, _) => ConfigFile::load(path).map_err(|error| (Failure::Config, error.to_string()))?,
         (None, Some(path), Some(node)) => {
@@ -54,7 +57,7 @@ pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -
         }
         _ => unreachable!("clap requires --config, or --manifest with --node"),
     };
-    runtime().block_on(serve(config))
+    runtime().block_on(serve(config, measurement))
 }
 
 pub fn devices(json: bool) -> Result<(), Failed> {
@@ -130,12 +133,17 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
     }
 }
 
-async fn serve(config: ConfigFile) -> Result<(), Failed> {
+async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Failed> {
     let data_dir = &config.settings.data_dir;
-    IdentityFile::in_dir(data_dir)
+    let identity = IdentityFile::in_dir(data_dir)
         .load()
         .await
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    let capability_source = CapabilitySource {
+        identity,
+        measurement,
+        posture: config.settings.posture.clone(),
+    };
     let _lock = lock_data_dir(data_dir)?;
     match CudaReadiness::of(psionic_cuda::probe()) {
         CudaReadiness::Ready { inventory } => {
@@ -176,7 +184,9 @@ async fn serve(config: ConfigFile) -> Result<(), Failed> {
     // Handlers are in place before the node says it is listening.
     let stop = shutdown_signal();
     let off_loopback = !operator_addr.ip().is_loopback();
-    let api = http::ApiState::of(&node, config.credentials.clone()).guard_reads(off_loopback);
+    let api = http::ApiState::of(&node, config.credentials.clone())
+        .guard_reads(off_loopback)
+        .publish_capabilities(capability_source);
     reload_credentials_on_hangup(api.clone(), config.credential_sources.clone(), off_loopback);
     println!("{listening}");
     let app = http::router(api);

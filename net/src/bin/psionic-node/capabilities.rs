@@ -1,0 +1,80 @@
+//! `verify-capabilities`: checks a node's signed capabilities document offline.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use psionic_core::NodeId;
+use psionic_core::digest::from_hex;
+use psionic_net::capabilities::SignedCapabilities;
+use psionic_net::manifest::Manifest;
+
+use crate::cli::{Failed, Failure};
+
+/// Whom and what the verifier trusts.
+pub struct Expected<'a> {
+    /// The cluster's manifest: every node's key.
+    pub manifest: Option<&'a Path>,
+    /// Trusted keys, hex.
+    pub keys: &'a [String],
+    /// Binary digests allowed (none: any).
+    pub binaries: &'a [String],
+}
+
+pub fn verify(file: &Path, expected: &Expected<'_>) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|error| (Failure::Usage, format!("{}: cannot read: {error}", file.display())))?;
+    let signed: SignedCapabilities = serde_json::from_str(&text).map_err(|error| {
+        (
+            Failure::Usage,
+            format!("{}: not a capabilities document: {error}", file.display()),
+        )
+    })?;
+    let trusted = trusted_keys(expected)?;
+    signed
+        .verify(trusted.as_ref())
+        .map_err(|refusal| (Failure::Refused, format!("capabilities refused: {refusal}")))?;
+    let document = &signed.capabilities;
+    let binary = &document.measurement.binary_sha256;
+    if !expected.binaries.is_empty() && !expected.binaries.iter().any(|allowed| allowed.trim() == binary) {
+        let message = format!("capabilities refused: binary {binary} is not among the allowed ones");
+        return Err((Failure::Refused, message));
+    }
+    println!(
+        "verified  node {} epoch {} of cluster {}",
+        document.node_id, document.epoch, document.cluster_id
+    );
+    println!("trust     {} ({})", document.trust.posture, document.trust_digest);
+    println!("binary    {binary}");
+    println!("config    {}", document.measurement.config_sha256);
+    println!(
+        "state     {} at index {}",
+        document.committed.state_digest, document.committed.applied_index
+    );
+    let backends: Vec<String> = document.backends.keys().map(|backend| format!("{backend:?}")).collect();
+    println!("backends  {}", backends.join(", ").to_lowercase());
+    Ok(())
+}
+
+fn trusted_keys(expected: &Expected<'_>) -> Result<Option<BTreeMap<NodeId, VerifyingKey>>, Failed> {
+    let mut keys = BTreeMap::new();
+    for text in expected.keys {
+        let key = from_hex::<32>(text.trim())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or_else(|| {
+                (
+                    Failure::Usage,
+                    format!("--key {text}: not an ed25519 public key (64 hex digits)"),
+                )
+            })?;
+        keys.insert(NodeId::from_public_key(&key), key);
+    }
+    if let Some(path) = expected.manifest {
+        let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
+        for (id, node) in manifest.nodes() {
+            let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
+            keys.insert(id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"));
+        }
+    }
+    Ok((!keys.is_empty()).then_some(keys))
+}

@@ -1,0 +1,41 @@
+//! `GET /v1/capabilities`: the node's capabilities, signed with its key (open, like
+//! status: it holds nothing secret and anyone may check it offline).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use psionic_core::state::AUTHORIZATION_POLICY_NAME;
+
+use super::ApiState;
+use crate::capabilities::{Capabilities, CommittedDigests, SignedCapabilities, TrustAnchors};
+
+pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
+    let Some(source) = api.capabilities.clone() else {
+        let body = serde_json::json!({ "outcome": "not-published" });
+        return (axum::http::StatusCode::NOT_FOUND, Json(body)).into_response();
+    };
+    let (Some(status), Some(state)) = (api.client.status().await, api.client.state_report().await) else {
+        return super::node_stopped();
+    };
+    let trust = TrustAnchors::of(&source.posture, state.policies.get(AUTHORIZATION_POLICY_NAME).copied());
+    let backends = state
+        .members
+        .iter()
+        .find(|member| member.node_id == status.node_id)
+        .map(|member| member.backends.clone())
+        .unwrap_or_default();
+    let capabilities = Capabilities {
+        node_id: status.node_id,
+        epoch: status.epoch,
+        cluster_id: status.cluster_id,
+        trust_digest: trust.digest(),
+        trust,
+        measurement: source.measurement.clone(),
+        backends,
+        committed: CommittedDigests {
+            applied_index: state.applied_index,
+            state_digest: state.state_digest,
+        },
+    };
+    Json(SignedCapabilities::sign(capabilities, &source.identity)).into_response()
+}

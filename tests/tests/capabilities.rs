@@ -1,0 +1,46 @@
+//! A node's signed capabilities, fetched and checked offline as the runbook says;
+//! an edited document, another key and a binary not allowed are refused.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use psionic_tests::runbook::{run_as_written, runbook_block};
+use psionic_tests::{NodeProcess, init_node_with_key, node_cli, wait_until, write_token, write_voter_config};
+use serde_json::Value;
+
+#[test]
+fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_token(&dir.join("token"), "the lab's admission token, 2026\n");
+    let (id, key) = init_node_with_key(&dir.join("n1"));
+    let config = write_voter_config(dir, "n1", &[], "token", std::slice::from_ref(&id));
+    let node = NodeProcess::start(&config).unwrap();
+    wait_until(Duration::from_secs(20), "the node leads", || {
+        node.state()["coordinator"]["leader"] == id.as_str()
+    });
+    let script = runbook_block("## Publish and check a node's capabilities")
+        .replace("127.0.0.1:7480", &node.listening.operator_addr.to_string())
+        .replace("<n1 public_key>", &key);
+    let said = run_as_written(dir, &script);
+    assert!(said.contains(&format!("verified  node {id}")), "{said}");
+    assert!(said.contains("trust     trusted-lan"), "{said}");
+
+    let file = dir.join("n1.capabilities.json");
+    let verify = |extra: &[&str]| {
+        let args = [&["verify-capabilities", file.to_str().unwrap()][..], extra].concat();
+        let (code, out, err) = node_cli(&args);
+        (code, format!("{out}{err}"))
+    };
+    let (code, out) = verify(&["--key", &key, "--allow-binary", &"00".repeat(32)]);
+    assert_eq!(code, 6, "a binary not allowed: {out}");
+    let other_key = init_node_with_key(&dir.join("n2")).1;
+    let (code, out) = verify(&["--key", &other_key]);
+    assert!(code == 6 && out.contains("not among the trusted keys"), "{out}");
+
+    let mut document: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    document["capabilities"]["committed"]["applied_index"] = Value::from(999_999);
+    std::fs::write(&file, document.to_string()).unwrap();
+    let (code, out) = verify(&["--key", &key]);
+    assert!(code == 6 && out.contains("signature"), "an edited document: {out}");
+}
