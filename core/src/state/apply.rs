@@ -113,11 +113,14 @@ impl ClusterState {
             self.set_by.retain(|key, _| !super::origin::fact_names_member(key, &id));
             return;
         }
-        let set_by = SetBy {
-            origin: proposal.origin.clone(),
-            index,
-        };
-        self.set_by.insert(proposal.command.fact_key(), set_by);
+        let key = proposal.command.fact_key();
+        match self.set_by.get_mut(&key) {
+            Some(set_by) if set_by.origin == proposal.origin => set_by.index = index,
+            _ => {
+                let origin = proposal.origin.clone();
+                self.set_by.insert(key, SetBy { origin, index });
+            }
+        }
     }
 
     fn remove_member(&mut self, node: NodeId) {

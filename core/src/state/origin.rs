@@ -156,7 +156,12 @@ impl ClusterCommand {
                 format!("readiness/{node}/{backend}")
             }
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
-            ClusterCommand::SetPolicy { name, .. } => format!("policy/{name}"),
+            ClusterCommand::SetPolicy { name, .. } => {
+                let mut key = String::with_capacity("policy/".len() + name.len());
+                key.push_str("policy/");
+                key.push_str(name);
+                key
+            }
         }
     }
 }
