@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use psionic_tests::runbook::{run_as_written, runbook_block};
+use psionic_tests::runbook::{run_as_written, runbook_blocks};
 use psionic_tests::{NodeProcess, init_node_with_key, node_cli, wait_until, write_token, write_voter_config};
 use serde_json::Value;
 
@@ -19,12 +19,22 @@ fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
     wait_until(Duration::from_secs(20), "the node leads", || {
         node.state()["coordinator"]["leader"] == id.as_str()
     });
-    let script = runbook_block("## Publish and check a node's capabilities")
-        .replace("127.0.0.1:7480", &node.listening.operator_addr.to_string())
+    let blocks = runbook_blocks("## Publish and check a node's capabilities");
+    let api = node.listening.operator_addr.to_string();
+    let script = blocks[0]
+        .replace("127.0.0.1:7480", &api)
         .replace("<n1 public_key>", &key);
     let said = run_as_written(dir, &script);
     assert!(said.contains(&format!("verified  node {id}")), "{said}");
     assert!(said.contains("trust     trusted-lan"), "{said}");
+    let published: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("n1.capabilities.json")).unwrap()).unwrap();
+    let digest = published["capabilities"]["trust_digest"].as_str().unwrap();
+    let shown = run_as_written(dir, &blocks[1].replace("127.0.0.1:7480", &api));
+    assert!(
+        shown.contains(&format!("trust digest  {digest}")) && shown.contains("posture       trusted-lan"),
+        "{shown}"
+    );
 
     let file = dir.join("n1.capabilities.json");
     let verify = |extra: &[&str]| {

@@ -135,6 +135,11 @@ enum Command {
         #[command(flatten)]
         operator: Operator,
     },
+    /// Show the trust anchors a running node runs under (posture, pinned keys, the
+    /// committed authorization policy's digest) and their digest, as its signed
+    /// capabilities state them.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Propose a cluster command (JSON) to a running node and wait for its outcome.
     ///
     /// Example: `psionic-node submit --token-file operator-token
@@ -217,6 +222,15 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Print the node's trust anchors and their digest.
+    Show {
+        #[command(flatten)]
+        operator: Operator,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CredentialCommand {
     /// Add a credential with a fresh token: printed once (or written to --token-out);
     /// only its SHA-256 is stored. The file is created owner-only if absent.
@@ -291,6 +305,7 @@ pub fn main() -> ExitCode {
         Command::Status { operator } => crate::client::status(&operator),
         Command::Members { operator, consistency } => crate::client::members(&operator, consistency),
         Command::Candidates { operator } => crate::client::candidates(&operator),
+        Command::Trust(TrustCommand::Show { operator }) => crate::client::trust_show(&operator),
         Command::Submit {
             operator,
             token_file,

@@ -154,6 +154,29 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
     }
 }
 
+/// `trust show`: the trust anchors of the node's signed capabilities.
+pub fn trust_show(operator: &Operator) -> Result<(), Failed> {
+    let document = get_json(operator, "/v1/capabilities")?;
+    let capabilities = &document["capabilities"];
+    if operator.json {
+        println!(
+            "{}",
+            serde_json::json!({ "trust": capabilities["trust"], "trust_digest": capabilities["trust_digest"] })
+        );
+        return Ok(());
+    }
+    let trust = &capabilities["trust"];
+    let word = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+    println!("node          {}", word(&capabilities["node_id"]));
+    println!("posture       {}", word(&trust["posture"]));
+    for key in trust["pinned_keys"].as_array().into_iter().flatten() {
+        println!("pinned key    {}", word(key));
+    }
+    println!("authorization {}", word(&trust["authorization_policy"]));
+    println!("trust digest  {}", word(&capabilities["trust_digest"]));
+    Ok(())
+}
+
 fn get_json(operator: &Operator, path: &str) -> Result<Value, Failed> {
     let token = operator.read_token_file.as_deref().map(read_token).transpose()?;
     let (code, body) = exchange(operator, "GET", path, token.as_deref().map(str::trim), None)?;
