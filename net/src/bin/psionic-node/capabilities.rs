@@ -5,7 +5,6 @@ use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
 use psionic_core::NodeId;
-use psionic_core::digest::from_hex;
 use psionic_net::capabilities::SignedCapabilities;
 use psionic_net::manifest::Manifest;
 
@@ -57,24 +56,10 @@ pub fn verify(file: &Path, expected: &Expected<'_>) -> Result<(), Failed> {
 }
 
 fn trusted_keys(expected: &Expected<'_>) -> Result<Option<BTreeMap<NodeId, VerifyingKey>>, Failed> {
-    let mut keys = BTreeMap::new();
-    for text in expected.keys {
-        let key = from_hex::<32>(text.trim())
-            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-            .ok_or_else(|| {
-                (
-                    Failure::Usage,
-                    format!("--key {text}: not an ed25519 public key (64 hex digits)"),
-                )
-            })?;
-        keys.insert(NodeId::from_public_key(&key), key);
-    }
+    let mut keys = crate::evidence::given_keys(expected.keys)?;
     if let Some(path) = expected.manifest {
         let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
-        for (id, node) in manifest.nodes() {
-            let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
-            keys.insert(id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"));
-        }
+        keys.extend(crate::evidence::manifest_keys(&manifest));
     }
     Ok((!keys.is_empty()).then_some(keys))
 }

@@ -99,29 +99,45 @@ fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String>
     Ok((bundle, tokens))
 }
 
+/// The public keys given as `--key` (64 hex digits each), by node.
+pub fn given_keys(texts: &[String]) -> Result<BTreeMap<NodeId, VerifyingKey>, Failed> {
+    texts
+        .iter()
+        .map(|text| {
+            let key = from_hex::<32>(text.trim())
+                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+                .ok_or_else(|| {
+                    let message = format!("--key {text}: not an ed25519 public key (64 hex digits)");
+                    (Failure::Usage, message)
+                })?;
+            Ok((NodeId::from_public_key(&key), key))
+        })
+        .collect()
+}
+
+/// Every node's public key in a (validated) manifest.
+pub fn manifest_keys(manifest: &Manifest) -> BTreeMap<NodeId, VerifyingKey> {
+    manifest
+        .nodes()
+        .map(|(id, node)| {
+            let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
+            (id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"))
+        })
+        .collect()
+}
+
 /// The cluster, the trusted keys by node, and the trusted voters.
 type Trusted = (ClusterId, BTreeMap<NodeId, VerifyingKey>, BTreeSet<NodeId>);
 
 fn trusted(trust: &Trust<'_>) -> Result<Trusted, Failed> {
     let usage = |message: String| (Failure::Usage, message);
-    let mut keys = BTreeMap::new();
+    let mut keys = given_keys(trust.keys)?;
     let mut voters: BTreeSet<NodeId> = BTreeSet::new();
-    for text in trust.keys {
-        let key = from_hex::<32>(text.trim())
-            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-            .ok_or_else(|| usage(format!("--key {text}: not an ed25519 public key (64 hex digits)")))?;
-        keys.insert(NodeId::from_public_key(&key), key);
-    }
     let cluster_id = match (trust.manifest, trust.cluster_id) {
         (Some(path), _) => {
             let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
-            for (id, node) in manifest.nodes() {
-                let bytes = from_hex::<32>(node.public_key.trim()).expect("a validated manifest");
-                keys.insert(id, VerifyingKey::from_bytes(&bytes).expect("a validated manifest"));
-                if node.voter {
-                    voters.insert(id);
-                }
-            }
+            keys.extend(manifest_keys(&manifest));
+            voters.extend(manifest.nodes().filter(|(_, node)| node.voter).map(|(id, _)| id));
             let namespace = ClusterNamespace::new(manifest.namespace()).expect("a validated manifest");
             ClusterId::derive(&namespace, manifest.cluster_genesis().as_bytes())
         }
