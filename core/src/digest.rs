@@ -50,6 +50,8 @@ pub enum DigestKind {
     TrustBundle,
     /// A node's published capabilities, signed.
     Capabilities,
+    /// An admission token's public name.
+    AdmissionToken,
 }
 
 impl DigestKind {
@@ -76,6 +78,7 @@ impl DigestKind {
             DigestKind::LeaderEndorsement => b"psionic/leader-endorsement/v1",
             DigestKind::TrustBundle => b"psionic/trust-bundle/v1",
             DigestKind::Capabilities => b"psionic/capabilities/v1",
+            DigestKind::AdmissionToken => b"psionic/admission-token/v1",
         }
     }
 }

@@ -205,6 +205,13 @@ impl AdmissionToken {
     pub fn expose_secret(&self) -> &[u8] {
         &self.0
     }
+
+    /// The token's public name in cluster `cluster_id`: what status, the log's
+    /// cut-over and trust bundles show of it. A one-way digest: the token stays secret
+    /// as long as it is not guessable (generate it at random).
+    pub fn digest(&self, cluster_id: ClusterId) -> Digest {
+        Digest::of_parts(DigestKind::AdmissionToken, &[&cluster_id.0, &self.0])
+    }
 }
 
 impl fmt::Debug for AdmissionToken {

@@ -37,7 +37,7 @@
 //!     cluster_id: ClusterId::derive(&namespace, b"genesis"),
 //!     identity: NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(1)),
 //!     role: NodeRole::Both,
-//!     posture: TrustPosture::TrustedLan { token: token.clone() },
+//!     posture: TrustPosture::TrustedLan { token: token.clone(), next: None },
 //!     seeds: vec![addrs[1 - index]],
 //!     discovery: DiscoveryConfig::default(),
 //!     rng_seed: index as u64,

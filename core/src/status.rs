@@ -36,6 +36,9 @@ pub struct NodeStatus {
     pub candidates: Vec<CandidateStatus>,
     /// Authenticated non-members the full ledger left out (they cannot be admitted).
     pub candidates_unrecorded: usize,
+    /// The admission tokens this node holds, seals under and accepts (trusted LAN
+    /// only), by their public digests.
+    pub admission: Option<crate::wire::AdmissionStatus>,
     /// Refused frames by rule.
     pub refusals: RefusalCounters,
     /// Current consensus term.
@@ -155,6 +158,8 @@ pub struct StateReport {
     pub set_by: std::collections::BTreeMap<String, crate::state::SetBy>,
     /// The authorization policy in force, if one is committed.
     pub authorization: Option<crate::state::AuthorizationPolicy>,
+    /// The admission token the cluster cut over to (its public digest), if any.
+    pub admission_token: Option<crate::digest::Digest>,
 }
 
 /// One member of the replicated state.

@@ -29,6 +29,7 @@ fn a_node_with_the_wrong_token_is_refused_by_all_and_never_listed() {
     let mut intruder = config(3, 1);
     intruder.posture = TrustPosture::TrustedLan {
         token: AdmissionToken::new(b"not the lab's token".to_vec()).unwrap(),
+        next: None,
     };
     intruder.seeds = vec![addr(0), addr(1), addr(2)];
     configs.push(intruder);
@@ -101,7 +102,7 @@ fn a_duplicated_frame_is_refused_as_a_replay() {
 fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_version: u16) -> Vec<u8> {
     let identity = NodeIdentity::new([99; 32], NodeEpoch(1));
     let token = AdmissionToken::new(harness::TOKEN.to_vec()).unwrap();
-    let mut authenticator = Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id, &identity);
+    let mut authenticator = Authenticator::new(&TrustPosture::TrustedLan { token, next: None }, cluster_id, &identity);
     let sealed = Sealed {
         counter: 0,
         transport: TransportClass::Datagram,

@@ -16,6 +16,7 @@
 //! [trust]
 //! posture = "trusted-lan"                # or "configured-peers"
 //! admission_token_file = "token"         # trusted-lan: owner-only file, >= 16 bytes
+//! # admission_token_next_file = "token.next"  # a rotation's next token, until cut over
 //! # peer_public_keys = ["<64 hex>", ...]  # configured-peers: pinned ed25519 keys
 //!
 //! [discovery]                            # optional; defaults shown in `DiscoveryConfig`
@@ -45,11 +46,13 @@ use std::sync::Arc;
 use ed25519_dalek::VerifyingKey;
 use psionic_core::consensus::TimingOverrides;
 use psionic_core::digest::from_hex;
-use psionic_core::{
-    AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture,
-};
+use psionic_core::{ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture};
 use rustls::ServerConfig;
 use serde::{Deserialize, Serialize};
+
+mod admission;
+
+pub use admission::AdmissionTokenFiles;
 
 use crate::clock::Clock;
 use crate::devices::{DeviceSource, PROBE_INTERVAL_MS_DEFAULT, PROBE_INTERVAL_MS_MIN};
@@ -171,8 +174,13 @@ struct RawVoter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "posture", rename_all = "kebab-case")]
 enum RawTrust {
-    TrustedLan { admission_token_file: PathBuf },
-    ConfiguredPeers { peer_public_keys: Vec<String> },
+    TrustedLan {
+        admission_token_file: PathBuf,
+        admission_token_next_file: Option<PathBuf>,
+    },
+    ConfiguredPeers {
+        peer_public_keys: Vec<String>,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +207,8 @@ pub struct ConfigFile {
     pub credentials: Credentials,
     /// Where they were read from.
     pub credential_sources: CredentialSources,
+    /// Where the admission tokens were read from (trusted LAN).
+    pub admission_token_files: Option<AdmissionTokenFiles>,
     /// TLS for the operator API, if configured.
     pub operator_tls: Option<Arc<ServerConfig>>,
 }
@@ -206,7 +216,7 @@ pub struct ConfigFile {
 /// Which secret file an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretFile {
-    /// `trust.admission_token_file`.
+    /// `trust.admission_token_file` or `admission_token_next_file`.
     AdmissionToken,
     /// `operator_token_file`.
     OperatorToken,
@@ -343,7 +353,7 @@ impl ConfigFile {
             raw.operator_credentials_file.as_deref(),
         );
         let credentials = credential_sources.load()?;
-        let posture = resolve_trust(path, base, raw.trust)?;
+        let (posture, admission_token_files) = resolve_trust(path, base, raw.trust)?;
         let probe_interval_ms = raw.devices.probe_interval_ms.unwrap_or(PROBE_INTERVAL_MS_DEFAULT);
         if probe_interval_ms < PROBE_INTERVAL_MS_MIN {
             return Err(ConfigFileError::ProbeIntervalTooShort {
@@ -377,6 +387,7 @@ impl ConfigFile {
             operator_bind: raw.operator_bind,
             credentials,
             credential_sources,
+            admission_token_files,
             operator_tls,
         })
     }
@@ -448,13 +459,18 @@ impl RawConsensus {
     }
 }
 
-fn resolve_trust(config_path: &Path, base: &Path, trust: RawTrust) -> Result<TrustPosture, ConfigFileError> {
+fn resolve_trust(
+    config_path: &Path,
+    base: &Path,
+    trust: RawTrust,
+) -> Result<(TrustPosture, Option<AdmissionTokenFiles>), ConfigFileError> {
     match trust {
-        RawTrust::TrustedLan { admission_token_file } => {
-            let path = base.join(admission_token_file);
-            Ok(TrustPosture::TrustedLan {
-                token: read_token(&path)?,
-            })
+        RawTrust::TrustedLan {
+            admission_token_file,
+            admission_token_next_file,
+        } => {
+            let files = AdmissionTokenFiles::new(base, &admission_token_file, admission_token_next_file.as_deref());
+            Ok((files.load()?, Some(files)))
         }
         RawTrust::ConfiguredPeers { peer_public_keys } => {
             let peers = peer_public_keys
@@ -469,14 +485,9 @@ fn resolve_trust(config_path: &Path, base: &Path, trust: RawTrust) -> Result<Tru
                         })
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(TrustPosture::ConfiguredPeers { peers })
+            Ok((TrustPosture::ConfiguredPeers { peers }, None))
         }
     }
-}
-
-fn read_token(path: &Path) -> Result<AdmissionToken, ConfigFileError> {
-    let secret = read_secret(path, SecretFile::AdmissionToken, AdmissionToken::LEN_MIN)?;
-    Ok(AdmissionToken::new(secret).expect("length checked"))
 }
 
 /// The secret in the owner-only file at `path`, without trailing whitespace, at least

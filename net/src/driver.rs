@@ -60,6 +60,14 @@ pub enum Request {
     },
     /// This node's backend readiness and telemetry, as just probed.
     ReportDevices(DeviceReport),
+    /// Hold these admission tokens from now on (trusted LAN: a rotation's next token
+    /// added, or the old one dropped).
+    ReplaceAdmissionTokens {
+        /// The token in force.
+        token: psionic_core::AdmissionToken,
+        /// The token that replaces it, until a cut-over is committed.
+        next: Option<psionic_core::AdmissionToken>,
+    },
     /// Leader: place and dispatch an inference request; the reply carries its
     /// placement and a receiver of its outcome, or why it was not accepted.
     SubmitInference {
@@ -245,6 +253,7 @@ impl Driver {
             Request::TransferLeadership { to, reply } => {
                 let _ = reply.send(self.core.transfer_leadership_to(now, to));
             }
+            Request::ReplaceAdmissionTokens { token, next } => self.core.replace_admission_tokens(token, next),
             Request::ReportDevices(mut report) => {
                 report.telemetry.queue_depth = self.serving.queue_depth();
                 self.core.report_devices(now, report);

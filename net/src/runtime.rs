@@ -285,6 +285,18 @@ impl NodeClient {
         Ok(answer.await.map_err(|_| CancelError::Stopped)??)
     }
 
+    /// Replaces the admission tokens the node holds with those of `posture` (trusted
+    /// LAN; another posture changes nothing). False: the node stopped.
+    pub async fn replace_admission_tokens(&self, posture: TrustPosture) -> bool {
+        let TrustPosture::TrustedLan { token, next } = posture else {
+            return true;
+        };
+        self.requests
+            .send(Request::ReplaceAdmissionTokens { token, next })
+            .await
+            .is_ok()
+    }
+
     /// This node's status, as of now (`None`: the node stopped).
     pub async fn status(&self) -> Option<NodeStatus> {
         let (reply, answer) = oneshot::channel();

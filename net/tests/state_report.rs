@@ -22,6 +22,7 @@ async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> Ru
         role: NodeRole::Both,
         posture: TrustPosture::TrustedLan {
             token: AdmissionToken::new(b"state report test admission token".to_vec()).unwrap(),
+            next: None,
         },
         discovery_bind: "127.0.0.1:0".parse().unwrap(),
         stream_port: 0,

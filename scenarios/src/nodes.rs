@@ -31,6 +31,7 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         role: NodeRole::Both,
         posture: TrustPosture::TrustedLan {
             token: AdmissionToken::new(token.to_vec()).expect("long enough"),
+            next: None,
         },
         discovery_bind: addr(octet),
         stream_port: DISCOVERY_PORT + 1,

@@ -173,7 +173,7 @@ pub fn measure(scenario: &Scenario, seeds: RangeInclusive<u64>) -> Speed {
 pub fn mac_us_per_frame(body_bytes: usize) -> f64 {
     let namespace = ClusterNamespace::new("speed").expect("a valid namespace");
     let token = AdmissionToken::new(b"speed measurement token".to_vec()).expect("long enough");
-    let posture = TrustPosture::TrustedLan { token };
+    let posture = TrustPosture::TrustedLan { token, next: None };
     let cluster_id = ClusterId::derive(&namespace, b"speed");
     let sender = NodeIdentity::new([7; 32], NodeEpoch(1));
     let receiver = NodeIdentity::new([8; 32], NodeEpoch(1));

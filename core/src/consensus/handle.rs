@@ -85,6 +85,7 @@ impl Consensus {
             leaders_seen: Default::default(),
             vouched_leader: None,
             next_proposal_seq: 0,
+            admission_tokens: Vec::new(),
             pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),

@@ -295,6 +295,13 @@ pub enum ProposalRejection {
         /// Its commit index.
         commit_index: u64,
     },
+    /// A cut-over to an admission token this leader does not hold: applied, it would
+    /// cut the leader off.
+    #[error("this leader holds no admission token of digest {token}")]
+    TokenNotHeld {
+        /// The digest the cut-over names.
+        token: crate::digest::Digest,
+    },
     /// The command's log entry would be `bytes` long; entries hold at most `limit`.
     #[error("the command's entry is {bytes} bytes; entries hold at most {limit}")]
     TooLarge {
@@ -428,6 +435,9 @@ pub struct Consensus {
     pub(crate) reads: reads::Reads,
     pub(crate) dispatch: crate::dispatch::Dispatcher,
     pub(crate) devices: devices::DeviceBook,
+    /// Digests of the admission tokens this node holds: a cut-over to another is not
+    /// proposed (the leader would cut itself off).
+    pub(crate) admission_tokens: Vec<crate::digest::Digest>,
 }
 
 /// A node's view of who coordinates the cluster.

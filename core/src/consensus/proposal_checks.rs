@@ -43,6 +43,11 @@ impl Consensus {
         if command.changes_voters() {
             self.check_voter_change(checks)?;
         }
+        if let ClusterCommand::CutOverAdmissionToken { token } = command
+            && !self.admission_tokens.contains(token)
+        {
+            return Err(ProposalRejection::TokenNotHeld { token: *token });
+        }
         if command.names_members() {
             let seats = checks.seats.get_or_insert_with(|| self.effective_members());
             check_command(command, &*seats).map_err(|refusal| ProposalRejection::Invalid { refusal })?;

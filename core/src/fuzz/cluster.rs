@@ -60,7 +60,7 @@ fn config(index: usize, size: usize, epoch: u64, disk: &MemoryDisk) -> NodeConfi
         namespace,
         identity: identity(index, epoch),
         role: NodeRole::Both,
-        posture: TrustPosture::TrustedLan { token },
+        posture: TrustPosture::TrustedLan { token, next: None },
         seeds: (0..size).filter(|other| *other != index).map(addr).collect(),
         discovery: DiscoveryConfig::default(),
         rng_seed: index as u64,

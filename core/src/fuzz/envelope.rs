@@ -44,7 +44,7 @@ pub fn verify_envelope(bytes: &[u8]) {
         }
     } else {
         let token = AdmissionToken::new(b"fuzzing admission token".to_vec()).expect("long enough");
-        TrustPosture::TrustedLan { token }
+        TrustPosture::TrustedLan { token, next: None }
     };
     let mut sealer = Authenticator::new(&posture, cluster_id, &sender);
     let receiver_id = receiver.node_id();

@@ -118,6 +118,7 @@ impl Node {
             next_counters: [0; 2],
             outputs: VecDeque::new(),
         };
+        node.sync_admission_tokens();
         node.rearm_timers();
         Ok(node)
     }
@@ -281,6 +282,26 @@ impl Node {
         self.consensus.set_queue_depth(now, queue_depth);
     }
 
+    /// Replaces the admission tokens this node holds (trusted LAN): `token`, and `next`
+    /// accepted alongside until a cut-over is committed. Keys derived from the tokens
+    /// it held before are dropped.
+    pub fn replace_admission_tokens(&mut self, token: crate::AdmissionToken, next: Option<crate::AdmissionToken>) {
+        let posture = crate::TrustPosture::TrustedLan { token, next };
+        self.authenticator.replace_tokens(&posture, self.cluster_id);
+        self.sync_admission_tokens();
+    }
+
+    /// Tells the authenticator the committed cut-over, and consensus the tokens held.
+    fn sync_admission_tokens(&mut self) {
+        self.authenticator
+            .set_committed_token(self.consensus.state().admission_token);
+        self.consensus.admission_tokens = self
+            .authenticator
+            .admission_status()
+            .map(|status| status.held)
+            .unwrap_or_default();
+    }
+
     /// Plants known bugs in consensus (acts in simulation builds only).
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.consensus.set_mutations(mutations);
@@ -341,6 +362,7 @@ impl Node {
                 .collect(),
             set_by: state.set_by.clone(),
             authorization: state.authorization().map(|(_, policy)| policy),
+            admission_token: state.admission_token,
         }
     }
 
@@ -365,6 +387,7 @@ impl Node {
                 .collect(),
             candidates,
             candidates_unrecorded: self.candidates.unrecorded(),
+            admission: self.authenticator.admission_status(),
             refusals: self.refusals.clone(),
             term: consensus.hard_state().term,
             consensus_role: consensus.role_kind(),
@@ -456,8 +479,11 @@ impl Node {
             .collect()
     }
 
-    /// Carries consensus effects into outputs and rearms timers.
+    /// Carries consensus effects into outputs and rearms timers. Frames are sealed
+    /// under the admission token the applied state has in force.
     fn finish(&mut self) {
+        self.authenticator
+            .set_committed_token(self.consensus.state().admission_token);
         self.drain_consensus();
         self.rearm_timers();
     }

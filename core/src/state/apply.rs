@@ -102,6 +102,7 @@ impl ClusterState {
                 self.replica_sets.insert(*artifact, set);
             }
             ClusterCommand::SetPolicy { name, document } => self.set_policy(name, document),
+            ClusterCommand::CutOverAdmissionToken { token } => self.admission_token = Some(*token),
         }
         Ok(())
     }

@@ -154,6 +154,12 @@ pub enum ClusterCommand {
         #[serde(with = "serde_bytes")]
         document: Vec<u8>,
     },
+    /// End an admission token rotation: from when it is applied, the token of digest
+    /// `token` ([`crate::AdmissionToken::digest`]) is the only one accepted.
+    CutOverAdmissionToken {
+        /// The token's public digest.
+        token: Digest,
+    },
 }
 
 impl ClusterCommand {

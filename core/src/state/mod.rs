@@ -34,7 +34,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 5;
+pub const STATE_SCHEMA_VERSION: u16 = 6;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -89,6 +89,9 @@ pub struct ClusterState {
     /// Who set each fact, and at which index, by [`ClusterCommand::fact_key`]; the
     /// facts of a removed member go with it.
     pub set_by: BTreeMap<String, SetBy>,
+    /// The admission token (by its public digest) the cluster cut over to: under the
+    /// trusted-LAN posture, the only one accepted once applied. None: no cut-over yet.
+    pub admission_token: Option<Digest>,
 }
 
 /// The nodes that serve one model as replicas, and how many must be warm.

@@ -156,6 +156,7 @@ impl ClusterCommand {
                 format!("readiness/{node}/{backend}")
             }
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
+            ClusterCommand::CutOverAdmissionToken { .. } => "admission-token".to_owned(),
             ClusterCommand::SetPolicy { name, .. } => {
                 let mut key = String::with_capacity("policy/".len() + name.len());
                 key.push_str("policy/");

@@ -16,7 +16,7 @@ pub enum Scope {
     /// Set policies, the serving policy, residency, links, replica sets and backend
     /// readiness; hand leadership over.
     Operate,
-    /// Change membership and roles, and the authorization policy.
+    /// Change membership and roles, the authorization policy and the admission token.
     Admin,
 }
 
@@ -50,7 +50,8 @@ impl ClusterCommand {
             | ClusterCommand::PromoteVoter { .. }
             | ClusterCommand::RemoveMember { .. }
             | ClusterCommand::SetMemberStatus { .. }
-            | ClusterCommand::SetRole { .. } => Scope::Admin,
+            | ClusterCommand::SetRole { .. }
+            | ClusterCommand::CutOverAdmissionToken { .. } => Scope::Admin,
             ClusterCommand::DeclareLink { .. }
             | ClusterCommand::SetArtifactResidency { .. }
             | ClusterCommand::SetBackendReadiness { .. }

@@ -12,8 +12,8 @@ use hmac::{Hmac, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::pairwise::PairKeys;
-use crate::digest::{Digest, DigestKind};
+use super::lan::{AdmissionStatus, LanKeys};
+use crate::digest::Digest;
 use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
 
 /// How the tag after a frame body was made.
@@ -45,6 +45,9 @@ pub enum TrustPosture {
     TrustedLan {
         /// The shared secret; never transmitted.
         token: AdmissionToken,
+        /// The token that replaces it, accepted alongside until the log commits a
+        /// cut-over (see `lan`).
+        next: Option<AdmissionToken>,
     },
     /// Only the listed public keys (the node's own may be among them).
     ConfiguredPeers {
@@ -118,14 +121,6 @@ impl Seal {
     }
 }
 
-/// The trusted-LAN posture's keys: the group key of introductions, and the pairwise
-/// keys.
-#[derive(Debug)]
-struct LanKeys {
-    group: Hmac<Sha256>,
-    pairs: PairKeys,
-}
-
 #[derive(Debug)]
 enum Verification {
     Lan(Box<LanKeys>),
@@ -150,13 +145,8 @@ impl Authenticator {
     /// An authenticator for `identity` in the cluster `cluster_id` under `posture`.
     pub fn new(posture: &TrustPosture, cluster_id: ClusterId, identity: &NodeIdentity) -> Self {
         let verification = match posture {
-            TrustPosture::TrustedLan { token } => {
-                let key = Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]);
-                let group = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
-                Verification::Lan(Box::new(LanKeys {
-                    group,
-                    pairs: PairKeys::new(cluster_id, token, identity),
-                }))
+            TrustPosture::TrustedLan { token, next } => {
+                Verification::Lan(Box::new(LanKeys::new(cluster_id, token, next.as_ref(), identity)))
             }
             TrustPosture::ConfiguredPeers { peers } => {
                 let pinned = peers.iter().map(|key| (NodeId::from_public_key(key), *key)).collect();
@@ -187,14 +177,46 @@ impl Authenticator {
         }
     }
 
+    /// Replaces the admission tokens held with those of `posture` (trusted LAN, under
+    /// which this authenticator was built; otherwise nothing changes). The committed
+    /// cut-over stays.
+    pub fn replace_tokens(&mut self, posture: &TrustPosture, cluster_id: ClusterId) {
+        if let (Verification::Lan(keys), TrustPosture::TrustedLan { token, next }) = (&mut self.verification, posture) {
+            let committed = keys.status().committed;
+            **keys = LanKeys::new(cluster_id, token, next.as_ref(), &self.identity);
+            keys.set_committed(committed);
+        }
+    }
+
+    /// Takes the admission token the log committed a cut-over to (trusted LAN only).
+    pub fn set_committed_token(&mut self, committed: Option<Digest>) {
+        if let Verification::Lan(keys) = &mut self.verification {
+            keys.set_committed(committed);
+        }
+    }
+
+    /// The admission tokens held, sealing and accepted (trusted LAN only).
+    pub fn admission_status(&self) -> Option<AdmissionStatus> {
+        match &self.verification {
+            Verification::Lan(keys) => Some(keys.status()),
+            Verification::Pinned(_) => None,
+        }
+    }
+
+    /// Whether this node holds the admission token of digest `digest`.
+    pub fn holds_token(&self, digest: Digest) -> bool {
+        matches!(&self.verification, Verification::Lan(keys) if keys.holds(digest))
+    }
+
     /// The tag over `body` for `seal`. Fails only when the recipient's key cannot
     /// be agreed with (a key that never authenticated a frame).
     pub fn seal(&mut self, body: &[u8], seal: Seal) -> Result<Vec<u8>, AuthFailure> {
         match (&mut self.verification, seal) {
-            (Verification::Lan(keys), Seal::Introduction) => Ok(finish_mac(keys.group.clone(), body)),
+            (Verification::Lan(keys), Seal::Introduction) => Ok(finish_mac(keys.sealing().group.clone(), body)),
             (Verification::Lan(keys), Seal::To { node, key }) => {
-                let mac = keys.pairs.mac(node, &key)?;
-                keys.pairs.remember(node, &key, &mac);
+                let sealing = keys.sealing_to(node);
+                let mac = sealing.pairs.mac(node, &key)?;
+                sealing.pairs.remember(node, &key, &mac);
                 Ok(finish_mac(mac, body))
             }
             (Verification::Pinned(_), _) => Ok(self.identity.signing_key().sign(body).to_bytes().to_vec()),
@@ -212,14 +234,14 @@ impl Authenticator {
             });
         }
         match &mut self.verification {
-            Verification::Lan(keys) if frame.addressed => {
-                let mac = keys.pairs.mac(frame.sender, frame.sender_key)?;
-                verify_mac(mac.clone(), frame.body, frame.tag)?;
-                keys.pairs.remember(frame.sender, frame.sender_key, &mac);
-                Ok(())
-            }
+            Verification::Lan(keys) if frame.addressed => verify_pairwise(keys, frame),
             Verification::Lan(keys) => {
-                verify_mac(keys.group.clone(), frame.body, frame.tag)?;
+                let accepted = keys
+                    .accepting()
+                    .any(|index| verify_mac(keys.token(index).group.clone(), frame.body, frame.tag).is_ok());
+                if !accepted {
+                    return Err(AuthFailure::BadMac);
+                }
                 check_key(frame.sender, frame.sender_key).map(|_| ())
             }
             Verification::Pinned(pinned) => {
@@ -267,6 +289,21 @@ impl Authenticator {
     }
 }
 
+/// Verifies `frame`'s MAC under the pairwise key of each accepted token, caching the
+/// key that verified.
+fn verify_pairwise(keys: &mut LanKeys, frame: &SignedFrame<'_>) -> Result<(), AuthFailure> {
+    for index in keys.accepting() {
+        let pairs = &mut keys.token(index).pairs;
+        let mac = pairs.mac(frame.sender, frame.sender_key)?;
+        if verify_mac(mac.clone(), frame.body, frame.tag).is_ok() {
+            pairs.remember(frame.sender, frame.sender_key, &mac);
+            keys.heard(frame.sender, index);
+            return Ok(());
+        }
+    }
+    Err(AuthFailure::BadMac)
+}
+
 fn finish_mac(mut mac: Hmac<Sha256>, body: &[u8]) -> Vec<u8> {
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
@@ -309,12 +346,16 @@ mod tests {
 
     fn lan(identity: &NodeIdentity) -> Authenticator {
         let token = AdmissionToken::new(b"the unit test's admission token".to_vec()).unwrap();
-        Authenticator::new(&TrustPosture::TrustedLan { token }, ClusterId([3; 16]), identity)
+        Authenticator::new(
+            &TrustPosture::TrustedLan { token, next: None },
+            ClusterId([3; 16]),
+            identity,
+        )
     }
 
     fn cached(authenticator: &Authenticator) -> usize {
         match &authenticator.verification {
-            Verification::Lan(keys) => keys.pairs.cached(),
+            Verification::Lan(keys) => keys.cached(),
             Verification::Pinned(_) => 0,
         }
     }

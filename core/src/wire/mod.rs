@@ -20,6 +20,7 @@ mod auth;
 mod detached;
 mod error;
 mod frame;
+mod lan;
 mod message;
 mod pairwise;
 
@@ -30,6 +31,7 @@ pub use frame::{
     Body, DecodedFrame, FRAME_BYTES_MAX, Recipient, SCHEMA_VERSION, Sealed, decode_frame, encode_frame,
     peek_schema_version,
 };
+pub use lan::{ADMISSION_TOKENS_MAX, AdmissionStatus};
 pub use message::{
     GOSSIP_PEERS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message, PeerRecord,
 };

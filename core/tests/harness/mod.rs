@@ -115,7 +115,7 @@ pub fn cluster_id() -> ClusterId {
 /// `identity`'s authenticator under the trusted-LAN posture with the harness token.
 pub fn lan_authenticator(identity: &NodeIdentity) -> Authenticator {
     let token = AdmissionToken::new(TOKEN.to_vec()).unwrap();
-    Authenticator::new(&TrustPosture::TrustedLan { token }, cluster_id(), identity)
+    Authenticator::new(&TrustPosture::TrustedLan { token, next: None }, cluster_id(), identity)
 }
 
 /// A datagram carrying `message` from `identity` to harness node `to` (epoch 1),
@@ -161,6 +161,7 @@ pub fn config(index: usize, epoch: u64) -> NodeConfig {
         role: NodeRole::Both,
         posture: TrustPosture::TrustedLan {
             token: AdmissionToken::new(TOKEN.to_vec()).unwrap(),
+            next: None,
         },
         seeds: if index == 0 { vec![] } else { vec![addr(0)] },
         discovery: DiscoveryConfig::default(),

@@ -10,6 +10,7 @@ fn document(identity: &NodeIdentity) -> Capabilities {
             peers: vec![identity.public_key()],
         },
         None,
+        None,
     );
     Capabilities {
         node_id: identity.node_id(),

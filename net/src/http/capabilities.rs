@@ -17,7 +17,11 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     let (Some(status), Some(state)) = (api.client.status().await, api.client.state_report().await) else {
         return super::node_stopped();
     };
-    let trust = TrustAnchors::of(&source.posture, state.policies.get(AUTHORIZATION_POLICY_NAME).copied());
+    let trust = TrustAnchors::of(
+        &source.posture,
+        state.policies.get(AUTHORIZATION_POLICY_NAME).copied(),
+        status.admission.as_ref().map(|admission| admission.sealing),
+    );
     let backends = state
         .members
         .iter()

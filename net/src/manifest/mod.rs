@@ -10,6 +10,7 @@
 //! [trust]
 //! posture = "trusted-lan"                  # or "configured-peers": keys come from [[node]]
 //! admission_token_file = "token"
+//! # admission_token_next_file = "token.next"  # a rotation's next token, until cut over
 //!
 //! [timing]                                 # optional
 //! heartbeat_interval_ms = 100
@@ -71,6 +72,10 @@ pub enum ManifestTrust {
     TrustedLan {
         /// The owner-only file holding it.
         admission_token_file: PathBuf,
+        /// The owner-only file holding the token that replaces it, accepted alongside
+        /// until the cluster commits a cut-over to it.
+        #[serde(default)]
+        admission_token_next_file: Option<PathBuf>,
     },
     /// Every node pins every other node's public key.
     ConfiguredPeers,

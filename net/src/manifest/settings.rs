@@ -4,11 +4,11 @@ use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
 use psionic_core::digest::from_hex;
-use psionic_core::{AdmissionToken, ClusterNamespace, ConsensusConfig, DiscoveryConfig, TrustPosture};
+use psionic_core::{ClusterNamespace, ConsensusConfig, DiscoveryConfig, TrustPosture};
 
 use super::{Manifest, ManifestTrust};
 use crate::clock::Clock;
-use crate::config_file::{ConfigFile, ConfigFileError, SecretFile, read_secret};
+use crate::config_file::{AdmissionTokenFiles, ConfigFile, ConfigFileError};
 use crate::runtime::NodeSettings;
 
 /// Why a node's settings could not be derived.
@@ -42,15 +42,20 @@ impl Manifest {
                         .collect::<Vec<_>>()
                         .join(", "),
                 })?;
-        let posture = match self.trust() {
-            ManifestTrust::TrustedLan { admission_token_file } => {
-                let path = base.join(admission_token_file);
-                let secret = read_secret(&path, SecretFile::AdmissionToken, AdmissionToken::LEN_MIN)?;
-                TrustPosture::TrustedLan {
-                    token: AdmissionToken::new(secret).expect("length checked"),
-                }
-            }
-            ManifestTrust::ConfiguredPeers => TrustPosture::ConfiguredPeers {
+        let admission_token_files = match self.trust() {
+            ManifestTrust::TrustedLan {
+                admission_token_file,
+                admission_token_next_file,
+            } => Some(AdmissionTokenFiles::new(
+                base,
+                admission_token_file,
+                admission_token_next_file.as_deref(),
+            )),
+            ManifestTrust::ConfiguredPeers => None,
+        };
+        let posture = match &admission_token_files {
+            Some(files) => files.load()?,
+            None => TrustPosture::ConfiguredPeers {
                 peers: self
                     .nodes()
                     .filter(|(_, other)| other.name != name)
@@ -103,6 +108,7 @@ impl Manifest {
             operator_bind: node.operator_bind,
             credentials,
             credential_sources,
+            admission_token_files,
             operator_tls: crate::config_file::operator_tls(base, node.operator_tls.as_ref())?,
         })
     }

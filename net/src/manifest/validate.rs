@@ -82,7 +82,9 @@ pub(super) fn check(raw: &RawManifest) -> Result<Vec<NodeId>, Refusal> {
     if raw.cluster_genesis.is_empty() {
         return Err((field("cluster_genesis"), ManifestProblem::Empty));
     }
-    if let super::ManifestTrust::TrustedLan { admission_token_file } = &raw.trust
+    if let super::ManifestTrust::TrustedLan {
+        admission_token_file, ..
+    } = &raw.trust
         && admission_token_file.as_os_str().is_empty()
     {
         return Err((field("trust.admission_token_file"), ManifestProblem::Empty));

@@ -27,6 +27,23 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         "indexes   commit {}, applied {}, last {}",
         status["commit_index"], status["applied_index"], status["last_index"]
     );
+    let admission = &status["admission"];
+    if !admission.is_null() {
+        let digests = |key: &str| {
+            let list = admission[key].as_array().into_iter().flatten();
+            list.filter_map(Value::as_str).collect::<Vec<_>>().join(" ")
+        };
+        println!("admission sealing {}", admission["sealing"].as_str().unwrap_or("?"));
+        println!("admission held {}", digests("held"));
+        println!("admission accepting {}", digests("accepting"));
+        let committed = admission["committed"].as_str().unwrap_or("none");
+        let stale = if admission["stale"] == true {
+            " (stale: not held here)"
+        } else {
+            ""
+        };
+        println!("admission committed {committed}{stale}");
+    }
     for peer in status["peers"].as_array().into_iter().flatten() {
         println!(
             "peer      {} {} {}",
@@ -173,6 +190,7 @@ pub fn trust_show(operator: &Operator) -> Result<(), Failed> {
         println!("pinned key    {}", word(key));
     }
     println!("authorization {}", word(&trust["authorization_policy"]));
+    println!("admission     {}", word(&trust["admission_token"]));
     println!("trust digest  {}", word(&capabilities["trust_digest"]));
     Ok(())
 }

@@ -106,6 +106,7 @@ async fn start_node(
         role: NodeRole::Both,
         posture: TrustPosture::TrustedLan {
             token: AdmissionToken::new(admission.as_bytes().to_vec()).expect("64 hex characters"),
+            next: None,
         },
         discovery_bind: "127.0.0.1:0".parse().expect("an address"),
         stream_port: 0,

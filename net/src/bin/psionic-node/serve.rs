@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use psionic_cuda::CudaReadiness;
 use psionic_net::capabilities::{CapabilitySource, Measurement};
-use psionic_net::config_file::{ConfigFile, CredentialSources};
+use psionic_net::config_file::{AdmissionTokenFiles, ConfigFile, CredentialSources};
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
 use psionic_net::{IdentityFile, LogObserver, StartError, http};
@@ -187,7 +187,14 @@ async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Faile
     let api = http::ApiState::of(&node, config.credentials.clone())
         .guard_reads(off_loopback)
         .publish_capabilities(capability_source);
-    reload_credentials_on_hangup(api.clone(), config.credential_sources.clone(), off_loopback);
+    let reload = Reload {
+        api: api.clone(),
+        credentials: config.credential_sources.clone(),
+        admission_tokens: config.admission_token_files.clone(),
+        node: node.client(),
+        off_loopback,
+    };
+    reload_on_hangup(reload);
     println!("{listening}");
     let app = http::router(api);
     http::serve(operator, app, config.operator_tls.clone(), stop).await;
@@ -202,26 +209,56 @@ async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Faile
     Ok(())
 }
 
-/// Re-reads the operator credentials on every SIGHUP. A file that does not load (or,
-/// off loopback, leaves no credential) is logged and the credentials in force stay.
-fn reload_credentials_on_hangup(api: http::ApiState, sources: CredentialSources, off_loopback: bool) {
+/// What a SIGHUP re-reads, and where it puts it.
+struct Reload {
+    api: http::ApiState,
+    credentials: CredentialSources,
+    admission_tokens: Option<AdmissionTokenFiles>,
+    node: psionic_net::NodeClient,
+    off_loopback: bool,
+}
+
+/// Re-reads the operator credentials and the admission token files on every SIGHUP.
+/// A file that does not load (or, off loopback, leaves no credential) is logged and
+/// what is in force stays.
+fn reload_on_hangup(reload: Reload) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler can be installed");
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            match sources.load() {
-                Ok(credentials) if off_loopback && credentials.is_empty() => {
-                    tracing::error!("operator credentials not reloaded: none left, and the API is off loopback");
-                }
-                Ok(credentials) => {
-                    let ids: Vec<String> = credentials.iter().map(|credential| credential.id.clone()).collect();
-                    api.replace_credentials(credentials);
-                    tracing::info!(credentials = ?ids, "operator credentials reloaded");
-                }
-                Err(error) => tracing::error!(%error, "operator credentials not reloaded; those in force stay"),
-            }
+            reload_credentials(&reload);
+            reload_admission_tokens(&reload).await;
         }
     });
+}
+
+fn reload_credentials(reload: &Reload) {
+    match reload.credentials.load() {
+        Ok(credentials) if reload.off_loopback && credentials.is_empty() => {
+            tracing::error!("operator credentials not reloaded: none left, and the API is off loopback");
+        }
+        Ok(credentials) => {
+            let ids: Vec<String> = credentials.iter().map(|credential| credential.id.clone()).collect();
+            reload.api.replace_credentials(credentials);
+            tracing::info!(credentials = ?ids, "operator credentials reloaded");
+        }
+        Err(error) => tracing::error!(%error, "operator credentials not reloaded; those in force stay"),
+    }
+}
+
+async fn reload_admission_tokens(reload: &Reload) {
+    let Some(files) = &reload.admission_tokens else {
+        return;
+    };
+    match files.load() {
+        Ok(posture) => {
+            let next = matches!(&posture, psionic_core::TrustPosture::TrustedLan { next: Some(_), .. });
+            if reload.node.replace_admission_tokens(posture).await {
+                tracing::info!(next, "admission tokens reloaded");
+            }
+        }
+        Err(error) => tracing::error!(%error, "admission tokens not reloaded; those in force stay"),
+    }
 }
 
 /// Registers SIGINT and SIGTERM handlers now; the future ends at the first signal.

@@ -33,6 +33,7 @@ impl Pair {
         let cluster_id = ClusterId::derive(&ClusterNamespace::new("bench").unwrap(), b"genesis");
         let posture = TrustPosture::TrustedLan {
             token: AdmissionToken::new(b"benchmark admission token".to_vec()).unwrap(),
+            next: None,
         };
         let node = |byte: u8| {
             let identity = NodeIdentity::new([byte; 32], NodeEpoch(1));

@@ -38,6 +38,7 @@ pub fn config(index: usize, size: usize, posture: Posture) -> NodeConfig {
     let posture = match posture {
         Posture::Mac => TrustPosture::TrustedLan {
             token: AdmissionToken::new(b"benchmark admission token".to_vec()).unwrap(),
+            next: None,
         },
         Posture::Ed25519 => TrustPosture::ConfiguredPeers {
             peers: (0..size).map(|peer| identity(peer).public_key()).collect(),

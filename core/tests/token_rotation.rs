@@ -1,0 +1,131 @@
+//! Admission token rotation between real cores in memory: the next token is accepted
+//! alongside the old until the log commits a cut-over; from then on only the new one
+//! is, on every node, across restarts, and a node left on the old token is refused.
+
+mod harness;
+
+use harness::{Harness, TOKEN, cluster_id, consensus_configs};
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::{AdmissionToken, ClusterCommand, RefusalKind, TrustPosture};
+
+const NEXT: &[u8] = b"the harness's next admission token";
+
+fn token(secret: &[u8]) -> AdmissionToken {
+    AdmissionToken::new(secret.to_vec()).unwrap()
+}
+
+/// Gives node `index` the next token alongside the old, as a SIGHUP does, and keeps
+/// it for its restarts.
+fn add_next(harness: &mut Harness, index: usize) {
+    harness.nodes[index].replace_admission_tokens(token(TOKEN), Some(token(NEXT)));
+    harness.configs[index].posture = TrustPosture::TrustedLan {
+        token: token(TOKEN),
+        next: Some(token(NEXT)),
+    };
+}
+
+fn cut_over(harness: &mut Harness, leader: usize) -> Result<u64, ProposalRejection> {
+    let digest = token(NEXT).digest(cluster_id());
+    let id = harness.nodes[leader].propose(harness.now, ClusterCommand::CutOverAdmissionToken { token: digest });
+    let deadline = harness.now.as_millis() + 3_000;
+    harness.run_until_ms(deadline);
+    harness.outcome_of(leader, id).expect("an outcome within 3 s")
+}
+
+fn commit_index(harness: &Harness, index: usize) -> u64 {
+    harness.nodes[index].consensus().commit_index()
+}
+
+#[test]
+fn a_cut_over_keeps_the_holders_committing_and_cuts_off_a_node_left_on_the_old_token() {
+    let mut harness = Harness::new(consensus_configs(4, 4), 11);
+    let leader = harness.await_leader(5_000);
+    let stale = (0..4).find(|index| *index != leader).unwrap();
+    for index in (0..4).filter(|index| *index != stale) {
+        add_next(&mut harness, index);
+    }
+    // The overlap: the stale node still seals under the old token, and is heard.
+    harness.propose(leader, 4);
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    assert_eq!(commit_index(&harness, stale), commit_index(&harness, leader));
+
+    let index = cut_over(&mut harness, leader).expect("the cut-over commits");
+    let digest = token(NEXT).digest(cluster_id());
+    for node in (0..4).filter(|node| *node != stale) {
+        let status = harness.nodes[node].status(harness.now).admission.unwrap();
+        assert_eq!(
+            (status.sealing, status.accepting.clone()),
+            (digest, vec![digest]),
+            "node {node}"
+        );
+        assert!(!status.stale);
+    }
+    let refused_before = harness.nodes[leader].refusals().get(RefusalKind::AuthenticationFailed);
+    let stale_commit = commit_index(&harness, stale);
+    harness.propose(leader, 4);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    assert!(commit_index(&harness, leader) > index, "the holders go on committing");
+    assert_eq!(
+        commit_index(&harness, stale),
+        stale_commit,
+        "the stale node hears nothing new"
+    );
+    assert!(
+        harness.nodes[leader].refusals().get(RefusalKind::AuthenticationFailed) > refused_before,
+        "the leader refuses the stale node's frames"
+    );
+
+    // A holder restarted from its disk keeps the cut-over: it seals under the new token.
+    let holder = (0..4).find(|node| *node != stale && *node != leader).unwrap();
+    harness.reboot(holder);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let status = harness.nodes[holder].status(harness.now).admission.unwrap();
+    assert_eq!(status.accepting, vec![digest]);
+    assert_eq!(commit_index(&harness, holder), commit_index(&harness, leader));
+}
+
+#[test]
+fn a_leader_refuses_a_cut_over_to_a_token_it_does_not_hold() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 12);
+    let leader = harness.await_leader(5_000);
+    let refused = cut_over(&mut harness, leader);
+    let digest = token(NEXT).digest(cluster_id());
+    assert_eq!(refused, Err(ProposalRejection::TokenNotHeld { token: digest }));
+    let status = harness.nodes[leader].status(harness.now).admission.unwrap();
+    assert_eq!(status.committed, None);
+}
+
+/// The rotation's last step: a node whose configuration now names the new token
+/// alone (the old one dropped) restarts and is heard; one that missed the rotation
+/// while down, restarted holding both, learns the cut-over from the first frame it
+/// verifies and catches up.
+#[test]
+fn after_the_cut_over_nodes_restart_on_the_new_token_or_catch_up_holding_both() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 13);
+    let leader = harness.await_leader(5_000);
+    let mut others = (0..3).filter(|index| *index != leader);
+    let (moved, away) = (others.next().unwrap(), others.next().unwrap());
+    for index in 0..3 {
+        add_next(&mut harness, index);
+    }
+    harness.crash(away);
+    cut_over(&mut harness, leader).expect("the cut-over commits with two of three");
+    harness.propose(leader, 2);
+    harness.configs[moved].posture = TrustPosture::TrustedLan {
+        token: token(NEXT),
+        next: None,
+    };
+    harness.reboot(moved);
+    harness.reboot(away);
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    let digest = token(NEXT).digest(cluster_id());
+    for index in [moved, away] {
+        assert_eq!(
+            commit_index(&harness, index),
+            commit_index(&harness, leader),
+            "node {index}"
+        );
+        let status = harness.nodes[index].status(harness.now).admission.unwrap();
+        assert_eq!((status.accepting, status.committed), (vec![digest], Some(digest)));
+    }
+}
