@@ -118,7 +118,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
     });
     let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
     body.schema_version = schema_version;
-    encode_frame(&body, &mut authenticator, Seal::Introduction).unwrap()
+    encode_frame(&body, &mut authenticator, Seal::Introduction { to: addr(0) }).unwrap()
 }
 
 #[test]

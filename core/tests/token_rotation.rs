@@ -9,6 +9,7 @@ use psionic_core::consensus::ProposalRejection;
 use psionic_core::{AdmissionToken, ClusterCommand, RefusalKind, TrustPosture};
 
 const NEXT: &[u8] = b"the harness's next admission token";
+const THIRD: &[u8] = b"the harness's third admission token";
 
 fn token(secret: &[u8]) -> AdmissionToken {
     AdmissionToken::new(secret.to_vec()).unwrap()
@@ -25,7 +26,11 @@ fn add_next(harness: &mut Harness, index: usize) {
 }
 
 fn cut_over(harness: &mut Harness, leader: usize) -> Result<u64, ProposalRejection> {
-    let digest = token(NEXT).digest(cluster_id());
+    cut_over_to(harness, leader, NEXT)
+}
+
+fn cut_over_to(harness: &mut Harness, leader: usize, secret: &[u8]) -> Result<u64, ProposalRejection> {
+    let digest = token(secret).digest(cluster_id());
     let id = harness.nodes[leader].propose(harness.now, ClusterCommand::CutOverAdmissionToken { token: digest });
     let deadline = harness.now.as_millis() + 3_000;
     harness.run_until_ms(deadline);
@@ -128,4 +133,56 @@ fn after_the_cut_over_nodes_restart_on_the_new_token_or_catch_up_holding_both() 
         let status = harness.nodes[index].status(harness.now).admission.unwrap();
         assert_eq!((status.accepting, status.committed), (vec![digest], Some(digest)));
     }
+}
+
+/// A second rotation, while a node is cut off: the token the first cut over to is in
+/// force and the third is accepted alongside it, so the node that missed the second
+/// cut-over hears the nodes that applied it, and catches up.
+#[test]
+fn a_node_cut_off_during_a_second_rotation_catches_up_after_the_heal() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 14);
+    let leader = harness.await_leader(5_000);
+    for index in 0..3 {
+        add_next(&mut harness, index);
+    }
+    cut_over(&mut harness, leader).expect("the first cut-over commits");
+    for index in 0..3 {
+        harness.nodes[index].replace_admission_tokens(token(NEXT), Some(token(THIRD)));
+    }
+    let cut_off = (0..3).find(|index| *index != leader).unwrap();
+    let others: Vec<usize> = (0..3).filter(|index| *index != cut_off).collect();
+    harness.partition(&[cut_off], &others);
+    cut_over_to(&mut harness, leader, THIRD).expect("the second cut-over commits with two of three");
+    harness.propose(leader, 3);
+    harness.heal();
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    assert_eq!(commit_index(&harness, cut_off), commit_index(&harness, leader));
+    let third = token(THIRD).digest(cluster_id());
+    let status = harness.nodes[cut_off].status(harness.now).admission.unwrap();
+    assert_eq!((status.accepting, status.committed), (vec![third], Some(third)));
+}
+
+/// A node cut off before it ever heard the cluster, given both tokens, and healed
+/// after the cut-over: no peer knows its address and it has heard no one, so its
+/// introductions to each seed take its tokens in turn until one is heard (two seeds:
+/// turns counted over every introduction would give each seed the same token); it
+/// then joins.
+#[test]
+fn a_node_that_never_heard_the_cluster_before_the_cut_over_joins_after_it() {
+    let mut configs = consensus_configs(4, 3);
+    configs[3].seeds = vec![harness::addr(0), harness::addr(1)];
+    let mut harness = Harness::new(configs, 15);
+    harness.partition(&[3], &[0, 1, 2]);
+    let leader = harness.await_leader(5_000);
+    for index in 0..4 {
+        add_next(&mut harness, index);
+    }
+    cut_over(&mut harness, leader).expect("the cut-over commits");
+    harness.propose(leader, 2);
+    harness.heal();
+    // Its dial backoff (at most 8 s) sets when it next introduces itself.
+    harness.run_until_ms(harness.now.as_millis() + 12_000);
+    assert_eq!(commit_index(&harness, 3), commit_index(&harness, leader));
+    let status = harness.nodes[3].status(harness.now).admission.unwrap();
+    assert_eq!(status.committed, Some(token(NEXT).digest(cluster_id())));
 }

@@ -97,7 +97,7 @@ pub struct RawOperatorTls {
     pub key_file: PathBuf,
 }
 
-/// Where a node's operator credentials come from: read at start, and again on SIGHUP.
+/// Where a node's operator credentials come from.
 #[derive(Clone, Debug, Default)]
 pub struct CredentialSources {
     /// `operator_token_file`: one token holding every scope.
@@ -205,10 +205,6 @@ pub struct ConfigFile {
     pub operator_bind: SocketAddr,
     /// The operator credentials the API accepts.
     pub credentials: Credentials,
-    /// Where they were read from.
-    pub credential_sources: CredentialSources,
-    /// Where the admission tokens were read from (trusted LAN).
-    pub admission_token_files: Option<AdmissionTokenFiles>,
     /// TLS for the operator API, if configured.
     pub operator_tls: Option<Arc<ServerConfig>>,
 }
@@ -353,7 +349,7 @@ impl ConfigFile {
             raw.operator_credentials_file.as_deref(),
         );
         let credentials = credential_sources.load()?;
-        let (posture, admission_token_files) = resolve_trust(path, base, raw.trust)?;
+        let posture = resolve_trust(path, base, raw.trust)?;
         let probe_interval_ms = raw.devices.probe_interval_ms.unwrap_or(PROBE_INTERVAL_MS_DEFAULT);
         if probe_interval_ms < PROBE_INTERVAL_MS_MIN {
             return Err(ConfigFileError::ProbeIntervalTooShort {
@@ -386,8 +382,6 @@ impl ConfigFile {
             settings,
             operator_bind: raw.operator_bind,
             credentials,
-            credential_sources,
-            admission_token_files,
             operator_tls,
         })
     }
@@ -459,19 +453,12 @@ impl RawConsensus {
     }
 }
 
-fn resolve_trust(
-    config_path: &Path,
-    base: &Path,
-    trust: RawTrust,
-) -> Result<(TrustPosture, Option<AdmissionTokenFiles>), ConfigFileError> {
+fn resolve_trust(config_path: &Path, base: &Path, trust: RawTrust) -> Result<TrustPosture, ConfigFileError> {
     match trust {
         RawTrust::TrustedLan {
             admission_token_file,
             admission_token_next_file,
-        } => {
-            let files = AdmissionTokenFiles::new(base, &admission_token_file, admission_token_next_file.as_deref());
-            Ok((files.load()?, Some(files)))
-        }
+        } => AdmissionTokenFiles::new(base, &admission_token_file, admission_token_next_file.as_deref()).load(),
         RawTrust::ConfiguredPeers { peer_public_keys } => {
             let peers = peer_public_keys
                 .iter()
@@ -485,7 +472,7 @@ fn resolve_trust(
                         })
                 })
                 .collect::<Result<_, _>>()?;
-            Ok((TrustPosture::ConfiguredPeers { peers }, None))
+            Ok(TrustPosture::ConfiguredPeers { peers })
         }
     }
 }

@@ -32,6 +32,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("storage-faults", include_str!("../catalogue/storage-faults.toml")),
     ("join-by-runbook", include_str!("../catalogue/join-by-runbook.toml")),
+    (
+        "credential-rotation",
+        include_str!("../catalogue/credential-rotation.toml"),
+    ),
 ];
 
 /// Why a scenario could not be loaded.

@@ -11,6 +11,24 @@ use psionic_sim::cluster::DISCOVERY_PORT;
 
 /// The admission token of the simulated cluster.
 pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
+/// The admission token of the simulated cluster after `rotations` rotations.
+pub fn cluster_token(rotations: u32) -> Vec<u8> {
+    match rotations {
+        0 => CLUSTER_TOKEN.to_vec(),
+        n => format!("simulated lab admission token, rotation {n}").into_bytes(),
+    }
+}
+
+/// The simulated cluster's id.
+pub fn cluster_id() -> psionic_core::ClusterId {
+    psionic_core::ClusterId::derive(&ClusterNamespace::new(NAMESPACE).expect("valid namespace"), GENESIS)
+}
+
+/// The simulated cluster's namespace.
+const NAMESPACE: &str = "sim";
+/// The simulated cluster's genesis value.
+const GENESIS: &[u8] = b"sim-genesis";
+
 /// The token intruders hold: another cluster's.
 pub const INTRUDER_TOKEN: &[u8] = b"a token from somewhere else";
 
@@ -26,8 +44,8 @@ pub fn addr(octet: u8) -> SocketAddr {
 pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: ConsensusConfig) -> NodeSettings {
     NodeSettings {
         data_dir: PathBuf::from("/data"),
-        namespace: ClusterNamespace::new("sim").expect("valid namespace"),
-        cluster_genesis: b"sim-genesis".to_vec(),
+        namespace: ClusterNamespace::new(NAMESPACE).expect("valid namespace"),
+        cluster_genesis: GENESIS.to_vec(),
         role: NodeRole::Both,
         posture: TrustPosture::TrustedLan {
             token: AdmissionToken::new(token.to_vec()).expect("long enough"),

@@ -44,6 +44,8 @@ pub enum Mutation {
     FollowAnySender,
     /// Admit every waiting candidate, listed or not.
     AdmitUnlisted,
+    /// Go on accepting the admission token a committed cut-over retired.
+    KeepRetiredToken,
 }
 
 impl Mutation {
@@ -61,6 +63,7 @@ impl Mutation {
             Mutation::SkipReadIndexWait => "skip-read-index-wait",
             Mutation::FollowAnySender => "follow-any-sender",
             Mutation::AdmitUnlisted => "admit-unlisted",
+            Mutation::KeepRetiredToken => "keep-retired-token",
         }
     }
 
@@ -78,6 +81,7 @@ impl Mutation {
             skip_read_index_wait: self == Mutation::SkipReadIndexWait,
             follow_any_sender: self == Mutation::FollowAnySender,
             admit_unlisted: self == Mutation::AdmitUnlisted,
+            keep_retired_token: self == Mutation::KeepRetiredToken,
         }
     }
 }

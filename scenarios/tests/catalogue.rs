@@ -48,6 +48,7 @@ sweeps! {
     transfer_under_faults_sweep => "transfer-under-faults",
     storage_faults_sweep => "storage-faults",
     join_by_runbook_sweep => "join-by-runbook",
+    credential_rotation_sweep => "credential-rotation",
 }
 
 #[test]

@@ -132,3 +132,23 @@ fn admitting_unlisted_candidates_admits_the_impostor() {
         "seed {seed}: {violation:?}"
     );
 }
+
+/// A node that keeps accepting the admission token a cut-over retired goes on hearing
+/// the node `credential-rotation` leaves on it: the refusal the scenario awaits never
+/// comes.
+#[test]
+fn keeping_the_retired_token_lets_the_node_left_on_it_be_heard() {
+    let scenario = load("credential-rotation").unwrap();
+    let report = runner::run(&scenario, 1, Some(Mutation::KeepRetiredToken)).report;
+    assert_eq!(report.outcome, Outcome::LivenessFailure, "{:?}", report.violations);
+    let refusal_missed = report.violations.iter().any(|violation| {
+        matches!(
+            violation,
+            Violation::NotReached {
+                condition: psionic_sim::Condition::Refused { .. },
+                ..
+            }
+        )
+    });
+    assert!(refusal_missed, "{:?}", report.violations);
+}

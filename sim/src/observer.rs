@@ -63,6 +63,9 @@ pub(crate) struct SharedState {
     pub removed: BTreeSet<NodeId>,
     /// The clients' writes and linearizable reads.
     pub history: Vec<crate::cluster::ClientOperation>,
+    /// The trust posture each node starts with from now on, where an operator changed
+    /// it (its admission tokens rotated).
+    pub postures: BTreeMap<String, psionic_core::TrustPosture>,
 }
 
 impl SharedState {

@@ -168,6 +168,14 @@ pub enum Fault {
         /// Probability, parts per million.
         rate_ppm: u32,
     },
+    /// The nodes were given these admission tokens (the live ones at once, as a
+    /// SIGHUP does; every one for its later starts).
+    AdmissionTokens {
+        /// The nodes.
+        nodes: Vec<String>,
+        /// Public digests of the tokens each holds now.
+        held: Vec<psionic_core::digest::Digest>,
+    },
     /// A fresh node was started that joins through seeds, as the runbook adds one.
     AddNode {
         /// The node.

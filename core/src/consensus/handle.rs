@@ -47,6 +47,9 @@ pub struct Mutations {
     pub follow_any_sender: bool,
     /// Admit every waiting candidate, listed or not.
     pub admit_unlisted: bool,
+    /// Go on accepting (and sealing under) the admission token a committed cut-over
+    /// retired.
+    pub keep_retired_token: bool,
 }
 
 impl Consensus {

@@ -291,10 +291,15 @@ impl Node {
         self.sync_admission_tokens();
     }
 
+    /// The admission token the applied state has in force.
+    fn committed_token(&self) -> Option<crate::digest::Digest> {
+        let retired_kept = self.consensus.mutations().keep_retired_token;
+        self.consensus.state().admission_token.filter(|_| !retired_kept)
+    }
+
     /// Tells the authenticator the committed cut-over, and consensus the tokens held.
     fn sync_admission_tokens(&mut self) {
-        self.authenticator
-            .set_committed_token(self.consensus.state().admission_token);
+        self.authenticator.set_committed_token(self.committed_token());
         self.consensus.admission_tokens = self
             .authenticator
             .admission_status()
@@ -482,8 +487,7 @@ impl Node {
     /// Carries consensus effects into outputs and rearms timers. Frames are sealed
     /// under the admission token the applied state has in force.
     fn finish(&mut self) {
-        self.authenticator
-            .set_committed_token(self.consensus.state().admission_token);
+        self.authenticator.set_committed_token(self.committed_token());
         self.drain_consensus();
         self.rearm_timers();
     }

@@ -305,6 +305,13 @@ impl Node {
     }
 
     pub(super) fn push_events(&mut self, events: Vec<Event>) {
+        for event in &events {
+            if let Event::PeerHealthChanged { peer, to, .. } = event
+                && *to != crate::discovery::PeerHealth::Reachable
+            {
+                self.authenticator.doubt(*peer);
+            }
+        }
         self.outputs.extend(events.into_iter().map(crate::io::Output::Event));
     }
 }

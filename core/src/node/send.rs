@@ -61,7 +61,7 @@ impl Node {
                 node: recipient.node,
                 key: *key,
             },
-            None => Seal::Introduction,
+            None => Seal::Introduction { to },
         };
         let Ok(bytes) = encode_frame(&body, &mut self.authenticator, seal) else {
             return;

@@ -100,8 +100,11 @@ pub struct SignedFrame<'a> {
 /// Whom a frame is sealed for.
 #[derive(Clone, Copy, Debug)]
 pub enum Seal {
-    /// An introduction to an address whose node is not known yet.
-    Introduction,
+    /// An introduction to `to`, an address whose node is not known yet.
+    Introduction {
+        /// Where it goes.
+        to: core::net::SocketAddr,
+    },
     /// The node `node`, whose public key is `key`.
     To {
         /// The recipient.
@@ -188,6 +191,14 @@ impl Authenticator {
         }
     }
 
+    /// Stops trusting which admission token `peer` (and the cluster) was last heard
+    /// under: `peer` stopped answering, perhaps because it refuses that token.
+    pub fn doubt(&mut self, peer: NodeId) {
+        if let Verification::Lan(keys) = &mut self.verification {
+            keys.doubt(peer);
+        }
+    }
+
     /// Takes the admission token the log committed a cut-over to (trusted LAN only).
     pub fn set_committed_token(&mut self, committed: Option<Digest>) {
         if let Verification::Lan(keys) = &mut self.verification {
@@ -212,7 +223,9 @@ impl Authenticator {
     /// be agreed with (a key that never authenticated a frame).
     pub fn seal(&mut self, body: &[u8], seal: Seal) -> Result<Vec<u8>, AuthFailure> {
         match (&mut self.verification, seal) {
-            (Verification::Lan(keys), Seal::Introduction) => Ok(finish_mac(keys.sealing().group.clone(), body)),
+            (Verification::Lan(keys), Seal::Introduction { to }) => {
+                Ok(finish_mac(keys.sealing_to_addr(to).group.clone(), body))
+            }
             (Verification::Lan(keys), Seal::To { node, key }) => {
                 let sealing = keys.sealing_to(node);
                 let mac = sealing.pairs.mac(node, &key)?;

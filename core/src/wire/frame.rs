@@ -153,7 +153,7 @@ pub fn encode_frame(body: &Body, authenticator: &mut Authenticator, seal: Seal) 
     debug_assert_eq!(
         body.recipient.map(|recipient| recipient.node),
         match seal {
-            Seal::Introduction => None,
+            Seal::Introduction { .. } => None,
             Seal::To { node, .. } => Some(node),
         }
     );

@@ -2,13 +2,18 @@
 //! (the token in force and the next one), so a token can be rotated without downtime.
 //!
 //! Invariants:
-//! - before a cut-over is committed, frames under either held token are accepted; a
-//!   frame to a peer is sealed under the token that peer's last authentic frame used
-//!   (else the token the last authentic frame from anyone used: a node that missed the
-//!   cut-over learns it from the first frame it verifies), otherwise under the first
-//!   (the configured `token`);
-//! - once the log commits a cut-over to a token this node holds, only that token seals
-//!   and only that token is accepted: frames under any other are refused (`bad-mac`);
+//! - configuration order is age: `token`, then `next`;
+//! - before a cut-over is committed, frames under either held token are accepted;
+//! - once the log commits a cut-over to a token this node holds, the tokens configured
+//!   before it are retired: frames under them are refused (`bad-mac`); the token in
+//!   force and a later one (the next rotation's) are accepted;
+//! - a frame to a peer is sealed under an accepted token: the one that peer's last
+//!   authentic frame used, the one the last authentic frame from anyone used (a node
+//!   that missed a cut-over learns it from the first frame it verifies) and the one in
+//!   force, where those still accepted agree; where none is known, they disagree, or
+//!   the peer stopped answering (a guide may be stale: the peer may have retired that
+//!   token since), under each accepted token in turn, destination by destination, as
+//!   introductions always are (so a node cut off through a cut-over is heard again);
 //! - a node that does not hold the committed token keeps sealing under its own (and
 //!   is refused by every node that holds it): it is reported `stale`.
 
@@ -18,12 +23,11 @@ use sha2::Sha256;
 
 use std::collections::BTreeMap;
 
+use core::net::SocketAddr;
+
 use super::pairwise::{PAIR_KEYS_MAX, PairKeys};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
-
-/// Most admission tokens a node holds at once: the one in force and the next.
-pub const ADMISSION_TOKENS_MAX: usize = 2;
 
 /// One held token's keys.
 #[derive(Debug)]
@@ -48,6 +52,18 @@ pub(super) struct LanKeys {
     peer_tokens: BTreeMap<NodeId, usize>,
     /// The token the last authentic addressed frame from any peer was sealed under.
     last_heard: Option<usize>,
+    /// Frames sealed to each destination with no agreed guide: successive ones take
+    /// the accepted tokens in turn, so a node that missed a cut-over while cut off is
+    /// heard again. At most [`PAIR_KEYS_MAX`] destinations
+    /// (the lowest goes first).
+    unguided_seals: BTreeMap<Destination, usize>,
+}
+
+/// Where an unguided frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Destination {
+    Address(SocketAddr),
+    Node(NodeId),
 }
 
 /// What a node's admission tokens are, as its status shows them.
@@ -94,6 +110,7 @@ impl LanKeys {
             committed: None,
             peer_tokens: BTreeMap::new(),
             last_heard: None,
+            unguided_seals: BTreeMap::new(),
         }
     }
 
@@ -102,19 +119,55 @@ impl LanKeys {
         self.committed = committed;
     }
 
-    /// The token introductions are sealed under: the one in force, or the one the
-    /// cluster was last heard under.
-    pub fn sealing(&mut self) -> &mut TokenKeys {
-        let index = self.in_force().or(self.last_heard).unwrap_or(0);
+    /// The token an introduction to `to` is sealed under: each accepted token in turn
+    /// (its node is not known, nor which tokens it accepts).
+    pub fn sealing_to_addr(&mut self, to: SocketAddr) -> &mut TokenKeys {
+        let accepting = self.accepting();
+        let index = self.take_turn(Destination::Address(to), accepting);
         &mut self.tokens[index]
     }
 
-    /// The token a frame to `peer` is sealed under: the one in force, or the one
-    /// `peer` (else the cluster) was last heard under.
+    /// The token a frame to `peer` is sealed under: the one `peer`'s last authentic
+    /// frame used, the one any peer's last did and the one in force, where those
+    /// still accepted agree; else (none known, or they disagree) each accepted token
+    /// in turn.
     pub fn sealing_to(&mut self, peer: NodeId) -> &mut TokenKeys {
-        let heard = self.peer_tokens.get(&peer).copied().or(self.last_heard);
-        let index = self.in_force().or(heard).unwrap_or(0);
+        let index = self.seal_index(Destination::Node(peer));
         &mut self.tokens[index]
+    }
+
+    fn seal_index(&mut self, destination: Destination) -> usize {
+        let accepting = self.accepting();
+        let heard = match destination {
+            Destination::Node(peer) => self.peer_tokens.get(&peer).copied(),
+            Destination::Address(_) => None,
+        };
+        let guides: std::collections::BTreeSet<usize> = [heard, self.last_heard, self.in_force()]
+            .into_iter()
+            .flatten()
+            .filter(|index| accepting.contains(index))
+            .collect();
+        match guides.first() {
+            Some(index) if guides.len() == 1 => *index,
+            _ => self.take_turn(destination, accepting),
+        }
+    }
+
+    /// The next of `accepting` for `destination`, in turn.
+    fn take_turn(&mut self, destination: Destination, accepting: core::ops::Range<usize>) -> usize {
+        if self.unguided_seals.len() >= PAIR_KEYS_MAX && !self.unguided_seals.contains_key(&destination) {
+            self.unguided_seals.pop_first();
+        }
+        let turn = self.unguided_seals.entry(destination).or_insert(0);
+        *turn = turn.wrapping_add(1);
+        accepting.start + *turn % accepting.len()
+    }
+
+    /// Forgets the token `peer`, and the cluster, was last heard under: frames to it
+    /// take the accepted tokens in turn until it is heard again.
+    pub fn doubt(&mut self, peer: NodeId) {
+        self.peer_tokens.remove(&peer);
+        self.last_heard = None;
     }
 
     /// Notes that `peer`'s frame authenticated under the token at `index`.
@@ -126,12 +179,10 @@ impl LanKeys {
         self.last_heard = Some(index);
     }
 
-    /// Indexes of the tokens whose frames are accepted.
+    /// Indexes of the tokens whose frames are accepted: the one in force and any
+    /// configured after it (the next rotation's), or every one held.
     pub fn accepting(&self) -> core::ops::Range<usize> {
-        match self.in_force() {
-            Some(index) => index..index + 1,
-            None => 0..self.tokens.len(),
-        }
+        self.in_force().unwrap_or(0)..self.tokens.len()
     }
 
     /// The token at `index` (one of [`Self::accepting`]).

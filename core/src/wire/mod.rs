@@ -31,7 +31,7 @@ pub use frame::{
     Body, DecodedFrame, FRAME_BYTES_MAX, Recipient, SCHEMA_VERSION, Sealed, decode_frame, encode_frame,
     peek_schema_version,
 };
-pub use lan::{ADMISSION_TOKENS_MAX, AdmissionStatus};
+pub use lan::AdmissionStatus;
 pub use message::{
     GOSSIP_PEERS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message, PeerRecord,
 };

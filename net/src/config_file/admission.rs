@@ -1,6 +1,6 @@
-//! Where a trusted-LAN node's admission tokens come from: read at start, and again on
-//! SIGHUP (a rotation's next token is added, or becomes the only one, without a
-//! restart).
+//! Where a trusted-LAN node's admission tokens come from (read at start, and again
+//! with the rest of the configuration on SIGHUP: a rotation's next token is added, or
+//! becomes the only one, without a restart).
 
 use std::path::{Path, PathBuf};
 

@@ -107,8 +107,6 @@ impl Manifest {
             settings,
             operator_bind: node.operator_bind,
             credentials,
-            credential_sources,
-            admission_token_files,
             operator_tls: crate::config_file::operator_tls(base, node.operator_tls.as_ref())?,
         })
     }

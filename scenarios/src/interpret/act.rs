@@ -158,6 +158,14 @@ impl Play<'_> {
             Action::Corrupt { node, what } => self.on_disk(node, DiskAction::Damage(*what))?,
             Action::Backup { node } => self.on_disk(node, DiskAction::Backup)?,
             Action::Restore { node } => self.on_disk(node, DiskAction::Restore)?,
+            Action::Rotate {
+                what,
+                left_out,
+                within_ms,
+            } => {
+                self.rotate(*what, left_out.as_ref(), Duration::from_millis(*within_ms))
+                    .await?
+            }
         }
         Ok(())
     }
@@ -307,5 +315,6 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Corrupt { .. } => "corrupt",
         Action::Backup { .. } => "backup",
         Action::Restore { .. } => "restore",
+        Action::Rotate { .. } => "rotate",
     }
 }

@@ -29,7 +29,7 @@ impl Play<'_> {
                 return;
             };
             let lift = match fault {
-                ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership => {
+                ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership | ChaosFault::Rotate => {
                     self.operate(fault).await;
                     Lift::Nothing
                 }
@@ -98,7 +98,11 @@ impl Play<'_> {
                 self.cluster.skew_clock(&node, rng.gen_range(0..2_000), drift_ppm);
                 Lift::SteadyClock(node)
             }
-            ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership | ChaosFault::Impostor => Lift::Nothing,
+            ChaosFault::Transfer
+            | ChaosFault::Command
+            | ChaosFault::Membership
+            | ChaosFault::Impostor
+            | ChaosFault::Rotate => Lift::Nothing,
         }
     }
 
@@ -121,6 +125,9 @@ impl Play<'_> {
                     _ => rng.gen_range(1_024..limit - 1_024),
                 };
                 let _ = self.command(size_bytes, within).await;
+            }
+            ChaosFault::Rotate => {
+                let _ = self.rotate(crate::script::Rotation::AdmissionToken, None, within).await;
             }
             ChaosFault::Membership if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 => {
                 let _ = self.remove(&Target::Follower, within, true).await;

@@ -5,6 +5,7 @@ mod act;
 mod chaos;
 mod impostor;
 mod operator;
+mod rotate;
 mod targets;
 
 use std::time::Duration;
@@ -39,6 +40,9 @@ struct Play<'a> {
     duplication_asked: bool,
     /// Nodes a `remove` step named (a later `remove killed` names another).
     removals_asked: std::collections::BTreeSet<String>,
+    /// Admission token rotations committed so far (nodes added from now on hold
+    /// [`crate::nodes::cluster_token`] of it).
+    token_rotations: u32,
 }
 
 /// Plays `scenario` on `cluster` to the end.
@@ -58,6 +62,7 @@ pub async fn run(scenario: &Scenario, mut cluster: SimCluster) -> Finished {
         last_target: None,
         duplication_asked: false,
         removals_asked: Default::default(),
+        token_rotations: 0,
     };
     let started_ms = play.cluster.now_ms();
     for step in &scenario.steps {

@@ -10,7 +10,7 @@ use psionic_sim::NotApplied;
 use psionic_sim::cluster::{DiskAction, NodeSpec};
 
 use super::{Play, consensus_config, readiness};
-use crate::nodes::{CLUSTER_TOKEN, addr, settings};
+use crate::nodes::{addr, cluster_token, settings};
 use crate::script::Target;
 
 /// How long a restarted node whose disk was damaged gets to refuse to start.
@@ -31,7 +31,8 @@ impl Play<'_> {
             .map(addr)
             .collect();
         let consensus = consensus_config(&self.scenario.cluster, Vec::new());
-        let mut settings = settings(octet, seeds, CLUSTER_TOKEN, consensus);
+        let token = cluster_token(self.token_rotations);
+        let mut settings = settings(octet, seeds, &token, consensus);
         settings.role = role;
         let name = format!("n{octet}");
         self.last_target = Some(name.clone());

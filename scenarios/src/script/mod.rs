@@ -12,7 +12,7 @@ use psionic_core::consensus::TimingOverrides;
 
 pub use error::{ScenarioError, StepProblem};
 pub use gpus::{GPU_MEMORY_GIB_MAX, GPUS_PER_NODE_MAX, GpuSpec};
-pub use step::{Action, ChaosFault, DiskDamage, Expectation, Target};
+pub use step::{Action, ChaosFault, DiskDamage, Expectation, Rotation, Target};
 
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq)]

@@ -216,6 +216,20 @@ pub enum Action {
         /// The node (stopped).
         node: Target,
     },
+    /// Rotate a credential as the runbook does, under whatever else is going on: give
+    /// every honest node but `left_out` the next admission token alongside the old
+    /// (live nodes at once, as a SIGHUP does), and commit the cut-over through the
+    /// leader within `within_ms`. The old token stays in their configurations: only
+    /// the committed cut-over keeps them from accepting it.
+    Rotate {
+        /// What is rotated.
+        what: Rotation,
+        /// A node left on the old credential (refused by every other once the
+        /// cut-over is applied).
+        left_out: Option<Target>,
+        /// Bound on the cut-over's commit.
+        within_ms: u64,
+    },
     /// Inject faults drawn from `faults` at random intervals for `for_ms`; each is
     /// lifted before the next.
     Chaos {
@@ -227,6 +241,16 @@ pub enum Action {
         faults: Vec<ChaosFault>,
     },
 }
+
+/// A credential a `rotate` step rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The trusted-LAN admission token.
+    AdmissionToken,
+}
+
+/// Every credential a `rotate` step can rotate.
+pub const ROTATIONS: &str = "admission-token";
 
 /// A node named by a step: a name, or a role resolved when the step runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,19 +340,20 @@ pub enum ChaosFault {
     Membership,
     /// A token holder impersonates a random node to the genesis voters.
     Impostor,
+    /// Rotate the admission token on every honest node (a `rotate` step).
+    Rotate,
 }
 
 /// Every action name, as written after `do =`.
 pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, impostor, \
                            flap, gpus, chaos, serving-policy, add-node, remove, promote, transfer-leadership, command, \
-                           corrupt, backup, restore";
+                           corrupt, backup, restore, rotate";
 /// Every condition name.
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
      readiness-committed, requests-settled, voters";
 /// Every chaos fault name.
-pub const CHAOS_FAULTS: &str =
-    "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor";
+pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor, rotate";
 /// Every kind of disk damage.
 pub const DAMAGES: &str = "torn-tail, bit-flip, lost-file";
 impl ChaosFault {
@@ -348,6 +373,7 @@ impl ChaosFault {
             "command" => Self::Command,
             "membership" => Self::Membership,
             "impostor" => Self::Impostor,
+            "rotate" => Self::Rotate,
             _ => return None,
         })
     }

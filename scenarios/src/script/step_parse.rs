@@ -45,6 +45,7 @@ const KEYS: &[(&str, &[&str])] = &[
     ("corrupt", &["node", "what"]),
     ("backup", &["node"]),
     ("restore", &["node"]),
+    ("rotate", &["what", "node", "within_ms"]),
     (
         "serving-policy",
         &[
@@ -219,6 +220,15 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
         },
         "backup" => Action::Backup { node: node("killed")? },
         "restore" => Action::Restore { node: node("killed")? },
+        "rotate" => Action::Rotate {
+            what: rotation(
+                raw.what
+                    .as_deref()
+                    .ok_or(StepProblem::MissingKey { action, key: "what" })?,
+            )?,
+            left_out: raw.node.is_some().then(|| node(ANY_NODE)).transpose()?,
+            within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
+        },
         other => unreachable!("{other} is listed in KEYS"),
     })
 }
@@ -241,6 +251,17 @@ fn command_size(size_bytes: u64) -> Result<usize, StepProblem> {
     }
     check_range("size_bytes", size, 0.0, 16.0 * limit)?;
     Ok(size_bytes as usize)
+}
+
+fn rotation(word: &str) -> Result<super::Rotation, StepProblem> {
+    match word {
+        "admission-token" => Ok(super::Rotation::AdmissionToken),
+        other => Err(StepProblem::UnknownWord {
+            what: "rotation",
+            name: other.to_owned(),
+            expected: super::step::ROTATIONS,
+        }),
+    }
 }
 
 fn role(word: Option<&str>) -> Result<psionic_core::NodeRole, StepProblem> {

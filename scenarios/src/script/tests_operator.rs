@@ -102,3 +102,34 @@ fn bad_operator_steps_name_what_was_expected() {
         StepProblem::UnknownNode { .. }
     ));
 }
+
+#[test]
+fn rotate_steps_read_with_their_defaults_and_name_the_known_credentials() {
+    let read = actions(
+        "[[step]]\ndo = \"rotate\"\nwhat = \"admission-token\"\n\
+         [[step]]\ndo = \"rotate\"\nwhat = \"admission-token\"\nnode = \"follower\"\nwithin_ms = 500\n",
+    );
+    assert_eq!(
+        read,
+        vec![
+            Action::Rotate {
+                what: Rotation::AdmissionToken,
+                left_out: None,
+                within_ms: 10_000
+            },
+            Action::Rotate {
+                what: Rotation::AdmissionToken,
+                left_out: Some(Target::Follower),
+                within_ms: 500
+            },
+        ]
+    );
+    assert!(matches!(
+        problem("[[step]]\ndo = \"rotate\"\nwhat = \"password\"\n"),
+        StepProblem::UnknownWord { what: "rotation", .. }
+    ));
+    assert!(matches!(
+        problem("[[step]]\ndo = \"rotate\"\n"),
+        StepProblem::MissingKey { key: "what", .. }
+    ));
+}

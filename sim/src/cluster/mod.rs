@@ -24,6 +24,7 @@ mod links;
 mod operator;
 mod reports;
 mod requests;
+mod rotation;
 mod workload;
 
 pub use disk::DiskAction;
@@ -324,7 +325,10 @@ impl SimCluster {
 
 /// The life of one simulated node: lose the writes its last life never synced, create
 /// its identity on first boot, then run the real driver until killed.
-async fn boot_node(spec: NodeSpec, observer: Arc<SimObserver>) {
+async fn boot_node(mut spec: NodeSpec, observer: Arc<SimObserver>) {
+    if let Some(posture) = observer.shared.state().postures.get(&spec.name) {
+        spec.settings.posture = posture.clone();
+    }
     let writes = psionic_net::storage::sim_disk::lose_unsynced_writes()
         .await
         .expect("the simulated disk restores what was synced");

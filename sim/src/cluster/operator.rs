@@ -115,6 +115,15 @@ impl SimCluster {
         self.retired.insert(name.to_owned());
     }
 
+    /// Honest nodes not retired, live or killed, in order.
+    pub fn honest_members(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(name, node)| node.spec.honest && !self.retired.contains(*name))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Nodes removed from the membership by an operator.
     pub fn retired(&self) -> &std::collections::BTreeSet<String> {
         &self.retired

@@ -27,23 +27,7 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         "indexes   commit {}, applied {}, last {}",
         status["commit_index"], status["applied_index"], status["last_index"]
     );
-    let admission = &status["admission"];
-    if !admission.is_null() {
-        let digests = |key: &str| {
-            let list = admission[key].as_array().into_iter().flatten();
-            list.filter_map(Value::as_str).collect::<Vec<_>>().join(" ")
-        };
-        println!("admission sealing {}", admission["sealing"].as_str().unwrap_or("?"));
-        println!("admission held {}", digests("held"));
-        println!("admission accepting {}", digests("accepting"));
-        let committed = admission["committed"].as_str().unwrap_or("none");
-        let stale = if admission["stale"] == true {
-            " (stale: not held here)"
-        } else {
-            ""
-        };
-        println!("admission committed {committed}{stale}");
-    }
+    print_admission(&status["admission"]);
     for peer in status["peers"].as_array().into_iter().flatten() {
         println!(
             "peer      {} {} {}",
@@ -53,6 +37,28 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         );
     }
     Ok(())
+}
+
+/// The admission tokens a trusted-LAN node holds, by their public digests.
+fn print_admission(admission: &Value) {
+    let Some(held) = admission["held"].as_array() else {
+        return;
+    };
+    let digest = |value: &Value| value.as_str().unwrap_or("?").to_owned();
+    println!(
+        "admission token {}",
+        held.first().map_or_else(|| "?".to_owned(), digest)
+    );
+    if let Some(next) = held.get(1) {
+        println!("admission next  {}", digest(next));
+    }
+    let committed = admission["committed"].as_str().unwrap_or("none");
+    let stale = if admission["stale"] == true {
+        " (stale: not held here)"
+    } else {
+        ""
+    };
+    println!("admission committed {committed}{stale}");
 }
 
 pub fn members(operator: &Operator, consistency: crate::cli::ReadConsistency) -> Result<(), Failed> {

@@ -1,12 +1,12 @@
 //! `init` and `run`: a node's identity, and the node itself with its operator API.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use psionic_cuda::CudaReadiness;
 use psionic_net::capabilities::{CapabilitySource, Measurement};
-use psionic_net::config_file::{AdmissionTokenFiles, ConfigFile, CredentialSources};
+use psionic_net::config_file::ConfigFile;
 use psionic_net::identity_file::generate_secret_key;
 use psionic_net::manifest::{MANIFEST_VERSION, Manifest};
 use psionic_net::{IdentityFile, LogObserver, StartError, http};
@@ -44,20 +44,48 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 pub fn run(config: Option<&Path>, manifest: Option<&Path>, node: Option<&str>) -> Result<(), Failed> {
-    let source = config.or(manifest).expect("clap requires --config or --manifest");
-    let measurement = Measurement::of_this_process(source);
-    let config = match (config, manifest, node) {
-        (Some(path), _, _) => ConfigFile::load(path).map_err(|error| (Failure::Config, error.to_string()))?,
-        (None, Some(path), Some(node)) => {
-            let manifest = Manifest::load(path).map_err(|error| (Failure::Config, error.to_string()))?;
-            let base = path.parent().unwrap_or(Path::new("."));
-            manifest
-                .node_config(base, node)
-                .map_err(|error| (Failure::Config, format!("{}: {error}", path.display())))?
-        }
+    let source = match (config, manifest, node) {
+        (Some(path), _, _) => ConfigSource::File(path.to_owned()),
+        (None, Some(path), Some(node)) => ConfigSource::Manifest {
+            path: path.to_owned(),
+            node: node.to_owned(),
+        },
         _ => unreachable!("clap requires --config, or --manifest with --node"),
     };
-    runtime().block_on(serve(config, measurement))
+    let measurement = Measurement::of_this_process(source.path());
+    let config = source.load().map_err(|message| (Failure::Config, message))?;
+    runtime().block_on(serve(config, source, measurement))
+}
+
+/// Where a node's configuration comes from: read at start, and again on SIGHUP.
+#[derive(Clone, Debug)]
+enum ConfigSource {
+    /// `--config FILE`.
+    File(PathBuf),
+    /// `--manifest FILE --node NAME`.
+    Manifest { path: PathBuf, node: String },
+}
+
+impl ConfigSource {
+    fn path(&self) -> &Path {
+        match self {
+            ConfigSource::File(path) | ConfigSource::Manifest { path, .. } => path,
+        }
+    }
+
+    /// The configuration as the file says now.
+    fn load(&self) -> Result<ConfigFile, String> {
+        match self {
+            ConfigSource::File(path) => ConfigFile::load(path).map_err(|error| error.to_string()),
+            ConfigSource::Manifest { path, node } => {
+                let manifest = Manifest::load(path).map_err(|error| error.to_string())?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                manifest
+                    .node_config(base, node)
+                    .map_err(|error| format!("{}: {error}", path.display()))
+            }
+        }
+    }
 }
 
 pub fn devices(json: bool) -> Result<(), Failed> {
@@ -133,7 +161,7 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
     }
 }
 
-async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Failed> {
+async fn serve(config: ConfigFile, source: ConfigSource, measurement: Measurement) -> Result<(), Failed> {
     let data_dir = &config.settings.data_dir;
     let identity = IdentityFile::in_dir(data_dir)
         .load()
@@ -189,8 +217,7 @@ async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Faile
         .publish_capabilities(capability_source);
     let reload = Reload {
         api: api.clone(),
-        credentials: config.credential_sources.clone(),
-        admission_tokens: config.admission_token_files.clone(),
+        source,
         node: node.client(),
         off_loopback,
     };
@@ -212,52 +239,48 @@ async fn serve(config: ConfigFile, measurement: Measurement) -> Result<(), Faile
 /// What a SIGHUP re-reads, and where it puts it.
 struct Reload {
     api: http::ApiState,
-    credentials: CredentialSources,
-    admission_tokens: Option<AdmissionTokenFiles>,
+    source: ConfigSource,
     node: psionic_net::NodeClient,
     off_loopback: bool,
 }
 
-/// Re-reads the operator credentials and the admission token files on every SIGHUP.
-/// A file that does not load (or, off loopback, leaves no credential) is logged and
-/// what is in force stays.
+/// Re-reads the configuration on every SIGHUP, and takes from it the operator
+/// credentials and the admission tokens (the files it names now, as they are now). A
+/// configuration that does not load (or, off loopback, leaves no credential) is
+/// logged and what is in force stays.
 fn reload_on_hangup(reload: Reload) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler can be installed");
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            reload_credentials(&reload);
-            reload_admission_tokens(&reload).await;
+            match reload.source.load() {
+                Ok(config) => {
+                    reload_credentials(&reload, config.credentials);
+                    reload_admission_tokens(&reload, config.settings.posture).await;
+                }
+                Err(error) => tracing::error!(%error, "configuration not reloaded; what is in force stays"),
+            }
         }
     });
 }
 
-fn reload_credentials(reload: &Reload) {
-    match reload.credentials.load() {
-        Ok(credentials) if reload.off_loopback && credentials.is_empty() => {
-            tracing::error!("operator credentials not reloaded: none left, and the API is off loopback");
-        }
-        Ok(credentials) => {
-            let ids: Vec<String> = credentials.iter().map(|credential| credential.id.clone()).collect();
-            reload.api.replace_credentials(credentials);
-            tracing::info!(credentials = ?ids, "operator credentials reloaded");
-        }
-        Err(error) => tracing::error!(%error, "operator credentials not reloaded; those in force stay"),
+fn reload_credentials(reload: &Reload, credentials: http::Credentials) {
+    if reload.off_loopback && credentials.is_empty() {
+        tracing::error!("operator credentials not reloaded: none left, and the API is off loopback");
+        return;
     }
+    let ids: Vec<String> = credentials.iter().map(|credential| credential.id.clone()).collect();
+    reload.api.replace_credentials(credentials);
+    tracing::info!(credentials = ?ids, "operator credentials reloaded");
 }
 
-async fn reload_admission_tokens(reload: &Reload) {
-    let Some(files) = &reload.admission_tokens else {
+async fn reload_admission_tokens(reload: &Reload, posture: psionic_core::TrustPosture) {
+    let psionic_core::TrustPosture::TrustedLan { next, .. } = &posture else {
         return;
     };
-    match files.load() {
-        Ok(posture) => {
-            let next = matches!(&posture, psionic_core::TrustPosture::TrustedLan { next: Some(_), .. });
-            if reload.node.replace_admission_tokens(posture).await {
-                tracing::info!(next, "admission tokens reloaded");
-            }
-        }
-        Err(error) => tracing::error!(%error, "admission tokens not reloaded; those in force stay"),
+    let next = next.is_some();
+    if reload.node.replace_admission_tokens(posture).await {
+        tracing::info!(next, "admission tokens reloaded");
     }
 }
 
