@@ -33,6 +33,7 @@ fn forged() -> Vec<(Origin, ClusterCommand, ApplyRefusal)> {
     let reader = Origin::Operator {
         credential: "ci-reader".into(),
         scope: Scope::Read,
+        policy: None,
     };
     let (a, b) = (node_id(0), node_id(1));
     vec![
@@ -61,6 +62,7 @@ fn forged() -> Vec<(Origin, ClusterCommand, ApplyRefusal)> {
             Origin::Operator {
                 credential: "x".repeat(65),
                 scope: Scope::Operate,
+                policy: None,
             },
             policy(),
             ApplyRefusal::CredentialId { len: 65, max: 64 },
@@ -125,16 +127,29 @@ fn an_entry_a_faulty_leader_let_through_is_refused_alike_on_every_node() {
 fn applied_entries_record_who_set_each_fact_and_where() {
     let mut harness = Harness::new(consensus_configs(3, 3), 12);
     let leader = harness.await_leader(3_000);
-    let ops = Origin::Operator {
-        credential: "platform".into(),
-        scope: Scope::Operate,
+    let credentials = [("platform", Scope::Operate), ("local", Scope::Admin)]
+        .into_iter()
+        .map(|(id, scope)| (id.to_owned(), [scope].into()))
+        .collect();
+    let authorization = ClusterCommand::SetPolicy {
+        name: psionic_core::state::AUTHORIZATION_POLICY_NAME.into(),
+        document: psionic_core::state::AuthorizationPolicy { credentials }.to_document(),
     };
+    let now = harness.now;
+    harness.nodes[leader].propose(now, authorization);
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let in_force = harness.nodes[leader].consensus().state().policies["authorization"].digest;
+    let ops = Origin::operator("platform", &policy());
     let now = harness.now;
     harness.nodes[leader].propose_as(now, vec![(ops.clone(), policy())]);
     harness.run_until_ms(harness.now.as_millis() + 500);
     for node in &harness.nodes {
         let set_by = &node.consensus().state().set_by["policy/lanes"];
-        assert_eq!(set_by.origin, ops);
+        assert_eq!(
+            set_by.origin,
+            ops.clone().under_policy(Some(in_force)),
+            "the policy in force recorded"
+        );
         assert_eq!(set_by.index, node.consensus().state().applied_index);
     }
 }

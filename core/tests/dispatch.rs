@@ -161,6 +161,20 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
         Ok(())
     );
     assert_eq!(evidence.context.plan_digest, placement.plan_digest);
+    let executor = harness.nodes[best].node_id();
+    let set_by = &evidence.context.provenance.set_by;
+    let readiness = &set_by[&format!("readiness/{executor}/cuda")];
+    assert_eq!(
+        readiness.origin,
+        psionic_core::state::Origin::Member { node: executor },
+        "the executor reported its own readiness"
+    );
+    let residency = &set_by[&format!("residency/{executor}/{}", model())];
+    assert!(
+        matches!(&residency.origin, psionic_core::state::Origin::Operator { credential, .. } if credential == "local"),
+        "{residency:?}"
+    );
+    assert!(residency.index <= evidence.context.provenance.applied_index);
     assert_eq!(
         harness.nodes[leader]
             .submit_request(harness.now, request(2))

@@ -59,8 +59,8 @@ fn a_cut_over_keeps_the_holders_committing_and_cuts_off_a_node_left_on_the_old_t
     for node in (0..4).filter(|node| *node != stale) {
         let status = harness.nodes[node].status(harness.now).admission.unwrap();
         assert_eq!(
-            (status.sealing, status.accepting.clone()),
-            (digest, vec![digest]),
+            (status.committed, status.accepting.clone()),
+            (Some(digest), vec![digest]),
             "node {node}"
         );
         assert!(!status.stale);
@@ -80,9 +80,15 @@ fn a_cut_over_keeps_the_holders_committing_and_cuts_off_a_node_left_on_the_old_t
         "the leader refuses the stale node's frames"
     );
 
-    // A holder restarted from its disk keeps the cut-over: it seals under the new token.
+    // A holder restarted from its disk keeps the cut-over at once, and catches up.
     let holder = (0..4).find(|node| *node != stale && *node != leader).unwrap();
     harness.reboot(holder);
+    let recovered = harness.nodes[holder].status(harness.now).admission.unwrap();
+    assert_eq!(
+        recovered.accepting,
+        vec![digest],
+        "from its own disk, before it hears anyone: the cut-over was snapshotted"
+    );
     harness.run_until_ms(harness.now.as_millis() + 2_000);
     let status = harness.nodes[holder].status(harness.now).admission.unwrap();
     assert_eq!(status.accepting, vec![digest]);

@@ -51,13 +51,14 @@ pub struct TrustAnchors {
     pub pinned_keys: Vec<String>,
     /// Digest of the authorization policy in force, if one is committed.
     pub authorization_policy: Option<Digest>,
-    /// Public digest of the admission token frames are sealed under (trusted LAN).
+    /// Public digest of the admission token in force (trusted LAN): the one the
+    /// cluster cut over to, else the one configured.
     pub admission_token: Option<Digest>,
 }
 
 impl TrustAnchors {
     /// The anchors of `posture`, with the committed authorization policy's digest and
-    /// the admission token sealing now.
+    /// the admission token in force.
     pub fn of(posture: &TrustPosture, authorization_policy: Option<Digest>, admission_token: Option<Digest>) -> Self {
         let (name, mut pinned_keys) = match posture {
             TrustPosture::TrustedLan { .. } => ("trusted-lan", Vec::new()),

@@ -137,8 +137,8 @@ fn each_route_answers_only_credentials_holding_its_scope() {
     let set_by = &state["set_by"]["policy/p"];
     assert_eq!(
         set_by["origin"]["operator"],
-        json!({ "credential": "platform", "scope": "operate" }),
-        "the entry records who set the policy: {answer}"
+        json!({ "credential": "platform", "scope": "operate", "policy": null }),
+        "the entry records who set the policy, and that no authorization policy was in force: {answer}"
     );
     assert!(set_by["index"].as_u64().unwrap() > 0, "{answer}");
 

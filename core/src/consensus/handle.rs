@@ -62,6 +62,7 @@ impl Consensus {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         let (state, snapshot, founded) = super::genesis::recover_state(&config, durable.snapshot)?;
+        let snapshot_admission_token = state.admission_token;
         let log = match &snapshot {
             Some(snapshot) => RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries),
             None => RaftLog::new(0, 0, durable.entries),
@@ -89,6 +90,7 @@ impl Consensus {
             vouched_leader: None,
             next_proposal_seq: 0,
             admission_tokens: Vec::new(),
+            snapshot_admission_token,
             pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),

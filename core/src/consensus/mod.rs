@@ -438,6 +438,8 @@ pub struct Consensus {
     /// Digests of the admission tokens this node holds: a cut-over to another is not
     /// proposed (the leader would cut itself off).
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
+    /// The admission token cut-over the latest snapshot holds.
+    pub(crate) snapshot_admission_token: Option<crate::digest::Digest>,
 }
 
 /// A node's view of who coordinates the cluster.

@@ -41,7 +41,13 @@ impl Consensus {
         }
         let mut checks = BatchChecks::default();
         let mut entries: Vec<Entry> = Vec::with_capacity(commands.len());
+        let policy = self
+            .state
+            .policies
+            .get(crate::state::AUTHORIZATION_POLICY_NAME)
+            .map(|document| document.digest);
         for (&id, (origin, command)) in ids.iter().zip(commands) {
+            let origin = origin.under_policy(policy);
             let entry = Entry {
                 index: self.log.last_index() + 1 + entries.len() as u64,
                 term: self.hard.term,

@@ -218,12 +218,16 @@ pub(crate) struct Chunk {
 }
 
 impl Consensus {
-    /// Takes a snapshot once enough entries were applied past the last one.
+    /// Takes a snapshot once enough entries were applied past the last one, or once
+    /// the applied state cut over to an admission token the last snapshot does not
+    /// hold (a restarted node recovers the cut-over from its snapshot, so it never
+    /// accepts a retired token again while it waits to learn the commit index).
     pub(crate) fn maybe_snapshot(&mut self) {
         let applied = self.state.applied_index;
         let entries_due = applied >= self.log.snapshot_index() + self.config.snapshot_after_entries.max(1);
         let bytes_due = self.applied_bytes_since_snapshot >= self.config.snapshot_after_bytes.max(1);
-        if applied <= self.log.snapshot_index() || !(entries_due || bytes_due) {
+        let trust_due = self.state.admission_token != self.snapshot_admission_token;
+        if applied <= self.log.snapshot_index() || !(entries_due || bytes_due || trust_due) {
             return;
         }
         self.take_snapshot();
@@ -233,6 +237,7 @@ impl Consensus {
         let applied = self.state.applied_index;
         self.applied_bytes_since_snapshot = 0;
         let snapshot = StoredSnapshot::of(&self.state);
+        self.snapshot_admission_token = self.state.admission_token;
         self.log.compact_to(applied, self.state.applied_term);
         self.push_event(Event::SnapshotTaken {
             index: applied,
@@ -353,6 +358,7 @@ impl Consensus {
     fn install_snapshot(&mut self, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
+        self.snapshot_admission_token = state.admission_token;
         self.state = state;
         self.digest_cache = Some((meta.last_index, meta.state_digest));
         self.settle_proposals_covered_by(meta.last_index);

@@ -267,6 +267,14 @@ impl Consensus {
             applied_index: self.state.applied_index,
             applied_term: self.state.applied_term,
             telemetry_age_ms: BTreeMap::new(),
+            set_by: self.setters_of(
+                &plan
+                    .executing()
+                    .iter()
+                    .map(|selected| selected.node)
+                    .collect::<Vec<_>>(),
+                request.needs.artifact,
+            ),
         };
         let authority = self.authority_of(self.id);
         let flight = InFlight {
@@ -282,6 +290,33 @@ impl Consensus {
         };
         self.complete_with(flight, node, tokens, plan);
         placement
+    }
+
+    /// Who set each fact a plan running `artifact` on `nodes` relied on: their
+    /// membership and backend readiness, the artifact's residency there, its replica
+    /// set and the serving policy.
+    fn setters_of(&self, nodes: &[NodeId], artifact: Digest) -> BTreeMap<String, crate::state::SetBy> {
+        let set_by = &self.state.set_by;
+        let mut keys = vec![
+            format!("policy/{}", crate::plan::SERVING_POLICY_NAME),
+            format!("replica-set/{artifact}"),
+        ];
+        for node in nodes {
+            keys.push(format!("member/{node}"));
+            keys.push(format!("residency/{node}/{artifact}"));
+        }
+        let mut setters: BTreeMap<String, crate::state::SetBy> = keys
+            .into_iter()
+            .filter_map(|key| set_by.get(&key).map(|setter| (key, setter.clone())))
+            .collect();
+        for node in nodes {
+            let prefix = format!("readiness/{node}/");
+            let readiness = set_by
+                .range(prefix.clone()..)
+                .take_while(|(key, _)| key.starts_with(&prefix));
+            setters.extend(readiness.map(|(key, setter)| (key.clone(), setter.clone())));
+        }
+        setters
     }
 
     /// Sends `stamped` to `node` (handled here when it is this node).
@@ -332,10 +367,17 @@ impl Consensus {
                 Some((selected.node, now.saturating_since(seen.at).as_millis() as u64))
             })
             .collect();
+        let executing: Vec<_> = placement
+            .plan
+            .executing()
+            .iter()
+            .map(|selected| selected.node)
+            .collect();
         let provenance = FactProvenance {
             applied_index: self.state.applied_index,
             applied_term: self.state.applied_term,
             telemetry_age_ms,
+            set_by: self.setters_of(&executing, request.needs.artifact),
         };
         Ok((placement, inputs.state_digest, provenance))
     }

@@ -292,7 +292,7 @@ impl Node {
     }
 
     /// The admission token the applied state has in force.
-    fn committed_token(&self) -> Option<crate::digest::Digest> {
+    pub(super) fn committed_token(&self) -> Option<crate::digest::Digest> {
         let retired_kept = self.consensus.mutations().keep_retired_token;
         self.consensus.state().admission_token.filter(|_| !retired_kept)
     }

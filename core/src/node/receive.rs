@@ -189,6 +189,8 @@ impl Node {
         if sender == self.node_id {
             return Err(Refusal::OwnIdentity { sender });
         }
+        // An earlier frame of the same input may have applied a cut-over.
+        self.authenticator.set_committed_token(self.committed_token());
         if !verified {
             self.authenticator
                 .verify(&frame.signed())

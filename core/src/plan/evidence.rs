@@ -51,6 +51,10 @@ pub struct FactProvenance {
     pub applied_term: u64,
     /// Age of each selected node's telemetry when planning (absent: none held).
     pub telemetry_age_ms: BTreeMap<NodeId, u64>,
+    /// Who set each fact the plan relied on, and at which index: the executing
+    /// nodes' membership and backend readiness, the model's residency on them, its
+    /// replica set and the serving policy (by [`crate::state::ClusterCommand::fact_key`]).
+    pub set_by: BTreeMap<String, crate::state::SetBy>,
 }
 
 /// Everything the coordinator asserts about one request's execution.

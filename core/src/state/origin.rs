@@ -3,7 +3,8 @@
 //! let through is refused identically everywhere.
 //!
 //! Rules: an operator's entry names its credential and the scope it used, which must
-//! be the scope its command needs; the leader's own upkeep only admits listed
+//! be the scope its command needs, and records the authorization policy the leader
+//! had in force; the leader's own upkeep only admits listed
 //! candidates (no stream address), marks members ready and promotes them; a member's
 //! report (relayed by
 //! the leader) only sets that member's own backend readiness or residency.
@@ -24,6 +25,10 @@ pub enum Origin {
         credential: String,
         /// The scope it used.
         scope: Scope,
+        /// Digest of the authorization policy the leader had in force when it took the
+        /// proposal (none: no policy committed then). A record: every node checks the
+        /// entry against the policy committed when it applies it.
+        policy: Option<crate::digest::Digest>,
     },
     /// The leader's upkeep of the membership.
     Leader,
@@ -49,19 +54,30 @@ pub enum OriginKind {
 pub const LOCAL_CREDENTIAL: &str = "local";
 
 impl Origin {
-    /// An operator using `credential` with the scope `command` needs.
+    /// An operator using `credential` with the scope `command` needs (the leader
+    /// records the policy in force when it takes the proposal).
     pub fn operator(credential: &str, command: &ClusterCommand) -> Self {
         Origin::Operator {
             credential: credential.to_owned(),
             scope: command.scope(),
+            policy: None,
         }
+    }
+
+    /// This origin, recording `policy` as the authorization policy in force, if an
+    /// operator's.
+    pub fn under_policy(mut self, in_force: Option<crate::digest::Digest>) -> Self {
+        if let Origin::Operator { policy, .. } = &mut self {
+            *policy = in_force;
+        }
+        self
     }
 
     /// Checks that this origin may propose `command` in `state` (see the module rules
     /// and [`super::AuthorizationPolicy`]).
     pub fn check(&self, command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
         match self {
-            Origin::Operator { credential, scope } => {
+            Origin::Operator { credential, scope, .. } => {
                 if credential.is_empty() || credential.len() > CREDENTIAL_ID_LEN_MAX {
                     return Err(ApplyRefusal::CredentialId {
                         len: credential.len(),

@@ -8,12 +8,13 @@
 //!   before it are retired: frames under them are refused (`bad-mac`); the token in
 //!   force and a later one (the next rotation's) are accepted;
 //! - a frame to a peer is sealed under an accepted token: the one that peer's last
-//!   authentic frame used, the one the last authentic frame from anyone used (a node
-//!   that missed a cut-over learns it from the first frame it verifies) and the one in
-//!   force, where those still accepted agree; where none is known, they disagree, or
-//!   the peer stopped answering (a guide may be stale: the peer may have retired that
-//!   token since), under each accepted token in turn, destination by destination, as
-//!   introductions always are (so a node cut off through a cut-over is heard again);
+//!   authentic frame used; else the one the last authentic frame from anyone used (a
+//!   node that missed a cut-over learns it from the first frame it verifies) and the
+//!   one in force, where those still accepted agree; else under each accepted token
+//!   in turn, destination by destination, as introductions always are. A peer that
+//!   stops answering is doubted (it may have retired the token it was heard under):
+//!   what it and the cluster were heard under is forgotten, so a node cut off through
+//!   a cut-over is heard again;
 //! - a node that does not hold the committed token keeps sealing under its own (and
 //!   is refused by every node that holds it): it is reported `stale`.
 
@@ -69,8 +70,6 @@ enum Destination {
 /// What a node's admission tokens are, as its status shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmissionStatus {
-    /// Digest of the token frames are sealed under.
-    pub sealing: Digest,
     /// Digests of the tokens whose frames are accepted.
     pub accepting: Vec<Digest>,
     /// Digest of every token held (configured, then next).
@@ -128,9 +127,9 @@ impl LanKeys {
     }
 
     /// The token a frame to `peer` is sealed under: the one `peer`'s last authentic
-    /// frame used, the one any peer's last did and the one in force, where those
-    /// still accepted agree; else (none known, or they disagree) each accepted token
-    /// in turn.
+    /// frame used, if still accepted; else the one any peer's last did and the one in
+    /// force, where those still accepted agree; else (none known, or they disagree)
+    /// each accepted token in turn.
     pub fn sealing_to(&mut self, peer: NodeId) -> &mut TokenKeys {
         let index = self.seal_index(Destination::Node(peer));
         &mut self.tokens[index]
@@ -142,7 +141,10 @@ impl LanKeys {
             Destination::Node(peer) => self.peer_tokens.get(&peer).copied(),
             Destination::Address(_) => None,
         };
-        let guides: std::collections::BTreeSet<usize> = [heard, self.last_heard, self.in_force()]
+        if let Some(index) = heard.filter(|index| accepting.contains(index)) {
+            return index;
+        }
+        let guides: std::collections::BTreeSet<usize> = [self.last_heard, self.in_force()]
             .into_iter()
             .flatten()
             .filter(|index| accepting.contains(index))
@@ -198,9 +200,7 @@ impl LanKeys {
 
     /// The status this posture reports.
     pub fn status(&self) -> AdmissionStatus {
-        let sealing = self.tokens[self.in_force().unwrap_or(0)].digest;
         AdmissionStatus {
-            sealing,
             accepting: self.accepting().map(|index| self.tokens[index].digest).collect(),
             held: self.tokens.iter().map(|token| token.digest).collect(),
             committed: self.committed,

@@ -20,7 +20,10 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     let trust = TrustAnchors::of(
         &source.posture,
         state.policies.get(AUTHORIZATION_POLICY_NAME).copied(),
-        status.admission.as_ref().map(|admission| admission.sealing),
+        status
+            .admission
+            .as_ref()
+            .and_then(|admission| admission.committed.or(admission.held.first().copied())),
     );
     let backends = state
         .members

@@ -46,6 +46,14 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
             applied_index: 40,
             applied_term: term,
             telemetry_age_ms: [(node(3), 120)].into(),
+            set_by: [(
+                format!("readiness/{}/cuda", node(3)),
+                crate::state::SetBy {
+                    origin: crate::state::Origin::Member { node: node(3) },
+                    index: 38,
+                },
+            )]
+            .into(),
         },
         result_digest: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
         leadership: elected(leader, term, &VOTERS),
