@@ -34,6 +34,9 @@ pub struct NodeConfig {
     pub consensus: ConsensusConfig,
     /// Consensus state recovered from disk (empty on first start).
     pub durable: Durable,
+    /// The SHA-256 of the executable this node runs, carried in its hellos (none: not
+    /// measured; a leader with an allowlist of binaries then never admits it).
+    pub binary: Option<crate::attestation::BinaryDigest>,
 }
 
 /// Discovery timing and limits.

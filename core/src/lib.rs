@@ -44,6 +44,7 @@
 //!     stream_port: None,
 //!     consensus: ConsensusConfig::default(),
 //!     durable: Durable::default(),
+//!     binary: None,
 //! };
 //! let mut nodes = [Node::new(config(0), Instant::ZERO).unwrap(), Node::new(config(1), Instant::ZERO).unwrap()];
 //! let mut now = Instant::ZERO;
@@ -79,6 +80,7 @@
 //! }
 //! ```
 
+pub mod attestation;
 pub mod backend;
 pub mod candidates;
 pub mod config;

@@ -94,6 +94,11 @@ pub enum CandidateAdmission {
     Operator,
     /// It was removed, and is not admitted again by itself.
     Removed,
+    /// Its measured binary is not on the allowlist: no one admits it.
+    NotAttested {
+        /// Why.
+        refusal: crate::attestation::AttestationRefusal,
+    },
 }
 
 /// One entry of a node's candidate ledger.

@@ -115,6 +115,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
         stream_port: None,
         probe_sent_us: 0,
         genesis: None,
+        binary: None,
     });
     let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
     body.schema_version = schema_version;
@@ -369,6 +370,7 @@ fn hello_from_nowhere() -> Message {
         stream_port: None,
         probe_sent_us: 0,
         genesis: None,
+        binary: None,
     })
 }
 

@@ -31,6 +31,7 @@ fn hello() -> Message {
         stream_port: None,
         probe_sent_us: 0,
         genesis: None,
+        binary: None,
     })
 }
 

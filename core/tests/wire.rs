@@ -99,6 +99,7 @@ fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
         stream_port: None,
         probe_sent_us: 0,
         genesis: None,
+        binary: None,
     });
     let (mut frame, ..) = sealed(hello);
     frame.push(0);

@@ -29,6 +29,11 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The binary's SHA-256, if it was read.
+    pub fn binary_digest(&self) -> Option<psionic_core::attestation::BinaryDigest> {
+        psionic_core::digest::from_hex::<32>(&self.binary_sha256).map(psionic_core::attestation::BinaryDigest)
+    }
+
     /// The running executable's and `config`'s SHA-256 (empty digests of files it
     /// cannot read).
     pub fn of_this_process(config: &Path) -> Self {

@@ -36,6 +36,9 @@
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
 //! admit_only = ["<32 hex>"]              # optional: the only ids admitted without an operator
 //!                                        # (default: none; the pinned keys' nodes under configured-peers)
+//!
+//! [attestation]                          # optional: admit only nodes running these binaries
+//! allowed_binary_sha256 = ["<64 hex>"]   # as `sha256sum psionic-node` prints it
 //! ```
 
 use std::net::SocketAddr;
@@ -44,6 +47,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
+use psionic_core::attestation::BinaryDigest;
 use psionic_core::consensus::TimingOverrides;
 use psionic_core::digest::from_hex;
 use psionic_core::{ClusterNamespace, ConsensusConfig, DiscoveryConfig, NodeId, NodeRole, TrustPosture};
@@ -85,6 +89,25 @@ struct RawConfig {
     devices: RawDevices,
     #[serde(default)]
     executor: RawExecutor,
+    #[serde(default)]
+    attestation: RawAttestation,
+}
+
+/// `[attestation]` of a configuration or a manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttestation {
+    /// The binaries (SHA-256, as `sha256sum` prints it) a node must run to be
+    /// admitted; empty or absent: any.
+    #[serde(default)]
+    pub allowed_binary_sha256: Vec<BinaryDigest>,
+}
+
+impl RawAttestation {
+    /// The allowlist.
+    pub fn allowed(&self) -> std::collections::BTreeSet<BinaryDigest> {
+        self.allowed_binary_sha256.iter().copied().collect()
+    }
 }
 
 /// The operator API's certificate chain and private key, PEM files.
@@ -358,7 +381,8 @@ impl ConfigFile {
                 min_ms: PROBE_INTERVAL_MS_MIN,
             });
         }
-        let consensus = raw.consensus.resolve(&posture);
+        let mut consensus = raw.consensus.resolve(&posture);
+        consensus.allowed_binaries = raw.attestation.allowed();
         let settings = NodeSettings {
             data_dir: base.join(raw.data_dir),
             namespace: raw.namespace,
@@ -377,6 +401,7 @@ impl ConfigFile {
             },
             executor: reference_executor(path, &raw.executor)?,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
+            binary: None,
         };
         Ok(Self {
             settings,

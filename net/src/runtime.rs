@@ -66,6 +66,9 @@ pub struct NodeSettings {
     /// Building one digests the whole replicated state, so a large fleet keeps this
     /// above zero; [`NodeClient::state_report`] always answers fresh.
     pub state_watch_ms_min: u64,
+    /// The SHA-256 of the executable this node runs, announced in its hellos (the
+    /// binary sets it from its own measurement; none: not measured).
+    pub binary: Option<psionic_core::attestation::BinaryDigest>,
 }
 
 /// Default of [`NodeSettings::state_watch_ms_min`].
@@ -390,6 +393,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         stream_port: Some(stream_addr.port()),
         consensus: settings.consensus,
         durable,
+        binary: settings.binary,
     };
     let mut core = Node::new(config, settings.clock.now())?;
     core.set_mutations(settings.mutations);

@@ -9,6 +9,9 @@ use psionic_net::execute::{Executor as _, ReferenceExecutor};
 use psionic_net::{Clock, NodeSettings};
 use psionic_sim::cluster::DISCOVERY_PORT;
 
+/// What every simulated node measures itself running.
+pub const SIM_BINARY: psionic_core::attestation::BinaryDigest = psionic_core::attestation::BinaryDigest([0x51; 32]);
+
 /// The admission token of the simulated cluster.
 pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
 /// The admission token of the simulated cluster after `rotations` rotations.
@@ -68,6 +71,7 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
         // Checks that need a node's state report ask its driver for one.
         state_watch_ms_min: psionic_net::STATE_WATCH_MS_MIN_DEFAULT,
+        binary: Some(SIM_BINARY),
     }
 }
 

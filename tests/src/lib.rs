@@ -153,7 +153,13 @@ impl NodeProcess {
 
     /// Starts `psionic-node run ARGS` and waits for its listening line.
     pub fn start_with(args: &[&std::ffi::OsStr]) -> Result<Self, String> {
-        let mut child = Command::new(node_binary())
+        Self::start_binary(node_binary(), args)
+    }
+
+    /// Starts `BINARY run ARGS` (a copy of `psionic-node`) and waits for its
+    /// listening line.
+    pub fn start_binary(binary: &Path, args: &[&std::ffi::OsStr]) -> Result<Self, String> {
+        let mut child = Command::new(binary)
             .arg("run")
             .args(args)
             .stdout(Stdio::piped())

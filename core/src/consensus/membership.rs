@@ -143,7 +143,9 @@ impl Consensus {
         };
         let members = self.effective_members();
         let removed = self.effective_removed();
-        let allowed = |id: &NodeId| self.config.admit_only.contains(id) || self.mutations().admit_unlisted;
+        let allowed = |id: &NodeId| {
+            (self.config.admit_only.contains(id) || self.mutations().admit_unlisted) && self.attested(*id).is_ok()
+        };
         let mut commands: Vec<ClusterCommand> = discovered
             .iter()
             .filter(|(id, _)| !members.contains_key(id) && !removed.contains(id) && allowed(id))
@@ -195,11 +197,31 @@ impl Consensus {
             .collect()
     }
 
+    /// Records that `peer` said, in an authenticated hello, it runs `binary`.
+    pub(crate) fn record_measurement(&mut self, peer: NodeId, binary: Option<crate::attestation::BinaryDigest>) {
+        match binary {
+            None => {
+                self.measured.remove(&peer);
+            }
+            Some(binary) if self.measured.len() < super::MEASURED_PEERS_MAX || self.measured.contains_key(&peer) => {
+                self.measured.insert(peer, binary);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Whether `node`'s measured binary admits it under the allowlist.
+    pub(crate) fn attested(&self, node: NodeId) -> Result<(), crate::attestation::AttestationRefusal> {
+        crate::attestation::check(&self.config.allowed_binaries, self.measured.get(&node).copied())
+    }
+
     /// How the authenticated non-member `node` would join this node's cluster.
     pub(crate) fn admission_of(&self, node: NodeId) -> crate::status::CandidateAdmission {
         use crate::status::CandidateAdmission;
         if self.effective_removed().contains(&node) {
             CandidateAdmission::Removed
+        } else if let Err(refusal) = self.attested(node) {
+            CandidateAdmission::NotAttested { refusal }
         } else if self.config.admit_only.contains(&node) {
             CandidateAdmission::Automatic
         } else {

@@ -61,6 +61,9 @@ use crate::time::Instant;
 pub struct ConsensusConfig {
     /// Voters of the cluster at genesis (every node must list the same ones).
     pub initial_voters: Vec<(NodeId, NodeRole)>,
+    /// The binaries (SHA-256) a node must run to be admitted; empty: any. Genesis
+    /// voters are members from the start and are not checked.
+    pub allowed_binaries: BTreeSet<crate::attestation::BinaryDigest>,
     /// Time between leader heartbeats.
     pub heartbeat_interval_ms: u64,
     /// Shortest election timeout; also the leader lease and check-quorum period.
@@ -96,6 +99,7 @@ impl Default for ConsensusConfig {
     fn default() -> Self {
         Self {
             initial_voters: Vec::new(),
+            allowed_binaries: BTreeSet::new(),
             heartbeat_interval_ms: 100,
             election_timeout_ms_min: 500,
             election_timeout_ms_max: 1_000,
@@ -295,6 +299,14 @@ pub enum ProposalRejection {
         /// Its commit index.
         commit_index: u64,
     },
+    /// An admission of a node whose measured binary the allowlist does not admit.
+    #[error("{node} is not admitted: {refusal}")]
+    NotAttested {
+        /// The node.
+        node: NodeId,
+        /// Why its measurement does not admit it.
+        refusal: crate::attestation::AttestationRefusal,
+    },
     /// A cut-over to an admission token this leader does not hold: applied, it would
     /// cut the leader off.
     #[error("this leader holds no admission token of digest {token}")]
@@ -440,7 +452,13 @@ pub struct Consensus {
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
     /// The admission token cut-over the latest snapshot holds.
     pub(crate) snapshot_admission_token: Option<crate::digest::Digest>,
+    /// The binary each peer last said it runs, in an authenticated hello (at most
+    /// [`MEASURED_PEERS_MAX`]).
+    pub(crate) measured: BTreeMap<NodeId, crate::attestation::BinaryDigest>,
 }
+
+/// Most peers whose measurement a node keeps.
+pub const MEASURED_PEERS_MAX: usize = 4_096;
 
 /// A node's view of who coordinates the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

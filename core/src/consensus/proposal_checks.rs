@@ -43,6 +43,10 @@ impl Consensus {
         if command.changes_voters() {
             self.check_voter_change(checks)?;
         }
+        if let ClusterCommand::AdmitMember { node, .. } = command {
+            self.attested(*node)
+                .map_err(|refusal| ProposalRejection::NotAttested { node: *node, refusal })?;
+        }
         if let ClusterCommand::CutOverAdmissionToken { token } = command
             && !self.admission_tokens.contains(token)
         {

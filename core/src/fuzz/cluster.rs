@@ -72,6 +72,7 @@ fn config(index: usize, size: usize, epoch: u64, disk: &MemoryDisk) -> NodeConfi
             ..ConsensusConfig::default()
         },
         durable: disk.durable(),
+        binary: None,
     }
 }
 

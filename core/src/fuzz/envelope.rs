@@ -147,6 +147,7 @@ fn receiver_config(
         stream_port: None,
         consensus: ConsensusConfig::default(),
         durable: Durable::default(),
+        binary: None,
     }
 }
 
@@ -159,6 +160,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             stream_port: None,
             probe_sent_us: 0,
             genesis: None,
+            binary: None,
         });
     }
     if draw.bool() {

@@ -57,6 +57,8 @@ pub struct Node {
     candidates: CandidateLedger,
     /// Port of this node's peer-stream listener, announced in hellos.
     stream_port: Option<u16>,
+    /// The SHA-256 of the executable this node runs, announced in hellos.
+    binary: Option<crate::attestation::BinaryDigest>,
     refusals: RefusalCounters,
     timers: TimerTable,
     rng: ChaCha8Rng,
@@ -112,6 +114,7 @@ impl Node {
             public_key: config.identity.public_key().to_bytes(),
             candidates: CandidateLedger::default(),
             stream_port: config.stream_port,
+            binary: config.binary,
             refusals: RefusalCounters::default(),
             timers: TimerTable::default(),
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
@@ -446,6 +449,7 @@ impl Node {
                 self.replay.forget(*peer);
                 self.keys.remove(peer);
                 self.addrs.remove(peer);
+                self.consensus.measured.remove(peer);
             }
         }
     }

@@ -97,7 +97,10 @@ impl Node {
             return self.refuse(from, refusal);
         }
         let (role, stream_port) = match &body.message {
-            Message::Hello(hello) | Message::HelloAck(hello) => (Some(hello.role), hello.stream_port),
+            Message::Hello(hello) | Message::HelloAck(hello) => {
+                self.consensus.record_measurement(sender, hello.binary);
+                (Some(hello.role), hello.stream_port)
+            }
             Message::Raft(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
         };
         let discovery_addr = if arrived_on == TransportClass::Stream {
@@ -297,6 +300,7 @@ impl Node {
             role: self.role,
             peers: self.discovery.gossip_for(recipient),
             genesis: self.consensus.state().genesis,
+            binary: self.binary,
         }
     }
 

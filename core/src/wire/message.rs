@@ -119,6 +119,8 @@ pub struct Hello {
     /// The sender's genesis, once it has one: a node of another genesis is refused and
     /// never enters the peer table (so it is never admitted).
     pub genesis: Option<Digest>,
+    /// The SHA-256 of the executable the sender runs, as it measured itself.
+    pub binary: Option<crate::attestation::BinaryDigest>,
 }
 
 impl Hello {

@@ -172,6 +172,7 @@ pub fn config(index: usize, epoch: u64) -> NodeConfig {
             ..ConsensusConfig::default()
         },
         durable: Durable::default(),
+        binary: None,
     }
 }
 

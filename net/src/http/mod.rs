@@ -308,7 +308,9 @@ fn committed_answer(committed: Committed) -> (StatusCode, CommandAnswer) {
 
 fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
     let status = match reason {
-        ProposalRejection::Invalid { .. } | ProposalRejection::TokenNotHeld { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ProposalRejection::Invalid { .. }
+        | ProposalRejection::TokenNotHeld { .. }
+        | ProposalRejection::NotAttested { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ProposalRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ProposalRejection::ConfigChangePending { .. } | ProposalRejection::Superseded { .. } => StatusCode::CONFLICT,
         ProposalRejection::TransferInProgress

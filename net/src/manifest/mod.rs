@@ -12,6 +12,9 @@
 //! admission_token_file = "token"
 //! # admission_token_next_file = "token.next"  # a rotation's next token, until cut over
 //!
+//! [attestation]                            # optional: admit only nodes running these binaries
+//! allowed_binary_sha256 = ["<64 hex>"]     # as `sha256sum psionic-node` prints it
+//!
 //! [timing]                                 # optional
 //! heartbeat_interval_ms = 100
 //! election_timeout_ms_min = 500
@@ -62,6 +65,8 @@ pub struct RawManifest {
     timing: TimingOverrides,
     #[serde(default, rename = "node")]
     nodes: Vec<ManifestNode>,
+    #[serde(default)]
+    attestation: crate::config_file::RawAttestation,
 }
 
 /// The trust posture, with secrets by file.
@@ -200,6 +205,11 @@ impl Manifest {
     /// The trust posture.
     pub fn trust(&self) -> &ManifestTrust {
         &self.raw.trust
+    }
+
+    /// The binaries a node must run to be admitted (empty: any).
+    pub fn allowed_binaries(&self) -> std::collections::BTreeSet<psionic_core::attestation::BinaryDigest> {
+        self.raw.attestation.allowed()
     }
 
     /// The timing policy.

@@ -79,6 +79,7 @@ impl Manifest {
                 .map(|(id, node)| (id, node.role))
                 .collect(),
             admit_only: self.nodes().map(|(id, _)| id).collect(),
+            allowed_binaries: self.allowed_binaries(),
             ..ConsensusConfig::default()
         }
         .with_timing(self.timing());
@@ -102,6 +103,7 @@ impl Manifest {
             devices: Default::default(),
             executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
+            binary: None,
         };
         Ok(ConfigFile {
             settings,

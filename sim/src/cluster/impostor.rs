@@ -152,6 +152,7 @@ fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Diges
         stream_port: None,
         probe_sent_us: 0,
         genesis,
+        binary: settings.binary,
     })
 }
 

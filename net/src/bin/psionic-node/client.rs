@@ -126,10 +126,24 @@ pub fn candidates(operator: &Operator) -> Result<(), Failed> {
             word("state"),
             introduced_by.or_else(by_peer).unwrap_or_else(|| "-".to_owned()),
             candidate["introduced_ms_ago"].as_u64().unwrap_or(0),
-            word("admission")
+            admission_word(&candidate["admission"])
         );
     }
     Ok(())
+}
+
+/// `automatic`, `operator`, `removed`, or `not-attested` with the binary measured.
+fn admission_word(admission: &Value) -> String {
+    if let Some(word) = admission.as_str() {
+        return word.to_owned();
+    }
+    match &admission["not-attested"]["refusal"] {
+        Value::String(why) => format!("not-attested ({why})"),
+        refusal => {
+            let measured = refusal["not-allowed"]["measured"].as_str().unwrap_or("?");
+            format!("not-attested {measured}")
+        }
+    }
 }
 
 fn read_token(token_file: &Path) -> Result<String, Failed> {

@@ -121,6 +121,7 @@ async fn start_node(
         devices: Default::default(),
         executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
         state_watch_ms_min: 0,
+        binary: None,
     };
     psionic_net::start(settings, Arc::new(LogObserver::default()))
         .await

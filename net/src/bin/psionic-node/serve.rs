@@ -161,7 +161,8 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File, Failed> {
     }
 }
 
-async fn serve(config: ConfigFile, source: ConfigSource, measurement: Measurement) -> Result<(), Failed> {
+async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measurement) -> Result<(), Failed> {
+    config.settings.binary = measurement.binary_digest();
     let data_dir = &config.settings.data_dir;
     let identity = IdentityFile::in_dir(data_dir)
         .load()

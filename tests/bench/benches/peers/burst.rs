@@ -82,6 +82,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, receiver: &NodeIdentity, c
             stream_port: None,
             probe_sent_us: counter,
             genesis: None,
+            binary: None,
         }),
     )
 }

@@ -63,6 +63,7 @@ pub fn config(index: usize, size: usize, posture: Posture) -> NodeConfig {
             ..ConsensusConfig::default()
         },
         durable: Default::default(),
+        binary: None,
     }
 }
 

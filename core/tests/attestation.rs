@@ -1,0 +1,88 @@
+//! Admission under an allowlist of binaries: a candidate whose measured binary is not
+//! listed is never admitted, by the leader's upkeep or by an operator, and the
+//! refusal names what it measured; one running a listed binary joins.
+
+mod harness;
+
+use harness::{Harness, consensus_configs};
+use psionic_core::attestation::{AttestationRefusal, BinaryDigest};
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::status::CandidateAdmission;
+use psionic_core::{ClusterCommand, NodeRole};
+
+const APPROVED: BinaryDigest = BinaryDigest([0xa1; 32]);
+const OTHER: BinaryDigest = BinaryDigest([0xb2; 32]);
+
+fn cluster() -> Harness {
+    let mut configs = consensus_configs(5, 3);
+    for (index, config) in configs.iter_mut().enumerate() {
+        config.consensus.allowed_binaries = [APPROVED].into();
+        config.binary = Some(if index == 3 { OTHER } else { APPROVED });
+    }
+    Harness::new(configs, 21)
+}
+
+fn is_member(harness: &Harness, leader: usize, index: usize) -> bool {
+    let node = harness.nodes[index].node_id();
+    harness.nodes[leader].consensus().state().is_member(node)
+}
+
+#[test]
+fn a_candidate_running_an_unlisted_binary_is_never_admitted_and_the_refusal_names_it() {
+    let mut harness = cluster();
+    let leader = harness.await_leader(5_000);
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    assert!(is_member(&harness, leader, 4), "a listed binary joins");
+    assert!(!is_member(&harness, leader, 3), "an unlisted binary does not");
+    let unlisted = harness.nodes[3].node_id();
+    let status = harness.nodes[leader].status(harness.now);
+    let candidate = status.candidates.iter().find(|candidate| candidate.node_id == unlisted);
+    assert_eq!(
+        candidate.map(|candidate| candidate.admission),
+        Some(CandidateAdmission::NotAttested {
+            refusal: AttestationRefusal::NotAllowed { measured: OTHER }
+        })
+    );
+
+    let admit = ClusterCommand::AdmitMember {
+        node: unlisted,
+        role: NodeRole::Both,
+        stream_addr: None,
+    };
+    let id = harness.nodes[leader].propose(harness.now, admit);
+    harness.run_until_ms(harness.now.as_millis() + 100);
+    assert_eq!(
+        harness.outcome_of(leader, id),
+        Some(Err(ProposalRejection::NotAttested {
+            node: unlisted,
+            refusal: AttestationRefusal::NotAllowed { measured: OTHER },
+        })),
+        "an operator cannot admit it either"
+    );
+}
+
+#[test]
+fn a_candidate_heard_without_a_measurement_is_refused_as_not_measured() {
+    let mut configs = consensus_configs(4, 3);
+    for config in &mut configs {
+        config.consensus.allowed_binaries = [APPROVED].into();
+        config.binary = Some(APPROVED);
+    }
+    configs[3].binary = None;
+    let mut harness = Harness::new(configs, 22);
+    let leader = harness.await_leader(5_000);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    assert!(!is_member(&harness, leader, 3));
+    let unmeasured = harness.nodes[3].node_id();
+    let status = harness.nodes[leader].status(harness.now);
+    let candidate = status
+        .candidates
+        .iter()
+        .find(|candidate| candidate.node_id == unmeasured);
+    assert_eq!(
+        candidate.map(|candidate| candidate.admission),
+        Some(CandidateAdmission::NotAttested {
+            refusal: AttestationRefusal::NotMeasured
+        })
+    );
+}
