@@ -12,6 +12,10 @@ use psionic_sim::cluster::DISCOVERY_PORT;
 /// What every simulated node measures itself running.
 pub const SIM_BINARY: psionic_core::attestation::BinaryDigest = psionic_core::attestation::BinaryDigest([0x51; 32]);
 
+/// What a stranger (a node running a binary the allowlist does not name) measures.
+pub const UNAPPROVED_BINARY: psionic_core::attestation::BinaryDigest =
+    psionic_core::attestation::BinaryDigest([0x66; 32]);
+
 /// The admission token of the simulated cluster.
 pub const CLUSTER_TOKEN: &[u8] = b"simulated lab admission token";
 /// The admission token of the simulated cluster after `rotations` rotations.

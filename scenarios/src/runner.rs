@@ -46,6 +46,8 @@ pub enum Mutation {
     AdmitUnlisted,
     /// Go on accepting the admission token a committed cut-over retired.
     KeepRetiredToken,
+    /// Admit candidates whatever binary they measured.
+    AdmitUnattested,
 }
 
 impl Mutation {
@@ -64,6 +66,7 @@ impl Mutation {
             Mutation::FollowAnySender => "follow-any-sender",
             Mutation::AdmitUnlisted => "admit-unlisted",
             Mutation::KeepRetiredToken => "keep-retired-token",
+            Mutation::AdmitUnattested => "admit-unattested",
         }
     }
 
@@ -82,6 +85,7 @@ impl Mutation {
             follow_any_sender: self == Mutation::FollowAnySender,
             admit_unlisted: self == Mutation::AdmitUnlisted,
             keep_retired_token: self == Mutation::KeepRetiredToken,
+            admit_unattested: self == Mutation::AdmitUnattested,
         }
     }
 }

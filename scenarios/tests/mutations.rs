@@ -152,3 +152,15 @@ fn keeping_the_retired_token_lets_the_node_left_on_it_be_heard() {
     });
     assert!(refusal_missed, "{:?}", report.violations);
 }
+
+/// `join-by-runbook`'s stranger is listed for admission but runs an unapproved
+/// binary: a leader that ignores the measurement admits it.
+#[test]
+fn admitting_unattested_candidates_admits_the_stranger() {
+    let (seed, violation) =
+        first_caught_in("join-by-runbook", Mutation::AdmitUnattested).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::RefusedPeerAdmitted { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}

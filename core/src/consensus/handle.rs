@@ -50,6 +50,8 @@ pub struct Mutations {
     /// Go on accepting (and sealing under) the admission token a committed cut-over
     /// retired.
     pub keep_retired_token: bool,
+    /// Admit candidates whatever binary they measured.
+    pub admit_unattested: bool,
 }
 
 impl Consensus {

@@ -16,7 +16,7 @@ use psionic_cuda::{BackendRefusal, CudaReadiness, DeviceInventory};
 use psionic_sim::Condition;
 use psionic_sim::cluster::{NodeSpec, SimCluster};
 
-use crate::nodes::{CLUSTER_TOKEN, INTRUDER_TOKEN, addr, settings};
+use crate::nodes::{CLUSTER_TOKEN, INTRUDER_TOKEN, UNAPPROVED_BINARY, addr, settings};
 use crate::script::{ClusterSpec, GpuSpec, Scenario, SeedMode, StepTime};
 
 /// What a finished timeline leaves for the report.
@@ -130,6 +130,7 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
                 secret_key: *key,
                 settings,
                 honest: true,
+                admissible: true,
             }
         })
         .collect();
@@ -141,10 +142,39 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             secret_key: madsim::rand::random(),
             settings: settings(octet, seeds, INTRUDER_TOKEN, consensus.clone()),
             honest: false,
+            admissible: false,
             devices: readiness(None),
         });
     }
+    for stranger in 1..=cluster.unattested {
+        let octet = 75 + stranger as u8;
+        let seeds = (1..=nodes as u8).map(addr).collect();
+        let mut settings = settings(octet, seeds, CLUSTER_TOKEN, consensus.clone());
+        settings.binary = Some(UNAPPROVED_BINARY);
+        specs.push(NodeSpec {
+            name: format!("stranger{stranger}"),
+            secret_key: madsim::rand::random(),
+            settings,
+            honest: true,
+            admissible: false,
+            devices: readiness(None),
+        });
+    }
+    list_strangers(&mut specs);
     specs
+}
+
+/// Lists the strangers for admission on every node, as a manifest would list a node
+/// that then runs another binary: only their measurement keeps them out.
+fn list_strangers(specs: &mut [NodeSpec]) {
+    let strangers: Vec<_> = specs
+        .iter()
+        .filter(|spec| spec.honest && !spec.admissible)
+        .map(|spec| NodeIdentity::new(spec.secret_key, NodeEpoch(0)).node_id())
+        .collect();
+    for spec in specs {
+        spec.settings.consensus.admit_only.extend(strangers.iter().copied());
+    }
 }
 
 /// What a simulated driver reports: no driver without a spec, no device for zero GPUs.
@@ -166,6 +196,7 @@ fn consensus_config(cluster: &ClusterSpec, initial_voters: Vec<(psionic_core::No
     ConsensusConfig {
         initial_voters,
         digest_on_apply: true,
+        allowed_binaries: [crate::nodes::SIM_BINARY].into(),
         snapshot_after_entries: overrides
             .snapshot_after_entries
             .unwrap_or(defaults.snapshot_after_entries),

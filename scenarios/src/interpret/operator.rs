@@ -41,6 +41,7 @@ impl Play<'_> {
             secret_key: madsim::rand::random(),
             settings,
             honest: true,
+            admissible: true,
             devices: readiness(None),
         });
         let admit = ClusterCommand::AdmitMember {

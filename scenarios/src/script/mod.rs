@@ -45,6 +45,9 @@ pub struct ClusterSpec {
     pub executors: usize,
     /// Nodes holding another cluster's token (`intruder1..`), to be refused by all.
     pub intruders: usize,
+    /// Nodes holding the cluster's token and listed for admission but running a
+    /// binary the allowlist does not name (`stranger1..`): never admitted.
+    pub unattested: usize,
     /// Whom each node is told of at start.
     pub seeds: SeedMode,
     /// Consensus settings that differ from the defaults.

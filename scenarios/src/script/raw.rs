@@ -41,6 +41,8 @@ struct RawCluster {
     executors: usize,
     #[serde(default)]
     intruders: usize,
+    #[serde(default)]
+    unattested: usize,
     seeds: Option<String>,
     #[serde(default)]
     consensus: RawConsensus,
@@ -189,6 +191,7 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         )?;
     }
     check_range("intruders", raw.intruders as f64, 0.0, 3.0)?;
+    check_range("unattested", raw.unattested as f64, 0.0, 3.0)?;
     let seeds = match raw.seeds.as_deref() {
         None | Some("all") => SeedMode::All,
         Some("first") => SeedMode::First,
@@ -215,6 +218,7 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         voters: raw.voters,
         executors: raw.executors,
         intruders: raw.intruders,
+        unattested: raw.unattested,
         seeds,
         consensus: ConsensusOverrides {
             timing: TimingOverrides {

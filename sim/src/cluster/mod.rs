@@ -55,6 +55,10 @@ pub struct NodeSpec {
     /// Whether it holds the cluster's credentials (a node that does not is expected to
     /// be refused by everyone and must never be listed).
     pub honest: bool,
+    /// Whether the cluster may admit it (a token holder running a binary the
+    /// allowlist does not name may wait as a candidate, never be a member; it is left
+    /// out of liveness).
+    pub admissible: bool,
     /// The GPUs its driver reports (the node's device source is set from this).
     pub devices: CudaReadiness,
 }
@@ -144,6 +148,9 @@ impl SimCluster {
         let node_id = NodeIdentity::new(spec.secret_key, NodeEpoch(0)).node_id();
         if !spec.honest {
             self.shared.state().invariants.banned.insert(node_id);
+        }
+        if !spec.admissible {
+            self.shared.state().invariants.unlisted.insert(node_id);
         }
         let observer = Arc::new(SimObserver {
             name: spec.name.clone(),
@@ -302,6 +309,7 @@ impl SimCluster {
             .iter()
             .filter(|(name, node)| {
                 node.spec.honest
+                    && node.spec.admissible
                     && !self.killed.contains(*name)
                     && !self.retired.contains(*name)
                     && !state.broken.contains(*name)

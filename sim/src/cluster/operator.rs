@@ -119,7 +119,7 @@ impl SimCluster {
     pub fn honest_members(&self) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(name, node)| node.spec.honest && !self.retired.contains(*name))
+            .filter(|(name, node)| node.spec.honest && node.spec.admissible && !self.retired.contains(*name))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -142,11 +142,15 @@ impl SimCluster {
     }
 }
 
-/// Refusals that pass: asking again later may succeed.
+/// Refusals that pass: asking again later may succeed (a node just started may not
+/// have been heard, with its measurement, yet).
 fn passing(reason: ProposalRejection) -> bool {
     matches!(
         reason,
-        ProposalRejection::NotLeader { .. }
+        ProposalRejection::NotAttested {
+            refusal: psionic_core::attestation::AttestationRefusal::NotMeasured,
+            ..
+        } | ProposalRejection::NotLeader { .. }
             | ProposalRejection::TransferInProgress
             | ProposalRejection::ConfigChangePending { .. }
             | ProposalRejection::LeaderTermUncommitted { .. }
