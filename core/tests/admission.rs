@@ -116,6 +116,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
         probe_sent_us: 0,
         genesis: None,
         binary: None,
+        tokens: Vec::new(),
     });
     let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
     body.schema_version = schema_version;
@@ -371,6 +372,7 @@ fn hello_from_nowhere() -> Message {
         probe_sent_us: 0,
         genesis: None,
         binary: None,
+        tokens: Vec::new(),
     })
 }
 

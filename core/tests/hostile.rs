@@ -32,6 +32,7 @@ fn hello() -> Message {
         probe_sent_us: 0,
         genesis: None,
         binary: None,
+        tokens: Vec::new(),
     })
 }
 

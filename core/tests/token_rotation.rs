@@ -29,7 +29,10 @@ fn cut_over(harness: &mut Harness, leader: usize) -> Result<u64, ProposalRejecti
     cut_over_to(harness, leader, NEXT)
 }
 
+/// Proposes the cut-over to `secret` on `leader` once the voters' hellos (every
+/// probe interval) have told it which tokens they hold.
 fn cut_over_to(harness: &mut Harness, leader: usize, secret: &[u8]) -> Result<u64, ProposalRejection> {
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
     let digest = token(secret).digest(cluster_id());
     let id = harness.nodes[leader].propose(harness.now, ClusterCommand::CutOverAdmissionToken { token: digest });
     let deadline = harness.now.as_millis() + 3_000;
@@ -104,6 +107,27 @@ fn a_leader_refuses_a_cut_over_to_a_token_it_does_not_hold() {
     assert_eq!(refused, Err(ProposalRejection::TokenNotHeld { token: digest }));
     let status = harness.nodes[leader].status(harness.now).admission.unwrap();
     assert_eq!(status.committed, None);
+}
+
+/// Before a majority of voters is heard holding the next token, a cut-over would cut
+/// the cluster off from a quorum: the leader refuses it, naming how many hold it.
+#[test]
+fn a_cut_over_waits_for_a_majority_of_voters_to_hold_the_token() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 16);
+    let leader = harness.await_leader(5_000);
+    add_next(&mut harness, leader);
+    let digest = token(NEXT).digest(cluster_id());
+    assert_eq!(
+        cut_over(&mut harness, leader),
+        Err(ProposalRejection::TokenNotHeldByQuorum {
+            token: digest,
+            holders: 1,
+            voters: 3
+        })
+    );
+    let other = (0..3).find(|index| *index != leader).unwrap();
+    add_next(&mut harness, other);
+    cut_over(&mut harness, leader).expect("two of three voters hold it, as its hellos tell");
 }
 
 /// The rotation's last step: a node whose configuration now names the new token

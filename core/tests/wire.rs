@@ -100,6 +100,7 @@ fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
         probe_sent_us: 0,
         genesis: None,
         binary: None,
+        tokens: Vec::new(),
     });
     let (mut frame, ..) = sealed(hello);
     frame.push(0);

@@ -93,7 +93,7 @@ impl Consensus {
             next_proposal_seq: 0,
             admission_tokens: Vec::new(),
             snapshot_admission_token,
-            measured: Default::default(),
+            claims: Default::default(),
             pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),

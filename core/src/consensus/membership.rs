@@ -197,16 +197,10 @@ impl Consensus {
             .collect()
     }
 
-    /// Records that `peer` said, in an authenticated hello, it runs `binary`.
-    pub(crate) fn record_measurement(&mut self, peer: NodeId, binary: Option<crate::attestation::BinaryDigest>) {
-        match binary {
-            None => {
-                self.measured.remove(&peer);
-            }
-            Some(binary) if self.measured.len() < super::MEASURED_PEERS_MAX || self.measured.contains_key(&peer) => {
-                self.measured.insert(peer, binary);
-            }
-            Some(_) => {}
+    /// Records what `peer` said of itself in an authenticated hello.
+    pub(crate) fn record_claims(&mut self, peer: NodeId, claims: super::PeerClaims) {
+        if self.claims.len() < super::PEER_CLAIMS_MAX || self.claims.contains_key(&peer) {
+            self.claims.insert(peer, claims);
         }
     }
 
@@ -215,7 +209,28 @@ impl Consensus {
         if self.mutations().admit_unattested {
             return Ok(());
         }
-        crate::attestation::check(&self.config.allowed_binaries, self.measured.get(&node).copied())
+        let measured = self.claims.get(&node).and_then(|claims| claims.binary);
+        crate::attestation::check(&self.config.allowed_binaries, measured)
+    }
+
+    /// Voters heard holding admission token `token` (this node counted if it holds
+    /// it), and voters, as the whole log implies them.
+    pub(crate) fn token_holders(&self, token: crate::digest::Digest) -> (u32, u32) {
+        let voters: Vec<NodeId> = self
+            .effective_members()
+            .into_iter()
+            .filter(|(_, seat)| seat.voter)
+            .map(|(id, _)| id)
+            .collect();
+        let holds = |id: &NodeId| {
+            if *id == self.id {
+                self.admission_tokens.contains(&token)
+            } else {
+                self.claims.get(id).is_some_and(|claims| claims.tokens.contains(&token))
+            }
+        };
+        let holders = voters.iter().filter(|id| holds(id)).count();
+        (holders as u32, voters.len() as u32)
     }
 
     /// How the authenticated non-member `node` would join this node's cluster.

@@ -307,6 +307,17 @@ pub enum ProposalRejection {
         /// Why its measurement does not admit it.
         refusal: crate::attestation::AttestationRefusal,
     },
+    /// A cut-over to an admission token too few voters were heard holding: applied,
+    /// it would cut the cluster off from a quorum.
+    #[error("only {holders} of {voters} voters were heard holding admission token {token}; a majority must")]
+    TokenNotHeldByQuorum {
+        /// The digest the cut-over names.
+        token: crate::digest::Digest,
+        /// Voters heard holding it (the leader included).
+        holders: u32,
+        /// Voters.
+        voters: u32,
+    },
     /// A cut-over to an admission token this leader does not hold: applied, it would
     /// cut the leader off.
     #[error("this leader holds no admission token of digest {token}")]
@@ -452,13 +463,22 @@ pub struct Consensus {
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
     /// The admission token cut-over the latest snapshot holds.
     pub(crate) snapshot_admission_token: Option<crate::digest::Digest>,
-    /// The binary each peer last said it runs, in an authenticated hello (at most
-    /// [`MEASURED_PEERS_MAX`]).
-    pub(crate) measured: BTreeMap<NodeId, crate::attestation::BinaryDigest>,
+    /// What each peer last said of itself in an authenticated hello (at most
+    /// [`PEER_CLAIMS_MAX`] peers).
+    pub(crate) claims: BTreeMap<NodeId, PeerClaims>,
 }
 
-/// Most peers whose measurement a node keeps.
-pub const MEASURED_PEERS_MAX: usize = 4_096;
+/// Most peers whose claims a node keeps.
+pub const PEER_CLAIMS_MAX: usize = 4_096;
+
+/// What a peer says of itself in its hellos.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerClaims {
+    /// The binary it measured itself running.
+    pub binary: Option<crate::attestation::BinaryDigest>,
+    /// The admission tokens it holds, by public digest.
+    pub tokens: Vec<crate::digest::Digest>,
+}
 
 /// A node's view of who coordinates the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

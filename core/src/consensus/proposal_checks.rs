@@ -52,6 +52,16 @@ impl Consensus {
         {
             return Err(ProposalRejection::TokenNotHeld { token: *token });
         }
+        if let ClusterCommand::CutOverAdmissionToken { token } = command {
+            let (holders, voters) = self.token_holders(*token);
+            if holders * 2 <= voters {
+                return Err(ProposalRejection::TokenNotHeldByQuorum {
+                    token: *token,
+                    holders,
+                    voters,
+                });
+            }
+        }
         if command.names_members() {
             let seats = checks.seats.get_or_insert_with(|| self.effective_members());
             check_command(command, &*seats).map_err(|refusal| ProposalRejection::Invalid { refusal })?;

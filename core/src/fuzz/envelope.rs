@@ -161,6 +161,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             probe_sent_us: 0,
             genesis: None,
             binary: None,
+            tokens: Vec::new(),
         });
     }
     if draw.bool() {

@@ -449,7 +449,7 @@ impl Node {
                 self.replay.forget(*peer);
                 self.keys.remove(peer);
                 self.addrs.remove(peer);
-                self.consensus.measured.remove(peer);
+                self.consensus.claims.remove(peer);
             }
         }
     }

@@ -98,7 +98,11 @@ impl Node {
         }
         let (role, stream_port) = match &body.message {
             Message::Hello(hello) | Message::HelloAck(hello) => {
-                self.consensus.record_measurement(sender, hello.binary);
+                let claims = crate::consensus::PeerClaims {
+                    binary: hello.binary,
+                    tokens: hello.tokens.clone(),
+                };
+                self.consensus.record_claims(sender, claims);
                 (Some(hello.role), hello.stream_port)
             }
             Message::Raft(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
@@ -301,6 +305,7 @@ impl Node {
             peers: self.discovery.gossip_for(recipient),
             genesis: self.consensus.state().genesis,
             binary: self.binary,
+            tokens: self.consensus.admission_tokens.clone(),
         }
     }
 

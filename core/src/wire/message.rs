@@ -121,7 +121,13 @@ pub struct Hello {
     pub genesis: Option<Digest>,
     /// The SHA-256 of the executable the sender runs, as it measured itself.
     pub binary: Option<crate::attestation::BinaryDigest>,
+    /// Public digests of the admission tokens the sender holds (trusted LAN), at most
+    /// [`HELLO_TOKENS_MAX`].
+    pub tokens: Vec<Digest>,
 }
+
+/// Most admission token digests one hello carries: the token in force and the next.
+pub const HELLO_TOKENS_MAX: usize = 2;
 
 impl Hello {
     fn validate(&self) -> Result<(), DecodeError> {
@@ -129,6 +135,12 @@ impl Hello {
             return Err(DecodeError::TooManyItems {
                 len: self.peers.len(),
                 max: GOSSIP_PEERS_MAX,
+            });
+        }
+        if self.tokens.len() > HELLO_TOKENS_MAX {
+            return Err(DecodeError::TooManyItems {
+                len: self.tokens.len(),
+                max: HELLO_TOKENS_MAX,
             });
         }
         Ok(())

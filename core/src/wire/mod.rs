@@ -33,5 +33,6 @@ pub use frame::{
 };
 pub use lan::AdmissionStatus;
 pub use message::{
-    GOSSIP_PEERS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message, PeerRecord,
+    GOSSIP_PEERS_MAX, HELLO_TOKENS_MAX, Hello, LINK_PROBE_PAYLOAD_BYTES_MAX, LinkProbe, LinkProbeAck, Message,
+    PeerRecord,
 };

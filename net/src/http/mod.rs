@@ -310,6 +310,7 @@ fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
     let status = match reason {
         ProposalRejection::Invalid { .. }
         | ProposalRejection::TokenNotHeld { .. }
+        | ProposalRejection::TokenNotHeldByQuorum { .. }
         | ProposalRejection::NotAttested { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ProposalRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ProposalRejection::ConfigChangePending { .. } | ProposalRejection::Superseded { .. } => StatusCode::CONFLICT,

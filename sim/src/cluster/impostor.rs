@@ -153,6 +153,7 @@ fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Diges
         probe_sent_us: 0,
         genesis,
         binary: settings.binary,
+        tokens: Vec::new(),
     })
 }
 

@@ -150,7 +150,8 @@ fn passing(reason: ProposalRejection) -> bool {
         ProposalRejection::NotAttested {
             refusal: psionic_core::attestation::AttestationRefusal::NotMeasured,
             ..
-        } | ProposalRejection::NotLeader { .. }
+        } | ProposalRejection::TokenNotHeldByQuorum { .. }
+            | ProposalRejection::NotLeader { .. }
             | ProposalRejection::TransferInProgress
             | ProposalRejection::ConfigChangePending { .. }
             | ProposalRejection::LeaderTermUncommitted { .. }

@@ -83,6 +83,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, receiver: &NodeIdentity, c
             probe_sent_us: counter,
             genesis: None,
             binary: None,
+            tokens: Vec::new(),
         }),
     )
 }
