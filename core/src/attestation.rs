@@ -38,14 +38,25 @@ impl fmt::Debug for BinaryDigest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttestationRefusal {
-    /// Its hellos carry no measurement (or none was heard yet).
-    #[error("no measurement heard from it")]
+    /// No hello was heard from it (yet): nothing it runs is known.
+    #[error("no hello heard from it")]
+    NotHeard,
+    /// Its hellos carry no measurement.
+    #[error("its hellos carry no measurement")]
     NotMeasured,
     /// It runs a binary the allowlist does not name.
     #[error("it runs binary {measured}, which the allowlist does not name")]
     NotAllowed {
         /// The SHA-256 it measured.
         measured: BinaryDigest,
+    },
+    /// Its trust bundle (posture, pinned keys, allowed binaries) is not this node's.
+    #[error("its trust bundle {theirs:?} is not ours, {ours}")]
+    TrustMismatch {
+        /// This node's bundle digest.
+        ours: crate::digest::Digest,
+        /// Its bundle digest, if it said one.
+        theirs: Option<crate::digest::Digest>,
     },
 }
 

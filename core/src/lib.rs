@@ -104,6 +104,7 @@ pub mod state;
 pub mod status;
 pub mod time;
 pub mod timer;
+pub mod trust;
 pub mod wire;
 
 pub use backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, Telemetry};

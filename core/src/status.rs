@@ -39,6 +39,8 @@ pub struct NodeStatus {
     /// The admission tokens this node holds, seals under and accepts (trusted LAN
     /// only), by their public digests.
     pub admission: Option<crate::wire::AdmissionStatus>,
+    /// This node's trust bundle digest ([`crate::trust::TrustBundle`]).
+    pub trust: Option<crate::digest::Digest>,
     /// Refused frames by rule.
     pub refusals: RefusalCounters,
     /// Current consensus term.
@@ -68,17 +70,21 @@ pub struct PeerStatus {
     pub epoch: NodeEpoch,
     /// Its health.
     pub health: PeerHealth,
+    /// Its trust bundle digest, as its hellos say it (compare with the node's own).
+    pub trust: Option<crate::digest::Digest>,
 }
 
 impl PeerStatus {
-    /// The status of `peer`, whose id is `node_id`.
-    pub fn of(node_id: NodeId, peer: &Peer) -> Self {
+    /// The status of `peer`, whose id is `node_id` and whose hellos said trust bundle
+    /// `trust`.
+    pub fn of(node_id: NodeId, peer: &Peer, trust: Option<crate::digest::Digest>) -> Self {
         Self {
             node_id,
             addr: peer.addr,
             role: peer.role,
             epoch: peer.epoch,
             health: peer.health,
+            trust,
         }
     }
 }

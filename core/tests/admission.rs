@@ -117,6 +117,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
         genesis: None,
         binary: None,
         tokens: Vec::new(),
+        trust: None,
     });
     let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
     body.schema_version = schema_version;
@@ -373,6 +374,7 @@ fn hello_from_nowhere() -> Message {
         genesis: None,
         binary: None,
         tokens: Vec::new(),
+        trust: None,
     })
 }
 

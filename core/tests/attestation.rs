@@ -86,3 +86,46 @@ fn a_candidate_heard_without_a_measurement_is_refused_as_not_measured() {
         })
     );
 }
+
+/// A candidate configured with another trust bundle (here, an allowlist that also
+/// names another binary) is not admitted; the refusal names both bundle digests, and
+/// status shows each peer's.
+#[test]
+fn a_candidate_with_another_trust_bundle_is_not_admitted_and_both_digests_are_named() {
+    let mut configs = consensus_configs(4, 3);
+    for config in &mut configs {
+        config.consensus.allowed_binaries = [APPROVED].into();
+        config.binary = Some(APPROVED);
+    }
+    configs[3].consensus.allowed_binaries = [APPROVED, OTHER].into();
+    let mut harness = Harness::new(configs, 23);
+    let leader = harness.await_leader(5_000);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    assert!(!is_member(&harness, leader, 3));
+    let status = harness.nodes[leader].status(harness.now);
+    let theirs = harness.nodes[3].status(harness.now).trust;
+    let (ours, candidate) = (status.trust.unwrap(), harness.nodes[3].node_id());
+    assert_ne!(Some(ours), theirs);
+    let refusal = AttestationRefusal::TrustMismatch { ours, theirs };
+    let seen = status.candidates.iter().find(|entry| entry.node_id == candidate);
+    assert_eq!(
+        seen.map(|entry| entry.admission),
+        Some(CandidateAdmission::NotAttested { refusal })
+    );
+    let peer = status.peers.iter().find(|peer| peer.node_id == candidate).unwrap();
+    assert_eq!(peer.trust, theirs, "status shows the peer's bundle digest");
+    let admit = ClusterCommand::AdmitMember {
+        node: candidate,
+        role: NodeRole::Both,
+        stream_addr: None,
+    };
+    let id = harness.nodes[leader].propose(harness.now, admit);
+    harness.run_until_ms(harness.now.as_millis() + 100);
+    assert_eq!(
+        harness.outcome_of(leader, id),
+        Some(Err(ProposalRejection::NotAttested {
+            node: candidate,
+            refusal
+        }))
+    );
+}

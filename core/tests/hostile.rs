@@ -13,6 +13,7 @@ use psionic_core::candidates::CandidateState;
 use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, SnapshotMeta, StampedDecision};
 use psionic_core::refusal::ConsensusMessageKind;
 use psionic_core::status::CandidateAdmission;
+use psionic_core::trust::TrustBundle;
 use psionic_core::wire::{Hello, Message};
 use psionic_core::{Digest, NodeEpoch, NodeIdentity, NodeRole, Refusal, RefusalKind};
 
@@ -33,6 +34,9 @@ fn hello() -> Message {
         genesis: None,
         binary: None,
         tokens: Vec::new(),
+        // The harness cluster's bundle (trusted LAN, no allowlist): puppets hold the
+        // token and say what honest nodes say.
+        trust: Some(TrustBundle::of(&harness::config(0, 1).posture, [0; 32], &Default::default()).digest()),
     })
 }
 

@@ -101,6 +101,7 @@ fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
         genesis: None,
         binary: None,
         tokens: Vec::new(),
+        trust: None,
     });
     let (mut frame, ..) = sealed(hello);
     frame.push(0);

@@ -13,7 +13,8 @@ use std::path::Path;
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use psionic_core::backend::ReadinessByBackend;
 use psionic_core::digest::{Digest, DigestKind};
-use psionic_core::{ClusterId, NodeEpoch, NodeId, NodeIdentity, TrustPosture};
+use psionic_core::trust::TrustBundle;
+use psionic_core::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -47,13 +48,13 @@ impl Measurement {
     }
 }
 
-/// The trust anchors a node runs under (no secret, nor anything derived from one).
+/// The trust anchors a node runs under (no secret, nor anything derived from one): the
+/// bundle every node configures alike, whose digest its hellos carry, and the anchors
+/// the log commits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustAnchors {
-    /// `trusted-lan` or `configured-peers`.
-    pub posture: String,
-    /// The pinned public keys (configured peers), hex, sorted.
-    pub pinned_keys: Vec<String>,
+    /// Posture, pinned keys (the node's own included), allowed binaries.
+    pub bundle: TrustBundle,
     /// Digest of the authorization policy in force, if one is committed.
     pub authorization_policy: Option<Digest>,
     /// Public digest of the admission token in force (trusted LAN): the one the
@@ -62,29 +63,9 @@ pub struct TrustAnchors {
 }
 
 impl TrustAnchors {
-    /// The anchors of `posture`, with the committed authorization policy's digest and
-    /// the admission token in force.
-    pub fn of(posture: &TrustPosture, authorization_policy: Option<Digest>, admission_token: Option<Digest>) -> Self {
-        let (name, mut pinned_keys) = match posture {
-            TrustPosture::TrustedLan { .. } => ("trusted-lan", Vec::new()),
-            TrustPosture::ConfiguredPeers { peers } => (
-                "configured-peers",
-                peers.iter().map(|key| hex::encode(key.as_bytes())).collect(),
-            ),
-        };
-        pinned_keys.sort();
-        Self {
-            posture: name.to_owned(),
-            pinned_keys,
-            authorization_policy,
-            admission_token,
-        }
-    }
-
-    /// SHA-256 (trust-bundle domain) of their postcard encoding.
+    /// The trust digest: the bundle's, as the node's hellos carry it.
     pub fn digest(&self) -> Digest {
-        let bytes = postcard::to_allocvec(self).expect("postcard encoding into a Vec is infallible");
-        Digest::of_bytes(DigestKind::TrustBundle, &bytes)
+        self.bundle.digest()
     }
 }
 
@@ -221,8 +202,8 @@ pub struct CapabilitySource {
     pub identity: NodeIdentity,
     /// What it measured of itself.
     pub measurement: Measurement,
-    /// Its trust posture.
-    pub posture: TrustPosture,
+    /// Its trust bundle.
+    pub bundle: TrustBundle,
 }
 
 impl std::fmt::Debug for CapabilitySource {

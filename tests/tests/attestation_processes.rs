@@ -1,7 +1,8 @@
 //! The runbook's "Admit only approved binaries", run as written: with the binary's
 //! SHA-256 listed, a node running another binary waits as a `not-attested` candidate
-//! naming what it measured, an operator cannot admit it, and a node running the
-//! approved binary is admitted.
+//! naming what it measured, one configured with another trust bundle waits on a
+//! `trust-mismatch` naming both digests, an operator can admit neither, and a node
+//! running the approved binary under the same configuration is admitted.
 #![cfg(not(madsim))]
 
 use std::io::Write as _;
@@ -62,6 +63,7 @@ fn only_nodes_running_an_approved_binary_are_admitted() {
     let (other, measured) = other_binary(dir);
     let stranger_id = init_node(&dir.join("n2"));
     let stranger_config = write_config(dir, "n2", &seed, "token");
+    with_allowlist(&stranger_config, &approved);
     let _stranger = NodeProcess::start_binary(&other, &["--config".as_ref(), stranger_config.as_os_str()]).unwrap();
     let candidates = blocks[1].replace("127.0.0.1:7480", &api.to_string());
     let expected = format!("not-attested {measured}");
@@ -76,8 +78,26 @@ fn only_nodes_running_an_approved_binary_are_admitted() {
     assert_eq!(code, 422, "{answer}");
     assert_eq!(answer["reason"]["not-attested"]["node"], json!(stranger_id), "{answer}");
 
+    // A node configured without the allowlist has another trust bundle: it waits,
+    // and the refusal names both digests.
+    let drifted_id = init_node(&dir.join("n4"));
+    let _drifted = NodeProcess::start(&write_config(dir, "n4", &seed, "token")).unwrap();
+    let ours = leader.status()["trust"].as_str().unwrap().to_owned();
+    wait_until(CONVERGE, "the drifted node to wait on a trust mismatch", || {
+        said = run_as_written(dir, &candidates);
+        said.lines()
+            .any(|line| line.starts_with(&drifted_id) && line.contains(&format!("trust-mismatch ours {ours} theirs ")))
+    });
+    let (code, answer) = http_post_json(api, "/v1/commands", &admit(&drifted_id));
+    assert_eq!(code, 422, "{answer}");
+    let mismatch = &answer["reason"]["not-attested"]["refusal"]["trust-mismatch"];
+    assert_eq!(mismatch["ours"], json!(ours), "{answer}");
+    assert!(mismatch["theirs"].is_string(), "{answer}");
+
     let approved_id = init_node(&dir.join("n3"));
-    let _approved = NodeProcess::start(&write_config(dir, "n3", &seed, "token")).unwrap();
+    let approved_config = write_config(dir, "n3", &seed, "token");
+    with_allowlist(&approved_config, &approved);
+    let _approved = NodeProcess::start(&approved_config).unwrap();
     wait_until(CONVERGE, "the approved node to be admitted", || {
         http_post_json(api, "/v1/commands", &admit(&approved_id)).0 == 200
     });

@@ -94,6 +94,7 @@ impl Consensus {
             admission_tokens: Vec::new(),
             snapshot_admission_token,
             claims: Default::default(),
+            trust: None,
             pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),

@@ -204,13 +204,25 @@ impl Consensus {
         }
     }
 
-    /// Whether `node`'s measured binary admits it under the allowlist.
+    /// Whether `node` may be admitted: it said the same trust bundle as this node's,
+    /// and its measured binary is on the allowlist.
     pub(crate) fn attested(&self, node: NodeId) -> Result<(), crate::attestation::AttestationRefusal> {
         if self.mutations().admit_unattested {
             return Ok(());
         }
-        let measured = self.claims.get(&node).and_then(|claims| claims.binary);
-        crate::attestation::check(&self.config.allowed_binaries, measured)
+        use crate::attestation::AttestationRefusal;
+        let Some(claims) = self.claims.get(&node) else {
+            return Err(AttestationRefusal::NotHeard);
+        };
+        if let Some(ours) = self.trust
+            && claims.trust != Some(ours)
+        {
+            return Err(AttestationRefusal::TrustMismatch {
+                ours,
+                theirs: claims.trust,
+            });
+        }
+        crate::attestation::check(&self.config.allowed_binaries, claims.binary)
     }
 
     /// Voters heard holding admission token `token` (this node counted if it holds

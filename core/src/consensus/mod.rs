@@ -466,6 +466,8 @@ pub struct Consensus {
     /// What each peer last said of itself in an authenticated hello (at most
     /// [`PEER_CLAIMS_MAX`] peers).
     pub(crate) claims: BTreeMap<NodeId, PeerClaims>,
+    /// This node's trust bundle digest: a candidate must say the same to be admitted.
+    pub(crate) trust: Option<crate::digest::Digest>,
 }
 
 /// Most peers whose claims a node keeps.
@@ -478,6 +480,8 @@ pub struct PeerClaims {
     pub binary: Option<crate::attestation::BinaryDigest>,
     /// The admission tokens it holds, by public digest.
     pub tokens: Vec<crate::digest::Digest>,
+    /// Its trust bundle's digest.
+    pub trust: Option<crate::digest::Digest>,
 }
 
 /// A node's view of who coordinates the cluster.

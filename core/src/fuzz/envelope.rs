@@ -162,6 +162,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             genesis: None,
             binary: None,
             tokens: Vec::new(),
+            trust: None,
         });
     }
     if draw.bool() {

@@ -99,6 +99,9 @@ impl Node {
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
         consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
+        let own_key = config.identity.public_key().to_bytes();
+        let bundle = crate::trust::TrustBundle::of(&config.posture, own_key, &consensus.config.allowed_binaries);
+        consensus.trust = Some(bundle.digest());
         let mut node = Self {
             authenticator: Authenticator::new(&config.posture, config.cluster_id, &config.identity),
             node_id: config.identity.node_id(),
@@ -391,11 +394,12 @@ impl Node {
             peers: self
                 .discovery
                 .peers()
-                .map(|(id, peer)| PeerStatus::of(id, peer))
+                .map(|(id, peer)| PeerStatus::of(id, peer, consensus.claims.get(&id).and_then(|claims| claims.trust)))
                 .collect(),
             candidates,
             candidates_unrecorded: self.candidates.unrecorded(),
             admission: self.authenticator.admission_status(),
+            trust: consensus.trust,
             refusals: self.refusals.clone(),
             term: consensus.hard_state().term,
             consensus_role: consensus.role_kind(),

@@ -101,6 +101,7 @@ impl Node {
                 let claims = crate::consensus::PeerClaims {
                     binary: hello.binary,
                     tokens: hello.tokens.clone(),
+                    trust: hello.trust,
                 };
                 self.consensus.record_claims(sender, claims);
                 (Some(hello.role), hello.stream_port)
@@ -306,6 +307,7 @@ impl Node {
             genesis: self.consensus.state().genesis,
             binary: self.binary,
             tokens: self.consensus.admission_tokens.clone(),
+            trust: self.consensus.trust,
         }
     }
 

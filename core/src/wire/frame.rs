@@ -7,7 +7,7 @@ use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
 use crate::io::TransportClass;
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 14;
+pub const SCHEMA_VERSION: u16 = 15;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 

@@ -124,6 +124,8 @@ pub struct Hello {
     /// Public digests of the admission tokens the sender holds (trusted LAN), at most
     /// [`HELLO_TOKENS_MAX`].
     pub tokens: Vec<Digest>,
+    /// The digest of the sender's trust bundle ([`crate::trust::TrustBundle`]).
+    pub trust: Option<Digest>,
 }
 
 /// Most admission token digests one hello carries: the token in force and the next.

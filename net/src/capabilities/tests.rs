@@ -5,13 +5,14 @@ fn identity(n: u8) -> NodeIdentity {
 }
 
 fn document(identity: &NodeIdentity) -> Capabilities {
-    let trust = TrustAnchors::of(
-        &TrustPosture::ConfiguredPeers {
-            peers: vec![identity.public_key()],
-        },
-        None,
-        None,
-    );
+    let posture = psionic_core::TrustPosture::ConfiguredPeers {
+        peers: vec![identity.public_key()],
+    };
+    let trust = TrustAnchors {
+        bundle: TrustBundle::of(&posture, identity.public_key().to_bytes(), &Default::default()),
+        authorization_policy: None,
+        admission_token: None,
+    };
     Capabilities {
         node_id: identity.node_id(),
         epoch: identity.epoch(),
@@ -48,7 +49,7 @@ fn a_signed_document_verifies_and_any_edit_or_other_key_is_refused() {
     edited.capabilities.measurement.binary_sha256 = "00".repeat(32);
     assert_eq!(edited.verify(None), Err(CapabilitiesRefusal::Signature));
     let mut anchors = SignedCapabilities::sign(document(&node), &node);
-    anchors.capabilities.trust.pinned_keys.clear();
+    anchors.capabilities.trust.bundle.pinned_keys.clear();
     let resigned = SignedCapabilities::sign(anchors.capabilities, &node);
     assert!(matches!(
         resigned.verify(None),

@@ -17,14 +17,14 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     let (Some(status), Some(state)) = (api.client.status().await, api.client.state_report().await) else {
         return super::node_stopped();
     };
-    let trust = TrustAnchors::of(
-        &source.posture,
-        state.policies.get(AUTHORIZATION_POLICY_NAME).copied(),
-        status
+    let trust = TrustAnchors {
+        bundle: source.bundle.clone(),
+        authorization_policy: state.policies.get(AUTHORIZATION_POLICY_NAME).copied(),
+        admission_token: status
             .admission
             .as_ref()
             .and_then(|admission| admission.committed.or(admission.held.first().copied())),
-    );
+    };
     let backends = state
         .members
         .iter()

@@ -154,6 +154,12 @@ fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Diges
         genesis,
         binary: settings.binary,
         tokens: Vec::new(),
+        // The cluster's own bundle (trusted LAN: no key in it): only the listing keeps
+        // the impostor out.
+        trust: Some(
+            psionic_core::trust::TrustBundle::of(&settings.posture, [0; 32], &settings.consensus.allowed_binaries)
+                .digest(),
+        ),
     })
 }
 

@@ -148,7 +148,7 @@ fn passing(reason: ProposalRejection) -> bool {
     matches!(
         reason,
         ProposalRejection::NotAttested {
-            refusal: psionic_core::attestation::AttestationRefusal::NotMeasured,
+            refusal: psionic_core::attestation::AttestationRefusal::NotHeard,
             ..
         } | ProposalRejection::TokenNotHeldByQuorum { .. }
             | ProposalRejection::NotLeader { .. }

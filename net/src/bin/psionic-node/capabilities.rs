@@ -43,7 +43,10 @@ pub fn verify(file: &Path, expected: &Expected<'_>) -> Result<(), Failed> {
         "verified  node {} epoch {} of cluster {}",
         document.node_id, document.epoch, document.cluster_id
     );
-    println!("trust     {} ({})", document.trust.posture, document.trust_digest);
+    println!(
+        "trust     {} ({})",
+        document.trust.bundle.posture, document.trust_digest
+    );
     println!("binary    {binary}");
     println!("config    {}", document.measurement.config_sha256);
     println!(

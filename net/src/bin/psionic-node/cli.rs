@@ -135,9 +135,9 @@ enum Command {
         #[command(flatten)]
         operator: Operator,
     },
-    /// Show the trust anchors a running node runs under (posture, pinned keys, the
-    /// committed authorization policy's digest) and their digest, as its signed
-    /// capabilities state them.
+    /// Show the trust anchors a running node runs under (its trust bundle: posture,
+    /// pinned keys, allowed binaries, and its digest; the committed authorization
+    /// policy and admission token), as its signed capabilities state them.
     #[command(subcommand)]
     Trust(TrustCommand),
     /// Propose a cluster command (JSON) to a running node and wait for its outcome.

@@ -28,9 +28,15 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         status["commit_index"], status["applied_index"], status["last_index"]
     );
     print_admission(&status["admission"]);
+    println!("trust     {}", text("trust"));
     for peer in status["peers"].as_array().into_iter().flatten() {
+        let trust = if peer["trust"] == status["trust"] {
+            ""
+        } else {
+            " (another trust bundle)"
+        };
         println!(
-            "peer      {} {} {}",
+            "peer      {} {} {}{trust}",
             peer["node_id"].as_str().unwrap_or("?"),
             peer["addr"].as_str().unwrap_or("?"),
             peer["health"].as_str().unwrap_or("?")
@@ -132,17 +138,21 @@ pub fn candidates(operator: &Operator) -> Result<(), Failed> {
     Ok(())
 }
 
-/// `automatic`, `operator`, `removed`, or `not-attested` with the binary measured.
+/// `automatic`, `operator`, `removed`, `not-attested` with the binary measured, or
+/// `trust-mismatch` with both trust bundle digests.
 fn admission_word(admission: &Value) -> String {
     if let Some(word) = admission.as_str() {
         return word.to_owned();
     }
-    match &admission["not-attested"]["refusal"] {
-        Value::String(why) => format!("not-attested ({why})"),
-        refusal => {
-            let measured = refusal["not-allowed"]["measured"].as_str().unwrap_or("?");
-            format!("not-attested {measured}")
-        }
+    let refusal = &admission["not-attested"]["refusal"];
+    let digest = |value: &Value| value.as_str().unwrap_or("none").to_owned();
+    if let Some(why) = refusal.as_str() {
+        format!("not-attested ({why})")
+    } else if let Some(mismatch) = refusal.get("trust-mismatch") {
+        let (ours, theirs) = (digest(&mismatch["ours"]), digest(&mismatch["theirs"]));
+        format!("trust-mismatch ours {ours} theirs {theirs}")
+    } else {
+        format!("not-attested {}", digest(&refusal["not-allowed"]["measured"]))
     }
 }
 
@@ -205,13 +215,17 @@ pub fn trust_show(operator: &Operator) -> Result<(), Failed> {
     let trust = &capabilities["trust"];
     let word = |value: &Value| value.as_str().unwrap_or("-").to_owned();
     println!("node          {}", word(&capabilities["node_id"]));
-    println!("posture       {}", word(&trust["posture"]));
-    for key in trust["pinned_keys"].as_array().into_iter().flatten() {
+    let bundle = &trust["bundle"];
+    println!("posture       {}", word(&bundle["posture"]));
+    for key in bundle["pinned_keys"].as_array().into_iter().flatten() {
         println!("pinned key    {}", word(key));
     }
+    for binary in bundle["allowed_binaries"].as_array().into_iter().flatten() {
+        println!("binary        {}", word(binary));
+    }
+    println!("trust digest  {}", word(&capabilities["trust_digest"]));
     println!("authorization {}", word(&trust["authorization_policy"]));
     println!("admission     {}", word(&trust["admission_token"]));
-    println!("trust digest  {}", word(&capabilities["trust_digest"]));
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use psionic_core::trust::TrustBundle;
 use psionic_cuda::CudaReadiness;
 use psionic_net::capabilities::{CapabilitySource, Measurement};
 use psionic_net::config_file::ConfigFile;
@@ -168,10 +169,15 @@ async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measur
         .load()
         .await
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
+    let bundle = TrustBundle::of(
+        &config.settings.posture,
+        identity.public_key().to_bytes(),
+        &config.settings.consensus.allowed_binaries,
+    );
     let capability_source = CapabilitySource {
         identity,
         measurement,
-        posture: config.settings.posture.clone(),
+        bundle,
     };
     let _lock = lock_data_dir(data_dir)?;
     match CudaReadiness::of(psionic_cuda::probe()) {

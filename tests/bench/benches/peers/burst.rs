@@ -84,6 +84,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, receiver: &NodeIdentity, c
             genesis: None,
             binary: None,
             tokens: Vec::new(),
+            trust: None,
         }),
     )
 }
