@@ -38,11 +38,8 @@ impl fmt::Debug for BinaryDigest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttestationRefusal {
-    /// No hello was heard from it (yet): nothing it runs is known.
-    #[error("no hello heard from it")]
-    NotHeard,
-    /// Its hellos carry no measurement.
-    #[error("its hellos carry no measurement")]
+    /// No measurement was heard from it (no hello yet, or hellos without one).
+    #[error("no measurement heard from it")]
     NotMeasured,
     /// It runs a binary the allowlist does not name.
     #[error("it runs binary {measured}, which the allowlist does not name")]

@@ -39,7 +39,9 @@ impl Measurement {
     /// cannot read).
     pub fn of_this_process(config: &Path) -> Self {
         let digest = |path: &Path| std::fs::read(path).map(|bytes| hex::encode(Sha256::digest(bytes)));
-        let binary = std::env::current_exe().and_then(|exe| digest(&exe));
+        // The running image itself (Linux), not whatever now sits at its path.
+        let binary =
+            digest(Path::new("/proc/self/exe")).or_else(|_| std::env::current_exe().and_then(|exe| digest(&exe)));
         Self {
             binary_sha256: binary.unwrap_or_default(),
             config_sha256: digest(config).unwrap_or_default(),

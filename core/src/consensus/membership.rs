@@ -177,6 +177,7 @@ impl Consensus {
                     && member.role.is_coordinator_capable()
                     && caught_up(id)
                     && member.status == MemberStatus::Ready
+                    && self.attested(**id).is_ok()
             });
             if let Some((id, _)) = promotable {
                 commands.push(ClusterCommand::PromoteVoter { node: *id });
@@ -204,25 +205,22 @@ impl Consensus {
         }
     }
 
-    /// Whether `node` may be admitted: it said the same trust bundle as this node's,
-    /// and its measured binary is on the allowlist.
+    /// Whether `node` may be admitted (or promoted): once heard, it said the same
+    /// trust bundle as this node's; under an allowlist, it measured a listed binary.
     pub(crate) fn attested(&self, node: NodeId) -> Result<(), crate::attestation::AttestationRefusal> {
         if self.mutations().admit_unattested {
             return Ok(());
         }
-        use crate::attestation::AttestationRefusal;
-        let Some(claims) = self.claims.get(&node) else {
-            return Err(AttestationRefusal::NotHeard);
-        };
-        if let Some(ours) = self.trust
+        let claims = self.claims.get(&node);
+        if let (Some(ours), Some(claims)) = (self.trust, claims)
             && claims.trust != Some(ours)
         {
-            return Err(AttestationRefusal::TrustMismatch {
+            return Err(crate::attestation::AttestationRefusal::TrustMismatch {
                 ours,
                 theirs: claims.trust,
             });
         }
-        crate::attestation::check(&self.config.allowed_binaries, claims.binary)
+        crate::attestation::check(&self.config.allowed_binaries, claims.and_then(|claims| claims.binary))
     }
 
     /// Voters heard holding admission token `token` (this node counted if it holds

@@ -43,10 +43,6 @@ impl Consensus {
         if command.changes_voters() {
             self.check_voter_change(checks)?;
         }
-        if let ClusterCommand::AdmitMember { node, .. } = command {
-            self.attested(*node)
-                .map_err(|refusal| ProposalRejection::NotAttested { node: *node, refusal })?;
-        }
         if let ClusterCommand::CutOverAdmissionToken { token } = command
             && !self.admission_tokens.contains(token)
         {
@@ -68,6 +64,10 @@ impl Consensus {
             change_seats(seats, command);
         } else {
             check_command(command, &BTreeMap::new()).map_err(|refusal| ProposalRejection::Invalid { refusal })?;
+        }
+        if let ClusterCommand::AdmitMember { node, .. } | ClusterCommand::PromoteVoter { node } = command {
+            self.attested(*node)
+                .map_err(|refusal| ProposalRejection::NotAttested { node: *node, refusal })?;
         }
         if command.changes_voters() {
             checks.voter_change = Some(Some(entry.index));

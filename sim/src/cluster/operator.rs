@@ -148,7 +148,7 @@ fn passing(reason: ProposalRejection) -> bool {
     matches!(
         reason,
         ProposalRejection::NotAttested {
-            refusal: psionic_core::attestation::AttestationRefusal::NotHeard,
+            refusal: psionic_core::attestation::AttestationRefusal::NotMeasured,
             ..
         } | ProposalRejection::TokenNotHeldByQuorum { .. }
             | ProposalRejection::NotLeader { .. }
