@@ -137,6 +137,9 @@ impl LanKeys {
 
     fn seal_index(&mut self, destination: Destination) -> usize {
         let accepting = self.accepting();
+        if accepting.len() == 1 {
+            return accepting.start;
+        }
         let heard = match destination {
             Destination::Node(peer) => self.peer_tokens.get(&peer).copied(),
             Destination::Address(_) => None,
@@ -144,14 +147,11 @@ impl LanKeys {
         if let Some(index) = heard.filter(|index| accepting.contains(index)) {
             return index;
         }
-        let guides: std::collections::BTreeSet<usize> = [self.last_heard, self.in_force()]
-            .into_iter()
-            .flatten()
-            .filter(|index| accepting.contains(index))
-            .collect();
-        match guides.first() {
-            Some(index) if guides.len() == 1 => *index,
-            _ => self.take_turn(destination, accepting),
+        let accepted = |guide: Option<usize>| guide.filter(|index| accepting.contains(index));
+        match (accepted(self.last_heard), accepted(self.in_force())) {
+            (Some(heard), Some(in_force)) if heard != in_force => self.take_turn(destination, accepting),
+            (Some(index), _) | (None, Some(index)) => index,
+            (None, None) => self.take_turn(destination, accepting),
         }
     }
 
@@ -174,11 +174,15 @@ impl LanKeys {
 
     /// Notes that `peer`'s frame authenticated under the token at `index`.
     pub fn heard(&mut self, peer: NodeId, index: usize) {
+        self.last_heard = Some(index);
+        if self.tokens.len() == 1 || self.peer_tokens.get(&peer) == Some(&index) {
+            // One token held: nothing to choose between (a new one rebuilds the keys).
+            return;
+        }
         if self.peer_tokens.len() >= PAIR_KEYS_MAX && !self.peer_tokens.contains_key(&peer) {
             self.peer_tokens.pop_first();
         }
         self.peer_tokens.insert(peer, index);
-        self.last_heard = Some(index);
     }
 
     /// Indexes of the tokens whose frames are accepted: the one in force and any
