@@ -31,6 +31,15 @@ pub fn runbook_blocks(heading: &str) -> Vec<String> {
 /// Runs `script` with bash in `dir`, where `target/release/psionic-node` is the binary
 /// under test.
 pub fn run_as_written(dir: &Path, script: &str) -> String {
+    match try_run_as_written(dir, script) {
+        Ok(stdout) => stdout,
+        Err(said) => panic!("{script}\n{said}"),
+    }
+}
+
+/// [`run_as_written`], answering what the script printed (stdout and stderr) when it
+/// fails instead of panicking: for a step the runbook says to ask again.
+pub fn try_run_as_written(dir: &Path, script: &str) -> Result<String, String> {
     let release = dir.join("target/release");
     std::fs::create_dir_all(&release).unwrap();
     let binary = release.join("psionic-node");
@@ -43,10 +52,9 @@ pub fn run_as_written(dir: &Path, script: &str) -> String {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{script}\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)))
+    }
 }
