@@ -9,11 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use core::fmt;
-
 use serde::{Deserialize, Serialize};
-
-use crate::digest::to_hex;
 
 /// The SHA-256 of an executable (plain, without a domain tag: what `sha256sum`
 /// prints).
@@ -22,17 +18,7 @@ pub struct BinaryDigest(pub [u8; 32]);
 
 crate::digest::hex_serde!(BinaryDigest, 32);
 
-impl fmt::Display for BinaryDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_hex(&self.0))
-    }
-}
-
-impl fmt::Debug for BinaryDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BinaryDigest({})", to_hex(&self.0))
-    }
-}
+crate::identity::hex_display!(BinaryDigest, "BinaryDigest");
 
 /// Why a node's measurement does not admit it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -118,21 +118,24 @@ fn truncate16(digest: &Digest) -> [u8; 16] {
     out
 }
 
+/// Display (whole hex) and Debug (`Prefix(first 8 bytes)`) for a `[u8; N]` newtype.
 macro_rules! hex_display {
     ($name:ident, $prefix:literal) => {
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&to_hex(&self.0))
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(&$crate::digest::to_hex(&self.0))
             }
         }
-        impl fmt::Debug for $name {
+        impl core::fmt::Debug for $name {
             /// Short form: the first 8 bytes in hex.
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!($prefix, "({})"), to_hex(&self.0[..8]))
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!($prefix, "({})"), $crate::digest::to_hex(&self.0[..8]))
             }
         }
     };
 }
+pub(crate) use hex_display;
+
 /// Identity of one inference request, chosen by its client: a request runs at most
 /// once per id.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

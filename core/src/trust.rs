@@ -12,7 +12,7 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::attestation::BinaryDigest;
-use crate::digest::{Digest, DigestKind, to_hex};
+use crate::digest::{Digest, DigestKind};
 use crate::wire::TrustPosture;
 
 /// An ed25519 public key, hex in JSON.
@@ -21,17 +21,7 @@ pub struct PublicKey(pub [u8; 32]);
 
 crate::digest::hex_serde!(PublicKey, 32);
 
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_hex(&self.0))
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", to_hex(&self.0))
-    }
-}
+crate::identity::hex_display!(PublicKey, "PublicKey");
 
 /// Which posture a bundle is of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

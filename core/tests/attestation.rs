@@ -8,7 +8,7 @@ use harness::{Harness, consensus_configs};
 use psionic_core::attestation::{AttestationRefusal, BinaryDigest};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::status::CandidateAdmission;
-use psionic_core::{ClusterCommand, NodeRole};
+use psionic_core::{ClusterCommand, NodeId, NodeRole};
 
 const APPROVED: BinaryDigest = BinaryDigest([0xa1; 32]);
 const OTHER: BinaryDigest = BinaryDigest([0xb2; 32]);
@@ -25,6 +25,18 @@ fn cluster() -> Harness {
 fn is_member(harness: &Harness, leader: usize, index: usize) -> bool {
     let node = harness.nodes[index].node_id();
     harness.nodes[leader].consensus().state().is_member(node)
+}
+
+/// The outcome of an operator's `admit-member` of `node` through `leader`.
+fn operator_admits(harness: &mut Harness, leader: usize, node: NodeId) -> Option<Result<u64, ProposalRejection>> {
+    let admit = ClusterCommand::AdmitMember {
+        node,
+        role: NodeRole::Both,
+        stream_addr: None,
+    };
+    let id = harness.nodes[leader].propose(harness.now, admit);
+    harness.run_until_ms(harness.now.as_millis() + 100);
+    harness.outcome_of(leader, id)
 }
 
 #[test]
@@ -44,15 +56,8 @@ fn a_candidate_running_an_unlisted_binary_is_never_admitted_and_the_refusal_name
         })
     );
 
-    let admit = ClusterCommand::AdmitMember {
-        node: unlisted,
-        role: NodeRole::Both,
-        stream_addr: None,
-    };
-    let id = harness.nodes[leader].propose(harness.now, admit);
-    harness.run_until_ms(harness.now.as_millis() + 100);
     assert_eq!(
-        harness.outcome_of(leader, id),
+        operator_admits(&mut harness, leader, unlisted),
         Some(Err(ProposalRejection::NotAttested {
             node: unlisted,
             refusal: AttestationRefusal::NotAllowed { measured: OTHER },
@@ -114,15 +119,8 @@ fn a_candidate_with_another_trust_bundle_is_not_admitted_and_both_digests_are_na
     );
     let peer = status.peers.iter().find(|peer| peer.node_id == candidate).unwrap();
     assert_eq!(peer.trust, theirs, "status shows the peer's bundle digest");
-    let admit = ClusterCommand::AdmitMember {
-        node: candidate,
-        role: NodeRole::Both,
-        stream_addr: None,
-    };
-    let id = harness.nodes[leader].propose(harness.now, admit);
-    harness.run_until_ms(harness.now.as_millis() + 100);
     assert_eq!(
-        harness.outcome_of(leader, id),
+        operator_admits(&mut harness, leader, candidate),
         Some(Err(ProposalRejection::NotAttested {
             node: candidate,
             refusal
