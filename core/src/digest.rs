@@ -52,6 +52,8 @@ pub enum DigestKind {
     Capabilities,
     /// An admission token's public name.
     AdmissionToken,
+    /// A node's key rotation record, signed by both keys.
+    KeyRotation,
 }
 
 impl DigestKind {
@@ -79,6 +81,7 @@ impl DigestKind {
             DigestKind::TrustBundle => b"psionic/trust-bundle/v1",
             DigestKind::Capabilities => b"psionic/capabilities/v1",
             DigestKind::AdmissionToken => b"psionic/admission-token/v1",
+            DigestKind::KeyRotation => b"psionic/key-rotation/v1",
         }
     }
 }

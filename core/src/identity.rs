@@ -110,7 +110,23 @@ impl NodeId {
     pub fn to_hex(&self) -> String {
         to_hex(&self.0)
     }
+
+    /// Whether `key` speaks for this node: the key `rotated_to` names when its key was
+    /// rotated (the log's [`crate::state::ClusterState::node_keys`]), else the key
+    /// whose digest this id is.
+    pub fn is_keyed_by(&self, key: &[u8; 32], rotated_to: Option<&PublicKey>) -> bool {
+        match rotated_to {
+            Some(current) => current.0 == *key,
+            None => Self::from_key_bytes(key) == *self,
+        }
+    }
 }
+
+/// An ed25519 public key, hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+crate::digest::hex_serde!(PublicKey, 32);
 
 fn truncate16(digest: &Digest) -> [u8; 16] {
     let mut out = [0u8; 16];
@@ -142,6 +158,7 @@ pub(crate) use hex_display;
 pub struct RequestId(pub [u8; 16]);
 
 hex_display!(RequestId, "RequestId");
+hex_display!(PublicKey, "PublicKey");
 crate::digest::hex_serde!(RequestId, 16);
 hex_display!(ClusterId, "ClusterId");
 hex_display!(NodeId, "NodeId");
@@ -223,7 +240,8 @@ impl fmt::Debug for AdmissionToken {
     }
 }
 
-/// A node's own identity: its signing key, the id derived from it, and this life's epoch.
+/// A node's own identity: its signing key, its id (the digest of its first key: a
+/// rotated key keeps the id), and this life's epoch.
 #[derive(Clone)]
 pub struct NodeIdentity {
     signing_key: SigningKey,
@@ -241,6 +259,21 @@ impl NodeIdentity {
             node_id,
             epoch,
         }
+    }
+
+    /// The identity of node `node_id` holding `secret_key` (a key rotated to since the
+    /// node's first), living its `epoch`.
+    pub fn of_node(node_id: NodeId, secret_key: [u8; 32], epoch: NodeEpoch) -> Self {
+        Self {
+            signing_key: SigningKey::from_bytes(&secret_key),
+            node_id,
+            epoch,
+        }
+    }
+
+    /// The same node and life, holding `secret_key` instead.
+    pub fn rotated_to(&self, secret_key: [u8; 32]) -> Self {
+        Self::of_node(self.node_id, secret_key, self.epoch)
     }
 
     /// The node id.

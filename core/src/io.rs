@@ -167,6 +167,12 @@ pub enum Event {
         /// Why.
         refusal: Refusal,
     },
+    /// This node's key rotation applied: from now on it seals frames and signs votes
+    /// and evidence with `key` (the staged key; the driver keeps it as the node's key).
+    KeyRotated {
+        /// The key in force.
+        key: crate::identity::PublicKey,
+    },
     /// This node's consensus role changed.
     RoleChanged {
         /// Its term.

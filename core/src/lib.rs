@@ -112,7 +112,9 @@ pub use config::{ConfigError, DiscoveryConfig, NodeConfig};
 pub use consensus::{ConsensusConfig, Durable, HardState, RoleKind};
 pub use digest::{Digest, DigestKind};
 pub use discovery::PeerHealth;
-pub use identity::{AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
+pub use identity::{
+    AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole, PublicKey, RequestId,
+};
 pub use io::{Event, Input, Output, Transmit, TransportClass};
 pub use node::Node;
 pub use refusal::{Refusal, RefusalCounters, RefusalKind};

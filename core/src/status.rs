@@ -39,6 +39,8 @@ pub struct NodeStatus {
     /// The admission tokens this node holds, seals under and accepts (trusted LAN
     /// only), by their public digests.
     pub admission: Option<crate::wire::AdmissionStatus>,
+    /// This node's key, staged key, and whether the log moved it to a key it lacks.
+    pub key: crate::node::KeyStatus,
     /// This node's trust bundle digest ([`crate::trust::TrustBundle`]).
     pub trust: Option<crate::digest::Digest>,
     /// Refused frames by rule.

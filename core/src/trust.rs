@@ -15,13 +15,7 @@ use crate::attestation::BinaryDigest;
 use crate::digest::{Digest, DigestKind};
 use crate::wire::TrustPosture;
 
-/// An ed25519 public key, hex in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PublicKey(pub [u8; 32]);
-
-crate::digest::hex_serde!(PublicKey, 32);
-
-crate::identity::hex_display!(PublicKey, "PublicKey");
+pub use crate::identity::PublicKey;
 
 /// Which posture a bundle is of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,20 +54,26 @@ impl TrustBundle {
     /// The bundle of a node whose key is `own_key`, under `posture`, admitting
     /// `allowed` binaries.
     pub fn of(posture: &TrustPosture, own_key: [u8; 32], allowed: &BTreeSet<BinaryDigest>) -> Self {
-        let (posture, pinned_keys) = match posture {
-            TrustPosture::TrustedLan { .. } => (PostureKind::TrustedLan, Vec::new()),
+        match posture {
+            TrustPosture::TrustedLan { .. } => Self::of_pins(PostureKind::TrustedLan, [], allowed),
             TrustPosture::ConfiguredPeers { peers } => {
-                let keys: BTreeSet<PublicKey> = peers
-                    .iter()
-                    .map(|key| PublicKey(key.to_bytes()))
-                    .chain([PublicKey(own_key)])
-                    .collect();
-                (PostureKind::ConfiguredPeers, keys.into_iter().collect())
+                let pins = peers.iter().map(|key| key.to_bytes()).chain([own_key]);
+                Self::of_pins(PostureKind::ConfiguredPeers, pins, allowed)
             }
-        };
+        }
+    }
+
+    /// The bundle of `posture` pinning `pins` (the node's own key among them),
+    /// admitting `allowed` binaries.
+    pub fn of_pins(
+        posture: PostureKind,
+        pins: impl IntoIterator<Item = [u8; 32]>,
+        allowed: &BTreeSet<BinaryDigest>,
+    ) -> Self {
+        let pinned_keys: BTreeSet<PublicKey> = pins.into_iter().map(PublicKey).collect();
         Self {
             posture,
-            pinned_keys,
+            pinned_keys: pinned_keys.into_iter().collect(),
             allowed_binaries: allowed.iter().copied().collect(),
         }
     }

@@ -240,10 +240,12 @@ impl Consensus {
         if pre_vote || self.dispatch.signer().is_none() {
             return Ok(None);
         }
-        let voter = endorsement
-            .as_ref()
-            .and_then(|endorsement| endorsement.voter(self.cluster_id, term, self.id));
-        if voter != Some(from) {
+        let endorsed = endorsement.as_ref().is_some_and(|endorsement| {
+            endorsement.voter == from
+                && self.key_speaks_for(from, &endorsement.key)
+                && endorsement.endorses(self.cluster_id, term, self.id)
+        });
+        if !endorsed {
             return Err(Refusal::BadEndorsement { sender: from, term });
         }
         Ok(endorsement.map(|endorsement| *endorsement))

@@ -5,9 +5,11 @@
 //!
 //! Invariants: a signature covers the SHA-256 (leader-endorsement domain) of the
 //! postcard encoding of (cluster id, term, candidate), so it endorses nothing else;
-//! a certificate counts each trusted voter once, and only with a valid signature.
+//! a certificate counts each trusted voter once, only with a valid signature by the
+//! key the verifier trusts for it (a voter whose key it was not given: the key its id
+//! is the digest of).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,9 @@ use crate::identity::{ClusterId, NodeId, NodeIdentity};
 /// A voter's signed grant of its vote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endorsement {
-    /// The voter's public key (its id is the key's digest).
+    /// The voter.
+    pub voter: NodeId,
+    /// The voter's public key when it signed (a rotated key no longer digests to the id).
     pub key: [u8; 32],
     /// ed25519 signature over [`endorsed_digest`].
     #[serde(with = "serde_bytes")]
@@ -37,18 +41,23 @@ impl Endorsement {
     pub fn sign(identity: &NodeIdentity, cluster_id: ClusterId, term: u64, candidate: NodeId) -> Self {
         let digest = endorsed_digest(cluster_id, term, candidate);
         Self {
+            voter: identity.node_id(),
             key: identity.public_key().to_bytes(),
             signature: identity.signing_key().sign(&digest.0).to_bytes().to_vec(),
         }
     }
 
-    /// The voter, if this endorses `candidate` for `term` in `cluster_id` under its key.
-    pub fn voter(&self, cluster_id: ClusterId, term: u64, candidate: NodeId) -> Option<NodeId> {
-        let key = VerifyingKey::from_bytes(&self.key).ok()?;
-        let signature = Signature::from_slice(&self.signature).ok()?;
+    /// Whether this endorses `candidate` for `term` in `cluster_id` under the key it
+    /// carries (whether that key speaks for [`Self::voter`] is the caller's check).
+    pub fn endorses(&self, cluster_id: ClusterId, term: u64, candidate: NodeId) -> bool {
+        let (Ok(key), Ok(signature)) = (
+            VerifyingKey::from_bytes(&self.key),
+            Signature::from_slice(&self.signature),
+        ) else {
+            return false;
+        };
         let digest = endorsed_digest(cluster_id, term, candidate);
-        key.verify_strict(&digest.0, &signature).ok()?;
-        Some(NodeId::from_public_key(&key))
+        key.verify_strict(&digest.0, &signature).is_ok()
     }
 }
 
@@ -97,12 +106,13 @@ pub enum LeadershipRefusal {
 
 impl LeadershipCertificate {
     /// Checks that a majority of `voters` (the voters the verifier trusts) endorsed
-    /// `leader` in `term` of `cluster_id`.
+    /// `leader` in `term` of `cluster_id`, each under the key `keys` gives it (or, if
+    /// none, the key its id is the digest of).
     pub fn check(
         &self,
         cluster_id: ClusterId,
         (term, leader): (u64, NodeId),
-        voters: &BTreeSet<NodeId>,
+        (voters, keys): (&BTreeSet<NodeId>, &BTreeMap<NodeId, VerifyingKey>),
     ) -> Result<(), LeadershipRefusal> {
         if self.term != term || self.leader != leader {
             return Err(LeadershipRefusal::OtherElection {
@@ -117,12 +127,16 @@ impl LeadershipCertificate {
         let mut tried = BTreeSet::new();
         let mut endorsed = BTreeSet::new();
         for endorsement in &self.endorsements {
-            let claimed = NodeId::from_key_bytes(&endorsement.key);
-            if !voters.contains(&claimed) || !tried.insert(claimed) {
+            let voter = endorsement.voter;
+            let trusted_key = match keys.get(&voter) {
+                Some(key) => key.as_bytes() == &endorsement.key,
+                None => NodeId::from_key_bytes(&endorsement.key) == voter,
+            };
+            if !voters.contains(&voter) || !trusted_key || !tried.insert(voter) {
                 continue;
             }
-            if endorsement.voter(cluster_id, term, leader) == Some(claimed) {
-                endorsed.insert(claimed);
+            if endorsement.endorses(cluster_id, term, leader) {
+                endorsed.insert(voter);
             }
         }
         if endorsed.len() * 2 <= voters.len() {

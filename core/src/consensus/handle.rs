@@ -64,7 +64,7 @@ impl Consensus {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         let (state, snapshot, founded) = super::genesis::recover_state(&config, durable.snapshot)?;
-        let snapshot_admission_token = state.admission_token;
+        let snapshot_anchors = super::snapshot::SnapshotAnchors::of(&state);
         let log = match &snapshot {
             Some(snapshot) => RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries),
             None => RaftLog::new(0, 0, durable.entries),
@@ -92,7 +92,7 @@ impl Consensus {
             vouched_leader: None,
             next_proposal_seq: 0,
             admission_tokens: Vec::new(),
-            snapshot_admission_token,
+            snapshot_anchors,
             claims: Default::default(),
             trust: None,
             pending_proposals: Default::default(),

@@ -62,10 +62,18 @@ pub struct RaftLog {
     /// Indexes of the retained entries whose command changes seats (membership, voters,
     /// roles): always exactly those of `entries`.
     seat_changes: BTreeSet<u64>,
+    /// Indexes of the retained entries that rotate a node's key: always exactly those
+    /// of `entries`.
+    key_rotations: BTreeSet<u64>,
 }
 
 fn changes_seats(entry: &Entry) -> bool {
     matches!(&*entry.payload, EntryPayload::Proposal(proposal) if proposal.command.changes_seats())
+}
+
+fn rotates_key(entry: &Entry) -> bool {
+    matches!(&*entry.payload, EntryPayload::Proposal(proposal)
+        if matches!(*proposal.command, crate::state::ClusterCommand::RotateNodeKey { .. }))
 }
 
 impl RaftLog {
@@ -88,6 +96,7 @@ impl RaftLog {
             if log.append(tail).is_err() {
                 log.entries.clear();
                 log.seat_changes.clear();
+                log.key_rotations.clear();
             }
         }
         log
@@ -160,6 +169,9 @@ impl RaftLog {
             if changes_seats(&entry) {
                 self.seat_changes.insert(entry.index);
             }
+            if rotates_key(&entry) {
+                self.key_rotations.insert(entry.index);
+            }
             self.entries.push(entry);
         }
         Ok(())
@@ -170,11 +182,17 @@ impl RaftLog {
         let keep = index.saturating_sub(self.snapshot_index + 1);
         self.entries.truncate(keep as usize);
         self.seat_changes.split_off(&index);
+        self.key_rotations.split_off(&index);
     }
 
     /// Indexes after `index` of the retained entries that change seats, in order.
     pub fn seat_changes_after(&self, index: u64) -> impl DoubleEndedIterator<Item = u64> + '_ {
         self.seat_changes.range(index.saturating_add(1)..).copied()
+    }
+
+    /// Indexes after `index` of the retained entries that rotate a key, in order.
+    pub fn key_rotations_after(&self, index: u64) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.key_rotations.range(index.saturating_add(1)..).copied()
     }
 
     /// Forgets entries up to `index` (of `term`); keeps later ones only if the log
@@ -187,9 +205,11 @@ impl RaftLog {
             let drop = (index - self.snapshot_index) as usize;
             self.entries.drain(..drop);
             self.seat_changes = self.seat_changes.split_off(&(index + 1));
+            self.key_rotations = self.key_rotations.split_off(&(index + 1));
         } else {
             self.entries.clear();
             self.seat_changes.clear();
+            self.key_rotations.clear();
         }
         self.snapshot_index = index;
         self.snapshot_term = term;

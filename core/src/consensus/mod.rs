@@ -25,6 +25,7 @@ mod lease;
 pub mod log;
 mod membership;
 pub mod message;
+mod node_keys;
 mod proposal_checks;
 mod raw;
 pub mod reads;
@@ -461,8 +462,8 @@ pub struct Consensus {
     /// Digests of the admission tokens this node holds: a cut-over to another is not
     /// proposed (the leader would cut itself off).
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
-    /// The admission token cut-over the latest snapshot holds.
-    pub(crate) snapshot_admission_token: Option<crate::digest::Digest>,
+    /// The trust anchors the latest snapshot holds.
+    pub(crate) snapshot_anchors: snapshot::SnapshotAnchors,
     /// What each peer last said of itself in an authenticated hello (at most
     /// [`PEER_CLAIMS_MAX`] peers).
     pub(crate) claims: BTreeMap<NodeId, PeerClaims>,

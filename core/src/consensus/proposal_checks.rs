@@ -58,6 +58,11 @@ impl Consensus {
                 });
             }
         }
+        if let ClusterCommand::RotateNodeKey { rotation } = command {
+            rotation
+                .check(&self.state)
+                .map_err(|refusal| ProposalRejection::Invalid { refusal })?;
+        }
         if command.names_members() {
             let seats = checks.seats.get_or_insert_with(|| self.effective_members());
             check_command(command, &*seats).map_err(|refusal| ProposalRejection::Invalid { refusal })?;

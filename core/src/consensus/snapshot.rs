@@ -217,16 +217,40 @@ pub(crate) struct Chunk {
     pub data: Vec<u8>,
 }
 
+/// The trust anchors of an applied state that a restart must not lose: the admission
+/// token cut over to, and the rotated node keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotAnchors {
+    admission_token: Option<crate::digest::Digest>,
+    node_keys: std::collections::BTreeMap<crate::identity::NodeId, crate::identity::PublicKey>,
+}
+
+impl SnapshotAnchors {
+    /// The anchors `state` holds.
+    pub(crate) fn of(state: &ClusterState) -> Self {
+        Self {
+            admission_token: state.admission_token,
+            node_keys: state.node_keys.clone(),
+        }
+    }
+
+    /// Whether `state` holds other anchors.
+    fn differ_from(&self, state: &ClusterState) -> bool {
+        self.admission_token != state.admission_token || self.node_keys != state.node_keys
+    }
+}
+
 impl Consensus {
     /// Takes a snapshot once enough entries were applied past the last one, or once
-    /// the applied state cut over to an admission token the last snapshot does not
-    /// hold (a restarted node recovers the cut-over from its snapshot, so it never
-    /// accepts a retired token again while it waits to learn the commit index).
+    /// the applied state holds other trust anchors than the last snapshot (a cut-over
+    /// to another admission token, a rotated key): a restarted node recovers them from
+    /// its snapshot, so it never accepts a retired token or key again while it waits
+    /// to learn the commit index.
     pub(crate) fn maybe_snapshot(&mut self) {
         let applied = self.state.applied_index;
         let entries_due = applied >= self.log.snapshot_index() + self.config.snapshot_after_entries.max(1);
         let bytes_due = self.applied_bytes_since_snapshot >= self.config.snapshot_after_bytes.max(1);
-        let trust_due = self.state.admission_token != self.snapshot_admission_token;
+        let trust_due = self.snapshot_anchors.differ_from(&self.state);
         if applied <= self.log.snapshot_index() || !(entries_due || bytes_due || trust_due) {
             return;
         }
@@ -237,7 +261,7 @@ impl Consensus {
         let applied = self.state.applied_index;
         self.applied_bytes_since_snapshot = 0;
         let snapshot = StoredSnapshot::of(&self.state);
-        self.snapshot_admission_token = self.state.admission_token;
+        self.snapshot_anchors = SnapshotAnchors::of(&self.state);
         self.log.compact_to(applied, self.state.applied_term);
         self.push_event(Event::SnapshotTaken {
             index: applied,
@@ -358,7 +382,7 @@ impl Consensus {
     fn install_snapshot(&mut self, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
-        self.snapshot_admission_token = state.admission_token;
+        self.snapshot_anchors = SnapshotAnchors::of(&state);
         self.state = state;
         self.digest_cache = Some((meta.last_index, meta.state_digest));
         self.settle_proposals_covered_by(meta.last_index);

@@ -57,6 +57,11 @@ impl Dispatcher {
         self.signer.as_ref()
     }
 
+    /// Signs evidence (and votes) as `identity` from now on: the node's key rotated.
+    pub(crate) fn set_signer(&mut self, identity: NodeIdentity) {
+        self.signer = Some(identity);
+    }
+
     /// Signs evidence as `identity` (the node's own).
     pub fn with_signer(identity: NodeIdentity) -> Self {
         Self {

@@ -2,8 +2,11 @@
 //! admission and consensus.
 
 mod effects;
+mod keys;
 mod receive;
 mod send;
+
+pub use keys::KeyStatus;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -125,6 +128,7 @@ impl Node {
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
+        node.sync_node_keys();
         node.rearm_timers();
         Ok(node)
     }
@@ -399,6 +403,7 @@ impl Node {
             candidates,
             candidates_unrecorded: self.candidates.unrecorded(),
             admission: self.authenticator.admission_status(),
+            key: self.key_status(),
             trust: consensus.trust,
             refusals: self.refusals.clone(),
             term: consensus.hard_state().term,
@@ -465,6 +470,7 @@ impl Node {
         self.consensus.maintain_membership(now, &waiting);
         self.consensus.maintain_readiness(now);
         self.consensus.reroute_lost_assignments(now);
+        self.hand_over_to_serve_the_deaf(now);
     }
 
     /// Brings the candidate ledger up to date, once this node holds the cluster's
@@ -497,6 +503,7 @@ impl Node {
     fn finish(&mut self) {
         self.authenticator.set_committed_token(self.committed_token());
         self.drain_consensus();
+        self.sync_node_keys();
         self.rearm_timers();
     }
 

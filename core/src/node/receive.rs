@@ -132,6 +132,22 @@ impl Node {
         self.dispatch_message(now, from, sender, body.message, introduced);
     }
 
+    /// Verifies `frame`'s tag; a key that is not the sender's key in force is tried
+    /// again as the new key of its rotation pending in the log.
+    fn verify_tag(&mut self, frame: &DecodedFrame<'_>) -> Result<(), AuthFailure> {
+        let signed = frame.signed();
+        match self.authenticator.verify(&signed) {
+            Err(AuthFailure::KeyMismatch) => {
+                let pending = self
+                    .consensus
+                    .pending_key(signed.sender)
+                    .ok_or(AuthFailure::KeyMismatch)?;
+                self.authenticator.verify_with(&signed, Some(&pending))
+            }
+            verified => verified,
+        }
+    }
+
     /// Answers an introduction with a hello addressed to the node and life it claims:
     /// only that node can read it as authentic, and only then does it speak to us as
     /// itself. Nothing of the introduction is recorded.
@@ -200,12 +216,10 @@ impl Node {
         // An earlier frame of the same input may have applied a cut-over.
         self.authenticator.set_committed_token(self.committed_token());
         if !verified {
-            self.authenticator
-                .verify(&frame.signed())
-                .map_err(|failure| match failure {
-                    AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
-                    failure => Refusal::AuthenticationFailed { sender, failure },
-                })?;
+            self.verify_tag(frame).map_err(|failure| match failure {
+                AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
+                failure => Refusal::AuthenticationFailed { sender, failure },
+            })?;
         }
         if body.transport != arrived_on {
             return Err(Refusal::WrongTransport {

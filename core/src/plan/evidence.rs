@@ -237,9 +237,6 @@ impl SignedEvidence {
         let signature = Signature::from_slice(&self.signature).map_err(|_| EvidenceRefusal::Signature)?;
         key.verify_strict(&context.digest().0, &signature)
             .map_err(|_| EvidenceRefusal::Signature)?;
-        if NodeId::from_public_key(key) != self.signer {
-            return Err(EvidenceRefusal::UnknownSigner { signer: self.signer });
-        }
         if context.authority.leader != self.signer {
             return Err(EvidenceRefusal::NotTheLeader {
                 signer: self.signer,
@@ -247,7 +244,7 @@ impl SignedEvidence {
             });
         }
         let election = (context.authority.term, context.authority.leader);
-        context.leadership.check(cluster_id, election, voters)?;
+        context.leadership.check(cluster_id, election, (voters, keys))?;
         let computed = context.plan.digest();
         if computed != context.plan_digest {
             return Err(EvidenceRefusal::PlanDigest {

@@ -103,6 +103,10 @@ impl ClusterState {
             }
             ClusterCommand::SetPolicy { name, document } => self.set_policy(name, document),
             ClusterCommand::CutOverAdmissionToken { token } => self.admission_token = Some(*token),
+            ClusterCommand::RotateNodeKey { rotation } => {
+                rotation.check(self)?;
+                self.node_keys.insert(rotation.node, rotation.new_key);
+            }
         }
         Ok(())
     }

@@ -131,6 +131,7 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
             Ok(())
         }
         ClusterCommand::CutOverAdmissionToken { .. } => Ok(()),
+        ClusterCommand::RotateNodeKey { rotation } => member(rotation.node).map(drop),
     }
 }
 

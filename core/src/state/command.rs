@@ -160,6 +160,12 @@ pub enum ClusterCommand {
         /// The token's public digest.
         token: Digest,
     },
+    /// Move a member to a new key (see [`super::KeyRotation`]): from when it is
+    /// applied, frames, votes and evidence under the old key are refused.
+    RotateNodeKey {
+        /// The record, signed by both keys.
+        rotation: super::KeyRotation,
+    },
 }
 
 impl ClusterCommand {
@@ -267,6 +273,14 @@ pub enum ApplyRefusal {
         needed: Scope,
         /// Digest of the policy in force.
         policy: crate::digest::Digest,
+    },
+    /// A key rotation record that does not apply.
+    #[error("key rotation of {node} refused: {problem}")]
+    KeyRotation {
+        /// The node.
+        node: NodeId,
+        /// Why.
+        problem: super::RotationProblem,
     },
     /// An authorization policy document that cannot be put in force.
     #[error("authorization policy refused: {problem}")]

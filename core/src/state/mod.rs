@@ -9,6 +9,7 @@ mod apply;
 mod authorization;
 mod check;
 mod command;
+mod key_rotation;
 mod origin;
 mod scope;
 
@@ -25,6 +26,7 @@ pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
+pub use key_rotation::{KeyRotation, RotationKey, RotationProblem, node_key_fact, rotation_digest};
 pub use origin::{LOCAL_CREDENTIAL, Origin, OriginKind, SetBy};
 pub use scope::Scope;
 
@@ -34,7 +36,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 7;
+pub const STATE_SCHEMA_VERSION: u16 = 8;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -92,6 +94,10 @@ pub struct ClusterState {
     /// The admission token (by its public digest) the cluster cut over to: under the
     /// trusted-LAN posture, the only one accepted once applied. None: no cut-over yet.
     pub admission_token: Option<Digest>,
+    /// The key in force of each node whose key was rotated (a node absent here speaks
+    /// with the key its id is the digest of). Kept after a node is removed: its id
+    /// stays bound to its last key.
+    pub node_keys: BTreeMap<NodeId, crate::identity::PublicKey>,
 }
 
 /// The nodes that serve one model as replicas, and how many must be warm.

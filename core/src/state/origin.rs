@@ -173,6 +173,7 @@ impl ClusterCommand {
             }
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
             ClusterCommand::CutOverAdmissionToken { .. } => "admission-token".to_owned(),
+            ClusterCommand::RotateNodeKey { rotation } => super::node_key_fact(rotation.node),
             ClusterCommand::SetPolicy { name, .. } => {
                 let mut key = String::with_capacity("policy/".len() + name.len());
                 key.push_str("policy/");

@@ -51,7 +51,8 @@ impl ClusterCommand {
             | ClusterCommand::RemoveMember { .. }
             | ClusterCommand::SetMemberStatus { .. }
             | ClusterCommand::SetRole { .. }
-            | ClusterCommand::CutOverAdmissionToken { .. } => Scope::Admin,
+            | ClusterCommand::CutOverAdmissionToken { .. }
+            | ClusterCommand::RotateNodeKey { .. } => Scope::Admin,
             ClusterCommand::DeclareLink { .. }
             | ClusterCommand::SetArtifactResidency { .. }
             | ClusterCommand::SetBackendReadiness { .. }

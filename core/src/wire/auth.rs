@@ -4,6 +4,11 @@
 //!   to an address whose node is not yet known carries a MAC under the cluster's group
 //!   key instead, proves only that its sender holds the token, and is only answered;
 //! - configured peers: ed25519 signatures by keys pinned in configuration.
+//!
+//! Under both, a frame's key must speak for its sender id: the key the log rotated the
+//! node to ([`crate::state::ClusterState::node_keys`]), else the key pinned for it or
+//! (trusted LAN) the key its id is the digest of. The caller may name one more key
+//! for the sender: the new key of a rotation in its log not yet applied.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +19,7 @@ use sha2::Sha256;
 
 use super::lan::{AdmissionStatus, LanKeys};
 use crate::digest::Digest;
-use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
+use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity, PublicKey};
 
 /// How the tag after a frame body was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,6 +139,10 @@ enum Verification {
 pub struct Authenticator {
     verification: Verification,
     identity: NodeIdentity,
+    /// The key this node's pending rotation moves to: frames sealed to it verify too.
+    staged: Option<NodeIdentity>,
+    /// The key in force of each node whose key the applied log rotated.
+    rotated: BTreeMap<NodeId, PublicKey>,
 }
 
 impl core::fmt::Debug for Authenticator {
@@ -159,6 +168,76 @@ impl Authenticator {
         Self {
             verification,
             identity: identity.clone(),
+            staged: None,
+            rotated: BTreeMap::new(),
+        }
+    }
+
+    /// The identity frames are sealed as.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// The identity a pending rotation moves this node to, if staged.
+    pub fn staged(&self) -> Option<&NodeIdentity> {
+        self.staged.as_ref()
+    }
+
+    /// Stages `staged` (same node, another key; none: unstages): frames sealed to it
+    /// verify too, until [`Self::promote`].
+    pub fn stage(&mut self, staged: Option<NodeIdentity>) {
+        if let Verification::Lan(keys) = &mut self.verification {
+            keys.stage(staged.as_ref());
+        }
+        self.staged = staged;
+    }
+
+    /// Moves to the staged identity (its rotation applied); false if none is staged.
+    pub fn promote(&mut self) -> bool {
+        let Some(staged) = self.staged.take() else {
+            return false;
+        };
+        if let Verification::Lan(keys) = &mut self.verification {
+            keys.promote();
+        }
+        self.identity = staged;
+        true
+    }
+
+    /// The applied log's rotated keys.
+    pub fn rotated(&self) -> &BTreeMap<NodeId, PublicKey> {
+        &self.rotated
+    }
+
+    /// Takes the applied log's rotated keys.
+    pub fn set_rotated(&mut self, rotated: &BTreeMap<NodeId, PublicKey>) {
+        self.rotated.clone_from(rotated);
+    }
+
+    /// The trust bundle's posture and pinned keys: each pinned node's key in force
+    /// (rotated or configured) and this node's own.
+    pub fn pins(&self) -> (crate::trust::PostureKind, Vec<[u8; 32]>) {
+        let Verification::Pinned(pinned) = &self.verification else {
+            return (crate::trust::PostureKind::TrustedLan, Vec::new());
+        };
+        let own = self.identity.public_key().to_bytes();
+        let keys = pinned
+            .iter()
+            .map(|(node, pin)| self.rotated.get(node).map_or(pin.to_bytes(), |rotated| rotated.0))
+            .chain([own]);
+        (crate::trust::PostureKind::ConfiguredPeers, keys.collect())
+    }
+
+    /// Whether `key` speaks for `sender`: rotated to, else pinned (configured peers)
+    /// or its id's digest (trusted LAN), or `pending`.
+    fn speaks_for(&self, sender: NodeId, key: &[u8; 32], pending: Option<&PublicKey>) -> bool {
+        if pending.is_some_and(|pending| pending.0 == *key) {
+            return true;
+        }
+        match (self.rotated.get(&sender), &self.verification) {
+            (Some(rotated), _) => rotated.0 == *key,
+            (None, Verification::Pinned(pinned)) => pinned.get(&sender).is_some_and(|pin| pin.as_bytes() == key),
+            (None, Verification::Lan(_)) => NodeId::from_key_bytes(key) == sender,
         }
     }
 
@@ -188,6 +267,7 @@ impl Authenticator {
             let committed = keys.status().committed;
             **keys = LanKeys::new(cluster_id, token, next.as_ref(), &self.identity);
             keys.set_committed(committed);
+            keys.stage(self.staged.as_ref());
         }
     }
 
@@ -239,12 +319,23 @@ impl Authenticator {
     /// Checks that `frame`'s tag authenticates its body as sent by its sender, with
     /// the key it carries, to this node (or as an introduction).
     pub fn verify(&mut self, frame: &SignedFrame<'_>) -> Result<(), AuthFailure> {
+        self.verify_with(frame, None)
+    }
+
+    /// [`Self::verify`], also taking `pending` as the sender's key.
+    pub fn verify_with(&mut self, frame: &SignedFrame<'_>, pending: Option<&PublicKey>) -> Result<(), AuthFailure> {
         let ours = self.kind_for(frame.addressed);
         if frame.kind != ours {
             return Err(AuthFailure::PostureMismatch {
                 ours,
                 theirs: frame.kind,
             });
+        }
+        if !self.may_speak(frame.sender) {
+            return Err(AuthFailure::UnknownPeer);
+        }
+        if !self.speaks_for(frame.sender, frame.sender_key, pending) {
+            return Err(AuthFailure::KeyMismatch);
         }
         match &mut self.verification {
             Verification::Lan(keys) if frame.addressed => verify_pairwise(keys, frame),
@@ -255,10 +346,10 @@ impl Authenticator {
                 if !accepted {
                     return Err(AuthFailure::BadMac);
                 }
-                check_key(frame.sender, frame.sender_key).map(|_| ())
+                strong_point(frame.sender_key).map(|_| ())
             }
-            Verification::Pinned(pinned) => {
-                let key = pinned_key(pinned, frame)?;
+            Verification::Pinned(_) => {
+                let key = strong_point(frame.sender_key).map_err(|_| AuthFailure::BadSignature)?;
                 let signature = Signature::from_slice(frame.tag).map_err(|_| AuthFailure::BadSignature)?;
                 key.verify_strict(frame.body, &signature)
                     .map_err(|_| AuthFailure::BadSignature)
@@ -275,41 +366,45 @@ impl Authenticator {
     /// `verify_strict` refuses and a batch may accept): only a member can sign as
     /// itself. False names no frame: callers then verify each with [`Self::verify`].
     pub fn verify_batch(&self, frames: &[SignedFrame<'_>]) -> bool {
-        let Verification::Pinned(pinned) = &self.verification else {
-            return false;
-        };
-        if frames.len() < 2 {
+        if !matches!(self.verification, Verification::Pinned(_)) || frames.len() < 2 {
             return false;
         }
         let mut messages = Vec::with_capacity(frames.len());
         let mut signatures = Vec::with_capacity(frames.len());
         let mut keys = Vec::with_capacity(frames.len());
         for frame in frames {
-            let Ok(key) = pinned_key(pinned, frame) else {
+            if !self.may_speak(frame.sender) || !self.speaks_for(frame.sender, frame.sender_key, None) {
+                return false;
+            }
+            let (Ok(key), Ok(signature)) = (strong_point(frame.sender_key), Signature::from_slice(frame.tag)) else {
                 return false;
             };
-            let Ok(signature) = Signature::from_slice(frame.tag) else {
-                return false;
-            };
-            if frame.kind != AuthKind::Signature || key.is_weak() {
+            if frame.kind != AuthKind::Signature {
                 return false;
             }
             messages.push(frame.body);
             signatures.push(signature);
-            keys.push(*key);
+            keys.push(key);
         }
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 }
 
-/// Verifies `frame`'s MAC under the pairwise key of each accepted token, caching the
-/// key that verified.
+/// Verifies `frame`'s MAC under the pairwise key of each accepted token (then under
+/// the staged key's), caching the key that verified.
 fn verify_pairwise(keys: &mut LanKeys, frame: &SignedFrame<'_>) -> Result<(), AuthFailure> {
     for index in keys.accepting() {
         let pairs = &mut keys.token(index).pairs;
         let mac = pairs.mac(frame.sender, frame.sender_key)?;
         if verify_mac(mac.clone(), frame.body, frame.tag).is_ok() {
             pairs.remember(frame.sender, frame.sender_key, &mac);
+            keys.heard(frame.sender, index);
+            return Ok(());
+        }
+    }
+    for index in keys.accepting() {
+        let staged = keys.token(index).pairs.staged_mac(frame.sender, frame.sender_key);
+        if staged.is_some_and(|mac| verify_mac(mac, frame.body, frame.tag).is_ok()) {
             keys.heard(frame.sender, index);
             return Ok(());
         }
@@ -327,24 +422,8 @@ fn verify_mac(mut mac: Hmac<Sha256>, body: &[u8], tag: &[u8]) -> Result<(), Auth
     mac.verify_slice(tag).map_err(|_| AuthFailure::BadMac)
 }
 
-/// The pinned key of `frame`'s sender, which must be the key the frame carries.
-fn pinned_key<'a>(
-    pinned: &'a BTreeMap<NodeId, VerifyingKey>,
-    frame: &SignedFrame<'_>,
-) -> Result<&'a VerifyingKey, AuthFailure> {
-    let key = pinned.get(&frame.sender).ok_or(AuthFailure::UnknownPeer)?;
-    if key.as_bytes() != frame.sender_key {
-        return Err(AuthFailure::KeyMismatch);
-    }
-    Ok(key)
-}
-
-/// `key` as a curve point, checked to be the key `sender` names (the digest first:
-/// it is cheaper than decompressing the point).
-pub(super) fn check_key(sender: NodeId, key: &[u8; 32]) -> Result<VerifyingKey, AuthFailure> {
-    if NodeId::from_key_bytes(key) != sender {
-        return Err(AuthFailure::KeyMismatch);
-    }
+/// `key` as a curve point that is not of small order.
+pub(super) fn strong_point(key: &[u8; 32]) -> Result<VerifyingKey, AuthFailure> {
     let key = VerifyingKey::from_bytes(key).map_err(|_| AuthFailure::WeakKey)?;
     if key.is_weak() {
         return Err(AuthFailure::WeakKey);

@@ -217,6 +217,16 @@ impl LanKeys {
         self.tokens.iter().any(|token| token.digest == digest)
     }
 
+    /// Stages the key of `staged` (none: unstages) under every token.
+    pub fn stage(&mut self, staged: Option<&NodeIdentity>) {
+        self.tokens.iter_mut().for_each(|token| token.pairs.stage(staged));
+    }
+
+    /// Moves every token's pairwise keys to the staged key.
+    pub fn promote(&mut self) {
+        self.tokens.iter_mut().for_each(|token| token.pairs.promote());
+    }
+
     /// Pairwise keys cached, over every token.
     #[cfg(test)]
     pub fn cached(&self) -> usize {

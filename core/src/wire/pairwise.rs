@@ -4,9 +4,11 @@
 //! speak as a node: that also takes the node's secret key.
 //!
 //! Invariants: a key is cached only for the public key that derived it (a frame
-//! carrying another key for the same id derives again, and fails unless the key is
-//! that id's), and only once it authenticated a frame; the cache holds at most
-//! [`PAIR_KEYS_MAX`] keys.
+//! carrying another key for the same id derives again), and only once it
+//! authenticated a frame; the cache holds at most [`PAIR_KEYS_MAX`] keys. Whether a
+//! key speaks for its id is the caller's check, made before a key is derived. A node
+//! whose key rotation is pending also verifies under its staged key (derived each
+//! time, never cached), so peers that applied the rotation first are heard.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
 use super::AuthFailure;
-use super::auth::check_key;
+use super::auth::strong_point;
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity};
 
@@ -35,6 +37,8 @@ pub(super) struct PairKeys {
     node_id: NodeId,
     /// The secret scalar of this node's ed25519 key, for X25519.
     scalar_bytes: [u8; 32],
+    /// The scalar of the key this node's pending rotation moves to, if any.
+    staged_scalar_bytes: Option<[u8; 32]>,
     keys: BTreeMap<NodeId, PairKey>,
 }
 
@@ -52,6 +56,7 @@ impl PairKeys {
             cluster_secret: Digest::of_parts(DigestKind::AdmissionMacKey, &[&cluster_id.0, token.expose_secret()]),
             node_id: identity.node_id(),
             scalar_bytes: identity.signing_key().to_scalar_bytes(),
+            staged_scalar_bytes: None,
             keys: BTreeMap::new(),
         }
     }
@@ -61,7 +66,26 @@ impl PairKeys {
     pub(super) fn mac(&self, peer: NodeId, public_key: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
         match self.keys.get(&peer) {
             Some(pair) if &pair.public_key == public_key => Ok(pair.mac.clone()),
-            _ => self.derive(peer, public_key),
+            _ => self.derive(peer, public_key, &self.scalar_bytes),
+        }
+    }
+
+    /// The MAC this node would share with `peer` under its staged key, if one is staged.
+    pub(super) fn staged_mac(&self, peer: NodeId, public_key: &[u8; 32]) -> Option<Hmac<Sha256>> {
+        let staged = self.staged_scalar_bytes.as_ref()?;
+        self.derive(peer, public_key, staged).ok()
+    }
+
+    /// Stages the key `staged` (none: unstages).
+    pub(super) fn stage(&mut self, staged: Option<&NodeIdentity>) {
+        self.staged_scalar_bytes = staged.map(|identity| identity.signing_key().to_scalar_bytes());
+    }
+
+    /// Moves to the staged key: every key derived under the old one is dropped.
+    pub(super) fn promote(&mut self) {
+        if let Some(staged) = self.staged_scalar_bytes.take() {
+            self.scalar_bytes = staged;
+            self.keys.clear();
         }
     }
 
@@ -87,9 +111,9 @@ impl PairKeys {
         self.keys.len()
     }
 
-    fn derive(&self, peer: NodeId, public_key: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
-        let key = check_key(peer, public_key)?;
-        let shared = key.to_montgomery().mul_clamped(self.scalar_bytes);
+    fn derive(&self, peer: NodeId, public_key: &[u8; 32], scalar: &[u8; 32]) -> Result<Hmac<Sha256>, AuthFailure> {
+        let key = strong_point(public_key)?;
+        let shared = key.to_montgomery().mul_clamped(*scalar);
         if shared.0 == [0; 32] {
             return Err(AuthFailure::WeakKey);
         }

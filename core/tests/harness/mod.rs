@@ -357,11 +357,13 @@ impl Harness {
         self.armed_cut.take().is_some()
     }
 
-    /// Replaces node `index` by a fresh core with the same key and `epoch`, recovered
-    /// from its disk.
+    /// Replaces node `index` by a fresh core with its configured key and `epoch`,
+    /// recovered from its disk.
     pub fn restart(&mut self, index: usize, epoch: u64) {
         let mut config = self.configs[index].clone();
-        config.identity = NodeIdentity::new([index as u8 + 1; 32], NodeEpoch(epoch));
+        let identity = &config.identity;
+        config.identity =
+            NodeIdentity::of_node(identity.node_id(), identity.signing_key().to_bytes(), NodeEpoch(epoch));
         config.durable = self.disks[index].durable();
         self.nodes[index] = Node::new(config, self.now).unwrap();
         self.down.remove(&index);

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Endorsement, LeadershipCertificate, LeadershipRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity};
@@ -31,10 +31,10 @@ fn a_majority_of_trusted_voters_proves_leadership_and_nothing_less_does() {
     let leader = voter(1).node_id();
     let trusted = voters(&[1, 2, 3, 4, 5]);
     assert_eq!(
-        certificate(7, leader, &[1, 2, 3]).check(cluster(), (7, leader), &trusted),
+        certificate(7, leader, &[1, 2, 3]).check(cluster(), (7, leader), (&trusted, &BTreeMap::new())),
         Ok(())
     );
-    let two = certificate(7, leader, &[1, 2]).check(cluster(), (7, leader), &trusted);
+    let two = certificate(7, leader, &[1, 2]).check(cluster(), (7, leader), (&trusted, &BTreeMap::new()));
     assert!(matches!(
         two,
         Err(LeadershipRefusal::NoMajority {
@@ -52,7 +52,7 @@ fn a_majority_of_trusted_voters_proves_leadership_and_nothing_less_does() {
     padded
         .endorsements
         .push(Endorsement::sign(&voter(3), cluster(), 6, leader));
-    let refused = padded.check(cluster(), (7, leader), &trusted);
+    let refused = padded.check(cluster(), (7, leader), (&trusted, &BTreeMap::new()));
     assert!(
         matches!(refused, Err(LeadershipRefusal::NoMajority { endorsed: 2, .. })),
         "{refused:?}"
@@ -63,7 +63,7 @@ fn a_majority_of_trusted_voters_proves_leadership_and_nothing_less_does() {
 fn a_certificate_for_another_election_or_with_a_forged_signature_is_refused() {
     let leader = voter(1).node_id();
     let trusted = voters(&[1, 2, 3]);
-    let other_term = certificate(6, leader, &[1, 2, 3]).check(cluster(), (7, leader), &trusted);
+    let other_term = certificate(6, leader, &[1, 2, 3]).check(cluster(), (7, leader), (&trusted, &BTreeMap::new()));
     assert!(matches!(
         other_term,
         Err(LeadershipRefusal::OtherElection { term: 6, .. })
@@ -73,7 +73,7 @@ fn a_certificate_for_another_election_or_with_a_forged_signature_is_refused() {
     for endorsement in &mut forged.endorsements[1..] {
         endorsement.signature[0] ^= 1;
     }
-    let refused = forged.check(cluster(), (7, leader), &trusted);
+    let refused = forged.check(cluster(), (7, leader), (&trusted, &BTreeMap::new()));
     assert!(
         matches!(refused, Err(LeadershipRefusal::NoMajority { endorsed: 1, .. })),
         "{refused:?}"

@@ -64,5 +64,8 @@ fn a_vote_without_its_voters_signature_is_refused_and_not_counted() {
     };
     let certificate = &leadership.certificate;
     let voters = [identity(1), identity(2), identity(3)].map(|id| id.node_id()).into();
-    assert_eq!(certificate.check(CLUSTER, (1, identity(1).node_id()), &voters), Ok(()));
+    assert_eq!(
+        certificate.check(CLUSTER, (1, identity(1).node_id()), (&voters, &Default::default())),
+        Ok(())
+    );
 }

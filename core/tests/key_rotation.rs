@@ -1,0 +1,295 @@
+//! Node key rotation between real cores in memory: a node stages a new key, the log
+//! commits the record its old and new keys signed, and from then on every node binds
+//! its id to the new key: its frames, votes and evidence under the new key are heard,
+//! under the old one refused, across restarts, under both postures, whoever leads.
+
+mod harness;
+
+use harness::{Harness, consensus_configs};
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::state::{ApplyRefusal, KeyRotation, RotationKey, RotationProblem};
+use psionic_core::wire::{AuthFailure, Authenticator, Body, Message, Recipient, Seal, Sealed, encode_frame};
+use psionic_core::{
+    ClusterCommand, Event, NodeConfig, NodeEpoch, NodeIdentity, PublicKey, Refusal, TransportClass, TrustPosture,
+};
+
+/// The secret of node `index`'s `generation`th rotated key.
+fn next_secret(index: usize, generation: u8) -> [u8; 32] {
+    let mut secret = [0x70 + generation; 32];
+    secret[0] = index as u8;
+    secret
+}
+
+/// Stages node `index`'s next key, proposes the record on `leader`, and runs until it
+/// has an outcome; the node's config then holds the key it moves to (as its driver
+/// keeps it on [`Event::KeyRotated`]).
+fn rotate(harness: &mut Harness, index: usize, leader: usize, generation: u8) -> Result<u64, ProposalRejection> {
+    let secret = next_secret(index, generation);
+    let rotation = harness.nodes[index]
+        .stage_key(secret)
+        .expect("the node holds the cluster's genesis");
+    let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    let outcome = harness.outcome_of(leader, id).expect("an outcome within 3 s");
+    if outcome.is_ok() {
+        let identity = &harness.configs[index].identity;
+        harness.configs[index].identity = NodeIdentity::of_node(identity.node_id(), secret, identity.epoch());
+    }
+    outcome
+}
+
+fn public(secret: [u8; 32]) -> PublicKey {
+    PublicKey(NodeIdentity::new(secret, NodeEpoch(0)).public_key().to_bytes())
+}
+
+fn commit_index(harness: &Harness, index: usize) -> u64 {
+    harness.nodes[index].consensus().commit_index()
+}
+
+/// Proposes on whoever leads, and checks every live node commits it.
+fn commits_everywhere(harness: &mut Harness) {
+    let leader = harness.await_leader(5_000);
+    harness.propose(leader, 3);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let leader_commit = commit_index(harness, leader);
+    for index in 0..harness.nodes.len() {
+        assert_eq!(commit_index(harness, index), leader_commit, "node {index} caught up");
+    }
+}
+
+fn key_mismatches(harness: &Harness, index: usize, sender: psionic_core::NodeId) -> usize {
+    harness
+        .events_of(index)
+        .filter(|event| {
+            matches!(event, Event::Refused { refusal: Refusal::AuthenticationFailed { sender: from, failure: AuthFailure::KeyMismatch }, .. } if *from == sender)
+        })
+        .count()
+}
+
+fn configured_peers(mut configs: Vec<NodeConfig>) -> Vec<NodeConfig> {
+    let peers: Vec<_> = configs.iter().map(|config| config.identity.public_key()).collect();
+    for config in &mut configs {
+        config.posture = TrustPosture::ConfiguredPeers { peers: peers.clone() };
+    }
+    configs
+}
+
+fn a_follower_rotates(configs: Vec<NodeConfig>, seed: u64) {
+    let mut harness = Harness::new(configs, seed);
+    let leader = harness.await_leader(5_000);
+    let follower = (leader + 1) % 3;
+    let old = harness.nodes[follower].key_status().current;
+    rotate(&mut harness, follower, leader, 1).expect("the rotation commits");
+    let new = public(next_secret(follower, 1));
+    let node = harness.nodes[follower].node_id();
+    for index in 0..3 {
+        assert_eq!(
+            harness.nodes[index].consensus().state().node_keys.get(&node),
+            Some(&new),
+            "node {index}"
+        );
+    }
+    let status = harness.nodes[follower].key_status();
+    assert_eq!((status.current, status.staged, status.superseded_by), (new, None, None));
+    assert!(
+        harness
+            .events_of(follower)
+            .any(|event| *event == Event::KeyRotated { key: new })
+    );
+    assert_ne!(old, new);
+    commits_everywhere(&mut harness);
+
+    // The old key, held by someone else: refused on every node.
+    let old_identity = NodeIdentity::new([follower as u8 + 1; 32], NodeEpoch(1_000));
+    let before = key_mismatches(&harness, leader, node);
+    let forged = sealed(&harness, &old_identity, leader, Message::Raft(probe()));
+    harness.inject(harness::addr(follower), leader, forged);
+    assert_eq!(
+        key_mismatches(&harness, leader, node),
+        before + 1,
+        "a frame under the old key is refused"
+    );
+
+    // Restarted from its disk, with the key its driver kept, it is heard at once.
+    harness.reboot(follower);
+    assert_eq!(harness.nodes[follower].key_status().current, new);
+    commits_everywhere(&mut harness);
+}
+
+/// A datagram from `identity` to node `to`, sealed as the cluster's posture seals.
+fn sealed(harness: &Harness, identity: &NodeIdentity, to: usize, message: Message) -> Vec<u8> {
+    let posture = &harness.configs[to].posture;
+    let mut authenticator = Authenticator::new(posture, harness::cluster_id(), identity);
+    let recipient = harness::identity(to);
+    let sealed = Sealed {
+        counter: 1 << 40,
+        transport: TransportClass::Datagram,
+        auth_kind: authenticator.kind_for(true),
+    };
+    let body = Body::new(
+        harness::cluster_id(),
+        identity,
+        Some(Recipient::of(&recipient)),
+        sealed,
+        message,
+    );
+    encode_frame(&body, &mut authenticator, Seal::to(&recipient)).unwrap()
+}
+
+fn probe() -> psionic_core::consensus::message::RaftMessage {
+    psionic_core::consensus::message::RaftMessage::TimeoutNow { term: 1_000_000 }
+}
+
+#[test]
+fn a_follower_rotates_its_key_under_the_trusted_lan_posture() {
+    a_follower_rotates(consensus_configs(3, 3), 41);
+}
+
+#[test]
+fn a_follower_rotates_its_key_under_configured_peers() {
+    a_follower_rotates(configured_peers(consensus_configs(3, 3)), 42);
+}
+
+/// The leader's own rotation: it applies the entry before its followers learn the
+/// commit, so they hear its new key through the entry in their logs, and it hands
+/// leadership over. Two voters: the follower cannot elect itself without it.
+#[test]
+fn a_leader_rotating_its_own_key_hands_over_and_the_cluster_goes_on() {
+    for (configs, seed) in [
+        (consensus_configs(2, 2), 43),
+        (configured_peers(consensus_configs(3, 3)), 44),
+        (consensus_configs(3, 3), 45),
+    ] {
+        let mut harness = Harness::new(configs, seed);
+        let leader = harness.await_leader(5_000);
+        rotate(&mut harness, leader, leader, 1).expect("the rotation commits");
+        harness.run_until_ms(harness.now.as_millis() + 3_000);
+        assert_eq!(
+            harness.nodes[leader].key_status().current,
+            public(next_secret(leader, 1))
+        );
+        commits_everywhere(&mut harness);
+        // A second rotation, from the key the first moved to.
+        let leader = harness.await_leader(5_000);
+        let follower = (leader + 1) % harness.nodes.len();
+        rotate(&mut harness, follower, leader, 2).expect("a second rotation commits");
+        commits_everywhere(&mut harness);
+    }
+}
+
+/// The record must start from the key in force and carry both signatures: a replayed
+/// record, one from a stranger's key, or one with a bent signature is refused by the
+/// leader before it is appended.
+#[test]
+fn a_record_not_from_the_key_in_force_or_with_a_bad_signature_is_refused() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 46);
+    let leader = harness.await_leader(5_000);
+    let follower = (leader + 1) % 3;
+    let node = harness.nodes[follower].node_id();
+    let replayed = harness.nodes[follower].stage_key(next_secret(follower, 1)).unwrap();
+    let propose = |harness: &mut Harness, rotation| {
+        let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
+        harness.run_until_ms(harness.now.as_millis() + 2_000);
+        harness.outcome_of(leader, id).expect("an outcome")
+    };
+    let refused = |problem| {
+        Err(ProposalRejection::Invalid {
+            refusal: ApplyRefusal::KeyRotation { node, problem },
+        })
+    };
+    let mut bent = replayed.clone();
+    bent.new_signature[0] ^= 1;
+    assert_eq!(
+        propose(&mut harness, bent),
+        refused(RotationProblem::BadSignature {
+            which: RotationKey::New
+        })
+    );
+    propose(&mut harness, replayed.clone()).expect("the genuine record commits");
+    let in_force = public(next_secret(follower, 1));
+    assert_eq!(
+        propose(&mut harness, replayed.clone()),
+        refused(RotationProblem::NotKeyInForce {
+            given: replayed.old_key,
+            in_force
+        })
+    );
+    // A key that speaks for another node cannot be taken, even holding its secret.
+    let other = (leader + 2) % 3;
+    let genesis = harness.nodes[leader].consensus().state().genesis.unwrap();
+    let current = NodeIdentity::of_node(node, next_secret(follower, 1), NodeEpoch(1));
+    let takeover = KeyRotation::sign(genesis, &current, &harness::identity(other));
+    assert_eq!(
+        propose(&mut harness, takeover),
+        refused(RotationProblem::KeyInUse {
+            node: harness.nodes[other].node_id()
+        })
+    );
+}
+
+/// A crash after the rotation applied but before the driver kept the new key: the
+/// node restarts on its old key with the new one staged again, and moves at once.
+#[test]
+fn a_node_restarted_on_its_old_key_moves_to_the_staged_key_the_log_names() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 47);
+    let leader = harness.await_leader(5_000);
+    let follower = (leader + 1) % 3;
+    let old_config_identity = harness.configs[follower].identity.clone();
+    rotate(&mut harness, follower, leader, 1).expect("the rotation commits");
+    harness.configs[follower].identity = old_config_identity;
+    harness.reboot(follower);
+    let new = public(next_secret(follower, 1));
+    assert_eq!(harness.nodes[follower].key_status().superseded_by, Some(new));
+    harness.nodes[follower].stage_key(next_secret(follower, 1)).unwrap();
+    let status = harness.nodes[follower].key_status();
+    assert_eq!((status.current, status.staged, status.superseded_by), (new, None, None));
+    commits_everywhere(&mut harness);
+}
+
+/// A follower cut off while the leader rotates its own key never saw the entry, so it
+/// cannot hear the leader's new key: the leader hands over to a follower that can
+/// serve it, and after the heal it catches up.
+#[test]
+fn a_follower_cut_off_through_the_leaders_rotation_catches_up_after_the_heal() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 48);
+    let leader = harness.await_leader(5_000);
+    let away = (leader + 1) % 3;
+    let others: Vec<usize> = (0..3).filter(|index| *index != away).collect();
+    harness.partition(&[away], &others);
+    rotate(&mut harness, leader, leader, 1).expect("the rotation commits with two of three");
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let successor = harness.await_leader(5_000);
+    assert_ne!(
+        successor, leader,
+        "the leader handed over once its own rotation applied"
+    );
+    harness.heal();
+    commits_everywhere(&mut harness);
+}
+
+/// The same, when leadership came back to the rotated node before the heal: settled
+/// as leader with a member that cannot hear it, it hands over again.
+#[test]
+fn a_rotated_leader_hands_over_while_a_member_missed_its_rotation() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 49);
+    let rotated = harness.await_leader(5_000);
+    let away = (rotated + 1) % 3;
+    let others: Vec<usize> = (0..3).filter(|index| *index != away).collect();
+    harness.partition(&[away], &others);
+    rotate(&mut harness, rotated, rotated, 1).expect("the rotation commits with two of three");
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let successor = harness.await_leader(5_000);
+    let target = harness.nodes[rotated].node_id();
+    harness.nodes[successor]
+        .transfer_leadership_to(harness.now, Some(target))
+        .expect("the successor hands back");
+    harness.run_until_ms(harness.now.as_millis() + 200);
+    assert_eq!(
+        harness.await_leader(5_000),
+        rotated,
+        "leadership is back on the rotated node"
+    );
+    harness.heal();
+    harness.run_until_ms(harness.now.as_millis() + 5_000);
+    commits_everywhere(&mut harness);
+}
