@@ -167,12 +167,14 @@ pub struct StateReport {
     pub policies: std::collections::BTreeMap<String, Digest>,
     /// Who set each fact, and at which index (`policy/<name>`, `member/<id>`,
     /// `residency/<node>/<artifact>`, `readiness/<node>/<backend>`, `link/<a>/<b>`,
-    /// `replica-set/<artifact>`).
+    /// `replica-set/<artifact>`, `node-key/<id>`, `admission-token`).
     pub set_by: std::collections::BTreeMap<String, crate::state::SetBy>,
     /// The authorization policy in force, if one is committed.
     pub authorization: Option<crate::state::AuthorizationPolicy>,
     /// The admission token the cluster cut over to (its public digest), if any.
     pub admission_token: Option<crate::digest::Digest>,
+    /// The key in force of each node whose key was rotated.
+    pub node_keys: BTreeMap<NodeId, crate::identity::PublicKey>,
 }
 
 /// One member of the replicated state.

@@ -161,8 +161,9 @@ impl SignedCapabilities {
         }
     }
 
-    /// Checks the signature, that the key is the named node's, that the trust digest
-    /// covers the anchors, and (with `trusted`) that the node is trusted.
+    /// Checks the signature, that the key is the named node's (its id's digest, or with
+    /// `trusted` the key trusted for it: a rotated key), that the trust digest covers
+    /// the anchors, and (with `trusted`) that the node is trusted.
     pub fn verify(&self, trusted: Option<&BTreeMap<NodeId, VerifyingKey>>) -> Result<(), CapabilitiesRefusal> {
         let key = psionic_core::digest::from_hex::<32>(&self.public_key)
             .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
@@ -171,8 +172,11 @@ impl SignedCapabilities {
             .map(|bytes| Signature::from_bytes(&bytes))
             .ok_or(CapabilitiesRefusal::Malformed)?;
         let document = &self.capabilities;
+        // A rotated key is not its node id's digest: only a verifier that trusts the
+        // node's key in force takes it.
         let key_node = NodeId::from_public_key(&key);
-        if key_node != document.node_id {
+        let trusted_key = trusted.and_then(|keys| keys.get(&document.node_id));
+        if key_node != document.node_id && trusted_key != Some(&key) {
             return Err(CapabilitiesRefusal::KeyMismatch {
                 key_node,
                 node: document.node_id,
@@ -188,7 +192,7 @@ impl SignedCapabilities {
             });
         }
         match trusted {
-            Some(keys) if keys.get(&key_node) != Some(&key) => Err(CapabilitiesRefusal::Untrusted { node: key_node }),
+            Some(_) if trusted_key != Some(&key) => Err(CapabilitiesRefusal::Untrusted { node: document.node_id }),
             _ => Ok(()),
         }
     }
@@ -197,11 +201,10 @@ impl SignedCapabilities {
 #[cfg(test)]
 mod tests;
 
-/// What a node signs its capabilities with, fixed at start.
+/// What a node publishes of itself that is fixed at start (it signs with the key its
+/// identity file holds when asked).
 #[derive(Clone)]
 pub struct CapabilitySource {
-    /// Its identity (the signing key).
-    pub identity: NodeIdentity,
     /// What it measured of itself.
     pub measurement: Measurement,
     /// Its trust bundle.
@@ -211,7 +214,6 @@ pub struct CapabilitySource {
 impl std::fmt::Debug for CapabilitySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CapabilitySource")
-            .field("node", &self.identity.node_id())
             .field("measurement", &self.measurement)
             .finish_non_exhaustive()
     }

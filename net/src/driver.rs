@@ -68,6 +68,14 @@ pub enum Request {
         /// The token that replaces it, until a cut-over is committed.
         next: Option<psionic_core::AdmissionToken>,
     },
+    /// Stage the key of `secret_key` (kept in the identity file first) as this node's
+    /// next: the rotation record to commit, or why none was made.
+    StageKey {
+        /// The new secret key.
+        secret_key: [u8; 32],
+        /// Where to answer.
+        reply: oneshot::Sender<Result<psionic_core::state::KeyRotation, psionic_core::state::RotationProblem>>,
+    },
     /// Leader: place and dispatch an inference request; the reply carries its
     /// placement and a receiver of its outcome, or why it was not accepted.
     SubmitInference {
@@ -128,6 +136,8 @@ pub(crate) struct Driver {
     pub state: watch::Sender<StateReport>,
     pub shutdown: watch::Receiver<bool>,
     pub requests: mpsc::Receiver<Request>,
+    /// Where the node's key is kept (made the staged one when its rotation applies).
+    pub identity_file: crate::identity_file::IdentityFile,
     /// Proposals awaiting their outcome, with when they were made.
     pub waiters: BTreeMap<ProposalId, (tokio::time::Instant, oneshot::Sender<Outcome>)>,
     /// Linearizable reads awaiting their turn.
@@ -181,6 +191,17 @@ impl Driver {
         }
         let span = self.term_span();
         self.carry_out_outputs().instrument(span).await
+    }
+
+    /// Makes the staged key the identity file's own once its rotation applied. A
+    /// failure is logged: the node goes on under the new key, and a restart takes it
+    /// again from the staged key the log names.
+    async fn keep_rotated_key(&self, key: psionic_core::PublicKey) {
+        match self.identity_file.promote(key).await {
+            Ok(true) => tracing::info!(%key, "node key rotated"),
+            Ok(false) => tracing::warn!(%key, "node key rotated to a key the identity file does not stage"),
+            Err(error) => tracing::error!(%error, "node key rotated but not kept; a restart takes it again"),
+        }
     }
 
     /// Drops the stream to a peer that turned unreachable, and again when it answers
@@ -254,6 +275,9 @@ impl Driver {
                 let _ = reply.send(self.core.transfer_leadership_to(now, to));
             }
             Request::ReplaceAdmissionTokens { token, next } => self.core.replace_admission_tokens(token, next),
+            Request::StageKey { secret_key, reply } => {
+                let _ = reply.send(self.core.stage_key(secret_key));
+            }
             Request::ReportDevices(mut report) => {
                 report.telemetry.queue_depth = self.serving.queue_depth();
                 self.core.report_devices(now, report);
@@ -361,6 +385,9 @@ impl Driver {
                 Output::Event(event) => {
                     if matches!(event, Event::Recovered { .. }) {
                         self.store.end_recovery().await?;
+                    }
+                    if let Event::KeyRotated { key } = &event {
+                        self.keep_rotated_key(*key).await;
                     }
                     self.observer.on_event(node_id, self.clock.now(), &event);
                     self.metrics.on_event(&event);

@@ -1,21 +1,25 @@
-//! The node identity file: secret key and epoch, checksummed, written atomically with
-//! owner-only permissions.
+//! The node identity file: node id, secret key, the key a pending rotation moves to,
+//! and epoch, checksummed, written atomically with owner-only permissions.
 //!
-//! Layout: `MAGIC (16) | format version (u16 LE) | secret key (32) | epoch (u64 LE) |
-//! SHA-256 of everything before (32)`. A file that is short, has another magic or
-//! version, or fails its checksum is an error naming the file; it is never replaced.
+//! Layout (format 2): `MAGIC (16) | format version (u16 LE) | node id (16) | secret key
+//! (32) | staged flag (u8) | staged secret key (32) | epoch (u64 LE) | SHA-256 of
+//! everything before (32)`. Format 1 (`MAGIC | 1 | secret key | epoch | SHA-256`, a
+//! node whose id is its key's digest) is read, and written back as format 2. A file
+//! that is short, has another magic or version, or fails its checksum is an error
+//! naming the file; it is never replaced.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use psionic_core::{NodeEpoch, NodeIdentity};
+use psionic_core::{NodeEpoch, NodeId, NodeIdentity, PublicKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::storage;
 
 const MAGIC: &[u8; 16] = b"psionic-identity";
-const FORMAT_VERSION: u16 = 1;
-const FILE_LEN: usize = 16 + 2 + 32 + 8 + 32;
+const FORMAT_VERSION: u16 = 2;
+const FILE_LEN: usize = 16 + 2 + 16 + 32 + 1 + 32 + 8 + 32;
+const FILE_LEN_FORMAT_1: usize = 16 + 2 + 32 + 8 + 32;
 
 /// The file name of the identity inside a data directory.
 pub const IDENTITY_FILE_NAME: &str = "identity";
@@ -75,6 +79,36 @@ pub enum IdentityError {
     },
 }
 
+/// What the identity file holds.
+#[derive(Clone)]
+pub struct StoredIdentity {
+    /// The node's id (the digest of its first key).
+    pub node_id: NodeId,
+    /// The secret key it speaks with.
+    pub secret_key: [u8; 32],
+    /// The secret key a pending rotation moves it to.
+    pub staged_key: Option<[u8; 32]>,
+    /// The epoch last started in.
+    pub epoch: NodeEpoch,
+}
+
+impl StoredIdentity {
+    /// The identity it speaks as.
+    pub fn identity(&self) -> NodeIdentity {
+        NodeIdentity::of_node(self.node_id, self.secret_key, self.epoch)
+    }
+}
+
+impl std::fmt::Debug for StoredIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredIdentity")
+            .field("node_id", &self.node_id)
+            .field("staged", &self.staged_key.is_some())
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A node identity on disk.
 #[derive(Debug, Clone)]
 pub struct IdentityFile {
@@ -101,19 +135,26 @@ impl IdentityFile {
                 path: self.path.clone(),
             });
         }
-        self.write(&secret_key, NodeEpoch(0)).await?;
-        Ok(NodeIdentity::new(secret_key, NodeEpoch(0)))
+        let identity = NodeIdentity::new(secret_key, NodeEpoch(0));
+        let stored = StoredIdentity {
+            node_id: identity.node_id(),
+            secret_key,
+            staged_key: None,
+            epoch: NodeEpoch(0),
+        };
+        self.write(&stored).await?;
+        Ok(identity)
     }
 
     /// Loads the identity, advances its epoch (to at least `floor`) and makes the new
     /// epoch durable before returning it: the node may speak only after this. With a
     /// floor from the wall clock ([`epoch_floor`]), a node restored from an older copy
     /// of its directory still starts in an epoch no peer has seen.
-    pub async fn load_and_advance(&self, floor: NodeEpoch) -> Result<NodeIdentity, IdentityError> {
-        let (secret_key, epoch) = self.load_raw().await?;
-        let next = epoch.next().max(floor);
-        self.write(&secret_key, next).await?;
-        Ok(NodeIdentity::new(secret_key, next))
+    pub async fn load_and_advance(&self, floor: NodeEpoch) -> Result<StoredIdentity, IdentityError> {
+        let mut stored = self.load_stored().await?;
+        stored.epoch = stored.epoch.next().max(floor);
+        self.write(&stored).await?;
+        Ok(stored)
     }
 
     /// The stored epoch: above 0 once a node has started from this directory. `None`
@@ -121,17 +162,41 @@ impl IdentityFile {
     pub async fn stored_epoch(&self) -> Result<Option<NodeEpoch>, IdentityError> {
         match self.read_bytes().await? {
             None => Ok(None),
-            Some(bytes) => decode(&self.path, &bytes).map(|(_, epoch)| Some(epoch)),
+            Some(bytes) => decode(&self.path, &bytes).map(|stored| Some(stored.epoch)),
         }
     }
 
     /// Loads the identity without changing it.
     pub async fn load(&self) -> Result<NodeIdentity, IdentityError> {
-        let (secret_key, epoch) = self.load_raw().await?;
-        Ok(NodeIdentity::new(secret_key, epoch))
+        Ok(self.load_stored().await?.identity())
     }
 
-    async fn load_raw(&self) -> Result<([u8; 32], NodeEpoch), IdentityError> {
+    /// Keeps `secret_key` durably as the key a pending rotation moves to (replacing
+    /// any staged before).
+    pub async fn stage(&self, secret_key: [u8; 32]) -> Result<(), IdentityError> {
+        let mut stored = self.load_stored().await?;
+        stored.staged_key = Some(secret_key);
+        self.write(&stored).await
+    }
+
+    /// Makes the staged key the one the node speaks with, if it is the key of
+    /// `public_key` (its rotation applied); the old secret is gone from the file.
+    pub async fn promote(&self, public_key: PublicKey) -> Result<bool, IdentityError> {
+        let mut stored = self.load_stored().await?;
+        let Some(staged) = stored.staged_key else {
+            return Ok(false);
+        };
+        if NodeIdentity::new(staged, NodeEpoch(0)).public_key().to_bytes() != public_key.0 {
+            return Ok(false);
+        }
+        stored.secret_key = staged;
+        stored.staged_key = None;
+        self.write(&stored).await?;
+        Ok(true)
+    }
+
+    /// Everything the file holds.
+    pub async fn load_stored(&self) -> Result<StoredIdentity, IdentityError> {
         let bytes = self.read_bytes().await?.ok_or_else(|| IdentityError::Missing {
             path: self.path.clone(),
         })?;
@@ -146,8 +211,8 @@ impl IdentityFile {
         })
     }
 
-    async fn write(&self, secret_key: &[u8; 32], epoch: NodeEpoch) -> Result<(), IdentityError> {
-        let bytes = encode(secret_key, epoch);
+    async fn write(&self, stored: &StoredIdentity) -> Result<(), IdentityError> {
+        let bytes = encode(stored);
         storage::write_atomic(&self.path, &bytes, true)
             .await
             .map_err(|source| IdentityError::Io {
@@ -158,44 +223,78 @@ impl IdentityFile {
     }
 }
 
-fn encode(secret_key: &[u8; 32], epoch: NodeEpoch) -> Vec<u8> {
+fn encode(stored: &StoredIdentity) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(FILE_LEN);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(secret_key);
-    bytes.extend_from_slice(&epoch.0.to_le_bytes());
+    bytes.extend_from_slice(&stored.node_id.0);
+    bytes.extend_from_slice(&stored.secret_key);
+    bytes.push(u8::from(stored.staged_key.is_some()));
+    bytes.extend_from_slice(&stored.staged_key.unwrap_or([0; 32]));
+    bytes.extend_from_slice(&stored.epoch.0.to_le_bytes());
     let checksum = Sha256::digest(&bytes);
     bytes.extend_from_slice(&checksum);
     bytes
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<([u8; 32], NodeEpoch), IdentityError> {
-    if bytes.len() != FILE_LEN {
+fn decode(path: &Path, bytes: &[u8]) -> Result<StoredIdentity, IdentityError> {
+    let version = (bytes.len() >= 18).then(|| u16::from_le_bytes([bytes[16], bytes[17]]));
+    let magic_ok = bytes.get(..16) == Some(MAGIC.as_slice());
+    let expected = match version {
+        Some(1) => FILE_LEN_FORMAT_1,
+        _ => FILE_LEN,
+    };
+    if bytes.len() != expected {
         return Err(IdentityError::WrongLength {
             path: path.to_owned(),
             len: bytes.len(),
-            expected: FILE_LEN,
+            expected,
         });
     }
-    let (content, checksum) = bytes.split_at(FILE_LEN - 32);
-    let version = u16::from_le_bytes([content[16], content[17]]);
-    let magic_ok = &content[..16] == MAGIC;
-    if !magic_ok || version != FORMAT_VERSION {
+    if !magic_ok || !matches!(version, Some(1 | FORMAT_VERSION)) {
         return Err(IdentityError::WrongFormat {
             path: path.to_owned(),
             magic_ok,
-            version,
+            version: version.unwrap_or(0),
             expected: FORMAT_VERSION,
         });
     }
+    let (content, checksum) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(content).as_slice() != checksum {
         return Err(IdentityError::ChecksumMismatch { path: path.to_owned() });
     }
-    let mut secret_key = [0u8; 32];
-    secret_key.copy_from_slice(&content[18..50]);
-    let mut epoch = [0u8; 8];
-    epoch.copy_from_slice(&content[50..58]);
-    Ok((secret_key, NodeEpoch(u64::from_le_bytes(epoch))))
+    let mut fields = Fields(&content[18..]);
+    Ok(if version == Some(1) {
+        let secret_key = fields.take::<32>();
+        StoredIdentity {
+            node_id: NodeIdentity::new(secret_key, NodeEpoch(0)).node_id(),
+            secret_key,
+            staged_key: None,
+            epoch: NodeEpoch(u64::from_le_bytes(fields.take::<8>())),
+        }
+    } else {
+        let node_id = NodeId(fields.take::<16>());
+        let secret_key = fields.take::<32>();
+        let staged = fields.take::<1>()[0] != 0;
+        let staged_key = fields.take::<32>();
+        StoredIdentity {
+            node_id,
+            secret_key,
+            staged_key: staged.then_some(staged_key),
+            epoch: NodeEpoch(u64::from_le_bytes(fields.take::<8>())),
+        }
+    })
+}
+
+/// Fixed-size fields read in order from a buffer of checked length.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (field, rest) = self.0.split_at(N);
+        self.0 = rest;
+        field.try_into().expect("split at N")
+    }
 }
 
 /// A fresh secret key from the OS (under simulation: from the seeded simulator).
@@ -215,65 +314,4 @@ pub fn epoch_floor() -> NodeEpoch {
 }
 
 #[cfg(all(test, not(madsim)))]
-mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
-
-    use super::*;
-
-    fn block_on<F: std::future::Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(future)
-    }
-
-    #[test]
-    fn epoch_advances_and_persists_on_every_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = IdentityFile::in_dir(dir.path());
-        let created = block_on(file.create([5; 32])).unwrap();
-        let first = block_on(file.load_and_advance(NodeEpoch(0))).unwrap();
-        let second = block_on(file.load_and_advance(NodeEpoch(0))).unwrap();
-        assert_eq!(created.node_id(), second.node_id());
-        assert_eq!((first.epoch(), second.epoch()), (NodeEpoch(1), NodeEpoch(2)));
-        assert_eq!(block_on(file.load()).unwrap().epoch(), NodeEpoch(2));
-        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
-
-    #[test]
-    fn init_refuses_to_replace_an_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = IdentityFile::in_dir(dir.path());
-        block_on(file.create([5; 32])).unwrap();
-        assert!(matches!(
-            block_on(file.create([6; 32])),
-            Err(IdentityError::AlreadyExists { .. })
-        ));
-    }
-
-    #[test]
-    fn corrupt_and_truncated_files_are_errors_that_name_the_file_and_are_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = IdentityFile::in_dir(dir.path());
-        block_on(file.create([5; 32])).unwrap();
-        let mut bytes = std::fs::read(file.path()).unwrap();
-        bytes[40] ^= 1;
-        std::fs::write(file.path(), &bytes).unwrap();
-        let error = block_on(file.load_and_advance(NodeEpoch(0))).unwrap_err();
-        assert!(matches!(error, IdentityError::ChecksumMismatch { .. }));
-        assert!(error.to_string().contains(&file.path().display().to_string()));
-        assert_eq!(
-            std::fs::read(file.path()).unwrap(),
-            bytes,
-            "a corrupt file is never rewritten"
-        );
-        std::fs::write(file.path(), &bytes[..30]).unwrap();
-        let error = block_on(file.load()).unwrap_err();
-        assert!(matches!(error, IdentityError::WrongLength { len: 30, .. }));
-        assert!(matches!(
-            block_on(IdentityFile::in_dir(&dir.path().join("none")).load()),
-            Err(IdentityError::Missing { .. })
-        ));
-    }
-}
+mod tests;

@@ -185,6 +185,8 @@ pub struct RunningNode {
     pub metrics: watch::Receiver<NodeMetrics>,
     /// What became of the connections to the peer-stream listener.
     pub peer_streams: Arc<stream::StreamCounters>,
+    /// Its identity file: the key it speaks with, and the one a rotation stages.
+    pub identity_file: IdentityFile,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), StoreError>>,
@@ -300,6 +302,18 @@ impl NodeClient {
             .is_ok()
     }
 
+    /// Stages the key of `secret_key` (already kept in the identity file) as this
+    /// node's next, and returns the rotation record to commit (`None`: the node
+    /// stopped).
+    pub async fn stage_key(
+        &self,
+        secret_key: [u8; 32],
+    ) -> Option<Result<psionic_core::state::KeyRotation, psionic_core::state::RotationProblem>> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::StageKey { secret_key, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// This node's status, as of now (`None`: the node stopped).
     pub async fn status(&self) -> Option<NodeStatus> {
         let (reply, answer) = oneshot::channel();
@@ -377,9 +391,10 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         source,
     })?;
     let (store, durable) = DurableStore::open(&settings.data_dir).await?;
-    let identity = identity_file
+    let stored = identity_file
         .load_and_advance(crate::identity_file::epoch_floor())
         .await?;
+    let identity = stored.identity();
     let (node_id, epoch) = (identity.node_id(), identity.epoch());
     let config = NodeConfig {
         cluster_id: ClusterId::derive(&settings.namespace, &settings.cluster_genesis),
@@ -397,6 +412,11 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     };
     let mut core = Node::new(config, settings.clock.now())?;
     core.set_mutations(settings.mutations);
+    if let Some(staged) = stored.staged_key {
+        // A rotation the log already applied is taken at once; otherwise the key
+        // stays staged until its record commits (or another is staged).
+        let _ = core.stage_key(staged);
+    }
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (metrics_out, metrics) = watch::channel(NodeMetrics::default());
     let peer_streams = Arc::new(stream::StreamCounters::default());
@@ -418,6 +438,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown: shutdown_rx,
         requests: requests_rx,
         waiters: Default::default(),
+        identity_file: identity_file.clone(),
         reads: Default::default(),
         metrics: NodeMetrics::default(),
         metrics_out,
@@ -453,6 +474,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         state,
         metrics,
         peer_streams,
+        identity_file,
         client: NodeClient { requests },
         shutdown,
         task,

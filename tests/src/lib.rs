@@ -2,6 +2,7 @@
 #![cfg(not(madsim))]
 
 pub mod cluster;
+pub mod committing;
 pub mod history;
 pub mod runbook;
 

@@ -4,78 +4,13 @@
 //! rejoins once it is given the new token.
 #![cfg(not(madsim))]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use psionic_tests::cluster::{CONVERGE, Cluster, applied};
+use psionic_tests::committing::{Client, refusals};
 use psionic_tests::runbook::{run_as_written, runbook_blocks, try_run_as_written};
-use psionic_tests::{http_post_json, wait_until};
-use serde_json::{Value, json};
-
-/// A client committing policy writes through `api` until stopped; what it saw.
-struct Client {
-    stop: Arc<AtomicBool>,
-    committed: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Client {
-    fn start(api: std::net::SocketAddr) -> Self {
-        let (stop, committed, failures) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicU64::new(0)),
-            Arc::new(Mutex::new(Vec::new())),
-        );
-        let thread = {
-            let (stop, committed, failures) = (stop.clone(), committed.clone(), failures.clone());
-            std::thread::spawn(move || {
-                for n in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let policy = json!({ "set-policy": { "name": format!("rotation-{}", n % 8), "document": [1] } });
-                    match http_post_json(api, "/v1/commands", &policy) {
-                        (200, _) => committed.fetch_add(1, Ordering::Relaxed),
-                        (code, answer) => {
-                            failures.lock().unwrap().push(format!("{code} {answer}"));
-                            0
-                        }
-                    };
-                }
-            })
-        };
-        Self {
-            stop,
-            committed,
-            failures,
-            thread,
-        }
-    }
-
-    fn committed(&self) -> u64 {
-        self.committed.load(Ordering::Relaxed)
-    }
-
-    fn await_progress(&self, what: &str) {
-        let before = self.committed();
-        wait_until(Duration::from_secs(10), what, || self.committed() > before + 5);
-    }
-
-    fn finish(self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        let failures = self.failures.lock().unwrap().clone();
-        (self.committed.load(Ordering::Relaxed), failures)
-    }
-}
-
-fn refusals(status: &Value, kind: &str) -> u64 {
-    status["refusals"][kind]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{kind} counted: {status}"))
-}
+use psionic_tests::wait_until;
+use serde_json::json;
 
 #[test]
 fn the_admission_token_is_rotated_under_load_and_a_node_left_on_the_old_one_is_refused() {

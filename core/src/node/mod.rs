@@ -378,6 +378,7 @@ impl Node {
             set_by: state.set_by.clone(),
             authorization: state.authorization().map(|(_, policy)| policy),
             admission_token: state.admission_token,
+            node_keys: state.node_keys.clone(),
         }
     }
 

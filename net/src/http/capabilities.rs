@@ -1,5 +1,6 @@
-//! `GET /v1/capabilities`: the node's capabilities, signed with its key (open, like
-//! status: it holds nothing secret and anyone may check it offline).
+//! `GET /v1/capabilities`: the node's capabilities, signed with the key its identity
+//! file holds (the one in force once a rotation applied; open, like status: it holds
+//! nothing secret and anyone may check it offline).
 
 use axum::Json;
 use axum::extract::State;
@@ -16,6 +17,13 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     };
     let (Some(status), Some(state)) = (api.client.status().await, api.client.state_report().await) else {
         return super::node_stopped();
+    };
+    let identity = match api.identity_file.load().await {
+        Ok(identity) => identity,
+        Err(error) => {
+            let body = serde_json::json!({ "outcome": "no-identity", "message": error.to_string() });
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+        }
     };
     let trust = TrustAnchors {
         bundle: source.bundle.clone(),
@@ -44,5 +52,5 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
             state_digest: state.state_digest,
         },
     };
-    Json(SignedCapabilities::sign(capabilities, &source.identity)).into_response()
+    Json(SignedCapabilities::sign(capabilities, &identity)).into_response()
 }

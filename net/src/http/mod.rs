@@ -14,6 +14,7 @@ pub mod credentials;
 mod leadership;
 mod members;
 mod metrics;
+mod node_key;
 mod reads;
 mod requests;
 mod serve;
@@ -75,8 +76,11 @@ pub struct ApiState {
     pub guarded_reads: bool,
     /// Inference requests submitted through this API.
     pub requests: RequestTable,
-    /// What `GET /v1/capabilities` signs with; none: it answers 404.
+    /// What `GET /v1/capabilities` publishes; none: it answers 404.
     pub capabilities: Option<std::sync::Arc<crate::capabilities::CapabilitySource>>,
+    /// The node's identity file: capabilities are signed with its key, a key rotation
+    /// stages the next key there.
+    pub identity_file: crate::IdentityFile,
 }
 
 impl ApiState {
@@ -91,6 +95,7 @@ impl ApiState {
             guarded_reads: false,
             requests: RequestTable::default(),
             capabilities: None,
+            identity_file: node.identity_file.clone(),
         }
     }
 
@@ -139,7 +144,9 @@ pub fn router(api: ApiState) -> Router {
     let operate = Router::new()
         .route("/v1/serving-policy", put(put_serving_policy))
         .route("/v1/leadership/transfer", post(leadership::post_transfer));
-    let admin = Router::new().route("/v1/authorization", put(put_authorization));
+    let admin = Router::new()
+        .route("/v1/authorization", put(put_authorization))
+        .route("/v1/node/key-rotation", post(node_key::post_key_rotation));
     let commands = Router::new().route("/v1/commands", post(post_command));
     let guarded_reads = Router::new()
         .route("/v1/state", get(get_state))

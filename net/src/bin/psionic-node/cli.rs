@@ -153,6 +153,16 @@ enum Command {
         /// The command as JSON; `-` reads it from standard input.
         command: String,
     },
+    /// Make a new key on a running node and print the command that rotates it to it
+    /// (JSON, for `submit -` through the leader). The node keeps the new key staged
+    /// in its identity file and moves to it when the log applies the command.
+    RotateKey {
+        #[command(flatten)]
+        operator: Operator,
+        /// File holding an operator token with the `admin` scope.
+        #[arg(long)]
+        token_file: PathBuf,
+    },
     /// Show this machine's GPUs as the CUDA driver reports them, or why CUDA is not
     /// ready (no driver, no device, driver too old). CPU work is always ready.
     Devices {
@@ -174,7 +184,8 @@ enum Command {
         /// The cluster id (32 hex digits), without a manifest.
         #[arg(long, conflicts_with = "manifest", requires = "key")]
         cluster_id: Option<String>,
-        /// A trusted node public key (64 hex digits); repeat for each.
+        /// A trusted node public key (64 hex digits), or `<node id>=<key>` for a node
+        /// whose key was rotated; repeat for each.
         #[arg(long)]
         key: Vec<String>,
         /// A voter of the term the evidence claims (node id, 32 hex digits; repeat for
@@ -200,7 +211,8 @@ enum Command {
         /// The cluster's manifest: trust its nodes' keys.
         #[arg(long)]
         manifest: Option<PathBuf>,
-        /// A trusted node public key (64 hex digits); repeat for each.
+        /// A trusted node public key (64 hex digits), or `<node id>=<key>` for a node
+        /// whose key was rotated; repeat for each.
         #[arg(long)]
         key: Vec<String>,
         /// An allowed binary SHA-256 (64 hex digits); repeat for each. None: any.
@@ -311,6 +323,7 @@ pub fn main() -> ExitCode {
             token_file,
             command,
         } => crate::client::submit(&operator, &token_file, &command),
+        Command::RotateKey { operator, token_file } => crate::client::rotate_key(&operator, &token_file),
         Command::Demo { nodes } => crate::demo::run(nodes),
         Command::VerifyCapabilities {
             file,

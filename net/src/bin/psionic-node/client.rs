@@ -28,6 +28,7 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         status["commit_index"], status["applied_index"], status["last_index"]
     );
     print_admission(&status["admission"]);
+    print_key(&status["key"]);
     println!("trust     {}", text("trust"));
     for peer in status["peers"].as_array().into_iter().flatten() {
         let trust = if peer["trust"] == status["trust"] {
@@ -43,6 +44,20 @@ pub fn status(operator: &Operator) -> Result<(), Failed> {
         );
     }
     Ok(())
+}
+
+/// The node's key, the one a rotation staged, and whether the log moved it to a key
+/// it does not hold.
+fn print_key(key: &Value) {
+    let word = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+    println!("key       {}", word(&key["current"]));
+    if !key["staged"].is_null() {
+        println!("key next  {}", word(&key["staged"]));
+    }
+    if !key["superseded_by"].is_null() {
+        let by = word(&key["superseded_by"]);
+        println!("key lost  the log moved this node to {by}, which it does not hold: every peer refuses it");
+    }
 }
 
 /// The admission tokens a trusted-LAN node holds, by their public digests.
@@ -199,6 +214,17 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
     } else {
         Err((Failure::Refused, format!("the node answered {code}: {answer}")))
     }
+}
+
+/// `rotate-key`: the node stages a new key; prints the command that rotates it.
+pub fn rotate_key(operator: &Operator, token_file: &Path) -> Result<(), Failed> {
+    let token = read_token(token_file)?;
+    let (code, answer) = exchange(operator, "POST", "/v1/node/key-rotation", Some(token.trim()), None)?;
+    if code != 200 {
+        return Err((Failure::Refused, format!("the node answered {code}: {answer}")));
+    }
+    println!("{}", answer.trim());
+    Ok(())
 }
 
 /// `trust show`: the trust anchors of the node's signed capabilities.

@@ -99,20 +99,29 @@ fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String>
     Ok((bundle, tokens))
 }
 
-/// The public keys given as `--key` (64 hex digits each), by node.
+/// The public keys given as `--key`, by node: 64 hex digits (the node whose id is
+/// the key's digest), or `<node id>=<key>` (a node whose key was rotated).
 pub fn given_keys(texts: &[String]) -> Result<BTreeMap<NodeId, VerifyingKey>, Failed> {
-    texts
-        .iter()
-        .map(|text| {
-            let key = from_hex::<32>(text.trim())
-                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-                .ok_or_else(|| {
-                    let message = format!("--key {text}: not an ed25519 public key (64 hex digits)");
-                    (Failure::Usage, message)
-                })?;
-            Ok((NodeId::from_public_key(&key), key))
-        })
-        .collect()
+    texts.iter().map(|text| given_key(text)).collect()
+}
+
+fn given_key(text: &str) -> Result<(NodeId, VerifyingKey), Failed> {
+    let usage = |what: &str| {
+        let message = format!("--key {text}: {what}");
+        (Failure::Usage, message)
+    };
+    let (node, key) = match text.trim().split_once('=') {
+        Some((node, key)) => (Some(node), key),
+        None => (None, text.trim()),
+    };
+    let key = from_hex::<32>(key)
+        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+        .ok_or_else(|| usage("not an ed25519 public key (64 hex digits, or <node id>=<key>)"))?;
+    let node = match node {
+        Some(node) => NodeId(from_hex::<16>(node).ok_or_else(|| usage("the node id is not 32 hex digits"))?),
+        None => NodeId::from_public_key(&key),
+    };
+    Ok((node, key))
 }
 
 /// Every node's public key in a (validated) manifest.
@@ -131,7 +140,8 @@ type Trusted = (ClusterId, BTreeMap<NodeId, VerifyingKey>, BTreeSet<NodeId>);
 
 fn trusted(trust: &Trust<'_>) -> Result<Trusted, Failed> {
     let usage = |message: String| (Failure::Usage, message);
-    let mut keys = given_keys(trust.keys)?;
+    let given = given_keys(trust.keys)?;
+    let mut keys = BTreeMap::new();
     let mut voters: BTreeSet<NodeId> = BTreeSet::new();
     let cluster_id = match (trust.manifest, trust.cluster_id) {
         (Some(path), _) => {
@@ -146,6 +156,8 @@ fn trusted(trust: &Trust<'_>) -> Result<Trusted, Failed> {
         ),
         (None, None) => return Err(usage("give --manifest, or --cluster-id with --key".into())),
     };
+    // A key given wins over the manifest's (a node whose key was rotated since).
+    keys.extend(given);
     if trust.manifest.is_none() {
         voters.extend(keys.keys().copied());
     }

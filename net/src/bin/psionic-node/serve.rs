@@ -174,11 +174,7 @@ async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measur
         identity.public_key().to_bytes(),
         &config.settings.consensus.allowed_binaries,
     );
-    let capability_source = CapabilitySource {
-        identity,
-        measurement,
-        bundle,
-    };
+    let capability_source = CapabilitySource { measurement, bundle };
     let _lock = lock_data_dir(data_dir)?;
     match CudaReadiness::of(psionic_cuda::probe()) {
         CudaReadiness::Ready { inventory } => {

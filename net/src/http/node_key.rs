@@ -1,0 +1,45 @@
+//! `POST /v1/node/key-rotation`: the node makes a new key, keeps it durably in its
+//! identity file as the staged key, and answers the command that rotates it (a
+//! `rotate-node-key` record signed by its key in force and the new one), to commit
+//! through the leader (`psionic-node submit ... -`). The node moves to the new key when
+//! the log applies the record; until then it speaks with the old one. Asking again
+//! stages another key (the record made before no longer rotates to a key it holds).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use psionic_core::ClusterCommand;
+use psionic_core::state::RotationProblem;
+use serde::Serialize;
+
+use super::ApiState;
+use crate::identity_file::generate_secret_key;
+
+/// The answer when no record was made.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+enum NotStaged {
+    /// The node cannot sign a record (it has not received its cluster's state).
+    Refused { refusal: RotationProblem, message: String },
+    /// The identity file could not keep the new key: nothing was staged.
+    NotKept { message: String },
+}
+
+pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
+    let secret_key = generate_secret_key();
+    if let Err(error) = api.identity_file.stage(secret_key).await {
+        let answer = NotStaged::NotKept {
+            message: error.to_string(),
+        };
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(answer)).into_response();
+    }
+    match api.client.stage_key(secret_key).await {
+        Some(Ok(rotation)) => Json(ClusterCommand::RotateNodeKey { rotation }).into_response(),
+        Some(Err(refusal)) => {
+            let message = refusal.to_string();
+            (StatusCode::CONFLICT, Json(NotStaged::Refused { refusal, message })).into_response()
+        }
+        None => super::node_stopped(),
+    }
+}

@@ -1,0 +1,102 @@
+//! The runbook's node key rotation drill, run as written on three real nodes while a
+//! client keeps committing through the leader: no command fails, the node's status
+//! shows its new key, and the node started again from a copy of its identity file
+//! made before the rotation (the old key) is refused by the others and hears nothing
+//! new, until it is given back the identity the rotation left.
+#![cfg(not(madsim))]
+
+use std::time::Duration;
+
+use psionic_tests::cluster::{CONVERGE, Cluster, applied};
+use psionic_tests::committing::{Client, refusals};
+use psionic_tests::runbook::{run_as_written, runbook_blocks};
+use psionic_tests::wait_until;
+use serde_json::Value;
+
+fn key_lines(said: &str) -> Vec<String> {
+    said.lines()
+        .filter(|line| line.starts_with("key"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn key_in_force(state: &Value, node: &str) -> Option<String> {
+    state["node_keys"][node].as_str().map(str::to_owned)
+}
+
+#[test]
+fn a_node_key_is_rotated_under_load_and_the_old_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let mut cluster = Cluster::three_voters(dir);
+    let leader = cluster.await_leader();
+    let rotated = (leader + 1) % 3;
+    let node = cluster.ids[rotated].clone();
+    let identity = cluster.data_dir(rotated).join("identity");
+    let old_identity = std::fs::read(&identity).unwrap();
+    let client = Client::start(cluster.node(leader).listening.operator_addr);
+    client.await_progress("the client commits before the rotation");
+    let blocks = runbook_blocks("## Rotate a node's key");
+    assert_eq!(blocks.len(), 2, "the drill's two steps");
+    let on_nodes = |cluster: &Cluster, block: &str| {
+        let script = block
+            .replace(
+                "127.0.0.1:7481",
+                &cluster.node(rotated).listening.operator_addr.to_string(),
+            )
+            .replace(
+                "127.0.0.1:7480",
+                &cluster.node(leader).listening.operator_addr.to_string(),
+            );
+        run_as_written(dir, &script)
+    };
+    let before = key_lines(&on_nodes(&cluster, &blocks[1]));
+    let said = on_nodes(&cluster, &blocks[0]);
+    assert!(said.contains("committed at index"), "{said}");
+    let after = key_lines(&on_nodes(&cluster, &blocks[1]));
+    assert_eq!(after.len(), 1, "one key, none staged: {after:?}");
+    assert_ne!(before, after, "the status shows the new key");
+    let new_key = after[0].split_whitespace().last().unwrap().to_owned();
+    wait_until(CONVERGE, "every node to bind the node to its new key", || {
+        (0..3).all(|index| key_in_force(&cluster.node(index).state(), &node).as_deref() == Some(new_key.as_str()))
+    });
+    assert_ne!(
+        std::fs::read(&identity).unwrap(),
+        old_identity,
+        "the identity file moved on"
+    );
+    client.await_progress("the client commits after the rotation");
+
+    // The old key, started again from a copy of the identity file: refused.
+    let current_identity = std::fs::read(&identity).unwrap();
+    cluster.stop(rotated);
+    std::fs::write(&identity, &old_identity).unwrap();
+    let refused_before = refusals(&cluster.node(leader).status(), "authentication-failed");
+    cluster.start(rotated);
+    let stale = applied(cluster.node(rotated)).0;
+    wait_until(CONVERGE, "the leader to refuse the old key", || {
+        refusals(&cluster.node(leader).status(), "authentication-failed") > refused_before + 3
+    });
+    client.await_progress("the client commits while the old key is refused");
+    assert_eq!(applied(cluster.node(rotated)).0, stale, "it hears nothing new");
+    let status = cluster.node(rotated).status();
+    assert_eq!(
+        status["key"]["superseded_by"],
+        Value::String(new_key.clone()),
+        "{status}"
+    );
+    wait_until(Duration::from_secs(10), "the status to say the key is lost", || {
+        key_lines(&on_nodes(&cluster, &blocks[1]))
+            .iter()
+            .any(|line| line.starts_with("key lost"))
+    });
+
+    // Given back the identity the rotation left, it catches up.
+    cluster.stop(rotated);
+    std::fs::write(&identity, &current_identity).unwrap();
+    cluster.start(rotated);
+    client.await_progress("the client commits after the node is back");
+    let (committed, failures) = client.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    cluster.await_converged(committed);
+}
