@@ -110,16 +110,6 @@ impl NodeId {
     pub fn to_hex(&self) -> String {
         to_hex(&self.0)
     }
-
-    /// Whether `key` speaks for this node: the key `rotated_to` names when its key was
-    /// rotated (the log's [`crate::state::ClusterState::node_keys`]), else the key
-    /// whose digest this id is.
-    pub fn is_keyed_by(&self, key: &[u8; 32], rotated_to: Option<&PublicKey>) -> bool {
-        match rotated_to {
-            Some(current) => current.0 == *key,
-            None => Self::from_key_bytes(key) == *self,
-        }
-    }
 }
 
 /// An ed25519 public key, hex in JSON.

@@ -53,5 +53,9 @@ const _: () = {
     assert!(4 * PROMPT_BYTES_MAX < HTTP_BODY_BYTES_MAX);
 };
 
+/// Most key rotations of one node the state keeps (and a hello carries), newest last:
+/// a node behind by no more rotations of a peer than these learns its key from hellos.
+pub const KEY_HISTORY_MAX: usize = 8;
+
 /// Longest operator credential id, in bytes (recorded in every entry it proposes).
 pub const CREDENTIAL_ID_LEN_MAX: usize = 64;

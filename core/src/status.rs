@@ -173,8 +173,8 @@ pub struct StateReport {
     pub authorization: Option<crate::state::AuthorizationPolicy>,
     /// The admission token the cluster cut over to (its public digest), if any.
     pub admission_token: Option<crate::digest::Digest>,
-    /// The key in force of each node whose key was rotated.
-    pub node_keys: BTreeMap<NodeId, crate::identity::PublicKey>,
+    /// The keys (in force, and retiring) of each node whose key was rotated.
+    pub node_keys: BTreeMap<NodeId, crate::state::NodeKeys>,
 }
 
 /// One member of the replicated state.

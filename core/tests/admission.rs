@@ -118,6 +118,7 @@ fn forged_hello(namespace: ClusterNamespace, cluster_id: ClusterId, schema_versi
         binary: None,
         tokens: Vec::new(),
         trust: None,
+        key_history: Vec::new(),
     });
     let mut body = Body::new(cluster_id, &identity, None, sealed, hello);
     body.schema_version = schema_version;
@@ -375,6 +376,7 @@ fn hello_from_nowhere() -> Message {
         binary: None,
         tokens: Vec::new(),
         trust: None,
+        key_history: Vec::new(),
     })
 }
 

@@ -37,6 +37,7 @@ fn hello() -> Message {
         // The harness cluster's bundle (trusted LAN, no allowlist): puppets hold the
         // token and say what honest nodes say.
         trust: Some(TrustBundle::of(&harness::config(0, 1).posture, [0; 32], &Default::default()).digest()),
+        key_history: Vec::new(),
     })
 }
 

@@ -21,8 +21,7 @@ fn next_secret(index: usize, generation: u8) -> [u8; 32] {
 }
 
 /// Stages node `index`'s next key, proposes the record on `leader`, and runs until it
-/// has an outcome; the node's config then holds the key it moves to (as its driver
-/// keeps it on [`Event::KeyRotated`]).
+/// has an outcome; then keeps the keys nodes moved to, as their drivers do.
 fn rotate(harness: &mut Harness, index: usize, leader: usize, generation: u8) -> Result<u64, ProposalRejection> {
     let secret = next_secret(index, generation);
     let rotation = harness.nodes[index]
@@ -30,12 +29,29 @@ fn rotate(harness: &mut Harness, index: usize, leader: usize, generation: u8) ->
         .expect("the node holds the cluster's genesis");
     let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
     harness.run_until_ms(harness.now.as_millis() + 3_000);
-    let outcome = harness.outcome_of(leader, id).expect("an outcome within 3 s");
-    if outcome.is_ok() {
-        let identity = &harness.configs[index].identity;
-        harness.configs[index].identity = NodeIdentity::of_node(identity.node_id(), secret, identity.epoch());
+    keep_keys(harness);
+    harness.outcome_of(leader, id).expect("an outcome within 3 s")
+}
+
+/// What each node's driver does on [`Event::KeyRotated`]: its config (the identity it
+/// restarts with) takes the key it moved to.
+fn keep_keys(harness: &mut Harness) {
+    for index in 0..harness.nodes.len() {
+        let current = harness.nodes[index].key_status().current;
+        let secret = (1..16)
+            .map(|generation| next_secret(index, generation))
+            .find(|secret| public(*secret) == current);
+        if let Some(secret) = secret {
+            let identity = &harness.configs[index].identity;
+            harness.configs[index].identity = NodeIdentity::of_node(identity.node_id(), secret, identity.epoch());
+        }
     }
-    outcome
+}
+
+/// The key node `node` is moving away from, while both are accepted.
+fn retiring(harness: &Harness, index: usize, node: psionic_core::NodeId) -> Option<PublicKey> {
+    let keys = harness.nodes[index].consensus().state().node_keys.get(&node);
+    keys.and_then(|keys| keys.retiring)
 }
 
 fn public(secret: [u8; 32]) -> PublicKey {
@@ -83,11 +99,8 @@ fn a_follower_rotates(configs: Vec<NodeConfig>, seed: u64) {
     let new = public(next_secret(follower, 1));
     let node = harness.nodes[follower].node_id();
     for index in 0..3 {
-        assert_eq!(
-            harness.nodes[index].consensus().state().node_keys.get(&node),
-            Some(&new),
-            "node {index}"
-        );
+        let keys = harness.nodes[index].consensus().state().node_keys.get(&node);
+        assert_eq!(keys.map(|keys| keys.key), Some(new), "node {index}");
     }
     let status = harness.nodes[follower].key_status();
     assert_eq!((status.current, status.staged, status.superseded_by), (new, None, None));
@@ -98,6 +111,13 @@ fn a_follower_rotates(configs: Vec<NodeConfig>, seed: u64) {
     );
     assert_ne!(old, new);
     commits_everywhere(&mut harness);
+    for index in 0..3 {
+        assert_eq!(
+            retiring(&harness, index, node),
+            None,
+            "node {index}: the old key was retired"
+        );
+    }
 
     // The old key, held by someone else: refused on every node.
     let old_identity = NodeIdentity::new([follower as u8 + 1; 32], NodeEpoch(1_000));
@@ -238,6 +258,7 @@ fn a_node_restarted_on_its_old_key_moves_to_the_staged_key_the_log_names() {
     rotate(&mut harness, follower, leader, 1).expect("the rotation commits");
     harness.configs[follower].identity = old_config_identity;
     harness.reboot(follower);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
     let new = public(next_secret(follower, 1));
     assert_eq!(harness.nodes[follower].key_status().superseded_by, Some(new));
     harness.nodes[follower].stage_key(next_secret(follower, 1)).unwrap();
@@ -267,29 +288,131 @@ fn a_follower_cut_off_through_the_leaders_rotation_catches_up_after_the_heal() {
     commits_everywhere(&mut harness);
 }
 
-/// The same, when leadership came back to the rotated node before the heal: settled
-/// as leader with a member that cannot hear it, it hands over again.
+/// A member cut off through more rotations of one voter than its hellos show cannot
+/// follow that voter's key: once that voter leads, settled, it hands over to a voter
+/// the member can hear, which serves it.
 #[test]
-fn a_rotated_leader_hands_over_while_a_member_missed_its_rotation() {
+fn a_member_behind_more_rotations_than_hellos_show_is_served_by_another_voter() {
     let mut harness = Harness::new(consensus_configs(3, 3), 49);
-    let rotated = harness.await_leader(5_000);
-    let away = (rotated + 1) % 3;
-    let others: Vec<usize> = (0..3).filter(|index| *index != away).collect();
-    harness.partition(&[away], &others);
-    rotate(&mut harness, rotated, rotated, 1).expect("the rotation commits with two of three");
-    harness.run_until_ms(harness.now.as_millis() + 2_000);
-    let successor = harness.await_leader(5_000);
-    let target = harness.nodes[rotated].node_id();
-    harness.nodes[successor]
-        .transfer_leadership_to(harness.now, Some(target))
-        .expect("the successor hands back");
-    harness.run_until_ms(harness.now.as_millis() + 200);
-    assert_eq!(
-        harness.await_leader(5_000),
-        rotated,
-        "leadership is back on the rotated node"
-    );
+    harness.await_leader(5_000);
+    let (rotated, away) = (0, 2);
+    harness.partition(&[away], &[0, 1]);
+    let rotations = psionic_core::limits::KEY_HISTORY_MAX as u8 + 1;
+    for generation in 1..=rotations {
+        let leader = harness.await_leader(5_000);
+        rotate(&mut harness, rotated, leader, generation).expect("the rotation commits with two of three");
+        harness.run_until_ms(harness.now.as_millis() + 1_000);
+    }
+    let leader = harness.await_leader(5_000);
+    if leader != rotated {
+        let target = harness.nodes[rotated].node_id();
+        harness.nodes[leader]
+            .transfer_leadership_to(harness.now, Some(target))
+            .expect("the leader hands over to the rotated voter");
+        harness.run_until_ms(harness.now.as_millis() + 200);
+    }
+    assert_eq!(harness.await_leader(5_000), rotated, "the rotated voter leads");
     harness.heal();
     harness.run_until_ms(harness.now.as_millis() + 5_000);
+    commits_everywhere(&mut harness);
+}
+
+/// A node away (cut off, then restarted in a new life) while its own rotation commits
+/// is still heard under its old key until it applies the rotation: peers accept both
+/// keys until the leader hears it under the new one and retires the old.
+#[test]
+fn a_node_away_when_its_rotation_commits_catches_up_and_moves_to_its_new_key() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 50);
+    let leader = harness.await_leader(5_000);
+    let away = (leader + 1) % 3;
+    let node = harness.nodes[away].node_id();
+    let rotation = harness.nodes[away].stage_key(next_secret(away, 1)).unwrap();
+    let others: Vec<usize> = (0..3).filter(|index| *index != away).collect();
+    harness.partition(&[away], &others);
+    let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    harness
+        .outcome_of(leader, id)
+        .expect("an outcome")
+        .expect("committed by two of three");
+    assert_eq!(
+        retiring(&harness, leader, node),
+        Some(harness.nodes[away].key_status().current)
+    );
+    harness.propose(leader, 3);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    harness.reboot(away);
+    harness.nodes[away]
+        .stage_key(next_secret(away, 1))
+        .expect("its driver stages the kept key again");
+    harness.heal();
+    commits_everywhere(&mut harness);
+    keep_keys(&mut harness);
+    assert_eq!(harness.nodes[away].key_status().current, public(next_secret(away, 1)));
+    for index in 0..3 {
+        assert_eq!(
+            retiring(&harness, index, node),
+            None,
+            "node {index}: the old key was retired"
+        );
+    }
+}
+
+/// A node stages one key at a time: asked again, it refuses another, so no record
+/// can move it to a key it no longer holds.
+#[test]
+fn a_node_refuses_to_stage_another_key_while_one_is_staged() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 51);
+    harness.await_leader(5_000);
+    let first = harness.nodes[1].stage_key(next_secret(1, 1)).unwrap();
+    let again = harness.nodes[1].stage_key(next_secret(1, 1)).unwrap();
+    assert_eq!(
+        first.new_key, again.new_key,
+        "the same key staged again gives its record"
+    );
+    assert_eq!(
+        harness.nodes[1].stage_key(next_secret(1, 2)),
+        Err(RotationProblem::AnotherKeyStaged {
+            staged: public(next_secret(1, 1))
+        })
+    );
+}
+
+/// Rotates every voter's key, one after the other, each through whoever leads then.
+fn rotate_every_voter(harness: &mut Harness, voters: &[usize]) {
+    for voter in voters {
+        let leader = harness.await_leader(5_000);
+        rotate(harness, *voter, leader, 1).expect("the rotation commits");
+        harness.run_until_ms(harness.now.as_millis() + 1_000);
+    }
+}
+
+/// A node that joins after every voter rotated its key knows only their first keys:
+/// it follows each one's rotations from its hellos, and joins.
+#[test]
+fn a_node_joins_a_cluster_whose_every_voter_rotated_its_key() {
+    let mut harness = Harness::new(consensus_configs(4, 3), 52);
+    harness.crash(3);
+    harness.await_leader(5_000);
+    rotate_every_voter(&mut harness, &[0, 1, 2]);
+    harness.reboot(3);
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    let joined = harness.nodes[3].node_id();
+    let leader = harness.await_leader(5_000);
+    assert!(harness.nodes[leader].consensus().state().is_member(joined), "admitted");
+    commits_everywhere(&mut harness);
+}
+
+/// A member cut off while every other voter rotated its key: after the heal, no voter
+/// speaks a key its log knows, and it follows them from their hellos.
+#[test]
+fn a_member_that_missed_every_other_voters_rotation_catches_up() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 53);
+    harness.await_leader(5_000);
+    harness.partition(&[2], &[0, 1]);
+    rotate_every_voter(&mut harness, &[0, 1]);
+    harness.heal();
+    // Peers dial a node that was unreachable with backoff: give them time to.
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
     commits_everywhere(&mut harness);
 }

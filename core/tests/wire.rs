@@ -102,6 +102,7 @@ fn a_message_without_detached_bytes_accepts_nothing_after_its_tag() {
         binary: None,
         tokens: Vec::new(),
         trust: None,
+        key_history: Vec::new(),
     });
     let (mut frame, ..) = sealed(hello);
     frame.push(0);

@@ -20,8 +20,12 @@ fn key_lines(said: &str) -> Vec<String> {
         .collect()
 }
 
+/// The node's key in force in a state report, once the key before it is retired.
 fn key_in_force(state: &Value, node: &str) -> Option<String> {
-    state["node_keys"][node].as_str().map(str::to_owned)
+    let keys = &state["node_keys"][node];
+    keys["retiring"]
+        .is_null()
+        .then(|| keys["key"].as_str().map(str::to_owned))?
 }
 
 #[test]
@@ -57,9 +61,11 @@ fn a_node_key_is_rotated_under_load_and_the_old_key_is_refused() {
     assert_eq!(after.len(), 1, "one key, none staged: {after:?}");
     assert_ne!(before, after, "the status shows the new key");
     let new_key = after[0].split_whitespace().last().unwrap().to_owned();
-    wait_until(CONVERGE, "every node to bind the node to its new key", || {
-        (0..3).all(|index| key_in_force(&cluster.node(index).state(), &node).as_deref() == Some(new_key.as_str()))
-    });
+    wait_until(
+        CONVERGE,
+        "every node to bind the node to its new key, the old one retired",
+        || (0..3).all(|index| key_in_force(&cluster.node(index).state(), &node).as_deref() == Some(new_key.as_str())),
+    );
     assert_ne!(
         std::fs::read(&identity).unwrap(),
         old_identity,

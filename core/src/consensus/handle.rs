@@ -93,6 +93,7 @@ impl Consensus {
             next_proposal_seq: 0,
             admission_tokens: Vec::new(),
             snapshot_anchors,
+            learned_keys: Default::default(),
             claims: Default::default(),
             trust: None,
             pending_proposals: Default::default(),

@@ -62,8 +62,8 @@ pub struct RaftLog {
     /// Indexes of the retained entries whose command changes seats (membership, voters,
     /// roles): always exactly those of `entries`.
     seat_changes: BTreeSet<u64>,
-    /// Indexes of the retained entries that rotate a node's key: always exactly those
-    /// of `entries`.
+    /// Indexes of the retained entries that rotate or retire a node's key: always
+    /// exactly those of `entries`.
     key_rotations: BTreeSet<u64>,
 }
 
@@ -72,8 +72,9 @@ fn changes_seats(entry: &Entry) -> bool {
 }
 
 fn rotates_key(entry: &Entry) -> bool {
+    use crate::state::ClusterCommand::{RetireNodeKey, RotateNodeKey};
     matches!(&*entry.payload, EntryPayload::Proposal(proposal)
-        if matches!(*proposal.command, crate::state::ClusterCommand::RotateNodeKey { .. }))
+        if matches!(*proposal.command, RotateNodeKey { .. } | RetireNodeKey { .. }))
 }
 
 impl RaftLog {
@@ -190,7 +191,8 @@ impl RaftLog {
         self.seat_changes.range(index.saturating_add(1)..).copied()
     }
 
-    /// Indexes after `index` of the retained entries that rotate a key, in order.
+    /// Indexes after `index` of the retained entries that rotate or retire a key, in
+    /// order.
     pub fn key_rotations_after(&self, index: u64) -> impl DoubleEndedIterator<Item = u64> + '_ {
         self.key_rotations.range(index.saturating_add(1)..).copied()
     }

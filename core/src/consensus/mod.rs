@@ -464,6 +464,9 @@ pub struct Consensus {
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
     /// The trust anchors the latest snapshot holds.
     pub(crate) snapshot_anchors: snapshot::SnapshotAnchors,
+    /// Peers' keys learnt from the rotations their hellos showed (at most
+    /// [`PEER_CLAIMS_MAX`] peers).
+    pub(crate) learned_keys: BTreeMap<NodeId, node_keys::LearnedKey>,
     /// What each peer last said of itself in an authenticated hello (at most
     /// [`PEER_CLAIMS_MAX`] peers).
     pub(crate) claims: BTreeMap<NodeId, PeerClaims>,

@@ -58,11 +58,12 @@ impl Consensus {
                 });
             }
         }
-        if let ClusterCommand::RotateNodeKey { rotation } = command {
-            rotation
-                .check(&self.state)
-                .map_err(|refusal| ProposalRejection::Invalid { refusal })?;
+        match command {
+            ClusterCommand::RotateNodeKey { rotation } => rotation.check(&self.state),
+            ClusterCommand::RetireNodeKey { node, key } => crate::state::check_retirement(&self.state, *node, *key),
+            _ => Ok(()),
         }
+        .map_err(|refusal| ProposalRejection::Invalid { refusal })?;
         if command.names_members() {
             let seats = checks.seats.get_or_insert_with(|| self.effective_members());
             check_command(command, &*seats).map_err(|refusal| ProposalRejection::Invalid { refusal })?;

@@ -222,7 +222,7 @@ pub(crate) struct Chunk {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SnapshotAnchors {
     admission_token: Option<crate::digest::Digest>,
-    node_keys: std::collections::BTreeMap<crate::identity::NodeId, crate::identity::PublicKey>,
+    node_keys: std::collections::BTreeMap<crate::identity::NodeId, crate::state::NodeKeys>,
 }
 
 impl SnapshotAnchors {

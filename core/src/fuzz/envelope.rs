@@ -163,6 +163,7 @@ fn message(draw: &mut Draw<'_>, namespace: &ClusterNamespace) -> Message {
             binary: None,
             tokens: Vec::new(),
             trust: None,
+            key_history: Vec::new(),
         });
     }
     if draw.bool() {

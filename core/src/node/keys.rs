@@ -3,15 +3,19 @@
 //! of every rotated peer.
 //!
 //! Invariants: frames are sealed, votes and evidence signed, under the key the applied
-//! state has in force for this node as soon as this node holds it; a staged key is
-//! also accepted for frames sealed to this node until the rotation applies; a leader
-//! whose own rotation applies hands leadership over (followers that have not applied
-//! it hear it only through the entry in their logs, and a lagging one not at all).
+//! state has in force for this node as soon as this node holds it; one key at most is
+//! staged, and frames sealed to it verify too until the rotation applies; frames to a
+//! rotated peer are sealed for its key in force (it holds that one, applied or
+//! staged); a leader whose own rotation applies hands leadership over (followers that
+//! have not applied it hear it only through the entry in their logs, and a lagging
+//! one not at all).
 
 use super::Node;
-use crate::identity::{NodeIdentity, PublicKey};
+use crate::identity::{NodeId, NodeIdentity, PublicKey};
 use crate::io::Event;
 use crate::state::{KeyRotation, RotationProblem};
+use crate::time::Instant;
+use crate::wire::{AuthFailure, DecodedFrame, Message};
 
 /// This node's keys, as its status shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,12 +33,20 @@ impl Node {
     /// Stages the key of `secret_key` as this node's next and returns the rotation
     /// record to propose (signed by the key in force and the new one). The driver
     /// keeps the secret durably before it proposes. A key the applied log already
-    /// has in force for this node is taken at once.
+    /// has in force for this node is taken at once. Staging the key already staged
+    /// gives its record again; another is refused while one is staged.
     pub fn stage_key(&mut self, secret_key: [u8; 32]) -> Result<KeyRotation, RotationProblem> {
         let current = self.authenticator.identity().clone();
         let next = current.rotated_to(secret_key);
         if next.public_key() == current.public_key() {
             return Err(RotationProblem::SameKey);
+        }
+        if let Some(staged) = self.authenticator.staged()
+            && staged.public_key() != next.public_key()
+        {
+            return Err(RotationProblem::AnotherKeyStaged {
+                staged: PublicKey(staged.public_key().to_bytes()),
+            });
         }
         let genesis = self.consensus.state().genesis.ok_or(RotationProblem::NoGenesis)?;
         let record = KeyRotation::sign(genesis, &current, &next);
@@ -56,35 +68,89 @@ impl Node {
         }
     }
 
-    /// Takes the applied state's rotated keys: peers' (frames to them are sealed for
-    /// the key in force) and this node's own (moving to the staged key it names).
+    /// Verifies `frame`'s tag. A key the applied state does not accept for the sender
+    /// is tried again as the new key of its rotation pending in the log, as the key
+    /// learnt from its hellos, or (a hello) as the key the rotations it shows lead to,
+    /// then learnt.
+    pub(super) fn verify_tag(&mut self, frame: &DecodedFrame<'_>) -> Result<(), AuthFailure> {
+        let signed = frame.signed();
+        let sender = signed.sender;
+        match self.authenticator.verify(&signed) {
+            Err(AuthFailure::KeyMismatch) => {
+                let known = [self.consensus.pending_key(sender), self.consensus.learned_key(sender)];
+                if let Some(key) = known.into_iter().flatten().find(|key| key.0 == *signed.sender_key) {
+                    return self.authenticator.verify_with(&signed, Some(&key));
+                }
+                let (Message::Hello(hello) | Message::HelloAck(hello)) = &frame.body.message else {
+                    return Err(AuthFailure::KeyMismatch);
+                };
+                let start = self
+                    .consensus
+                    .history_leads_to(sender, signed.sender_key, &hello.key_history, hello.genesis)
+                    .ok_or(AuthFailure::KeyMismatch)?;
+                let key = PublicKey(*signed.sender_key);
+                self.authenticator.verify_with(&signed, Some(&key))?;
+                self.consensus.learn_key(sender, key.0, start);
+                Ok(())
+            }
+            verified => verified,
+        }
+    }
+
+    /// The key frames to `peer` are sealed for: its key in force if the log rotated
+    /// it, else the key its last authentic frame carried.
+    pub(super) fn sealing_key_of(&self, peer: NodeId) -> Option<[u8; 32]> {
+        match self.authenticator.rotated().get(&peer) {
+            Some(keys) => Some(keys.key.0),
+            None => self.keys.get(&peer).copied(),
+        }
+    }
+
+    /// Takes the applied state's rotated keys: peers' and this node's own (moving to
+    /// the staged key it names). Cheap when nothing changed: called between frames.
     pub(super) fn sync_node_keys(&mut self) {
         let rotated = &self.consensus.state().node_keys;
         if self.authenticator.rotated() == rotated && self.authenticator.staged().is_none() {
             return;
         }
-        self.authenticator.set_rotated(rotated);
-        for (node, key) in rotated {
-            if let Some(known) = self.keys.get_mut(node) {
-                *known = key.0;
-            }
+        let own = rotated.get(&self.node_id).map(|keys| keys.key.0);
+        if self.authenticator.rotated() != rotated {
+            self.authenticator.set_rotated(rotated);
+            self.refresh_trust_bundle();
         }
-        let own = rotated.get(&self.node_id).copied();
         let staged = self
             .authenticator
             .staged()
             .map(|identity| identity.public_key().to_bytes());
-        if own.is_some_and(|own| Some(own.0) == staged) {
+        if own.is_some() && own == staged {
             self.move_to_staged_key();
         }
     }
 
-    /// Leader whose own key rotated, with a member that cannot hear it (its log stops
-    /// before the rotation): hands leadership over to a node that can serve it.
-    pub(super) fn hand_over_to_serve_the_deaf(&mut self, now: crate::time::Instant) {
-        if self.consensus.member_deaf_to_own_key(now).is_some() {
-            let _ = self.consensus.transfer_leadership(now, None);
+    /// Leader: retires the keys rotated nodes moved from once heard under the new
+    /// ones, and hands over when a member cannot hear its own rotated key.
+    pub(super) fn maintain_keys(&mut self, now: Instant) {
+        let heard = |node: NodeId| self.keys.get(&node).copied();
+        let heard: std::collections::BTreeMap<NodeId, [u8; 32]> = self
+            .consensus
+            .state()
+            .node_keys
+            .keys()
+            .filter_map(|node| heard(*node).map(|key| (*node, key)))
+            .collect();
+        self.consensus
+            .maintain_key_retirements(now, |node| heard.get(&node).copied());
+        if let Some((_, target)) = self.consensus.handover_for_deaf_member(now) {
+            let _ = self.consensus.transfer_leadership(now, Some(target));
         }
+    }
+
+    /// The trust bundle's digest from the pins in force (rotated keys replace the
+    /// configured ones) and this node's own key.
+    pub(super) fn refresh_trust_bundle(&mut self) {
+        let (posture, pins) = self.authenticator.pins();
+        let allowed = &self.consensus.config.allowed_binaries;
+        self.consensus.trust = Some(crate::trust::TrustBundle::of_pins(posture, pins, allowed).digest());
     }
 
     fn move_to_staged_key(&mut self) {
@@ -94,9 +160,7 @@ impl Node {
         let identity = self.authenticator.identity().clone();
         self.public_key = identity.public_key().to_bytes();
         self.consensus.dispatch.set_signer(identity);
-        let (posture, pins) = self.authenticator.pins();
-        let allowed = &self.consensus.config.allowed_binaries;
-        self.consensus.trust = Some(crate::trust::TrustBundle::of_pins(posture, pins, allowed).digest());
+        self.refresh_trust_bundle();
         self.push_events(vec![Event::KeyRotated {
             key: PublicKey(self.public_key),
         }]);

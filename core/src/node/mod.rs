@@ -102,9 +102,6 @@ impl Node {
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
         consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
-        let own_key = config.identity.public_key().to_bytes();
-        let bundle = crate::trust::TrustBundle::of(&config.posture, own_key, &consensus.config.allowed_binaries);
-        consensus.trust = Some(bundle.digest());
         let mut node = Self {
             authenticator: Authenticator::new(&config.posture, config.cluster_id, &config.identity),
             node_id: config.identity.node_id(),
@@ -128,6 +125,7 @@ impl Node {
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
+        node.refresh_trust_bundle();
         node.sync_node_keys();
         node.rearm_timers();
         Ok(node)
@@ -471,7 +469,7 @@ impl Node {
         self.consensus.maintain_membership(now, &waiting);
         self.consensus.maintain_readiness(now);
         self.consensus.reroute_lost_assignments(now);
-        self.hand_over_to_serve_the_deaf(now);
+        self.maintain_keys(now);
     }
 
     /// Brings the candidate ledger up to date, once this node holds the cluster's

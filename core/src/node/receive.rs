@@ -60,7 +60,11 @@ impl Node {
             .map(DecodedFrame::signed)
             .collect();
         let verified = self.authenticator.verify_batch(&signed);
+        // A frame of the batch may apply a key rotation or retirement: the frames
+        // after it are verified on their own against the keys then in force.
+        let keys_verified_under = self.authenticator.rotated().clone();
         for (from, frame) in decoded {
+            let verified = verified && self.consensus.state().node_keys == keys_verified_under;
             match frame {
                 Ok(frame) => self.on_decoded(now, from, frame, TransportClass::Stream, verified),
                 Err(refusal) => self.refuse(from, refusal),
@@ -132,22 +136,6 @@ impl Node {
         self.dispatch_message(now, from, sender, body.message, introduced);
     }
 
-    /// Verifies `frame`'s tag; a key that is not the sender's key in force is tried
-    /// again as the new key of its rotation pending in the log.
-    fn verify_tag(&mut self, frame: &DecodedFrame<'_>) -> Result<(), AuthFailure> {
-        let signed = frame.signed();
-        match self.authenticator.verify(&signed) {
-            Err(AuthFailure::KeyMismatch) => {
-                let pending = self
-                    .consensus
-                    .pending_key(signed.sender)
-                    .ok_or(AuthFailure::KeyMismatch)?;
-                self.authenticator.verify_with(&signed, Some(&pending))
-            }
-            verified => verified,
-        }
-    }
-
     /// Answers an introduction with a hello addressed to the node and life it claims:
     /// only that node can read it as authentic, and only then does it speak to us as
     /// itself. Nothing of the introduction is recorded.
@@ -213,8 +201,10 @@ impl Node {
         if sender == self.node_id {
             return Err(Refusal::OwnIdentity { sender });
         }
-        // An earlier frame of the same input may have applied a cut-over.
+        // An earlier frame of the same input may have applied a cut-over or a key
+        // rotation or retirement.
         self.authenticator.set_committed_token(self.committed_token());
+        self.sync_node_keys();
         if !verified {
             self.verify_tag(frame).map_err(|failure| match failure {
                 AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
@@ -322,6 +312,13 @@ impl Node {
             binary: self.binary,
             tokens: self.consensus.admission_tokens.clone(),
             trust: self.consensus.trust,
+            key_history: self
+                .consensus
+                .state()
+                .node_keys
+                .get(&self.node_id)
+                .map(|keys| keys.history.clone())
+                .unwrap_or_default(),
         }
     }
 

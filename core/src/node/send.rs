@@ -26,7 +26,7 @@ impl Node {
     /// Sends to `peer` at `to`, sealed for the life of it last heard; dropped when
     /// none was (its frames will introduce it).
     pub(super) fn send_addressed(&mut self, to: SocketAddr, class: TransportClass, peer: NodeId, message: Message) {
-        let (Some(key), Some(epoch)) = (self.keys.get(&peer).copied(), self.replay.epoch_of(peer)) else {
+        let (Some(key), Some(epoch)) = (self.sealing_key_of(peer), self.replay.epoch_of(peer)) else {
             return;
         };
         self.send_on(to, class, Some((Recipient { node: peer, epoch }, key)), message);

@@ -105,10 +105,32 @@ impl ClusterState {
             ClusterCommand::CutOverAdmissionToken { token } => self.admission_token = Some(*token),
             ClusterCommand::RotateNodeKey { rotation } => {
                 rotation.check(self)?;
-                self.node_keys.insert(rotation.node, rotation.new_key);
+                self.rotate_key(rotation);
+            }
+            ClusterCommand::RetireNodeKey { node, key } => {
+                super::check_retirement(self, *node, *key)?;
+                if let Some(keys) = self.node_keys.get_mut(node) {
+                    keys.retiring = None;
+                }
             }
         }
         Ok(())
+    }
+
+    fn rotate_key(&mut self, rotation: &super::KeyRotation) {
+        let keys = self.node_keys.entry(rotation.node).or_insert_with(|| super::NodeKeys {
+            key: rotation.old_key,
+            retiring: None,
+            history: Vec::new(),
+            rotations: 0,
+        });
+        keys.key = rotation.new_key;
+        keys.retiring = Some(rotation.old_key);
+        keys.rotations = keys.rotations.saturating_add(1);
+        if keys.history.len() >= crate::limits::KEY_HISTORY_MAX {
+            keys.history.remove(0);
+        }
+        keys.history.push(rotation.clone());
     }
 
     /// Records who set the fact `proposal` changed (a removed member's facts go).

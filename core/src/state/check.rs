@@ -132,6 +132,7 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
         }
         ClusterCommand::CutOverAdmissionToken { .. } => Ok(()),
         ClusterCommand::RotateNodeKey { rotation } => member(rotation.node).map(drop),
+        ClusterCommand::RetireNodeKey { .. } => Ok(()),
     }
 }
 

@@ -161,10 +161,19 @@ pub enum ClusterCommand {
         token: Digest,
     },
     /// Move a member to a new key (see [`super::KeyRotation`]): from when it is
-    /// applied, frames, votes and evidence under the old key are refused.
+    /// applied, the node speaks with the new key; the old one is accepted until a
+    /// [`ClusterCommand::RetireNodeKey`] applies.
     RotateNodeKey {
         /// The record, signed by both keys.
         rotation: super::KeyRotation,
+    },
+    /// Stop accepting `key`, the key `node` rotated from (the leader proposes it once
+    /// it heard the node under its new key).
+    RetireNodeKey {
+        /// The node.
+        node: NodeId,
+        /// The key retiring.
+        key: crate::identity::PublicKey,
     },
 }
 

@@ -26,7 +26,10 @@ pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
     ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
-pub use key_rotation::{KeyRotation, RotationKey, RotationProblem, node_key_fact, rotation_digest};
+pub use key_rotation::{
+    KeyRotation, NodeKeys, RotationKey, RotationProblem, chain_to, check_retirement, node_key_fact, retired_key_fact,
+    rotation_digest,
+};
 pub use origin::{LOCAL_CREDENTIAL, Origin, OriginKind, SetBy};
 pub use scope::Scope;
 
@@ -94,10 +97,10 @@ pub struct ClusterState {
     /// The admission token (by its public digest) the cluster cut over to: under the
     /// trusted-LAN posture, the only one accepted once applied. None: no cut-over yet.
     pub admission_token: Option<Digest>,
-    /// The key in force of each node whose key was rotated (a node absent here speaks
-    /// with the key its id is the digest of). Kept after a node is removed: its id
-    /// stays bound to its last key.
-    pub node_keys: BTreeMap<NodeId, crate::identity::PublicKey>,
+    /// The keys of each node whose key was rotated (a node absent here speaks with the
+    /// key its id is the digest of). Kept after a node is removed: its id stays bound
+    /// to its last key.
+    pub node_keys: BTreeMap<NodeId, NodeKeys>,
 }
 
 /// The nodes that serve one model as replicas, and how many must be warm.

@@ -5,7 +5,8 @@
 //! Rules: an operator's entry names its credential and the scope it used, which must
 //! be the scope its command needs, and records the authorization policy the leader
 //! had in force; the leader's own upkeep only admits listed
-//! candidates (no stream address), marks members ready and promotes them; a member's
+//! candidates (no stream address), marks members ready, promotes them and retires the
+//! key a node rotated from; a member's
 //! report (relayed by
 //! the leader) only sets that member's own backend readiness or residency.
 
@@ -98,6 +99,7 @@ impl Origin {
             Origin::Leader => match command {
                 ClusterCommand::AdmitMember { stream_addr: None, .. }
                 | ClusterCommand::PromoteVoter { .. }
+                | ClusterCommand::RetireNodeKey { .. }
                 | ClusterCommand::SetMemberStatus {
                     status: super::MemberStatus::Ready,
                     ..
@@ -174,6 +176,7 @@ impl ClusterCommand {
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
             ClusterCommand::CutOverAdmissionToken { .. } => "admission-token".to_owned(),
             ClusterCommand::RotateNodeKey { rotation } => super::node_key_fact(rotation.node),
+            ClusterCommand::RetireNodeKey { node, .. } => super::retired_key_fact(*node),
             ClusterCommand::SetPolicy { name, .. } => {
                 let mut key = String::with_capacity("policy/".len() + name.len());
                 key.push_str("policy/");

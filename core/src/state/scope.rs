@@ -52,7 +52,8 @@ impl ClusterCommand {
             | ClusterCommand::SetMemberStatus { .. }
             | ClusterCommand::SetRole { .. }
             | ClusterCommand::CutOverAdmissionToken { .. }
-            | ClusterCommand::RotateNodeKey { .. } => Scope::Admin,
+            | ClusterCommand::RotateNodeKey { .. }
+            | ClusterCommand::RetireNodeKey { .. } => Scope::Admin,
             ClusterCommand::DeclareLink { .. }
             | ClusterCommand::SetArtifactResidency { .. }
             | ClusterCommand::SetBackendReadiness { .. }

@@ -5,10 +5,11 @@
 //!   key instead, proves only that its sender holds the token, and is only answered;
 //! - configured peers: ed25519 signatures by keys pinned in configuration.
 //!
-//! Under both, a frame's key must speak for its sender id: the key the log rotated the
-//! node to ([`crate::state::ClusterState::node_keys`]), else the key pinned for it or
-//! (trusted LAN) the key its id is the digest of. The caller may name one more key
-//! for the sender: the new key of a rotation in its log not yet applied.
+//! Under both, a frame's key must speak for its sender id: for a node the log rotated
+//! ([`crate::state::ClusterState::node_keys`]), its key in force or the one retiring;
+//! else the key pinned for it or (trusted LAN) the key its id is the digest of. The
+//! caller may name one more key for the sender: the new key of a rotation in its log
+//! not yet applied.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use sha2::Sha256;
 use super::lan::{AdmissionStatus, LanKeys};
 use crate::digest::Digest;
 use crate::identity::{AdmissionToken, ClusterId, NodeId, NodeIdentity, PublicKey};
+use crate::state::NodeKeys;
 
 /// How the tag after a frame body was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -141,8 +143,8 @@ pub struct Authenticator {
     identity: NodeIdentity,
     /// The key this node's pending rotation moves to: frames sealed to it verify too.
     staged: Option<NodeIdentity>,
-    /// The key in force of each node whose key the applied log rotated.
-    rotated: BTreeMap<NodeId, PublicKey>,
+    /// The keys of each node whose key the applied log rotated.
+    rotated: BTreeMap<NodeId, NodeKeys>,
 }
 
 impl core::fmt::Debug for Authenticator {
@@ -205,12 +207,12 @@ impl Authenticator {
     }
 
     /// The applied log's rotated keys.
-    pub fn rotated(&self) -> &BTreeMap<NodeId, PublicKey> {
+    pub fn rotated(&self) -> &BTreeMap<NodeId, NodeKeys> {
         &self.rotated
     }
 
     /// Takes the applied log's rotated keys.
-    pub fn set_rotated(&mut self, rotated: &BTreeMap<NodeId, PublicKey>) {
+    pub fn set_rotated(&mut self, rotated: &BTreeMap<NodeId, NodeKeys>) {
         self.rotated.clone_from(rotated);
     }
 
@@ -223,19 +225,19 @@ impl Authenticator {
         let own = self.identity.public_key().to_bytes();
         let keys = pinned
             .iter()
-            .map(|(node, pin)| self.rotated.get(node).map_or(pin.to_bytes(), |rotated| rotated.0))
+            .map(|(node, pin)| self.rotated.get(node).map_or(pin.to_bytes(), |rotated| rotated.key.0))
             .chain([own]);
         (crate::trust::PostureKind::ConfiguredPeers, keys.collect())
     }
 
-    /// Whether `key` speaks for `sender`: rotated to, else pinned (configured peers)
-    /// or its id's digest (trusted LAN), or `pending`.
+    /// Whether `key` speaks for `sender`: rotated to or retiring, else pinned
+    /// (configured peers) or its id's digest (trusted LAN), or `pending`.
     fn speaks_for(&self, sender: NodeId, key: &[u8; 32], pending: Option<&PublicKey>) -> bool {
         if pending.is_some_and(|pending| pending.0 == *key) {
             return true;
         }
         match (self.rotated.get(&sender), &self.verification) {
-            (Some(rotated), _) => rotated.0 == *key,
+            (Some(rotated), _) => rotated.accepts(key),
             (None, Verification::Pinned(pinned)) => pinned.get(&sender).is_some_and(|pin| pin.as_bytes() == key),
             (None, Verification::Lan(_)) => NodeId::from_key_bytes(key) == sender,
         }

@@ -126,6 +126,10 @@ pub struct Hello {
     pub tokens: Vec<Digest>,
     /// The digest of the sender's trust bundle ([`crate::trust::TrustBundle`]).
     pub trust: Option<Digest>,
+    /// The sender's latest key rotations, as its state holds them, at most
+    /// [`crate::limits::KEY_HISTORY_MAX`]: a receiver whose log is behind follows them
+    /// from a key it knows to the key the frame carries.
+    pub key_history: Vec<crate::state::KeyRotation>,
 }
 
 /// Most admission token digests one hello carries: the token in force and the next.
@@ -143,6 +147,12 @@ impl Hello {
             return Err(DecodeError::TooManyItems {
                 len: self.tokens.len(),
                 max: HELLO_TOKENS_MAX,
+            });
+        }
+        if self.key_history.len() > crate::limits::KEY_HISTORY_MAX {
+            return Err(DecodeError::TooManyItems {
+                len: self.key_history.len(),
+                max: crate::limits::KEY_HISTORY_MAX,
             });
         }
         Ok(())

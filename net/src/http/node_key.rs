@@ -2,8 +2,9 @@
 //! identity file as the staged key, and answers the command that rotates it (a
 //! `rotate-node-key` record signed by its key in force and the new one), to commit
 //! through the leader (`psionic-node submit ... -`). The node moves to the new key when
-//! the log applies the record; until then it speaks with the old one. Asking again
-//! stages another key (the record made before no longer rotates to a key it holds).
+//! the log applies the record; until then it speaks with the old one. Asked again
+//! while a key is staged, it answers the record of that key: a node follows one
+//! rotation at a time.
 
 use axum::Json;
 use axum::extract::State;
@@ -27,13 +28,15 @@ enum NotStaged {
 }
 
 pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
-    let secret_key = generate_secret_key();
-    if let Err(error) = api.identity_file.stage(secret_key).await {
-        let answer = NotStaged::NotKept {
-            message: error.to_string(),
-        };
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(answer)).into_response();
-    }
+    let secret_key = match staged_or_new_key(&api).await {
+        Ok(secret_key) => secret_key,
+        Err(error) => {
+            let answer = NotStaged::NotKept {
+                message: error.to_string(),
+            };
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(answer)).into_response();
+        }
+    };
     match api.client.stage_key(secret_key).await {
         Some(Ok(rotation)) => Json(ClusterCommand::RotateNodeKey { rotation }).into_response(),
         Some(Err(refusal)) => {
@@ -42,4 +45,14 @@ pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
         }
         None => super::node_stopped(),
     }
+}
+
+/// The key the identity file already stages, or a new one, kept there first.
+async fn staged_or_new_key(api: &ApiState) -> Result<[u8; 32], crate::IdentityError> {
+    if let Some(staged) = api.identity_file.load_stored().await?.staged_key {
+        return Ok(staged);
+    }
+    let secret_key = generate_secret_key();
+    api.identity_file.stage(secret_key).await?;
+    Ok(secret_key)
 }

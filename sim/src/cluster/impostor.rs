@@ -160,6 +160,7 @@ fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Diges
             psionic_core::trust::TrustBundle::of(&settings.posture, [0; 32], &settings.consensus.allowed_binaries)
                 .digest(),
         ),
+        key_history: Vec::new(),
     })
 }
 

@@ -85,6 +85,7 @@ fn acknowledgement(sender: &psionic_core::NodeConfig, receiver: &NodeIdentity, c
             binary: None,
             tokens: Vec::new(),
             trust: None,
+            key_history: Vec::new(),
         }),
     )
 }
