@@ -179,6 +179,17 @@ impl IdentityFile {
         self.write(&stored).await
     }
 
+    /// The key the file already stages (a rotation follows one key at a time), or a
+    /// new one from the OS, kept there first.
+    pub async fn staged_or_new(&self) -> Result<[u8; 32], IdentityError> {
+        if let Some(staged) = self.load_stored().await?.staged_key {
+            return Ok(staged);
+        }
+        let secret_key = generate_secret_key();
+        self.stage(secret_key).await?;
+        Ok(secret_key)
+    }
+
     /// Makes the staged key the one the node speaks with, if it is the key of
     /// `public_key` (its rotation applied); the old secret is gone from the file.
     pub async fn promote(&self, public_key: PublicKey) -> Result<bool, IdentityError> {

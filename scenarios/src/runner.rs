@@ -48,6 +48,8 @@ pub enum Mutation {
     KeepRetiredToken,
     /// Admit candidates whatever binary they measured.
     AdmitUnattested,
+    /// Go on accepting every key a node rotated from, retired or not.
+    KeepRetiredKey,
 }
 
 impl Mutation {
@@ -67,6 +69,7 @@ impl Mutation {
             Mutation::AdmitUnlisted => "admit-unlisted",
             Mutation::KeepRetiredToken => "keep-retired-token",
             Mutation::AdmitUnattested => "admit-unattested",
+            Mutation::KeepRetiredKey => "keep-retired-key",
         }
     }
 
@@ -86,6 +89,7 @@ impl Mutation {
             admit_unlisted: self == Mutation::AdmitUnlisted,
             keep_retired_token: self == Mutation::KeepRetiredToken,
             admit_unattested: self == Mutation::AdmitUnattested,
+            keep_retired_key: self == Mutation::KeepRetiredKey,
         }
     }
 }

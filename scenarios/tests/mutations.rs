@@ -153,6 +153,26 @@ fn keeping_the_retired_token_lets_the_node_left_on_it_be_heard() {
     assert!(refusal_missed, "{:?}", report.violations);
 }
 
+/// A node that keeps accepting a key its owner rotated from hears the frame
+/// `credential-rotation` sends under it once retired: the refusal the scenario awaits
+/// never comes.
+#[test]
+fn keeping_a_retired_key_lets_a_frame_under_it_be_heard() {
+    let scenario = load("credential-rotation").unwrap();
+    let report = runner::run(&scenario, 1, Some(Mutation::KeepRetiredKey)).report;
+    assert_eq!(report.outcome, Outcome::LivenessFailure, "{:?}", report.violations);
+    let refusal_missed = report.violations.iter().any(|violation| {
+        matches!(
+            violation,
+            Violation::NotReached {
+                condition: psionic_sim::Condition::Refused { .. },
+                ..
+            }
+        )
+    });
+    assert!(refusal_missed, "{:?}", report.violations);
+}
+
 /// `join-by-runbook`'s stranger is listed for admission but runs an unapproved
 /// binary: a leader that ignores the measurement admits it.
 #[test]

@@ -69,6 +69,14 @@ pub enum Condition {
         /// Its start (1: the first).
         life: u64,
     },
+    /// Every live honest node's applied state has `node`'s key rotated at least
+    /// `rotations` times, none retiring.
+    KeyRetired {
+        /// The node.
+        node: String,
+        /// Rotations applied.
+        rotations: u64,
+    },
     /// `viewer` refused a frame from `sender` by the rule `kind`.
     Refused {
         /// Who must refuse.
@@ -335,6 +343,13 @@ pub enum NotApplied {
     NotRefused {
         /// The node.
         node: String,
+    },
+    /// A node made no key rotation record: what it said.
+    NotStaged {
+        /// The node.
+        node: String,
+        /// What it said.
+        said: String,
     },
 }
 

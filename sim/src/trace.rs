@@ -176,6 +176,19 @@ pub enum Fault {
         /// Public digests of the tokens each holds now.
         held: Vec<psionic_core::digest::Digest>,
     },
+    /// A node staged a new key (kept in its identity file) and its rotation record was
+    /// proposed through the leader.
+    NodeKeyStaged {
+        /// The node.
+        node: String,
+    },
+    /// Frames were sent as `node` under the key it rotated from, once retired.
+    RetiredKeyUsed {
+        /// The node whose retired key spoke.
+        node: String,
+        /// To whom.
+        to: String,
+    },
     /// A fresh node was started that joins through seeds, as the runbook adds one.
     AddNode {
         /// The node.

@@ -44,6 +44,7 @@ fn routes() -> Vec<(&'static str, String, Value, &'static str)> {
         ("POST", "/v1/leadership/transfer".into(), json!({}), "operate"),
         ("POST", "/v1/commands".into(), policy, "operate"),
         ("POST", "/v1/commands".into(), admit, "admin"),
+        ("POST", "/v1/node/key-rotation".into(), Value::Null, "admin"),
     ]
 }
 

@@ -52,6 +52,8 @@ pub struct Mutations {
     pub keep_retired_token: bool,
     /// Admit candidates whatever binary they measured.
     pub admit_unattested: bool,
+    /// Go on accepting every key a node rotated from, retired or not.
+    pub keep_retired_key: bool,
 }
 
 impl Consensus {

@@ -318,6 +318,8 @@ impl Node {
     /// Plants known bugs in consensus (acts in simulation builds only).
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.consensus.set_mutations(mutations);
+        let keep_retired_key = self.consensus.mutations().keep_retired_key;
+        self.authenticator.keep_retired_keys(keep_retired_key);
     }
 
     /// This node's id.

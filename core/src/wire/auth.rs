@@ -145,6 +145,8 @@ pub struct Authenticator {
     staged: Option<NodeIdentity>,
     /// The keys of each node whose key the applied log rotated.
     rotated: BTreeMap<NodeId, NodeKeys>,
+    /// A planted bug (simulation only): keys rotated from stay accepted once retired.
+    keep_retired: bool,
 }
 
 impl core::fmt::Debug for Authenticator {
@@ -172,6 +174,7 @@ impl Authenticator {
             identity: identity.clone(),
             staged: None,
             rotated: BTreeMap::new(),
+            keep_retired: false,
         }
     }
 
@@ -211,6 +214,11 @@ impl Authenticator {
         &self.rotated
     }
 
+    /// Keeps accepting retired keys (a planted bug: set only by simulation mutations).
+    pub fn keep_retired_keys(&mut self, keep: bool) {
+        self.keep_retired = keep;
+    }
+
     /// Takes the applied log's rotated keys.
     pub fn set_rotated(&mut self, rotated: &BTreeMap<NodeId, NodeKeys>) {
         self.rotated.clone_from(rotated);
@@ -237,7 +245,10 @@ impl Authenticator {
             return true;
         }
         match (self.rotated.get(&sender), &self.verification) {
-            (Some(rotated), _) => rotated.accepts(key),
+            (Some(rotated), _) => {
+                let retired = || rotated.history.iter().any(|record| record.old_key.0 == *key);
+                rotated.accepts(key) || (self.keep_retired && retired())
+            }
             (None, Verification::Pinned(pinned)) => pinned.get(&sender).is_some_and(|pin| pin.as_bytes() == key),
             (None, Verification::Lan(_)) => NodeId::from_key_bytes(key) == sender,
         }

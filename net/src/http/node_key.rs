@@ -15,7 +15,6 @@ use psionic_core::state::RotationProblem;
 use serde::Serialize;
 
 use super::ApiState;
-use crate::identity_file::generate_secret_key;
 
 /// The answer when no record was made.
 #[derive(Debug, Serialize)]
@@ -28,7 +27,7 @@ enum NotStaged {
 }
 
 pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
-    let secret_key = match staged_or_new_key(&api).await {
+    let secret_key = match api.identity_file.staged_or_new().await {
         Ok(secret_key) => secret_key,
         Err(error) => {
             let answer = NotStaged::NotKept {
@@ -45,14 +44,4 @@ pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
         }
         None => super::node_stopped(),
     }
-}
-
-/// The key the identity file already stages, or a new one, kept there first.
-async fn staged_or_new_key(api: &ApiState) -> Result<[u8; 32], crate::IdentityError> {
-    if let Some(staged) = api.identity_file.load_stored().await?.staged_key {
-        return Ok(staged);
-    }
-    let secret_key = generate_secret_key();
-    api.identity_file.stage(secret_key).await?;
-    Ok(secret_key)
 }

@@ -158,12 +158,8 @@ impl Play<'_> {
             Action::Corrupt { node, what } => self.on_disk(node, DiskAction::Damage(*what))?,
             Action::Backup { node } => self.on_disk(node, DiskAction::Backup)?,
             Action::Restore { node } => self.on_disk(node, DiskAction::Restore)?,
-            Action::Rotate {
-                what,
-                left_out,
-                within_ms,
-            } => {
-                self.rotate(*what, left_out.as_ref(), Duration::from_millis(*within_ms))
+            Action::Rotate { what, node, within_ms } => {
+                self.rotate(*what, node.as_ref(), Duration::from_millis(*within_ms), true)
                     .await?
             }
         }

@@ -29,7 +29,11 @@ impl Play<'_> {
                 return;
             };
             let lift = match fault {
-                ChaosFault::Transfer | ChaosFault::Command | ChaosFault::Membership | ChaosFault::Rotate => {
+                ChaosFault::Transfer
+                | ChaosFault::Command
+                | ChaosFault::Membership
+                | ChaosFault::Rotate
+                | ChaosFault::RotateKey => {
                     self.operate(fault).await;
                     Lift::Nothing
                 }
@@ -102,7 +106,8 @@ impl Play<'_> {
             | ChaosFault::Command
             | ChaosFault::Membership
             | ChaosFault::Impostor
-            | ChaosFault::Rotate => Lift::Nothing,
+            | ChaosFault::Rotate
+            | ChaosFault::RotateKey => Lift::Nothing,
         }
     }
 
@@ -127,7 +132,14 @@ impl Play<'_> {
                 let _ = self.command(size_bytes, within).await;
             }
             ChaosFault::Rotate => {
-                let _ = self.rotate(crate::script::Rotation::AdmissionToken, None, within).await;
+                let _ = self
+                    .rotate(crate::script::Rotation::AdmissionToken, None, within, false)
+                    .await;
+            }
+            ChaosFault::RotateKey => {
+                let _ = self
+                    .rotate(crate::script::Rotation::NodeKey, Some(&Target::Random), within, false)
+                    .await;
             }
             ChaosFault::Membership if self.cluster.live_honest().len() >= 4 && self.cluster.names().len() < 48 => {
                 let _ = self.remove(&Target::Follower, within, true).await;

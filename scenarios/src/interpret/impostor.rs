@@ -11,7 +11,7 @@ use super::Play;
 use crate::script::Target;
 
 /// How long a receiver has to refuse what an impostor sent.
-const REFUSED_WITHIN: Duration = Duration::from_millis(2_000);
+pub(super) const REFUSED_WITHIN: Duration = Duration::from_millis(2_000);
 
 impl Play<'_> {
     /// `node`'s impostor speaks to `to` (`all`: every other live genesis voter); with

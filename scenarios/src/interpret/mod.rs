@@ -43,6 +43,8 @@ struct Play<'a> {
     /// Admission token rotations committed so far (nodes added from now on hold
     /// [`crate::nodes::cluster_token`] of it).
     token_rotations: u32,
+    /// Key rotations committed so far, by node.
+    key_rotations: std::collections::BTreeMap<String, u64>,
 }
 
 /// Plays `scenario` on `cluster` to the end.
@@ -63,6 +65,7 @@ pub async fn run(scenario: &Scenario, mut cluster: SimCluster) -> Finished {
         duplication_asked: false,
         removals_asked: Default::default(),
         token_rotations: 0,
+        key_rotations: Default::default(),
     };
     let started_ms = play.cluster.now_ms();
     for step in &scenario.steps {

@@ -2,31 +2,41 @@
 
 use std::time::Duration;
 
-use psionic_core::{AdmissionToken, ClusterCommand};
-use psionic_sim::NotApplied;
+use psionic_core::{AdmissionToken, ClusterCommand, RefusalKind};
+use psionic_sim::{Condition, NotApplied};
 
 use super::Play;
 use crate::nodes::{cluster_id, cluster_token};
 use crate::script::{Rotation, Target};
 
 impl Play<'_> {
-    /// Rotates `what` on every honest node but `left_out`, committing the cut-over
-    /// through the leader within `within`.
+    /// Rotates `what` (see the step) within `within`; `check`: a node key's retired
+    /// key is then refused by every live genesis voter.
     pub(super) async fn rotate(
         &mut self,
         what: Rotation,
-        left_out: Option<&Target>,
+        node: Option<&Target>,
         within: Duration,
+        check: bool,
     ) -> Result<(), NotApplied> {
-        let left_out = left_out.map(|target| self.resolve(target, &[])).transpose()?;
-        let holders: Vec<String> = self
-            .cluster
-            .honest_members()
-            .into_iter()
-            .filter(|name| Some(name) != left_out.as_ref())
-            .collect();
+        let node = node.map(|target| self.resolve(target, &[])).transpose()?;
         match what {
-            Rotation::AdmissionToken => self.rotate_admission_token(&holders, within).await,
+            Rotation::AdmissionToken => {
+                let holders: Vec<String> = self
+                    .cluster
+                    .honest_members()
+                    .into_iter()
+                    .filter(|name| Some(name) != node.as_ref())
+                    .collect();
+                self.rotate_admission_token(&holders, within).await
+            }
+            Rotation::NodeKey => {
+                let node = match node {
+                    Some(node) => node,
+                    None => self.resolve(&Target::Random, &[])?,
+                };
+                self.rotate_node_key(&node, within, check).await
+            }
         }
     }
 
@@ -45,6 +55,42 @@ impl Play<'_> {
         };
         self.cluster.operator_command(cut_over, within).await?;
         self.token_rotations += 1;
+        Ok(())
+    }
+
+    /// `node`'s key rotated; with `check`, once the key it moved from is retired on
+    /// every live node, a frame under it goes to every live genesis voter, and each
+    /// must refuse it.
+    async fn rotate_node_key(&mut self, node: &str, within: Duration, check: bool) -> Result<(), NotApplied> {
+        let retired = self.cluster.rotate_node_key(node, within).await?;
+        let rotations = self.key_rotations.entry(node.to_owned()).or_default();
+        *rotations += 1;
+        let rotations = *rotations;
+        self.last_target = Some(node.to_owned());
+        if !check {
+            return Ok(());
+        }
+        let retired_everywhere = Condition::KeyRetired {
+            node: node.to_owned(),
+            rotations,
+        };
+        self.cluster.wait_for(retired_everywhere, within).await;
+        let sender = self.cluster.node_id(node);
+        let receivers: Vec<String> = self
+            .everyone_but(node)
+            .into_iter()
+            .filter(|name| self.cluster.is_genesis_voter(name))
+            .collect();
+        for viewer in receivers {
+            self.cluster.speak_with_retired_key(node, retired, &viewer).await;
+            let kind = RefusalKind::AuthenticationFailed;
+            self.cluster
+                .wait_for(
+                    Condition::Refused { viewer, sender, kind },
+                    super::impostor::REFUSED_WITHIN,
+                )
+                .await;
+        }
         Ok(())
     }
 }

@@ -216,17 +216,20 @@ pub enum Action {
         /// The node (stopped).
         node: Target,
     },
-    /// Rotate a credential as the runbook does, under whatever else is going on: give
-    /// every honest node but `left_out` the next admission token alongside the old
-    /// (live nodes at once, as a SIGHUP does), and commit the cut-over through the
-    /// leader within `within_ms`. The old token stays in their configurations: only
-    /// the committed cut-over keeps them from accepting it.
+    /// Rotate a credential as the runbook does, under whatever else is going on.
+    /// `admission-token`: give every honest node but `node` the next token alongside
+    /// the old (live nodes at once, as a SIGHUP does), and commit the cut-over through
+    /// the leader within `within_ms`; the old token stays in their configurations:
+    /// only the committed cut-over keeps them from accepting it. `node-key`: `node`
+    /// (a random live one if none) stages a new key and its record commits through
+    /// the leader; once the old key is retired everywhere, a frame as `node` under
+    /// it goes to every live genesis voter, and each must refuse it.
     Rotate {
         /// What is rotated.
         what: Rotation,
-        /// A node left on the old credential (refused by every other once the
-        /// cut-over is applied).
-        left_out: Option<Target>,
+        /// The node left on the old admission token (refused by every other once the
+        /// cut-over is applied), or whose key is rotated.
+        node: Option<Target>,
         /// Bound on the cut-over's commit.
         within_ms: u64,
     },
@@ -247,10 +250,12 @@ pub enum Action {
 pub enum Rotation {
     /// The trusted-LAN admission token.
     AdmissionToken,
+    /// One node's key.
+    NodeKey,
 }
 
 /// Every credential a `rotate` step can rotate.
-pub const ROTATIONS: &str = "admission-token";
+pub const ROTATIONS: &str = "admission-token, node-key";
 
 /// A node named by a step: a name, or a role resolved when the step runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -342,6 +347,9 @@ pub enum ChaosFault {
     Impostor,
     /// Rotate the admission token on every honest node (a `rotate` step).
     Rotate,
+    /// Rotate a random live node's key (a `rotate` step, without the retired-key
+    /// check).
+    RotateKey,
 }
 
 /// Every action name, as written after `do =`.
@@ -353,7 +361,7 @@ pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, 
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
      readiness-committed, requests-settled, voters";
 /// Every chaos fault name.
-pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor, rotate";
+pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor, rotate, rotate-key";
 /// Every kind of disk damage.
 pub const DAMAGES: &str = "torn-tail, bit-flip, lost-file";
 impl ChaosFault {
@@ -374,6 +382,7 @@ impl ChaosFault {
             "membership" => Self::Membership,
             "impostor" => Self::Impostor,
             "rotate" => Self::Rotate,
+            "rotate-key" => Self::RotateKey,
             _ => return None,
         })
     }

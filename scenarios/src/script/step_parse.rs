@@ -226,7 +226,7 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
                     .as_deref()
                     .ok_or(StepProblem::MissingKey { action, key: "what" })?,
             )?,
-            left_out: raw.node.is_some().then(|| node(ANY_NODE)).transpose()?,
+            node: raw.node.is_some().then(|| node(ANY_NODE)).transpose()?,
             within_ms: raw.within_ms.unwrap_or(OPERATOR_WITHIN_MS),
         },
         other => unreachable!("{other} is listed in KEYS"),
@@ -256,6 +256,7 @@ fn command_size(size_bytes: u64) -> Result<usize, StepProblem> {
 fn rotation(word: &str) -> Result<super::Rotation, StepProblem> {
     match word {
         "admission-token" => Ok(super::Rotation::AdmissionToken),
+        "node-key" => Ok(super::Rotation::NodeKey),
         other => Err(StepProblem::UnknownWord {
             what: "rotation",
             name: other.to_owned(),

@@ -114,12 +114,12 @@ fn rotate_steps_read_with_their_defaults_and_name_the_known_credentials() {
         vec![
             Action::Rotate {
                 what: Rotation::AdmissionToken,
-                left_out: None,
+                node: None,
                 within_ms: 10_000
             },
             Action::Rotate {
                 what: Rotation::AdmissionToken,
-                left_out: Some(Target::Follower),
+                node: Some(Target::Follower),
                 within_ms: 500
             },
         ]

@@ -14,6 +14,7 @@ impl SimCluster {
         match condition {
             Condition::ReadinessCommitted => return self.readiness_committed().await,
             Condition::Voters { count } => return self.voters_applied(*count).await,
+            Condition::KeyRetired { node, rotations } => return self.key_retired(node, *rotations).await,
             _ => {}
         }
         self.holds_in_views(condition)
@@ -63,7 +64,7 @@ impl SimCluster {
             Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
-            Condition::ReadinessCommitted | Condition::Voters { .. } => {
+            Condition::ReadinessCommitted | Condition::Voters { .. } | Condition::KeyRetired { .. } => {
                 unreachable!("answered from the nodes' state reports")
             }
             Condition::RequestsSettled => state.requests.ended.values().all(Option::is_some),

@@ -65,7 +65,8 @@ impl SimCluster {
         self.shared.state().invariants.unlisted.insert(identity.node_id());
         let victim_epoch = self.current_epoch(victim);
         let posing = NodeIdentity::new(self.node(victim).spec.secret_key, NodeEpoch(victim_epoch.0 + 1_000));
-        let mut sender = self.impostor_sender(&identity, to);
+        let target = self.current_identity(to).await;
+        let mut sender = self.impostor_sender(&identity, to, &target);
         let introduction = self_introduction(&self.node(to).spec.settings, self.genesis());
         let genesis = self.genesis().unwrap_or(Digest([0; 32]));
         let mut frames = vec![sender.frame(&identity, introduction)];
@@ -90,16 +91,14 @@ impl SimCluster {
         }
     }
 
-    fn impostor_sender(&self, identity: &NodeIdentity, to: &str) -> Sender {
-        let spec = &self.node(to).spec;
-        let target = NodeIdentity::new(spec.secret_key, self.current_epoch(to));
-        let settings = &spec.settings;
+    fn impostor_sender(&self, identity: &NodeIdentity, to: &str, target: &NodeIdentity) -> Sender {
+        let settings = &self.node(to).spec.settings;
         let cluster_id = ClusterId::derive(&settings.namespace, &settings.cluster_genesis);
         Sender {
             cluster_id,
             authenticator: Authenticator::new(&settings.posture, cluster_id, identity),
-            recipient: Recipient::of(&target),
-            seal: Seal::to(&target),
+            recipient: Recipient::of(target),
+            seal: Seal::to(target),
             counter: 0,
         }
     }
@@ -113,7 +112,7 @@ impl SimCluster {
     }
 
     /// The genesis of the configured voters, if the scenario configures any.
-    fn genesis(&self) -> Option<Digest> {
+    pub(super) fn genesis(&self) -> Option<Digest> {
         self.nodes
             .values()
             .map(|node| &node.spec.settings.consensus.initial_voters)
@@ -144,7 +143,7 @@ impl SimCluster {
 
 /// A hello claiming the coordinator role: it makes the impostor a candidate, which no
 /// listing names.
-fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Digest>) -> Message {
+pub(super) fn self_introduction(settings: &psionic_net::NodeSettings, genesis: Option<Digest>) -> Message {
     Message::Hello(Hello {
         namespace: settings.namespace.clone(),
         role: NodeRole::Both,

@@ -20,6 +20,7 @@ mod disk;
 mod faults;
 mod history;
 mod impostor;
+mod key_rotation;
 mod links;
 mod operator;
 mod reports;
