@@ -1,5 +1,6 @@
 //! The trust bundle: the anchors every node of a cluster configures alike (posture,
-//! the pinned keys with the node's own, the binaries admission allows). Its digest
+//! the nodes its pinned keys name with its own, the binaries admission allows). Nodes
+//! are named by id, which a key rotation keeps, so a rotation changes no bundle. Its digest
 //! travels in hellos; a candidate whose bundle differs from the leader's is not
 //! admitted (members are reported, not refused: a rolling change of configuration
 //! passes through mixed bundles). Committed anchors (the authorization policy, the
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::BinaryDigest;
 use crate::digest::{Digest, DigestKind};
+use crate::identity::NodeId;
 use crate::wire::TrustPosture;
 
 pub use crate::identity::PublicKey;
@@ -38,42 +40,32 @@ impl fmt::Display for PostureKind {
 
 /// The anchors a node runs under that every node should configure alike.
 ///
-/// Invariant: keys and binaries are sorted and distinct, so equal configurations give
+/// Invariant: nodes and binaries are sorted and distinct, so equal configurations give
 /// equal digests whatever order they were written in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustBundle {
     /// The posture.
     pub posture: PostureKind,
-    /// The pinned keys, the node's own included (configured peers; empty otherwise).
-    pub pinned_keys: Vec<PublicKey>,
+    /// The nodes whose keys are pinned, this node included (configured peers; empty
+    /// otherwise).
+    pub pinned_nodes: Vec<NodeId>,
     /// The binaries a node must run to be admitted (empty: any).
     pub allowed_binaries: Vec<BinaryDigest>,
 }
 
 impl TrustBundle {
-    /// The bundle of a node whose key is `own_key`, under `posture`, admitting
-    /// `allowed` binaries.
-    pub fn of(posture: &TrustPosture, own_key: [u8; 32], allowed: &BTreeSet<BinaryDigest>) -> Self {
-        match posture {
-            TrustPosture::TrustedLan { .. } => Self::of_pins(PostureKind::TrustedLan, [], allowed),
+    /// The bundle of node `own` under `posture`, admitting `allowed` binaries.
+    pub fn of(posture: &TrustPosture, own: NodeId, allowed: &BTreeSet<BinaryDigest>) -> Self {
+        let (posture, pinned_nodes) = match posture {
+            TrustPosture::TrustedLan { .. } => (PostureKind::TrustedLan, BTreeSet::new()),
             TrustPosture::ConfiguredPeers { peers } => {
-                let pins = peers.iter().map(|key| key.to_bytes()).chain([own_key]);
-                Self::of_pins(PostureKind::ConfiguredPeers, pins, allowed)
+                let pinned = peers.iter().map(NodeId::from_public_key).chain([own]).collect();
+                (PostureKind::ConfiguredPeers, pinned)
             }
-        }
-    }
-
-    /// The bundle of `posture` pinning `pins` (the node's own key among them),
-    /// admitting `allowed` binaries.
-    pub fn of_pins(
-        posture: PostureKind,
-        pins: impl IntoIterator<Item = [u8; 32]>,
-        allowed: &BTreeSet<BinaryDigest>,
-    ) -> Self {
-        let pinned_keys: BTreeSet<PublicKey> = pins.into_iter().map(PublicKey).collect();
+        };
         Self {
             posture,
-            pinned_keys: pinned_keys.into_iter().collect(),
+            pinned_nodes: pinned_nodes.into_iter().collect(),
             allowed_binaries: allowed.iter().copied().collect(),
         }
     }
@@ -94,13 +86,17 @@ mod tests {
         NodeIdentity::new([seed; 32], NodeEpoch(1)).public_key()
     }
 
-    /// Each node pins the others; with its own key added, every node of a consistent
+    fn id(seed: u8) -> NodeId {
+        NodeIdentity::new([seed; 32], NodeEpoch(1)).node_id()
+    }
+
+    /// Each node pins the others; with itself added, every node of a consistent
     /// cluster has the same bundle, in whatever order its file lists the keys.
     #[test]
     fn nodes_pinning_each_other_share_one_digest_and_a_changed_anchor_changes_it() {
         let of = |own: u8, others: [u8; 2], allowed: &BTreeSet<BinaryDigest>| {
             let peers = others.iter().map(|seed| key(*seed)).collect();
-            TrustBundle::of(&TrustPosture::ConfiguredPeers { peers }, key(own).to_bytes(), allowed).digest()
+            TrustBundle::of(&TrustPosture::ConfiguredPeers { peers }, id(own), allowed).digest()
         };
         let none = BTreeSet::new();
         assert_eq!(of(1, [2, 3], &none), of(2, [3, 1], &none));

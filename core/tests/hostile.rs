@@ -36,7 +36,14 @@ fn hello() -> Message {
         tokens: Vec::new(),
         // The harness cluster's bundle (trusted LAN, no allowlist): puppets hold the
         // token and say what honest nodes say.
-        trust: Some(TrustBundle::of(&harness::config(0, 1).posture, [0; 32], &Default::default()).digest()),
+        trust: Some(
+            TrustBundle::of(
+                &harness::config(0, 1).posture,
+                psionic_core::NodeId([0; 16]),
+                &Default::default(),
+            )
+            .digest(),
+        ),
         key_history: Vec::new(),
     })
 }

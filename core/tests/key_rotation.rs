@@ -388,10 +388,16 @@ fn rotate_every_voter(harness: &mut Harness, voters: &[usize]) {
 }
 
 /// A node that joins after every voter rotated its key knows only their first keys:
-/// it follows each one's rotations from its hellos, and joins.
+/// it follows each one's rotations from its hellos, and joins (under configured peers
+/// its trust bundle, which names nodes by id, still matches the leader's).
 #[test]
 fn a_node_joins_a_cluster_whose_every_voter_rotated_its_key() {
-    let mut harness = Harness::new(consensus_configs(4, 3), 52);
+    joins_after_every_voter_rotated(consensus_configs(4, 3), 52);
+    joins_after_every_voter_rotated(configured_peers(consensus_configs(4, 3)), 54);
+}
+
+fn joins_after_every_voter_rotated(configs: Vec<NodeConfig>, seed: u64) {
+    let mut harness = Harness::new(configs, seed);
     harness.crash(3);
     harness.await_leader(5_000);
     rotate_every_voter(&mut harness, &[0, 1, 2]);

@@ -55,7 +55,8 @@ impl Measurement {
 /// the log commits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustAnchors {
-    /// Posture, pinned keys (the node's own included), allowed binaries.
+    /// Posture, the nodes whose keys are pinned (the node's own included), allowed
+    /// binaries.
     pub bundle: TrustBundle,
     /// Digest of the authorization policy in force, if one is committed.
     pub authorization_policy: Option<Digest>,

@@ -116,7 +116,6 @@ impl Node {
         let own = rotated.get(&self.node_id).map(|keys| keys.key.0);
         if self.authenticator.rotated() != rotated {
             self.authenticator.set_rotated(rotated);
-            self.refresh_trust_bundle();
         }
         let staged = self
             .authenticator
@@ -145,14 +144,6 @@ impl Node {
         }
     }
 
-    /// The trust bundle's digest from the pins in force (rotated keys replace the
-    /// configured ones) and this node's own key.
-    pub(super) fn refresh_trust_bundle(&mut self) {
-        let (posture, pins) = self.authenticator.pins();
-        let allowed = &self.consensus.config.allowed_binaries;
-        self.consensus.trust = Some(crate::trust::TrustBundle::of_pins(posture, pins, allowed).digest());
-    }
-
     fn move_to_staged_key(&mut self) {
         if !self.authenticator.promote() {
             return;
@@ -160,7 +151,6 @@ impl Node {
         let identity = self.authenticator.identity().clone();
         self.public_key = identity.public_key().to_bytes();
         self.consensus.dispatch.set_signer(identity);
-        self.refresh_trust_bundle();
         self.push_events(vec![Event::KeyRotated {
             key: PublicKey(self.public_key),
         }]);

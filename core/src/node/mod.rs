@@ -102,6 +102,9 @@ impl Node {
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
         consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
+        let allowed = &consensus.config.allowed_binaries;
+        let bundle = crate::trust::TrustBundle::of(&config.posture, config.identity.node_id(), allowed);
+        consensus.trust = Some(bundle.digest());
         let mut node = Self {
             authenticator: Authenticator::new(&config.posture, config.cluster_id, &config.identity),
             node_id: config.identity.node_id(),
@@ -125,7 +128,6 @@ impl Node {
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
-        node.refresh_trust_bundle();
         node.sync_node_keys();
         node.rearm_timers();
         Ok(node)

@@ -224,20 +224,6 @@ impl Authenticator {
         self.rotated.clone_from(rotated);
     }
 
-    /// The trust bundle's posture and pinned keys: each pinned node's key in force
-    /// (rotated or configured) and this node's own.
-    pub fn pins(&self) -> (crate::trust::PostureKind, Vec<[u8; 32]>) {
-        let Verification::Pinned(pinned) = &self.verification else {
-            return (crate::trust::PostureKind::TrustedLan, Vec::new());
-        };
-        let own = self.identity.public_key().to_bytes();
-        let keys = pinned
-            .iter()
-            .map(|(node, pin)| self.rotated.get(node).map_or(pin.to_bytes(), |rotated| rotated.key.0))
-            .chain([own]);
-        (crate::trust::PostureKind::ConfiguredPeers, keys.collect())
-    }
-
     /// Whether `key` speaks for `sender`: rotated to or retiring, else pinned
     /// (configured peers) or its id's digest (trusted LAN), or `pending`.
     fn speaks_for(&self, sender: NodeId, key: &[u8; 32], pending: Option<&PublicKey>) -> bool {

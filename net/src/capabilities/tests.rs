@@ -9,7 +9,7 @@ fn document(identity: &NodeIdentity) -> Capabilities {
         peers: vec![identity.public_key()],
     };
     let trust = TrustAnchors {
-        bundle: TrustBundle::of(&posture, identity.public_key().to_bytes(), &Default::default()),
+        bundle: TrustBundle::of(&posture, identity.node_id(), &Default::default()),
         authorization_policy: None,
         admission_token: None,
     };
@@ -49,7 +49,7 @@ fn a_signed_document_verifies_and_any_edit_or_other_key_is_refused() {
     edited.capabilities.measurement.binary_sha256 = "00".repeat(32);
     assert_eq!(edited.verify(None), Err(CapabilitiesRefusal::Signature));
     let mut anchors = SignedCapabilities::sign(document(&node), &node);
-    anchors.capabilities.trust.bundle.pinned_keys.clear();
+    anchors.capabilities.trust.bundle.pinned_nodes.clear();
     let resigned = SignedCapabilities::sign(anchors.capabilities, &node);
     assert!(matches!(
         resigned.verify(None),

@@ -156,8 +156,12 @@ pub(super) fn self_introduction(settings: &psionic_net::NodeSettings, genesis: O
         // The cluster's own bundle (trusted LAN: no key in it): only the listing keeps
         // the impostor out.
         trust: Some(
-            psionic_core::trust::TrustBundle::of(&settings.posture, [0; 32], &settings.consensus.allowed_binaries)
-                .digest(),
+            psionic_core::trust::TrustBundle::of(
+                &settings.posture,
+                psionic_core::NodeId([0; 16]),
+                &settings.consensus.allowed_binaries,
+            )
+            .digest(),
         ),
         key_history: Vec::new(),
     })

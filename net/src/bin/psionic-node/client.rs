@@ -243,8 +243,8 @@ pub fn trust_show(operator: &Operator) -> Result<(), Failed> {
     println!("node          {}", word(&capabilities["node_id"]));
     let bundle = &trust["bundle"];
     println!("posture       {}", word(&bundle["posture"]));
-    for key in bundle["pinned_keys"].as_array().into_iter().flatten() {
-        println!("pinned key    {}", word(key));
+    for node in bundle["pinned_nodes"].as_array().into_iter().flatten() {
+        println!("pinned node   {}", word(node));
     }
     for binary in bundle["allowed_binaries"].as_array().into_iter().flatten() {
         println!("binary        {}", word(binary));

@@ -171,7 +171,7 @@ async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measur
         .map_err(|error| (Failure::DataDir, error.to_string()))?;
     let bundle = TrustBundle::of(
         &config.settings.posture,
-        identity.public_key().to_bytes(),
+        identity.node_id(),
         &config.settings.consensus.allowed_binaries,
     );
     let capability_source = CapabilitySource { measurement, bundle };
