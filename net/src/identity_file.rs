@@ -110,9 +110,13 @@ impl std::fmt::Debug for StoredIdentity {
 }
 
 /// A node identity on disk.
+///
+/// Invariant: every read-modify-write of the file through clones of one value is
+/// serialised (two key rotations asked at once stage one key, not one each).
 #[derive(Debug, Clone)]
 pub struct IdentityFile {
     path: PathBuf,
+    changes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl IdentityFile {
@@ -120,6 +124,7 @@ impl IdentityFile {
     pub fn in_dir(data_dir: &Path) -> Self {
         Self {
             path: data_dir.join(IDENTITY_FILE_NAME),
+            changes: Default::default(),
         }
     }
 
@@ -151,6 +156,7 @@ impl IdentityFile {
     /// floor from the wall clock ([`epoch_floor`]), a node restored from an older copy
     /// of its directory still starts in an epoch no peer has seen.
     pub async fn load_and_advance(&self, floor: NodeEpoch) -> Result<StoredIdentity, IdentityError> {
+        let _changing = self.changes.lock().await;
         let mut stored = self.load_stored().await?;
         stored.epoch = stored.epoch.next().max(floor);
         self.write(&stored).await?;
@@ -174,6 +180,11 @@ impl IdentityFile {
     /// Keeps `secret_key` durably as the key a pending rotation moves to (replacing
     /// any staged before).
     pub async fn stage(&self, secret_key: [u8; 32]) -> Result<(), IdentityError> {
+        let _changing = self.changes.lock().await;
+        self.stage_unlocked(secret_key).await
+    }
+
+    async fn stage_unlocked(&self, secret_key: [u8; 32]) -> Result<(), IdentityError> {
         let mut stored = self.load_stored().await?;
         stored.staged_key = Some(secret_key);
         self.write(&stored).await
@@ -182,17 +193,19 @@ impl IdentityFile {
     /// The key the file already stages (a rotation follows one key at a time), or a
     /// new one from the OS, kept there first.
     pub async fn staged_or_new(&self) -> Result<[u8; 32], IdentityError> {
+        let _changing = self.changes.lock().await;
         if let Some(staged) = self.load_stored().await?.staged_key {
             return Ok(staged);
         }
         let secret_key = generate_secret_key();
-        self.stage(secret_key).await?;
+        self.stage_unlocked(secret_key).await?;
         Ok(secret_key)
     }
 
     /// Makes the staged key the one the node speaks with, if it is the key of
     /// `public_key` (its rotation applied); the old secret is gone from the file.
     pub async fn promote(&self, public_key: PublicKey) -> Result<bool, IdentityError> {
+        let _changing = self.changes.lock().await;
         let mut stored = self.load_stored().await?;
         let Some(staged) = stored.staged_key else {
             return Ok(false);

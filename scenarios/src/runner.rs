@@ -50,6 +50,10 @@ pub enum Mutation {
     AdmitUnattested,
     /// Go on accepting every key a node rotated from, retired or not.
     KeepRetiredKey,
+    /// Admit candidates whatever trust bundle they said.
+    AdmitUntrusted,
+    /// Cut over to an admission token however few voters hold it.
+    CutOverWithoutQuorum,
 }
 
 impl Mutation {
@@ -70,6 +74,8 @@ impl Mutation {
             Mutation::KeepRetiredToken => "keep-retired-token",
             Mutation::AdmitUnattested => "admit-unattested",
             Mutation::KeepRetiredKey => "keep-retired-key",
+            Mutation::AdmitUntrusted => "admit-untrusted",
+            Mutation::CutOverWithoutQuorum => "cut-over-without-quorum",
         }
     }
 
@@ -90,6 +96,8 @@ impl Mutation {
             keep_retired_token: self == Mutation::KeepRetiredToken,
             admit_unattested: self == Mutation::AdmitUnattested,
             keep_retired_key: self == Mutation::KeepRetiredKey,
+            admit_untrusted: self == Mutation::AdmitUntrusted,
+            cut_over_without_quorum: self == Mutation::CutOverWithoutQuorum,
         }
     }
 }

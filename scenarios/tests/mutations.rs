@@ -153,6 +153,25 @@ fn keeping_the_retired_token_lets_the_node_left_on_it_be_heard() {
     assert!(refusal_missed, "{:?}", report.violations);
 }
 
+/// A leader that takes a cut-over to a token only it holds: `credential-rotation`
+/// first asks for one, and it must be refused.
+#[test]
+fn cutting_over_without_a_quorum_of_holders_is_caught() {
+    let scenario = load("credential-rotation").unwrap();
+    let report = runner::run(&scenario, 1, Some(Mutation::CutOverWithoutQuorum)).report;
+    assert_eq!(report.outcome, Outcome::LivenessFailure, "{:?}", report.violations);
+    let committed = report.violations.iter().any(|violation| {
+        matches!(
+            violation,
+            Violation::FaultNotApplied {
+                reason: psionic_sim::NotApplied::NotRefused { .. },
+                ..
+            }
+        )
+    });
+    assert!(committed, "{:?}", report.violations);
+}
+
 /// A node that keeps accepting a key its owner rotated from hears the frame
 /// `credential-rotation` sends under it once retired: the refusal the scenario awaits
 /// never comes.
@@ -171,6 +190,18 @@ fn keeping_a_retired_key_lets_a_frame_under_it_be_heard() {
         )
     });
     assert!(refusal_missed, "{:?}", report.violations);
+}
+
+/// `join-by-runbook`'s outsider is listed and runs the approved binary, but is
+/// configured with another trust bundle: a leader that ignores the bundle admits it.
+#[test]
+fn admitting_candidates_of_another_trust_bundle_admits_the_outsider() {
+    let (seed, violation) =
+        first_caught_in("join-by-runbook", Mutation::AdmitUntrusted).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::RefusedPeerAdmitted { .. }),
+        "seed {seed}: {violation:?}"
+    );
 }
 
 /// `join-by-runbook`'s stranger is listed for admission but runs an unapproved

@@ -339,7 +339,9 @@ pub enum NotApplied {
         /// The voter.
         to: String,
     },
-    /// A node whose data directory was damaged started anyway.
+    /// A refusal the step awaited did not come: a node whose data directory was
+    /// damaged started anyway, or a cut-over only the node's token holders could
+    /// follow committed.
     NotRefused {
         /// The node.
         node: String,

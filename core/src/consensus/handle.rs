@@ -54,6 +54,10 @@ pub struct Mutations {
     pub admit_unattested: bool,
     /// Go on accepting every key a node rotated from, retired or not.
     pub keep_retired_key: bool,
+    /// Admit candidates whatever trust bundle they said.
+    pub admit_untrusted: bool,
+    /// Take a cut-over to an admission token however few voters were heard holding it.
+    pub cut_over_without_quorum: bool,
 }
 
 impl Consensus {

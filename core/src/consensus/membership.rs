@@ -214,6 +214,7 @@ impl Consensus {
         let claims = self.claims.get(&node);
         if let (Some(ours), Some(claims)) = (self.trust, claims)
             && claims.trust != Some(ours)
+            && !self.mutations().admit_untrusted
         {
             return Err(crate::attestation::AttestationRefusal::TrustMismatch {
                 ours,

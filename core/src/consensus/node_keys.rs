@@ -33,14 +33,13 @@ pub(crate) struct LearnedKey {
 }
 
 impl Consensus {
-    /// Whether `key` speaks for `node`: the applied state accepts it, or it is
-    /// [`Self::pending_key`] or [`Self::learned_key`].
+    /// Whether `key` speaks for `node`: the applied state accepts it, or it is the new
+    /// key of a pending rotation ([`Self::pending_rotation_to`]) or the key learnt from
+    /// its hellos ([`Self::learned_key`]).
     pub(crate) fn key_speaks_for(&self, node: NodeId, key: &[u8; 32]) -> bool {
         self.state.key_speaks_for(node, key)
-            || [self.pending_key(node), self.learned_key(node)]
-                .into_iter()
-                .flatten()
-                .any(|known| known.0 == *key)
+            || self.pending_rotation_to(node, key)
+            || self.learned_key(node).is_some_and(|learned| learned.0 == *key)
     }
 
     /// The key learnt for `node` from its hello, while the applied state still accepts
@@ -50,9 +49,21 @@ impl Consensus {
         self.state.key_speaks_for(node, &learned.start.0).then_some(learned.key)
     }
 
+    /// Whether the log after the applied index holds a rotation of `node` to `key`
+    /// whose record checks against the applied state (the records are checked only
+    /// once one names `key`).
+    pub(crate) fn pending_rotation_to(&self, node: NodeId, key: &[u8; 32]) -> bool {
+        self.unapplied_key_commands().any(|command| match command {
+            ClusterCommand::RotateNodeKey { rotation } if rotation.node == node && rotation.new_key.0 == *key => {
+                rotation.check(&self.state).is_ok()
+            }
+            _ => false,
+        })
+    }
+
     /// Whether `history` (shown in `node`'s hello, of the cluster of `genesis` as the
     /// hello says when this node has none yet) leads from a key the applied state
-    /// accepts for `node` to `key`.
+    /// accepts for `node` to `key`: the key it starts from.
     pub(crate) fn history_leads_to(
         &self,
         node: NodeId,
@@ -78,18 +89,6 @@ impl Consensus {
         self.learned_keys.insert(node, learned);
     }
 
-    /// The new key of the first rotation of `node` in the log after the applied index
-    /// that checks against the applied state.
-    pub(crate) fn pending_key(&self, node: NodeId) -> Option<PublicKey> {
-        self.unapplied_key_commands()
-            .find_map(|command| match command {
-                ClusterCommand::RotateNodeKey { rotation } if rotation.node == node => Some(rotation),
-                _ => None,
-            })
-            .filter(|rotation| rotation.check(&self.state).is_ok())
-            .map(|rotation: &KeyRotation| rotation.new_key)
-    }
-
     /// The key commands (rotations, retirements) in the log after the applied index.
     fn unapplied_key_commands(&self) -> impl Iterator<Item = &ClusterCommand> {
         self.log
@@ -101,8 +100,8 @@ impl Consensus {
     }
 
     /// Leader: retires the old key of each rotated node it has heard under its new one
-    /// (`heard` gives the key a node's last authentic frame carried; this node's own is
-    /// its key in force), unless a retirement is already in the log.
+    /// (`heard` gives the key a node's last authentic frame carried, and for this node
+    /// the key it speaks with), unless a retirement is already in the log.
     pub(crate) fn maintain_key_retirements(&mut self, now: Instant, heard: impl Fn(NodeId) -> Option<[u8; 32]>) {
         if !matches!(self.role, Role::Leader(_)) {
             return;
@@ -119,7 +118,7 @@ impl Consensus {
             .node_keys
             .iter()
             .filter(|(node, keys)| {
-                let heard_new = **node == self.id || heard(**node) == Some(keys.key.0);
+                let heard_new = heard(**node) == Some(keys.key.0);
                 heard_new && !pending.contains(node)
             })
             .filter_map(|(node, keys)| keys.retiring.map(|key| (*node, key)))

@@ -70,30 +70,32 @@ impl Node {
 
     /// Verifies `frame`'s tag. A key the applied state does not accept for the sender
     /// is tried again as the new key of its rotation pending in the log, as the key
-    /// learnt from its hellos, or (a hello) as the key the rotations it shows lead to,
-    /// then learnt.
-    pub(super) fn verify_tag(&mut self, frame: &DecodedFrame<'_>) -> Result<(), AuthFailure> {
+    /// learnt from its hellos, or (an addressed hello) as the key the rotations it
+    /// shows lead to: then the key the chain started from, for the caller to learn the
+    /// key once the frame is admitted. The tag is checked before the chain.
+    pub(super) fn verify_tag(&mut self, frame: &DecodedFrame<'_>) -> Result<Option<PublicKey>, AuthFailure> {
         let signed = frame.signed();
-        let sender = signed.sender;
+        let (sender, key) = (signed.sender, PublicKey(*signed.sender_key));
         match self.authenticator.verify(&signed) {
             Err(AuthFailure::KeyMismatch) => {
-                let known = [self.consensus.pending_key(sender), self.consensus.learned_key(sender)];
-                if let Some(key) = known.into_iter().flatten().find(|key| key.0 == *signed.sender_key) {
-                    return self.authenticator.verify_with(&signed, Some(&key));
+                let learnt = self.consensus.learned_key(sender) == Some(key);
+                if learnt || self.consensus.pending_rotation_to(sender, &key.0) {
+                    return self.authenticator.verify_with(&signed, Some(&key)).map(|()| None);
                 }
                 let (Message::Hello(hello) | Message::HelloAck(hello)) = &frame.body.message else {
                     return Err(AuthFailure::KeyMismatch);
                 };
+                if !signed.addressed || hello.key_history.is_empty() {
+                    return Err(AuthFailure::KeyMismatch);
+                }
+                self.authenticator.verify_with(&signed, Some(&key))?;
                 let start = self
                     .consensus
-                    .history_leads_to(sender, signed.sender_key, &hello.key_history, hello.genesis)
+                    .history_leads_to(sender, &key.0, &hello.key_history, hello.genesis)
                     .ok_or(AuthFailure::KeyMismatch)?;
-                let key = PublicKey(*signed.sender_key);
-                self.authenticator.verify_with(&signed, Some(&key))?;
-                self.consensus.learn_key(sender, key.0, start);
-                Ok(())
+                Ok(Some(start))
             }
-            verified => verified,
+            verified => verified.map(|()| None),
         }
     }
 
@@ -129,7 +131,14 @@ impl Node {
     /// Leader: retires the keys rotated nodes moved from once heard under the new
     /// ones, and hands over when a member cannot hear its own rotated key.
     pub(super) fn maintain_keys(&mut self, now: Instant) {
-        let heard = |node: NodeId| self.keys.get(&node).copied();
+        let own = (self.node_id, self.public_key);
+        let heard = |node: NodeId| {
+            if node == own.0 {
+                Some(own.1)
+            } else {
+                self.keys.get(&node).copied()
+            }
+        };
         let heard: std::collections::BTreeMap<NodeId, [u8; 32]> = self
             .consensus
             .state()

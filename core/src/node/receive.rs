@@ -205,12 +205,14 @@ impl Node {
         // rotation or retirement.
         self.authenticator.set_committed_token(self.committed_token());
         self.sync_node_keys();
-        if !verified {
+        let learnt = if verified {
+            None
+        } else {
             self.verify_tag(frame).map_err(|failure| match failure {
                 AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
                 failure => Refusal::AuthenticationFailed { sender, failure },
-            })?;
-        }
+            })?
+        };
         if body.transport != arrived_on {
             return Err(Refusal::WrongTransport {
                 sender,
@@ -232,7 +234,8 @@ impl Node {
             });
         }
         self.check_room_for(sender)?;
-        self.replay
+        let admitted = self
+            .replay
             .admit(sender, body.sender_epoch, body.transport, body.counter)
             .map(Admitted::Addressed)
             .map_err(|refusal| match refusal {
@@ -243,7 +246,11 @@ impl Node {
                     counter,
                     highest,
                 },
-            })
+            })?;
+        if let Some(start) = learnt {
+            self.consensus.learn_key(sender, body.sender_key, start);
+        }
+        Ok(admitted)
     }
 
     /// An unaddressed frame is an introduction only as a hello on a datagram, and

@@ -208,8 +208,8 @@ impl KeyRotation {
     }
 }
 
-/// Where `history` (a node's latest rotations, oldest first) leads `node` from a key
-/// `accepted_start` takes to `key`: the start key, when the records after it are a
+/// Where `history` (a node's latest rotations, oldest first) leads `node` from the
+/// newest key `accepted_start` takes to `key`: the start key, when the records after it are a
 /// chain (each from the key the one before moved to) of signed records of `node` in
 /// the cluster of `genesis`, ending at `key`.
 pub fn chain_to(
@@ -221,7 +221,7 @@ pub fn chain_to(
 ) -> Option<PublicKey> {
     let start = history
         .iter()
-        .position(|record| record.node == node && accepted_start(&record.old_key))?;
+        .rposition(|record| record.node == node && accepted_start(&record.old_key))?;
     let chain = &history[start..];
     let linked = chain.windows(2).all(|pair| pair[0].new_key == pair[1].old_key);
     let ends = chain.last().is_some_and(|last| last.new_key == key);
@@ -257,13 +257,14 @@ fn verify(key: &PublicKey, signature: &[u8], digest: Digest, which: RotationKey)
 }
 
 impl ClusterState {
-    /// The node `key` speaks or spoke for here: one whose key was rotated to or from
-    /// it, or a node known here (member or removed) whose id is its digest.
+    /// The node `key` speaks or spoke for here: one whose key is or was it (in force,
+    /// retiring, or rotated from as far as its history goes), or a node known here
+    /// (member or removed) whose id is its digest.
     pub fn speaker_of(&self, key: &PublicKey) -> Option<NodeId> {
-        let bound = self
-            .node_keys
-            .iter()
-            .find(|(_, keys)| keys.key == *key || keys.retiring == Some(*key));
+        let spoke = |keys: &NodeKeys| {
+            keys.key == *key || keys.retiring == Some(*key) || keys.history.iter().any(|record| record.old_key == *key)
+        };
+        let bound = self.node_keys.iter().find(|(_, keys)| spoke(keys));
         if let Some((node, _)) = bound {
             return Some(*node);
         }

@@ -106,3 +106,16 @@ fn a_format_1_file_is_read_and_upgraded() {
     assert_eq!(stored.epoch, NodeEpoch(10));
     assert_eq!(std::fs::read(file.path()).unwrap().len(), FILE_LEN);
 }
+
+/// Two rotations asked at once stage one key: both answer it.
+#[test]
+fn concurrent_staging_stages_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = IdentityFile::in_dir(dir.path());
+    block_on(file.create([5; 32])).unwrap();
+    let other = file.clone();
+    let (first, second) = block_on(async { tokio::join!(file.staged_or_new(), other.staged_or_new()) });
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first, second);
+    assert_eq!(block_on(file.load_stored()).unwrap().staged_key, Some(first));
+}

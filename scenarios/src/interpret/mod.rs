@@ -163,6 +163,20 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             devices: readiness(None),
         });
     }
+    for outsider in 1..=cluster.untrusted {
+        let octet = 85 + outsider as u8;
+        let seeds = (1..=nodes as u8).map(addr).collect();
+        let mut settings = settings(octet, seeds, CLUSTER_TOKEN, consensus.clone());
+        settings.consensus.allowed_binaries.insert(UNAPPROVED_BINARY);
+        specs.push(NodeSpec {
+            name: format!("outsider{outsider}"),
+            secret_key: madsim::rand::random(),
+            settings,
+            honest: true,
+            admissible: false,
+            devices: readiness(None),
+        });
+    }
     list_strangers(&mut specs);
     specs
 }

@@ -48,6 +48,9 @@ pub struct ClusterSpec {
     /// Nodes holding the cluster's token and listed for admission but running a
     /// binary the allowlist does not name (`stranger1..`): never admitted.
     pub unattested: usize,
+    /// Nodes holding the cluster's token, listed and running the approved binary, but
+    /// configured with another trust bundle (`outsider1..`): never admitted.
+    pub untrusted: usize,
     /// Whom each node is told of at start.
     pub seeds: SeedMode,
     /// Consensus settings that differ from the defaults.

@@ -43,6 +43,8 @@ struct RawCluster {
     intruders: usize,
     #[serde(default)]
     unattested: usize,
+    #[serde(default)]
+    untrusted: usize,
     seeds: Option<String>,
     #[serde(default)]
     consensus: RawConsensus,
@@ -192,6 +194,7 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
     }
     check_range("intruders", raw.intruders as f64, 0.0, 3.0)?;
     check_range("unattested", raw.unattested as f64, 0.0, 3.0)?;
+    check_range("untrusted", raw.untrusted as f64, 0.0, 3.0)?;
     let seeds = match raw.seeds.as_deref() {
         None | Some("all") => SeedMode::All,
         Some("first") => SeedMode::First,
@@ -219,6 +222,7 @@ fn cluster_spec(raw: RawCluster) -> Result<ClusterSpec, StepProblem> {
         executors: raw.executors,
         intruders: raw.intruders,
         unattested: raw.unattested,
+        untrusted: raw.untrusted,
         seeds,
         consensus: ConsensusOverrides {
             timing: TimingOverrides {

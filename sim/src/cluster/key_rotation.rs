@@ -39,8 +39,14 @@ impl SimCluster {
             None => return Err(not_staged("the node stopped".to_owned())),
         };
         self.fault(Fault::NodeKeyStaged { node: name.to_owned() });
-        self.operator_command(ClusterCommand::RotateNodeKey { rotation }, within)
+        let committed = self
+            .operator_command(ClusterCommand::RotateNodeKey { rotation }, within)
             .await?;
+        if let Some(refusal) = committed.refusal {
+            return Err(NotApplied::NotCommitted {
+                outcome: refusal.to_string(),
+            });
+        }
         Ok(old)
     }
 

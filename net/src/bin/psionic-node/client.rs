@@ -56,7 +56,9 @@ fn print_key(key: &Value) {
     }
     if !key["superseded_by"].is_null() {
         let by = word(&key["superseded_by"]);
-        println!("key lost  the log moved this node to {by}, which it does not hold: every peer refuses it");
+        println!(
+            "key lost  the log moved this node to {by}, which it does not hold: give it back its identity file, or remove the node"
+        );
     }
 }
 
