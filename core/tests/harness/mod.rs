@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod keys;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
