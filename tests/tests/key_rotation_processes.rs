@@ -10,7 +10,7 @@ use std::time::Duration;
 use psionic_tests::cluster::{CONVERGE, Cluster, applied};
 use psionic_tests::committing::{Client, refusals};
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
-use psionic_tests::wait_until;
+use psionic_tests::{http_get, node_cli, wait_until};
 use serde_json::Value;
 
 fn key_lines(said: &str) -> Vec<String> {
@@ -26,6 +26,21 @@ fn key_in_force(state: &Value, node: &str) -> Option<String> {
     keys["retiring"]
         .is_null()
         .then(|| keys["key"].as_str().map(str::to_owned))?
+}
+
+/// The node's capabilities are signed with its new key: they verify offline given
+/// `--key <node id>=<key>`, and not under its first key (whose digest its id is).
+fn capabilities_verify_under_the_new_key(cluster: &Cluster, index: usize, new_key: &str) {
+    let (code, body) = http_get(cluster.node(index).listening.operator_addr, "/v1/capabilities");
+    assert_eq!(code, 200, "{body}");
+    let file = cluster.dir.join("rotated.capabilities.json");
+    std::fs::write(&file, body).unwrap();
+    let file = file.to_str().unwrap();
+    let trusted = format!("{}={new_key}", cluster.ids[index]);
+    let (code, said, error) = node_cli(&["verify-capabilities", file, "--key", &trusted]);
+    assert_eq!(code, 0, "{said}{error}");
+    let (code, said, _) = node_cli(&["verify-capabilities", file]);
+    assert_ne!(code, 0, "a rotated key is not the id's digest: {said}");
 }
 
 #[test]
@@ -72,6 +87,7 @@ fn a_node_key_is_rotated_under_load_and_the_old_key_is_refused() {
         "the identity file moved on"
     );
     client.await_progress("the client commits after the rotation");
+    capabilities_verify_under_the_new_key(&cluster, rotated, &new_key);
 
     // The old key, started again from a copy of the identity file: refused.
     let current_identity = std::fs::read(&identity).unwrap();
