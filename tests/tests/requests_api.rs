@@ -117,6 +117,18 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("verified  request {REQUEST_ID}")), "{out}");
+    // Who set the facts the plan used, signed with the rest: the operator made the
+    // model resident, the node reported its own readiness.
+    let residency = format!("set by    residency/{id}/{MODEL}: operator ");
+    assert!(out.contains(&residency), "{out}");
+    let readiness = format!("set by    readiness/{id}/cpu: member {id} (its own report)");
+    assert!(out.contains(&readiness), "{out}");
+    let mut reattributed = answer.clone();
+    let set_by = &mut reattributed["record"]["outcome"]["completed"]["evidence"]["context"]["provenance"]["set_by"];
+    let fact = format!("residency/{id}/{MODEL}");
+    set_by[fact.as_str()]["index"] = json!(1);
+    let (code, out) = verify(dir.path(), &reattributed, &cluster_id, &key, fence);
+    assert_eq!(code, 6, "a setter edited after signing: {out}");
     let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence + 1);
     assert_eq!(code, 6, "a newer fence is current: the coordinator was deposed: {out}");
     assert!(out.contains("fence"), "{out}");

@@ -80,7 +80,24 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
     };
     println!("prompt    {}{checked}", context.prompt_digest);
     println!("reroutes  {}", context.reroutes.len());
+    for (fact, set_by) in &context.provenance.set_by {
+        println!(
+            "set by    {fact}: {} at index {}",
+            origin_words(&set_by.origin),
+            set_by.index
+        );
+    }
     Ok(())
+}
+
+/// Who proposed a fact, in words.
+fn origin_words(origin: &psionic_core::state::Origin) -> String {
+    use psionic_core::state::Origin;
+    match origin {
+        Origin::Operator { credential, scope, .. } => format!("operator {credential} ({scope})"),
+        Origin::Leader => "the leader's upkeep".to_owned(),
+        Origin::Member { node } => format!("member {node} (its own report)"),
+    }
 }
 
 /// A bare bundle, or the answer of `GET /v1/requests/{id}` holding one with the
