@@ -30,7 +30,8 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (node, first_index, entries);
     }
 
-    /// A snapshot up to `meta.last_index` is durable; the log before it is gone.
+    /// A snapshot up to `meta.last_index` is durable; the log before it is gone (also
+    /// called at start for the snapshot a node recovered).
     fn on_snapshot_persisted(&self, node: NodeId, meta: &SnapshotMeta) {
         let _ = (node, meta);
     }

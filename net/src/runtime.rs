@@ -396,6 +396,11 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         .await?;
     let identity = stored.identity();
     let (node_id, epoch) = (identity.node_id(), identity.epoch());
+    if let Some(snapshot) = &durable.snapshot {
+        // A node stopped between making a snapshot durable and reporting it reports
+        // it now.
+        observer.on_snapshot_persisted(node_id, &snapshot.meta);
+    }
     let config = NodeConfig {
         cluster_id: ClusterId::derive(&settings.namespace, &settings.cluster_genesis),
         namespace: settings.namespace,

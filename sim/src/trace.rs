@@ -176,6 +176,14 @@ pub enum Fault {
         /// Public digests of the tokens each holds now.
         held: Vec<psionic_core::digest::Digest>,
     },
+    /// The harness's operator moved from one credential to the next (the policy
+    /// granting both, then the next alone, committed).
+    OperatorCredential {
+        /// The credential left behind.
+        from: String,
+        /// The credential now used.
+        to: String,
+    },
     /// A node staged a new key (kept in its identity file) and its rotation record was
     /// proposed through the leader.
     NodeKeyStaged {

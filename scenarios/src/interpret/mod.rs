@@ -45,6 +45,8 @@ struct Play<'a> {
     token_rotations: u32,
     /// Key rotations committed so far, by node.
     key_rotations: std::collections::BTreeMap<String, u64>,
+    /// Operator credential rotations asked so far.
+    credential_rotations: u32,
 }
 
 /// Plays `scenario` on `cluster` to the end.
@@ -66,6 +68,7 @@ pub async fn run(scenario: &Scenario, mut cluster: SimCluster) -> Finished {
         removals_asked: Default::default(),
         token_rotations: 0,
         key_rotations: Default::default(),
+        credential_rotations: 0,
     };
     let started_ms = play.cluster.now_ms();
     for step in &scenario.steps {

@@ -35,6 +35,7 @@ impl Play<'_> {
                     .collect();
                 self.rotate_admission_token(&holders, within, check).await
             }
+            Rotation::OperatorCredential => self.rotate_operator_credential(within, check).await,
             Rotation::NodeKey => {
                 let node = match node {
                     Some(node) => node,
@@ -84,6 +85,18 @@ impl Play<'_> {
             .await;
         self.cluster.operator_command(cut_over, within).await?;
         self.token_rotations += 1;
+        Ok(())
+    }
+
+    /// The operator's credential rotated; with `check`, an admin command under the old
+    /// one is then refused.
+    async fn rotate_operator_credential(&mut self, within: Duration, check: bool) -> Result<(), NotApplied> {
+        self.credential_rotations += 1;
+        let next = format!("operator-{}", self.credential_rotations);
+        let old = self.cluster.rotate_operator_credential(&next, within).await?;
+        if check {
+            self.cluster.expect_not_authorized(&old, within).await?;
+        }
         Ok(())
     }
 

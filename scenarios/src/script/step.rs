@@ -224,6 +224,10 @@ pub enum Action {
     /// (a random live one if none) stages a new key and its record commits through
     /// the leader; once the old key is retired everywhere, a frame as `node` under
     /// it goes to every live genesis voter, and each must refuse it.
+    /// `operator-credential`: the authorization policy granting the operator's next
+    /// credential alongside its current one commits, the operator moves to it, a
+    /// policy leaving the old one no `admin` commits, and an admin command under the
+    /// old one must be refused.
     Rotate {
         /// What is rotated.
         what: Rotation,
@@ -252,10 +256,12 @@ pub enum Rotation {
     AdmissionToken,
     /// One node's key.
     NodeKey,
+    /// The harness operator's credential in the authorization policy.
+    OperatorCredential,
 }
 
 /// Every credential a `rotate` step can rotate.
-pub const ROTATIONS: &str = "admission-token, node-key";
+pub const ROTATIONS: &str = "admission-token, node-key, operator-credential";
 
 /// A node named by a step: a name, or a role resolved when the step runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -257,6 +257,7 @@ fn rotation(word: &str) -> Result<super::Rotation, StepProblem> {
     match word {
         "admission-token" => Ok(super::Rotation::AdmissionToken),
         "node-key" => Ok(super::Rotation::NodeKey),
+        "operator-credential" => Ok(super::Rotation::OperatorCredential),
         other => Err(StepProblem::UnknownWord {
             what: "rotation",
             name: other.to_owned(),

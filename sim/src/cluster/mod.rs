@@ -15,6 +15,7 @@ use psionic_net::{DeviceSource, IdentityError, IdentityFile, NodeSettings};
 use tokio::sync::watch;
 
 mod conditions;
+mod credentials;
 mod devices;
 mod disk;
 mod faults;
@@ -96,6 +97,9 @@ pub struct SimCluster {
     harness: NodeHandle,
     reached: Vec<Reached>,
     faults: usize,
+    /// The credential the harness's operator commands name (the workload's stays
+    /// [`psionic_core::state::LOCAL_CREDENTIAL`]).
+    operator_credential: String,
 }
 
 impl std::fmt::Debug for SimCluster {
@@ -133,6 +137,7 @@ impl SimCluster {
             harness,
             reached: Vec::new(),
             faults: 0,
+            operator_credential: psionic_core::state::LOCAL_CREDENTIAL.to_owned(),
         }
     }
 

@@ -27,6 +27,17 @@ impl SimCluster {
         command: ClusterCommand,
         within: Duration,
     ) -> Result<Committed, NotApplied> {
+        let credential = self.operator_credential.clone();
+        self.operator_command_as(&credential, command, within).await
+    }
+
+    /// [`Self::operator_command`] under `credential`.
+    pub async fn operator_command_as(
+        &mut self,
+        credential: &str,
+        command: ClusterCommand,
+        within: Duration,
+    ) -> Result<Committed, NotApplied> {
         let deadline = tokio::time::Instant::now() + within;
         let asked = command_name(&command);
         let mut last = "no leader".to_owned();
@@ -37,7 +48,8 @@ impl SimCluster {
             };
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let place = super::history::write_of(&command).map(|write| super::history::call_write(&self.shared, write));
-            let proposed = tokio::time::timeout(remaining, client.propose(vec![command.clone()])).await;
+            let origin = psionic_core::state::Origin::operator(credential, &command);
+            let proposed = tokio::time::timeout(remaining, client.propose_as(vec![(origin, command.clone())])).await;
             if let (Some(place), Ok(answer)) = (place, &proposed) {
                 super::history::answer_write(&self.shared, place, answer);
             }

@@ -64,9 +64,14 @@ impl LogModels {
     }
 
     /// `node` persisted a snapshot: the log up to its last index is folded into it.
-    /// `known_chain` is the chain another node holds at that (index, term), if any.
+    /// `known_chain` is the chain another node holds at that (index, term), if any. A
+    /// snapshot no newer than the one the model holds changes nothing (a node reports
+    /// the snapshot it recovered at start, usually one already reported).
     pub fn snapshotted(&mut self, node: &str, meta: &SnapshotMeta, known_chain: Option<Chain>) {
         let model = self.nodes.entry(node.to_owned()).or_default();
+        if meta.last_index <= model.base.0 {
+            return;
+        }
         let own = model.at(meta.last_index).filter(|(term, _)| *term == meta.last_term);
         let base_chain = own.map(|(_, chain)| chain).or(known_chain).unwrap_or_else(|| {
             let mut hasher = Sha256::new();

@@ -153,3 +153,35 @@ fn an_unlisted_token_holder_may_be_listed_but_not_admitted() {
         "{found:?}"
     );
 }
+
+fn snapshot_at(last_index: u64, last_term: u64) -> psionic_core::consensus::SnapshotMeta {
+    psionic_core::consensus::SnapshotMeta {
+        last_index,
+        last_term,
+        size_bytes: 0,
+        digest: psionic_core::Digest([0; 32]),
+        state_digest: psionic_core::Digest([0; 32]),
+        state_schema: psionic_core::state::STATE_SCHEMA_VERSION,
+        genesis: None,
+    }
+}
+
+/// A node reports at start the snapshot it recovered: one already reported changes
+/// nothing (the entries after it stay in the model), and one the model missed (the
+/// node stopped before reporting it) is taken, so what it appends next matches.
+#[test]
+fn a_snapshot_reported_again_at_start_keeps_the_log_and_a_missed_one_is_taken() {
+    let mut invariants = Invariants::default();
+    let log = [noop(1, 1, 1), noop(2, 1, 1), noop(3, 1, 1), noop(4, 1, 1)];
+    invariants.log_persisted("n1", 0, 1, &log);
+    let mut whole = log.to_vec();
+    whole.push(noop(5, 1, 1));
+    invariants.log_persisted("n2", 0, 1, &whole);
+    invariants.snapshot_persisted("n1", &snapshot_at(2, 1));
+    invariants.snapshot_persisted("n1", &snapshot_at(2, 1));
+    let appended = invariants.log_persisted("n1", 1, 5, &[noop(5, 1, 1)]);
+    assert!(appended.is_empty(), "{appended:?}");
+    invariants.snapshot_persisted("n3", &snapshot_at(4, 1));
+    let caught_up = invariants.log_persisted("n3", 2, 5, &[noop(5, 1, 1)]);
+    assert!(caught_up.is_empty(), "{caught_up:?}");
+}
