@@ -157,4 +157,14 @@ fn each_route_answers_only_credentials_holding_its_scope() {
     );
     let (code, answer) = call(api, ("POST", "/v1/commands", &policy), Some(OPERATOR_TOKEN));
     assert_eq!(code, 200, "the policy grants the operator token: {answer}");
+    // The entry records the authorization policy it was taken under.
+    let read_state = ("GET", "/v1/state", &Value::Null);
+    let (_, answer) = call(api, read_state, Some(&token("ci-reader")));
+    let state: Value = serde_json::from_str(&answer).unwrap();
+    let in_force = &state["policies"]["authorization"];
+    assert!(in_force.is_string(), "{answer}");
+    assert_eq!(
+        state["set_by"]["policy/q"]["origin"]["operator"]["policy"], *in_force,
+        "{answer}"
+    );
 }
