@@ -13,8 +13,7 @@ use psionic_core::dispatch::{
     ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use psionic_core::plan::{
-    HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason, SERVING_POLICY_NAME,
-    ServingPolicy,
+    HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason, ServingPolicy,
 };
 use psionic_core::state::Residency;
 use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
@@ -445,10 +444,7 @@ fn one_request_running(
     let executor = (leader + 1) % 3;
     let now = harness.now;
     harness.nodes[executor].report_devices(now, report(79));
-    let serving = ClusterCommand::SetPolicy {
-        name: SERVING_POLICY_NAME.into(),
-        document: policy.to_document(),
-    };
+    let serving = ClusterCommand::SetServingPolicy { policy };
     harness.nodes[leader].propose(now, serving);
     harness.run_until_ms(harness.now.as_millis() + 300);
     harness.nodes[leader].submit_request(harness.now, request(seq)).unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use psionic_core::consensus::{Authority, Decision};
 use psionic_core::dispatch::{Assignment, ExecutionReport, RequestOutcome};
-use psionic_core::plan::{ExecutionTopologyPlan, SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::plan::{ExecutionTopologyPlan, ServingPolicy};
 use psionic_core::state::ClusterState;
 use psionic_core::{Digest, Event, NodeId, RequestId};
 use tokio::sync::{mpsc, oneshot};
@@ -42,8 +42,8 @@ pub(crate) struct Serving {
     completed: BTreeMap<RequestId, Completed>,
     /// The leader last seen.
     leader: Option<NodeId>,
-    /// Digest of the serving-policy document the host runs under (none: defaults).
-    policy: Option<Digest>,
+    /// The serving policy the host runs under (none: not set yet).
+    policy: Option<ServingPolicy>,
 }
 
 impl Serving {
@@ -60,18 +60,13 @@ impl Serving {
         }
     }
 
-    /// Runs the host under the serving policy `state` records, when it changed. A
-    /// document that does not decode leaves the defaults (and is logged).
+    /// Runs the host under the serving policy `state` has in force, when it changed.
     pub fn follow_policy(&mut self, state: &ClusterState) {
-        let recorded = state.policies.get(SERVING_POLICY_NAME).map(|document| document.digest);
-        if recorded == self.policy {
+        let policy = ServingPolicy::from_state(state);
+        if Some(policy) == self.policy {
             return;
         }
-        self.policy = recorded;
-        let policy = ServingPolicy::from_state(state).unwrap_or_else(|error| {
-            tracing::warn!(%error, "serving policy ignored; running under the defaults");
-            ServingPolicy::default()
-        });
+        self.policy = Some(policy);
         self.host.set_policy(policy);
     }
 

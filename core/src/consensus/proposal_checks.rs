@@ -115,6 +115,9 @@ impl Consensus {
 impl ClusterCommand {
     /// Whether the command's checks read the membership.
     pub fn names_members(&self) -> bool {
-        !matches!(self, ClusterCommand::SetPolicy { .. })
+        !matches!(
+            self,
+            ClusterCommand::SetPolicy { .. } | ClusterCommand::SetServingPolicy { .. }
+        )
     }
 }

@@ -183,7 +183,7 @@ impl Consensus {
         if self.dispatch.in_flight.is_empty() {
             return;
         }
-        let policy = ServingPolicy::from_state(&self.state).unwrap_or_default();
+        let policy = ServingPolicy::from_state(&self.state);
         let silent = self.silence(now);
         let voters = self.effective_voters();
         let heard = voters.iter().filter(|voter| !silent.contains(voter)).count();
@@ -303,7 +303,7 @@ impl Consensus {
     fn setters_of(&self, nodes: &[NodeId], artifact: Digest) -> BTreeMap<String, crate::state::SetBy> {
         let set_by = &self.state.set_by;
         let mut keys = vec![
-            format!("policy/{}", crate::plan::SERVING_POLICY_NAME),
+            crate::state::SERVING_POLICY_FACT.to_owned(),
             format!("replica-set/{artifact}"),
         ];
         for node in nodes {

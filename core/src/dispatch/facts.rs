@@ -57,7 +57,7 @@ impl PlanningInputs {
 impl Consensus {
     /// What a placement made now reads (the candidate index brought up to date).
     pub(super) fn planning_inputs(&mut self, now: Instant) -> PlanningInputs {
-        let serving = ServingPolicy::from_state(&self.state).unwrap_or_default();
+        let serving = ServingPolicy::from_state(&self.state);
         let (state_digest, digests) = self.fact_digests(&serving);
         let applied = self.state.applied_index;
         if self

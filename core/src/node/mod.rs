@@ -371,7 +371,7 @@ impl Node {
                     telemetry: telemetry.get(id).map(|seen| TelemetryReport::of(seen, now)),
                 })
                 .collect(),
-            serving_policy: ServingPolicy::from_state(state).unwrap_or_default(),
+            serving_policy: ServingPolicy::from_state(state),
             policies: state
                 .policies
                 .iter()

@@ -35,7 +35,7 @@ pub use index::CandidateIndex;
 pub use queue::{Phase, QueueRefusal, ServingQueue};
 pub use refusal::{GeometryShortfall, GroupAttempt, GroupShortfall, PlacementRefusal, TensorAxis};
 pub use replicated::{ReplicaWarmth, place_replicated};
-pub use serving::{QueueDiscipline, SERVING_POLICY_NAME, ServingPolicy, ServingPolicyError};
+pub use serving::{QueueDiscipline, SERVING_POLICY_NAME, ServingPolicy, ServingPolicyProblem};
 pub use sharded::{LayerShardedRequest, SHARDS_MAX, TensorShardedRequest, place_layer_sharded, place_tensor_sharded};
 pub use topology::{
     ExecutionTopologyPlan, Handoff, LayerStage, Placement, PlacementNote, SelectedDevice, Span, TensorShard,

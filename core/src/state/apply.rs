@@ -102,6 +102,7 @@ impl ClusterState {
                 self.replica_sets.insert(*artifact, set);
             }
             ClusterCommand::SetPolicy { name, document } => self.set_policy(name, document),
+            ClusterCommand::SetServingPolicy { policy } => self.serving_policy = Some(*policy),
             ClusterCommand::CutOverAdmissionToken { token } => self.admission_token = Some(*token),
             ClusterCommand::RotateNodeKey { rotation } => {
                 rotation.check(self)?;

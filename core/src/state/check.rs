@@ -124,6 +124,11 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
                     max: POLICY_NAME_LEN_MAX,
                 });
             }
+            if name == super::SERVING_POLICY_NAME {
+                return Err(ApplyRefusal::ServingPolicy {
+                    problem: super::ServingPolicyProblem::NotTyped,
+                });
+            }
             if name == super::AUTHORIZATION_POLICY_NAME {
                 super::AuthorizationPolicy::from_document(document)
                     .map_err(|problem| ApplyRefusal::AuthorizationPolicy { problem })?;
@@ -131,6 +136,9 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
             Ok(())
         }
         ClusterCommand::CutOverAdmissionToken { .. } => Ok(()),
+        ClusterCommand::SetServingPolicy { policy } => policy
+            .check()
+            .map_err(|problem| ApplyRefusal::ServingPolicy { problem }),
         ClusterCommand::RotateNodeKey { rotation } => member(rotation.node).map(drop),
         ClusterCommand::RetireNodeKey { .. } => Ok(()),
     }

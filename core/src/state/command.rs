@@ -154,6 +154,11 @@ pub enum ClusterCommand {
         #[serde(with = "serde_bytes")]
         document: Vec<u8>,
     },
+    /// Put `policy` in force as the serving policy.
+    SetServingPolicy {
+        /// The policy.
+        policy: super::ServingPolicy,
+    },
     /// End an admission token rotation: from when it is applied, the token of digest
     /// `token` ([`crate::AdmissionToken::digest`]) is the only one accepted.
     CutOverAdmissionToken {
@@ -282,6 +287,12 @@ pub enum ApplyRefusal {
         needed: Scope,
         /// Digest of the policy in force.
         policy: crate::digest::Digest,
+    },
+    /// A serving policy that cannot be put in force.
+    #[error("serving policy refused: {problem}")]
+    ServingPolicy {
+        /// Why.
+        problem: super::ServingPolicyProblem,
     },
     /// A key rotation record that does not apply.
     #[error("key rotation of {node} refused: {problem}")]

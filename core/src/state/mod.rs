@@ -12,6 +12,7 @@ mod command;
 mod key_rotation;
 mod origin;
 mod scope;
+mod serving;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +33,7 @@ pub use key_rotation::{
 };
 pub use origin::{LOCAL_CREDENTIAL, Origin, OriginKind, SetBy};
 pub use scope::Scope;
+pub use serving::{QueueDiscipline, SERVING_POLICY_FACT, SERVING_POLICY_NAME, ServingPolicy, ServingPolicyProblem};
 
 use crate::backend::ReadinessByBackend;
 use crate::digest::{Digest, DigestKind};
@@ -39,7 +41,7 @@ use crate::identity::{NodeId, NodeRole};
 
 /// Version of the [`ClusterState`] encoding (snapshot payloads). A follower that
 /// reports another version is brought over by a full resync.
-pub const STATE_SCHEMA_VERSION: u16 = 8;
+pub const STATE_SCHEMA_VERSION: u16 = 9;
 
 /// Longest policy name accepted, in bytes.
 pub const POLICY_NAME_LEN_MAX: usize = 64;
@@ -101,6 +103,8 @@ pub struct ClusterState {
     /// key its id is the digest of). Kept after a node is removed: its id stays bound
     /// to its last key.
     pub node_keys: BTreeMap<NodeId, NodeKeys>,
+    /// The serving policy committed, if any (none: the defaults apply).
+    pub serving_policy: Option<ServingPolicy>,
 }
 
 /// The nodes that serve one model as replicas, and how many must be warm.

@@ -175,6 +175,7 @@ impl ClusterCommand {
             }
             ClusterCommand::DeclareReplicaSet { artifact, .. } => format!("replica-set/{artifact}"),
             ClusterCommand::CutOverAdmissionToken { .. } => "admission-token".to_owned(),
+            ClusterCommand::SetServingPolicy { .. } => super::SERVING_POLICY_FACT.to_owned(),
             ClusterCommand::RotateNodeKey { rotation } => super::node_key_fact(rotation.node),
             ClusterCommand::RetireNodeKey { node, .. } => super::retired_key_fact(*node),
             ClusterCommand::SetPolicy { name, .. } => {

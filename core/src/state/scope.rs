@@ -58,7 +58,8 @@ impl ClusterCommand {
             | ClusterCommand::SetArtifactResidency { .. }
             | ClusterCommand::SetBackendReadiness { .. }
             | ClusterCommand::DeclareReplicaSet { .. }
-            | ClusterCommand::SetPolicy { .. } => Scope::Operate,
+            | ClusterCommand::SetPolicy { .. }
+            | ClusterCommand::SetServingPolicy { .. } => Scope::Operate,
         }
     }
 }

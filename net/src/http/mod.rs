@@ -38,7 +38,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
-use psionic_core::plan::{SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::plan::ServingPolicy;
 use psionic_core::state::{AUTHORIZATION_POLICY_NAME, ApplyRefusal, AuthorizationPolicy, Origin, Scope};
 use psionic_core::{ClusterCommand, NodeStatus};
 use serde::Serialize;
@@ -239,14 +239,16 @@ async fn post_command(
 }
 
 /// `PUT /v1/serving-policy`: commits the serving policy (JSON; a field left out takes
-/// its default), answered as `POST /v1/commands` is.
+/// its default) as `set-serving-policy`, answered as `POST /v1/commands` is.
 async fn put_serving_policy(
     State(api): State<ApiState>,
     Extension(authorized): Extension<Authorized>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let document = body::decode::<ServingPolicy>(body).map(|policy| policy.to_document());
-    commit_policy(&api, &authorized, SERVING_POLICY_NAME, document).await
+    match body::decode::<ServingPolicy>(body) {
+        Ok(policy) => commit(&api, &authorized, ClusterCommand::SetServingPolicy { policy }).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// `PUT /v1/authorization`: commits the cluster's authorization policy (JSON: scopes

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use psionic_core::backend::Backend;
 use psionic_core::dispatch::{InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal};
-use psionic_core::plan::{RequestNeeds, SERVING_POLICY_NAME, ServingPolicy};
+use psionic_core::plan::{RequestNeeds, ServingPolicy};
 use psionic_core::state::Residency;
 use psionic_core::{ClusterCommand, Digest, DigestKind, RequestId};
 use psionic_net::{NodeClient, SubmitError};
@@ -78,10 +78,7 @@ impl SimCluster {
     /// Commits `policy` as the cluster's serving policy, through the leader; false if
     /// no leader committed it within `within`.
     pub async fn set_serving_policy(&mut self, policy: ServingPolicy, within: Duration) -> bool {
-        let command = ClusterCommand::SetPolicy {
-            name: SERVING_POLICY_NAME.to_owned(),
-            document: policy.to_document(),
-        };
+        let command = ClusterCommand::SetServingPolicy { policy };
         self.commit(vec![command], within).await
     }
 
