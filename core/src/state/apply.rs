@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn a_policy_set_again_holds_only_the_new_document_and_its_digest() {
         let set = |document: &[u8]| ClusterCommand::SetPolicy {
-            name: "serving".into(),
+            name: "placement".into(),
             document: document.to_vec(),
         };
         let mut state = ClusterState::genesis(&[(A, NodeRole::Both)]);
@@ -236,7 +236,7 @@ mod tests {
         fresh.apply(1, 1, &proposal(1, set(b"second"))).unwrap();
         assert_eq!(state.policies, fresh.policies);
         assert_eq!(
-            state.policies["serving"].digest,
+            state.policies["placement"].digest,
             Digest::of_bytes(DigestKind::Policy, b"second")
         );
         let ClusterEvent::Applied { command, .. } = event else {
