@@ -100,6 +100,7 @@ impl Consensus {
             admission_tokens: Vec::new(),
             snapshot_anchors,
             learned_keys: Default::default(),
+            key_generation: 0,
             claims: Default::default(),
             trust: None,
             pending_proposals: Default::default(),

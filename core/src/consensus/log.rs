@@ -71,7 +71,8 @@ fn changes_seats(entry: &Entry) -> bool {
     matches!(&*entry.payload, EntryPayload::Proposal(proposal) if proposal.command.changes_seats())
 }
 
-fn rotates_key(entry: &Entry) -> bool {
+/// Whether `entry` rotates or retires a node's key.
+pub(crate) fn rotates_key(entry: &Entry) -> bool {
     use crate::state::ClusterCommand::{RetireNodeKey, RotateNodeKey};
     matches!(&*entry.payload, EntryPayload::Proposal(proposal)
         if matches!(*proposal.command, RotateNodeKey { .. } | RetireNodeKey { .. }))

@@ -464,6 +464,9 @@ pub struct Consensus {
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,
     /// The trust anchors the latest snapshot holds.
     pub(crate) snapshot_anchors: snapshot::SnapshotAnchors,
+    /// Changes each time the applied state's node keys may have changed (a key command
+    /// applied, a snapshot installed): what a node compares instead of the keys.
+    pub(crate) key_generation: u64,
     /// Peers' keys learnt from the rotations their hellos showed (at most
     /// [`PEER_CLAIMS_MAX`] peers).
     pub(crate) learned_keys: BTreeMap<NodeId, node_keys::LearnedKey>,

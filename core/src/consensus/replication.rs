@@ -335,6 +335,9 @@ impl Consensus {
             let Ok(fact) = self.state.apply(index, entry.term, &entry.payload) else {
                 break;
             };
+            if super::log::rotates_key(&entry) {
+                self.key_generation = self.key_generation.wrapping_add(1);
+            }
             self.applied_bytes_since_snapshot += super::log::entry_size_bytes(&entry) as u64;
             let state_digest = self.config.digest_on_apply.then(|| {
                 let digest = self.state.digest_in(&mut self.digest_scratch);

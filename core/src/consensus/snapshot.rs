@@ -384,6 +384,7 @@ impl Consensus {
         self.log.compact_to(meta.last_index, meta.last_term);
         self.snapshot_anchors = SnapshotAnchors::of(&state);
         self.state = state;
+        self.key_generation = self.key_generation.wrapping_add(1);
         self.digest_cache = Some((meta.last_index, meta.state_digest));
         self.settle_proposals_covered_by(meta.last_index);
         self.applied_bytes_since_snapshot = 0;

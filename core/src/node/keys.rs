@@ -51,6 +51,7 @@ impl Node {
         let genesis = self.consensus.state().genesis.ok_or(RotationProblem::NoGenesis)?;
         let record = KeyRotation::sign(genesis, &current, &next);
         self.authenticator.stage(Some(next));
+        self.keys_synced_at = None;
         self.sync_node_keys();
         Ok(record)
     }
@@ -109,12 +110,15 @@ impl Node {
     }
 
     /// Takes the applied state's rotated keys: peers' and this node's own (moving to
-    /// the staged key it names). Cheap when nothing changed: called between frames.
+    /// the staged key it names). A counter compare when nothing changed: called
+    /// between frames.
     pub(super) fn sync_node_keys(&mut self) {
-        let rotated = &self.consensus.state().node_keys;
-        if self.authenticator.rotated() == rotated && self.authenticator.staged().is_none() {
+        let generation = self.consensus.key_generation;
+        if self.keys_synced_at == Some(generation) {
             return;
         }
+        self.keys_synced_at = Some(generation);
+        let rotated = &self.consensus.state().node_keys;
         let own = rotated.get(&self.node_id).map(|keys| keys.key.0);
         if self.authenticator.rotated() != rotated {
             self.authenticator.set_rotated(rotated);

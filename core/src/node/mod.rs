@@ -56,6 +56,8 @@ pub struct Node {
     keys: BTreeMap<NodeId, [u8; 32]>,
     /// This node's public key, carried in every frame.
     public_key: [u8; 32],
+    /// The consensus key generation the authenticator last took the node keys at.
+    keys_synced_at: Option<u64>,
     /// The peers met while not members, and what became of them.
     candidates: CandidateLedger,
     /// Port of this node's peer-stream listener, announced in hellos.
@@ -118,6 +120,7 @@ impl Node {
             addrs: BTreeMap::new(),
             keys: BTreeMap::new(),
             public_key: config.identity.public_key().to_bytes(),
+            keys_synced_at: None,
             candidates: CandidateLedger::default(),
             stream_port: config.stream_port,
             binary: config.binary,

@@ -62,9 +62,9 @@ impl Node {
         let verified = self.authenticator.verify_batch(&signed);
         // A frame of the batch may apply a key rotation or retirement: the frames
         // after it are verified on their own against the keys then in force.
-        let keys_verified_under = self.authenticator.rotated().clone();
+        let keys_verified_under = self.consensus.key_generation;
         for (from, frame) in decoded {
-            let verified = verified && self.consensus.state().node_keys == keys_verified_under;
+            let verified = verified && self.consensus.key_generation == keys_verified_under;
             match frame {
                 Ok(frame) => self.on_decoded(now, from, frame, TransportClass::Stream, verified),
                 Err(refusal) => self.refuse(from, refusal),
