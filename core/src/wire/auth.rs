@@ -145,6 +145,8 @@ pub struct Authenticator {
     staged: Option<NodeIdentity>,
     /// The keys of each node whose key the applied log rotated.
     rotated: BTreeMap<NodeId, NodeKeys>,
+    /// Those keys (in force and retiring) as curve points, decompressed once.
+    rotated_points: BTreeMap<NodeId, Vec<VerifyingKey>>,
     /// A planted bug (simulation only): keys rotated from stay accepted once retired.
     keep_retired: bool,
 }
@@ -174,6 +176,7 @@ impl Authenticator {
             identity: identity.clone(),
             staged: None,
             rotated: BTreeMap::new(),
+            rotated_points: BTreeMap::new(),
             keep_retired: false,
         }
     }
@@ -222,6 +225,32 @@ impl Authenticator {
     /// Takes the applied log's rotated keys.
     pub fn set_rotated(&mut self, rotated: &BTreeMap<NodeId, NodeKeys>) {
         self.rotated.clone_from(rotated);
+        self.rotated_points = rotated
+            .iter()
+            .map(|(node, keys)| {
+                let points = [Some(keys.key), keys.retiring]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|key| VerifyingKey::from_bytes(&key.0).ok())
+                    .collect();
+                (*node, points)
+            })
+            .collect();
+    }
+
+    /// `key` as a curve point for `sender`: the pinned or rotated one, decompressed
+    /// before; any other decompressed now and refused if of small order.
+    fn point_of(&self, sender: NodeId, key: &[u8; 32]) -> Result<VerifyingKey, AuthFailure> {
+        if let Verification::Pinned(pinned) = &self.verification
+            && let Some(pin) = pinned.get(&sender).filter(|pin| pin.as_bytes() == key)
+        {
+            return Ok(*pin);
+        }
+        let rotated = self.rotated_points.get(&sender).into_iter().flatten();
+        match rotated.into_iter().find(|point| point.as_bytes() == key) {
+            Some(point) => Ok(*point),
+            None => strong_point(key),
+        }
     }
 
     /// Whether `key` speaks for `sender`: rotated to or retiring, else pinned
@@ -236,7 +265,7 @@ impl Authenticator {
                 rotated.accepts(key) || (self.keep_retired && retired())
             }
             (None, Verification::Pinned(pinned)) => pinned.get(&sender).is_some_and(|pin| pin.as_bytes() == key),
-            (None, Verification::Lan(_)) => NodeId::from_key_bytes(key) == sender,
+            (None, Verification::Lan(lan)) => lan.authenticated(sender, key) || NodeId::from_key_bytes(key) == sender,
         }
     }
 
@@ -348,7 +377,9 @@ impl Authenticator {
                 strong_point(frame.sender_key).map(|_| ())
             }
             Verification::Pinned(_) => {
-                let key = strong_point(frame.sender_key).map_err(|_| AuthFailure::BadSignature)?;
+                let key = self
+                    .point_of(frame.sender, frame.sender_key)
+                    .map_err(|_| AuthFailure::BadSignature)?;
                 let signature = Signature::from_slice(frame.tag).map_err(|_| AuthFailure::BadSignature)?;
                 key.verify_strict(frame.body, &signature)
                     .map_err(|_| AuthFailure::BadSignature)
@@ -375,7 +406,8 @@ impl Authenticator {
             if !self.may_speak(frame.sender) || !self.speaks_for(frame.sender, frame.sender_key, None) {
                 return false;
             }
-            let (Ok(key), Ok(signature)) = (strong_point(frame.sender_key), Signature::from_slice(frame.tag)) else {
+            let point = self.point_of(frame.sender, frame.sender_key);
+            let (Ok(key), Ok(signature)) = (point, Signature::from_slice(frame.tag)) else {
                 return false;
             };
             if frame.kind != AuthKind::Signature {

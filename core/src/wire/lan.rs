@@ -217,6 +217,12 @@ impl LanKeys {
         self.tokens.iter().any(|token| token.digest == digest)
     }
 
+    /// Whether a frame from `peer` under `key` authenticated under some token (its
+    /// pairwise key is cached for that key).
+    pub fn authenticated(&self, peer: NodeId, key: &[u8; 32]) -> bool {
+        self.tokens.iter().any(|token| token.pairs.cached_for(peer, key))
+    }
+
     /// Stages the key of `staged` (none: unstages) under every token.
     pub fn stage(&mut self, staged: Option<&NodeIdentity>) {
         self.tokens.iter_mut().for_each(|token| token.pairs.stage(staged));

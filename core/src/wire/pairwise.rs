@@ -76,6 +76,11 @@ impl PairKeys {
         self.derive(peer, public_key, staged).ok()
     }
 
+    /// Whether the key cached for `peer` was derived from `public_key`.
+    pub(super) fn cached_for(&self, peer: NodeId, public_key: &[u8; 32]) -> bool {
+        self.keys.get(&peer).is_some_and(|pair| &pair.public_key == public_key)
+    }
+
     /// Stages the key `staged` (none: unstages).
     pub(super) fn stage(&mut self, staged: Option<&NodeIdentity>) {
         self.staged_scalar_bytes = staged.map(|identity| identity.signing_key().to_scalar_bytes());
