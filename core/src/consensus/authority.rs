@@ -68,24 +68,126 @@ pub struct StampedDecision {
     pub decision: Decision,
 }
 
-/// Why a stamped decision was refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+/// What the authority stamped on a decision gets wrong, with the values compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
-pub enum DecisionRefusal {
-    /// The decision's fence is older than one already seen.
-    #[error("stale fence: seen {seen:?}, got {got:?}")]
-    StaleFence {
-        /// Newest fence seen.
-        seen: Fence,
-        /// Fence of the decision.
-        got: Fence,
-    },
-    /// The authority names another leader than the sender, or the digest is wrong.
-    #[error("authority does not match: claimed leader {claimed:?}, sender {sender:?}")]
-    AuthorityMismatch {
-        /// Leader in the authority.
+pub enum AuthorityProblem {
+    /// It names another leader than the decision's sender.
+    #[error("it names leader {claimed:?}, not its sender")]
+    OtherLeader {
+        /// The leader it names.
         claimed: NodeId,
-        /// Envelope sender.
-        sender: NodeId,
     },
+    /// Its digest is not the digest of its fields.
+    #[error("its digest reads {claimed}, its fields give {computed}")]
+    Digest {
+        /// The digest stamped.
+        claimed: Digest,
+        /// The digest of the authority's fields.
+        computed: Digest,
+    },
+    /// It is of another cluster.
+    #[error("it is of cluster {theirs:?}, not {ours:?}")]
+    OtherCluster {
+        /// This node's cluster.
+        ours: ClusterId,
+        /// The authority's.
+        theirs: ClusterId,
+    },
+    /// Its fence is not its term.
+    #[error("its fence {fence} is not its term {term}")]
+    FenceNotTerm {
+        /// The fence.
+        fence: u64,
+        /// The term.
+        term: u64,
+    },
+}
+
+impl StampedDecision {
+    /// What its authority gets wrong for a decision from `sender` in `cluster_id`, if
+    /// anything.
+    pub fn authority_problem(&self, sender: NodeId, cluster_id: ClusterId) -> Option<AuthorityProblem> {
+        let authority = &self.authority;
+        let computed = authority.digest();
+        if authority.leader != sender {
+            Some(AuthorityProblem::OtherLeader {
+                claimed: authority.leader,
+            })
+        } else if computed != self.authority_digest {
+            Some(AuthorityProblem::Digest {
+                claimed: self.authority_digest,
+                computed,
+            })
+        } else if authority.cluster_id != cluster_id {
+            Some(AuthorityProblem::OtherCluster {
+                ours: cluster_id,
+                theirs: authority.cluster_id,
+            })
+        } else if authority.fence != Fence(authority.term) {
+            Some(AuthorityProblem::FenceNotTerm {
+                fence: authority.fence.0,
+                term: authority.term,
+            })
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each way an authority can be wrong is named with the values compared; a sound
+    /// one has no problem.
+    #[test]
+    fn an_authority_problem_names_what_it_compared() {
+        let (leader, other) = (NodeId([1; 16]), NodeId([2; 16]));
+        let cluster = ClusterId([7; 16]);
+        let stamp = |authority: Authority| StampedDecision {
+            authority,
+            authority_digest: authority.digest(),
+            decision: Decision::Directive {
+                id: 1,
+                body: Vec::new(),
+            },
+        };
+        let sound = Authority {
+            cluster_id: cluster,
+            term: 4,
+            commit_index: 9,
+            fence: Fence(4),
+            leader,
+        };
+        assert_eq!(stamp(sound).authority_problem(leader, cluster), None);
+        assert_eq!(
+            stamp(sound).authority_problem(other, cluster),
+            Some(AuthorityProblem::OtherLeader { claimed: leader })
+        );
+        let mut bent = stamp(sound);
+        bent.authority_digest = Digest([0; 32]);
+        assert_eq!(
+            bent.authority_problem(leader, cluster),
+            Some(AuthorityProblem::Digest {
+                claimed: Digest([0; 32]),
+                computed: sound.digest()
+            })
+        );
+        assert_eq!(
+            stamp(sound).authority_problem(leader, ClusterId([8; 16])),
+            Some(AuthorityProblem::OtherCluster {
+                ours: ClusterId([8; 16]),
+                theirs: cluster
+            })
+        );
+        let unfenced = Authority {
+            fence: Fence(3),
+            ..sound
+        };
+        assert_eq!(
+            stamp(unfenced).authority_problem(leader, cluster),
+            Some(AuthorityProblem::FenceNotTerm { fence: 3, term: 4 })
+        );
+    }
 }

@@ -48,18 +48,11 @@ impl Consensus {
     }
 
     pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
-        let authority = stamped.authority;
-        if authority.leader != from
-            || authority.digest() != stamped.authority_digest
-            || authority.cluster_id != self.cluster_id
-            || authority.fence != Fence(authority.term)
-        {
-            let refusal = Refusal::AuthorityMismatch {
-                sender: from,
-                claimed: authority.leader,
-            };
+        if let Some(problem) = stamped.authority_problem(from, self.cluster_id) {
+            let refusal = Refusal::AuthorityMismatch { sender: from, problem };
             return self.effects.push(Effect::Refuse(refusal));
         }
+        let authority = stamped.authority;
         let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
         let seen = self.fence_floor();
         if authority.fence < seen && !no_fence_check {

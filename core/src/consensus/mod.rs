@@ -42,7 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use crate::state::STATE_SCHEMA_VERSION;
-pub use authority::{Authority, Decision, DecisionRefusal, Fence, StampedDecision};
+pub use authority::{Authority, AuthorityProblem, Decision, Fence, StampedDecision};
 pub use devices::TelemetrySeen;
 pub use entries::AppendEntries;
 pub use handle::Mutations;

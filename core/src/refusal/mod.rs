@@ -148,14 +148,14 @@ pub enum Refusal {
         /// Fence of the decision.
         got: Fence,
     },
-    /// A decision whose authority names another leader than its sender, or whose
-    /// digest does not match.
-    #[error("decision from {sender:?} refused: authority names {claimed:?}")]
+    /// A decision whose authority does not hold for its sender: another leader, a
+    /// digest not of its fields, another cluster, or a fence that is not its term.
+    #[error("decision from {sender:?} refused: {problem}")]
     AuthorityMismatch {
         /// Sender.
         sender: NodeId,
-        /// Leader named.
-        claimed: NodeId,
+        /// What the authority gets wrong.
+        problem: crate::consensus::AuthorityProblem,
     },
     /// A snapshot chunk or snapshot that does not verify.
     #[error("snapshot from {sender:?} refused: {fault}")]
