@@ -128,9 +128,9 @@ fn a_leader_rotating_its_own_key_hands_over_and_the_cluster_goes_on() {
     }
 }
 
-/// The record must start from the key in force and carry both signatures: a replayed
-/// record, one from a stranger's key, or one with a bent signature is refused by the
-/// leader before it is appended.
+/// The record must start from the key in force, carry both signatures and move to a
+/// key no other node speaks with: a bent signature, a replayed record, or one taking
+/// another node's key is refused by the leader before it is appended.
 #[test]
 fn a_record_not_from_the_key_in_force_or_with_a_bad_signature_is_refused() {
     let mut harness = Harness::new(consensus_configs(3, 3), 46);

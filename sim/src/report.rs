@@ -334,6 +334,16 @@ pub enum NotApplied {
         /// What came of it.
         outcome: String,
     },
+    /// The leader refused an operator command for good.
+    Rejected {
+        /// Why.
+        reason: psionic_core::consensus::ProposalRejection,
+    },
+    /// An operator command committed, but applying it changed nothing.
+    RefusedAtApply {
+        /// Why.
+        refusal: psionic_core::state::ApplyRefusal,
+    },
     /// The named voter did not take over within the bound.
     NotTransferred {
         /// The voter.

@@ -247,6 +247,13 @@ fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
         Some(OPERATOR_TOKEN),
     );
     assert_eq!(code, 422, "an unknown field is refused: {answer}");
+    let unservable = json!({ "queue_depth_max": 0 });
+    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &unservable, Some(OPERATOR_TOKEN));
+    assert_eq!(code, 422, "a queue of 0 is refused: {answer}");
+    assert_eq!(
+        answer["reason"]["invalid"]["refusal"]["serving-policy"]["problem"], "no-queue",
+        "{answer}"
+    );
     let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &wanted, Some(OPERATOR_TOKEN));
     assert_eq!((code, answer["outcome"].as_str()), (200, Some("committed")), "{answer}");
     wait_until(Duration::from_secs(5), "the state shows the policy", || {

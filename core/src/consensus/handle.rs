@@ -70,7 +70,7 @@ impl Consensus {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         let (state, snapshot, founded) = super::genesis::recover_state(&config, durable.snapshot)?;
-        let snapshot_anchors = super::snapshot::SnapshotAnchors::of(&state);
+        let snapshot_anchors = super::snapshot::SnapshotAnchors::of(&state, 0);
         let log = match &snapshot {
             Some(snapshot) => RaftLog::new(snapshot.meta.last_index, snapshot.meta.last_term, durable.entries),
             None => RaftLog::new(0, 0, durable.entries),

@@ -223,20 +223,34 @@ pub(crate) struct Chunk {
 pub(crate) struct SnapshotAnchors {
     admission_token: Option<crate::digest::Digest>,
     node_keys: std::collections::BTreeMap<crate::identity::NodeId, crate::state::NodeKeys>,
+    /// The consensus key generation at which `node_keys` was last found equal to the
+    /// applied state's: the keys are compared again only once it moved.
+    key_generation: u64,
 }
 
 impl SnapshotAnchors {
-    /// The anchors `state` holds.
-    pub(crate) fn of(state: &ClusterState) -> Self {
+    /// The anchors `state` holds, at consensus key generation `key_generation`.
+    pub(crate) fn of(state: &ClusterState, key_generation: u64) -> Self {
         Self {
             admission_token: state.admission_token,
             node_keys: state.node_keys.clone(),
+            key_generation,
         }
     }
 
-    /// Whether `state` holds other anchors.
-    fn differ_from(&self, state: &ClusterState) -> bool {
-        self.admission_token != state.admission_token || self.node_keys != state.node_keys
+    /// Whether `state` (at key generation `key_generation`) holds other anchors.
+    fn differ_from(&mut self, state: &ClusterState, key_generation: u64) -> bool {
+        if self.admission_token != state.admission_token {
+            return true;
+        }
+        if self.key_generation == key_generation {
+            return false;
+        }
+        if self.node_keys != state.node_keys {
+            return true;
+        }
+        self.key_generation = key_generation;
+        false
     }
 }
 
@@ -250,7 +264,7 @@ impl Consensus {
         let applied = self.state.applied_index;
         let entries_due = applied >= self.log.snapshot_index() + self.config.snapshot_after_entries.max(1);
         let bytes_due = self.applied_bytes_since_snapshot >= self.config.snapshot_after_bytes.max(1);
-        let trust_due = self.snapshot_anchors.differ_from(&self.state);
+        let trust_due = self.snapshot_anchors.differ_from(&self.state, self.key_generation);
         if applied <= self.log.snapshot_index() || !(entries_due || bytes_due || trust_due) {
             return;
         }
@@ -261,7 +275,7 @@ impl Consensus {
         let applied = self.state.applied_index;
         self.applied_bytes_since_snapshot = 0;
         let snapshot = StoredSnapshot::of(&self.state);
-        self.snapshot_anchors = SnapshotAnchors::of(&self.state);
+        self.snapshot_anchors = SnapshotAnchors::of(&self.state, self.key_generation);
         self.log.compact_to(applied, self.state.applied_term);
         self.push_event(Event::SnapshotTaken {
             index: applied,
@@ -382,7 +396,7 @@ impl Consensus {
     fn install_snapshot(&mut self, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
-        self.snapshot_anchors = SnapshotAnchors::of(&state);
+        self.snapshot_anchors = SnapshotAnchors::of(&state, self.key_generation);
         self.state = state;
         self.key_generation = self.key_generation.wrapping_add(1);
         self.digest_cache = Some((meta.last_index, meta.state_digest));

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::ENTRY_BYTES_MAX;
 use psionic_core::{ClusterCommand, NodeRole};
 use psionic_sim::NotApplied;
@@ -110,7 +111,12 @@ impl Play<'_> {
         let answer = self.cluster.operator_command(command, within).await;
         match (answer, size_bytes >= ENTRY_BYTES_MAX) {
             (Ok(_), false) => Ok(()),
-            (Err(NotApplied::NotCommitted { outcome }), true) if outcome.contains("entries hold at most") => Ok(()),
+            (
+                Err(NotApplied::Rejected {
+                    reason: ProposalRejection::TooLarge { .. },
+                }),
+                true,
+            ) => Ok(()),
             (Ok(committed), true) => Err(NotApplied::NotCommitted {
                 outcome: format!("committed at {} past the entry limit", committed.index),
             }),

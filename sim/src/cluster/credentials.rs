@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use psionic_core::ClusterCommand;
+use psionic_core::consensus::ProposalRejection;
 use psionic_core::state::{AUTHORIZATION_POLICY_NAME, ApplyRefusal, AuthorizationPolicy, LOCAL_CREDENTIAL, Scope};
 
 use super::SimCluster;
@@ -43,7 +44,12 @@ impl SimCluster {
             Ok(_) => Err(NotApplied::NotRefused {
                 node: format!("operator credential {credential}"),
             }),
-            Err(NotApplied::NotCommitted { outcome }) if outcome.contains("does not grant") => Ok(()),
+            Err(NotApplied::Rejected {
+                reason:
+                    ProposalRejection::Invalid {
+                        refusal: ApplyRefusal::NotAuthorized { .. },
+                    },
+            }) => Ok(()),
             Err(other) => Err(other),
         }
     }

@@ -43,9 +43,7 @@ impl SimCluster {
             .operator_command(ClusterCommand::RotateNodeKey { rotation }, within)
             .await?;
         if let Some(refusal) = committed.refusal {
-            return Err(NotApplied::NotCommitted {
-                outcome: refusal.to_string(),
-            });
+            return Err(NotApplied::RefusedAtApply { refusal });
         }
         Ok(old)
     }

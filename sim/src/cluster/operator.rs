@@ -18,7 +18,8 @@ use crate::trace::{Fault, TraceKind};
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
 impl SimCluster {
-    /// Proposes `command` through the node leading now, asking again after passing
+    /// Proposes `command` through the node leading now (a refusal for good is
+    /// answered as [`NotApplied::Rejected`]), asking again after passing
     /// refusals (no leader, a transfer or another voter change under way, a new
     /// leader's first entry not committed) until it commits or `within` passes.
     /// Each answer is traced; a commit is acknowledged.
@@ -78,7 +79,9 @@ impl SimCluster {
                     self.shared.state().acknowledged.push((committed.id, committed.index));
                     return Ok(committed);
                 }
-                Err(ProposeError::Rejected(reason)) if !passing(reason) => break,
+                Err(ProposeError::Rejected(reason)) if !passing(reason) => {
+                    return Err(NotApplied::Rejected { reason });
+                }
                 Err(_) => tokio::time::sleep(RETRY_AFTER).await,
             }
         }
