@@ -85,6 +85,15 @@ pub enum Output {
     /// of them, if the log disagrees with the snapshot at its index). Must complete
     /// before any transmit that follows.
     PersistSnapshot(StoredSnapshot),
+    /// Run a job on this node's executor; hand its outcome back with
+    /// [`crate::Node::execution_ended`].
+    RunJob(crate::serving::Job),
+    /// Stop the job of `request` (its coordinator cancelled it, gave it up, or was
+    /// deposed): its outcome is no longer wanted.
+    StopJob {
+        /// The request.
+        request: RequestId,
+    },
 }
 
 /// How a transmit must travel.

@@ -100,6 +100,7 @@ pub mod plan;
 pub mod receipt;
 pub mod refusal;
 pub mod replay;
+pub mod serving;
 pub mod state;
 pub mod status;
 pub mod time;

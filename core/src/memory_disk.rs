@@ -40,7 +40,7 @@ impl MemoryDisk {
                 self.snapshot = Some(snapshot.clone());
             }
             Output::Event(Event::Recovered { .. }) => self.restored = false,
-            Output::Transmit(_) | Output::Event(_) => {}
+            Output::Transmit(_) | Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. } => {}
         }
     }
 

@@ -4,128 +4,13 @@
 
 mod harness;
 
-use std::collections::BTreeMap;
-
+use harness::serving::{GIB, accepted, cluster, completed, finished, keys, model, prepare, report, request, voters};
 use harness::{Harness, consensus_configs};
-use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, ExecutionProfile};
+use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
 use psionic_core::consensus::Decision;
-use psionic_core::dispatch::{
-    ExecutionReport, InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
-};
-use psionic_core::plan::{
-    HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RequestNeeds, RerouteReason, ServingPolicy,
-};
-use psionic_core::state::Residency;
-use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
-
-const GIB: u64 = 1024 * 1024 * 1024;
-
-fn model() -> Digest {
-    Digest::of_bytes(DigestKind::Policy, b"dispatch model")
-}
-
-/// CUDA with one 80 GiB device running whole requests, and the CPU.
-fn report(free_gib: u64) -> DeviceReport {
-    let device = DeviceProfile {
-        ordinal: 0,
-        name: "H100".into(),
-        uuid: "GPU-0".into(),
-        total_memory_bytes: 80 * GIB,
-        compute_capability: (9, 0),
-    };
-    let cuda = BackendReadiness::Ready {
-        devices: vec![device],
-        profile: ExecutionProfile::dispatch(),
-    };
-    DeviceReport {
-        readiness: [(Backend::Cuda, cuda)].into(),
-        telemetry: psionic_core::backend::Telemetry {
-            free_memory_bytes: vec![free_gib * GIB],
-            queue_depth: 0,
-            links: Default::default(),
-        },
-    }
-}
-
-/// Three voters, each with the model resident and a GPU; node `best` has the most
-/// free memory. Returns the leader.
-fn cluster(seed: u64, best: usize) -> (Harness, usize) {
-    let mut harness = Harness::new(consensus_configs(3, 3), seed);
-    let leader = harness.await_leader(3_000);
-    prepare(
-        &mut harness,
-        leader,
-        |index| if index == best { 70 } else { 40 - index as u64 },
-    );
-    (harness, leader)
-}
-
-/// Every node reports a GPU with `free_gib(index)` free and, through `leader`, has
-/// the model recorded resident.
-fn prepare(harness: &mut Harness, leader: usize, free_gib: impl Fn(usize) -> u64) {
-    let now = harness.now;
-    for index in 0..harness.nodes.len() {
-        harness.nodes[index].report_devices(now, report(free_gib(index)));
-        let node = harness.nodes[index].node_id();
-        let resident = ClusterCommand::SetArtifactResidency {
-            node,
-            artifact: model(),
-            residency: Residency::Resident,
-        };
-        harness.nodes[leader].propose(now, resident);
-    }
-    harness.run_until_ms(harness.now.as_millis() + 1_000);
-}
-
-fn request(byte: u8) -> InferenceRequest {
-    InferenceRequest {
-        id: RequestId([byte; 16]),
-        lane: RequestLane::WholeRequest,
-        needs: RequestNeeds {
-            artifact: model(),
-            backends: vec![Backend::Cuda],
-            device_memory_bytes: 20 * GIB,
-        },
-        prompt: b"hello".to_vec(),
-        max_tokens: 8,
-        class: 0,
-        hint: None,
-    }
-}
-
-/// Assignments node `index` accepted, with their authority.
-fn accepted(harness: &Harness, index: usize) -> Vec<(psionic_core::consensus::Authority, RequestId)> {
-    harness
-        .events_of(index)
-        .filter_map(|event| match event {
-            Event::DecisionAccepted {
-                authority,
-                decision: Decision::Assign(assignment),
-            } => Some((*authority, assignment.request)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn finished(harness: &Harness, index: usize, request: RequestId) -> Option<RequestOutcome> {
-    harness.events_of(index).find_map(|event| match event {
-        Event::RequestFinished { request: id, outcome } if *id == request => Some(outcome.clone()),
-        _ => None,
-    })
-}
-
-/// The voters of `harness`'s cluster, as node 0 applied them: the verifier trusts them.
-fn voters(harness: &Harness) -> std::collections::BTreeSet<psionic_core::NodeId> {
-    harness.nodes[0].consensus().state().voters()
-}
-
-fn keys(harness: &Harness) -> BTreeMap<psionic_core::NodeId, ed25519_dalek::VerifyingKey> {
-    harness
-        .configs
-        .iter()
-        .map(|config| (config.identity.node_id(), config.identity.public_key()))
-        .collect()
-}
+use psionic_core::dispatch::{RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal};
+use psionic_core::plan::{HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RerouteReason};
+use psionic_core::{Event, RequestId};
 
 #[test]
 fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
@@ -137,13 +22,15 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
     let runs = accepted(&harness, best);
     assert_eq!(runs.len(), 1, "the assignment reached the selected node once");
     let (authority, id) = runs[0];
+    let jobs = harness.runs_of(best);
+    assert_eq!(jobs.len(), 1, "the node told its executor to run it once");
+    assert_eq!(
+        (jobs[0].request, &jobs[0].prompt[..], jobs[0].max_tokens),
+        (id, &b"hello"[..], 8)
+    );
     let tokens = b"result".to_vec();
-    let report = ExecutionReport::Completed {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
-        tokens: tokens.clone(),
-    };
     let now = harness.now;
-    harness.nodes[best].report_execution(now, &authority, id, report);
+    harness.nodes[best].execution_ended(now, id, completed(&tokens));
     harness.run_until_ms(harness.now.as_millis() + 50);
     let Some(RequestOutcome::Completed {
         node,
@@ -314,7 +201,7 @@ fn an_assignment_from_a_deposed_leader_never_runs() {
     );
     harness.inject(delayed.from, target, delayed.bytes);
     assert!(
-        accepted(&harness, target).is_empty(),
+        accepted(&harness, target).is_empty() && harness.runs_of(target).is_empty(),
         "the stale assignment did not run"
     );
     assert!(harness.events_of(target).any(|event| matches!(
@@ -356,6 +243,7 @@ fn a_cancelled_request_ends_and_its_executor_is_told_to_stop() {
             ..
         } if *request == id
     )));
+    assert_eq!(harness.stops_of(best), [id], "its executor was told to stop it");
     assert_eq!(
         harness.nodes[leader].cancel_request(harness.now, id),
         Err(psionic_core::dispatch::CancelRefusal::NotInFlight { request: id })
@@ -380,201 +268,4 @@ fn a_hint_chooses_among_equally_good_nodes() {
     assert!(placement.notes.contains(&PlacementNote::Hint {
         outcome: HintOutcome::Accepted { node: wanted }
     }));
-}
-
-#[test]
-fn a_completion_made_under_an_earlier_coordinator_answers_a_resubmission() {
-    let (mut harness, leader) = cluster(19, 1);
-    let executor = (leader + 1) % 3;
-    let placement = harness.nodes[leader]
-        .plan(
-            harness.now,
-            &psionic_core::dispatch::PlanRequest::WholeRequest(request(6).needs),
-        )
-        .unwrap();
-    let tokens = b"done before".to_vec();
-    let report = ExecutionReport::CompletedEarlier {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
-        tokens: tokens.clone(),
-        plan: Box::new(placement.plan.clone()),
-    };
-    let (now, leader_id) = (harness.now, harness.nodes[leader].node_id());
-    harness.nodes[executor].forward_completed(now, leader_id, RequestId([6; 16]), report);
-    harness.run_until_ms(harness.now.as_millis() + 50);
-    harness.nodes[leader].submit_request(harness.now, request(6)).unwrap();
-    harness.run_until_ms(harness.now.as_millis() + 1);
-    let Some(RequestOutcome::Completed {
-        node,
-        tokens: got,
-        evidence,
-    }) = finished(&harness, leader, RequestId([6; 16]))
-    else {
-        panic!("answered with the earlier result at once");
-    };
-    assert_eq!((node, got), (harness.nodes[executor].node_id(), tokens));
-    let authority = evidence.context.authority;
-    assert_eq!(
-        evidence.verify(
-            harness.configs[0].cluster_id,
-            (&keys(&harness), &voters(&harness)),
-            authority.fence
-        ),
-        Ok(())
-    );
-    harness.run_until_ms(harness.now.as_millis() + 50);
-    let after: usize = (0..3)
-        .map(|index| {
-            accepted(&harness, index)
-                .into_iter()
-                .filter(|(_, id)| *id == RequestId([6; 16]))
-                .count()
-        })
-        .sum();
-    assert_eq!(after, 0, "nothing was dispatched: it does not run again");
-}
-
-/// A 3-node cluster under `policy` whose leader assigned one request (`seq`) to the
-/// node after it; returns the harness, leader, executor and the assignment.
-fn one_request_running(
-    seed: u64,
-    policy: ServingPolicy,
-    seq: u8,
-) -> (Harness, usize, usize, psionic_core::consensus::Authority, RequestId) {
-    let (mut harness, leader) = cluster(seed, 0);
-    let executor = (leader + 1) % 3;
-    let now = harness.now;
-    harness.nodes[executor].report_devices(now, report(79));
-    let serving = ClusterCommand::SetServingPolicy { policy };
-    harness.nodes[leader].propose(now, serving);
-    harness.run_until_ms(harness.now.as_millis() + 300);
-    harness.nodes[leader].submit_request(harness.now, request(seq)).unwrap();
-    harness.run_until_ms(harness.now.as_millis() + 20);
-    let runs = accepted(&harness, executor);
-    assert_eq!(runs.len(), 1);
-    let (authority, id) = runs[0];
-    (harness, leader, executor, authority, id)
-}
-
-/// The executor reports `request` completed with `tokens`, after a heal.
-fn heal_and_report_completed(
-    harness: &mut Harness,
-    executor: usize,
-    authority: &psionic_core::consensus::Authority,
-    request: RequestId,
-    tokens: &[u8],
-) {
-    harness.heal();
-    harness.run_until_ms(harness.now.as_millis() + 1_000);
-    let report = ExecutionReport::Completed {
-        result_digest: Digest::of_bytes(DigestKind::Output, tokens),
-        tokens: tokens.to_vec(),
-    };
-    let now = harness.now;
-    harness.nodes[executor].report_execution(now, authority, request, report);
-    harness.run_until_ms(harness.now.as_millis() + 50);
-}
-
-/// Assignments accepted by every node but `executor`.
-fn runs_elsewhere(harness: &Harness, executor: usize) -> usize {
-    (0..3)
-        .filter(|index| *index != executor)
-        .map(|index| accepted(harness, index).len())
-        .sum()
-}
-
-#[test]
-fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once() {
-    let policy = ServingPolicy {
-        reroute_lost: false,
-        ..ServingPolicy::default()
-    };
-    let (mut harness, leader, executor, authority, id) = one_request_running(11, policy, 12);
-    harness.isolate(executor);
-    harness.run_until_ms(harness.now.as_millis() + 1_500);
-    let rerouted = harness
-        .events_of(leader)
-        .any(|event| matches!(event, Event::RequestRerouted { .. }));
-    assert!(!rerouted, "the request waits for its node");
-    assert_eq!(finished(&harness, leader, id), None);
-
-    heal_and_report_completed(&mut harness, executor, &authority, id, b"once");
-    assert!(
-        matches!(finished(&harness, leader, id), Some(RequestOutcome::Completed { node, .. }) if node == harness.nodes[executor].node_id()),
-        "completed on the node that held it"
-    );
-    assert_eq!(runs_elsewhere(&harness, executor), 0, "it never ran anywhere else");
-}
-
-#[test]
-fn with_reroute_lost_off_a_request_whose_node_stays_silent_ends_executor_lost_and_runs_nowhere_else() {
-    let policy = ServingPolicy {
-        reroute_lost: false,
-        lost_wait_ms: 2_000,
-        ..ServingPolicy::default()
-    };
-    let (mut harness, leader, executor, authority, id) = one_request_running(13, policy, 14);
-    harness.isolate(executor);
-    harness.run_until_ms(harness.now.as_millis() + 1_500);
-    assert_eq!(finished(&harness, leader, id), None, "still within lost_wait_ms");
-    harness.run_until_ms(harness.now.as_millis() + 1_500);
-    let executor_id = harness.nodes[executor].node_id();
-    assert_eq!(
-        finished(&harness, leader, id),
-        Some(RequestOutcome::Refused {
-            refusal: RequestRefusal::ExecutorLost { node: executor_id }
-        })
-    );
-
-    heal_and_report_completed(&mut harness, executor, &authority, id, b"late");
-    assert!(
-        matches!(finished(&harness, leader, id), Some(RequestOutcome::Refused { .. })),
-        "a late report changes nothing"
-    );
-    assert_eq!(runs_elsewhere(&harness, executor), 0, "it never ran anywhere else");
-}
-
-/// A completion under an earlier coordinator is taken only from a member that
-/// executes: a token holder's made-up result is refused, and a resubmission of the
-/// request runs instead of being answered with it.
-#[test]
-fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
-    let (mut harness, leader) = cluster(19, 1);
-    let placement = harness.nodes[leader]
-        .plan(
-            harness.now,
-            &psionic_core::dispatch::PlanRequest::WholeRequest(request(7).needs),
-        )
-        .unwrap();
-    let tokens = b"made up".to_vec();
-    let report = ExecutionReport::CompletedEarlier {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
-        tokens,
-        plan: Box::new(placement.plan.clone()),
-    };
-    let impostor = psionic_core::NodeIdentity::new([0xcd; 32], psionic_core::NodeEpoch(1));
-    let execution = psionic_core::consensus::RaftMessage::Execution {
-        request: RequestId([7; 16]),
-        fence: psionic_core::consensus::Fence(1),
-        report,
-    };
-    let frame = harness::sealed(&impostor, leader, 0, psionic_core::wire::Message::Raft(execution));
-    harness.inject(harness::addr(9), leader, frame);
-    let refused = harness.events_of(leader).any(|event| {
-        matches!(event, Event::Refused {
-            refusal: psionic_core::Refusal::NotTheAssignee { sender, .. },
-            ..
-        } if *sender == impostor.node_id())
-    });
-    assert!(refused, "the made-up completion is refused");
-    harness.nodes[leader].submit_request(harness.now, request(7)).unwrap();
-    harness.run_until_ms(harness.now.as_millis() + 50);
-    assert_eq!(
-        finished(&harness, leader, RequestId([7; 16])),
-        None,
-        "not answered with the made-up result"
-    );
-    let dispatched = (0..3)
-        .flat_map(|index| accepted(&harness, index))
-        .any(|(_, id)| id == RequestId([7; 16]));
-    assert!(dispatched, "the request was assigned to run");
 }

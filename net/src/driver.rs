@@ -113,10 +113,8 @@ pub enum Request {
         /// Where to answer.
         reply: oneshot::Sender<Result<StateReport, ReadRefusal>>,
     },
-    /// An assignment this node ran has ended: report it to its coordinator.
-    ReportExecution {
-        /// The authority it was issued under.
-        authority: Authority,
+    /// A job the core handed out ended here.
+    ExecutionEnded {
         /// The request.
         request: RequestId,
         /// How it ended.
@@ -278,8 +276,7 @@ impl Driver {
             Request::StageKey { secret_key, reply } => {
                 let _ = reply.send(self.core.stage_key(secret_key));
             }
-            Request::ReportDevices(mut report) => {
-                report.telemetry.queue_depth = self.serving.queue_depth();
+            Request::ReportDevices(report) => {
                 self.core.report_devices(now, report);
             }
             Request::SubmitInference { request, reply } => {
@@ -303,15 +300,7 @@ impl Driver {
                 let id = self.core.read(now);
                 self.reads.insert(id, reply);
             }
-            Request::ReportExecution {
-                authority,
-                request,
-                report,
-            } => {
-                self.serving.ended(request, &report);
-                self.core.report_execution(now, &authority, request, report);
-                self.core.set_queue_depth(now, self.serving.queue_depth());
-            }
+            Request::ExecutionEnded { request, report } => self.core.execution_ended(now, request, report),
         }
     }
 
@@ -394,9 +383,7 @@ impl Driver {
                     self.settle_waiter(&event);
                     self.settle_read(&event);
                     self.reset_stream_across_partition(&event);
-                    if self.serving.on_event(&event) {
-                        self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
-                    }
+                    self.serving.on_event(&event);
                     changed = true;
                 }
                 Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,
@@ -408,18 +395,13 @@ impl Driver {
                     self.store.save_snapshot(&snapshot).await?;
                     self.observer.on_snapshot_persisted(node_id, &snapshot.meta);
                 }
+                Output::RunJob(job) => self.serving.run(job),
+                Output::StopJob { request } => self.serving.stop(request),
             }
         }
         self.publish_state_if_moved();
         if changed {
             self.serving.follow_policy(self.core.consensus().state());
-            let now = self.clock.now();
-            for (leader, request, report) in self.serving.completions_for(self.core.consensus().leader()) {
-                self.core.forward_completed(now, leader, request, report);
-            }
-        }
-        if changed && self.serving.cancel_stale(self.core.consensus().hard_state().term) {
-            self.core.set_queue_depth(self.clock.now(), self.serving.queue_depth());
         }
         if changed {
             self.metrics.store = self.store.sizes();

@@ -458,7 +458,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         )),
         state_published_at: tokio::time::Instant::now(),
         state_watch_min: std::time::Duration::from_millis(settings.state_watch_ms_min),
-        serving: Serving::new(node_id, settings.executor.clone(), requests.clone()),
+        serving: Serving::new(settings.executor.clone(), requests.clone()),
     };
     let span = tracing::info_span!("node", id = %node_id, epoch = epoch.0);
     let task = tokio::spawn(

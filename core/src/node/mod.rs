@@ -5,6 +5,7 @@ mod effects;
 mod keys;
 mod receive;
 mod send;
+mod serving;
 
 pub use keys::KeyStatus;
 
@@ -20,7 +21,7 @@ use crate::candidates::{CandidateLedger, Membership};
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
 use crate::discovery::{Discovery, PeerHealth};
-use crate::dispatch::{CancelRefusal, Dispatcher, ExecutionReport, InferenceRequest, PlanRequest, SubmitRefusal};
+use crate::dispatch::{CancelRefusal, Dispatcher, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, TransportClass};
 use crate::plan::ServingPolicy;
@@ -69,6 +70,10 @@ pub struct Node {
     rng: ChaCha8Rng,
     /// Counter of the next datagram frame and of the next stream frame.
     next_counters: [u64; 2],
+    /// The executing side of serving: jobs running here and completions kept.
+    executor: crate::serving::ExecutorBook,
+    /// The queue depth last given to consensus as telemetry (it starts at 0).
+    reported_depth: u32,
     outputs: VecDeque<Output>,
 }
 
@@ -128,6 +133,8 @@ impl Node {
             timers: TimerTable::default(),
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
             next_counters: [0; 2],
+            executor: crate::serving::ExecutorBook::default(),
+            reported_depth: 0,
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
@@ -144,7 +151,7 @@ impl Node {
             Input::Streams { frames } => self.on_stream_frames(now, &frames),
             Input::Timeout => self.on_timeout(now),
         }
-        self.finish();
+        self.finish(now);
     }
 
     /// The next output to carry out, in order. Call until `None` after every
@@ -178,7 +185,7 @@ impl Node {
     /// credential and scope, as the operator API authenticated them).
     pub fn propose_as(&mut self, now: Instant, commands: Vec<(Origin, ClusterCommand)>) -> Vec<ProposalId> {
         let ids = self.consensus.propose(now, commands);
-        self.finish();
+        self.finish(now);
         ids
     }
 
@@ -188,7 +195,7 @@ impl Node {
     pub fn read(&mut self, now: Instant) -> crate::consensus::reads::ReadId {
         self.consensus.now = now;
         let id = self.consensus.read(now);
-        self.finish();
+        self.finish(now);
         id
     }
 
@@ -206,7 +213,7 @@ impl Node {
             to,
             message: RaftMessage::Decision(stamped),
         });
-        self.finish();
+        self.finish(now);
         Ok(authority)
     }
 
@@ -217,7 +224,7 @@ impl Node {
     pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
         self.consensus.now = now;
         let placed = self.consensus.submit_request(now, request);
-        self.finish();
+        self.finish(now);
         placed
     }
 
@@ -233,32 +240,8 @@ impl Node {
     pub fn cancel_request(&mut self, now: Instant, request: RequestId) -> Result<(), CancelRefusal> {
         self.consensus.now = now;
         let cancelled = self.consensus.cancel_request(request);
-        self.finish();
+        self.finish(now);
         cancelled
-    }
-
-    /// Executing node: reports how an accepted assignment ended to the coordinator
-    /// that issued it (`authority`).
-    pub fn report_execution(
-        &mut self,
-        now: Instant,
-        authority: &Authority,
-        request: RequestId,
-        report: ExecutionReport,
-    ) {
-        self.consensus.now = now;
-        self.consensus
-            .report_execution(now, authority.leader, request, authority.fence, report);
-        self.finish();
-    }
-
-    /// Executing node: tells `leader` of a request completed here under an earlier
-    /// coordinator (`ExecutionReport::CompletedEarlier`), so a resubmission is answered
-    /// with that result instead of running again.
-    pub fn forward_completed(&mut self, now: Instant, leader: NodeId, request: RequestId, report: ExecutionReport) {
-        self.consensus.now = now;
-        self.consensus.forward_completed(now, leader, request, report);
-        self.finish();
     }
 
     /// Leader: hands leadership to the most up-to-date other voter (before shutdown).
@@ -277,7 +260,7 @@ impl Node {
     ) -> Result<NodeId, crate::consensus::TransferRefusal> {
         self.consensus.now = now;
         let transferred = self.consensus.transfer_leadership(now, target);
-        self.finish();
+        self.finish(now);
         transferred
     }
 
@@ -286,13 +269,6 @@ impl Node {
     pub fn report_devices(&mut self, now: Instant, report: DeviceReport) {
         self.consensus.now = now;
         self.consensus.report_devices(now, report);
-    }
-
-    /// Sets the queue depth this node reports as telemetry (requests queued or
-    /// running on its executor).
-    pub fn set_queue_depth(&mut self, now: Instant, queue_depth: u32) {
-        self.consensus.now = now;
-        self.consensus.set_queue_depth(now, queue_depth);
     }
 
     /// Replaces the admission tokens this node holds (trusted LAN): `token`, and `next`
@@ -506,9 +482,11 @@ impl Node {
 
     /// Carries consensus effects into outputs and rearms timers. Frames are sealed
     /// under the admission token the applied state has in force.
-    fn finish(&mut self) {
+    fn finish(&mut self, now: Instant) {
         self.authenticator.set_committed_token(self.committed_token());
-        self.drain_consensus();
+        self.drain_consensus(now);
+        self.serving_upkeep(now);
+        self.drain_consensus(now);
         self.sync_node_keys();
         self.rearm_timers();
     }

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod keys;
+pub mod serving;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -67,6 +68,15 @@ pub struct CrashCut {
     pub dropped_transmits: usize,
 }
 
+/// A job order a node gave its executor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOrder {
+    /// Run it.
+    Run(psionic_core::serving::Job),
+    /// Stop the job of this request.
+    Stop(psionic_core::RequestId),
+}
+
 pub struct Harness {
     pub now: Instant,
     pub disks: Vec<Disk>,
@@ -76,6 +86,8 @@ pub struct Harness {
     pub addrs: Vec<SocketAddr>,
     pub configs: Vec<NodeConfig>,
     pub events: Vec<(usize, Instant, Event)>,
+    /// Jobs each node was told to run or stop, in order (the test plays the executor).
+    pub jobs: Vec<(usize, JobOrder)>,
     /// Every packet ever sent, for replay tests.
     pub sent: Vec<Packet>,
     in_flight: VecDeque<Packet>,
@@ -219,6 +231,7 @@ impl Harness {
             addrs,
             configs,
             events: Vec::new(),
+            jobs: Vec::new(),
             sent: Vec::new(),
             in_flight: VecDeque::new(),
             blocked: BTreeSet::new(),
@@ -461,6 +474,27 @@ impl Harness {
             .map(|(_, _, event)| event)
     }
 
+    /// The jobs node `index` was told to run, in order.
+    pub fn runs_of(&self, index: usize) -> Vec<psionic_core::serving::Job> {
+        let runs = self.jobs.iter().filter(move |(node, _)| *node == index);
+        runs.filter_map(|(_, order)| match order {
+            JobOrder::Run(job) => Some(job.clone()),
+            JobOrder::Stop(_) => None,
+        })
+        .collect()
+    }
+
+    /// The requests node `index` was told to stop, in order.
+    pub fn stops_of(&self, index: usize) -> Vec<psionic_core::RequestId> {
+        let stops = self.jobs.iter().filter(move |(node, _)| *node == index);
+        stops
+            .filter_map(|(_, order)| match order {
+                JobOrder::Stop(request) => Some(*request),
+                JobOrder::Run(_) => None,
+            })
+            .collect()
+    }
+
     fn drain_outputs(&mut self) {
         for index in 0..self.nodes.len() {
             match self.armed_cut {
@@ -532,6 +566,8 @@ impl Harness {
                 self.in_flight.push_back(packet);
             }
             Output::Event(event) => self.events.push((index, self.now, event)),
+            Output::RunJob(job) => self.jobs.push((index, JobOrder::Run(job))),
+            Output::StopJob { request } => self.jobs.push((index, JobOrder::Stop(request))),
             Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_) => {}
         }
     }

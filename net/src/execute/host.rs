@@ -72,9 +72,10 @@ impl ExecutorHost {
         }
     }
 
-    /// Queues `job` in priority `class`. A request id seen before is not run again:
+    /// Queues `job` in its priority class. A request id seen before is not run again:
     /// the receiver gets the first run's outcome (at once if it finished).
-    pub fn submit(&self, job: Job, class: u8) -> Result<Submitted, QueueRefusal> {
+    pub fn submit(&self, job: Job) -> Result<Submitted, QueueRefusal> {
+        let class = job.class;
         let (sender, receiver) = oneshot::channel();
         let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let (queue, book) = &mut *guard;

@@ -12,29 +12,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use psionic_core::backend::{Backend, ExecutionProfile};
-use psionic_core::{Digest, DigestKind, RequestId};
+use psionic_core::{Digest, DigestKind};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Submitted};
 pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
+pub use psionic_core::serving::Job;
 pub use reference::ReferenceExecutor;
-
-/// One request, as an executor receives it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    /// Its id: it runs at most once per host.
-    pub request: RequestId,
-    /// The model.
-    pub artifact: Digest,
-    /// The backend the plan chose.
-    pub backend: Backend,
-    /// The device the plan chose.
-    pub device: Option<u32>,
-    /// The prompt.
-    pub prompt: Vec<u8>,
-    /// Tokens to produce.
-    pub max_tokens: u32,
-}
 
 /// What a finished request produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,7 +33,12 @@ fn job(byte: u8, max_tokens: u32) -> Job {
         device: None,
         prompt: b"hello cluster".to_vec(),
         max_tokens,
+        class: 0,
     }
+}
+
+fn classed(job: Job, class: u8) -> Job {
+    Job { class, ..job }
 }
 
 fn host(executor: Arc<dyn Executor>) -> ExecutorHost {
@@ -53,19 +58,19 @@ fn completed(outcome: Outcome) -> Completion {
 async fn a_request_runs_once_and_a_repeat_gets_the_same_result() {
     let counting = Arc::new(Counting::default());
     let host = host(counting.clone());
-    let first = completed(host.submit(job(1, 16), 0).unwrap().await.unwrap());
+    let first = completed(host.submit(classed(job(1, 16), 0)).unwrap().await.unwrap());
     assert_eq!(first.tokens.len(), 16);
-    let again = completed(host.submit(job(1, 16), 0).unwrap().await.unwrap());
+    let again = completed(host.submit(classed(job(1, 16), 0)).unwrap().await.unwrap());
     assert_eq!(again, first);
     assert_eq!(counting.prefills.load(Ordering::SeqCst), 1, "the repeat did not run");
-    let other = completed(host.submit(job(2, 16), 0).unwrap().await.unwrap());
+    let other = completed(host.submit(classed(job(2, 16), 0)).unwrap().await.unwrap());
     assert_eq!(
         other.result_digest, first.result_digest,
         "same model and prompt, same tokens"
     );
     let mut changed = job(3, 16);
     changed.artifact = Digest::of_bytes(DigestKind::Policy, b"another model");
-    let changed = completed(host.submit(changed, 0).unwrap().await.unwrap());
+    let changed = completed(host.submit(classed(changed, 0)).unwrap().await.unwrap());
     assert_ne!(
         changed.result_digest, first.result_digest,
         "weights come from the artifact"
@@ -75,7 +80,7 @@ async fn a_request_runs_once_and_a_repeat_gets_the_same_result() {
 #[tokio::test]
 async fn a_cancelled_request_stops_mid_way() {
     let host = host(Arc::new(ReferenceExecutor::cpu()));
-    let running = host.submit(job(1, MAX_TOKENS), 0).unwrap();
+    let running = host.submit(classed(job(1, MAX_TOKENS), 0)).unwrap();
     for _ in 0..20 {
         tokio::task::yield_now().await;
     }
@@ -93,12 +98,12 @@ const MAX_TOKENS: u32 = crate::execute::MAX_TOKENS_MAX;
 #[tokio::test]
 async fn higher_classes_finish_first_and_a_full_queue_sheds_new_work() {
     let host = host(Arc::new(ReferenceExecutor::cpu()));
-    let low = host.submit(job(1, 64), 0).unwrap();
-    let high = host.submit(job(2, 64), 2).unwrap();
-    host.submit(job(3, 64), 1).unwrap();
-    host.submit(job(4, 64), 1).unwrap();
+    let low = host.submit(classed(job(1, 64), 0)).unwrap();
+    let high = host.submit(classed(job(2, 64), 2)).unwrap();
+    host.submit(classed(job(3, 64), 1)).unwrap();
+    host.submit(classed(job(4, 64), 1)).unwrap();
     assert_eq!(
-        host.submit(job(5, 64), 1).unwrap_err(),
+        host.submit(classed(job(5, 64), 1)).unwrap_err(),
         QueueRefusal::Full { depth: 4, max: 4 }
     );
     let (first, _) = tokio::select! {
@@ -113,6 +118,6 @@ async fn an_unsupported_backend_fails_with_its_reason() {
     let host = host(Arc::new(ReferenceExecutor::cpu()));
     let mut on_cuda = job(1, 4);
     on_cuda.backend = Backend::Cuda;
-    let outcome = host.submit(on_cuda, 0).unwrap().await.unwrap();
+    let outcome = host.submit(on_cuda).unwrap().await.unwrap();
     assert_eq!(outcome, Err(ExecutionError::Backend { backend: Backend::Cuda }));
 }
