@@ -5,8 +5,7 @@ use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::{
-    Authority, CatchupDisposition, Decision, Entry, HardState, ProposalRejection, RoleKind, StepDownReason,
-    StoredSnapshot,
+    Authority, CatchupDisposition, Entry, HardState, ProposalRejection, RoleKind, StepDownReason, StoredSnapshot,
 };
 use crate::digest::Digest;
 use crate::discovery::PeerHealth;
@@ -14,6 +13,7 @@ use crate::dispatch::RequestOutcome;
 use crate::identity::{NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::plan::RerouteReason;
 use crate::refusal::Refusal;
+use crate::serving::Decision;
 use crate::state::{ApplyRefusal, ClusterEvent, ProposalId};
 
 /// An input to [`crate::Node::handle`].

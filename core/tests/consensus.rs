@@ -3,7 +3,8 @@
 mod harness;
 
 use harness::{Harness, consensus_configs, node_id};
-use psionic_core::consensus::{CatchupDisposition, Decision, RaftMessage, StepDownReason};
+use psionic_core::consensus::{CatchupDisposition, RaftMessage, StepDownReason};
+use psionic_core::serving::Decision;
 use psionic_core::{ClusterEvent, Event, NodeRole, Refusal, RoleKind};
 
 fn cluster(count: usize, voters: usize) -> Harness {

@@ -7,9 +7,9 @@ mod harness;
 use harness::serving::{GIB, accepted, cluster, completed, finished, keys, model, prepare, report, request, voters};
 use harness::{Harness, consensus_configs};
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
-use psionic_core::consensus::Decision;
 use psionic_core::dispatch::{RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal};
 use psionic_core::plan::{HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RerouteReason};
+use psionic_core::serving::Decision;
 use psionic_core::{Event, RequestId};
 
 #[test]

@@ -235,12 +235,12 @@ fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
         plan: Box::new(placement.plan.clone()),
     };
     let impostor = psionic_core::NodeIdentity::new([0xcd; 32], psionic_core::NodeEpoch(1));
-    let execution = psionic_core::consensus::RaftMessage::Execution {
+    let execution = psionic_core::serving::DispatchMessage::Execution {
         request: RequestId([7; 16]),
         fence: psionic_core::consensus::Fence(1),
         report,
     };
-    let frame = harness::sealed(&impostor, leader, 0, psionic_core::wire::Message::Raft(execution));
+    let frame = harness::sealed(&impostor, leader, 0, psionic_core::wire::Message::Dispatch(execution));
     harness.inject(harness::addr(9), leader, frame);
     let refused = harness.events_of(leader).any(|event| {
         matches!(event, Event::Refused {

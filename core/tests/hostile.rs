@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 
 use harness::{Harness, addr, consensus_configs, namespace};
 use psionic_core::candidates::CandidateState;
-use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, SnapshotMeta, StampedDecision};
+use psionic_core::consensus::{Authority, Fence, RaftMessage, SnapshotMeta};
 use psionic_core::refusal::ConsensusMessageKind;
+use psionic_core::serving::{Decision, DispatchMessage, StampedDecision};
 use psionic_core::status::CandidateAdmission;
 use psionic_core::trust::TrustBundle;
 use psionic_core::wire::{Hello, Message};
@@ -245,7 +246,7 @@ fn a_decision_from_another_node_than_the_leader_is_refused() {
             body: b"obey".to_vec(),
         },
     };
-    let decision = Message::Raft(RaftMessage::Decision(stamped));
+    let decision = Message::Dispatch(DispatchMessage::Decision(stamped));
     harness.inject(addr(9), follower, forged(9, follower, 0, decision));
     let refused = harness.events_of(follower).any(|event| {
         matches!(event, psionic_core::Event::Refused {

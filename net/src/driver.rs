@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use psionic_core::consensus::reads::{ReadId, ReadRefusal};
-use psionic_core::consensus::{Authority, Decision, ProposalRejection, TransferRefusal};
+use psionic_core::consensus::{Authority, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
 use psionic_core::plan::{Placement, PlacementRefusal};
+use psionic_core::serving::Decision;
 use psionic_core::state::{ApplyRefusal, Origin};
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use psionic_core::consensus::{Authority, Decision, Mutations, ProposalRejection, TransferRefusal};
+use psionic_core::consensus::{Authority, Mutations, ProposalRejection, TransferRefusal};
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementRefusal};
+use psionic_core::serving::Decision;
 use psionic_core::state::{ApplyRefusal, LOCAL_CREDENTIAL, Origin};
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,

@@ -4,7 +4,7 @@
 #![cfg(madsim)]
 
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
-use psionic_core::consensus::Decision;
+use psionic_core::serving::Decision;
 use psionic_core::{ClusterCommand, ClusterEvent, Event};
 use psionic_scenarios::{catalogue, load, runner, script};
 use psionic_sim::{Outcome, TraceKind};

@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::message::ValueFault;
 use crate::digest::{Digest, DigestKind};
-use crate::dispatch::Assignment;
 use crate::identity::{ClusterId, NodeId};
+use crate::limits::{INDEX_MAX, TERM_MAX};
 
 /// A fence token: higher means a later leadership.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -36,36 +37,6 @@ impl Authority {
         let bytes = postcard::to_allocvec(self).expect("postcard encoding into a Vec is infallible");
         Digest::of_bytes(DigestKind::Authority, &bytes)
     }
-}
-
-/// What a coordinator decided. Later capabilities (dispatch) add variants.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Decision {
-    /// An opaque directive, identified by `id`.
-    Directive {
-        /// Directive id.
-        id: u64,
-        /// Its body.
-        body: Vec<u8>,
-    },
-    /// Run a request as planned.
-    Assign(Box<Assignment>),
-    /// Stop running a request (its client cancelled it).
-    Cancel {
-        /// The request.
-        request: crate::identity::RequestId,
-    },
-}
-
-/// A decision with its authority and the authority's digest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StampedDecision {
-    /// Authority it was issued under.
-    pub authority: Authority,
-    /// Digest of `authority`.
-    pub authority_digest: Digest,
-    /// The decision.
-    pub decision: Decision,
 }
 
 /// What the authority stamped on a decision gets wrong, with the values compared.
@@ -104,34 +75,58 @@ pub enum AuthorityProblem {
     },
 }
 
-impl StampedDecision {
-    /// What its authority gets wrong for a decision from `sender` in `cluster_id`, if
-    /// anything.
-    pub fn authority_problem(&self, sender: NodeId, cluster_id: ClusterId) -> Option<AuthorityProblem> {
-        let authority = &self.authority;
-        let computed = authority.digest();
-        if authority.leader != sender {
-            Some(AuthorityProblem::OtherLeader {
-                claimed: authority.leader,
-            })
-        } else if computed != self.authority_digest {
+impl Authority {
+    /// What this authority gets wrong, stamped with `digest` on a decision from
+    /// `sender` in `cluster_id`, if anything.
+    pub fn problem(&self, digest: Digest, sender: NodeId, cluster_id: ClusterId) -> Option<AuthorityProblem> {
+        let computed = self.digest();
+        if self.leader != sender {
+            Some(AuthorityProblem::OtherLeader { claimed: self.leader })
+        } else if computed != digest {
             Some(AuthorityProblem::Digest {
-                claimed: self.authority_digest,
+                claimed: digest,
                 computed,
             })
-        } else if authority.cluster_id != cluster_id {
+        } else if self.cluster_id != cluster_id {
             Some(AuthorityProblem::OtherCluster {
                 ours: cluster_id,
-                theirs: authority.cluster_id,
+                theirs: self.cluster_id,
             })
-        } else if authority.fence != Fence(authority.term) {
+        } else if self.fence != Fence(self.term) {
             Some(AuthorityProblem::FenceNotTerm {
-                fence: authority.fence.0,
-                term: authority.term,
+                fence: self.fence.0,
+                term: self.term,
             })
         } else {
             None
         }
+    }
+
+    /// Checks values no honest leader stamps: a term, fence or commit index that
+    /// would overflow.
+    pub fn check_values(&self) -> Result<(), ValueFault> {
+        Fence(self.term).check_value()?;
+        self.fence.check_value()?;
+        if self.commit_index > INDEX_MAX {
+            return Err(ValueFault::IndexTooLarge {
+                index: self.commit_index,
+                max: INDEX_MAX,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Fence {
+    /// Checks that the fence is a term a message may carry.
+    pub fn check_value(self) -> Result<(), ValueFault> {
+        if self.0 > TERM_MAX {
+            return Err(ValueFault::TermTooLarge {
+                term: self.0,
+                max: TERM_MAX,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -139,20 +134,22 @@ impl StampedDecision {
 mod tests {
     use super::*;
 
+    /// An authority with the digest stamped beside it.
+    struct Stamp(Authority, Digest);
+
+    impl Stamp {
+        fn problem(&self, sender: NodeId, cluster: ClusterId) -> Option<AuthorityProblem> {
+            self.0.problem(self.1, sender, cluster)
+        }
+    }
+
     /// Each way an authority can be wrong is named with the values compared; a sound
     /// one has no problem.
     #[test]
     fn an_authority_problem_names_what_it_compared() {
         let (leader, other) = (NodeId([1; 16]), NodeId([2; 16]));
         let cluster = ClusterId([7; 16]);
-        let stamp = |authority: Authority| StampedDecision {
-            authority,
-            authority_digest: authority.digest(),
-            decision: Decision::Directive {
-                id: 1,
-                body: Vec::new(),
-            },
-        };
+        let stamp = |authority: Authority| Stamp(authority, authority.digest());
         let sound = Authority {
             cluster_id: cluster,
             term: 4,
@@ -160,22 +157,21 @@ mod tests {
             fence: Fence(4),
             leader,
         };
-        assert_eq!(stamp(sound).authority_problem(leader, cluster), None);
+        assert_eq!(stamp(sound).problem(leader, cluster), None);
         assert_eq!(
-            stamp(sound).authority_problem(other, cluster),
+            stamp(sound).problem(other, cluster),
             Some(AuthorityProblem::OtherLeader { claimed: leader })
         );
-        let mut bent = stamp(sound);
-        bent.authority_digest = Digest([0; 32]);
+        let bent = Stamp(sound, Digest([0; 32]));
         assert_eq!(
-            bent.authority_problem(leader, cluster),
+            bent.problem(leader, cluster),
             Some(AuthorityProblem::Digest {
                 claimed: Digest([0; 32]),
                 computed: sound.digest()
             })
         );
         assert_eq!(
-            stamp(sound).authority_problem(leader, ClusterId([8; 16])),
+            stamp(sound).problem(leader, ClusterId([8; 16])),
             Some(AuthorityProblem::OtherCluster {
                 ours: ClusterId([8; 16]),
                 theirs: cluster
@@ -186,7 +182,7 @@ mod tests {
             ..sound
         };
         assert_eq!(
-            stamp(unfenced).authority_problem(leader, cluster),
+            stamp(unfenced).problem(leader, cluster),
             Some(AuthorityProblem::FenceNotTerm { fence: 3, term: 4 })
         );
     }

@@ -1,27 +1,23 @@
-//! Decisions under a leadership's authority: the leader stamps them; a receiver
-//! refuses one whose fence is older than the newest it knows (the newest fence seen, or
-//! its current term), and takes a newer term from a voter's decision.
+//! Authority over decisions: the leader's authority stamps them; a receiver admits a
+//! decision's authority only when its fence is no older than the newest it knows (the
+//! newest fence seen, or its current term) and its sender may lead it, and takes a
+//! newer term from a voter's decision.
 
-use super::{Authority, Consensus, Decision, Effect, Fence, ProposalRejection, Role, StampedDecision};
-use crate::dispatch::AssignmentRefusal;
+use super::{Authority, Consensus, Fence, ProposalRejection, Role};
+use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::io::Event;
-use crate::refusal::Refusal;
+use crate::refusal::{ConsensusMessageKind, Refusal};
+use crate::time::Instant;
 
 impl Consensus {
-    /// Leader: stamps `decision` with this leadership's authority.
-    pub(crate) fn stamp(&self, decision: Decision) -> Result<StampedDecision, ProposalRejection> {
+    /// Leader: the authority of this leadership, which stamps its decisions.
+    pub fn authority(&self) -> Result<Authority, ProposalRejection> {
         if !matches!(self.role, Role::Leader(_)) {
             return Err(ProposalRejection::NotLeader {
                 leader_hint: self.leader,
             });
         }
-        let authority = self.authority_of(self.id);
-        Ok(StampedDecision {
-            authority,
-            authority_digest: authority.digest(),
-            decision,
-        })
+        Ok(self.authority_of(self.id))
     }
 
     pub(crate) fn authority_of(&self, leader: NodeId) -> Authority {
@@ -47,54 +43,39 @@ impl Consensus {
         }
     }
 
-    pub(crate) fn on_decision(&mut self, from: NodeId, stamped: StampedDecision) {
-        if let Some(problem) = stamped.authority_problem(from, self.cluster_id) {
-            let refusal = Refusal::AuthorityMismatch { sender: from, problem };
-            return self.effects.push(Effect::Refuse(refusal));
+    /// Admits `authority`, stamped with `digest` on a decision from `from`: refused
+    /// when it is not sound, its fence is older than the newest this node knows
+    /// ([`Refusal::StaleFence`]), or its sender may not lead this node. A newer term's
+    /// leader is followed, its term made durable before anything else is done.
+    pub(crate) fn admit_decision(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        authority: &Authority,
+        digest: Digest,
+    ) -> Result<(), Refusal> {
+        if let Some(problem) = authority.problem(digest, from, self.cluster_id) {
+            return Err(Refusal::AuthorityMismatch { sender: from, problem });
         }
-        let authority = stamped.authority;
         let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
         let seen = self.fence_floor();
         if authority.fence < seen && !no_fence_check {
-            let refusal = Refusal::StaleFence {
+            return Err(Refusal::StaleFence {
                 sender: from,
                 seen,
                 got: authority.fence,
-            };
-            self.effects.push(Effect::Refuse(refusal));
-            if let Decision::Assign(assignment) = &stamped.decision {
-                let refusal = AssignmentRefusal::StaleFence {
-                    seen,
-                    got: authority.fence,
-                };
-                self.refuse_assignment(&authority, assignment.request, refusal);
-            }
-            return;
+            });
         }
-        if let Err(refusal) = self.check_decision_sender(from, authority.term) {
-            return self.effects.push(Effect::Refuse(refusal));
-        }
+        self.check_decision_sender(from, authority.term)?;
         if authority.term > self.hard.term || self.leader.is_none() {
             // A node this node's log never made a voter cannot lead it (a node of
             // another genesis among them, or any sender while this node has no
             // state): its newer term is not taken.
-            if let Err(refusal) = self.check_voter(from, crate::refusal::ConsensusMessageKind::Decision) {
-                return self.effects.push(Effect::Refuse(refusal));
-            }
-            // The leader of a newer term speaks: follow it, and make its term (the
-            // fence) durable before anything else is done.
-            self.observe_leader(self.now, from, authority.term);
+            self.check_voter(from, ConsensusMessageKind::Decision)?;
+            self.observe_leader(now, from, authority.term);
         }
         self.fence_seen = self.fence_seen.max(authority.fence);
-        if let Decision::Assign(assignment) = &stamped.decision
-            && let Err(refusal) = self.check_assignment(assignment)
-        {
-            return self.refuse_assignment(&authority, assignment.request, refusal);
-        }
-        self.push_event(Event::DecisionAccepted {
-            authority,
-            decision: stamped.decision,
-        });
+        Ok(())
     }
 
     /// The newest fence seen: at least the current term's (the term is durable, so

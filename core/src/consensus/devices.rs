@@ -42,6 +42,8 @@ pub(crate) struct DeviceBook {
     pub local_version: u64,
     /// This node's telemetry as last sent to a leader.
     pub reported: Option<Reported>,
+    /// Nodes whose telemetry changed since [`Consensus::take_telemetry_changes`].
+    pub changed: BTreeSet<NodeId>,
 }
 
 /// Telemetry a follower sent with an append response.
@@ -129,7 +131,7 @@ impl Consensus {
                 None => self.devices.links.remove(&pair),
             };
         }
-        self.index_telemetry(node);
+        self.devices.changed.insert(node);
     }
 
     fn local_telemetry_changed(&mut self, now: Instant) {
@@ -139,6 +141,22 @@ impl Consensus {
             at: now,
         };
         self.note_telemetry(self.id, seen);
+    }
+
+    /// The nodes whose telemetry changed since the last call.
+    pub(crate) fn take_telemetry_changes(&mut self) -> BTreeSet<NodeId> {
+        std::mem::take(&mut self.devices.changed)
+    }
+
+    /// Measured links keyed by (smaller id, larger id): the worse of what either end
+    /// last reported.
+    pub fn links_measured(&self) -> &BTreeMap<(NodeId, NodeId), LinkTelemetry> {
+        &self.devices.links
+    }
+
+    /// This node's own backend readiness, as its driver reported it.
+    pub fn local_readiness(&self) -> &ReadinessByBackend {
+        &self.devices.local.readiness
     }
 
     /// Latest telemetry per node, as known here.
@@ -258,11 +276,5 @@ fn within_limits(readiness: &BackendReadiness) -> bool {
     match readiness {
         BackendReadiness::Ready { devices, .. } => devices.len() <= DEVICES_PER_BACKEND_MAX,
         BackendReadiness::Refused { .. } => true,
-    }
-}
-
-impl crate::plan::TelemetryLookup for BTreeMap<NodeId, TelemetrySeen> {
-    fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
-        self.get(node).map(|seen| &seen.telemetry)
     }
 }

@@ -175,7 +175,7 @@ impl Consensus {
 
     /// This node's signed vote of `term` for `candidate`, if it holds a signing key.
     fn endorse(&self, term: u64, candidate: NodeId) -> Option<Box<Endorsement>> {
-        let signer = self.dispatch.signer()?;
+        let signer = self.signer.as_ref()?;
         Some(Box::new(Endorsement::sign(signer, self.cluster_id, term, candidate)))
     }
 
@@ -237,7 +237,7 @@ impl Consensus {
         endorsement: Option<Box<Endorsement>>,
         pre_vote: bool,
     ) -> Result<Option<Endorsement>, Refusal> {
-        if pre_vote || self.dispatch.signer().is_none() {
+        if pre_vote || self.signer.is_none() {
             return Ok(None);
         }
         let endorsed = endorsement.as_ref().is_some_and(|endorsement| {
@@ -409,9 +409,6 @@ impl Consensus {
                 term: self.hard.term,
                 role: after,
             });
-        }
-        if before == RoleKind::Leader && after != RoleKind::Leader {
-            self.abandon_requests();
         }
     }
 

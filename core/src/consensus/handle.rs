@@ -111,7 +111,7 @@ impl Consensus {
             digest_cache: None,
             digest_scratch: Vec::new(),
             devices: Default::default(),
-            dispatch: Default::default(),
+            signer: None,
             mutations: Mutations::default(),
             recovering: durable.restored,
             reads: Default::default(),
@@ -271,10 +271,6 @@ impl Consensus {
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
             RaftMessage::ReadIndex { request } => self.on_read_index(now, from, request),
             RaftMessage::ReadIndexAnswer { request, index } => self.on_read_index_answer(from, request, index),
-            RaftMessage::Decision(stamped) => self.on_decision(from, stamped),
-            RaftMessage::Execution { request, fence, report } => {
-                self.on_execution_report(now, from, request, fence, report);
-            }
         }
     }
 
@@ -377,5 +373,28 @@ impl Consensus {
     /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
         self.role_kind() == RoleKind::Leader
+    }
+
+    /// When this node's leadership began; none when it does not lead.
+    pub fn leadership_since(&self) -> Option<Instant> {
+        match &self.role {
+            Role::Leader(leadership) => Some(leadership.since),
+            _ => None,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The cluster this node belongs to.
+    pub fn cluster_id(&self) -> ClusterId {
+        self.cluster_id
+    }
+
+    /// Consensus timing and limits.
+    pub fn config(&self) -> &ConsensusConfig {
+        &self.config
     }
 }

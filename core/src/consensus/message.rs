@@ -2,14 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::authority::{Fence, StampedDecision};
 use super::entries::AppendEntries;
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::digest::Digest;
-use crate::dispatch::ExecutionReport;
-use crate::identity::{NodeId, RequestId};
+use crate::identity::NodeId;
 use crate::wire::Detached;
 
 pub use crate::limits::{APPEND_ENTRIES_MAX, INDEX_MAX, SNAPSHOT_CHUNK_BYTES_MAX, TERM_MAX};
@@ -129,17 +127,6 @@ pub enum RaftMessage {
         /// The read index.
         index: Option<u64>,
     },
-    /// A decision stamped with the issuing coordinator's authority.
-    Decision(StampedDecision),
-    /// An executing node's report on an assignment, to the coordinator that issued it.
-    Execution {
-        /// The request.
-        request: RequestId,
-        /// The fence the assignment carried.
-        fence: Fence,
-        /// What happened.
-        report: ExecutionReport,
-    },
 }
 
 impl RaftMessage {
@@ -153,10 +140,7 @@ impl RaftMessage {
             | RaftMessage::SnapshotChunk { term, .. }
             | RaftMessage::SnapshotResponse { term, .. }
             | RaftMessage::TimeoutNow { term } => Some(*term),
-            RaftMessage::Decision(_)
-            | RaftMessage::Execution { .. }
-            | RaftMessage::ReadIndex { .. }
-            | RaftMessage::ReadIndexAnswer { .. } => None,
+            RaftMessage::ReadIndex { .. } | RaftMessage::ReadIndexAnswer { .. } => None,
         }
     }
 
@@ -286,12 +270,6 @@ impl RaftMessage {
                 index(meta.last_index)
             }
             RaftMessage::SnapshotResponse { snapshot_index, .. } => index(*snapshot_index),
-            RaftMessage::Decision(stamped) => {
-                term(stamped.authority.term)?;
-                term(stamped.authority.fence.0)?;
-                index(stamped.authority.commit_index)
-            }
-            RaftMessage::Execution { fence, .. } => term(fence.0),
             RaftMessage::ReadIndexAnswer { index: read_index, .. } => read_index.map_or(Ok(()), index),
             RaftMessage::VoteResponse { .. } | RaftMessage::TimeoutNow { .. } | RaftMessage::ReadIndex { .. } => Ok(()),
         }

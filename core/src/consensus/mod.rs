@@ -42,7 +42,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use crate::state::STATE_SCHEMA_VERSION;
-pub use authority::{Authority, AuthorityProblem, Decision, Fence, StampedDecision};
+pub use authority::{Authority, AuthorityProblem, Fence};
 pub use devices::TelemetrySeen;
 pub use entries::AppendEntries;
 pub use handle::Mutations;
@@ -457,7 +457,8 @@ pub struct Consensus {
     pub(crate) recovering: bool,
     /// Linearizable reads in flight.
     pub(crate) reads: reads::Reads,
-    pub(crate) dispatch: crate::dispatch::Dispatcher,
+    /// Who signs this node's votes (none: its votes are unsigned).
+    pub(crate) signer: Option<crate::identity::NodeIdentity>,
     pub(crate) devices: devices::DeviceBook,
     /// Digests of the admission tokens this node holds: a cut-over to another is not
     /// proposed (the leader would cut itself off).

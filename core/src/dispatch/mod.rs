@@ -1,23 +1,10 @@
-//! Dispatch: the coordinator places each inference request, sends the assignment to
-//! the executing node stamped with its authority (term, commit index, fence) and the
-//! plan digest, and follows it until the node reports a result; the executing node
-//! checks the assignment against its own facts before running it.
-//!
-//! Invariants: an assignment runs only on a node that accepted its fence as the
-//! newest it has seen and found the plan's digest, its own selection, backend,
-//! device and residency as the plan says; a request id is in flight at most once
-//! per coordinator; a request leaves its node only for a typed reason, at most
-//! `reroutes_max` times; a deposed coordinator finishes every request it held as
-//! refused (`coordinator-deposed`), so none is left waiting.
-
-mod coordinator;
-mod executor;
-mod facts;
+//! Dispatch's vocabulary: the requests clients submit, the assignments coordinators
+//! send, what executors report, and every way a request can be refused. The protocol
+//! that moves them lives in [`crate::serving`].
 
 use serde::{Deserialize, Serialize};
 
-pub use coordinator::Dispatcher;
-pub use facts::PlanRequest;
+pub use crate::serving::PlanRequest;
 
 use crate::backend::Backend;
 use crate::consensus::Fence;

@@ -1,6 +1,6 @@
 //! Turning consensus effects into outputs, in order.
 
-use core::net::{Ipv4Addr, SocketAddr};
+use core::net::SocketAddr;
 
 use super::Node;
 use crate::consensus::Effect;
@@ -10,13 +10,7 @@ use crate::wire::Message;
 impl Node {
     /// Carries out consensus effects in the order they were produced, so every persist
     /// output precedes the transmits that depend on it.
-    pub(super) fn drain_consensus(&mut self, now: crate::time::Instant) {
-        while !self.consensus.effects.is_empty() {
-            self.drain_consensus_once(now);
-        }
-    }
-
-    fn drain_consensus_once(&mut self, now: crate::time::Instant) {
+    pub(super) fn drain_consensus(&mut self) {
         // The buffer goes back empty, keeping its capacity for the next input.
         let mut effects = std::mem::take(&mut self.consensus.effects);
         for effect in effects.drain(..) {
@@ -27,14 +21,8 @@ impl Node {
                     self.outputs.push_back(Output::PersistEntries { first_index, entries });
                 }
                 Effect::PersistSnapshot(snapshot) => self.outputs.push_back(Output::PersistSnapshot(snapshot)),
-                Effect::Event(event) => {
-                    self.serve_event(now, &event);
-                    self.outputs.push_back(Output::Event(event));
-                }
-                Effect::Refuse(refusal) => {
-                    let from = refusal.sender().and_then(|sender| self.addr_of(sender));
-                    self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
-                }
+                Effect::Event(event) => self.outputs.push_back(Output::Event(event)),
+                Effect::Refuse(refusal) => self.refuse_from(refusal),
             }
         }
         if self.consensus.effects.is_empty() {
@@ -51,7 +39,7 @@ impl Node {
         }
     }
 
-    fn addr_of(&self, node: crate::identity::NodeId) -> Option<SocketAddr> {
+    pub(super) fn addr_of(&self, node: crate::identity::NodeId) -> Option<SocketAddr> {
         self.discovery
             .peer(node)
             .map(|peer| peer.addr)

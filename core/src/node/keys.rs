@@ -163,7 +163,8 @@ impl Node {
         }
         let identity = self.authenticator.identity().clone();
         self.public_key = identity.public_key().to_bytes();
-        self.consensus.dispatch.set_signer(identity);
+        self.serving.set_signer(identity.clone());
+        self.consensus.signer = Some(identity);
         self.push_events(vec![Event::KeyRotated {
             key: PublicKey(self.public_key),
         }]);

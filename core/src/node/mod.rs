@@ -19,15 +19,16 @@ use rand_core::SeedableRng;
 use crate::backend::{DeviceReport, LINKS_PER_REPORT_MAX};
 use crate::candidates::{CandidateLedger, Membership};
 use crate::config::{ConfigError, NodeConfig};
-use crate::consensus::{Authority, Consensus, Decision, Mutations, ProposalRejection, RaftMessage};
+use crate::consensus::{Authority, Consensus, Mutations, ProposalRejection};
 use crate::discovery::{Discovery, PeerHealth};
-use crate::dispatch::{CancelRefusal, Dispatcher, InferenceRequest, PlanRequest, SubmitRefusal};
+use crate::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
 use crate::io::{Input, Output, TransportClass};
 use crate::plan::ServingPolicy;
 use crate::plan::{Placement, PlacementRefusal};
 use crate::refusal::RefusalCounters;
 use crate::replay::ReplayGuard;
+use crate::serving::{Decision, DispatchMessage, Serving, StampedDecision};
 use crate::state::{ClusterCommand, Origin, ProposalId};
 use crate::status::{CandidateStatus, MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport};
 use crate::time::Instant;
@@ -70,10 +71,8 @@ pub struct Node {
     rng: ChaCha8Rng,
     /// Counter of the next datagram frame and of the next stream frame.
     next_counters: [u64; 2],
-    /// The executing side of serving: jobs running here and completions kept.
-    executor: crate::serving::ExecutorBook,
-    /// The queue depth last given to consensus as telemetry (it starts at 0).
-    reported_depth: u32,
+    /// Both sides of dispatch: the requests this node coordinates and the jobs it runs.
+    serving: Serving,
     outputs: VecDeque<Output>,
 }
 
@@ -108,7 +107,7 @@ impl Node {
         let identity = (config.identity.node_id(), config.identity.epoch(), config.cluster_id);
         let consensus_rng = stream(config.rng_seed, CONSENSUS_STREAM);
         let mut consensus = Consensus::new(identity, config.consensus, config.durable, consensus_rng, now)?;
-        consensus.dispatch = Dispatcher::with_signer(config.identity.clone());
+        consensus.signer = Some(config.identity.clone());
         let allowed = &consensus.config.allowed_binaries;
         let bundle = crate::trust::TrustBundle::of(&config.posture, config.identity.node_id(), allowed);
         consensus.trust = Some(bundle.digest());
@@ -133,8 +132,7 @@ impl Node {
             timers: TimerTable::default(),
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
             next_counters: [0; 2],
-            executor: crate::serving::ExecutorBook::default(),
-            reported_depth: 0,
+            serving: Serving::new(config.identity.clone()),
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
@@ -207,12 +205,11 @@ impl Node {
         decision: Decision,
     ) -> Result<Authority, ProposalRejection> {
         self.consensus.now = now;
-        let stamped = self.consensus.stamp(decision)?;
-        let authority = stamped.authority;
-        self.consensus.effects.push(crate::consensus::Effect::Send {
-            to,
-            message: RaftMessage::Decision(stamped),
-        });
+        let authority = self.consensus.authority()?;
+        let message = DispatchMessage::Decision(StampedDecision::new(authority, decision));
+        self.serving
+            .effects
+            .push(crate::serving::ServingEffect::Send { to, message });
         self.finish(now);
         Ok(authority)
     }
@@ -223,7 +220,8 @@ impl Node {
     /// [`Event::RequestFinished`]: crate::io::Event::RequestFinished
     pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
         self.consensus.now = now;
-        let placed = self.consensus.submit_request(now, request);
+        self.sync_telemetry_index();
+        let placed = self.serving.submit(now, &self.consensus, request);
         self.finish(now);
         placed
     }
@@ -232,14 +230,15 @@ impl Node {
     /// leader plans with every member's telemetry; a follower only with its own.
     pub fn plan(&mut self, now: Instant, request: &PlanRequest) -> Result<Placement, PlacementRefusal> {
         self.consensus.now = now;
-        self.consensus.plan(now, request)
+        self.sync_telemetry_index();
+        self.serving.plan(now, &self.consensus, request)
     }
 
     /// Leader: ends an in-flight request as cancelled and tells its executing node to
     /// stop it (between two steps).
     pub fn cancel_request(&mut self, now: Instant, request: RequestId) -> Result<(), CancelRefusal> {
         self.consensus.now = now;
-        let cancelled = self.consensus.cancel_request(request);
+        let cancelled = self.serving.cancel(&self.consensus, request);
         self.finish(now);
         cancelled
     }
@@ -451,7 +450,8 @@ impl Node {
         let waiting = self.reachable_candidates();
         self.consensus.maintain_membership(now, &waiting);
         self.consensus.maintain_readiness(now);
-        self.consensus.reroute_lost_assignments(now);
+        self.sync_telemetry_index();
+        self.serving.reroute_lost(now, &self.consensus);
         self.maintain_keys(now);
     }
 
@@ -484,9 +484,14 @@ impl Node {
     /// under the admission token the applied state has in force.
     fn finish(&mut self, now: Instant) {
         self.authenticator.set_committed_token(self.committed_token());
-        self.drain_consensus(now);
-        self.serving_upkeep(now);
-        self.drain_consensus(now);
+        loop {
+            self.drain_consensus();
+            self.serving_upkeep(now);
+            self.drain_serving(now);
+            if self.consensus.effects.is_empty() && self.serving.effects.is_empty() {
+                break;
+            }
+        }
         self.sync_node_keys();
         self.rearm_timers();
     }

@@ -1,77 +1,109 @@
-//! The node's executing side: accepted assignments become jobs for the driver, their
-//! outcomes go back to the coordinator, and runs no coordinator can take are stopped.
+//! The node's serving: dispatch messages reach serving once consensus admitted their
+//! authority, serving's effects become outputs, and its upkeep runs after each input.
+
+use core::net::{Ipv4Addr, SocketAddr};
 
 use super::Node;
-use crate::consensus::Decision;
-use crate::dispatch::{ExecutionReport, RequestOutcome};
-use crate::identity::RequestId;
-use crate::io::{Event, Output};
-use crate::serving::Accepted;
+use crate::dispatch::{AssignmentRefusal, ExecutionReport};
+use crate::identity::{NodeId, RequestId};
+use crate::io::Output;
+use crate::refusal::Refusal;
+use crate::serving::{Decision, DispatchMessage, ReportFrom, ServingEffect, StampedDecision};
 use crate::time::Instant;
+use crate::wire::Message;
 
 impl Node {
     /// Executing node: the job of `request` ended with `report` (see
     /// [`Output::RunJob`]). It is reported to the newest coordinator that assigned it;
     /// an outcome of a job stopped since is dropped.
     pub fn execution_ended(&mut self, now: Instant, request: RequestId, report: ExecutionReport) {
-        if let Some(authority) = self.executor.ended(request, &report) {
-            self.consensus
-                .report_execution(now, authority.leader, request, authority.fence, report);
-        }
+        self.serving.execution_ended(request, report);
         self.finish(now);
     }
 
-    /// Acts on an event consensus reported: runs or stops jobs, answers an assignment
-    /// of a request completed here.
-    pub(super) fn serve_event(&mut self, now: Instant, event: &Event) {
-        match event {
-            Event::DecisionAccepted {
-                authority,
-                decision: Decision::Assign(assignment),
-            } => match self.executor.accept(self.node_id, *authority, assignment) {
-                Accepted::Run(job) => self.outputs.push_back(Output::RunJob(job)),
-                Accepted::CompletedHere(report) => {
-                    let (leader, fence) = (authority.leader, authority.fence);
-                    self.consensus
-                        .report_execution(now, leader, assignment.request, fence, report);
-                }
-                Accepted::Readdressed | Accepted::NotHere => {}
-            },
-            Event::DecisionAccepted {
-                decision: Decision::Cancel { request },
-                ..
-            } => self.stop_job(*request),
-            // A request its coordinator (this node) gave up stops here too.
-            Event::RequestFinished {
-                request,
-                outcome: RequestOutcome::Refused { .. },
-            } => self.stop_job(*request),
-            _ => {}
+    /// A dispatch message from `from` (this node itself, for a coordinator that runs
+    /// its own assignment).
+    pub(super) fn on_dispatch(&mut self, now: Instant, from: NodeId, message: DispatchMessage) {
+        if let Err(fault) = message.check_values() {
+            return self.consensus.refuse_values(from, fault);
+        }
+        self.sync_telemetry_index();
+        match message {
+            DispatchMessage::Decision(stamped) => self.on_stamped_decision(now, from, stamped),
+            DispatchMessage::Execution { request, fence, report } => {
+                let report = ReportFrom {
+                    from,
+                    request,
+                    fence,
+                    report,
+                };
+                self.serving.on_execution_report(now, &self.consensus, report);
+            }
         }
     }
 
-    /// After each input: tells a new leader of the completions kept here, stops the
-    /// runs of deposed coordinators, and reports the queue depth when it moved.
+    fn on_stamped_decision(&mut self, now: Instant, from: NodeId, stamped: StampedDecision) {
+        let StampedDecision {
+            authority,
+            authority_digest,
+            decision,
+        } = stamped;
+        match self.consensus.admit_decision(now, from, &authority, authority_digest) {
+            Ok(()) => self.serving.on_decision(&self.consensus, authority, decision),
+            Err(refusal) => {
+                if let (Refusal::StaleFence { seen, got, .. }, Decision::Assign(assignment)) = (&refusal, &decision) {
+                    let refused = AssignmentRefusal::StaleFence { seen: *seen, got: *got };
+                    self.serving.refuse_assignment(&authority, assignment.request, refused);
+                }
+                self.refuse_from(refusal);
+            }
+        }
+    }
+
+    /// Re-keys the coordinator's candidate index for every node whose telemetry
+    /// consensus took since the last call.
+    pub(super) fn sync_telemetry_index(&mut self) {
+        for node in self.consensus.take_telemetry_changes() {
+            self.serving.index_telemetry(&self.consensus, node);
+        }
+    }
+
+    /// After each input: the coordinator follows the leadership, the executing side
+    /// tells a new leader of its completions and stops runs no coordinator can take,
+    /// and the queue depth goes to consensus when it moved.
     pub(super) fn serving_upkeep(&mut self, now: Instant) {
-        let leader = self.consensus.leader();
-        for (request, report) in self.executor.completions_for(leader) {
-            let leader = leader.expect("completions are offered to a known leader");
-            self.consensus.forward_completed(now, leader, request, report);
-        }
-        let term = self.consensus.hard_state().term;
-        for request in self.executor.stale(term) {
-            self.outputs.push_back(Output::StopJob { request });
-        }
-        let depth = self.executor.depth();
-        if self.reported_depth != depth {
-            self.reported_depth = depth;
+        self.sync_telemetry_index();
+        self.serving.follow_leadership(&self.consensus);
+        self.serving.executor_upkeep(&self.consensus);
+        if let Some(depth) = self.serving.take_depth_change() {
             self.consensus.set_queue_depth(now, depth);
         }
     }
 
-    fn stop_job(&mut self, request: RequestId) {
-        if self.executor.stop(request) {
-            self.outputs.push_back(Output::StopJob { request });
+    /// Carries out serving's effects in order; a message to this node is handled here.
+    pub(super) fn drain_serving(&mut self, now: Instant) {
+        while !self.serving.effects.is_empty() {
+            let effects = std::mem::take(&mut self.serving.effects);
+            for effect in effects {
+                self.carry_out_serving(now, effect);
+            }
         }
+    }
+
+    fn carry_out_serving(&mut self, now: Instant, effect: ServingEffect) {
+        match effect {
+            ServingEffect::Send { to, message } if to == self.node_id => self.on_dispatch(now, to, message),
+            ServingEffect::Send { to, message } => self.send_to_peer(to, Message::Dispatch(message)),
+            ServingEffect::Event(event) => self.outputs.push_back(Output::Event(event)),
+            ServingEffect::RunJob(job) => self.outputs.push_back(Output::RunJob(job)),
+            ServingEffect::StopJob(request) => self.outputs.push_back(Output::StopJob { request }),
+            ServingEffect::Refuse(refusal) => self.refuse_from(refusal),
+        }
+    }
+
+    /// Counts and reports `refusal`, from where its sender last spoke.
+    pub(super) fn refuse_from(&mut self, refusal: Refusal) {
+        let from = refusal.sender().and_then(|sender| self.addr_of(sender));
+        self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
     }
 }

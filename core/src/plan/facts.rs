@@ -94,6 +94,12 @@ pub trait TelemetryLookup {
     fn telemetry(&self, node: &NodeId) -> Option<&Telemetry>;
 }
 
+impl TelemetryLookup for BTreeMap<NodeId, crate::consensus::TelemetrySeen> {
+    fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
+        self.get(node).map(|seen| &seen.telemetry)
+    }
+}
+
 impl TelemetryLookup for BTreeMap<NodeId, Telemetry> {
     fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
         self.get(node)

@@ -7,7 +7,7 @@ use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
 use crate::io::TransportClass;
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 16;
+pub const SCHEMA_VERSION: u16 = 17;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 

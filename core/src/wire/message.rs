@@ -21,6 +21,9 @@ pub enum Message {
     HelloAck(Hello),
     /// A consensus message.
     Raft(RaftMessage),
+    /// A dispatch message: a decision under a leadership's authority, or an executing
+    /// node's report on one.
+    Dispatch(crate::serving::DispatchMessage),
     /// One frame of a bandwidth probe, sent on the peer stream. The receiver answers
     /// the last frame of a burst with [`Message::LinkProbeAck`].
     LinkProbe(LinkProbe),
@@ -39,6 +42,7 @@ impl Message {
                     .map_err(|(len, max)| DecodeError::TooManyItems { len, max })?;
                 message.check_values().map_err(|fault| DecodeError::Values { fault })
             }
+            Message::Dispatch(message) => message.check_values().map_err(|fault| DecodeError::Values { fault }),
             Message::LinkProbe(probe) => probe.validate(),
             Message::LinkProbeAck(_) => Ok(()),
         }

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use psionic_core::backend::{Backend, BackendReadiness, DeviceProfile, DeviceReport, ExecutionProfile};
-use psionic_core::consensus::Decision;
 use psionic_core::dispatch::{ExecutionReport, InferenceRequest, RequestLane, RequestOutcome};
 use psionic_core::plan::RequestNeeds;
+use psionic_core::serving::Decision;
 use psionic_core::state::Residency;
 use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
 

@@ -8,9 +8,10 @@
 
 use std::net::SocketAddr;
 
-use psionic_core::consensus::{Authority, Decision, Fence, RaftMessage, StampedDecision};
+use psionic_core::consensus::{Authority, Fence, RaftMessage};
 use psionic_core::dispatch::ExecutionReport;
 use psionic_core::plan::ExecutionTopologyPlan;
+use psionic_core::serving::{Decision, DispatchMessage, StampedDecision};
 use psionic_core::wire::{Authenticator, Body, Hello, Message, Recipient, Seal, Sealed, encode_frame};
 use psionic_core::{ClusterId, ClusterState, Digest, DigestKind, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
 
@@ -189,7 +190,7 @@ fn decision_claim(cluster_id: ClusterId, impostor: NodeId) -> Message {
         fence: Fence(CLAIMED_TERM),
         leader: impostor,
     };
-    Message::Raft(RaftMessage::Decision(StampedDecision {
+    Message::Dispatch(DispatchMessage::Decision(StampedDecision {
         authority,
         authority_digest: authority.digest(),
         decision: Decision::Directive {
@@ -211,7 +212,7 @@ fn completion_claim() -> Message {
             collective_bytes_per_token_per_layer: 0,
         }),
     };
-    Message::Raft(RaftMessage::Execution {
+    Message::Dispatch(DispatchMessage::Execution {
         request: RequestId([0xee; 16]),
         fence: Fence(1),
         report,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use psionic_core::consensus::Decision;
+use psionic_core::serving::Decision;
 use psionic_core::{ClusterCommand, ClusterEvent, NodeId};
 use psionic_net::NodeClient;
 

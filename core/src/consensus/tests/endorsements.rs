@@ -7,7 +7,6 @@ use rand_core::SeedableRng;
 use super::super::election::Vote;
 use super::super::endorsement::Endorsement;
 use super::super::{Consensus, ConsensusConfig, Durable, Effect, Role};
-use crate::dispatch::Dispatcher;
 use crate::identity::{ClusterId, NodeEpoch, NodeIdentity, NodeRole};
 use crate::refusal::Refusal;
 use crate::time::Instant;
@@ -27,7 +26,7 @@ fn candidate() -> Consensus {
     let me = (identity(1).node_id(), NodeEpoch(1), CLUSTER);
     let rng = ChaCha8Rng::seed_from_u64(1);
     let mut consensus = Consensus::new(me, config, Durable::default(), rng, Instant::ZERO).unwrap();
-    consensus.dispatch = Dispatcher::with_signer(identity(1));
+    consensus.signer = Some(identity(1));
     consensus.start_election(Instant::from_millis(1_000), false);
     consensus.effects.clear();
     consensus

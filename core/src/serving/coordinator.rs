@@ -1,0 +1,481 @@
+//! The coordinator's side: placing, assigning, following and rerouting requests, and
+//! signing the evidence of each completion. Only a leader coordinates; its requests
+//! end `coordinator-deposed` when its leadership does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::{DispatchMessage, Serving, StampedDecision};
+use crate::consensus::endorsement::LeadershipCertificate;
+use crate::consensus::{Authority, Consensus, Fence};
+use crate::digest::{Digest, DigestKind};
+use crate::dispatch::{
+    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
+    RequestRefusal, ShapeRefusal, SubmitRefusal,
+};
+use crate::identity::{NodeId, RequestId};
+use crate::io::{Event, TransportClass};
+use crate::plan::{
+    CandidateIndex, ClusterExecutionContext, ExecutionTopologyPlan, FactDigests, FactProvenance, Placement,
+    PlacementRefusal, Reroute, RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
+};
+use crate::refusal::Refusal;
+use crate::serving::Decision;
+use crate::time::Instant;
+
+/// Completions under earlier coordinators remembered at most.
+const COMPLETED_EARLIER_MAX: usize = 4_096;
+
+/// A request between assignment and report.
+#[derive(Clone, Debug)]
+struct InFlight {
+    request: InferenceRequest,
+    placement: Placement,
+    state_digest: Digest,
+    provenance: FactProvenance,
+    node: NodeId,
+    excluded: BTreeSet<NodeId>,
+    reroutes: Vec<Reroute>,
+    authority: Authority,
+    /// The signed votes that elected the leader that issued `authority`.
+    certificate: Arc<LeadershipCertificate>,
+}
+
+/// A completion an executor reported under an earlier coordinator.
+#[derive(Clone, Debug)]
+struct EarlierCompletion {
+    node: NodeId,
+    tokens: Vec<u8>,
+    plan: ExecutionTopologyPlan,
+}
+
+/// The coordinator's requests in flight (volatile: a new leader starts empty).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Coordinator {
+    in_flight: BTreeMap<RequestId, InFlight>,
+    /// The term of the leadership the requests in flight were assigned under.
+    term: Option<u64>,
+    /// Requests completed under an earlier coordinator, as their executors reported
+    /// them to this one (bounded).
+    completed_earlier: BTreeMap<RequestId, EarlierCompletion>,
+    /// Fact digests by applied index, reused while the state does not move.
+    pub(super) digests: Option<(u64, Digest, FactDigests)>,
+    /// Candidates by model, kept while the state does not move.
+    pub(super) index: Option<CandidateIndex>,
+}
+
+impl Coordinator {
+    /// Requests in flight, with the node running each.
+    pub fn in_flight(&self) -> impl Iterator<Item = (RequestId, NodeId)> + '_ {
+        self.in_flight.iter().map(|(request, flight)| (*request, flight.node))
+    }
+}
+
+impl Serving {
+    /// Leader: places `request` and sends its assignment.
+    pub(crate) fn submit(
+        &mut self,
+        now: Instant,
+        raft: &Consensus,
+        request: InferenceRequest,
+    ) -> Result<Placement, SubmitRefusal> {
+        let Ok(authority) = raft.authority() else {
+            return Err(SubmitRefusal::NotLeader {
+                leader_hint: raft.leader(),
+            });
+        };
+        self.follow_leadership(raft);
+        validate(&request)?;
+        if self.coordinator.in_flight.contains_key(&request.id) {
+            return Err(SubmitRefusal::InFlight { request: request.id });
+        }
+        if let Some(earlier) = self.coordinator.completed_earlier.remove(&request.id) {
+            return Ok(self.answer_completed_earlier(now, raft, authority, request, earlier));
+        }
+        let excluded = BTreeSet::new();
+        let (placement, state_digest, provenance) = self.place(now, raft, &request, &excluded)?;
+        let flight = InFlight {
+            request,
+            placement,
+            state_digest,
+            provenance,
+            node: raft.id(),
+            excluded,
+            reroutes: Vec::new(),
+            authority,
+            certificate: raft.leadership_certificate(),
+        };
+        let placement = flight.placement.clone();
+        self.assign(flight);
+        Ok(placement)
+    }
+
+    /// Leader: ends `request` as cancelled and tells its executing node to stop it.
+    pub(crate) fn cancel(&mut self, raft: &Consensus, request: RequestId) -> Result<(), CancelRefusal> {
+        if !raft.is_leader() {
+            return Err(CancelRefusal::NotLeader {
+                leader_hint: raft.leader(),
+            });
+        }
+        self.follow_leadership(raft);
+        let flight = self
+            .coordinator
+            .in_flight
+            .remove(&request)
+            .ok_or(CancelRefusal::NotInFlight { request })?;
+        self.stop_on(&flight);
+        self.finish(request, RequestRefusal::Cancelled);
+        Ok(())
+    }
+
+    /// Leader: what an executing node reported about `request`.
+    pub(crate) fn on_execution_report(&mut self, now: Instant, raft: &Consensus, report: ReportFrom) {
+        let ReportFrom {
+            from,
+            request,
+            fence,
+            report,
+        } = report;
+        // The result's digest is the one the tokens give (the evidence is signed over
+        // that, whatever digest the executor reported).
+        if let ExecutionReport::CompletedEarlier { tokens, plan, .. } = report {
+            if let Err(refusal) = self.check_earlier_completer(raft, from, request) {
+                return self.effects.push(super::ServingEffect::Refuse(refusal));
+            }
+            let earlier = EarlierCompletion {
+                node: from,
+                tokens,
+                plan: *plan,
+            };
+            return self.note_completed_earlier(raft, request, earlier);
+        }
+        self.follow_leadership(raft);
+        let assignee = self.coordinator.in_flight.get(&request).map(|flight| flight.node);
+        if raft.is_leader() && assignee.is_some_and(|assignee| assignee != from) {
+            let refusal = Refusal::NotTheAssignee {
+                sender: from,
+                request,
+                assignee,
+            };
+            return self.effects.push(super::ServingEffect::Refuse(refusal));
+        }
+        let current = self
+            .coordinator
+            .in_flight
+            .get(&request)
+            .is_some_and(|flight| flight.node == from && flight.authority.fence == fence);
+        if !raft.is_leader() || !current {
+            return;
+        }
+        let flight = self.coordinator.in_flight.remove(&request).expect("checked above");
+        match report {
+            ExecutionReport::Completed { tokens, .. } => {
+                let (node, plan) = (flight.node, flight.placement.plan.clone());
+                self.complete_with(raft, flight, node, tokens, plan);
+            }
+            ExecutionReport::Refused(_) => self.reroute(now, raft, flight, RerouteReason::AssignmentRefused),
+            ExecutionReport::CompletedEarlier { .. } => unreachable!("handled above"),
+            ExecutionReport::Failed(ExecutionError::Queue(_)) => {
+                self.reroute(now, raft, flight, RerouteReason::ExecutionFailed);
+            }
+            ExecutionReport::Failed(error) => self.finish(flight.request.id, RequestRefusal::Execution(error)),
+        }
+    }
+
+    /// Leader, on each maintenance round, while it hears a quorum of voters (a leader
+    /// cut off from the cluster hears no one, and must not take everyone's silence for
+    /// their loss): reroutes requests whose node has not answered for an election
+    /// timeout; or, when the serving policy says not to (`reroute_lost` off), ends
+    /// those whose node has not answered for `lost_wait_ms` as `executor-lost`.
+    pub(crate) fn reroute_lost(&mut self, now: Instant, raft: &Consensus) {
+        self.follow_leadership(raft);
+        if self.coordinator.in_flight.is_empty() {
+            return;
+        }
+        let policy = ServingPolicy::from_state(raft.state());
+        let silent = super::facts::silence(raft, now);
+        let voters = raft.effective_voters();
+        let heard = voters.iter().filter(|voter| !silent.contains(voter)).count();
+        if heard <= voters.len() / 2 {
+            return;
+        }
+        let silent = if policy.reroute_lost {
+            silent
+        } else {
+            super::facts::silent_for(raft, now, u64::from(policy.lost_wait_ms))
+        };
+        let lost: Vec<RequestId> = self
+            .coordinator
+            .in_flight
+            .iter()
+            .filter(|(_, flight)| silent.contains(&flight.node))
+            .map(|(request, _)| *request)
+            .collect();
+        for request in lost {
+            let flight = self.coordinator.in_flight.remove(&request).expect("listed above");
+            if policy.reroute_lost {
+                self.reroute(now, raft, flight, RerouteReason::NodeLost);
+            } else {
+                self.stop_on(&flight);
+                self.finish(request, RequestRefusal::ExecutorLost { node: flight.node });
+            }
+        }
+    }
+
+    /// Ends every request in flight as `coordinator-deposed` once the leadership they
+    /// were assigned under is over (this node stepped down, or leads a later term).
+    pub(crate) fn follow_leadership(&mut self, raft: &Consensus) {
+        let leading = raft.authority().ok().map(|authority| authority.term);
+        if self.coordinator.term == leading {
+            return;
+        }
+        self.coordinator.term = leading;
+        let requests: Vec<RequestId> = self.coordinator.in_flight.keys().copied().collect();
+        self.coordinator.in_flight.clear();
+        for request in requests {
+            self.finish(request, RequestRefusal::CoordinatorDeposed);
+        }
+    }
+
+    /// A completion under an earlier leadership comes from a member that executes
+    /// (this leadership cannot know the assignment); if this leadership assigned the
+    /// request since, the earlier completer may still be another node.
+    fn check_earlier_completer(&self, raft: &Consensus, from: NodeId, request: RequestId) -> Result<(), Refusal> {
+        let executes = raft
+            .effective_members()
+            .get(&from)
+            .is_some_and(|seat| seat.role.is_executor());
+        if executes {
+            return Ok(());
+        }
+        Err(Refusal::NotTheAssignee {
+            sender: from,
+            request,
+            assignee: self.coordinator.in_flight.get(&request).map(|flight| flight.node),
+        })
+    }
+
+    /// Leader: an executor completed `request` under an earlier coordinator. If it is
+    /// in flight here it ends with that result (its new run is stopped); otherwise
+    /// the result answers its next submission.
+    fn note_completed_earlier(&mut self, raft: &Consensus, request: RequestId, earlier: EarlierCompletion) {
+        if !raft.is_leader() {
+            return;
+        }
+        self.follow_leadership(raft);
+        if let Some(flight) = self.coordinator.in_flight.remove(&request) {
+            self.stop_on(&flight);
+            return self.complete_with(raft, flight, earlier.node, earlier.tokens, earlier.plan);
+        }
+        let kept = &mut self.coordinator.completed_earlier;
+        if kept.len() >= COMPLETED_EARLIER_MAX
+            && let Some(oldest) = kept.keys().next().copied()
+        {
+            kept.remove(&oldest);
+        }
+        kept.insert(request, earlier);
+    }
+
+    /// Answers a submission of a request completed under an earlier coordinator with
+    /// that result, attested under this leadership's authority.
+    fn answer_completed_earlier(
+        &mut self,
+        now: Instant,
+        raft: &Consensus,
+        authority: Authority,
+        request: InferenceRequest,
+        earlier: EarlierCompletion,
+    ) -> Placement {
+        let inputs = self.planning_inputs(now, raft);
+        let placement = Placement::new(&inputs.facts(raft, &self.coordinator), earlier.plan.clone(), &[]);
+        let executing: Vec<NodeId> = earlier.plan.executing().iter().map(|selected| selected.node).collect();
+        let provenance = FactProvenance {
+            applied_index: raft.state().applied_index,
+            applied_term: raft.state().applied_term,
+            telemetry_age_ms: BTreeMap::new(),
+            set_by: setters_of(raft, &executing, request.needs.artifact),
+        };
+        let flight = InFlight {
+            request,
+            placement: placement.clone(),
+            state_digest: inputs.state_digest,
+            provenance,
+            node: earlier.node,
+            excluded: BTreeSet::new(),
+            reroutes: Vec::new(),
+            authority,
+            certificate: raft.leadership_certificate(),
+        };
+        self.complete_with(raft, flight, earlier.node, earlier.tokens, earlier.plan);
+        placement
+    }
+
+    /// Tells `flight`'s node to stop its request.
+    fn stop_on(&mut self, flight: &InFlight) {
+        let request = flight.request.id;
+        let stamped = StampedDecision::new(flight.authority, Decision::Cancel { request });
+        self.send(flight.node, DispatchMessage::Decision(stamped));
+    }
+
+    fn place(
+        &mut self,
+        now: Instant,
+        raft: &Consensus,
+        request: &InferenceRequest,
+        excluded: &BTreeSet<NodeId>,
+    ) -> Result<(Placement, Digest, FactProvenance), PlacementRefusal> {
+        let inputs = self.planning_inputs(now, raft);
+        let facts = inputs.facts(raft, &self.coordinator);
+        let placement = match request.lane {
+            RequestLane::WholeRequest => place_whole_request(&facts, &request.needs, excluded, request.hint.as_ref())?,
+            RequestLane::Replicated => place_replicated(&facts, &request.needs, excluded)?,
+        };
+        let executing: Vec<NodeId> = placement
+            .plan
+            .executing()
+            .iter()
+            .map(|selected| selected.node)
+            .collect();
+        let telemetry_age_ms = executing
+            .iter()
+            .filter_map(|node| {
+                let seen = raft.telemetry().get(node)?;
+                Some((*node, now.saturating_since(seen.at).as_millis() as u64))
+            })
+            .collect();
+        let provenance = FactProvenance {
+            applied_index: raft.state().applied_index,
+            applied_term: raft.state().applied_term,
+            telemetry_age_ms,
+            set_by: setters_of(raft, &executing, request.needs.artifact),
+        };
+        Ok((placement, inputs.state_digest, provenance))
+    }
+
+    /// Sends `flight`'s assignment to the node its placement selects, and follows it.
+    fn assign(&mut self, mut flight: InFlight) {
+        let node = flight.placement.plan.executing()[0].node;
+        flight.node = node;
+        let assignment = Assignment {
+            request: flight.request.id,
+            plan: flight.placement.plan.clone(),
+            plan_digest: flight.placement.plan_digest,
+            prompt: flight.request.prompt.clone(),
+            max_tokens: flight.request.max_tokens,
+            class: flight.request.class,
+        };
+        let stamped = StampedDecision::new(flight.authority, Decision::Assign(Box::new(assignment)));
+        self.coordinator.in_flight.insert(flight.request.id, flight);
+        self.send(node, DispatchMessage::Decision(stamped));
+    }
+
+    fn reroute(&mut self, now: Instant, raft: &Consensus, mut flight: InFlight, reason: RerouteReason) {
+        let request = flight.request.id;
+        self.event(Event::RequestRerouted {
+            request,
+            from: flight.node,
+            reason,
+        });
+        flight.excluded.insert(flight.node);
+        flight.reroutes.push(Reroute {
+            from: flight.node,
+            reason,
+        });
+        match self.place(now, raft, &flight.request, &flight.excluded) {
+            Ok((placement, state_digest, provenance)) => {
+                flight.placement = placement;
+                flight.state_digest = state_digest;
+                flight.provenance = provenance;
+                self.assign(flight);
+            }
+            Err(refusal) => self.finish(request, RequestRefusal::Placement(refusal)),
+        }
+    }
+
+    /// Ends `flight` completed on `node` under `plan`, with signed evidence.
+    fn complete_with(
+        &mut self,
+        raft: &Consensus,
+        flight: InFlight,
+        node: NodeId,
+        tokens: Vec<u8>,
+        plan: ExecutionTopologyPlan,
+    ) {
+        let context = ClusterExecutionContext {
+            cluster_id: raft.cluster_id(),
+            request: flight.request.id,
+            prompt_digest: Digest::of_bytes(DigestKind::Prompt, &flight.request.prompt),
+            state_digest: flight.state_digest,
+            topology_digest: flight.placement.topology_digest,
+            residency_digest: flight.placement.residency_digest,
+            policy_digest: flight.placement.policy_digest,
+            plan_digest: plan.digest(),
+            plan,
+            transport: TransportClass::Stream,
+            reroutes: flight.reroutes,
+            authority: flight.authority,
+            provenance: flight.provenance,
+            result_digest: Some(Digest::of_bytes(DigestKind::Output, &tokens)),
+            leadership: (*flight.certificate).clone(),
+        };
+        let evidence = Box::new(SignedEvidence::sign(context, &self.signer));
+        let outcome = RequestOutcome::Completed { node, tokens, evidence };
+        self.event(Event::RequestFinished {
+            request: flight.request.id,
+            outcome,
+        });
+    }
+
+    /// Ends `request` refused; a run of it on this node stops too.
+    fn finish(&mut self, request: RequestId, refusal: RequestRefusal) {
+        self.event(Event::RequestFinished {
+            request,
+            outcome: RequestOutcome::Refused { refusal },
+        });
+        self.stop_job(request);
+    }
+}
+
+/// An executing node's report, with who sent it and the fence it answers.
+#[derive(Clone, Debug)]
+pub(crate) struct ReportFrom {
+    pub from: NodeId,
+    pub request: RequestId,
+    pub fence: Fence,
+    pub report: ExecutionReport,
+}
+
+/// Who set each fact a plan running `artifact` on `nodes` relied on: their membership
+/// and backend readiness, the artifact's residency there, its replica set and the
+/// serving policy.
+fn setters_of(raft: &Consensus, nodes: &[NodeId], artifact: Digest) -> BTreeMap<String, crate::state::SetBy> {
+    let set_by = &raft.state().set_by;
+    let mut keys = vec![
+        crate::state::SERVING_POLICY_FACT.to_owned(),
+        format!("replica-set/{artifact}"),
+    ];
+    for node in nodes {
+        keys.push(format!("member/{node}"));
+        keys.push(format!("residency/{node}/{artifact}"));
+    }
+    let mut setters: BTreeMap<String, crate::state::SetBy> = keys
+        .into_iter()
+        .filter_map(|key| set_by.get(&key).map(|setter| (key, setter.clone())))
+        .collect();
+    for node in nodes {
+        let prefix = format!("readiness/{node}/");
+        let readiness = set_by
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix));
+        setters.extend(readiness.map(|(key, setter)| (key.clone(), setter.clone())));
+    }
+    setters
+}
+
+fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
+    ShapeRefusal::check(request.prompt.len(), request.max_tokens)?;
+    if request.needs.backends.is_empty() {
+        return Err(SubmitRefusal::NoBackend);
+    }
+    Ok(())
+}

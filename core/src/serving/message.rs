@@ -1,0 +1,84 @@
+//! What dispatch sends between nodes: decisions stamped with a leadership's authority,
+//! and executing nodes' reports on them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::consensus::message::ValueFault;
+use crate::consensus::{Authority, AuthorityProblem, Fence};
+use crate::digest::Digest;
+use crate::dispatch::{Assignment, ExecutionReport};
+use crate::identity::{ClusterId, NodeId, RequestId};
+
+/// What a coordinator decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// An opaque directive, identified by `id`.
+    Directive {
+        /// Directive id.
+        id: u64,
+        /// Its body.
+        body: Vec<u8>,
+    },
+    /// Run a request as planned.
+    Assign(Box<Assignment>),
+    /// Stop running a request (its client cancelled it).
+    Cancel {
+        /// The request.
+        request: RequestId,
+    },
+}
+
+/// A decision with its authority and the authority's digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StampedDecision {
+    /// Authority it was issued under.
+    pub authority: Authority,
+    /// Digest of `authority`.
+    pub authority_digest: Digest,
+    /// The decision.
+    pub decision: Decision,
+}
+
+impl StampedDecision {
+    /// `decision` stamped with `authority`.
+    pub fn new(authority: Authority, decision: Decision) -> Self {
+        Self {
+            authority,
+            authority_digest: authority.digest(),
+            decision,
+        }
+    }
+
+    /// What its authority gets wrong for a decision from `sender` in `cluster_id`, if
+    /// anything.
+    pub fn authority_problem(&self, sender: NodeId, cluster_id: ClusterId) -> Option<AuthorityProblem> {
+        self.authority.problem(self.authority_digest, sender, cluster_id)
+    }
+}
+
+/// A dispatch message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DispatchMessage {
+    /// A decision stamped with the issuing coordinator's authority.
+    Decision(StampedDecision),
+    /// An executing node's report on an assignment, to the coordinator that issued it.
+    Execution {
+        /// The request.
+        request: RequestId,
+        /// The fence the assignment carried.
+        fence: Fence,
+        /// What happened.
+        report: ExecutionReport,
+    },
+}
+
+impl DispatchMessage {
+    /// Checks values no honest sender produces: terms, fences and indexes that would
+    /// overflow.
+    pub fn check_values(&self) -> Result<(), ValueFault> {
+        match self {
+            DispatchMessage::Decision(stamped) => stamped.authority.check_values(),
+            DispatchMessage::Execution { fence, .. } => fence.check_value(),
+        }
+    }
+}
