@@ -45,6 +45,11 @@ fn core_sequence_inputs_replay() {
 }
 
 #[test]
+fn dispatch_sequence_inputs_replay() {
+    replay("dispatch_sequence", psionic_core::fuzz::dispatch_sequence);
+}
+
+#[test]
 fn snapshot_chunks_inputs_replay() {
     replay("snapshot_chunks", psionic_core::fuzz::snapshot_chunks);
 }

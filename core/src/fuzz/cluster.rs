@@ -19,18 +19,20 @@ use crate::wire::TrustPosture;
 /// Most messages kept in flight; older ones are dropped first.
 const IN_FLIGHT_MAX: usize = 256;
 
-struct Member {
-    node: Option<Node>,
-    disk: MemoryDisk,
-    epoch: u64,
+pub(super) struct Member {
+    pub node: Option<Node>,
+    pub disk: MemoryDisk,
+    pub epoch: u64,
 }
 
-struct Cluster {
-    now: Instant,
-    members: Vec<Member>,
+pub(super) struct Cluster {
+    pub now: Instant,
+    pub members: Vec<Member>,
     addrs: Vec<SocketAddr>,
     in_flight: Vec<(SocketAddr, Transmit)>,
     invariants: Invariants,
+    /// Serving outputs (jobs to run or stop, events) by node, since last taken.
+    pub served: Vec<(usize, Output)>,
 }
 
 /// Runs the operations `bytes` encode; panics on a broken invariant. Returns the
@@ -42,6 +44,7 @@ pub fn core_sequence(bytes: &[u8]) -> u64 {
     let mut commit_index_max = 0;
     while !draw.is_empty() {
         cluster.step(&mut draw);
+        cluster.served.clear();
         cluster.check();
         let highest = cluster.live_nodes().map(|node| node.consensus().commit_index()).max();
         commit_index_max = commit_index_max.max(highest.unwrap_or(0));
@@ -85,7 +88,7 @@ fn addr(index: usize) -> SocketAddr {
 }
 
 impl Cluster {
-    fn new(size: usize) -> Self {
+    pub fn new(size: usize) -> Self {
         let members = (0..size)
             .map(|index| {
                 let disk = MemoryDisk::default();
@@ -103,12 +106,13 @@ impl Cluster {
             addrs: (0..size).map(addr).collect(),
             in_flight: Vec::new(),
             invariants: Invariants::default(),
+            served: Vec::new(),
         };
         cluster.drain();
         cluster
     }
 
-    fn step(&mut self, draw: &mut Draw<'_>) {
+    pub fn step(&mut self, draw: &mut Draw<'_>) {
         let size = self.members.len();
         match draw.u8() % 8 {
             0 | 1 => self.deliver(draw.below(self.in_flight.len())),
@@ -130,7 +134,12 @@ impl Cluster {
         self.drain();
     }
 
-    fn deliver(&mut self, at: usize) {
+    /// Messages in flight.
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub fn deliver(&mut self, at: usize) {
         if at >= self.in_flight.len() {
             return;
         }
@@ -145,8 +154,21 @@ impl Cluster {
         }
     }
 
+    /// Delivers every message in flight, oldest first, and those they cause, up to
+    /// `most` deliveries.
+    pub fn deliver_all(&mut self, most: usize) {
+        self.drain();
+        for _ in 0..most {
+            if self.in_flight.is_empty() {
+                return;
+            }
+            self.deliver(0);
+            self.drain();
+        }
+    }
+
     /// Jumps to the earliest deadline and fires every timer due.
-    fn fire_timers(&mut self) {
+    pub fn fire_timers(&mut self) {
         let earliest = self.live_nodes().filter_map(Node::poll_timeout).min();
         if let Some(at) = earliest {
             self.now = self.now.max(at);
@@ -168,7 +190,7 @@ impl Cluster {
         }
     }
 
-    fn crash_or_restart(&mut self, index: usize) {
+    pub fn crash_or_restart(&mut self, index: usize) {
         let size = self.members.len();
         let member = &mut self.members[index];
         if member.node.take().is_some() {
@@ -191,13 +213,15 @@ impl Cluster {
     }
 
     /// Carries out every output: persists at once, transmits into the network.
-    fn drain(&mut self) {
+    pub fn drain(&mut self) {
         for (index, member) in self.members.iter_mut().enumerate() {
             let Some(node) = member.node.as_mut() else { continue };
             while let Some(output) = node.poll_output() {
                 match output {
                     Output::Transmit(transmit) => self.in_flight.push((self.addrs[index], transmit)),
-                    Output::Event(_) => {}
+                    served @ (Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. }) => {
+                        self.served.push((index, served));
+                    }
                     persist => member.disk.persist(&persist),
                 }
             }
@@ -206,11 +230,11 @@ impl Cluster {
         self.in_flight.drain(..excess);
     }
 
-    fn live_nodes(&self) -> impl Iterator<Item = &Node> {
+    pub fn live_nodes(&self) -> impl Iterator<Item = &Node> {
         self.members.iter().filter_map(|member| member.node.as_ref())
     }
 
-    fn check(&mut self) {
+    pub fn check(&mut self) {
         let nodes: Vec<&Node> = self.members.iter().filter_map(|member| member.node.as_ref()).collect();
         let disks: Vec<&MemoryDisk> = self.members.iter().map(|member| &member.disk).collect();
         self.invariants.check(&nodes, &disks);

@@ -8,11 +8,13 @@
 //! property fails: a panic inside the core is a finding too.
 
 mod cluster;
+mod dispatch;
 mod envelope;
 mod invariants;
 mod snapshot;
 
 pub use cluster::core_sequence;
+pub use dispatch::dispatch_sequence;
 pub use envelope::{decode_envelope, verify_envelope};
 pub use snapshot::snapshot_chunks;
 
