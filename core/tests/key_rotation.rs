@@ -137,7 +137,9 @@ fn a_record_not_from_the_key_in_force_or_with_a_bad_signature_is_refused() {
     let leader = harness.await_leader(5_000);
     let follower = (leader + 1) % 3;
     let node = harness.nodes[follower].node_id();
-    let replayed = harness.nodes[follower].stage_key(next_secret(follower, 1)).unwrap();
+    let replayed = harness.nodes[follower]
+        .stage_key(harness.now, next_secret(follower, 1))
+        .unwrap();
     let propose = |harness: &mut Harness, rotation| {
         let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
         harness.run_until_ms(harness.now.as_millis() + 2_000);
@@ -192,7 +194,9 @@ fn a_node_restarted_on_its_old_key_moves_to_the_staged_key_the_log_names() {
     harness.run_until_ms(harness.now.as_millis() + 2_000);
     let new = public(next_secret(follower, 1));
     assert_eq!(harness.nodes[follower].key_status().superseded_by, Some(new));
-    harness.nodes[follower].stage_key(next_secret(follower, 1)).unwrap();
+    harness.nodes[follower]
+        .stage_key(harness.now, next_secret(follower, 1))
+        .unwrap();
     let status = harness.nodes[follower].key_status();
     assert_eq!((status.current, status.staged, status.superseded_by), (new, None, None));
     commits_everywhere(&mut harness);
@@ -204,14 +208,14 @@ fn a_node_restarted_on_its_old_key_moves_to_the_staged_key_the_log_names() {
 fn a_node_refuses_to_stage_another_key_while_one_is_staged() {
     let mut harness = Harness::new(consensus_configs(3, 3), 51);
     harness.await_leader(5_000);
-    let first = harness.nodes[1].stage_key(next_secret(1, 1)).unwrap();
-    let again = harness.nodes[1].stage_key(next_secret(1, 1)).unwrap();
+    let first = harness.nodes[1].stage_key(harness.now, next_secret(1, 1)).unwrap();
+    let again = harness.nodes[1].stage_key(harness.now, next_secret(1, 1)).unwrap();
     assert_eq!(
         first.new_key, again.new_key,
         "the same key staged again gives its record"
     );
     assert_eq!(
-        harness.nodes[1].stage_key(next_secret(1, 2)),
+        harness.nodes[1].stage_key(harness.now, next_secret(1, 2)),
         Err(RotationProblem::AnotherKeyStaged {
             staged: public(next_secret(1, 1))
         })

@@ -70,7 +70,9 @@ fn a_node_away_when_its_rotation_commits_catches_up_and_moves_to_its_new_key() {
     let leader = harness.await_leader(5_000);
     let away = (leader + 1) % 3;
     let node = harness.nodes[away].node_id();
-    let rotation = harness.nodes[away].stage_key(next_secret(away, 1)).unwrap();
+    let rotation = harness.nodes[away]
+        .stage_key(harness.now, next_secret(away, 1))
+        .unwrap();
     let others: Vec<usize> = (0..3).filter(|index| *index != away).collect();
     harness.partition(&[away], &others);
     let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
@@ -87,7 +89,7 @@ fn a_node_away_when_its_rotation_commits_catches_up_and_moves_to_its_new_key() {
     harness.run_until_ms(harness.now.as_millis() + 2_000);
     harness.reboot(away);
     harness.nodes[away]
-        .stage_key(next_secret(away, 1))
+        .stage_key(harness.now, next_secret(away, 1))
         .expect("its driver stages the kept key again");
     harness.heal();
     commits_everywhere(&mut harness);

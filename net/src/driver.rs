@@ -275,7 +275,7 @@ impl Driver {
             }
             Request::ReplaceAdmissionTokens { token, next } => self.core.replace_admission_tokens(token, next),
             Request::StageKey { secret_key, reply } => {
-                let _ = reply.send(self.core.stage_key(secret_key));
+                let _ = reply.send(self.core.stage_key(now, secret_key));
             }
             Request::ReportDevices(report) => {
                 self.core.report_devices(now, report);

@@ -421,7 +421,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     if let Some(staged) = stored.staged_key {
         // A rotation the log already applied is taken at once; otherwise the key
         // stays staged until its record commits (or another is staged).
-        let _ = core.stage_key(staged);
+        let _ = core.stage_key(settings.clock.now(), staged);
     }
     let (state_tx, state) = watch::channel(core.state_report(settings.clock.now()));
     let (metrics_out, metrics) = watch::channel(NodeMetrics::default());

@@ -321,7 +321,7 @@ impl Consensus {
             term: self.hard.term,
             leader: self.id,
         });
-        self.append_noop();
+        self.append_noop(now);
         self.check_quorum_deadline = Some(now + ms(self.config.election_timeout_ms_min));
         self.maintenance_deadline = Some(now + ms(self.config.heartbeat_interval_ms));
         self.broadcast_append(now);

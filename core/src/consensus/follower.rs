@@ -69,7 +69,7 @@ impl Consensus {
                 if self.store_entries(entries) {
                     if leader_commit > self.commit_index {
                         self.commit_index = leader_commit.min(match_index).max(self.commit_index);
-                        self.apply_committed();
+                        self.apply_committed(now);
                     }
                     self.maybe_end_recovery(from, match_index, leader_commit);
                     Ok(match_index)

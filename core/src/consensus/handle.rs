@@ -106,7 +106,6 @@ impl Consensus {
             pending_proposals: Default::default(),
             rng,
             effects: Vec::new(),
-            now,
             applied_bytes_since_snapshot: 0,
             digest_cache: None,
             digest_scratch: Vec::new(),
@@ -157,7 +156,6 @@ impl Consensus {
 
     /// Handles a consensus message from the authenticated `from`.
     pub(crate) fn on_message(&mut self, now: Instant, from: NodeId, message: RaftMessage) {
-        self.now = now;
         if let Err(fault) = message.check_values() {
             return self.refuse_values(from, fault);
         }
@@ -270,13 +268,12 @@ impl Consensus {
             }
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
             RaftMessage::ReadIndex { request } => self.on_read_index(now, from, request),
-            RaftMessage::ReadIndexAnswer { request, index } => self.on_read_index_answer(from, request, index),
+            RaftMessage::ReadIndexAnswer { request, index } => self.on_read_index_answer(now, from, request, index),
         }
     }
 
     /// Fires `timer` if it is one of consensus's and due.
     pub(crate) fn on_timer(&mut self, now: Instant, timer: Timer) {
-        self.now = now;
         match timer {
             Timer::Election => self.on_election_timeout(now),
             Timer::Heartbeat => self.broadcast_append(now),

@@ -61,8 +61,8 @@ impl Consensus {
 
     /// Leader: the send stamp of a new round of appends (its clock, or a microsecond
     /// past the last stamp if that was later).
-    pub(crate) fn next_send_stamp(&mut self) -> Option<u64> {
-        let now_us = self.now.as_micros();
+    pub(crate) fn next_send_stamp(&mut self, now: Instant) -> Option<u64> {
+        let now_us = now.as_micros();
         let Role::Leader(leadership) = &mut self.role else {
             return None;
         };

@@ -122,12 +122,12 @@ impl Consensus {
 
     /// After applying: a leader that is no longer a voter steps down; snapshots are
     /// taken by policy.
-    pub(crate) fn after_apply(&mut self) {
+    pub(crate) fn after_apply(&mut self, now: Instant) {
         if matches!(self.role, Role::Leader(_))
             && !self.state.voters().contains(&self.id)
             && self.commit_index >= self.log.last_index()
         {
-            self.step_down(self.now, StepDownReason::RemovedFromVoters);
+            self.step_down(now, StepDownReason::RemovedFromVoters);
         }
         self.maybe_snapshot();
     }

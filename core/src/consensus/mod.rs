@@ -443,8 +443,6 @@ pub struct Consensus {
     pub(crate) pending_proposals: BTreeMap<u64, ProposalId>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) effects: Vec<Effect>,
-    /// The latest `now` handed in.
-    pub(crate) now: Instant,
     /// Encoded bytes of the entries applied since the last snapshot.
     pub(crate) applied_bytes_since_snapshot: u64,
     /// The state digest last computed, with the applied index it was computed at.

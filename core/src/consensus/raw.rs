@@ -22,13 +22,11 @@ impl Consensus {
     /// Takes `commands` as one batch of proposals (see [`Node::propose_batch`](crate::Node::propose_batch)),
     /// each with the origin given.
     pub fn propose(&mut self, now: Instant, commands: Vec<(crate::state::Origin, ClusterCommand)>) -> Vec<ProposalId> {
-        self.now = now;
         self.propose_batch(now, commands)
     }
 
     /// Starts a linearizable read (see [`Node::read`](crate::Node::read)).
     pub fn read_index(&mut self, now: Instant) -> super::reads::ReadId {
-        self.now = now;
         self.read(now)
     }
 

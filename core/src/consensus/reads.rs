@@ -116,7 +116,7 @@ impl Consensus {
     }
 
     /// The leader's answer to this follower's request.
-    pub(crate) fn on_read_index_answer(&mut self, from: NodeId, request: ReadId, index: Option<u64>) {
+    pub(crate) fn on_read_index_answer(&mut self, now: Instant, from: NodeId, request: ReadId, index: Option<u64>) {
         let Some(read) = self
             .reads
             .following
@@ -133,7 +133,7 @@ impl Consensus {
                 self.push_event(Event::ReadRefused { id: request, reason });
             }
         }
-        self.serve_reads(self.now);
+        self.serve_reads(now);
     }
 
     /// Leader: takes a read; the next confirmation round covers it.

@@ -67,7 +67,7 @@ impl Consensus {
             }
         }
         if !entries.is_empty() {
-            self.append_local(entries);
+            self.append_local(now, entries);
             self.broadcast_append(now);
         }
         ids
@@ -132,28 +132,30 @@ impl Consensus {
         }
     }
 
-    pub(crate) fn append_noop(&mut self) {
+    pub(crate) fn append_noop(&mut self, now: Instant) {
         let entry = Entry {
             index: self.log.last_index() + 1,
             term: self.hard.term,
             payload: EntryPayload::Noop { leader: self.id }.into(),
         };
-        self.append_local(vec![entry]);
+        self.append_local(now, vec![entry]);
     }
 
-    fn append_local(&mut self, entries: Vec<Entry>) {
+    fn append_local(&mut self, now: Instant, entries: Vec<Entry>) {
         let first_index = entries.first().map_or(self.log.last_index() + 1, |entry| entry.index);
         self.log
             .append(entries.iter().cloned())
             .expect("a leader numbers its entries from its last index");
         self.effects.push(Effect::PersistEntries { first_index, entries });
         self.refresh_progress();
-        self.advance_commit();
+        self.advance_commit(now);
     }
 
     /// Leader: sends every follower what it lacks (or a heartbeat).
     pub(crate) fn broadcast_append(&mut self, now: Instant) {
-        let Some(stamp_us) = self.next_send_stamp() else { return };
+        let Some(stamp_us) = self.next_send_stamp(now) else {
+            return;
+        };
         let Role::Leader(leadership) = &self.role else { return };
         let followers: Vec<NodeId> = leadership.progress.keys().copied().collect();
         // Followers at the same next index are sent one shared slice, encoded once.
@@ -166,8 +168,10 @@ impl Consensus {
 
     /// Leader: sends `to` the entries from its next index (optimistically advancing
     /// it), or a snapshot chunk if those entries were compacted.
-    pub(crate) fn send_append(&mut self, to: NodeId) {
-        let Some(stamp_us) = self.next_send_stamp() else { return };
+    pub(crate) fn send_append(&mut self, now: Instant, to: NodeId) {
+        let Some(stamp_us) = self.next_send_stamp(now) else {
+            return;
+        };
         self.send_append_sharing(to, &mut BTreeMap::new(), stamp_us);
     }
 
@@ -256,11 +260,11 @@ impl Consensus {
                 progress.disposition = None;
             }
             let lagging = progress.next_index <= last_index;
-            self.advance_commit();
+            self.advance_commit(now);
             if lagging {
-                self.send_append(from);
+                self.send_append(now, from);
             }
-            return self.advance_transfer(from);
+            return self.advance_transfer(now, from);
         }
         // A follower whose log is shorter than it acknowledged lost entries from its
         // disk: it holds only what it now reports. (A stale rejection can only lower
@@ -296,11 +300,11 @@ impl Consensus {
                 disposition,
             });
         }
-        self.send_append(from);
+        self.send_append(now, from);
     }
 
     /// Leader: commits the highest current-term index stored on a quorum of voters.
-    pub(crate) fn advance_commit(&mut self) {
+    pub(crate) fn advance_commit(&mut self, now: Instant) {
         let Role::Leader(leadership) = &self.role else { return };
         let new_commit = if self.mutations_commit_without_quorum() {
             self.log.last_index()
@@ -320,13 +324,13 @@ impl Consensus {
         };
         if new_commit > self.commit_index {
             self.commit_index = new_commit;
-            self.apply_committed();
+            self.apply_committed(now);
         }
     }
 
     /// Applies committed entries in order; reports each, and acknowledges this node's
     /// own proposals.
-    pub(crate) fn apply_committed(&mut self) {
+    pub(crate) fn apply_committed(&mut self, now: Instant) {
         while self.state.applied_index < self.commit_index {
             let index = self.state.applied_index + 1;
             let Some(entry) = self.log.get(index).cloned() else {
@@ -352,7 +356,7 @@ impl Consensus {
                 state_digest,
             });
         }
-        self.after_apply();
-        self.serve_reads(self.now);
+        self.after_apply(now);
+        self.serve_reads(now);
     }
 }

@@ -373,7 +373,7 @@ impl Consensus {
         };
         let snapshot = StoredSnapshot { meta, bytes };
         match snapshot.verify().and_then(|state| self.same_genesis_state(state)) {
-            Ok(state) => self.install_snapshot(from, snapshot, state),
+            Ok(state) => self.install_snapshot(now, from, snapshot, state),
             Err(fault) => {
                 self.effects
                     .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
@@ -393,7 +393,7 @@ impl Consensus {
         }
     }
 
-    fn install_snapshot(&mut self, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
+    fn install_snapshot(&mut self, now: Instant, from: NodeId, snapshot: StoredSnapshot, state: ClusterState) {
         let meta = snapshot.meta;
         self.log.compact_to(meta.last_index, meta.last_term);
         self.snapshot_anchors = SnapshotAnchors::of(&state, self.key_generation);
@@ -410,7 +410,7 @@ impl Consensus {
             term: meta.last_term,
             state_digest: meta.state_digest,
         });
-        self.apply_committed();
+        self.apply_committed(now);
         self.reply_snapshot(from, meta.last_index, meta.size_bytes, true);
     }
 
@@ -460,14 +460,14 @@ impl Consensus {
             progress.match_index = progress.match_index.max(snapshot_index);
             progress.next_index = progress.match_index + 1;
             progress.snapshot_sent = None;
-            self.advance_commit();
-            return self.send_append(from);
+            self.advance_commit(now);
+            return self.send_append(now, from);
         }
         if current == Some(snapshot_index) {
             progress.snapshot_sent = Some(received_bytes);
         } else {
             progress.snapshot_sent = None;
         }
-        self.send_append(from);
+        self.send_append(now, from);
     }
 }

@@ -81,13 +81,13 @@ impl Consensus {
             deadline,
             told: false,
         });
-        self.advance_transfer(to);
+        self.advance_transfer(now, to);
         Ok(to)
     }
 
     /// Leader: tells the target to stand once it holds the last entry; until then
     /// sends it what it lacks.
-    pub(crate) fn advance_transfer(&mut self, peer: NodeId) {
+    pub(crate) fn advance_transfer(&mut self, now: Instant, peer: NodeId) {
         let last_index = self.log.last_index();
         let term = self.hard.term;
         let Role::Leader(leadership) = &mut self.role else {
@@ -105,7 +105,7 @@ impl Consensus {
             .get(&peer)
             .is_some_and(|progress| progress.match_index >= last_index);
         if !caught_up {
-            return self.send_append(peer);
+            return self.send_append(now, peer);
         }
         transfer.told = true;
         self.effects.push(Effect::Send {

@@ -35,7 +35,7 @@ impl Node {
     /// keeps the secret durably before it proposes. A key the applied log already
     /// has in force for this node is taken at once. Staging the key already staged
     /// gives its record again; another is refused while one is staged.
-    pub fn stage_key(&mut self, secret_key: [u8; 32]) -> Result<KeyRotation, RotationProblem> {
+    pub fn stage_key(&mut self, now: Instant, secret_key: [u8; 32]) -> Result<KeyRotation, RotationProblem> {
         let current = self.authenticator.identity().clone();
         let next = current.rotated_to(secret_key);
         if next.public_key() == current.public_key() {
@@ -52,7 +52,7 @@ impl Node {
         let record = KeyRotation::sign(genesis, &current, &next);
         self.authenticator.stage(Some(next));
         self.keys_synced_at = None;
-        self.sync_node_keys();
+        self.sync_node_keys(now);
         Ok(record)
     }
 
@@ -112,7 +112,7 @@ impl Node {
     /// Takes the applied state's rotated keys: peers' and this node's own (moving to
     /// the staged key it names). A counter compare when nothing changed: called
     /// between frames.
-    pub(super) fn sync_node_keys(&mut self) {
+    pub(super) fn sync_node_keys(&mut self, now: Instant) {
         let generation = self.consensus.key_generation;
         if self.keys_synced_at == Some(generation) {
             return;
@@ -128,7 +128,7 @@ impl Node {
             .staged()
             .map(|identity| identity.public_key().to_bytes());
         if own.is_some() && own == staged {
-            self.move_to_staged_key();
+            self.move_to_staged_key(now);
         }
     }
 
@@ -157,7 +157,7 @@ impl Node {
         }
     }
 
-    fn move_to_staged_key(&mut self) {
+    fn move_to_staged_key(&mut self, now: Instant) {
         if !self.authenticator.promote() {
             return;
         }
@@ -169,7 +169,6 @@ impl Node {
             key: PublicKey(self.public_key),
         }]);
         if self.consensus.role_kind() == crate::consensus::RoleKind::Leader {
-            let now = self.consensus.now;
             let _ = self.consensus.transfer_leadership(now, None);
         }
     }

@@ -136,7 +136,7 @@ impl Node {
             outputs: VecDeque::new(),
         };
         node.sync_admission_tokens();
-        node.sync_node_keys();
+        node.sync_node_keys(now);
         node.rearm_timers();
         Ok(node)
     }
@@ -191,7 +191,6 @@ impl Node {
     /// holds everything committed before now (confirmed with the leader, and by it with
     /// a quorum), or [`crate::Event::ReadRefused`].
     pub fn read(&mut self, now: Instant) -> crate::consensus::reads::ReadId {
-        self.consensus.now = now;
         let id = self.consensus.read(now);
         self.finish(now);
         id
@@ -204,7 +203,6 @@ impl Node {
         to: NodeId,
         decision: Decision,
     ) -> Result<Authority, ProposalRejection> {
-        self.consensus.now = now;
         let authority = self.consensus.authority()?;
         let message = DispatchMessage::Decision(StampedDecision::new(authority, decision));
         self.serving
@@ -219,7 +217,6 @@ impl Node {
     ///
     /// [`Event::RequestFinished`]: crate::io::Event::RequestFinished
     pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
-        self.consensus.now = now;
         self.sync_telemetry_index();
         let placed = self.serving.submit(now, &self.consensus, request);
         self.finish(now);
@@ -229,7 +226,6 @@ impl Node {
     /// The placement `request` would get now (any lane), dispatching nothing. The
     /// leader plans with every member's telemetry; a follower only with its own.
     pub fn plan(&mut self, now: Instant, request: &PlanRequest) -> Result<Placement, PlacementRefusal> {
-        self.consensus.now = now;
         self.sync_telemetry_index();
         self.serving.plan(now, &self.consensus, request)
     }
@@ -237,7 +233,6 @@ impl Node {
     /// Leader: ends an in-flight request as cancelled and tells its executing node to
     /// stop it (between two steps).
     pub fn cancel_request(&mut self, now: Instant, request: RequestId) -> Result<(), CancelRefusal> {
-        self.consensus.now = now;
         let cancelled = self.serving.cancel(&self.consensus, request);
         self.finish(now);
         cancelled
@@ -257,7 +252,6 @@ impl Node {
         now: Instant,
         target: Option<NodeId>,
     ) -> Result<NodeId, crate::consensus::TransferRefusal> {
-        self.consensus.now = now;
         let transferred = self.consensus.transfer_leadership(now, target);
         self.finish(now);
         transferred
@@ -266,7 +260,6 @@ impl Node {
     /// Takes this node's backend readiness and telemetry. The leader commits a
     /// readiness that differs from the cluster's record on its next heartbeat.
     pub fn report_devices(&mut self, now: Instant, report: DeviceReport) {
-        self.consensus.now = now;
         self.consensus.report_devices(now, report);
     }
 
@@ -492,7 +485,7 @@ impl Node {
                 break;
             }
         }
-        self.sync_node_keys();
+        self.sync_node_keys(now);
         self.rearm_timers();
     }
 

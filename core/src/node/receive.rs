@@ -81,7 +81,7 @@ impl Node {
         arrived_on: TransportClass,
         verified: bool,
     ) {
-        let epoch_change = match self.admit(&frame, arrived_on, verified) {
+        let epoch_change = match self.admit(now, &frame, arrived_on, verified) {
             Ok(Admitted::Addressed(epoch_change)) => epoch_change,
             Ok(Admitted::Introduction) => return self.answer_introduction(from, frame.body),
             Err(refusal) => {
@@ -192,6 +192,7 @@ impl Node {
     /// Only the last step changes state.
     fn admit(
         &mut self,
+        now: Instant,
         frame: &DecodedFrame<'_>,
         arrived_on: TransportClass,
         verified: bool,
@@ -205,7 +206,7 @@ impl Node {
         // An earlier frame of the same input may have applied a cut-over or a key
         // rotation or retirement.
         self.authenticator.set_committed_token(self.committed_token());
-        self.sync_node_keys();
+        self.sync_node_keys(now);
         let learnt = if verified {
             None
         } else {

@@ -18,7 +18,7 @@ pub fn next_secret(index: usize, generation: u8) -> [u8; 32] {
 pub fn rotate(harness: &mut Harness, index: usize, leader: usize, generation: u8) -> Result<u64, ProposalRejection> {
     let secret = next_secret(index, generation);
     let rotation = harness.nodes[index]
-        .stage_key(secret)
+        .stage_key(harness.now, secret)
         .expect("the node holds the cluster's genesis");
     let id = harness.nodes[leader].propose(harness.now, ClusterCommand::RotateNodeKey { rotation });
     harness.run_until_ms(harness.now.as_millis() + 3_000);

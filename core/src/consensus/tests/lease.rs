@@ -39,8 +39,7 @@ fn a_transfer_that_told_its_target_to_stand_ends_the_lease() {
     let mut leader = consensus(3, vec![entry(1, 1)], 2);
     lead_with_matches(&mut leader, &[(2, 1), (3, 1)]);
     let now = Instant::from_millis(10);
-    leader.now = now;
-    let stamp = leader.next_send_stamp().unwrap();
+    let stamp = leader.next_send_stamp(now).unwrap();
     leader.note_heard(id(2), stamp);
     assert!(leader.holds_lease(now));
     leader.transfer_leadership(now, Some(id(2))).unwrap();

@@ -103,12 +103,12 @@ fn an_older_term_entry_on_a_quorum_is_not_committed_by_counting_replicas() {
     let mut s1 = consensus(5, vec![entry(1, 1), entry(2, 2)], 4);
     s1.commit_index = 1;
     lead_with_matches(&mut s1, &[(2, 2), (3, 2), (4, 1), (5, 1)]);
-    s1.advance_commit();
+    s1.advance_commit(Instant::ZERO);
     assert_eq!(s1.commit_index, 1);
     // Once a term-4 entry reaches the quorum, it and everything before it commit.
     s1.log.append([entry(3, 4)]).unwrap();
     lead_with_matches(&mut s1, &[(2, 3), (3, 3), (4, 1), (5, 1)]);
-    s1.advance_commit();
+    s1.advance_commit(Instant::ZERO);
     assert_eq!(s1.commit_index, 3);
 }
 
@@ -232,7 +232,7 @@ fn a_follower_in_another_state_schema_gets_a_full_resync() {
     use crate::io::Event;
     let mut leader = consensus(3, vec![entry(1, 1), entry(2, 1)], 1);
     lead_with_matches(&mut leader, &[(2, 2), (3, 0)]);
-    leader.advance_commit();
+    leader.advance_commit(Instant::ZERO);
     assert_eq!(leader.state.applied_index, 2);
     leader.effects.clear();
     let response = AppendResponse {

@@ -21,7 +21,7 @@ fn rejections(consensus: &mut Consensus) -> Vec<ProposalRejection> {
 fn settled_leader() -> Consensus {
     let mut leader = consensus(3, vec![entry(1, 1), entry(2, 2)], 2);
     lead_with_matches(&mut leader, &[(2, 2), (3, 2)]);
-    leader.advance_commit();
+    leader.advance_commit(Instant::ZERO);
     assert_eq!(leader.commit_index(), 2);
     leader.drain_effects().for_each(drop);
     leader
@@ -69,7 +69,7 @@ fn a_second_voter_change_waits_for_the_first_to_commit() {
         [ProposalRejection::ConfigChangePending { index: 3 }]
     );
     lead_with_matches(&mut leader, &[(2, 3)]);
-    leader.advance_commit();
+    leader.advance_commit(Instant::ZERO);
     assert_eq!(leader.commit_index(), 3);
     leader.propose(
         Instant::ZERO,
