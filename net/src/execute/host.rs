@@ -1,7 +1,7 @@
 //! The executor host: one worker runs queued steps in the serving policy's order;
 //! each request id runs at most once (a repeat gets the first run's outcome).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use psionic_core::RequestId;
@@ -10,9 +10,6 @@ use tokio::sync::{Notify, oneshot};
 
 use super::{Completion, Execution, ExecutionError, Executor, Job};
 use crate::stream::AbortOnDrop;
-
-/// Finished outcomes remembered (so a repeated id is answered, not run again).
-const FINISHED_REMEMBERED_MAX: usize = 65_536;
 
 /// How a request ended: its completion, or why it stopped (cancellation included).
 pub type Outcome = Result<Completion, ExecutionError>;
@@ -33,8 +30,6 @@ enum Work {
 
 #[derive(Default)]
 struct Book {
-    finished: BTreeMap<RequestId, Outcome>,
-    finished_order: VecDeque<RequestId>,
     watchers: BTreeMap<RequestId, Vec<oneshot::Sender<Outcome>>>,
     cancelled: BTreeSet<RequestId>,
 }
@@ -72,18 +67,15 @@ impl ExecutorHost {
         }
     }
 
-    /// Queues `job` in its priority class. A request id seen before is not run again:
-    /// the receiver gets the first run's outcome (at once if it finished).
+    /// Queues `job` in its priority class. A request id queued or running already is
+    /// not queued twice: the receiver gets that run's outcome. (The node's core hands a
+    /// request to its executor at most once a life; the host keeps no outcomes.)
     pub fn submit(&self, job: Job) -> Result<Submitted, QueueRefusal> {
         let class = job.class;
         let (sender, receiver) = oneshot::channel();
         let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let (queue, book) = &mut *guard;
         let request = job.request;
-        if let Some(outcome) = book.finished.get(&request) {
-            let _ = sender.send(outcome.clone());
-            return Ok(receiver);
-        }
         if let Some(watchers) = book.watchers.get_mut(&request) {
             watchers.push(sender);
             return Ok(receiver);
@@ -199,13 +191,6 @@ fn finish(book: &mut Book, request: RequestId, outcome: Outcome) {
     book.cancelled.remove(&request);
     for watcher in book.watchers.remove(&request).unwrap_or_default() {
         let _ = watcher.send(outcome.clone());
-    }
-    book.finished.insert(request, outcome);
-    book.finished_order.push_back(request);
-    if book.finished_order.len() > FINISHED_REMEMBERED_MAX
-        && let Some(oldest) = book.finished_order.pop_front()
-    {
-        book.finished.remove(&oldest);
     }
 }
 

@@ -55,14 +55,18 @@ fn completed(outcome: Outcome) -> Completion {
 }
 
 #[tokio::test]
-async fn a_request_runs_once_and_a_repeat_gets_the_same_result() {
+async fn a_request_queued_twice_runs_once_and_the_same_model_and_prompt_give_the_same_tokens() {
     let counting = Arc::new(Counting::default());
     let host = host(counting.clone());
-    let first = completed(host.submit(classed(job(1, 16), 0)).unwrap().await.unwrap());
+    let twice = [
+        host.submit(classed(job(1, 16), 0)).unwrap(),
+        host.submit(classed(job(1, 16), 0)).unwrap(),
+    ];
+    let [first, again] = twice;
+    let first = completed(first.await.unwrap());
     assert_eq!(first.tokens.len(), 16);
-    let again = completed(host.submit(classed(job(1, 16), 0)).unwrap().await.unwrap());
-    assert_eq!(again, first);
-    assert_eq!(counting.prefills.load(Ordering::SeqCst), 1, "the repeat did not run");
+    assert_eq!(completed(again.await.unwrap()), first);
+    assert_eq!(counting.prefills.load(Ordering::SeqCst), 1, "the second was not queued");
     let other = completed(host.submit(classed(job(2, 16), 0)).unwrap().await.unwrap());
     assert_eq!(
         other.result_digest, first.result_digest,
