@@ -332,7 +332,21 @@ pub enum Event {
         /// Whether it ran to completion (else it was refused, failed or cancelled).
         completed: bool,
     },
-    /// Leader: a request ended.
+    /// A request this node forwarded to its leader was placed there.
+    RequestPlaced {
+        /// The request.
+        request: RequestId,
+        /// Where.
+        placement: Box<crate::plan::Placement>,
+    },
+    /// A request this node forwarded to its leader was not taken.
+    RequestSubmitRefused {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        refusal: crate::dispatch::SubmitRefusal,
+    },
+    /// Leader (or the node that forwarded it): a request ended.
     RequestFinished {
         /// The request.
         request: RequestId,

@@ -39,6 +39,10 @@ pub const HTTP_BODY_BYTES_MAX: usize = 4 * ENTRY_BYTES_MAX + 16 * 1024;
 /// that `term + 1` never overflows.
 pub const TERM_MAX: u64 = u64::MAX / 4;
 
+/// How long a node waits for its leader to answer a proposal or request it forwarded
+/// (taken or placed) before it reports the outcome unknown.
+pub const FORWARD_ANSWER_WITHIN_MS: u64 = 5_000;
+
 /// Highest log index a message may carry (as [`TERM_MAX`] for terms).
 pub const INDEX_MAX: u64 = u64::MAX / 4;
 

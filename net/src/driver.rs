@@ -10,7 +10,7 @@ use psionic_core::dispatch::{
     CancelRefusal, ExecutionReport, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal,
 };
 use psionic_core::plan::{Placement, PlacementRefusal};
-use psionic_core::serving::Decision;
+use psionic_core::serving::{Decision, Submitted};
 use psionic_core::state::{ApplyRefusal, Origin};
 use psionic_core::{
     ClusterCommand, DeviceReport, Event, Input, Node, NodeId, NodeStatus, Output, PeerHealth, ProposalId, RequestId,
@@ -32,6 +32,10 @@ use crate::wake::Wake;
 /// it will not be committed.
 pub type Outcome = Result<(u64, Option<ApplyRefusal>), ProposalRejection>;
 
+/// Where a submission is answered: its placement and a receiver of its outcome, or why
+/// it was not accepted.
+pub type SubmitReply = oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>;
+
 /// A request from the application to the running node.
 #[derive(Debug)]
 pub enum Request {
@@ -40,6 +44,9 @@ pub enum Request {
     Propose {
         /// The commands, each with who proposes it.
         commands: Vec<(Origin, ClusterCommand)>,
+        /// Whether a node that does not lead forwards them to its leader (else it
+        /// rejects them, naming the leader).
+        through_leader: bool,
         /// Where to answer.
         reply: oneshot::Sender<Vec<(ProposalId, oneshot::Receiver<Outcome>)>>,
     },
@@ -82,8 +89,11 @@ pub enum Request {
     SubmitInference {
         /// The request.
         request: InferenceRequest,
+        /// Whether a node that does not lead forwards it to its leader (the reply then
+        /// comes once the leader placed it).
+        through_leader: bool,
         /// Where to answer.
-        reply: oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>,
+        reply: SubmitReply,
     },
     /// Compute a placement without dispatching it.
     Plan {
@@ -255,8 +265,15 @@ impl Driver {
     fn on_request(&mut self, request: Request) {
         let now = self.clock.now();
         match request {
-            Request::Propose { commands, reply } => {
-                let ids = self.core.propose_as(now, commands);
+            Request::Propose {
+                commands,
+                through_leader,
+                reply,
+            } => {
+                let ids = match through_leader {
+                    true => self.core.propose_through_leader(now, commands),
+                    false => self.core.propose_as(now, commands),
+                };
                 let receivers = ids
                     .into_iter()
                     .map(|id| {
@@ -280,10 +297,27 @@ impl Driver {
             Request::ReportDevices(report) => {
                 self.core.report_devices(now, report);
             }
-            Request::SubmitInference { request, reply } => {
+            Request::SubmitInference {
+                request,
+                through_leader,
+                reply,
+            } => {
                 let id = request.id;
-                let placed = self.core.submit_request(now, request);
-                let _ = reply.send(placed.map(|placement| (placement, self.serving.follow(id))));
+                let submitted = match through_leader {
+                    true => self.core.submit_request_through_leader(now, request),
+                    false => {
+                        (self.core.submit_request(now, request)).map(|placement| Submitted::Placed(Box::new(placement)))
+                    }
+                };
+                match submitted {
+                    Ok(Submitted::Placed(placement)) => {
+                        let _ = reply.send(Ok((*placement, self.serving.follow(id))));
+                    }
+                    Ok(Submitted::Forwarded { .. }) => self.serving.await_placement(id, reply),
+                    Err(refusal) => {
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
             }
             Request::Plan { request, reply } => {
                 let _ = reply.send(self.core.plan(now, &request));

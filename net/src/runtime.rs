@@ -132,6 +132,9 @@ pub enum ProposeError {
     /// The node stopped before the outcome was known (it may still commit).
     #[error("node stopped before the proposal's outcome was known")]
     Unknown,
+    /// The node was not running: nothing was proposed.
+    #[error("the node is not running: nothing was proposed")]
+    NotRunning,
 }
 
 /// How a read of the replicated state relates to the writes around it.
@@ -233,11 +236,33 @@ impl NodeClient {
 
     /// As [`Self::propose`], each command with the origin given.
     pub async fn propose_as(&self, commands: Vec<(Origin, ClusterCommand)>) -> Result<Vec<Committed>, ProposeError> {
+        self.proposed(commands, false).await
+    }
+
+    /// As [`Self::propose_as`], forwarded to the leader when this node does not lead
+    /// (see [`psionic_core::Node::propose_through_leader`]): answered once applied here.
+    pub async fn propose_through_leader(
+        &self,
+        commands: Vec<(Origin, ClusterCommand)>,
+    ) -> Result<Vec<Committed>, ProposeError> {
+        self.proposed(commands, true).await
+    }
+
+    async fn proposed(
+        &self,
+        commands: Vec<(Origin, ClusterCommand)>,
+        through_leader: bool,
+    ) -> Result<Vec<Committed>, ProposeError> {
         let (reply, answer) = oneshot::channel();
+        let request = Request::Propose {
+            commands,
+            through_leader,
+            reply,
+        };
         self.requests
-            .send(Request::Propose { commands, reply })
+            .send(request)
             .await
-            .map_err(|_| ProposeError::Unknown)?;
+            .map_err(|_| ProposeError::NotRunning)?;
         let taken = answer.await.map_err(|_| ProposeError::Unknown)?;
         let mut committed = Vec::with_capacity(taken.len());
         for (id, outcome) in taken {
@@ -265,11 +290,30 @@ impl NodeClient {
         &self,
         request: InferenceRequest,
     ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+        self.submitted(request, false).await
+    }
+
+    /// As [`Self::submit_inference`], forwarded to the leader when this node does not
+    /// lead (see [`psionic_core::Node::submit_request_through_leader`]).
+    pub async fn submit_inference_through_leader(
+        &self,
+        request: InferenceRequest,
+    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+        self.submitted(request, true).await
+    }
+
+    async fn submitted(
+        &self,
+        request: InferenceRequest,
+        through_leader: bool,
+    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request::SubmitInference { request, reply })
-            .await
-            .map_err(|_| SubmitError::Stopped)?;
+        let request = Request::SubmitInference {
+            request,
+            through_leader,
+            reply,
+        };
+        self.requests.send(request).await.map_err(|_| SubmitError::Stopped)?;
         Ok(answer.await.map_err(|_| SubmitError::Stopped)??)
     }
 

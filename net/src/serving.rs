@@ -12,7 +12,7 @@ use psionic_core::state::ClusterState;
 use psionic_core::{Event, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::Request;
+use crate::driver::{Request, SubmitReply};
 use crate::execute::{Executor, ExecutorHost};
 
 /// The driver's serving state.
@@ -22,6 +22,8 @@ pub(crate) struct Serving {
     reports: mpsc::Sender<Request>,
     /// Requests submitted here, awaiting their outcome.
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
+    /// Requests forwarded to the leader, awaiting their placement.
+    placing: BTreeMap<RequestId, SubmitReply>,
     /// The serving policy the host runs under (none: not set yet).
     policy: Option<ServingPolicy>,
 }
@@ -32,6 +34,7 @@ impl Serving {
             host: ExecutorHost::start(executor, ServingPolicy::default()),
             reports,
             submitted: BTreeMap::new(),
+            placing: BTreeMap::new(),
             policy: None,
         }
     }
@@ -53,12 +56,31 @@ impl Serving {
         receiver
     }
 
-    /// Answers those following a request that finished.
+    /// Answers `reply` once the leader `request` was forwarded to placed it.
+    pub fn await_placement(&mut self, request: RequestId, reply: SubmitReply) {
+        self.placing.insert(request, reply);
+    }
+
+    /// Answers those awaiting a forwarded request's placement, and those following a
+    /// request that finished.
     pub fn on_event(&mut self, event: &Event) {
-        if let Event::RequestFinished { request, outcome } = event {
-            for follower in self.submitted.remove(request).unwrap_or_default() {
-                let _ = follower.send(outcome.clone());
+        match event {
+            Event::RequestPlaced { request, placement } => {
+                if let Some(reply) = self.placing.remove(request) {
+                    let _ = reply.send(Ok(((**placement).clone(), self.follow(*request))));
+                }
             }
+            Event::RequestSubmitRefused { request, refusal } => {
+                if let Some(reply) = self.placing.remove(request) {
+                    let _ = reply.send(Err(refusal.clone()));
+                }
+            }
+            Event::RequestFinished { request, outcome } => {
+                for follower in self.submitted.remove(request).unwrap_or_default() {
+                    let _ = follower.send(outcome.clone());
+                }
+            }
+            _ => {}
         }
     }
 

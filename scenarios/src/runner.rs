@@ -54,6 +54,8 @@ pub enum Mutation {
     AdmitUntrusted,
     /// Cut over to an admission token however few voters hold it.
     CutOverWithoutQuorum,
+    /// Report a forwarded proposal committed once the leader took it, before it commits.
+    AckForwardWhenTaken,
 }
 
 impl Mutation {
@@ -76,6 +78,7 @@ impl Mutation {
             Mutation::KeepRetiredKey => "keep-retired-key",
             Mutation::AdmitUntrusted => "admit-untrusted",
             Mutation::CutOverWithoutQuorum => "cut-over-without-quorum",
+            Mutation::AckForwardWhenTaken => "ack-forward-when-taken",
         }
     }
 
@@ -98,6 +101,7 @@ impl Mutation {
             keep_retired_key: self == Mutation::KeepRetiredKey,
             admit_untrusted: self == Mutation::AdmitUntrusted,
             cut_over_without_quorum: self == Mutation::CutOverWithoutQuorum,
+            ack_forward_when_taken: self == Mutation::AckForwardWhenTaken,
         }
     }
 }

@@ -90,6 +90,18 @@ fn truncating_at_a_late_append_cuts_applied_entries() {
     );
 }
 
+/// A follower that answers a forwarded write once its leader took it, not once it
+/// applied it, acknowledges writes a crash of that leader loses, or that a read after
+/// the answer does not see.
+#[test]
+fn a_forwarded_write_acknowledged_before_it_commits_is_caught() {
+    let (seed, violation) = first_caught(Mutation::AckForwardWhenTaken).expect("caught within 200 seeds");
+    assert!(
+        breaks_the_log(&violation) || matches!(violation, Violation::NotLinearizable { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}
+
 #[test]
 fn linearizable_reads_answered_from_local_state_are_caught_stale() {
     let (seed, violation) = first_caught(Mutation::ReadLocalAsLinearizable).expect("caught within 200 seeds");

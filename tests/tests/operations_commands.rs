@@ -116,3 +116,39 @@ fn the_token_is_checked_before_the_body_is_read() {
     std::io::Read::read_exact(&mut stream, &mut answer).expect("answered without the body");
     assert_eq!(&answer, b"HTTP/1.1 401");
 }
+
+/// Any node takes a command: a follower forwards it to the leader and answers once it
+/// applied it itself, through the API and through `psionic-node submit` as the
+/// runbook runs it.
+#[test]
+fn a_command_sent_to_a_follower_is_forwarded_to_the_leader_and_answered_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::three_voters(dir.path());
+    let leader = cluster.await_leader();
+    let follower = cluster.node((leader + 1) % 3).listening.operator_addr;
+    let policy = json!({ "set-policy": { "name": "through-a-follower", "document": [1, 2, 3] } });
+    let (code, answer) = http_post_json(follower, "/v1/commands", &policy);
+    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
+    let index = answer["index"].as_u64().expect("the index it took");
+    let state = psionic_tests::http_get_json(follower, "/v1/state");
+    assert!(state["applied_index"].as_u64() >= Some(index), "{state}");
+    assert!(
+        state["policies"]["through-a-follower"].is_string(),
+        "applied on the follower: {state}"
+    );
+
+    let token = dir.path().join("operator-token");
+    let second = json!({ "set-policy": { "name": "through-the-cli", "document": [4] } }).to_string();
+    let other_follower = cluster.node((leader + 2) % 3).listening.operator_addr.to_string();
+    let (code, stdout, stderr) = node_cli(&[
+        "submit",
+        "--operator",
+        &other_follower,
+        "--token-file",
+        token.to_str().unwrap(),
+        &second,
+    ]);
+    assert_eq!(code, 0, "submit through a follower succeeds: {stdout} {stderr}");
+    assert!(stdout.contains("committed"), "{stdout}");
+    cluster.assert_history_linearizable();
+}

@@ -266,3 +266,43 @@ fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
         "fields left out keep their defaults"
     );
 }
+
+/// Any node takes a request: a follower forwards it to the leader, which places and
+/// follows it; the follower answers with the outcome and the leader's evidence.
+#[test]
+fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
+    let leader = cluster.await_leader();
+    let follower = cluster.node((leader + 1) % 3).listening.operator_addr;
+    wait_until(Duration::from_secs(20), "every node's CPU is declared", || {
+        let state = http_get_json(follower, "/v1/state");
+        let members = state["members"].as_array().cloned().unwrap_or_default();
+        members.len() == 3 && members.iter().all(|member| member["backends"]["cpu"].is_object())
+    });
+    let ids: Vec<String> = (0..3)
+        .map(|index| cluster.node(index).listening.node_id.clone())
+        .collect();
+    for id in &ids {
+        let resident = json!({ "set-artifact-residency": { "node": id, "artifact": MODEL, "residency": "resident" } });
+        let (code, answer) = http_post_json(follower, "/v1/commands", &resident);
+        assert_eq!(code, 200, "{answer}");
+    }
+    let (code, answer) = http_post_json(follower, "/v1/requests", &request(true));
+    assert_eq!(code, 200, "{answer}");
+    let record = &answer["record"];
+    assert_eq!(record["status"], "ended", "{answer}");
+    let outcome = &record["outcome"]["completed"];
+    let leader_id = &ids[leader];
+    assert_eq!(
+        outcome["evidence"]["context"]["authority"]["leader"],
+        leader_id.as_str(),
+        "{answer}"
+    );
+    assert!(
+        ids.contains(&outcome["node"].as_str().unwrap_or_default().to_owned()),
+        "{answer}"
+    );
+    let (code, again) = http_get(follower, &format!("/v1/requests/{REQUEST_ID}"));
+    assert_eq!(code, 200, "the follower remembers it: {again}");
+}

@@ -58,6 +58,9 @@ pub struct Mutations {
     pub admit_untrusted: bool,
     /// Take a cut-over to an admission token however few voters were heard holding it.
     pub cut_over_without_quorum: bool,
+    /// Report a forwarded proposal committed as soon as the leader took it, before it
+    /// commits and is applied where it was sent.
+    pub ack_forward_when_taken: bool,
 }
 
 impl Consensus {
@@ -104,6 +107,7 @@ impl Consensus {
             claims: Default::default(),
             trust: None,
             pending_proposals: Default::default(),
+            forwarded: Default::default(),
             rng,
             effects: Vec::new(),
             applied_bytes_since_snapshot: 0,
@@ -269,6 +273,9 @@ impl Consensus {
             RaftMessage::TimeoutNow { term } => self.on_timeout_now(now, from, term),
             RaftMessage::ReadIndex { request } => self.on_read_index(now, from, request),
             RaftMessage::ReadIndexAnswer { request, index } => self.on_read_index_answer(now, from, request, index),
+            RaftMessage::Forward { proposals } => self.on_forward(now, from, proposals),
+            RaftMessage::ForwardTaken { id, index } => self.on_forward_taken(from, id, index),
+            RaftMessage::ForwardRejected { id, reason } => self.on_forward_rejected(from, id, reason),
         }
     }
 

@@ -8,6 +8,7 @@ use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
 use crate::digest::Digest;
 use crate::identity::NodeId;
+use crate::state::{Proposal, ProposalId};
 use crate::wire::Detached;
 
 pub use crate::limits::{APPEND_ENTRIES_MAX, INDEX_MAX, SNAPSHOT_CHUNK_BYTES_MAX, TERM_MAX};
@@ -127,6 +128,25 @@ pub enum RaftMessage {
         /// The read index.
         index: Option<u64>,
     },
+    /// Proposals a node that does not lead forwards to its leader, under ids it minted.
+    Forward {
+        /// The proposals.
+        proposals: Vec<Proposal>,
+    },
+    /// The leader's answer: the forwarded proposal took `index`.
+    ForwardTaken {
+        /// The proposal.
+        id: ProposalId,
+        /// The index it took.
+        index: u64,
+    },
+    /// The leader's answer: the forwarded proposal will not be appended.
+    ForwardRejected {
+        /// The proposal.
+        id: ProposalId,
+        /// Why.
+        reason: super::ProposalRejection,
+    },
 }
 
 impl RaftMessage {
@@ -140,7 +160,11 @@ impl RaftMessage {
             | RaftMessage::SnapshotChunk { term, .. }
             | RaftMessage::SnapshotResponse { term, .. }
             | RaftMessage::TimeoutNow { term } => Some(*term),
-            RaftMessage::ReadIndex { .. } | RaftMessage::ReadIndexAnswer { .. } => None,
+            RaftMessage::ReadIndex { .. }
+            | RaftMessage::ReadIndexAnswer { .. }
+            | RaftMessage::Forward { .. }
+            | RaftMessage::ForwardTaken { .. }
+            | RaftMessage::ForwardRejected { .. } => None,
         }
     }
 
@@ -149,6 +173,9 @@ impl RaftMessage {
         match self {
             RaftMessage::Append { entries, .. } if entries.len() > APPEND_ENTRIES_MAX => {
                 Err((entries.len(), APPEND_ENTRIES_MAX))
+            }
+            RaftMessage::Forward { proposals } if proposals.len() > APPEND_ENTRIES_MAX => {
+                Err((proposals.len(), APPEND_ENTRIES_MAX))
             }
             RaftMessage::SnapshotChunk { data, .. } if data.len() > SNAPSHOT_CHUNK_BYTES_MAX => {
                 Err((data.len(), SNAPSHOT_CHUNK_BYTES_MAX))
@@ -271,6 +298,8 @@ impl RaftMessage {
             }
             RaftMessage::SnapshotResponse { snapshot_index, .. } => index(*snapshot_index),
             RaftMessage::ReadIndexAnswer { index: read_index, .. } => read_index.map_or(Ok(()), index),
+            RaftMessage::ForwardTaken { index: taken, .. } => index(*taken),
+            RaftMessage::Forward { .. } | RaftMessage::ForwardRejected { .. } => Ok(()),
             RaftMessage::VoteResponse { .. } | RaftMessage::TimeoutNow { .. } | RaftMessage::ReadIndex { .. } => Ok(()),
         }
     }

@@ -19,6 +19,7 @@ pub mod endorsement;
 mod entitlement;
 pub mod entries;
 mod follower;
+pub mod forward;
 mod genesis;
 mod handle;
 mod lease;
@@ -326,6 +327,32 @@ pub enum ProposalRejection {
         /// The digest the cut-over names.
         token: crate::digest::Digest,
     },
+    /// Forwarded to `leader`, which did not answer before this node stopped following
+    /// it: it may yet commit (read the state to find out).
+    #[error("forwarded to {leader}, which did not answer before another leader took over")]
+    ForwardUnanswered {
+        /// The leader it went to.
+        leader: NodeId,
+    },
+    /// The leader has not been heard from for `silent_ms` (more than `limit_ms`): it
+    /// may be gone, so nothing is forwarded to it (`u64::MAX`: never heard).
+    #[error("the leader {leader} has been silent {silent_ms} ms (forwarding stops past {limit_ms} ms)")]
+    LeaderSilent {
+        /// The leader followed.
+        leader: NodeId,
+        /// Milliseconds since it was last heard.
+        silent_ms: u64,
+        /// [`Consensus::leader_in_touch_ms`].
+        limit_ms: u64,
+    },
+    /// This node has `pending` forwarded proposals unanswered already; at most `max`.
+    #[error("{pending} forwarded proposals await their leader's answer; at most {max}")]
+    TooManyForwarded {
+        /// Forwarded and unanswered.
+        pending: usize,
+        /// [`forward::FORWARDED_PENDING_MAX`].
+        max: usize,
+    },
     /// The command's log entry would be `bytes` long; entries hold at most `limit`.
     #[error("the command's entry is {bytes} bytes; entries hold at most {limit}")]
     TooLarge {
@@ -334,6 +361,18 @@ pub enum ProposalRejection {
         /// [`crate::limits::ENTRY_BYTES_MAX`].
         limit: usize,
     },
+}
+
+impl ProposalRejection {
+    /// Whether the proposal will certainly never be committed. When not (the index
+    /// arrived inside a snapshot, or the leader it was forwarded to was replaced before
+    /// answering), it may have been: a client must read the state to find out.
+    pub fn is_certain(&self) -> bool {
+        !matches!(
+            self,
+            ProposalRejection::SnapshotCovered { .. } | ProposalRejection::ForwardUnanswered { .. }
+        )
+    }
 }
 
 /// A leader's view of one follower.
@@ -441,6 +480,9 @@ pub struct Consensus {
     pub(crate) next_proposal_seq: u64,
     /// This life's proposals awaiting their outcome, by the log index they took.
     pub(crate) pending_proposals: BTreeMap<u64, ProposalId>,
+    /// This life's proposals forwarded to a leader that has not answered yet (at most
+    /// [`forward::FORWARDED_PENDING_MAX`]).
+    pub(crate) forwarded: BTreeMap<ProposalId, forward::ForwardedTo>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) effects: Vec<Effect>,
     /// Encoded bytes of the entries applied since the last snapshot.

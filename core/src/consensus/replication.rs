@@ -27,50 +27,84 @@ pub(crate) struct AppendResponse {
     pub echo_us: u64,
 }
 
+/// A proposal's id with the index it took, or why it was rejected.
+pub(crate) type ProposalTaken = (ProposalId, Result<u64, ProposalRejection>);
+
 impl Consensus {
     /// Takes proposals as one batch. The leader appends and replicates them; any other
     /// node (or a leader handing over) rejects each with an event. Either way every
     /// proposal gets an id and, later, exactly one outcome event.
     pub(crate) fn propose_batch(&mut self, now: Instant, commands: Vec<(Origin, ClusterCommand)>) -> Vec<ProposalId> {
-        let ids: Vec<ProposalId> = commands.iter().map(|_| self.next_proposal_id()).collect();
-        if let Err(reason) = self.accepts_proposals() {
-            for &id in &ids {
-                self.push_event(Event::ProposalRejected { id, reason });
+        let proposals = self.mint_proposals(commands);
+        let ids: Vec<ProposalId> = proposals.iter().map(|proposal| proposal.id).collect();
+        let (entries, taken) = self.check_proposals(proposals);
+        for (id, taken) in taken {
+            match taken {
+                Ok(index) => {
+                    self.pending_proposals.insert(index, id);
+                }
+                Err(reason) => self.push_event(Event::ProposalRejected { id, reason }),
             }
-            return ids;
+        }
+        self.append_checked(now, entries);
+        ids
+    }
+
+    /// Proposals of `commands`, each with a new id of this node's.
+    pub(crate) fn mint_proposals(&mut self, commands: Vec<(Origin, ClusterCommand)>) -> Vec<Proposal> {
+        let mut proposals = Vec::with_capacity(commands.len());
+        for (origin, command) in commands {
+            let id = self.next_proposal_id();
+            let command = command.into();
+            proposals.push(Proposal { id, command, origin });
+        }
+        proposals
+    }
+
+    /// Leader: the entries of the proposals it accepts, each origin recording the
+    /// authorization policy in force; and, for each proposal, the index it takes or why
+    /// it is rejected. Nothing is appended until [`Consensus::append_checked`].
+    pub(crate) fn check_proposals(&self, proposals: Vec<Proposal>) -> (Vec<Entry>, Vec<ProposalTaken>) {
+        if let Err(reason) = self.accepts_proposals() {
+            let taken = proposals
+                .into_iter()
+                .map(|proposal| (proposal.id, Err(reason)))
+                .collect();
+            return (Vec::new(), taken);
         }
         let mut checks = BatchChecks::default();
-        let mut entries: Vec<Entry> = Vec::with_capacity(commands.len());
+        let mut entries: Vec<Entry> = Vec::with_capacity(proposals.len());
+        let mut taken = Vec::with_capacity(proposals.len());
         let policy = self
             .state
             .policies
             .get(crate::state::AUTHORIZATION_POLICY_NAME)
             .map(|document| document.digest);
-        for (&id, (origin, command)) in ids.iter().zip(commands) {
-            let origin = origin.under_policy(policy);
+        for mut proposal in proposals {
+            let id = proposal.id;
+            proposal.origin = proposal.origin.under_policy(policy);
             let entry = Entry {
                 index: self.log.last_index() + 1 + entries.len() as u64,
                 term: self.hard.term,
-                payload: EntryPayload::Proposal(Proposal {
-                    id,
-                    command: command.into(),
-                    origin,
-                })
-                .into(),
+                payload: EntryPayload::Proposal(proposal).into(),
             };
             match self.check_proposal(&entry, &mut checks) {
                 Ok(()) => {
-                    self.pending_proposals.insert(entry.index, id);
+                    taken.push((id, Ok(entry.index)));
                     entries.push(entry);
                 }
-                Err(reason) => self.push_event(Event::ProposalRejected { id, reason }),
+                Err(reason) => taken.push((id, Err(reason))),
             }
         }
+        (entries, taken)
+    }
+
+    /// Leader: appends and replicates entries [`Consensus::check_proposals`] gave.
+    pub(crate) fn append_checked(&mut self, now: Instant, entries: Vec<Entry>) {
         if !entries.is_empty() {
             self.append_local(now, entries);
             self.broadcast_append(now);
         }
-        ids
     }
 
     fn next_proposal_id(&mut self) -> ProposalId {
@@ -97,15 +131,21 @@ impl Consensus {
     /// Reports the outcome of this life's proposal at `index`, once `entry` is applied
     /// there.
     fn settle_proposal(&mut self, index: u64, entry: &Entry, fact: &ClusterEvent) {
+        let refusal = match fact {
+            ClusterEvent::Refused { refusal, .. } => Some(*refusal),
+            _ => None,
+        };
+        if let EntryPayload::Proposal(proposal) = &*entry.payload
+            && self.settle_forwarded(proposal)
+        {
+            let id = proposal.id;
+            self.push_event(Event::ProposalCommitted { id, index, refusal });
+        }
         let Some(id) = self.pending_proposals.remove(&index) else {
             return;
         };
         match &*entry.payload {
             EntryPayload::Proposal(proposal) if proposal.id == id => {
-                let refusal = match fact {
-                    ClusterEvent::Refused { refusal, .. } => Some(*refusal),
-                    _ => None,
-                };
                 self.push_event(Event::ProposalCommitted { id, index, refusal });
             }
             _ => self.push_event(Event::ProposalRejected {

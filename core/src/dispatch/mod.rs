@@ -298,4 +298,30 @@ pub enum SubmitRefusal {
     /// No node can take it.
     #[error(transparent)]
     Placement(#[from] PlacementRefusal),
+    /// Forwarded to `leader`, which did not answer before another leader took over:
+    /// submit it again (its id keeps it from running twice on one node).
+    #[error("forwarded to {leader}, which did not answer before another leader took over")]
+    ForwardUnanswered {
+        /// The leader it went to.
+        leader: NodeId,
+    },
+    /// The leader has not been heard from for `silent_ms` (more than `limit_ms`): it
+    /// may be gone, so nothing is forwarded to it.
+    #[error("the leader {leader} has been silent {silent_ms} ms (forwarding stops past {limit_ms} ms)")]
+    LeaderSilent {
+        /// The leader followed.
+        leader: NodeId,
+        /// Milliseconds since it was last heard.
+        silent_ms: u64,
+        /// Two heartbeat intervals.
+        limit_ms: u64,
+    },
+    /// This node has `pending` forwarded requests that have not ended; at most `max`.
+    #[error("{pending} forwarded requests have not ended; at most {max}")]
+    TooManyForwarded {
+        /// Forwarded and not ended.
+        pending: usize,
+        /// [`crate::serving::FORWARDED_REQUESTS_MAX`].
+        max: usize,
+    },
 }

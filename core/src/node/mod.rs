@@ -187,6 +187,18 @@ impl Node {
         ids
     }
 
+    /// Proposes commands as one batch with the origins given, as [`Node::propose_as`]
+    /// does when this node leads; otherwise forwards them to the leader it follows,
+    /// and reports each outcome once this node applied its index (so a read here then
+    /// sees it). Rejected at once only when no leader is known or leadership is being
+    /// handed over; `forward-unanswered` when the leader changed before it answered
+    /// (the command may yet commit).
+    pub fn propose_through_leader(&mut self, now: Instant, commands: Vec<(Origin, ClusterCommand)>) -> Vec<ProposalId> {
+        let ids = self.consensus.propose_or_forward(now, commands);
+        self.finish(now);
+        ids
+    }
+
     /// Starts a linearizable read: [`crate::Event::ReadReady`] once the applied state
     /// holds everything committed before now (confirmed with the leader, and by it with
     /// a quorum), or [`crate::Event::ReadRefused`].
@@ -221,6 +233,20 @@ impl Node {
         let placed = self.serving.submit(now, &self.consensus, request);
         self.finish(now);
         placed
+    }
+
+    /// As [`Node::submit_request`] when this node leads; otherwise forwards `request` to
+    /// the leader it follows, and reports where it was placed (or why not) and how it
+    /// ended as events here ([`crate::serving::Submitted::Forwarded`]).
+    pub fn submit_request_through_leader(
+        &mut self,
+        now: Instant,
+        request: InferenceRequest,
+    ) -> Result<crate::serving::Submitted, SubmitRefusal> {
+        self.sync_telemetry_index();
+        let submitted = self.serving.submit_anywhere(now, &self.consensus, request);
+        self.finish(now);
+        submitted
     }
 
     /// The placement `request` would get now (any lane), dispatching nothing. The
@@ -477,6 +503,7 @@ impl Node {
     /// under the admission token the applied state has in force.
     fn finish(&mut self, now: Instant) {
         self.authenticator.set_committed_token(self.committed_token());
+        self.consensus.expire_forwarded(now);
         loop {
             self.drain_consensus();
             self.serving_upkeep(now);

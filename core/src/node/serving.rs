@@ -39,6 +39,10 @@ impl Node {
                 };
                 self.serving.on_execution_report(now, &self.consensus, report);
             }
+            DispatchMessage::Submit(request) => self.serving.on_forwarded_submit(now, &self.consensus, from, *request),
+            answer @ (DispatchMessage::Placed { .. }
+            | DispatchMessage::SubmitRefused { .. }
+            | DispatchMessage::Finished { .. }) => self.serving.on_forward_answer(from, answer),
         }
     }
 
@@ -75,6 +79,7 @@ impl Node {
         self.sync_telemetry_index();
         self.serving.follow_leadership(&self.consensus);
         self.serving.executor_upkeep(&self.consensus);
+        self.serving.expire_forwarded_requests(&self.consensus, now);
         if let Some(depth) = self.serving.take_depth_change() {
             self.consensus.set_queue_depth(now, depth);
         }

@@ -50,6 +50,8 @@ pub enum RefusalKind {
     NotOurLeader,
     /// See [`Refusal::NotTheAssignee`].
     NotTheAssignee,
+    /// See [`Refusal::ForwardedForAnother`].
+    ForwardedForAnother,
     /// See [`Refusal::PeerTableFull`].
     PeerTableFull,
     /// See [`Refusal::ImpossibleValues`].
@@ -64,7 +66,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 26] = [
+    pub const ALL: [RefusalKind; 27] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -86,6 +88,7 @@ impl RefusalKind {
         RefusalKind::NotAVoter,
         RefusalKind::NotOurLeader,
         RefusalKind::NotTheAssignee,
+        RefusalKind::ForwardedForAnother,
         RefusalKind::PeerTableFull,
         RefusalKind::ImpossibleValues,
         RefusalKind::GenesisMismatch,
@@ -138,6 +141,7 @@ impl RefusalKind {
             RefusalKind::NotAVoter => "not-a-voter",
             RefusalKind::NotOurLeader => "not-our-leader",
             RefusalKind::NotTheAssignee => "not-the-assignee",
+            RefusalKind::ForwardedForAnother => "forwarded-for-another",
             RefusalKind::PeerTableFull => "peer-table-full",
             RefusalKind::ImpossibleValues => "impossible-values",
             RefusalKind::GenesisMismatch => "genesis-mismatch",

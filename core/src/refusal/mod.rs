@@ -205,6 +205,15 @@ pub enum Refusal {
         /// The node it is assigned to here, if any.
         assignee: Option<NodeId>,
     },
+    /// Proposals forwarded under an id another node minted: a voter forwards only its
+    /// own.
+    #[error("proposals from {sender:?} forwarded under {proposer:?}'s id refused")]
+    ForwardedForAnother {
+        /// Sender.
+        sender: NodeId,
+        /// The node the id names.
+        proposer: NodeId,
+    },
     /// A leader's message from a term older than this node's (the answer still tells
     /// the sender the newer term).
     #[error("{message:?} from {sender:?} refused: term {term} is older than {current}")]
@@ -271,6 +280,8 @@ pub enum ConsensusMessageKind {
     SnapshotChunk,
     /// A stamped decision.
     Decision,
+    /// Proposals forwarded to the leader.
+    Forward,
 }
 
 impl Refusal {
@@ -293,6 +304,7 @@ impl Refusal {
             | Refusal::NotAVoter { sender, .. }
             | Refusal::NotOurLeader { sender, .. }
             | Refusal::NotTheAssignee { sender, .. }
+            | Refusal::ForwardedForAnother { sender, .. }
             | Refusal::PeerTableFull { sender, .. }
             | Refusal::ImpossibleValues { sender, .. }
             | Refusal::GenesisMismatch { sender, .. }
@@ -329,6 +341,7 @@ impl Refusal {
             Refusal::NotAVoter { .. } => RefusalKind::NotAVoter,
             Refusal::NotOurLeader { .. } => RefusalKind::NotOurLeader,
             Refusal::NotTheAssignee { .. } => RefusalKind::NotTheAssignee,
+            Refusal::ForwardedForAnother { .. } => RefusalKind::ForwardedForAnother,
             Refusal::PeerTableFull { .. } => RefusalKind::PeerTableFull,
             Refusal::ImpossibleValues { .. } => RefusalKind::ImpossibleValues,
             Refusal::GenesisMismatch { .. } => RefusalKind::GenesisMismatch,

@@ -62,6 +62,8 @@ pub(crate) struct Coordinator {
     pub(super) digests: Option<(u64, Digest, FactDigests)>,
     /// Candidates by model, kept while the state does not move.
     pub(super) index: Option<CandidateIndex>,
+    /// Requests members forwarded, by the member their outcome goes back to.
+    pub(super) answer_to: BTreeMap<RequestId, NodeId>,
 }
 
 impl Coordinator {
@@ -420,19 +422,22 @@ impl Serving {
         };
         let evidence = Box::new(SignedEvidence::sign(context, &self.signer));
         let outcome = RequestOutcome::Completed { node, tokens, evidence };
-        self.event(Event::RequestFinished {
-            request: flight.request.id,
-            outcome,
-        });
+        self.end(flight.request.id, outcome);
     }
 
     /// Ends `request` refused; a run of it on this node stops too.
     fn finish(&mut self, request: RequestId, refusal: RequestRefusal) {
-        self.event(Event::RequestFinished {
-            request,
-            outcome: RequestOutcome::Refused { refusal },
-        });
+        self.end(request, RequestOutcome::Refused { refusal });
         self.stop_job(request);
+    }
+
+    /// Reports how `request` ended, here and to the member that forwarded it.
+    fn end(&mut self, request: RequestId, outcome: RequestOutcome) {
+        if let Some(member) = self.coordinator.answer_to.remove(&request) {
+            let outcome = Box::new(outcome.clone());
+            self.send(member, DispatchMessage::Finished { request, outcome });
+        }
+        self.event(Event::RequestFinished { request, outcome });
     }
 }
 

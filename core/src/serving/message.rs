@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::consensus::message::ValueFault;
 use crate::consensus::{Authority, AuthorityProblem, Fence};
 use crate::digest::Digest;
-use crate::dispatch::{Assignment, ExecutionReport};
+use crate::dispatch::{Assignment, ExecutionReport, InferenceRequest, RequestOutcome, SubmitRefusal};
 use crate::identity::{ClusterId, NodeId, RequestId};
+use crate::plan::Placement;
 
 /// What a coordinator decided.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +71,30 @@ pub enum DispatchMessage {
         /// What happened.
         report: ExecutionReport,
     },
+    /// A request a client submitted to a node that does not lead, forwarded to the
+    /// leader it follows.
+    Submit(Box<InferenceRequest>),
+    /// The leader's answer to a forwarded request: where it was placed.
+    Placed {
+        /// The request.
+        request: RequestId,
+        /// Its placement.
+        placement: Box<Placement>,
+    },
+    /// The leader's answer to a forwarded request: it was not taken.
+    SubmitRefused {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        refusal: SubmitRefusal,
+    },
+    /// How a forwarded request ended, sent to the node that forwarded it.
+    Finished {
+        /// The request.
+        request: RequestId,
+        /// How it ended.
+        outcome: Box<RequestOutcome>,
+    },
 }
 
 impl DispatchMessage {
@@ -79,6 +104,13 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Decision(stamped) => stamped.authority.check_values(),
             DispatchMessage::Execution { fence, .. } => fence.check_value(),
+            DispatchMessage::Finished { outcome, .. } => match &**outcome {
+                RequestOutcome::Completed { evidence, .. } => evidence.context.authority.check_values(),
+                RequestOutcome::Refused { .. } => Ok(()),
+            },
+            DispatchMessage::Submit(_) | DispatchMessage::Placed { .. } | DispatchMessage::SubmitRefused { .. } => {
+                Ok(())
+            }
         }
     }
 }

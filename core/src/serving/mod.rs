@@ -28,10 +28,12 @@ mod assignments;
 mod coordinator;
 mod executor;
 mod facts;
+mod forward;
 mod message;
 
 pub use executor::COMPLETED_KEPT_MAX;
 pub use facts::PlanRequest;
+pub use forward::{FORWARDED_REQUESTS_MAX, Submitted};
 pub use message::{Decision, DispatchMessage, StampedDecision};
 
 pub(crate) use coordinator::ReportFrom;
@@ -91,6 +93,8 @@ pub struct Serving {
     signer: NodeIdentity,
     coordinator: coordinator::Coordinator,
     executor: executor::ExecutorBook,
+    /// Requests submitted here and forwarded to a leader, until they end here.
+    forwarded_requests: std::collections::BTreeMap<RequestId, forward::ForwardedRequest>,
     /// The queue depth last given to consensus as telemetry (it starts at 0).
     reported_depth: u32,
     pub(crate) effects: Vec<ServingEffect>,
@@ -103,6 +107,7 @@ impl Serving {
             signer,
             coordinator: coordinator::Coordinator::default(),
             executor: executor::ExecutorBook::default(),
+            forwarded_requests: std::collections::BTreeMap::new(),
             reported_depth: 0,
             effects: Vec::new(),
         }

@@ -339,6 +339,11 @@ impl Harness {
         }
     }
 
+    /// Drops every message from node `from` to node `to` (the other way still flows).
+    pub fn block_one_way(&mut self, from: usize, to: usize) {
+        self.blocked.insert((from, to));
+    }
+
     pub fn heal(&mut self) {
         self.blocked.clear();
     }

@@ -282,7 +282,7 @@ async fn commit_policy(
 /// answers with its outcome.
 async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand) -> Response {
     let origin = Origin::operator(&authorized.credential, &command);
-    let (status, answer) = match api.client.propose_as(vec![(origin, command)]).await {
+    let (status, answer) = match api.client.propose_through_leader(vec![(origin, command)]).await {
         Ok(committed) => committed_answer(committed[0]),
         Err(ProposeError::Rejected(ProposalRejection::NotLeader { leader_hint })) => (
             StatusCode::MISDIRECTED_REQUEST,
@@ -290,7 +290,9 @@ async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand
                 leader: leader_hint.map(|id| id.to_string()),
             },
         ),
-        Err(ProposeError::Rejected(ProposalRejection::SnapshotCovered { .. }) | ProposeError::Unknown) => {
+        Err(ProposeError::Unknown) => (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown),
+        Err(ProposeError::NotRunning) => return node_stopped(),
+        Err(ProposeError::Rejected(reason)) if !reason.is_certain() => {
             (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown)
         }
         Err(ProposeError::Rejected(reason)) => rejected_answer(reason),
@@ -326,7 +328,10 @@ fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
         ProposalRejection::TransferInProgress
         | ProposalRejection::LeaderTermUncommitted { .. }
         | ProposalRejection::NotLeader { .. }
-        | ProposalRejection::SnapshotCovered { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        | ProposalRejection::SnapshotCovered { .. }
+        | ProposalRejection::ForwardUnanswered { .. }
+        | ProposalRejection::LeaderSilent { .. }
+        | ProposalRejection::TooManyForwarded { .. } => StatusCode::SERVICE_UNAVAILABLE,
     };
     let message = reason.to_string();
     (status, CommandAnswer::Rejected { reason, message })

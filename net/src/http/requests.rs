@@ -158,7 +158,7 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         class: body.class,
         hint: body.hint,
     };
-    let (placement, outcome) = match api.client.submit_inference(request).await {
+    let (placement, outcome) = match api.client.submit_inference_through_leader(request).await {
         Ok(placed) => placed,
         Err(SubmitError::Refused(refusal)) => return refused(refusal),
         Err(SubmitError::Stopped) => {
@@ -191,7 +191,10 @@ fn refused(refusal: SubmitRefusal) -> Response {
     let status = match &refusal {
         SubmitRefusal::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
         SubmitRefusal::InFlight { .. } => StatusCode::CONFLICT,
-        SubmitRefusal::Placement(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SubmitRefusal::Placement(_)
+        | SubmitRefusal::ForwardUnanswered { .. }
+        | SubmitRefusal::LeaderSilent { .. }
+        | SubmitRefusal::TooManyForwarded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         SubmitRefusal::Shape(_) | SubmitRefusal::NoBackend => StatusCode::BAD_REQUEST,
     };
     let leader = match &refusal {

@@ -10,7 +10,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use madsim::rand::seq::SliceRandom;
-use psionic_core::consensus::ProposalRejection;
 use psionic_core::digest::{Digest, DigestKind};
 use psionic_core::{ClusterCommand, StateReport};
 use psionic_net::{Committed, Consistency, NodeClient, ProposeError};
@@ -77,10 +76,13 @@ pub(super) fn answer_write(shared: &Shared, place: usize, answer: &Result<Vec<Co
     };
     match answer {
         Ok(committed) if committed[0].refusal.is_none() => operation.returned = Some((now_us, KvOutput::Written)),
-        Err(ProposeError::Unknown | ProposeError::Rejected(ProposalRejection::SnapshotCovered { .. })) => {}
+        Err(ProposeError::Unknown) => {}
+        Err(ProposeError::Rejected(reason)) if !reason.is_certain() => {}
         // Refused for certain: it never took effect (a read can only have seen the
         // same value written by another operation, which the key's history holds).
-        Ok(_) | Err(ProposeError::Rejected(_)) => operation.input = refused(&operation.input),
+        Ok(_) | Err(ProposeError::Rejected(_) | ProposeError::NotRunning) => {
+            operation.input = refused(&operation.input);
+        }
     }
 }
 
@@ -127,7 +129,14 @@ impl SimCluster {
     /// Checks the clients' history for linearizability (a violation if it is not).
     pub fn check_history(&self) -> usize {
         let history = self.shared.state().history.clone();
-        if let Verdict::NotLinearizable { key, minimal } = check::<KeyValue>(&history) {
+        // A read that never returned (a refused write is kept as one) constrains
+        // nothing: it is left out of the search, which it would only widen.
+        let constraining: Vec<_> = history
+            .iter()
+            .filter(|operation| operation.returned.is_some() || !matches!(operation.input, KvInput::Read { .. }))
+            .cloned()
+            .collect();
+        if let Verdict::NotLinearizable { key, minimal } = check::<KeyValue>(&constraining) {
             let operations = minimal.iter().map(describe).collect();
             self.violate(Violation::NotLinearizable { key, operations });
         }

@@ -190,5 +190,6 @@ fn outcome_name(answer: &Result<Vec<Committed>, ProposeError>) -> String {
         },
         Err(ProposeError::Rejected(reason)) => format!("rejected: {reason}"),
         Err(ProposeError::Unknown) => "unknown".to_owned(),
+        Err(ProposeError::NotRunning) => "not running".to_owned(),
     }
 }

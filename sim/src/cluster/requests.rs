@@ -203,16 +203,34 @@ pub(super) fn leader_client(shared: &Shared) -> Option<NodeClient> {
     state.clients.get(&name).cloned()
 }
 
-/// Submits `request` until it ends, at most [`SUBMISSIONS_MAX`] times.
+/// The client of the `turn`th node, in name order.
+fn client_in_turn(shared: &Shared, turn: usize) -> Option<NodeClient> {
+    let state = shared.state();
+    let count = state.clients.len();
+    state.clients.values().nth(turn % count.max(1)).cloned()
+}
+
+/// Submits `request` until it ends, at most [`SUBMISSIONS_MAX`] times: to the leader,
+/// or (requests with an odd first id byte) to each node in turn, which forwards it to
+/// its leader when it does not lead.
 async fn drive(shared: Arc<Shared>, request: InferenceRequest) {
     let id = request.id;
+    let through_leader = id.0[0] % 2 == 1;
     let mut end = RequestEnd::GaveUp;
-    for _ in 0..SUBMISSIONS_MAX {
-        let Some(client) = leader_client(&shared) else {
+    for attempt in 0..SUBMISSIONS_MAX {
+        let client = match through_leader {
+            true => client_in_turn(&shared, attempt as usize + usize::from(id.0[1])),
+            false => leader_client(&shared),
+        };
+        let Some(client) = client else {
             tokio::time::sleep(RESUBMIT_AFTER).await;
             continue;
         };
-        match client.submit_inference(request.clone()).await {
+        let submitted = match through_leader {
+            true => client.submit_inference_through_leader(request.clone()).await,
+            false => client.submit_inference(request.clone()).await,
+        };
+        match submitted {
             Ok((_, outcome)) => match outcome.await {
                 Ok(RequestOutcome::Completed { .. }) => {
                     end = RequestEnd::Completed;
@@ -227,7 +245,13 @@ async fn drive(shared: Arc<Shared>, request: InferenceRequest) {
                 }
                 Err(_) => {}
             },
-            Err(SubmitError::Refused(SubmitRefusal::NotLeader { .. } | SubmitRefusal::InFlight { .. }))
+            Err(SubmitError::Refused(
+                SubmitRefusal::NotLeader { .. }
+                | SubmitRefusal::InFlight { .. }
+                | SubmitRefusal::ForwardUnanswered { .. }
+                | SubmitRefusal::LeaderSilent { .. }
+                | SubmitRefusal::TooManyForwarded { .. },
+            ))
             | Err(SubmitError::Stopped) => {}
             Err(SubmitError::Refused(refusal)) => {
                 end = RequestEnd::NotAccepted(refusal);

@@ -13,8 +13,10 @@ use crate::observer::Shared;
 use crate::report::Violation;
 
 impl SimCluster {
-    /// Starts a client that proposes `rate_per_s` commands per simulated second to the
-    /// node it believes leads, until [`SimCluster::stop_workload`]. At the same rate,
+    /// Starts a client that proposes `rate_per_s` commands per simulated second until
+    /// [`SimCluster::stop_workload`]: every other one to the node it believes leads,
+    /// the rest to each node in turn, which forwards it to its leader when it does not
+    /// lead (and answers once it applied it). At the same rate,
     /// every node that leads by its own account (a deposed one too) issues a decision
     /// to every other node, so stale fences meet newer ones.
     pub fn start_workload(&mut self, rate_per_s: u64) {
@@ -30,12 +32,19 @@ impl SimCluster {
         self.start_readers((rate_per_s / 2).max(1), running.clone());
         self.spawn_paced(rate_per_s, running, move |seq| {
             issue_decisions(&shared, &names, seq);
+            let through_leader = seq % 2 == 1;
             let client = {
                 let state = shared.state();
-                names
-                    .iter()
-                    .find(|(name, id)| state.leaders.get(name).copied().flatten() == Some(*id))
-                    .and_then(|(name, _)| state.clients.get(name).cloned())
+                let believed_leader = || {
+                    names
+                        .iter()
+                        .find(|(name, id)| state.leaders.get(name).copied().flatten() == Some(*id))
+                };
+                let target = match through_leader {
+                    true => names.get((seq / 2) as usize % names.len().max(1)),
+                    false => believed_leader(),
+                };
+                target.and_then(|(name, _)| state.clients.get(name).cloned())
             };
             let Some(client) = client else { return };
             let command = ClusterCommand::SetPolicy {
@@ -45,7 +54,10 @@ impl SimCluster {
             let shared = shared.clone();
             madsim::task::spawn(async move {
                 let place = super::history::write_of(&command).map(|write| super::history::call_write(&shared, write));
-                let answer = client.propose(vec![command]).await;
+                let answer = match through_leader {
+                    true => client.propose_through_leader(vec![local(command)]).await,
+                    false => client.propose(vec![command]).await,
+                };
                 if let Some(place) = place {
                     super::history::answer_write(&shared, place, &answer);
                 }
@@ -112,6 +124,12 @@ impl SimCluster {
         }
         (acknowledged.len() as u64, lost)
     }
+}
+
+/// `command` as the local operator's.
+fn local(command: ClusterCommand) -> (psionic_core::state::Origin, ClusterCommand) {
+    let origin = psionic_core::state::Origin::operator(psionic_core::state::LOCAL_CREDENTIAL, &command);
+    (origin, command)
 }
 
 /// Every node that leads by its own account sends directive `seq` to every other node.

@@ -1,0 +1,198 @@
+//! Requests submitted to a node that does not lead: forwarded to the leader it
+//! follows, which places and follows them as its own and sends where they were placed,
+//! or why not, and how they ended, back to the node that forwarded them. Clients are
+//! answered where they submitted.
+//!
+//! Invariants: every forwarded request ends on the forwarding node exactly once, as
+//! placed then finished, or refused; one whose leader changed before it answered ends
+//! there as refused `forward-unanswered` (not placed yet) or `coordinator-deposed`
+//! (placed), as a request its own leader dropped would: the client submits it again
+//! under the same id, which keeps it from running twice on one node.
+
+use std::collections::BTreeMap;
+
+use super::{DispatchMessage, Serving};
+use crate::consensus::Consensus;
+use crate::dispatch::{InferenceRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
+use crate::identity::{NodeId, RequestId};
+use crate::io::Event;
+use crate::limits::FORWARD_ANSWER_WITHIN_MS;
+use crate::plan::Placement;
+use crate::refusal::Refusal;
+use crate::time::Instant;
+
+/// Most requests one node has forwarded and not seen end.
+pub const FORWARDED_REQUESTS_MAX: usize = 4_096;
+
+/// A request forwarded to a leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ForwardedRequest {
+    leader: NodeId,
+    term: u64,
+    sent_at: Instant,
+    placed: bool,
+}
+
+/// What a submission at this node became.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// This node leads and placed it.
+    Placed(Box<Placement>),
+    /// Forwarded to `leader`: [`Event::RequestPlaced`] or
+    /// [`Event::RequestSubmitRefused`] follows, then [`Event::RequestFinished`].
+    Forwarded {
+        /// The leader.
+        leader: NodeId,
+    },
+}
+
+impl Serving {
+    /// Places `request` here when this node leads; otherwise forwards it to the leader
+    /// it follows.
+    pub(crate) fn submit_anywhere(
+        &mut self,
+        now: Instant,
+        raft: &Consensus,
+        request: InferenceRequest,
+    ) -> Result<Submitted, SubmitRefusal> {
+        let leader = match raft.leader() {
+            Some(leader) if leader != raft.id() && !raft.is_leader() => leader,
+            _ => {
+                return self
+                    .submit(now, raft, request)
+                    .map(|placement| Submitted::Placed(Box::new(placement)));
+            }
+        };
+        let limit_ms = raft.leader_in_touch_ms();
+        let silent_ms = raft.leader_silent_ms(now).unwrap_or(u64::MAX);
+        if silent_ms > limit_ms {
+            return Err(SubmitRefusal::LeaderSilent {
+                leader,
+                silent_ms,
+                limit_ms,
+            });
+        }
+        let forwarded = &mut self.forwarded_requests;
+        if forwarded.contains_key(&request.id) {
+            return Err(SubmitRefusal::InFlight { request: request.id });
+        }
+        if forwarded.len() >= FORWARDED_REQUESTS_MAX {
+            return Err(SubmitRefusal::TooManyForwarded {
+                pending: forwarded.len(),
+                max: FORWARDED_REQUESTS_MAX,
+            });
+        }
+        let term = raft.hard_state().term;
+        let sent = ForwardedRequest {
+            leader,
+            term,
+            sent_at: now,
+            placed: false,
+        };
+        forwarded.insert(request.id, sent);
+        self.send(leader, DispatchMessage::Submit(Box::new(request)));
+        Ok(Submitted::Forwarded { leader })
+    }
+
+    /// Leader: a request a member forwarded. It is placed as if submitted here; its
+    /// placement (or refusal), then its outcome, go back to that member.
+    pub(crate) fn on_forwarded_submit(
+        &mut self,
+        now: Instant,
+        raft: &Consensus,
+        from: NodeId,
+        request: InferenceRequest,
+    ) {
+        if !raft.effective_members().contains_key(&from) {
+            let refusal = Refusal::NotAMember {
+                sender: from,
+                message: crate::refusal::ConsensusMessageKind::Forward,
+            };
+            return self.effects.push(super::ServingEffect::Refuse(refusal));
+        }
+        let id = request.id;
+        self.coordinator.answer_to.insert(id, from);
+        let before = self.effects.len();
+        let answer = match self.submit(now, raft, request) {
+            Ok(placement) => DispatchMessage::Placed {
+                request: id,
+                placement: Box::new(placement),
+            },
+            Err(refusal) => {
+                self.coordinator.answer_to.remove(&id);
+                DispatchMessage::SubmitRefused { request: id, refusal }
+            }
+        };
+        // The answer goes before what the submission produced: a request completed
+        // under an earlier coordinator ends at once, and its outcome must follow.
+        let produced = self.effects.split_off(before);
+        self.send(from, answer);
+        self.effects.extend(produced);
+    }
+
+    /// The answer of the leader a request was forwarded to.
+    pub(crate) fn on_forward_answer(&mut self, from: NodeId, message: DispatchMessage) {
+        let request = match &message {
+            DispatchMessage::Placed { request, .. }
+            | DispatchMessage::SubmitRefused { request, .. }
+            | DispatchMessage::Finished { request, .. } => *request,
+            _ => return,
+        };
+        let Some(sent) = self
+            .forwarded_requests
+            .get_mut(&request)
+            .filter(|sent| sent.leader == from)
+        else {
+            return;
+        };
+        match message {
+            DispatchMessage::Placed { placement, .. } => {
+                sent.placed = true;
+                self.event(Event::RequestPlaced { request, placement });
+            }
+            DispatchMessage::SubmitRefused { refusal, .. } => {
+                self.forwarded_requests.remove(&request);
+                self.event(Event::RequestSubmitRefused { request, refusal });
+            }
+            DispatchMessage::Finished { outcome, .. } => {
+                self.forwarded_requests.remove(&request);
+                self.event(Event::RequestFinished {
+                    request,
+                    outcome: *outcome,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Forwarded requests whose leader is no longer the one followed (or whose term
+    /// passed) end here: refused `forward-unanswered` if not placed yet, else
+    /// `coordinator-deposed`; as does one the leader has not placed within
+    /// [`FORWARD_ANSWER_WITHIN_MS`].
+    pub(crate) fn expire_forwarded_requests(&mut self, raft: &Consensus, now: Instant) {
+        if self.forwarded_requests.is_empty() {
+            return;
+        }
+        let (leader, term) = (raft.leader(), raft.hard_state().term);
+        let expired: BTreeMap<RequestId, ForwardedRequest> = self
+            .forwarded_requests
+            .iter()
+            .filter(|(_, sent)| {
+                let late = now.saturating_since(sent.sent_at).as_millis() >= u128::from(FORWARD_ANSWER_WITHIN_MS);
+                Some(sent.leader) != leader || sent.term != term || (late && !sent.placed)
+            })
+            .map(|(request, sent)| (*request, *sent))
+            .collect();
+        for (request, sent) in expired {
+            self.forwarded_requests.remove(&request);
+            if sent.placed {
+                let refusal = RequestRefusal::CoordinatorDeposed;
+                let outcome = RequestOutcome::Refused { refusal };
+                self.event(Event::RequestFinished { request, outcome });
+            } else {
+                let refusal = SubmitRefusal::ForwardUnanswered { leader: sent.leader };
+                self.event(Event::RequestSubmitRefused { request, refusal });
+            }
+        }
+    }
+}
