@@ -121,3 +121,31 @@ fn a_forwarded_request_whose_leader_was_cut_away_ends_where_it_was_submitted() {
         format!("finished refused: {}", RequestRefusal::CoordinatorDeposed)
     );
 }
+
+#[test]
+fn a_request_forwarded_twice_is_answered_to_the_first_forwarder_and_refused_to_the_second() {
+    let best = 1;
+    let (mut harness, leader) = cluster(47, best);
+    let others: Vec<usize> = (0..3).filter(|index| *index != leader).collect();
+    let now = harness.now;
+    harness.nodes[others[0]]
+        .submit_request_through_leader(now, request(7))
+        .expect("forwarded");
+    harness.run_until_ms(harness.now.as_millis() + 20);
+    let now = harness.now;
+    harness.nodes[others[1]]
+        .submit_request_through_leader(now, request(7))
+        .expect("forwarded");
+    harness.run_until_ms(harness.now.as_millis() + 20);
+    let id = RequestId([7; 16]);
+    let second = reports(&harness, others[1], id);
+    assert_eq!(
+        second,
+        [format!("refused: {}", SubmitRefusal::InFlight { request: id })]
+    );
+    let now = harness.now;
+    harness.nodes[best].execution_ended(now, id, completed(b"once"));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let first = reports(&harness, others[0], id);
+    assert_eq!(first.last().map(String::as_str), Some("completed: once"), "{first:?}");
+}

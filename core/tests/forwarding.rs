@@ -217,3 +217,39 @@ fn a_voter_forwarding_under_another_nodes_id_is_refused() {
             .contains_key("forged")
     );
 }
+
+#[test]
+fn a_voter_forwarding_in_another_members_name_is_refused() {
+    let mut harness = Harness::new(consensus_configs(3, 3), 40);
+    let leader = harness.await_leader(3_000);
+    let (sender, victim) = ((leader + 1) % 3, (leader + 2) % 3);
+    let victim_id = harness.nodes[victim].node_id();
+    let command = policy("in-anothers-name");
+    let proposal = Proposal {
+        id: ProposalId {
+            node: harness.nodes[sender].node_id(),
+            epoch: psionic_core::NodeEpoch(1),
+            seq: 1_000,
+        },
+        origin: Origin::Member { node: victim_id },
+        command: command.into(),
+    };
+    let forward = RaftMessage::Forward {
+        proposals: vec![proposal],
+    };
+    let identity = harness.configs[sender].identity.clone();
+    let frame = harness::sealed(
+        &identity,
+        leader,
+        u64::MAX / 2,
+        psionic_core::wire::Message::Raft(forward),
+    );
+    harness.inject(harness::addr(sender), leader, frame);
+    let refused = harness.events_of(leader).any(|event| {
+        matches!(event, Event::Refused {
+            refusal: psionic_core::Refusal::ForwardedForAnother { proposer, .. },
+            ..
+        } if *proposer == victim_id)
+    });
+    assert!(refused, "a voter forwards only an operator's command or its own report");
+}

@@ -74,6 +74,12 @@ impl Consensus {
     /// silent past [`Consensus::leader_in_touch_ms`] (a proposal sent into silence
     /// could only end unknown), nor past [`FORWARDED_PENDING_MAX`] unanswered.
     fn may_forward(&self, now: Instant, leader: NodeId, count: usize) -> Result<(), ProposalRejection> {
+        if !self.effective_voters().contains(&self.id) {
+            // A leader takes forwarded proposals only from voters.
+            return Err(ProposalRejection::NotLeader {
+                leader_hint: Some(leader),
+            });
+        }
         let limit_ms = self.leader_in_touch_ms();
         let silent_ms = self.leader_silent_ms(now).unwrap_or(u64::MAX);
         if silent_ms > limit_ms {
@@ -111,11 +117,16 @@ impl Consensus {
         if let Err(refusal) = self.check_voter(from, ConsensusMessageKind::Forward) {
             return self.effects.push(super::Effect::Refuse(refusal));
         }
-        if let Some(other) = proposals.iter().find(|proposal| proposal.id.node != from) {
-            let refusal = Refusal::ForwardedForAnother {
-                sender: from,
-                proposer: other.id.node,
+        let other = proposals.iter().find_map(|proposal| {
+            let speaks_for = match &proposal.origin {
+                Origin::Operator { .. } => from,
+                Origin::Member { node } => *node,
+                Origin::Leader => self.id,
             };
+            [proposal.id.node, speaks_for].into_iter().find(|node| *node != from)
+        });
+        if let Some(proposer) = other {
+            let refusal = Refusal::ForwardedForAnother { sender: from, proposer };
             return self.effects.push(super::Effect::Refuse(refusal));
         }
         let (entries, taken) = self.check_proposals(proposals);
@@ -143,7 +154,7 @@ impl Consensus {
             });
         }
         if index > self.state.applied_index {
-            self.pending_proposals.insert(index, id);
+            self.pending_proposals.entry(index).or_default().push(id);
             return;
         }
         // Applied already, and not settled by its id there: another entry took it.

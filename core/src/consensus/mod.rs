@@ -478,8 +478,9 @@ pub struct Consensus {
     /// voter it does (a refused vote naming the leader it follows), with its term.
     pub(crate) vouched_leader: Option<(u64, NodeId)>,
     pub(crate) next_proposal_seq: u64,
-    /// This life's proposals awaiting their outcome, by the log index they took.
-    pub(crate) pending_proposals: BTreeMap<u64, ProposalId>,
+    /// This life's proposals awaiting their outcome, by the log index they took (more
+    /// than one where a leader that took one lost it and another took the index).
+    pub(crate) pending_proposals: BTreeMap<u64, Vec<ProposalId>>,
     /// This life's proposals forwarded to a leader that has not answered yet (at most
     /// [`forward::FORWARDED_PENDING_MAX`]).
     pub(crate) forwarded: BTreeMap<ProposalId, forward::ForwardedTo>,

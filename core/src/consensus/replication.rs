@@ -40,9 +40,7 @@ impl Consensus {
         let (entries, taken) = self.check_proposals(proposals);
         for (id, taken) in taken {
             match taken {
-                Ok(index) => {
-                    self.pending_proposals.insert(index, id);
-                }
+                Ok(index) => self.pending_proposals.entry(index).or_default().push(id),
                 Err(reason) => self.push_event(Event::ProposalRejected { id, reason }),
             }
         }
@@ -141,34 +139,34 @@ impl Consensus {
             let id = proposal.id;
             self.push_event(Event::ProposalCommitted { id, index, refusal });
         }
-        let Some(id) = self.pending_proposals.remove(&index) else {
-            return;
-        };
-        match &*entry.payload {
-            EntryPayload::Proposal(proposal) if proposal.id == id => {
-                self.push_event(Event::ProposalCommitted { id, index, refusal });
+        for id in self.pending_proposals.remove(&index).unwrap_or_default() {
+            match &*entry.payload {
+                EntryPayload::Proposal(proposal) if proposal.id == id => {
+                    self.push_event(Event::ProposalCommitted { id, index, refusal });
+                }
+                _ => self.push_event(Event::ProposalRejected {
+                    id,
+                    reason: ProposalRejection::Superseded {
+                        index,
+                        term: entry.term,
+                    },
+                }),
             }
-            _ => self.push_event(Event::ProposalRejected {
-                id,
-                reason: ProposalRejection::Superseded {
-                    index,
-                    term: entry.term,
-                },
-            }),
         }
     }
 
     /// Proposals at or below `index` that arrived inside an installed snapshot.
     pub(crate) fn settle_proposals_covered_by(&mut self, snapshot_index: u64) {
-        let covered: Vec<(u64, ProposalId)> = self
+        let covered: Vec<u64> = self
             .pending_proposals
             .range(..=snapshot_index)
-            .map(|(&index, &id)| (index, id))
+            .map(|(&index, _)| index)
             .collect();
-        for (index, id) in covered {
-            self.pending_proposals.remove(&index);
-            let reason = ProposalRejection::SnapshotCovered { index };
-            self.push_event(Event::ProposalRejected { id, reason });
+        for index in covered {
+            for id in self.pending_proposals.remove(&index).unwrap_or_default() {
+                let reason = ProposalRejection::SnapshotCovered { index };
+                self.push_event(Event::ProposalRejected { id, reason });
+            }
         }
     }
 

@@ -273,6 +273,15 @@ pub enum CancelRefusal {
     },
 }
 
+impl SubmitRefusal {
+    /// Whether the request certainly was not placed. When not (forwarded to a leader
+    /// that did not answer in time), it may be running: submit it again under the same
+    /// id to learn its outcome.
+    pub fn is_certain(&self) -> bool {
+        !matches!(self, SubmitRefusal::ForwardUnanswered { .. })
+    }
+}
+
 /// Why a request was not accepted for dispatch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]

@@ -205,9 +205,10 @@ pub enum Refusal {
         /// The node it is assigned to here, if any.
         assignee: Option<NodeId>,
     },
-    /// Proposals forwarded under an id another node minted: a voter forwards only its
-    /// own.
-    #[error("proposals from {sender:?} forwarded under {proposer:?}'s id refused")]
+    /// Proposals forwarded under an id another node minted, or in the name of another
+    /// member or of the leader's upkeep: a voter forwards only its own, and only an
+    /// operator's or its own report.
+    #[error("proposals from {sender:?} forwarded in {proposer:?}'s name refused")]
     ForwardedForAnother {
         /// Sender.
         sender: NodeId,

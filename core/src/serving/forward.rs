@@ -111,7 +111,11 @@ impl Serving {
             return self.effects.push(super::ServingEffect::Refuse(refusal));
         }
         let id = request.id;
-        self.coordinator.answer_to.insert(id, from);
+        // A request another member forwarded first stays answered to that member.
+        let answered_elsewhere = self.coordinator.answer_to.contains_key(&id);
+        if !answered_elsewhere {
+            self.coordinator.answer_to.insert(id, from);
+        }
         let before = self.effects.len();
         let answer = match self.submit(now, raft, request) {
             Ok(placement) => DispatchMessage::Placed {
@@ -119,7 +123,9 @@ impl Serving {
                 placement: Box::new(placement),
             },
             Err(refusal) => {
-                self.coordinator.answer_to.remove(&id);
+                if !answered_elsewhere {
+                    self.coordinator.answer_to.remove(&id);
+                }
                 DispatchMessage::SubmitRefused { request: id, refusal }
             }
         };

@@ -202,7 +202,8 @@ fn refused(refusal: SubmitRefusal) -> Response {
         _ => None,
     };
     let message = refusal.to_string();
-    let body = json!({ "outcome": "refused", "refusal": refusal, "message": message, "leader": leader });
+    let outcome = if refusal.is_certain() { "refused" } else { "unknown" };
+    let body = json!({ "outcome": outcome, "refusal": refusal, "message": message, "leader": leader });
     (status, Json(body)).into_response()
 }
 

@@ -2,6 +2,7 @@
 
 mod endorsements;
 mod fences;
+mod forwarding;
 mod lease;
 mod proposals;
 mod recovery;
