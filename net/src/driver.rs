@@ -32,9 +32,9 @@ use crate::wake::Wake;
 /// it will not be committed.
 pub type Outcome = Result<(u64, Option<ApplyRefusal>), ProposalRejection>;
 
-/// Where a submission is answered: its placement and a receiver of its outcome, or why
-/// it was not accepted.
-pub type SubmitReply = oneshot::Sender<Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>;
+/// Where a submission is answered: its placement (none: forwarded, and its outcome came
+/// back without it) and a receiver of its outcome, or why it was not accepted.
+pub type SubmitReply = oneshot::Sender<Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitRefusal>>;
 
 /// A request from the application to the running node.
 #[derive(Debug)]
@@ -311,7 +311,7 @@ impl Driver {
                 };
                 match submitted {
                     Ok(Submitted::Placed(placement)) => {
-                        let _ = reply.send(Ok((*placement, self.serving.follow(id))));
+                        let _ = reply.send(Ok((Some(*placement), self.serving.follow(id))));
                     }
                     Ok(Submitted::Forwarded { .. }) => self.serving.await_placement(id, reply),
                     Err(refusal) => {

@@ -289,7 +289,7 @@ impl NodeClient {
     pub async fn submit_inference(
         &self,
         request: InferenceRequest,
-    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+    ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
         self.submitted(request, false).await
     }
 
@@ -298,7 +298,7 @@ impl NodeClient {
     pub async fn submit_inference_through_leader(
         &self,
         request: InferenceRequest,
-    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+    ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
         self.submitted(request, true).await
     }
 
@@ -306,7 +306,7 @@ impl NodeClient {
         &self,
         request: InferenceRequest,
         through_leader: bool,
-    ) -> Result<(Placement, oneshot::Receiver<RequestOutcome>), SubmitError> {
+    ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
         let (reply, answer) = oneshot::channel();
         let request = Request::SubmitInference {
             request,

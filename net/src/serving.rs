@@ -67,7 +67,7 @@ impl Serving {
         match event {
             Event::RequestPlaced { request, placement } => {
                 if let Some(reply) = self.placing.remove(request) {
-                    let _ = reply.send(Ok(((**placement).clone(), self.follow(*request))));
+                    let _ = reply.send(Ok((Some((**placement).clone()), self.follow(*request))));
                 }
             }
             Event::RequestSubmitRefused { request, refusal } => {
@@ -76,6 +76,11 @@ impl Serving {
                 }
             }
             Event::RequestFinished { request, outcome } => {
+                // A forwarded request whose placement was lost on the way: its outcome
+                // answers the submission.
+                if let Some(reply) = self.placing.remove(request) {
+                    let _ = reply.send(Ok((None, self.follow(*request))));
+                }
                 for follower in self.submitted.remove(request).unwrap_or_default() {
                     let _ = follower.send(outcome.clone());
                 }
@@ -108,5 +113,38 @@ impl Serving {
             };
             let _ = reports.send(Request::ExecutionEnded { request, report }).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use psionic_core::dispatch::{RequestOutcome, RequestRefusal};
+    use psionic_core::{Event, RequestId};
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::Serving;
+    use crate::execute::ReferenceExecutor;
+
+    /// A forwarded request whose placement never arrived is answered by its outcome.
+    #[tokio::test]
+    async fn a_forwarded_submission_whose_placement_was_lost_is_answered_by_its_outcome() {
+        let (reports, _) = mpsc::channel(1);
+        let mut serving = Serving::new(Arc::new(ReferenceExecutor::cpu()), reports);
+        let request = RequestId([9; 16]);
+        let (reply, answer) = oneshot::channel();
+        serving.await_placement(request, reply);
+        let outcome = RequestOutcome::Refused {
+            refusal: RequestRefusal::CoordinatorDeposed,
+        };
+        serving.on_event(&Event::RequestFinished {
+            request,
+            outcome: outcome.clone(),
+        });
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), answer).await;
+        let (placement, ended) = answered.expect("answered at once").expect("a reply").expect("accepted");
+        assert_eq!(placement, None, "no placement came");
+        assert_eq!(ended.await.expect("the outcome"), outcome);
     }
 }

@@ -36,8 +36,9 @@ pub struct RequestTable(Arc<Mutex<BTreeMap<RequestId, RequestRecord>>>);
 /// What the API knows of one request.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestRecord {
-    /// Where it was placed first.
-    pub placement: Placement,
+    /// Where it was placed first (none: forwarded, and the leader's answer with its
+    /// placement was lost on the way; its outcome came back).
+    pub placement: Option<Placement>,
     /// How it stands.
     #[serde(flatten)]
     pub status: RequestStatus,
