@@ -174,6 +174,30 @@ fn with_no_leader_known_a_proposal_is_rejected_not_leader() {
     ));
 }
 
+/// Forwards `proposal` to `leader` as node `sender` would; whether the leader refused it
+/// as forwarded in `proposer`'s name.
+fn forwarded_for_another(
+    harness: &mut Harness,
+    sender: usize,
+    leader: usize,
+    proposal: Proposal,
+    proposer: NodeId,
+) -> bool {
+    let forward = RaftMessage::Forward {
+        proposals: vec![proposal],
+    };
+    let identity = harness.configs[sender].identity.clone();
+    let message = psionic_core::wire::Message::Raft(forward);
+    let frame = harness::sealed(&identity, leader, u64::MAX / 2, message);
+    harness.inject(harness::addr(sender), leader, frame);
+    harness.events_of(leader).any(|event| {
+        matches!(event, Event::Refused {
+            refusal: psionic_core::Refusal::ForwardedForAnother { proposer: named, .. },
+            ..
+        } if *named == proposer)
+    })
+}
+
 #[test]
 fn a_voter_forwarding_under_another_nodes_id_is_refused() {
     let mut harness = Harness::new(consensus_configs(3, 3), 39);
@@ -185,37 +209,17 @@ fn a_voter_forwarding_under_another_nodes_id_is_refused() {
         seq: 0,
     };
     let command = policy("forged");
+    let origin = Origin::operator(psionic_core::state::LOCAL_CREDENTIAL, &command);
     let proposal = Proposal {
         id,
-        origin: Origin::operator(psionic_core::state::LOCAL_CREDENTIAL, &command),
+        origin,
         command: command.into(),
     };
-    let forward = RaftMessage::Forward {
-        proposals: vec![proposal],
-    };
-    let identity = harness.configs[sender].identity.clone();
-    let frame = harness::sealed(
-        &identity,
-        leader,
-        u64::MAX / 2,
-        psionic_core::wire::Message::Raft(forward),
-    );
-    harness.inject(harness::addr(sender), leader, frame);
-    let refused = harness.events_of(leader).any(|event| {
-        matches!(event, Event::Refused {
-            refusal: psionic_core::Refusal::ForwardedForAnother { proposer, .. },
-            ..
-        } if *proposer == id.node)
-    });
+    let refused = forwarded_for_another(&mut harness, sender, leader, proposal, id.node);
     assert!(refused, "a voter forwards only proposals it minted");
     harness.run_until_ms(harness.now.as_millis() + 500);
-    assert!(
-        !harness.nodes[leader]
-            .consensus()
-            .state()
-            .policies
-            .contains_key("forged")
-    );
+    let state = harness.nodes[leader].consensus().state();
+    assert!(!state.policies.contains_key("forged"));
 }
 
 #[test]
@@ -224,7 +228,6 @@ fn a_voter_forwarding_in_another_members_name_is_refused() {
     let leader = harness.await_leader(3_000);
     let (sender, victim) = ((leader + 1) % 3, (leader + 2) % 3);
     let victim_id = harness.nodes[victim].node_id();
-    let command = policy("in-anothers-name");
     let proposal = Proposal {
         id: ProposalId {
             node: harness.nodes[sender].node_id(),
@@ -232,24 +235,8 @@ fn a_voter_forwarding_in_another_members_name_is_refused() {
             seq: 1_000,
         },
         origin: Origin::Member { node: victim_id },
-        command: command.into(),
+        command: policy("in-anothers-name").into(),
     };
-    let forward = RaftMessage::Forward {
-        proposals: vec![proposal],
-    };
-    let identity = harness.configs[sender].identity.clone();
-    let frame = harness::sealed(
-        &identity,
-        leader,
-        u64::MAX / 2,
-        psionic_core::wire::Message::Raft(forward),
-    );
-    harness.inject(harness::addr(sender), leader, frame);
-    let refused = harness.events_of(leader).any(|event| {
-        matches!(event, Event::Refused {
-            refusal: psionic_core::Refusal::ForwardedForAnother { proposer, .. },
-            ..
-        } if *proposer == victim_id)
-    });
+    let refused = forwarded_for_another(&mut harness, sender, leader, proposal, victim_id);
     assert!(refused, "a voter forwards only an operator's command or its own report");
 }

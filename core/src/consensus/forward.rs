@@ -23,6 +23,19 @@ use super::message::RaftMessage;
 /// Most proposals one node has forwarded and not yet seen answered.
 pub const FORWARDED_PENDING_MAX: usize = 1_024;
 
+/// A leader silent longer than a node forwards to: it may be gone, and what is sent
+/// into its silence could only end unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("the leader {leader} has been silent {silent_ms} ms (forwarding stops past {limit_ms} ms)")]
+pub struct LeaderSilence {
+    /// The leader followed.
+    pub leader: NodeId,
+    /// Milliseconds since it was last heard (`u64::MAX`: never).
+    pub silent_ms: u64,
+    /// [`Consensus::leader_in_touch_ms`].
+    pub limit_ms: u64,
+}
+
 /// A forwarded proposal awaiting its leader's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ForwardedTo {
@@ -80,14 +93,8 @@ impl Consensus {
                 leader_hint: Some(leader),
             });
         }
-        let limit_ms = self.leader_in_touch_ms();
-        let silent_ms = self.leader_silent_ms(now).unwrap_or(u64::MAX);
-        if silent_ms > limit_ms {
-            return Err(ProposalRejection::LeaderSilent {
-                leader,
-                silent_ms,
-                limit_ms,
-            });
+        if let Some(silence) = self.leader_silence(now, leader) {
+            return Err(ProposalRejection::LeaderSilent(silence));
         }
         let pending = self.forwarded.len();
         if pending.saturating_add(count) > FORWARDED_PENDING_MAX {
@@ -99,10 +106,17 @@ impl Consensus {
         Ok(())
     }
 
-    /// How long since this node last heard from the leader it follows (none: never).
-    pub fn leader_silent_ms(&self, now: Instant) -> Option<u64> {
-        let heard = self.leader_contact_at?;
-        Some(u64::try_from(now.saturating_since(heard).as_millis()).unwrap_or(u64::MAX))
+    /// `leader`'s silence, when it has lasted past [`Consensus::leader_in_touch_ms`].
+    pub fn leader_silence(&self, now: Instant, leader: NodeId) -> Option<LeaderSilence> {
+        let silent_ms = self.leader_contact_at.map_or(u64::MAX, |heard| {
+            u64::try_from(now.saturating_since(heard).as_millis()).unwrap_or(u64::MAX)
+        });
+        let limit_ms = self.leader_in_touch_ms();
+        (silent_ms > limit_ms).then_some(LeaderSilence {
+            leader,
+            silent_ms,
+            limit_ms,
+        })
     }
 
     /// The longest silence of its leader after which a node forwards nothing to it:

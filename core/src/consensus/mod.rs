@@ -334,17 +334,9 @@ pub enum ProposalRejection {
         /// The leader it went to.
         leader: NodeId,
     },
-    /// The leader has not been heard from for `silent_ms` (more than `limit_ms`): it
-    /// may be gone, so nothing is forwarded to it (`u64::MAX`: never heard).
-    #[error("the leader {leader} has been silent {silent_ms} ms (forwarding stops past {limit_ms} ms)")]
-    LeaderSilent {
-        /// The leader followed.
-        leader: NodeId,
-        /// Milliseconds since it was last heard.
-        silent_ms: u64,
-        /// [`Consensus::leader_in_touch_ms`].
-        limit_ms: u64,
-    },
+    /// The leader has been silent too long to forward to.
+    #[error(transparent)]
+    LeaderSilent(forward::LeaderSilence),
     /// This node has `pending` forwarded proposals unanswered already; at most `max`.
     #[error("{pending} forwarded proposals await their leader's answer; at most {max}")]
     TooManyForwarded {

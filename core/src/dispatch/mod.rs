@@ -314,17 +314,9 @@ pub enum SubmitRefusal {
         /// The leader it went to.
         leader: NodeId,
     },
-    /// The leader has not been heard from for `silent_ms` (more than `limit_ms`): it
-    /// may be gone, so nothing is forwarded to it.
-    #[error("the leader {leader} has been silent {silent_ms} ms (forwarding stops past {limit_ms} ms)")]
-    LeaderSilent {
-        /// The leader followed.
-        leader: NodeId,
-        /// Milliseconds since it was last heard.
-        silent_ms: u64,
-        /// Two heartbeat intervals.
-        limit_ms: u64,
-    },
+    /// The leader has been silent too long to forward to.
+    #[error(transparent)]
+    LeaderSilent(crate::consensus::forward::LeaderSilence),
     /// This node has `pending` forwarded requests that have not ended; at most `max`.
     #[error("{pending} forwarded requests have not ended; at most {max}")]
     TooManyForwarded {

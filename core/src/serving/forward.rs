@@ -63,14 +63,8 @@ impl Serving {
                     .map(|placement| Submitted::Placed(Box::new(placement)));
             }
         };
-        let limit_ms = raft.leader_in_touch_ms();
-        let silent_ms = raft.leader_silent_ms(now).unwrap_or(u64::MAX);
-        if silent_ms > limit_ms {
-            return Err(SubmitRefusal::LeaderSilent {
-                leader,
-                silent_ms,
-                limit_ms,
-            });
+        if let Some(silence) = raft.leader_silence(now, leader) {
+            return Err(SubmitRefusal::LeaderSilent(silence));
         }
         let forwarded = &mut self.forwarded_requests;
         if forwarded.contains_key(&request.id) {

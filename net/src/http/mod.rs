@@ -330,7 +330,7 @@ fn rejected_answer(reason: ProposalRejection) -> (StatusCode, CommandAnswer) {
         | ProposalRejection::NotLeader { .. }
         | ProposalRejection::SnapshotCovered { .. }
         | ProposalRejection::ForwardUnanswered { .. }
-        | ProposalRejection::LeaderSilent { .. }
+        | ProposalRejection::LeaderSilent(_)
         | ProposalRejection::TooManyForwarded { .. } => StatusCode::SERVICE_UNAVAILABLE,
     };
     let message = reason.to_string();

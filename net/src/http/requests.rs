@@ -194,7 +194,7 @@ fn refused(refusal: SubmitRefusal) -> Response {
         SubmitRefusal::InFlight { .. } => StatusCode::CONFLICT,
         SubmitRefusal::Placement(_)
         | SubmitRefusal::ForwardUnanswered { .. }
-        | SubmitRefusal::LeaderSilent { .. }
+        | SubmitRefusal::LeaderSilent(_)
         | SubmitRefusal::TooManyForwarded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         SubmitRefusal::Shape(_) | SubmitRefusal::NoBackend => StatusCode::BAD_REQUEST,
     };

@@ -249,7 +249,7 @@ async fn drive(shared: Arc<Shared>, request: InferenceRequest) {
                 SubmitRefusal::NotLeader { .. }
                 | SubmitRefusal::InFlight { .. }
                 | SubmitRefusal::ForwardUnanswered { .. }
-                | SubmitRefusal::LeaderSilent { .. }
+                | SubmitRefusal::LeaderSilent(_)
                 | SubmitRefusal::TooManyForwarded { .. },
             ))
             | Err(SubmitError::Stopped) => {}
