@@ -19,6 +19,7 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::discovery::Introducer;
 use crate::discovery::Peer;
 use crate::identity::{NodeId, NodeRole};
 use crate::time::Instant;
@@ -38,18 +39,6 @@ pub enum CandidateState {
     Refused,
     /// Went silent for the peer expiry before it was admitted.
     Expired,
-}
-
-/// Who made this node meet a candidate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Introducer {
-    /// It spoke to this node first.
-    Itself,
-    /// It answered at one of this node's configured seed addresses.
-    Seed,
-    /// It answered at an address that this peer named in an authenticated hello.
-    Peer(NodeId),
 }
 
 /// One ledger entry.

@@ -4,17 +4,13 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::consensus::{
-    Authority, CatchupDisposition, Entry, HardState, ProposalRejection, RoleKind, StepDownReason, StoredSnapshot,
-};
-use crate::digest::Digest;
-use crate::discovery::PeerHealth;
-use crate::dispatch::RequestOutcome;
-use crate::identity::{NodeEpoch, NodeId, NodeRole, RequestId};
-use crate::plan::RerouteReason;
+pub use crate::consensus::ConsensusEvent;
+use crate::consensus::{Entry, HardState, StoredSnapshot};
+pub use crate::discovery::DiscoveryEvent;
+use crate::identity::RequestId;
 use crate::refusal::Refusal;
-use crate::serving::Decision;
-use crate::state::{ApplyRefusal, ClusterEvent, ProposalId};
+pub use crate::serving::ServingEvent;
+pub use crate::transport::TransportClass;
 
 /// An input to [`crate::Node::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,16 +92,6 @@ pub enum Output {
     },
 }
 
-/// How a transmit must travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransportClass {
-    /// One UDP datagram, best effort.
-    Datagram,
-    /// One length-prefixed frame on a TCP stream to the peer (consensus traffic).
-    Stream,
-}
-
 /// Bytes to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -120,55 +106,11 @@ pub struct Transmit {
     pub authenticated_len: usize,
 }
 
-/// Observable facts, in the order they happened.
+/// Observable facts, in the order they happened: the node's own, and each subsystem's
+/// (encoded as the subsystem's event itself, tagged by its `event` name).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
-    /// A peer authenticated for the first time (or again after it expired).
-    PeerDiscovered {
-        /// The peer.
-        peer: NodeId,
-        /// Where it speaks from.
-        addr: SocketAddr,
-        /// Its role.
-        role: NodeRole,
-        /// Its epoch.
-        epoch: NodeEpoch,
-    },
-    /// A peer's health changed.
-    PeerHealthChanged {
-        /// The peer.
-        peer: NodeId,
-        /// Before.
-        from: PeerHealth,
-        /// After.
-        to: PeerHealth,
-    },
-    /// A known peer came back with a newer epoch.
-    PeerRestarted {
-        /// The peer.
-        peer: NodeId,
-        /// Epoch before.
-        from: NodeEpoch,
-        /// Epoch now.
-        to: NodeEpoch,
-    },
-    /// A known peer now speaks from another address.
-    PeerAddressChanged {
-        /// The peer.
-        peer: NodeId,
-        /// Before.
-        from: SocketAddr,
-        /// After.
-        to: SocketAddr,
-    },
-    /// A peer was silent for `peer_expiry_ms` and left the peer table.
-    PeerExpired {
-        /// The peer.
-        peer: NodeId,
-        /// How long it had been silent.
-        silent_ms: u64,
-    },
     /// A frame was refused.
     Refused {
         /// Source address of the frame.
@@ -182,175 +124,62 @@ pub enum Event {
         /// The key in force.
         key: crate::identity::PublicKey,
     },
-    /// This node's consensus role changed.
-    RoleChanged {
-        /// Its term.
-        term: u64,
-        /// The new role.
-        role: RoleKind,
-    },
-    /// A leader for `term` became known (this node, when it won).
-    LeaderElected {
-        /// The term.
-        term: u64,
-        /// The leader.
-        leader: NodeId,
-    },
-    /// This node stopped leading.
-    SteppedDown {
-        /// The term it led.
-        term: u64,
-        /// Why.
-        reason: StepDownReason,
-    },
-    /// Two different leaders were seen for one term. Never happens with a correct
-    /// protocol; the simulator treats it as a safety violation.
-    SplitBrain {
-        /// The term.
-        term: u64,
-        /// Leader seen first.
-        first: NodeId,
-        /// Leader seen second.
-        second: NodeId,
-    },
-    /// An append tried to replace a committed entry and was refused. Never happens
-    /// with a correct protocol.
-    CommittedEntryConflict {
-        /// The index.
-        index: u64,
-    },
-    /// A committed entry was applied.
-    Applied {
-        /// Its index.
-        index: u64,
-        /// Its term.
-        term: u64,
-        /// The fact it became.
-        fact: ClusterEvent,
-        /// State digest after applying (when configured).
-        state_digest: Option<Digest>,
-    },
-    /// A proposal made on this node was committed and applied (its acknowledgement).
-    ProposalCommitted {
-        /// The proposal.
-        id: ProposalId,
-        /// Its index.
-        index: u64,
-        /// Why applying it changed nothing, if it did not take effect (the log
-        /// changed between proposal and apply).
-        refusal: Option<ApplyRefusal>,
-    },
-    /// A proposal made on this node will not be committed (or, for
-    /// [`ProposalRejection::SnapshotCovered`], its outcome cannot be told here).
-    ProposalRejected {
-        /// The proposal.
-        id: ProposalId,
-        /// Why.
-        reason: ProposalRejection,
-    },
-    /// The leader changed how it brings `peer` up to date.
-    Catchup {
-        /// The follower.
-        peer: NodeId,
-        /// How.
-        disposition: CatchupDisposition,
-    },
-    /// A linearizable read may now be answered from the applied state: it holds
-    /// everything committed before the read began (`index`, the read index).
-    ReadReady {
-        /// The read.
-        id: crate::consensus::reads::ReadId,
-        /// Its read index.
-        index: u64,
-    },
-    /// A linearizable read could not be answered (it may be asked again).
-    ReadRefused {
-        /// The read.
-        id: crate::consensus::reads::ReadId,
-        /// Why.
-        reason: crate::consensus::reads::ReadRefusal,
-    },
-    /// Leader: a leadership transfer to `to` was not done within an election timeout
-    /// and was given up; proposals are taken again.
-    TransferGivenUp {
-        /// The leader's term.
-        term: u64,
-        /// The target.
-        to: NodeId,
-    },
-    /// A node restored from a backup caught up with `leader` of `term` (its log holds
-    /// the leader's commit index `commit_index`): it votes again from the next term on.
-    /// The driver clears its restored mark once the persists before this are done.
-    Recovered {
-        /// The leader's term.
-        term: u64,
-        /// The leader.
-        leader: NodeId,
-        /// The leader's commit index this node's log covers.
-        commit_index: u64,
-    },
-    /// A snapshot was taken and the log compacted.
-    SnapshotTaken {
-        /// Last included index.
-        index: u64,
-        /// Its term.
-        term: u64,
-    },
-    /// A snapshot from the leader was verified and installed.
-    SnapshotInstalled {
-        /// Last included index.
-        index: u64,
-        /// Its term.
-        term: u64,
-        /// Digest of the installed state.
-        state_digest: Digest,
-    },
-    /// A stamped decision from the current leadership was accepted (an assignment
-    /// also passed this node's checks: the driver runs it and reports the outcome).
-    DecisionAccepted {
-        /// Its authority.
-        authority: Authority,
-        /// The decision.
-        decision: Decision,
-    },
-    /// Leader: a request left the node it was assigned to and was placed again (or
-    /// refused, reported by [`Event::RequestFinished`]).
-    RequestRerouted {
-        /// The request.
-        request: RequestId,
-        /// The node it left.
-        from: NodeId,
-        /// Why.
-        reason: RerouteReason,
-    },
-    /// Executing node: an assignment ended here and was reported to its coordinator.
-    ExecutionEnded {
-        /// The request.
-        request: RequestId,
-        /// The coordinator it was reported to.
-        coordinator: NodeId,
-        /// Whether it ran to completion (else it was refused, failed or cancelled).
-        completed: bool,
-    },
-    /// A request this node forwarded to its leader was placed there.
-    RequestPlaced {
-        /// The request.
-        request: RequestId,
-        /// Where.
-        placement: Box<crate::plan::Placement>,
-    },
-    /// A request this node forwarded to its leader was not taken.
-    RequestSubmitRefused {
-        /// The request.
-        request: RequestId,
-        /// Why.
-        refusal: crate::dispatch::SubmitRefusal,
-    },
-    /// Leader (or the node that forwarded it): a request ended.
-    RequestFinished {
-        /// The request.
-        request: RequestId,
-        /// How.
-        outcome: RequestOutcome,
-    },
+    /// Discovery's.
+    #[serde(untagged)]
+    Discovery(DiscoveryEvent),
+    /// Consensus's.
+    #[serde(untagged)]
+    Consensus(ConsensusEvent),
+    /// Serving's.
+    #[serde(untagged)]
+    Serving(ServingEvent),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::{ConsensusMessageKind, ConsensusRefusal};
+    use crate::identity::NodeId;
+    use crate::refusal::FrameRefusal;
+
+    fn round_trip(event: &Event) -> serde_json::Value {
+        let json = serde_json::to_value(event).expect("encodes");
+        let back: Event = serde_json::from_value(json.clone()).expect("decodes");
+        assert_eq!(&back, event, "{json}");
+        json
+    }
+
+    #[test]
+    fn a_subsystem_event_is_encoded_as_itself_and_decodes_to_its_subsystem() {
+        let elected = Event::Consensus(ConsensusEvent::LeaderElected {
+            term: 3,
+            leader: NodeId([7; 16]),
+        });
+        let json = round_trip(&elected);
+        assert_eq!(json["event"], "leader-elected");
+        assert_eq!(json["term"], 3);
+        round_trip(&Event::Discovery(DiscoveryEvent::PeerExpired {
+            peer: NodeId([1; 16]),
+            silent_ms: 9,
+        }));
+    }
+
+    #[test]
+    fn a_refusal_of_any_layer_reads_the_same_under_its_name() {
+        let from: SocketAddr = "10.0.0.1:7400".parse().expect("an address");
+        let consensus = Event::Refused {
+            from,
+            refusal: Refusal::Consensus(ConsensusRefusal::NotAMember {
+                sender: NodeId([2; 16]),
+                message: ConsensusMessageKind::Append,
+            }),
+        };
+        let json = round_trip(&consensus);
+        assert_eq!(json["refusal"]["not-a-member"]["message"], "append");
+        let frame = Event::Refused {
+            from,
+            refusal: Refusal::Frame(FrameRefusal::UnsupportedSchemaVersion { ours: 17, theirs: 16 }),
+        };
+        assert_eq!(round_trip(&frame)["refusal"]["unsupported-schema-version"]["theirs"], 16);
+    }
 }

@@ -82,9 +82,11 @@
 
 pub mod attestation;
 pub mod backend;
+pub mod bounds;
 pub mod candidates;
 pub mod config;
 pub mod consensus;
+pub mod detached;
 pub mod digest;
 pub mod discovery;
 pub mod dispatch;
@@ -105,6 +107,7 @@ pub mod state;
 pub mod status;
 pub mod time;
 pub mod timer;
+pub mod transport;
 pub mod trust;
 pub mod wire;
 
@@ -116,9 +119,9 @@ pub use discovery::PeerHealth;
 pub use identity::{
     AdmissionToken, ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeIdentity, NodeRole, PublicKey, RequestId,
 };
-pub use io::{Event, Input, Output, Transmit, TransportClass};
+pub use io::{ConsensusEvent, DiscoveryEvent, Event, Input, Output, ServingEvent, Transmit, TransportClass};
 pub use node::Node;
-pub use refusal::{Refusal, RefusalCounters, RefusalKind};
+pub use refusal::{ConsensusRefusal, FrameRefusal, Refusal, RefusalCounters, RefusalKind, ServingRefusal};
 pub use state::{ClusterCommand, ClusterEvent, ClusterState, ProposalId};
 pub use status::{
     CandidateAdmission, CandidateStatus, MemberReport, NodeStatus, PeerStatus, StateReport, TelemetryReport,

@@ -1,6 +1,7 @@
 //! Durable consensus state held in memory, persisted exactly as a driver would persist
 //! it: for in-memory clusters (tests, fuzzing) that crash and restart nodes.
 
+use crate::consensus::ConsensusEvent;
 use crate::consensus::{Durable, Entry, HardState, StoredSnapshot};
 use crate::io::{Event, Output};
 
@@ -39,7 +40,7 @@ impl MemoryDisk {
                 self.entries.retain(|entry| agrees && entry.index > index);
                 self.snapshot = Some(snapshot.clone());
             }
-            Output::Event(Event::Recovered { .. }) => self.restored = false,
+            Output::Event(Event::Consensus(ConsensusEvent::Recovered { .. })) => self.restored = false,
             Output::Transmit(_) | Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. } => {}
         }
     }

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::identity::{NodeEpoch, NodeId};
-use crate::io::TransportClass;
+use crate::transport::TransportClass;
 
 /// How far behind the highest counter a frame may arrive and still be accepted.
 pub const REPLAY_WINDOW: u64 = 64;

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::consensus::CandidateAdmission;
+
 use crate::backend::{LinkTelemetry, ReadinessByBackend};
 use crate::candidates::{Candidate, CandidateState, Introducer};
 use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
-use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole};
+use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, PublicKey};
 use crate::plan::ServingPolicy;
 use crate::refusal::RefusalCounters;
 use crate::state::{MemberStatus, Residency};
@@ -40,7 +42,7 @@ pub struct NodeStatus {
     /// only), by their public digests.
     pub admission: Option<crate::wire::AdmissionStatus>,
     /// This node's key, staged key, and whether the log moved it to a key it lacks.
-    pub key: crate::node::KeyStatus,
+    pub key: KeyStatus,
     /// This node's trust bundle digest ([`crate::trust::TrustBundle`]).
     pub trust: Option<crate::digest::Digest>,
     /// Refused frames by rule.
@@ -91,22 +93,16 @@ impl PeerStatus {
     }
 }
 
-/// How a candidate (an authenticated peer that is not a member) would join.
+/// This node's keys, as its status shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CandidateAdmission {
-    /// The leader admits it by itself (`admit_only` lists it: a manifest's node, a
-    /// pinned key's node).
-    Automatic,
-    /// Only an operator's `admit-member` admits it.
-    Operator,
-    /// It was removed, and is not admitted again by itself.
-    Removed,
-    /// Its measured binary is not on the allowlist: no one admits it.
-    NotAttested {
-        /// Why.
-        refusal: crate::attestation::AttestationRefusal,
-    },
+pub struct KeyStatus {
+    /// The key frames are sealed and evidence signed with.
+    pub current: PublicKey,
+    /// The key a pending rotation moves to, if one is staged.
+    pub staged: Option<PublicKey>,
+    /// The key the applied log has in force for this node, when it is neither of
+    /// those: this node no longer holds its key, and every peer refuses it.
+    pub superseded_by: Option<PublicKey>,
 }
 
 /// One entry of a node's candidate ledger.

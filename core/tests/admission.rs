@@ -3,6 +3,8 @@
 mod harness;
 
 use harness::{Harness, addr, config, namespace};
+use psionic_core::DiscoveryEvent;
+use psionic_core::FrameRefusal;
 use psionic_core::replay::REPLAY_WINDOW;
 use psionic_core::wire::{
     AuthFailure, AuthKind, Authenticator, Body, Hello, Message, Recipient, SCHEMA_VERSION, Seal, Sealed, SignedFrame,
@@ -42,10 +44,12 @@ fn a_node_with_the_wrong_token_is_refused_by_all_and_never_listed() {
             harness.nodes[honest].refusals().get(RefusalKind::AuthenticationFailed) > 0,
             "node {honest}"
         );
-        assert!(refusals_of(&harness, honest).contains(&Refusal::AuthenticationFailed {
-            sender: intruder_id,
-            failure: AuthFailure::BadMac
-        }));
+        assert!(
+            refusals_of(&harness, honest).contains(&Refusal::Frame(FrameRefusal::AuthenticationFailed {
+                sender: intruder_id,
+                failure: AuthFailure::BadMac
+            }))
+        );
         assert_eq!(harness.nodes[honest].discovery().peers().count(), 2);
     }
     assert_eq!(harness.nodes[3].discovery().peers().count(), 0);
@@ -70,16 +74,16 @@ fn a_restarted_node_keeps_its_id_advances_its_epoch_and_its_old_frames_are_refus
     assert_eq!(peer.epoch, NodeEpoch(2));
     assert!(harness.events_of(0).any(|event| matches!(
         event,
-        Event::PeerRestarted { peer, from: NodeEpoch(1), to: NodeEpoch(2) } if *peer == old_id
+        Event::Discovery(DiscoveryEvent::PeerRestarted { peer, from: NodeEpoch(1), to: NodeEpoch(2) }) if *peer == old_id
     )));
     harness.inject(old_frame.from, 0, old_frame.bytes);
     assert_eq!(
         refusals_of(&harness, 0).last(),
-        Some(&Refusal::StaleEpoch {
+        Some(&Refusal::Frame(FrameRefusal::StaleEpoch {
             sender: old_id,
             seen: NodeEpoch(2),
             got: NodeEpoch(1)
-        })
+        }))
     );
 }
 
@@ -95,7 +99,10 @@ fn a_duplicated_frame_is_refused_as_a_replay() {
         .unwrap()
         .clone();
     harness.inject(frame.from, 0, frame.bytes);
-    assert!(matches!(refusals_of(&harness, 0).last(), Some(Refusal::Replay { .. })));
+    assert!(matches!(
+        refusals_of(&harness, 0).last(),
+        Some(Refusal::Frame(FrameRefusal::Replay { .. }))
+    ));
     assert_eq!(harness.nodes[0].refusals().get(RefusalKind::Replay), 1);
 }
 
@@ -139,27 +146,33 @@ fn frames_of_another_namespace_cluster_or_version_are_refused_with_the_values_co
     let refusals = refusals_of(&harness, 0);
     assert_eq!(
         refusals[0],
-        Refusal::NamespaceMismatch {
+        Refusal::Frame(FrameRefusal::NamespaceMismatch {
             ours: namespace(),
             theirs: other_namespace
-        }
+        })
     );
     assert_eq!(
         refusals[1],
-        Refusal::ClusterMismatch {
+        Refusal::Frame(FrameRefusal::ClusterMismatch {
             ours,
             theirs: other_cluster
-        }
+        })
     );
     assert_eq!(
         refusals[2],
-        Refusal::UnsupportedSchemaVersion {
+        Refusal::Frame(FrameRefusal::UnsupportedSchemaVersion {
             ours: SCHEMA_VERSION,
             theirs: SCHEMA_VERSION + 1
-        }
+        })
     );
-    assert!(matches!(refusals[3], Refusal::MalformedFrame { .. }));
-    assert!(matches!(refusals[4], Refusal::MalformedFrame { .. }));
+    assert!(matches!(
+        refusals[3],
+        Refusal::Frame(FrameRefusal::MalformedFrame { .. })
+    ));
+    assert!(matches!(
+        refusals[4],
+        Refusal::Frame(FrameRefusal::MalformedFrame { .. })
+    ));
     assert_eq!(harness.nodes[0].discovery().peers().count(), 0);
     assert_eq!(harness.nodes[0].refusals().total(), 5);
 }
@@ -180,10 +193,10 @@ fn a_frame_with_one_flipped_bit_fails_authentication() {
     harness.inject(frame.from, 0, frame.bytes);
     assert!(matches!(
         refusals_of(&harness, 0).last(),
-        Some(Refusal::AuthenticationFailed {
+        Some(Refusal::Frame(FrameRefusal::AuthenticationFailed {
             failure: AuthFailure::BadMac,
             ..
-        })
+        }))
     ));
 }
 
@@ -210,7 +223,7 @@ fn configured_peers_admit_only_pinned_keys() {
     let stranger = harness.nodes[2].node_id();
     assert_eq!(harness.nodes[0].discovery().peers().count(), 1);
     assert!(harness.nodes[0].discovery().peer(harness.nodes[1].node_id()).is_some());
-    assert!(refusals_of(&harness, 0).contains(&Refusal::UnknownPeer { sender: stranger }));
+    assert!(refusals_of(&harness, 0).contains(&Refusal::Frame(FrameRefusal::UnknownPeer { sender: stranger })));
     assert!(harness.nodes[0].refusals().get(RefusalKind::UnknownPeer) > 0);
 }
 
@@ -234,20 +247,20 @@ fn a_tampered_signature_is_refused_and_a_mac_frame_is_a_posture_mismatch() {
     let tail = &refusals[refusals.len() - 2..];
     assert!(matches!(
         tail[0],
-        Refusal::AuthenticationFailed {
+        Refusal::Frame(FrameRefusal::AuthenticationFailed {
             failure: AuthFailure::BadSignature,
             ..
-        }
+        })
     ));
     assert!(matches!(
         tail[1],
-        Refusal::AuthenticationFailed {
+        Refusal::Frame(FrameRefusal::AuthenticationFailed {
             failure: AuthFailure::PostureMismatch {
                 ours: AuthKind::Signature,
                 theirs: AuthKind::GroupMac
             },
             ..
-        }
+        })
     ));
 }
 
@@ -331,10 +344,10 @@ fn a_bad_frame_in_a_stream_batch_is_refused_alone_and_the_others_are_admitted() 
     assert!(
         matches!(
             &refusals[before..],
-            [Refusal::AuthenticationFailed {
+            [Refusal::Frame(FrameRefusal::AuthenticationFailed {
                 failure: AuthFailure::BadSignature,
                 ..
-            }]
+            })]
         ),
         "{:?}",
         &refusals[before..]
@@ -343,7 +356,7 @@ fn a_bad_frame_in_a_stream_batch_is_refused_alone_and_the_others_are_admitted() 
     assert!(
         matches!(
             refusals_of(&harness, 0).last(),
-            Some(Refusal::Replay { counter: 1_000_003, .. })
+            Some(Refusal::Frame(FrameRefusal::Replay { counter: 1_000_003, .. }))
         ),
         "the genuine frames of the batch were admitted"
     );
@@ -409,13 +422,13 @@ fn stream_frames_trailing_the_datagrams_by_more_than_the_window_are_admitted_onc
     assert!(matches!(
         refusals_of(&harness, 0)[before..],
         [
-            Refusal::Replay {
+            Refusal::Frame(FrameRefusal::Replay {
                 counter: 0,
                 highest: 2,
                 ..
-            },
-            Refusal::Replay { counter: 1, .. },
-            Refusal::Replay { counter: 2, .. }
+            }),
+            Refusal::Frame(FrameRefusal::Replay { counter: 1, .. }),
+            Refusal::Frame(FrameRefusal::Replay { counter: 2, .. })
         ]
     ));
 }
@@ -434,16 +447,16 @@ fn a_frame_on_another_transport_than_it_was_sealed_for_is_refused() {
     assert_eq!(
         refusals_of(&harness, 0),
         [
-            Refusal::WrongTransport {
+            Refusal::Frame(FrameRefusal::WrongTransport {
                 sender: sender.node_id(),
                 sealed_for: TransportClass::Datagram,
                 arrived_on: TransportClass::Stream
-            },
-            Refusal::WrongTransport {
+            }),
+            Refusal::Frame(FrameRefusal::WrongTransport {
                 sender: sender.node_id(),
                 sealed_for: TransportClass::Stream,
                 arrived_on: TransportClass::Datagram
-            }
+            })
         ]
     );
     harness.inject(addr(5), 0, datagram);

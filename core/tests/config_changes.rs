@@ -4,6 +4,7 @@
 
 mod harness;
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use harness::{Harness, consensus_configs};
@@ -15,7 +16,7 @@ use psionic_core::{ClusterCommand, Event};
 fn assert_applied_histories_agree(harness: &Harness) {
     let mut first_seen: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
     for (node, _, event) in &harness.events {
-        if let Event::Applied { index, term, .. } = event {
+        if let Event::Consensus(ConsensusEvent::Applied { index, term, .. }) = event {
             let (other, other_term) = *first_seen.entry(*index).or_insert((*node, *term));
             assert_eq!(
                 other_term, *term,

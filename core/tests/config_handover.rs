@@ -6,8 +6,9 @@
 //! planted away (simulation builds only), two different entries are applied at one
 //! index.
 
+use psionic_core::ConsensusEvent;
 use psionic_core::consensus::{Consensus, Effect, ProposalRejection, RaftMessage};
-use psionic_core::{ClusterCommand, ClusterId, ConsensusConfig, Durable, Event, Instant, NodeId, NodeRole, RoleKind};
+use psionic_core::{ClusterCommand, ClusterId, ConsensusConfig, Durable, Instant, NodeId, NodeRole, RoleKind};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -59,8 +60,10 @@ impl Cluster {
                         let to = (0..5).find(|n| id(*n) == to).unwrap();
                         self.in_flight.push((from, to, message));
                     }
-                    Effect::Event(Event::Applied { index, term, .. }) => self.applied[from].push((index, term)),
-                    Effect::Event(Event::ProposalRejected { reason, .. }) => self.rejections.push(reason),
+                    Effect::Event(ConsensusEvent::Applied { index, term, .. }) => {
+                        self.applied[from].push((index, term))
+                    }
+                    Effect::Event(ConsensusEvent::ProposalRejected { reason, .. }) => self.rejections.push(reason),
                     _ => {}
                 }
             }

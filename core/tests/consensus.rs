@@ -3,6 +3,9 @@
 mod harness;
 
 use harness::{Harness, consensus_configs, node_id};
+use psionic_core::ConsensusEvent;
+use psionic_core::ConsensusRefusal;
+use psionic_core::ServingEvent;
 use psionic_core::consensus::{CatchupDisposition, RaftMessage, StepDownReason};
 use psionic_core::serving::Decision;
 use psionic_core::{ClusterEvent, Event, NodeRole, Refusal, RoleKind};
@@ -53,7 +56,7 @@ fn initial_election_gives_one_leader_that_everyone_follows() {
         harness
             .events
             .iter()
-            .all(|(_, _, event)| !matches!(event, Event::SplitBrain { .. }))
+            .all(|(_, _, event)| !matches!(event, Event::Consensus(ConsensusEvent::SplitBrain { .. })))
     );
 }
 
@@ -74,10 +77,10 @@ fn a_new_leader_is_elected_after_the_leader_is_lost_and_the_old_one_steps_down()
     );
     assert!(harness.events_of(old).any(|event| matches!(
         event,
-        Event::SteppedDown {
+        Event::Consensus(ConsensusEvent::SteppedDown {
             reason: StepDownReason::LostQuorum { .. },
             ..
-        }
+        })
     )));
 }
 
@@ -97,10 +100,10 @@ fn a_returning_partitioned_follower_does_not_depose_a_healthy_leader() {
     );
     assert!(harness.events_of(follower).any(|event| matches!(
         event,
-        Event::RoleChanged {
+        Event::Consensus(ConsensusEvent::RoleChanged {
             role: RoleKind::PreCandidate,
             ..
-        }
+        })
     )));
     harness.heal();
     harness.run_until_ms(harness.now.as_millis() + 3_000);
@@ -119,7 +122,7 @@ fn proposals_replicate_commit_and_apply_in_order_everywhere() {
     let acknowledged: Vec<_> = harness
         .events_of(leader)
         .filter_map(|event| match event {
-            Event::ProposalCommitted { id, .. } => Some(*id),
+            Event::Consensus(ConsensusEvent::ProposalCommitted { id, .. }) => Some(*id),
             _ => None,
         })
         .collect();
@@ -128,7 +131,7 @@ fn proposals_replicate_commit_and_apply_in_order_everywhere() {
         let applied: Vec<u64> = harness
             .events_of(index)
             .filter_map(|event| match event {
-                Event::Applied { index, .. } => Some(*index),
+                Event::Consensus(ConsensusEvent::Applied { index, .. }) => Some(*index),
                 _ => None,
             })
             .collect();
@@ -154,7 +157,7 @@ fn a_lagging_follower_catches_up_by_replaying_the_tail() {
     let lagging_id = harness.nodes[lagging].node_id();
     assert!(harness.events_of(leader).any(|event| matches!(
         event,
-        Event::Catchup { peer, disposition: CatchupDisposition::ReplayTail { .. } } if *peer == lagging_id
+        Event::Consensus(ConsensusEvent::Catchup { peer, disposition: CatchupDisposition::ReplayTail { .. } }) if *peer == lagging_id
     )));
 }
 
@@ -179,13 +182,13 @@ fn a_follower_behind_the_compacted_log_installs_a_snapshot() {
     assert!(
         harness
             .events_of(lagging)
-            .any(|event| matches!(event, Event::SnapshotInstalled { .. }))
+            .any(|event| matches!(event, Event::Consensus(ConsensusEvent::SnapshotInstalled { .. })))
     );
     assert!(harness.nodes[leader].consensus().log().snapshot_index() > 0);
     let lagging_id = harness.nodes[lagging].node_id();
     assert!(harness.events_of(leader).any(|event| matches!(
         event,
-        Event::Catchup { peer, disposition: CatchupDisposition::InstallSnapshot { .. } } if *peer == lagging_id
+        Event::Consensus(ConsensusEvent::Catchup { peer, disposition: CatchupDisposition::InstallSnapshot { .. } }) if *peer == lagging_id
     )));
 }
 
@@ -228,7 +231,7 @@ fn new_nodes_join_as_learners_and_coordinators_are_promoted_one_at_a_time() {
     let facts: Vec<&ClusterEvent> = harness
         .events_of(leader)
         .filter_map(|event| match event {
-            Event::Applied { fact, .. } => Some(fact),
+            Event::Consensus(ConsensusEvent::Applied { fact, .. }) => Some(fact),
             _ => None,
         })
         .collect();
@@ -259,7 +262,7 @@ fn a_deposed_leader_on_the_minority_side_issues_a_decision_that_is_refused() {
     assert!(
         harness
             .events_of(target)
-            .any(|event| matches!(event, Event::DecisionAccepted { .. }))
+            .any(|event| matches!(event, Event::Serving(ServingEvent::DecisionAccepted { .. })))
     );
     harness.partition(&minority, &majority);
     // The old leader still believes it leads for a while: it issues a decision that the
@@ -290,15 +293,15 @@ fn a_deposed_leader_on_the_minority_side_issues_a_decision_that_is_refused() {
         })
         .last();
     assert!(
-        matches!(refusal, Some(Refusal::StaleFence { seen, got, .. }) if got < seen),
+        matches!(refusal, Some(Refusal::Consensus(ConsensusRefusal::StaleFence { seen, got, .. })) if got < seen),
         "{refusal:?}"
     );
     assert!(!harness.events_of(target).any(|event| matches!(
         event,
-        Event::DecisionAccepted {
+        Event::Serving(ServingEvent::DecisionAccepted {
             decision: Decision::Directive { id: 2, .. },
             ..
-        }
+        })
     )));
 }
 
@@ -425,7 +428,7 @@ fn compaction_also_follows_the_bytes_policy() {
     assert!(
         harness
             .events_of(leader)
-            .any(|event| matches!(event, Event::SnapshotTaken { .. }))
+            .any(|event| matches!(event, Event::Consensus(ConsensusEvent::SnapshotTaken { .. })))
     );
     assert_converged(&harness);
 }

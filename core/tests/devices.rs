@@ -4,6 +4,7 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::backend::{
     Backend, BackendReadiness, BackendRefusal, DeviceProfile, DeviceReport, ExecutionProfile, Telemetry,
 };
@@ -41,7 +42,7 @@ fn readiness_entries(harness: &Harness, index: usize) -> usize {
     harness
         .events_of(index)
         .filter(|event| {
-            matches!(event, Event::Applied { fact: ClusterEvent::Applied { command, .. }, .. }
+            matches!(event, Event::Consensus(ConsensusEvent::Applied { fact: ClusterEvent::Applied { command, .. }, .. })
                 if matches!(**command, ClusterCommand::SetBackendReadiness { .. }))
         })
         .count()

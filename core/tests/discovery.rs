@@ -3,6 +3,7 @@
 mod harness;
 
 use harness::Harness;
+use psionic_core::DiscoveryEvent;
 use psionic_core::{Event, NodeId, PeerHealth};
 
 fn health_of(harness: &Harness, viewer: usize, subject: usize) -> Option<PeerHealth> {
@@ -33,7 +34,7 @@ fn nodes_seeded_with_one_address_learn_every_member_by_gossip() {
     // Node 4 was only told about node 0; it learned node 1 from gossip.
     let learned = harness
         .events_of(4)
-        .any(|event| matches!(event, Event::PeerDiscovered { peer, .. } if *peer == harness.nodes[1].node_id()));
+        .any(|event| matches!(event, Event::Discovery(DiscoveryEvent::PeerDiscovered { peer, .. }) if *peer == harness.nodes[1].node_id()));
     assert!(learned);
 }
 
@@ -50,7 +51,7 @@ fn an_isolated_node_goes_degraded_then_unreachable_then_reachable_after_heal() {
     let transitions: Vec<PeerHealth> = harness
         .events_of(0)
         .filter_map(|event| match event {
-            Event::PeerHealthChanged { peer, to, .. } if *peer == isolated => Some(*to),
+            Event::Discovery(DiscoveryEvent::PeerHealthChanged { peer, to, .. }) if *peer == isolated => Some(*to),
             _ => None,
         })
         .collect();
@@ -88,7 +89,7 @@ fn a_peer_silent_past_the_expiry_leaves_the_table_and_returns_after_heal() {
     assert!(
         harness
             .events_of(0)
-            .any(|event| matches!(event, Event::PeerExpired { peer, .. } if *peer == gone))
+            .any(|event| matches!(event, Event::Discovery(DiscoveryEvent::PeerExpired { peer, .. }) if *peer == gone))
     );
     harness.heal();
     harness.run_until_ms(90_000);

@@ -6,6 +6,8 @@ mod harness;
 
 use harness::serving::{GIB, accepted, cluster, completed, finished, keys, model, prepare, report, request, voters};
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusRefusal;
+use psionic_core::ServingEvent;
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
 use psionic_core::dispatch::{RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal};
 use psionic_core::plan::{HintOutcome, PlacementHint, PlacementNote, PlacementRefusal, RerouteReason};
@@ -98,7 +100,7 @@ fn a_node_whose_own_facts_contradict_the_plan_refuses_and_the_request_is_reroute
     let rerouted: Vec<_> = harness
         .events_of(leader)
         .filter_map(|event| match event {
-            Event::RequestRerouted { from, reason, .. } => Some((*from, *reason)),
+            Event::Serving(ServingEvent::RequestRerouted { from, reason, .. }) => Some((*from, *reason)),
             _ => None,
         })
         .collect();
@@ -129,10 +131,10 @@ fn a_lost_node_is_rerouted_and_a_deposed_leader_refuses_what_it_held() {
     harness.run_until_ms(harness.now.as_millis() + 1_500);
     assert!(harness.events_of(leader).any(|event| matches!(
         event,
-        Event::RequestRerouted {
+        Event::Serving(ServingEvent::RequestRerouted {
             reason: RerouteReason::NodeLost,
             ..
-        }
+        })
     )));
     let third = 3 - leader - executor;
     let on_third = accepted(&harness, third).len() + accepted(&harness, leader).len();
@@ -207,7 +209,7 @@ fn an_assignment_from_a_deposed_leader_never_runs() {
     assert!(harness.events_of(target).any(|event| matches!(
         event,
         Event::Refused {
-            refusal: psionic_core::refusal::Refusal::StaleFence { .. },
+            refusal: psionic_core::refusal::Refusal::Consensus(ConsensusRefusal::StaleFence { .. }),
             ..
         }
     )));
@@ -238,10 +240,10 @@ fn a_cancelled_request_ends_and_its_executor_is_told_to_stop() {
     );
     assert!(harness.events_of(best).any(|event| matches!(
         event,
-        Event::DecisionAccepted {
+        Event::Serving(ServingEvent::DecisionAccepted {
             decision: Decision::Cancel { request },
             ..
-        } if *request == id
+        }) if *request == id
     )));
     assert_eq!(harness.stops_of(best), [id], "its executor was told to stop it");
     assert_eq!(

@@ -6,6 +6,8 @@ mod harness;
 
 use harness::Harness;
 use harness::serving::{accepted, cluster, completed, finished, keys, report, request, voters};
+use psionic_core::ServingEvent;
+use psionic_core::ServingRefusal;
 use psionic_core::dispatch::{ExecutionReport, RequestOutcome, RequestRefusal};
 use psionic_core::plan::ServingPolicy;
 use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
@@ -13,7 +15,9 @@ use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
 /// Requests finished on node `index` with id `request`, in order.
 fn outcomes(harness: &Harness, index: usize, request: RequestId) -> Vec<RequestOutcome> {
     let finished = harness.events_of(index).filter_map(|event| match event {
-        Event::RequestFinished { request: id, outcome } if *id == request => Some(outcome.clone()),
+        Event::Serving(ServingEvent::RequestFinished { request: id, outcome }) if *id == request => {
+            Some(outcome.clone())
+        }
         _ => None,
     });
     finished.collect()
@@ -126,7 +130,7 @@ fn a_run_whose_coordinator_was_deposed_is_stopped_and_its_outcome_dropped() {
     harness.nodes[best].execution_ended(now, id, completed(b"too late"));
     let reported = harness
         .events_of(best)
-        .any(|event| matches!(event, Event::ExecutionEnded { request, .. } if *request == id));
+        .any(|event| matches!(event, Event::Serving(ServingEvent::ExecutionEnded { request, .. }) if *request == id));
     assert!(!reported, "the stopped run's outcome is not reported");
     assert_eq!(harness.sent.len(), sent_before, "nothing was sent for it");
 }
@@ -176,7 +180,7 @@ fn with_reroute_lost_off_a_silent_node_keeps_its_request_and_completes_it_once()
     harness.run_until_ms(harness.now.as_millis() + 1_500);
     let rerouted = harness
         .events_of(leader)
-        .any(|event| matches!(event, Event::RequestRerouted { .. }));
+        .any(|event| matches!(event, Event::Serving(ServingEvent::RequestRerouted { .. })));
     assert!(!rerouted, "the request waits for its node");
     assert_eq!(finished(&harness, leader, id), None);
 
@@ -244,7 +248,7 @@ fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
     harness.inject(harness::addr(9), leader, frame);
     let refused = harness.events_of(leader).any(|event| {
         matches!(event, Event::Refused {
-            refusal: psionic_core::Refusal::NotTheAssignee { sender, .. },
+            refusal: psionic_core::Refusal::Serving(ServingRefusal::NotTheAssignee { sender, .. }),
             ..
         } if *sender == impostor.node_id())
     });

@@ -6,6 +6,7 @@ mod harness;
 
 use harness::Harness;
 use harness::serving::{cluster, completed, keys, request, voters};
+use psionic_core::ServingEvent;
 use psionic_core::dispatch::{RequestOutcome, RequestRefusal, SubmitRefusal};
 use psionic_core::serving::Submitted;
 use psionic_core::{Event, RequestId};
@@ -14,14 +15,18 @@ use psionic_core::{Event, RequestId};
 /// placed on), refused, finished.
 fn reports(harness: &Harness, index: usize, request: RequestId) -> Vec<String> {
     let reported = harness.events_of(index).filter_map(|event| match event {
-        Event::RequestPlaced { request: id, placement } if *id == request => {
+        Event::Serving(ServingEvent::RequestPlaced { request: id, placement }) if *id == request => {
             Some(format!("placed on {}", placement.plan.executing()[0].node))
         }
-        Event::RequestSubmitRefused { request: id, refusal } if *id == request => Some(format!("refused: {refusal}")),
-        Event::RequestFinished { request: id, outcome } if *id == request => Some(match outcome {
-            RequestOutcome::Completed { tokens, .. } => format!("completed: {}", String::from_utf8_lossy(tokens)),
-            RequestOutcome::Refused { refusal } => format!("finished refused: {refusal}"),
-        }),
+        Event::Serving(ServingEvent::RequestSubmitRefused { request: id, refusal }) if *id == request => {
+            Some(format!("refused: {refusal}"))
+        }
+        Event::Serving(ServingEvent::RequestFinished { request: id, outcome }) if *id == request => {
+            Some(match outcome {
+                RequestOutcome::Completed { tokens, .. } => format!("completed: {}", String::from_utf8_lossy(tokens)),
+                RequestOutcome::Refused { refusal } => format!("finished refused: {refusal}"),
+            })
+        }
         _ => None,
     });
     reported.collect()
@@ -52,10 +57,10 @@ fn a_request_submitted_to_a_follower_is_placed_run_and_answered_there_with_evide
         [format!("placed on {executor}"), "completed: forwarded".to_owned()]
     );
     let evidence = harness.events_of(follower).find_map(|event| match event {
-        Event::RequestFinished {
+        Event::Serving(ServingEvent::RequestFinished {
             outcome: RequestOutcome::Completed { evidence, .. },
             ..
-        } => Some(evidence.clone()),
+        }) => Some(evidence.clone()),
         _ => None,
     });
     let evidence = evidence.expect("the evidence came with it");

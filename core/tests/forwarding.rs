@@ -5,6 +5,8 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusEvent;
+use psionic_core::ConsensusRefusal;
 use psionic_core::consensus::{EntryPayload, ProposalRejection, RaftMessage};
 use psionic_core::state::{ApplyRefusal, Origin, Proposal, ProposalId};
 use psionic_core::{ClusterCommand, Event, NodeId};
@@ -33,7 +35,8 @@ fn through_leader(harness: &mut Harness, index: usize, commands: Vec<ClusterComm
 
 fn outcomes(harness: &Harness, index: usize, id: ProposalId) -> Vec<Event> {
     let matching = harness.events_of(index).filter(|event| match event {
-        Event::ProposalCommitted { id: seen, .. } | Event::ProposalRejected { id: seen, .. } => *seen == id,
+        Event::Consensus(ConsensusEvent::ProposalCommitted { id: seen, .. })
+        | Event::Consensus(ConsensusEvent::ProposalRejected { id: seen, .. }) => *seen == id,
         _ => false,
     });
     matching.cloned().collect()
@@ -61,9 +64,9 @@ fn a_command_sent_to_a_follower_commits_through_the_leader_and_is_answered_there
     harness.run_until_ms(harness.now.as_millis() + 500);
     let outcome = outcomes(&harness, follower, ids[0]);
     let [
-        Event::ProposalCommitted {
+        Event::Consensus(ConsensusEvent::ProposalCommitted {
             index, refusal: None, ..
-        },
+        }),
     ] = outcome[..]
     else {
         panic!("one commit reported where it was sent: {outcome:?}");
@@ -97,19 +100,25 @@ fn each_forwarded_proposal_of_a_batch_gets_its_own_outcome() {
     assert!(
         matches!(
             rejected[..],
-            [Event::ProposalRejected {
+            [Event::Consensus(ConsensusEvent::ProposalRejected {
                 reason: ProposalRejection::Invalid {
                     refusal: ApplyRefusal::NotAMember { .. }
                 },
                 ..
-            }]
+            })]
         ),
         "the leader's check travels back: {rejected:?}"
     );
     for id in [ids[0], ids[2]] {
         let committed = outcomes(&harness, follower, id);
         assert!(
-            matches!(committed[..], [Event::ProposalCommitted { refusal: None, .. }]),
+            matches!(
+                committed[..],
+                [Event::Consensus(ConsensusEvent::ProposalCommitted {
+                    refusal: None,
+                    ..
+                })]
+            ),
             "{committed:?}"
         );
     }
@@ -131,10 +140,10 @@ fn a_proposal_whose_leader_was_cut_away_before_it_answered_ends_unanswered_not_r
     let leader_id = harness.nodes[leader].node_id();
     assert_eq!(
         outcomes(&harness, follower, ids[0]),
-        [Event::ProposalRejected {
+        [Event::Consensus(ConsensusEvent::ProposalRejected {
             id: ids[0],
             reason: ProposalRejection::ForwardUnanswered { leader: leader_id }
-        }],
+        })],
         "once another leader took over, the outcome is unknown"
     );
 }
@@ -154,10 +163,10 @@ fn a_proposal_the_leader_never_answers_ends_unanswered_within_the_bound() {
     let leader_id = harness.nodes[leader].node_id();
     assert_eq!(
         outcomes(&harness, follower, ids[0]),
-        [Event::ProposalRejected {
+        [Event::Consensus(ConsensusEvent::ProposalRejected {
             id: ids[0],
             reason: ProposalRejection::ForwardUnanswered { leader: leader_id }
-        }]
+        })]
     );
 }
 
@@ -167,10 +176,10 @@ fn with_no_leader_known_a_proposal_is_rejected_not_leader() {
     let ids = through_leader(&mut harness, 0, vec![policy("early")]);
     assert!(matches!(
         outcomes(&harness, 0, ids[0])[..],
-        [Event::ProposalRejected {
+        [Event::Consensus(ConsensusEvent::ProposalRejected {
             reason: ProposalRejection::NotLeader { leader_hint: None },
             ..
-        }]
+        })]
     ));
 }
 
@@ -192,7 +201,7 @@ fn forwarded_for_another(
     harness.inject(harness::addr(sender), leader, frame);
     harness.events_of(leader).any(|event| {
         matches!(event, Event::Refused {
-            refusal: psionic_core::Refusal::ForwardedForAnother { proposer: named, .. },
+            refusal: psionic_core::Refusal::Consensus(ConsensusRefusal::ForwardedForAnother { proposer: named, .. }),
             ..
         } if *named == proposer)
     })

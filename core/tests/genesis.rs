@@ -5,6 +5,9 @@
 mod harness;
 
 use harness::{Harness, config, node_id};
+use psionic_core::ConsensusEvent;
+use psionic_core::ConsensusRefusal;
+use psionic_core::consensus::RecoveryError;
 use psionic_core::{ConfigError, Event, Node, NodeRole, Refusal};
 
 fn converged(harness: &Harness) -> bool {
@@ -31,10 +34,10 @@ fn nodes_added_through_seeds_alone_take_the_founders_genesis_and_converge() {
     let refused_on_apply = harness.events.iter().any(|(_, _, event)| {
         matches!(
             event,
-            Event::Applied {
+            Event::Consensus(ConsensusEvent::Applied {
                 fact: psionic_core::ClusterEvent::Refused { .. },
                 ..
-            }
+            })
         )
     });
     assert!(!refused_on_apply, "no node refuses what another applied");
@@ -61,7 +64,7 @@ fn a_restarted_node_whose_configured_voters_changed_is_refused_naming_both_diges
     changed.durable = harness.disks[0].durable();
     let error = Node::new(changed, harness.now).expect_err("another genesis than the one recorded");
     assert!(
-        matches!(error, ConfigError::GenesisMismatch { configured, recorded } if Some(configured) != recorded),
+        matches!(error, ConfigError::Recovery(RecoveryError::GenesisMismatch { configured, recorded }) if Some(configured) != recorded),
         "{error}"
     );
 }
@@ -75,7 +78,7 @@ fn a_node_of_another_genesis_is_refused_and_never_counted() {
     let mut harness = Harness::new(configs, 54);
     harness.run_until_ms(3_000);
     let refused = harness.events.iter().any(|(_, _, event)| {
-        matches!(event, Event::Refused { refusal: Refusal::GenesisMismatch { ours, theirs, .. }, .. } if ours != theirs)
+        matches!(event, Event::Refused { refusal: Refusal::Consensus(ConsensusRefusal::GenesisMismatch { ours, theirs, .. }), .. } if ours != theirs)
     });
     assert!(refused, "the other founder's messages are refused");
     for node in &harness.nodes {

@@ -6,6 +6,9 @@
 
 mod harness;
 
+use psionic_core::ConsensusRefusal;
+use psionic_core::FrameRefusal;
+use psionic_core::ServingEvent;
 use std::net::SocketAddr;
 
 use harness::{Harness, addr, consensus_configs, namespace};
@@ -95,7 +98,7 @@ fn a_flood_of_hellos_from_fresh_ids_is_capped_and_the_cluster_keeps_committing()
     assert!(peers <= capacity + 2, "{peers} peers tracked");
     let refused = harness.events_of(follower).find_map(|event| match event {
         psionic_core::Event::Refused {
-            refusal: Refusal::PeerTableFull { capacity: seen, .. },
+            refusal: Refusal::Frame(FrameRefusal::PeerTableFull { capacity: seen, .. }),
             ..
         } => Some(*seen as u64),
         _ => None,
@@ -126,7 +129,7 @@ fn vote_requests_from_non_members_are_refused_and_change_nothing() {
     assert_eq!(refusals(&harness, follower, RefusalKind::NotAMember), 2);
     let refusal = harness.events_of(follower).find_map(|event| match event {
         psionic_core::Event::Refused {
-            refusal: Refusal::NotAMember { message, .. },
+            refusal: Refusal::Consensus(ConsensusRefusal::NotAMember { message, .. }),
             ..
         } => Some(*message),
         _ => None,
@@ -250,13 +253,13 @@ fn a_decision_from_another_node_than_the_leader_is_refused() {
     harness.inject(addr(9), follower, forged(9, follower, 0, decision));
     let refused = harness.events_of(follower).any(|event| {
         matches!(event, psionic_core::Event::Refused {
-            refusal: Refusal::NotOurLeader { sender, leader: followed, term: refused_term },
+            refusal: Refusal::Consensus(ConsensusRefusal::NotOurLeader { sender, leader: followed, term: refused_term }),
             ..
         } if *sender == impostor && *followed == leader && *refused_term == term)
     });
     assert!(refused, "the decision is refused naming the leader followed");
     let accepted = harness.events_of(follower).any(|event| {
-        matches!(event, psionic_core::Event::DecisionAccepted { authority, .. } if authority.leader == impostor)
+        matches!(event, psionic_core::Event::Serving(ServingEvent::DecisionAccepted { authority, .. }) if authority.leader == impostor)
     });
     assert!(!accepted);
     assert_keeps_committing(&mut harness, committed);

@@ -6,6 +6,7 @@
 mod harness;
 
 use harness::{Harness, Packet, consensus_configs};
+use psionic_core::FrameRefusal;
 use psionic_core::consensus::{HardState, RaftMessage};
 use psionic_core::wire::{AuthFailure, Body, Message, Recipient, Seal, Sealed, decode_frame, encode_frame};
 use psionic_core::{NodeEpoch, NodeIdentity, Refusal, TransportClass};
@@ -116,20 +117,20 @@ fn a_token_holder_cannot_send_as_the_leader_nor_move_its_epoch() {
 
     let refused = refusals(&harness, follower);
     let sender = leader_id;
-    assert!(refused.contains(&Refusal::AuthenticationFailed {
+    assert!(refused.contains(&Refusal::Frame(FrameRefusal::AuthenticationFailed {
         sender,
         failure: AuthFailure::BadMac
-    }));
-    assert!(refused.contains(&Refusal::AuthenticationFailed {
+    })));
+    assert!(refused.contains(&Refusal::Frame(FrameRefusal::AuthenticationFailed {
         sender,
         failure: AuthFailure::KeyMismatch
-    }));
+    })));
     assert_eq!(durable_view(&harness, follower), before);
     let refused_before = refused.len();
     assert_keeps_committing(&mut harness);
     let stale = refusals(&harness, follower)[refused_before..]
         .iter()
-        .filter(|refusal| matches!(refusal, Refusal::StaleEpoch { .. }))
+        .filter(|refusal| matches!(refusal, Refusal::Frame(FrameRefusal::StaleEpoch { .. })))
         .count();
     assert_eq!(stale, 0, "the leader's real frames are still taken");
 }
@@ -179,10 +180,10 @@ fn a_vote_for_one_candidate_replayed_to_another_node_is_refused() {
     let refused = refusals(&harness, other);
     assert_eq!(refused.len(), count, "{refused:?}");
     assert!(refused.iter().all(|refusal| *refusal
-        == Refusal::AuthenticationFailed {
+        == Refusal::Frame(FrameRefusal::AuthenticationFailed {
             sender: voter,
             failure: AuthFailure::BadMac
-        }));
+        })));
     assert_eq!(durable_view(&harness, other), before);
     assert_keeps_committing(&mut harness);
 }
@@ -206,7 +207,7 @@ fn frames_captured_before_a_restart_are_refused_after_it() {
     };
     assert!(refused.iter().any(|refusal| matches!(
         refusal,
-        Refusal::WrongRecipient { addressed, ours: named, .. } if addressed.epoch == NodeEpoch(1) && *named == ours
+        Refusal::Frame(FrameRefusal::WrongRecipient { addressed, ours: named, .. }) if addressed.epoch == NodeEpoch(1) && *named == ours
     )));
     assert_eq!(durable_view(&harness, follower), before);
     assert_keeps_committing(&mut harness);

@@ -5,6 +5,8 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusRefusal;
+use psionic_core::FrameRefusal;
 use psionic_core::consensus::message::ValueFault;
 use psionic_core::consensus::{Entry, EntryPayload, RaftMessage};
 use psionic_core::wire::{DecodeError, Message};
@@ -41,9 +43,9 @@ fn value_refusals(harness: &Harness, index: usize) -> Vec<ValueFault> {
         .filter_map(|event| match event {
             psionic_core::Event::Refused {
                 refusal:
-                    Refusal::MalformedFrame {
+                    Refusal::Frame(FrameRefusal::MalformedFrame {
                         error: DecodeError::Values { fault },
-                    },
+                    }),
                 ..
             } => Some(*fault),
             _ => None,
@@ -138,10 +140,10 @@ fn an_acknowledgement_beyond_the_leaders_log_is_refused() {
         matches!(
             event,
             psionic_core::Event::Refused {
-                refusal: Refusal::ImpossibleValues {
+                refusal: Refusal::Consensus(ConsensusRefusal::ImpossibleValues {
                     fault: ValueFault::MatchBeyondLog { match_index: 1_000, .. },
                     ..
-                },
+                }),
                 ..
             }
         )

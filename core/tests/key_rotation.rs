@@ -7,6 +7,7 @@ mod harness;
 
 use harness::keys::{commits_everywhere, configured_peers, next_secret, public, retiring, rotate};
 use harness::{Harness, consensus_configs};
+use psionic_core::FrameRefusal;
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::state::{ApplyRefusal, KeyRotation, RotationKey, RotationProblem};
 use psionic_core::wire::{AuthFailure, Authenticator, Body, Message, Recipient, Seal, Sealed, encode_frame};
@@ -16,7 +17,7 @@ fn key_mismatches(harness: &Harness, index: usize, sender: psionic_core::NodeId)
     harness
         .events_of(index)
         .filter(|event| {
-            matches!(event, Event::Refused { refusal: Refusal::AuthenticationFailed { sender: from, failure: AuthFailure::KeyMismatch }, .. } if *from == sender)
+            matches!(event, Event::Refused { refusal: Refusal::Frame(FrameRefusal::AuthenticationFailed { sender: from, failure: AuthFailure::KeyMismatch }), .. } if *from == sender)
         })
         .count()
 }

@@ -9,6 +9,7 @@ use harness::checks::{
     assert_live_nodes_converged, assert_no_safety_alarm, commit_one,
 };
 use harness::{Harness, mesh_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::consensus::{ProposalRejection, RaftMessage, StepDownReason};
 use psionic_core::wire::{Message, decode_frame};
 use psionic_core::{Event, ProposalId};
@@ -34,8 +35,12 @@ fn outcomes(harness: &Harness, index: usize, id: ProposalId) -> Vec<Result<u64, 
     harness
         .events_of(index)
         .filter_map(|event| match event {
-            Event::ProposalCommitted { id: seen, index, .. } if *seen == id => Some(Ok(*index)),
-            Event::ProposalRejected { id: seen, reason } if *seen == id => Some(Err(*reason)),
+            Event::Consensus(ConsensusEvent::ProposalCommitted { id: seen, index, .. }) if *seen == id => {
+                Some(Ok(*index))
+            }
+            Event::Consensus(ConsensusEvent::ProposalRejected { id: seen, reason }) if *seen == id => {
+                Some(Err(*reason))
+            }
             _ => None,
         })
         .collect()
@@ -73,10 +78,10 @@ fn fail_no_agree_nothing_commits_without_a_quorum_and_commits_resume_after_heal(
     assert_eq!(outcomes(&harness, leader, lonely), [], "no outcome while cut off");
     assert!(harness.events_of(leader).any(|event| matches!(
         event,
-        Event::SteppedDown {
+        Event::Consensus(ConsensusEvent::SteppedDown {
             reason: StepDownReason::LostQuorum { .. },
             ..
-        }
+        })
     )));
     harness.heal();
     let resumed = commit_one(&mut harness, 5, 5_000);

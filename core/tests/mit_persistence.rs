@@ -10,6 +10,7 @@ use harness::checks::{
     assert_no_safety_alarm, commit_one,
 };
 use harness::{Harness, mesh_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::Event;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -220,7 +221,7 @@ fn a_leader_that_crashes_after_persisting_proposals_but_before_sending_them_neve
         Some(history[&unsent_index].term)
     );
     let acknowledged_unsent = harness.events.iter().any(|(_, _, event)| {
-        matches!(event, Event::ProposalCommitted { id, .. } | Event::ProposalRejected { id, .. } if unsent.contains(id))
+        matches!(event, Event::Consensus(ConsensusEvent::ProposalCommitted { id, .. }) | Event::Consensus(ConsensusEvent::ProposalRejected { id, .. }) if unsent.contains(id))
     });
     assert!(!acknowledged_unsent, "the crashed life never reported an outcome");
     assert_no_safety_alarm(&harness);

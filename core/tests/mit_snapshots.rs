@@ -11,6 +11,7 @@ use harness::checks::{
     assert_no_safety_alarm, assert_state_digests_agree, commit_one,
 };
 use harness::{Harness, mesh_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::Event;
 use psionic_core::consensus::CatchupDisposition;
 use rand_chacha::ChaCha8Rng;
@@ -41,7 +42,7 @@ fn snapshots_installed(harness: &Harness) -> usize {
     harness
         .events
         .iter()
-        .filter(|(_, _, event)| matches!(event, Event::SnapshotInstalled { .. }))
+        .filter(|(_, _, event)| matches!(event, Event::Consensus(ConsensusEvent::SnapshotInstalled { .. })))
         .count()
 }
 
@@ -52,10 +53,10 @@ fn catchups_by_snapshot(harness: &Harness) -> usize {
         .filter(|(_, _, event)| {
             matches!(
                 event,
-                Event::Catchup {
+                Event::Consensus(ConsensusEvent::Catchup {
                     disposition: CatchupDisposition::InstallSnapshot { .. },
                     ..
-                }
+                })
             )
         })
         .count()

@@ -4,6 +4,7 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::{Event, ProposalId};
 
@@ -15,7 +16,8 @@ fn outcomes_of(harness: &Harness, index: usize, id: ProposalId) -> usize {
     harness
         .events_of(index)
         .filter(|event| match event {
-            Event::ProposalCommitted { id: seen, .. } | Event::ProposalRejected { id: seen, .. } => *seen == id,
+            Event::Consensus(ConsensusEvent::ProposalCommitted { id: seen, .. })
+            | Event::Consensus(ConsensusEvent::ProposalRejected { id: seen, .. }) => *seen == id,
             _ => false,
         })
         .count()

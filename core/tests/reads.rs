@@ -5,13 +5,14 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::consensus::reads::{ReadId, ReadRefusal};
 use psionic_core::{ClusterCommand, Event};
 
 fn outcome(harness: &Harness, node: usize, id: ReadId) -> Option<Result<u64, ReadRefusal>> {
     harness.events_of(node).find_map(|event| match event {
-        Event::ReadReady { id: ready, index } if *ready == id => Some(Ok(*index)),
-        Event::ReadRefused { id: refused, reason } if *refused == id => Some(Err(*reason)),
+        Event::Consensus(ConsensusEvent::ReadReady { id: ready, index }) if *ready == id => Some(Ok(*index)),
+        Event::Consensus(ConsensusEvent::ReadRefused { id: refused, reason }) if *refused == id => Some(Err(*reason)),
         _ => None,
     })
 }

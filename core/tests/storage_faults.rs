@@ -4,6 +4,7 @@
 mod harness;
 
 use harness::{Harness, consensus_configs};
+use psionic_core::ConsensusEvent;
 use psionic_core::consensus::CatchupDisposition;
 use psionic_core::{Event, RoleKind};
 
@@ -22,10 +23,10 @@ fn impossible_catchups(harness: &Harness) -> Vec<CatchupDisposition> {
         .events
         .iter()
         .filter_map(|(_, _, event)| match event {
-            Event::Catchup {
+            Event::Consensus(ConsensusEvent::Catchup {
                 disposition: disposition @ CatchupDisposition::ReplayTail { from, to },
                 ..
-            } if from > to => Some(*disposition),
+            }) if from > to => Some(*disposition),
             _ => None,
         })
         .collect()
@@ -77,7 +78,7 @@ fn a_node_restored_from_a_backup_votes_only_once_it_has_caught_up() {
     assert!(
         harness
             .events_of(restored)
-            .any(|event| matches!(event, Event::Recovered { .. }))
+            .any(|event| matches!(event, Event::Consensus(ConsensusEvent::Recovered { .. })))
     );
     assert!(!harness.disks[restored].restored, "the mark is dropped once recovered");
     assert_converged_except(&harness, third);
@@ -103,10 +104,10 @@ fn a_recovering_node_refuses_votes_and_never_stands() {
     assert!(
         harness.events_of(restored).all(|event| !matches!(
             event,
-            Event::RoleChanged {
+            Event::Consensus(ConsensusEvent::RoleChanged {
                 role: RoleKind::Candidate | RoleKind::PreCandidate,
                 ..
-            }
+            })
         )),
         "it never stands"
     );

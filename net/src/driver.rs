@@ -1,6 +1,8 @@
 //! The driver loop (the steps documented in `psionic_core`), on one UDP socket and a
 //! durable store.
 
+use psionic_core::ConsensusEvent;
+use psionic_core::DiscoveryEvent;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -220,7 +222,7 @@ impl Driver {
     /// does a connection opened during it. A fresh connection after the heal carries
     /// new frames at once; consensus retransmits what the dropped ones held.
     fn reset_stream_across_partition(&mut self, event: &Event) {
-        let Event::PeerHealthChanged { peer, from, to } = event else {
+        let Event::Discovery(DiscoveryEvent::PeerHealthChanged { peer, from, to }) = event else {
             return;
         };
         let lost = *to == PeerHealth::Unreachable;
@@ -367,8 +369,8 @@ impl Driver {
     /// Answers the linearizable read `event` settles, if it is one.
     fn settle_read(&mut self, event: &Event) {
         let (id, outcome) = match event {
-            Event::ReadReady { id, .. } => (id, Ok(())),
-            Event::ReadRefused { id, reason } => (id, Err(*reason)),
+            Event::Consensus(ConsensusEvent::ReadReady { id, .. }) => (id, Ok(())),
+            Event::Consensus(ConsensusEvent::ReadRefused { id, reason }) => (id, Err(*reason)),
             _ => return,
         };
         if let Some(reply) = self.reads.remove(id) {
@@ -378,8 +380,8 @@ impl Driver {
 
     fn settle_waiter(&mut self, event: &Event) {
         let (id, outcome) = match event {
-            Event::ProposalCommitted { id, index, refusal } => (id, Ok((*index, *refusal))),
-            Event::ProposalRejected { id, reason } => (id, Err(*reason)),
+            Event::Consensus(ConsensusEvent::ProposalCommitted { id, index, refusal }) => (id, Ok((*index, *refusal))),
+            Event::Consensus(ConsensusEvent::ProposalRejected { id, reason }) => (id, Err(*reason)),
             _ => return,
         };
         if let Some((proposed_at, waiter)) = self.waiters.remove(id) {
@@ -407,7 +409,7 @@ impl Driver {
                     }
                 }
                 Output::Event(event) => {
-                    if matches!(event, Event::Recovered { .. }) {
+                    if matches!(event, Event::Consensus(ConsensusEvent::Recovered { .. })) {
                         self.store.end_recovery().await?;
                     }
                     if let Event::KeyRotated { key } = &event {

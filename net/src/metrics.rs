@@ -1,6 +1,7 @@
 //! Counters the driver keeps beyond what the core reports: leadership changes,
 //! elections, proposal outcomes and latency, store sizes.
 
+use psionic_core::ConsensusEvent;
 use std::time::Duration;
 
 use psionic_core::{Event, NodeId, RoleKind};
@@ -59,16 +60,16 @@ impl NodeMetrics {
     /// Counts what `event` says.
     pub fn on_event(&mut self, event: &Event) {
         match event {
-            Event::LeaderElected { leader, .. } if self.last_leader != Some(*leader) => {
+            Event::Consensus(ConsensusEvent::LeaderElected { leader, .. }) if self.last_leader != Some(*leader) => {
                 self.last_leader = Some(*leader);
                 self.leader_changes += 1;
             }
-            Event::RoleChanged {
+            Event::Consensus(ConsensusEvent::RoleChanged {
                 role: RoleKind::Candidate,
                 ..
-            } => self.elections_started += 1,
-            Event::ProposalCommitted { .. } => self.proposals_committed += 1,
-            Event::ProposalRejected { .. } => self.proposals_rejected += 1,
+            }) => self.elections_started += 1,
+            Event::Consensus(ConsensusEvent::ProposalCommitted { .. }) => self.proposals_committed += 1,
+            Event::Consensus(ConsensusEvent::ProposalRejected { .. }) => self.proposals_rejected += 1,
             _ => {}
         }
     }
@@ -93,9 +94,11 @@ mod tests {
     #[test]
     fn a_leader_change_counts_once_per_new_leader() {
         let mut metrics = NodeMetrics::default();
-        let elected = |leader: u8, term| Event::LeaderElected {
-            term,
-            leader: NodeId([leader; 16]),
+        let elected = |leader: u8, term| {
+            Event::Consensus(ConsensusEvent::LeaderElected {
+                term,
+                leader: NodeId([leader; 16]),
+            })
         };
         metrics.on_event(&elected(1, 1));
         metrics.on_event(&elected(1, 1));

@@ -411,7 +411,7 @@ impl NodeClient {
 /// discovery socket, and spawns the driver. The node speaks only after its new epoch
 /// is on disk.
 pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Result<RunningNode, StartError> {
-    settings.discovery.validate()?;
+    settings.discovery.validate().map_err(psionic_core::ConfigError::from)?;
     let identity_file = IdentityFile::in_dir(&settings.data_dir);
     identity_file.load().await?;
     let socket = UdpSocket::bind(settings.discovery_bind)

@@ -2,6 +2,7 @@
 //! and their outcomes go back to the core; requests submitted here (as leader) are
 //! followed to their outcome. What runs, and whom it is reported to, the core decides.
 
+use psionic_core::ServingEvent;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -65,17 +66,17 @@ impl Serving {
     /// request that finished.
     pub fn on_event(&mut self, event: &Event) {
         match event {
-            Event::RequestPlaced { request, placement } => {
+            Event::Serving(ServingEvent::RequestPlaced { request, placement }) => {
                 if let Some(reply) = self.placing.remove(request) {
                     let _ = reply.send(Ok((Some((**placement).clone()), self.follow(*request))));
                 }
             }
-            Event::RequestSubmitRefused { request, refusal } => {
+            Event::Serving(ServingEvent::RequestSubmitRefused { request, refusal }) => {
                 if let Some(reply) = self.placing.remove(request) {
                     let _ = reply.send(Err(refusal.clone()));
                 }
             }
-            Event::RequestFinished { request, outcome } => {
+            Event::Serving(ServingEvent::RequestFinished { request, outcome }) => {
                 // A forwarded request whose placement was lost on the way: its outcome
                 // answers the submission.
                 if let Some(reply) = self.placing.remove(request) {
@@ -121,7 +122,7 @@ mod tests {
     use std::sync::Arc;
 
     use psionic_core::dispatch::{RequestOutcome, RequestRefusal};
-    use psionic_core::{Event, RequestId};
+    use psionic_core::{Event, RequestId, ServingEvent};
     use tokio::sync::{mpsc, oneshot};
 
     use super::Serving;
@@ -138,10 +139,10 @@ mod tests {
         let outcome = RequestOutcome::Refused {
             refusal: RequestRefusal::CoordinatorDeposed,
         };
-        serving.on_event(&Event::RequestFinished {
+        serving.on_event(&Event::Serving(ServingEvent::RequestFinished {
             request,
             outcome: outcome.clone(),
-        });
+        }));
         let answered = tokio::time::timeout(std::time::Duration::from_secs(5), answer).await;
         let (placement, ended) = answered.expect("answered at once").expect("a reply").expect("accepted");
         assert_eq!(placement, None, "no placement came");

@@ -1,6 +1,7 @@
 //! Executor-only nodes replicate the log but never vote or lead, through a failover.
 #![cfg(madsim)]
 
+use psionic_core::ConsensusEvent;
 use psionic_core::{Event, NodeId};
 use psionic_scenarios::{runner, script};
 use psionic_sim::{Outcome, TraceKind};
@@ -51,7 +52,7 @@ fn executors_follow_the_log_and_never_lead() {
             .iter()
             .filter_map(|record| match &record.kind {
                 TraceKind::Event {
-                    event: Event::LeaderElected { leader, .. },
+                    event: Event::Consensus(ConsensusEvent::LeaderElected { leader, .. }),
                 } => Some(*leader),
                 _ => None,
             })
@@ -66,7 +67,7 @@ fn executors_follow_the_log_and_never_lead() {
                 && matches!(
                     record.kind,
                     TraceKind::Event {
-                        event: Event::Applied { .. }
+                        event: Event::Consensus(ConsensusEvent::Applied { .. })
                     }
                 )
         });

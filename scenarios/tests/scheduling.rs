@@ -3,6 +3,8 @@
 //! and every request ends exactly once.
 #![cfg(madsim)]
 
+use psionic_core::ConsensusEvent;
+use psionic_core::ServingEvent;
 use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal};
 use psionic_core::serving::Decision;
 use psionic_core::{ClusterCommand, ClusterEvent, Event};
@@ -56,10 +58,10 @@ fn metal_is_recorded_refused_and_only_declared_backends_run_work() {
         matches!(
             &record.kind,
             TraceKind::Event {
-                event: Event::Applied {
+                event: Event::Consensus(ConsensusEvent::Applied {
                     fact: ClusterEvent::Applied { command, .. },
                     ..
-                }
+                })
             } if matches!(
                 **command,
                 ClusterCommand::SetBackendReadiness {
@@ -81,10 +83,10 @@ fn metal_is_recorded_refused_and_only_declared_backends_run_work() {
         .filter_map(|record| match &record.kind {
             TraceKind::Event {
                 event:
-                    Event::DecisionAccepted {
+                    Event::Serving(ServingEvent::DecisionAccepted {
                         decision: Decision::Assign(assignment),
                         ..
-                    },
+                    }),
             } => Some((record.node.clone(), assignment.plan.executing()[0].backend)),
             _ => None,
         })

@@ -1,6 +1,8 @@
 //! The simulator's observer: records every event into the trace, keeps each node's
 //! view, captures frames for replay, and checks safety continuously.
 
+use psionic_core::ConsensusEvent;
+use psionic_core::ServingEvent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -87,42 +89,42 @@ impl SharedState {
 
     fn track_consensus(&mut self, node: &str, node_id: NodeId, at_ms: u64, event: &Event) {
         match event {
-            Event::LeaderElected { leader, term } => {
+            Event::Consensus(ConsensusEvent::LeaderElected { leader, term }) => {
                 self.leaders.insert(node.to_owned(), Some(*leader));
                 if *leader == node_id {
                     self.led_term.insert(node.to_owned(), *term);
                 }
             }
-            Event::RoleChanged { role, .. } if *role != psionic_core::RoleKind::Leader => {
+            Event::Consensus(ConsensusEvent::RoleChanged { role, .. }) if *role != psionic_core::RoleKind::Leader => {
                 self.leaders.insert(node.to_owned(), None);
             }
-            Event::Applied {
+            Event::Consensus(ConsensusEvent::Applied {
                 index,
                 term,
                 state_digest,
                 fact,
-            } => {
+            }) => {
                 self.applied.insert(node.to_owned(), (*index, *state_digest));
                 self.first_apply_of_term.entry(*term).or_insert(at_ms);
                 self.follow_membership(fact);
             }
-            Event::SnapshotInstalled {
+            Event::Consensus(ConsensusEvent::SnapshotInstalled {
                 index, state_digest, ..
-            } => {
+            }) => {
                 self.applied.insert(node.to_owned(), (*index, Some(*state_digest)));
                 self.snapshots_installed.insert(node.to_owned());
             }
-            Event::ExecutionEnded {
+            Event::Serving(ServingEvent::ExecutionEnded {
                 request,
                 completed: true,
                 ..
-            } => {
+            }) => {
                 let nodes = self.requests.completed_on.entry(*request).or_default();
                 if !nodes.iter().any(|known| known == node) {
                     nodes.push(node.to_owned());
                 }
             }
-            Event::RequestRerouted { reason, .. } => {
+            Event::Serving(ServingEvent::RequestRerouted { reason, .. }) => {
                 let reason = serde_json::to_value(reason).map_or_else(|_| "?".into(), |value| value.to_string());
                 *self
                     .requests

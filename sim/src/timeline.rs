@@ -2,6 +2,7 @@
 //! (leader, follower, candidate, down, paused), link faults as shaded spans, commits
 //! and refusals as marks.
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -165,7 +166,7 @@ fn collect(records: &[TraceRecord], end_ms: u64) -> (BTreeMap<String, Lane>, Vec
 fn on_event(lanes: &mut BTreeMap<String, Lane>, record: &TraceRecord, event: &Event) {
     let lane = lanes.entry(record.node.clone()).or_default();
     match event {
-        Event::RoleChanged { role, .. } => {
+        Event::Consensus(ConsensusEvent::RoleChanged { role, .. }) => {
             let state = match role {
                 RoleKind::Leader => LaneState::Leader,
                 RoleKind::Candidate | RoleKind::PreCandidate => LaneState::Candidate,
@@ -173,7 +174,7 @@ fn on_event(lanes: &mut BTreeMap<String, Lane>, record: &TraceRecord, event: &Ev
             };
             set_role(lanes, &record.node, record.at_ms, state);
         }
-        Event::ProposalCommitted { .. } => lane.commits_ms.push(record.at_ms),
+        Event::Consensus(ConsensusEvent::ProposalCommitted { .. }) => lane.commits_ms.push(record.at_ms),
         Event::Refused { .. } => lane.refusals_ms.push(record.at_ms),
         _ => {}
     }
@@ -299,10 +300,10 @@ mod tests {
                 500,
                 "n1",
                 TraceKind::Event {
-                    event: Event::RoleChanged {
+                    event: Event::Consensus(ConsensusEvent::RoleChanged {
                         term: 2,
                         role: RoleKind::Leader,
-                    },
+                    }),
                 },
             ),
             record(

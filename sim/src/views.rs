@@ -1,5 +1,6 @@
 //! Each node's view of its peers, rebuilt from the events in a trace.
 
+use psionic_core::DiscoveryEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::{Event, NodeEpoch, NodeId, PeerHealth};
@@ -29,7 +30,7 @@ impl Views {
     pub fn apply(&mut self, node: &str, event: &Event) {
         let view = self.views.entry(node.to_owned()).or_default();
         match event {
-            Event::PeerDiscovered { peer, epoch, .. } => {
+            Event::Discovery(DiscoveryEvent::PeerDiscovered { peer, epoch, .. }) => {
                 view.insert(
                     *peer,
                     PeerView {
@@ -38,17 +39,17 @@ impl Views {
                     },
                 );
             }
-            Event::PeerHealthChanged { peer, to, .. } => {
+            Event::Discovery(DiscoveryEvent::PeerHealthChanged { peer, to, .. }) => {
                 if let Some(entry) = view.get_mut(peer) {
                     entry.health = *to;
                 }
             }
-            Event::PeerRestarted { peer, to, .. } => {
+            Event::Discovery(DiscoveryEvent::PeerRestarted { peer, to, .. }) => {
                 if let Some(entry) = view.get_mut(peer) {
                     entry.epoch = *to;
                 }
             }
-            Event::PeerExpired { peer, .. } => {
+            Event::Discovery(DiscoveryEvent::PeerExpired { peer, .. }) => {
                 view.remove(peer);
             }
             _ => {}

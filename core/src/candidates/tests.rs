@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use core::net::SocketAddr;
 
 use super::{CANDIDATES_MAX, CandidateLedger, CandidateState, Introducer, Membership};
-use crate::config::DiscoveryConfig;
+use crate::discovery::DiscoveryConfig;
 use crate::discovery::{Discovery, Heard};
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
 use crate::replay::EpochChange;

@@ -4,9 +4,9 @@
 //! newer term from a voter's decision.
 
 use super::{Authority, Consensus, Fence, ProposalRejection, Role};
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::time::Instant;
 
 impl Consensus {
@@ -45,7 +45,7 @@ impl Consensus {
 
     /// Admits `authority`, stamped with `digest` on a decision from `from`: refused
     /// when it is not sound, its fence is older than the newest this node knows
-    /// ([`Refusal::StaleFence`]), or its sender may not lead this node. A newer term's
+    /// ([`ConsensusRefusal::StaleFence`]), or its sender may not lead this node. A newer term's
     /// leader is followed, its term made durable before anything else is done.
     pub(crate) fn admit_decision(
         &mut self,
@@ -53,14 +53,14 @@ impl Consensus {
         from: NodeId,
         authority: &Authority,
         digest: Digest,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), ConsensusRefusal> {
         if let Some(problem) = authority.problem(digest, from, self.cluster_id) {
-            return Err(Refusal::AuthorityMismatch { sender: from, problem });
+            return Err(ConsensusRefusal::AuthorityMismatch { sender: from, problem });
         }
         let no_fence_check = cfg!(madsim) && self.mutations.no_fence_check;
         let seen = self.fence_floor();
         if authority.fence < seen && !no_fence_check {
-            return Err(Refusal::StaleFence {
+            return Err(ConsensusRefusal::StaleFence {
                 sender: from,
                 seen,
                 got: authority.fence,

@@ -1,16 +1,16 @@
 //! Elections: pre-vote, vote, leader stickiness, stepping up and down (Raft §5.2,
 //! §5.4.1; pre-vote and check-quorum from Ongaro's dissertation §9.6).
 
+use super::ConsensusEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::RngCore;
 
 use super::endorsement::{Endorsement, LeadershipCertificate};
 use super::{Consensus, Effect, Fence, Leadership, Progress, RaftMessage, Role, RoleKind, StepDownReason};
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::io::Event;
-use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::time::{Instant, ms};
 
 /// A vote response's fields.
@@ -100,7 +100,7 @@ impl Consensus {
             return self.effects.push(Effect::Refuse(refusal));
         }
         if !self.effective_members().contains_key(&from) {
-            let refusal = Refusal::NotAMember {
+            let refusal = ConsensusRefusal::NotAMember {
                 sender: from,
                 message: ConsensusMessageKind::VoteRequest,
             };
@@ -128,7 +128,7 @@ impl Consensus {
             self.become_follower(now, request.term, None);
         }
         if let Some(voted_for) = self.hard.voted_for.filter(|voted_for| *voted_for != from) {
-            let refusal = Refusal::VoteAlreadyCast {
+            let refusal = ConsensusRefusal::VoteAlreadyCast {
                 term: self.hard.term,
                 candidate: from,
                 voted_for,
@@ -236,7 +236,7 @@ impl Consensus {
         term: u64,
         endorsement: Option<Box<Endorsement>>,
         pre_vote: bool,
-    ) -> Result<Option<Endorsement>, Refusal> {
+    ) -> Result<Option<Endorsement>, ConsensusRefusal> {
         if pre_vote || self.signer.is_none() {
             return Ok(None);
         }
@@ -246,7 +246,7 @@ impl Consensus {
                 && endorsement.endorses(self.cluster_id, term, self.id)
         });
         if !endorsed {
-            return Err(Refusal::BadEndorsement { sender: from, term });
+            return Err(ConsensusRefusal::BadEndorsement { sender: from, term });
         }
         Ok(endorsement.map(|endorsement| *endorsement))
     }
@@ -262,7 +262,7 @@ impl Consensus {
     pub(crate) fn become_follower(&mut self, now: Instant, term: u64, leader: Option<NodeId>) {
         if term > self.hard.term {
             if matches!(self.role, Role::Leader(_)) {
-                self.push_event(Event::SteppedDown {
+                self.push_event(ConsensusEvent::SteppedDown {
                     term: self.hard.term,
                     reason: StepDownReason::HigherTerm { term },
                 });
@@ -280,7 +280,7 @@ impl Consensus {
     }
 
     pub(crate) fn step_down(&mut self, now: Instant, reason: StepDownReason) {
-        self.push_event(Event::SteppedDown {
+        self.push_event(ConsensusEvent::SteppedDown {
             term: self.hard.term,
             reason,
         });
@@ -317,7 +317,7 @@ impl Consensus {
         self.election_deadline = None;
         self.fence_seen = self.fence_seen.max(Fence(self.hard.term));
         self.note_leader(self.hard.term, self.id);
-        self.push_event(Event::LeaderElected {
+        self.push_event(ConsensusEvent::LeaderElected {
             term: self.hard.term,
             leader: self.id,
         });
@@ -405,7 +405,7 @@ impl Consensus {
         self.role = role;
         let after = self.role_kind();
         if before != after {
-            self.push_event(Event::RoleChanged {
+            self.push_event(ConsensusEvent::RoleChanged {
                 term: self.hard.term,
                 role: after,
             });
@@ -428,7 +428,7 @@ impl Consensus {
         match self.leaders_seen.get(&term) {
             Some(first) if *first != leader => {
                 let first = *first;
-                self.push_event(Event::SplitBrain {
+                self.push_event(ConsensusEvent::SplitBrain {
                     term,
                     first,
                     second: leader,

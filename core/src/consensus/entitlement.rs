@@ -3,8 +3,8 @@
 //! decide or to report. A refusal leaves log, term and state unchanged.
 
 use super::Consensus;
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::identity::{NodeId, NodeRole};
-use crate::refusal::{ConsensusMessageKind, Refusal};
 
 impl Consensus {
     /// Appends and snapshot chunks come from a leader: a member of this node's
@@ -20,7 +20,7 @@ impl Consensus {
         from: NodeId,
         term: u64,
         message: ConsensusMessageKind,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), ConsensusRefusal> {
         if self.mutations().follow_any_sender {
             return Ok(());
         }
@@ -43,11 +43,11 @@ impl Consensus {
         if voted_for_it || vouched || applied || pending {
             return Ok(());
         }
-        Err(Refusal::NotAVoter { sender: from, message })
+        Err(ConsensusRefusal::NotAVoter { sender: from, message })
     }
 
     /// `from` is a voter of this node's configuration, applied or pending.
-    pub(crate) fn check_voter(&self, from: NodeId, message: ConsensusMessageKind) -> Result<(), Refusal> {
+    pub(crate) fn check_voter(&self, from: NodeId, message: ConsensusMessageKind) -> Result<(), ConsensusRefusal> {
         if self.mutations().follow_any_sender {
             return Ok(());
         }
@@ -55,21 +55,21 @@ impl Consensus {
         if applied_voter || self.is_voter(from) {
             return Ok(());
         }
-        Err(Refusal::NotAVoter { sender: from, message })
+        Err(ConsensusRefusal::NotAVoter { sender: from, message })
     }
 
     /// A decision of this node's term comes from the leader it follows; while it
     /// follows none, from a voter of its configuration (who is then followed, as a
     /// newer term's is). A node with no state yet takes decisions from no one but
     /// the leader its appends made it follow.
-    pub(crate) fn check_decision_sender(&self, from: NodeId, term: u64) -> Result<(), Refusal> {
+    pub(crate) fn check_decision_sender(&self, from: NodeId, term: u64) -> Result<(), ConsensusRefusal> {
         if term != self.hard.term || self.mutations().follow_any_sender {
             return Ok(());
         }
         match self.leader {
             Some(leader) if leader == from => Ok(()),
             None if self.is_voter(from) => Ok(()),
-            leader => Err(Refusal::NotOurLeader {
+            leader => Err(ConsensusRefusal::NotOurLeader {
                 sender: from,
                 leader,
                 term,

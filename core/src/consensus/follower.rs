@@ -1,11 +1,11 @@
 //! The follower's side of replication (Raft §5.3): take a leader's append, keep the
 //! log matching it, truncate only an uncommitted conflicting suffix, and answer.
 
+use super::ConsensusEvent;
 use super::{Consensus, Effect, Entry, Fence, RaftMessage, Role};
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::io::Event;
-use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::state::STATE_SCHEMA_VERSION;
 use crate::time::Instant;
 
@@ -105,7 +105,7 @@ impl Consensus {
         let first_index = entries[first_new].index;
         if first_index <= self.log.last_index() {
             if first_index <= self.commit_index && !truncate_all {
-                self.push_event(Event::CommittedEntryConflict { index: first_index });
+                self.push_event(ConsensusEvent::CommittedEntryConflict { index: first_index });
                 return false;
             }
             self.log.truncate_from(first_index);
@@ -126,7 +126,7 @@ impl Consensus {
     /// Counts a leader's message of an older term (Raft §5.1: it is answered with the
     /// newer term, so the stale leader steps down).
     pub(crate) fn refuse_stale_term(&mut self, from: NodeId, message: ConsensusMessageKind, term: u64) {
-        let refusal = Refusal::StaleTerm {
+        let refusal = ConsensusRefusal::StaleTerm {
             sender: from,
             message,
             term,
@@ -165,7 +165,7 @@ impl Consensus {
         }
         self.leader = Some(leader);
         if !known {
-            self.push_event(Event::LeaderElected { term, leader });
+            self.push_event(ConsensusEvent::LeaderElected { term, leader });
         }
         self.note_leader(term, leader);
         self.fence_seen = self.fence_seen.max(Fence(term));

@@ -10,11 +10,11 @@
 //! leader changed before it answered ends `forward-unanswered`: it may yet commit, so
 //! the outcome is unknown, never reported refused.
 
+use super::ConsensusEvent;
 use super::{Consensus, ProposalRejection};
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::identity::NodeId;
-use crate::io::Event;
 use crate::limits::FORWARD_ANSWER_WITHIN_MS;
-use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::state::{ClusterCommand, Origin, Proposal, ProposalId};
 use crate::time::Instant;
 
@@ -66,7 +66,7 @@ impl Consensus {
         let ids: Vec<ProposalId> = proposals.iter().map(|proposal| proposal.id).collect();
         if let Err(reason) = self.may_forward(now, leader, proposals.len()) {
             for &id in &ids {
-                self.push_event(Event::ProposalRejected { id, reason });
+                self.push_event(ConsensusEvent::ProposalRejected { id, reason });
             }
             return ids;
         }
@@ -140,7 +140,7 @@ impl Consensus {
             [proposal.id.node, speaks_for].into_iter().find(|node| *node != from)
         });
         if let Some(proposer) = other {
-            let refusal = Refusal::ForwardedForAnother { sender: from, proposer };
+            let refusal = ConsensusRefusal::ForwardedForAnother { sender: from, proposer };
             return self.effects.push(super::Effect::Refuse(refusal));
         }
         let (entries, taken) = self.check_proposals(proposals);
@@ -161,7 +161,7 @@ impl Consensus {
         }
         self.forwarded.remove(&id);
         if cfg!(madsim) && self.mutations.ack_forward_when_taken {
-            return self.push_event(Event::ProposalCommitted {
+            return self.push_event(ConsensusEvent::ProposalCommitted {
                 id,
                 index,
                 refusal: None,
@@ -179,14 +179,14 @@ impl Consensus {
             },
             None => ProposalRejection::SnapshotCovered { index },
         };
-        self.push_event(Event::ProposalRejected { id, reason });
+        self.push_event(ConsensusEvent::ProposalRejected { id, reason });
     }
 
     /// The leader rejected forwarded proposal `id`.
     pub(crate) fn on_forward_rejected(&mut self, from: NodeId, id: ProposalId, reason: ProposalRejection) {
         if self.forwarded.get(&id).is_some_and(|sent| sent.leader == from) {
             self.forwarded.remove(&id);
-            self.push_event(Event::ProposalRejected { id, reason });
+            self.push_event(ConsensusEvent::ProposalRejected { id, reason });
         }
     }
 
@@ -216,7 +216,7 @@ impl Consensus {
         for (id, leader) in expired {
             self.forwarded.remove(&id);
             let reason = ProposalRejection::ForwardUnanswered { leader };
-            self.push_event(Event::ProposalRejected { id, reason });
+            self.push_event(ConsensusEvent::ProposalRejected { id, reason });
         }
     }
 

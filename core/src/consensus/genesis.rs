@@ -1,20 +1,21 @@
 //! Genesis as replicated history: where a node's first state comes from, and refusing
 //! nodes of another genesis.
 
-use super::{ConsensusConfig, StoredSnapshot};
-use crate::config::ConfigError;
+use super::ConsensusRefusal;
+use super::{ConsensusConfig, SnapshotFault, StoredSnapshot};
 use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::refusal::Refusal;
 use crate::state::ClusterState;
 
 impl super::Consensus {
     /// Refuses a message from a node of another genesis (`theirs`). A node with no
     /// genesis yet takes its cluster's; a message that names none (a joining node's
     /// answer) is of no genesis to compare.
-    pub(crate) fn same_genesis(&self, sender: NodeId, theirs: Option<Digest>) -> Result<(), Refusal> {
+    pub(crate) fn same_genesis(&self, sender: NodeId, theirs: Option<Digest>) -> Result<(), ConsensusRefusal> {
         match (self.state.genesis, theirs) {
-            (Some(ours), Some(theirs)) if ours != theirs => Err(Refusal::GenesisMismatch { sender, ours, theirs }),
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                Err(ConsensusRefusal::GenesisMismatch { sender, ours, theirs })
+            }
             _ => Ok(()),
         }
     }
@@ -28,13 +29,13 @@ impl super::Consensus {
 pub(super) fn recover_state(
     config: &ConsensusConfig,
     recorded: Option<StoredSnapshot>,
-) -> Result<(ClusterState, Option<StoredSnapshot>, Option<StoredSnapshot>), ConfigError> {
+) -> Result<(ClusterState, Option<StoredSnapshot>, Option<StoredSnapshot>), RecoveryError> {
     let configured = (!config.initial_voters.is_empty()).then(|| ClusterState::genesis_digest(&config.initial_voters));
     match (recorded, configured) {
         (Some(snapshot), configured) => {
-            let state = snapshot.verify().map_err(|fault| ConfigError::Snapshot { fault })?;
+            let state = snapshot.verify().map_err(|fault| RecoveryError::Snapshot { fault })?;
             match configured {
-                Some(configured) if Some(configured) != state.genesis => Err(ConfigError::GenesisMismatch {
+                Some(configured) if Some(configured) != state.genesis => Err(RecoveryError::GenesisMismatch {
                     configured,
                     recorded: state.genesis,
                 }),
@@ -48,4 +49,26 @@ pub(super) fn recover_state(
         }
         (None, None) => Ok((ClusterState::default(), None, None)),
     }
+}
+
+/// Why this node's recorded consensus data cannot be recovered under its configuration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// The recovered snapshot does not verify.
+    #[error("recovered snapshot is corrupt: {fault}")]
+    Snapshot {
+        /// What is wrong with it.
+        fault: SnapshotFault,
+    },
+    /// The configured genesis voters are not those of the cluster this node's data
+    /// records (its state came from them, or from its cluster's leader).
+    #[error(
+        "consensus.initial_voters give genesis {configured}, but this node's data records genesis {recorded:?}: list the voters the cluster was founded with, or none"
+    )]
+    GenesisMismatch {
+        /// Digest of the configured voters.
+        configured: Digest,
+        /// Digest recorded in the data directory.
+        recorded: Option<Digest>,
+    },
 }

@@ -1,7 +1,9 @@
 //! Construction, message dispatch, timers, decisions and queries of [`Consensus`].
 
+use super::ConsensusEvent;
 use rand_chacha::ChaCha8Rng;
 
+use super::ConsensusRefusal;
 use super::election::VoteRequest;
 use super::follower::Append;
 use super::replication::AppendResponse;
@@ -10,10 +12,7 @@ use super::{
     Consensus, ConsensusConfig, CoordinatorView, Durable, Effect, Fence, HardState, RaftLog, RaftMessage, Role,
     RoleKind, StaleLeader,
 };
-use crate::config::ConfigError;
 use crate::identity::{ClusterId, NodeEpoch, NodeId};
-use crate::io::Event;
-use crate::refusal::Refusal;
 use crate::state::ClusterState;
 use crate::time::Instant;
 use crate::timer::Timer;
@@ -71,7 +70,7 @@ impl Consensus {
         durable: Durable,
         rng: ChaCha8Rng,
         now: Instant,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, super::RecoveryError> {
         let (state, snapshot, founded) = super::genesis::recover_state(&config, durable.snapshot)?;
         let snapshot_anchors = super::snapshot::SnapshotAnchors::of(&state, 0);
         let log = match &snapshot {
@@ -130,7 +129,7 @@ impl Consensus {
             if consensus.recovering {
                 consensus.recovering = false;
                 let (term, leader, commit_index) = (consensus.hard.term, consensus.id, consensus.commit_index);
-                consensus.push_event(Event::Recovered {
+                consensus.push_event(ConsensusEvent::Recovered {
                     term,
                     leader,
                     commit_index,
@@ -305,10 +304,10 @@ impl Consensus {
 
     pub(crate) fn refuse_values(&mut self, sender: NodeId, fault: super::message::ValueFault) {
         self.effects
-            .push(Effect::Refuse(Refusal::ImpossibleValues { sender, fault }));
+            .push(Effect::Refuse(ConsensusRefusal::ImpossibleValues { sender, fault }));
     }
 
-    pub(crate) fn push_event(&mut self, event: Event) {
+    pub(crate) fn push_event(&mut self, event: ConsensusEvent) {
         self.effects.push(Effect::Event(event));
     }
 

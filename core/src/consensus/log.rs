@@ -9,20 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::NodeId;
-use crate::state::Proposal;
-
-/// What an entry carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EntryPayload {
-    /// A new leader's first entry: commits the entries of earlier terms.
-    Noop {
-        /// The leader.
-        leader: NodeId,
-    },
-    /// A client proposal.
-    Proposal(Proposal),
-}
+use crate::state::EntryPayload;
 
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +229,7 @@ pub fn entry_size_bytes(entry: &Entry) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::NodeId;
 
     fn entry(index: u64, term: u64) -> Entry {
         Entry {

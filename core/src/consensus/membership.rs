@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use super::{Consensus, EntryPayload, Role, StepDownReason};
 use crate::identity::{NodeId, NodeRole};
 use crate::state::{ClusterCommand, MemberStatus, Seat, change_seats, check_command};
@@ -245,8 +247,7 @@ impl Consensus {
     }
 
     /// How the authenticated non-member `node` would join this node's cluster.
-    pub(crate) fn admission_of(&self, node: NodeId) -> crate::status::CandidateAdmission {
-        use crate::status::CandidateAdmission;
+    pub(crate) fn admission_of(&self, node: NodeId) -> CandidateAdmission {
         if self.effective_removed().contains(&node) {
             CandidateAdmission::Removed
         } else if let Err(refusal) = self.attested(node) {
@@ -274,4 +275,22 @@ fn apply_seat_change(seats: &mut BTreeMap<NodeId, Seat>, command: &ClusterComman
     if check_command(command, &*seats).is_ok() {
         change_seats(seats, command);
     }
+}
+
+/// How a candidate (an authenticated peer that is not a member) would join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateAdmission {
+    /// The leader admits it by itself (`admit_only` lists it: a manifest's node, a
+    /// pinned key's node).
+    Automatic,
+    /// Only an operator's `admit-member` admits it.
+    Operator,
+    /// It was removed, and is not admitted again by itself.
+    Removed,
+    /// Its measured binary is not on the allowlist: no one admits it.
+    NotAttested {
+        /// Why.
+        refusal: crate::attestation::AttestationRefusal,
+    },
 }

@@ -6,10 +6,10 @@ use super::entries::AppendEntries;
 use super::log::Entry;
 use super::snapshot::SnapshotMeta;
 use crate::backend::{HeartbeatReport, LINKS_PER_REPORT_MAX};
+use crate::detached::Detached;
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::state::{Proposal, ProposalId};
-use crate::wire::Detached;
 
 pub use crate::limits::{APPEND_ENTRIES_MAX, INDEX_MAX, SNAPSHOT_CHUNK_BYTES_MAX, TERM_MAX};
 

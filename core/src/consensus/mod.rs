@@ -18,6 +18,7 @@ mod election;
 pub mod endorsement;
 mod entitlement;
 pub mod entries;
+mod event;
 mod follower;
 pub mod forward;
 mod genesis;
@@ -31,6 +32,7 @@ mod proposal_checks;
 mod raw;
 pub mod reads;
 mod recovery;
+mod refusal;
 mod replication;
 pub mod snapshot;
 #[cfg(test)]
@@ -42,19 +44,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::state::EntryPayload;
 pub use crate::state::STATE_SCHEMA_VERSION;
 pub use authority::{Authority, AuthorityProblem, Fence};
 pub use devices::TelemetrySeen;
 pub use entries::AppendEntries;
+pub use event::ConsensusEvent;
+pub use genesis::RecoveryError;
 pub use handle::Mutations;
-pub use log::{Entry, EntryPayload, RaftLog};
+pub use log::{Entry, RaftLog};
+pub use membership::CandidateAdmission;
 pub use message::RaftMessage;
+pub use refusal::{ConsensusMessageKind, ConsensusRefusal};
 pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
 pub use transfer::TransferRefusal;
 
+use crate::bounds::{BoundError, at_least, at_most, ordered};
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
-use crate::io::Event;
-use crate::refusal::Refusal;
 use crate::state::{ApplyRefusal, ClusterState, ProposalId};
 use crate::time::Instant;
 
@@ -250,7 +256,7 @@ pub enum ResyncReason {
 }
 
 /// Why a proposal will never be committed (or, for `SnapshotCovered`, why this node
-/// cannot tell). Reported by [`Event::ProposalRejected`].
+/// cannot tell). Reported by [`ConsensusEvent::ProposalRejected`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProposalRejection {
@@ -434,9 +440,9 @@ pub enum Effect {
     /// Make the snapshot durable, dropping the entries it covers.
     PersistSnapshot(StoredSnapshot),
     /// Report to the application.
-    Event(Event),
+    Event(ConsensusEvent),
     /// A message was refused (counted and reported by the node).
-    Refuse(Refusal),
+    Refuse(ConsensusRefusal),
 }
 
 /// The consensus state of one node.
@@ -561,4 +567,37 @@ pub enum StaleLeader {
     },
     /// No leader known.
     NoLeader,
+}
+
+impl ConsensusConfig {
+    /// Checks the rules between fields.
+    pub fn validate(&self) -> Result<(), BoundError> {
+        at_least("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms, 1)?;
+        at_least("consensus.append_entries_max", self.append_entries_max as u64, 1)?;
+        at_most(
+            "consensus.append_entries_max",
+            self.append_entries_max as u64,
+            crate::limits::APPEND_ENTRIES_MAX as u64,
+        )?;
+        at_least("consensus.append_bytes_max", self.append_bytes_max as u64, 1)?;
+        at_most(
+            "consensus.append_bytes_max",
+            self.append_bytes_max as u64,
+            crate::limits::ENTRY_BYTES_MAX as u64,
+        )?;
+        at_least("consensus.snapshot_chunk_bytes", self.snapshot_chunk_bytes as u64, 1)?;
+        at_most(
+            "consensus.snapshot_chunk_bytes",
+            self.snapshot_chunk_bytes as u64,
+            crate::limits::SNAPSHOT_CHUNK_BYTES_MAX as u64,
+        )?;
+        ordered(
+            ("consensus.heartbeat_interval_ms", self.heartbeat_interval_ms),
+            ("consensus.election_timeout_ms_min", self.election_timeout_ms_min),
+        )?;
+        ordered(
+            ("consensus.election_timeout_ms_min", self.election_timeout_ms_min),
+            ("consensus.election_timeout_ms_max", self.election_timeout_ms_max),
+        )
+    }
 }

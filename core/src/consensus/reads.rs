@@ -12,13 +12,13 @@
 //! changes or stops leading before it is answered; a refused read may be asked again.
 //! No clock is trusted: there is no lease-based shortcut.
 
+use super::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Consensus, Effect, RaftMessage, Role};
 use crate::identity::NodeId;
-use crate::io::Event;
 use crate::time::Instant;
 
 /// Identifies a read on the node that asked for it.
@@ -81,13 +81,13 @@ pub(crate) struct Reads {
 
 impl Consensus {
     /// Starts a linearizable read of the applied state; its outcome comes as
-    /// [`Event::ReadReady`] or [`Event::ReadRefused`].
+    /// [`ConsensusEvent::ReadReady`] or [`ConsensusEvent::ReadRefused`].
     pub(crate) fn read(&mut self, now: Instant) -> ReadId {
         let id = self.reads.next_id;
         self.reads.next_id += 1;
         if self.mutations().read_local_as_linearizable {
             let index = self.state.applied_index;
-            self.push_event(Event::ReadReady { id, index });
+            self.push_event(ConsensusEvent::ReadReady { id, index });
             return id;
         }
         match (&self.role, self.leader) {
@@ -100,7 +100,7 @@ impl Consensus {
             }
             (_, None) => {
                 let reason = ReadRefusal::NoLeader;
-                self.push_event(Event::ReadRefused { id, reason });
+                self.push_event(ConsensusEvent::ReadRefused { id, reason });
             }
         }
         id
@@ -130,7 +130,7 @@ impl Consensus {
             None => {
                 self.reads.following.remove(&request);
                 let reason = ReadRefusal::LeaderLost { leader: from };
-                self.push_event(Event::ReadRefused { id: request, reason });
+                self.push_event(ConsensusEvent::ReadRefused { id: request, reason });
             }
         }
         self.serve_reads(now);
@@ -200,7 +200,7 @@ impl Consensus {
                     self.effects.push(Effect::Send { to: node, message });
                 }
                 (Some(index), Asker::Local(id)) if confirmed && (applied >= index || skip_wait) => {
-                    self.push_event(Event::ReadReady { id, index });
+                    self.push_event(ConsensusEvent::ReadReady { id, index });
                 }
                 _ => waiting.push(read),
             }
@@ -220,7 +220,7 @@ impl Consensus {
             .collect();
         for (id, index) in ready {
             self.reads.following.remove(&id);
-            self.push_event(Event::ReadReady { id, index });
+            self.push_event(ConsensusEvent::ReadReady { id, index });
         }
     }
 
@@ -234,7 +234,7 @@ impl Consensus {
                 match read.asker {
                     Asker::Local(id) => {
                         let reason = ReadRefusal::LeaderLost { leader: self.id };
-                        self.push_event(Event::ReadRefused { id, reason });
+                        self.push_event(ConsensusEvent::ReadRefused { id, reason });
                     }
                     Asker::Remote { node, request } => {
                         let message = RaftMessage::ReadIndexAnswer { request, index: None };
@@ -253,7 +253,7 @@ impl Consensus {
         for (id, old) in lost {
             self.reads.following.remove(&id);
             let reason = ReadRefusal::LeaderLost { leader: old };
-            self.push_event(Event::ReadRefused { id, reason });
+            self.push_event(ConsensusEvent::ReadRefused { id, reason });
         }
     }
 }

@@ -12,17 +12,17 @@
 //! after the backup in a term above the leader's it recovers from: the runbook restores
 //! a node while the cluster has a stable leader.
 
+use super::ConsensusEvent;
+use super::ConsensusRefusal;
 use super::{Consensus, Effect, HardState};
 use crate::identity::NodeId;
-use crate::io::Event;
-use crate::refusal::Refusal;
 
 impl Consensus {
     /// While recovering, refuses `candidate`'s vote request for `term` (true: refused).
     pub(crate) fn refuse_vote_while_recovering(&mut self, candidate: NodeId, term: u64) -> bool {
         if self.recovering {
             self.effects
-                .push(Effect::Refuse(Refusal::Recovering { candidate, term }));
+                .push(Effect::Refuse(ConsensusRefusal::Recovering { candidate, term }));
         }
         self.recovering
     }
@@ -45,7 +45,7 @@ impl Consensus {
             };
             self.effects.push(Effect::PersistHardState(self.hard));
         }
-        self.push_event(Event::Recovered {
+        self.push_event(ConsensusEvent::Recovered {
             term,
             leader,
             commit_index: leader_commit,

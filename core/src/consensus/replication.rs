@@ -1,6 +1,7 @@
 //! Log replication and commitment (Raft §5.3, §5.4.2): appends, log matching,
 //! conflict truncation, quorum commit of current-term entries, in-order apply.
 
+use super::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use super::proposal_checks::BatchChecks;
@@ -10,7 +11,6 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::identity::NodeId;
-use crate::io::Event;
 use crate::state::{ClusterCommand, ClusterEvent, Origin, Proposal, ProposalId, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
@@ -41,7 +41,7 @@ impl Consensus {
         for (id, taken) in taken {
             match taken {
                 Ok(index) => self.pending_proposals.entry(index).or_default().push(id),
-                Err(reason) => self.push_event(Event::ProposalRejected { id, reason }),
+                Err(reason) => self.push_event(ConsensusEvent::ProposalRejected { id, reason }),
             }
         }
         self.append_checked(now, entries);
@@ -137,14 +137,14 @@ impl Consensus {
             && self.settle_forwarded(proposal)
         {
             let id = proposal.id;
-            self.push_event(Event::ProposalCommitted { id, index, refusal });
+            self.push_event(ConsensusEvent::ProposalCommitted { id, index, refusal });
         }
         for id in self.pending_proposals.remove(&index).unwrap_or_default() {
             match &*entry.payload {
                 EntryPayload::Proposal(proposal) if proposal.id == id => {
-                    self.push_event(Event::ProposalCommitted { id, index, refusal });
+                    self.push_event(ConsensusEvent::ProposalCommitted { id, index, refusal });
                 }
-                _ => self.push_event(Event::ProposalRejected {
+                _ => self.push_event(ConsensusEvent::ProposalRejected {
                     id,
                     reason: ProposalRejection::Superseded {
                         index,
@@ -165,7 +165,7 @@ impl Consensus {
         for index in covered {
             for id in self.pending_proposals.remove(&index).unwrap_or_default() {
                 let reason = ProposalRejection::SnapshotCovered { index };
-                self.push_event(Event::ProposalRejected { id, reason });
+                self.push_event(ConsensusEvent::ProposalRejected { id, reason });
             }
         }
     }
@@ -333,7 +333,7 @@ impl Consensus {
             .is_none_or(|before| core::mem::discriminant(&before) != core::mem::discriminant(&disposition));
         progress.disposition = Some(disposition);
         if changed {
-            self.push_event(Event::Catchup {
+            self.push_event(ConsensusEvent::Catchup {
                 peer: from,
                 disposition,
             });
@@ -387,7 +387,7 @@ impl Consensus {
                 digest
             });
             self.settle_proposal(index, &entry, &fact);
-            self.push_event(Event::Applied {
+            self.push_event(ConsensusEvent::Applied {
                 index,
                 term: entry.term,
                 fact,

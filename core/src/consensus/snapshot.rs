@@ -3,18 +3,18 @@
 //! Invariants: a snapshot is installed only whole, after its payload digest matches the
 //! metadata and the payload decodes to a state at the metadata's index; chunks are
 //! accepted only in order. Chunk bytes travel outside the frames' tags
-//! ([`crate::wire::Detached`]): the payload digest, in the authenticated metadata, is
+//! ([`crate::detached::Detached`]): the payload digest, in the authenticated metadata, is
 //! what authenticates them. The state digest is the digest of the same bytes under the
 //! state domain, so a payload that matches its digest is the leader's encoding of the
 //! state that `state_digest` names.
 
+use super::ConsensusEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{Consensus, Effect, RaftMessage, Role};
+use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
-use crate::io::Event;
-use crate::refusal::{ConsensusMessageKind, Refusal};
 use crate::state::{ClusterState, STATE_SCHEMA_VERSION};
 use crate::time::Instant;
 
@@ -277,7 +277,7 @@ impl Consensus {
         let snapshot = StoredSnapshot::of(&self.state);
         self.snapshot_anchors = SnapshotAnchors::of(&self.state, self.key_generation);
         self.log.compact_to(applied, self.state.applied_term);
-        self.push_event(Event::SnapshotTaken {
+        self.push_event(ConsensusEvent::SnapshotTaken {
             index: applied,
             term: self.state.applied_term,
         });
@@ -303,7 +303,7 @@ impl Consensus {
         let disposition = super::CatchupDisposition::FullResync { reason };
         if progress.disposition != Some(disposition) {
             progress.disposition = Some(disposition);
-            self.push_event(Event::Catchup { peer: to, disposition });
+            self.push_event(ConsensusEvent::Catchup { peer: to, disposition });
         }
         if snapshot_index > 0 {
             self.send_snapshot_chunk(to);
@@ -360,7 +360,7 @@ impl Consensus {
         let expected = assembly.bytes.len() as u64;
         if let Err(fault) = chunk_fits(&chunk, expected) {
             self.effects
-                .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
+                .push(Effect::Refuse(ConsensusRefusal::Snapshot { sender: from, fault }));
             return self.reply_snapshot(from, chunk.meta.last_index, expected, false);
         }
         assembly.bytes.extend_from_slice(&chunk.data);
@@ -376,7 +376,7 @@ impl Consensus {
             Ok(state) => self.install_snapshot(now, from, snapshot, state),
             Err(fault) => {
                 self.effects
-                    .push(Effect::Refuse(Refusal::Snapshot { sender: from, fault }));
+                    .push(Effect::Refuse(ConsensusRefusal::Snapshot { sender: from, fault }));
                 self.reply_snapshot(from, meta.last_index, 0, false);
             }
         }
@@ -405,7 +405,7 @@ impl Consensus {
         self.commit_index = self.commit_index.max(meta.last_index);
         self.effects.push(Effect::PersistSnapshot(snapshot.clone()));
         self.snapshot = Some(snapshot);
-        self.push_event(Event::SnapshotInstalled {
+        self.push_event(ConsensusEvent::SnapshotInstalled {
             index: meta.last_index,
             term: meta.last_term,
             state_digest: meta.state_digest,

@@ -3,11 +3,11 @@
 //! (`TimeoutNow`). A transfer not done within an election timeout is given up, so a
 //! lost `TimeoutNow` or a target that crashed never wedges proposals.
 
+use super::ConsensusEvent;
 use serde::{Deserialize, Serialize};
 
 use super::{Consensus, Effect, RaftMessage, Role};
 use crate::identity::NodeId;
-use crate::io::Event;
 use crate::time::{Instant, ms};
 
 /// A transfer in progress.
@@ -122,7 +122,7 @@ impl Consensus {
         };
         if let Some(transfer) = leadership.transfer.filter(|transfer| transfer.deadline <= now) {
             leadership.transfer = None;
-            self.push_event(Event::TransferGivenUp { term, to: transfer.to });
+            self.push_event(ConsensusEvent::TransferGivenUp { term, to: transfer.to });
         }
     }
 }

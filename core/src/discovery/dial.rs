@@ -1,7 +1,7 @@
 //! Addresses to probe whose node is not (yet) an authenticated peer.
 
-use crate::candidates::Introducer;
-use crate::config::DiscoveryConfig;
+use super::DiscoveryConfig;
+use crate::discovery::Introducer;
 use crate::identity::NodeId;
 use crate::time::Instant;
 

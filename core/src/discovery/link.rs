@@ -6,8 +6,8 @@
 //! future or older than `SAMPLE_AGE_MS_MAX` is dropped; one burst is in flight at a
 //! time and an answer to any other is ignored.
 
+use super::DiscoveryConfig;
 use crate::backend::LinkTelemetry;
-use crate::config::DiscoveryConfig;
 use crate::time::{Instant, ms};
 
 /// Answers older than this are not samples of the link as it is.

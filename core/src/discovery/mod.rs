@@ -10,7 +10,9 @@
 //!   jittered and capped at `dial_backoff_ms_max`;
 //! - a peer silent for `peer_expiry_ms` leaves the table.
 
+mod config;
 mod dial;
+mod event;
 mod link;
 mod peer;
 
@@ -21,15 +23,15 @@ use core::time::Duration;
 
 use rand_core::RngCore;
 
+pub use config::DiscoveryConfig;
 pub use dial::{Dial, DialOrigin};
+pub use event::DiscoveryEvent;
 pub use link::{BurstDue, LinkMeter};
-pub use peer::{Peer, PeerHealth};
+pub use peer::{Introducer, Peer, PeerHealth};
 
 use crate::backend::LinkTelemetry;
-use crate::candidates::Introducer;
-use crate::config::DiscoveryConfig;
+
 use crate::identity::{NodeEpoch, NodeId, NodeRole};
-use crate::io::Event;
 use crate::replay::EpochChange;
 use crate::time::{Instant, ms};
 use crate::wire::PeerRecord;
@@ -94,7 +96,7 @@ impl Discovery {
     }
 
     /// Records an authenticated frame from a peer.
-    pub fn on_heard(&mut self, now: Instant, heard: Heard, events: &mut Vec<Event>) {
+    pub fn on_heard(&mut self, now: Instant, heard: Heard, events: &mut Vec<DiscoveryEvent>) {
         let introduced_by = self
             .dials
             .get(&heard.addr)
@@ -105,7 +107,7 @@ impl Discovery {
             let Some(role) = heard.role else { return };
             let peer = Peer::new(&heard, role, introduced_by, now, next_probe_at);
             self.peers.insert(heard.peer, peer);
-            events.push(Event::PeerDiscovered {
+            events.push(DiscoveryEvent::PeerDiscovered {
                 peer: heard.peer,
                 addr: heard.addr,
                 role,
@@ -114,21 +116,21 @@ impl Discovery {
             return;
         };
         if let EpochChange::Advanced { from } = heard.epoch_change {
-            events.push(Event::PeerRestarted {
+            events.push(DiscoveryEvent::PeerRestarted {
                 peer: heard.peer,
                 from,
                 to: heard.epoch,
             });
         }
         if peer.addr != heard.addr {
-            events.push(Event::PeerAddressChanged {
+            events.push(DiscoveryEvent::PeerAddressChanged {
                 peer: heard.peer,
                 from: peer.addr,
                 to: heard.addr,
             });
         }
         if peer.health != PeerHealth::Reachable {
-            events.push(Event::PeerHealthChanged {
+            events.push(DiscoveryEvent::PeerHealthChanged {
                 peer: heard.peer,
                 from: peer.health,
                 to: PeerHealth::Reachable,
@@ -169,7 +171,7 @@ impl Discovery {
         &mut self,
         now: Instant,
         rng: &mut impl RngCore,
-        events: &mut Vec<Event>,
+        events: &mut Vec<DiscoveryEvent>,
     ) -> Vec<(SocketAddr, Option<NodeId>)> {
         let mut due = Vec::new();
         let config = self.config;
@@ -178,7 +180,7 @@ impl Discovery {
             peer.unanswered_probes = missed.saturating_add(1);
             let health = PeerHealth::from_missed(missed, &config);
             if health != peer.health {
-                events.push(Event::PeerHealthChanged {
+                events.push(DiscoveryEvent::PeerHealthChanged {
                     peer: *id,
                     from: peer.health,
                     to: health,
@@ -204,7 +206,7 @@ impl Discovery {
     }
 
     /// Drops peers silent for `peer_expiry_ms`.
-    pub fn expire(&mut self, now: Instant, events: &mut Vec<Event>) {
+    pub fn expire(&mut self, now: Instant, events: &mut Vec<DiscoveryEvent>) {
         let expiry = ms(self.config.peer_expiry_ms);
         let expired: Vec<NodeId> = self
             .peers
@@ -215,7 +217,7 @@ impl Discovery {
         for id in expired {
             if let Some(peer) = self.peers.remove(&id) {
                 let silent_ms = now.saturating_since(peer.last_heard_at).as_millis() as u64;
-                events.push(Event::PeerExpired { peer: id, silent_ms });
+                events.push(DiscoveryEvent::PeerExpired { peer: id, silent_ms });
             }
         }
     }

@@ -4,11 +4,10 @@ use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::DiscoveryConfig;
 use super::Heard;
 use super::link::LinkMeter;
-use crate::candidates::Introducer;
-use crate::config::DiscoveryConfig;
-use crate::identity::{NodeEpoch, NodeRole};
+use crate::identity::{NodeEpoch, NodeId, NodeRole};
 use crate::time::Instant;
 
 /// How well a peer answers probes.
@@ -99,4 +98,16 @@ impl Peer {
         self.last_heard_at = now;
         self.unanswered_probes = 0;
     }
+}
+
+/// Who made this node meet a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Introducer {
+    /// It spoke to this node first.
+    Itself,
+    /// It answered at one of this node's configured seed addresses.
+    Seed,
+    /// It answered at an address that this peer named in an authenticated hello.
+    Peer(NodeId),
 }

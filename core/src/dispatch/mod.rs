@@ -4,18 +4,33 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::serving::PlanRequest;
-
 use crate::backend::Backend;
 use crate::consensus::Fence;
 use crate::digest::Digest;
 use crate::identity::{NodeId, RequestId};
-use crate::plan::{ExecutionTopologyPlan, PlacementHint, PlacementRefusal, QueueRefusal, RequestNeeds, SignedEvidence};
+use crate::plan::{
+    ExecutionTopologyPlan, LayerShardedRequest, PlacementHint, PlacementRefusal, QueueRefusal, RequestNeeds,
+    SignedEvidence, TensorShardedRequest,
+};
 use crate::state::Residency;
 
 pub use crate::limits::PROMPT_BYTES_MAX;
 /// Most tokens one request may ask for.
 pub const MAX_TOKENS_MAX: u32 = 4096;
+
+/// A placement to compute without dispatching anything (any lane).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanRequest {
+    /// One node.
+    WholeRequest(RequestNeeds),
+    /// One warm replica.
+    Replicated(RequestNeeds),
+    /// Pipeline stages.
+    LayerSharded(LayerShardedRequest),
+    /// Tensor shards.
+    TensorSharded(TensorShardedRequest),
+}
 
 /// The lanes a request can be dispatched on (sharded lanes are planned, not run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! completed it in this life, stopped only while it runs; every completed result is
 //! one an executor produced, with evidence that verifies.
 
+use crate::serving::ServingEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Draw;
@@ -248,15 +249,17 @@ impl Ledger {
                         "node {index} stopped {request}, which was not running"
                     );
                 }
-                Output::Event(Event::DecisionAccepted {
+                Output::Event(Event::Serving(ServingEvent::DecisionAccepted {
                     authority,
                     decision: Decision::Assign(assignment),
-                }) => {
+                })) => {
                     if let Some(fence) = self.running[index].get_mut(&assignment.request) {
                         *fence = (*fence).max(authority.fence);
                     }
                 }
-                Output::Event(Event::RequestFinished { request, outcome }) => self.finished(request, &outcome),
+                Output::Event(Event::Serving(ServingEvent::RequestFinished { request, outcome })) => {
+                    self.finished(request, &outcome)
+                }
                 _ => {}
             }
         }

@@ -4,7 +4,7 @@ use core::net::SocketAddr;
 
 use super::Node;
 use crate::consensus::Effect;
-use crate::io::{Output, TransportClass};
+use crate::io::{Event, Output, TransportClass};
 use crate::wire::Message;
 
 impl Node {
@@ -21,7 +21,7 @@ impl Node {
                     self.outputs.push_back(Output::PersistEntries { first_index, entries });
                 }
                 Effect::PersistSnapshot(snapshot) => self.outputs.push_back(Output::PersistSnapshot(snapshot)),
-                Effect::Event(event) => self.outputs.push_back(Output::Event(event)),
+                Effect::Event(event) => self.outputs.push_back(Output::Event(Event::Consensus(event))),
                 Effect::Refuse(refusal) => self.refuse_from(refusal),
             }
         }

@@ -14,20 +14,9 @@ use super::Node;
 use crate::identity::{NodeId, NodeIdentity, PublicKey};
 use crate::io::Event;
 use crate::state::{KeyRotation, RotationProblem};
+use crate::status::KeyStatus;
 use crate::time::Instant;
 use crate::wire::{AuthFailure, DecodedFrame, Message};
-
-/// This node's keys, as its status shows them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KeyStatus {
-    /// The key frames are sealed and evidence signed with.
-    pub current: PublicKey,
-    /// The key a pending rotation moves to, if one is staged.
-    pub staged: Option<PublicKey>,
-    /// The key the applied log has in force for this node, when it is neither of
-    /// those: this node no longer holds its key, and every peer refuses it.
-    pub superseded_by: Option<PublicKey>,
-}
 
 impl Node {
     /// Stages the key of `secret_key` as this node's next and returns the rotation
@@ -165,9 +154,9 @@ impl Node {
         self.public_key = identity.public_key().to_bytes();
         self.serving.set_signer(identity.clone());
         self.consensus.signer = Some(identity);
-        self.push_events(vec![Event::KeyRotated {
+        self.outputs.push_back(crate::io::Output::Event(Event::KeyRotated {
             key: PublicKey(self.public_key),
-        }]);
+        }));
         if self.consensus.role_kind() == crate::consensus::RoleKind::Leader {
             let _ = self.consensus.transfer_leadership(now, None);
         }

@@ -7,8 +7,9 @@ mod receive;
 mod send;
 mod serving;
 
-pub use keys::KeyStatus;
+pub use crate::status::KeyStatus;
 
+use crate::discovery::DiscoveryEvent;
 use std::collections::{BTreeMap, VecDeque};
 
 use core::net::SocketAddr;
@@ -164,8 +165,8 @@ impl Node {
     }
 
     /// Proposes one command. Every proposal gets exactly one outcome event:
-    /// [`crate::Event::ProposalCommitted`] once applied here, or
-    /// [`crate::Event::ProposalRejected`] (at once when this node does not lead).
+    /// [`ConsensusEvent::ProposalCommitted`](crate::ConsensusEvent::ProposalCommitted) once applied here, or
+    /// [`ConsensusEvent::ProposalRejected`](crate::ConsensusEvent::ProposalRejected) (at once when this node does not lead).
     /// It is proposed as this node's local operator (credential
     /// [`LOCAL_CREDENTIAL`](crate::state::LOCAL_CREDENTIAL), the scope the command needs).
     pub fn propose(&mut self, now: Instant, command: ClusterCommand) -> ProposalId {
@@ -199,9 +200,9 @@ impl Node {
         ids
     }
 
-    /// Starts a linearizable read: [`crate::Event::ReadReady`] once the applied state
+    /// Starts a linearizable read: [`ConsensusEvent::ReadReady`](crate::ConsensusEvent::ReadReady) once the applied state
     /// holds everything committed before now (confirmed with the leader, and by it with
-    /// a quorum), or [`crate::Event::ReadRefused`].
+    /// a quorum), or [`ConsensusEvent::ReadRefused`](crate::ConsensusEvent::ReadRefused).
     pub fn read(&mut self, now: Instant) -> crate::consensus::reads::ReadId {
         let id = self.consensus.read(now);
         self.finish(now);
@@ -225,9 +226,9 @@ impl Node {
     }
 
     /// Leader: places `request`, sends its assignment stamped with this leadership's
-    /// authority, and follows it; [`Event::RequestFinished`] reports how it ended.
+    /// authority, and follows it; [`ServingEvent::RequestFinished`] reports how it ended.
     ///
-    /// [`Event::RequestFinished`]: crate::io::Event::RequestFinished
+    /// [`ServingEvent::RequestFinished`]: crate::ServingEvent::RequestFinished
     pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
         self.sync_telemetry_index();
         let placed = self.serving.submit(now, &self.consensus, request);
@@ -436,7 +437,7 @@ impl Node {
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
             self.consensus.set_links(now, links);
         }
-        self.push_events(events);
+        self.push_discovery_events(events);
         for (timer, deadline) in self.consensus.deadlines() {
             if deadline.is_some_and(|at| at <= now) {
                 self.consensus.on_timer(now, timer);
@@ -449,10 +450,10 @@ impl Node {
 
     /// Frees the replay windows of expired peers that are not members, so the table
     /// of non-member senders does not fill up for good.
-    fn forget_expired_non_members(&mut self, events: &[crate::io::Event]) {
+    fn forget_expired_non_members(&mut self, events: &[DiscoveryEvent]) {
         let members = self.consensus.effective_members();
         for event in events {
-            if let crate::io::Event::PeerExpired { peer, .. } = event
+            if let DiscoveryEvent::PeerExpired { peer, .. } = event
                 && !members.contains_key(peer)
             {
                 self.replay.forget(*peer);

@@ -1,5 +1,7 @@
 //! Receiving a frame: every check in order, then dispatch.
 
+use crate::discovery::DiscoveryEvent;
+use crate::refusal::FrameRefusal;
 use core::net::SocketAddr;
 
 use super::Node;
@@ -24,13 +26,13 @@ enum Admitted {
 
 /// The first checks of a frame, in order: size and version, then decoding.
 fn decode_checked(bytes: &[u8]) -> Result<DecodedFrame<'_>, Refusal> {
-    let malformed = |error| Refusal::MalformedFrame { error };
+    let malformed = |error| Refusal::Frame(FrameRefusal::MalformedFrame { error });
     let version = peek_schema_version(bytes).map_err(malformed)?;
     if version != SCHEMA_VERSION {
-        return Err(Refusal::UnsupportedSchemaVersion {
+        return Err(Refusal::Frame(FrameRefusal::UnsupportedSchemaVersion {
             ours: SCHEMA_VERSION,
             theirs: version,
-        });
+        }));
     }
     decode_frame(bytes).map_err(malformed)
 }
@@ -85,7 +87,7 @@ impl Node {
             Ok(Admitted::Addressed(epoch_change)) => epoch_change,
             Ok(Admitted::Introduction) => return self.answer_introduction(from, frame.body),
             Err(refusal) => {
-                if let Refusal::WrongRecipient { sender, .. } = refusal
+                if let Refusal::Frame(FrameRefusal::WrongRecipient { sender, .. }) = refusal
                     && arrived_on == TransportClass::Datagram
                 {
                     self.discovery.redial(now, from, sender);
@@ -131,7 +133,7 @@ impl Node {
             };
             self.discovery.on_heard(now, heard, &mut events);
         }
-        self.push_events(events);
+        self.push_discovery_events(events);
         let introduced = matches!(epoch_change, EpochChange::FirstSeen | EpochChange::Advanced { .. });
         self.dispatch_message(now, from, sender, body.message, introduced);
     }
@@ -201,7 +203,7 @@ impl Node {
         self.check_cluster(body)?;
         let sender = body.sender;
         if sender == self.node_id {
-            return Err(Refusal::OwnIdentity { sender });
+            return Err(Refusal::Frame(FrameRefusal::OwnIdentity { sender }));
         }
         // An earlier frame of the same input may have applied a cut-over or a key
         // rotation or retirement.
@@ -211,29 +213,29 @@ impl Node {
             None
         } else {
             self.verify_tag(frame).map_err(|failure| match failure {
-                AuthFailure::UnknownPeer => Refusal::UnknownPeer { sender },
-                failure => Refusal::AuthenticationFailed { sender, failure },
+                AuthFailure::UnknownPeer => Refusal::Frame(FrameRefusal::UnknownPeer { sender }),
+                failure => Refusal::Frame(FrameRefusal::AuthenticationFailed { sender, failure }),
             })?
         };
         if body.transport != arrived_on {
-            return Err(Refusal::WrongTransport {
+            return Err(Refusal::Frame(FrameRefusal::WrongTransport {
                 sender,
                 sealed_for: body.transport,
                 arrived_on,
-            });
+            }));
         }
         let Some(recipient) = body.recipient else {
             return self.admit_introduction(body, arrived_on);
         };
         if recipient.node != self.node_id || recipient.epoch != self.epoch {
-            return Err(Refusal::WrongRecipient {
+            return Err(Refusal::Frame(FrameRefusal::WrongRecipient {
                 sender,
                 addressed: recipient,
                 ours: Recipient {
                     node: self.node_id,
                     epoch: self.epoch,
                 },
-            });
+            }));
         }
         self.check_room_for(sender)?;
         let admitted = self
@@ -241,13 +243,15 @@ impl Node {
             .admit(sender, body.sender_epoch, body.transport, body.counter)
             .map(Admitted::Addressed)
             .map_err(|refusal| match refusal {
-                ReplayRefusal::StaleEpoch { seen, got } => Refusal::StaleEpoch { sender, seen, got },
-                ReplayRefusal::Replayed { counter, highest } => Refusal::Replay {
+                ReplayRefusal::StaleEpoch { seen, got } => {
+                    Refusal::Frame(FrameRefusal::StaleEpoch { sender, seen, got })
+                }
+                ReplayRefusal::Replayed { counter, highest } => Refusal::Frame(FrameRefusal::Replay {
                     sender,
                     epoch: body.sender_epoch,
                     counter,
                     highest,
-                },
+                }),
             })?;
         if let Some(start) = learnt {
             self.consensus.learn_key(sender, body.sender_key, start);
@@ -261,14 +265,14 @@ impl Node {
     fn admit_introduction(&self, body: &Body, arrived_on: TransportClass) -> Result<Admitted, Refusal> {
         let sender = body.sender;
         if !matches!(body.message, Message::Hello(_)) || arrived_on != TransportClass::Datagram {
-            return Err(Refusal::Unaddressed { sender });
+            return Err(Refusal::Frame(FrameRefusal::Unaddressed { sender }));
         }
         match self.replay.epoch_of(sender) {
-            Some(seen) if seen > body.sender_epoch => Err(Refusal::StaleEpoch {
+            Some(seen) if seen > body.sender_epoch => Err(Refusal::Frame(FrameRefusal::StaleEpoch {
                 sender,
                 seen,
                 got: body.sender_epoch,
-            }),
+            })),
             _ => Ok(Admitted::Introduction),
         }
     }
@@ -286,7 +290,7 @@ impl Node {
         let capacity = self.discovery.config().non_member_senders_max;
         let tracked = self.replay.senders().filter(|id| !members.contains_key(id)).count();
         if tracked >= capacity {
-            return Err(Refusal::PeerTableFull { sender, capacity });
+            return Err(Refusal::Frame(FrameRefusal::PeerTableFull { sender, capacity }));
         }
         Ok(())
     }
@@ -295,16 +299,16 @@ impl Node {
         if let Message::Hello(hello) | Message::HelloAck(hello) = &body.message
             && hello.namespace != self.namespace
         {
-            return Err(Refusal::NamespaceMismatch {
+            return Err(Refusal::Frame(FrameRefusal::NamespaceMismatch {
                 ours: self.namespace.clone(),
                 theirs: hello.namespace.clone(),
-            });
+            }));
         }
         if body.cluster_id != self.cluster_id {
-            return Err(Refusal::ClusterMismatch {
+            return Err(Refusal::Frame(FrameRefusal::ClusterMismatch {
                 ours: self.cluster_id,
                 theirs: body.cluster_id,
-            });
+            }));
         }
         Ok(())
     }
@@ -331,20 +335,25 @@ impl Node {
         }
     }
 
-    pub(super) fn refuse(&mut self, from: SocketAddr, refusal: Refusal) {
+    pub(super) fn refuse(&mut self, from: SocketAddr, refusal: impl Into<Refusal>) {
+        let refusal = refusal.into();
         self.refusals.record(refusal.kind());
         self.outputs
             .push_back(crate::io::Output::Event(Event::Refused { from, refusal }));
     }
 
-    pub(super) fn push_events(&mut self, events: Vec<Event>) {
+    pub(super) fn push_discovery_events(&mut self, events: Vec<DiscoveryEvent>) {
         for event in &events {
-            if let Event::PeerHealthChanged { peer, to, .. } = event
+            if let DiscoveryEvent::PeerHealthChanged { peer, to, .. } = event
                 && *to != crate::discovery::PeerHealth::Reachable
             {
                 self.authenticator.doubt(*peer);
             }
         }
-        self.outputs.extend(events.into_iter().map(crate::io::Output::Event));
+        self.outputs.extend(
+            events
+                .into_iter()
+                .map(|event| crate::io::Output::Event(Event::Discovery(event))),
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! The node's serving: dispatch messages reach serving once consensus admitted their
 //! authority, serving's effects become outputs, and its upkeep runs after each input.
 
+use crate::consensus::ConsensusRefusal;
 use core::net::{Ipv4Addr, SocketAddr};
 
 use super::Node;
 use crate::dispatch::{AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
-use crate::io::Output;
+use crate::io::{Event, Output};
 use crate::refusal::Refusal;
 use crate::serving::{Decision, DispatchMessage, ReportFrom, ServingEffect, StampedDecision};
 use crate::time::Instant;
@@ -55,7 +56,9 @@ impl Node {
         match self.consensus.admit_decision(now, from, &authority, authority_digest) {
             Ok(()) => self.serving.on_decision(&self.consensus, authority, decision),
             Err(refusal) => {
-                if let (Refusal::StaleFence { seen, got, .. }, Decision::Assign(assignment)) = (&refusal, &decision) {
+                if let (ConsensusRefusal::StaleFence { seen, got, .. }, Decision::Assign(assignment)) =
+                    (&refusal, &decision)
+                {
                     let refused = AssignmentRefusal::StaleFence { seen: *seen, got: *got };
                     self.serving.refuse_assignment(&authority, assignment.request, refused);
                 }
@@ -99,7 +102,7 @@ impl Node {
         match effect {
             ServingEffect::Send { to, message } if to == self.node_id => self.on_dispatch(now, to, message),
             ServingEffect::Send { to, message } => self.send_to_peer(to, Message::Dispatch(message)),
-            ServingEffect::Event(event) => self.outputs.push_back(Output::Event(event)),
+            ServingEffect::Event(event) => self.outputs.push_back(Output::Event(Event::Serving(event))),
             ServingEffect::RunJob(job) => self.outputs.push_back(Output::RunJob(job)),
             ServingEffect::StopJob(request) => self.outputs.push_back(Output::StopJob { request }),
             ServingEffect::Refuse(refusal) => self.refuse_from(refusal),
@@ -107,7 +110,8 @@ impl Node {
     }
 
     /// Counts and reports `refusal`, from where its sender last spoke.
-    pub(super) fn refuse_from(&mut self, refusal: Refusal) {
+    pub(super) fn refuse_from(&mut self, refusal: impl Into<Refusal>) {
+        let refusal = refusal.into();
         let from = refusal.sender().and_then(|sender| self.addr_of(sender));
         self.refuse(from.unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))), refusal);
     }

@@ -18,7 +18,7 @@ use crate::consensus::endorsement::{LeadershipCertificate, LeadershipRefusal};
 use crate::consensus::{Authority, Fence};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::{ClusterId, NodeId, NodeIdentity, RequestId};
-use crate::io::TransportClass;
+use crate::transport::TransportClass;
 
 /// Why a request left a node it was placed on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

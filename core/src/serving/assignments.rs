@@ -1,13 +1,13 @@
 //! The executing node's side: checking an assignment against its own facts, running
 //! it once, and reporting how it ended to the coordinator that can still take it.
 
+use super::ServingEvent;
 use super::executor::Accepted;
 use super::{Decision, DispatchMessage, Serving, ServingEffect};
 use crate::backend::BackendReadiness;
 use crate::consensus::{Authority, Consensus, Fence};
 use crate::dispatch::{Assignment, AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
-use crate::io::Event;
 use crate::state::Residency;
 
 impl Serving {
@@ -29,7 +29,7 @@ impl Serving {
             Decision::Cancel { request } => self.stop_job(*request),
             Decision::Directive { .. } => {}
         }
-        self.event(Event::DecisionAccepted { authority, decision });
+        self.event(ServingEvent::DecisionAccepted { authority, decision });
     }
 
     /// An assignment refused before running: the refusal goes back to its issuer.
@@ -69,7 +69,7 @@ impl Serving {
 
     /// Sends `report` on `request` to the coordinator that issued it under `fence`.
     fn report_execution(&mut self, coordinator: NodeId, request: RequestId, fence: Fence, report: ExecutionReport) {
-        self.event(Event::ExecutionEnded {
+        self.event(ServingEvent::ExecutionEnded {
             request,
             coordinator,
             completed: matches!(report, ExecutionReport::Completed { .. }),

@@ -2,6 +2,8 @@
 //! signing the evidence of each completion. Only a leader coordinates; its requests
 //! end `coordinator-deposed` when its leadership does.
 
+use super::ServingEvent;
+use crate::serving::ServingRefusal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -14,12 +16,12 @@ use crate::dispatch::{
     RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use crate::identity::{NodeId, RequestId};
-use crate::io::{Event, TransportClass};
 use crate::plan::{
     CandidateIndex, ClusterExecutionContext, ExecutionTopologyPlan, FactDigests, FactProvenance, Placement,
     PlacementRefusal, Reroute, RerouteReason, ServingPolicy, SignedEvidence, place_replicated, place_whole_request,
 };
-use crate::refusal::Refusal;
+use crate::transport::TransportClass;
+
 use crate::serving::Decision;
 use crate::time::Instant;
 
@@ -154,7 +156,7 @@ impl Serving {
         self.follow_leadership(raft);
         let assignee = self.coordinator.in_flight.get(&request).map(|flight| flight.node);
         if raft.is_leader() && assignee.is_some_and(|assignee| assignee != from) {
-            let refusal = Refusal::NotTheAssignee {
+            let refusal = ServingRefusal::NotTheAssignee {
                 sender: from,
                 request,
                 assignee,
@@ -242,7 +244,12 @@ impl Serving {
     /// A completion under an earlier leadership comes from a member that executes
     /// (this leadership cannot know the assignment); if this leadership assigned the
     /// request since, the earlier completer may still be another node.
-    fn check_earlier_completer(&self, raft: &Consensus, from: NodeId, request: RequestId) -> Result<(), Refusal> {
+    fn check_earlier_completer(
+        &self,
+        raft: &Consensus,
+        from: NodeId,
+        request: RequestId,
+    ) -> Result<(), ServingRefusal> {
         let executes = raft
             .effective_members()
             .get(&from)
@@ -250,7 +257,7 @@ impl Serving {
         if executes {
             return Ok(());
         }
-        Err(Refusal::NotTheAssignee {
+        Err(ServingRefusal::NotTheAssignee {
             sender: from,
             request,
             assignee: self.coordinator.in_flight.get(&request).map(|flight| flight.node),
@@ -373,7 +380,7 @@ impl Serving {
 
     fn reroute(&mut self, now: Instant, raft: &Consensus, mut flight: InFlight, reason: RerouteReason) {
         let request = flight.request.id;
-        self.event(Event::RequestRerouted {
+        self.event(ServingEvent::RequestRerouted {
             request,
             from: flight.node,
             reason,
@@ -437,7 +444,7 @@ impl Serving {
             let outcome = Box::new(outcome.clone());
             self.send(member, DispatchMessage::Finished { request, outcome });
         }
-        self.event(Event::RequestFinished { request, outcome });
+        self.event(ServingEvent::RequestFinished { request, outcome });
     }
 }
 

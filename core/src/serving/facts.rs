@@ -4,33 +4,17 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use super::Serving;
 use super::coordinator::Coordinator;
 use crate::consensus::Consensus;
 use crate::digest::Digest;
+use crate::dispatch::PlanRequest;
 use crate::identity::NodeId;
 use crate::plan::{
-    CandidateIndex, FactDigests, LayerShardedRequest, Placement, PlacementRefusal, PlanningFacts, RequestNeeds,
-    ServingPolicy, TensorShardedRequest, Unreachable, place_layer_sharded, place_replicated, place_tensor_sharded,
-    place_whole_request,
+    CandidateIndex, FactDigests, Placement, PlacementRefusal, PlanningFacts, ServingPolicy, Unreachable,
+    place_layer_sharded, place_replicated, place_tensor_sharded, place_whole_request,
 };
 use crate::time::Instant;
-
-/// A placement to compute without dispatching anything (any lane).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PlanRequest {
-    /// One node.
-    WholeRequest(RequestNeeds),
-    /// One warm replica.
-    Replicated(RequestNeeds),
-    /// Pipeline stages.
-    LayerSharded(LayerShardedRequest),
-    /// Tensor shards.
-    TensorSharded(TensorShardedRequest),
-}
 
 /// The owned inputs of one planning round.
 pub(super) struct PlanningInputs {

@@ -9,16 +9,16 @@
 //! (placed), as a request its own leader dropped would: the client submits it again
 //! under the same id, which keeps it from running twice on one node.
 
+use super::ServingEvent;
+use crate::consensus::ConsensusRefusal;
 use std::collections::BTreeMap;
 
 use super::{DispatchMessage, Serving};
 use crate::consensus::Consensus;
 use crate::dispatch::{InferenceRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
 use crate::identity::{NodeId, RequestId};
-use crate::io::Event;
 use crate::limits::FORWARD_ANSWER_WITHIN_MS;
 use crate::plan::Placement;
-use crate::refusal::Refusal;
 use crate::time::Instant;
 
 /// Most requests one node has forwarded and not seen end.
@@ -38,8 +38,8 @@ pub(crate) struct ForwardedRequest {
 pub enum Submitted {
     /// This node leads and placed it.
     Placed(Box<Placement>),
-    /// Forwarded to `leader`: [`Event::RequestPlaced`] or
-    /// [`Event::RequestSubmitRefused`] follows, then [`Event::RequestFinished`].
+    /// Forwarded to `leader`: [`ServingEvent::RequestPlaced`] or
+    /// [`ServingEvent::RequestSubmitRefused`] follows, then [`ServingEvent::RequestFinished`].
     Forwarded {
         /// The leader.
         leader: NodeId,
@@ -98,11 +98,11 @@ impl Serving {
         request: InferenceRequest,
     ) {
         if !raft.effective_members().contains_key(&from) {
-            let refusal = Refusal::NotAMember {
+            let refusal = ConsensusRefusal::NotAMember {
                 sender: from,
-                message: crate::refusal::ConsensusMessageKind::Forward,
+                message: crate::consensus::ConsensusMessageKind::Forward,
             };
-            return self.effects.push(super::ServingEffect::Refuse(refusal));
+            return self.effects.push(super::ServingEffect::Refuse(refusal.into()));
         }
         let id = request.id;
         // A request another member forwarded first stays answered to that member.
@@ -148,15 +148,15 @@ impl Serving {
         match message {
             DispatchMessage::Placed { placement, .. } => {
                 sent.placed = true;
-                self.event(Event::RequestPlaced { request, placement });
+                self.event(ServingEvent::RequestPlaced { request, placement });
             }
             DispatchMessage::SubmitRefused { refusal, .. } => {
                 self.forwarded_requests.remove(&request);
-                self.event(Event::RequestSubmitRefused { request, refusal });
+                self.event(ServingEvent::RequestSubmitRefused { request, refusal });
             }
             DispatchMessage::Finished { outcome, .. } => {
                 self.forwarded_requests.remove(&request);
-                self.event(Event::RequestFinished {
+                self.event(ServingEvent::RequestFinished {
                     request,
                     outcome: *outcome,
                 });
@@ -188,10 +188,10 @@ impl Serving {
             if sent.placed {
                 let refusal = RequestRefusal::CoordinatorDeposed;
                 let outcome = RequestOutcome::Refused { refusal };
-                self.event(Event::RequestFinished { request, outcome });
+                self.event(ServingEvent::RequestFinished { request, outcome });
             } else {
                 let refusal = SubmitRefusal::ForwardUnanswered { leader: sent.leader };
-                self.event(Event::RequestSubmitRefused { request, refusal });
+                self.event(ServingEvent::RequestSubmitRefused { request, refusal });
             }
         }
     }

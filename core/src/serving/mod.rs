@@ -26,15 +26,19 @@
 
 mod assignments;
 mod coordinator;
+mod event;
 mod executor;
 mod facts;
 mod forward;
 mod message;
+mod refusal;
 
+pub use crate::dispatch::PlanRequest;
+pub use event::ServingEvent;
 pub use executor::COMPLETED_KEPT_MAX;
-pub use facts::PlanRequest;
 pub use forward::{FORWARDED_REQUESTS_MAX, Submitted};
 pub use message::{Decision, DispatchMessage, StampedDecision};
+pub use refusal::ServingRefusal;
 
 pub(crate) use coordinator::ReportFrom;
 
@@ -43,8 +47,6 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::digest::Digest;
 use crate::identity::{NodeId, NodeIdentity, RequestId};
-use crate::io::Event;
-use crate::refusal::Refusal;
 
 /// One run the node's driver carries out on its executor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,13 +79,13 @@ pub(crate) enum ServingEffect {
         message: DispatchMessage,
     },
     /// Report to the application.
-    Event(Event),
+    Event(ServingEvent),
     /// Run a job on this node's executor.
     RunJob(Job),
     /// Stop the job of a request.
     StopJob(RequestId),
     /// A message was refused.
-    Refuse(Refusal),
+    Refuse(ServingRefusal),
 }
 
 /// One node's serving state: its coordinator side, its executing side, and the key
@@ -141,7 +143,7 @@ impl Serving {
         self.effects.push(ServingEffect::Send { to, message });
     }
 
-    fn event(&mut self, event: Event) {
+    fn event(&mut self, event: ServingEvent) {
         self.effects.push(ServingEffect::Event(event));
     }
 }

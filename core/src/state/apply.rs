@@ -2,10 +2,10 @@
 
 use super::check::check_command;
 use super::{
-    ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, Member, MemberStatus, PolicyDocument,
-    Proposal, ReplicaSet, SetBy,
+    ApplyOrderError, ApplyRefusal, ClusterCommand, ClusterEvent, ClusterState, EntryPayload, Member, MemberStatus,
+    PolicyDocument, Proposal, ReplicaSet, SetBy,
 };
-use crate::consensus::EntryPayload;
+
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
 

@@ -369,3 +369,15 @@ pub enum ClusterEvent {
         refusal: ApplyRefusal,
     },
 }
+
+/// What a log entry carries: the input the state machine applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryPayload {
+    /// A new leader's first entry: commits the entries of earlier terms.
+    Noop {
+        /// The leader.
+        leader: NodeId,
+    },
+    /// A client proposal.
+    Proposal(Proposal),
+}

@@ -25,7 +25,7 @@ pub use authorization::{
 };
 pub use check::{Seat, Seats, change_seats, check_command};
 pub use command::{
-    ApplyRefusal, ClusterCommand, ClusterEvent, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
+    ApplyRefusal, ClusterCommand, ClusterEvent, EntryPayload, LinkClass, MemberStatus, Proposal, ProposalId, Residency,
 };
 pub use key_rotation::{
     KeyRotation, NodeKeys, RotationKey, RotationProblem, chain_to, check_retirement, node_key_fact, retired_key_fact,

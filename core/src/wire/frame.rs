@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuthFailure, AuthKind, Authenticator, DecodeError, EncodingFault, Message, Seal, SignedFrame};
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
-use crate::io::TransportClass;
+use crate::transport::TransportClass;
 
 /// The schema version this build speaks.
 pub const SCHEMA_VERSION: u16 = 17;
@@ -195,7 +195,10 @@ pub fn decode_frame(bytes: &[u8]) -> Result<DecodedFrame<'_>, DecodeError> {
     }
     let (tag, detached) = trailer.split_at(expected);
     if let Some(slot) = body.message.detached_mut() {
-        slot.attach(detached)?;
+        slot.attach(detached).map_err(|mismatch| DecodeError::DetachedLength {
+            expected: mismatch.expected,
+            got: mismatch.got,
+        })?;
     }
     body.message.validate()?;
     let authenticated_bytes = &bytes[..bytes.len() - trailer.len()];

@@ -17,15 +17,14 @@
 //! as such before the rest is decoded.
 
 mod auth;
-mod detached;
 mod error;
 mod frame;
 mod lan;
 mod message;
 mod pairwise;
 
+pub use crate::detached::Detached;
 pub use auth::{AuthFailure, AuthKind, Authenticator, Seal, SignedFrame, TrustPosture};
-pub use detached::Detached;
 pub use error::{DecodeError, EncodingFault};
 pub use frame::{
     Body, DecodedFrame, FRAME_BYTES_MAX, Recipient, SCHEMA_VERSION, Sealed, decode_frame, encode_frame,

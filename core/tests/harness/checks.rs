@@ -3,6 +3,7 @@
 //! nodes converge, and no node raised a safety alarm. Also `commit_one`, the harness's
 //! counterpart of 6.824's `one()`.
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::{ClusterEvent, Event, ProposalId};
@@ -25,7 +26,7 @@ pub struct AppliedEntry {
 pub fn agreed_history(harness: &Harness) -> BTreeMap<u64, AppliedEntry> {
     let mut history: BTreeMap<u64, AppliedEntry> = BTreeMap::new();
     for (node, at, event) in &harness.events {
-        let Event::Applied { index, term, fact, .. } = event else {
+        let Event::Consensus(ConsensusEvent::Applied { index, term, fact, .. }) = event else {
             continue;
         };
         let first = history.entry(*index).or_insert_with(|| AppliedEntry {
@@ -55,7 +56,7 @@ pub fn applied_indexes(harness: &Harness, index: usize) -> Vec<u64> {
     harness
         .events_of(index)
         .filter_map(|event| match event {
-            Event::Applied { index, .. } => Some(*index),
+            Event::Consensus(ConsensusEvent::Applied { index, .. }) => Some(*index),
             _ => None,
         })
         .collect()
@@ -68,7 +69,7 @@ pub fn acknowledged(harness: &Harness) -> Vec<(ProposalId, u64)> {
         .events
         .iter()
         .filter_map(|(_, _, event)| match event {
-            Event::ProposalCommitted { id, index, .. } => Some((*id, *index)),
+            Event::Consensus(ConsensusEvent::ProposalCommitted { id, index, .. }) => Some((*id, *index)),
             _ => None,
         })
         .collect()
@@ -130,7 +131,13 @@ pub fn assert_no_safety_alarm(harness: &Harness) {
     let alarms: Vec<_> = harness
         .events
         .iter()
-        .filter(|(_, _, event)| matches!(event, Event::SplitBrain { .. } | Event::CommittedEntryConflict { .. }))
+        .filter(|(_, _, event)| {
+            matches!(
+                event,
+                Event::Consensus(ConsensusEvent::SplitBrain { .. })
+                    | Event::Consensus(ConsensusEvent::CommittedEntryConflict { .. })
+            )
+        })
         .collect();
     assert!(alarms.is_empty(), "safety alarms: {alarms:?}");
 }
@@ -183,14 +190,14 @@ pub fn assert_state_digests_agree(harness: &Harness) -> usize {
     let mut digests: BTreeMap<u64, (usize, psionic_core::Digest)> = BTreeMap::new();
     for (node, _, event) in &harness.events {
         let (index, digest) = match event {
-            Event::Applied {
+            Event::Consensus(ConsensusEvent::Applied {
                 index,
                 state_digest: Some(digest),
                 ..
-            } => (*index, *digest),
-            Event::SnapshotInstalled {
+            }) => (*index, *digest),
+            Event::Consensus(ConsensusEvent::SnapshotInstalled {
                 index, state_digest, ..
-            } => (*index, *state_digest),
+            }) => (*index, *state_digest),
             _ => continue,
         };
         let (first, seen) = *digests.entry(index).or_insert((*node, digest));

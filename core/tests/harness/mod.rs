@@ -8,6 +8,7 @@ pub mod checks;
 pub mod keys;
 pub mod serving;
 
+use psionic_core::ConsensusEvent;
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
@@ -451,10 +452,12 @@ impl Harness {
         id: psionic_core::ProposalId,
     ) -> Option<Result<u64, psionic_core::consensus::ProposalRejection>> {
         self.events_of(index).find_map(|event| match event {
-            Event::ProposalCommitted {
+            Event::Consensus(ConsensusEvent::ProposalCommitted {
                 id: committed, index, ..
-            } if *committed == id => Some(Ok(*index)),
-            Event::ProposalRejected { id: rejected, reason } if *rejected == id => Some(Err(*reason)),
+            }) if *committed == id => Some(Ok(*index)),
+            Event::Consensus(ConsensusEvent::ProposalRejected { id: rejected, reason }) if *rejected == id => {
+                Some(Err(*reason))
+            }
             _ => None,
         })
     }

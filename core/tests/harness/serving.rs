@@ -1,6 +1,7 @@
 //! Helpers of the dispatch and executing-node tests: a cluster with a model resident
 //! on GPUs, requests for it, and what nodes accepted and finished.
 
+use psionic_core::ServingEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::backend::{Backend, BackendReadiness, DeviceProfile, DeviceReport, ExecutionProfile};
@@ -92,10 +93,10 @@ pub fn accepted(harness: &Harness, index: usize) -> Vec<(psionic_core::consensus
     harness
         .events_of(index)
         .filter_map(|event| match event {
-            Event::DecisionAccepted {
+            Event::Serving(ServingEvent::DecisionAccepted {
                 authority,
                 decision: Decision::Assign(assignment),
-            } => Some((*authority, assignment.request)),
+            }) => Some((*authority, assignment.request)),
             _ => None,
         })
         .collect()
@@ -103,7 +104,9 @@ pub fn accepted(harness: &Harness, index: usize) -> Vec<(psionic_core::consensus
 
 pub fn finished(harness: &Harness, index: usize, request: RequestId) -> Option<RequestOutcome> {
     harness.events_of(index).find_map(|event| match event {
-        Event::RequestFinished { request: id, outcome } if *id == request => Some(outcome.clone()),
+        Event::Serving(ServingEvent::RequestFinished { request: id, outcome }) if *id == request => {
+            Some(outcome.clone())
+        }
         _ => None,
     })
 }

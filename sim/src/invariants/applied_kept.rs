@@ -4,6 +4,7 @@
 //! Damage the harness does to a disk, and restores from a backup, reset what a node is
 //! known to have applied.
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::Event;
@@ -19,7 +20,8 @@ pub struct AppliedKept {
 impl AppliedKept {
     pub(super) fn on_event(&mut self, node: &str, event: &Event) {
         let index = match event {
-            Event::Applied { index, .. } | Event::SnapshotInstalled { index, .. } => *index,
+            Event::Consensus(ConsensusEvent::Applied { index, .. })
+            | Event::Consensus(ConsensusEvent::SnapshotInstalled { index, .. }) => *index,
             _ => return,
         };
         let applied = self.applied.entry(node.to_owned()).or_default();

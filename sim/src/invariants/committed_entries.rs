@@ -3,6 +3,7 @@
 //! committed entry never changes.
 //! Reference: Raft paper §5.4.3 (state machine safety), figure 3.
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::{ClusterEvent, Digest, Event};
@@ -26,13 +27,13 @@ pub struct CommittedEntries {
 impl CommittedEntries {
     pub(super) fn check(&mut self, node: &str, at_ms: u64, event: &Event, found: &mut Vec<Violation>) {
         let (index, term, fact, state_digest) = match event {
-            Event::Applied {
+            Event::Consensus(ConsensusEvent::Applied {
                 index,
                 term,
                 fact,
                 state_digest,
-            } => (*index, *term, fact, *state_digest),
-            Event::CommittedEntryConflict { index } => {
+            }) => (*index, *term, fact, *state_digest),
+            Event::Consensus(ConsensusEvent::CommittedEntryConflict { index }) => {
                 found.push(Violation::CommittedEntryChanged {
                     index: *index,
                     first_node: String::new(),

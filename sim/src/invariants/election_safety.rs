@@ -1,6 +1,7 @@
 //! Election safety: at most one leader can be elected in a given term.
 //! Reference: Raft paper §5.2, figure 3; TLA+ `ElectionSafety`.
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeMap;
 
 use psionic_core::{Event, NodeId};
@@ -16,7 +17,7 @@ pub struct ElectionSafety {
 impl ElectionSafety {
     pub(super) fn check(&mut self, node: &str, node_id: NodeId, at_ms: u64, event: &Event, found: &mut Vec<Violation>) {
         match event {
-            Event::LeaderElected { term, leader } if *leader == node_id => {
+            Event::Consensus(ConsensusEvent::LeaderElected { term, leader }) if *leader == node_id => {
                 let first = *self.leaders.entry(*term).or_insert(*leader);
                 if first != *leader {
                     found.push(Violation::TwoLeaders {
@@ -27,7 +28,7 @@ impl ElectionSafety {
                     });
                 }
             }
-            Event::SplitBrain { term, first, second } => {
+            Event::Consensus(ConsensusEvent::SplitBrain { term, first, second }) => {
                 let _ = node;
                 found.push(Violation::TwoLeaders {
                     term: *term,

@@ -13,6 +13,7 @@ mod refused_peers;
 #[cfg(test)]
 mod tests;
 
+use psionic_core::ConsensusEvent;
 use std::collections::BTreeSet;
 
 use psionic_core::consensus::{Entry, SnapshotMeta};
@@ -54,7 +55,7 @@ impl Invariants {
     /// Checks one event of node `node` (whose id is `node_id`) at `at_ms`.
     pub fn check(&mut self, node: &str, node_id: NodeId, at_ms: u64, event: &Event) -> Vec<Violation> {
         let mut found = Vec::new();
-        if let Event::LeaderElected { term, leader } = event
+        if let Event::Consensus(ConsensusEvent::LeaderElected { term, leader }) = event
             && *leader == node_id
         {
             let committed = self.committed.terms();

@@ -5,6 +5,9 @@
 //! Reference: the admission rules of FEATURES.md F1 (the seed's crate admitted by
 //! stale token checks; our refusals must be final).
 
+use psionic_core::ConsensusEvent;
+use psionic_core::DiscoveryEvent;
+use psionic_core::ServingEvent;
 use std::collections::BTreeSet;
 
 use psionic_core::{ClusterCommand, ClusterEvent, Event, NodeId};
@@ -27,7 +30,7 @@ impl Outsiders<'_> {
 
 /// Checks `event` of `node` against the ids that must stay outside.
 pub(super) fn check(node: &str, outsiders: &Outsiders<'_>, at_ms: u64, event: &Event, found: &mut Vec<Violation>) {
-    if let Event::PeerDiscovered { peer, .. } = event
+    if let Event::Discovery(DiscoveryEvent::PeerDiscovered { peer, .. }) = event
         && outsiders.banned.contains(peer)
     {
         found.push(Violation::RefusedPeerListed {
@@ -37,8 +40,8 @@ pub(super) fn check(node: &str, outsiders: &Outsiders<'_>, at_ms: u64, event: &E
         });
     }
     let followed = match event {
-        Event::LeaderElected { term, leader } => Some((*leader, *term)),
-        Event::DecisionAccepted { authority, .. } => Some((authority.leader, authority.term)),
+        Event::Consensus(ConsensusEvent::LeaderElected { term, leader }) => Some((*leader, *term)),
+        Event::Serving(ServingEvent::DecisionAccepted { authority, .. }) => Some((authority.leader, authority.term)),
         _ => None,
     };
     if let Some((peer, term)) = followed.filter(|(peer, _)| outsiders.never_member(peer)) {
@@ -49,11 +52,11 @@ pub(super) fn check(node: &str, outsiders: &Outsiders<'_>, at_ms: u64, event: &E
             at_ms,
         });
     }
-    let Event::Applied {
+    let Event::Consensus(ConsensusEvent::Applied {
         index,
         fact: ClusterEvent::Applied { command, .. },
         ..
-    } = event
+    }) = event
     else {
         return;
     };

@@ -1,5 +1,7 @@
 //! The checkers fire on the histories they forbid, and stay quiet on legal ones.
 
+use psionic_core::ConsensusEvent;
+use psionic_core::DiscoveryEvent;
 use psionic_core::consensus::{Entry, EntryPayload};
 use psionic_core::{ClusterEvent, Event, NodeId};
 
@@ -18,7 +20,7 @@ fn noop(index: u64, term: u64, leader: u8) -> Entry {
 }
 
 fn applied(index: u64, term: u64, leader: u8) -> Event {
-    Event::Applied {
+    Event::Consensus(ConsensusEvent::Applied {
         index,
         term,
         fact: ClusterEvent::LeaderNoop {
@@ -26,7 +28,7 @@ fn applied(index: u64, term: u64, leader: u8) -> Event {
             leader: NodeId([leader; 16]),
         },
         state_digest: None,
-    }
+    })
 }
 
 #[test]
@@ -65,10 +67,10 @@ fn a_leader_missing_a_committed_entry_is_incomplete() {
     invariants.check("n1", NodeId([1; 16]), 1, &applied(1, 1, 1));
     invariants.check("n1", NodeId([1; 16]), 1, &applied(2, 1, 1));
     invariants.log_persisted("n2", 1, 1, &[noop(1, 1, 1)]);
-    let elected = Event::LeaderElected {
+    let elected = Event::Consensus(ConsensusEvent::LeaderElected {
         term: 2,
         leader: NodeId([2; 16]),
-    };
+    });
     let found = invariants.check("n2", NodeId([2; 16]), 3, &elected);
     assert!(
         matches!(
@@ -83,15 +85,15 @@ fn a_leader_missing_a_committed_entry_is_incomplete() {
         "{found:?}"
     );
     invariants.log_persisted("n3", 1, 1, &[noop(1, 1, 1), noop(2, 1, 1)]);
-    let complete = Event::LeaderElected {
+    let complete = Event::Consensus(ConsensusEvent::LeaderElected {
         term: 3,
         leader: NodeId([3; 16]),
-    };
+    });
     assert!(invariants.check("n3", NodeId([3; 16]), 4, &complete).is_empty());
 }
 
 fn admission_of(node: NodeId) -> Event {
-    Event::Applied {
+    Event::Consensus(ConsensusEvent::Applied {
         index: 4,
         term: 1,
         fact: ClusterEvent::Applied {
@@ -108,16 +110,16 @@ fn admission_of(node: NodeId) -> Event {
             .into(),
         },
         state_digest: None,
-    }
+    })
 }
 
 fn discovery_of(peer: NodeId) -> Event {
-    Event::PeerDiscovered {
+    Event::Discovery(DiscoveryEvent::PeerDiscovered {
         peer,
         addr: "10.0.0.6:7400".parse().unwrap(),
         role: psionic_core::NodeRole::Both,
         epoch: psionic_core::NodeEpoch(1),
-    }
+    })
 }
 
 #[test]

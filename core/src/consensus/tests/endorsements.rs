@@ -1,6 +1,7 @@
 //! A candidate that signs evidence counts a granted vote only with the voter's
 //! signature over it, and leads holding those signatures.
 
+use crate::consensus::ConsensusRefusal;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
@@ -8,7 +9,6 @@ use super::super::election::Vote;
 use super::super::endorsement::Endorsement;
 use super::super::{Consensus, ConsensusConfig, Durable, Effect, Role};
 use crate::identity::{ClusterId, NodeEpoch, NodeIdentity, NodeRole};
-use crate::refusal::Refusal;
 use crate::time::Instant;
 
 const CLUSTER: ClusterId = ClusterId([5; 16]);
@@ -52,7 +52,7 @@ fn a_vote_without_its_voters_signature_is_refused_and_not_counted() {
     candidate.on_vote_response(now, voter, granted(Some(someone_elses)));
     let for_another_term = Endorsement::sign(&identity(2), CLUSTER, 2, identity(1).node_id());
     candidate.on_vote_response(now, voter, granted(Some(for_another_term)));
-    let refused = Effect::Refuse(Refusal::BadEndorsement { sender: voter, term: 1 });
+    let refused = Effect::Refuse(ConsensusRefusal::BadEndorsement { sender: voter, term: 1 });
     assert_eq!(candidate.effects.iter().filter(|effect| **effect == refused).count(), 3);
     assert!(matches!(candidate.role, Role::Candidate { .. }), "no vote counted");
 

@@ -2,9 +2,9 @@
 //! became known, and the newest fence survives a restart.
 
 use super::{consensus, entry, id};
+use crate::consensus::ConsensusRefusal;
 use crate::consensus::{Authority, Consensus, Fence, RaftMessage};
 use crate::identity::ClusterId;
-use crate::refusal::Refusal;
 use crate::time::Instant;
 
 fn authority(leader: u8, term: u64) -> Authority {
@@ -18,7 +18,7 @@ fn authority(leader: u8, term: u64) -> Authority {
 }
 
 /// Whether `node` admits a decision of `leader`'s under `term`.
-fn admit(node: &mut Consensus, now: Instant, leader: u8, term: u64) -> Result<(), Refusal> {
+fn admit(node: &mut Consensus, now: Instant, leader: u8, term: u64) -> Result<(), ConsensusRefusal> {
     let authority = authority(leader, term);
     node.admit_decision(now, id(leader), &authority, authority.digest())
 }
@@ -46,7 +46,7 @@ fn a_decision_older_than_the_current_term_is_refused_though_no_newer_leader_was_
     assert!(
         matches!(
             refused,
-            Err(Refusal::StaleFence {
+            Err(ConsensusRefusal::StaleFence {
                 seen: Fence(5),
                 got: Fence(4),
                 ..

@@ -2,8 +2,8 @@
 //! even when another leader gives a later proposal the same index.
 
 use super::{as_operator, consensus, entry, id};
+use crate::consensus::ConsensusEvent;
 use crate::consensus::{Consensus, Effect, EntryPayload, ProposalRejection, RaftMessage};
-use crate::io::Event;
 use crate::state::{ClusterCommand, Proposal, ProposalId};
 use crate::time::Instant;
 
@@ -39,10 +39,12 @@ fn append(
     node.step(now, id(leader), message);
 }
 
-fn outcomes(node: &mut Consensus) -> Vec<Event> {
+fn outcomes(node: &mut Consensus) -> Vec<ConsensusEvent> {
     node.drain_effects()
         .filter_map(|effect| match effect {
-            Effect::Event(event @ (Event::ProposalCommitted { .. } | Event::ProposalRejected { .. })) => Some(event),
+            Effect::Event(
+                event @ (ConsensusEvent::ProposalCommitted { .. } | ConsensusEvent::ProposalRejected { .. }),
+            ) => Some(event),
             _ => None,
         })
         .collect()
@@ -78,7 +80,7 @@ fn proposals_a_lost_leader_took_end_superseded_when_another_leader_reuses_their_
         payload: EntryPayload::Proposal(proposal).into(),
     };
     append(&mut node, Instant::from_millis(602), 3, 2, vec![at_12], 12);
-    let superseded = |id: ProposalId, index: u64| Event::ProposalRejected {
+    let superseded = |id: ProposalId, index: u64| ConsensusEvent::ProposalRejected {
         id,
         reason: ProposalRejection::Superseded { index, term: 2 },
     };
@@ -87,7 +89,7 @@ fn proposals_a_lost_leader_took_end_superseded_when_another_leader_reuses_their_
     let mut expected = vec![
         superseded(taken[0], 11),
         superseded(taken[1], 12),
-        Event::ProposalCommitted {
+        ConsensusEvent::ProposalCommitted {
             id: c,
             index: 12,
             refusal: None,

@@ -7,6 +7,8 @@ mod lease;
 mod proposals;
 mod recovery;
 
+use crate::consensus::ConsensusEvent;
+use crate::consensus::ConsensusRefusal;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +20,6 @@ use super::{
     RaftMessage, Role,
 };
 use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeRole};
-use crate::refusal::Refusal;
 use crate::time::Instant;
 
 pub(super) fn id(n: u8) -> NodeId {
@@ -122,11 +123,15 @@ fn a_second_conflicting_vote_in_one_term_is_refused_and_recorded() {
     voter.effects.clear();
     voter.on_vote_request(Instant::from_millis(1020), id(3), request);
     assert_eq!(voter.hard.voted_for, Some(id(2)));
-    assert!(voter.effects.contains(&Effect::Refuse(Refusal::VoteAlreadyCast {
-        term: 2,
-        candidate: id(3),
-        voted_for: id(2)
-    })));
+    assert!(
+        voter
+            .effects
+            .contains(&Effect::Refuse(ConsensusRefusal::VoteAlreadyCast {
+                term: 2,
+                candidate: id(3),
+                voted_for: id(2)
+            }))
+    );
     assert!(voter.effects.iter().any(|effect| matches!(
         effect,
         Effect::Send { to, message: super::RaftMessage::VoteResponse { granted: false, .. } } if *to == id(3)
@@ -182,7 +187,7 @@ fn a_snapshot_whose_digest_does_not_match_is_refused_and_nothing_is_installed() 
     follower.on_snapshot_chunk(Instant::from_millis(10), id(2), chunk);
     assert!(follower.effects.iter().any(|effect| matches!(
         effect,
-        Effect::Refuse(Refusal::Snapshot {
+        Effect::Refuse(ConsensusRefusal::Snapshot {
             fault: super::SnapshotFault::PayloadDigest,
             ..
         })
@@ -201,7 +206,7 @@ fn a_snapshot_whose_digest_does_not_match_is_refused_and_nothing_is_installed() 
     follower.on_snapshot_chunk(Instant::from_millis(20), id(2), late);
     assert!(follower.effects.iter().any(|effect| matches!(
         effect,
-        Effect::Refuse(Refusal::Snapshot {
+        Effect::Refuse(ConsensusRefusal::Snapshot {
             fault: super::SnapshotFault::OutOfOrder { expected: 0, got: 4 },
             ..
         })
@@ -230,7 +235,6 @@ fn state_with_noops(count: u64) -> crate::state::ClusterState {
 fn a_follower_in_another_state_schema_gets_a_full_resync() {
     use super::replication::AppendResponse;
     use super::{CatchupDisposition, ResyncReason};
-    use crate::io::Event;
     let mut leader = consensus(3, vec![entry(1, 1), entry(2, 1)], 1);
     lead_with_matches(&mut leader, &[(2, 2), (3, 0)]);
     leader.advance_commit(Instant::ZERO);
@@ -251,7 +255,7 @@ fn a_follower_in_another_state_schema_gets_a_full_resync() {
         ours: super::STATE_SCHEMA_VERSION,
         theirs: 0,
     };
-    assert!(leader.effects.contains(&Effect::Event(Event::Catchup {
+    assert!(leader.effects.contains(&Effect::Event(ConsensusEvent::Catchup {
         peer: id(3),
         disposition: CatchupDisposition::FullResync { reason }
     })));

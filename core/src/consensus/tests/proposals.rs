@@ -1,8 +1,8 @@
 //! What a leader refuses at proposal, each with its typed reason.
 
 use super::{consensus, entry, id, lead_with_matches};
+use crate::consensus::ConsensusEvent;
 use crate::consensus::{Consensus, Effect, ProposalRejection};
-use crate::io::Event;
 use crate::limits::ENTRY_BYTES_MAX;
 use crate::state::{ApplyRefusal, ClusterCommand};
 use crate::time::Instant;
@@ -11,7 +11,7 @@ fn rejections(consensus: &mut Consensus) -> Vec<ProposalRejection> {
     consensus
         .drain_effects()
         .filter_map(|effect| match effect {
-            Effect::Event(Event::ProposalRejected { reason, .. }) => Some(reason),
+            Effect::Event(ConsensusEvent::ProposalRejected { reason, .. }) => Some(reason),
             _ => None,
         })
         .collect()

@@ -8,8 +8,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::DecodeError;
-
 /// Bytes that travel after the tag. Between decoding a body and attaching the
 /// trailing bytes, it holds only the declared length.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,10 +39,10 @@ impl Detached {
     }
 
     /// Attaches the bytes that followed the tag; their length must be the declared one.
-    pub(super) fn attach(&mut self, trailing: &[u8]) -> Result<(), DecodeError> {
+    pub(crate) fn attach(&mut self, trailing: &[u8]) -> Result<(), DetachedLengthMismatch> {
         let expected = self.len();
         if trailing.len() != expected {
-            return Err(DecodeError::DetachedLength {
+            return Err(DetachedLengthMismatch {
                 expected,
                 got: trailing.len(),
             });
@@ -53,6 +51,15 @@ impl Detached {
         self.declared_len = None;
         Ok(())
     }
+}
+
+/// Trailing bytes whose length is not the one the body declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetachedLengthMismatch {
+    /// The declared length.
+    pub expected: usize,
+    /// The length that followed the tag.
+    pub got: usize,
 }
 
 impl From<Vec<u8>> for Detached {
