@@ -180,6 +180,9 @@ mod tests {
             from,
             refusal: Refusal::Frame(FrameRefusal::UnsupportedSchemaVersion { ours: 17, theirs: 16 }),
         };
-        assert_eq!(round_trip(&frame)["refusal"]["unsupported-schema-version"]["theirs"], 16);
+        assert_eq!(
+            round_trip(&frame)["refusal"]["unsupported-schema-version"]["theirs"],
+            16
+        );
     }
 }
