@@ -5,6 +5,7 @@
 //! simulated network, clock and disk. The few calls that differ between the two live
 //! in [`udp`], [`storage`] and [`entropy`].
 
+pub mod api;
 pub mod capabilities;
 pub mod clock;
 #[cfg(not(madsim))]

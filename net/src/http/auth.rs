@@ -4,45 +4,22 @@
 
 use std::collections::BTreeSet;
 
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use psionic_core::state::Scope;
-use serde::Serialize;
 
 use super::ApiState;
 use super::credentials::Credentials;
+pub use crate::api::AuthRefusal;
+use crate::api::Failure;
 
 /// The credential id of the token in `operator_token_file` (it holds every scope).
 pub const OPERATOR_TOKEN_ID: &str = "operator-token";
 /// Shortest token accepted, in bytes.
 pub const TOKEN_LEN_MIN: usize = 16;
-
-/// Why a request was refused before it ran.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthRefusal {
-    /// The node has no operator credential, so it takes no such requests.
-    #[error("this node has no operator credentials: set `operator_token_file` or `operator_credentials_file`")]
-    NoTokenConfigured,
-    /// No `Authorization: Bearer <token>` header.
-    #[error("missing `Authorization: Bearer <operator token>` header")]
-    MissingBearer,
-    /// The bearer token is no credential's.
-    #[error("the bearer token is not one of this node's operator credentials")]
-    WrongToken,
-    /// The credential lacks the scope the request needs.
-    #[error("credential {credential:?} lacks the scope {needed} this request needs")]
-    MissingScope {
-        /// The credential's id.
-        credential: String,
-        /// The scope needed.
-        needed: Scope,
-    },
-}
 
 /// The credential a request authenticated as.
 #[derive(Clone, Debug)]
@@ -89,13 +66,16 @@ pub fn authenticate(credentials: &Credentials, headers: &HeaderMap) -> Result<Au
 /// The answer to a request refused before it ran: 401 without a known token, 403
 /// without the scope (or any credential configured).
 pub fn refused(reason: AuthRefusal) -> Response {
-    let status = match reason {
+    let message = reason.to_string();
+    Failure::Unauthorized { reason, message }.into_response()
+}
+
+/// The status a refused credential is answered with.
+pub(super) fn status_of(reason: &AuthRefusal) -> StatusCode {
+    match reason {
         AuthRefusal::NoTokenConfigured | AuthRefusal::MissingScope { .. } => StatusCode::FORBIDDEN,
         AuthRefusal::MissingBearer | AuthRefusal::WrongToken => StatusCode::UNAUTHORIZED,
-    };
-    let message = reason.to_string();
-    let body = serde_json::json!({ "outcome": "unauthorized", "reason": reason, "message": message });
-    (status, Json(body)).into_response()
+    }
 }
 
 /// Lets a request through that bears a credential holding `needed` (none: a scope

@@ -7,49 +7,23 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-/// Why a request body was refused before anything was proposed.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-pub enum BodyRefusal {
-    /// The body is longer than the limit.
-    TooLarge {
-        /// [`HTTP_BODY_BYTES_MAX`].
-        limit_bytes: usize,
-    },
-    /// The body did not all arrive in time.
-    TooSlow {
-        /// How long it had.
-        within_ms: u64,
-    },
-    /// The body could not be read.
-    Unreadable {
-        /// What went wrong.
-        message: String,
-    },
-    /// The body is not JSON.
-    NotJson {
-        /// Where and why parsing failed.
-        message: String,
-    },
-    /// The body is JSON, but not of the shape expected (an unknown field, a wrong type).
-    WrongShape {
-        /// Where and why decoding failed.
-        message: String,
-    },
-}
+pub use crate::api::BodyRefusal;
+use serde::de::DeserializeOwned;
 
 impl IntoResponse for BodyRefusal {
     fn into_response(self) -> Response {
-        let status = match self {
-            BodyRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyRefusal::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
-            BodyRefusal::Unreadable { .. } | BodyRefusal::NotJson { .. } => StatusCode::BAD_REQUEST,
-            BodyRefusal::WrongShape { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        (status, Json(self)).into_response()
+        (status_of(&self), Json(self)).into_response()
+    }
+}
+
+/// The status a body refusal is answered with.
+pub(super) fn status_of(refusal: &BodyRefusal) -> StatusCode {
+    match refusal {
+        BodyRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyRefusal::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+        BodyRefusal::Unreadable { .. } | BodyRefusal::NotJson { .. } => StatusCode::BAD_REQUEST,
+        BodyRefusal::WrongShape { .. } => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

@@ -4,16 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use psionic_core::state::AUTHORIZATION_POLICY_NAME;
 
 use super::ApiState;
+use crate::api::CapabilitiesFailure;
 use crate::capabilities::{Capabilities, CommittedDigests, SignedCapabilities, TrustAnchors};
 
 pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     let Some(source) = api.capabilities.clone() else {
-        let body = serde_json::json!({ "outcome": "not-published" });
-        return (axum::http::StatusCode::NOT_FOUND, Json(body)).into_response();
+        return super::answer(StatusCode::NOT_FOUND, CapabilitiesFailure::NotPublished);
     };
     let (Some(status), Some(state)) = (api.client.status().await, api.client.state_report().await) else {
         return super::node_stopped();
@@ -21,8 +22,10 @@ pub(super) async fn get_capabilities(State(api): State<ApiState>) -> Response {
     let identity = match api.identity_file.load().await {
         Ok(identity) => identity,
         Err(error) => {
-            let body = serde_json::json!({ "outcome": "no-identity", "message": error.to_string() });
-            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+            let failure = CapabilitiesFailure::NoIdentity {
+                message: error.to_string(),
+            };
+            return super::answer(StatusCode::INTERNAL_SERVER_ERROR, failure);
         }
     };
     let trust = TrustAnchors {

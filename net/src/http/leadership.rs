@@ -11,34 +11,9 @@ use axum::response::{IntoResponse, Response};
 use psionic_core::NodeId;
 use psionic_core::consensus::TransferRefusal;
 use psionic_core::digest::from_hex;
-use serde::{Deserialize, Serialize};
 
 use super::{ApiState, body};
-
-/// The body of `POST /v1/leadership/transfer`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransferBody {
-    /// The voter to hand over to (32 hex digits); none: the most up to date.
-    to: Option<String>,
-}
-
-/// The answer.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-enum TransferAnswer {
-    /// The target is being brought up to date and told to stand.
-    Transferring { to: String },
-    /// Not started.
-    Refused { refusal: TransferRefusal, message: String },
-    /// `to` is not a node id.
-    BadRequest {
-        field: &'static str,
-        expected: &'static str,
-    },
-    /// The node stopped first.
-    Unknown,
-}
+use crate::api::{Failure, TransferAnswer, TransferBody};
 
 pub(super) async fn post_transfer(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     let request: TransferBody = match body::decode(body) {
@@ -49,15 +24,11 @@ pub(super) async fn post_transfer(State(api): State<ApiState>, body: Result<Byte
         None => None,
         Some(Some(bytes)) => Some(NodeId(bytes)),
         Some(None) => {
-            let answer = TransferAnswer::BadRequest {
-                field: "to",
-                expected: "a node id: 32 hex digits",
-            };
-            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+            return Failure::bad_request("to", "a node id: 32 hex digits").into_response();
         }
     };
     let (status, answer) = match api.client.transfer_leadership_to(to).await {
-        Ok(to) => (StatusCode::OK, TransferAnswer::Transferring { to: to.to_string() }),
+        Ok(to) => (StatusCode::OK, TransferAnswer::Transferring { to }),
         Err(Some(refusal)) => {
             let status = match refusal {
                 TransferRefusal::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,

@@ -3,43 +3,14 @@
 //! that are not members.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
-use psionic_core::backend::ReadinessByBackend;
-use psionic_core::state::MemberStatus;
-use psionic_core::{NodeId, NodeRole, PeerHealth, PeerStatus, TelemetryReport};
-use serde::Serialize;
+use psionic_core::{NodeId, PeerStatus};
 
 use super::ApiState;
-
-/// One member as this node sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct MemberView {
-    /// Its id.
-    pub node_id: NodeId,
-    /// Its role.
-    pub role: NodeRole,
-    /// Its status in the replicated state.
-    pub status: MemberStatus,
-    /// Whether it votes.
-    pub voter: bool,
-    /// Whether it is this node.
-    pub this_node: bool,
-    /// Whether it leads, as this node sees it.
-    pub leader: bool,
-    /// Discovery health (absent for this node, or a member never heard from).
-    pub health: Option<PeerHealth>,
-    /// Its discovery address, if known.
-    pub addr: Option<SocketAddr>,
-    /// Backend readiness as committed.
-    pub backends: ReadinessByBackend,
-    /// Free device memory and queue depth as last heard here (the leader hears every
-    /// member's; a follower only its own).
-    pub telemetry: Option<TelemetryReport>,
-}
+use crate::api::MemberView;
 
 pub(super) async fn get_members(State(api): State<ApiState>, uri: axum::http::Uri) -> Response {
     let state = match super::reads::read_state(&api, &uri).await {

@@ -20,10 +20,11 @@ mod requests;
 mod serve;
 pub mod tls;
 
+pub use crate::api::{RequestBody, RequestRecord, RequestStatus, StatusReport};
 pub use auth::{AuthRefusal, Authorized, OPERATOR_TOKEN_ID, TOKEN_LEN_MIN};
 pub use body::BodyRefusal;
 pub use credentials::Credentials;
-pub use requests::{RequestBody, RequestRecord, RequestStatus, RequestTable};
+pub use requests::RequestTable;
 pub use serve::{API_CONNECTIONS_MAX, BODY_WITHIN, HEADERS_WITHIN, serve};
 
 use std::net::SocketAddr;
@@ -36,26 +37,17 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
+use psionic_core::ClusterCommand;
 use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::HTTP_BODY_BYTES_MAX;
 use psionic_core::plan::ServingPolicy;
-use psionic_core::state::{AUTHORIZATION_POLICY_NAME, ApplyRefusal, AuthorizationPolicy, Origin, Scope};
-use psionic_core::{ClusterCommand, NodeStatus};
+use psionic_core::state::{AUTHORIZATION_POLICY_NAME, AuthorizationPolicy, Origin, Scope};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::api::{self, CommandAnswer, Failure};
 use crate::metrics::NodeMetrics;
 use crate::runtime::{Committed, NodeClient, ProposeError};
-
-/// The body of `GET /v1/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    /// Where discovery listens.
-    pub discovery_addr: SocketAddr,
-    /// The node's view.
-    #[serde(flatten)]
-    pub status: NodeStatus,
-}
 
 /// What the operator API reads and writes through.
 #[derive(Debug, Clone)]
@@ -139,30 +131,30 @@ pub fn router(api: ApiState) -> Router {
             .route_layer(middleware::from_fn_with_state((api.clone(), scope), auth::require))
     };
     let submit = Router::new()
-        .route("/v1/requests", post(requests::post_request))
+        .route(api::REQUESTS, post(requests::post_request))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request));
     let operate = Router::new()
-        .route("/v1/serving-policy", put(put_serving_policy))
-        .route("/v1/leadership/transfer", post(leadership::post_transfer));
+        .route(api::SERVING_POLICY, put(put_serving_policy))
+        .route(api::LEADERSHIP_TRANSFER, post(leadership::post_transfer));
     let admin = Router::new()
-        .route("/v1/authorization", put(put_authorization))
-        .route("/v1/node/key-rotation", post(node_key::post_key_rotation));
-    let commands = Router::new().route("/v1/commands", post(post_command));
+        .route(api::AUTHORIZATION, put(put_authorization))
+        .route(api::KEY_ROTATION, post(node_key::post_key_rotation));
+    let commands = Router::new().route(api::COMMANDS, post(post_command));
     let guarded_reads = Router::new()
-        .route("/v1/state", get(get_state))
-        .route("/v1/members", get(members::get_members))
-        .route("/v1/candidates", get(members::get_candidates))
+        .route(api::STATE, get(get_state))
+        .route(api::MEMBERS, get(members::get_members))
+        .route(api::CANDIDATES, get(members::get_candidates))
         .route("/v1/requests/{id}", get(requests::get_request))
-        .route("/v1/plans", post(requests::post_plan))
+        .route(api::PLANS, post(requests::post_plan))
         .route_layer(middleware::from_fn(serve::read_body_within))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
             auth::require_read_off_loopback,
         ));
     Router::new()
-        .route("/v1/status", get(get_status))
-        .route("/metrics", get(metrics::get_metrics))
-        .route("/v1/capabilities", get(capabilities::get_capabilities))
+        .route(api::STATUS, get(get_status))
+        .route(api::METRICS, get(metrics::get_metrics))
+        .route(api::CAPABILITIES, get(capabilities::get_capabilities))
         .merge(guarded_reads)
         .merge(needing(Some(Scope::SubmitRequests), submit))
         .merge(needing(Some(Scope::Operate), operate))
@@ -196,30 +188,24 @@ async fn get_state(State(api): State<ApiState>, uri: axum::http::Uri) -> Respons
 
 /// The answer when the node stopped before answering.
 pub(super) fn node_stopped() -> Response {
-    let body = serde_json::json!({ "outcome": "node-stopped" });
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    Failure::NodeStopped.into_response()
 }
 
-/// The answer to `POST /v1/commands`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-enum CommandAnswer {
-    /// Committed and applied on this node at `index`.
-    Committed { index: u64, proposal: String },
-    /// Committed at `index`, but applying it changed nothing: `refusal` says why.
-    Refused {
-        index: u64,
-        proposal: String,
-        refusal: ApplyRefusal,
-        message: String,
-    },
-    /// This node does not lead; `leader` is the one it follows, if known.
-    NotLeader { leader: Option<String> },
-    /// It will not be committed: `reason` says why.
-    Rejected { reason: ProposalRejection, message: String },
-    /// The outcome is unknown (the node stopped first, or the index arrived inside a
-    /// snapshot): read the state to find out.
-    Unknown,
+/// `body` as JSON under `status`.
+pub(super) fn answer(status: StatusCode, body: impl Serialize) -> Response {
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Failure::Unauthorized { reason, .. } => auth::status_of(reason),
+            Failure::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Failure::NodeStopped => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Body(refusal) => body::status_of(refusal),
+        };
+        answer(status, self)
+    }
 }
 
 /// `POST /v1/commands`: the credential must hold the scope the command names.
@@ -286,9 +272,7 @@ async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand
         Ok(committed) => committed_answer(committed[0]),
         Err(ProposeError::Rejected(ProposalRejection::NotLeader { leader_hint })) => (
             StatusCode::MISDIRECTED_REQUEST,
-            CommandAnswer::NotLeader {
-                leader: leader_hint.map(|id| id.to_string()),
-            },
+            CommandAnswer::NotLeader { leader: leader_hint },
         ),
         Err(ProposeError::Unknown) => (StatusCode::SERVICE_UNAVAILABLE, CommandAnswer::Unknown),
         Err(ProposeError::NotRunning) => return node_stopped(),

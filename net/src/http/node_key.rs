@@ -6,25 +6,14 @@
 //! while a key is staged, it answers the record of that key: a node follows one
 //! rotation at a time.
 
+use crate::api::NotStaged;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use psionic_core::ClusterCommand;
-use psionic_core::state::RotationProblem;
-use serde::Serialize;
 
 use super::ApiState;
-
-/// The answer when no record was made.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-enum NotStaged {
-    /// The node cannot sign a record (it has not received its cluster's state).
-    Refused { refusal: RotationProblem, message: String },
-    /// The identity file could not keep the new key: nothing was staged.
-    NotKept { message: String },
-}
 
 pub(super) async fn post_key_rotation(State(api): State<ApiState>) -> Response {
     let secret_key = match api.identity_file.staged_or_new().await {

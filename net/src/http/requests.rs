@@ -7,23 +7,20 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use psionic_core::backend::Backend;
 use psionic_core::digest::from_hex;
-use psionic_core::dispatch::{
-    CancelRefusal, InferenceRequest, PlanRequest, RequestLane, RequestOutcome, SubmitRefusal,
-};
-use psionic_core::plan::{Placement, PlacementHint, RequestNeeds};
-use psionic_core::{Digest, NodeId, RequestId};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, SubmitRefusal};
+use psionic_core::plan::RequestNeeds;
+use psionic_core::{Digest, RequestId};
 
-use super::ApiState;
+use super::{ApiState, answer};
+use crate::api::{
+    CancelAnswer, Failure, PlanAnswer, RequestBody, RequestFailure, RequestRecord, RequestStatus, RequestView,
+};
 use crate::runtime::{CancelError, SubmitError};
 
 /// Most requests remembered for `GET /v1/requests/{id}`.
@@ -32,32 +29,6 @@ const REMEMBERED_MAX: usize = 16_384;
 /// Requests submitted through this API, by id.
 #[derive(Debug, Clone, Default)]
 pub struct RequestTable(Arc<Mutex<BTreeMap<RequestId, RequestRecord>>>);
-
-/// What the API knows of one request.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestRecord {
-    /// Where it was placed first (none: forwarded, and the leader's answer with its
-    /// placement was lost on the way; its outcome came back).
-    pub placement: Option<Placement>,
-    /// How it stands.
-    #[serde(flatten)]
-    pub status: RequestStatus,
-}
-
-/// How a request stands.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum RequestStatus {
-    /// Placed, not ended yet.
-    Running,
-    /// It ended.
-    Ended {
-        /// How.
-        outcome: RequestOutcome,
-    },
-    /// The coordinator stopped before answering.
-    Unknown,
-}
 
 impl RequestTable {
     fn insert(&self, id: RequestId, record: RequestRecord) {
@@ -82,51 +53,6 @@ impl RequestTable {
     }
 }
 
-/// The body of `POST /v1/requests`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestBody {
-    /// Request id (32 hex digits); a fresh one when absent.
-    pub id: Option<String>,
-    /// The model's artifact digest (64 hex digits).
-    pub model: String,
-    /// `whole-request` (default) or `replicated`.
-    #[serde(default = "whole_request")]
-    pub lane: RequestLane,
-    /// Acceptable backends, most preferred first (default: cuda, then cpu).
-    #[serde(default = "cuda_then_cpu")]
-    pub backends: Vec<Backend>,
-    /// Device memory needed on one device.
-    #[serde(default)]
-    pub device_memory_bytes: u64,
-    /// The prompt (UTF-8).
-    pub prompt: String,
-    /// Tokens to produce.
-    pub max_tokens: u32,
-    /// Priority class.
-    #[serde(default)]
-    pub class: u8,
-    /// Answer once the request ended rather than once it was placed.
-    #[serde(default)]
-    pub wait: bool,
-    /// An outside planner's preference: it may only choose among nodes the planner
-    /// ranks equal; the placement's notes say whether it was accepted or ignored.
-    pub hint: Option<PlacementHint>,
-}
-
-fn whole_request() -> RequestLane {
-    RequestLane::WholeRequest
-}
-
-fn cuda_then_cpu() -> Vec<Backend> {
-    vec![Backend::Cuda, Backend::Cpu]
-}
-
-fn bad_request(field: &str, expected: &str) -> Response {
-    let body = json!({ "outcome": "bad-request", "field": field, "expected": expected });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
-}
-
 pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
     let body: RequestBody = match super::body::decode(body) {
         Ok(body) => body,
@@ -140,11 +66,11 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         }
         Some(text) => match from_hex::<16>(text) {
             Some(bytes) => RequestId(bytes),
-            None => return bad_request("id", "32 hex digits"),
+            None => return Failure::bad_request("id", "32 hex digits").into_response(),
         },
     };
     let Some(model) = from_hex::<32>(&body.model) else {
-        return bad_request("model", "an artifact digest: 64 hex digits");
+        return Failure::bad_request("model", "an artifact digest: 64 hex digits").into_response();
     };
     let request = InferenceRequest {
         id,
@@ -163,7 +89,11 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         Ok(placed) => placed,
         Err(SubmitError::Refused(refusal)) => return refused(refusal),
         Err(SubmitError::Stopped) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "outcome": "unknown" }))).into_response();
+            let unknown = RequestFailure::Unknown {
+                refusal: None,
+                message: None,
+            };
+            return answer(StatusCode::SERVICE_UNAVAILABLE, unknown);
         }
     };
     let record = RequestRecord {
@@ -185,7 +115,7 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         tokio::spawn(follow);
     }
     let record = api.requests.get(id).unwrap_or(record);
-    (StatusCode::OK, Json(json!({ "request": id, "record": record }))).into_response()
+    answer(StatusCode::OK, RequestView { request: id, record })
 }
 
 fn refused(refusal: SubmitRefusal) -> Response {
@@ -199,13 +129,23 @@ fn refused(refusal: SubmitRefusal) -> Response {
         SubmitRefusal::Shape(_) | SubmitRefusal::NoBackend => StatusCode::BAD_REQUEST,
     };
     let leader = match &refusal {
-        SubmitRefusal::NotLeader { leader_hint } => leader_hint.map(|id: NodeId| id.to_string()),
+        SubmitRefusal::NotLeader { leader_hint } => *leader_hint,
         _ => None,
     };
     let message = refusal.to_string();
-    let outcome = if refusal.is_certain() { "refused" } else { "unknown" };
-    let body = json!({ "outcome": outcome, "refusal": refusal, "message": message, "leader": leader });
-    (status, Json(body)).into_response()
+    let failure = if refusal.is_certain() {
+        RequestFailure::Refused {
+            refusal,
+            message,
+            leader,
+        }
+    } else {
+        RequestFailure::Unknown {
+            refusal: Some(refusal),
+            message: Some(message),
+        }
+    };
+    answer(status, failure)
 }
 
 /// `POST /v1/plans`: the placement a request of any lane would get now (a dry run:
@@ -216,50 +156,48 @@ pub(super) async fn post_plan(State(api): State<ApiState>, body: Result<Bytes, B
         Err(refusal) => return refusal.into_response(),
     };
     match api.client.plan(request).await {
-        Some(Ok(placement)) => (
+        Some(Ok(placement)) => answer(
             StatusCode::OK,
-            Json(json!({ "outcome": "placed", "placement": placement })),
-        )
-            .into_response(),
+            PlanAnswer::Placed {
+                placement: Box::new(placement),
+            },
+        ),
         Some(Err(refusal)) => {
             let message = refusal.to_string();
-            let body = json!({ "outcome": "refused", "refusal": refusal, "message": message });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PlanAnswer::Refused { refusal, message },
+            )
         }
-        None => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "outcome": "unknown" }))).into_response(),
+        None => answer(StatusCode::SERVICE_UNAVAILABLE, PlanAnswer::Unknown),
     }
 }
 
 pub(super) async fn cancel_request(State(api): State<ApiState>, Path(id): Path<String>) -> Response {
     let Some(bytes) = from_hex::<16>(&id) else {
-        return bad_request("id", "32 hex digits");
+        return Failure::bad_request("id", "32 hex digits").into_response();
     };
     match api.client.cancel_inference(RequestId(bytes)).await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "outcome": "cancelled" }))).into_response(),
+        Ok(()) => answer(StatusCode::OK, CancelAnswer::Cancelled),
         Err(CancelError::Refused(refusal)) => {
             let status = match refusal {
                 CancelRefusal::NotLeader { .. } => StatusCode::MISDIRECTED_REQUEST,
                 CancelRefusal::NotInFlight { .. } => StatusCode::NOT_FOUND,
             };
             let message = refusal.to_string();
-            (
-                status,
-                Json(json!({ "outcome": "refused", "refusal": refusal, "message": message })),
-            )
-                .into_response()
+            answer(status, CancelAnswer::Refused { refusal, message })
         }
-        Err(CancelError::Stopped) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "outcome": "unknown" }))).into_response()
-        }
+        Err(CancelError::Stopped) => answer(StatusCode::SERVICE_UNAVAILABLE, CancelAnswer::Unknown),
     }
 }
 
 pub(super) async fn get_request(State(api): State<ApiState>, Path(id): Path<String>) -> Response {
     let Some(bytes) = from_hex::<16>(&id) else {
-        return bad_request("id", "32 hex digits");
+        return Failure::bad_request("id", "32 hex digits").into_response();
     };
-    match api.requests.get(RequestId(bytes)) {
-        Some(record) => (StatusCode::OK, Json(json!({ "request": id, "record": record }))).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({ "outcome": "unknown-request" }))).into_response(),
+    let request = RequestId(bytes);
+    match api.requests.get(request) {
+        Some(record) => answer(StatusCode::OK, RequestView { request, record }),
+        None => answer(StatusCode::NOT_FOUND, RequestFailure::UnknownRequest),
     }
 }

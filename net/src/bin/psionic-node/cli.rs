@@ -26,16 +26,6 @@ pub enum ReadConsistency {
     Serializable,
 }
 
-impl ReadConsistency {
-    /// The query parameter's value.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReadConsistency::Linearizable => "linearizable",
-            ReadConsistency::Serializable => "serializable",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Human,

@@ -1,61 +1,120 @@
-//! `status`, `members`, `candidates` and `submit`: HTTP/1.1 requests (over TLS with
-//! `--tls-ca`) to a running node's operator API.
+//! `status`, `members`, `candidates`, `submit`, `rotate-key` and `trust show`: typed
+//! requests (over TLS with `--tls-ca`) to a running node's operator API.
 
 use std::io::Read as _;
 use std::path::Path;
 
+use psionic_core::backend::{Backend, BackendReadiness};
+use psionic_core::discovery::Introducer;
+use psionic_core::status::{CandidateAdmission, KeyStatus};
+use psionic_core::{CandidateStatus, ClusterCommand};
+use psionic_net::api::{
+    Answer, CapabilitiesAnswer, Client, ClientError, CommandAnswer, KeyRotationAnswer, MemberView, MembersAnswer, Reply,
+};
+use psionic_net::runtime::Consistency;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::cli::{Failed, Failure, Operator};
-use crate::transport::exchange;
+use crate::cli::{Failed, Failure, Operator, ReadConsistency};
+
+/// The client of `operator`'s node, bearing the token of `token_file` (else its read
+/// token, if any).
+fn client(operator: &Operator, token_file: Option<&Path>) -> Result<Client, Failed> {
+    let client = match &operator.tls_ca {
+        None => Client::new(operator.operator),
+        Some(ca_file) => {
+            let pem = std::fs::read(ca_file)
+                .map_err(|error| (Failure::Config, format!("{}: cannot read: {error}", ca_file.display())))?;
+            Client::with_ca(operator.operator, &pem)
+                .map_err(|error| (Failure::Config, format!("{}: {error}", ca_file.display())))?
+        }
+    };
+    match token_file.or(operator.read_token_file.as_deref()) {
+        Some(token_file) => Ok(client.with_bearer(&read_token(token_file)?)),
+        None => Ok(client),
+    }
+}
+
+/// How `value` reads in the API's JSON: a string's text, or the name of an enum's
+/// variant.
+fn word<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => text,
+        Ok(Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
+fn network(error: ClientError) -> Failed {
+    match error {
+        ClientError::BadCa { .. } => (Failure::Config, error.to_string()),
+        ClientError::Unreachable { .. } | ClientError::Unreadable { .. } => (Failure::Network, error.to_string()),
+    }
+}
+
+/// The route's answer on 200; a refusal with the body otherwise. `--json` prints the
+/// body as it came.
+fn fetch<T: DeserializeOwned>(operator: &Operator, path: &str) -> Result<Option<T>, Failed> {
+    let client = client(operator, None)?;
+    let (status, body) = client
+        .exchange(psionic_net::api::Method::GET, path, None)
+        .map_err(network)?;
+    if status != 200 {
+        return Err((Failure::Refused, format!("{path}: the node answered {status}: {body}")));
+    }
+    if operator.json {
+        println!("{}", body.trim());
+        return Ok(None);
+    }
+    match Reply::<T>::decode(&body) {
+        Ok(Reply::Answer(answer)) => Ok(Some(answer)),
+        Ok(Reply::Failure(_)) | Err(_) => Err((Failure::Network, format!("{path}: unreadable answer: {body}"))),
+    }
+}
 
 pub fn status(operator: &Operator) -> Result<(), Failed> {
-    let status = get_json(operator, "/v1/status")?;
-    if operator.json {
-        println!("{status}");
+    let Some(report) = fetch::<psionic_net::api::StatusReport>(operator, psionic_net::api::STATUS)? else {
         return Ok(());
-    }
-    let text = |key: &str| {
-        status[key]
-            .as_str()
-            .map_or_else(|| status[key].to_string(), str::to_owned)
     };
-    println!("node      {} (epoch {})", text("node_id"), status["epoch"]);
-    println!("role      {} in term {}", text("consensus_role"), status["term"]);
-    println!("leader    {}", text("leader"));
+    let status = report.status;
+    let leader = status.leader.map_or_else(|| "null".to_owned(), |id| id.to_string());
+    let trust = status
+        .trust
+        .map_or_else(|| "null".to_owned(), |digest| digest.to_string());
+    println!("node      {} (epoch {})", status.node_id, status.epoch.0);
+    println!("role      {} in term {}", word(&status.consensus_role), status.term);
+    println!("leader    {leader}");
     println!(
         "indexes   commit {}, applied {}, last {}",
-        status["commit_index"], status["applied_index"], status["last_index"]
+        status.commit_index, status.applied_index, status.last_index
     );
-    print_admission(&status["admission"]);
-    print_key(&status["key"]);
-    println!("trust     {}", text("trust"));
-    for peer in status["peers"].as_array().into_iter().flatten() {
-        let trust = if peer["trust"] == status["trust"] {
+    if let Some(admission) = &status.admission {
+        print_admission(admission);
+    }
+    print_key(&status.key);
+    println!("trust     {trust}");
+    for peer in &status.peers {
+        let other = if peer.trust == status.trust {
             ""
         } else {
             " (another trust bundle)"
         };
-        println!(
-            "peer      {} {} {}{trust}",
-            peer["node_id"].as_str().unwrap_or("?"),
-            peer["addr"].as_str().unwrap_or("?"),
-            peer["health"].as_str().unwrap_or("?")
-        );
+        println!("peer      {} {} {}{other}", peer.node_id, peer.addr, word(&peer.health));
     }
     Ok(())
 }
 
 /// The node's key, the one a rotation staged, and whether the log moved it to a key
 /// it does not hold.
-fn print_key(key: &Value) {
-    let word = |value: &Value| value.as_str().unwrap_or("-").to_owned();
-    println!("key       {}", word(&key["current"]));
-    if !key["staged"].is_null() {
-        println!("key next  {}", word(&key["staged"]));
+fn print_key(key: &KeyStatus) {
+    println!("key       {}", word(&key.current));
+    if let Some(staged) = &key.staged {
+        println!("key next  {}", word(staged));
     }
-    if !key["superseded_by"].is_null() {
-        let by = word(&key["superseded_by"]);
+    if let Some(by) = &key.superseded_by {
+        let by = word(by);
         println!(
             "key lost  the log moved this node to {by}, which it does not hold: give it back its identity file, or remove the node"
         );
@@ -63,93 +122,89 @@ fn print_key(key: &Value) {
 }
 
 /// The admission tokens a trusted-LAN node holds, by their public digests.
-fn print_admission(admission: &Value) {
-    let Some(held) = admission["held"].as_array() else {
-        return;
-    };
-    let digest = |value: &Value| value.as_str().unwrap_or("?").to_owned();
-    println!(
-        "admission token {}",
-        held.first().map_or_else(|| "?".to_owned(), digest)
-    );
-    if let Some(next) = held.get(1) {
-        println!("admission next  {}", digest(next));
+fn print_admission(admission: &psionic_core::wire::AdmissionStatus) {
+    let held = |index: usize| admission.held.get(index).map(ToString::to_string);
+    println!("admission token {}", held(0).unwrap_or_else(|| "?".to_owned()));
+    if let Some(next) = held(1) {
+        println!("admission next  {next}");
     }
-    let committed = admission["committed"].as_str().unwrap_or("none");
-    let stale = if admission["stale"] == true {
-        " (stale: not held here)"
-    } else {
-        ""
-    };
+    let committed = admission
+        .committed
+        .map_or_else(|| "none".to_owned(), |digest| digest.to_string());
+    let stale = if admission.stale { " (stale: not held here)" } else { "" };
     println!("admission committed {committed}{stale}");
 }
 
-pub fn members(operator: &Operator, consistency: crate::cli::ReadConsistency) -> Result<(), Failed> {
-    let path = format!("/v1/members?consistency={}", consistency.name());
-    let members = get_json(operator, &path)?;
-    if operator.json {
-        println!("{members}");
+pub fn members(operator: &Operator, consistency: ReadConsistency) -> Result<(), Failed> {
+    let consistency = match consistency {
+        ReadConsistency::Linearizable => Consistency::Linearizable,
+        ReadConsistency::Serializable => Consistency::Serializable,
+    };
+    let path = psionic_net::api::with_consistency(psionic_net::api::MEMBERS, consistency);
+    let Some(answer) = fetch::<MembersAnswer>(operator, &path)? else {
         return Ok(());
-    }
+    };
+    let MembersAnswer::Members(members) = answer else {
+        return Err((Failure::Refused, format!("{path}: not read")));
+    };
     println!(
         "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} health",
         "node", "role", "status", "voter", "leader", "cuda"
     );
-    for member in members.as_array().into_iter().flatten() {
-        let word = |key: &str| member[key].as_str().unwrap_or("-").to_owned();
-        let health = if member["this_node"] == true {
-            "this node".to_owned()
-        } else {
-            word("health")
-        };
-        println!(
-            "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {health}",
-            word("node_id"),
-            word("role"),
-            word("status"),
-            member["voter"],
-            member["leader"],
-            cuda_word(&member["backends"]["cuda"]),
-        );
+    for member in &members {
+        print_member(member);
     }
     Ok(())
 }
 
+fn print_member(member: &MemberView) {
+    let health = match (member.this_node, member.health) {
+        (true, _) => "this node".to_owned(),
+        (false, Some(health)) => word(&health),
+        (false, None) => "-".to_owned(),
+    };
+    println!(
+        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {health}",
+        member.node_id.to_string(),
+        word(&member.role),
+        word(&member.status),
+        member.voter,
+        member.leader,
+        cuda_word(member.backends.get(&Backend::Cuda)),
+    );
+}
+
 /// `8 gpus`, the refusal's name (`no-driver`), or `-` when nothing is recorded.
-fn cuda_word(readiness: &serde_json::Value) -> String {
-    if let Some(devices) = readiness["ready"]["devices"].as_array() {
-        return format!("{} gpus", devices.len());
+fn cuda_word(readiness: Option<&BackendReadiness>) -> String {
+    match readiness {
+        Some(BackendReadiness::Ready { devices, .. }) => format!("{} gpus", devices.len()),
+        Some(BackendReadiness::Refused { reason }) => word(reason),
+        None => "-".to_owned(),
     }
-    let reason = &readiness["refused"]["reason"];
-    let named = reason.as_str().map(str::to_owned);
-    let keyed = || reason.as_object()?.keys().next().cloned();
-    named.or_else(keyed).unwrap_or_else(|| "-".to_owned())
 }
 
 pub fn candidates(operator: &Operator) -> Result<(), Failed> {
-    let candidates = get_json(operator, "/v1/candidates")?;
-    if operator.json {
-        println!("{candidates}");
+    let Some(candidates) = fetch::<Vec<CandidateStatus>>(operator, psionic_net::api::CANDIDATES)? else {
         return Ok(());
-    }
+    };
     println!(
         "{:<34} {:<12} {:<22} {:<11} {:<34} {:>10} admission",
         "node", "role", "address", "state", "introduced by", "age_ms"
     );
-    for candidate in candidates.as_array().into_iter().flatten() {
-        let word = |key: &str| candidate[key].as_str().unwrap_or("-").to_owned();
-        let introducer = &candidate["introduced_by"];
-        let introduced_by = introducer.as_str().map(str::to_owned);
-        let by_peer = || introducer["peer"].as_str().map(|peer| format!("peer {peer}"));
+    for candidate in &candidates {
+        let introduced_by = match candidate.introduced_by {
+            Introducer::Peer(peer) => format!("peer {peer}"),
+            introducer => word(&introducer),
+        };
         println!(
             "{:<34} {:<12} {:<22} {:<11} {:<34} {:>10} {}",
-            word("node_id"),
-            word("role"),
-            word("addr"),
-            word("state"),
-            introduced_by.or_else(by_peer).unwrap_or_else(|| "-".to_owned()),
-            candidate["introduced_ms_ago"].as_u64().unwrap_or(0),
-            admission_word(&candidate["admission"])
+            candidate.node_id.to_string(),
+            word(&candidate.role),
+            candidate.addr.to_string(),
+            word(&candidate.state),
+            introduced_by,
+            candidate.introduced_ms_ago,
+            admission_word(&candidate.admission)
         );
     }
     Ok(())
@@ -157,19 +212,19 @@ pub fn candidates(operator: &Operator) -> Result<(), Failed> {
 
 /// `automatic`, `operator`, `removed`, `not-attested` with the binary measured, or
 /// `trust-mismatch` with both trust bundle digests.
-fn admission_word(admission: &Value) -> String {
-    if let Some(word) = admission.as_str() {
-        return word.to_owned();
-    }
-    let refusal = &admission["not-attested"]["refusal"];
-    let digest = |value: &Value| value.as_str().unwrap_or("none").to_owned();
-    if let Some(why) = refusal.as_str() {
-        format!("not-attested ({why})")
-    } else if let Some(mismatch) = refusal.get("trust-mismatch") {
-        let (ours, theirs) = (digest(&mismatch["ours"]), digest(&mismatch["theirs"]));
-        format!("trust-mismatch ours {ours} theirs {theirs}")
-    } else {
-        format!("not-attested {}", digest(&refusal["not-allowed"]["measured"]))
+fn admission_word(admission: &CandidateAdmission) -> String {
+    use psionic_core::attestation::AttestationRefusal;
+    match admission {
+        CandidateAdmission::NotAttested { refusal } => match refusal {
+            AttestationRefusal::TrustMismatch { ours, theirs } => {
+                let digest =
+                    |digest: &Option<psionic_core::Digest>| digest.map_or("none".to_owned(), |d| d.to_string());
+                format!("trust-mismatch ours {} theirs {}", ours, digest(theirs))
+            }
+            AttestationRefusal::NotAllowed { measured } => format!("not-attested {}", word(measured)),
+            other => format!("not-attested ({})", word(other)),
+        },
+        other => word(other),
     }
 }
 
@@ -183,7 +238,7 @@ fn read_token(token_file: &Path) -> Result<String, Failed> {
 }
 
 pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(), Failed> {
-    let token = read_token(token_file)?;
+    let client = client(operator, Some(token_file))?;
     let command = if command == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -193,75 +248,87 @@ pub fn submit(operator: &Operator, token_file: &Path, command: &str) -> Result<(
     } else {
         command.to_owned()
     };
-    let body: Value = serde_json::from_str(&command)
+    let command: Value = serde_json::from_str(&command)
         .map_err(|error| (Failure::Usage, format!("the command is not JSON: {error}")))?;
-    let (code, answer) = exchange(
-        operator,
-        "POST",
-        "/v1/commands",
-        Some(token.trim()),
-        Some(&body.to_string()),
-    )?;
-    let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::String(answer));
-    if operator.json || code != 200 {
-        println!("{answer}");
-    } else {
-        println!(
-            "committed at index {} (proposal {})",
-            answer["index"], answer["proposal"]
-        );
-    }
-    if code == 200 {
-        Ok(())
-    } else {
-        Err((Failure::Refused, format!("the node answered {code}: {answer}")))
+    let command: ClusterCommand = serde_json::from_value(command)
+        .map_err(|error| (Failure::Usage, format!("the JSON is not a cluster command: {error}")))?;
+    let answer = client.command(&command).map_err(network)?;
+    let body = serde_json::to_string(&answer.reply).unwrap_or_default();
+    match answer {
+        Answer {
+            status: 200,
+            reply: Reply::Answer(CommandAnswer::Committed { index, proposal }),
+        } => {
+            if operator.json {
+                println!("{body}");
+            } else {
+                println!("committed at index {index} (proposal \"{proposal}\")");
+            }
+            Ok(())
+        }
+        Answer { status, .. } => {
+            println!("{body}");
+            Err((Failure::Refused, format!("the node answered {status}: {body}")))
+        }
     }
 }
 
 /// `rotate-key`: the node stages a new key; prints the command that rotates it.
 pub fn rotate_key(operator: &Operator, token_file: &Path) -> Result<(), Failed> {
-    let token = read_token(token_file)?;
-    let (code, answer) = exchange(operator, "POST", "/v1/node/key-rotation", Some(token.trim()), None)?;
-    if code != 200 {
-        return Err((Failure::Refused, format!("the node answered {code}: {answer}")));
+    let answer = client(operator, Some(token_file))?.rotate_key().map_err(network)?;
+    match answer {
+        Answer {
+            status: 200,
+            reply: Reply::Answer(KeyRotationAnswer::Staged(command)),
+        } => {
+            println!("{}", serde_json::to_string(&command).unwrap_or_default());
+            Ok(())
+        }
+        Answer { status, reply } => {
+            let body = serde_json::to_string(&reply).unwrap_or_default();
+            Err((Failure::Refused, format!("the node answered {status}: {body}")))
+        }
     }
-    println!("{}", answer.trim());
-    Ok(())
 }
 
 /// `trust show`: the trust anchors of the node's signed capabilities.
 pub fn trust_show(operator: &Operator) -> Result<(), Failed> {
-    let document = get_json(operator, "/v1/capabilities")?;
-    let capabilities = &document["capabilities"];
+    let answer = client(operator, None)?.capabilities().map_err(network)?;
+    let (200, Reply::Answer(CapabilitiesAnswer::Signed(document))) = (answer.status, &answer.reply) else {
+        let body = serde_json::to_string(&answer.reply).unwrap_or_default();
+        let path = psionic_net::api::CAPABILITIES;
+        return Err((
+            Failure::Refused,
+            format!("{path}: the node answered {}: {body}", answer.status),
+        ));
+    };
+    let capabilities = &document.capabilities;
     if operator.json {
-        println!(
-            "{}",
-            serde_json::json!({ "trust": capabilities["trust"], "trust_digest": capabilities["trust_digest"] })
-        );
+        /// What `trust show --json` prints.
+        #[derive(Serialize)]
+        struct Anchors<'a> {
+            trust: &'a psionic_net::capabilities::TrustAnchors,
+            trust_digest: psionic_core::Digest,
+        }
+        let anchors = Anchors {
+            trust: &capabilities.trust,
+            trust_digest: capabilities.trust_digest,
+        };
+        println!("{}", serde_json::to_string(&anchors).unwrap_or_default());
         return Ok(());
     }
-    let trust = &capabilities["trust"];
-    let word = |value: &Value| value.as_str().unwrap_or("-").to_owned();
-    println!("node          {}", word(&capabilities["node_id"]));
-    let bundle = &trust["bundle"];
-    println!("posture       {}", word(&bundle["posture"]));
-    for node in bundle["pinned_nodes"].as_array().into_iter().flatten() {
-        println!("pinned node   {}", word(node));
+    let trust = &capabilities.trust;
+    let optional = |digest: Option<psionic_core::Digest>| digest.map_or_else(|| "-".to_owned(), |d| d.to_string());
+    println!("node          {}", capabilities.node_id);
+    println!("posture       {}", word(&trust.bundle.posture));
+    for node in &trust.bundle.pinned_nodes {
+        println!("pinned node   {node}");
     }
-    for binary in bundle["allowed_binaries"].as_array().into_iter().flatten() {
+    for binary in &trust.bundle.allowed_binaries {
         println!("binary        {}", word(binary));
     }
-    println!("trust digest  {}", word(&capabilities["trust_digest"]));
-    println!("authorization {}", word(&trust["authorization_policy"]));
-    println!("admission     {}", word(&trust["admission_token"]));
+    println!("trust digest  {}", capabilities.trust_digest);
+    println!("authorization {}", optional(trust.authorization_policy));
+    println!("admission     {}", optional(trust.admission_token));
     Ok(())
-}
-
-fn get_json(operator: &Operator, path: &str) -> Result<Value, Failed> {
-    let token = operator.read_token_file.as_deref().map(read_token).transpose()?;
-    let (code, body) = exchange(operator, "GET", path, token.as_deref().map(str::trim), None)?;
-    if code != 200 {
-        return Err((Failure::Refused, format!("{path}: the node answered {code}: {body}")));
-    }
-    serde_json::from_str(&body).map_err(|error| (Failure::Network, format!("{path}: not JSON ({error}): {body}")))
 }

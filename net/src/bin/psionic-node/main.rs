@@ -28,8 +28,6 @@ mod evidence;
 #[cfg(not(madsim))]
 mod serve;
 #[cfg(not(madsim))]
-mod transport;
-
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -205,13 +205,13 @@ async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measur
             };
             (failure, error.to_string())
         })?;
-    let listening = serde_json::json!({
-        "node_id": node.node_id.to_string(),
-        "epoch": node.epoch.0,
-        "discovery_addr": node.discovery_addr,
-        "stream_addr": node.stream_addr,
-        "operator_addr": operator_addr,
-    });
+    let listening = psionic_net::api::Listening {
+        node_id: node.node_id,
+        epoch: node.epoch.0,
+        discovery_addr: node.discovery_addr,
+        stream_addr: node.stream_addr,
+        operator_addr,
+    };
     // Handlers are in place before the node says it is listening.
     let stop = shutdown_signal();
     let off_loopback = !operator_addr.ip().is_loopback();
@@ -225,7 +225,7 @@ async fn serve(mut config: ConfigFile, source: ConfigSource, measurement: Measur
         off_loopback,
     };
     reload_on_hangup(reload);
-    println!("{listening}");
+    println!("{}", serde_json::to_string(&listening).unwrap_or_default());
     let app = http::router(api);
     http::serve(operator, app, config.operator_tls.clone(), stop).await;
     if let Some(successor) = node.transfer_leadership().await {
