@@ -87,6 +87,7 @@ pub mod candidates;
 pub mod config;
 pub mod consensus;
 pub mod detached;
+pub mod devices;
 pub mod digest;
 pub mod discovery;
 pub mod dispatch;

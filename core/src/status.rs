@@ -9,7 +9,8 @@ pub use crate::consensus::CandidateAdmission;
 
 use crate::backend::{LinkTelemetry, ReadinessByBackend};
 use crate::candidates::{Candidate, CandidateState, Introducer};
-use crate::consensus::{CoordinatorView, RoleKind, TelemetrySeen};
+use crate::consensus::{CoordinatorView, RoleKind};
+use crate::devices::TelemetrySeen;
 use crate::digest::Digest;
 use crate::discovery::{Peer, PeerHealth};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, PublicKey};

@@ -83,10 +83,10 @@ fn each_nodes_readiness_is_committed_once_and_telemetry_reaches_the_leader() {
         "two backends per node, each proposed once"
     );
 
-    let seen = harness.nodes[leader].consensus().telemetry();
+    let seen = harness.nodes[leader].devices().telemetry();
     assert_eq!(seen.len(), 3, "the leader hears every member's telemetry");
     assert_eq!(seen[&follower_id].telemetry.free_memory_bytes, vec![70 * GIB, 75 * GIB]);
-    let on_follower = harness.nodes[follower].consensus().telemetry();
+    let on_follower = harness.nodes[follower].devices().telemetry();
     assert_eq!(on_follower.len(), 1, "a follower knows only its own telemetry");
 }
 
@@ -110,7 +110,7 @@ fn a_lost_driver_is_committed_and_telemetry_changes_are_not() {
         "free memory is telemetry: nothing logged"
     );
     let follower_id = harness.nodes[follower].node_id();
-    let seen = &harness.nodes[leader].consensus().telemetry()[&follower_id];
+    let seen = &harness.nodes[leader].devices().telemetry()[&follower_id];
     assert_eq!(seen.telemetry.free_memory_bytes, vec![12 * GIB]);
 
     let lost = BackendReadiness::Refused {

@@ -2,6 +2,7 @@
 //! log matching it, truncate only an uncommitted conflicting suffix, and answer.
 
 use super::ConsensusEvent;
+use super::HeartbeatTelemetry;
 use super::{Consensus, Effect, Entry, Fence, RaftMessage, Role};
 use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::Digest;
@@ -23,14 +24,20 @@ pub(crate) struct Append {
 
 impl Consensus {
     /// Follower: a leader's append.
-    pub(crate) fn on_append(&mut self, now: Instant, from: NodeId, append: Append) {
+    pub(crate) fn on_append(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        append: Append,
+        telemetry: &mut dyn HeartbeatTelemetry,
+    ) {
         let echo_us = append.sent_us;
         if let Err(refusal) = self.same_genesis(from, Some(append.genesis)) {
             return self.effects.push(Effect::Refuse(refusal));
         }
         if append.term < self.hard.term {
             self.refuse_stale_term(from, ConsensusMessageKind::Append, append.term);
-            return self.reply_append(now, from, echo_us, Err(0));
+            return self.reply_append(now, from, echo_us, Err(0), telemetry);
         }
         if let Err(refusal) = self.check_leader_seat(from, append.term, ConsensusMessageKind::Append) {
             return self.effects.push(Effect::Refuse(refusal));
@@ -39,7 +46,7 @@ impl Consensus {
         if self.state.genesis.is_none() {
             // Nothing can be applied before the cluster's state: the answer (no
             // genesis) asks the leader for its snapshot.
-            return self.reply_append(now, from, echo_us, Err(0));
+            return self.reply_append(now, from, echo_us, Err(0), telemetry);
         }
         let Append {
             mut prev_index,
@@ -78,7 +85,7 @@ impl Consensus {
                 }
             }
         };
-        self.reply_append(now, from, echo_us, outcome);
+        self.reply_append(now, from, echo_us, outcome, telemetry);
         if self.mutations().ack_before_persist {
             self.move_persists_last(effects_before);
         }
@@ -137,8 +144,16 @@ impl Consensus {
 
     /// Answers an append: matched up to an index, or rejected with the index to
     /// retry from.
-    fn reply_append(&mut self, now: Instant, to: NodeId, echo_us: u64, outcome: Result<u64, u64>) {
-        let report = self.heartbeat_report(now, to);
+    fn reply_append(
+        &mut self,
+        now: Instant,
+        to: NodeId,
+        echo_us: u64,
+        outcome: Result<u64, u64>,
+        telemetry: &mut dyn HeartbeatTelemetry,
+    ) {
+        let recorded = self.state.backends.get(&self.id);
+        let report = telemetry.report_for(now, self.hard.term, to, recorded);
         let (success, match_index, conflict_index) = match outcome {
             Ok(match_index) => (true, match_index, 0),
             Err(conflict_index) => (false, 0, conflict_index),

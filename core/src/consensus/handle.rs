@@ -1,6 +1,7 @@
 //! Construction, message dispatch, timers, decisions and queries of [`Consensus`].
 
 use super::ConsensusEvent;
+use super::HeartbeatTelemetry;
 use rand_chacha::ChaCha8Rng;
 
 use super::ConsensusRefusal;
@@ -112,7 +113,6 @@ impl Consensus {
             applied_bytes_since_snapshot: 0,
             digest_cache: None,
             digest_scratch: Vec::new(),
-            devices: Default::default(),
             signer: None,
             mutations: Mutations::default(),
             recovering: durable.restored,
@@ -158,7 +158,13 @@ impl Consensus {
     }
 
     /// Handles a consensus message from the authenticated `from`.
-    pub(crate) fn on_message(&mut self, now: Instant, from: NodeId, message: RaftMessage) {
+    pub(crate) fn on_message(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        message: RaftMessage,
+        telemetry: &mut dyn HeartbeatTelemetry,
+    ) {
         if let Err(fault) = message.check_values() {
             return self.refuse_values(from, fault);
         }
@@ -218,6 +224,7 @@ impl Consensus {
                         genesis,
                         sent_us,
                     },
+                    telemetry,
                 );
             }
             RaftMessage::AppendResponse {
@@ -231,7 +238,9 @@ impl Consensus {
                 genesis,
                 echo_us,
             } => {
-                self.on_heartbeat_report(now, from, report);
+                if self.is_leader() && self.state.is_member(from) {
+                    telemetry.on_report(now, from, report);
+                }
                 let response = AppendResponse {
                     term,
                     success,

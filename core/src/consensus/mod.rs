@@ -13,7 +13,6 @@
 
 pub mod authority;
 mod decisions;
-mod devices;
 mod election;
 pub mod endorsement;
 mod entitlement;
@@ -35,6 +34,7 @@ mod recovery;
 mod refusal;
 mod replication;
 pub mod snapshot;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -47,7 +47,6 @@ use serde::{Deserialize, Serialize};
 pub use crate::state::EntryPayload;
 pub use crate::state::STATE_SCHEMA_VERSION;
 pub use authority::{Authority, AuthorityProblem, Fence};
-pub use devices::TelemetrySeen;
 pub use entries::AppendEntries;
 pub use event::ConsensusEvent;
 pub use genesis::RecoveryError;
@@ -57,6 +56,7 @@ pub use membership::CandidateAdmission;
 pub use message::RaftMessage;
 pub use refusal::{ConsensusMessageKind, ConsensusRefusal};
 pub use snapshot::{SnapshotFault, SnapshotMeta, StoredSnapshot};
+pub use telemetry::{HeartbeatTelemetry, NoTelemetry};
 pub use transfer::TransferRefusal;
 
 use crate::bounds::{BoundError, at_least, at_most, ordered};
@@ -498,7 +498,6 @@ pub struct Consensus {
     pub(crate) reads: reads::Reads,
     /// Who signs this node's votes (none: its votes are unsigned).
     pub(crate) signer: Option<crate::identity::NodeIdentity>,
-    pub(crate) devices: devices::DeviceBook,
     /// Digests of the admission tokens this node holds: a cut-over to another is not
     /// proposed (the leader would cut itself off).
     pub(crate) admission_tokens: Vec<crate::digest::Digest>,

@@ -14,9 +14,10 @@ use crate::state::{ClusterCommand, ProposalId};
 use crate::time::Instant;
 
 impl Consensus {
-    /// Handles `message` from `from`, whom the caller has authenticated.
+    /// Handles `message` from `from`, whom the caller has authenticated (no device
+    /// telemetry rides on its answers).
     pub fn step(&mut self, now: Instant, from: NodeId, message: RaftMessage) {
-        self.on_message(now, from, message);
+        self.on_message(now, from, message, &mut super::NoTelemetry);
     }
 
     /// Takes `commands` as one batch of proposals (see [`Node::propose_batch`](crate::Node::propose_batch)),

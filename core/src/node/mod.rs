@@ -7,6 +7,17 @@ mod receive;
 mod send;
 mod serving;
 
+/// What serving reads of `node`: its consensus and device telemetry.
+macro_rules! view {
+    ($node:expr) => {
+        crate::serving::ClusterView {
+            raft: &$node.consensus,
+            devices: &$node.devices,
+        }
+    };
+}
+use view;
+
 pub use crate::status::KeyStatus;
 
 use crate::discovery::DiscoveryEvent;
@@ -21,6 +32,7 @@ use crate::backend::{DeviceReport, LINKS_PER_REPORT_MAX};
 use crate::candidates::{CandidateLedger, Membership};
 use crate::config::{ConfigError, NodeConfig};
 use crate::consensus::{Authority, Consensus, Mutations, ProposalRejection};
+use crate::devices::Devices;
 use crate::discovery::{Discovery, PeerHealth};
 use crate::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, SubmitRefusal};
 use crate::identity::{ClusterId, ClusterNamespace, NodeEpoch, NodeId, NodeRole, RequestId};
@@ -53,6 +65,8 @@ pub struct Node {
     replay: ReplayGuard,
     discovery: Discovery,
     consensus: Consensus,
+    /// Backend readiness and soft telemetry, carried on consensus's heartbeats.
+    devices: Devices,
     /// Where each authenticated sender last spoke from.
     addrs: BTreeMap<NodeId, SocketAddr>,
     /// The public key of each authenticated sender (frames to it are sealed for it).
@@ -122,6 +136,7 @@ impl Node {
             replay: ReplayGuard::default(),
             discovery: Discovery::new(config.discovery, &config.seeds, now),
             consensus,
+            devices: Devices::new(config.identity.node_id()),
             addrs: BTreeMap::new(),
             keys: BTreeMap::new(),
             public_key: config.identity.public_key().to_bytes(),
@@ -231,7 +246,7 @@ impl Node {
     /// [`ServingEvent::RequestFinished`]: crate::ServingEvent::RequestFinished
     pub fn submit_request(&mut self, now: Instant, request: InferenceRequest) -> Result<Placement, SubmitRefusal> {
         self.sync_telemetry_index();
-        let placed = self.serving.submit(now, &self.consensus, request);
+        let placed = self.serving.submit(now, view!(self), request);
         self.finish(now);
         placed
     }
@@ -245,7 +260,7 @@ impl Node {
         request: InferenceRequest,
     ) -> Result<crate::serving::Submitted, SubmitRefusal> {
         self.sync_telemetry_index();
-        let submitted = self.serving.submit_anywhere(now, &self.consensus, request);
+        let submitted = self.serving.submit_anywhere(now, view!(self), request);
         self.finish(now);
         submitted
     }
@@ -254,13 +269,13 @@ impl Node {
     /// leader plans with every member's telemetry; a follower only with its own.
     pub fn plan(&mut self, now: Instant, request: &PlanRequest) -> Result<Placement, PlacementRefusal> {
         self.sync_telemetry_index();
-        self.serving.plan(now, &self.consensus, request)
+        self.serving.plan(now, view!(self), request)
     }
 
     /// Leader: ends an in-flight request as cancelled and tells its executing node to
     /// stop it (between two steps).
     pub fn cancel_request(&mut self, now: Instant, request: RequestId) -> Result<(), CancelRefusal> {
-        let cancelled = self.serving.cancel(&self.consensus, request);
+        let cancelled = self.serving.cancel(view!(self), request);
         self.finish(now);
         cancelled
     }
@@ -287,7 +302,7 @@ impl Node {
     /// Takes this node's backend readiness and telemetry. The leader commits a
     /// readiness that differs from the cluster's record on its next heartbeat.
     pub fn report_devices(&mut self, now: Instant, report: DeviceReport) {
-        self.consensus.report_devices(now, report);
+        self.devices.report(now, report);
     }
 
     /// Replaces the admission tokens this node holds (trusted LAN): `token`, and `next`
@@ -342,6 +357,11 @@ impl Node {
         &self.consensus
     }
 
+    /// Device truth beside consensus: readiness, telemetry, measured links.
+    pub fn devices(&self) -> &Devices {
+        &self.devices
+    }
+
     /// Refusals so far, by kind.
     pub fn refusals(&self) -> &RefusalCounters {
         &self.refusals
@@ -350,7 +370,7 @@ impl Node {
     /// The replicated state as applied here, at `now`.
     pub fn state_report(&self, now: Instant) -> StateReport {
         let state = self.consensus.state();
-        let telemetry = self.consensus.telemetry();
+        let telemetry = self.devices.telemetry();
         StateReport {
             coordinator: self.consensus.coordinator_view(now),
             commit_index: self.consensus.commit_index(),
@@ -435,7 +455,7 @@ impl Node {
             }
             self.reconcile_candidates(now);
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
-            self.consensus.set_links(now, links);
+            self.devices.set_links(now, links);
         }
         self.push_discovery_events(events);
         for (timer, deadline) in self.consensus.deadlines() {
@@ -469,9 +489,12 @@ impl Node {
         self.reconcile_candidates(now);
         let waiting = self.reachable_candidates();
         self.consensus.maintain_membership(now, &waiting);
-        self.consensus.maintain_readiness(now);
+        let readiness = self.devices.readiness_due(&self.consensus);
+        if !readiness.is_empty() {
+            let _ = self.consensus.propose_batch(now, readiness);
+        }
         self.sync_telemetry_index();
-        self.serving.reroute_lost(now, &self.consensus);
+        self.serving.reroute_lost(now, view!(self));
         self.maintain_keys(now);
     }
 

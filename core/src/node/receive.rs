@@ -184,7 +184,7 @@ impl Node {
                 }
             }
             Message::LinkProbeAck(ack) => self.discovery.on_burst_answered(now, sender, ack.burst_sent_us),
-            Message::Raft(message) => self.consensus.on_message(now, sender, message),
+            Message::Raft(message) => self.consensus.on_message(now, sender, message, &mut self.devices),
             Message::Dispatch(message) => self.on_dispatch(now, sender, message),
         }
     }

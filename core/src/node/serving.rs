@@ -4,7 +4,7 @@
 use crate::consensus::ConsensusRefusal;
 use core::net::{Ipv4Addr, SocketAddr};
 
-use super::Node;
+use super::{Node, view};
 use crate::dispatch::{AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
 use crate::io::{Event, Output};
@@ -38,9 +38,9 @@ impl Node {
                     fence,
                     report,
                 };
-                self.serving.on_execution_report(now, &self.consensus, report);
+                self.serving.on_execution_report(now, view!(self), report);
             }
-            DispatchMessage::Submit(request) => self.serving.on_forwarded_submit(now, &self.consensus, from, *request),
+            DispatchMessage::Submit(request) => self.serving.on_forwarded_submit(now, view!(self), from, *request),
             answer @ (DispatchMessage::Placed { .. }
             | DispatchMessage::SubmitRefused { .. }
             | DispatchMessage::Finished { .. }) => self.serving.on_forward_answer(from, answer),
@@ -54,7 +54,7 @@ impl Node {
             decision,
         } = stamped;
         match self.consensus.admit_decision(now, from, &authority, authority_digest) {
-            Ok(()) => self.serving.on_decision(&self.consensus, authority, decision),
+            Ok(()) => self.serving.on_decision(view!(self), authority, decision),
             Err(refusal) => {
                 if let (ConsensusRefusal::StaleFence { seen, got, .. }, Decision::Assign(assignment)) =
                     (&refusal, &decision)
@@ -70,8 +70,8 @@ impl Node {
     /// Re-keys the coordinator's candidate index for every node whose telemetry
     /// consensus took since the last call.
     pub(super) fn sync_telemetry_index(&mut self) {
-        for node in self.consensus.take_telemetry_changes() {
-            self.serving.index_telemetry(&self.consensus, node);
+        for node in self.devices.take_telemetry_changes() {
+            self.serving.index_telemetry(view!(self), node);
         }
     }
 
@@ -80,11 +80,11 @@ impl Node {
     /// and the queue depth goes to consensus when it moved.
     pub(super) fn serving_upkeep(&mut self, now: Instant) {
         self.sync_telemetry_index();
-        self.serving.follow_leadership(&self.consensus);
-        self.serving.executor_upkeep(&self.consensus);
-        self.serving.expire_forwarded_requests(&self.consensus, now);
+        self.serving.follow_leadership(view!(self));
+        self.serving.executor_upkeep(view!(self));
+        self.serving.expire_forwarded_requests(view!(self), now);
         if let Some(depth) = self.serving.take_depth_change() {
-            self.consensus.set_queue_depth(now, depth);
+            self.devices.set_queue_depth(now, depth);
         }
     }
 

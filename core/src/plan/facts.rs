@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::index::CandidateIndex;
 use super::serving::ServingPolicy;
 use crate::backend::Telemetry;
-use crate::consensus::TelemetrySeen;
+use crate::devices::TelemetrySeen;
 use crate::digest::Digest;
 use crate::identity::{ClusterId, NodeId};
 use crate::state::{ClusterState, LinkClass};
@@ -94,7 +94,7 @@ pub trait TelemetryLookup {
     fn telemetry(&self, node: &NodeId) -> Option<&Telemetry>;
 }
 
-impl TelemetryLookup for BTreeMap<NodeId, crate::consensus::TelemetrySeen> {
+impl TelemetryLookup for BTreeMap<NodeId, crate::devices::TelemetrySeen> {
     fn telemetry(&self, node: &NodeId) -> Option<&Telemetry> {
         self.get(node).map(|seen| &seen.telemetry)
     }

@@ -1,18 +1,19 @@
 //! The executing node's side: checking an assignment against its own facts, running
 //! it once, and reporting how it ended to the coordinator that can still take it.
 
+use super::ClusterView;
 use super::ServingEvent;
 use super::executor::Accepted;
 use super::{Decision, DispatchMessage, Serving, ServingEffect};
 use crate::backend::BackendReadiness;
-use crate::consensus::{Authority, Consensus, Fence};
+use crate::consensus::{Authority, Fence};
 use crate::dispatch::{Assignment, AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
 use crate::state::Residency;
 
 impl Serving {
     /// A decision whose authority consensus admitted.
-    pub(crate) fn on_decision(&mut self, raft: &Consensus, authority: Authority, decision: Decision) {
+    pub(crate) fn on_decision(&mut self, raft: ClusterView<'_>, authority: Authority, decision: Decision) {
         match &decision {
             Decision::Assign(assignment) => {
                 if let Err(refusal) = check_assignment(raft, assignment) {
@@ -48,7 +49,7 @@ impl Serving {
 
     /// After each input: tells a new leader of the completions kept here, and stops the
     /// runs of deposed coordinators.
-    pub(crate) fn executor_upkeep(&mut self, raft: &Consensus) {
+    pub(crate) fn executor_upkeep(&mut self, raft: ClusterView<'_>) {
         let leader = raft.leader();
         let fence = raft.fence_seen();
         for (request, report) in self.executor.completions_for(leader) {
@@ -80,7 +81,7 @@ impl Serving {
 
 /// Whether this node should run `assignment`: the plan matches its digest, selects this
 /// node, and names a backend, device and model this node holds.
-fn check_assignment(raft: &Consensus, assignment: &Assignment) -> Result<(), AssignmentRefusal> {
+fn check_assignment(raft: ClusterView<'_>, assignment: &Assignment) -> Result<(), AssignmentRefusal> {
     let computed = assignment.plan.digest();
     if computed != assignment.plan_digest {
         return Err(AssignmentRefusal::PlanDigest {

@@ -2,6 +2,7 @@
 //! signing the evidence of each completion. Only a leader coordinates; its requests
 //! end `coordinator-deposed` when its leadership does.
 
+use super::ClusterView;
 use super::ServingEvent;
 use crate::serving::ServingRefusal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use super::{DispatchMessage, Serving, StampedDecision};
 use crate::consensus::endorsement::LeadershipCertificate;
-use crate::consensus::{Authority, Consensus, Fence};
+use crate::consensus::{Authority, Fence};
 use crate::digest::{Digest, DigestKind};
 use crate::dispatch::{
     Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
@@ -80,7 +81,7 @@ impl Serving {
     pub(crate) fn submit(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         request: InferenceRequest,
     ) -> Result<Placement, SubmitRefusal> {
         let Ok(authority) = raft.authority() else {
@@ -115,7 +116,7 @@ impl Serving {
     }
 
     /// Leader: ends `request` as cancelled and tells its executing node to stop it.
-    pub(crate) fn cancel(&mut self, raft: &Consensus, request: RequestId) -> Result<(), CancelRefusal> {
+    pub(crate) fn cancel(&mut self, raft: ClusterView<'_>, request: RequestId) -> Result<(), CancelRefusal> {
         if !raft.is_leader() {
             return Err(CancelRefusal::NotLeader {
                 leader_hint: raft.leader(),
@@ -133,7 +134,7 @@ impl Serving {
     }
 
     /// Leader: what an executing node reported about `request`.
-    pub(crate) fn on_execution_report(&mut self, now: Instant, raft: &Consensus, report: ReportFrom) {
+    pub(crate) fn on_execution_report(&mut self, now: Instant, raft: ClusterView<'_>, report: ReportFrom) {
         let ReportFrom {
             from,
             request,
@@ -191,7 +192,7 @@ impl Serving {
     /// their loss): reroutes requests whose node has not answered for an election
     /// timeout; or, when the serving policy says not to (`reroute_lost` off), ends
     /// those whose node has not answered for `lost_wait_ms` as `executor-lost`.
-    pub(crate) fn reroute_lost(&mut self, now: Instant, raft: &Consensus) {
+    pub(crate) fn reroute_lost(&mut self, now: Instant, raft: ClusterView<'_>) {
         self.follow_leadership(raft);
         if self.coordinator.in_flight.is_empty() {
             return;
@@ -228,7 +229,7 @@ impl Serving {
 
     /// Ends every request in flight as `coordinator-deposed` once the leadership they
     /// were assigned under is over (this node stepped down, or leads a later term).
-    pub(crate) fn follow_leadership(&mut self, raft: &Consensus) {
+    pub(crate) fn follow_leadership(&mut self, raft: ClusterView<'_>) {
         let leading = raft.authority().ok().map(|authority| authority.term);
         if self.coordinator.term == leading {
             return;
@@ -246,7 +247,7 @@ impl Serving {
     /// request since, the earlier completer may still be another node.
     fn check_earlier_completer(
         &self,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         from: NodeId,
         request: RequestId,
     ) -> Result<(), ServingRefusal> {
@@ -267,7 +268,7 @@ impl Serving {
     /// Leader: an executor completed `request` under an earlier coordinator. If it is
     /// in flight here it ends with that result (its new run is stopped); otherwise
     /// the result answers its next submission.
-    fn note_completed_earlier(&mut self, raft: &Consensus, request: RequestId, earlier: EarlierCompletion) {
+    fn note_completed_earlier(&mut self, raft: ClusterView<'_>, request: RequestId, earlier: EarlierCompletion) {
         if !raft.is_leader() {
             return;
         }
@@ -290,7 +291,7 @@ impl Serving {
     fn answer_completed_earlier(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         authority: Authority,
         request: InferenceRequest,
         earlier: EarlierCompletion,
@@ -329,7 +330,7 @@ impl Serving {
     fn place(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         request: &InferenceRequest,
         excluded: &BTreeSet<NodeId>,
     ) -> Result<(Placement, Digest, FactProvenance), PlacementRefusal> {
@@ -378,7 +379,7 @@ impl Serving {
         self.send(node, DispatchMessage::Decision(stamped));
     }
 
-    fn reroute(&mut self, now: Instant, raft: &Consensus, mut flight: InFlight, reason: RerouteReason) {
+    fn reroute(&mut self, now: Instant, raft: ClusterView<'_>, mut flight: InFlight, reason: RerouteReason) {
         let request = flight.request.id;
         self.event(ServingEvent::RequestRerouted {
             request,
@@ -404,7 +405,7 @@ impl Serving {
     /// Ends `flight` completed on `node` under `plan`, with signed evidence.
     fn complete_with(
         &mut self,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         flight: InFlight,
         node: NodeId,
         tokens: Vec<u8>,
@@ -460,7 +461,7 @@ pub(crate) struct ReportFrom {
 /// Who set each fact a plan running `artifact` on `nodes` relied on: their membership
 /// and backend readiness, the artifact's residency there, its replica set and the
 /// serving policy.
-fn setters_of(raft: &Consensus, nodes: &[NodeId], artifact: Digest) -> BTreeMap<String, crate::state::SetBy> {
+fn setters_of(raft: ClusterView<'_>, nodes: &[NodeId], artifact: Digest) -> BTreeMap<String, crate::state::SetBy> {
     let set_by = &raft.state().set_by;
     let mut keys = vec![
         crate::state::SERVING_POLICY_FACT.to_owned(),

@@ -2,11 +2,11 @@
 //! holds, the serving policy, and the members it has not heard from; and dry-run
 //! planning of any lane.
 
+use super::ClusterView;
 use std::collections::BTreeSet;
 
 use super::Serving;
 use super::coordinator::Coordinator;
-use crate::consensus::Consensus;
 use crate::digest::Digest;
 use crate::dispatch::PlanRequest;
 use crate::identity::NodeId;
@@ -27,10 +27,10 @@ pub(super) struct PlanningInputs {
 impl PlanningInputs {
     /// The facts, borrowing the state and telemetry of `raft` and the candidate index
     /// of `coordinator`.
-    pub fn facts<'a>(&'a self, raft: &'a Consensus, coordinator: &'a Coordinator) -> PlanningFacts<'a> {
+    pub fn facts<'a>(&'a self, raft: ClusterView<'a>, coordinator: &'a Coordinator) -> PlanningFacts<'a> {
         PlanningFacts {
-            cluster_id: raft.cluster_id(),
-            state: raft.state(),
+            cluster_id: raft.raft.cluster_id(),
+            state: raft.raft.state(),
             telemetry: raft.telemetry(),
             links_measured: raft.links_measured(),
             serving: &self.serving,
@@ -43,7 +43,7 @@ impl PlanningInputs {
 
 impl Serving {
     /// What a placement made now reads (the candidate index brought up to date).
-    pub(super) fn planning_inputs(&mut self, now: Instant, raft: &Consensus) -> PlanningInputs {
+    pub(super) fn planning_inputs(&mut self, now: Instant, raft: ClusterView<'_>) -> PlanningInputs {
         let serving = ServingPolicy::from_state(raft.state());
         let (state_digest, digests) = self.fact_digests(raft, &serving);
         let applied = raft.state().applied_index;
@@ -64,7 +64,7 @@ impl Serving {
     }
 
     /// Re-keys `node` in the candidate index after its telemetry arrived.
-    pub(crate) fn index_telemetry(&mut self, raft: &Consensus, node: NodeId) {
+    pub(crate) fn index_telemetry(&mut self, raft: ClusterView<'_>, node: NodeId) {
         if let Some(index) = self.coordinator.index.as_mut()
             && index.built_at() == raft.state().applied_index
         {
@@ -78,7 +78,7 @@ impl Serving {
     pub(crate) fn plan(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         request: &PlanRequest,
     ) -> Result<Placement, PlacementRefusal> {
         let inputs = self.planning_inputs(now, raft);
@@ -92,7 +92,7 @@ impl Serving {
         }
     }
 
-    fn fact_digests(&mut self, raft: &Consensus, serving: &ServingPolicy) -> (Digest, FactDigests) {
+    fn fact_digests(&mut self, raft: ClusterView<'_>, serving: &ServingPolicy) -> (Digest, FactDigests) {
         let applied = raft.state().applied_index;
         match self.coordinator.digests {
             Some((index, state, facts)) if index == applied && facts.policy == serving.digest() => (state, facts),
@@ -107,13 +107,13 @@ impl Serving {
 
 /// Leader: members not heard from for an election timeout (counting from the start of
 /// this leadership for one never heard from); none on a follower.
-pub(super) fn silence(raft: &Consensus, now: Instant) -> Unreachable<'_> {
+pub(super) fn silence<'a>(raft: ClusterView<'a>, now: Instant) -> Unreachable<'a> {
     silent_for(raft, now, raft.config().election_timeout_ms_min)
 }
 
 /// Leader: members not heard from for `after_ms` (counting from the start of this
 /// leadership for one never heard from); none on a follower.
-pub(super) fn silent_for(raft: &Consensus, now: Instant, after_ms: u64) -> Unreachable<'_> {
+pub(super) fn silent_for<'a>(raft: ClusterView<'a>, now: Instant, after_ms: u64) -> Unreachable<'a> {
     static NONE: BTreeSet<NodeId> = BTreeSet::new();
     match raft.leadership_since() {
         Some(since) => Unreachable::SilentFor {

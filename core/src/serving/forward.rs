@@ -9,12 +9,12 @@
 //! (placed), as a request its own leader dropped would: the client submits it again
 //! under the same id, which keeps it from running twice on one node.
 
+use super::ClusterView;
 use super::ServingEvent;
 use crate::consensus::ConsensusRefusal;
 use std::collections::BTreeMap;
 
 use super::{DispatchMessage, Serving};
-use crate::consensus::Consensus;
 use crate::dispatch::{InferenceRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
 use crate::identity::{NodeId, RequestId};
 use crate::limits::FORWARD_ANSWER_WITHIN_MS;
@@ -52,7 +52,7 @@ impl Serving {
     pub(crate) fn submit_anywhere(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         request: InferenceRequest,
     ) -> Result<Submitted, SubmitRefusal> {
         let leader = match raft.leader() {
@@ -93,7 +93,7 @@ impl Serving {
     pub(crate) fn on_forwarded_submit(
         &mut self,
         now: Instant,
-        raft: &Consensus,
+        raft: ClusterView<'_>,
         from: NodeId,
         request: InferenceRequest,
     ) {
@@ -169,7 +169,7 @@ impl Serving {
     /// passed) end here: refused `forward-unanswered` if not placed yet, else
     /// `coordinator-deposed`; as does one the leader has not placed within
     /// [`FORWARD_ANSWER_WITHIN_MS`].
-    pub(crate) fn expire_forwarded_requests(&mut self, raft: &Consensus, now: Instant) {
+    pub(crate) fn expire_forwarded_requests(&mut self, raft: ClusterView<'_>, now: Instant) {
         if self.forwarded_requests.is_empty() {
             return;
         }

@@ -32,6 +32,7 @@ mod facts;
 mod forward;
 mod message;
 mod refusal;
+mod view;
 
 pub use crate::dispatch::PlanRequest;
 pub use event::ServingEvent;
@@ -39,6 +40,7 @@ pub use executor::COMPLETED_KEPT_MAX;
 pub use forward::{FORWARDED_REQUESTS_MAX, Submitted};
 pub use message::{Decision, DispatchMessage, StampedDecision};
 pub use refusal::ServingRefusal;
+pub use view::ClusterView;
 
 pub(crate) use coordinator::ReportFrom;
 

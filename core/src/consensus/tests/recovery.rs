@@ -2,6 +2,7 @@
 //! its leader's term (the leader's whole prefix), not merely the leader's commit index.
 
 use super::{consensus, entry};
+use crate::consensus::NoTelemetry;
 use crate::consensus::follower::Append;
 use crate::time::Instant;
 
@@ -27,10 +28,20 @@ fn a_leader_whose_commit_index_lags_does_not_end_recovery_before_its_own_term() 
     restored.recovering = true;
     let now = Instant::from_millis(1_000);
     // Leader of term 3, commit index lagging at 2 after its election: entries of term 2.
-    restored.on_append(now, super::id(2), append(3, (2, 2), vec![entry(3, 2), entry(4, 2)], 2));
+    restored.on_append(
+        now,
+        super::id(2),
+        append(3, (2, 2), vec![entry(3, 2), entry(4, 2)], 2),
+        &mut NoTelemetry,
+    );
     assert_eq!(restored.log().last_index(), 4);
     assert!(restored.is_recovering(), "no entry of term 3 held yet");
-    restored.on_append(now, super::id(2), append(3, (4, 2), vec![entry(5, 3)], 4));
+    restored.on_append(
+        now,
+        super::id(2),
+        append(3, (4, 2), vec![entry(5, 3)], 4),
+        &mut NoTelemetry,
+    );
     assert!(!restored.is_recovering(), "the leader's first entry of term 3 is held");
     assert_eq!(restored.hard_state().voted_for, Some(super::id(2)));
 }
