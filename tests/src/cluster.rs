@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use psionic_core::Digest;
+use psionic_core::state::ClusterCommand;
+use psionic_net::api::CommandAnswer;
 
 use crate::history::ClientHistory;
-use crate::{NodeProcess, http_post_json, init_node, wait_until, write_token, write_voter_config};
+use crate::{NodeProcess, answered, init_node, wait_until, write_token, write_voter_config};
 
 /// How long a cluster of real processes gets to settle.
 pub const CONVERGE: Duration = Duration::from_secs(30);
@@ -62,9 +64,10 @@ impl Cluster {
         let answer = self
             .history
             .write_policy(0, operator, &policy_name(n), &n.to_le_bytes());
-        let (code, answer) = answer.expect("the node answers");
-        assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
-        answer["index"].as_u64().unwrap()
+        match answer.expect("the node answers") {
+            (200, Some(CommandAnswer::Committed { index, .. })) => index,
+            (code, answer) => panic!("not committed: {code} {answer:?}"),
+        }
     }
 
     /// Panics with a minimal non-linearizable sub-history if what the test wrote and
@@ -139,7 +142,7 @@ impl Cluster {
     pub fn await_converged(&self, at_least: u64) {
         let start = std::time::Instant::now();
         loop {
-            let states: Vec<(u64, Value)> = self.nodes.iter().flatten().map(applied).collect();
+            let states: Vec<(u64, Digest)> = self.nodes.iter().flatten().map(applied).collect();
             let first = &states[0];
             if states.iter().all(|state| state.0 >= at_least && state == first) {
                 return self.read_every_policy();
@@ -157,24 +160,29 @@ fn policy_name(n: u64) -> String {
 
 /// The effective leader `node` follows, if any.
 pub fn leader_of(node: &NodeProcess) -> Option<String> {
-    let state = node.state();
-    let coordinator = &state["coordinator"];
-    (coordinator["effective"] == true)
-        .then(|| coordinator["leader"].as_str().map(str::to_owned))
+    let coordinator = node.state().report.coordinator;
+    coordinator
+        .effective
+        .then_some(coordinator.leader)
         .flatten()
+        .map(|leader| leader.to_string())
 }
 
 /// The applied index and state digest of `node`.
-pub fn applied(node: &NodeProcess) -> (u64, Value) {
-    let state = node.state();
-    (state["applied_index"].as_u64().unwrap(), state["state_digest"].clone())
+pub fn applied(node: &NodeProcess) -> (u64, Digest) {
+    let state = node.state().report;
+    (state.applied_index, state.state_digest)
 }
 
 /// Commits a policy command numbered `n` through `node`; the index it was
 /// acknowledged at.
 pub fn commit(node: &NodeProcess, n: u64) -> u64 {
-    let command = json!({ "set-policy": { "name": policy_name(n), "document": n.to_le_bytes().to_vec() } });
-    let (code, answer) = http_post_json(node.listening.operator_addr, "/v1/commands", &command);
-    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
-    answer["index"].as_u64().unwrap()
+    let command = ClusterCommand::SetPolicy {
+        name: policy_name(n),
+        document: n.to_le_bytes().to_vec(),
+    };
+    match answered(node.client().command(&command)) {
+        (200, CommandAnswer::Committed { index, .. }) => index,
+        (code, answer) => panic!("not committed: {code} {answer:?}"),
+    }
 }

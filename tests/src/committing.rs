@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use psionic_core::state::ClusterCommand;
+use psionic_core::{NodeStatus, RefusalKind};
 
-use crate::{http_post_json, wait_until};
+use crate::wait_until;
 
 /// A client committing policy writes through `api` until stopped; what it saw.
 #[derive(Debug)]
@@ -32,11 +33,14 @@ impl Client {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let policy = json!({ "set-policy": { "name": format!("rotation-{}", n % 8), "document": [1] } });
-                    match http_post_json(api, "/v1/commands", &policy) {
-                        (200, _) => committed.fetch_add(1, Ordering::Relaxed),
-                        (code, answer) => {
-                            failures.lock().unwrap().push(format!("{code} {answer}"));
+                    let policy = ClusterCommand::SetPolicy {
+                        name: format!("rotation-{}", n % 8),
+                        document: vec![1],
+                    };
+                    match crate::client(api).command(&policy) {
+                        Ok(answer) if answer.status == 200 => committed.fetch_add(1, Ordering::Relaxed),
+                        answer => {
+                            failures.lock().unwrap().push(format!("{answer:?}"));
                             0
                         }
                     };
@@ -72,8 +76,6 @@ impl Client {
 }
 
 /// How many frames of `kind` the node whose status is `status` refused.
-pub fn refusals(status: &Value, kind: &str) -> u64 {
-    status["refusals"][kind]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{kind} counted: {status}"))
+pub fn refusals(status: &NodeStatus, kind: RefusalKind) -> u64 {
+    status.refusals.get(kind)
 }

@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use psionic_core::state::ClusterCommand;
 use psionic_core::{Digest, DigestKind};
+use psionic_net::api::{CommandAnswer, Reply, StateAnswer, StateRead};
 use psionic_sim::history::{KeyValue, KvInput, KvOutput, Operation, Verdict, check};
-use serde_json::{Value, json};
 
-use crate::{OPERATOR_TOKEN, json_request, try_http_exchange};
+use crate::client;
 
 /// One operation of a history.
 pub type ClientOperation = Operation<KvInput, KvOutput>;
@@ -46,23 +47,35 @@ enum WriteOutcome {
 
 impl ClientHistory {
     /// Sets policy `name` to `document` through the node at `operator`, as `client`;
-    /// records it and returns the answer (`None`: no whole answer came).
-    pub fn write_policy(&self, client: u64, operator: SocketAddr, name: &str, document: &[u8]) -> Option<(u16, Value)> {
-        let command = json!({ "set-policy": { "name": name, "document": document } });
-        let request = json_request(operator, "POST", "/v1/commands", &command, Some(OPERATOR_TOKEN));
+    /// records it and returns the status and the route's answer (`None`: no whole
+    /// answer came).
+    pub fn write_policy(
+        &self,
+        client_id: u64,
+        operator: SocketAddr,
+        name: &str,
+        document: &[u8],
+    ) -> Option<(u16, Option<CommandAnswer>)> {
+        let command = ClusterCommand::SetPolicy {
+            name: name.to_owned(),
+            document: document.to_vec(),
+        };
         let place = self.call(
-            client,
+            client_id,
             KvInput::Write {
                 key: name.to_owned(),
                 value: Some(policy_value(document)),
             },
         );
-        let answer = try_http_exchange(operator, &request)
+        let answer = client(operator)
+            .command(&command)
             .ok()
-            .map(|(code, body)| (code, serde_json::from_str(&body).unwrap_or(Value::Null)));
-        let outcome = match answer.as_ref().map(|(_, body)| body["outcome"].as_str()) {
-            Some(Some("committed")) => WriteOutcome::Written,
-            Some(Some("not-leader" | "rejected" | "refused")) => WriteOutcome::NeverTookEffect,
+            .map(|answer| (answer.status, answer.answer()));
+        let outcome = match answer.as_ref().map(|(_, answer)| answer) {
+            Some(Some(CommandAnswer::Committed { .. })) => WriteOutcome::Written,
+            Some(Some(
+                CommandAnswer::NotLeader { .. } | CommandAnswer::Rejected { .. } | CommandAnswer::Refused { .. },
+            )) => WriteOutcome::NeverTookEffect,
             _ => WriteOutcome::Unknown,
         };
         self.answer_write(place, outcome);
@@ -71,20 +84,24 @@ impl ClientHistory {
 
     /// Reads the state linearizably through the node at `operator`, as `client`; an
     /// answered read records the value of each of `names`. Returns the answer.
-    pub fn read_policies(&self, client: u64, operator: SocketAddr, names: &[&str]) -> Option<(u16, Value)> {
+    pub fn read_policies(&self, client_id: u64, operator: SocketAddr, names: &[&str]) -> Option<StateRead> {
         let call_us = self.now_us();
-        let request = format!("GET /v1/state HTTP/1.1\r\nHost: {operator}\r\nConnection: close\r\n\r\n");
-        let answer = try_http_exchange(operator, &request)
-            .ok()
-            .map(|(code, body)| (code, serde_json::from_str(&body).unwrap_or(Value::Null)));
-        if let Some((200, state)) = &answer {
-            assert_eq!(state["consistency"], "linearizable", "{state}");
+        let answer = client(operator).state(psionic_net::Consistency::Linearizable).ok();
+        let read = match answer {
+            Some(answer) if answer.status == 200 => match answer.reply {
+                Reply::Answer(StateAnswer::Read(read)) => Some(*read),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(state) = &read {
+            assert_eq!(state.consistency, psionic_net::Consistency::Linearizable);
             let return_us = self.now_us();
             let mut operations = self.operations.lock().unwrap();
             for name in names {
-                let value = state["policies"][*name].as_str().map(str::to_owned);
+                let value = state.report.policies.get(*name).map(|digest| policy_text(*digest));
                 operations.push(Operation {
-                    client,
+                    client: client_id,
                     call_us,
                     returned: Some((return_us, KvOutput::Value(value))),
                     input: KvInput::Read {
@@ -93,7 +110,7 @@ impl ClientHistory {
                 });
             }
         }
-        answer
+        read
     }
 
     /// Operations recorded, and how many of them returned.
@@ -164,9 +181,10 @@ impl ClientHistory {
 
 /// How a policy's document reads in `GET /v1/state`: its digest.
 pub fn policy_value(document: &[u8]) -> String {
-    let digest = Digest::of_bytes(DigestKind::Policy, document);
-    serde_json::to_value(digest)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .expect("a digest is a JSON string")
+    policy_text(Digest::of_bytes(DigestKind::Policy, document))
+}
+
+/// A policy digest as the history records it.
+fn policy_text(digest: Digest) -> String {
+    digest.to_string()
 }

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use psionic_core::{NodeStatus, PeerHealth};
+use psionic_net::api::{self, Answer, Client, ClientError, Reply, StateAnswer, StateRead};
 
 /// The `psionic-node` binary, built once per test process into the same target dir.
 pub fn node_binary() -> &'static Path {
@@ -108,9 +109,19 @@ pub fn single_voter_leader(dir: &Path) -> (String, NodeProcess) {
     let config = write_voter_config(dir, "n1", &[], "token", std::slice::from_ref(&id));
     let node = NodeProcess::start(&config).unwrap();
     wait_until(Duration::from_secs(20), "the single voter to lead", || {
-        node.state()["coordinator"]["leader"] == id.as_str()
+        leader_in(&node.state()).as_deref() == Some(id.as_str())
     });
     (id, node)
+}
+
+/// The node id of `hex` (32 hex digits).
+pub fn node_id(hex: &str) -> psionic_core::NodeId {
+    psionic_core::NodeId(psionic_core::digest::from_hex::<16>(hex).expect("a node id: 32 hex digits"))
+}
+
+/// The leader `state` names (hex id), if any.
+pub fn leader_in(state: &StateRead) -> Option<String> {
+    state.report.coordinator.leader.map(|leader| leader.to_string())
 }
 
 /// A loopback port free a moment ago (for files that must name fixed ports).
@@ -177,14 +188,13 @@ impl NodeProcess {
             let status = child.wait().map_err(|error| error.to_string())?;
             return Err(format!("exited with {status}: {stderr}"));
         }
-        let value: Value = serde_json::from_str(&line).map_err(|error| format!("{error}: {line}"))?;
-        let addr = |key: &str| value[key].as_str().unwrap().parse().unwrap();
+        let announced: api::Listening = serde_json::from_str(&line).map_err(|error| format!("{error}: {line}"))?;
         let listening = Listening {
-            node_id: value["node_id"].as_str().unwrap().to_owned(),
-            epoch: value["epoch"].as_u64().unwrap(),
-            discovery_addr: addr("discovery_addr"),
-            operator_addr: addr("operator_addr"),
-            stream_addr: addr("stream_addr"),
+            node_id: announced.node_id.to_string(),
+            epoch: announced.epoch,
+            discovery_addr: announced.discovery_addr,
+            operator_addr: announced.operator_addr,
+            stream_addr: announced.stream_addr,
         };
         // Keep stderr drained so the child never blocks on a full pipe; count its lines.
         let stderr = child.stderr.take().unwrap();
@@ -212,14 +222,19 @@ impl NodeProcess {
         self.log_lines.load(Ordering::Relaxed)
     }
 
-    /// `GET /v1/status` as JSON.
-    pub fn status(&self) -> Value {
-        http_get_json(self.listening.operator_addr, "/v1/status")
+    /// A client of its operator API bearing the operator token.
+    pub fn client(&self) -> Client {
+        client(self.listening.operator_addr)
     }
 
-    /// `GET /v1/state?consistency=serializable` as JSON: this node's own view.
-    pub fn state(&self) -> Value {
-        http_get_json(self.listening.operator_addr, "/v1/state?consistency=serializable")
+    /// `GET /v1/status`.
+    pub fn status(&self) -> NodeStatus {
+        status_of(self.listening.operator_addr)
+    }
+
+    /// `GET /v1/state?consistency=serializable`: this node's own view.
+    pub fn state(&self) -> StateRead {
+        state_of(self.listening.operator_addr, psionic_net::Consistency::Serializable)
     }
 
     /// SIGKILL, and wait for the process to go.
@@ -270,37 +285,43 @@ pub fn write_voter_config(
     path
 }
 
-/// A plain HTTP/1.1 POST of a JSON body bearing the operator token; returns the
-/// status code and JSON answer.
-pub fn http_post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
-    http_post_json_as(addr, path, body, Some(OPERATOR_TOKEN))
+/// A client of the operator API at `addr` bearing the operator token.
+pub fn client(addr: SocketAddr) -> Client {
+    Client::new(addr).with_bearer(OPERATOR_TOKEN)
 }
 
-/// As [`http_post_json`], bearing `token` (or no `Authorization` header).
-pub fn http_post_json_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    http_send_json(addr, "POST", path, body, token)
+/// The status and the route's own answer of a request that must get one (panics when
+/// the node is unreachable or gives a failure any route may give).
+pub fn answered<T: std::fmt::Debug>(answer: Result<Answer<T>, ClientError>) -> (u16, T) {
+    let answer = answer.expect("operator API reachable");
+    match answer.reply {
+        Reply::Answer(answer_body) => (answer.status, answer_body),
+        Reply::Failure(failure) => panic!("answered {} {failure:?}", answer.status),
+    }
 }
 
-/// A plain HTTP/1.1 PUT of a JSON body, bearing `token` (or no `Authorization`
-/// header); returns the status code and JSON answer.
-pub fn http_put_json_as(addr: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    http_send_json(addr, "PUT", path, body, token)
+/// The status and the failure a request must get (panics on the route's own answer).
+pub fn failed<T: std::fmt::Debug>(answer: Result<Answer<T>, ClientError>) -> (u16, api::Failure) {
+    let answer = answer.expect("operator API reachable");
+    match answer.reply {
+        Reply::Failure(failure) => (answer.status, failure),
+        Reply::Answer(body) => panic!("answered {} {body:?}", answer.status),
+    }
 }
 
-fn http_send_json(addr: SocketAddr, method: &str, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let (code, body) = http_exchange(addr, &json_request(addr, method, path, body, token));
-    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+/// `GET /v1/status` of the node at `addr`.
+pub fn status_of(addr: SocketAddr) -> NodeStatus {
+    let (code, report) = answered(Client::new(addr).status());
+    assert_eq!(code, 200);
+    report.status
 }
 
-/// A plain HTTP/1.1 request carrying a JSON body, bearing `token` (or no
-/// `Authorization` header).
-pub fn json_request(addr: SocketAddr, method: &str, path: &str, body: &Value, token: Option<&str>) -> String {
-    let body = body.to_string();
-    let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
+/// `GET /v1/state` of the node at `addr`, read with `consistency`.
+pub fn state_of(addr: SocketAddr, consistency: psionic_net::Consistency) -> StateRead {
+    match answered(client(addr).state(consistency)) {
+        (200, StateAnswer::Read(read)) => *read,
+        (code, answer) => panic!("not read: {code} {answer:?}"),
+    }
 }
 
 /// Sends `request` and returns the status code and body.
@@ -386,13 +407,6 @@ probe_interval_ms = 100
     path
 }
 
-/// A plain HTTP/1.1 GET of a JSON body.
-pub fn http_get_json(addr: SocketAddr, path: &str) -> Value {
-    let (code, body) = http_get(addr, path);
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|error| panic!("{error}: {body}"))
-}
-
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -405,22 +419,16 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
     }
 }
 
-/// The health a status reports for `peer`, if listed.
-pub fn peer_health(status: &Value, peer: &str) -> Option<String> {
-    status["peers"]
-        .as_array()?
-        .iter()
-        .find(|entry| entry["node_id"] == peer)
-        .map(|entry| entry["health"].as_str().unwrap_or_default().to_owned())
+/// The health a status reports for `peer` (hex id), if listed.
+pub fn peer_health(status: &NodeStatus, peer: &str) -> Option<PeerHealth> {
+    let entry = status.peers.iter().find(|entry| entry.node_id.to_string() == peer)?;
+    Some(entry.health)
 }
 
-/// The epoch a status reports for `peer`, if listed.
-pub fn peer_epoch(status: &Value, peer: &str) -> Option<u64> {
-    status["peers"]
-        .as_array()?
-        .iter()
-        .find(|entry| entry["node_id"] == peer)
-        .and_then(|entry| entry["epoch"].as_u64())
+/// The epoch a status reports for `peer` (hex id), if listed.
+pub fn peer_epoch(status: &NodeStatus, peer: &str) -> Option<u64> {
+    let entry = status.peers.iter().find(|entry| entry.node_id.to_string() == peer)?;
+    Some(entry.epoch.0)
 }
 
 /// The value of the metric line of `text` (a `/metrics` answer) that starts with

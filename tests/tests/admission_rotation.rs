@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use psionic_core::RefusalKind;
 use psionic_tests::cluster::{CONVERGE, Cluster, applied};
 use psionic_tests::committing::{Client, refusals};
 use psionic_tests::runbook::{run_as_written, runbook_blocks, try_run_as_written};
 use psionic_tests::wait_until;
-use serde_json::json;
 
 #[test]
 fn the_admission_token_is_rotated_under_load_and_a_node_left_on_the_old_one_is_refused() {
@@ -48,7 +48,7 @@ fn the_admission_token_is_rotated_under_load_and_a_node_left_on_the_old_one_is_r
     assert_eq!(next_digests[0], next_digests[1], "both hold the same next token");
     client.await_progress("the client commits while both tokens are accepted");
 
-    let refused_before = refusals(&cluster.node(leader).status(), "authentication-failed");
+    let refused_before = refusals(&cluster.node(leader).status(), RefusalKind::AuthenticationFailed);
     // The leader may not have heard the holder's next hello yet: the runbook says to
     // ask again, and only that refusal may be answered.
     let cut_over = blocks[2].replace("<next digest>", &next_digests[0]).replace(
@@ -66,7 +66,7 @@ fn the_admission_token_is_rotated_under_load_and_a_node_left_on_the_old_one_is_r
     );
     client.await_progress("the client commits after the cut-over");
     wait_until(CONVERGE, "the leader to refuse the node left on the old token", || {
-        refusals(&cluster.node(leader).status(), "authentication-failed") > refused_before + 3
+        refusals(&cluster.node(leader).status(), RefusalKind::AuthenticationFailed) > refused_before + 3
     });
     let stale_applied = applied(cluster.node(left_out)).0;
     client.await_progress("the client commits while the node left out is refused");
@@ -82,7 +82,12 @@ fn the_admission_token_is_rotated_under_load_and_a_node_left_on_the_old_one_is_r
     let (committed, failures) = client.finish();
     assert!(failures.is_empty(), "{failures:?}");
     cluster.await_converged(committed);
-    let status = cluster.node(left_out).status();
-    assert_eq!(status["admission"]["held"], json!([next_digests[0]]), "{status}");
-    assert_eq!(status["admission"]["committed"], json!(next_digests[0]), "{status}");
+    let admission = cluster.node(left_out).status().admission.expect("a trusted-LAN node");
+    let held: Vec<String> = admission.held.iter().map(ToString::to_string).collect();
+    assert_eq!(held, [next_digests[0].to_string()], "{admission:?}");
+    assert_eq!(
+        admission.committed.map(|digest| digest.to_string()),
+        Some(next_digests[0].to_string()),
+        "{admission:?}"
+    );
 }

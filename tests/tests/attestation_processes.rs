@@ -9,13 +9,17 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use psionic_core::NodeRole;
+use psionic_core::attestation::AttestationRefusal;
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::state::ClusterCommand;
+use psionic_net::Consistency;
+use psionic_net::api::{CommandAnswer, MembersAnswer};
 use psionic_tests::cluster::{CONVERGE, leader_of};
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
 use psionic_tests::{
-    NodeProcess, http_get_json, http_post_json, init_node, node_binary, wait_until, write_config, write_token,
-    write_voter_config,
+    NodeProcess, answered, init_node, node_binary, node_id, wait_until, write_config, write_token, write_voter_config,
 };
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 /// A runnable copy of the node binary with bytes appended: another measurement.
@@ -73,43 +77,63 @@ fn only_nodes_running_an_approved_binary_are_admitted() {
         said.lines()
             .any(|line| line.starts_with(&stranger_id) && line.ends_with(&expected))
     });
-    let admit = |node: &str| json!({ "admit-member": { "node": node, "role": "both" } });
-    let (code, answer) = http_post_json(api, "/v1/commands", &admit(&stranger_id));
-    assert_eq!(code, 422, "{answer}");
-    assert_eq!(answer["reason"]["not-attested"]["node"], json!(stranger_id), "{answer}");
+    let admit = |node: &str| ClusterCommand::AdmitMember {
+        node: node_id(node),
+        role: NodeRole::Both,
+        stream_addr: None,
+    };
+    let (code, answer) = answered(leader.client().command(&admit(&stranger_id)));
+    let CommandAnswer::Rejected {
+        reason: ProposalRejection::NotAttested { node, .. },
+        ..
+    } = &answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!((code, *node), (422, node_id(&stranger_id)));
 
     // A node configured without the allowlist has another trust bundle: it waits,
     // and the refusal names both digests.
     let drifted_id = init_node(&dir.join("n4"));
     let _drifted = NodeProcess::start(&write_config(dir, "n4", &seed, "token")).unwrap();
-    let ours = leader.status()["trust"].as_str().unwrap().to_owned();
+    let ours = leader.status().trust.expect("a trust bundle").to_string();
     wait_until(CONVERGE, "the drifted node to wait on a trust mismatch", || {
         said = run_as_written(dir, &candidates);
         said.lines()
             .any(|line| line.starts_with(&drifted_id) && line.contains(&format!("trust-mismatch ours {ours} theirs ")))
     });
-    let (code, answer) = http_post_json(api, "/v1/commands", &admit(&drifted_id));
-    assert_eq!(code, 422, "{answer}");
-    let mismatch = &answer["reason"]["not-attested"]["refusal"]["trust-mismatch"];
-    assert_eq!(mismatch["ours"], json!(ours), "{answer}");
-    assert!(mismatch["theirs"].is_string(), "{answer}");
+    let (code, answer) = answered(leader.client().command(&admit(&drifted_id)));
+    let CommandAnswer::Rejected {
+        reason:
+            ProposalRejection::NotAttested {
+                refusal:
+                    AttestationRefusal::TrustMismatch {
+                        ours: said_ours,
+                        theirs,
+                    },
+                ..
+            },
+        ..
+    } = &answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!((code, said_ours.to_string()), (422, ours), "{answer:?}");
+    assert!(theirs.is_some(), "{answer:?}");
 
     let approved_id = init_node(&dir.join("n3"));
     let approved_config = write_config(dir, "n3", &seed, "token");
     with_allowlist(&approved_config, &approved);
     let _approved = NodeProcess::start(&approved_config).unwrap();
     wait_until(CONVERGE, "the approved node to be admitted", || {
-        http_post_json(api, "/v1/commands", &admit(&approved_id)).0 == 200
+        answered(leader.client().command(&admit(&approved_id))).0 == 200
     });
-    let members = http_get_json(api, "/v1/members");
-    let ids: Vec<&str> = members
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["node_id"].as_str())
-        .collect();
+    let (_, MembersAnswer::Members(members)) = answered(leader.client().members(Consistency::Linearizable)) else {
+        panic!("the members are read");
+    };
+    let ids: Vec<_> = members.iter().map(|member| member.node_id).collect();
     assert!(
-        ids.contains(&approved_id.as_str()) && !ids.contains(&stranger_id.as_str()),
-        "{members}"
+        ids.contains(&node_id(&approved_id)) && !ids.contains(&node_id(&stranger_id)),
+        "{members:?}"
     );
 }

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use psionic_net::capabilities::SignedCapabilities;
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
-use psionic_tests::{NodeProcess, init_node_with_key, node_cli, wait_until, write_token, write_voter_config};
-use serde_json::Value;
+use psionic_tests::{
+    NodeProcess, init_node_with_key, leader_in, node_cli, wait_until, write_token, write_voter_config,
+};
 
 #[test]
 fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
@@ -17,7 +19,7 @@ fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
     let config = write_voter_config(dir, "n1", &[], "token", std::slice::from_ref(&id));
     let node = NodeProcess::start(&config).unwrap();
     wait_until(Duration::from_secs(20), "the node leads", || {
-        node.state()["coordinator"]["leader"] == id.as_str()
+        leader_in(&node.state()).as_deref() == Some(id.as_str())
     });
     let blocks = runbook_blocks("## Publish and check a node's capabilities");
     let api = node.listening.operator_addr.to_string();
@@ -27,9 +29,9 @@ fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
     let said = run_as_written(dir, &script);
     assert!(said.contains(&format!("verified  node {id}")), "{said}");
     assert!(said.contains("trust     trusted-lan"), "{said}");
-    let published: Value =
+    let published: SignedCapabilities =
         serde_json::from_str(&std::fs::read_to_string(dir.join("n1.capabilities.json")).unwrap()).unwrap();
-    let digest = published["capabilities"]["trust_digest"].as_str().unwrap();
+    let digest = published.capabilities.trust_digest.to_string();
     let shown = run_as_written(dir, &blocks[1].replace("127.0.0.1:7480", &api));
     assert!(
         shown.contains(&format!("trust digest  {digest}")) && shown.contains("posture       trusted-lan"),
@@ -48,9 +50,9 @@ fn a_nodes_capabilities_verify_offline_and_an_edit_does_not() {
     let (code, out) = verify(&["--key", &other_key]);
     assert!(code == 6 && out.contains("not among the trusted keys"), "{out}");
 
-    let mut document: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    document["capabilities"]["committed"]["applied_index"] = Value::from(999_999);
-    std::fs::write(&file, document.to_string()).unwrap();
+    let mut document: SignedCapabilities = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    document.capabilities.committed.applied_index = 999_999;
+    std::fs::write(&file, serde_json::to_string(&document).unwrap()).unwrap();
     let (code, out) = verify(&["--key", &key]);
     assert!(code == 6 && out.contains("signature"), "an edited document: {out}");
 }

@@ -59,8 +59,8 @@ fn status_members_and_submit_talk_to_a_running_node() {
 
     let (code, out, err) = node_cli(&["members", "--operator", &operator, "--json"]);
     assert_eq!(code, 0, "{err}");
-    let members: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(members[0]["node_id"], id.as_str());
+    let members: Vec<psionic_net::api::MemberView> = serde_json::from_str(&out).unwrap();
+    assert_eq!(members[0].node_id, psionic_tests::node_id(&id));
 
     let (code, _, err) = node_cli(&["status", "--operator", "127.0.0.1:1"]);
     assert_eq!(code, 5, "{err}");
@@ -114,23 +114,12 @@ fn the_demo_commits_on_a_real_cluster_and_stops_cleanly_on_ctrl_c() {
 fn devices_reports_cuda_readiness_without_crashing_on_a_machine_without_a_driver() {
     let (code, out, err) = node_cli(&["devices", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let readiness: serde_json::Value = serde_json::from_str(&out).unwrap();
-    match readiness["cuda"].as_str() {
-        Some("ready") => assert!(!readiness["inventory"]["devices"].as_array().unwrap().is_empty()),
-        Some("refused") => {
-            let reason = &readiness["reason"];
-            let kind = reason.as_str().or_else(|| {
-                reason
-                    .as_object()
-                    .and_then(|fields| fields.keys().next())
-                    .map(String::as_str)
-            });
-            assert!(
-                ["no-driver", "no-device", "driver-too-old", "driver-error"].contains(&kind.unwrap_or_default()),
-                "{readiness}"
-            );
-        }
-        other => panic!("unexpected readiness {other:?}: {out}"),
+    let readiness: psionic_cuda::CudaReadiness = serde_json::from_str(&out).unwrap();
+    match readiness {
+        psionic_cuda::CudaReadiness::Ready { inventory } => assert!(!inventory.devices.is_empty()),
+        // Any refusal is typed (no-driver, no-device, driver-too-old, driver-error):
+        // it decoded, so the probe did not crash.
+        psionic_cuda::CudaReadiness::Refused { reason } => assert!(!reason.to_string().is_empty()),
     }
     let (code, out, _) = node_cli(&["devices"]);
     assert_eq!(code, 0);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use psionic_core::{PeerHealth, RefusalKind};
 use psionic_tests::{NodeProcess, init_node_with_key, peer_health, wait_until, write_pinned_config};
 
 #[test]
@@ -19,11 +20,11 @@ fn only_pinned_keys_become_peers() {
     // p3 pins everyone, but nobody pins p3.
     let p3 = NodeProcess::start(&write_pinned_config(dir.path(), "p3", &seed, &[&key1, &key2, &key3])).unwrap();
     wait_until(Duration::from_secs(20), "p1 and p2 to see each other", || {
-        peer_health(&p1.status(), &id2).as_deref() == Some("reachable")
-            && peer_health(&p2.status(), &id1).as_deref() == Some("reachable")
+        peer_health(&p1.status(), &id2) == Some(PeerHealth::Reachable)
+            && peer_health(&p2.status(), &id1) == Some(PeerHealth::Reachable)
     });
     wait_until(Duration::from_secs(20), "p1 to refuse p3 as an unknown peer", || {
-        p1.status()["refusals"]["unknown-peer"].as_u64() > Some(0)
+        p1.status().refusals.get(RefusalKind::UnknownPeer) > 0
     });
     assert_eq!(peer_health(&p1.status(), &id3), None);
     assert_eq!(peer_health(&p2.status(), &id3), None);

@@ -5,32 +5,14 @@
 
 use std::time::Duration;
 
-use psionic_tests::{NodeProcess, http_post_json, init_node, wait_until, write_token, write_voter_config};
-use serde_json::{Value, json};
+use psionic_core::state::ClusterCommand;
+use psionic_core::{Digest, NodeId};
+use psionic_net::Consistency;
+use psionic_net::api::{CommandAnswer, MemberView, MembersAnswer};
+use psionic_tests::cluster::{applied, commit, leader_of};
+use psionic_tests::{NodeProcess, answered, init_node, wait_until, write_token, write_voter_config};
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-fn leader_of(node: &NodeProcess) -> Option<String> {
-    let state = node.state();
-    let coordinator = &state["coordinator"];
-    (coordinator["effective"] == true)
-        .then(|| coordinator["leader"].as_str().map(str::to_owned))
-        .flatten()
-}
-
-fn commit(node: &NodeProcess, n: u64) -> u64 {
-    let command =
-        json!({ "set-policy": { "name": format!("policy-{}", n % 4), "document": n.to_le_bytes().to_vec() } });
-    let (code, answer) = http_post_json(node.listening.operator_addr, "/v1/commands", &command);
-    assert_eq!(code, 200, "{answer}");
-    assert_eq!(answer["outcome"], "committed", "{answer}");
-    answer["index"].as_u64().unwrap()
-}
-
-fn applied(node: &NodeProcess) -> (u64, Value) {
-    let state = node.state();
-    (state["applied_index"].as_u64().unwrap(), state["state_digest"].clone())
-}
 
 const NAMES: [&str; 3] = ["n1", "n2", "n3"];
 
@@ -51,18 +33,16 @@ fn three_voters(dir: &std::path::Path) -> (Vec<String>, Vec<Option<NodeProcess>>
 /// Waits until the leader's `/v1/members` shows, for every member, a round trip
 /// (under a second, on loopback) and a bandwidth measured to each other member.
 fn await_links_measured(leader: &NodeProcess, ids: &[String]) {
-    let measured = |members: &Value, from: &str, to: &str| {
-        let member = members
-            .as_array()
-            .and_then(|list| list.iter().find(|member| member["node_id"] == from));
-        let link = member.map(|member| &member["telemetry"]["links"][to]);
-        link.is_some_and(|link| {
-            link["rtt_us"].as_u64().is_some_and(|rtt_us| rtt_us < 1_000_000)
-                && link["bandwidth_mbps"].as_u64() > Some(0)
-        })
+    let id = |hex: &str| NodeId(psionic_core::digest::from_hex::<16>(hex).expect("a node id"));
+    let measured = |members: &[MemberView], from: &str, to: &str| {
+        let member = members.iter().find(|member| member.node_id == id(from));
+        let link = member.and_then(|member| member.telemetry.as_ref()?.links.get(&id(to)).copied());
+        link.is_some_and(|link| link.rtt_us < 1_000_000 && link.bandwidth_mbps > Some(0))
     };
     wait_until(CONVERGE, "every link measured", || {
-        let members = psionic_tests::http_get_json(leader.listening.operator_addr, "/v1/members");
+        let (_, MembersAnswer::Members(members)) = answered(leader.client().members(Consistency::Linearizable)) else {
+            return false;
+        };
         ids.iter()
             .all(|a| ids.iter().filter(|b| *b != a).all(|b| measured(&members, a, b)))
     });
@@ -114,14 +94,14 @@ fn commands_survive_a_leader_kill_and_the_killed_node_catches_up() {
         CONVERGE,
         "all three nodes to apply every acknowledged command with equal digests",
         || {
-            let states: Vec<(u64, Value)> = nodes.iter().flatten().map(applied).collect();
+            let states: Vec<(u64, Digest)> = nodes.iter().flatten().map(applied).collect();
             states
                 .iter()
                 .all(|(index, digest)| *index >= acknowledged && *digest == states[0].1)
         },
     );
     let state = nodes[leader_index].as_ref().unwrap().state();
-    assert_eq!(state["members"].as_array().unwrap().len(), 3);
+    assert_eq!(state.report.members.len(), 3);
 }
 
 #[test]
@@ -166,7 +146,7 @@ fn a_node_killed_mid_append_drops_the_torn_record_and_catches_up() {
     let config = write_voter_config(dir.path(), NAMES[follower], &live, "token", &ids);
     nodes[follower] = Some(NodeProcess::start(&config).expect("a torn tail does not stop the node"));
     wait_until(CONVERGE, "every node to apply every acknowledged command", || {
-        let states: Vec<(u64, Value)> = nodes.iter().flatten().map(applied).collect();
+        let states: Vec<(u64, Digest)> = nodes.iter().flatten().map(applied).collect();
         states
             .iter()
             .all(|(index, digest)| *index >= acknowledged && *digest == states[0].1)
@@ -206,14 +186,19 @@ fn a_rolling_restart_under_continuous_proposals_loses_no_acknowledged_command() 
             while running.load(Ordering::Relaxed) {
                 n += 1;
                 let targets = operators.lock().unwrap().clone();
-                let command = json!({ "set-policy": { "name": format!("rolling-{}", n % 8), "document": n.to_le_bytes().to_vec() } });
+                let command = ClusterCommand::SetPolicy {
+                    name: format!("rolling-{}", n % 8),
+                    document: n.to_le_bytes().to_vec(),
+                };
                 for operator in targets {
-                    let Ok((200, answer)) =
-                        std::panic::catch_unwind(|| http_post_json(operator, "/v1/commands", &command))
-                    else {
+                    let answer = psionic_tests::client(operator)
+                        .command(&command)
+                        .ok()
+                        .and_then(|answer| answer.answer());
+                    let Some(CommandAnswer::Committed { index, .. }) = answer else {
                         continue;
                     };
-                    highest.fetch_max(answer["index"].as_u64().unwrap(), Ordering::Relaxed);
+                    highest.fetch_max(index, Ordering::Relaxed);
                     count.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -251,7 +236,7 @@ fn a_rolling_restart_under_continuous_proposals_loses_no_acknowledged_command() 
     let acknowledged = highest_acknowledged.load(Ordering::Relaxed);
     assert!(acknowledged_count.load(Ordering::Relaxed) >= 15);
     wait_until(CONVERGE, "every node to apply every acknowledged command", || {
-        let states: Vec<(u64, Value)> = nodes.iter().flatten().map(applied).collect();
+        let states: Vec<(u64, Digest)> = nodes.iter().flatten().map(applied).collect();
         states
             .iter()
             .all(|(index, digest)| *index >= acknowledged && *digest == states[0].1)

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use psionic_core::state::ClusterCommand;
+use psionic_net::api::Client;
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
-use psionic_tests::{NodeProcess, http_post_json_as, init_node, node_cli, wait_until, write_token, write_voter_config};
-use serde_json::json;
+use psionic_tests::{NodeProcess, init_node, node_cli, wait_until, write_token, write_voter_config};
 
 #[test]
 fn a_client_keeps_committing_while_its_credential_is_rotated() {
@@ -43,9 +44,17 @@ fn a_client_keeps_committing_while_its_credential_is_rotated() {
     let node = NodeProcess::start(&config).unwrap();
     let api = node.listening.operator_addr;
     let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap().trim().to_owned();
-    let policy = |n: u64| json!({ "set-policy": { "name": format!("rotation-{n}"), "document": [1] } });
+    let policy = |n: u64| ClusterCommand::SetPolicy {
+        name: format!("rotation-{n}"),
+        document: vec![1],
+    };
+    // The status a command committed with `token` is answered with (0: no answer).
+    let status_as = move |token: &str, n: u64| {
+        let answer = Client::new(api).with_bearer(token).command(&policy(n));
+        answer.map_or(0, |answer| answer.status)
+    };
     wait_until(Duration::from_secs(20), "the old token commits", || {
-        http_post_json_as(api, "/v1/commands", &policy(0), Some(&read(&old_token))).0 == 200
+        status_as(&read(&old_token), 0) == 200
     });
 
     let token = Arc::new(Mutex::new(read(&old_token)));
@@ -60,11 +69,12 @@ fn a_client_keeps_committing_while_its_credential_is_rotated() {
             let mut n = 1;
             while !stop.load(Ordering::Relaxed) {
                 let bearer = token.lock().unwrap().clone();
-                let (code, answer) = http_post_json_as(api, "/v1/commands", &policy(n), Some(&bearer));
-                if code == 200 {
-                    committed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failures.lock().unwrap().push(format!("{code} {answer}"));
+                let answer = Client::new(api).with_bearer(&bearer).command(&policy(n));
+                match answer {
+                    Ok(answer) if answer.status == 200 => {
+                        committed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    answer => failures.lock().unwrap().push(format!("{answer:?}")),
                 }
                 n += 1;
             }
@@ -75,12 +85,12 @@ fn a_client_keeps_committing_while_its_credential_is_rotated() {
     run_as_written(dir, &blocks[0].replace("<pid>", &pid));
     let new_token = read(&dir.join("deploy-2026b.token"));
     wait_until(Duration::from_secs(10), "the new token commits", || {
-        http_post_json_as(api, "/v1/commands", &policy(0), Some(&new_token)).0 == 200
+        status_as(&new_token, 0) == 200
     });
     *token.lock().unwrap() = new_token;
     run_as_written(dir, &blocks[1].replace("<pid>", &pid));
     wait_until(Duration::from_secs(10), "the old token is refused", || {
-        http_post_json_as(api, "/v1/commands", &policy(0), Some(&read(&old_token))).0 == 401
+        status_as(&read(&old_token), 0) == 401
     });
     let before = committed.load(Ordering::Relaxed);
     wait_until(Duration::from_secs(10), "the client commits after the rotation", || {

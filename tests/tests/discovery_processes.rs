@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use psionic_core::{PeerHealth, RefusalKind};
 use psionic_tests::{NodeProcess, init_node, peer_epoch, peer_health, wait_until, write_config, write_token};
 
 const CONVERGE: Duration = Duration::from_secs(20);
@@ -38,13 +39,13 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
             ids[..3]
                 .iter()
                 .filter(|id| **id != node.listening.node_id)
-                .all(|id| peer_health(&status, id).as_deref() == Some("reachable"))
+                .all(|id| peer_health(&status, id) == Some(PeerHealth::Reachable))
         })
     });
     wait_until(CONVERGE, "every node to refuse the intruder", || {
         [&n1, &n2, &n3]
             .iter()
-            .all(|node| node.status()["refusals"]["authentication-failed"].as_u64() > Some(0))
+            .all(|node| node.status().refusals.get(RefusalKind::AuthenticationFailed) > 0)
     });
     for node in [&n1, &n2, &n3] {
         assert_eq!(
@@ -53,13 +54,13 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
             "the intruder is never listed"
         );
     }
-    assert_eq!(intruder.status()["peers"].as_array().unwrap().len(), 0);
+    assert_eq!(intruder.status().peers.len(), 0);
 
     n3.kill();
     wait_until(CONVERGE, "n1 and n2 to mark the killed n3 unreachable", || {
         honest
             .iter()
-            .all(|node| peer_health(&node.status(), &ids[2]).as_deref() == Some("unreachable"))
+            .all(|node| peer_health(&node.status(), &ids[2]) == Some(PeerHealth::Unreachable))
     });
 
     let n3 = NodeProcess::start(&n3_config).unwrap();
@@ -69,7 +70,7 @@ fn real_nodes_discover_refuse_notice_and_readmit() {
     wait_until(CONVERGE, "n1 and n2 to see n3 back in its new epoch", || {
         honest.iter().all(|node| {
             let status = node.status();
-            peer_health(&status, &ids[2]).as_deref() == Some("reachable") && peer_epoch(&status, &ids[2]) == Some(epoch)
+            peer_health(&status, &ids[2]) == Some(PeerHealth::Reachable) && peer_epoch(&status, &ids[2]) == Some(epoch)
         })
     });
     for node in [&n1, &n2, &n3] {

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use psionic_net::api::{TransferAnswer, TransferBody};
 use psionic_tests::cluster::{CONVERGE, Cluster};
 use psionic_tests::history::ClientHistory;
-use psionic_tests::{http_post_json, wait_until};
-use serde_json::json;
+use psionic_tests::{answered, wait_until};
 
 const CLIENTS: u64 = 3;
 const KEYS: [&str; 3] = ["history-0", "history-1", "history-2"];
@@ -37,15 +37,16 @@ fn client_loop(client: u64, history: &ClientHistory, operators: &Operators, runn
         let Some(operator) = operators.lock().unwrap()[turn % 3] else {
             continue;
         };
-        let answer = if turn.is_multiple_of(2) {
+        let answered = if turn.is_multiple_of(2) {
             seq += 1;
             let document = format!("client {client} write {seq}");
             let key = KEYS[(seq as usize + client as usize) % KEYS.len()];
-            history.write_policy(client, operator, key, document.as_bytes())
+            let written = history.write_policy(client, operator, key, document.as_bytes());
+            written.is_some_and(|(code, _)| code == 200)
         } else {
-            history.read_policies(client, operator, &KEYS)
+            history.read_policies(client, operator, &KEYS).is_some()
         };
-        if answer.is_none_or(|(code, _)| code != 200) {
+        if !answered {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -83,13 +84,14 @@ fn clients_of_every_node_see_a_linearizable_history_through_a_failover_and_a_tra
     cluster.start(first_leader);
     *operators.lock().unwrap() = operators_of(&cluster);
     let target = (0..3).find(|index| *index != second_leader).unwrap();
-    let leader_api = cluster.node(second_leader).listening.operator_addr;
-    let (code, answer) = http_post_json(
-        leader_api,
-        "/v1/leadership/transfer",
-        &json!({ "to": cluster.ids[target] }),
+    let to = TransferBody {
+        to: Some(cluster.ids[target].clone()),
+    };
+    let (code, answer) = answered(cluster.node(second_leader).client().transfer_leadership(&to));
+    assert!(
+        code == 200 && matches!(answer, TransferAnswer::Transferring { .. }),
+        "{answer:?}"
     );
-    assert_eq!(code, 200, "{answer}");
     wait_until(CONVERGE, "the named voter to lead", || cluster.await_leader() == target);
     written_by(after_failover + 20);
 

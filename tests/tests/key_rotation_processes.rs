@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
+use psionic_core::RefusalKind;
+use psionic_net::api::{CapabilitiesAnswer, StateRead};
 use psionic_tests::cluster::{CONVERGE, Cluster, applied};
 use psionic_tests::committing::{Client, refusals};
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
-use psionic_tests::{http_get, node_cli, wait_until};
-use serde_json::Value;
+use psionic_tests::{answered, node_cli, node_id, wait_until};
 
 fn key_lines(said: &str) -> Vec<String> {
     said.lines()
@@ -21,20 +22,20 @@ fn key_lines(said: &str) -> Vec<String> {
 }
 
 /// The node's key in force in a state report, once the key before it is retired.
-fn key_in_force(state: &Value, node: &str) -> Option<String> {
-    let keys = &state["node_keys"][node];
-    keys["retiring"]
-        .is_null()
-        .then(|| keys["key"].as_str().map(str::to_owned))?
+fn key_in_force(state: &StateRead, node: &str) -> Option<String> {
+    let keys = state.report.node_keys.get(&node_id(node))?;
+    keys.retiring.is_none().then(|| keys.key.to_string())
 }
 
 /// The node's capabilities are signed with its new key: they verify offline given
 /// `--key <node id>=<key>`, and not under its first key (whose digest its id is).
 fn capabilities_verify_under_the_new_key(cluster: &Cluster, index: usize, new_key: &str) {
-    let (code, body) = http_get(cluster.node(index).listening.operator_addr, "/v1/capabilities");
-    assert_eq!(code, 200, "{body}");
+    let (code, answer) = answered(cluster.node(index).client().capabilities());
+    let CapabilitiesAnswer::Signed(signed) = answer else {
+        panic!("{code} {answer:?}");
+    };
     let file = cluster.dir.join("rotated.capabilities.json");
-    std::fs::write(&file, body).unwrap();
+    std::fs::write(&file, serde_json::to_string(&signed).unwrap()).unwrap();
     let file = file.to_str().unwrap();
     let trusted = format!("{}={new_key}", cluster.ids[index]);
     let (code, said, error) = node_cli(&["verify-capabilities", file, "--key", &trusted]);
@@ -93,19 +94,19 @@ fn a_node_key_is_rotated_under_load_and_the_old_key_is_refused() {
     let current_identity = std::fs::read(&identity).unwrap();
     cluster.stop(rotated);
     std::fs::write(&identity, &old_identity).unwrap();
-    let refused_before = refusals(&cluster.node(leader).status(), "authentication-failed");
+    let refused_before = refusals(&cluster.node(leader).status(), RefusalKind::AuthenticationFailed);
     cluster.start(rotated);
     let stale = applied(cluster.node(rotated)).0;
     wait_until(CONVERGE, "the leader to refuse the old key", || {
-        refusals(&cluster.node(leader).status(), "authentication-failed") > refused_before + 3
+        refusals(&cluster.node(leader).status(), RefusalKind::AuthenticationFailed) > refused_before + 3
     });
     client.await_progress("the client commits while the old key is refused");
     assert_eq!(applied(cluster.node(rotated)).0, stale, "it hears nothing new");
-    let status = cluster.node(rotated).status();
+    let key = cluster.node(rotated).status().key;
     assert_eq!(
-        status["key"]["superseded_by"],
-        Value::String(new_key.clone()),
-        "{status}"
+        key.superseded_by.map(|key| key.to_string()),
+        Some(new_key.clone()),
+        "{key:?}"
     );
     wait_until(Duration::from_secs(10), "the status to say the key is lost", || {
         key_lines(&on_nodes(&cluster, &blocks[1]))

@@ -80,11 +80,11 @@ fn a_cluster_runs_from_its_manifest() {
     wait_until(Duration::from_secs(30), "one leader followed by every node", || {
         let leaders: Vec<_> = running
             .iter()
-            .map(|node| node.state()["coordinator"]["leader"].clone())
+            .map(|node| node.state().report.coordinator.leader)
             .collect();
-        !leaders[0].is_null() && leaders.iter().all(|leader| *leader == leaders[0])
+        leaders[0].is_some() && leaders.iter().all(|leader| *leader == leaders[0])
     });
-    assert_eq!(running[0].state()["members"].as_array().unwrap().len(), 3);
+    assert_eq!(running[0].state().report.members.len(), 3);
 
     let broken = dir.path().join("broken.toml");
     std::fs::write(&broken, text.replacen("role = \"both\"", "role = \"executor\"", 1)).unwrap();

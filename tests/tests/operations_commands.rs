@@ -3,10 +3,13 @@
 //! the limit, and one just under it replicates while the cluster keeps committing.
 #![cfg(not(madsim))]
 
+use psionic_core::Digest;
+use psionic_core::consensus::ProposalRejection;
 use psionic_core::limits::{ENTRY_BYTES_MAX, HTTP_BODY_BYTES_MAX};
+use psionic_core::state::{ApplyRefusal, ClusterCommand, Residency};
+use psionic_net::api::{BodyRefusal, CommandAnswer, Failure, Reply};
 use psionic_tests::cluster::Cluster;
-use psionic_tests::{http_exchange, http_post_json, node_cli};
-use serde_json::json;
+use psionic_tests::{answered, http_exchange, node_cli, node_id, state_of};
 
 #[test]
 fn a_command_the_state_would_refuse_is_refused_at_once_with_its_reason() {
@@ -15,18 +18,28 @@ fn a_command_the_state_would_refuse_is_refused_at_once_with_its_reason() {
     let leader = cluster.node(cluster.await_leader());
     let api = leader.listening.operator_addr;
     let stranger = "00112233445566778899aabbccddeeff";
-    let residency = json!({ "set-artifact-residency": {
-        "node": stranger, "artifact": "ab".repeat(32), "residency": "resident" } });
-    let (code, answer) = http_post_json(api, "/v1/commands", &residency);
-    assert_eq!(code, 422, "{answer}");
-    assert_eq!(answer["outcome"], "rejected", "{answer}");
-    assert_eq!(
-        answer["reason"]["invalid"]["refusal"]["not-a-member"]["node"], stranger,
-        "{answer}"
-    );
+    let residency = ClusterCommand::SetArtifactResidency {
+        node: node_id(stranger),
+        artifact: Digest([0xab; 32]),
+        residency: Residency::Resident,
+    };
+    let (code, answer) = answered(leader.client().command(&residency));
+    let CommandAnswer::Rejected {
+        reason: ProposalRejection::Invalid {
+            refusal: ApplyRefusal::NotAMember { node },
+        },
+        ..
+    } = &answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!((code, *node), (422, node_id(stranger)));
 
     let token = dir.path().join("operator-token");
-    let removal = json!({ "remove-member": { "node": stranger } }).to_string();
+    let removal = serde_json::to_string(&ClusterCommand::RemoveMember {
+        node: node_id(stranger),
+    })
+    .unwrap();
     let (code, stdout, _) = node_cli(&[
         "submit",
         "--operator",
@@ -47,21 +60,32 @@ fn a_command_too_large_for_a_frame_is_refused_naming_the_limit_and_the_cluster_k
     let leader_index = cluster.await_leader();
     let leader = cluster.node(leader_index);
     let api = leader.listening.operator_addr;
-    let policy = |byte: u8, len: usize| json!({ "set-policy": { "name": "big", "document": vec![byte; len] } });
+    let policy = |byte: u8, len: usize| ClusterCommand::SetPolicy {
+        name: "big".to_owned(),
+        document: vec![byte; len],
+    };
     // 100 KiB of 255s is a 400 KiB body: over the HTTP limit.
-    let (code, answer) = http_post_json(api, "/v1/commands", &policy(255, 100 * 1024));
-    assert_eq!(
-        (code, &answer["limit_bytes"]),
-        (413, &json!(HTTP_BODY_BYTES_MAX)),
-        "{answer}"
-    );
+    let answer = leader.client().command(&policy(255, 100 * 1024)).expect("an answer");
+    let too_large = Reply::Failure(Failure::Body(BodyRefusal::TooLarge {
+        limit_bytes: HTTP_BODY_BYTES_MAX,
+    }));
+    assert_eq!((answer.status, answer.reply), (413, too_large));
     // 100 KiB of zeros is a 200 KiB body: under it, but its entry would not fit a frame.
-    let (code, answer) = http_post_json(api, "/v1/commands", &policy(0, 100 * 1024));
-    assert_eq!(code, 413, "{answer}");
-    assert_eq!(answer["reason"]["too-large"]["limit"], ENTRY_BYTES_MAX, "{answer}");
+    let (code, answer) = answered(leader.client().command(&policy(0, 100 * 1024)));
+    let CommandAnswer::Rejected {
+        reason: ProposalRejection::TooLarge { limit, .. },
+        ..
+    } = answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!((code, limit), (413, ENTRY_BYTES_MAX));
 
-    let (code, answer) = http_post_json(api, "/v1/commands", &policy(255, ENTRY_BYTES_MAX - 256));
-    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
+    let (code, answer) = answered(leader.client().command(&policy(255, ENTRY_BYTES_MAX - 256)));
+    assert!(
+        code == 200 && matches!(answer, CommandAnswer::Committed { .. }),
+        "{answer:?}"
+    );
     let mut last = 0;
     for n in 0..5 {
         last = cluster.commit(leader_index, n);
@@ -125,20 +149,28 @@ fn a_command_sent_to_a_follower_is_forwarded_to_the_leader_and_answered_there() 
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
-    let follower = cluster.node((leader + 1) % 3).listening.operator_addr;
-    let policy = json!({ "set-policy": { "name": "through-a-follower", "document": [1, 2, 3] } });
-    let (code, answer) = http_post_json(follower, "/v1/commands", &policy);
-    assert_eq!((code, &answer["outcome"]), (200, &json!("committed")), "{answer}");
-    let index = answer["index"].as_u64().expect("the index it took");
-    let state = psionic_tests::http_get_json(follower, "/v1/state");
-    assert!(state["applied_index"].as_u64() >= Some(index), "{state}");
+    let follower = cluster.node((leader + 1) % 3);
+    let policy = ClusterCommand::SetPolicy {
+        name: "through-a-follower".to_owned(),
+        document: vec![1, 2, 3],
+    };
+    let (code, answer) = answered(follower.client().command(&policy));
+    let CommandAnswer::Committed { index, .. } = answer else {
+        panic!("{code} {answer:?}");
+    };
+    let state = state_of(follower.listening.operator_addr, psionic_net::Consistency::Linearizable).report;
+    assert!(state.applied_index >= index, "{state:?}");
     assert!(
-        state["policies"]["through-a-follower"].is_string(),
-        "applied on the follower: {state}"
+        state.policies.contains_key("through-a-follower"),
+        "applied on the follower: {state:?}"
     );
 
     let token = dir.path().join("operator-token");
-    let second = json!({ "set-policy": { "name": "through-the-cli", "document": [4] } }).to_string();
+    let second = ClusterCommand::SetPolicy {
+        name: "through-the-cli".to_owned(),
+        document: vec![4],
+    };
+    let second = serde_json::to_string(&second).unwrap();
     let other_follower = cluster.node((leader + 2) % 3).listening.operator_addr.to_string();
     let (code, stdout, stderr) = node_cli(&[
         "submit",

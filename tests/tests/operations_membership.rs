@@ -4,10 +4,15 @@
 
 use std::time::Duration;
 
+use psionic_core::candidates::CandidateState;
+use psionic_core::consensus::{ProposalRejection, TransferRefusal};
+use psionic_core::state::ClusterCommand;
+use psionic_core::status::CandidateAdmission;
+use psionic_net::Consistency;
+use psionic_net::api::{CommandAnswer, MemberView, MembersAnswer, TransferAnswer, TransferBody};
 use psionic_tests::cluster::{CONVERGE, Cluster, applied, commit, leader_of};
 use psionic_tests::runbook::{run_as_written, runbook_block};
-use psionic_tests::{NodeProcess, http_get_json, http_post_json, init_node, wait_until, write_config, write_token};
-use serde_json::json;
+use psionic_tests::{NodeProcess, answered, client, init_node, node_id, wait_until, write_config, write_token};
 
 #[test]
 fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
@@ -19,22 +24,33 @@ fn two_removals_while_their_voters_are_down_never_split_the_cluster() {
     cluster.kill(b);
     cluster.kill(c);
     let api = cluster.node(a).listening.operator_addr;
-    let remove = |index: usize| json!({ "remove-member": { "node": cluster.ids[index] } });
+    let remove = |index: usize| ClusterCommand::RemoveMember {
+        node: node_id(&cluster.ids[index]),
+    };
     let first = {
         let body = remove(b);
-        std::thread::spawn(move || http_post_json(api, "/v1/commands", &body))
+        std::thread::spawn(move || answered(client(api).command(&body)))
     };
     std::thread::sleep(Duration::from_millis(300));
-    let (code, answer) = http_post_json(api, "/v1/commands", &remove(c));
-    assert_eq!(code, 409, "{answer}");
-    assert!(answer["reason"]["config-change-pending"].is_object(), "{answer}");
+    let (code, answer) = answered(client(api).command(&remove(c)));
+    assert!(
+        code == 409
+            && matches!(
+                answer,
+                CommandAnswer::Rejected {
+                    reason: ProposalRejection::ConfigChangePending { .. },
+                    ..
+                }
+            ),
+        "{code} {answer:?}"
+    );
 
     cluster.start(b);
     cluster.start(c);
     let (code, answer) = first.join().unwrap();
     assert!(
         matches!(code, 200 | 409),
-        "the first removal commits, or another leader's entry replaces it: {answer}"
+        "the first removal commits, or another leader's entry replaces it: {answer:?}"
     );
     let members: Vec<usize> = (0..3).filter(|index| code != 200 || *index != b).collect();
     wait_until(CONVERGE, "the members to agree", || {
@@ -70,11 +86,11 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
         let id = init_node(&dir.join(name));
         nodes.push(NodeProcess::start(&write_config(dir, name, &seed, "token")).unwrap());
         wait_until(CONVERGE, "the new node to wait as a candidate", || {
-            let candidates = http_get_json(api, "/v1/candidates");
-            candidates.as_array().unwrap().iter().any(|candidate| {
-                candidate["node_id"] == id.as_str()
-                    && candidate["state"] == "introduced"
-                    && candidate["admission"] == "operator"
+            let (_, candidates) = answered(client(api).candidates());
+            candidates.iter().any(|candidate| {
+                candidate.node_id == node_id(&id)
+                    && candidate.state == CandidateState::Introduced
+                    && candidate.admission == CandidateAdmission::Operator
             })
         });
         assert!(
@@ -92,13 +108,7 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
         );
     }
     wait_until(CONVERGE, "both added nodes to be promoted to voters", || {
-        let members = http_get_json(api, "/v1/members");
-        let voters = members
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|member| member["voter"] == true);
-        voters.count() == 3
+        members(api).iter().filter(|member| member.voter).count() == 3
     });
     let leader = nodes
         .iter()
@@ -114,11 +124,15 @@ fn nodes_added_as_the_runbook_says_join_the_founders_cluster_and_converge() {
     });
 }
 
+fn members(api: std::net::SocketAddr) -> Vec<MemberView> {
+    match answered(client(api).members(Consistency::Linearizable)) {
+        (200, MembersAnswer::Members(members)) => members,
+        (code, answer) => panic!("not read: {code} {answer:?}"),
+    }
+}
+
 fn member_ids(api: std::net::SocketAddr) -> Vec<String> {
-    let members = http_get_json(api, "/v1/members");
-    let ids = members.as_array().unwrap().iter();
-    ids.map(|member| member["node_id"].as_str().unwrap().to_owned())
-        .collect()
+    members(api).iter().map(|member| member.node_id.to_string()).collect()
 }
 
 #[test]
@@ -129,19 +143,36 @@ fn leadership_is_handed_to_the_named_voter_and_commands_resume() {
     cluster.commit(leader, 1);
     let target = (leader + 1) % 3;
     let api = cluster.node(leader).listening.operator_addr;
-    let body = json!({ "to": cluster.ids[target] });
-    let (code, answer) = http_post_json(api, "/v1/leadership/transfer", &body);
-    assert_eq!((code, &answer["outcome"]), (200, &json!("transferring")), "{answer}");
-    assert_eq!(answer["to"], cluster.ids[target]);
+    let body = TransferBody {
+        to: Some(cluster.ids[target].clone()),
+    };
+    let (code, answer) = answered(client(api).transfer_leadership(&body));
+    assert_eq!(
+        (code, answer),
+        (
+            200,
+            TransferAnswer::Transferring {
+                to: node_id(&cluster.ids[target])
+            }
+        )
+    );
     wait_until(CONVERGE, "the named voter to lead", || cluster.await_leader() == target);
     let last = cluster.commit(target, 2);
     cluster.await_converged(last);
-    let (code, answer) = http_post_json(
-        cluster.node(target).listening.operator_addr,
-        "/v1/leadership/transfer",
-        &json!({ "to": "00112233445566778899aabbccddeeff" }),
+    let stranger = TransferBody {
+        to: Some("00112233445566778899aabbccddeeff".to_owned()),
+    };
+    let (code, answer) = answered(cluster.node(target).client().transfer_leadership(&stranger));
+    assert!(
+        code == 422
+            && matches!(
+                answer,
+                TransferAnswer::Refused {
+                    refusal: TransferRefusal::NotAVoter { .. },
+                    ..
+                }
+            ),
+        "{code} {answer:?}"
     );
-    assert_eq!(code, 422, "{answer}");
-    assert!(answer["refusal"]["not-a-voter"].is_object(), "{answer}");
     cluster.assert_history_linearizable();
 }

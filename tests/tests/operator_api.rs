@@ -2,13 +2,31 @@
 //! members and metrics tell the truth about what happened.
 #![cfg(not(madsim))]
 
-use psionic_tests::{
-    OPERATOR_TOKEN, http_exchange, http_get, http_get_json, http_post_json_as, init_node, metric, node_cli,
-    single_voter_leader, start_off_loopback, wait_until, write_token, write_voter_config,
-};
 use std::time::Duration;
 
-use serde_json::json;
+use psionic_core::backend::{Backend, BackendReadiness, CommunicationClass, ExecutionProfile, Lane};
+use psionic_core::state::ClusterCommand;
+use psionic_cuda::CudaReadiness;
+use psionic_net::Consistency;
+use psionic_net::api::{AuthRefusal, Client, CommandAnswer, Failure, MemberView, MembersAnswer, StateAnswer};
+use psionic_tests::{
+    answered, client, failed, init_node, metric, node_cli, node_id, single_voter_leader, start_off_loopback,
+    wait_until, write_token, write_voter_config,
+};
+
+fn members(client: &Client) -> Vec<MemberView> {
+    match answered(client.members(Consistency::Linearizable)) {
+        (200, MembersAnswer::Members(members)) => members,
+        (code, answer) => panic!("not read: {code} {answer:?}"),
+    }
+}
+
+fn refused_for(answer: (u16, Failure)) -> (u16, Option<AuthRefusal>) {
+    match answer {
+        (code, Failure::Unauthorized { reason, .. }) => (code, Some(reason)),
+        (code, _) => (code, None),
+    }
+}
 
 #[test]
 fn commands_need_the_operator_token_and_the_metrics_count_them() {
@@ -16,33 +34,30 @@ fn commands_need_the_operator_token_and_the_metrics_count_them() {
     let (id, node) = single_voter_leader(dir.path());
     let api = node.listening.operator_addr;
 
-    let command = json!({ "set-policy": { "name": "placement", "document": [1, 2, 3] } });
-    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, None);
+    let command = ClusterCommand::SetPolicy {
+        name: "placement".to_owned(),
+        document: vec![1, 2, 3],
+    };
+    let answer = refused_for(failed(Client::new(api).command(&command)));
+    assert_eq!(answer, (401, Some(AuthRefusal::MissingBearer)));
+    let guess = Client::new(api).with_bearer("a guess at the token, 2026");
     assert_eq!(
-        (code, answer["reason"].as_str()),
-        (401, Some("missing-bearer")),
-        "{answer}"
+        refused_for(failed(guess.command(&command))),
+        (401, Some(AuthRefusal::WrongToken))
     );
-    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, Some("a guess at the token, 2026"));
-    assert_eq!(
-        (code, answer["reason"].as_str()),
-        (401, Some("wrong-token")),
-        "{answer}"
-    );
-    assert_eq!(node.state()["members"].as_array().unwrap().len(), 1);
-    let (code, answer) = http_post_json_as(api, "/v1/commands", &command, Some(OPERATOR_TOKEN));
-    assert_eq!((code, answer["outcome"].as_str()), (200, Some("committed")), "{answer}");
-    let index = answer["index"].as_u64().unwrap();
+    assert_eq!(node.state().report.members.len(), 1);
+    let (code, answer) = answered(node.client().command(&command));
+    let CommandAnswer::Committed { index, .. } = answer else {
+        panic!("{code} {answer:?}");
+    };
 
-    let members = http_get_json(api, "/v1/members");
-    let members = members.as_array().unwrap();
+    let members = members(&node.client());
     assert_eq!(members.len(), 1, "{members:?}");
-    assert_eq!(members[0]["node_id"], id.as_str());
-    assert_eq!(members[0]["this_node"], true);
-    assert_eq!(members[0]["leader"], true);
-    assert_eq!(members[0]["voter"], true);
+    let member = &members[0];
+    assert_eq!(member.node_id, node_id(&id));
+    assert!(member.this_node && member.leader && member.voter, "{member:?}");
 
-    let (code, text) = http_get(api, "/metrics");
+    let (code, text) = node.client().metrics().unwrap();
     assert_eq!(code, 200);
     assert!(metric(&text, "psionic_term ") >= 1.0);
     assert!(metric(&text, "psionic_commit_index ") >= index as f64);
@@ -59,35 +74,40 @@ fn commands_need_the_operator_token_and_the_metrics_count_them() {
 fn backend_readiness_is_committed_and_shown_with_telemetry() {
     let dir = tempfile::tempdir().unwrap();
     let (id, node) = single_voter_leader(dir.path());
-    let api = node.listening.operator_addr;
-    let (code, probed, err) = psionic_tests::node_cli(&["devices", "--json"]);
+    let (code, probed, err) = node_cli(&["devices", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let probed: serde_json::Value = serde_json::from_str(&probed).unwrap();
+    let probed: CudaReadiness = serde_json::from_str(&probed).unwrap();
 
-    psionic_tests::wait_until(Duration::from_secs(10), "readiness committed", || {
-        node.state()["members"][0]["backends"]["cpu"].is_object()
+    wait_until(Duration::from_secs(10), "readiness committed", || {
+        node.state().report.members[0].backends.contains_key(&Backend::Cpu)
     });
-    let state = node.state();
-    let backends = &state["members"][0]["backends"];
-    let cpu_profile = json!({ "lanes": ["whole-request", "replicated"], "communication": ["remote-dispatch"] });
+    let backends = node.state().report.members[0].backends.clone();
+    let cpu = BackendReadiness::Ready {
+        devices: Vec::new(),
+        profile: ExecutionProfile {
+            lanes: [Lane::WholeRequest, Lane::Replicated].into(),
+            communication: [CommunicationClass::RemoteDispatch].into(),
+        },
+    };
     assert_eq!(
-        backends["cpu"],
-        json!({ "ready": { "devices": [], "profile": cpu_profile } }),
-        "the reference executor's lanes: {state}"
+        backends.get(&Backend::Cpu),
+        Some(&cpu),
+        "the reference executor's lanes"
     );
-    match probed["cuda"].as_str() {
-        Some("refused") => assert_eq!(backends["cuda"]["refused"]["reason"], probed["reason"], "{state}"),
-        _ => {
-            let devices = backends["cuda"]["ready"]["devices"].as_array().unwrap();
-            assert_eq!(devices.len(), probed["inventory"]["devices"].as_array().unwrap().len());
+    match (probed, backends.get(&Backend::Cuda)) {
+        (CudaReadiness::Refused { reason }, recorded) => {
+            assert_eq!(recorded, Some(&BackendReadiness::Refused { reason }));
         }
+        (CudaReadiness::Ready { inventory }, Some(BackendReadiness::Ready { devices, .. })) => {
+            assert_eq!(devices.len(), inventory.devices.len());
+        }
+        (probed, recorded) => panic!("probed {probed:?}, recorded {recorded:?}"),
     }
-    let members = http_get_json(api, "/v1/members");
-    assert_eq!(members[0]["node_id"], id.as_str());
-    assert_eq!(&members[0]["backends"], backends, "{members}");
-    let telemetry = &members[0]["telemetry"];
-    assert!(telemetry["free_memory_bytes"].is_array(), "{members}");
-    assert!(telemetry["age_ms"].as_u64().unwrap() < 60_000, "{members}");
+    let members = members(&node.client());
+    assert_eq!(members[0].node_id, node_id(&id));
+    assert_eq!(members[0].backends, backends, "{members:?}");
+    let telemetry = members[0].telemetry.as_ref().expect("its own telemetry");
+    assert!(telemetry.age_ms < 60_000, "{telemetry:?}");
 }
 
 /// Bound off loopback, the API answers reads of the state, the members and requests
@@ -99,24 +119,24 @@ fn off_loopback_reads_of_the_state_need_the_operator_token() {
     let id = init_node(&dir.path().join("n1"));
     let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
     let (_node, api) = start_off_loopback(&config);
-    for path in [
-        "/v1/state",
-        "/v1/members",
-        "/v1/requests/0123456789abcdef0123456789abcdef",
-    ] {
-        let (code, answer) = http_get(api, path);
-        assert_eq!(code, 401, "{path}: {answer}");
-        assert!(answer.contains("missing-bearer"), "{path}: {answer}");
-    }
+    let anonymous = Client::new(api);
+    let missing = (401, Some(AuthRefusal::MissingBearer));
+    assert_eq!(refused_for(failed(anonymous.state(Consistency::Linearizable))), missing);
+    assert_eq!(
+        refused_for(failed(anonymous.members(Consistency::Linearizable))),
+        missing
+    );
+    let request = anonymous.request("0123456789abcdef0123456789abcdef");
+    assert_eq!(refused_for(failed(request)), missing);
     wait_until(Duration::from_secs(20), "the node leads", || {
-        let request = format!(
-            "GET /v1/state?consistency=serializable HTTP/1.1\r\nHost: psionic\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\nConnection: close\r\n\r\n"
-        );
-        let (code, answer) = http_exchange(api, &request);
-        code == 200 && answer.contains(&id)
+        let state = client(api).state(Consistency::Serializable).unwrap();
+        match (state.status, state.answer()) {
+            (200, Some(StateAnswer::Read(read))) => read.report.coordinator.leader == Some(node_id(&id)),
+            _ => false,
+        }
     });
-    assert_eq!(http_get(api, "/v1/status").0, 200);
-    assert_eq!(http_get(api, "/metrics").0, 200);
+    assert_eq!(anonymous.status().unwrap().status, 200);
+    assert_eq!(anonymous.metrics().unwrap().0, 200);
     let api = api.to_string();
     let (code, _, err) = node_cli(&["members", "--operator", &api]);
     assert_eq!(code, 6, "without the token: {err}");

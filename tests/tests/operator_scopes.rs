@@ -7,49 +7,101 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use psionic_core::backend::Backend;
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::dispatch::PlanRequest;
+use psionic_core::plan::RequestNeeds;
+use psionic_core::state::{ApplyRefusal, ClusterCommand, Origin, Scope};
+use psionic_core::{Digest, NodeRole};
+use psionic_net::Consistency;
+use psionic_net::api::{self, AuthRefusal, Client, CommandAnswer, Failure, Method, StateAnswer, StateRead};
 use psionic_tests::runbook::{run_as_written, runbook_blocks};
 use psionic_tests::{
-    OPERATOR_TOKEN, http_exchange, init_node, json_request, start_off_loopback, wait_until, write_token,
-    write_voter_config,
+    OPERATOR_TOKEN, answered, init_node, node_id, start_off_loopback, wait_until, write_token, write_voter_config,
 };
-use serde_json::{Value, json};
 
 const REQUEST: &str = "0123456789abcdef0123456789abcdef";
 
 /// Every guarded route: method, path, body, and the scope it needs.
-fn routes() -> Vec<(&'static str, String, Value, &'static str)> {
-    let policy = json!({ "set-policy": { "name": "p", "document": [1] } });
-    let admit = json!({ "admit-member": { "node": REQUEST, "role": "executor" } });
-    let plan =
-        json!({ "whole-request": { "artifact": "00".repeat(32), "backends": ["cpu"], "device_memory_bytes": 0 } });
+fn routes() -> Vec<(Method, String, Option<Vec<u8>>, Scope)> {
+    let policy = ClusterCommand::SetPolicy {
+        name: "p".to_owned(),
+        document: vec![1],
+    };
+    let admit = ClusterCommand::AdmitMember {
+        node: node_id(REQUEST),
+        role: NodeRole::Executor,
+        stream_addr: None,
+    };
+    let plan = PlanRequest::WholeRequest(RequestNeeds {
+        artifact: Digest([0; 32]),
+        backends: vec![Backend::Cpu],
+        device_memory_bytes: 0,
+    });
+    let empty = || Some(b"{}".to_vec());
+    let serializable = Consistency::Serializable;
     vec![
-        ("GET", "/v1/state?consistency=serializable".into(), Value::Null, "read"),
         (
-            "GET",
-            "/v1/members?consistency=serializable".into(),
-            Value::Null,
-            "read",
+            Method::GET,
+            api::with_consistency(api::STATE, serializable),
+            None,
+            Scope::Read,
         ),
-        ("GET", "/v1/candidates".into(), Value::Null, "read"),
-        ("GET", format!("/v1/requests/{REQUEST}"), Value::Null, "read"),
-        ("POST", "/v1/plans".into(), plan, "read"),
-        ("POST", "/v1/requests".into(), json!({}), "submit-requests"),
         (
-            "POST",
-            format!("/v1/requests/{REQUEST}/cancel"),
-            Value::Null,
-            "submit-requests",
+            Method::GET,
+            api::with_consistency(api::MEMBERS, serializable),
+            None,
+            Scope::Read,
         ),
-        ("PUT", "/v1/serving-policy".into(), json!({}), "operate"),
-        ("POST", "/v1/leadership/transfer".into(), json!({}), "operate"),
-        ("POST", "/v1/commands".into(), policy, "operate"),
-        ("POST", "/v1/commands".into(), admit, "admin"),
-        ("POST", "/v1/node/key-rotation".into(), Value::Null, "admin"),
+        (Method::GET, api::CANDIDATES.into(), None, Scope::Read),
+        (Method::GET, api::request_path(REQUEST), None, Scope::Read),
+        (
+            Method::POST,
+            api::PLANS.into(),
+            Some(serde_json::to_vec(&plan).unwrap()),
+            Scope::Read,
+        ),
+        (Method::POST, api::REQUESTS.into(), empty(), Scope::SubmitRequests),
+        (Method::POST, api::cancel_path(REQUEST), None, Scope::SubmitRequests),
+        (Method::PUT, api::SERVING_POLICY.into(), empty(), Scope::Operate),
+        (Method::POST, api::LEADERSHIP_TRANSFER.into(), empty(), Scope::Operate),
+        (
+            Method::POST,
+            api::COMMANDS.into(),
+            Some(serde_json::to_vec(&policy).unwrap()),
+            Scope::Operate,
+        ),
+        (
+            Method::POST,
+            api::COMMANDS.into(),
+            Some(serde_json::to_vec(&admit).unwrap()),
+            Scope::Admin,
+        ),
+        (Method::POST, api::KEY_ROTATION.into(), None, Scope::Admin),
     ]
 }
 
-fn call(api: SocketAddr, (method, path, body): (&str, &str, &Value), token: Option<&str>) -> (u16, String) {
-    http_exchange(api, &json_request(api, method, path, body, token))
+/// The status of `route` as `token`'s (none: no token), and the failure it answered
+/// with, if any.
+fn call(
+    api: SocketAddr,
+    (method, path, body): (&Method, &str, Option<&[u8]>),
+    token: Option<&str>,
+) -> (u16, Option<Failure>) {
+    let client = match token {
+        Some(token) => Client::new(api).with_bearer(token),
+        None => Client::new(api),
+    };
+    let (code, body) = client.exchange(method.clone(), path, body).expect("an answer");
+    (code, serde_json::from_str(&body).ok())
+}
+
+/// The state as `client` reads it.
+fn state(client: &Client) -> StateRead {
+    match answered(client.state(Consistency::Linearizable)) {
+        (200, StateAnswer::Read(read)) => *read,
+        (code, answer) => panic!("not read: {code} {answer:?}"),
+    }
 }
 
 #[test]
@@ -78,24 +130,30 @@ fn each_route_answers_only_credentials_holding_its_scope() {
             .trim()
             .to_owned()
     };
+    let reader = Client::new(api).with_bearer(&token("ci-reader"));
     wait_until(Duration::from_secs(20), "the node leads", || {
-        let state = ("GET", "/v1/state?consistency=serializable", &Value::Null);
-        let (code, answer) = call(api, state, Some(&token("ci-reader")));
-        code == 200 && answer.contains(&format!("\"leader\":\"{id}\""))
+        let read = reader
+            .state(Consistency::Serializable)
+            .ok()
+            .and_then(|answer| answer.answer());
+        matches!(read, Some(StateAnswer::Read(read)) if read.report.coordinator.leader == Some(node_id(&id)))
     });
 
-    let holders: [(&str, &[&str]); 4] = [
-        ("ci-reader", &["read"]),
-        ("serving", &["read", "submit-requests"]),
-        ("platform", &["operate"]),
-        ("operator-token", &["read", "submit-requests", "operate", "admin"]),
+    let holders: [(&str, &[Scope]); 4] = [
+        ("ci-reader", &[Scope::Read]),
+        ("serving", &[Scope::Read, Scope::SubmitRequests]),
+        ("platform", &[Scope::Operate]),
+        (
+            "operator-token",
+            &[Scope::Read, Scope::SubmitRequests, Scope::Operate, Scope::Admin],
+        ),
     ];
     for (method, path, body, needed) in routes() {
-        let route = (method, path.as_str(), &body);
+        let route = (&method, path.as_str(), body.as_deref());
         let (code, answer) = call(api, route, None);
-        assert_eq!(code, 401, "{method} {path} without a token: {answer}");
+        assert_eq!(code, 401, "{method} {path} without a token: {answer:?}");
         let (code, answer) = call(api, route, Some("a token nobody holds, 2026"));
-        assert_eq!(code, 401, "{method} {path} with an unknown token: {answer}");
+        assert_eq!(code, 401, "{method} {path} with an unknown token: {answer:?}");
         for (holder, scopes) in holders {
             let secret = if holder == "operator-token" {
                 OPERATOR_TOKEN.to_owned()
@@ -106,25 +164,28 @@ fn each_route_answers_only_credentials_holding_its_scope() {
             if scopes.contains(&needed) {
                 assert!(
                     ![401, 403].contains(&code),
-                    "{holder} may {method} {path}: {code} {answer}"
+                    "{holder} may {method} {path}: {code} {answer:?}"
                 );
             } else {
-                assert_eq!(code, 403, "{holder} may not {method} {path}: {answer}");
-                let refusal: Value = serde_json::from_str(&answer).unwrap();
-                let missing = &refusal["reason"]["missing-scope"];
                 // A credential holding no command scope is refused before the body
                 // is read, naming the least one.
-                let no_command_scope = !scopes.iter().any(|scope| ["operate", "admin"].contains(scope));
-                let named = if path == "/v1/commands" && no_command_scope {
-                    "operate"
+                let no_command_scope = !scopes
+                    .iter()
+                    .any(|scope| [Scope::Operate, Scope::Admin].contains(scope));
+                let named = if path == api::COMMANDS && no_command_scope {
+                    Scope::Operate
                 } else {
                     needed
                 };
-                assert_eq!(
-                    (&missing["credential"], &missing["needed"]),
-                    (&json!(holder), &json!(named)),
-                    "{answer}"
-                );
+                let missing = AuthRefusal::MissingScope {
+                    credential: holder.to_owned(),
+                    needed: named,
+                };
+                let refused = Failure::Unauthorized {
+                    message: missing.to_string(),
+                    reason: missing,
+                };
+                assert_eq!((code, answer), (403, Some(refused)), "{holder} may not {method} {path}");
             }
         }
     }
@@ -132,39 +193,47 @@ fn each_route_answers_only_credentials_holding_its_scope() {
     let script = blocks[1].replace("127.0.0.1:7480", &api.to_string());
     let said = run_as_written(dir, &script);
     assert!(said.contains(&id) && said.contains("committed at index"), "{said}");
-    let state = ("GET", "/v1/state", &Value::Null);
-    let (_, answer) = call(api, state, Some(&token("ci-reader")));
-    let state: Value = serde_json::from_str(&answer).unwrap();
-    let set_by = &state["set_by"]["policy/p"];
+    let set_by = state(&reader).report.set_by["policy/p"].clone();
+    let platform = Origin::Operator {
+        credential: "platform".to_owned(),
+        scope: Scope::Operate,
+        policy: None,
+    };
     assert_eq!(
-        set_by["origin"]["operator"],
-        json!({ "credential": "platform", "scope": "operate", "policy": null }),
-        "the entry records who set the policy, and that no authorization policy was in force: {answer}"
+        set_by.origin, platform,
+        "the entry records who set the policy, and that no authorization policy was in force"
     );
-    assert!(set_by["index"].as_u64().unwrap() > 0, "{answer}");
+    assert!(set_by.index > 0, "{set_by:?}");
 
     // The cluster's policy grants platform nothing: its node-local operate scope no
     // longer gets a command committed.
     let said = run_as_written(dir, &blocks[2].replace("127.0.0.1:7480", &api.to_string()));
     assert!(said.contains("\"outcome\":\"committed\""), "{said}");
-    let policy = json!({ "set-policy": { "name": "q", "document": [2] } });
-    let (code, answer) = call(api, ("POST", "/v1/commands", &policy), Some(&token("platform")));
-    assert_eq!(code, 422, "{answer}");
-    let refusal: Value = serde_json::from_str(&answer).unwrap();
-    assert_eq!(
-        refusal["reason"]["invalid"]["refusal"]["not-authorized"]["needed"], "operate",
-        "{answer}"
-    );
-    let (code, answer) = call(api, ("POST", "/v1/commands", &policy), Some(OPERATOR_TOKEN));
-    assert_eq!(code, 200, "the policy grants the operator token: {answer}");
+    let policy = ClusterCommand::SetPolicy {
+        name: "q".to_owned(),
+        document: vec![2],
+    };
+    let platform = Client::new(api).with_bearer(&token("platform"));
+    let (code, answer) = answered(platform.command(&policy));
+    let CommandAnswer::Rejected {
+        reason: ProposalRejection::Invalid {
+            refusal: ApplyRefusal::NotAuthorized { needed, .. },
+        },
+        ..
+    } = answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!((code, needed), (422, Scope::Operate));
+    let operator = Client::new(api).with_bearer(OPERATOR_TOKEN);
+    let (code, answer) = answered(operator.command(&policy));
+    assert_eq!(code, 200, "the policy grants the operator token: {answer:?}");
     // The entry records the authorization policy it was taken under.
-    let read_state = ("GET", "/v1/state", &Value::Null);
-    let (_, answer) = call(api, read_state, Some(&token("ci-reader")));
-    let state: Value = serde_json::from_str(&answer).unwrap();
-    let in_force = &state["policies"]["authorization"];
-    assert!(in_force.is_string(), "{answer}");
-    assert_eq!(
-        state["set_by"]["policy/q"]["origin"]["operator"]["policy"], *in_force,
-        "{answer}"
-    );
+    let state = state(&reader).report;
+    let in_force = state.policies.get("authorization").copied();
+    assert!(in_force.is_some(), "{state:?}");
+    let Origin::Operator { policy, .. } = &state.set_by["policy/q"].origin else {
+        panic!("{state:?}");
+    };
+    assert_eq!(*policy, in_force);
 }

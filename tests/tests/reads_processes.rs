@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
+use psionic_net::Consistency;
+use psionic_net::api::{self, Failure, Method, ReadFailure, StateAnswer};
 use psionic_tests::cluster::{Cluster, commit};
-use psionic_tests::{http_get, node_cli};
-use serde_json::Value;
+use psionic_tests::{answered, failed, node_cli};
 
-fn get(node: &psionic_tests::NodeProcess, path: &str) -> (u16, Value) {
-    let (code, body) = http_get(node.listening.operator_addr, path);
-    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+fn read(node: &psionic_tests::NodeProcess, consistency: Consistency) -> (u16, StateAnswer) {
+    answered(node.client().state(consistency))
 }
 
 #[test]
@@ -22,19 +22,29 @@ fn a_follower_reads_every_write_committed_before_the_read_began() {
     let follower = cluster.node((leader + 1) % 3);
     for n in 0..20 {
         let committed = commit(cluster.node(leader), n);
-        let (code, read) = get(follower, "/v1/state");
-        assert_eq!(code, 200, "{read}");
-        assert_eq!(read["consistency"], "linearizable");
-        let applied = read["applied_index"].as_u64().unwrap();
+        let (code, StateAnswer::Read(state)) = read(follower, Consistency::Linearizable) else {
+            panic!("not read");
+        };
+        assert_eq!((code, state.consistency), (200, Consistency::Linearizable));
+        let applied = state.report.applied_index;
         assert!(
             applied >= committed,
             "read {applied} after a write committed at {committed}"
         );
     }
-    let (code, read) = get(follower, "/v1/state?consistency=serializable");
-    assert_eq!((code, &read["consistency"]), (200, &Value::from("serializable")));
-    let (code, answer) = get(follower, "/v1/state?consistency=eventually");
-    assert_eq!(code, 400, "{answer}");
+    let (code, StateAnswer::Read(state)) = read(follower, Consistency::Serializable) else {
+        panic!("not read");
+    };
+    assert_eq!((code, state.consistency), (200, Consistency::Serializable));
+    let eventually =
+        follower
+            .client()
+            .call::<StateAnswer>(Method::GET, &format!("{}?consistency=eventually", api::STATE), None);
+    let (code, failure) = failed(eventually);
+    assert!(
+        code == 400 && matches!(failure, Failure::BadRequest { .. }),
+        "{code} {failure:?}"
+    );
     let (code, stdout, stderr) = node_cli(&[
         "members",
         "--operator",
@@ -57,20 +67,25 @@ fn a_node_cut_off_from_its_quorum_refuses_linearizable_reads_and_serves_its_own_
     }
     let node = cluster.node(alone);
     let started = std::time::Instant::now();
-    let (code, answer) = get(node, "/v1/state");
-    assert_eq!(code, 503, "{answer}");
+    let (code, answer) = read(node, Consistency::Linearizable);
     assert!(
-        matches!(answer["outcome"].as_str(), Some("read-refused" | "unknown")),
-        "{answer}"
+        code == 503
+            && matches!(
+                answer,
+                StateAnswer::NotRead(ReadFailure::ReadRefused { .. } | ReadFailure::Unknown)
+            ),
+        "{code} {answer:?}"
     );
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "answered within the read bound"
     );
-    let (code, read) = get(node, "/v1/state?consistency=serializable");
+    let (code, StateAnswer::Read(state)) = read(node, Consistency::Serializable) else {
+        panic!("not read");
+    };
     assert_eq!(
-        (code, &read["consistency"]),
-        (200, &Value::from("serializable")),
-        "{read}"
+        (code, state.consistency),
+        (200, Consistency::Serializable),
+        "its own view"
     );
 }

@@ -4,27 +4,76 @@
 
 use std::time::Duration;
 
-use psionic_tests::{
-    NodeProcess, OPERATOR_TOKEN, http_get, http_get_json, http_post_json, http_post_json_as, http_put_json_as,
-    init_node_with_key, node_cli, wait_until, write_token, write_voter_config,
+use psionic_core::backend::{Backend, Lane, ProfileShortfall};
+use psionic_core::consensus::ProposalRejection;
+use psionic_core::dispatch::{CancelRefusal, PlanRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
+use psionic_core::plan::{
+    BackendIneligible, ExecutionTopologyPlan, Ineligible, PlacementRefusal, RequestNeeds, SignedEvidence,
 };
-use serde_json::{Value, json};
+use psionic_core::state::{ApplyRefusal, ClusterCommand, Residency, ServingPolicy, ServingPolicyProblem};
+use psionic_core::{Digest, NodeId};
+use psionic_net::Consistency;
+use psionic_net::api::{
+    self, AuthRefusal, CancelAnswer, Client, CommandAnswer, Failure, PlanAnswer, RequestAnswer, RequestBody,
+    RequestFailure, RequestStatus, RequestView,
+};
+use psionic_tests::{
+    NodeProcess, answered, failed, init_node_with_key, leader_in, node_cli, node_id, state_of, wait_until, write_token,
+    write_voter_config,
+};
 
 const MODEL: &str = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
 const REQUEST_ID: &str = "0123456789abcdef0123456789abcdef";
 
-fn request(wait: bool) -> Value {
-    json!({
-        "id": REQUEST_ID,
-        "model": MODEL,
-        "backends": ["cpu"],
-        "prompt": "hello cluster",
-        "max_tokens": 12,
-        "wait": wait,
-    })
+fn model() -> Digest {
+    Digest(psionic_core::digest::from_hex::<32>(MODEL).expect("a digest"))
 }
 
-fn verify(dir: &std::path::Path, answer: &Value, cluster_id: &str, key: &str, fence: u64) -> (i32, String) {
+fn request(wait: bool) -> RequestBody {
+    RequestBody {
+        id: Some(REQUEST_ID.to_owned()),
+        backends: vec![Backend::Cpu],
+        wait,
+        ..RequestBody::new(MODEL, "hello cluster", 12)
+    }
+}
+
+/// The request a submission or lookup answered with.
+fn view(answer: (u16, RequestAnswer)) -> RequestView {
+    match answer {
+        (200, RequestAnswer::Request(view)) => *view,
+        (code, answer) => panic!("no request: {code} {answer:?}"),
+    }
+}
+
+/// The executing node, tokens and evidence of a request that completed.
+fn completed(view: &RequestView) -> (NodeId, &[u8], &SignedEvidence) {
+    match &view.record.status {
+        RequestStatus::Ended {
+            outcome: RequestOutcome::Completed { node, tokens, evidence },
+        } => (*node, tokens, evidence),
+        status => panic!("not completed: {status:?}"),
+    }
+}
+
+fn completed_mut(view: &mut RequestView) -> (&mut Vec<u8>, &mut SignedEvidence) {
+    match &mut view.record.status {
+        RequestStatus::Ended {
+            outcome: RequestOutcome::Completed { tokens, evidence, .. },
+        } => (tokens, evidence),
+        status => panic!("not completed: {status:?}"),
+    }
+}
+
+fn resident(node: NodeId) -> ClusterCommand {
+    ClusterCommand::SetArtifactResidency {
+        node,
+        artifact: model(),
+        residency: Residency::Resident,
+    }
+}
+
+fn verify(dir: &std::path::Path, answer: &RequestView, cluster_id: &str, key: &str, fence: u64) -> (i32, String) {
     verify_with(
         dir,
         answer,
@@ -40,9 +89,9 @@ fn verify(dir: &std::path::Path, answer: &Value, cluster_id: &str, key: &str, fe
 }
 
 /// `verify-evidence` on `answer` with `trust` (and any other options).
-fn verify_with(dir: &std::path::Path, answer: &Value, trust: &[&str]) -> (i32, String) {
+fn verify_with(dir: &std::path::Path, answer: &RequestView, trust: &[&str]) -> (i32, String) {
     let file = dir.join("evidence.json");
-    std::fs::write(&file, answer.to_string()).unwrap();
+    std::fs::write(&file, serde_json::to_string(answer).unwrap()).unwrap();
     let mut args = vec!["verify-evidence", file.to_str().unwrap()];
     args.extend_from_slice(trust);
     let (code, out, err) = node_cli(&args);
@@ -62,58 +111,100 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let node = NodeProcess::start(&config).unwrap();
     wait_until(Duration::from_secs(20), "the node leads with its CPU declared", || {
         let state = node.state();
-        state["coordinator"]["leader"] == id.as_str() && state["members"][0]["backends"]["cpu"].is_object()
+        let cpu_declared = state
+            .report
+            .members
+            .first()
+            .is_some_and(|member| member.backends.contains_key(&Backend::Cpu));
+        leader_in(&state).as_deref() == Some(id.as_str()) && cpu_declared
     });
     let api = node.listening.operator_addr;
+    let client = node.client();
 
-    let (code, answer) = http_post_json_as(api, "/v1/requests", &request(true), None);
-    assert_eq!(
-        (code, answer["reason"].as_str()),
-        (401, Some("missing-bearer")),
-        "{answer}"
+    let (code, failure) = failed(Client::new(api).submit(&request(true)));
+    assert!(
+        matches!(
+            failure,
+            Failure::Unauthorized {
+                reason: AuthRefusal::MissingBearer,
+                ..
+            }
+        ) && code == 401,
+        "{code} {failure:?}"
     );
-    let (code, answer) = http_post_json(api, "/v1/requests", &request(true));
-    assert_eq!(code, 503, "the model is not resident yet: {answer}");
-    let reason = &answer["refusal"]["placement"]["no-eligible-node"]["ineligible"][id.as_str()];
-    assert_eq!(reason["artifact"]["residency"], Value::Null, "{answer}");
+    let (code, answer) = answered(client.submit(&request(true)));
+    assert_eq!(code, 503, "the model is not resident yet: {answer:?}");
+    let RequestAnswer::Failed(RequestFailure::Refused {
+        refusal: SubmitRefusal::Placement(PlacementRefusal::NoEligibleNode { ineligible, .. }),
+        ..
+    }) = &answer
+    else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(
+        ineligible.get(&node_id(&id)),
+        Some(&Ineligible::Artifact { residency: None })
+    );
 
-    let resident = json!({ "set-artifact-residency": { "node": id, "artifact": MODEL, "residency": "resident" } });
-    let (code, answer) = http_post_json(api, "/v1/commands", &resident);
-    assert_eq!(code, 200, "{answer}");
-    let whole = json!({ "whole-request": { "artifact": MODEL, "backends": ["cpu"], "device_memory_bytes": 0 } });
-    let (code, planned) = http_post_json_as(api, "/v1/plans", &whole, None);
-    assert_eq!(code, 200, "a dry run needs no token: {planned}");
-    assert_eq!(
-        planned["placement"]["plan"]["whole-request"]["selected"]["node"],
-        id.as_str()
-    );
-    let layers = json!({ "layer-sharded": { "artifact": MODEL, "backends": ["cpu"], "shards": 1, "layers": 4,
+    let (code, answer) = answered(client.command(&resident(node_id(&id))));
+    assert_eq!(code, 200, "{answer:?}");
+    let whole = PlanRequest::WholeRequest(RequestNeeds {
+        artifact: model(),
+        backends: vec![Backend::Cpu],
+        device_memory_bytes: 0,
+    });
+    let (code, planned) = answered(Client::new(api).plan(&whole));
+    let PlanAnswer::Placed { placement } = &planned else {
+        panic!("a dry run needs no token: {code} {planned:?}");
+    };
+    let ExecutionTopologyPlan::WholeRequest { selected, .. } = &placement.plan else {
+        panic!("{planned:?}");
+    };
+    assert_eq!((code, selected.node), (200, node_id(&id)));
+    let layers: PlanRequest = serde_json::from_str(&format!(
+        r#"{{ "layer-sharded": {{ "artifact": "{MODEL}", "backends": ["cpu"], "shards": 1, "layers": 4,
         "bytes_per_layer": 1, "kv_bytes_per_token_per_layer": 1, "activation_bytes_per_token": 1,
-        "links": { "class_worst": "lan", "rtt_us_max": null, "bandwidth_mbps_min": null } } });
-    let (code, planned) = http_post_json_as(api, "/v1/plans", &layers, None);
-    assert_eq!(code, 503, "the reference executor runs no sharded lane: {planned}");
-    let reason = &planned["refusal"]["no-shard-group"]["ineligible"][id.as_str()]["backends"]["refused"]["cpu"];
-    assert_eq!(
-        reason["profile"]["shortfall"]["lane"]["lane"], "layer-sharded",
-        "{planned}"
+        "links": {{ "class_worst": "lan", "rtt_us_max": null, "bandwidth_mbps_min": null }} }} }}"#
+    ))
+    .unwrap();
+    let (code, planned) = answered(Client::new(api).plan(&layers));
+    assert_eq!(code, 503, "the reference executor runs no sharded lane: {planned:?}");
+    let PlanAnswer::Refused {
+        refusal: PlacementRefusal::NoShardGroup { ineligible, .. },
+        ..
+    } = &planned
+    else {
+        panic!("{planned:?}");
+    };
+    let Some(Ineligible::Backends { refused }) = ineligible.get(&node_id(&id)) else {
+        panic!("{planned:?}");
+    };
+    let Some(BackendIneligible::Profile { shortfall }) = refused.get(&Backend::Cpu) else {
+        panic!("{planned:?}");
+    };
+    assert!(
+        matches!(
+            shortfall,
+            ProfileShortfall::Lane {
+                lane: Lane::LayerSharded
+            }
+        ),
+        "{planned:?}"
     );
 
-    let (code, answer) = http_post_json(api, "/v1/requests", &request(true));
-    assert_eq!(code, 200, "{answer}");
-    let record = &answer["record"];
-    assert_eq!(record["status"], "ended", "{answer}");
-    let completed = &record["outcome"]["completed"];
-    assert_eq!(completed["tokens"].as_array().unwrap().len(), 12, "{answer}");
-    assert_eq!(completed["node"], id.as_str());
-    assert_eq!(
-        record["placement"]["plan"]["whole-request"]["selected"]["backend"],
-        "cpu"
-    );
-    let looked_up = http_get_json(api, &format!("/v1/requests/{REQUEST_ID}"));
-    assert_eq!(looked_up["record"], *record);
+    let answer = view(answered(client.submit(&request(true))));
+    let (executor, tokens, evidence) = completed(&answer);
+    assert_eq!((tokens.len(), executor), (12, node_id(&id)), "{answer:?}");
+    let Some(ExecutionTopologyPlan::WholeRequest { selected, .. }) = answer.record.placement.as_ref().map(|p| &p.plan)
+    else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(selected.backend, Backend::Cpu);
+    let looked_up = view(answered(client.request(REQUEST_ID)));
+    assert_eq!(looked_up.record, answer.record);
 
-    let cluster_id = node.status()["cluster_id"].as_str().unwrap().to_owned();
-    let fence = completed["evidence"]["context"]["authority"]["fence"].as_u64().unwrap();
+    let cluster_id = node.status().cluster_id.to_string();
+    let fence = evidence.context.authority.fence.0;
     let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("verified  request {REQUEST_ID}")), "{out}");
@@ -124,21 +215,27 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let readiness = format!("set by    readiness/{id}/cpu: member {id} (its own report)");
     assert!(out.contains(&readiness), "{out}");
     let mut reattributed = answer.clone();
-    let set_by = &mut reattributed["record"]["outcome"]["completed"]["evidence"]["context"]["provenance"]["set_by"];
     let fact = format!("residency/{id}/{MODEL}");
-    set_by[fact.as_str()]["index"] = json!(1);
+    completed_mut(&mut reattributed)
+        .1
+        .context
+        .provenance
+        .set_by
+        .get_mut(&fact)
+        .unwrap()
+        .index = 1;
     let (code, out) = verify(dir.path(), &reattributed, &cluster_id, &key, fence);
     assert_eq!(code, 6, "a setter edited after signing: {out}");
     let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence + 1);
     assert_eq!(code, 6, "a newer fence is current: the coordinator was deposed: {out}");
     assert!(out.contains("fence"), "{out}");
     let mut tampered = answer.clone();
-    tampered["record"]["outcome"]["completed"]["evidence"]["context"]["provenance"]["applied_index"] = json!(999);
+    completed_mut(&mut tampered).1.context.provenance.applied_index = 999;
     let (code, out) = verify(dir.path(), &tampered, &cluster_id, &key, fence);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("signature"), "{out}");
     let mut edited = answer.clone();
-    edited["record"]["outcome"]["completed"]["tokens"][0] = json!(0);
+    completed_mut(&mut edited).0[0] = 0;
     let (code, out) = verify(dir.path(), &edited, &cluster_id, &key, fence);
     assert_eq!(code, 6, "tokens edited after signing: {out}");
     assert!(out.contains("tokens' digest"), "{out}");
@@ -181,38 +278,52 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
         "{out}"
     );
 
-    let (code, again) = http_post_json(api, "/v1/requests", &request(true));
-    assert_eq!(code, 200, "{again}");
-    let result_digest =
-        |answer: &Value| answer["record"]["outcome"]["completed"]["evidence"]["context"]["result_digest"].clone();
+    let again = view(answered(client.submit(&request(true))));
     assert_eq!(
-        result_digest(&again),
-        result_digest(&answer),
+        completed(&again).2.context.result_digest,
+        evidence.context.result_digest,
         "a repeated id is answered with its first result"
     );
-    let (code, answer) = http_get(api, "/v1/requests/00000000000000000000000000000000");
-    assert_eq!(code, 404, "{answer}");
-    let unknown = "/v1/requests/00000000000000000000000000000000/cancel";
-    let (code, answer) = http_post_json(api, unknown, &json!({}));
+    let (code, answer) = answered(client.request("00000000000000000000000000000000"));
     assert_eq!(
-        (code, answer["refusal"]["not-in-flight"].is_object()),
-        (404, true),
-        "{answer}"
+        (code, answer),
+        (404, RequestAnswer::Failed(RequestFailure::UnknownRequest))
+    );
+    let (code, answer) = answered(client.cancel("00000000000000000000000000000000"));
+    assert!(
+        code == 404
+            && matches!(
+                answer,
+                CancelAnswer::Refused {
+                    refusal: CancelRefusal::NotInFlight { .. },
+                    ..
+                }
+            ),
+        "{code} {answer:?}"
     );
 
     // A long request (20 s of steps), cancelled at once: it ends cancelled, at once.
-    let long = json!({ "id": "fedcba9876543210fedcba9876543210", "model": MODEL, "backends": ["cpu"],
-        "prompt": "a long answer", "max_tokens": 4096 });
-    let (code, answer) = http_post_json(api, "/v1/requests", &long);
-    assert_eq!(code, 200, "{answer}");
-    let (code, cancelled) = http_post_json(api, "/v1/requests/fedcba9876543210fedcba9876543210/cancel", &json!({}));
-    assert_eq!(code, 200, "{cancelled}");
-    let path = "/v1/requests/fedcba9876543210fedcba9876543210";
+    let long_id = "fedcba9876543210fedcba9876543210";
+    let long = RequestBody {
+        id: Some(long_id.to_owned()),
+        backends: vec![Backend::Cpu],
+        ..RequestBody::new(MODEL, "a long answer", 4096)
+    };
+    let placed = view(answered(client.submit(&long)));
+    assert_eq!(placed.record.status, RequestStatus::Running, "{placed:?}");
+    let (code, cancelled) = answered(client.cancel(long_id));
+    assert_eq!((code, cancelled), (200, CancelAnswer::Cancelled));
+    let status = || view(answered(client.request(long_id))).record.status;
     wait_until(Duration::from_secs(5), "the long request ended", || {
-        http_get_json(api, path)["record"]["status"] == "ended"
+        matches!(status(), RequestStatus::Ended { .. })
     });
-    let outcome = http_get_json(api, path)["record"]["outcome"].clone();
-    assert_eq!(outcome["refused"]["refusal"], "cancelled", "{outcome}");
+    let RequestStatus::Ended {
+        outcome: RequestOutcome::Refused { refusal },
+    } = status()
+    else {
+        panic!("not refused: {:?}", status());
+    };
+    assert_eq!(refusal, RequestRefusal::Cancelled);
 }
 
 #[test]
@@ -223,48 +334,67 @@ fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
     let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
     let node = NodeProcess::start(&config).unwrap();
     wait_until(Duration::from_secs(20), "the node leads", || {
-        node.state()["coordinator"]["leader"] == id.as_str()
+        leader_in(&node.state()).as_deref() == Some(id.as_str())
     });
     let api = node.listening.operator_addr;
-    let policy = |state: &Value| state["serving_policy"].clone();
-    assert_eq!(
-        policy(&node.state())["reroute_lost"],
-        true,
-        "the defaults before any is set"
-    );
+    let policy = || node.state().report.serving_policy;
+    assert!(policy().reroute_lost, "the defaults before any is set");
 
-    let wanted = json!({ "reroute_lost": false, "lost_wait_ms": 5_000 });
-    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &wanted, None);
+    let wanted = ServingPolicy {
+        reroute_lost: false,
+        lost_wait_ms: 5_000,
+        ..ServingPolicy::default()
+    };
+    let (code, failure) = failed(Client::new(api).set_serving_policy(&wanted));
+    assert!(
+        matches!(
+            failure,
+            Failure::Unauthorized {
+                reason: AuthRefusal::MissingBearer,
+                ..
+            }
+        ) && code == 401,
+        "{code} {failure:?}"
+    );
+    let unknown_field = node.client().call::<CommandAnswer>(
+        api::Method::PUT,
+        api::SERVING_POLICY,
+        Some(br#"{ "reroute_los": false }"#),
+    );
+    let (code, failure) = failed(unknown_field);
+    assert!(
+        code == 422 && matches!(failure, Failure::Body(api::BodyRefusal::WrongShape { .. })),
+        "an unknown field is refused: {code} {failure:?}"
+    );
+    let unservable = ServingPolicy {
+        queue_depth_max: 0,
+        ..ServingPolicy::default()
+    };
+    let (code, answer) = answered(node.client().set_serving_policy(&unservable));
+    let CommandAnswer::Rejected {
+        reason: ProposalRejection::Invalid {
+            refusal: ApplyRefusal::ServingPolicy { problem },
+        },
+        ..
+    } = &answer
+    else {
+        panic!("{code} {answer:?}");
+    };
     assert_eq!(
-        (code, answer["reason"].as_str()),
-        (401, Some("missing-bearer")),
-        "{answer}"
+        (code, *problem),
+        (422, ServingPolicyProblem::NoQueue),
+        "a queue of 0 is refused"
     );
-    let (code, answer) = http_put_json_as(
-        api,
-        "/v1/serving-policy",
-        &json!({ "reroute_los": false }),
-        Some(OPERATOR_TOKEN),
+    let (code, answer) = answered(node.client().set_serving_policy(&wanted));
+    assert!(
+        code == 200 && matches!(answer, CommandAnswer::Committed { .. }),
+        "{answer:?}"
     );
-    assert_eq!(code, 422, "an unknown field is refused: {answer}");
-    let unservable = json!({ "queue_depth_max": 0 });
-    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &unservable, Some(OPERATOR_TOKEN));
-    assert_eq!(code, 422, "a queue of 0 is refused: {answer}");
-    assert_eq!(
-        answer["reason"]["invalid"]["refusal"]["serving-policy"]["problem"], "no-queue",
-        "{answer}"
-    );
-    let (code, answer) = http_put_json_as(api, "/v1/serving-policy", &wanted, Some(OPERATOR_TOKEN));
-    assert_eq!((code, answer["outcome"].as_str()), (200, Some("committed")), "{answer}");
     wait_until(Duration::from_secs(5), "the state shows the policy", || {
-        let shown = policy(&node.state());
-        shown["reroute_lost"] == false && shown["lost_wait_ms"] == 5_000
+        let shown = policy();
+        !shown.reroute_lost && shown.lost_wait_ms == 5_000
     });
-    assert_eq!(
-        policy(&node.state())["queue_depth_max"],
-        64,
-        "fields left out keep their defaults"
-    );
+    assert_eq!(policy().queue_depth_max, 64, "fields left out keep their defaults");
 }
 
 /// Any node takes a request: a follower forwards it to the leader, which places and
@@ -274,35 +404,24 @@ fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
-    let follower = cluster.node((leader + 1) % 3).listening.operator_addr;
+    let follower = cluster.node((leader + 1) % 3);
     wait_until(Duration::from_secs(20), "every node's CPU is declared", || {
-        let state = http_get_json(follower, "/v1/state");
-        let members = state["members"].as_array().cloned().unwrap_or_default();
-        members.len() == 3 && members.iter().all(|member| member["backends"]["cpu"].is_object())
+        let members = state_of(follower.listening.operator_addr, Consistency::Linearizable)
+            .report
+            .members;
+        members.len() == 3 && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
     });
-    let ids: Vec<String> = (0..3)
-        .map(|index| cluster.node(index).listening.node_id.clone())
+    let ids: Vec<NodeId> = (0..3)
+        .map(|index| node_id(&cluster.node(index).listening.node_id))
         .collect();
     for id in &ids {
-        let resident = json!({ "set-artifact-residency": { "node": id, "artifact": MODEL, "residency": "resident" } });
-        let (code, answer) = http_post_json(follower, "/v1/commands", &resident);
-        assert_eq!(code, 200, "{answer}");
+        let (code, answer) = answered(follower.client().command(&resident(*id)));
+        assert_eq!(code, 200, "{answer:?}");
     }
-    let (code, answer) = http_post_json(follower, "/v1/requests", &request(true));
-    assert_eq!(code, 200, "{answer}");
-    let record = &answer["record"];
-    assert_eq!(record["status"], "ended", "{answer}");
-    let outcome = &record["outcome"]["completed"];
-    let leader_id = &ids[leader];
-    assert_eq!(
-        outcome["evidence"]["context"]["authority"]["leader"],
-        leader_id.as_str(),
-        "{answer}"
-    );
-    assert!(
-        ids.contains(&outcome["node"].as_str().unwrap_or_default().to_owned()),
-        "{answer}"
-    );
-    let (code, again) = http_get(follower, &format!("/v1/requests/{REQUEST_ID}"));
-    assert_eq!(code, 200, "the follower remembers it: {again}");
+    let answer = view(answered(follower.client().submit(&request(true))));
+    let (executor, _, evidence) = completed(&answer);
+    assert_eq!(evidence.context.authority.leader, ids[leader], "{answer:?}");
+    assert!(ids.contains(&executor), "{answer:?}");
+    let again = view(answered(follower.client().request(REQUEST_ID)));
+    assert_eq!(again.request, answer.request, "the follower remembers it");
 }
