@@ -7,8 +7,10 @@ mod harness;
 use harness::Harness;
 use harness::serving::{cluster, completed, keys, request, voters};
 use psionic_core::ServingEvent;
-use psionic_core::dispatch::{RequestOutcome, RequestRefusal, SubmitRefusal};
-use psionic_core::serving::Submitted;
+use psionic_core::consensus::Fence;
+use psionic_core::dispatch::{InferenceRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
+use psionic_core::serving::{DispatchMessage, Submitted};
+use psionic_core::wire::Message;
 use psionic_core::{Event, RequestId};
 
 /// What node `index` reported of forwarded `request`, in order: placed (the node
@@ -153,4 +155,116 @@ fn a_request_forwarded_twice_is_answered_to_the_first_forwarder_and_refused_to_t
     harness.run_until_ms(harness.now.as_millis() + 50);
     let first = reports(&harness, others[0], id);
     assert_eq!(first.last().map(String::as_str), Some("completed: once"), "{first:?}");
+}
+
+/// The tokens node `index` was handed of `request` as they were produced, by number.
+fn streamed(harness: &Harness, index: usize, request: RequestId) -> Vec<(u32, Vec<u8>)> {
+    let tokens = harness.events_of(index).filter_map(|event| match event {
+        Event::Serving(ServingEvent::TokensProduced {
+            request: id,
+            offset,
+            tokens,
+        }) if *id == request => Some((*offset, tokens.clone())),
+        _ => None,
+    });
+    tokens.collect()
+}
+
+#[test]
+fn a_streaming_request_sent_to_a_follower_gets_its_tokens_there_as_the_executor_produces_them() {
+    let best = 2;
+    let (mut harness, leader) = cluster(47, best);
+    let follower = (0..3)
+        .find(|index| *index != leader && *index != best)
+        .expect("a third node");
+    let now = harness.now;
+    let streaming = InferenceRequest {
+        stream: true,
+        ..request(5)
+    };
+    let quiet = request(6);
+    harness.nodes[follower]
+        .submit_request_through_leader(now, streaming)
+        .unwrap();
+    harness.nodes[follower]
+        .submit_request_through_leader(now, quiet)
+        .unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let (id, quiet) = (RequestId([5; 16]), RequestId([6; 16]));
+    let runs = harness.runs_of(best);
+    assert_eq!(runs.len(), 2, "both assigned");
+    assert!(runs.iter().any(|job| job.request == id && job.stream), "{runs:?}");
+
+    for (offset, tokens) in [(0, b"he".to_vec()), (2, b"llo".to_vec())] {
+        let now = harness.now;
+        harness.nodes[best].execution_progress(now, id, offset, tokens.clone());
+        harness.nodes[best].execution_progress(now, quiet, offset, tokens);
+        harness.run_until_ms(harness.now.as_millis() + 50);
+    }
+    assert_eq!(
+        streamed(&harness, follower, id),
+        [(0, b"he".to_vec()), (2, b"llo".to_vec())],
+        "in order, where it was submitted"
+    );
+    assert!(
+        streamed(&harness, follower, quiet).is_empty(),
+        "a request that does not stream"
+    );
+    assert!(
+        (0..3)
+            .filter(|index| *index != follower)
+            .all(|index| streamed(&harness, index, id).is_empty()),
+        "only where it was submitted"
+    );
+
+    // Once it ended, nothing more is handed over.
+    let now = harness.now;
+    harness.nodes[best].execution_ended(now, id, completed(b"hello"));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let now = harness.now;
+    harness.nodes[best].execution_progress(now, id, 5, b"!".to_vec());
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(streamed(&harness, follower, id).len(), 2);
+    assert_eq!(
+        reports(&harness, follower, id).last().map(String::as_str),
+        Some("completed: hello")
+    );
+}
+
+#[test]
+fn tokens_from_a_node_that_was_not_assigned_the_request_are_not_passed_on() {
+    let best = 2;
+    let (mut harness, leader) = cluster(53, best);
+    let now = harness.now;
+    let streaming = InferenceRequest {
+        stream: true,
+        ..request(8)
+    };
+    harness.nodes[leader].submit_request(now, streaming).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let id = RequestId([8; 16]);
+    let other = (0..3)
+        .find(|index| *index != leader && *index != best)
+        .expect("a third node");
+    // The other node runs nothing of it: its own progress goes nowhere, and tokens it
+    // sends the leader under the request's fence are not passed on.
+    let now = harness.now;
+    harness.nodes[other].execution_progress(now, id, 0, b"unassigned".to_vec());
+    let fence = Fence(harness.nodes[leader].consensus().hard_state().term);
+    let forged = DispatchMessage::Tokens {
+        request: id,
+        fence,
+        offset: 0,
+        tokens: b"forged".to_vec(),
+    };
+    let frame = harness::sealed(
+        &harness::identity(other),
+        leader,
+        u64::MAX / 2,
+        Message::Dispatch(forged),
+    );
+    harness.inject(harness::addr(other), leader, frame);
+    harness.nodes[best].execution_progress(now, id, 0, b"real".to_vec());
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(streamed(&harness, leader, id), [(0, b"real".to_vec())]);
 }

@@ -94,6 +94,8 @@ pub enum Request {
         /// Whether a node that does not lead forwards it to its leader (the reply then
         /// comes once the leader placed it).
         through_leader: bool,
+        /// Where its tokens go as they arrive, for a streaming request.
+        tokens: Option<TokenSink>,
         /// Where to answer.
         reply: SubmitReply,
     },
@@ -133,7 +135,20 @@ pub enum Request {
         /// How it ended.
         report: ExecutionReport,
     },
+    /// A streaming job the core handed out produced tokens.
+    ExecutionProgress {
+        /// The request.
+        request: RequestId,
+        /// The number of the first of them.
+        offset: u32,
+        /// The tokens.
+        tokens: Vec<u8>,
+    },
 }
+
+/// Where a streaming request's tokens go as they arrive: the number of the first of
+/// a batch, and the batch.
+pub type TokenSink = mpsc::UnboundedSender<(u32, Vec<u8>)>;
 
 pub(crate) struct Driver {
     pub core: Node,
@@ -303,8 +318,12 @@ impl Driver {
                 request,
                 through_leader,
                 reply,
+                tokens,
             } => {
                 let id = request.id;
+                if let Some(sink) = tokens {
+                    self.serving.watch(id, sink);
+                }
                 let submitted = match through_leader {
                     true => self.core.submit_request_through_leader(now, request),
                     false => {
@@ -317,6 +336,7 @@ impl Driver {
                     }
                     Ok(Submitted::Forwarded { .. }) => self.serving.await_placement(id, reply),
                     Err(refusal) => {
+                        self.serving.unwatch(id);
                         let _ = reply.send(Err(refusal));
                     }
                 }
@@ -338,6 +358,13 @@ impl Driver {
                 self.reads.insert(id, reply);
             }
             Request::ExecutionEnded { request, report } => self.core.execution_ended(now, request, report),
+            Request::ExecutionProgress {
+                request,
+                offset,
+                tokens,
+            } => {
+                self.core.execution_progress(now, request, offset, tokens);
+            }
         }
     }
 

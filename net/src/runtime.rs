@@ -137,6 +137,10 @@ pub enum ProposeError {
     NotRunning,
 }
 
+/// The tokens of a streaming request as they arrive: the number of the first of each
+/// batch, and the batch.
+pub type TokenBatches = mpsc::UnboundedReceiver<(u32, Vec<u8>)>;
+
 /// How a read of the replicated state relates to the writes around it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -290,7 +294,7 @@ impl NodeClient {
         &self,
         request: InferenceRequest,
     ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
-        self.submitted(request, false).await
+        self.submitted(request, false, None).await
     }
 
     /// As [`Self::submit_inference`], forwarded to the leader when this node does not
@@ -299,18 +303,33 @@ impl NodeClient {
         &self,
         request: InferenceRequest,
     ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
-        self.submitted(request, true).await
+        self.submitted(request, true, None).await
+    }
+
+    /// As [`Self::submit_inference_through_leader`], with a receiver of its tokens
+    /// as the executing node produces them (each batch with the number of its first
+    /// token), for a request that streams.
+    #[allow(clippy::type_complexity)]
+    pub async fn submit_streaming_through_leader(
+        &self,
+        request: InferenceRequest,
+    ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>, TokenBatches), SubmitError> {
+        let (sink, batches) = mpsc::unbounded_channel();
+        let (placement, outcome) = self.submitted(request, true, Some(sink)).await?;
+        Ok((placement, outcome, batches))
     }
 
     async fn submitted(
         &self,
         request: InferenceRequest,
         through_leader: bool,
+        tokens: Option<crate::driver::TokenSink>,
     ) -> Result<(Option<Placement>, oneshot::Receiver<RequestOutcome>), SubmitError> {
         let (reply, answer) = oneshot::channel();
         let request = Request::SubmitInference {
             request,
             through_leader,
+            tokens,
             reply,
         };
         self.requests.send(request).await.map_err(|_| SubmitError::Stopped)?;

@@ -13,7 +13,7 @@ use psionic_core::state::ClusterState;
 use psionic_core::{Event, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{Request, SubmitReply};
+use crate::driver::{Request, SubmitReply, TokenSink};
 use crate::execute::{Executor, ExecutorHost};
 
 /// The driver's serving state.
@@ -25,6 +25,8 @@ pub(crate) struct Serving {
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
     /// Requests forwarded to the leader, awaiting their placement.
     placing: BTreeMap<RequestId, SubmitReply>,
+    /// Streaming requests submitted here: where their tokens go as they arrive.
+    watching: BTreeMap<RequestId, TokenSink>,
     /// The serving policy the host runs under (none: not set yet).
     policy: Option<ServingPolicy>,
 }
@@ -36,6 +38,7 @@ impl Serving {
             reports,
             submitted: BTreeMap::new(),
             placing: BTreeMap::new(),
+            watching: BTreeMap::new(),
             policy: None,
         }
     }
@@ -57,6 +60,16 @@ impl Serving {
         receiver
     }
 
+    /// Hands `request`'s tokens to `sink` as they arrive, until it finishes.
+    pub fn watch(&mut self, request: RequestId, sink: TokenSink) {
+        self.watching.insert(request, sink);
+    }
+
+    /// Stops handing `request`'s tokens on (it was not taken).
+    pub fn unwatch(&mut self, request: RequestId) {
+        self.watching.remove(&request);
+    }
+
     /// Answers `reply` once the leader `request` was forwarded to placed it.
     pub fn await_placement(&mut self, request: RequestId, reply: SubmitReply) {
         self.placing.insert(request, reply);
@@ -72,6 +85,7 @@ impl Serving {
                 }
             }
             Event::Serving(ServingEvent::RequestSubmitRefused { request, refusal }) => {
+                self.watching.remove(request);
                 if let Some(reply) = self.placing.remove(request) {
                     let _ = reply.send(Err(refusal.clone()));
                 }
@@ -85,6 +99,18 @@ impl Serving {
                 for follower in self.submitted.remove(request).unwrap_or_default() {
                     let _ = follower.send(outcome.clone());
                 }
+                self.watching.remove(request);
+            }
+            Event::Serving(ServingEvent::TokensProduced {
+                request,
+                offset,
+                tokens,
+            }) => {
+                if let Some(sink) = self.watching.get(request)
+                    && sink.send((*offset, tokens.clone())).is_err()
+                {
+                    self.watching.remove(request);
+                }
             }
             _ => {}
         }
@@ -95,10 +121,16 @@ impl Serving {
         self.host.cancel(request);
     }
 
-    /// Queues `job`; a task hands its outcome back to the driver when it ends.
+    /// Queues `job`; a task hands its outcome back to the driver when it ends, and
+    /// another a streaming job's tokens as they are produced.
     pub fn run(&mut self, job: Job) {
         let request = job.request;
-        let submitted = self.host.submit(job);
+        let progress = job.stream.then(|| {
+            let (progress, produced) = mpsc::unbounded_channel();
+            tokio::spawn(pass_on_tokens(request, produced, self.reports.clone()));
+            progress
+        });
+        let submitted = self.host.submit_with(job, progress);
         let reports = self.reports.clone();
         tokio::spawn(async move {
             let report = match submitted {
@@ -114,6 +146,29 @@ impl Serving {
             };
             let _ = reports.send(Request::ExecutionEnded { request, report }).await;
         });
+    }
+}
+
+/// Hands a streaming job's tokens to the driver, those produced since the last
+/// hand-over in one batch.
+async fn pass_on_tokens(
+    request: RequestId,
+    mut produced: mpsc::UnboundedReceiver<(u32, u8)>,
+    reports: mpsc::Sender<Request>,
+) {
+    while let Some((offset, first)) = produced.recv().await {
+        let mut tokens = vec![first];
+        while let Ok((_, token)) = produced.try_recv() {
+            tokens.push(token);
+        }
+        let progress = Request::ExecutionProgress {
+            request,
+            offset,
+            tokens,
+        };
+        if reports.send(progress).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -324,6 +324,23 @@ pub fn state_of(addr: SocketAddr, consistency: psionic_net::Consistency) -> Stat
     }
 }
 
+/// A plain HTTP/1.1 request carrying a JSON body, bearing `token` (or no
+/// `Authorization` header): for peers' APIs (etcd) and requests no client would send.
+pub fn json_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+) -> String {
+    let body = body.to_string();
+    let authorization = token.map_or(String::new(), |token| format!("Authorization: Bearer {token}\r\n"));
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// Sends `request` and returns the status code and body.
 pub fn http_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
     try_http_exchange(addr, request).expect("operator API reachable")

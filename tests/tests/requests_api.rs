@@ -15,7 +15,7 @@ use psionic_core::{Digest, NodeId};
 use psionic_net::Consistency;
 use psionic_net::api::{
     self, AuthRefusal, CancelAnswer, Client, CommandAnswer, Failure, PlanAnswer, RequestAnswer, RequestBody,
-    RequestFailure, RequestStatus, RequestView,
+    RequestFailure, RequestStatus, RequestStreamEvent, RequestView,
 };
 use psionic_tests::{
     NodeProcess, answered, failed, init_node_with_key, leader_in, node_cli, node_id, state_of, wait_until, write_token,
@@ -424,4 +424,58 @@ fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
     assert!(ids.contains(&executor), "{answer:?}");
     let again = view(answered(follower.client().request(REQUEST_ID)));
     assert_eq!(again.request, answer.request, "the follower remembers it");
+}
+
+/// A streaming request answers server-sent events: `placed`, then the tokens as the
+/// executing node produces them (through the leader, to the follower that took it),
+/// then `ended` with the record; each batch is the final tokens at its offset.
+#[test]
+fn a_streaming_request_sent_to_a_follower_streams_its_tokens_as_they_are_produced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
+    let leader = cluster.await_leader();
+    let follower = cluster.node((leader + 1) % 3);
+    wait_until(Duration::from_secs(20), "every node's CPU is declared", || {
+        let members = state_of(follower.listening.operator_addr, Consistency::Linearizable)
+            .report
+            .members;
+        members.len() == 3 && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
+    });
+    for index in 0..3 {
+        let id = node_id(&cluster.node(index).listening.node_id);
+        let (code, answer) = answered(follower.client().command(&resident(id)));
+        assert_eq!(code, 200, "{answer:?}");
+    }
+    let body = RequestBody {
+        stream: true,
+        max_tokens: 64,
+        ..request(false)
+    };
+    let api::Streamed::Events(events) = follower.client().submit_streaming(&body).unwrap() else {
+        panic!("not taken");
+    };
+    let events: Vec<RequestStreamEvent> = events.map(Result::unwrap).collect();
+    let Some(RequestStreamEvent::Placed { request, .. }) = events.first() else {
+        panic!("placed first: {events:?}");
+    };
+    assert_eq!(request.to_string(), REQUEST_ID);
+    let Some(RequestStreamEvent::Ended(ended)) = events.last() else {
+        panic!("ended last: {events:?}");
+    };
+    let (_, tokens, _) = completed(ended);
+    assert_eq!(tokens.len(), 64);
+    let batches: Vec<(u32, &Vec<u8>)> = events
+        .iter()
+        .filter_map(|event| match event {
+            RequestStreamEvent::Tokens { offset, tokens } => Some((*offset, tokens)),
+            _ => None,
+        })
+        .collect();
+    assert!(!batches.is_empty(), "tokens streamed before the end: {events:?}");
+    for (offset, batch) in &batches {
+        let at = *offset as usize;
+        assert_eq!(&tokens[at..at + batch.len()], &batch[..], "batch at {offset}");
+    }
+    let looked_up = view(answered(follower.client().request(REQUEST_ID)));
+    assert_eq!(looked_up.record, ended.record, "recorded as any request");
 }

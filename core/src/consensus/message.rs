@@ -244,6 +244,14 @@ pub enum ValueFault {
         /// Highest term allowed there.
         high: u64,
     },
+    /// Streamed tokens that end past the most a request may ask for.
+    #[error("streamed tokens end at {end}, past the {max} a request may ask for")]
+    TokensBeyondMax {
+        /// Offset plus count.
+        end: u64,
+        /// The most tokens a request may ask for.
+        max: u32,
+    },
 }
 
 impl RaftMessage {

@@ -60,6 +60,9 @@ pub struct InferenceRequest {
     pub class: u8,
     /// An outside planner's preference among equally good nodes (whole-request lane).
     pub hint: Option<PlacementHint>,
+    /// Whether its tokens travel to the node that took it as the executor produces
+    /// them ([`crate::serving::ServingEvent::TokensProduced`]), not only in its outcome.
+    pub stream: bool,
 }
 
 /// What the coordinator sends the executing node.
@@ -78,6 +81,8 @@ pub struct Assignment {
     pub max_tokens: u32,
     /// Priority class.
     pub class: u8,
+    /// Whether the executing node reports tokens as it produces them.
+    pub stream: bool,
 }
 
 /// Why an executing node refused an assignment.

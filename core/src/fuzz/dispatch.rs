@@ -92,6 +92,7 @@ fn request(seq: usize) -> InferenceRequest {
         max_tokens: 4,
         class: 0,
         hint: None,
+        stream: false,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::dispatch::{AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
 use crate::io::{Event, Output};
 use crate::refusal::Refusal;
-use crate::serving::{Decision, DispatchMessage, ReportFrom, ServingEffect, StampedDecision};
+use crate::serving::{Decision, DispatchMessage, ReportFrom, ServingEffect, StampedDecision, StreamedTokens};
 use crate::time::Instant;
 use crate::wire::Message;
 
@@ -19,6 +19,14 @@ impl Node {
     /// an outcome of a job stopped since is dropped.
     pub fn execution_ended(&mut self, now: Instant, request: RequestId, report: ExecutionReport) {
         self.serving.execution_ended(request, report);
+        self.finish(now);
+    }
+
+    /// Executing node: the job of `request` produced `tokens`, the first of them its
+    /// token number `offset`. A streaming run's tokens go to its coordinator; others
+    /// are dropped.
+    pub fn execution_progress(&mut self, now: Instant, request: RequestId, offset: u32, tokens: Vec<u8>) {
+        self.serving.execution_progress(request, offset, tokens);
         self.finish(now);
     }
 
@@ -41,9 +49,24 @@ impl Node {
                 self.serving.on_execution_report(now, view!(self), report);
             }
             DispatchMessage::Submit(request) => self.serving.on_forwarded_submit(now, view!(self), from, *request),
+            DispatchMessage::Tokens {
+                request,
+                fence,
+                offset,
+                tokens,
+            } => {
+                let tokens = StreamedTokens {
+                    request,
+                    fence,
+                    offset,
+                    tokens,
+                };
+                self.serving.on_tokens(view!(self), from, tokens);
+            }
             answer @ (DispatchMessage::Placed { .. }
             | DispatchMessage::SubmitRefused { .. }
-            | DispatchMessage::Finished { .. }) => self.serving.on_forward_answer(from, answer),
+            | DispatchMessage::Finished { .. }
+            | DispatchMessage::Streamed { .. }) => self.serving.on_forward_answer(from, answer),
         }
     }
 

@@ -47,6 +47,22 @@ impl Serving {
         }
     }
 
+    /// The job of `request` produced `tokens`, the first of them its token number
+    /// `offset`: sent on to the coordinator of a streaming run (dropped for one that
+    /// no longer runs here, or does not stream).
+    pub(crate) fn execution_progress(&mut self, request: RequestId, offset: u32, tokens: Vec<u8>) {
+        if let Some(authority) = self.executor.streaming_to(request) {
+            let fence = authority.fence;
+            let tokens = DispatchMessage::Tokens {
+                request,
+                fence,
+                offset,
+                tokens,
+            };
+            self.send(authority.leader, tokens);
+        }
+    }
+
     /// After each input: tells a new leader of the completions kept here, and stops the
     /// runs of deposed coordinators.
     pub(crate) fn executor_upkeep(&mut self, raft: ClusterView<'_>) {

@@ -187,6 +187,41 @@ impl Serving {
         }
     }
 
+    /// Leader: tokens the executing node of a streaming request produced, passed on to
+    /// the node that took the request. Only the assignee under the request's fence is
+    /// heard; anything else is dropped (its final report is what counts).
+    pub(crate) fn on_tokens(&mut self, raft: ClusterView<'_>, from: NodeId, tokens: StreamedTokens) {
+        let StreamedTokens {
+            request,
+            fence,
+            offset,
+            tokens,
+        } = tokens;
+        let current = self
+            .coordinator
+            .in_flight
+            .get(&request)
+            .is_some_and(|flight| flight.node == from && flight.authority.fence == fence && flight.request.stream);
+        if !raft.is_leader() || !current {
+            return;
+        }
+        match self.coordinator.answer_to.get(&request) {
+            Some(member) => {
+                let streamed = DispatchMessage::Streamed {
+                    request,
+                    offset,
+                    tokens,
+                };
+                self.send(*member, streamed);
+            }
+            None => self.event(ServingEvent::TokensProduced {
+                request,
+                offset,
+                tokens,
+            }),
+        }
+    }
+
     /// Leader, on each maintenance round, while it hears a quorum of voters (a leader
     /// cut off from the cluster hears no one, and must not take everyone's silence for
     /// their loss): reroutes requests whose node has not answered for an election
@@ -373,6 +408,7 @@ impl Serving {
             prompt: flight.request.prompt.clone(),
             max_tokens: flight.request.max_tokens,
             class: flight.request.class,
+            stream: flight.request.stream,
         };
         let stamped = StampedDecision::new(flight.authority, Decision::Assign(Box::new(assignment)));
         self.coordinator.in_flight.insert(flight.request.id, flight);
@@ -456,6 +492,15 @@ pub(crate) struct ReportFrom {
     pub request: RequestId,
     pub fence: Fence,
     pub report: ExecutionReport,
+}
+
+/// Tokens an executing node streamed (see [`DispatchMessage::Tokens`]).
+#[derive(Clone, Debug)]
+pub(crate) struct StreamedTokens {
+    pub request: RequestId,
+    pub fence: Fence,
+    pub offset: u32,
+    pub tokens: Vec<u8>,
 }
 
 /// Who set each fact a plan running `artifact` on `nodes` relied on: their membership

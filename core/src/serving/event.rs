@@ -60,4 +60,14 @@ pub enum ServingEvent {
         /// How.
         outcome: RequestOutcome,
     },
+    /// Tokens of a streaming request, as its executing node produced them: on the
+    /// node that took the request (the leader, or the member that forwarded it).
+    TokensProduced {
+        /// The request.
+        request: RequestId,
+        /// The number of the first token.
+        offset: u32,
+        /// The tokens.
+        tokens: Vec<u8>,
+    },
 }

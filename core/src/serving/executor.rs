@@ -19,6 +19,8 @@ struct Running {
     /// The newest authority that assigned it: its outcome goes to that coordinator.
     authority: Authority,
     plan: ExecutionTopologyPlan,
+    /// Whether its tokens go to the coordinator as they are produced.
+    stream: bool,
 }
 
 /// A run that completed here.
@@ -97,13 +99,22 @@ impl ExecutorBook {
             prompt: assignment.prompt.clone(),
             max_tokens: assignment.max_tokens,
             class: assignment.class,
+            stream: assignment.stream,
         };
         let running = Running {
             authority,
             plan: plan.clone(),
+            stream: assignment.stream,
         };
         self.running.insert(request, running);
         Accepted::Run(job)
+    }
+
+    /// The authority `request`'s tokens go to as they are produced: none when it does
+    /// not run here, or does not stream.
+    pub fn streaming_to(&self, request: RequestId) -> Option<Authority> {
+        let running = self.running.get(&request)?;
+        running.stream.then_some(running.authority)
     }
 
     /// Forgets `request`'s run (its coordinator cancelled or gave it up). Returns

@@ -135,7 +135,8 @@ impl Serving {
         let request = match &message {
             DispatchMessage::Placed { request, .. }
             | DispatchMessage::SubmitRefused { request, .. }
-            | DispatchMessage::Finished { request, .. } => *request,
+            | DispatchMessage::Finished { request, .. }
+            | DispatchMessage::Streamed { request, .. } => *request,
             _ => return,
         };
         let Some(sent) = self
@@ -159,6 +160,13 @@ impl Serving {
                 self.event(ServingEvent::RequestFinished {
                     request,
                     outcome: *outcome,
+                });
+            }
+            DispatchMessage::Streamed { offset, tokens, .. } => {
+                self.event(ServingEvent::TokensProduced {
+                    request,
+                    offset,
+                    tokens,
                 });
             }
             _ => {}

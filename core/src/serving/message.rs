@@ -95,6 +95,30 @@ pub enum DispatchMessage {
         /// How it ended.
         outcome: Box<RequestOutcome>,
     },
+    /// Executing node to the coordinator that assigned a streaming request under
+    /// `fence`: tokens as they were produced, the first of them number `offset`.
+    Tokens {
+        /// The request.
+        request: RequestId,
+        /// The fence of the assignment.
+        fence: Fence,
+        /// The number of the first token (tokens before it were sent already).
+        offset: u32,
+        /// The tokens.
+        #[serde(with = "serde_bytes")]
+        tokens: Vec<u8>,
+    },
+    /// Leader to the node that forwarded a streaming request: its tokens as the
+    /// executing node reported them.
+    Streamed {
+        /// The request.
+        request: RequestId,
+        /// The number of the first token.
+        offset: u32,
+        /// The tokens.
+        #[serde(with = "serde_bytes")]
+        tokens: Vec<u8>,
+    },
 }
 
 impl DispatchMessage {
@@ -108,9 +132,28 @@ impl DispatchMessage {
                 RequestOutcome::Completed { evidence, .. } => evidence.context.authority.check_values(),
                 RequestOutcome::Refused { .. } => Ok(()),
             },
+            DispatchMessage::Tokens {
+                fence, offset, tokens, ..
+            } => {
+                fence.check_value()?;
+                check_token_range(*offset, tokens)
+            }
+            DispatchMessage::Streamed { offset, tokens, .. } => check_token_range(*offset, tokens),
             DispatchMessage::Submit(_) | DispatchMessage::Placed { .. } | DispatchMessage::SubmitRefused { .. } => {
                 Ok(())
             }
         }
     }
+}
+
+/// Streamed tokens lie within the most a request may ask for.
+fn check_token_range(offset: u32, tokens: &[u8]) -> Result<(), ValueFault> {
+    let end = u64::from(offset).saturating_add(tokens.len() as u64);
+    if end > u64::from(crate::dispatch::MAX_TOKENS_MAX) {
+        return Err(ValueFault::TokensBeyondMax {
+            end,
+            max: crate::dispatch::MAX_TOKENS_MAX,
+        });
+    }
+    Ok(())
 }

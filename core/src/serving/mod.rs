@@ -42,7 +42,7 @@ pub use message::{Decision, DispatchMessage, StampedDecision};
 pub use refusal::ServingRefusal;
 pub use view::ClusterView;
 
-pub(crate) use coordinator::ReportFrom;
+pub(crate) use coordinator::{ReportFrom, StreamedTokens};
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,9 @@ pub struct Job {
     pub max_tokens: u32,
     /// Priority class.
     pub class: u8,
+    /// Whether the driver hands back tokens as they are produced
+    /// ([`crate::Node::execution_progress`]).
+    pub stream: bool,
 }
 
 /// What serving asks of its node, in order.

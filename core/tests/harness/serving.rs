@@ -85,6 +85,7 @@ pub fn request(byte: u8) -> InferenceRequest {
         max_tokens: 8,
         class: 0,
         hint: None,
+        stream: false,
     }
 }
 

@@ -41,6 +41,15 @@ impl<T> Answer<T> {
     }
 }
 
+/// What a streaming submission got: its events, or an answer (it was not taken).
+#[derive(Debug)]
+pub enum Streamed {
+    /// Taken: the events, `ended` last.
+    Events(super::events::EventStream),
+    /// Not taken.
+    NotTaken(Answer<RequestAnswer>),
+}
+
 /// Why a request got no answer this client could read.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -76,6 +85,8 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    /// For answers that stream: no bound on the whole exchange.
+    streaming: ureq::Agent,
     addr: SocketAddr,
     scheme: &'static str,
     bearer: Option<String>,
@@ -120,11 +131,19 @@ impl Client {
             .timeout_connect(Some(CONNECT_WITHIN))
             .timeout_global(Some(ANSWER_WITHIN))
             .http_status_as_error(false)
+            .tls_config(tls.clone())
+            .build()
+            .new_agent();
+        let streaming = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_WITHIN))
+            .timeout_recv_response(Some(ANSWER_WITHIN))
+            .http_status_as_error(false)
             .tls_config(tls)
             .build()
             .new_agent();
         Self {
             agent,
+            streaming,
             addr,
             scheme,
             bearer: None,
@@ -144,6 +163,30 @@ impl Client {
 
     /// One request; the status and the body as it came.
     pub fn exchange(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<(u16, String), ClientError> {
+        let mut response = self.send_raw(&self.agent, method, path, body)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|error| self.unreachable(error.to_string()))?;
+        Ok((status, text))
+    }
+
+    fn unreachable(&self, message: String) -> ClientError {
+        ClientError::Unreachable {
+            addr: self.addr,
+            message,
+        }
+    }
+
+    /// Sends one request on `agent`; the response, its body unread.
+    fn send_raw(
+        &self,
+        agent: &ureq::Agent,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}://{}{path}", self.scheme, self.addr));
@@ -153,23 +196,34 @@ impl Client {
         if body.is_some() {
             request = request.header("Content-Type", "application/json");
         }
-        let unreachable = |message: String| ClientError::Unreachable {
-            addr: self.addr,
-            message,
-        };
         let request = request
             .body(body.unwrap_or_default().to_vec())
-            .map_err(|error| unreachable(error.to_string()))?;
-        let mut response = self
-            .agent
-            .run(request)
-            .map_err(|error| unreachable(error.to_string()))?;
+            .map_err(|error| self.unreachable(error.to_string()))?;
+        agent.run(request).map_err(|error| self.unreachable(error.to_string()))
+    }
+
+    /// `POST /v1/requests` of a streaming request: its events as they arrive, or the
+    /// answer when it was not taken.
+    pub fn submit_streaming(&self, request: &RequestBody) -> Result<Streamed, ClientError> {
+        let body = serde_json::to_vec(request).expect("an API body encodes");
+        let mut response = self.send_raw(&self.streaming, Method::POST, super::REQUESTS, Some(&body))?;
         let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|error| unreachable(error.to_string()))?;
-        Ok((status, text))
+        if status != 200 {
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .map_err(|error| self.unreachable(error.to_string()))?;
+            let reply = Reply::decode(&text).map_err(|error| ClientError::Unreadable {
+                path: super::REQUESTS.to_owned(),
+                status,
+                message: error.to_string(),
+                body: text,
+            })?;
+            return Ok(Streamed::NotTaken(Answer { status, reply }));
+        }
+        Ok(Streamed::Events(super::events::EventStream::new(
+            response.into_body().into_reader(),
+        )))
     }
 
     /// A request whose answer is read as the route's `T`, or a failure.

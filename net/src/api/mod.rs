@@ -12,18 +12,21 @@ mod requests;
 
 #[cfg(not(madsim))]
 mod client;
+mod events;
 
 #[cfg(not(madsim))]
-pub use client::{Answer, Client, ClientError};
+pub use client::{Answer, Client, ClientError, Streamed};
 pub use commands::{
     CapabilitiesAnswer, CapabilitiesFailure, CommandAnswer, KeyRotationAnswer, NotStaged, TransferAnswer, TransferBody,
 };
+pub use events::{EventError, EventStream};
 pub use failure::{AuthRefusal, BodyRefusal, Failure, Reply};
 pub use reports::{
     CandidatesAnswer, Listening, MemberView, MembersAnswer, ReadFailure, StateAnswer, StateRead, StatusReport,
 };
 pub use requests::{
-    CancelAnswer, PlanAnswer, RequestAnswer, RequestBody, RequestFailure, RequestRecord, RequestStatus, RequestView,
+    CancelAnswer, PlanAnswer, RequestAnswer, RequestBody, RequestFailure, RequestRecord, RequestStatus,
+    RequestStreamEvent, RequestView,
 };
 #[cfg(not(madsim))]
 pub use ureq::http::Method;

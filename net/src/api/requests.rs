@@ -39,6 +39,10 @@ pub struct RequestBody {
     /// ranks equal; the placement's notes say whether it was accepted or ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<PlacementHint>,
+    /// Answer with server-sent events ([`RequestStreamEvent`]): `placed`, then
+    /// `tokens` as the executor produces them, then `ended` (`wait` is implied).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 impl RequestBody {
@@ -55,6 +59,7 @@ impl RequestBody {
             class: 0,
             wait: false,
             hint: None,
+            stream: false,
         }
     }
 }
@@ -176,4 +181,40 @@ pub enum CancelAnswer {
     },
     /// The node stopped first (503).
     Unknown,
+}
+
+/// One server-sent event of a streaming `POST /v1/requests` (its `data`, JSON; the
+/// event's name is its `event`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RequestStreamEvent {
+    /// Taken: where it runs first (none: forwarded, and the leader's answer with its
+    /// placement was lost on the way).
+    Placed {
+        /// The request.
+        request: RequestId,
+        /// Where it runs first.
+        placement: Option<Box<Placement>>,
+    },
+    /// Tokens as the executing node produced them, the first of them number
+    /// `offset`. A batch lost on the way leaves a gap; `ended` carries every token.
+    Tokens {
+        /// The number of the first token.
+        offset: u32,
+        /// The tokens.
+        tokens: Vec<u8>,
+    },
+    /// How it ended: the request's record, as `GET /v1/requests/{id}` answers it.
+    Ended(Box<RequestView>),
+}
+
+impl RequestStreamEvent {
+    /// The event's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestStreamEvent::Placed { .. } => "placed",
+            RequestStreamEvent::Tokens { .. } => "tokens",
+            RequestStreamEvent::Ended(_) => "ended",
+        }
+    }
 }

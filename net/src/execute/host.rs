@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use psionic_core::RequestId;
 use psionic_core::plan::{Phase, QueueRefusal, ServingPolicy, ServingQueue};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Completion, Execution, ExecutionError, Executor, Job};
 use crate::stream::AbortOnDrop;
@@ -17,14 +17,18 @@ pub type Outcome = Result<Completion, ExecutionError>;
 /// The outcome of a submitted request, when it ends.
 pub type Submitted = oneshot::Receiver<Outcome>;
 
+/// Where a streaming job's tokens go as each is produced: its number and the token.
+pub type Progress = mpsc::UnboundedSender<(u32, u8)>;
+
 /// Work waiting in the queue.
 enum Work {
-    Prefill(Job, u8),
+    Prefill(Job, u8, Option<Progress>),
     Decode {
         execution: Box<dyn Execution>,
         tokens: Vec<u8>,
         max_tokens: u32,
         class: u8,
+        progress: Option<Progress>,
     },
 }
 
@@ -71,6 +75,12 @@ impl ExecutorHost {
     /// not queued twice: the receiver gets that run's outcome. (The node's core hands a
     /// request to its executor at most once a life; the host keeps no outcomes.)
     pub fn submit(&self, job: Job) -> Result<Submitted, QueueRefusal> {
+        self.submit_with(job, None)
+    }
+
+    /// As [`Self::submit`], handing each token to `progress` as it is produced (a
+    /// repeat of a queued or running request streams nothing more).
+    pub fn submit_with(&self, job: Job, progress: Option<Progress>) -> Result<Submitted, QueueRefusal> {
         let class = job.class;
         let (sender, receiver) = oneshot::channel();
         let mut guard = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,7 +90,7 @@ impl ExecutorHost {
             watchers.push(sender);
             return Ok(receiver);
         }
-        queue.push(request, class, Phase::Prefill, Work::Prefill(job, class))?;
+        queue.push(request, class, Phase::Prefill, Work::Prefill(job, class, progress))?;
         book.watchers.insert(request, vec![sender]);
         drop(guard);
         self.shared.wake.notify_one();
@@ -164,24 +174,31 @@ fn settle(shared: &Shared, request: RequestId, after: Result<Work, ExecutionErro
 /// Runs one step: the prefill, or one decode step.
 fn step(executor: &dyn Executor, work: Work) -> Result<Work, ExecutionError> {
     match work {
-        Work::Prefill(job, class) => Ok(Work::Decode {
+        Work::Prefill(job, class, progress) => Ok(Work::Decode {
             execution: executor.prefill(&job)?,
             tokens: Vec::with_capacity(job.max_tokens as usize),
             max_tokens: job.max_tokens,
             class,
+            progress,
         }),
         Work::Decode {
             mut execution,
             mut tokens,
             max_tokens,
             class,
+            progress,
         } => {
-            tokens.push(execution.decode());
+            let token = execution.decode();
+            if let Some(progress) = &progress {
+                let _ = progress.send((tokens.len() as u32, token));
+            }
+            tokens.push(token);
             Ok(Work::Decode {
                 execution,
                 tokens,
                 max_tokens,
                 class,
+                progress,
             })
         }
     }

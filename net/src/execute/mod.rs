@@ -15,7 +15,7 @@ use psionic_core::backend::{Backend, ExecutionProfile};
 use psionic_core::{Digest, DigestKind};
 use serde::{Deserialize, Serialize};
 
-pub use host::{ExecutorHost, Outcome, Submitted};
+pub use host::{ExecutorHost, Outcome, Progress, Submitted};
 pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
 pub use psionic_core::serving::Job;
 pub use reference::ReferenceExecutor;

@@ -18,6 +18,7 @@ mod node_key;
 mod reads;
 mod requests;
 mod serve;
+mod streaming;
 pub mod tls;
 
 pub use crate::api::{RequestBody, RequestRecord, RequestStatus, StatusReport};

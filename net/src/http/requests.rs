@@ -31,7 +31,7 @@ const REMEMBERED_MAX: usize = 16_384;
 pub struct RequestTable(Arc<Mutex<BTreeMap<RequestId, RequestRecord>>>);
 
 impl RequestTable {
-    fn insert(&self, id: RequestId, record: RequestRecord) {
+    pub(super) fn insert(&self, id: RequestId, record: RequestRecord) {
         let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if table.len() >= REMEMBERED_MAX
             && let Some(oldest) = table.keys().next().copied()
@@ -41,14 +41,14 @@ impl RequestTable {
         table.insert(id, record);
     }
 
-    fn set_status(&self, id: RequestId, status: RequestStatus) {
+    pub(super) fn set_status(&self, id: RequestId, status: RequestStatus) {
         let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(record) = table.get_mut(&id) {
             record.status = status;
         }
     }
 
-    fn get(&self, id: RequestId) -> Option<RequestRecord> {
+    pub(super) fn get(&self, id: RequestId) -> Option<RequestRecord> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
     }
 }
@@ -84,17 +84,25 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         max_tokens: body.max_tokens,
         class: body.class,
         hint: body.hint,
+        stream: body.stream,
     };
+    if body.stream {
+        return match api.client.submit_streaming_through_leader(request).await {
+            Ok((placement, outcome, batches)) => {
+                let taken = super::streaming::Taken {
+                    request: id,
+                    placement,
+                    outcome,
+                    batches,
+                };
+                super::streaming::events(&api, taken)
+            }
+            Err(error) => not_taken(error),
+        };
+    }
     let (placement, outcome) = match api.client.submit_inference_through_leader(request).await {
         Ok(placed) => placed,
-        Err(SubmitError::Refused(refusal)) => return refused(refusal),
-        Err(SubmitError::Stopped) => {
-            let unknown = RequestFailure::Unknown {
-                refusal: None,
-                message: None,
-            };
-            return answer(StatusCode::SERVICE_UNAVAILABLE, unknown);
-        }
+        Err(error) => return not_taken(error),
     };
     let record = RequestRecord {
         placement,
@@ -116,6 +124,20 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
     }
     let record = api.requests.get(id).unwrap_or(record);
     answer(StatusCode::OK, RequestView { request: id, record })
+}
+
+/// The answer to a request that was not taken.
+fn not_taken(error: SubmitError) -> Response {
+    match error {
+        SubmitError::Refused(refusal) => refused(refusal),
+        SubmitError::Stopped => {
+            let unknown = RequestFailure::Unknown {
+                refusal: None,
+                message: None,
+            };
+            answer(StatusCode::SERVICE_UNAVAILABLE, unknown)
+        }
+    }
 }
 
 fn refused(refusal: SubmitRefusal) -> Response {

@@ -122,6 +122,7 @@ impl SimCluster {
                 max_tokens: 16,
                 class: (seq % 3) as u8,
                 hint: None,
+                stream: false,
             };
             shared.state().requests.ended.insert(request.id, None);
             madsim::task::spawn(drive(shared.clone(), request));

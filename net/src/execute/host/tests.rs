@@ -34,6 +34,7 @@ fn job(byte: u8, max_tokens: u32) -> Job {
         prompt: b"hello cluster".to_vec(),
         max_tokens,
         class: 0,
+        stream: false,
     }
 }
 
@@ -124,4 +125,18 @@ async fn an_unsupported_backend_fails_with_its_reason() {
     on_cuda.backend = Backend::Cuda;
     let outcome = host.submit(on_cuda).unwrap().await.unwrap();
     assert_eq!(outcome, Err(ExecutionError::Backend { backend: Backend::Cuda }));
+}
+
+#[tokio::test]
+async fn a_streaming_job_hands_over_each_token_as_it_is_produced_in_order() {
+    let host = host(Arc::new(Counting::default()));
+    let (progress, mut produced) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = host.submit_with(job(7, 8), Some(progress)).unwrap();
+    let completion = completed(outcome.await.unwrap());
+    let mut streamed = Vec::new();
+    while let Ok((number, token)) = produced.try_recv() {
+        assert_eq!(number as usize, streamed.len(), "numbered in order from 0");
+        streamed.push(token);
+    }
+    assert_eq!(streamed, completion.tokens, "every token, before the outcome");
 }
