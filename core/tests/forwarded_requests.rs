@@ -164,6 +164,7 @@ fn streamed(harness: &Harness, index: usize, request: RequestId) -> Vec<(u32, Ve
             request: id,
             offset,
             tokens,
+            ..
         }) if *id == request => Some((*offset, tokens.clone())),
         _ => None,
     });
@@ -206,6 +207,14 @@ fn a_streaming_request_sent_to_a_follower_gets_its_tokens_there_as_the_executor_
         [(0, b"he".to_vec()), (2, b"llo".to_vec())],
         "in order, where it was submitted"
     );
+    // Tokens sent again, or past the request's max_tokens (8), are not passed on: an
+    // assignee relays at most its request's tokens once.
+    for (offset, tokens) in [(0, b"he".to_vec()), (5, b"long tail".to_vec())] {
+        let now = harness.now;
+        harness.nodes[best].execution_progress(now, id, offset, tokens);
+        harness.run_until_ms(harness.now.as_millis() + 50);
+    }
+    assert_eq!(streamed(&harness, follower, id).len(), 2, "nothing more passed on");
     assert!(
         streamed(&harness, follower, quiet).is_empty(),
         "a request that does not stream"

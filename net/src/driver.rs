@@ -3,6 +3,7 @@
 
 use psionic_core::ConsensusEvent;
 use psionic_core::DiscoveryEvent;
+use psionic_core::ServingEvent;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -146,9 +147,8 @@ pub enum Request {
     },
 }
 
-/// Where a streaming request's tokens go as they arrive: the number of the first of
-/// a batch, and the batch.
-pub type TokenSink = mpsc::UnboundedSender<(u32, Vec<u8>)>;
+/// Where a streaming request's tokens go as they arrive.
+pub type TokenSink = mpsc::UnboundedSender<crate::runtime::TokenBatch>;
 
 pub(crate) struct Driver {
     pub core: Node,
@@ -321,22 +321,24 @@ impl Driver {
                 tokens,
             } => {
                 let id = request.id;
-                if let Some(sink) = tokens {
-                    self.serving.watch(id, sink);
-                }
                 let submitted = match through_leader {
                     true => self.core.submit_request_through_leader(now, request),
                     false => {
                         (self.core.submit_request(now, request)).map(|placement| Submitted::Placed(Box::new(placement)))
                     }
                 };
+                // A sink is kept only for a request taken: a refused repeat of an id
+                // in flight leaves the first submission's sink alone. (Its tokens come
+                // as outputs, carried out after this request.)
+                if let (Ok(_), Some(sink)) = (&submitted, tokens) {
+                    self.serving.watch(id, sink);
+                }
                 match submitted {
                     Ok(Submitted::Placed(placement)) => {
                         let _ = reply.send(Ok((Some(*placement), self.serving.follow(id))));
                     }
                     Ok(Submitted::Forwarded { .. }) => self.serving.await_placement(id, reply),
                     Err(refusal) => {
-                        self.serving.unwatch(id);
                         let _ = reply.send(Err(refusal));
                     }
                 }
@@ -448,7 +450,8 @@ impl Driver {
                     self.settle_read(&event);
                     self.reset_stream_across_partition(&event);
                     self.serving.on_event(&event);
-                    changed = true;
+                    // Streamed tokens change nothing a status or state report shows.
+                    changed |= !matches!(event, Event::Serving(ServingEvent::TokensProduced { .. }));
                 }
                 Output::PersistHardState(hard_state) => self.store.save_hard_state(hard_state).await?,
                 Output::PersistEntries { first_index, entries } => {

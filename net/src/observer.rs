@@ -107,6 +107,8 @@ impl Observer for LogObserver {
                     tracing::warn!(%from, kind = refusal.kind().name(), "refused: {refusal}");
                 }
             }
+            // A streaming request's tokens are its own business, not the log's.
+            Event::Serving(psionic_core::ServingEvent::TokensProduced { .. }) => {}
             event => tracing::info!(?event, "event"),
         }
     }

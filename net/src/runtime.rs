@@ -137,9 +137,19 @@ pub enum ProposeError {
     NotRunning,
 }
 
-/// The tokens of a streaming request as they arrive: the number of the first of each
-/// batch, and the batch.
-pub type TokenBatches = mpsc::UnboundedReceiver<(u32, Vec<u8>)>;
+/// Tokens of a streaming request as the executing node produced them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenBatch {
+    /// The executing node (a rerouted request's next run starts again at offset 0).
+    pub node: NodeId,
+    /// The number of the first token.
+    pub offset: u32,
+    /// The tokens.
+    pub tokens: Vec<u8>,
+}
+
+/// The tokens of a streaming request as they arrive, batch by batch.
+pub type TokenBatches = mpsc::UnboundedReceiver<TokenBatch>;
 
 /// How a read of the replicated state relates to the writes around it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -307,8 +317,7 @@ impl NodeClient {
     }
 
     /// As [`Self::submit_inference_through_leader`], with a receiver of its tokens
-    /// as the executing node produces them (each batch with the number of its first
-    /// token), for a request that streams.
+    /// as the executing node produces them, for a request that streams.
     #[allow(clippy::type_complexity)]
     pub async fn submit_streaming_through_leader(
         &self,

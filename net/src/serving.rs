@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Request, SubmitReply, TokenSink};
 use crate::execute::{Executor, ExecutorHost};
+use crate::runtime::TokenBatch;
 
 /// The driver's serving state.
 pub(crate) struct Serving {
@@ -25,8 +26,9 @@ pub(crate) struct Serving {
     submitted: BTreeMap<RequestId, Vec<oneshot::Sender<RequestOutcome>>>,
     /// Requests forwarded to the leader, awaiting their placement.
     placing: BTreeMap<RequestId, SubmitReply>,
-    /// Streaming requests submitted here: where their tokens go as they arrive.
-    watching: BTreeMap<RequestId, TokenSink>,
+    /// Streaming requests taken here: where their tokens go as they arrive (one sink
+    /// per submission of the id).
+    watching: BTreeMap<RequestId, Vec<TokenSink>>,
     /// The serving policy the host runs under (none: not set yet).
     policy: Option<ServingPolicy>,
 }
@@ -62,12 +64,7 @@ impl Serving {
 
     /// Hands `request`'s tokens to `sink` as they arrive, until it finishes.
     pub fn watch(&mut self, request: RequestId, sink: TokenSink) {
-        self.watching.insert(request, sink);
-    }
-
-    /// Stops handing `request`'s tokens on (it was not taken).
-    pub fn unwatch(&mut self, request: RequestId) {
-        self.watching.remove(&request);
+        self.watching.entry(request).or_default().push(sink);
     }
 
     /// Answers `reply` once the leader `request` was forwarded to placed it.
@@ -103,13 +100,20 @@ impl Serving {
             }
             Event::Serving(ServingEvent::TokensProduced {
                 request,
+                node,
                 offset,
                 tokens,
             }) => {
-                if let Some(sink) = self.watching.get(request)
-                    && sink.send((*offset, tokens.clone())).is_err()
-                {
-                    self.watching.remove(request);
+                let batch = TokenBatch {
+                    node: *node,
+                    offset: *offset,
+                    tokens: tokens.clone(),
+                };
+                if let Some(sinks) = self.watching.get_mut(request) {
+                    sinks.retain(|sink| sink.send(batch.clone()).is_ok());
+                    if sinks.is_empty() {
+                        self.watching.remove(request);
+                    }
                 }
             }
             _ => {}
@@ -125,11 +129,14 @@ impl Serving {
     /// another a streaming job's tokens as they are produced.
     pub fn run(&mut self, job: Job) {
         let request = job.request;
-        let progress = job.stream.then(|| {
-            let (progress, produced) = mpsc::unbounded_channel();
-            tokio::spawn(pass_on_tokens(request, produced, self.reports.clone()));
-            progress
-        });
+        let (progress, passing) = match job.stream {
+            true => {
+                let (progress, produced) = mpsc::unbounded_channel();
+                let passing = tokio::spawn(pass_on_tokens(request, produced, self.reports.clone()));
+                (Some(progress), Some(passing))
+            }
+            false => (None, None),
+        };
         let submitted = self.host.submit_with(job, progress);
         let reports = self.reports.clone();
         tokio::spawn(async move {
@@ -144,6 +151,11 @@ impl Serving {
                     Err(_) => return,
                 },
             };
+            // Every token produced reaches the core before the outcome does (the host
+            // drops the job's progress sender once it ended).
+            if let Some(passing) = passing {
+                let _ = passing.await;
+            }
             let _ = reports.send(Request::ExecutionEnded { request, report }).await;
         });
     }

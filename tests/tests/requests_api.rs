@@ -467,7 +467,7 @@ fn a_streaming_request_sent_to_a_follower_streams_its_tokens_as_they_are_produce
     let batches: Vec<(u32, &Vec<u8>)> = events
         .iter()
         .filter_map(|event| match event {
-            RequestStreamEvent::Tokens { offset, tokens } => Some((*offset, tokens)),
+            RequestStreamEvent::Tokens { offset, tokens, .. } => Some((*offset, tokens)),
             _ => None,
         })
         .collect();

@@ -91,7 +91,7 @@ impl Node {
     }
 
     /// Re-keys the coordinator's candidate index for every node whose telemetry
-    /// consensus took since the last call.
+    /// changed in the device book since the last call.
     pub(super) fn sync_telemetry_index(&mut self) {
         for node in self.devices.take_telemetry_changes() {
             self.serving.index_telemetry(view!(self), node);
@@ -100,7 +100,8 @@ impl Node {
 
     /// After each input: the coordinator follows the leadership, the executing side
     /// tells a new leader of its completions and stops runs no coordinator can take,
-    /// and the queue depth goes to consensus when it moved.
+    /// and the queue depth goes to the device book (this node's telemetry) when it
+    /// moved.
     pub(super) fn serving_upkeep(&mut self, now: Instant) {
         self.sync_telemetry_index();
         self.serving.follow_leadership(view!(self));

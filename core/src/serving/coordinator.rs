@@ -42,6 +42,8 @@ struct InFlight {
     authority: Authority,
     /// The signed votes that elected the leader that issued `authority`.
     certificate: Arc<LeadershipCertificate>,
+    /// Tokens of the current run passed on so far: the least offset taken next.
+    streamed: u32,
 }
 
 /// A completion an executor reported under an earlier coordinator.
@@ -109,6 +111,7 @@ impl Serving {
             reroutes: Vec::new(),
             authority,
             certificate: raft.leadership_certificate(),
+            streamed: 0,
         };
         let placement = flight.placement.clone();
         self.assign(flight);
@@ -189,26 +192,42 @@ impl Serving {
 
     /// Leader: tokens the executing node of a streaming request produced, passed on to
     /// the node that took the request. Only the assignee under the request's fence is
-    /// heard; anything else is dropped (its final report is what counts).
-    pub(crate) fn on_tokens(&mut self, raft: ClusterView<'_>, from: NodeId, tokens: StreamedTokens) {
+    /// heard (another sender is refused, as its reports are), and of each run only
+    /// tokens past those passed on already and within the request's `max_tokens`: an
+    /// assignee relays at most that much per run.
+    pub(crate) fn on_tokens(&mut self, raft: ClusterView<'_>, from: NodeId, streamed: StreamedTokens) {
         let StreamedTokens {
             request,
             fence,
             offset,
             tokens,
-        } = tokens;
-        let current = self
-            .coordinator
-            .in_flight
-            .get(&request)
-            .is_some_and(|flight| flight.node == from && flight.authority.fence == fence && flight.request.stream);
-        if !raft.is_leader() || !current {
+        } = streamed;
+        if !raft.is_leader() {
             return;
         }
+        let Some(flight) = self.coordinator.in_flight.get_mut(&request) else {
+            return;
+        };
+        if flight.node != from {
+            let refusal = ServingRefusal::NotTheAssignee {
+                sender: from,
+                request,
+                assignee: Some(flight.node),
+            };
+            return self.effects.push(super::ServingEffect::Refuse(refusal));
+        }
+        let end = u64::from(offset).saturating_add(tokens.len() as u64);
+        let wanted = flight.authority.fence == fence && flight.request.stream && !tokens.is_empty();
+        if !wanted || offset < flight.streamed || end > u64::from(flight.request.max_tokens) {
+            return;
+        }
+        flight.streamed = u32::try_from(end).unwrap_or(u32::MAX);
+        let node = flight.node;
         match self.coordinator.answer_to.get(&request) {
             Some(member) => {
                 let streamed = DispatchMessage::Streamed {
                     request,
+                    node,
                     offset,
                     tokens,
                 };
@@ -216,6 +235,7 @@ impl Serving {
             }
             None => self.event(ServingEvent::TokensProduced {
                 request,
+                node,
                 offset,
                 tokens,
             }),
@@ -350,6 +370,7 @@ impl Serving {
             reroutes: Vec::new(),
             authority,
             certificate: raft.leadership_certificate(),
+            streamed: 0,
         };
         self.complete_with(raft, flight, earlier.node, earlier.tokens, earlier.plan);
         placement
@@ -401,6 +422,7 @@ impl Serving {
     fn assign(&mut self, mut flight: InFlight) {
         let node = flight.placement.plan.executing()[0].node;
         flight.node = node;
+        flight.streamed = 0;
         let assignment = Assignment {
             request: flight.request.id,
             plan: flight.placement.plan.clone(),

@@ -65,6 +65,9 @@ pub enum ServingEvent {
     TokensProduced {
         /// The request.
         request: RequestId,
+        /// The executing node that produced them (a rerouted request's next run starts
+        /// again at offset 0, on another node).
+        node: NodeId,
         /// The number of the first token.
         offset: u32,
         /// The tokens.

@@ -84,6 +84,7 @@ impl ExecutorBook {
         if let Some(running) = self.running.get_mut(&request) {
             if authority.fence >= running.authority.fence {
                 running.authority = authority;
+                running.stream = assignment.stream;
             }
             return Accepted::Readdressed;
         }

@@ -1,5 +1,5 @@
-//! What the coordinator plans from: the committed state, the telemetry consensus
-//! holds, the serving policy, and the members it has not heard from; and dry-run
+//! What the coordinator plans from: the committed state, the telemetry the device
+//! book holds, the serving policy, and the members it has not heard from; and dry-run
 //! planning of any lane.
 
 use super::ClusterView;

@@ -162,12 +162,16 @@ impl Serving {
                     outcome: *outcome,
                 });
             }
-            DispatchMessage::Streamed { offset, tokens, .. } => {
-                self.event(ServingEvent::TokensProduced {
+            DispatchMessage::Streamed {
+                node, offset, tokens, ..
+            } => {
+                let produced = ServingEvent::TokensProduced {
                     request,
+                    node,
                     offset,
                     tokens,
-                });
+                };
+                self.event(produced);
             }
             _ => {}
         }

@@ -102,7 +102,7 @@ pub struct Serving {
     executor: executor::ExecutorBook,
     /// Requests submitted here and forwarded to a leader, until they end here.
     forwarded_requests: std::collections::BTreeMap<RequestId, forward::ForwardedRequest>,
-    /// The queue depth last given to consensus as telemetry (it starts at 0).
+    /// The queue depth last given to the device book as telemetry (it starts at 0).
     reported_depth: u32,
     pub(crate) effects: Vec<ServingEffect>,
 }

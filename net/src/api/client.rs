@@ -44,7 +44,7 @@ impl<T> Answer<T> {
 /// What a streaming submission got: its events, or an answer (it was not taken).
 #[derive(Debug)]
 pub enum Streamed {
-    /// Taken: the events, `ended` last.
+    /// Taken: the events, `ended` last (a stream cut before it ends in an error).
     Events(super::events::EventStream),
     /// Not taken.
     NotTaken(Answer<RequestAnswer>),

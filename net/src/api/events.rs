@@ -7,6 +7,10 @@ use super::RequestStreamEvent;
 /// The events of a streaming answer, in order, until the answer ends.
 pub struct EventStream {
     lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+    /// Whether `ended` came (after it, the end of the answer is the stream's end).
+    ended: bool,
+    /// Whether the stream is over (the cut was reported).
+    over: bool,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -21,6 +25,9 @@ pub enum EventError {
     /// The connection failed.
     #[error("the event stream broke: {0}")]
     Broken(#[from] std::io::Error),
+    /// The answer ended before its `ended` event.
+    #[error("the event stream ended before the request did")]
+    Cut,
     /// An event's data is not one this client knows.
     #[error("an event this client cannot read ({message}): {data}")]
     Unreadable {
@@ -37,6 +44,8 @@ impl EventStream {
         let body: Box<dyn Read + Send> = Box::new(body);
         Self {
             lines: BufReader::new(body).lines(),
+            ended: false,
+            over: false,
         }
     }
 }
@@ -45,22 +54,36 @@ impl Iterator for EventStream {
     type Item = Result<RequestStreamEvent, EventError>;
 
     /// The next event with data (keep-alive comments and events without data are
-    /// skipped); none once the answer ended.
+    /// skipped); none once the answer ended after `ended`, [`EventError::Cut`] once
+    /// when it ended before.
     fn next(&mut self) -> Option<Self::Item> {
         let mut data = String::new();
         loop {
-            let line = match self.lines.next()? {
-                Ok(line) => line,
-                Err(error) => return Some(Err(error.into())),
+            if self.over {
+                return None;
+            }
+            let line = match self.lines.next() {
+                Some(Ok(line)) => line,
+                Some(Err(error)) => {
+                    self.over = true;
+                    return Some(Err(error.into()));
+                }
+                None if self.ended => return None,
+                None => {
+                    self.over = true;
+                    return Some(Err(EventError::Cut));
+                }
             };
             if line.is_empty() {
                 if data.is_empty() {
                     continue;
                 }
-                let read = serde_json::from_str(&data).map_err(|error| EventError::Unreadable {
-                    message: error.to_string(),
-                    data: data.clone(),
-                });
+                let read: Result<RequestStreamEvent, _> =
+                    serde_json::from_str(&data).map_err(|error| EventError::Unreadable {
+                        message: error.to_string(),
+                        data: data.clone(),
+                    });
+                self.ended |= matches!(read, Ok(RequestStreamEvent::Ended(_)));
                 return Some(read);
             }
             if let Some(chunk) = line.strip_prefix("data:") {

@@ -197,8 +197,12 @@ pub enum RequestStreamEvent {
         placement: Option<Box<Placement>>,
     },
     /// Tokens as the executing node produced them, the first of them number
-    /// `offset`. A batch lost on the way leaves a gap; `ended` carries every token.
+    /// `offset`. A batch lost on the way leaves a gap, and a rerouted request's next
+    /// run starts again at offset 0 on another `node`: what `ended` carries is the
+    /// answer.
     Tokens {
+        /// The executing node that produced them.
+        node: NodeId,
         /// The number of the first token.
         offset: u32,
         /// The tokens.

@@ -72,3 +72,34 @@ fn a_request_body_left_to_its_defaults_reads_as_a_whole_request_on_cuda_then_cpu
     .expect("decodes");
     assert_eq!(body, RequestBody::new(&"cd".repeat(32), "hi", 2));
 }
+
+#[test]
+fn an_event_stream_cut_before_its_ended_event_says_so() {
+    let placed = RequestStreamEvent::Placed {
+        request: psionic_core::RequestId([1; 16]),
+        placement: None,
+    };
+    let data = serde_json::to_string(&placed).unwrap();
+    let body = format!(": keep-alive\n\nevent: placed\ndata: {data}\n\n").into_bytes();
+    let mut events = EventStream::new(std::io::Cursor::new(body));
+    assert_eq!(events.next().map(Result::unwrap), Some(placed));
+    assert!(matches!(events.next(), Some(Err(EventError::Cut))));
+    assert!(events.next().is_none(), "said once");
+}
+
+#[test]
+fn an_event_stream_ends_after_its_ended_event() {
+    let view = RequestView {
+        request: psionic_core::RequestId([2; 16]),
+        record: RequestRecord {
+            placement: None,
+            status: RequestStatus::Unknown,
+        },
+    };
+    let ended = RequestStreamEvent::Ended(Box::new(view));
+    let data = serde_json::to_string(&ended).unwrap();
+    let body = format!("event: ended\ndata: {data}\n\n").into_bytes();
+    let events: Vec<_> = EventStream::new(std::io::Cursor::new(body)).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].as_ref().unwrap(), &ended);
+}

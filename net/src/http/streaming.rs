@@ -56,8 +56,12 @@ async fn next(stage: Stage, table: RequestTable) -> Option<(Result<Event, Infall
         Stage::Running(mut taken) => {
             tokio::select! {
                 biased;
-                Some((offset, tokens)) = taken.batches.recv() => {
-                    let tokens = RequestStreamEvent::Tokens { offset, tokens };
+                Some(batch) = taken.batches.recv() => {
+                    let tokens = RequestStreamEvent::Tokens {
+                        node: batch.node,
+                        offset: batch.offset,
+                        tokens: batch.tokens,
+                    };
                     Some((Ok(event(&tokens)), Stage::Running(taken)))
                 }
                 outcome = &mut taken.outcome => Some((Ok(ended(taken, outcome.ok(), &table)), Stage::Done)),
