@@ -1,10 +1,11 @@
 //! Dispatch driven by fuzz input on the cluster of [`super::cluster`]: requests
-//! submitted at any node, jobs completed or failed at any time or left running,
-//! cancellations, and every fault of that harness (loss, duplication, reordering,
-//! crashes and restarts). After every operation the executing side's promises are
-//! checked: a job is handed out once while it runs, never again on a node that
-//! completed it in this life, stopped only while it runs; every completed result is
-//! one an executor produced, with evidence that verifies.
+//! submitted at any node (odd ones streaming their tokens), jobs producing tokens,
+//! completed or failed at any time or left running, cancellations, and every fault of
+//! that harness (loss, duplication, reordering, crashes and restarts). After every
+//! operation the executing side's promises are checked: a job is handed out once while
+//! it runs, never again on a node that completed it in this life, stopped only while
+//! it runs; every completed result is one an executor produced, with evidence that
+//! verifies; every streamed batch is what the node it names produced at its offset.
 
 use crate::serving::ServingEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,21 +29,31 @@ const REQUESTS: usize = 6;
 /// serving needs before the input is read.
 const WARM_UP_ROUNDS: usize = 300;
 
-/// Runs the operations `bytes` encode; panics on a broken promise. Returns how many
-/// requests finished completed.
-pub fn dispatch_sequence(bytes: &[u8]) -> usize {
+/// What a run of [`dispatch_sequence`] served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    /// Requests that finished completed.
+    pub completed: usize,
+    /// Batches of streamed tokens handed to the node that took their request.
+    pub streamed: usize,
+}
+
+/// Runs the operations `bytes` encode; panics on a broken promise. Returns what was
+/// served.
+pub fn dispatch_sequence(bytes: &[u8]) -> Served {
     let mut draw = Draw::new(bytes);
     let size = 3 + draw.below(3);
     let mut cluster = Cluster::new(size);
     let mut ledger = Ledger::new(size);
     warm_up(&mut cluster, &mut ledger);
     while !draw.is_empty() {
-        match draw.u8() % 8 {
+        match draw.u8() % 9 {
             0..=2 => cluster.deliver(draw.below(cluster.in_flight_len())),
             3 => cluster.step(&mut draw),
             4 => submit(&mut cluster, draw.below(size), draw.below(REQUESTS)),
             5 => ledger.end_one(&mut cluster, draw.u16()),
             6 => cancel(&mut cluster, draw.below(size), draw.below(REQUESTS)),
+            7 => ledger.produce_one(&mut cluster, draw.u16()),
             _ => cluster.fire_timers(),
         }
         cluster.drain();
@@ -50,7 +61,7 @@ pub fn dispatch_sequence(bytes: &[u8]) -> usize {
         ledger.check_fences(&cluster);
         cluster.check();
     }
-    ledger.results
+    ledger.served
 }
 
 fn model() -> Digest {
@@ -92,7 +103,7 @@ fn request(seq: usize) -> InferenceRequest {
         max_tokens: 4,
         class: 0,
         hint: None,
-        stream: false,
+        stream: seq % 2 == 1,
     }
 }
 
@@ -181,6 +192,8 @@ struct Ledger {
     epochs: Vec<u64>,
     /// Jobs each node's executor runs, with the newest fence that assigned each.
     running: Vec<BTreeMap<RequestId, Fence>>,
+    /// Tokens each node's executor produced of each run so far.
+    produced: Vec<BTreeMap<RequestId, usize>>,
     /// Requests each node completed in its current life.
     completed_this_life: Vec<BTreeSet<RequestId>>,
     /// (node, request) completions in any life.
@@ -188,7 +201,7 @@ struct Ledger {
     /// Each node's id, by index.
     ids: Vec<NodeId>,
     keys: BTreeMap<NodeId, ed25519_dalek::VerifyingKey>,
-    results: usize,
+    served: Served,
 }
 
 impl Ledger {
@@ -200,13 +213,14 @@ impl Ledger {
             ids: identities.iter().map(NodeIdentity::node_id).collect(),
             epochs: vec![0; size],
             running: vec![BTreeMap::new(); size],
+            produced: vec![BTreeMap::new(); size],
             completed_this_life: vec![BTreeSet::new(); size],
             completed: BTreeSet::new(),
             keys: identities
                 .iter()
                 .map(|identity| (identity.node_id(), identity.public_key()))
                 .collect(),
-            results: 0,
+            served: Served::default(),
         }
     }
 
@@ -228,12 +242,54 @@ impl Ledger {
             ExecutionReport::Failed(ExecutionError::Cancelled { tokens: 0 })
         };
         self.running[index].remove(&request);
+        self.produced[index].remove(&request);
         let now = cluster.now;
         let node = cluster.members[index]
             .node
             .as_mut()
             .expect("a node with running jobs is live");
         node.execution_ended(now, request, report);
+    }
+
+    /// One running job produces its next token (`choice` picks which); a streaming
+    /// one's goes on to its coordinator.
+    fn produce_one(&mut self, cluster: &mut Cluster, choice: u16) {
+        let running: Vec<(usize, RequestId)> = (0..self.running.len())
+            .flat_map(|index| self.running[index].keys().map(move |request| (index, *request)))
+            .collect();
+        let Some(&(index, request)) = running.get(usize::from(choice) % running.len().max(1)) else {
+            return;
+        };
+        let produced = self.produced[index].entry(request).or_default();
+        let tokens = tokens_of(request, index);
+        let Some(token) = tokens.get(*produced).copied() else {
+            return;
+        };
+        let offset = *produced as u32;
+        *produced += 1;
+        let now = cluster.now;
+        let node = cluster.members[index]
+            .node
+            .as_mut()
+            .expect("a node with running jobs is live");
+        node.execution_progress(now, request, offset, vec![token]);
+    }
+
+    /// A streamed batch is what the node it names produced of the request, at its
+    /// offset.
+    fn streamed(&mut self, request: RequestId, node: NodeId, offset: u32, tokens: &[u8]) {
+        let index = self.ids.iter().position(|id| *id == node);
+        let produced = index.map(|index| tokens_of(request, index));
+        let at = offset as usize;
+        let matches = produced
+            .as_ref()
+            .and_then(|produced| produced.get(at..at + tokens.len()))
+            .is_some_and(|expected| expected == tokens);
+        assert!(
+            matches,
+            "{request}: streamed {tokens:?} at {offset} as {node}'s, which it never produced"
+        );
+        self.served.streamed += 1;
     }
 
     /// Checks and records the serving outputs since last taken; a node that restarted
@@ -244,6 +300,7 @@ impl Ledger {
             match output {
                 Output::RunJob(job) => self.run(index, job.request),
                 Output::StopJob { request } => {
+                    self.produced[index].remove(&request);
                     let running = self.running[index].remove(&request);
                     assert!(
                         running.is_some(),
@@ -261,6 +318,12 @@ impl Ledger {
                 Output::Event(Event::Serving(ServingEvent::RequestFinished { request, outcome })) => {
                     self.finished(request, &outcome)
                 }
+                Output::Event(Event::Serving(ServingEvent::TokensProduced {
+                    request,
+                    node,
+                    offset,
+                    tokens,
+                })) => self.streamed(request, node, offset, &tokens),
                 _ => {}
             }
         }
@@ -290,6 +353,7 @@ impl Ledger {
             }
             self.epochs[index] = life;
             self.running[index].clear();
+            self.produced[index].clear();
             self.completed_this_life[index].clear();
             if let Some(node) = member.node.as_mut() {
                 node.report_devices(now, devices());
@@ -328,7 +392,7 @@ impl Ledger {
             Ok(()),
             "{request}'s evidence"
         );
-        self.results += 1;
+        self.served.completed += 1;
     }
 }
 
@@ -337,19 +401,26 @@ mod tests {
     use super::dispatch_sequence;
 
     #[test]
-    fn a_scripted_sequence_completes_requests() {
+    fn a_scripted_sequence_completes_requests_and_streams_tokens() {
         let mut script = vec![0, 0];
         for seq in 0..4u8 {
-            // Submit `seq` at every node (the leader takes it), deliver, then end a
-            // job on every node.
+            // Submit `seq` at every node (the leader takes it), deliver, produce a
+            // token, deliver, then end a job on every node.
             for node in 0..3 {
                 script.extend([4, node, 0, seq, 0]);
             }
             script.extend([0, 0, 0].repeat(40));
+            script.extend([7, 0, 0]);
+            script.extend([0, 0, 0].repeat(40));
             script.extend([5, 0, 0]);
             script.extend([0, 0, 0].repeat(40));
         }
-        assert!(dispatch_sequence(&script) >= 2, "requests ran and completed");
+        let served = dispatch_sequence(&script);
+        assert!(served.completed >= 2, "requests ran and completed: {served:?}");
+        assert!(
+            served.streamed >= 1,
+            "a streaming request's tokens were handed over: {served:?}"
+        );
     }
 
     #[test]
@@ -357,12 +428,14 @@ mod tests {
         use rand_chacha::ChaCha8Rng;
         use rand_core::{RngCore, SeedableRng};
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let mut results = 0;
+        let mut served = super::Served::default();
         for _ in 0..100 {
             let mut input = vec![0u8; 1 + (rng.next_u32() % 2_000) as usize];
             rng.fill_bytes(&mut input);
-            results += dispatch_sequence(&input);
+            let run = dispatch_sequence(&input);
+            served.completed += run.completed;
+            served.streamed += run.streamed;
         }
-        assert!(results > 0, "some requests completed");
+        assert!(served.completed > 0 && served.streamed > 0, "{served:?}");
     }
 }
