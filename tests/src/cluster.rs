@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use psionic_core::Digest;
-use psionic_core::state::ClusterCommand;
+use psionic_core::backend::Backend;
+use psionic_core::state::{ClusterCommand, Residency};
+use psionic_net::Consistency;
 use psionic_net::api::CommandAnswer;
 
 use crate::history::ClientHistory;
@@ -67,6 +69,28 @@ impl Cluster {
         match answer.expect("the node answers") {
             (200, Some(CommandAnswer::Committed { index, .. })) => index,
             (code, answer) => panic!("not committed: {code} {answer:?}"),
+        }
+    }
+
+    /// Waits until every node's CPU readiness is committed, as node `through` reads
+    /// the state, then declares `artifact` resident on every node through it: the
+    /// cluster serves the model everywhere.
+    pub fn serve_everywhere(&self, through: usize, artifact: Digest) {
+        let node = self.node(through);
+        wait_until(CONVERGE, "every node's CPU is declared", || {
+            let members = crate::state_of(node.listening.operator_addr, Consistency::Linearizable)
+                .report
+                .members;
+            members.len() == self.ids.len() && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
+        });
+        for id in &self.ids {
+            let resident = ClusterCommand::SetArtifactResidency {
+                node: crate::node_id(id),
+                artifact,
+                residency: Residency::Resident,
+            };
+            let (code, answer) = answered(node.client().command(&resident));
+            assert_eq!(code, 200, "{answer:?}");
         }
     }
 

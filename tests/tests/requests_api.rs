@@ -12,13 +12,12 @@ use psionic_core::plan::{
 };
 use psionic_core::state::{ApplyRefusal, ClusterCommand, Residency, ServingPolicy, ServingPolicyProblem};
 use psionic_core::{Digest, NodeId};
-use psionic_net::Consistency;
 use psionic_net::api::{
     self, AuthRefusal, CancelAnswer, Client, CommandAnswer, Failure, PlanAnswer, RequestAnswer, RequestBody,
     RequestFailure, RequestStatus, RequestStreamEvent, RequestView,
 };
 use psionic_tests::{
-    NodeProcess, answered, failed, init_node_with_key, leader_in, node_cli, node_id, state_of, wait_until, write_token,
+    NodeProcess, answered, failed, init_node_with_key, leader_in, node_cli, node_id, wait_until, write_token,
     write_voter_config,
 };
 
@@ -405,19 +404,8 @@ fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
     let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     let follower = cluster.node((leader + 1) % 3);
-    wait_until(Duration::from_secs(20), "every node's CPU is declared", || {
-        let members = state_of(follower.listening.operator_addr, Consistency::Linearizable)
-            .report
-            .members;
-        members.len() == 3 && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
-    });
-    let ids: Vec<NodeId> = (0..3)
-        .map(|index| node_id(&cluster.node(index).listening.node_id))
-        .collect();
-    for id in &ids {
-        let (code, answer) = answered(follower.client().command(&resident(*id)));
-        assert_eq!(code, 200, "{answer:?}");
-    }
+    cluster.serve_everywhere((leader + 1) % 3, model());
+    let ids: Vec<NodeId> = cluster.ids.iter().map(|id| node_id(id)).collect();
     let answer = view(answered(follower.client().submit(&request(true))));
     let (executor, _, evidence) = completed(&answer);
     assert_eq!(evidence.context.authority.leader, ids[leader], "{answer:?}");
@@ -435,17 +423,7 @@ fn a_streaming_request_sent_to_a_follower_streams_its_tokens_as_they_are_produce
     let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
     let leader = cluster.await_leader();
     let follower = cluster.node((leader + 1) % 3);
-    wait_until(Duration::from_secs(20), "every node's CPU is declared", || {
-        let members = state_of(follower.listening.operator_addr, Consistency::Linearizable)
-            .report
-            .members;
-        members.len() == 3 && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
-    });
-    for index in 0..3 {
-        let id = node_id(&cluster.node(index).listening.node_id);
-        let (code, answer) = answered(follower.client().command(&resident(id)));
-        assert_eq!(code, 200, "{answer:?}");
-    }
+    cluster.serve_everywhere((leader + 1) % 3, model());
     let body = RequestBody {
         stream: true,
         max_tokens: 64,

@@ -58,29 +58,15 @@ fn the_hand_over_drill_moves_leadership_to_the_named_voter() {
 
 #[test]
 fn the_streaming_request_of_the_runbook_answers_its_tokens_as_events() {
-    use psionic_core::backend::Backend;
-    use psionic_core::state::{ClusterCommand, Residency};
-    use psionic_net::Consistency;
-    use psionic_tests::{answered, node_id, runbook::runbook_blocks, state_of};
+    use psionic_tests::runbook::runbook_blocks;
 
     const MODEL: &str = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::three_voters(dir.path());
-    let leader = cluster.node(cluster.await_leader());
-    wait_until(psionic_tests::cluster::CONVERGE, "every node's CPU is declared", || {
-        let members = state_of(leader.listening.operator_addr, Consistency::Linearizable)
-            .report
-            .members;
-        members.len() == 3 && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
-    });
-    for id in &cluster.ids {
-        let resident = ClusterCommand::SetArtifactResidency {
-            node: node_id(id),
-            artifact: psionic_core::Digest(psionic_core::digest::from_hex::<32>(MODEL).unwrap()),
-            residency: Residency::Resident,
-        };
-        assert_eq!(answered(leader.client().command(&resident)).0, 200);
-    }
+    let leader_index = cluster.await_leader();
+    let leader = cluster.node(leader_index);
+    let model = psionic_core::Digest(psionic_core::digest::from_hex::<32>(MODEL).unwrap());
+    cluster.serve_everywhere(leader_index, model);
     let blocks = runbook_blocks("## Serve a request");
     let streaming = blocks
         .iter()
