@@ -6,7 +6,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use psionic_core::backend::Backend;
+use psionic_tests::runbook::{run_as_written, runbook_block};
 use psionic_tests::{NodeProcess, free_port, init_node_with_key, node_binary, wait_until, write_token};
+
+/// A model digest the reference executor runs.
+const MODEL: &str = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
 
 fn node_entry(name: &str, public_key: &str) -> String {
     let (discovery, stream) = (free_port(), free_port());
@@ -85,6 +90,24 @@ fn a_cluster_runs_from_its_manifest() {
         leaders[0].is_some() && leaders.iter().all(|leader| *leader == leaders[0])
     });
     assert_eq!(running[0].state().report.members.len(), 3);
+
+    // The runbook's way to serve a request and check its evidence against the
+    // manifest, as written.
+    let first = &running[0];
+    wait_until(Duration::from_secs(30), "the first node's CPU is declared", || {
+        let state = first.state().report;
+        let id = psionic_tests::node_id(&first.listening.node_id);
+        state
+            .members
+            .iter()
+            .any(|member| member.node_id == id && member.backends.contains_key(&Backend::Cpu))
+    });
+    let serve = runbook_block("## Serve a request")
+        .replace("127.0.0.1:7480", &first.listening.operator_addr.to_string())
+        .replace("<node id>", &first.listening.node_id)
+        .replace("<model digest>", MODEL);
+    let said = run_as_written(dir.path(), &serve);
+    assert!(said.contains("verified  request "), "{said}");
 
     let broken = dir.path().join("broken.toml");
     std::fs::write(&broken, text.replacen("role = \"both\"", "role = \"executor\"", 1)).unwrap();
