@@ -277,3 +277,45 @@ fn tokens_from_a_node_that_was_not_assigned_the_request_are_not_passed_on() {
     harness.run_until_ms(harness.now.as_millis() + 50);
     assert_eq!(streamed(&harness, leader, id), [(0, b"real".to_vec())]);
 }
+
+/// A request that completed is answered with its outcome when it comes again (a
+/// client's retry, or a forward delayed on the way), not run a second time.
+#[test]
+fn a_request_that_completed_is_answered_again_not_run_again() {
+    let best = 2;
+    let (mut harness, leader) = cluster(59, best);
+    let follower = (0..3)
+        .find(|index| *index != leader && *index != best)
+        .expect("a third node");
+    let now = harness.now;
+    harness.nodes[follower]
+        .submit_request_through_leader(now, request(9))
+        .unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let id = RequestId([9; 16]);
+    let now = harness.now;
+    harness.nodes[best].execution_ended(now, id, completed(b"once"));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let runs = || (0..3).map(|index| harness.runs_of(index).len()).sum::<usize>();
+    assert_eq!(runs(), 1);
+
+    let now = harness.now;
+    harness.nodes[follower]
+        .submit_request_through_leader(now, request(9))
+        .unwrap();
+    let placed = harness.nodes[leader].submit_request(now, request(9));
+    assert!(placed.is_ok(), "{placed:?}");
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let executor = harness.nodes[best].node_id();
+    assert_eq!(
+        reports(&harness, follower, id),
+        [
+            format!("placed on {executor}"),
+            "completed: once".to_owned(),
+            format!("placed on {executor}"),
+            "completed: once".to_owned()
+        ]
+    );
+    let runs = (0..3).map(|index| harness.runs_of(index).len()).sum::<usize>();
+    assert_eq!(runs, 1, "run once");
+}

@@ -23,6 +23,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("bridge-and-halves", include_str!("../catalogue/bridge-and-halves.toml")),
     ("gpu-fleet", include_str!("../catalogue/gpu-fleet.toml")),
     ("scheduling", include_str!("../catalogue/scheduling.toml")),
+    (
+        "forwarded-requests",
+        include_str!("../catalogue/forwarded-requests.toml"),
+    ),
     ("swarm", include_str!("../catalogue/swarm.toml")),
     ("long-partition", include_str!("../catalogue/long-partition.toml")),
     ("membership-churn", include_str!("../catalogue/membership-churn.toml")),

@@ -42,6 +42,7 @@ sweeps! {
     bridge_and_halves_sweep => "bridge-and-halves",
     gpu_fleet_sweep => "gpu-fleet",
     scheduling_sweep => "scheduling",
+    forwarded_requests_sweep => "forwarded-requests",
     swarm_sweep => "swarm",
     long_partition_sweep => "long-partition",
     membership_churn_sweep => "membership-churn",

@@ -148,3 +148,34 @@ fn with_reroute_lost_off_a_cut_off_executors_requests_end_once_instead_of_runnin
     );
     assert!(!requests.reroutes.contains_key("node-lost"), "{requests:?}");
 }
+
+/// The `forwarded-requests` scenario drives what it names: requests placed for the
+/// member that forwarded them, streamed tokens handed there (every batch the
+/// answer's, the sweep's invariant), executors lost and their requests ended once.
+#[test]
+fn forwarded_and_streaming_requests_end_once_where_they_were_taken() {
+    let scenario = load("forwarded-requests").unwrap();
+    for seed in 1..=3 {
+        let run = runner::run(&scenario, seed, None);
+        let report = &run.report;
+        assert_eq!(report.outcome, Outcome::Pass, "seed {seed}: {:#?}", report.violations);
+        let requests = report.requests.as_ref().expect("a request workload ran");
+        assert_eq!(requests.submitted, requests.completed + requests.refused, "seed {seed}");
+        let records = run.trace.records();
+        let event_count = |wanted: fn(&ServingEvent) -> bool| {
+            records
+                .iter()
+                .filter(
+                    |record| matches!(&record.kind, TraceKind::Event { event: Event::Serving(event) } if wanted(event)),
+                )
+                .count()
+        };
+        let placed_elsewhere = event_count(|event| matches!(event, ServingEvent::RequestPlaced { .. }));
+        let streamed = event_count(|event| matches!(event, ServingEvent::TokensProduced { .. }));
+        assert!(
+            placed_elsewhere > 5,
+            "seed {seed}: forwarded requests were placed: {placed_elsewhere}"
+        );
+        assert!(streamed > 50, "seed {seed}: tokens were streamed: {streamed}");
+    }
+}

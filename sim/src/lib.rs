@@ -20,6 +20,8 @@ pub mod timeline;
 pub mod trace;
 pub mod views;
 
+#[cfg(madsim)]
+pub use cluster::RequestMix;
 pub use report::{Condition, NotApplied, Outcome, Report, Violation};
 pub use trace::{DiskDamage, Fault, Trace, TraceKind, TraceRecord};
 pub use views::Views;

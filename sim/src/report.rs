@@ -293,6 +293,18 @@ pub enum Violation {
         /// The panic message.
         message: String,
     },
+    /// Streamed tokens that are not the request's answer at their offset (every
+    /// simulated executor produces the same tokens for the same request).
+    StreamedTokensDiffer {
+        /// The request.
+        request: psionic_core::RequestId,
+        /// The node they were handed to.
+        node: String,
+        /// Their offset.
+        offset: u32,
+        /// When.
+        at_ms: u64,
+    },
 }
 
 impl Violation {

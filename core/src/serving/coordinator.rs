@@ -69,6 +69,11 @@ pub(crate) struct Coordinator {
     pub(super) index: Option<CandidateIndex>,
     /// Requests members forwarded, by the member their outcome goes back to.
     pub(super) answer_to: BTreeMap<RequestId, NodeId>,
+    /// Requests that completed under this coordinator, with where they ran first and
+    /// their outcome (bounded by [`super::COMPLETED_KEPT_MAX`], the oldest id going
+    /// first): a submission of one again (a client's retry, a forward delayed on the
+    /// way) is answered with that outcome, not run again.
+    completed: BTreeMap<RequestId, (Placement, RequestOutcome)>,
 }
 
 impl Coordinator {
@@ -95,6 +100,10 @@ impl Serving {
         validate(&request)?;
         if self.coordinator.in_flight.contains_key(&request.id) {
             return Err(SubmitRefusal::InFlight { request: request.id });
+        }
+        if let Some((placement, outcome)) = self.coordinator.completed.get(&request.id).cloned() {
+            self.end(request.id, outcome);
+            return Ok(placement);
         }
         if let Some(earlier) = self.coordinator.completed_earlier.remove(&request.id) {
             return Ok(self.answer_completed_earlier(now, raft, authority, request, earlier));
@@ -488,7 +497,18 @@ impl Serving {
         };
         let evidence = Box::new(SignedEvidence::sign(context, &self.signer));
         let outcome = RequestOutcome::Completed { node, tokens, evidence };
+        self.keep_completed(flight.request.id, flight.placement, outcome.clone());
         self.end(flight.request.id, outcome);
+    }
+
+    fn keep_completed(&mut self, request: RequestId, placement: Placement, outcome: RequestOutcome) {
+        let completed = &mut self.coordinator.completed;
+        if completed.len() >= super::COMPLETED_KEPT_MAX
+            && let Some(oldest) = completed.keys().next().copied()
+        {
+            completed.remove(&oldest);
+        }
+        completed.insert(request, (placement, outcome));
     }
 
     /// Ends `request` refused; a run of it on this node stops too.

@@ -43,7 +43,15 @@ impl Play<'_> {
                 model,
                 rate_per_s,
                 memory_gib,
-            } => self.cluster.start_requests(model, *rate_per_s, *memory_gib),
+                forwarded,
+                stream,
+            } => {
+                let mix = psionic_sim::RequestMix {
+                    forwarded: *forwarded,
+                    stream: *stream,
+                };
+                self.cluster.start_requests(model, *rate_per_s, *memory_gib, mix);
+            }
             Action::StopRequests => self.cluster.stop_requests(),
             Action::ServingPolicy { policy, within_ms } => {
                 if !self

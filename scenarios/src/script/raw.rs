@@ -118,6 +118,8 @@ pub(super) struct RawStep {
     pub must_commit: Option<bool>,
     pub size_bytes: Option<u64>,
     pub what: Option<String>,
+    pub forwarded: Option<bool>,
+    pub stream: Option<bool>,
 }
 
 pub(super) fn parse(name: &str, text: &str) -> Result<Scenario, ScenarioError> {

@@ -39,6 +39,11 @@ pub enum Action {
         rate_per_s: u64,
         /// GPU memory each needs.
         memory_gib: u64,
+        /// Half of them submitted through each node in turn (forwarded to the leader
+        /// by those that do not lead), the rest to the leader.
+        forwarded: bool,
+        /// Half of them streaming their tokens.
+        stream: bool,
     },
     /// Stop submitting requests.
     StopRequests,

@@ -107,6 +107,8 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
                 rate
             },
             memory_gib: raw.memory_gib.unwrap_or(0),
+            forwarded: raw.forwarded.unwrap_or(false),
+            stream: raw.stream.unwrap_or(false),
         },
         "stop-requests" => Action::StopRequests,
         "serving-policy" => Action::ServingPolicy {

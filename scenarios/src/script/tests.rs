@@ -238,7 +238,9 @@ fn request_steps_and_metal_nodes_are_checked() {
         Action::Requests {
             model: "m1".into(),
             rate_per_s: 5,
-            memory_gib: 20
+            memory_gib: 20,
+            forwarded: false,
+            stream: false,
         }
     );
     let problem = |text: String| match parse("t", &text).unwrap_err() {

@@ -32,7 +32,7 @@ mod workload;
 pub use disk::DiskAction;
 pub use history::{ClientOperation, WORKLOAD_KEYS};
 pub use impostor::ImpostorSent;
-pub use requests::{RequestEnd, RequestLedger, SUBMISSIONS_MAX, model_artifact};
+pub use requests::{RequestEnd, RequestLedger, RequestMix, SUBMISSIONS_MAX, model_artifact};
 
 use crate::observer::{Shared, SimObserver};
 use crate::report::{Condition, Reached, Violation};

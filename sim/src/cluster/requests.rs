@@ -99,16 +99,23 @@ impl SimCluster {
     }
 
     /// Starts a client submitting `rate_per_s` requests per second for `model`, each
-    /// needing `memory_gib` on one GPU (or running on the CPU), until
-    /// [`SimCluster::stop_requests`].
-    pub fn start_requests(&mut self, model: &str, rate_per_s: u64, memory_gib: u64) {
+    /// needing `memory_gib` on one GPU (or running on the CPU), mixed as `mix` says,
+    /// until [`SimCluster::stop_requests`].
+    pub fn start_requests(&mut self, model: &str, rate_per_s: u64, memory_gib: u64, mix: RequestMix) {
         self.stop_requests();
         let running = Arc::new(AtomicBool::new(true));
         self.requests = Some(running.clone());
         let shared = self.shared.clone();
         let artifact = model_artifact(model);
         self.spawn_paced(rate_per_s, running, move |seq| {
+            // With `forwarded`, odd requests are submitted through each node in turn
+            // (forwarded by those that do not lead), from a node their second byte
+            // picks; with `stream`, every other pair streams its tokens.
             let mut id = [0u8; 16];
+            if mix.forwarded {
+                id[0] = (seq % 2) as u8;
+                id[1] = (seq / 2 % 251) as u8;
+            }
             id[8..].copy_from_slice(&seq.to_be_bytes());
             let request = InferenceRequest {
                 id: RequestId(id),
@@ -122,7 +129,7 @@ impl SimCluster {
                 max_tokens: 16,
                 class: (seq % 3) as u8,
                 hint: None,
-                stream: false,
+                stream: mix.stream && seq % 4 >= 2,
             };
             shared.state().requests.ended.insert(request.id, None);
             madsim::task::spawn(drive(shared.clone(), request));
@@ -190,6 +197,15 @@ impl SimCluster {
         state.violations.extend(violations);
         Some(counts)
     }
+}
+
+/// How a request workload mixes its requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestMix {
+    /// Half of them are submitted through each node in turn.
+    pub forwarded: bool,
+    /// Half of them stream their tokens.
+    pub stream: bool,
 }
 
 /// The client of the node that leads by its own account, if any.

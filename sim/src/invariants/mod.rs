@@ -10,6 +10,7 @@ mod leader_completeness;
 mod log_matching;
 mod logs;
 mod refused_peers;
+mod streamed;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +26,7 @@ pub use election_safety::ElectionSafety;
 pub use fencing::Fencing;
 pub use log_matching::LogMatching;
 pub use logs::LogModels;
+pub use streamed::StreamedTokens;
 
 use crate::report::Violation;
 
@@ -49,6 +51,8 @@ pub struct Invariants {
     pub unlisted: BTreeSet<NodeId>,
     /// No applied entry is truncated.
     pub applied_kept: AppliedKept,
+    /// Streamed tokens are the answer's.
+    pub streamed: StreamedTokens,
 }
 
 impl Invariants {
@@ -64,6 +68,7 @@ impl Invariants {
         self.election.check(node, node_id, at_ms, event, &mut found);
         self.committed.check(node, at_ms, event, &mut found);
         self.fencing.check(node, at_ms, event, &mut found);
+        self.streamed.check(node, at_ms, event, &mut found);
         self.applied_kept.on_event(node, event);
         let outsiders = refused_peers::Outsiders {
             banned: &self.banned,
