@@ -319,3 +319,35 @@ fn a_request_that_completed_is_answered_again_not_run_again() {
     let runs = (0..3).map(|index| harness.runs_of(index).len()).sum::<usize>();
     assert_eq!(runs, 1, "run once");
 }
+
+/// A placed request whose `Finished` was lost on the way is not left waiting: the
+/// member that forwarded it asks the leader again, and gets the outcome.
+#[test]
+fn a_lost_finished_answer_is_asked_for_again_and_the_outcome_arrives() {
+    let best = 2;
+    let (mut harness, leader) = cluster(61, best);
+    let follower = (0..3)
+        .find(|index| *index != leader && *index != best)
+        .expect("a third node");
+    let now = harness.now;
+    harness.nodes[follower]
+        .submit_request_through_leader(now, request(10))
+        .unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    let id = RequestId([10; 16]);
+    let executor = harness.nodes[best].node_id();
+    assert_eq!(reports(&harness, follower, id), [format!("placed on {executor}")]);
+
+    harness.block_one_way(leader, follower);
+    let now = harness.now;
+    harness.nodes[best].execution_ended(now, id, completed(b"late"));
+    harness.run_until_ms(harness.now.as_millis() + 100);
+    harness.heal();
+    assert_eq!(reports(&harness, follower, id).len(), 1, "the answer was lost");
+    harness.run_until_ms(harness.now.as_millis() + 6_000);
+    assert_eq!(
+        reports(&harness, follower, id),
+        [format!("placed on {executor}"), "completed: late".to_owned()],
+        "asked again, answered with the outcome"
+    );
+}

@@ -63,10 +63,11 @@ impl Node {
                 };
                 self.serving.on_tokens(view!(self), from, tokens);
             }
+            DispatchMessage::FollowUp { request } => self.serving.on_follow_up(view!(self), from, request),
             answer @ (DispatchMessage::Placed { .. }
             | DispatchMessage::SubmitRefused { .. }
             | DispatchMessage::Finished { .. }
-            | DispatchMessage::Streamed { .. }) => self.serving.on_forward_answer(from, answer),
+            | DispatchMessage::Streamed { .. }) => self.serving.on_forward_answer(now, from, answer),
         }
     }
 

@@ -74,6 +74,9 @@ pub(crate) struct Coordinator {
     /// first): a submission of one again (a client's retry, a forward delayed on the
     /// way) is answered with that outcome, not run again.
     completed: BTreeMap<RequestId, (Placement, RequestOutcome)>,
+    /// How requests members forwarded ended, by the member answered (bounded like
+    /// `completed`): a member that lost the answer asks again ([`DispatchMessage::FollowUp`]).
+    answered: BTreeMap<RequestId, (NodeId, RequestOutcome)>,
 }
 
 impl Coordinator {
@@ -502,13 +505,7 @@ impl Serving {
     }
 
     fn keep_completed(&mut self, request: RequestId, placement: Placement, outcome: RequestOutcome) {
-        let completed = &mut self.coordinator.completed;
-        if completed.len() >= super::COMPLETED_KEPT_MAX
-            && let Some(oldest) = completed.keys().next().copied()
-        {
-            completed.remove(&oldest);
-        }
-        completed.insert(request, (placement, outcome));
+        keep_bounded(&mut self.coordinator.completed, request, (placement, outcome));
     }
 
     /// Ends `request` refused; a run of it on this node stops too.
@@ -520,11 +517,42 @@ impl Serving {
     /// Reports how `request` ended, here and to the member that forwarded it.
     fn end(&mut self, request: RequestId, outcome: RequestOutcome) {
         if let Some(member) = self.coordinator.answer_to.remove(&request) {
+            keep_bounded(&mut self.coordinator.answered, request, (member, outcome.clone()));
             let outcome = Box::new(outcome.clone());
             self.send(member, DispatchMessage::Finished { request, outcome });
         }
         self.event(ServingEvent::RequestFinished { request, outcome });
     }
+
+    /// Leader: a member asks how a request it forwarded ended. Answered with how it
+    /// ended, as it was answered before; with `coordinator-deposed` (submit it again)
+    /// when this coordinator does not know; not at all while it runs.
+    pub(crate) fn on_follow_up(&mut self, raft: ClusterView<'_>, from: NodeId, request: RequestId) {
+        self.follow_leadership(raft);
+        if !raft.is_leader() || self.coordinator.in_flight.contains_key(&request) {
+            return;
+        }
+        let outcome = match self.coordinator.answered.get(&request) {
+            Some((member, outcome)) if *member == from => outcome.clone(),
+            _ => RequestOutcome::Refused {
+                refusal: RequestRefusal::CoordinatorDeposed,
+            },
+        };
+        let outcome = Box::new(outcome);
+        self.send(from, DispatchMessage::Finished { request, outcome });
+    }
+}
+
+/// Keeps `value` for `request` in `kept`, the oldest request id going first once it
+/// holds [`super::COMPLETED_KEPT_MAX`].
+fn keep_bounded<T>(kept: &mut BTreeMap<RequestId, T>, request: RequestId, value: T) {
+    if kept.len() >= super::COMPLETED_KEPT_MAX
+        && !kept.contains_key(&request)
+        && let Some(oldest) = kept.keys().next().copied()
+    {
+        kept.remove(&oldest);
+    }
+    kept.insert(request, value);
 }
 
 /// An executing node's report, with who sent it and the fence it answers.

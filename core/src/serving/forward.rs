@@ -7,7 +7,9 @@
 //! placed then finished, or refused; one whose leader changed before it answered ends
 //! there as refused `forward-unanswered` (not placed yet) or `coordinator-deposed`
 //! (placed), as a request its own leader dropped would: the client submits it again
-//! under the same id, which keeps it from running twice on one node.
+//! under the same id, which keeps it from running twice on one node. A placed request
+//! not heard of for [`FORWARD_ANSWER_WITHIN_MS`] is asked for again (its `Finished`
+//! may have been lost), so none waits on a lost answer.
 
 use super::ClusterView;
 use super::ServingEvent;
@@ -31,6 +33,8 @@ pub(crate) struct ForwardedRequest {
     term: u64,
     sent_at: Instant,
     placed: bool,
+    /// When the leader was last heard of it, or asked (see [`DispatchMessage::FollowUp`]).
+    heard_at: Instant,
 }
 
 /// What a submission at this node became.
@@ -82,6 +86,7 @@ impl Serving {
             term,
             sent_at: now,
             placed: false,
+            heard_at: now,
         };
         forwarded.insert(request.id, sent);
         self.send(leader, DispatchMessage::Submit(Box::new(request)));
@@ -131,7 +136,7 @@ impl Serving {
     }
 
     /// The answer of the leader a request was forwarded to.
-    pub(crate) fn on_forward_answer(&mut self, from: NodeId, message: DispatchMessage) {
+    pub(crate) fn on_forward_answer(&mut self, now: Instant, from: NodeId, message: DispatchMessage) {
         let request = match &message {
             DispatchMessage::Placed { request, .. }
             | DispatchMessage::SubmitRefused { request, .. }
@@ -146,6 +151,7 @@ impl Serving {
         else {
             return;
         };
+        sent.heard_at = now;
         match message {
             DispatchMessage::Placed { placement, .. } => {
                 sent.placed = true;
@@ -180,7 +186,8 @@ impl Serving {
     /// Forwarded requests whose leader is no longer the one followed (or whose term
     /// passed) end here: refused `forward-unanswered` if not placed yet, else
     /// `coordinator-deposed`; as does one the leader has not placed within
-    /// [`FORWARD_ANSWER_WITHIN_MS`].
+    /// [`FORWARD_ANSWER_WITHIN_MS`]. Of a placed one not heard of for as long, the
+    /// leader is asked how it ended (its `Finished` may have been lost).
     pub(crate) fn expire_forwarded_requests(&mut self, raft: ClusterView<'_>, now: Instant) {
         if self.forwarded_requests.is_empty() {
             return;
@@ -205,6 +212,26 @@ impl Serving {
                 let refusal = SubmitRefusal::ForwardUnanswered { leader: sent.leader };
                 self.event(ServingEvent::RequestSubmitRefused { request, refusal });
             }
+        }
+        self.follow_up_silent_requests(now);
+    }
+
+    /// Asks the leader of each placed request not heard of for
+    /// [`FORWARD_ANSWER_WITHIN_MS`] how it ended.
+    fn follow_up_silent_requests(&mut self, now: Instant) {
+        let silent: Vec<(RequestId, NodeId)> = self
+            .forwarded_requests
+            .iter_mut()
+            .filter(|(_, sent)| {
+                sent.placed && now.saturating_since(sent.heard_at).as_millis() >= u128::from(FORWARD_ANSWER_WITHIN_MS)
+            })
+            .map(|(request, sent)| {
+                sent.heard_at = now;
+                (*request, sent.leader)
+            })
+            .collect();
+        for (request, leader) in silent {
+            self.send(leader, DispatchMessage::FollowUp { request });
         }
     }
 }

@@ -122,6 +122,13 @@ pub enum DispatchMessage {
         #[serde(with = "serde_bytes")]
         tokens: Vec<u8>,
     },
+    /// A member to its leader, of a request it forwarded and saw placed but has heard
+    /// nothing of for [`crate::limits::FORWARD_ANSWER_WITHIN_MS`]: how did it end?
+    /// Answered with `Finished` once it ended (nothing while it runs).
+    FollowUp {
+        /// The request.
+        request: RequestId,
+    },
 }
 
 impl DispatchMessage {
@@ -142,9 +149,10 @@ impl DispatchMessage {
                 check_token_range(*offset, tokens)
             }
             DispatchMessage::Streamed { offset, tokens, .. } => check_token_range(*offset, tokens),
-            DispatchMessage::Submit(_) | DispatchMessage::Placed { .. } | DispatchMessage::SubmitRefused { .. } => {
-                Ok(())
-            }
+            DispatchMessage::Submit(_)
+            | DispatchMessage::Placed { .. }
+            | DispatchMessage::SubmitRefused { .. }
+            | DispatchMessage::FollowUp { .. } => Ok(()),
         }
     }
 }
