@@ -4,6 +4,7 @@
 
 use super::ClusterView;
 use super::ServingEvent;
+use super::kept::Kept;
 use crate::serving::ServingRefusal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -54,7 +55,8 @@ struct EarlierCompletion {
     plan: ExecutionTopologyPlan,
 }
 
-/// The coordinator's requests in flight (volatile: a new leader starts empty).
+/// The coordinator's requests in flight (volatile: dropped when the leadership they
+/// were assigned under ends), and what it remembers of requests that ended under it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Coordinator {
     in_flight: BTreeMap<RequestId, InFlight>,
@@ -62,21 +64,22 @@ pub(crate) struct Coordinator {
     term: Option<u64>,
     /// Requests completed under an earlier coordinator, as their executors reported
     /// them to this one (bounded).
-    completed_earlier: BTreeMap<RequestId, EarlierCompletion>,
+    completed_earlier: Kept<EarlierCompletion, COMPLETED_EARLIER_MAX>,
     /// Fact digests by applied index, reused while the state does not move.
     pub(super) digests: Option<(u64, Digest, FactDigests)>,
     /// Candidates by model, kept while the state does not move.
     pub(super) index: Option<CandidateIndex>,
     /// Requests members forwarded, by the member their outcome goes back to.
     pub(super) answer_to: BTreeMap<RequestId, NodeId>,
-    /// Requests that completed under this coordinator, with where they ran first and
-    /// their outcome (bounded by [`super::COMPLETED_KEPT_MAX`], the oldest id going
-    /// first): a submission of one again (a client's retry, a forward delayed on the
-    /// way) is answered with that outcome, not run again.
-    completed: BTreeMap<RequestId, (Placement, RequestOutcome)>,
-    /// How requests members forwarded ended, by the member answered (bounded like
-    /// `completed`): a member that lost the answer asks again ([`DispatchMessage::FollowUp`]).
-    answered: BTreeMap<RequestId, (NodeId, RequestOutcome)>,
+    /// Requests that completed on this node's watch, kept across its leaderships,
+    /// with where they ran last and their outcome (its evidence signed under the
+    /// leadership that completed it): a request id names one request, and a
+    /// submission of it again (a client's retry, a forward delayed on the way) is
+    /// answered with that outcome, not run again.
+    completed: Kept<(Placement, RequestOutcome), { super::COMPLETED_KEPT_MAX }>,
+    /// How requests members forwarded ended, with the member answered: a member that
+    /// lost the answer asks again ([`DispatchMessage::FollowUp`]).
+    answered: Kept<(NodeId, RequestOutcome), { super::COMPLETED_KEPT_MAX }>,
 }
 
 impl Coordinator {
@@ -344,13 +347,7 @@ impl Serving {
             self.stop_on(&flight);
             return self.complete_with(raft, flight, earlier.node, earlier.tokens, earlier.plan);
         }
-        let kept = &mut self.coordinator.completed_earlier;
-        if kept.len() >= COMPLETED_EARLIER_MAX
-            && let Some(oldest) = kept.keys().next().copied()
-        {
-            kept.remove(&oldest);
-        }
-        kept.insert(request, earlier);
+        self.coordinator.completed_earlier.insert(request, earlier);
     }
 
     /// Answers a submission of a request completed under an earlier coordinator with
@@ -505,7 +502,7 @@ impl Serving {
     }
 
     fn keep_completed(&mut self, request: RequestId, placement: Placement, outcome: RequestOutcome) {
-        keep_bounded(&mut self.coordinator.completed, request, (placement, outcome));
+        self.coordinator.completed.insert(request, (placement, outcome));
     }
 
     /// Ends `request` refused; a run of it on this node stops too.
@@ -517,42 +514,43 @@ impl Serving {
     /// Reports how `request` ended, here and to the member that forwarded it.
     fn end(&mut self, request: RequestId, outcome: RequestOutcome) {
         if let Some(member) = self.coordinator.answer_to.remove(&request) {
-            keep_bounded(&mut self.coordinator.answered, request, (member, outcome.clone()));
+            self.coordinator.answered.insert(request, (member, outcome.clone()));
             let outcome = Box::new(outcome.clone());
             self.send(member, DispatchMessage::Finished { request, outcome });
         }
         self.event(ServingEvent::RequestFinished { request, outcome });
     }
 
-    /// Leader: a member asks how a request it forwarded ended. Answered with how it
-    /// ended, as it was answered before; with `coordinator-deposed` (submit it again)
-    /// when this coordinator does not know; not at all while it runs.
+    /// Leader: a member asks how a request it forwarded ended. Not answered while it
+    /// runs (or by a node that does not lead); answered with its outcome when it
+    /// completed here, whoever took it; else with the answer that member was given;
+    /// else `coordinator-deposed` (submit it again): this coordinator does not know
+    /// it, or forgot it.
     pub(crate) fn on_follow_up(&mut self, raft: ClusterView<'_>, from: NodeId, request: RequestId) {
+        if !raft.effective_members().contains_key(&from) {
+            let refusal = crate::consensus::ConsensusRefusal::NotAMember {
+                sender: from,
+                message: crate::consensus::ConsensusMessageKind::Forward,
+            };
+            return self.effects.push(super::ServingEffect::Refuse(refusal.into()));
+        }
         self.follow_leadership(raft);
         if !raft.is_leader() || self.coordinator.in_flight.contains_key(&request) {
             return;
         }
-        let outcome = match self.coordinator.answered.get(&request) {
-            Some((member, outcome)) if *member == from => outcome.clone(),
-            _ => RequestOutcome::Refused {
-                refusal: RequestRefusal::CoordinatorDeposed,
-            },
-        };
+        let completed = self.coordinator.completed.get(&request).map(|(_, outcome)| outcome);
+        let answered = self
+            .coordinator
+            .answered
+            .get(&request)
+            .filter(|(member, _)| *member == from)
+            .map(|(_, outcome)| outcome);
+        let outcome = completed.or(answered).cloned().unwrap_or(RequestOutcome::Refused {
+            refusal: RequestRefusal::CoordinatorDeposed,
+        });
         let outcome = Box::new(outcome);
         self.send(from, DispatchMessage::Finished { request, outcome });
     }
-}
-
-/// Keeps `value` for `request` in `kept`, the oldest request id going first once it
-/// holds [`super::COMPLETED_KEPT_MAX`].
-fn keep_bounded<T>(kept: &mut BTreeMap<RequestId, T>, request: RequestId, value: T) {
-    if kept.len() >= super::COMPLETED_KEPT_MAX
-        && !kept.contains_key(&request)
-        && let Some(oldest) = kept.keys().next().copied()
-    {
-        kept.remove(&oldest);
-    }
-    kept.insert(request, value);
 }
 
 /// An executing node's report, with who sent it and the fence it answers.

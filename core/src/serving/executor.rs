@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Job;
+use super::kept::Kept;
 use crate::consensus::Authority;
 use crate::digest::Digest;
 use crate::dispatch::{Assignment, ExecutionReport};
@@ -68,7 +69,7 @@ pub(crate) enum Accepted {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ExecutorBook {
     running: BTreeMap<RequestId, Running>,
-    completed: BTreeMap<RequestId, Completed>,
+    completed: Kept<Completed, COMPLETED_KEPT_MAX>,
     /// The leader completions were last offered to.
     leader: Option<NodeId>,
 }
@@ -135,11 +136,6 @@ impl ExecutorBook {
     }
 
     fn keep(&mut self, request: RequestId, told: NodeId, plan: ExecutionTopologyPlan, tokens: &[u8], digest: Digest) {
-        if self.completed.len() >= COMPLETED_KEPT_MAX
-            && let Some(oldest) = self.completed.keys().next().copied()
-        {
-            self.completed.remove(&oldest);
-        }
         let completed = Completed {
             told: [told].into(),
             plan,

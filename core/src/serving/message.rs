@@ -124,7 +124,8 @@ pub enum DispatchMessage {
     },
     /// A member to its leader, of a request it forwarded and saw placed but has heard
     /// nothing of for [`crate::limits::FORWARD_ANSWER_WITHIN_MS`]: how did it end?
-    /// Answered with `Finished` once it ended (nothing while it runs).
+    /// The leader answers with `Finished` once it ended (`coordinator-deposed` when it
+    /// does not know it); nothing while it runs, nor when it does not lead.
     FollowUp {
         /// The request.
         request: RequestId,

@@ -30,6 +30,7 @@ mod event;
 mod executor;
 mod facts;
 mod forward;
+mod kept;
 mod message;
 mod refusal;
 mod view;
