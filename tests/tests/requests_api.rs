@@ -37,6 +37,18 @@ fn request(wait: bool) -> RequestBody {
     }
 }
 
+/// A request without a token is refused 401 `missing-bearer`.
+fn assert_missing_bearer((code, failure): (u16, Failure)) {
+    let missing = matches!(
+        failure,
+        Failure::Unauthorized {
+            reason: AuthRefusal::MissingBearer,
+            ..
+        }
+    );
+    assert!(missing && code == 401, "{code} {failure:?}");
+}
+
 /// The request a submission or lookup answered with.
 fn view(answer: (u16, RequestAnswer)) -> RequestView {
     match answer {
@@ -120,17 +132,7 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let api = node.listening.operator_addr;
     let client = node.client();
 
-    let (code, failure) = failed(Client::new(api).submit(&request(true)));
-    assert!(
-        matches!(
-            failure,
-            Failure::Unauthorized {
-                reason: AuthRefusal::MissingBearer,
-                ..
-            }
-        ) && code == 401,
-        "{code} {failure:?}"
-    );
+    assert_missing_bearer(failed(Client::new(api).submit(&request(true))));
     let (code, answer) = answered(client.submit(&request(true)));
     assert_eq!(code, 503, "the model is not resident yet: {answer:?}");
     let RequestAnswer::Failed(RequestFailure::Refused {
@@ -344,17 +346,7 @@ fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
         lost_wait_ms: 5_000,
         ..ServingPolicy::default()
     };
-    let (code, failure) = failed(Client::new(api).set_serving_policy(&wanted));
-    assert!(
-        matches!(
-            failure,
-            Failure::Unauthorized {
-                reason: AuthRefusal::MissingBearer,
-                ..
-            }
-        ) && code == 401,
-        "{code} {failure:?}"
-    );
+    assert_missing_bearer(failed(Client::new(api).set_serving_policy(&wanted)));
     let unknown_field = node.client().call::<CommandAnswer>(
         api::Method::PUT,
         api::SERVING_POLICY,
