@@ -3,7 +3,7 @@
 //! newest fence seen, or its current term) and its sender may lead it, and takes a
 //! newer term from a voter's decision.
 
-use super::{Authority, Consensus, Fence, ProposalRejection, Role};
+use super::{Authority, Consensus, Fence, ProposalRejection};
 use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::Digest;
 use crate::identity::NodeId;
@@ -12,7 +12,7 @@ use crate::time::Instant;
 impl Consensus {
     /// Leader: the authority of this leadership, which stamps its decisions.
     pub fn authority(&self) -> Result<Authority, ProposalRejection> {
-        if !matches!(self.role, Role::Leader(_)) {
+        if !self.role.is_leader() {
             return Err(ProposalRejection::NotLeader {
                 leader_hint: self.leader,
             });
@@ -33,9 +33,9 @@ impl Consensus {
     /// The signed votes that elected this leader (empty when not leading: nothing it
     /// signs then proves leadership).
     pub(crate) fn leadership_certificate(&self) -> std::sync::Arc<super::endorsement::LeadershipCertificate> {
-        match &self.role {
-            super::Role::Leader(leadership) => leadership.certificate.clone(),
-            _ => std::sync::Arc::new(super::endorsement::LeadershipCertificate {
+        match self.role.leadership() {
+            Some(leadership) => leadership.certificate.clone(),
+            None => std::sync::Arc::new(super::endorsement::LeadershipCertificate {
                 term: self.hard.term,
                 leader: self.id,
                 endorsements: Vec::new(),

@@ -44,7 +44,7 @@ impl Consensus {
         if self.recovering {
             return self.reset_election_deadline(now);
         }
-        if !matches!(self.role, Role::Leader(_)) {
+        if !self.role.is_leader() {
             self.start_pre_vote(now);
         }
     }
@@ -261,7 +261,7 @@ impl Consensus {
     /// Steps down to follower of `term` (adopting it if newer), following `leader`.
     pub(crate) fn become_follower(&mut self, now: Instant, term: u64, leader: Option<NodeId>) {
         if term > self.hard.term {
-            if matches!(self.role, Role::Leader(_)) {
+            if self.role.is_leader() {
                 self.push_event(ConsensusEvent::SteppedDown {
                     term: self.hard.term,
                     reason: StepDownReason::HigherTerm { term },
@@ -303,16 +303,7 @@ impl Consensus {
             .filter(|member| *member != self.id)
             .map(|member| (member, self.fresh_progress()))
             .collect();
-        let leadership = Leadership {
-            progress,
-            heard_since_check: BTreeSet::new(),
-            acked_sent_at: BTreeMap::new(),
-            sent_stamp_us: 0,
-            transfer: None,
-            since: now,
-            certificate: std::sync::Arc::new(certificate),
-        };
-        self.set_role(Role::Leader(Box::new(leadership)));
+        self.set_role(Role::Leader(Box::new(Leadership::new(progress, now, certificate))));
         self.leader = Some(self.id);
         self.election_deadline = None;
         self.fence_seen = self.fence_seen.max(Fence(self.hard.term));
@@ -328,12 +319,7 @@ impl Consensus {
     }
 
     pub(crate) fn fresh_progress(&self) -> Progress {
-        Progress {
-            next_index: self.log.last_index() + 1,
-            match_index: 0,
-            snapshot_sent: None,
-            disposition: None,
-        }
+        Progress::fresh(self.log.last_index())
     }
 
     /// Leader: every election-timeout floor, check that a quorum answered since the last
@@ -341,12 +327,10 @@ impl Consensus {
     pub(crate) fn on_check_quorum(&mut self, now: Instant) {
         let voters = self.effective_voters();
         let quorum = voters.len() / 2 + 1;
-        let Role::Leader(leadership) = &mut self.role else {
+        let Some(leadership) = self.role.leadership_mut() else {
             return;
         };
-        let mut heard = std::mem::take(&mut leadership.heard_since_check);
-        heard.insert(self.id);
-        let heard = heard.intersection(&voters).count();
+        let heard = leadership.take_heard(self.id, &voters);
         self.check_quorum_deadline = Some(now + ms(self.config.election_timeout_ms_min));
         if heard < quorum {
             self.step_down(now, StepDownReason::LostQuorum { heard, quorum });

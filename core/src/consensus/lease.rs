@@ -13,7 +13,7 @@
 //! for clocks that run at different rates: it assumes no voter's clock runs more than
 //! 10% faster than the leader's over one election timeout.
 
-use super::{Consensus, Role};
+use super::Consensus;
 use crate::identity::NodeId;
 use core::time::Duration;
 
@@ -22,52 +22,20 @@ use crate::time::{Instant, ms};
 impl Consensus {
     /// Leader: `from` answered an append it sent at `echo_us` (its own clock).
     pub(crate) fn note_heard(&mut self, from: NodeId, echo_us: u64) {
-        let Role::Leader(leadership) = &mut self.role else {
-            return;
-        };
-        leadership.heard_since_check.insert(from);
-        let sent = Instant::from_micros(echo_us.min(leadership.sent_stamp_us));
-        if sent < leadership.since {
-            // An answer to an append of an earlier leadership (refused, or taken from
-            // another leader): it says nothing about this one.
-            return;
+        if let Some(leadership) = self.role.leadership_mut() {
+            leadership.note_heard(from, echo_us);
         }
-        let acked = leadership.acked_sent_at.entry(from).or_insert(sent);
-        *acked = (*acked).max(sent);
     }
 
-    /// Leader: the send time of the newest round a quorum of voters acknowledged (this
-    /// node counts as acknowledging its latest round, or `now` if later); none before a
-    /// quorum has.
+    /// Leader: the send time of the newest round a quorum of voters acknowledged.
     pub(crate) fn lease_start(&self, now: Instant) -> Option<Instant> {
-        let Role::Leader(leadership) = &self.role else {
-            return None;
-        };
-        let voters = self.effective_voters();
-        let mut acked: Vec<Instant> = voters
-            .iter()
-            .filter_map(|voter| match *voter == self.id {
-                true => Some(now.max(Instant::from_micros(leadership.sent_stamp_us))),
-                false => leadership.acked_sent_at.get(voter).copied(),
-            })
-            .collect();
-        let quorum = voters.len() / 2 + 1;
-        if acked.len() < quorum {
-            return None;
-        }
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        Some(acked[quorum - 1])
+        let leadership = self.role.leadership()?;
+        leadership.lease_start(self.id, &self.effective_voters(), now)
     }
 
-    /// Leader: the send stamp of a new round of appends (its clock, or a microsecond
-    /// past the last stamp if that was later).
+    /// Leader: the send stamp of a new round of appends.
     pub(crate) fn next_send_stamp(&mut self, now: Instant) -> Option<u64> {
-        let now_us = now.as_micros();
-        let Role::Leader(leadership) = &mut self.role else {
-            return None;
-        };
-        leadership.sent_stamp_us = now_us.max(leadership.sent_stamp_us.saturating_add(1));
-        Some(leadership.sent_stamp_us)
+        Some(self.role.leadership_mut()?.next_send_stamp(now))
     }
 
     /// How long a lease lasts from its start.
@@ -79,8 +47,10 @@ impl Consensus {
     /// Leader: whether its lease holds at `now`. It ends once a transfer has told its
     /// target to stand: voters give the target their votes without waiting.
     pub(crate) fn holds_lease(&self, now: Instant) -> bool {
-        let transferring = matches!(&self.role, Role::Leader(leadership)
-            if leadership.transfer.is_some_and(|transfer| transfer.told));
+        let transferring = self
+            .role
+            .leadership()
+            .is_some_and(|leadership| leadership.transfer_told());
         !transferring
             && self
                 .lease_start(now)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Consensus, EntryPayload, Role, StepDownReason};
+use super::{Consensus, EntryPayload, StepDownReason};
 use crate::identity::{NodeId, NodeRole};
 use crate::state::{ClusterCommand, MemberStatus, Seat, change_seats, check_command};
 use crate::time::Instant;
@@ -113,19 +113,15 @@ impl Consensus {
     pub(crate) fn refresh_progress(&mut self) {
         let members = self.effective_members();
         let fresh = self.fresh_progress();
-        let Role::Leader(leadership) = &mut self.role else {
-            return;
-        };
-        leadership.progress.retain(|id, _| members.contains_key(id));
-        for id in members.keys().filter(|id| **id != self.id) {
-            leadership.progress.entry(*id).or_insert_with(|| fresh.clone());
+        if let Some(leadership) = self.role.leadership_mut() {
+            leadership.track_members(self.id, &members, &fresh);
         }
     }
 
     /// After applying: a leader that is no longer a voter steps down; snapshots are
     /// taken by policy.
     pub(crate) fn after_apply(&mut self, now: Instant) {
-        if matches!(self.role, Role::Leader(_))
+        if self.role.is_leader()
             && !self.state.voters().contains(&self.id)
             && self.commit_index >= self.log.last_index()
         {
@@ -140,7 +136,7 @@ impl Consensus {
     /// marked ready and, if coordinator-capable, promoted one at a time (a member was
     /// listed or admitted by an operator: nothing else ever becomes a voter).
     pub(crate) fn membership_proposals(&self, discovered: &[(NodeId, NodeRole)]) -> Vec<ClusterCommand> {
-        let Role::Leader(leadership) = &self.role else {
+        let Some(leadership) = self.role.leadership() else {
             return Vec::new();
         };
         let members = self.effective_members();

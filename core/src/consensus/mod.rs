@@ -22,6 +22,7 @@ mod follower;
 pub mod forward;
 mod genesis;
 mod handle;
+mod leader;
 mod lease;
 pub mod log;
 mod membership;
@@ -51,6 +52,7 @@ pub use entries::AppendEntries;
 pub use event::ConsensusEvent;
 pub use genesis::RecoveryError;
 pub use handle::Mutations;
+pub(crate) use leader::{Leadership, Progress};
 pub use log::{Entry, RaftLog};
 pub use membership::CandidateAdmission;
 pub use message::RaftMessage;
@@ -373,36 +375,6 @@ impl ProposalRejection {
     }
 }
 
-/// A leader's view of one follower.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Progress {
-    pub next_index: u64,
-    pub match_index: u64,
-    /// Bytes of the snapshot acknowledged, while one is being sent.
-    pub snapshot_sent: Option<u64>,
-    /// The disposition last reported, so each change is reported once.
-    pub disposition: Option<CatchupDisposition>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Leadership {
-    pub progress: BTreeMap<NodeId, Progress>,
-    /// Voters heard from since the last check-quorum.
-    pub heard_since_check: BTreeSet<NodeId>,
-    /// Per follower, the send time of the newest append it acknowledged (the lease).
-    pub acked_sent_at: BTreeMap<NodeId, Instant>,
-    /// The send time stamped on the latest round of appends, in microseconds: strictly
-    /// increasing, so an answer to a round sent after a read arrived is told from one
-    /// to an earlier round of the same instant.
-    pub sent_stamp_us: u64,
-    /// A transfer in progress.
-    pub transfer: Option<transfer::Transfer>,
-    /// When this leadership began.
-    pub since: Instant,
-    /// The signed votes that elected this leader.
-    pub certificate: std::sync::Arc<endorsement::LeadershipCertificate>,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     Follower,
@@ -415,6 +387,29 @@ pub(crate) enum Role {
         endorsements: BTreeMap<NodeId, endorsement::Endorsement>,
     },
     Leader(Box<Leadership>),
+}
+
+impl Role {
+    /// The leadership, while leading: all a leader's handler borrows of the role.
+    pub(crate) fn leadership(&self) -> Option<&Leadership> {
+        match self {
+            Role::Leader(leadership) => Some(leadership),
+            _ => None,
+        }
+    }
+
+    /// [`Self::leadership`], to change.
+    pub(crate) fn leadership_mut(&mut self) -> Option<&mut Leadership> {
+        match self {
+            Role::Leader(leadership) => Some(leadership),
+            _ => None,
+        }
+    }
+
+    /// Whether leading.
+    pub(crate) fn is_leader(&self) -> bool {
+        matches!(self, Role::Leader(_))
+    }
 }
 
 /// What consensus asks of its driver, in the order it must be carried out: a persist

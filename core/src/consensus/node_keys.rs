@@ -18,7 +18,7 @@
 //! cannot hear that leader: once settled, such a leader hands over to a voter that
 //! member can hear.
 
-use super::{Consensus, EntryPayload, Role};
+use super::{Consensus, EntryPayload};
 use crate::digest::Digest;
 use crate::identity::{NodeId, PublicKey};
 use crate::state::{ClusterCommand, KeyRotation, Origin};
@@ -103,7 +103,7 @@ impl Consensus {
     /// (`heard` gives the key a node's last authentic frame carried, and for this node
     /// the key it speaks with), unless a retirement is already in the log.
     pub(crate) fn maintain_key_retirements(&mut self, now: Instant, heard: impl Fn(NodeId) -> Option<[u8; 32]>) {
-        if !matches!(self.role, Role::Leader(_)) {
+        if !self.role.is_leader() {
             return;
         }
         let pending: Vec<NodeId> = self
@@ -136,7 +136,7 @@ impl Consensus {
     /// can hear (never rotated, or rotated at or before that member's last entry) to
     /// hand over to.
     pub(crate) fn handover_for_deaf_member(&self, now: Instant) -> Option<(NodeId, NodeId)> {
-        let Role::Leader(leadership) = &self.role else {
+        let Some(leadership) = self.role.leadership() else {
             return None;
         };
         let settled = core::time::Duration::from_millis(self.config.election_timeout_ms_min);

@@ -108,7 +108,7 @@ impl Consensus {
 
     /// A follower's request for a read index.
     pub(crate) fn on_read_index(&mut self, now: Instant, from: NodeId, request: ReadId) {
-        if matches!(self.role, Role::Leader(_)) {
+        if self.role.is_leader() {
             return self.lead_read(now, Asker::Remote { node: from, request });
         }
         let message = RaftMessage::ReadIndexAnswer { request, index: None };
@@ -158,7 +158,9 @@ impl Consensus {
             return;
         }
         self.broadcast_append(now);
-        let Role::Leader(leadership) = &self.role else { return };
+        let Some(leadership) = self.role.leadership() else {
+            return;
+        };
         let stamp = Instant::from_micros(leadership.sent_stamp_us);
         for read in self.reads.leading.iter_mut().filter(|read| read.round.is_none()) {
             read.round = Some(stamp);
@@ -228,7 +230,7 @@ impl Consensus {
     /// as leader once it stops leading, and a follower's reads once its leader is not
     /// `leader`.
     pub(crate) fn drop_stale_reads(&mut self, leader: Option<NodeId>) {
-        if !matches!(self.role, Role::Leader(_)) {
+        if !self.role.is_leader() {
             self.reads.round_in_flight = None;
             for read in std::mem::take(&mut self.reads.leading) {
                 match read.asker {

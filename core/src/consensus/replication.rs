@@ -4,11 +4,9 @@
 use super::ConsensusEvent;
 use std::collections::BTreeMap;
 
+use super::leader::{AnswerTaken, LogBounds};
 use super::proposal_checks::BatchChecks;
-use super::{
-    AppendEntries, CatchupDisposition, Consensus, Effect, Entry, EntryPayload, ProposalRejection, RaftMessage,
-    ResyncReason, Role,
-};
+use super::{AppendEntries, Consensus, Effect, Entry, EntryPayload, ProposalRejection, RaftMessage, ResyncReason};
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::state::{ClusterCommand, ClusterEvent, Origin, Proposal, ProposalId, STATE_SCHEMA_VERSION};
@@ -117,10 +115,10 @@ impl Consensus {
 
     /// Whether this node may append proposals now.
     pub(crate) fn accepts_proposals(&self) -> Result<(), ProposalRejection> {
-        match &self.role {
-            Role::Leader(leadership) if leadership.transfer.is_some() => Err(ProposalRejection::TransferInProgress),
-            Role::Leader(_) => Ok(()),
-            _ => Err(ProposalRejection::NotLeader {
+        match self.role.leadership() {
+            Some(leadership) if leadership.transfer.is_some() => Err(ProposalRejection::TransferInProgress),
+            Some(_) => Ok(()),
+            None => Err(ProposalRejection::NotLeader {
                 leader_hint: self.leader,
             }),
         }
@@ -194,7 +192,9 @@ impl Consensus {
         let Some(stamp_us) = self.next_send_stamp(now) else {
             return;
         };
-        let Role::Leader(leadership) = &self.role else { return };
+        let Some(leadership) = self.role.leadership() else {
+            return;
+        };
         let followers: Vec<NodeId> = leadership.progress.keys().copied().collect();
         // Followers at the same next index are sent one shared slice, encoded once.
         let mut slices = BTreeMap::new();
@@ -217,10 +217,11 @@ impl Consensus {
     /// (valid while the log does not change).
     fn send_append_sharing(&mut self, to: NodeId, slices: &mut BTreeMap<u64, AppendEntries>, stamp_us: u64) {
         let Some(genesis) = self.state.genesis else { return };
-        let Role::Leader(leadership) = &mut self.role else {
-            return;
-        };
-        let Some(progress) = leadership.progress.get_mut(&to) else {
+        let Some(progress) = self
+            .role
+            .leadership_mut()
+            .and_then(|leadership| leadership.progress.get_mut(&to))
+        else {
             return;
         };
         if progress.next_index <= self.log.snapshot_index() {
@@ -261,7 +262,7 @@ impl Consensus {
         if response.term > self.hard.term {
             return self.become_follower(now, response.term, None);
         }
-        if response.term < self.hard.term || !matches!(self.role, Role::Leader(_)) {
+        if response.term < self.hard.term || !self.role.is_leader() {
             return;
         }
         self.note_heard(from, response.echo_us);
@@ -276,74 +277,43 @@ impl Consensus {
             };
             return self.full_resync(from, reason);
         }
-        let snapshot_index = self.log.snapshot_index();
-        let last_index = self.log.last_index();
-        let Role::Leader(leadership) = &mut self.role else {
+        let log = LogBounds {
+            snapshot_index: self.log.snapshot_index(),
+            last_index: self.log.last_index(),
+        };
+        let Some(progress) = self
+            .role
+            .leadership_mut()
+            .and_then(|leadership| leadership.progress.get_mut(&from))
+        else {
             return;
         };
-        let Some(progress) = leadership.progress.get_mut(&from) else {
-            return;
-        };
-        if response.success && response.match_index > last_index {
-            let fault = super::message::ValueFault::MatchBeyondLog {
-                match_index: response.match_index,
-                last_index,
-            };
-            return self.refuse_values(from, fault);
-        }
-        if response.success {
-            progress.match_index = progress.match_index.max(response.match_index);
-            progress.next_index = progress.next_index.max(progress.match_index + 1);
-            if progress.match_index == last_index {
-                progress.disposition = None;
+        match progress.take_answer(&response, log) {
+            Err(fault) => self.refuse_values(from, fault),
+            Ok(AnswerTaken::Matched { lagging }) => {
+                self.advance_commit(now);
+                if lagging {
+                    self.send_append(now, from);
+                }
+                self.advance_transfer(now, from);
             }
-            let lagging = progress.next_index <= last_index;
-            self.advance_commit(now);
-            if lagging {
+            Ok(AnswerTaken::Mismatched { reported }) => {
+                if let Some(disposition) = reported {
+                    self.push_event(ConsensusEvent::Catchup {
+                        peer: from,
+                        disposition,
+                    });
+                }
                 self.send_append(now, from);
             }
-            return self.advance_transfer(now, from);
         }
-        // A follower whose log is shorter than it acknowledged lost entries from its
-        // disk: it holds only what it now reports. (A stale rejection can only lower
-        // the match index; commit never moves back.)
-        progress.match_index = progress.match_index.min(response.last_index);
-        let retry_from = response
-            .conflict_index
-            .min(progress.next_index)
-            .max(progress.match_index + 1)
-            .max(1);
-        progress.next_index = retry_from;
-        let disposition = if retry_from > snapshot_index {
-            CatchupDisposition::ReplayTail {
-                from: retry_from,
-                to: last_index,
-            }
-        } else if response.last_index >= snapshot_index && snapshot_index > 0 {
-            let reason = ResyncReason::DivergedBelowSnapshot {
-                conflict_index: response.conflict_index,
-                snapshot_index,
-            };
-            CatchupDisposition::FullResync { reason }
-        } else {
-            CatchupDisposition::InstallSnapshot { snapshot_index }
-        };
-        let changed = progress
-            .disposition
-            .is_none_or(|before| core::mem::discriminant(&before) != core::mem::discriminant(&disposition));
-        progress.disposition = Some(disposition);
-        if changed {
-            self.push_event(ConsensusEvent::Catchup {
-                peer: from,
-                disposition,
-            });
-        }
-        self.send_append(now, from);
     }
 
     /// Leader: commits the highest current-term index stored on a quorum of voters.
     pub(crate) fn advance_commit(&mut self, now: Instant) {
-        let Role::Leader(leadership) = &self.role else { return };
+        let Some(leadership) = self.role.leadership() else {
+            return;
+        };
         let new_commit = if self.mutations_commit_without_quorum() {
             self.log.last_index()
         } else {

@@ -11,7 +11,7 @@
 use super::ConsensusEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Consensus, Effect, RaftMessage, Role};
+use super::{Consensus, Effect, RaftMessage};
 use super::{ConsensusMessageKind, ConsensusRefusal};
 use crate::digest::{Digest, DigestKind};
 use crate::identity::NodeId;
@@ -292,17 +292,14 @@ impl Consensus {
             self.take_snapshot();
         }
         let snapshot_index = self.log.snapshot_index();
-        let Role::Leader(leadership) = &mut self.role else {
+        let Some(progress) = self
+            .role
+            .leadership_mut()
+            .and_then(|leadership| leadership.progress.get_mut(&to))
+        else {
             return;
         };
-        let Some(progress) = leadership.progress.get_mut(&to) else {
-            return;
-        };
-        progress.next_index = snapshot_index.max(1).min(progress.next_index);
-        progress.snapshot_sent = Some(0);
-        let disposition = super::CatchupDisposition::FullResync { reason };
-        if progress.disposition != Some(disposition) {
-            progress.disposition = Some(disposition);
+        if let Some(disposition) = progress.start_resync(snapshot_index, reason) {
             self.push_event(ConsensusEvent::Catchup { peer: to, disposition });
         }
         if snapshot_index > 0 {
@@ -313,10 +310,11 @@ impl Consensus {
     /// Leader: sends `to` the next chunk of the current snapshot.
     pub(crate) fn send_snapshot_chunk(&mut self, to: NodeId) {
         let Some(snapshot) = &self.snapshot else { return };
-        let Role::Leader(leadership) = &mut self.role else {
-            return;
-        };
-        let Some(progress) = leadership.progress.get_mut(&to) else {
+        let Some(progress) = self
+            .role
+            .leadership_mut()
+            .and_then(|leadership| leadership.progress.get_mut(&to))
+        else {
             return;
         };
         let offset = *progress.snapshot_sent.get_or_insert(0);
@@ -449,24 +447,15 @@ impl Consensus {
             return self.refuse_values(from, fault);
         }
         let current = self.snapshot.as_ref().map(|snapshot| snapshot.meta.last_index);
-        let Role::Leader(leadership) = &mut self.role else {
+        let Some(leadership) = self.role.leadership_mut() else {
             return;
         };
         leadership.heard_since_check.insert(from);
         let Some(progress) = leadership.progress.get_mut(&from) else {
             return;
         };
-        if installed {
-            progress.match_index = progress.match_index.max(snapshot_index);
-            progress.next_index = progress.match_index + 1;
-            progress.snapshot_sent = None;
+        if progress.take_snapshot_answer(snapshot_index, received_bytes, installed, current) {
             self.advance_commit(now);
-            return self.send_append(now, from);
-        }
-        if current == Some(snapshot_index) {
-            progress.snapshot_sent = Some(received_bytes);
-        } else {
-            progress.snapshot_sent = None;
         }
         self.send_append(now, from);
     }

@@ -6,7 +6,7 @@
 use super::ConsensusEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{Consensus, Effect, RaftMessage, Role};
+use super::{Consensus, Effect, RaftMessage};
 use crate::identity::NodeId;
 use crate::time::{Instant, ms};
 
@@ -56,25 +56,11 @@ impl Consensus {
         target: Option<NodeId>,
     ) -> Result<NodeId, TransferRefusal> {
         let voters = self.effective_voters();
-        let Role::Leader(leadership) = &mut self.role else {
-            return Err(TransferRefusal::NotLeader {
-                leader_hint: self.leader,
-            });
+        let leader_hint = self.leader;
+        let Some(leadership) = self.role.leadership_mut() else {
+            return Err(TransferRefusal::NotLeader { leader_hint });
         };
-        if let Some(transfer) = leadership.transfer {
-            return Err(TransferRefusal::InProgress { to: transfer.to });
-        }
-        let to = match target {
-            Some(node) if node != self.id && voters.contains(&node) => node,
-            Some(node) => return Err(TransferRefusal::NotAVoter { node }),
-            None => leadership
-                .progress
-                .iter()
-                .filter(|(id, _)| voters.contains(id))
-                .max_by_key(|(id, progress)| (progress.match_index, core::cmp::Reverse(**id)))
-                .map(|(id, _)| *id)
-                .ok_or(TransferRefusal::NoOtherVoter)?,
-        };
+        let to = leadership.transfer_target(self.id, &voters, target)?;
         let deadline = now + ms(self.config.election_timeout_ms_min);
         leadership.transfer = Some(Transfer {
             to,
@@ -90,7 +76,7 @@ impl Consensus {
     pub(crate) fn advance_transfer(&mut self, now: Instant, peer: NodeId) {
         let last_index = self.log.last_index();
         let term = self.hard.term;
-        let Role::Leader(leadership) = &mut self.role else {
+        let Some(leadership) = self.role.leadership_mut() else {
             return;
         };
         let Some(transfer) = leadership
@@ -117,7 +103,7 @@ impl Consensus {
     /// Leader: gives up a transfer past its deadline.
     pub(crate) fn expire_transfer(&mut self, now: Instant) {
         let term = self.hard.term;
-        let Role::Leader(leadership) = &mut self.role else {
+        let Some(leadership) = self.role.leadership_mut() else {
             return;
         };
         if let Some(transfer) = leadership.transfer.filter(|transfer| transfer.deadline <= now) {

@@ -4,6 +4,7 @@ mod endorsements;
 mod fences;
 mod forwarding;
 mod lease;
+mod progress;
 mod proposals;
 mod recovery;
 
