@@ -80,6 +80,7 @@
 //! }
 //! ```
 
+pub mod artifacts;
 pub mod attestation;
 pub mod backend;
 pub mod bounds;

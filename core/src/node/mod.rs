@@ -67,6 +67,8 @@ pub struct Node {
     consensus: Consensus,
     /// Backend readiness and soft telemetry, carried on consensus's heartbeats.
     devices: Devices,
+    /// What this node's disk holds, and the residency it reported.
+    artifacts: crate::artifacts::OwnArtifacts,
     /// Where each authenticated sender last spoke from.
     addrs: BTreeMap<NodeId, SocketAddr>,
     /// The public key of each authenticated sender (frames to it are sealed for it).
@@ -137,6 +139,7 @@ impl Node {
             discovery: Discovery::new(config.discovery, &config.seeds, now),
             consensus,
             devices: Devices::new(config.identity.node_id()),
+            artifacts: crate::artifacts::OwnArtifacts::default(),
             addrs: BTreeMap::new(),
             keys: BTreeMap::new(),
             public_key: config.identity.public_key().to_bytes(),
@@ -362,6 +365,32 @@ impl Node {
         &self.devices
     }
 
+    /// The artifacts this node's disk holds, as the driver last found them.
+    pub fn artifacts(&self) -> &crate::artifacts::OwnArtifacts {
+        &self.artifacts
+    }
+
+    /// The driver found these artifacts on this node's disk: the node reports its
+    /// own residency of each (and evicted for any it held before) through its leader.
+    pub fn hold_artifacts(
+        &mut self,
+        now: Instant,
+        held: std::collections::BTreeMap<crate::Digest, crate::state::Residency>,
+    ) {
+        self.artifacts.set_held(held);
+        self.report_artifacts(now);
+        self.finish(now);
+    }
+
+    fn report_artifacts(&mut self, now: Instant) {
+        let reports = self.artifacts.reports_due(now, self.node_id, self.consensus.state());
+        if !reports.is_empty() {
+            let me = crate::state::Origin::Member { node: self.node_id };
+            let commands = reports.into_iter().map(|command| (me.clone(), command)).collect();
+            self.consensus.propose_or_forward(now, commands);
+        }
+    }
+
     /// Refusals so far, by kind.
     pub fn refusals(&self) -> &RefusalCounters {
         &self.refusals
@@ -454,6 +483,7 @@ impl Node {
                 self.send_burst(peer, stream, burst);
             }
             self.reconcile_candidates(now);
+            self.report_artifacts(now);
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
             self.devices.set_links(now, links);
         }

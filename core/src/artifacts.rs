@@ -1,0 +1,84 @@
+//! This node's own artifacts: what its driver found on its disk, and the residency it
+//! reports for itself through the leader (`Origin::Member`, which may set only its own
+//! facts). A report goes out when the applied state says otherwise than the disk, again
+//! at most every [`ARTIFACT_REPORT_RETRY_MS`] while it still does; an artifact the
+//! state holds resident here but the disk no longer has is reported evicted.
+
+use std::collections::BTreeMap;
+
+use crate::digest::Digest;
+use crate::identity::NodeId;
+use crate::state::{ClusterCommand, ClusterState, Residency};
+use crate::time::{Instant, ms};
+
+/// A report the state does not show yet is sent again after this long.
+pub const ARTIFACT_REPORT_RETRY_MS: u64 = 2_000;
+
+/// Most artifacts one node holds (reports beyond are not made).
+pub const ARTIFACTS_HELD_MAX: usize = 1_024;
+
+/// Reports one round sends at most.
+pub const ARTIFACT_REPORTS_PER_ROUND_MAX: usize = 16;
+
+/// What the disk holds, and the reports sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnArtifacts {
+    /// The residency of each artifact the driver found; none before its first scan.
+    held: Option<BTreeMap<Digest, Residency>>,
+    /// The residency last reported for each artifact, and when.
+    reported: BTreeMap<Digest, (Residency, Instant)>,
+}
+
+impl OwnArtifacts {
+    /// The driver's latest scan (at most [`ARTIFACTS_HELD_MAX`] artifacts are kept,
+    /// smallest digest first).
+    pub fn set_held(&mut self, held: BTreeMap<Digest, Residency>) {
+        self.held = Some(held.into_iter().take(ARTIFACTS_HELD_MAX).collect());
+    }
+
+    /// What the driver found, once it scanned.
+    pub fn held(&self) -> Option<&BTreeMap<Digest, Residency>> {
+        self.held.as_ref()
+    }
+
+    /// The reports due at `now` for `me`, given the applied `state`.
+    pub fn reports_due(&mut self, now: Instant, me: NodeId, state: &ClusterState) -> Vec<ClusterCommand> {
+        let Some(held) = &self.held else { return Vec::new() };
+        if !state.members.contains_key(&me) {
+            return Vec::new();
+        }
+        let recorded = state.residency.get(&me);
+        let recorded_as = |artifact: &Digest| recorded.and_then(|by_artifact| by_artifact.get(artifact)).copied();
+        let gone = recorded
+            .into_iter()
+            .flatten()
+            .filter(|(artifact, residency)| **residency == Residency::Resident && !held.contains_key(*artifact))
+            .map(|(artifact, _)| (*artifact, Residency::Evicted));
+        let differing: Vec<(Digest, Residency)> = held
+            .iter()
+            .filter(|(artifact, residency)| recorded_as(artifact) != Some(**residency))
+            .map(|(artifact, residency)| (*artifact, *residency))
+            .chain(gone)
+            .collect();
+        self.reported
+            .retain(|artifact, _| differing.iter().any(|(due, _)| due == artifact));
+        let retry = ms(ARTIFACT_REPORT_RETRY_MS);
+        let mut commands = Vec::new();
+        for (artifact, residency) in differing {
+            let fresh = self
+                .reported
+                .get(&artifact)
+                .is_some_and(|(sent, at)| *sent == residency && now.saturating_since(*at) < retry);
+            if fresh || commands.len() == ARTIFACT_REPORTS_PER_ROUND_MAX {
+                continue;
+            }
+            self.reported.insert(artifact, (residency, now));
+            commands.push(ClusterCommand::SetArtifactResidency {
+                node: me,
+                artifact,
+                residency,
+            });
+        }
+        commands
+    }
+}
