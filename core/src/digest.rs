@@ -54,6 +54,8 @@ pub enum DigestKind {
     AdmissionToken,
     /// A node's key rotation record, signed by both keys.
     KeyRotation,
+    /// A model artifact: its files, each named and length-prefixed, in name order.
+    Artifact,
 }
 
 impl DigestKind {
@@ -82,6 +84,7 @@ impl DigestKind {
             DigestKind::Capabilities => b"psionic/capabilities/v1",
             DigestKind::AdmissionToken => b"psionic/admission-token/v1",
             DigestKind::KeyRotation => b"psionic/key-rotation/v1",
+            DigestKind::Artifact => b"psionic/artifact/v1",
         }
     }
 }

@@ -31,6 +31,10 @@
 //! [executor]                             # optional
 //! reference_step_ms = 0                  # time each step of the CPU reference model takes
 //!
+//! [artifacts]                            # optional: run the models in this directory
+//! dir = "models"                         # one subdirectory per model (config.json, model.safetensors)
+//! scan_interval_ms = 10000               # time between two scans (files are hashed once)
+//!
 //! [consensus]                            # every node lists the same genesis voters
 //! initial_voters = [{ node_id = "<32 hex>", role = "both" }]
 //! heartbeat_interval_ms = 100            # optional, as are the election timeouts
@@ -55,8 +59,10 @@ use rustls::ServerConfig;
 use serde::{Deserialize, Serialize};
 
 mod admission;
+mod artifacts;
 
 pub use admission::AdmissionTokenFiles;
+pub use artifacts::{ArtifactsConfigError, SCAN_INTERVAL_MS_MIN};
 
 use crate::clock::Clock;
 use crate::devices::{DeviceSource, PROBE_INTERVAL_MS_DEFAULT, PROBE_INTERVAL_MS_MIN};
@@ -89,6 +95,8 @@ struct RawConfig {
     devices: RawDevices,
     #[serde(default)]
     executor: RawExecutor,
+    #[serde(default)]
+    artifacts: artifacts::RawArtifacts,
     #[serde(default)]
     attestation: RawAttestation,
 }
@@ -330,6 +338,14 @@ pub enum ConfigFileError {
         /// Longest accepted.
         max_ms: u64,
     },
+    /// `[artifacts]` cannot be used.
+    #[error("{path}: {error}", path = path.display())]
+    Artifacts {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        error: ArtifactsConfigError,
+    },
     /// The operator credentials file cannot be used.
     #[error(transparent)]
     Credentials(#[from] crate::http::credentials::CredentialsError),
@@ -381,6 +397,7 @@ impl ConfigFile {
                 min_ms: PROBE_INTERVAL_MS_MIN,
             });
         }
+        let (executor, artifacts) = artifacts::resolve(path, base, raw.artifacts, &raw.executor)?;
         let mut consensus = raw.consensus.resolve(&posture);
         consensus.allowed_binaries = raw.attestation.allowed();
         let settings = NodeSettings {
@@ -399,7 +416,8 @@ impl ConfigFile {
             devices: DeviceSource::Probe {
                 every_ms: probe_interval_ms,
             },
-            executor: reference_executor(path, &raw.executor)?,
+            executor,
+            artifacts,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
             binary: None,
         };

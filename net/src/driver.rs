@@ -71,6 +71,8 @@ pub enum Request {
     },
     /// This node's backend readiness and telemetry, as just probed.
     ReportDevices(DeviceReport),
+    /// The artifacts this node's models directory holds, as just scanned.
+    HoldArtifacts(std::collections::BTreeMap<psionic_core::Digest, psionic_core::state::Residency>),
     /// Hold these admission tokens from now on (trusted LAN: a rotation's next token
     /// added, or the old one dropped).
     ReplaceAdmissionTokens {
@@ -176,6 +178,7 @@ pub(crate) struct Driver {
     pub outbound: Outbound,
     pub _acceptor: Option<AbortOnDrop>,
     pub _device_reporter: Option<AbortOnDrop>,
+    pub _artifact_scanner: Option<AbortOnDrop>,
     /// When the state report was last published.
     pub state_published_at: tokio::time::Instant,
     /// Least time between two publications while the state moves.
@@ -314,6 +317,7 @@ impl Driver {
             Request::ReportDevices(report) => {
                 self.core.report_devices(now, report);
             }
+            Request::HoldArtifacts(held) => self.core.hold_artifacts(now, held),
             Request::SubmitInference {
                 request,
                 through_leader,

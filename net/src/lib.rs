@@ -6,6 +6,7 @@
 //! in [`udp`], [`storage`] and [`entropy`].
 
 pub mod api;
+pub mod artifacts;
 pub mod capabilities;
 pub mod clock;
 #[cfg(not(madsim))]

@@ -62,6 +62,9 @@ pub struct NodeSettings {
     pub devices: DeviceSource,
     /// What runs inference here; its profiles are the lanes this node declares.
     pub executor: Arc<dyn Executor>,
+    /// The models directory the executor runs, scanned for this node's residency
+    /// reports (none: the executor's artifacts are not files here).
+    pub artifacts: Option<crate::artifacts::ArtifactSource>,
     /// Least time between two publications of the state report into
     /// [`RunningNode::state`] while the state keeps moving (0: after every change).
     /// Building one digests the whole replicated state, so a large fleet keeps this
@@ -529,6 +532,10 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
             settings.executor.profiles(),
             requests.clone(),
         )),
+        _artifact_scanner: settings.artifacts.map(|source| {
+            let scanner = crate::artifacts::Scanner::new(source.dir);
+            crate::artifacts::spawn_scanner(scanner, source.models, source.scan_interval_ms, requests.clone())
+        }),
         state_published_at: tokio::time::Instant::now(),
         state_watch_min: std::time::Duration::from_millis(settings.state_watch_ms_min),
         serving: Serving::new(settings.executor.clone(), requests.clone()),

@@ -36,6 +36,7 @@ async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> Ru
         mutations: Default::default(),
         devices: Default::default(),
         executor: Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
+        artifacts: None,
         state_watch_ms_min,
         binary: None,
     };

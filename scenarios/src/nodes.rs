@@ -74,6 +74,7 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         devices: Default::default(),
         executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
         // Checks that need a node's state report ask its driver for one.
+        artifacts: None,
         state_watch_ms_min: psionic_net::STATE_WATCH_MS_MIN_DEFAULT,
         binary: Some(SIM_BINARY),
     }

@@ -136,9 +136,7 @@ impl Consensus {
     /// can hear (never rotated, or rotated at or before that member's last entry) to
     /// hand over to.
     pub(crate) fn handover_for_deaf_member(&self, now: Instant) -> Option<(NodeId, NodeId)> {
-        let Some(leadership) = self.role.leadership() else {
-            return None;
-        };
+        let leadership = self.role.leadership()?;
         let settled = core::time::Duration::from_millis(self.config.election_timeout_ms_min);
         if now.saturating_since(leadership.since) < settled {
             return None;

@@ -2,6 +2,9 @@
 //! send, what executors report, and every way a request can be refused. The protocol
 //! that moves them lives in [`crate::serving`].
 
+mod model_refusal;
+
+pub use model_refusal::{MODEL_REASON_BYTES_MAX, ModelRefusal};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
@@ -197,6 +200,9 @@ pub enum ExecutionError {
         /// Tokens produced.
         tokens: u32,
     },
+    /// The model could not run it.
+    #[error(transparent)]
+    Model(#[from] ModelRefusal),
 }
 
 /// What an executing node tells the coordinator about an assignment.

@@ -102,6 +102,7 @@ impl Manifest {
             mutations: Default::default(),
             devices: Default::default(),
             executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
+            artifacts: None,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
             binary: None,
         };

@@ -214,6 +214,9 @@ enum Command {
     /// again on SIGHUP.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Work with models: write the test model, list a models directory.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Start a real N-node cluster on loopback in this process (temporary data
     /// directories), commit a few commands, print the state, and run until Ctrl-C.
     Demo {
@@ -268,6 +271,29 @@ enum CredentialCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Write the test model (a small llama-architecture model with seeded weights and a
+    /// byte-level tokenizer, about 4 MB) and print its artifact digest.
+    MakeTest {
+        /// The model directory to write (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// The weights' seed: the same seed writes the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// List the models a models directory holds, as a node's scan sees them: digest,
+    /// residency (`resident` or `failed`) and name.
+    List {
+        /// The models directory (`[artifacts] dir`).
+        dir: PathBuf,
+        /// Print JSON (with bytes, architecture, parameters, and each problem).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ManifestCommand {
     /// Validate a manifest and print its rollout digest (exit 3 when invalid).
     Check {
@@ -315,6 +341,8 @@ pub fn main() -> ExitCode {
         } => crate::client::submit(&operator, &token_file, &command),
         Command::RotateKey { operator, token_file } => crate::client::rotate_key(&operator, &token_file),
         Command::Demo { nodes } => crate::demo::run(nodes),
+        Command::Model(ModelCommand::MakeTest { out, seed }) => crate::model::make_test(&out, seed),
+        Command::Model(ModelCommand::List { dir, json }) => crate::model::list(&dir, json),
         Command::VerifyCapabilities {
             file,
             manifest,

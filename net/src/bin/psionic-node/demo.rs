@@ -120,6 +120,7 @@ async fn start_node(
         mutations: Default::default(),
         devices: Default::default(),
         executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
+        artifacts: None,
         state_watch_ms_min: 0,
         binary: None,
     };

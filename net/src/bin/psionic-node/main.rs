@@ -26,6 +26,8 @@ mod demo;
 #[cfg(not(madsim))]
 mod evidence;
 #[cfg(not(madsim))]
+mod model;
+#[cfg(not(madsim))]
 mod serve;
 #[cfg(not(madsim))]
 #[cfg(not(madsim))]

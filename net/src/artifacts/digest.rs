@@ -1,0 +1,54 @@
+//! An artifact's digest: its files in name order, each named and length-prefixed,
+//! under the artifact domain, read in chunks (a model may be larger than memory).
+
+use std::io::Read as _;
+use std::path::Path;
+
+use psionic_core::digest::DigestWriter;
+use psionic_core::{Digest, DigestKind};
+
+/// The files of a model directory that make up the artifact, in name order.
+pub const ARTIFACT_FILES: [&str; 3] = [
+    psionic_model::CONFIG_FILE,
+    psionic_model::WEIGHTS_FILE,
+    psionic_model::TOKENIZER_FILE,
+];
+
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// The digest of the model in `dir` (files of [`ARTIFACT_FILES`] that are present),
+/// with their total bytes.
+pub fn artifact_digest(dir: &Path) -> std::io::Result<(Digest, u64)> {
+    let mut writer = DigestWriter::new(DigestKind::Artifact);
+    let mut total = 0u64;
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    for name in ARTIFACT_FILES {
+        let path = dir.join(name);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        let len = file.metadata()?.len();
+        writer.update_prefixed(name.as_bytes());
+        writer.update_raw(&len.to_le_bytes());
+        let mut read = 0u64;
+        loop {
+            let n = file.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            read = read.saturating_add(n as u64);
+            writer.update_raw(&chunk[..n]);
+        }
+        if read != len {
+            let message = format!(
+                "{} changed while it was read ({len} bytes, then {read})",
+                path.display()
+            );
+            return Err(std::io::Error::other(message));
+        }
+        total = total.saturating_add(len);
+    }
+    Ok((writer.finish(), total))
+}

@@ -1,0 +1,92 @@
+use std::sync::Arc;
+
+use psionic_core::backend::Backend;
+use psionic_core::dispatch::{ExecutionError, ModelRefusal};
+use psionic_core::serving::Job;
+use psionic_core::state::Residency;
+use psionic_core::{Digest, RequestId};
+use psionic_model::make_test::{test_config, write};
+
+use super::{Models, Scanner, artifact_digest};
+use crate::execute::{Executor, ModelExecutor};
+
+fn job(artifact: Digest, prompt: &[u8], max_tokens: u32) -> Job {
+    Job {
+        request: RequestId([1; 16]),
+        artifact,
+        backend: Backend::Cpu,
+        device: None,
+        prompt: prompt.to_vec(),
+        max_tokens,
+        class: 0,
+        stream: false,
+    }
+}
+
+#[test]
+fn a_scan_finds_each_model_by_the_digest_of_its_files_and_sees_them_change() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("a"), &test_config(), 1).unwrap();
+    write(&dir.path().join("b"), &test_config(), 1).unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let mut scanner = Scanner::new(dir.path().to_path_buf());
+    let found = scanner.scan();
+    let (digest, bytes) = artifact_digest(&dir.path().join("a")).unwrap();
+    assert_eq!(
+        found.keys().copied().collect::<Vec<_>>(),
+        [digest],
+        "the same files are one artifact"
+    );
+    assert_eq!((found[&digest].name.as_str(), found[&digest].bytes), ("a", bytes));
+    assert_eq!(found[&digest].residency, Residency::Resident);
+    // Truncating a's weights makes it another artifact, which fails its checks.
+    let weights = dir.path().join("a").join(psionic_model::WEIGHTS_FILE);
+    let full = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &full[..full.len() / 2]).unwrap();
+    let found = scanner.scan();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&digest].name, "b");
+    let (damaged, _) = artifact_digest(&dir.path().join("a")).unwrap();
+    assert_eq!(found[&damaged].residency, Residency::Failed);
+    assert!(
+        found[&damaged]
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("model.safetensors")
+    );
+}
+
+#[test]
+fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("test"), &test_config(), 2).unwrap();
+    let models = Arc::new(Models::default());
+    models.replace(Scanner::new(dir.path().to_path_buf()).scan());
+    let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
+    let executor = ModelExecutor::new(Arc::clone(&models));
+    let mut run = executor.prefill(&job(digest, b"hello", 8)).unwrap();
+    let tokens: Vec<u8> = (0..8).map(|_| run.decode()).collect();
+    let model = models.model(digest).unwrap();
+    let mut session = psionic_model::Session::new(model, 13).unwrap();
+    let mut logits = session.forward(&b"hello".map(u32::from)).unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..8 {
+        let token = psionic_model::sampling::greedy(&logits);
+        expected.push(token as u8);
+        logits = session.forward(&[token]).unwrap();
+    }
+    assert_eq!(tokens, expected);
+    let absent = Digest([9; 32]);
+    assert!(matches!(
+        executor.prefill(&job(absent, b"hi", 1)).err(),
+        Some(ExecutionError::Model(ModelRefusal::NotHeld { artifact })) if artifact == absent
+    ));
+    assert!(matches!(
+        executor.prefill(&job(digest, b"hi", 1_023)).err(),
+        Some(ExecutionError::Model(ModelRefusal::TooLong {
+            asked: 1_025,
+            max: 1_024
+        }))
+    ));
+}

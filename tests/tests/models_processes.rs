@@ -1,0 +1,145 @@
+//! A node serves the models its models directory holds: it reports its own residency
+//! of each, runs them, and reports one it no longer holds evicted.
+#![cfg(not(madsim))]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use psionic_core::Digest;
+use psionic_core::backend::Backend;
+use psionic_core::dispatch::{RequestOutcome, SubmitRefusal};
+use psionic_core::plan::{Ineligible, PlacementRefusal};
+use psionic_core::state::Residency;
+use psionic_net::api::{RequestAnswer, RequestBody, RequestFailure, RequestStatus};
+use psionic_tests::{
+    NodeProcess, answered, init_node, leader_in, node_cli, node_id, wait_until, write_token, write_voter_config,
+};
+
+/// Writes the test model with `seed` into `out` through the CLI; returns its digest.
+fn make_test_model(out: &Path, seed: u64) -> Digest {
+    let out_arg = out.to_str().unwrap();
+    let (code, stdout, stderr) = node_cli(&["model", "make-test", "--out", out_arg, "--seed", &seed.to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let hex = stdout.split_whitespace().next().expect("the digest first");
+    Digest(psionic_core::digest::from_hex::<32>(hex).expect("a digest"))
+}
+
+/// Greedy tokens of the model in `dir` after `prompt`, computed here.
+fn greedy_tokens(dir: &Path, prompt: &[u8], count: usize) -> Vec<u8> {
+    let model = Arc::new(psionic_model::Model::load(dir).unwrap());
+    let mut session = psionic_model::Session::new(model, prompt.len() + count).unwrap();
+    let prompt: Vec<u32> = prompt.iter().map(|byte| u32::from(*byte)).collect();
+    let mut logits = session.forward(&prompt).unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..count {
+        let token = psionic_model::sampling::greedy(&logits);
+        tokens.push(u8::try_from(token).unwrap());
+        logits = session.forward(&[token]).unwrap();
+    }
+    tokens
+}
+
+fn residency(node: &NodeProcess, id: &str, artifact: Digest) -> Option<Residency> {
+    let state = node.state();
+    let member = state
+        .report
+        .members
+        .iter()
+        .find(|member| member.node_id == node_id(id))?;
+    member.artifacts.get(&artifact).copied()
+}
+
+#[test]
+fn a_node_runs_the_test_model_from_its_models_directory_and_reports_it_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let digest = make_test_model(&models.join("test"), 3);
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[artifacts]\ndir = \"models\"\nscan_interval_ms = 200\n");
+    std::fs::write(&config, text).unwrap();
+    let node = NodeProcess::start(&config).unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the node reports the model resident and its CPU",
+        || {
+            let state = node.state();
+            let cpu_declared = state
+                .report
+                .members
+                .iter()
+                .any(|member| member.backends.contains_key(&Backend::Cpu));
+            leader_in(&state).as_deref() == Some(id.as_str())
+                && cpu_declared
+                && residency(&node, &id, digest) == Some(Residency::Resident)
+        },
+    );
+    let set_by = node.state().report.set_by[&format!("residency/{id}/{digest}")].clone();
+    assert!(
+        format!("{set_by:?}").contains("Member"),
+        "the node reported it itself: {set_by:?}"
+    );
+
+    let prompt = "hello cluster";
+    let body = RequestBody {
+        backends: vec![Backend::Cpu],
+        wait: true,
+        ..RequestBody::new(&digest.to_hex(), prompt, 24)
+    };
+    let (code, answer) = answered(node.client().submit(&body));
+    let RequestAnswer::Request(view) = answer else {
+        panic!("{code} {answer:?}")
+    };
+    let RequestStatus::Ended {
+        outcome: RequestOutcome::Completed { tokens, .. },
+    } = &view.record.status
+    else {
+        panic!("not completed: {:?}", view.record.status);
+    };
+    assert_eq!(tokens, &greedy_tokens(&models.join("test"), prompt.as_bytes(), 24));
+
+    // The model is moved away: the node reports it evicted, and nothing is placed there.
+    std::fs::rename(models.join("test"), dir.path().join("moved")).unwrap();
+    wait_until(Duration::from_secs(20), "the node reports the model evicted", || {
+        residency(&node, &id, digest) == Some(Residency::Evicted)
+    });
+    let (code, answer) = answered(node.client().submit(&body));
+    let RequestAnswer::Failed(RequestFailure::Refused {
+        refusal: SubmitRefusal::Placement(PlacementRefusal::NoEligibleNode { ineligible, .. }),
+        ..
+    }) = &answer
+    else {
+        panic!("{code} {answer:?}");
+    };
+    assert_eq!(
+        ineligible.get(&node_id(&id)),
+        Some(&Ineligible::Artifact {
+            residency: Some(Residency::Evicted)
+        })
+    );
+}
+
+#[test]
+fn a_models_directory_that_is_absent_or_a_reference_step_beside_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{base}\n[artifacts]\ndir = \"absent\"\n")).unwrap();
+    let (code, _, stderr) = node_cli(&["run", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("artifacts.dir") && stderr.contains("absent"),
+        "{stderr}"
+    );
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    let both = format!("{base}\n[artifacts]\ndir = \"models\"\n\n[executor]\nreference_step_ms = 5\n");
+    std::fs::write(&config, both).unwrap();
+    let (code, _, stderr) = node_cli(&["run", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("reference_step_ms"), "{stderr}");
+}
