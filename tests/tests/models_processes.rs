@@ -143,3 +143,46 @@ fn a_models_directory_that_is_absent_or_a_reference_step_beside_it_is_refused() 
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("reference_step_ms"), "{stderr}");
 }
+
+#[test]
+fn a_model_is_added_as_the_runbook_says() {
+    use psionic_tests::runbook::{run_as_written, runbook_block};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listed = run_as_written(dir.path(), &runbook_block("## Add a model"));
+    let digest = listed
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        listed.lines().any(|line| line == format!("{digest}  resident  test")),
+        "make-test prints the digest, and the list shows it resident: {listed}"
+    );
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/RUNBOOK.md")).unwrap();
+    let section = &runbook[runbook.find("## Add a model").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let toml = &section[start..start + section[start..].find("```").unwrap()];
+    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
+    let id = init_node(&dir.path().join("n1"));
+    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n{toml}")).unwrap();
+    let node = NodeProcess::start(&config).unwrap();
+    let digest = Digest(psionic_core::digest::from_hex::<32>(&digest).unwrap());
+    wait_until(Duration::from_secs(20), "the node reports the model resident", || {
+        residency(&node, &id, digest) == Some(Residency::Resident)
+    });
+    let api = node.listening.operator_addr.to_string();
+    let (code, members, stderr) = node_cli(&["members", "--operator", &api]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = members.lines().find(|line| line.starts_with(&id)).unwrap();
+    assert_eq!(
+        row.split_whitespace().nth(6),
+        Some("1"),
+        "one resident model: {members}"
+    );
+}

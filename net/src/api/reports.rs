@@ -80,6 +80,10 @@ pub struct MemberView {
     pub addr: Option<SocketAddr>,
     /// Backend readiness as committed.
     pub backends: ReadinessByBackend,
+    /// Its residency of each artifact, as committed (a node with a models directory
+    /// reports its own).
+    #[serde(default)]
+    pub artifacts: std::collections::BTreeMap<psionic_core::Digest, psionic_core::state::Residency>,
     /// Free device memory and queue depth as last heard there (the leader hears every
     /// member's; a follower only its own).
     pub telemetry: Option<TelemetryReport>,

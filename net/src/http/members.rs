@@ -36,6 +36,7 @@ pub(super) async fn get_members(State(api): State<ApiState>, uri: axum::http::Ur
                 health: peer.map(|peer| peer.health),
                 addr: peer.map(|peer| peer.addr),
                 backends: member.backends.clone(),
+                artifacts: member.artifacts.clone(),
                 telemetry: member.telemetry.clone(),
             }
         })

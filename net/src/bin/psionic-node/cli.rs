@@ -223,6 +223,10 @@ enum Command {
         /// How many nodes (every one a voter).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
         nodes: u8,
+        /// A models directory every node runs (`[artifacts] dir`): once each reports its
+        /// first model resident, the demo serves one request for it.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
 }
 
@@ -340,7 +344,7 @@ pub fn main() -> ExitCode {
             command,
         } => crate::client::submit(&operator, &token_file, &command),
         Command::RotateKey { operator, token_file } => crate::client::rotate_key(&operator, &token_file),
-        Command::Demo { nodes } => crate::demo::run(nodes),
+        Command::Demo { nodes, models } => crate::demo::run(nodes, models.as_deref()),
         Command::Model(ModelCommand::MakeTest { out, seed }) => crate::model::make_test(&out, seed),
         Command::Model(ModelCommand::List { dir, json }) => crate::model::list(&dir, json),
         Command::VerifyCapabilities {

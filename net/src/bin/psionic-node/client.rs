@@ -148,8 +148,8 @@ pub fn members(operator: &Operator, consistency: ReadConsistency) -> Result<(), 
         return Err((Failure::Refused, format!("{path}: not read")));
     };
     println!(
-        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} health",
-        "node", "role", "status", "voter", "leader", "cuda"
+        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {:<8} health",
+        "node", "role", "status", "voter", "leader", "cuda", "models"
     );
     for member in &members {
         print_member(member);
@@ -163,14 +163,20 @@ fn print_member(member: &MemberView) {
         (false, Some(health)) => word(&health),
         (false, None) => "-".to_owned(),
     };
+    let resident = member
+        .artifacts
+        .values()
+        .filter(|residency| **residency == psionic_core::state::Residency::Resident)
+        .count();
     println!(
-        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {health}",
+        "{:<34} {:<12} {:<9} {:<6} {:<7} {:<16} {:<8} {health}",
         member.node_id.to_string(),
         word(&member.role),
         word(&member.status),
         member.voter,
         member.leader,
         cuda_word(member.backends.get(&Backend::Cuda)),
+        resident,
     );
 }
 

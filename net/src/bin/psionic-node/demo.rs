@@ -20,15 +20,16 @@ const LEADER_WAIT: Duration = Duration::from_secs(30);
 /// Commands the demo commits.
 const DEMO_COMMANDS: u64 = 3;
 
-pub fn run(nodes: u8) -> Result<(), Failed> {
+pub fn run(nodes: u8, models: Option<&Path>) -> Result<(), Failed> {
+    let model = models.map(crate::demo_models::first_model).transpose()?;
     let dir = std::env::temp_dir().join(format!("psionic-demo-{}", std::process::id()));
     create_private_dir(&dir).map_err(|error| (Failure::DataDir, format!("{}: {error}", dir.display())))?;
-    let result = runtime().block_on(demo(&dir, nodes));
+    let result = runtime().block_on(demo(&dir, nodes, models.zip(model)));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
+async fn demo(dir: &Path, count: u8, models: Option<(&Path, psionic_core::Digest)>) -> Result<(), Failed> {
     let keys: Vec<[u8; 32]> = (0..count).map(|_| generate_secret_key()).collect();
     let voters = keys
         .iter()
@@ -41,13 +42,22 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
     let credentials = http::Credentials::all_scopes(http::OPERATOR_TOKEN_ID, operator_secret.as_bytes());
     println!("demo      {count} nodes on loopback, data in {}", dir.display());
     let mut nodes: Vec<RunningNode> = Vec::new();
+    let mut operator_addrs = Vec::new();
     for (index, key) in keys.iter().enumerate() {
         let data_dir = dir.join(format!("n{}", index + 1));
         let seeds = nodes
             .first()
             .map(|first| vec![first.discovery_addr])
             .unwrap_or_default();
-        let node = start_node(&data_dir, *key, &admission, seeds, voters.clone()).await?;
+        let node = start_node(
+            &data_dir,
+            *key,
+            &admission,
+            seeds,
+            voters.clone(),
+            models.map(|(dir, _)| dir),
+        )
+        .await?;
         let operator_addr = serve_operator_api(&node, credentials.clone()).await?;
         println!(
             "node n{}   {}  operator API http://{operator_addr}",
@@ -55,6 +65,7 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
             node.node_id
         );
         nodes.push(node);
+        operator_addrs.push(operator_addr);
     }
     println!(
         "token     curl -H \"Authorization: Bearer $(cat {})\" ...",
@@ -77,6 +88,10 @@ async fn demo(dir: &Path, count: u8) -> Result<(), Failed> {
         "state     {}",
         serde_json::to_string_pretty(&state).expect("state reports serialise")
     );
+    if let Some((_, model)) = models {
+        crate::demo_models::await_resident(&nodes, model).await?;
+        crate::demo_models::serve_once(operator_addrs[leader], operator_secret, &token_path, model).await?;
+    }
     let stop = shutdown_signal();
     println!("running   press Ctrl-C to stop");
     stop.await;
@@ -93,7 +108,18 @@ async fn start_node(
     admission: &str,
     seeds: Vec<std::net::SocketAddr>,
     initial_voters: Vec<(psionic_core::NodeId, NodeRole)>,
+    models: Option<&Path>,
 ) -> Result<RunningNode, Failed> {
+    let (executor, artifacts) = match models {
+        Some(dir) => {
+            let (executor, source) = crate::demo_models::executor_of(dir);
+            (executor, Some(source))
+        }
+        None => (
+            Arc::new(psionic_net::execute::ReferenceExecutor::cpu()) as Arc<dyn psionic_net::execute::Executor>,
+            None,
+        ),
+    };
     create_private_dir(data_dir).map_err(|error| (Failure::DataDir, format!("{}: {error}", data_dir.display())))?;
     IdentityFile::in_dir(data_dir)
         .create(key)
@@ -119,8 +145,8 @@ async fn start_node(
         clock: Clock::new(),
         mutations: Default::default(),
         devices: Default::default(),
-        executor: std::sync::Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
-        artifacts: None,
+        executor,
+        artifacts,
         state_watch_ms_min: 0,
         binary: None,
     };

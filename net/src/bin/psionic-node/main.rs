@@ -24,6 +24,8 @@ mod credential;
 #[cfg(not(madsim))]
 mod demo;
 #[cfg(not(madsim))]
+mod demo_models;
+#[cfg(not(madsim))]
 mod evidence;
 #[cfg(not(madsim))]
 mod model;
