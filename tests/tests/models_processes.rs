@@ -101,6 +101,34 @@ fn a_node_runs_the_test_model_from_its_models_directory_and_reports_it_gone() {
     };
     assert_eq!(tokens, &greedy_tokens(&models.join("test"), prompt.as_bytes(), 24));
 
+    // Drawn at a temperature: the same seed draws the same tokens under another id; a
+    // temperature out of bounds is refused, naming it.
+    let seeded = |id: &str, temperature: f64| RequestBody {
+        id: Some(id.to_owned()),
+        temperature: Some(temperature),
+        seed: Some(11),
+        ..body.clone()
+    };
+    let tokens_of = |body: &RequestBody| match answered(node.client().submit(body)) {
+        (200, RequestAnswer::Request(view)) => match view.record.status {
+            RequestStatus::Ended {
+                outcome: RequestOutcome::Completed { tokens, .. },
+            } => tokens,
+            status => panic!("not completed: {status:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let first = tokens_of(&seeded("00000000000000000000000000000001", 1.5));
+    assert_eq!(first, tokens_of(&seeded("00000000000000000000000000000002", 1.5)));
+    assert_ne!(&first, tokens, "drawn, not greedy");
+    let (code, answer) = answered(node.client().submit(&seeded("00000000000000000000000000000003", 10.5)));
+    assert!(
+        format!("{answer:?}").contains("Temperature { given_milli: 10500, max_milli: 10000 }"),
+        "{code} {answer:?}"
+    );
+    let failure = psionic_tests::failed(node.client().submit(&seeded("00000000000000000000000000000004", -1.0)));
+    assert_eq!(failure.0, 400, "{failure:?}");
+
     // The model is moved away: the node reports it evicted, and nothing is placed there.
     std::fs::rename(models.join("test"), dir.path().join("moved")).unwrap();
     wait_until(Duration::from_secs(20), "the node reports the model evicted", || {

@@ -3,8 +3,10 @@
 //! that moves them lives in [`crate::serving`].
 
 mod model_refusal;
+mod sampling;
 
 pub use model_refusal::{MODEL_REASON_BYTES_MAX, ModelRefusal};
+pub use sampling::{Sampling, TEMPERATURE_MILLI_MAX};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
@@ -66,6 +68,8 @@ pub struct InferenceRequest {
     /// Whether its tokens travel to the node that took it as the executor produces
     /// them ([`crate::serving::ServingEvent::TokensProduced`]), not only in its outcome.
     pub stream: bool,
+    /// How its tokens are chosen.
+    pub sampling: Sampling,
 }
 
 /// What the coordinator sends the executing node.
@@ -86,6 +90,8 @@ pub struct Assignment {
     pub class: u8,
     /// Whether the executing node reports tokens as it produces them.
     pub stream: bool,
+    /// How its tokens are chosen.
+    pub sampling: Sampling,
 }
 
 /// Why an executing node refused an assignment.
@@ -155,6 +161,14 @@ pub enum ShapeRefusal {
         asked: u32,
         /// Most accepted.
         max: u32,
+    },
+    /// The temperature is above the highest accepted.
+    #[error("temperature {given_milli}/1000; at most {max_milli}/1000")]
+    Temperature {
+        /// Given, in thousandths.
+        given_milli: u32,
+        /// Highest accepted, in thousandths.
+        max_milli: u32,
     },
 }
 

@@ -41,6 +41,9 @@ pub enum ModelRefusal {
         /// Most a request's tokens can name.
         max: u64,
     },
+    /// The built-in reference model chooses tokens greedily only.
+    #[error("the reference model chooses tokens greedily only; leave out the temperature")]
+    GreedyOnly,
 }
 
 impl ModelRefusal {

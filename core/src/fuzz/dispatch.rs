@@ -104,6 +104,7 @@ fn request(seq: usize) -> InferenceRequest {
         class: 0,
         hint: None,
         stream: seq % 2 == 1,
+        sampling: crate::dispatch::Sampling::Greedy,
     }
 }
 

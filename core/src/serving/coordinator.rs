@@ -440,6 +440,7 @@ impl Serving {
             max_tokens: flight.request.max_tokens,
             class: flight.request.class,
             stream: flight.request.stream,
+            sampling: flight.request.sampling,
         };
         let stamped = StampedDecision::new(flight.authority, Decision::Assign(Box::new(assignment)));
         self.coordinator.in_flight.insert(flight.request.id, flight);
@@ -600,6 +601,7 @@ fn setters_of(raft: ClusterView<'_>, nodes: &[NodeId], artifact: Digest) -> BTre
 
 fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
     ShapeRefusal::check(request.prompt.len(), request.max_tokens)?;
+    request.sampling.check()?;
     if request.needs.backends.is_empty() {
         return Err(SubmitRefusal::NoBackend);
     }

@@ -102,6 +102,7 @@ impl ExecutorBook {
             max_tokens: assignment.max_tokens,
             class: assignment.class,
             stream: assignment.stream,
+            sampling: assignment.sampling,
         };
         let running = Running {
             authority,

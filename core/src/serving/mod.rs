@@ -72,6 +72,8 @@ pub struct Job {
     /// Whether the driver hands back tokens as they are produced
     /// ([`crate::Node::execution_progress`]).
     pub stream: bool,
+    /// How its tokens are chosen.
+    pub sampling: crate::dispatch::Sampling,
 }
 
 /// What serving asks of its node, in order.

@@ -86,6 +86,7 @@ pub fn request(byte: u8) -> InferenceRequest {
         class: 0,
         hint: None,
         stream: false,
+        sampling: psionic_core::dispatch::Sampling::Greedy,
     }
 }
 

@@ -2,13 +2,13 @@
 //! /v1/requests/{id}/cancel`, and the dry run `POST /v1/plans`.
 
 use psionic_core::backend::Backend;
-use psionic_core::dispatch::{CancelRefusal, RequestLane, RequestOutcome, SubmitRefusal};
+use psionic_core::dispatch::{CancelRefusal, RequestLane, RequestOutcome, Sampling, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementHint, PlacementRefusal};
 use psionic_core::{NodeId, RequestId};
 use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/requests`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
     /// Request id (32 hex digits); a fresh one when absent.
@@ -43,6 +43,13 @@ pub struct RequestBody {
     /// `tokens` as the executor produces them, then `ended` (`wait` is implied).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Sampling temperature, 0 to 10 (absent or 0: greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// The sampling generator's seed (absent: drawn from the request id), so the same
+    /// request gives the same tokens anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl RequestBody {
@@ -60,7 +67,26 @@ impl RequestBody {
             wait: false,
             hint: None,
             stream: false,
+            temperature: None,
+            seed: None,
         }
+    }
+
+    /// How request `id`'s tokens are chosen: greedy without a temperature (or at 0),
+    /// else drawn with `seed` or, absent, a seed taken from the id. `None` for a
+    /// temperature that is negative or not a number (one above the highest accepted is
+    /// refused by the node, naming the bound).
+    pub fn sampling(&self, id: RequestId) -> Option<Sampling> {
+        let Some(temperature) = self.temperature else {
+            return Some(Sampling::Greedy);
+        };
+        if !temperature.is_finite() || temperature < 0.0 {
+            return None;
+        }
+        // Saturates at u32::MAX thousandths, far above the bound the node checks.
+        let milli = (temperature * 1_000.0).round() as u32;
+        let from_id = u64::from_le_bytes(id.0[..8].try_into().expect("a request id has 16 bytes"));
+        Some(Sampling::at(milli, self.seed.unwrap_or(from_id)))
     }
 }
 

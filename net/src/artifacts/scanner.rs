@@ -123,12 +123,9 @@ pub fn spawn_scanner(
     AbortOnDrop(tokio::spawn(async move {
         let mut reported: Option<BTreeMap<Digest, Residency>> = None;
         loop {
-            let scanned = tokio::task::spawn_blocking(move || {
-                let found = scanner.scan();
-                (scanner, found)
-            })
-            .await;
-            let Ok((returned, found)) = scanned else { return };
+            let Some((returned, found)) = scan_aside(scanner).await else {
+                return;
+            };
             scanner = returned;
             models.replace(found);
             let residency = models.residency();
@@ -141,4 +138,21 @@ pub fn spawn_scanner(
             tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
         }
     }))
+}
+
+/// Scans on the blocking pool (a scan hashes files), handing the scanner back.
+#[cfg(not(madsim))]
+async fn scan_aside(mut scanner: Scanner) -> Option<(Scanner, BTreeMap<Digest, Artifact>)> {
+    let scanned = tokio::task::spawn_blocking(move || {
+        let found = scanner.scan();
+        (scanner, found)
+    });
+    scanned.await.ok()
+}
+
+/// The simulator has no blocking pool: a simulated node scans in its own task.
+#[cfg(madsim)]
+async fn scan_aside(mut scanner: Scanner) -> Option<(Scanner, BTreeMap<Digest, Artifact>)> {
+    let found = scanner.scan();
+    Some((scanner, found))
 }

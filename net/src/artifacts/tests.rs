@@ -20,6 +20,7 @@ fn job(artifact: Digest, prompt: &[u8], max_tokens: u32) -> Job {
         max_tokens,
         class: 0,
         stream: false,
+        sampling: psionic_core::dispatch::Sampling::Greedy,
     }
 }
 
@@ -88,5 +89,43 @@ fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
             asked: 1_025,
             max: 1_024
         }))
+    ));
+}
+
+#[test]
+fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
+    use psionic_core::dispatch::Sampling;
+
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("test"), &test_config(), 4).unwrap();
+    let models = Arc::new(Models::default());
+    models.replace(Scanner::new(dir.path().to_path_buf()).scan());
+    let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
+    let executor = ModelExecutor::new(models);
+    let run = |sampling: Sampling| {
+        let mut run = executor
+            .prefill(&Job {
+                sampling,
+                ..job(digest, b"seeded", 24)
+            })
+            .unwrap();
+        (0..24).map(|_| run.decode()).collect::<Vec<u8>>()
+    };
+    let hot = |seed| Sampling::Seeded {
+        temperature_milli: 1_500,
+        seed,
+    };
+    assert_eq!(run(hot(5)), run(hot(5)));
+    assert_ne!(run(hot(5)), run(hot(6)));
+    assert_ne!(run(hot(5)), run(Sampling::Greedy));
+    let reference = crate::execute::ReferenceExecutor::cpu();
+    assert!(matches!(
+        reference
+            .prefill(&Job {
+                sampling: hot(5),
+                ..job(digest, b"x", 1)
+            })
+            .err(),
+        Some(ExecutionError::Model(ModelRefusal::GreedyOnly))
     ));
 }

@@ -1,12 +1,13 @@
 //! The model executor: runs the llama-architecture models this node's models
-//! directory holds on the CPU, greedy, a token per step.
+//! directory holds on the CPU, a token per step, greedy or seeded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use psionic_core::backend::{Backend, ExecutionProfile};
 use psionic_core::dispatch::ModelRefusal;
-use psionic_model::sampling::greedy;
+use psionic_core::dispatch::Sampling;
+use psionic_model::sampling::{Sampler, Sampling as ModelSampling};
 use psionic_model::{Session, tokenizer::Tokenizer};
 
 use super::{Execution, ExecutionError, Executor, Job};
@@ -55,21 +56,37 @@ impl Executor for ModelExecutor {
         let logits = session
             .forward(&prompt)
             .map_err(|error| ModelRefusal::unloadable(job.artifact, &error.to_string()))?;
-        Ok(Box::new(Running { session, logits }))
+        let sampler = Sampler::new(match job.sampling {
+            Sampling::Greedy => ModelSampling::Greedy,
+            Sampling::Seeded {
+                temperature_milli,
+                seed,
+            } => ModelSampling::Seeded {
+                temperature: temperature_milli as f32 / 1_000.0,
+                seed,
+            },
+        });
+        Ok(Box::new(Running {
+            session,
+            logits,
+            sampler,
+        }))
     }
 }
 
-/// A request in progress: the sequence so far and the logits after it.
+/// A request in progress: the sequence so far, the logits after it, and how the
+/// next token is chosen.
 struct Running {
     session: Session,
     logits: Vec<f32>,
+    sampler: Sampler,
 }
 
 impl Execution for Running {
-    /// The greedy token; the sequence then takes it (unless it is the last the
+    /// The next token; the sequence then takes it (unless it is the last the
     /// capacity holds).
     fn decode(&mut self) -> u8 {
-        let token = greedy(&self.logits);
+        let token = self.sampler.next(&self.logits);
         if let Ok(logits) = self.session.forward(&[token]) {
             self.logits = logits;
         }

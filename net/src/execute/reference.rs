@@ -79,6 +79,9 @@ impl Executor for ReferenceExecutor {
             return Err(ExecutionError::Backend { backend: job.backend });
         }
         ShapeRefusal::check(job.prompt.len(), job.max_tokens)?;
+        if job.sampling != psionic_core::dispatch::Sampling::Greedy {
+            return Err(psionic_core::dispatch::ModelRefusal::GreedyOnly.into());
+        }
         let mut model = Model::of(job.artifact);
         for token in &job.prompt {
             model.absorb(*token);

@@ -72,6 +72,9 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
     let Some(model) = from_hex::<32>(&body.model) else {
         return Failure::bad_request("model", "an artifact digest: 64 hex digits").into_response();
     };
+    let Some(sampling) = body.sampling(id) else {
+        return Failure::bad_request("temperature", "a number from 0 to 10").into_response();
+    };
     let request = InferenceRequest {
         id,
         lane: body.lane,
@@ -85,6 +88,7 @@ pub(super) async fn post_request(State(api): State<ApiState>, body: Result<Bytes
         class: body.class,
         hint: body.hint,
         stream: body.stream,
+        sampling,
     };
     if body.stream {
         return match api.client.submit_streaming_through_leader(request).await {

@@ -130,6 +130,7 @@ impl SimCluster {
                 class: (seq % 3) as u8,
                 hint: None,
                 stream: mix.stream && seq % 4 >= 2,
+                sampling: psionic_core::dispatch::Sampling::Greedy,
             };
             shared.state().requests.ended.insert(request.id, None);
             madsim::task::spawn(drive(shared.clone(), request));

@@ -35,6 +35,7 @@ fn job(byte: u8, max_tokens: u32) -> Job {
         max_tokens,
         class: 0,
         stream: false,
+        sampling: psionic_core::dispatch::Sampling::Greedy,
     }
 }
 
