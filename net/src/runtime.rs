@@ -208,6 +208,8 @@ pub struct RunningNode {
     pub peer_streams: Arc<stream::StreamCounters>,
     /// Its identity file: the key it speaks with, and the one a rotation stages.
     pub identity_file: IdentityFile,
+    /// What its models directory holds, as last scanned (none without one).
+    pub models: Option<Arc<crate::artifacts::Models>>,
     client: NodeClient,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<(), StoreError>>,
@@ -444,6 +446,7 @@ impl NodeClient {
 pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Result<RunningNode, StartError> {
     settings.discovery.validate().map_err(psionic_core::ConfigError::from)?;
     let identity_file = IdentityFile::in_dir(&settings.data_dir);
+    let models = settings.artifacts.as_ref().map(|source| Arc::clone(&source.models));
     identity_file.load().await?;
     let socket = UdpSocket::bind(settings.discovery_bind)
         .await
@@ -532,7 +535,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
             settings.executor.profiles(),
             requests.clone(),
         )),
-        _artifact_scanner: settings.artifacts.map(|source| {
+        _artifact_scanner: settings.artifacts.clone().map(|source| {
             let scanner = crate::artifacts::Scanner::new(source.dir);
             crate::artifacts::spawn_scanner(scanner, source.models, source.scan_interval_ms, requests.clone())
         }),
@@ -560,6 +563,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         metrics,
         peer_streams,
         identity_file,
+        models,
         client: NodeClient { requests },
         shutdown,
         task,

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod committing;
 pub mod history;
+pub mod models;
 pub mod runbook;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

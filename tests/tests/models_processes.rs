@@ -2,8 +2,6 @@
 //! of each, runs them, and reports one it no longer holds evicted.
 #![cfg(not(madsim))]
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use psionic_core::Digest;
@@ -12,71 +10,14 @@ use psionic_core::dispatch::{RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Ineligible, PlacementRefusal};
 use psionic_core::state::Residency;
 use psionic_net::api::{RequestAnswer, RequestBody, RequestFailure, RequestStatus};
-use psionic_tests::{
-    NodeProcess, answered, init_node, leader_in, node_cli, node_id, wait_until, write_token, write_voter_config,
-};
-
-/// Writes the test model with `seed` into `out` through the CLI; returns its digest.
-fn make_test_model(out: &Path, seed: u64) -> Digest {
-    let out_arg = out.to_str().unwrap();
-    let (code, stdout, stderr) = node_cli(&["model", "make-test", "--out", out_arg, "--seed", &seed.to_string()]);
-    assert_eq!(code, 0, "{stderr}");
-    let hex = stdout.split_whitespace().next().expect("the digest first");
-    Digest(psionic_core::digest::from_hex::<32>(hex).expect("a digest"))
-}
-
-/// Greedy tokens of the model in `dir` after `prompt`, computed here.
-fn greedy_tokens(dir: &Path, prompt: &[u8], count: usize) -> Vec<u8> {
-    let model = Arc::new(psionic_model::Model::load(dir).unwrap());
-    let mut session = psionic_model::Session::new(model, prompt.len() + count).unwrap();
-    let prompt: Vec<u32> = prompt.iter().map(|byte| u32::from(*byte)).collect();
-    let mut logits = session.forward(&prompt).unwrap();
-    let mut tokens = Vec::new();
-    for _ in 0..count {
-        let token = psionic_model::sampling::greedy(&logits);
-        tokens.push(u8::try_from(token).unwrap());
-        logits = session.forward(&[token]).unwrap();
-    }
-    tokens
-}
-
-fn residency(node: &NodeProcess, id: &str, artifact: Digest) -> Option<Residency> {
-    let state = node.state();
-    let member = state
-        .report
-        .members
-        .iter()
-        .find(|member| member.node_id == node_id(id))?;
-    member.artifacts.get(&artifact).copied()
-}
+use psionic_tests::models::{greedy_tokens, model_node, residency};
+use psionic_tests::{NodeProcess, answered, init_node, node_cli, node_id, wait_until, write_token, write_voter_config};
 
 #[test]
 fn a_node_runs_the_test_model_from_its_models_directory_and_reports_it_gone() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
-    let digest = make_test_model(&models.join("test"), 3);
-    write_token(&dir.path().join("token"), "the lab's admission token, 2026\n");
-    let id = init_node(&dir.path().join("n1"));
-    let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[artifacts]\ndir = \"models\"\nscan_interval_ms = 200\n");
-    std::fs::write(&config, text).unwrap();
-    let node = NodeProcess::start(&config).unwrap();
-    wait_until(
-        Duration::from_secs(20),
-        "the node reports the model resident and its CPU",
-        || {
-            let state = node.state();
-            let cpu_declared = state
-                .report
-                .members
-                .iter()
-                .any(|member| member.backends.contains_key(&Backend::Cpu));
-            leader_in(&state).as_deref() == Some(id.as_str())
-                && cpu_declared
-                && residency(&node, &id, digest) == Some(Residency::Resident)
-        },
-    );
+    let (id, node, digest) = model_node(dir.path(), 3);
     let set_by = node.state().report.set_by[&format!("residency/{id}/{digest}")].clone();
     assert!(
         format!("{set_by:?}").contains("Member"),
@@ -201,9 +142,19 @@ fn a_model_is_added_as_the_runbook_says() {
     std::fs::write(&config, format!("{text}\n{toml}")).unwrap();
     let node = NodeProcess::start(&config).unwrap();
     let digest = Digest(psionic_core::digest::from_hex::<32>(&digest).unwrap());
-    wait_until(Duration::from_secs(20), "the node reports the model resident", || {
-        residency(&node, &id, digest) == Some(Residency::Resident)
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the node reports the model resident and its CPU",
+        || {
+            let cpu_declared = node
+                .state()
+                .report
+                .members
+                .iter()
+                .any(|member| member.backends.contains_key(&Backend::Cpu));
+            cpu_declared && residency(&node, &id, digest) == Some(Residency::Resident)
+        },
+    );
     let api = node.listening.operator_addr.to_string();
     let (code, members, stderr) = node_cli(&["members", "--operator", &api]);
     assert_eq!(code, 0, "{stderr}");
@@ -213,4 +164,11 @@ fn a_model_is_added_as_the_runbook_says() {
         Some("1"),
         "one resident model: {members}"
     );
+    let blocks = psionic_tests::runbook::runbook_blocks("## Add a model");
+    let completion = blocks[1].replace("127.0.0.1:7480", &api);
+    let said = run_as_written(dir.path(), &completion);
+    let answer: psionic_net::api::openai::Completion =
+        serde_json::from_str(&said).unwrap_or_else(|error| panic!("{error}: {said}"));
+    let expected = greedy_tokens(&dir.path().join("models/test"), b"hello", 16);
+    assert_eq!(answer.choices[0].text, String::from_utf8_lossy(&expected), "{said}");
 }

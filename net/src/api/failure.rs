@@ -29,30 +29,35 @@ pub enum AuthRefusal {
 }
 
 /// Why a request body was refused before anything was proposed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum BodyRefusal {
     /// The body is longer than the limit.
+    #[error("the body is longer than {limit_bytes} bytes")]
     TooLarge {
         /// [`psionic_core::limits::HTTP_BODY_BYTES_MAX`].
         limit_bytes: usize,
     },
     /// The body did not all arrive in time.
+    #[error("the body did not arrive within {within_ms} ms")]
     TooSlow {
         /// How long it had.
         within_ms: u64,
     },
     /// The body could not be read.
+    #[error("the body could not be read: {message}")]
     Unreadable {
         /// What went wrong.
         message: String,
     },
     /// The body is not JSON.
+    #[error("the body is not JSON: {message}")]
     NotJson {
         /// Where and why parsing failed.
         message: String,
     },
     /// The body is JSON, but not of the shape expected (an unknown field, a wrong type).
+    #[error("the body is not of the shape expected: {message}")]
     WrongShape {
         /// Where and why decoding failed.
         message: String,

@@ -7,6 +7,7 @@
 
 mod commands;
 mod failure;
+pub mod openai;
 mod reports;
 mod requests;
 
@@ -47,6 +48,10 @@ pub const CANDIDATES: &str = "/v1/candidates";
 pub const PLANS: &str = "/v1/plans";
 /// Scope `submit-requests`: submit an inference request.
 pub const REQUESTS: &str = "/v1/requests";
+/// Scope `submit-requests`: an OpenAI-compatible completion.
+pub const COMPLETIONS: &str = "/v1/completions";
+/// Scope `submit-requests`: an OpenAI-compatible chat completion.
+pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 /// Scope `operate`: the serving policy.
 pub const SERVING_POLICY: &str = "/v1/serving-policy";
 /// Scope `operate`: hand leadership over.

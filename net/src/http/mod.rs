@@ -15,6 +15,7 @@ mod leadership;
 mod members;
 mod metrics;
 mod node_key;
+mod openai;
 mod reads;
 mod requests;
 mod serve;
@@ -74,6 +75,9 @@ pub struct ApiState {
     /// The node's identity file: capabilities are signed with its key, a key rotation
     /// stages the next key there.
     pub identity_file: crate::IdentityFile,
+    /// The models this node's models directory holds (the OpenAI routes name models
+    /// by them); none without one.
+    pub models: Option<std::sync::Arc<crate::artifacts::Models>>,
 }
 
 impl ApiState {
@@ -89,6 +93,7 @@ impl ApiState {
             requests: RequestTable::default(),
             capabilities: None,
             identity_file: node.identity_file.clone(),
+            models: node.models.clone(),
         }
     }
 
@@ -133,6 +138,8 @@ pub fn router(api: ApiState) -> Router {
     };
     let submit = Router::new()
         .route(api::REQUESTS, post(requests::post_request))
+        .route(api::COMPLETIONS, post(openai::post_completion))
+        .route(api::CHAT_COMPLETIONS, post(openai::post_chat))
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request));
     let operate = Router::new()
         .route(api::SERVING_POLICY, put(put_serving_policy))
