@@ -51,6 +51,8 @@ pub enum Unit {
     SimulatedSecondsPerWallSecond,
     /// Requests answered per wall-clock second.
     RequestsPerSecond,
+    /// Tokens produced per wall-clock second.
+    TokensPerSecond,
 }
 
 /// What a ratio is held to.

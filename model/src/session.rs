@@ -66,9 +66,9 @@ impl Session {
             .select(Axis(0), &tokens.iter().map(|t| *t as usize).collect::<Vec<_>>());
         for (index, layer) in weights.layers.iter().enumerate() {
             let normed = rms_norm_rows(&stream, &layer.attn_norm, config.rms_norm_eps);
-            let mut queries = normed.dot(&layer.wq.t());
-            let mut keys = normed.dot(&layer.wk.t());
-            let values = normed.dot(&layer.wv.t());
+            let mut queries = project(&normed, &layer.wq);
+            let mut keys = project(&normed, &layer.wk);
+            let values = project(&normed, &layer.wv);
             self.rope(&mut queries);
             self.rope(&mut keys);
             let rows = self.positions..self.positions + tokens.len();
@@ -79,12 +79,12 @@ impl Session {
                 .slice_axis_mut(Axis(0), Slice::from(rows))
                 .assign(&values);
             let attended = self.attend(index, &queries);
-            stream += &attended.dot(&layer.wo.t());
+            stream += &project(&attended, &layer.wo);
             let normed = rms_norm_rows(&stream, &layer.ffn_norm, config.rms_norm_eps);
-            let mut gate = normed.dot(&layer.w_gate.t());
-            let up = normed.dot(&layer.w_up.t());
+            let mut gate = project(&normed, &layer.w_gate);
+            let up = project(&normed, &layer.w_up);
             gate.zip_mut_with(&up, |g, u| *g = *g / (1.0 + (-*g).exp()) * u);
-            stream += &gate.dot(&layer.w_down.t());
+            stream += &project(&gate, &layer.w_down);
         }
         self.positions += tokens.len();
         let last = stream.row(stream.nrows() - 1);
@@ -137,6 +137,16 @@ impl Session {
         }
         attended
     }
+}
+
+/// `rows · weightᵀ`: one row (a decode step) as a matrix-vector product, which reads
+/// the weights once without repacking them; several (a prompt) as a matrix product.
+fn project(rows: &Array2<f32>, weight: &Array2<f32>) -> Array2<f32> {
+    if rows.nrows() == 1 {
+        let out = weight.dot(&rows.row(0));
+        return out.insert_axis(Axis(0));
+    }
+    rows.dot(&weight.t())
 }
 
 /// The first `rows` rows of `matrix`, columns `columns`.
