@@ -8,7 +8,7 @@ use psionic_core::consensus::{Authority, Mutations, ProposalRejection, TransferR
 use psionic_core::dispatch::{CancelRefusal, InferenceRequest, PlanRequest, RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Placement, PlacementRefusal};
 use psionic_core::serving::Decision;
-use psionic_core::state::{ApplyRefusal, LOCAL_CREDENTIAL, Origin};
+use psionic_core::state::{ApplyRefusal, LOCAL_CREDENTIAL, Origin, Residency};
 use psionic_core::{
     ClusterCommand, ClusterId, ClusterNamespace, ConfigError, ConsensusConfig, DiscoveryConfig, Node, NodeConfig,
     NodeEpoch, NodeId, NodeRole, NodeStatus, ProposalId, RequestId, StateReport, TrustPosture,
@@ -390,6 +390,12 @@ impl NodeClient {
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request::StageKey { secret_key, reply }).await.ok()?;
         answer.await.ok()
+    }
+
+    /// Tells the node its disk holds these artifacts, as a scan of its models directory
+    /// would (it reports its own residency of each). False: the node stopped.
+    pub async fn hold_artifacts(&self, held: std::collections::BTreeMap<psionic_core::Digest, Residency>) -> bool {
+        self.requests.send(Request::HoldArtifacts(held)).await.is_ok()
     }
 
     /// This node's status, as of now (`None`: the node stopped).

@@ -22,7 +22,8 @@ pub enum Action {
     },
     /// Stop the client.
     StopWorkload,
-    /// Record `model` resident on every live node; fails if no leader commits it
+    /// Put `model` on every live node's disk: each reports its own residency through
+    /// its leader; fails unless every live node's state shows it resident everywhere
     /// within `within_ms`.
     Resident {
         /// The model's name.

@@ -59,20 +59,42 @@ pub struct RequestLedger {
 }
 
 impl SimCluster {
-    /// Records `model` as resident on every live honest node, through the leader;
-    /// returns once committed (false if no leader committed it within `within`).
+    /// Puts `model` on every live honest node's disk, as a scan of its models directory
+    /// would find it: each node reports its own residency through its leader. Returns
+    /// once every live honest node's applied state shows it resident everywhere
+    /// (false if not within `within`).
     pub async fn make_resident(&mut self, model: &str, within: Duration) -> bool {
         let artifact = model_artifact(model);
-        let commands: Vec<ClusterCommand> = self
-            .live_honest()
-            .iter()
-            .map(|name| ClusterCommand::SetArtifactResidency {
-                node: self.node_id(name),
-                artifact,
-                residency: Residency::Resident,
-            })
-            .collect();
-        self.commit(commands, within).await
+        let live = self.live_honest();
+        let clients: Vec<NodeClient> = {
+            let state = self.shared.state();
+            live.iter()
+                .filter_map(|name| state.clients.get(name).cloned())
+                .collect()
+        };
+        let held = BTreeMap::from([(artifact, Residency::Resident)]);
+        for client in clients {
+            client.hold_artifacts(held.clone()).await;
+        }
+        let ids: Vec<_> = live.iter().map(|name| self.node_id(name)).collect();
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            let reports = self.state_reports(&live).await;
+            let everywhere = live.iter().all(|viewer| {
+                reports.get(viewer).is_some_and(|report| {
+                    ids.iter().all(|id| {
+                        report.members.iter().any(|member| {
+                            member.node_id == *id && member.artifacts.get(&artifact) == Some(&Residency::Resident)
+                        })
+                    })
+                })
+            });
+            if everywhere {
+                return true;
+            }
+            tokio::time::sleep(RESUBMIT_AFTER).await;
+        }
+        false
     }
 
     /// Commits `policy` as the cluster's serving policy, through the leader; false if
