@@ -72,3 +72,54 @@ fn a_report_lost_with_its_leader_is_made_again_to_the_next() {
         "reported again once the state did not show it"
     );
 }
+
+#[test]
+fn an_operator_may_not_overrule_what_a_node_reports_of_its_own_disk() {
+    use psionic_core::ClusterCommand;
+    use psionic_core::consensus::ProposalRejection;
+    use psionic_core::state::ApplyRefusal;
+
+    let mut harness = Harness::new(consensus_configs(3, 3), 5);
+    let leader = harness.await_leader(3_000);
+    let follower = (leader + 1) % 3;
+    let now = harness.now;
+    harness.nodes[follower].hold_artifacts(now, BTreeMap::from([(model(3), Residency::Resident)]));
+    harness.run_until_ms(harness.now.as_millis() + 500);
+    let node = harness.nodes[follower].node_id();
+    let claim = |residency| ClusterCommand::SetArtifactResidency {
+        node,
+        artifact: model(3),
+        residency,
+    };
+    let now = harness.now;
+    let id = harness.nodes[leader].propose(now, claim(Residency::Evicted));
+    harness.run_until_ms(harness.now.as_millis() + 200);
+    let refusal = ApplyRefusal::ReportedByNode {
+        node,
+        artifact: model(3),
+    };
+    assert_eq!(
+        harness.outcome_of(leader, id),
+        Some(Err(ProposalRejection::Invalid { refusal }))
+    );
+    // Another node's artifact, never reported by it, is still the operator's to record;
+    // so is a request to stage one here.
+    let now = harness.now;
+    let other = ClusterCommand::SetArtifactResidency {
+        node,
+        artifact: model(4),
+        residency: Residency::Resident,
+    };
+    let taken = harness.nodes[leader].propose(now, other);
+    let staging = harness.nodes[leader].propose(now, claim(Residency::Staging { progress_per_mille: 0 }));
+    harness.run_until_ms(harness.now.as_millis() + 200);
+    assert!(matches!(harness.outcome_of(leader, taken), Some(Ok(_))));
+    assert!(matches!(harness.outcome_of(leader, staging), Some(Ok(_))));
+    assert_eq!(
+        recorded(&harness, leader, follower)[&model(3)],
+        Residency::Staging { progress_per_mille: 0 }
+    );
+    // The node holds it already: its next report sets it back.
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    assert_eq!(recorded(&harness, leader, follower)[&model(3)], Residency::Resident);
+}

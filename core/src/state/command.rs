@@ -341,6 +341,15 @@ pub enum ApplyRefusal {
         /// Limit.
         max: usize,
     },
+    /// An operator claimed a residency the node itself reports (from its models
+    /// directory): only the node's own report sets it.
+    #[error("{node:?} reports its own residency of {artifact}; an operator may not set it")]
+    ReportedByNode {
+        /// The node.
+        node: NodeId,
+        /// The artifact.
+        artifact: crate::digest::Digest,
+    },
 }
 
 /// A committed fact, produced by applying the entry at `index`.

@@ -89,6 +89,7 @@ impl Origin {
                 if *scope != needed {
                     return Err(ApplyRefusal::ScopeMismatch { needed, used: *scope });
                 }
+                reported_by_node(command, state)?;
                 match state.authorization() {
                     Some((policy, authorization)) if !authorization.allows(credential, needed) => {
                         Err(ApplyRefusal::NotAuthorized { needed, policy })
@@ -127,6 +128,31 @@ impl Origin {
                 }),
             },
         }
+    }
+}
+
+/// An operator's residency of an artifact the node reports itself is refused (the
+/// node's models directory is the truth); `staging`, a request to copy it there, is not
+/// a claim.
+fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
+    let ClusterCommand::SetArtifactResidency {
+        node,
+        artifact,
+        residency,
+    } = command
+    else {
+        return Ok(());
+    };
+    let by_node = state
+        .set_by
+        .get(&command.fact_key())
+        .is_some_and(|set_by| set_by.origin == Origin::Member { node: *node });
+    match by_node && !matches!(residency, super::Residency::Staging { .. }) {
+        true => Err(ApplyRefusal::ReportedByNode {
+            node: *node,
+            artifact: *artifact,
+        }),
+        false => Ok(()),
     }
 }
 
