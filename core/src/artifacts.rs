@@ -2,7 +2,8 @@
 //! reports for itself through the leader (`Origin::Member`, which may set only its own
 //! facts). A report goes out when the applied state says otherwise than the disk, again
 //! at most every [`ARTIFACT_REPORT_RETRY_MS`] while it still does; an artifact the
-//! state holds resident here but the disk no longer has is reported evicted.
+//! state holds resident (or failed) here but the disk no longer has is reported
+//! evicted.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,9 @@ pub const ARTIFACT_REPORTS_PER_ROUND_MAX: usize = 16;
 pub struct OwnArtifacts {
     /// The residency of each artifact the driver found; none before its first scan.
     held: Option<BTreeMap<Digest, Residency>>,
+    /// Whether the scan found more than [`ARTIFACTS_HELD_MAX`] (those past it are not
+    /// reported evicted: they may be on the disk).
+    truncated: bool,
     /// The residency last reported for each artifact, and when.
     reported: BTreeMap<Digest, (Residency, Instant)>,
 }
@@ -33,6 +37,7 @@ impl OwnArtifacts {
     /// The driver's latest scan (at most [`ARTIFACTS_HELD_MAX`] artifacts are kept,
     /// smallest digest first).
     pub fn set_held(&mut self, held: BTreeMap<Digest, Residency>) {
+        self.truncated = held.len() > ARTIFACTS_HELD_MAX;
         self.held = Some(held.into_iter().take(ARTIFACTS_HELD_MAX).collect());
     }
 
@@ -49,10 +54,11 @@ impl OwnArtifacts {
         }
         let recorded = state.residency.get(&me);
         let recorded_as = |artifact: &Digest| recorded.and_then(|by_artifact| by_artifact.get(artifact)).copied();
+        let on_disk = |residency: &Residency| matches!(residency, Residency::Resident | Residency::Failed);
         let gone = recorded
             .into_iter()
             .flatten()
-            .filter(|(artifact, residency)| **residency == Residency::Resident && !held.contains_key(*artifact))
+            .filter(|(artifact, residency)| !self.truncated && on_disk(residency) && !held.contains_key(*artifact))
             .map(|(artifact, _)| (*artifact, Residency::Evicted));
         let differing: Vec<(Digest, Residency)> = held
             .iter()

@@ -102,24 +102,65 @@ fn an_operator_may_not_overrule_what_a_node_reports_of_its_own_disk() {
         harness.outcome_of(leader, id),
         Some(Err(ProposalRejection::Invalid { refusal }))
     );
-    // Another node's artifact, never reported by it, is still the operator's to record;
-    // so is a request to stage one here.
+    // Nor of another artifact there: the node reports its own. Asking to stage one it
+    // does not hold is a request, not a claim; staging one it reports resident is not.
     let now = harness.now;
-    let other = ClusterCommand::SetArtifactResidency {
+    let other = |residency| ClusterCommand::SetArtifactResidency {
         node,
         artifact: model(4),
-        residency: Residency::Resident,
+        residency,
     };
-    let taken = harness.nodes[leader].propose(now, other);
-    let staging = harness.nodes[leader].propose(now, claim(Residency::Staging { progress_per_mille: 0 }));
+    let claimed = harness.nodes[leader].propose(now, other(Residency::Resident));
+    let staging = harness.nodes[leader].propose(now, other(Residency::Staging { progress_per_mille: 0 }));
+    let restaged = harness.nodes[leader].propose(now, claim(Residency::Staging { progress_per_mille: 0 }));
     harness.run_until_ms(harness.now.as_millis() + 200);
-    assert!(matches!(harness.outcome_of(leader, taken), Some(Ok(_))));
+    let refused = |artifact| {
+        Some(Err(ProposalRejection::Invalid {
+            refusal: ApplyRefusal::ReportedByNode { node, artifact },
+        }))
+    };
+    assert_eq!(harness.outcome_of(leader, claimed), refused(model(4)));
     assert!(matches!(harness.outcome_of(leader, staging), Some(Ok(_))));
+    assert_eq!(harness.outcome_of(leader, restaged), refused(model(3)));
+    // The staging request set by the operator does not open the door to a claim.
+    let now = harness.now;
+    let after = harness.nodes[leader].propose(now, other(Residency::Resident));
+    harness.run_until_ms(harness.now.as_millis() + 200);
+    assert_eq!(harness.outcome_of(leader, after), refused(model(4)));
     assert_eq!(
-        recorded(&harness, leader, follower)[&model(3)],
+        recorded(&harness, leader, follower)[&model(4)],
         Residency::Staging { progress_per_mille: 0 }
     );
     // The node holds it already: its next report sets it back.
     harness.run_until_ms(harness.now.as_millis() + 3_000);
     assert_eq!(recorded(&harness, leader, follower)[&model(3)], Residency::Resident);
+}
+
+#[test]
+fn an_executor_that_does_not_vote_reports_its_own_artifacts_too() {
+    use psionic_core::identity::NodeRole;
+
+    let mut configs = consensus_configs(4, 3);
+    configs[3].role = NodeRole::Executor;
+    let mut harness = Harness::new(configs, 6);
+    let leader = harness.await_leader(3_000);
+    let executor = harness.nodes[3].node_id();
+    harness.run_until_ms(harness.now.as_millis() + 3_000);
+    let member = harness.nodes[leader]
+        .consensus()
+        .state()
+        .members
+        .get(&executor)
+        .cloned();
+    assert!(
+        member.is_some_and(|member| !member.voter),
+        "the executor is a member that does not vote"
+    );
+    let now = harness.now;
+    harness.nodes[3].hold_artifacts(now, BTreeMap::from([(model(8), Residency::Resident)]));
+    harness.run_until_ms(harness.now.as_millis() + 1_000);
+    assert_eq!(
+        recorded(&harness, leader, 3),
+        BTreeMap::from([(model(8), Residency::Resident)])
+    );
 }

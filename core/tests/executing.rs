@@ -265,3 +265,32 @@ fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
         .any(|(_, id)| id == RequestId([7; 16]));
     assert!(dispatched, "the request was assigned to run");
 }
+
+#[test]
+fn a_node_that_does_not_hold_the_model_after_all_gives_the_request_to_another() {
+    use psionic_core::dispatch::{ExecutionError, ModelRefusal};
+
+    let best = 1;
+    let (mut harness, leader) = cluster(23, best);
+    let id = RequestId([9; 16]);
+    harness.nodes[leader].submit_request(harness.now, request(9)).unwrap();
+    harness.run_until_ms(harness.now.as_millis() + 20);
+    assert_eq!(harness.runs_of(best).len(), 1);
+    // Its files went between the scan and the run: another node takes it.
+    let now = harness.now;
+    let not_held = ModelRefusal::NotHeld {
+        artifact: harness::serving::model(),
+    };
+    harness.nodes[best].execution_ended(now, id, ExecutionReport::Failed(ExecutionError::Model(not_held)));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert_eq!(runs_of_request(&harness, id), 2, "run again elsewhere");
+    let other = (0..3).find(|index| *index != best && harness.runs_of(*index).iter().any(|job| job.request == id));
+    let other = other.expect("another node runs it");
+    let now = harness.now;
+    harness.nodes[other].execution_ended(now, id, completed(b"from another"));
+    harness.run_until_ms(harness.now.as_millis() + 50);
+    assert!(matches!(
+        outcomes(&harness, leader, id)[..],
+        [RequestOutcome::Completed { .. }]
+    ));
+}

@@ -39,6 +39,15 @@ pub struct LlamaConfig {
     /// The architectures the file claims (must include `LlamaForCausalLM`).
     #[serde(default)]
     pub architectures: Vec<String>,
+    /// The feed-forward activation, if stated (only `silu` runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_act: Option<String>,
+    /// A RoPE scaling scheme, if stated (none runs: positions would be rotated wrong).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
+    /// The head width, if stated (only `hidden_size / num_attention_heads` runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
 }
 
 fn default_rms_norm_eps() -> f32 {
@@ -101,6 +110,7 @@ impl LlamaConfig {
                 kv_heads: self.kv_heads(),
             });
         }
+        self.validate_variant()?;
         if !(self.rms_norm_eps.is_finite()
             && self.rms_norm_eps > 0.0
             && self.rope_theta.is_finite()
@@ -109,6 +119,30 @@ impl LlamaConfig {
             return Err(ModelError::Constant {
                 rms_norm_eps: self.rms_norm_eps,
                 rope_theta: self.rope_theta,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses the variants of the architecture this crate does not run, rather than
+    /// run them with the wrong arithmetic.
+    fn validate_variant(&self) -> Result<(), ModelError> {
+        if let Some(act) = self.hidden_act.as_deref().filter(|act| *act != "silu") {
+            return Err(ModelError::Unsupported {
+                field: "hidden_act",
+                value: act.to_owned(),
+            });
+        }
+        if let Some(scaling) = self.rope_scaling.as_ref().filter(|scaling| !scaling.is_null()) {
+            return Err(ModelError::Unsupported {
+                field: "rope_scaling",
+                value: scaling.to_string(),
+            });
+        }
+        if let Some(width) = self.head_dim.filter(|width| *width != self.head_dim()) {
+            return Err(ModelError::Unsupported {
+                field: "head_dim",
+                value: width.to_string(),
             });
         }
         Ok(())

@@ -74,6 +74,14 @@ pub enum ModelError {
         /// Key and value heads.
         kv_heads: usize,
     },
+    /// A variant of the architecture this crate does not run.
+    #[error("{field} {value} is not supported")]
+    Unsupported {
+        /// The configuration field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// A constant is not a positive finite number.
     #[error("rms_norm_eps {rms_norm_eps} and rope_theta {rope_theta} must be positive and finite (rope_theta above 1)")]
     Constant {

@@ -28,6 +28,9 @@ pub fn test_config() -> LlamaConfig {
         max_position_embeddings: 1_024,
         tie_word_embeddings: false,
         architectures: vec![crate::config::LLAMA.to_owned()],
+        hidden_act: Some("silu".to_owned()),
+        rope_scaling: None,
+        head_dim: None,
     }
 }
 

@@ -36,6 +36,11 @@ impl Session {
         })
     }
 
+    /// Positions the sequence holds at most.
+    pub fn capacity(&self) -> usize {
+        self.keys.first().map_or(0, |keys| keys.nrows())
+    }
+
     /// Positions taken so far.
     pub fn positions(&self) -> usize {
         self.positions

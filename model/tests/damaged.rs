@@ -47,6 +47,16 @@ fn a_configuration_this_crate_cannot_run_is_refused() {
         Model::load(dir.path()),
         Err(ModelError::KvHeads { heads: 8, kv_heads: 3 })
     ));
+    let mut config = test_config();
+    config.rope_scaling = Some(serde_json::json!({"type": "linear", "factor": 2.0}));
+    std::fs::write(dir.path().join(CONFIG_FILE), serde_json::to_vec(&config).unwrap()).unwrap();
+    assert!(matches!(
+        Model::load(dir.path()),
+        Err(ModelError::Unsupported {
+            field: "rope_scaling",
+            ..
+        })
+    ));
     std::fs::write(dir.path().join(CONFIG_FILE), b"{\"vocab_size\": 1}").unwrap();
     assert!(matches!(Model::load(dir.path()), Err(ModelError::Config(_))));
 }

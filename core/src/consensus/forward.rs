@@ -64,7 +64,8 @@ impl Consensus {
         };
         let proposals = self.mint_proposals(commands);
         let ids: Vec<ProposalId> = proposals.iter().map(|proposal| proposal.id).collect();
-        if let Err(reason) = self.may_forward(now, leader, proposals.len()) {
+        let own_reports = proposals.iter().all(|proposal| self.is_own_report(self.id, proposal));
+        if let Err(reason) = self.may_forward(now, leader, proposals.len(), own_reports) {
             for &id in &ids {
                 self.push_event(ConsensusEvent::ProposalRejected { id, reason });
             }
@@ -86,9 +87,16 @@ impl Consensus {
     /// Whether `count` more proposals may go to `leader` now: not while it has been
     /// silent past [`Consensus::leader_in_touch_ms`] (a proposal sent into silence
     /// could only end unknown), nor past [`FORWARDED_PENDING_MAX`] unanswered.
-    fn may_forward(&self, now: Instant, leader: NodeId, count: usize) -> Result<(), ProposalRejection> {
-        if !self.effective_voters().contains(&self.id) {
-            // A leader takes forwarded proposals only from voters.
+    fn may_forward(
+        &self,
+        now: Instant,
+        leader: NodeId,
+        count: usize,
+        own_reports: bool,
+    ) -> Result<(), ProposalRejection> {
+        if !self.effective_voters().contains(&self.id) && !own_reports {
+            // A leader takes forwarded proposals only from voters, and a member's
+            // reports of its own facts from the member.
             return Err(ProposalRejection::NotLeader {
                 leader_hint: Some(leader),
             });
@@ -128,7 +136,12 @@ impl Consensus {
     /// Leader: proposals a voter forwarded. Each is answered with the index it took,
     /// or why it was rejected.
     pub(crate) fn on_forward(&mut self, now: Instant, from: NodeId, proposals: Vec<Proposal>) {
-        if let Err(refusal) = self.check_voter(from, ConsensusMessageKind::Forward) {
+        let own_reports = self.state.members.contains_key(&from)
+            && !proposals.is_empty()
+            && proposals.iter().all(|proposal| self.is_own_report(from, proposal));
+        if let Err(refusal) = self.check_voter(from, ConsensusMessageKind::Forward)
+            && !own_reports
+        {
             return self.effects.push(super::Effect::Refuse(refusal));
         }
         let other = proposals.iter().find_map(|proposal| {
@@ -152,6 +165,17 @@ impl Consensus {
             self.send(from, answer);
         }
         self.append_checked(now, entries);
+    }
+
+    /// Whether `proposal` is `node`'s report of one of its own facts (what a member
+    /// that does not vote may forward).
+    fn is_own_report(&self, node: NodeId, proposal: &Proposal) -> bool {
+        let about_itself = match &*proposal.command {
+            ClusterCommand::SetArtifactResidency { node: about, .. }
+            | ClusterCommand::SetBackendReadiness { node: about, .. } => *about == node,
+            _ => false,
+        };
+        about_itself && proposal.origin == Origin::Member { node } && proposal.id.node == node
     }
 
     /// The leader took forwarded proposal `id` at `index`: it settles there.

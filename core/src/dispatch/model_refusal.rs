@@ -41,6 +41,14 @@ pub enum ModelRefusal {
         /// Most a request's tokens can name.
         max: u64,
     },
+    /// A prompt byte is not a token of the model's vocabulary.
+    #[error("prompt token {token} is outside the model's vocabulary of {vocab_size}")]
+    Token {
+        /// The token.
+        token: u32,
+        /// The model's vocabulary.
+        vocab_size: u64,
+    },
     /// The built-in reference model chooses tokens greedily only.
     #[error("the reference model chooses tokens greedily only; leave out the temperature")]
     GreedyOnly,

@@ -14,8 +14,8 @@ use crate::consensus::endorsement::LeadershipCertificate;
 use crate::consensus::{Authority, Fence};
 use crate::digest::{Digest, DigestKind};
 use crate::dispatch::{
-    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, RequestLane, RequestOutcome,
-    RequestRefusal, ShapeRefusal, SubmitRefusal,
+    Assignment, CancelRefusal, ExecutionError, ExecutionReport, InferenceRequest, ModelRefusal, RequestLane,
+    RequestOutcome, RequestRefusal, ShapeRefusal, SubmitRefusal,
 };
 use crate::identity::{NodeId, RequestId};
 use crate::plan::{
@@ -198,7 +198,11 @@ impl Serving {
             }
             ExecutionReport::Refused(_) => self.reroute(now, raft, flight, RerouteReason::AssignmentRefused),
             ExecutionReport::CompletedEarlier { .. } => unreachable!("handled above"),
-            ExecutionReport::Failed(ExecutionError::Queue(_)) => {
+            // Another node may take what this node's queue or disk could not.
+            ExecutionReport::Failed(
+                ExecutionError::Queue(_)
+                | ExecutionError::Model(ModelRefusal::NotHeld { .. } | ModelRefusal::Unloadable { .. }),
+            ) => {
                 self.reroute(now, raft, flight, RerouteReason::ExecutionFailed);
             }
             ExecutionReport::Failed(error) => self.finish(flight.request.id, RequestRefusal::Execution(error)),

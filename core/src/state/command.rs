@@ -341,9 +341,9 @@ pub enum ApplyRefusal {
         /// Limit.
         max: usize,
     },
-    /// An operator claimed a residency the node itself reports (from its models
-    /// directory): only the node's own report sets it.
-    #[error("{node:?} reports its own residency of {artifact}; an operator may not set it")]
+    /// An operator claimed a residency of a node that reports its own (from its models
+    /// directory), or asked to stage there what it reports resident.
+    #[error("{node:?} reports its own residency; an operator may not set it of {artifact}")]
     ReportedByNode {
         /// The node.
         node: NodeId,

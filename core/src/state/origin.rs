@@ -131,9 +131,10 @@ impl Origin {
     }
 }
 
-/// An operator's residency of an artifact the node reports itself is refused (the
-/// node's models directory is the truth); `staging`, a request to copy it there, is not
-/// a claim.
+/// An operator's residency claim about a node that reports its own residency (it set
+/// one of its residency facts itself: its models directory is the truth) is refused;
+/// `staging`, a request to copy an artifact there, is not a claim, unless the node
+/// reports that artifact resident already.
 fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
     let ClusterCommand::SetArtifactResidency {
         node,
@@ -143,11 +144,19 @@ fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Re
     else {
         return Ok(());
     };
-    let by_node = state
+    let prefix = format!("residency/{node}/");
+    let reports_itself = state
         .set_by
-        .get(&command.fact_key())
-        .is_some_and(|set_by| set_by.origin == Origin::Member { node: *node });
-    match by_node && !matches!(residency, super::Residency::Staging { .. }) {
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .any(|(_, set_by)| set_by.origin == Origin::Member { node: *node });
+    let resident_here =
+        state.residency.get(node).and_then(|held| held.get(artifact)) == Some(&super::Residency::Resident);
+    let refused = match residency {
+        super::Residency::Staging { .. } => reports_itself && resident_here,
+        _ => reports_itself,
+    };
+    match refused {
         true => Err(ApplyRefusal::ReportedByNode {
             node: *node,
             artifact: *artifact,

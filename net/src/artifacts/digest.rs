@@ -24,6 +24,10 @@ pub fn artifact_digest(dir: &Path) -> std::io::Result<(Digest, u64)> {
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     for name in ARTIFACT_FILES {
         let path = dir.join(name);
+        // Only regular files: opening a FIFO would wait for a writer forever.
+        if !std::fs::metadata(&path).is_ok_and(|metadata| metadata.is_file()) {
+            continue;
+        }
         let mut file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,

@@ -80,14 +80,17 @@ impl Models {
             .collect()
     }
 
-    /// Replaces what the scan found; models of artifacts no longer found are dropped.
-    pub(crate) fn replace(&self, found: BTreeMap<Digest, Artifact>) {
+    /// Replaces what the scan found, with the models its checks loaded; models of
+    /// artifacts no longer found are dropped.
+    pub(crate) fn replace(&self, found: BTreeMap<Digest, Artifact>, fresh: BTreeMap<Digest, Arc<Model>>) {
         let mut loaded = self.loaded.lock().expect("the models lock is not poisoned");
+        loaded.extend(fresh);
         loaded.retain(|digest, _| found.contains_key(digest));
         *self.found.lock().expect("the models lock is not poisoned") = found;
     }
 
-    /// The model of `artifact`, loaded once.
+    /// The model of `artifact`: the one its scan loaded, or loaded now (a scan that
+    /// found it without loading it, such as after an I/O error).
     pub fn model(&self, artifact: Digest) -> Result<Arc<Model>, psionic_core::dispatch::ModelRefusal> {
         use psionic_core::dispatch::ModelRefusal;
         let mut loaded = self.loaded.lock().expect("the models lock is not poisoned");

@@ -10,6 +10,8 @@ use psionic_core::state::Residency;
 use tokio::sync::mpsc;
 
 use super::digest::{ARTIFACT_FILES, artifact_digest};
+use psionic_model::Model;
+
 use super::{Artifact, Models};
 use crate::driver::Request;
 use crate::stream::AbortOnDrop;
@@ -23,6 +25,8 @@ type Fingerprint = Vec<(&'static str, u64, Option<SystemTime>)>;
 pub struct Scanner {
     dir: PathBuf,
     seen: BTreeMap<PathBuf, (Fingerprint, Artifact)>,
+    /// Models loaded by the checks of the latest scan, for the executor.
+    loaded: BTreeMap<Digest, Arc<Model>>,
 }
 
 impl Scanner {
@@ -31,21 +35,28 @@ impl Scanner {
         Self {
             dir,
             seen: BTreeMap::new(),
+            loaded: BTreeMap::new(),
         }
     }
 
     /// The artifacts the directory holds now (the first by name where two hold the
-    /// same files). A directory that cannot be read holds none.
+    /// same files). When the directory, or one model's files, cannot be read, what
+    /// the last scan found of them stands: a passing I/O error evicts nothing.
     pub fn scan(&mut self) -> BTreeMap<Digest, Artifact> {
-        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|entry| entry.path())
-                    .filter(|path| path.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let listed = std::fs::read_dir(&self.dir).map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.is_dir())
+                .collect::<Vec<_>>()
+        });
+        let mut subdirs = match listed {
+            Ok(subdirs) => subdirs,
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), %error, "the models directory could not be read");
+                self.seen.keys().cloned().collect()
+            }
+        };
         subdirs.sort();
         let mut seen = BTreeMap::new();
         let mut found = BTreeMap::new();
@@ -54,11 +65,20 @@ impl Scanner {
             if fingerprint.is_empty() {
                 continue;
             }
-            let artifact = match self.seen.remove(&dir) {
-                Some((before, artifact)) if before == fingerprint => artifact,
-                _ => match examine(&dir) {
+            let before = self.seen.remove(&dir);
+            let artifact = match before {
+                Some((known, artifact)) if known == fingerprint => artifact,
+                before => match self.examine(&dir, &fingerprint) {
                     Some(artifact) => artifact,
-                    None => continue,
+                    // Unreadable, or changed while examined: what was known stands.
+                    None => match before {
+                        Some((known, artifact)) => {
+                            seen.insert(dir, (known, artifact.clone()));
+                            found.entry(artifact.digest).or_insert(artifact);
+                            continue;
+                        }
+                        None => continue,
+                    },
                 },
             };
             found.entry(artifact.digest).or_insert_with(|| artifact.clone());
@@ -67,49 +87,71 @@ impl Scanner {
         self.seen = seen;
         found
     }
+
+    /// Models the checks loaded since the last call.
+    pub fn take_loaded(&mut self) -> BTreeMap<Digest, Arc<Model>> {
+        std::mem::take(&mut self.loaded)
+    }
+
+    /// Hashes and checks the model in `dir`, whose files were `fingerprint` before
+    /// (none if it cannot be read, or its files changed meanwhile).
+    fn examine(&mut self, dir: &Path, fingerprint: &Fingerprint) -> Option<Artifact> {
+        let (digest, bytes) = match artifact_digest(dir) {
+            Ok(hashed) => hashed,
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "a model directory could not be read");
+                return None;
+            }
+        };
+        let config = psionic_model::read_config(dir);
+        let checked = Model::load(dir).map_err(|error| error.to_string()).and_then(|model| {
+            crate::execute::runnable(&model).map_err(|refusal| refusal.to_string())?;
+            Ok(model)
+        });
+        if self::fingerprint(dir) != *fingerprint {
+            return None;
+        }
+        let problem = match checked {
+            Ok(model) => {
+                self.loaded.insert(digest, Arc::new(model));
+                None
+            }
+            Err(problem) => Some(problem),
+        };
+        Some(Artifact {
+            name: dir
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            dir: dir.to_path_buf(),
+            digest,
+            bytes,
+            residency: match problem {
+                None => Residency::Resident,
+                Some(_) => Residency::Failed,
+            },
+            problem,
+            architecture: config
+                .as_ref()
+                .ok()
+                .and_then(|config| config.architectures.first().cloned()),
+            parameters: config.as_ref().ok().map(psionic_model::LlamaConfig::parameters),
+        })
+    }
 }
 
+/// The length and modification time of each artifact file present (regular files
+/// only: a FIFO or a device named like one is not read).
 fn fingerprint(dir: &Path) -> Fingerprint {
     ARTIFACT_FILES
         .iter()
         .filter_map(|name| {
-            let metadata = std::fs::metadata(dir.join(name)).ok()?;
+            let metadata = std::fs::metadata(dir.join(name))
+                .ok()
+                .filter(std::fs::Metadata::is_file)?;
             Some((*name, metadata.len(), metadata.modified().ok()))
         })
         .collect()
-}
-
-/// Hashes and checks the model in `dir` (none if it cannot be read at all).
-fn examine(dir: &Path) -> Option<Artifact> {
-    let (digest, bytes) = match artifact_digest(dir) {
-        Ok(hashed) => hashed,
-        Err(error) => {
-            tracing::warn!(dir = %dir.display(), %error, "a model directory could not be read");
-            return None;
-        }
-    };
-    let config = psionic_model::read_config(dir);
-    let checked = psionic_model::Model::load(dir);
-    let problem = checked.err().map(|error| error.to_string());
-    Some(Artifact {
-        name: dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        dir: dir.to_path_buf(),
-        digest,
-        bytes,
-        residency: match problem {
-            None => Residency::Resident,
-            Some(_) => Residency::Failed,
-        },
-        problem,
-        architecture: config
-            .as_ref()
-            .ok()
-            .and_then(|config| config.architectures.first().cloned()),
-        parameters: config.as_ref().ok().map(psionic_model::LlamaConfig::parameters),
-    })
 }
 
 /// Spawns the task that scans `scanner`'s directory every `every_ms` into `models`
@@ -123,11 +165,11 @@ pub fn spawn_scanner(
     AbortOnDrop(tokio::spawn(async move {
         let mut reported: Option<BTreeMap<Digest, Residency>> = None;
         loop {
-            let Some((returned, found)) = scan_aside(scanner).await else {
+            let Some((mut returned, found)) = scan_aside(scanner).await else {
                 return;
             };
+            models.replace(found, returned.take_loaded());
             scanner = returned;
-            models.replace(found);
             let residency = models.residency();
             if reported.as_ref() != Some(&residency) {
                 if requests.send(Request::HoldArtifacts(residency.clone())).await.is_err() {

@@ -24,6 +24,12 @@ fn job(artifact: Digest, prompt: &[u8], max_tokens: u32) -> Job {
     }
 }
 
+fn replace_with_scan(models: &Models, dir: &std::path::Path) {
+    let mut scanner = Scanner::new(dir.to_path_buf());
+    let found = scanner.scan();
+    models.replace(found, scanner.take_loaded());
+}
+
 #[test]
 fn a_scan_finds_each_model_by_the_digest_of_its_files_and_sees_them_change() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +69,7 @@ fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("test"), &test_config(), 2).unwrap();
     let models = Arc::new(Models::default());
-    models.replace(Scanner::new(dir.path().to_path_buf()).scan());
+    replace_with_scan(&models, dir.path());
     let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
     let executor = ModelExecutor::new(Arc::clone(&models));
     let mut run = executor.prefill(&job(digest, b"hello", 8)).unwrap();
@@ -99,7 +105,7 @@ fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("test"), &test_config(), 4).unwrap();
     let models = Arc::new(Models::default());
-    models.replace(Scanner::new(dir.path().to_path_buf()).scan());
+    replace_with_scan(&models, dir.path());
     let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
     let executor = ModelExecutor::new(models);
     let run = |sampling: Sampling| {
@@ -128,4 +134,32 @@ fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
             .err(),
         Some(ExecutionError::Model(ModelRefusal::GreedyOnly))
     ));
+}
+
+#[test]
+fn a_model_the_executor_cannot_run_is_found_failed_and_a_fifo_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wide = test_config();
+    wide.vocab_size = 512;
+    write(&dir.path().join("wide"), &wide, 1).unwrap();
+    std::fs::create_dir(dir.path().join("fifo")).unwrap();
+    let fifo = dir.path().join("fifo").join(psionic_model::CONFIG_FILE);
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut scanner = Scanner::new(dir.path().to_path_buf());
+    let found = scanner.scan();
+    assert_eq!(found.len(), 1, "the FIFO is not a model file: {found:?}");
+    let wide = found.values().next().unwrap();
+    assert_eq!((wide.name.as_str(), wide.residency), ("wide", Residency::Failed));
+    assert!(
+        wide.problem.as_deref().unwrap().contains("vocabulary of 512"),
+        "{:?}",
+        wide.problem
+    );
+    assert!(scanner.take_loaded().is_empty(), "only models that run are kept loaded");
 }

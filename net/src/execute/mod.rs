@@ -17,7 +17,7 @@ use psionic_core::{Digest, DigestKind};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Progress, Submitted};
-pub use model::{ModelExecutor, VOCABULARY_MAX};
+pub use model::{ModelExecutor, VOCABULARY_MAX, runnable};
 pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
 pub use psionic_core::serving::Job;
 pub use reference::ReferenceExecutor;

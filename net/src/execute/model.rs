@@ -29,6 +29,20 @@ impl ModelExecutor {
     }
 }
 
+/// Whether this executor can run `model` at all (its tokens must fit the byte tokens
+/// requests carry): checked when a scan finds it, so one it cannot run is reported
+/// failed rather than resident.
+pub fn runnable(model: &psionic_model::Model) -> Result<(), ModelRefusal> {
+    let vocab_size = model.config.vocab_size;
+    match vocab_size > VOCABULARY_MAX {
+        true => Err(ModelRefusal::Vocabulary {
+            size: vocab_size as u64,
+            max: VOCABULARY_MAX as u64,
+        }),
+        false => Ok(()),
+    }
+}
+
 impl Executor for ModelExecutor {
     fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile> {
         [(Backend::Cpu, ExecutionProfile::dispatch())].into()
@@ -40,11 +54,7 @@ impl Executor for ModelExecutor {
         }
         psionic_core::dispatch::ShapeRefusal::check(job.prompt.len(), job.max_tokens)?;
         let model = self.models.model(job.artifact)?;
-        let vocab_size = model.config.vocab_size;
-        if vocab_size > VOCABULARY_MAX {
-            let (size, max) = (vocab_size as u64, VOCABULARY_MAX as u64);
-            return Err(ModelRefusal::Vocabulary { size, max }.into());
-        }
+        runnable(&model)?;
         let prompt = Tokenizer::ByteLevel.encode(&job.prompt);
         let capacity = prompt.len().saturating_add(job.max_tokens as usize);
         let max = model.config.max_position_embeddings;
@@ -53,9 +63,13 @@ impl Executor for ModelExecutor {
             max: max as u64,
         };
         let mut session = Session::new(model, capacity).map_err(|_| too_long())?;
-        let logits = session
-            .forward(&prompt)
-            .map_err(|error| ModelRefusal::unloadable(job.artifact, &error.to_string()))?;
+        let logits = session.forward(&prompt).map_err(|error| match error {
+            psionic_model::ModelError::Token { token, vocab_size } => ModelRefusal::Token {
+                token,
+                vocab_size: vocab_size as u64,
+            },
+            error => ModelRefusal::unloadable(job.artifact, &error.to_string()),
+        })?;
         let sampler = Sampler::new(match job.sampling {
             Sampling::Greedy => ModelSampling::Greedy,
             Sampling::Seeded {
@@ -83,12 +97,15 @@ struct Running {
 }
 
 impl Execution for Running {
-    /// The next token; the sequence then takes it (unless it is the last the
-    /// capacity holds).
+    /// The next token; the sequence then takes it, unless it is the last the request
+    /// asked for (whose logits nothing reads).
     fn decode(&mut self) -> u8 {
         let token = self.sampler.next(&self.logits);
-        if let Ok(logits) = self.session.forward(&[token]) {
-            self.logits = logits;
+        if self.session.positions() + 1 < self.session.capacity() {
+            self.logits = self
+                .session
+                .forward(&[token])
+                .expect("a position within the capacity, of a known token");
         }
         u8::try_from(token).expect("the vocabulary fits a byte (checked at prefill)")
     }
