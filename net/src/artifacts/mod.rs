@@ -40,8 +40,11 @@ pub struct ArtifactSource {
 /// One artifact the models directory holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Artifact {
-    /// Its subdirectory's name.
+    /// Its subdirectory's name (the first by name where several hold the same files).
     pub name: String,
+    /// The other subdirectories holding the same files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_named: Vec<String>,
     /// Its subdirectory.
     pub dir: PathBuf,
     /// The digest of its files.

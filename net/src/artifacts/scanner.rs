@@ -74,14 +74,14 @@ impl Scanner {
                     None => match before {
                         Some((known, artifact)) => {
                             seen.insert(dir, (known, artifact.clone()));
-                            found.entry(artifact.digest).or_insert(artifact);
+                            add_found(&mut found, artifact);
                             continue;
                         }
                         None => continue,
                     },
                 },
             };
-            found.entry(artifact.digest).or_insert_with(|| artifact.clone());
+            add_found(&mut found, artifact.clone());
             seen.insert(dir, (fingerprint, artifact));
         }
         self.seen = seen;
@@ -123,6 +123,7 @@ impl Scanner {
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            also_named: Vec::new(),
             dir: dir.to_path_buf(),
             digest,
             bytes,
@@ -137,6 +138,16 @@ impl Scanner {
                 .and_then(|config| config.architectures.first().cloned()),
             parameters: config.as_ref().ok().map(psionic_model::LlamaConfig::parameters),
         })
+    }
+}
+
+/// Adds `artifact` to `found`, or its name to the entry of the same files.
+fn add_found(found: &mut BTreeMap<Digest, Artifact>, artifact: Artifact) {
+    match found.get_mut(&artifact.digest) {
+        Some(first) => first.also_named.push(artifact.name),
+        None => {
+            found.insert(artifact.digest, artifact);
+        }
     }
 }
 

@@ -44,6 +44,7 @@ fn a_scan_finds_each_model_by_the_digest_of_its_files_and_sees_them_change() {
         [digest],
         "the same files are one artifact"
     );
+    assert_eq!(found[&digest].also_named, ["b"], "known by both names");
     assert_eq!((found[&digest].name.as_str(), found[&digest].bytes), ("a", bytes));
     assert_eq!(found[&digest].residency, Residency::Resident);
     // Truncating a's weights makes it another artifact, which fails its checks.

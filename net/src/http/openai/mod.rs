@@ -169,7 +169,7 @@ fn resolve(api: &ApiState, model: &str) -> Option<Digest> {
         models
             .found()
             .values()
-            .find(|artifact| artifact.name == model)
+            .find(|artifact| artifact.name == model || artifact.also_named.iter().any(|name| name == model))
             .map(|artifact| artifact.digest)
     });
     named.or_else(|| psionic_core::digest::from_hex::<32>(model).map(Digest))
