@@ -12,34 +12,28 @@ pub const MAX_TOKENS_DEFAULT: u32 = 16;
 /// The body of `POST /v1/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionBody {
-    /// A model this node's models directory holds, by name, or an artifact digest.
-    pub model: String,
     /// The prompt (one string).
     pub prompt: serde_json::Value,
-    /// Tokens to produce.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Sampling temperature, 0 to 10 (absent or 0: greedy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// The sampling seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// Answer with server-sent events, `data: [DONE]` last.
-    #[serde(default)]
-    pub stream: bool,
-    /// Fields refused unless they ask for what is done anyway.
+    /// What both routes take.
     #[serde(flatten)]
-    pub unsupported: Unsupported,
+    pub options: Options,
 }
 
 /// The body of `POST /v1/chat/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatBody {
-    /// A model this node's models directory holds, by name, or an artifact digest.
-    pub model: String,
     /// The conversation so far.
     pub messages: Vec<ChatMessage>,
+    /// What both routes take.
+    #[serde(flatten)]
+    pub options: Options,
+}
+
+/// What both routes take besides the prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// A model this node's models directory holds, by name, or an artifact digest.
+    pub model: String,
     /// Tokens to produce (`max_completion_tokens` is taken too).
     #[serde(default, alias = "max_completion_tokens", skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
@@ -151,23 +145,31 @@ pub struct CompletionChoice {
     pub finish_reason: Option<String>,
 }
 
-/// A completion, or (`object` `text_completion` too) one chunk of a streamed one.
+/// An answer of either route, or one chunk of a streamed one: `Completion` (object
+/// `text_completion`) or `ChatCompletion` (`chat.completion`, chunks
+/// `chat.completion.chunk`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Completion {
-    /// `cmpl-` and the request id.
+pub struct Answer<C> {
+    /// `cmpl-` (`chatcmpl-`) and the request id.
     pub id: String,
-    /// `text_completion`.
+    /// What it is, as above.
     pub object: String,
     /// Unix seconds.
     pub created: u64,
     /// The model as the body named it.
     pub model: String,
     /// One choice.
-    pub choices: Vec<CompletionChoice>,
+    pub choices: Vec<C>,
     /// Counts (absent from chunks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
 }
+
+/// A completion or one of its chunks.
+pub type Completion = Answer<CompletionChoice>;
+
+/// A chat completion or one of its chunks.
+pub type ChatCompletion = Answer<ChatChoice>;
 
 /// One choice of a chat completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,24 +196,6 @@ pub struct ChatDelta {
     /// Text produced since the last chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-}
-
-/// A chat completion (`chat.completion`) or one chunk (`chat.completion.chunk`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatCompletion {
-    /// `chatcmpl-` and the request id.
-    pub id: String,
-    /// `chat.completion` or `chat.completion.chunk`.
-    pub object: String,
-    /// Unix seconds.
-    pub created: u64,
-    /// The model as the body named it.
-    pub model: String,
-    /// One choice.
-    pub choices: Vec<ChatChoice>,
-    /// Counts (absent from chunks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
 }
 
 /// An error as OpenAI's clients read one.

@@ -22,7 +22,7 @@ use super::ApiState;
 use crate::api::RequestBody;
 use crate::api::openai::{
     ChatBody, ChatChoice, ChatCompletion, ChatMessage, Completion, CompletionBody, CompletionChoice,
-    MAX_TOKENS_DEFAULT, OpenAiError, OpenAiErrorDetail, Unsupported,
+    MAX_TOKENS_DEFAULT, OpenAiError, OpenAiErrorDetail, Options,
 };
 use crate::runtime::SubmitError;
 
@@ -36,13 +36,8 @@ enum Shape {
 /// What either route asks for, once read.
 struct Ask {
     shape: Shape,
-    model: String,
     prompt: String,
-    max_tokens: Option<u32>,
-    temperature: Option<f64>,
-    seed: Option<u64>,
-    stream: bool,
-    unsupported: Unsupported,
+    options: Options,
 }
 
 pub(super) async fn post_completion(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -56,17 +51,16 @@ pub(super) async fn post_completion(State(api): State<ApiState>, body: Result<By
             "one string (lists of prompts or token ids are not supported)",
         );
     };
-    let ask = Ask {
-        shape: Shape::Text,
-        prompt: prompt.to_owned(),
-        model: body.model,
-        max_tokens: body.max_tokens,
-        temperature: body.temperature,
-        seed: body.seed,
-        stream: body.stream,
-        unsupported: body.unsupported,
-    };
-    serve(api, ask).await
+    let prompt = prompt.to_owned();
+    serve(
+        api,
+        Ask {
+            shape: Shape::Text,
+            prompt,
+            options: body.options,
+        },
+    )
+    .await
 }
 
 pub(super) async fn post_chat(State(api): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -77,27 +71,27 @@ pub(super) async fn post_chat(State(api): State<ApiState>, body: Result<Bytes, B
     if body.messages.is_empty() {
         return invalid(Some("messages"), "at least one message");
     }
-    let ask = Ask {
-        shape: Shape::Chat,
-        prompt: text::chat_prompt(&body.messages),
-        model: body.model,
-        max_tokens: body.max_tokens,
-        temperature: body.temperature,
-        seed: body.seed,
-        stream: body.stream,
-        unsupported: body.unsupported,
-    };
-    serve(api, ask).await
+    let prompt = text::chat_prompt(&body.messages);
+    serve(
+        api,
+        Ask {
+            shape: Shape::Chat,
+            prompt,
+            options: body.options,
+        },
+    )
+    .await
 }
 
 async fn serve(api: ApiState, ask: Ask) -> Response {
-    if let Some((field, expected)) = ask.unsupported.refused() {
+    let Ask { shape, prompt, options } = ask;
+    if let Some((field, expected)) = options.unsupported.refused() {
         return invalid(Some(field), expected);
     }
-    let Some(artifact) = resolve(&api, &ask.model) else {
+    let Some(artifact) = resolve(&api, &options.model) else {
         let message = format!(
             "no model {:?} here: name one this node's models directory holds, or a digest",
-            ask.model
+            options.model
         );
         return error(
             StatusCode::NOT_FOUND,
@@ -111,8 +105,8 @@ async fn serve(api: ApiState, ask: Ask) -> Response {
     crate::entropy::fill(&mut id);
     let id = RequestId(id);
     let sampling_of = RequestBody {
-        temperature: ask.temperature,
-        seed: ask.seed,
+        temperature: options.temperature,
+        seed: options.seed,
         ..RequestBody::new("", "", 0)
     };
     let Some(sampling) = sampling_of.sampling(id) else {
@@ -126,21 +120,21 @@ async fn serve(api: ApiState, ask: Ask) -> Response {
             backends: vec![Backend::Cuda, Backend::Cpu],
             device_memory_bytes: 0,
         },
-        prompt: ask.prompt.into_bytes(),
-        max_tokens: ask.max_tokens.unwrap_or(MAX_TOKENS_DEFAULT),
+        prompt: prompt.into_bytes(),
+        max_tokens: options.max_tokens.unwrap_or(MAX_TOKENS_DEFAULT),
         class: 0,
         hint: None,
-        stream: ask.stream,
+        stream: options.stream,
         sampling,
     };
     let header = stream::Header {
         id,
-        shape: ask.shape,
-        model: ask.model,
+        shape,
+        model: options.model,
         created: now_seconds(),
         prompt_tokens: request.prompt.len() as u32,
     };
-    if ask.stream {
+    if options.stream {
         return match api.client.submit_streaming_through_leader(request).await {
             Ok((_, outcome, batches)) => stream::events(header, outcome, batches),
             Err(error) => not_taken(error),
