@@ -269,13 +269,18 @@ fn invalid(param: Option<&str>, expected: &str) -> Response {
 }
 
 fn error(status: StatusCode, kind: &str, param: Option<&str>, code: Option<&str>, message: String) -> Response {
+    (status, Json(error_body(kind, param, code, message))).into_response()
+}
+
+/// An error in OpenAI's shape.
+fn error_body(kind: &str, param: Option<&str>, code: Option<&str>, message: String) -> OpenAiError {
     let detail = OpenAiErrorDetail {
         message,
         kind: kind.to_owned(),
         param: param.map(str::to_owned),
         code: code.map(str::to_owned),
     };
-    (status, Json(OpenAiError { error: detail })).into_response()
+    OpenAiError { error: detail }
 }
 
 fn now_seconds() -> u64 {

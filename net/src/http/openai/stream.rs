@@ -160,10 +160,15 @@ impl Flow {
                 self.header.chunk(text, self.first, Some("length"))
             }
             Some(RequestOutcome::Refused { refusal }) => {
-                let error = serde_json::json!({ "error": { "message": refusal.to_string(), "type": "server_error", "param": null, "code": super::code_of(&refusal) } });
-                error.to_string()
+                let code = super::code_of(&refusal);
+                let error = super::error_body("server_error", None, Some(&code), refusal.to_string());
+                serde_json::to_string(&error).unwrap_or_default()
             }
-            None => serde_json::json!({ "error": { "message": "the node stopped before the request ended", "type": "service_unavailable", "param": null, "code": "unknown" } }).to_string(),
+            None => {
+                let stopped = "the node stopped before the request ended".to_owned();
+                let error = super::error_body("service_unavailable", None, Some("unknown"), stopped);
+                serde_json::to_string(&error).unwrap_or_default()
+            }
         }
     }
 }
