@@ -144,14 +144,16 @@ impl Session {
     }
 }
 
-/// `rows · weightᵀ`: one row (a decode step) as a matrix-vector product, which reads
-/// the weights once without repacking them; several (a prompt) as a matrix product.
+/// `rows · weightᵀ`, a matrix-vector product per row. Never a matrix product: those
+/// pick FMA or plain kernels by the CPU at run time, which round differently, and a
+/// request must give the same tokens on any node that runs it (a reroute splices a
+/// stream; a seed promises the same draw).
 fn project(rows: &Array2<f32>, weight: &Array2<f32>) -> Array2<f32> {
-    if rows.nrows() == 1 {
-        let out = weight.dot(&rows.row(0));
-        return out.insert_axis(Axis(0));
+    let mut out = Array2::zeros((rows.nrows(), weight.nrows()));
+    for (row, mut projected) in rows.rows().into_iter().zip(out.rows_mut()) {
+        projected.assign(&weight.dot(&row));
     }
-    rows.dot(&weight.t())
+    out
 }
 
 /// The first `rows` rows of `matrix`, columns `columns`.

@@ -100,3 +100,21 @@ fn a_sequence_past_its_capacity_or_a_token_outside_the_vocabulary_is_refused() {
     session.forward(&[1, 2]).unwrap();
     assert_eq!(session.positions(), 2);
 }
+
+#[test]
+fn a_prompt_run_at_once_gives_the_same_bits_as_token_by_token() {
+    // The arithmetic of a position does not depend on how many arrive together (no
+    // matrix product, whose kernels the CPU picks at run time): the same request gives
+    // the same tokens on any node.
+    let (_dir, model) = test_model(9);
+    let model = Arc::new(model);
+    let prompt: Vec<u32> = b"same bits everywhere".iter().map(|b| u32::from(*b)).collect();
+    let mut stepped = Session::new(Arc::clone(&model), prompt.len()).unwrap();
+    let mut last = Vec::new();
+    for token in &prompt {
+        last = stepped.forward(&[*token]).unwrap();
+    }
+    let mut whole = Session::new(model, prompt.len()).unwrap();
+    let at_once = whole.forward(&prompt).unwrap();
+    assert!(last.iter().zip(&at_once).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
