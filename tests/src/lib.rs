@@ -456,3 +456,17 @@ pub fn metric(text: &str, line_start: &str) -> f64 {
         .find_map(|line| line.strip_prefix(line_start)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
 }
+
+/// Where benchmarks write their receipts: `PSIONIC_RECEIPTS_DIR`, else `receipts` in
+/// the target directory (`CARGO_TARGET_DIR`, else the workspace's `target`).
+pub fn receipts_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(psionic_net::receipt::RECEIPTS_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        )
+        .join("receipts")
+}

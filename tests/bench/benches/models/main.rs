@@ -10,14 +10,13 @@
 //! Each side runs `REQUESTS` requests, twice, alternating; receipts go to
 //! `PSIONIC_RECEIPTS_DIR` (default `target/receipts`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use psionic_core::backend::Backend;
 use psionic_core::receipt::{BenchmarkReceipt, Measured, Target, Unit};
 use psionic_net::api::{RequestAnswer, RequestBody, RequestStatus};
-use psionic_net::receipt::{RECEIPTS_DIR_ENV, RunFacts};
+use psionic_net::receipt::RunFacts;
 use psionic_tests::models::model_node;
 
 /// Tokens each request asks for.
@@ -130,7 +129,7 @@ fn main() {
             format!("{:?}", receipt.pass)
         );
     }
-    let receipts_dir = std::env::var_os(RECEIPTS_DIR_ENV).map_or_else(default_receipts_dir, PathBuf::from);
+    let receipts_dir = psionic_tests::receipts_dir();
     for receipt in [&m1, &m2] {
         psionic_net::receipt::write(&receipts_dir, receipt).expect("receipts written");
     }
@@ -157,13 +156,4 @@ fn measured(what: &str, value: f64, unit: Unit) -> Measured {
         value,
         unit,
     }
-}
-
-fn default_receipts_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-            PathBuf::from,
-        )
-        .join("receipts")
 }

@@ -9,11 +9,10 @@ mod etcd;
 mod wrk;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use psionic_core::receipt::{BenchmarkReceipt, Measured, Target, Unit};
-use psionic_net::receipt::{RECEIPTS_DIR_ENV, RunFacts};
+use psionic_net::receipt::RunFacts;
 use psionic_tests::cluster::Cluster;
 
 use crate::etcd::{Etcd, KEY_BASE64};
@@ -71,7 +70,7 @@ fn main() {
             receipts.extend(row_receipts(via, connections, &measured, &facts));
         }
     }
-    let receipts_dir = std::env::var_os(RECEIPTS_DIR_ENV).map_or_else(default_receipts_dir, PathBuf::from);
+    let receipts_dir = psionic_tests::receipts_dir();
     for receipt in &receipts {
         psionic_net::receipt::write(&receipts_dir, receipt).expect("receipts written");
     }
@@ -189,13 +188,4 @@ fn described(what: &str, load: Load) -> Measured {
         value: load.requests_per_s,
         unit: Unit::RequestsPerSecond,
     }
-}
-
-fn default_receipts_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-            PathBuf::from,
-        )
-        .join("receipts")
 }
