@@ -3,7 +3,8 @@
 //! facts). A report goes out when the applied state says otherwise than the disk, again
 //! at most every [`ARTIFACT_REPORT_RETRY_MS`] while it still does; an artifact the
 //! state holds resident (or failed) here but the disk no longer has is reported
-//! evicted.
+//! evicted. A copy this node staged counts as held (resident, or failed) from when it
+//! ended until a scan finds it (or, for a failed one, until it is staged again).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,8 @@ pub struct OwnArtifacts {
     truncated: bool,
     /// The residency last reported for each artifact, and when.
     reported: BTreeMap<Digest, (Residency, Instant)>,
+    /// Copies that ended here and no scan found yet: resident, or failed.
+    staged: BTreeMap<Digest, Residency>,
 }
 
 impl OwnArtifacts {
@@ -38,7 +41,35 @@ impl OwnArtifacts {
     /// smallest digest first).
     pub fn set_held(&mut self, held: BTreeMap<Digest, Residency>) {
         self.truncated = held.len() > ARTIFACTS_HELD_MAX;
+        self.staged.retain(|artifact, _| !held.contains_key(artifact));
         self.held = Some(held.into_iter().take(ARTIFACTS_HELD_MAX).collect());
+    }
+
+    /// A copy staged here ended: `Resident` (verified and moved in) or `Failed`.
+    pub fn note_staged(&mut self, artifact: Digest, residency: Residency) {
+        self.staged.insert(artifact, residency);
+    }
+
+    /// A copy of `artifact` starts again: an earlier failure no longer counts.
+    pub fn forget_staged(&mut self, artifact: &Digest) {
+        self.staged.remove(artifact);
+    }
+
+    /// Whether the disk holds `artifact` resident (found, or staged since).
+    pub fn holds_resident(&self, artifact: &Digest) -> bool {
+        let found = self.held.as_ref().and_then(|held| held.get(artifact));
+        found.or_else(|| self.staged.get(artifact)) == Some(&Residency::Resident)
+    }
+
+    /// What the scan found, and the copies staged since that it did not (none before
+    /// the first scan or copy).
+    fn known(&self) -> Option<BTreeMap<Digest, Residency>> {
+        if self.held.is_none() && self.staged.is_empty() {
+            return None;
+        }
+        let mut known = self.staged.clone();
+        known.extend(self.held.iter().flatten().map(|(artifact, residency)| (*artifact, *residency)));
+        Some(known)
     }
 
     /// What the driver found, once it scanned.
@@ -48,7 +79,8 @@ impl OwnArtifacts {
 
     /// The reports due at `now` for `me`, given the applied `state`.
     pub fn reports_due(&mut self, now: Instant, me: NodeId, state: &ClusterState) -> Vec<ClusterCommand> {
-        let Some(held) = &self.held else { return Vec::new() };
+        let Some(held) = self.known() else { return Vec::new() };
+        let scanned = self.held.is_some();
         if !state.members.contains_key(&me) {
             return Vec::new();
         }
@@ -58,7 +90,9 @@ impl OwnArtifacts {
         let gone = recorded
             .into_iter()
             .flatten()
-            .filter(|(artifact, residency)| !self.truncated && on_disk(residency) && !held.contains_key(*artifact))
+            .filter(|(artifact, residency)| {
+                scanned && !self.truncated && on_disk(residency) && !held.contains_key(*artifact)
+            })
             .map(|(artifact, _)| (*artifact, Residency::Evicted));
         let differing: Vec<(Digest, Residency)> = held
             .iter()

@@ -90,6 +90,9 @@ pub enum Output {
         /// The request.
         request: RequestId,
     },
+    /// Work on this node's artifact disk for a copy; its answer goes back through
+    /// [`crate::Node::staging_done`].
+    Staging(crate::staging::StagingIo),
 }
 
 /// Bytes to send.
@@ -133,6 +136,9 @@ pub enum Event {
     /// Serving's.
     #[serde(untagged)]
     Serving(ServingEvent),
+    /// Staging's.
+    #[serde(untagged)]
+    Staging(crate::staging::StagingEvent),
 }
 
 #[cfg(test)]

@@ -105,6 +105,7 @@ pub mod receipt;
 pub mod refusal;
 pub mod replay;
 pub mod serving;
+pub mod staging;
 pub mod state;
 pub mod status;
 pub mod time;

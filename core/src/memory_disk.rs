@@ -41,7 +41,7 @@ impl MemoryDisk {
                 self.snapshot = Some(snapshot.clone());
             }
             Output::Event(Event::Consensus(ConsensusEvent::Recovered { .. })) => self.restored = false,
-            Output::Transmit(_) | Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. } => {}
+            Output::Transmit(_) | Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. } | Output::Staging(_) => {}
         }
     }
 

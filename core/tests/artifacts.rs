@@ -111,8 +111,8 @@ fn an_operator_may_not_overrule_what_a_node_reports_of_its_own_disk() {
         residency,
     };
     let claimed = harness.nodes[leader].propose(now, other(Residency::Resident));
-    let staging = harness.nodes[leader].propose(now, other(Residency::Staging { progress_per_mille: 0 }));
-    let restaged = harness.nodes[leader].propose(now, claim(Residency::Staging { progress_per_mille: 0 }));
+    let staging = harness.nodes[leader].propose(now, other(Residency::STAGING_ASKED));
+    let restaged = harness.nodes[leader].propose(now, claim(Residency::STAGING_ASKED));
     harness.run_until_ms(harness.now.as_millis() + 200);
     let refused = |artifact| {
         Some(Err(ProposalRejection::Invalid {
@@ -129,7 +129,7 @@ fn an_operator_may_not_overrule_what_a_node_reports_of_its_own_disk() {
     assert_eq!(harness.outcome_of(leader, after), refused(model(4)));
     assert_eq!(
         recorded(&harness, leader, follower)[&model(4)],
-        Residency::Staging { progress_per_mille: 0 }
+        Residency::STAGING_ASKED
     );
     // The node holds it already: its next report sets it back.
     harness.run_until_ms(harness.now.as_millis() + 3_000);

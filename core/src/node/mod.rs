@@ -6,6 +6,7 @@ mod keys;
 mod receive;
 mod send;
 mod serving;
+mod staging;
 
 /// What serving reads of `node`: its consensus and device telemetry.
 macro_rules! view {
@@ -69,6 +70,10 @@ pub struct Node {
     devices: Devices,
     /// What this node's disk holds, and the residency it reported.
     artifacts: crate::artifacts::OwnArtifacts,
+    /// The copies this node makes.
+    transfers: crate::staging::Transfers,
+    /// The copies this node serves.
+    sources: crate::staging::Sources,
     /// Where each authenticated sender last spoke from.
     addrs: BTreeMap<NodeId, SocketAddr>,
     /// The public key of each authenticated sender (frames to it are sealed for it).
@@ -140,6 +145,8 @@ impl Node {
             consensus,
             devices: Devices::new(config.identity.node_id()),
             artifacts: crate::artifacts::OwnArtifacts::default(),
+            transfers: crate::staging::Transfers::default(),
+            sources: crate::staging::Sources::default(),
             addrs: BTreeMap::new(),
             keys: BTreeMap::new(),
             public_key: config.identity.public_key().to_bytes(),
@@ -483,6 +490,7 @@ impl Node {
                 self.send_burst(peer, stream, burst);
             }
             self.reconcile_candidates(now);
+            self.staging_upkeep(now);
             self.report_artifacts(now);
             let links = self.discovery.links(LINKS_PER_REPORT_MAX);
             self.devices.set_links(now, links);

@@ -112,7 +112,11 @@ impl Node {
                 self.consensus.record_claims(sender, claims);
                 (Some(hello.role), hello.stream_port)
             }
-            Message::Raft(_) | Message::Dispatch(_) | Message::LinkProbe(_) | Message::LinkProbeAck(_) => (None, None),
+            Message::Raft(_)
+            | Message::Dispatch(_)
+            | Message::LinkProbe(_)
+            | Message::LinkProbeAck(_)
+            | Message::Staging(_) => (None, None),
         };
         let discovery_addr = if arrived_on == TransportClass::Stream {
             self.discovery.peer(sender).map(|peer| peer.addr)
@@ -186,6 +190,7 @@ impl Node {
             Message::LinkProbeAck(ack) => self.discovery.on_burst_answered(now, sender, ack.burst_sent_us),
             Message::Raft(message) => self.consensus.on_message(now, sender, message, &mut self.devices),
             Message::Dispatch(message) => self.on_dispatch(now, sender, message),
+            Message::Staging(message) => self.on_staging(now, sender, message),
         }
     }
 

@@ -98,8 +98,10 @@ pub fn place_replicated(
 fn warmth_of(reason: Ineligible) -> ReplicaWarmth {
     match reason {
         Ineligible::Artifact {
-            residency: Some(Residency::Staging { progress_per_mille }),
-        } => ReplicaWarmth::Warming { progress_per_mille },
+            residency: Some(staging @ Residency::Staging { .. }),
+        } => ReplicaWarmth::Warming {
+            progress_per_mille: staging.progress_per_mille().unwrap_or(0),
+        },
         reason => ReplicaWarmth::Cold { reason },
     }
 }

@@ -50,6 +50,8 @@ pub enum RefusalKind {
     NotOurLeader,
     /// See [`Refusal::NotTheAssignee`].
     NotTheAssignee,
+    /// See [`crate::staging::StagingRefusal`].
+    Staging,
     /// See [`Refusal::ForwardedForAnother`].
     ForwardedForAnother,
     /// See [`Refusal::PeerTableFull`].
@@ -66,7 +68,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, in counter order.
-    pub const ALL: [RefusalKind; 27] = [
+    pub const ALL: [RefusalKind; 28] = [
         RefusalKind::MalformedFrame,
         RefusalKind::UnsupportedSchemaVersion,
         RefusalKind::NamespaceMismatch,
@@ -88,6 +90,7 @@ impl RefusalKind {
         RefusalKind::NotAVoter,
         RefusalKind::NotOurLeader,
         RefusalKind::NotTheAssignee,
+        RefusalKind::Staging,
         RefusalKind::ForwardedForAnother,
         RefusalKind::PeerTableFull,
         RefusalKind::ImpossibleValues,
@@ -141,6 +144,7 @@ impl RefusalKind {
             RefusalKind::NotAVoter => "not-a-voter",
             RefusalKind::NotOurLeader => "not-our-leader",
             RefusalKind::NotTheAssignee => "not-the-assignee",
+            RefusalKind::Staging => "staging",
             RefusalKind::ForwardedForAnother => "forwarded-for-another",
             RefusalKind::PeerTableFull => "peer-table-full",
             RefusalKind::ImpossibleValues => "impossible-values",

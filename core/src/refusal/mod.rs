@@ -30,6 +30,9 @@ pub enum Refusal {
     /// Serving's own rules (those consensus checks for it are [`Refusal::Consensus`]).
     #[error(transparent)]
     Serving(ServingRefusal),
+    /// Staging's rules.
+    #[error(transparent)]
+    Staging(crate::staging::StagingRefusal),
 }
 
 /// Why a frame's envelope was refused.
@@ -157,6 +160,12 @@ impl From<ConsensusRefusal> for Refusal {
     }
 }
 
+impl From<crate::staging::StagingRefusal> for Refusal {
+    fn from(refusal: crate::staging::StagingRefusal) -> Self {
+        Self::Staging(refusal)
+    }
+}
+
 /// A serving refusal that consensus made is reported as consensus's, so each refusal
 /// has one form.
 impl From<ServingRefusal> for Refusal {
@@ -177,6 +186,7 @@ impl Refusal {
                 consensus_sender(refusal)
             }
             Refusal::Serving(ServingRefusal::NotTheAssignee { sender, .. }) => Some(*sender),
+            Refusal::Staging(refusal) => Some(refusal.sender()),
         }
     }
 
@@ -200,6 +210,7 @@ impl Refusal {
                 consensus_kind(refusal)
             }
             Refusal::Serving(ServingRefusal::NotTheAssignee { .. }) => RefusalKind::NotTheAssignee,
+            Refusal::Staging(_) => RefusalKind::Staging,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ApplyRefusal, ClusterCommand, ClusterState, POLICY_NAME_LEN_MAX, REPLICAS_MAX};
+use super::{ApplyRefusal, ClusterCommand, ClusterState, POLICY_NAME_LEN_MAX, REPLICAS_MAX, Residency};
 use crate::backend::{BackendReadiness, DEVICES_PER_BACKEND_MAX};
 use crate::identity::{NodeId, NodeRole};
 
@@ -75,8 +75,15 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
             Ok(())
         }
         ClusterCommand::RemoveMember { node } => not_last_voter(*node),
-        ClusterCommand::SetMemberStatus { node, .. } | ClusterCommand::SetArtifactResidency { node, .. } => {
-            member(*node).map(drop)
+        ClusterCommand::SetMemberStatus { node, .. } => member(*node).map(drop),
+        ClusterCommand::SetArtifactResidency { node, residency, .. } => {
+            member(*node)?;
+            match *residency {
+                Residency::Staging { bytes_done, bytes_total } if bytes_done > bytes_total => {
+                    Err(ApplyRefusal::StagingBeyondTotal { bytes_done, bytes_total })
+                }
+                _ => Ok(()),
+            }
         }
         ClusterCommand::SetRole { node, role } if !role.is_coordinator_capable() => not_last_voter(*node),
         ClusterCommand::SetRole { node, .. } => member(*node).map(drop),

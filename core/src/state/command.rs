@@ -59,10 +59,12 @@ pub enum LinkClass {
 pub enum Residency {
     /// Not present.
     Absent,
-    /// Being copied; progress in per-mille.
+    /// Being copied: `bytes_done` of `bytes_total` (both 0 while only asked for).
     Staging {
-        /// 0..=1000.
-        progress_per_mille: u16,
+        /// Bytes copied.
+        bytes_done: u64,
+        /// The artifact's bytes (0 until its holder told them).
+        bytes_total: u64,
     },
     /// Present and verified.
     Resident,
@@ -70,6 +72,21 @@ pub enum Residency {
     Evicted,
     /// Copy or verification failed.
     Failed,
+}
+
+impl Residency {
+    /// A copy only asked for.
+    pub const STAGING_ASKED: Residency = Residency::Staging {
+        bytes_done: 0,
+        bytes_total: 0,
+    };
+
+    /// A copy's progress in per mille (0 while its total is unknown).
+    pub fn progress_per_mille(&self) -> Option<u16> {
+        let Residency::Staging { bytes_done, bytes_total } = *self else { return None };
+        let per_mille = u128::from(bytes_done.min(bytes_total)) * 1000 / u128::from(bytes_total.max(1));
+        Some(u16::try_from(per_mille).unwrap_or(1000))
+    }
 }
 
 /// An intent, as proposed. Validated when applied, in log order, on every node alike.
@@ -212,6 +229,14 @@ pub struct Proposal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApplyRefusal {
+    /// A staging report with more bytes copied than the artifact holds.
+    #[error("staging reports {bytes_done} bytes copied of {bytes_total}")]
+    StagingBeyondTotal {
+        /// Bytes copied.
+        bytes_done: u64,
+        /// The artifact's bytes.
+        bytes_total: u64,
+    },
     /// The node is not a member.
     #[error("{node:?} is not a member")]
     NotAMember {

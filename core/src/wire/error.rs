@@ -89,6 +89,12 @@ pub enum DecodeError {
         /// Limit.
         max: usize,
     },
+    /// A staging message that cannot be true.
+    #[error("impossible staging message: {fault}")]
+    Staging {
+        /// Which.
+        fault: crate::staging::StagingFault,
+    },
     /// A consensus message carries values that cannot be true together.
     #[error("impossible values: {fault}")]
     Values {

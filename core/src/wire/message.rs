@@ -29,6 +29,8 @@ pub enum Message {
     LinkProbe(LinkProbe),
     /// The answer to the last frame of a bandwidth probe. Never answered.
     LinkProbeAck(LinkProbeAck),
+    /// A message of an artifact copy, on the peer stream.
+    Staging(crate::staging::StagingMessage),
 }
 
 impl Message {
@@ -45,6 +47,7 @@ impl Message {
             Message::Dispatch(message) => message.check_values().map_err(|fault| DecodeError::Values { fault }),
             Message::LinkProbe(probe) => probe.validate(),
             Message::LinkProbeAck(_) => Ok(()),
+            Message::Staging(message) => message.validate().map_err(|fault| DecodeError::Staging { fault }),
         }
     }
 
@@ -53,6 +56,7 @@ impl Message {
         match self {
             Message::Raft(RaftMessage::SnapshotChunk { data, .. }) => Some(data),
             Message::LinkProbe(probe) => Some(&probe.payload),
+            Message::Staging(crate::staging::StagingMessage::Chunk { bytes, .. }) => Some(bytes),
             _ => None,
         }
     }
@@ -61,6 +65,7 @@ impl Message {
         match self {
             Message::Raft(RaftMessage::SnapshotChunk { data, .. }) => Some(data),
             Message::LinkProbe(probe) => Some(&mut probe.payload),
+            Message::Staging(crate::staging::StagingMessage::Chunk { bytes, .. }) => Some(bytes),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod keys;
 pub mod serving;
+pub mod staging;
 
 use psionic_core::ConsensusEvent;
 use std::collections::{BTreeSet, VecDeque};
@@ -81,6 +82,13 @@ pub enum JobOrder {
 pub struct Harness {
     pub now: Instant,
     pub disks: Vec<Disk>,
+    /// Each node's artifact disk, answering its staging work at once.
+    pub artifact_disks: Vec<psionic_core::staging::MemoryArtifacts>,
+    /// Chunk writes each node's artifact disk carries out before it stalls (none:
+    /// no limit); stalled writes wait in `staging_stalled`.
+    pub staging_writes_left: Vec<Option<u32>>,
+    /// Staging work a stalled disk has not carried out, by node.
+    pub staging_stalled: Vec<(usize, psionic_core::staging::StagingIo)>,
     /// Nodes that are crashed: they neither send nor receive.
     pub down: BTreeSet<usize>,
     pub nodes: Vec<Node>,
@@ -227,6 +235,9 @@ impl Harness {
         Self {
             now: Instant::ZERO,
             disks: vec![Disk::default(); configs.len()],
+            artifact_disks: vec![Default::default(); configs.len()],
+            staging_writes_left: vec![None; configs.len()],
+            staging_stalled: Vec::new(),
             down: BTreeSet::new(),
             nodes,
             addrs,
@@ -576,6 +587,7 @@ impl Harness {
             Output::Event(event) => self.events.push((index, self.now, event)),
             Output::RunJob(job) => self.jobs.push((index, JobOrder::Run(job))),
             Output::StopJob { request } => self.jobs.push((index, JobOrder::Stop(request))),
+            Output::Staging(io) => self.carry_out_staging(index, io),
             Output::PersistHardState(_) | Output::PersistEntries { .. } | Output::PersistSnapshot(_) => {}
         }
     }

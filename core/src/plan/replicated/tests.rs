@@ -19,7 +19,8 @@ fn fleet() -> Fleet {
         .residency(
             4,
             Residency::Staging {
-                progress_per_mille: 250,
+                bytes_done: 250,
+                bytes_total: 1000,
             },
         )
         .set(5, |member| member.status = MemberStatus::Offline);

@@ -22,7 +22,8 @@ fn fleet() -> Fleet {
         .residency(
             5,
             Residency::Staging {
-                progress_per_mille: 400,
+                bytes_done: 400,
+                bytes_total: 1000,
             },
         )
         .member(6, "", &[])
