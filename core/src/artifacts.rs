@@ -68,7 +68,12 @@ impl OwnArtifacts {
             return None;
         }
         let mut known = self.staged.clone();
-        known.extend(self.held.iter().flatten().map(|(artifact, residency)| (*artifact, *residency)));
+        known.extend(
+            self.held
+                .iter()
+                .flatten()
+                .map(|(artifact, residency)| (*artifact, *residency)),
+        );
         Some(known)
     }
 

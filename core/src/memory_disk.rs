@@ -41,7 +41,11 @@ impl MemoryDisk {
                 self.snapshot = Some(snapshot.clone());
             }
             Output::Event(Event::Consensus(ConsensusEvent::Recovered { .. })) => self.restored = false,
-            Output::Transmit(_) | Output::Event(_) | Output::RunJob(_) | Output::StopJob { .. } | Output::Staging(_) => {}
+            Output::Transmit(_)
+            | Output::Event(_)
+            | Output::RunJob(_)
+            | Output::StopJob { .. }
+            | Output::Staging(_) => {}
         }
     }
 

@@ -88,7 +88,11 @@ fn a_staged_copy_is_verified_then_reported_resident_everywhere() {
     harness.release_staging(2);
     harness.run_until_ms(harness.now.as_millis() + 1_500);
     for on in 0..3 {
-        assert_eq!(recorded(&harness, on, 2, &artifact), Some(Residency::Resident), "on node {on}");
+        assert_eq!(
+            recorded(&harness, on, 2, &artifact),
+            Some(Residency::Resident),
+            "on node {on}"
+        );
     }
     assert!(harness.artifact_disks[2].scan().contains_key(&artifact));
     assert_eq!(harness.artifact_disks[2].partial_bytes(&artifact), None);
@@ -102,7 +106,10 @@ fn a_damaged_copy_ends_failed_and_is_never_reported_resident() {
     stage(&mut harness, leader, 1, artifact);
     harness.staging_writes_left[1] = Some(2);
     harness.run_until_ms(harness.now.as_millis() + 1_000);
-    assert!(harness.artifact_disks[1].damage_partial(&artifact, 1_000), "two chunks were written");
+    assert!(
+        harness.artifact_disks[1].damage_partial(&artifact, 1_000),
+        "two chunks were written"
+    );
     harness.release_staging(1);
     for _ in 0..10 {
         harness.run_until_ms(harness.now.as_millis() + 300);
@@ -110,7 +117,11 @@ fn a_damaged_copy_ends_failed_and_is_never_reported_resident() {
     }
     assert_eq!(recorded(&harness, leader, 1, &artifact), Some(Residency::Failed));
     assert!(!harness.artifact_disks[1].scan().contains_key(&artifact));
-    assert_eq!(harness.artifact_disks[1].partial_bytes(&artifact), None, "its bytes were discarded");
+    assert_eq!(
+        harness.artifact_disks[1].partial_bytes(&artifact),
+        None,
+        "its bytes were discarded"
+    );
     let failed = staging_events(&harness, 1).into_iter().any(|event| {
         matches!(event, StagingEvent::StagingFailed { failure: StagingFailure::DigestMismatch { expected, .. }, .. } if expected == artifact)
     });
@@ -145,7 +156,11 @@ fn a_copy_resumes_where_it_stopped_after_its_node_restarts() {
         })
         .collect();
     assert_eq!(offsets.first(), Some(&0));
-    assert_eq!(offsets.last(), kept.as_ref(), "after the restart it asked from where it stopped");
+    assert_eq!(
+        offsets.last(),
+        kept.as_ref(),
+        "after the restart it asked from where it stopped"
+    );
 }
 
 #[test]
@@ -155,11 +170,15 @@ fn a_copy_moves_to_another_holder_when_its_source_dies() {
     stage(&mut harness, leader, target, artifact);
     harness.staging_writes_left[target] = Some(2);
     harness.run_until_ms(harness.now.as_millis() + 1_000);
-    let first = staging_events(&harness, target).into_iter().find_map(|event| match event {
-        StagingEvent::StagingFetching { source, .. } => Some(source),
-        _ => None,
-    });
-    let first = (0..3).find(|index| Some(harness.nodes[*index].node_id()) == first).expect("a source was asked");
+    let first = staging_events(&harness, target)
+        .into_iter()
+        .find_map(|event| match event {
+            StagingEvent::StagingFetching { source, .. } => Some(source),
+            _ => None,
+        });
+    let first = (0..3)
+        .find(|index| Some(harness.nodes[*index].node_id()) == first)
+        .expect("a source was asked");
     harness.crash(first);
     harness.release_staging(target);
     harness.run_until_ms(harness.now.as_millis() + 8_000);
@@ -171,10 +190,8 @@ fn a_copy_moves_to_another_holder_when_its_source_dies() {
 fn a_fetch_from_a_node_the_state_does_not_show_staging_is_refused() {
     let (mut harness, artifact, _) = staging_cluster(13, &[0], 1);
     // Node 1 asks node 0 for the artifact without any intent recorded.
-    let message = psionic_core::wire::Message::Staging(psionic_core::staging::StagingMessage::Fetch {
-        artifact,
-        offset: 0,
-    });
+    let message =
+        psionic_core::wire::Message::Staging(psionic_core::staging::StagingMessage::Fetch { artifact, offset: 0 });
     let identity = harness.configs[1].identity.clone();
     let bytes = harness::sealed_for(&identity, 0, psionic_core::TransportClass::Stream, 1 << 40, message);
     let from = harness::addr(1);

@@ -418,6 +418,7 @@ impl ConfigFile {
             },
             executor,
             artifacts,
+            artifact_disk: None,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
             binary: None,
         };

@@ -138,6 +138,8 @@ pub enum Request {
         /// How it ended.
         report: ExecutionReport,
     },
+    /// The artifact disk finished a piece of staging work.
+    StagingDone(psionic_core::staging::StagingDone),
     /// A streaming job the core handed out produced tokens.
     ExecutionProgress {
         /// The request.
@@ -179,6 +181,8 @@ pub(crate) struct Driver {
     pub _acceptor: Option<AbortOnDrop>,
     pub _device_reporter: Option<AbortOnDrop>,
     pub _artifact_scanner: Option<AbortOnDrop>,
+    /// Carries out staging work on the artifact disk.
+    pub staging: crate::artifacts::StagingWorker,
     /// When the state report was last published.
     pub state_published_at: tokio::time::Instant,
     /// Least time between two publications while the state moves.
@@ -318,6 +322,7 @@ impl Driver {
                 self.core.report_devices(now, report);
             }
             Request::HoldArtifacts(held) => self.core.hold_artifacts(now, held),
+            Request::StagingDone(done) => self.core.staging_done(now, done),
             Request::SubmitInference {
                 request,
                 through_leader,
@@ -468,6 +473,7 @@ impl Driver {
                 }
                 Output::RunJob(job) => self.serving.run(job),
                 Output::StopJob { request } => self.serving.stop(request),
+                Output::Staging(io) => self.staging.carry_out(io),
             }
         }
         self.publish_state_if_moved();

@@ -65,6 +65,8 @@ pub struct NodeSettings {
     /// The models directory the executor runs, scanned for this node's residency
     /// reports (none: the executor's artifacts are not files here).
     pub artifacts: Option<crate::artifacts::ArtifactSource>,
+    /// Where staging copies artifacts (none: into the models directory, if any).
+    pub artifact_disk: Option<Arc<dyn crate::artifacts::ArtifactDisk>>,
     /// Least time between two publications of the state report into
     /// [`RunningNode::state`] while the state keeps moving (0: after every change).
     /// Building one digests the whole replicated state, so a large fleet keeps this
@@ -453,6 +455,11 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     settings.discovery.validate().map_err(psionic_core::ConfigError::from)?;
     let identity_file = IdentityFile::in_dir(&settings.data_dir);
     let models = settings.artifacts.as_ref().map(|source| Arc::clone(&source.models));
+    let artifact_disk = settings.artifact_disk.clone().or_else(|| {
+        let source = settings.artifacts.as_ref()?;
+        let disk = crate::artifacts::ModelsDisk::new(source.dir.clone(), Arc::clone(&source.models));
+        Some(Arc::new(disk) as Arc<dyn crate::artifacts::ArtifactDisk>)
+    });
     identity_file.load().await?;
     let socket = UdpSocket::bind(settings.discovery_bind)
         .await
@@ -545,6 +552,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
             let scanner = crate::artifacts::Scanner::new(source.dir);
             crate::artifacts::spawn_scanner(scanner, source.models, source.scan_interval_ms, requests.clone())
         }),
+        staging: crate::artifacts::StagingWorker::spawn(artifact_disk, requests.clone()),
         state_published_at: tokio::time::Instant::now(),
         state_watch_min: std::time::Duration::from_millis(settings.state_watch_ms_min),
         serving: Serving::new(settings.executor.clone(), requests.clone()),

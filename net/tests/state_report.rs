@@ -37,6 +37,7 @@ async fn single_voter(data_dir: &std::path::Path, state_watch_ms_min: u64) -> Ru
         devices: Default::default(),
         executor: Arc::new(psionic_net::execute::ReferenceExecutor::cpu()),
         artifacts: None,
+        artifact_disk: None,
         state_watch_ms_min,
         binary: None,
     };

@@ -75,6 +75,7 @@ pub fn settings(octet: u8, seeds: Vec<SocketAddr>, token: &[u8], consensus: Cons
         executor: std::sync::Arc::new(ReferenceExecutor::simulated()),
         // Checks that need a node's state report ask its driver for one.
         artifacts: None,
+        artifact_disk: None,
         state_watch_ms_min: psionic_net::STATE_WATCH_MS_MIN_DEFAULT,
         binary: Some(SIM_BINARY),
     }

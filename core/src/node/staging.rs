@@ -20,7 +20,8 @@ impl Node {
                 self.transfers.on_opened(now, me, state, artifact, result, &mut effects);
             }
             StagingDone::Written { artifact, result } => {
-                self.transfers.on_written(now, me, state, artifact, result, &mut effects);
+                self.transfers
+                    .on_written(now, me, state, artifact, result, &mut effects);
             }
             StagingDone::Finished { artifact, result } => self.transfers.on_finished(artifact, result, &mut effects),
             StagingDone::Read {

@@ -128,7 +128,13 @@ mod tests {
             fleet.member(byte, "H100", &devices).queue(byte, draw(3) as u32);
             match draw(8) {
                 0 => drop(fleet.set(byte, |member| member.status = MemberStatus::Draining)),
-                1 => drop(fleet.residency(byte, Residency::Staging { bytes_done: 5, bytes_total: 1000 })),
+                1 => drop(fleet.residency(
+                    byte,
+                    Residency::Staging {
+                        bytes_done: 5,
+                        bytes_total: 1000,
+                    },
+                )),
                 2 => drop(fleet.backend(
                     byte,
                     Backend::Cuda,

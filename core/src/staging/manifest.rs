@@ -107,7 +107,9 @@ impl Manifest {
             .filter(|total| *total <= ARTIFACT_BYTES_MAX);
         match total {
             Some(_) => Ok(()),
-            None => Err(StagingFault::TooLarge { max: ARTIFACT_BYTES_MAX }),
+            None => Err(StagingFault::TooLarge {
+                max: ARTIFACT_BYTES_MAX,
+            }),
         }
     }
 

@@ -19,14 +19,21 @@ impl MemoryArtifacts {
     /// its digest.
     pub fn put(&mut self, mut files: Vec<(String, Vec<u8>)>) -> Digest {
         files.sort();
-        let digest = ArtifactHasher::of_files(files.iter().map(|(name, contents)| (name.as_str(), contents.as_slice())));
+        let digest = ArtifactHasher::of_files(
+            files
+                .iter()
+                .map(|(name, contents)| (name.as_str(), contents.as_slice())),
+        );
         self.resident.insert(digest, files);
         digest
     }
 
     /// What a scan of this disk finds: every resident artifact.
     pub fn scan(&self) -> BTreeMap<Digest, Residency> {
-        self.resident.keys().map(|digest| (*digest, Residency::Resident)).collect()
+        self.resident
+            .keys()
+            .map(|digest| (*digest, Residency::Resident))
+            .collect()
     }
 
     /// Bytes of the partial copy of `artifact`.
@@ -37,7 +44,10 @@ impl MemoryArtifacts {
     /// Flips one bit of byte `offset` of the partial copy of `artifact` (a damaged
     /// disk); false without one that long.
     pub fn damage_partial(&mut self, artifact: &Digest, offset: usize) -> bool {
-        let byte = self.partial.get_mut(artifact).and_then(|(_, bytes)| bytes.get_mut(offset));
+        let byte = self
+            .partial
+            .get_mut(artifact)
+            .and_then(|(_, bytes)| bytes.get_mut(offset));
         byte.map(|byte| *byte ^= 1).is_some()
     }
 
@@ -82,7 +92,13 @@ impl MemoryArtifacts {
         }
     }
 
-    fn write(&mut self, artifact: Digest, manifest: Manifest, offset: u64, chunk: &[u8]) -> Result<u64, StagingFailure> {
+    fn write(
+        &mut self,
+        artifact: Digest,
+        manifest: Manifest,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<u64, StagingFailure> {
         let (saved, bytes) = self
             .partial
             .entry(artifact)
@@ -103,20 +119,32 @@ impl MemoryArtifacts {
         let mut files = Vec::new();
         let mut start = 0usize;
         for ManifestFile { name, bytes: len } in &manifest.files {
-            let end = start.saturating_add(usize::try_from(*len).unwrap_or(usize::MAX)).min(bytes.len());
+            let end = start
+                .saturating_add(usize::try_from(*len).unwrap_or(usize::MAX))
+                .min(bytes.len());
             files.push((name.clone(), bytes[start..end].to_vec()));
             start = end;
         }
-        let got = ArtifactHasher::of_files(files.iter().map(|(name, contents)| (name.as_str(), contents.as_slice())));
+        let got = ArtifactHasher::of_files(
+            files
+                .iter()
+                .map(|(name, contents)| (name.as_str(), contents.as_slice())),
+        );
         if got != artifact {
-            return Err(StagingFailure::DigestMismatch { expected: artifact, got });
+            return Err(StagingFailure::DigestMismatch {
+                expected: artifact,
+                got,
+            });
         }
         self.resident.insert(artifact, files);
         Ok(())
     }
 
     fn read(&self, artifact: Digest, offset: u64, len: u32) -> Result<(Manifest, Vec<u8>), StagingFailure> {
-        let files = self.resident.get(&artifact).ok_or(StagingFailure::NotHeld { artifact })?;
+        let files = self
+            .resident
+            .get(&artifact)
+            .ok_or(StagingFailure::NotHeld { artifact })?;
         let manifest = Manifest {
             files: files
                 .iter()
@@ -126,7 +154,10 @@ impl MemoryArtifacts {
                 })
                 .collect(),
         };
-        let all: Vec<u8> = files.iter().flat_map(|(_, contents)| contents.iter().copied()).collect();
+        let all: Vec<u8> = files
+            .iter()
+            .flat_map(|(_, contents)| contents.iter().copied())
+            .collect();
         let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
         let end = start.saturating_add(len as usize).min(all.len());
         Ok((manifest, all[start..end].to_vec()))

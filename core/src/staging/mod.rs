@@ -22,7 +22,10 @@ mod target;
 
 use serde::{Deserialize, Serialize};
 
-pub use manifest::{ARTIFACT_BYTES_MAX, ARTIFACT_FILE_NAME_BYTES_MAX, ARTIFACT_FILES_MAX, ArtifactHasher, Manifest, StagingFault, ManifestFile};
+pub use manifest::{
+    ARTIFACT_BYTES_MAX, ARTIFACT_FILE_NAME_BYTES_MAX, ARTIFACT_FILES_MAX, ArtifactHasher, Manifest, ManifestFile,
+    StagingFault,
+};
 pub use memory::MemoryArtifacts;
 pub use message::StagingMessage;
 pub use source::{Fetch, Sources};
@@ -143,6 +146,9 @@ pub enum StagingFailure {
         /// The system's error.
         error: String,
     },
+    /// The node has no models directory to copy into or read from.
+    #[error("this node has no models directory")]
+    NoModelsDirectory,
     /// The node does not hold the artifact (a source asked for it).
     #[error("artifact {artifact} is not held here")]
     NotHeld {

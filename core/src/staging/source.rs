@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{STAGING_CHUNK_BYTES_MAX, STAGING_READS_MAX, StagingEffect, StagingFailure, StagingIo, StagingMessage, StagingRefusal};
+use super::{
+    STAGING_CHUNK_BYTES_MAX, STAGING_READS_MAX, StagingEffect, StagingFailure, StagingIo, StagingMessage,
+    StagingRefusal,
+};
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::state::{ClusterState, Residency};

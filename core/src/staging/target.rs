@@ -133,14 +133,17 @@ impl Transfers {
         });
         for artifact in intents {
             if !self.by_artifact.contains_key(&artifact) && self.by_artifact.len() < STAGING_TRANSFERS_MAX {
-                self.by_artifact.insert(artifact, Transfer {
-                    phase: Phase::Opening,
-                    manifest: None,
-                    bytes_done: 0,
-                    source: None,
-                    asked_at: None,
-                    reported_at: None,
-                });
+                self.by_artifact.insert(
+                    artifact,
+                    Transfer {
+                        phase: Phase::Opening,
+                        manifest: None,
+                        bytes_done: 0,
+                        source: None,
+                        asked_at: None,
+                        reported_at: None,
+                    },
+                );
                 effects.push(StagingEffect::Io(StagingIo::Open { artifact }));
             }
         }
@@ -198,7 +201,9 @@ impl Transfers {
         rotate: bool,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else { return };
+        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+            return;
+        };
         let source = match (rotate, transfer.source) {
             (false, Some(source)) => Some(source),
             _ => next_holder(me, state, artifact, transfer.source),
@@ -231,7 +236,9 @@ impl Transfers {
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else { return };
+        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+            return;
+        };
         if transfer.phase != Phase::Opening {
             return;
         }
@@ -333,7 +340,9 @@ impl Transfers {
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else { return };
+        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+            return;
+        };
         if transfer.phase != Phase::Writing {
             return;
         }
@@ -359,8 +368,15 @@ impl Transfers {
     }
 
     /// The driver verified the copy and moved it in, or discarded it.
-    pub fn on_finished(&mut self, artifact: Digest, result: Result<(), StagingFailure>, effects: &mut Vec<StagingEffect>) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else { return };
+    pub fn on_finished(
+        &mut self,
+        artifact: Digest,
+        result: Result<(), StagingFailure>,
+        effects: &mut Vec<StagingEffect>,
+    ) {
+        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+            return;
+        };
         if transfer.phase != Phase::Finishing {
             return;
         }
@@ -368,14 +384,19 @@ impl Transfers {
             Ok(()) => {
                 transfer.phase = Phase::Finished;
                 let bytes_total = transfer.bytes_done;
-                effects.push(StagingEffect::Event(StagingEvent::StagingFinished { artifact, bytes_total }));
+                effects.push(StagingEffect::Event(StagingEvent::StagingFinished {
+                    artifact,
+                    bytes_total,
+                }));
             }
             Err(failure) => self.fail(artifact, failure, effects),
         }
     }
 
     fn fail(&mut self, artifact: Digest, failure: StagingFailure, effects: &mut Vec<StagingEffect>) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else { return };
+        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+            return;
+        };
         transfer.phase = Phase::Failed;
         effects.push(StagingEffect::Io(StagingIo::Discard { artifact }));
         effects.push(StagingEffect::Event(StagingEvent::StagingFailed { artifact, failure }));

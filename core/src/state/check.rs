@@ -79,9 +79,13 @@ pub fn check_command(command: &ClusterCommand, seats: &impl Seats) -> Result<(),
         ClusterCommand::SetArtifactResidency { node, residency, .. } => {
             member(*node)?;
             match *residency {
-                Residency::Staging { bytes_done, bytes_total } if bytes_done > bytes_total => {
-                    Err(ApplyRefusal::StagingBeyondTotal { bytes_done, bytes_total })
-                }
+                Residency::Staging {
+                    bytes_done,
+                    bytes_total,
+                } if bytes_done > bytes_total => Err(ApplyRefusal::StagingBeyondTotal {
+                    bytes_done,
+                    bytes_total,
+                }),
                 _ => Ok(()),
             }
         }

@@ -83,7 +83,13 @@ impl Residency {
 
     /// A copy's progress in per mille (0 while its total is unknown).
     pub fn progress_per_mille(&self) -> Option<u16> {
-        let Residency::Staging { bytes_done, bytes_total } = *self else { return None };
+        let Residency::Staging {
+            bytes_done,
+            bytes_total,
+        } = *self
+        else {
+            return None;
+        };
         let per_mille = u128::from(bytes_done.min(bytes_total)) * 1000 / u128::from(bytes_total.max(1));
         Some(u16::try_from(per_mille).unwrap_or(1000))
     }

@@ -294,6 +294,15 @@ impl Client {
         self.send(Method::POST, super::COMMANDS, command)
     }
 
+    /// `POST /v1/artifacts/{digest}/stage`.
+    pub fn stage(
+        &self,
+        artifact: &psionic_core::Digest,
+        body: &super::StageBody,
+    ) -> Result<Answer<super::StageAnswer>, ClientError> {
+        self.send(Method::POST, &super::stage_path(artifact), body)
+    }
+
     /// `PUT /v1/serving-policy`.
     pub fn set_serving_policy(&self, policy: &ServingPolicy) -> Result<Answer<CommandAnswer>, ClientError> {
         self.send(Method::PUT, super::SERVING_POLICY, policy)

@@ -10,6 +10,7 @@ mod failure;
 pub mod openai;
 mod reports;
 mod requests;
+mod staging;
 
 #[cfg(not(madsim))]
 mod client;
@@ -29,6 +30,7 @@ pub use requests::{
     CancelAnswer, PlanAnswer, RequestAnswer, RequestBody, RequestFailure, RequestRecord, RequestStatus,
     RequestStreamEvent, RequestView,
 };
+pub use staging::{StageAnswer, StageBody, StageRefusal, stage_path};
 #[cfg(not(madsim))]
 pub use ureq::http::Method;
 
@@ -60,6 +62,8 @@ pub const LEADERSHIP_TRANSFER: &str = "/v1/leadership/transfer";
 pub const AUTHORIZATION: &str = "/v1/authorization";
 /// Scope `admin`: stage a new node key.
 pub const KEY_ROTATION: &str = "/v1/node/key-rotation";
+/// Scope `operate`: stage an artifact (see [`stage_path`]).
+pub const STAGE: &str = "/v1/artifacts/{digest}/stage";
 /// The scope the command names.
 pub const COMMANDS: &str = "/v1/commands";
 

@@ -4,8 +4,8 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use psionic_core::digest::DigestWriter;
-use psionic_core::{Digest, DigestKind};
+use psionic_core::Digest;
+use psionic_core::staging::ArtifactHasher;
 
 /// The files of a model directory that make up the artifact, in name order.
 pub const ARTIFACT_FILES: [&str; 3] = [
@@ -19,7 +19,7 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 /// The digest of the model in `dir` (files of [`ARTIFACT_FILES`] that are present),
 /// with their total bytes.
 pub fn artifact_digest(dir: &Path) -> std::io::Result<(Digest, u64)> {
-    let mut writer = DigestWriter::new(DigestKind::Artifact);
+    let mut writer = ArtifactHasher::default();
     let mut total = 0u64;
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     for name in ARTIFACT_FILES {
@@ -34,8 +34,7 @@ pub fn artifact_digest(dir: &Path) -> std::io::Result<(Digest, u64)> {
             Err(error) => return Err(error),
         };
         let len = file.metadata()?.len();
-        writer.update_prefixed(name.as_bytes());
-        writer.update_raw(&len.to_le_bytes());
+        writer.begin_file(name, len);
         let mut read = 0u64;
         loop {
             let n = file.read(&mut chunk)?;
@@ -43,7 +42,7 @@ pub fn artifact_digest(dir: &Path) -> std::io::Result<(Digest, u64)> {
                 break;
             }
             read = read.saturating_add(n as u64);
-            writer.update_raw(&chunk[..n]);
+            writer.update(&chunk[..n]);
         }
         if read != len {
             let message = format!(

@@ -7,9 +7,13 @@
 //! [`ModelExecutor`]: crate::execute::ModelExecutor
 
 mod digest;
+mod disk;
+#[cfg(test)]
+mod disk_tests;
 mod scanner;
 #[cfg(test)]
 mod tests;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +25,9 @@ use psionic_model::Model;
 use serde::Serialize;
 
 pub use digest::artifact_digest;
+pub use disk::{ArtifactDisk, ModelsDisk, STAGING_DIR};
 pub use scanner::{Scanner, spawn_scanner};
+pub use worker::StagingWorker;
 
 /// Default time between two scans of the models directory.
 pub const SCAN_INTERVAL_MS_DEFAULT: u64 = 10_000;
@@ -66,12 +72,24 @@ pub struct Artifact {
 pub struct Models {
     found: Mutex<BTreeMap<Digest, Artifact>>,
     loaded: Mutex<BTreeMap<Digest, Arc<Model>>>,
+    /// Wakes the scanner before its interval ends (a copy was moved in).
+    rescan: tokio::sync::Notify,
 }
 
 impl Models {
     /// The artifacts found by the latest scan.
     pub fn found(&self) -> BTreeMap<Digest, Artifact> {
         self.found.lock().expect("the models lock is not poisoned").clone()
+    }
+
+    /// Asks the scanner to scan again now.
+    pub fn rescan_soon(&self) {
+        self.rescan.notify_one();
+    }
+
+    /// Waits for [`Models::rescan_soon`].
+    pub(crate) async fn rescan_asked(&self) {
+        self.rescan.notified().await;
     }
 
     /// The residency of each artifact found, as the core records it.

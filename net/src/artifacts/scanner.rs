@@ -47,7 +47,7 @@ impl Scanner {
             entries
                 .flatten()
                 .map(|entry| entry.path())
-                .filter(|path| path.is_dir())
+                .filter(|path| path.is_dir() && !is_hidden(path))
                 .collect::<Vec<_>>()
         });
         let mut subdirs = match listed {
@@ -141,6 +141,12 @@ impl Scanner {
     }
 }
 
+/// Whether `path` names a hidden entry (partial copies live under one).
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+}
+
 /// Adds `artifact` to `found`, or its name to the entry of the same files.
 fn add_found(found: &mut BTreeMap<Digest, Artifact>, artifact: Artifact) {
     match found.get_mut(&artifact.digest) {
@@ -188,7 +194,10 @@ pub fn spawn_scanner(
                 }
                 reported = Some(residency);
             }
-            tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(every_ms.max(1))) => {}
+                () = models.rescan_asked() => {}
+            }
         }
     }))
 }

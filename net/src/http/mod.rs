@@ -19,6 +19,7 @@ mod openai;
 mod reads;
 mod requests;
 mod serve;
+mod staging;
 mod streaming;
 pub mod tls;
 
@@ -143,7 +144,8 @@ pub fn router(api: ApiState) -> Router {
         .route("/v1/requests/{id}/cancel", post(requests::cancel_request));
     let operate = Router::new()
         .route(api::SERVING_POLICY, put(put_serving_policy))
-        .route(api::LEADERSHIP_TRANSFER, post(leadership::post_transfer));
+        .route(api::LEADERSHIP_TRANSFER, post(leadership::post_transfer))
+        .route(api::STAGE, post(staging::post_stage));
     let admin = Router::new()
         .route(api::AUTHORIZATION, put(put_authorization))
         .route(api::KEY_ROTATION, post(node_key::post_key_rotation));
@@ -274,7 +276,7 @@ async fn commit_policy(
 
 /// Proposes `command` through this node as `authorized`'s, recorded in the entry, and
 /// answers with its outcome.
-async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand) -> Response {
+pub(super) async fn commit(api: &ApiState, authorized: &Authorized, command: ClusterCommand) -> Response {
     let origin = Origin::operator(&authorized.credential, &command);
     let (status, answer) = match api.client.propose_through_leader(vec![(origin, command)]).await {
         Ok(committed) => committed_answer(committed[0]),

@@ -103,6 +103,7 @@ impl Manifest {
             devices: Default::default(),
             executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
             artifacts: None,
+            artifact_disk: None,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
             binary: None,
         };

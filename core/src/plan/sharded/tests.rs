@@ -166,7 +166,13 @@ fn a_stage_whose_layers_do_not_fit_is_refused() {
 #[test]
 fn a_node_still_staging_the_model_cannot_host_a_stage() {
     let mut fleet = fleet();
-    fleet.residency(4, Residency::Staging { bytes_done: 10, bytes_total: 1000 });
+    fleet.residency(
+        4,
+        Residency::Staging {
+            bytes_done: 10,
+            bytes_total: 1000,
+        },
+    );
     let Err(PlacementRefusal::NoShardGroup { groups, ineligible, .. }) =
         place_layer_sharded(&fleet.facts(), &layers(4, 8, 1), &none())
     else {

@@ -143,6 +143,27 @@ enum Command {
         /// The command as JSON; `-` reads it from standard input.
         command: String,
     },
+    /// Ask the cluster to copy an artifact (by digest) to a node from a member that
+    /// holds it, then follow the copy with a progress bar until it is resident.
+    ///
+    /// Example: `psionic-node stage --token-file operator-token --artifact <digest>
+    /// --node <node id>`
+    Stage {
+        #[command(flatten)]
+        operator: Operator,
+        /// File holding an operator token with the `operate` scope.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The artifact's digest (`psionic-node model list` shows it).
+        #[arg(long)]
+        artifact: String,
+        /// The node to copy it to.
+        #[arg(long)]
+        node: String,
+        /// Longest to wait for the copy to end, in seconds.
+        #[arg(long, default_value_t = 600)]
+        wait_s: u64,
+    },
     /// Make a new key on a running node and print the command that rotates it to it
     /// (JSON, for `submit -` through the leader). The node keeps the new key staged
     /// in its identity file and moves to it when the log applies the command.
@@ -344,6 +365,13 @@ pub fn main() -> ExitCode {
             command,
         } => crate::client::submit(&operator, &token_file, &command),
         Command::RotateKey { operator, token_file } => crate::client::rotate_key(&operator, &token_file),
+        Command::Stage {
+            operator,
+            token_file,
+            artifact,
+            node,
+            wait_s,
+        } => crate::stage::stage(&operator, &token_file, &artifact, &node, wait_s),
         Command::Demo { nodes, models } => crate::demo::run(nodes, models.as_deref()),
         Command::Model(ModelCommand::MakeTest { out, seed }) => crate::model::make_test(&out, seed),
         Command::Model(ModelCommand::List { dir, json }) => crate::model::list(&dir, json),

@@ -20,7 +20,7 @@ use crate::cli::{Failed, Failure, Operator, ReadConsistency};
 
 /// The client of `operator`'s node, bearing the token of `token_file` (else its read
 /// token, if any).
-fn client(operator: &Operator, token_file: Option<&Path>) -> Result<Client, Failed> {
+pub fn client(operator: &Operator, token_file: Option<&Path>) -> Result<Client, Failed> {
     let client = match &operator.tls_ca {
         None => Client::new(operator.operator),
         Some(ca_file) => {
@@ -47,7 +47,7 @@ fn word<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn network(error: ClientError) -> Failed {
+pub fn network(error: ClientError) -> Failed {
     match error {
         ClientError::BadCa { .. } => (Failure::Config, error.to_string()),
         ClientError::Unreachable { .. } | ClientError::Unreadable { .. } => (Failure::Network, error.to_string()),

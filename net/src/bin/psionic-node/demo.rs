@@ -147,6 +147,7 @@ async fn start_node(
         devices: Default::default(),
         executor,
         artifacts,
+        artifact_disk: None,
         state_watch_ms_min: 0,
         binary: None,
     };

@@ -32,6 +32,8 @@ mod model;
 #[cfg(not(madsim))]
 mod serve;
 #[cfg(not(madsim))]
+mod stage;
+#[cfg(not(madsim))]
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
     cli::main()
