@@ -40,6 +40,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "credential-rotation",
         include_str!("../catalogue/credential-rotation.toml"),
     ),
+    ("staging", include_str!("../catalogue/staging.toml")),
 ];
 
 /// Why a scenario could not be loaded.

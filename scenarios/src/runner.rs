@@ -56,6 +56,8 @@ pub enum Mutation {
     CutOverWithoutQuorum,
     /// Report a forwarded proposal committed once the leader took it, before it commits.
     AckForwardWhenTaken,
+    /// Count a staged copy resident once its last chunk is written, unverified.
+    StagingSkipsVerification,
 }
 
 impl Mutation {
@@ -79,6 +81,7 @@ impl Mutation {
             Mutation::AdmitUntrusted => "admit-untrusted",
             Mutation::CutOverWithoutQuorum => "cut-over-without-quorum",
             Mutation::AckForwardWhenTaken => "ack-forward-when-taken",
+            Mutation::StagingSkipsVerification => "staging-skips-verification",
         }
     }
 
@@ -102,6 +105,7 @@ impl Mutation {
             admit_untrusted: self == Mutation::AdmitUntrusted,
             cut_over_without_quorum: self == Mutation::CutOverWithoutQuorum,
             ack_forward_when_taken: self == Mutation::AckForwardWhenTaken,
+            staging_skips_verification: self == Mutation::StagingSkipsVerification,
         }
     }
 }
@@ -127,6 +131,7 @@ pub async fn play(scenario: &Scenario, mutation: Option<Mutation>, trace: Trace)
     let proposals = (cluster.acknowledged_count() > 0).then(|| cluster.check_acknowledged());
     cluster.check_history();
     let requests = cluster.check_requests();
+    cluster.check_residency().await;
     let links = cluster.link_counts().await;
     Verdict {
         violations: cluster.violations(),

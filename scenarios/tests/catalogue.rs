@@ -50,6 +50,7 @@ sweeps! {
     storage_faults_sweep => "storage-faults",
     join_by_runbook_sweep => "join-by-runbook",
     credential_rotation_sweep => "credential-rotation",
+    staging_sweep => "staging",
 }
 
 #[test]

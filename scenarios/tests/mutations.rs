@@ -218,3 +218,15 @@ fn admitting_unattested_candidates_admits_the_stranger() {
         "seed {seed}: {violation:?}"
     );
 }
+
+/// `staging` damages one copy on its node's disk: a node that counts a whole copy
+/// without verifying it is recorded resident without the artifact's bytes.
+#[test]
+fn counting_a_copy_without_verifying_it_is_caught_resident_without_its_bytes() {
+    let (seed, violation) =
+        first_caught_in("staging", Mutation::StagingSkipsVerification).expect("caught within 200 seeds");
+    assert!(
+        matches!(violation, Violation::ResidentNotHeld { .. }),
+        "seed {seed}: {violation:?}"
+    );
+}

@@ -45,6 +45,17 @@ pub enum Condition {
     ReadinessCommitted,
     /// Every inference request submitted so far has ended (completed or refused).
     RequestsSettled,
+    /// Every copy a `stage` step asked of a live node ended resident or failed in
+    /// every live node's view.
+    StagingEnded,
+    /// Every copy a `stage` step asked of a live node ended resident in every live
+    /// node's view.
+    Staged,
+    /// `node`'s disk holds part of a copy a `stage` step asked of it.
+    Copying {
+        /// The node.
+        node: String,
+    },
     /// Every live honest node's applied state holds `count` voters.
     Voters {
         /// How many.
@@ -127,6 +138,16 @@ pub enum Violation {
         since_ms: u64,
         /// The deadline.
         deadline_ms: u64,
+    },
+    /// A node's state records a member resident for an artifact whose bytes that
+    /// member's disk does not hold.
+    ResidentNotHeld {
+        /// The node whose state says so.
+        viewer: String,
+        /// The member.
+        node: String,
+        /// The artifact.
+        artifact: psionic_core::Digest,
     },
     /// Two leaders for one term.
     TwoLeaders {

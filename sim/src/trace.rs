@@ -202,6 +202,15 @@ pub enum Fault {
         /// The node.
         node: String,
     },
+    /// One bit of the node's partial copy of an artifact was flipped.
+    StagingDamaged {
+        /// The node.
+        node: String,
+        /// The artifact.
+        artifact: psionic_core::Digest,
+        /// The byte damaged.
+        offset: u64,
+    },
     /// The node's data directory is damaged before its next start.
     Corrupt {
         /// The node.

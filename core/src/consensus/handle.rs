@@ -61,6 +61,9 @@ pub struct Mutations {
     /// Report a forwarded proposal committed as soon as the leader took it, before it
     /// commits and is applied where it was sent.
     pub ack_forward_when_taken: bool,
+    /// Count a staged copy resident once its last chunk is written, without the
+    /// driver's check against the digest.
+    pub staging_skips_verification: bool,
 }
 
 impl Consensus {

@@ -344,6 +344,8 @@ impl Node {
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.consensus.set_mutations(mutations);
         let keep_retired_key = self.consensus.mutations().keep_retired_key;
+        self.transfers
+            .skip_verification(self.consensus.mutations().staging_skips_verification);
         self.authenticator.keep_retired_keys(keep_retired_key);
     }
 

@@ -93,6 +93,7 @@ impl Node {
     }
 
     fn carry_out_staging(&mut self, effects: Vec<StagingEffect>) {
+        self.transfers.stamp_ended(self.consensus.state().applied_index);
         for effect in effects {
             match effect {
                 StagingEffect::Io(io) => {

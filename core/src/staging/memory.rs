@@ -36,6 +36,16 @@ impl MemoryArtifacts {
             .collect()
     }
 
+    /// Whether the disk holds `artifact` and its files hash to it.
+    pub fn holds_verified(&self, artifact: &Digest) -> bool {
+        self.resident.get(artifact).is_some_and(|files| {
+            let files = files
+                .iter()
+                .map(|(name, contents)| (name.as_str(), contents.as_slice()));
+            ArtifactHasher::of_files(files) == *artifact
+        })
+    }
+
     /// Bytes of the partial copy of `artifact`.
     pub fn partial_bytes(&self, artifact: &Digest) -> Option<u64> {
         self.partial.get(artifact).map(|(_, bytes)| bytes.len() as u64)

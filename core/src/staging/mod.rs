@@ -19,6 +19,8 @@ mod memory;
 mod message;
 mod source;
 mod target;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 

@@ -44,6 +44,8 @@ struct Transfer {
     asked_at: Option<Instant>,
     /// When progress was last reported.
     reported_at: Option<Instant>,
+    /// The applied index when it finished or failed.
+    ended_at_index: Option<u64>,
 }
 
 impl Transfer {
@@ -71,6 +73,8 @@ pub struct ArrivedChunk {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transfers {
     by_artifact: BTreeMap<Digest, Transfer>,
+    /// A planted bug (simulation only): a copy counts once whole, unverified.
+    unverified: bool,
 }
 
 /// The artifacts the applied state shows `me` staging.
@@ -83,6 +87,23 @@ fn staging_intents(me: NodeId, state: &ClusterState) -> Vec<Digest> {
         .filter(|(_, residency)| matches!(residency, Residency::Staging { .. }))
         .map(|(artifact, _)| *artifact)
         .collect()
+}
+
+/// Whether someone other than `me` asked again for the copy of `artifact` after the
+/// one that ended at `ended_at_index` (its own late progress reports do not count).
+fn staged_again(me: NodeId, state: &ClusterState, artifact: Digest, ended_at_index: Option<u64>) -> bool {
+    let Some(ended_at_index) = ended_at_index else {
+        return false;
+    };
+    let key = ClusterCommand::SetArtifactResidency {
+        node: me,
+        artifact,
+        residency: Residency::Absent,
+    }
+    .fact_key();
+    state.set_by.get(&key).is_some_and(|set_by| {
+        set_by.index > ended_at_index && set_by.origin != crate::state::Origin::Member { node: me }
+    })
 }
 
 /// The holder to ask after `last`: the members other than `me` the applied state shows
@@ -103,6 +124,21 @@ fn next_holder(me: NodeId, state: &ClusterState, artifact: Digest, last: Option<
 }
 
 impl Transfers {
+    /// Records `applied_index` as when the transfers that ended since the last call
+    /// ended (a later intent by someone else starts them again).
+    pub fn stamp_ended(&mut self, applied_index: u64) {
+        for transfer in self.by_artifact.values_mut() {
+            if matches!(transfer.phase, Phase::Finished | Phase::Failed) && transfer.ended_at_index.is_none() {
+                transfer.ended_at_index = Some(applied_index);
+            }
+        }
+    }
+
+    /// Plants the bug of counting a whole copy without its verification.
+    pub fn skip_verification(&mut self, unverified: bool) {
+        self.unverified = unverified;
+    }
+
     /// Bytes copied and total (once known) of the transfer of `artifact`.
     pub fn progress(&self, artifact: &Digest) -> Option<(u64, Option<u64>)> {
         let transfer = self.by_artifact.get(artifact)?;
@@ -124,6 +160,8 @@ impl Transfers {
             .into_iter()
             .filter(|artifact| !held_resident(artifact))
             .collect();
+        self.by_artifact
+            .retain(|artifact, transfer| !staged_again(me, state, *artifact, transfer.ended_at_index));
         self.by_artifact.retain(|artifact, transfer| {
             let wanted = intents.contains(artifact);
             if !wanted && !matches!(transfer.phase, Phase::Finished | Phase::Failed) {
@@ -142,6 +180,7 @@ impl Transfers {
                         source: None,
                         asked_at: None,
                         reported_at: None,
+                        ended_at_index: None,
                     },
                 );
                 effects.push(StagingEffect::Io(StagingIo::Open { artifact }));
@@ -360,6 +399,10 @@ impl Transfers {
             return self.fail(artifact, failure, effects);
         }
         transfer.bytes_done = bytes_done;
+        if bytes_done == total_bytes && self.unverified {
+            transfer.phase = Phase::Finishing;
+            return self.on_finished(artifact, Ok(()), effects);
+        }
         if bytes_done == total_bytes {
             transfer.phase = Phase::Finishing;
             return effects.push(StagingEffect::Io(StagingIo::Finish { artifact, manifest }));

@@ -30,13 +30,35 @@ impl Play<'_> {
             }
             Action::Workload { rate_per_s } => self.cluster.start_workload(*rate_per_s),
             Action::StopWorkload => self.cluster.stop_workload(),
-            Action::Resident { model, within_ms } => {
+            Action::Resident {
+                model,
+                nodes,
+                within_ms,
+            } => {
+                let nodes = self.resolve_all(nodes)?;
+                let within = Duration::from_millis(*within_ms);
+                if !self.cluster.make_resident(model, &nodes, within).await {
+                    return Err(NotApplied::NoLeader);
+                }
+            }
+            Action::Stage { model, node, within_ms } => {
+                let node = self.resolve(node, &[])?;
                 if !self
                     .cluster
-                    .make_resident(model, Duration::from_millis(*within_ms))
+                    .stage(model, &node, Duration::from_millis(*within_ms))
                     .await
                 {
                     return Err(NotApplied::NoLeader);
+                }
+            }
+            Action::DamageStaging { node, within_ms } => {
+                let node = self.resolve(node, &[])?;
+                if !self
+                    .cluster
+                    .damage_staging(&node, Duration::from_millis(*within_ms))
+                    .await
+                {
+                    return Err(NotApplied::NeverFired);
                 }
             }
             Action::Requests {
@@ -210,6 +232,11 @@ impl Play<'_> {
             Expectation::ReadinessCommitted => vec![Condition::ReadinessCommitted],
             Expectation::Voters(count) => vec![Condition::Voters { count: *count }],
             Expectation::RequestsSettled => vec![Condition::RequestsSettled],
+            Expectation::StagingEnded => vec![Condition::StagingEnded],
+            Expectation::Staged => vec![Condition::Staged],
+            Expectation::Copying(node) => vec![Condition::Copying {
+                node: self.resolve(node, &[])?,
+            }],
             Expectation::Refused { by, from, kind } => {
                 let from = self.resolve(from, &[])?;
                 let sender = self.cluster.node_id(&from);
@@ -289,6 +316,8 @@ pub(super) fn action_name(action: &Action) -> &'static str {
         Action::Workload { .. } => "workload",
         Action::StopWorkload => "stop-workload",
         Action::Resident { .. } => "resident",
+        Action::Stage { .. } => "stage",
+        Action::DamageStaging { .. } => "damage-staging",
         Action::Requests { .. } => "requests",
         Action::StopRequests => "stop-requests",
         Action::ServingPolicy { .. } => "serving-policy",

@@ -137,6 +137,7 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
                 settings,
                 honest: true,
                 admissible: true,
+                artifacts: Default::default(),
             }
         })
         .collect();
@@ -150,6 +151,7 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             honest: false,
             admissible: false,
             devices: readiness(None),
+            artifacts: Default::default(),
         });
     }
     for stranger in 1..=cluster.unattested {
@@ -164,6 +166,7 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             honest: true,
             admissible: false,
             devices: readiness(None),
+            artifacts: Default::default(),
         });
     }
     for outsider in 1..=cluster.untrusted {
@@ -178,6 +181,7 @@ fn node_specs(cluster: &ClusterSpec, nodes: usize) -> Vec<NodeSpec> {
             honest: true,
             admissible: false,
             devices: readiness(None),
+            artifacts: Default::default(),
         });
     }
     list_strangers(&mut specs);

@@ -44,6 +44,7 @@ impl Play<'_> {
             honest: true,
             admissible: true,
             devices: readiness(None),
+            artifacts: Default::default(),
         });
         let admit = ClusterCommand::AdmitMember {
             node: self.cluster.node_id(&name),

@@ -340,6 +340,9 @@ pub(super) fn expectation_word(condition: &str, step: &RawStep, names: &Names) -
         "snapshot-installed" => Expectation::SnapshotInstalled(node("follower, random")?),
         "readiness-committed" => Expectation::ReadinessCommitted,
         "requests-settled" => Expectation::RequestsSettled,
+        "staging-ended" => Expectation::StagingEnded,
+        "staged" => Expectation::Staged,
+        "copying" => Expectation::Copying(node("leader, follower, random")?),
         "voters" => Expectation::Voters(step.count.ok_or(StepProblem::MissingKey {
             action: "expect",
             key: "count",

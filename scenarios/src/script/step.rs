@@ -22,12 +22,32 @@ pub enum Action {
     },
     /// Stop the client.
     StopWorkload,
-    /// Put `model` on every live node's disk: each reports its own residency through
-    /// its leader; fails unless every live node's state shows it resident everywhere
-    /// within `within_ms`.
+    /// Put `model` on the disks of `nodes` (every live node when empty): each reports
+    /// its own residency through its leader; fails unless every live node's state
+    /// shows it resident on each within `within_ms`.
     Resident {
         /// The model's name.
         model: String,
+        /// The nodes.
+        nodes: Vec<Target>,
+        /// The bound.
+        within_ms: u64,
+    },
+    /// Commit, through the leader, that `node` copy `model` from a member holding it;
+    /// fails unless committed within `within_ms`.
+    Stage {
+        /// The model's name.
+        model: String,
+        /// The node.
+        node: Target,
+        /// The bound.
+        within_ms: u64,
+    },
+    /// Wait (at most `within_ms`) until `node` holds part of a copy, then flip one of
+    /// its bits; fails if it held none.
+    DamageStaging {
+        /// The node.
+        node: Target,
         /// The bound.
         within_ms: u64,
     },
@@ -324,6 +344,12 @@ pub enum Expectation {
     ReadinessCommitted,
     /// Every inference request submitted so far has ended.
     RequestsSettled,
+    /// Every copy a `stage` step asked of a live node ended (resident or failed).
+    StagingEnded,
+    /// Every copy a `stage` step asked of a live node ended resident.
+    Staged,
+    /// `node`'s disk holds part of a copy.
+    Copying(Target),
     /// Every live node's applied state holds `count` voters.
     Voters(usize),
 }
@@ -365,13 +391,13 @@ pub enum ChaosFault {
 }
 
 /// Every action name, as written after `do =`.
-pub const ACTIONS: &str = "expect, workload, stop-workload, resident, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
+pub const ACTIONS: &str = "expect, workload, stop-workload, resident, stage, damage-staging, requests, stop-requests, isolate, partition, random-halves, bridge, clog, \
                            heal, kill, restart, crash-leader, pause, resume, network, clock, duplicate, replay, impostor, \
                            flap, gpus, chaos, serving-policy, add-node, remove, promote, transfer-leadership, command, \
                            corrupt, backup, restore, rotate";
 /// Every condition name.
 pub const CONDITIONS: &str = "one-leader, quorum-leader, converged, full-membership, isolated, rejoined, refused, snapshot-installed, \
-     readiness-committed, requests-settled, voters";
+     readiness-committed, requests-settled, staging-ended, staged, copying, voters";
 /// Every chaos fault name.
 pub const CHAOS_FAULTS: &str = "isolate, partition, bridge, clog, kill, pause, loss, duplicate, clock, transfer, command, membership, impostor, rotate, rotate-key";
 /// Every kind of disk damage.

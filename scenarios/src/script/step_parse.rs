@@ -15,7 +15,9 @@ const KEYS: &[(&str, &[&str])] = &[
     ),
     ("workload", &["rate_per_s"]),
     ("stop-workload", &[]),
-    ("resident", &["model", "within_ms"]),
+    ("resident", &["model", "nodes", "within_ms"]),
+    ("stage", &["model", "node", "within_ms"]),
+    ("damage-staging", &["node", "within_ms"]),
     ("requests", &["model", "rate_per_s", "memory_gib"]),
     ("stop-requests", &[]),
     ("isolate", &["node"]),
@@ -97,6 +99,21 @@ fn build(action: &'static str, raw: &RawStep, names: &Names) -> Result<Action, S
         "stop-workload" => Action::StopWorkload,
         "resident" => Action::Resident {
             model: model(raw, action)?,
+            nodes: raw
+                .nodes
+                .iter()
+                .flatten()
+                .map(|word| names.target(word, ANY_NODE))
+                .collect::<Result<_, _>>()?,
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
+        "stage" => Action::Stage {
+            model: model(raw, action)?,
+            node: node(ANY_NODE)?,
+            within_ms: number(raw.within_ms, "within_ms")?,
+        },
+        "damage-staging" => Action::DamageStaging {
+            node: node(ANY_NODE)?,
             within_ms: number(raw.within_ms, "within_ms")?,
         },
         "requests" => Action::Requests {

@@ -15,6 +15,9 @@ impl SimCluster {
             Condition::ReadinessCommitted => return self.readiness_committed().await,
             Condition::Voters { count } => return self.voters_applied(*count).await,
             Condition::KeyRetired { node, rotations } => return self.key_retired(node, *rotations).await,
+            Condition::StagingEnded => return self.staging_ended(false).await,
+            Condition::Staged => return self.staging_ended(true).await,
+            Condition::Copying { node } => return self.copying(node),
             _ => {}
         }
         self.holds_in_views(condition)
@@ -64,7 +67,12 @@ impl SimCluster {
             Condition::CommittedAfterTerm { term } => state.first_apply_of_term.range(term + 1..).next().is_some(),
             Condition::QuorumLeader => self.quorum_leader_in(&state).is_some(),
             Condition::SnapshotInstalled { node } => state.snapshots_installed.contains(node),
-            Condition::ReadinessCommitted | Condition::Voters { .. } | Condition::KeyRetired { .. } => {
+            Condition::ReadinessCommitted
+            | Condition::Voters { .. }
+            | Condition::KeyRetired { .. }
+            | Condition::StagingEnded
+            | Condition::Staged
+            | Condition::Copying { .. } => {
                 unreachable!("answered from the nodes' state reports")
             }
             Condition::RequestsSettled => state.requests.ended.values().all(Option::is_some),

@@ -27,12 +27,14 @@ mod operator;
 mod reports;
 mod requests;
 mod rotation;
+mod staging;
 mod workload;
 
 pub use disk::DiskAction;
 pub use history::{ClientOperation, WORKLOAD_KEYS};
 pub use impostor::ImpostorSent;
-pub use requests::{RequestEnd, RequestLedger, RequestMix, SUBMISSIONS_MAX, model_artifact};
+pub use requests::{RequestEnd, RequestLedger, RequestMix, SUBMISSIONS_MAX};
+pub use staging::{SIM_MODEL_BYTES, model_artifact, sim_model_files};
 
 use crate::observer::{Shared, SimObserver};
 use crate::report::{Condition, Reached, Violation};
@@ -63,6 +65,8 @@ pub struct NodeSpec {
     pub admissible: bool,
     /// The GPUs its driver reports (the node's device source is set from this).
     pub devices: CudaReadiness,
+    /// Its artifact disk, kept across restarts (its staging work runs here).
+    pub artifacts: Arc<std::sync::Mutex<psionic_core::staging::MemoryArtifacts>>,
 }
 
 struct SimNode {
@@ -97,6 +101,8 @@ pub struct SimCluster {
     harness: NodeHandle,
     reached: Vec<Reached>,
     faults: usize,
+    /// The copies asked for by `stage` steps: node and artifact, latest last.
+    staged: Vec<(String, psionic_core::Digest)>,
     /// The credential the harness's operator commands name (the workload's stays
     /// [`psionic_core::state::LOCAL_CREDENTIAL`]).
     operator_credential: String,
@@ -137,6 +143,7 @@ impl SimCluster {
             harness,
             reached: Vec::new(),
             faults: 0,
+            staged: Vec::new(),
             operator_credential: psionic_core::state::LOCAL_CREDENTIAL.to_owned(),
         }
     }
@@ -361,6 +368,7 @@ async fn boot_node(mut spec: NodeSpec, observer: Arc<SimObserver>) {
         Err(error) => panic!("{}: {error}", spec.name),
     }
     disk::carry_out(&spec, &observer).await;
+    spec.settings.artifact_disk = Some(spec.artifacts.clone());
     let node = match psionic_net::start(spec.settings.clone(), observer.clone()).await {
         Ok(node) => node,
         Err(error) => return disk::refused_to_start(&spec.name, &error, &observer),

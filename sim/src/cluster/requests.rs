@@ -11,12 +11,12 @@ use std::time::Duration;
 use psionic_core::backend::Backend;
 use psionic_core::dispatch::{InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal};
 use psionic_core::plan::{RequestNeeds, ServingPolicy};
-use psionic_core::state::Residency;
-use psionic_core::{ClusterCommand, Digest, DigestKind, RequestId};
+use psionic_core::{ClusterCommand, RequestId};
 use psionic_net::{NodeClient, SubmitError};
 use serde::{Deserialize, Serialize};
 
 use super::SimCluster;
+use super::staging::model_artifact;
 use crate::observer::Shared;
 use crate::report::{RequestCounts, Violation};
 
@@ -25,11 +25,6 @@ pub const SUBMISSIONS_MAX: u32 = 8;
 /// Pause before submitting again.
 const RESUBMIT_AFTER: Duration = Duration::from_millis(250);
 const GIB: u64 = 1024 * 1024 * 1024;
-
-/// The artifact digest of the simulated model `name`.
-pub fn model_artifact(name: &str) -> Digest {
-    Digest::of_parts(DigestKind::Policy, &[b"simulated model ", name.as_bytes()])
-}
 
 /// How a request ended, as the client saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,44 +54,6 @@ pub struct RequestLedger {
 }
 
 impl SimCluster {
-    /// Puts `model` on every live honest node's disk, as a scan of its models directory
-    /// would find it: each node reports its own residency through its leader. Returns
-    /// once every live honest node's applied state shows it resident everywhere
-    /// (false if not within `within`).
-    pub async fn make_resident(&mut self, model: &str, within: Duration) -> bool {
-        let artifact = model_artifact(model);
-        let live = self.live_honest();
-        let clients: Vec<NodeClient> = {
-            let state = self.shared.state();
-            live.iter()
-                .filter_map(|name| state.clients.get(name).cloned())
-                .collect()
-        };
-        let held = BTreeMap::from([(artifact, Residency::Resident)]);
-        for client in clients {
-            client.hold_artifacts(held.clone()).await;
-        }
-        let ids: Vec<_> = live.iter().map(|name| self.node_id(name)).collect();
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            let reports = self.state_reports(&live).await;
-            let everywhere = live.iter().all(|viewer| {
-                reports.get(viewer).is_some_and(|report| {
-                    ids.iter().all(|id| {
-                        report.members.iter().any(|member| {
-                            member.node_id == *id && member.artifacts.get(&artifact) == Some(&Residency::Resident)
-                        })
-                    })
-                })
-            });
-            if everywhere {
-                return true;
-            }
-            tokio::time::sleep(RESUBMIT_AFTER).await;
-        }
-        false
-    }
-
     /// Commits `policy` as the cluster's serving policy, through the leader; false if
     /// no leader committed it within `within`.
     pub async fn set_serving_policy(&mut self, policy: ServingPolicy, within: Duration) -> bool {
@@ -106,7 +63,7 @@ impl SimCluster {
 
     /// Proposes `commands` to the node believed to lead until one commits them, for
     /// at most `within`.
-    async fn commit(&mut self, commands: Vec<ClusterCommand>, within: Duration) -> bool {
+    pub(super) async fn commit(&mut self, commands: Vec<ClusterCommand>, within: Duration) -> bool {
         let shared = self.shared.clone();
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {

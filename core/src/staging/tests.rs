@@ -1,0 +1,95 @@
+//! Transfers against hand-built states: which intents start a copy, and when an
+//! ended copy is started again.
+
+use std::collections::BTreeMap;
+
+use super::{StagingEffect, StagingFailure, StagingIo, Transfers};
+use crate::digest::Digest;
+use crate::identity::NodeId;
+use crate::state::{ClusterCommand, ClusterState, Origin, Residency, SetBy};
+use crate::time::Instant;
+
+const ME: NodeId = NodeId([4; 16]);
+const ARTIFACT: Digest = Digest([7; 32]);
+
+/// A state whose entry `index`, proposed by `origin`, set this node's residency of
+/// the artifact to `residency`.
+fn set(state: &mut ClusterState, residency: Residency, origin: Origin, index: u64) {
+    let command = ClusterCommand::SetArtifactResidency {
+        node: ME,
+        artifact: ARTIFACT,
+        residency,
+    };
+    state.set_by.insert(command.fact_key(), SetBy { origin, index });
+    state
+        .residency
+        .entry(ME)
+        .or_insert_with(BTreeMap::new)
+        .insert(ARTIFACT, residency);
+    state.applied_index = index;
+}
+
+fn operator() -> Origin {
+    Origin::operator(
+        "ops",
+        &ClusterCommand::SetServingPolicy {
+            policy: Default::default(),
+        },
+    )
+}
+
+fn opens(effects: &[StagingEffect]) -> usize {
+    effects
+        .iter()
+        .filter(|effect| matches!(effect, StagingEffect::Io(StagingIo::Open { .. })))
+        .count()
+}
+
+#[test]
+fn a_failed_copy_staged_again_starts_over_even_when_no_upkeep_saw_the_failure_applied() {
+    let now = Instant::ZERO;
+    let mut state = ClusterState::default();
+    let mut transfers = Transfers::default();
+    let mut effects = Vec::new();
+    set(&mut state, Residency::STAGING_ASKED, operator(), 10);
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    assert_eq!(opens(&effects), 1);
+    let failure = StagingFailure::NoModelsDirectory;
+    transfers.on_opened(now, ME, &state, ARTIFACT, Err(failure), &mut effects);
+    transfers.stamp_ended(state.applied_index);
+    // The failure is recorded, and the operator stages it again, both applied before
+    // the node's next upkeep.
+    set(&mut state, Residency::Failed, Origin::Member { node: ME }, 12);
+    set(&mut state, Residency::STAGING_ASKED, operator(), 13);
+    effects.clear();
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    assert_eq!(opens(&effects), 1, "a new copy starts: {effects:?}");
+}
+
+#[test]
+fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
+    let now = Instant::ZERO;
+    let mut state = ClusterState::default();
+    let mut transfers = Transfers::default();
+    let mut effects = Vec::new();
+    set(&mut state, Residency::STAGING_ASKED, operator(), 10);
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.on_opened(
+        now,
+        ME,
+        &state,
+        ARTIFACT,
+        Err(StagingFailure::NoModelsDirectory),
+        &mut effects,
+    );
+    transfers.stamp_ended(state.applied_index);
+    // A progress report sent before the failure is applied after it.
+    let progress = Residency::Staging {
+        bytes_done: 5,
+        bytes_total: 9,
+    };
+    set(&mut state, progress, Origin::Member { node: ME }, 11);
+    effects.clear();
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    assert_eq!(opens(&effects), 0, "{effects:?}");
+}
