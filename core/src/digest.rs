@@ -76,7 +76,7 @@ impl DigestKind {
             DigestKind::Residency => b"psionic/residency/v1",
             DigestKind::Plan => b"psionic/plan/v1",
             DigestKind::Evidence => b"psionic/evidence/v1",
-            DigestKind::Output => b"psionic/output/v1",
+            DigestKind::Output => b"psionic/output/v2",
             DigestKind::Prompt => b"psionic/prompt/v1",
             DigestKind::Genesis => b"psionic/genesis/v1",
             DigestKind::LeaderEndorsement => b"psionic/leader-endorsement/v1",

@@ -110,6 +110,7 @@ pub mod state;
 pub mod status;
 pub mod time;
 pub mod timer;
+pub mod token;
 pub mod transport;
 pub mod trust;
 pub mod wire;

@@ -4,7 +4,9 @@
 
 mod harness;
 
-use harness::serving::{GIB, accepted, cluster, completed, finished, keys, model, prepare, report, request, voters};
+use harness::serving::{
+    GIB, accepted, cluster, completed, finished, keys, model, prepare, report, request, tokens_of, voters,
+};
 use harness::{Harness, consensus_configs};
 use psionic_core::ConsensusRefusal;
 use psionic_core::ServingEvent;
@@ -42,7 +44,7 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
     else {
         panic!("the leader reports the completion");
     };
-    assert_eq!((node, got), (harness.nodes[best].node_id(), tokens));
+    assert_eq!((node, got), (harness.nodes[best].node_id(), tokens_of(&tokens)));
     let cluster_id = harness.configs[0].cluster_id;
     assert_eq!(
         evidence.verify(cluster_id, (&keys(&harness), &voters(&harness)), authority.fence),

@@ -5,12 +5,12 @@
 mod harness;
 
 use harness::Harness;
-use harness::serving::{accepted, cluster, completed, finished, keys, report, request, voters};
+use harness::serving::{accepted, cluster, completed, finished, keys, report, request, tokens_of, voters};
 use psionic_core::ServingEvent;
 use psionic_core::ServingRefusal;
 use psionic_core::dispatch::{ExecutionReport, RequestOutcome, RequestRefusal};
 use psionic_core::plan::ServingPolicy;
-use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
+use psionic_core::{ClusterCommand, Event, RequestId};
 
 /// Requests finished on node `index` with id `request`, in order.
 fn outcomes(harness: &Harness, index: usize, request: RequestId) -> Vec<RequestOutcome> {
@@ -66,7 +66,7 @@ fn a_completion_its_coordinator_never_heard_answers_a_resubmission_to_the_next_l
     };
     assert_eq!(
         (node, &tokens[..]),
-        (harness.nodes[executor].node_id(), &b"done before"[..])
+        (harness.nodes[executor].node_id(), &tokens_of(b"done before")[..])
     );
     let authority = evidence.context.authority;
     assert_eq!(authority.leader, harness.nodes[next].node_id());
@@ -98,7 +98,7 @@ fn a_request_resubmitted_after_it_completed_is_answered_by_its_node_without_runn
     let ends = outcomes(&harness, leader, id);
     assert_eq!(ends.len(), 2, "the resubmission finished: {ends:?}");
     assert!(
-        matches!(&ends[1], RequestOutcome::Completed { tokens, .. } if tokens == b"first run"),
+        matches!(&ends[1], RequestOutcome::Completed { tokens, .. } if *tokens == tokens_of(b"first run")),
         "{ends:?}"
     );
     assert_eq!(
@@ -232,9 +232,9 @@ fn a_completion_from_a_node_that_is_not_an_executor_member_is_refused() {
             &psionic_core::dispatch::PlanRequest::WholeRequest(request(7).needs),
         )
         .unwrap();
-    let tokens = b"made up".to_vec();
+    let tokens = tokens_of(b"made up");
     let report = ExecutionReport::CompletedEarlier {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        result_digest: psionic_core::dispatch::output_digest(&tokens),
         tokens,
         plan: Box::new(placement.plan.clone()),
     };

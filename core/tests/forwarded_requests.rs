@@ -5,7 +5,7 @@
 mod harness;
 
 use harness::Harness;
-use harness::serving::{cluster, completed, keys, request, voters};
+use harness::serving::{cluster, completed, keys, request, tokens_of, voters};
 use psionic_core::ServingEvent;
 use psionic_core::consensus::Fence;
 use psionic_core::dispatch::{InferenceRequest, RequestOutcome, RequestRefusal, SubmitRefusal};
@@ -25,7 +25,10 @@ fn reports(harness: &Harness, index: usize, request: RequestId) -> Vec<String> {
         }
         Event::Serving(ServingEvent::RequestFinished { request: id, outcome }) if *id == request => {
             Some(match outcome {
-                RequestOutcome::Completed { tokens, .. } => format!("completed: {}", String::from_utf8_lossy(tokens)),
+                RequestOutcome::Completed { tokens, .. } => {
+                    let bytes: Vec<u8> = tokens.iter().map(|token| *token as u8).collect();
+                    format!("completed: {}", String::from_utf8_lossy(&bytes))
+                }
                 RequestOutcome::Refused { refusal } => format!("finished refused: {refusal}"),
             })
         }
@@ -158,7 +161,7 @@ fn a_request_forwarded_twice_is_answered_to_the_first_forwarder_and_refused_to_t
 }
 
 /// The tokens node `index` was handed of `request` as they were produced, by number.
-fn streamed(harness: &Harness, index: usize, request: RequestId) -> Vec<(u32, Vec<u8>)> {
+fn streamed(harness: &Harness, index: usize, request: RequestId) -> Vec<(u32, Vec<psionic_core::dispatch::Token>)> {
     let tokens = harness.events_of(index).filter_map(|event| match event {
         Event::Serving(ServingEvent::TokensProduced {
             request: id,
@@ -196,7 +199,7 @@ fn a_streaming_request_sent_to_a_follower_gets_its_tokens_there_as_the_executor_
     assert_eq!(runs.len(), 2, "both assigned");
     assert!(runs.iter().any(|job| job.request == id && job.stream), "{runs:?}");
 
-    for (offset, tokens) in [(0, b"he".to_vec()), (2, b"llo".to_vec())] {
+    for (offset, tokens) in [(0, tokens_of(b"he")), (2, tokens_of(b"llo"))] {
         let now = harness.now;
         harness.nodes[best].execution_progress(now, id, offset, tokens.clone());
         harness.nodes[best].execution_progress(now, quiet, offset, tokens);
@@ -204,12 +207,12 @@ fn a_streaming_request_sent_to_a_follower_gets_its_tokens_there_as_the_executor_
     }
     assert_eq!(
         streamed(&harness, follower, id),
-        [(0, b"he".to_vec()), (2, b"llo".to_vec())],
+        [(0, tokens_of(b"he")), (2, tokens_of(b"llo"))],
         "in order, where it was submitted"
     );
     // Tokens sent again, or past the request's max_tokens (8), are not passed on: an
     // assignee relays at most its request's tokens once.
-    for (offset, tokens) in [(0, b"he".to_vec()), (5, b"long tail".to_vec())] {
+    for (offset, tokens) in [(0, tokens_of(b"he")), (5, tokens_of(b"long tail"))] {
         let now = harness.now;
         harness.nodes[best].execution_progress(now, id, offset, tokens);
         harness.run_until_ms(harness.now.as_millis() + 50);
@@ -231,7 +234,7 @@ fn a_streaming_request_sent_to_a_follower_gets_its_tokens_there_as_the_executor_
     harness.nodes[best].execution_ended(now, id, completed(b"hello"));
     harness.run_until_ms(harness.now.as_millis() + 50);
     let now = harness.now;
-    harness.nodes[best].execution_progress(now, id, 5, b"!".to_vec());
+    harness.nodes[best].execution_progress(now, id, 5, tokens_of(b"!"));
     harness.run_until_ms(harness.now.as_millis() + 50);
     assert_eq!(streamed(&harness, follower, id).len(), 2);
     assert_eq!(
@@ -258,13 +261,13 @@ fn tokens_from_a_node_that_was_not_assigned_the_request_are_not_passed_on() {
     // The other node runs nothing of it: its own progress goes nowhere, and tokens it
     // sends the leader under the request's fence are not passed on.
     let now = harness.now;
-    harness.nodes[other].execution_progress(now, id, 0, b"unassigned".to_vec());
+    harness.nodes[other].execution_progress(now, id, 0, tokens_of(b"unassigned"));
     let fence = Fence(harness.nodes[leader].consensus().hard_state().term);
     let forged = DispatchMessage::Tokens {
         request: id,
         fence,
         offset: 0,
-        tokens: b"forged".to_vec(),
+        tokens: tokens_of(b"forged"),
     };
     let frame = harness::sealed(
         &harness::identity(other),
@@ -273,9 +276,9 @@ fn tokens_from_a_node_that_was_not_assigned_the_request_are_not_passed_on() {
         Message::Dispatch(forged),
     );
     harness.inject(harness::addr(other), leader, frame);
-    harness.nodes[best].execution_progress(now, id, 0, b"real".to_vec());
+    harness.nodes[best].execution_progress(now, id, 0, tokens_of(b"real"));
     harness.run_until_ms(harness.now.as_millis() + 50);
-    assert_eq!(streamed(&harness, leader, id), [(0, b"real".to_vec())]);
+    assert_eq!(streamed(&harness, leader, id), [(0, tokens_of(b"real"))]);
 }
 
 /// A request that completed is answered with its outcome when it comes again (a

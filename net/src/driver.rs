@@ -147,7 +147,7 @@ pub enum Request {
         /// The number of the first of them.
         offset: u32,
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<psionic_core::dispatch::Token>,
     },
 }
 

@@ -150,7 +150,7 @@ pub struct TokenBatch {
     /// The number of the first token.
     pub offset: u32,
     /// The tokens.
-    pub tokens: Vec<u8>,
+    pub tokens: Vec<psionic_core::dispatch::Token>,
 }
 
 /// The tokens of a streaming request as they arrive, batch by batch.

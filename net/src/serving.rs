@@ -165,7 +165,7 @@ impl Serving {
 /// hand-over in one batch.
 async fn pass_on_tokens(
     request: RequestId,
-    mut produced: mpsc::UnboundedReceiver<(u32, u8)>,
+    mut produced: mpsc::UnboundedReceiver<(u32, psionic_core::dispatch::Token)>,
     reports: mpsc::Sender<Request>,
 ) {
     while let Some((offset, first)) = produced.recv().await {

@@ -20,7 +20,7 @@ pub fn make_test_model(out: &Path, seed: u64) -> Digest {
 }
 
 /// Greedy tokens of the model in `dir` after `prompt`, computed in this process.
-pub fn greedy_tokens(dir: &Path, prompt: &[u8], count: usize) -> Vec<u8> {
+pub fn greedy_tokens(dir: &Path, prompt: &[u8], count: usize) -> Vec<u32> {
     let model = Arc::new(psionic_model::Model::load(dir).expect("the model loads"));
     let mut session = psionic_model::Session::new(model, prompt.len() + count).expect("the sequence fits");
     let prompt: Vec<u32> = prompt.iter().map(|byte| u32::from(*byte)).collect();
@@ -28,10 +28,19 @@ pub fn greedy_tokens(dir: &Path, prompt: &[u8], count: usize) -> Vec<u8> {
     let mut tokens = Vec::new();
     for _ in 0..count {
         let token = psionic_model::sampling::greedy(&logits);
-        tokens.push(u8::try_from(token).expect("a byte token"));
+        tokens.push(token);
         logits = session.forward(&[token]).expect("the token runs");
     }
     tokens
+}
+
+/// The text of the test model's greedy tokens (a byte each).
+pub fn greedy_text(dir: &Path, prompt: &[u8], count: usize) -> String {
+    let bytes: Vec<u8> = greedy_tokens(dir, prompt, count)
+        .into_iter()
+        .map(|token| u8::try_from(token).expect("a byte token"))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Node `id`'s residency of `artifact` in `node`'s view of the state.

@@ -10,7 +10,7 @@ use psionic_core::dispatch::{RequestOutcome, SubmitRefusal};
 use psionic_core::plan::{Ineligible, PlacementRefusal};
 use psionic_core::state::Residency;
 use psionic_net::api::{RequestAnswer, RequestBody, RequestFailure, RequestStatus};
-use psionic_tests::models::{greedy_tokens, model_node, residency};
+use psionic_tests::models::{greedy_text, greedy_tokens, model_node, residency};
 use psionic_tests::{NodeProcess, answered, init_node, node_cli, node_id, wait_until, write_token, write_voter_config};
 
 #[test]
@@ -169,6 +169,6 @@ fn a_model_is_added_as_the_runbook_says() {
     let said = run_as_written(dir.path(), &completion);
     let answer: psionic_net::api::openai::Completion =
         serde_json::from_str(&said).unwrap_or_else(|error| panic!("{error}: {said}"));
-    let expected = greedy_tokens(&dir.path().join("models/test"), b"hello", 16);
-    assert_eq!(answer.choices[0].text, String::from_utf8_lossy(&expected), "{said}");
+    let expected = greedy_text(&dir.path().join("models/test"), b"hello", 16);
+    assert_eq!(answer.choices[0].text, expected, "{said}");
 }

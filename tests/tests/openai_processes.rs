@@ -4,7 +4,7 @@
 
 use psionic_net::api::openai::{ChatCompletion, Completion, OpenAiError};
 use psionic_net::api::{self, Method};
-use psionic_tests::models::{greedy_tokens, model_node};
+use psionic_tests::models::{greedy_text, model_node};
 use serde_json::json;
 
 fn post(node: &psionic_tests::NodeProcess, path: &str, body: serde_json::Value) -> (u16, String) {
@@ -32,8 +32,8 @@ fn completions_and_chat_completions_serve_the_model_by_name_and_stream_it() {
     );
     assert_eq!(code, 200, "{text}");
     let completion: Completion = serde_json::from_str(&text).unwrap();
-    let expected = greedy_tokens(&model_dir, b"hello", 12);
-    assert_eq!(completion.choices[0].text, String::from_utf8_lossy(&expected));
+    let expected = greedy_text(&model_dir, b"hello", 12);
+    assert_eq!(completion.choices[0].text, expected);
     assert_eq!(completion.choices[0].finish_reason.as_deref(), Some("length"));
     assert_eq!(completion.object, "text_completion");
     let usage = completion.usage.unwrap();
@@ -70,11 +70,11 @@ fn completions_and_chat_completions_serve_the_model_by_name_and_stream_it() {
     );
     assert_eq!(code, 200, "{text}");
     let chat: ChatCompletion = serde_json::from_str(&text).unwrap();
-    let expected = greedy_tokens(&model_dir, b"system: be brief\nuser: hi\nassistant:", 8);
+    let expected = greedy_text(&model_dir, b"system: be brief\nuser: hi\nassistant:", 8);
     let message = chat.choices[0].message.as_ref().unwrap();
     assert_eq!(
         (message.role.as_str(), message.content.clone()),
-        ("assistant", String::from_utf8_lossy(&expected).into_owned())
+        ("assistant", expected)
     );
     let (code, text) = post(
         &node,

@@ -58,7 +58,7 @@ fn view(answer: (u16, RequestAnswer)) -> RequestView {
 }
 
 /// The executing node, tokens and evidence of a request that completed.
-fn completed(view: &RequestView) -> (NodeId, &[u8], &SignedEvidence) {
+fn completed(view: &RequestView) -> (NodeId, &[u32], &SignedEvidence) {
     match &view.record.status {
         RequestStatus::Ended {
             outcome: RequestOutcome::Completed { node, tokens, evidence },
@@ -67,7 +67,7 @@ fn completed(view: &RequestView) -> (NodeId, &[u8], &SignedEvidence) {
     }
 }
 
-fn completed_mut(view: &mut RequestView) -> (&mut Vec<u8>, &mut SignedEvidence) {
+fn completed_mut(view: &mut RequestView) -> (&mut Vec<u32>, &mut SignedEvidence) {
     match &mut view.record.status {
         RequestStatus::Ended {
             outcome: RequestOutcome::Completed { tokens, evidence, .. },
@@ -434,7 +434,7 @@ fn a_streaming_request_sent_to_a_follower_streams_its_tokens_as_they_are_produce
     };
     let (_, tokens, _) = completed(ended);
     assert_eq!(tokens.len(), 64);
-    let batches: Vec<(u32, &Vec<u8>)> = events
+    let batches: Vec<(u32, &Vec<u32>)> = events
         .iter()
         .filter_map(|event| match event {
             RequestStreamEvent::Tokens { offset, tokens, .. } => Some((*offset, tokens)),

@@ -20,6 +20,8 @@ use crate::plan::{
 use crate::state::Residency;
 
 pub use crate::limits::PROMPT_BYTES_MAX;
+
+pub use crate::token::{Token, output_digest};
 /// Most tokens one request may ask for.
 pub const MAX_TOKENS_MAX: u32 = 4096;
 
@@ -226,7 +228,7 @@ pub enum ExecutionReport {
     /// It ran to the end.
     Completed {
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
         /// SHA-256 (output domain) over them.
         result_digest: Digest,
     },
@@ -235,7 +237,7 @@ pub enum ExecutionReport {
     /// result rather than run a second time.
     CompletedEarlier {
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
         /// SHA-256 (output domain) over them.
         result_digest: Digest,
         /// The plan it ran under.
@@ -283,7 +285,7 @@ pub enum RequestOutcome {
         /// The node.
         node: NodeId,
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
         /// Signed execution evidence.
         evidence: Box<SignedEvidence>,
     },

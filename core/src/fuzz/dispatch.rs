@@ -7,6 +7,7 @@
 //! it runs; every completed result is one an executor produced, with evidence that
 //! verifies; every streamed batch is what the node it names produced at its offset.
 
+use crate::dispatch::Token;
 use crate::serving::ServingEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -109,8 +110,8 @@ fn request(seq: usize) -> InferenceRequest {
 }
 
 /// The tokens node `index`'s executor produces for `request`.
-fn tokens_of(request: RequestId, index: usize) -> Vec<u8> {
-    vec![request.0[0], index as u8]
+fn tokens_of(request: RequestId, index: usize) -> Vec<Token> {
+    vec![u32::from(request.0[0]), index as u32]
 }
 
 /// Elects a leader and commits every node's readiness and the model resident on it.
@@ -235,7 +236,7 @@ impl Ledger {
         };
         let report = if choice & 0x8000 == 0 {
             let tokens = tokens_of(request, index);
-            let result_digest = Digest::of_bytes(DigestKind::Output, &tokens);
+            let result_digest = crate::dispatch::output_digest(&tokens);
             self.completed_this_life[index].insert(request);
             self.completed.insert((index, request));
             ExecutionReport::Completed { tokens, result_digest }
@@ -278,7 +279,7 @@ impl Ledger {
 
     /// A streamed batch is what the node it names produced of the request, at its
     /// offset.
-    fn streamed(&mut self, request: RequestId, node: NodeId, offset: u32, tokens: &[u8]) {
+    fn streamed(&mut self, request: RequestId, node: NodeId, offset: u32, tokens: &[Token]) {
         let index = self.ids.iter().position(|id| *id == node);
         let produced = index.map(|index| tokens_of(request, index));
         let at = offset as usize;

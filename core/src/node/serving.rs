@@ -2,6 +2,7 @@
 //! authority, serving's effects become outputs, and its upkeep runs after each input.
 
 use crate::consensus::ConsensusRefusal;
+use crate::dispatch::Token;
 use core::net::{Ipv4Addr, SocketAddr};
 
 use super::{Node, view};
@@ -25,7 +26,7 @@ impl Node {
     /// Executing node: the job of `request` produced `tokens`, the first of them its
     /// token number `offset`. A streaming run's tokens go to its coordinator; others
     /// are dropped.
-    pub fn execution_progress(&mut self, now: Instant, request: RequestId, offset: u32, tokens: Vec<u8>) {
+    pub fn execution_progress(&mut self, now: Instant, request: RequestId, offset: u32, tokens: Vec<Token>) {
         self.serving.execution_progress(request, offset, tokens);
         self.finish(now);
     }

@@ -8,6 +8,7 @@
 //! the authority's term by a majority of the voters the verifier trusts (signed
 //! votes in the context).
 
+use crate::token::Token;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
@@ -183,8 +184,8 @@ pub enum EvidenceRefusal {
 
 impl SignedEvidence {
     /// Checks that `tokens` are the output the (verified) evidence was signed over.
-    pub fn check_output(&self, tokens: &[u8]) -> Result<(), EvidenceRefusal> {
-        let computed = Digest::of_bytes(DigestKind::Output, tokens);
+    pub fn check_output(&self, tokens: &[Token]) -> Result<(), EvidenceRefusal> {
+        let computed = crate::token::output_digest(tokens);
         if self.context.result_digest != Some(computed) {
             return Err(EvidenceRefusal::OutputDigest {
                 claimed: self.context.result_digest,

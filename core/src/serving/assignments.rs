@@ -7,6 +7,7 @@ use super::executor::Accepted;
 use super::{Decision, DispatchMessage, Serving, ServingEffect};
 use crate::backend::BackendReadiness;
 use crate::consensus::{Authority, Fence};
+use crate::dispatch::Token;
 use crate::dispatch::{Assignment, AssignmentRefusal, ExecutionReport};
 use crate::identity::{NodeId, RequestId};
 use crate::state::Residency;
@@ -50,7 +51,7 @@ impl Serving {
     /// The job of `request` produced `tokens`, the first of them its token number
     /// `offset`: sent on to the coordinator of a streaming run (dropped for one that
     /// no longer runs here, or does not stream).
-    pub(crate) fn execution_progress(&mut self, request: RequestId, offset: u32, tokens: Vec<u8>) {
+    pub(crate) fn execution_progress(&mut self, request: RequestId, offset: u32, tokens: Vec<Token>) {
         if let Some(authority) = self.executor.streaming_to(request) {
             let fence = authority.fence;
             let tokens = DispatchMessage::Tokens {

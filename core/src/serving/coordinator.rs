@@ -5,6 +5,7 @@
 use super::ClusterView;
 use super::ServingEvent;
 use super::kept::Kept;
+use crate::dispatch::Token;
 use crate::serving::ServingRefusal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -51,7 +52,7 @@ struct InFlight {
 #[derive(Clone, Debug)]
 struct EarlierCompletion {
     node: NodeId,
-    tokens: Vec<u8>,
+    tokens: Vec<Token>,
     plan: ExecutionTopologyPlan,
 }
 
@@ -480,7 +481,7 @@ impl Serving {
         raft: ClusterView<'_>,
         flight: InFlight,
         node: NodeId,
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
         plan: ExecutionTopologyPlan,
     ) {
         let context = ClusterExecutionContext {
@@ -497,7 +498,7 @@ impl Serving {
             reroutes: flight.reroutes,
             authority: flight.authority,
             provenance: flight.provenance,
-            result_digest: Some(Digest::of_bytes(DigestKind::Output, &tokens)),
+            result_digest: Some(crate::dispatch::output_digest(&tokens)),
             leadership: (*flight.certificate).clone(),
         };
         let evidence = Box::new(SignedEvidence::sign(context, &self.signer));
@@ -573,7 +574,7 @@ pub(crate) struct StreamedTokens {
     pub request: RequestId,
     pub fence: Fence,
     pub offset: u32,
-    pub tokens: Vec<u8>,
+    pub tokens: Vec<Token>,
 }
 
 /// Who set each fact a plan running `artifact` on `nodes` relied on: their membership

@@ -1,5 +1,6 @@
 //! What serving reports to the node's driver.
 
+use crate::dispatch::Token;
 use serde::{Deserialize, Serialize};
 
 use super::Decision;
@@ -71,6 +72,6 @@ pub enum ServingEvent {
         /// The number of the first token.
         offset: u32,
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
     },
 }

@@ -1,6 +1,7 @@
 //! The executing node's book: runs in progress, with the authority each was assigned
 //! under, and completions kept for coordinators that may not have heard of them.
 
+use crate::dispatch::Token;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Job;
@@ -30,7 +31,7 @@ struct Completed {
     /// Leaders told of it.
     told: BTreeSet<NodeId>,
     plan: ExecutionTopologyPlan,
-    tokens: Vec<u8>,
+    tokens: Vec<Token>,
     result_digest: Digest,
 }
 
@@ -136,7 +137,14 @@ impl ExecutorBook {
         Some(running.authority)
     }
 
-    fn keep(&mut self, request: RequestId, told: NodeId, plan: ExecutionTopologyPlan, tokens: &[u8], digest: Digest) {
+    fn keep(
+        &mut self,
+        request: RequestId,
+        told: NodeId,
+        plan: ExecutionTopologyPlan,
+        tokens: &[Token],
+        digest: Digest,
+    ) {
         let completed = Completed {
             told: [told].into(),
             plan,

@@ -1,6 +1,7 @@
 //! What dispatch sends between nodes: decisions stamped with a leadership's authority,
 //! and executing nodes' reports on them.
 
+use crate::dispatch::Token;
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::message::ValueFault;
@@ -105,8 +106,7 @@ pub enum DispatchMessage {
         /// The number of the first token (tokens before it were sent already).
         offset: u32,
         /// The tokens.
-        #[serde(with = "serde_bytes")]
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
     },
     /// Leader to the node that forwarded a streaming request: its tokens as the
     /// executing node reported them.
@@ -119,8 +119,7 @@ pub enum DispatchMessage {
         /// The number of the first token.
         offset: u32,
         /// The tokens.
-        #[serde(with = "serde_bytes")]
-        tokens: Vec<u8>,
+        tokens: Vec<Token>,
     },
     /// A member to its leader, of a request it forwarded and saw placed but has heard
     /// nothing of for [`crate::limits::FORWARD_ANSWER_WITHIN_MS`]: how did it end?
@@ -159,7 +158,7 @@ impl DispatchMessage {
 }
 
 /// Streamed tokens lie within the most a request may ask for.
-fn check_token_range(offset: u32, tokens: &[u8]) -> Result<(), ValueFault> {
+fn check_token_range(offset: u32, tokens: &[Token]) -> Result<(), ValueFault> {
     let end = u64::from(offset).saturating_add(tokens.len() as u64);
     if end > u64::from(crate::dispatch::MAX_TOKENS_MAX) {
         return Err(ValueFault::TokensBeyondMax {

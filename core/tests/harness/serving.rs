@@ -126,10 +126,16 @@ pub fn keys(harness: &Harness) -> BTreeMap<psionic_core::NodeId, ed25519_dalek::
         .collect()
 }
 
-/// A completed report of `tokens`.
-pub fn completed(tokens: &[u8]) -> ExecutionReport {
+/// `bytes` as tokens, one each.
+pub fn tokens_of(bytes: &[u8]) -> Vec<psionic_core::dispatch::Token> {
+    bytes.iter().map(|byte| u32::from(*byte)).collect()
+}
+
+/// A completed report of `bytes`, a token each.
+pub fn completed(bytes: &[u8]) -> ExecutionReport {
+    let tokens = tokens_of(bytes);
     ExecutionReport::Completed {
-        result_digest: Digest::of_bytes(DigestKind::Output, tokens),
-        tokens: tokens.to_vec(),
+        result_digest: psionic_core::dispatch::output_digest(&tokens),
+        tokens,
     }
 }

@@ -232,7 +232,7 @@ pub enum RequestStreamEvent {
         /// The number of the first token.
         offset: u32,
         /// The tokens.
-        tokens: Vec<u8>,
+        tokens: Vec<psionic_core::dispatch::Token>,
     },
     /// How it ended: the request's record, as `GET /v1/requests/{id}` answers it.
     Ended(Box<RequestView>),

@@ -74,14 +74,14 @@ fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
     let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
     let executor = ModelExecutor::new(Arc::clone(&models));
     let mut run = executor.prefill(&job(digest, b"hello", 8)).unwrap();
-    let tokens: Vec<u8> = (0..8).map(|_| run.decode()).collect();
+    let tokens: Vec<u32> = (0..8).map(|_| run.decode()).collect();
     let model = models.model(digest).unwrap();
     let mut session = psionic_model::Session::new(model, 13).unwrap();
     let mut logits = session.forward(&b"hello".map(u32::from)).unwrap();
     let mut expected = Vec::new();
     for _ in 0..8 {
         let token = psionic_model::sampling::greedy(&logits);
-        expected.push(token as u8);
+        expected.push(token);
         logits = session.forward(&[token]).unwrap();
     }
     assert_eq!(tokens, expected);
@@ -116,7 +116,7 @@ fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
                 ..job(digest, b"seeded", 24)
             })
             .unwrap();
-        (0..24).map(|_| run.decode()).collect::<Vec<u8>>()
+        (0..24).map(|_| run.decode()).collect::<Vec<u32>>()
     };
     let hot = |seed| Sampling::Seeded {
         temperature_milli: 1_500,

@@ -18,14 +18,14 @@ pub type Outcome = Result<Completion, ExecutionError>;
 pub type Submitted = oneshot::Receiver<Outcome>;
 
 /// Where a streaming job's tokens go as each is produced: its number and the token.
-pub type Progress = mpsc::UnboundedSender<(u32, u8)>;
+pub type Progress = mpsc::UnboundedSender<(u32, super::Token)>;
 
 /// Work waiting in the queue.
 enum Work {
     Prefill(Job, u8, Option<Progress>),
     Decode {
         execution: Box<dyn Execution>,
-        tokens: Vec<u8>,
+        tokens: Vec<super::Token>,
         max_tokens: u32,
         class: u8,
         progress: Option<Progress>,

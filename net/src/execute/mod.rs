@@ -12,13 +12,13 @@ mod reference;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use psionic_core::Digest;
 use psionic_core::backend::{Backend, ExecutionProfile};
-use psionic_core::{Digest, DigestKind};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Progress, Submitted};
 pub use model::{ModelExecutor, VOCABULARY_MAX, runnable};
-pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX};
+pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX, Token};
 pub use psionic_core::serving::Job;
 pub use reference::ReferenceExecutor;
 
@@ -26,16 +26,16 @@ pub use reference::ReferenceExecutor;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Completion {
     /// The tokens.
-    pub tokens: Vec<u8>,
+    pub tokens: Vec<Token>,
     /// SHA-256 (output domain) over the tokens.
     pub result_digest: Digest,
 }
 
 impl Completion {
     /// The completion of `tokens`.
-    pub fn of(tokens: Vec<u8>) -> Self {
+    pub fn of(tokens: Vec<Token>) -> Self {
         Self {
-            result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+            result_digest: psionic_core::dispatch::output_digest(&tokens),
             tokens,
         }
     }
@@ -60,5 +60,5 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
 /// A request in progress.
 pub trait Execution: Send {
     /// Produces the next token.
-    fn decode(&mut self) -> u8;
+    fn decode(&mut self) -> Token;
 }

@@ -99,7 +99,7 @@ struct Running {
 impl Execution for Running {
     /// The next token; the sequence then takes it, unless it is the last the request
     /// asked for (whose logits nothing reads).
-    fn decode(&mut self) -> u8 {
+    fn decode(&mut self) -> super::Token {
         let token = self.sampler.next(&self.logits);
         if self.session.positions() + 1 < self.session.capacity() {
             self.logits = self
@@ -107,6 +107,6 @@ impl Execution for Running {
                 .forward(&[token])
                 .expect("a position within the capacity, of a known token");
         }
-        u8::try_from(token).expect("the vocabulary fits a byte (checked at prefill)")
+        token
     }
 }

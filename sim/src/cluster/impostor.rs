@@ -13,7 +13,7 @@ use psionic_core::dispatch::ExecutionReport;
 use psionic_core::plan::ExecutionTopologyPlan;
 use psionic_core::serving::{Decision, DispatchMessage, StampedDecision};
 use psionic_core::wire::{Authenticator, Body, Hello, Message, Recipient, Seal, Sealed, encode_frame};
-use psionic_core::{ClusterId, ClusterState, Digest, DigestKind, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
+use psionic_core::{ClusterId, ClusterState, Digest, NodeEpoch, NodeId, NodeIdentity, NodeRole, RequestId};
 
 use super::{HARNESS_IP, SimCluster};
 use crate::trace::Fault;
@@ -202,9 +202,9 @@ fn decision_claim(cluster_id: ClusterId, impostor: NodeId) -> Message {
 
 /// A completion, under an earlier leadership, of a request the impostor never ran.
 fn completion_claim() -> Message {
-    let tokens = b"made up".to_vec();
+    let tokens: Vec<psionic_core::dispatch::Token> = b"made up".iter().map(|byte| u32::from(*byte)).collect();
     let report = ExecutionReport::CompletedEarlier {
-        result_digest: Digest::of_bytes(DigestKind::Output, &tokens),
+        result_digest: psionic_core::dispatch::output_digest(&tokens),
         tokens,
         plan: Box::new(ExecutionTopologyPlan::TensorSharded {
             artifact: Digest([0; 32]),

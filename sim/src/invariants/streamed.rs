@@ -15,7 +15,7 @@ use crate::report::Violation;
 struct Batch {
     node: String,
     offset: u32,
-    tokens: Vec<u8>,
+    tokens: Vec<psionic_core::dispatch::Token>,
     at_ms: u64,
 }
 
@@ -23,7 +23,7 @@ struct Batch {
 #[derive(Debug, Default)]
 pub struct StreamedTokens {
     waiting: BTreeMap<RequestId, Vec<Batch>>,
-    answers: BTreeMap<RequestId, Vec<u8>>,
+    answers: BTreeMap<RequestId, Vec<psionic_core::dispatch::Token>>,
 }
 
 impl StreamedTokens {
@@ -58,7 +58,7 @@ impl StreamedTokens {
         }
     }
 
-    fn on_answer(&mut self, request: RequestId, tokens: &[u8], found: &mut Vec<Violation>) {
+    fn on_answer(&mut self, request: RequestId, tokens: &[psionic_core::dispatch::Token], found: &mut Vec<Violation>) {
         for batch in self.waiting.remove(&request).unwrap_or_default() {
             check_batch(request, tokens, &batch, found);
         }
@@ -71,7 +71,12 @@ impl StreamedTokens {
     }
 }
 
-fn check_batch(request: RequestId, answer: &[u8], batch: &Batch, found: &mut Vec<Violation>) {
+fn check_batch(
+    request: RequestId,
+    answer: &[psionic_core::dispatch::Token],
+    batch: &Batch,
+    found: &mut Vec<Violation>,
+) {
     let start = batch.offset as usize;
     let end = start.saturating_add(batch.tokens.len());
     if answer.get(start..end) != Some(&batch.tokens[..]) {
@@ -88,11 +93,15 @@ fn check_batch(request: RequestId, answer: &[u8], batch: &Batch, found: &mut Vec
 mod tests {
     use super::*;
 
-    fn batch(offset: u32, tokens: &[u8]) -> Batch {
+    fn tokens(bytes: &[u8]) -> Vec<psionic_core::dispatch::Token> {
+        bytes.iter().map(|byte| u32::from(*byte)).collect()
+    }
+
+    fn batch(offset: u32, bytes: &[u8]) -> Batch {
         Batch {
             node: "n1".to_owned(),
             offset,
-            tokens: tokens.to_vec(),
+            tokens: tokens(bytes),
             at_ms: 10,
         }
     }
@@ -106,7 +115,7 @@ mod tests {
         streamed.on_batch(request, batch(2, b"XX"), &mut found);
         assert!(found.is_empty(), "held until the answer");
         assert_eq!(streamed.waiting(), 2);
-        streamed.on_answer(request, b"hello", &mut found);
+        streamed.on_answer(request, &tokens(b"hello"), &mut found);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(matches!(found[0], Violation::StreamedTokensDiffer { offset: 2, .. }));
         found.clear();

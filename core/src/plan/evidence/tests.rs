@@ -55,7 +55,7 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
             )]
             .into(),
         },
-        result_digest: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
+        result_digest: Some(crate::token::output_digest(TOKENS)),
         leadership: elected(leader, term, &VOTERS),
     }
 }
@@ -80,7 +80,7 @@ fn voters() -> BTreeSet<NodeId> {
     VOTERS.iter().map(|seed| coordinator(*seed).node_id()).collect()
 }
 
-const TOKENS: &[u8] = b"the answer";
+const TOKENS: &[crate::token::Token] = &[116, 104, 101, 32, 97, 110, 115, 119, 101, 114];
 const PROMPT: &[u8] = b"the question";
 
 #[test]
@@ -89,12 +89,12 @@ fn the_tokens_and_prompt_are_those_signed_over() {
     let bundle = SignedEvidence::sign(context(&leader, 5), &leader);
     assert_eq!(bundle.check_output(TOKENS), Ok(()));
     assert_eq!(bundle.check_prompt(PROMPT), Ok(()));
-    let edited = b"another answer";
+    let edited: &[crate::token::Token] = &[97, 110];
     assert_eq!(
         bundle.check_output(edited),
         Err(EvidenceRefusal::OutputDigest {
-            claimed: Some(Digest::of_bytes(DigestKind::Output, TOKENS)),
-            computed: Digest::of_bytes(DigestKind::Output, edited),
+            claimed: Some(crate::token::output_digest(TOKENS)),
+            computed: crate::token::output_digest(edited),
         })
     );
     assert!(matches!(

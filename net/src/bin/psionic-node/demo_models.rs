@@ -106,7 +106,7 @@ pub async fn serve_once(api: SocketAddr, token: String, token_path: &Path, model
     };
     println!(
         "served    {model} on {node}: {DEMO_PROMPT:?} -> {:?}",
-        String::from_utf8_lossy(&tokens)
+        String::from_utf8_lossy(&tokens.iter().map(|token| *token as u8).collect::<Vec<u8>>())
     );
     println!(
         "serve     curl -s -H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/json' http://{api}/v1/requests -d '{{\"model\":\"{model}\",\"backends\":[\"cpu\"],\"prompt\":\"hello\",\"max_tokens\":16,\"wait\":true}}'",

@@ -102,7 +102,7 @@ fn origin_words(origin: &psionic_core::state::Origin) -> String {
 
 /// A bare bundle, or the answer of `GET /v1/requests/{id}` holding one with the
 /// tokens it answered.
-fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String> {
+fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<psionic_core::dispatch::Token>>), String> {
     let value: Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
     let (bundle, tokens) = match value.pointer("/record/outcome/completed") {
         Some(completed) => (completed["evidence"].clone(), Some(completed["tokens"].clone())),
@@ -110,9 +110,9 @@ fn parse_bundle(text: &str) -> Result<(SignedEvidence, Option<Vec<u8>>), String>
     };
     let bundle = serde_json::from_value(bundle).map_err(|error| format!("not a signed evidence bundle: {error}"))?;
     let tokens = tokens
-        .map(serde_json::from_value::<Vec<u8>>)
+        .map(serde_json::from_value::<Vec<psionic_core::dispatch::Token>>)
         .transpose()
-        .map_err(|error| format!("the answer's tokens are not bytes: {error}"))?;
+        .map_err(|error| format!("the answer's tokens are not token ids: {error}"))?;
     Ok((bundle, tokens))
 }
 

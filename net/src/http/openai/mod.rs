@@ -169,8 +169,8 @@ fn resolve(api: &ApiState, model: &str) -> Option<Digest> {
     named.or_else(|| psionic_core::digest::from_hex::<32>(model).map(Digest))
 }
 
-fn answer(header: &stream::Header, tokens: &[u8]) -> Response {
-    let text = String::from_utf8_lossy(tokens).into_owned();
+fn answer(header: &stream::Header, tokens: &[psionic_core::dispatch::Token]) -> Response {
+    let text = String::from_utf8_lossy(&text::token_bytes(tokens)).into_owned();
     let usage = Some(header.usage(tokens.len()));
     let finish_reason = Some("length".to_owned());
     match header.shape {

@@ -135,13 +135,13 @@ async fn next(stage: Stage) -> Option<(Result<Event, Infallible>, Stage)> {
 
 impl Flow {
     /// The chunk of the tokens from `offset` past those sent already.
-    fn take(&mut self, offset: usize, tokens: &[u8]) -> String {
+    fn take(&mut self, offset: usize, tokens: &[psionic_core::dispatch::Token]) -> String {
         let fresh = tokens.get(self.sent.saturating_sub(offset)..).unwrap_or_default();
         if offset <= self.sent {
             self.sent += fresh.len();
         }
         let text = match offset <= self.sent {
-            true => self.text.push(fresh),
+            true => self.text.push(&super::text::token_bytes(fresh)),
             false => String::new(),
         };
         let chunk = self.header.chunk(text, self.first, None);
@@ -155,7 +155,7 @@ impl Flow {
         match outcome {
             Some(RequestOutcome::Completed { tokens, .. }) => {
                 let rest = tokens.get(self.sent..).unwrap_or_default();
-                let mut text = self.text.push(rest);
+                let mut text = self.text.push(&super::text::token_bytes(rest));
                 text.push_str(&self.text.finish());
                 self.header.chunk(text, self.first, Some("length"))
             }

@@ -13,6 +13,20 @@ pub(super) fn chat_prompt(messages: &[ChatMessage]) -> String {
     prompt
 }
 
+/// The bytes of `tokens` under the byte-level tokenizer (a token that is not a byte
+/// becomes U+FFFD).
+pub(super) fn token_bytes(tokens: &[psionic_core::dispatch::Token]) -> Vec<u8> {
+    let tokenizer = psionic_model::tokenizer::Tokenizer::ByteLevel;
+    let mut bytes = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        match tokenizer.decode(*token) {
+            Some(byte) => bytes.push(byte),
+            None => bytes.extend_from_slice(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    bytes
+}
+
 /// Bytes arriving in pieces, handed out as text: a character split across pieces is
 /// held until it is whole; bytes that can never be a character become U+FFFD.
 #[derive(Debug, Default)]
