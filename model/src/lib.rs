@@ -7,7 +7,9 @@
 //! matrix products; [`reference`] is the same forward pass in plain loops, to check it
 //! against.
 
+mod bpe;
 pub mod config;
+pub mod gguf;
 pub mod make_test;
 pub mod reference;
 pub mod sampling;
@@ -17,6 +19,7 @@ mod weights;
 
 use std::path::{Path, PathBuf};
 
+pub use bpe::Bpe;
 pub use config::LlamaConfig;
 pub use session::Session;
 pub use weights::{Layer, Weights};
@@ -139,28 +142,42 @@ pub enum ModelError {
         /// Vocabulary size.
         vocab_size: usize,
     },
+    /// A GGUF file that cannot be read.
+    #[error("model.gguf: {0}")]
+    Gguf(#[from] gguf::GgufError),
     /// An empty prompt: nothing to predict from.
     #[error("the prompt is empty")]
     EmptyPrompt,
 }
 
-/// A loaded model: its shape and its weights.
+/// A loaded model: its shape, its weights and its tokenizer.
 #[derive(Debug)]
 pub struct Model {
     /// Its shape.
     pub config: LlamaConfig,
     /// Its weights, checked against the shape.
     pub weights: Weights,
+    /// How its text becomes tokens and back.
+    pub tokenizer: tokenizer::Tokenizer,
 }
 
 impl Model {
-    /// Loads the model in `dir`, checking every tensor against its configuration.
+    /// Loads the model in `dir` (`model.gguf` if it holds one, else `config.json` and
+    /// `model.safetensors`), checking every tensor against its configuration.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let gguf = dir.join(gguf::GGUF_FILE);
+        if std::fs::metadata(&gguf).is_ok_and(|metadata| metadata.is_file()) {
+            return gguf::load(&gguf);
+        }
         let config = read_config(dir)?;
         let path = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&path).map_err(|source| ModelError::Io { path, source })?;
         let weights = Weights::from_safetensors(&config, &bytes)?;
-        Ok(Self { config, weights })
+        Ok(Self {
+            config,
+            weights,
+            tokenizer: tokenizer::Tokenizer::ByteLevel,
+        })
     }
 }
 

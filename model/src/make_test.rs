@@ -10,7 +10,7 @@ use rand_core::{RngCore, SeedableRng};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::TokenizerFile;
 use crate::{CONFIG_FILE, LlamaConfig, ModelError, TOKENIZER_FILE, WEIGHTS_FILE};
 
 /// The test model's shape: 4 layers, 8 query and 4 key/value heads of width 16, a
@@ -45,7 +45,7 @@ pub fn write(dir: &Path, config: &LlamaConfig, seed: u64) -> Result<(), ModelErr
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let config_json = serde_json::to_vec_pretty(config).expect("a configuration encodes");
     write_file(&dir.join(CONFIG_FILE), &config_json)?;
-    let tokenizer = serde_json::to_vec(&Tokenizer::ByteLevel).expect("a tokenizer encodes");
+    let tokenizer = serde_json::to_vec(&TokenizerFile::ByteLevel).expect("a tokenizer encodes");
     write_file(&dir.join(TOKENIZER_FILE), &tokenizer)?;
     write_file(&dir.join(WEIGHTS_FILE), &weights(config, seed))
 }

@@ -1,28 +1,56 @@
-//! Tokenizers a model directory may ship: today the byte-level one, where each byte of
-//! the prompt is a token and each token below 256 is a byte.
+//! The tokenizer a model ships: the byte-level one of the test model (each byte a
+//! token, each token below 256 a byte), or the byte-level BPE of a GGUF file.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// What `tokenizer.json` says.
+use crate::bpe::Bpe;
+
+/// What `tokenizer.json` of a safetensors model directory says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Tokenizer {
+pub enum TokenizerFile {
     /// One token per byte.
     ByteLevel,
 }
 
+/// How text becomes tokens and tokens text.
+#[derive(Clone, Debug)]
+pub enum Tokenizer {
+    /// One token per byte.
+    ByteLevel,
+    /// Byte-level BPE.
+    Bpe(Arc<Bpe>),
+}
+
 impl Tokenizer {
-    /// The prompt's tokens.
+    /// The prompt's tokens (a BPE tokenizer reads it as UTF-8, replacing what is not).
     pub fn encode(&self, text: &[u8]) -> Vec<u32> {
         match self {
             Tokenizer::ByteLevel => text.iter().map(|byte| u32::from(*byte)).collect(),
+            Tokenizer::Bpe(bpe) => bpe.encode(&String::from_utf8_lossy(text)),
         }
     }
 
-    /// A token's bytes (none for a token that is not a byte).
-    pub fn decode(&self, token: u32) -> Option<u8> {
+    /// Appends the bytes `token` stands for to `out` (a byte-level token above 255
+    /// stands for U+FFFD; a control token for nothing).
+    pub fn bytes_of(&self, token: u32, out: &mut Vec<u8>) {
         match self {
-            Tokenizer::ByteLevel => u8::try_from(token).ok(),
+            Tokenizer::ByteLevel => match u8::try_from(token) {
+                Ok(byte) => out.push(byte),
+                Err(_) => out.extend_from_slice(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]).as_bytes()),
+            },
+            Tokenizer::Bpe(bpe) => bpe.bytes_of(token, out),
         }
+    }
+
+    /// The bytes of `tokens`.
+    pub fn decode(&self, tokens: &[u32]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for token in tokens {
+            self.bytes_of(*token, &mut bytes);
+        }
+        bytes
     }
 }

@@ -33,13 +33,13 @@ pub enum ModelRefusal {
         /// The model's longest sequence.
         max: u64,
     },
-    /// The model's tokens do not fit the byte tokens requests carry.
-    #[error("the model's vocabulary of {size} tokens does not fit the byte tokens requests carry (at most {max})")]
+    /// The model's vocabulary lacks tokens its tokenizer produces.
+    #[error("the model's vocabulary of {size} tokens lacks tokens its tokenizer produces (it needs {min})")]
     Vocabulary {
         /// The model's vocabulary.
         size: u64,
-        /// Most a request's tokens can name.
-        max: u64,
+        /// Tokens its tokenizer may produce.
+        min: u64,
     },
     /// A prompt byte is not a token of the model's vocabulary.
     #[error("prompt token {token} is outside the model's vocabulary of {vocab_size}")]

@@ -8,8 +8,9 @@ use psionic_core::Digest;
 use psionic_core::staging::ArtifactHasher;
 
 /// The files of a model directory that make up the artifact, in name order.
-pub const ARTIFACT_FILES: [&str; 3] = [
+pub const ARTIFACT_FILES: [&str; 4] = [
     psionic_model::CONFIG_FILE,
+    psionic_model::gguf::GGUF_FILE,
     psionic_model::WEIGHTS_FILE,
     psionic_model::TOKENIZER_FILE,
 ];

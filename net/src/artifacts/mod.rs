@@ -82,6 +82,15 @@ impl Models {
         self.found.lock().expect("the models lock is not poisoned").clone()
     }
 
+    /// The digest of the artifact found under the directory name `name`.
+    pub fn named(&self, name: &str) -> Option<Digest> {
+        let found = self.found.lock().expect("the models lock is not poisoned");
+        found
+            .values()
+            .find(|artifact| artifact.name == name || artifact.also_named.iter().any(|other| other == name))
+            .map(|artifact| artifact.digest)
+    }
+
     /// Asks the scanner to scan again now.
     pub fn rescan_soon(&self) {
         self.rescan.notify_one();

@@ -103,8 +103,12 @@ impl Scanner {
                 return None;
             }
         };
-        let config = psionic_model::read_config(dir);
-        let checked = Model::load(dir).map_err(|error| error.to_string()).and_then(|model| {
+        let loaded = Model::load(dir);
+        let config = match &loaded {
+            Ok(model) => Ok(model.config.clone()),
+            Err(_) => psionic_model::read_config(dir),
+        };
+        let checked = loaded.map_err(|error| error.to_string()).and_then(|model| {
             crate::execute::runnable(&model).map_err(|refusal| refusal.to_string())?;
             Ok(model)
         });

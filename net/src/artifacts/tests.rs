@@ -141,7 +141,7 @@ fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
 fn a_model_the_executor_cannot_run_is_found_failed_and_a_fifo_is_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let mut wide = test_config();
-    wide.vocab_size = 512;
+    wide.vocab_size = 128;
     write(&dir.path().join("wide"), &wide, 1).unwrap();
     std::fs::create_dir(dir.path().join("fifo")).unwrap();
     let fifo = dir.path().join("fifo").join(psionic_model::CONFIG_FILE);
@@ -158,7 +158,7 @@ fn a_model_the_executor_cannot_run_is_found_failed_and_a_fifo_is_not_read() {
     let wide = found.values().next().unwrap();
     assert_eq!((wide.name.as_str(), wide.residency), ("wide", Residency::Failed));
     assert!(
-        wide.problem.as_deref().unwrap().contains("vocabulary of 512"),
+        wide.problem.as_deref().unwrap().contains("vocabulary of 128"),
         "{:?}",
         wide.problem
     );

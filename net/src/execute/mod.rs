@@ -17,7 +17,7 @@ use psionic_core::backend::{Backend, ExecutionProfile};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Progress, Submitted};
-pub use model::{ModelExecutor, VOCABULARY_MAX, runnable};
+pub use model::{ModelExecutor, runnable};
 pub use psionic_core::dispatch::{ExecutionError, MAX_TOKENS_MAX, PROMPT_BYTES_MAX, Token};
 pub use psionic_core::serving::Job;
 pub use reference::ReferenceExecutor;

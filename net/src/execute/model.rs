@@ -13,9 +13,6 @@ use psionic_model::{Session, tokenizer::Tokenizer};
 use super::{Execution, ExecutionError, Executor, Job};
 use crate::artifacts::Models;
 
-/// Most tokens a model may know: requests carry tokens as bytes.
-pub const VOCABULARY_MAX: usize = 256;
-
 /// Runs the models of [`Models`] on the CPU.
 #[derive(Clone, Debug)]
 pub struct ModelExecutor {
@@ -29,15 +26,19 @@ impl ModelExecutor {
     }
 }
 
-/// Whether this executor can run `model` at all (its tokens must fit the byte tokens
-/// requests carry): checked when a scan finds it, so one it cannot run is reported
-/// failed rather than resident.
+/// Whether this executor can run `model` at all (every token its tokenizer produces
+/// must be in its vocabulary: all 256 bytes for the byte-level one): checked when a
+/// scan finds it, so one it cannot run is reported failed rather than resident.
 pub fn runnable(model: &psionic_model::Model) -> Result<(), ModelRefusal> {
     let vocab_size = model.config.vocab_size;
-    match vocab_size > VOCABULARY_MAX {
+    let needed = match &model.tokenizer {
+        Tokenizer::ByteLevel => 256,
+        Tokenizer::Bpe(bpe) => bpe.len(),
+    };
+    match vocab_size < needed {
         true => Err(ModelRefusal::Vocabulary {
             size: vocab_size as u64,
-            max: VOCABULARY_MAX as u64,
+            min: needed as u64,
         }),
         false => Ok(()),
     }
@@ -55,7 +56,7 @@ impl Executor for ModelExecutor {
         psionic_core::dispatch::ShapeRefusal::check(job.prompt.len(), job.max_tokens)?;
         let model = self.models.model(job.artifact)?;
         runnable(&model)?;
-        let prompt = Tokenizer::ByteLevel.encode(&job.prompt);
+        let prompt = model.tokenizer.encode(&job.prompt);
         let capacity = prompt.len().saturating_add(job.max_tokens as usize);
         let max = model.config.max_position_embeddings;
         let too_long = || ModelRefusal::TooLong {

@@ -17,6 +17,7 @@ use psionic_core::backend::Backend;
 use psionic_core::dispatch::{InferenceRequest, RequestLane, RequestOutcome, RequestRefusal, SubmitRefusal};
 use psionic_core::plan::RequestNeeds;
 use psionic_core::{Digest, RequestId};
+use psionic_model::tokenizer::Tokenizer;
 
 use super::ApiState;
 use crate::api::RequestBody;
@@ -127,12 +128,18 @@ async fn serve(api: ApiState, ask: Ask) -> Response {
         stream: options.stream,
         sampling,
     };
+    let tokenizer = api
+        .models
+        .as_ref()
+        .and_then(|models| models.model(artifact).ok())
+        .map_or(Tokenizer::ByteLevel, |model| model.tokenizer.clone());
     let header = stream::Header {
         id,
         shape,
         model: options.model,
         created: now_seconds(),
-        prompt_tokens: request.prompt.len() as u32,
+        prompt_tokens: tokenizer.encode(&request.prompt).len() as u32,
+        tokenizer,
     };
     if options.stream {
         return match api.client.submit_streaming_through_leader(request).await {
@@ -159,18 +166,12 @@ async fn serve(api: ApiState, ask: Ask) -> Response {
 
 /// The artifact `model` names: a model of this node's directory by name, or a digest.
 fn resolve(api: &ApiState, model: &str) -> Option<Digest> {
-    let named = api.models.as_ref().and_then(|models| {
-        models
-            .found()
-            .values()
-            .find(|artifact| artifact.name == model || artifact.also_named.iter().any(|name| name == model))
-            .map(|artifact| artifact.digest)
-    });
+    let named = api.models.as_ref().and_then(|models| models.named(model));
     named.or_else(|| psionic_core::digest::from_hex::<32>(model).map(Digest))
 }
 
 fn answer(header: &stream::Header, tokens: &[psionic_core::dispatch::Token]) -> Response {
-    let text = String::from_utf8_lossy(&text::token_bytes(tokens)).into_owned();
+    let text = String::from_utf8_lossy(&header.tokenizer.decode(tokens)).into_owned();
     let usage = Some(header.usage(tokens.len()));
     let finish_reason = Some("length".to_owned());
     match header.shape {

@@ -24,6 +24,8 @@ pub(super) struct Header {
     pub model: String,
     pub created: u64,
     pub prompt_tokens: u32,
+    /// Turns the answer's tokens into text.
+    pub tokenizer: psionic_model::tokenizer::Tokenizer,
 }
 
 impl Header {
@@ -141,7 +143,7 @@ impl Flow {
             self.sent += fresh.len();
         }
         let text = match offset <= self.sent {
-            true => self.text.push(&super::text::token_bytes(fresh)),
+            true => self.text.push(&self.header.tokenizer.decode(fresh)),
             false => String::new(),
         };
         let chunk = self.header.chunk(text, self.first, None);
@@ -155,7 +157,7 @@ impl Flow {
         match outcome {
             Some(RequestOutcome::Completed { tokens, .. }) => {
                 let rest = tokens.get(self.sent..).unwrap_or_default();
-                let mut text = self.text.push(&super::text::token_bytes(rest));
+                let mut text = self.text.push(&self.header.tokenizer.decode(rest));
                 text.push_str(&self.text.finish());
                 self.header.chunk(text, self.first, Some("length"))
             }

@@ -1,4 +1,4 @@
-//! Text in and out: a chat's prompt, and tokens (bytes) turned into text without
+//! Text in and out: a chat's prompt, and the bytes of tokens turned into text without
 //! splitting a character across two chunks.
 
 use crate::api::openai::ChatMessage;
@@ -11,20 +11,6 @@ pub(super) fn chat_prompt(messages: &[ChatMessage]) -> String {
         .collect();
     prompt.push_str("assistant:");
     prompt
-}
-
-/// The bytes of `tokens` under the byte-level tokenizer (a token that is not a byte
-/// becomes U+FFFD).
-pub(super) fn token_bytes(tokens: &[psionic_core::dispatch::Token]) -> Vec<u8> {
-    let tokenizer = psionic_model::tokenizer::Tokenizer::ByteLevel;
-    let mut bytes = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        match tokenizer.decode(*token) {
-            Some(byte) => bytes.push(byte),
-            None => bytes.extend_from_slice(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
-    }
-    bytes
 }
 
 /// Bytes arriving in pieces, handed out as text: a character split across pieces is
