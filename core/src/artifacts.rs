@@ -32,8 +32,9 @@ pub struct OwnArtifacts {
     truncated: bool,
     /// The residency last reported for each artifact, and when.
     reported: BTreeMap<Digest, (Residency, Instant)>,
-    /// Copies that ended here and no scan found yet: resident, or failed.
-    staged: BTreeMap<Digest, Residency>,
+    /// Copies that ended here and no scan found yet: resident, or failed; with the
+    /// applied index when they ended.
+    staged: BTreeMap<Digest, (Residency, u64)>,
 }
 
 impl OwnArtifacts {
@@ -45,9 +46,10 @@ impl OwnArtifacts {
         self.held = Some(held.into_iter().take(ARTIFACTS_HELD_MAX).collect());
     }
 
-    /// A copy staged here ended: `Resident` (verified and moved in) or `Failed`.
-    pub fn note_staged(&mut self, artifact: Digest, residency: Residency) {
-        self.staged.insert(artifact, residency);
+    /// A copy staged here ended, at `applied_index`: `Resident` (verified and moved
+    /// in) or `Failed`.
+    pub fn note_staged(&mut self, artifact: Digest, residency: Residency, applied_index: u64) {
+        self.staged.insert(artifact, (residency, applied_index));
     }
 
     /// A copy of `artifact` starts again: an earlier failure no longer counts.
@@ -58,16 +60,24 @@ impl OwnArtifacts {
     /// Whether the disk holds `artifact` resident (found, or staged since).
     pub fn holds_resident(&self, artifact: &Digest) -> bool {
         let found = self.held.as_ref().and_then(|held| held.get(artifact));
-        found.or_else(|| self.staged.get(artifact)) == Some(&Residency::Resident)
+        found.or_else(|| self.staged.get(artifact).map(|(residency, _)| residency)) == Some(&Residency::Resident)
     }
 
     /// What the scan found, and the copies staged since that it did not (none before
-    /// the first scan or copy).
-    fn known(&self) -> Option<BTreeMap<Digest, Residency>> {
+    /// the first scan or copy). A failed copy an operator asked for again since counts
+    /// no more: its failure is not reported over the new intent.
+    fn known(&mut self, me: NodeId, state: &ClusterState) -> Option<BTreeMap<Digest, Residency>> {
+        self.staged.retain(|artifact, (residency, index)| {
+            *residency != Residency::Failed || !state.residency_set_by_other_after(me, *artifact, *index)
+        });
         if self.held.is_none() && self.staged.is_empty() {
             return None;
         }
-        let mut known = self.staged.clone();
+        let mut known: BTreeMap<Digest, Residency> = self
+            .staged
+            .iter()
+            .map(|(artifact, (residency, _))| (*artifact, *residency))
+            .collect();
         known.extend(
             self.held
                 .iter()
@@ -84,7 +94,9 @@ impl OwnArtifacts {
 
     /// The reports due at `now` for `me`, given the applied `state`.
     pub fn reports_due(&mut self, now: Instant, me: NodeId, state: &ClusterState) -> Vec<ClusterCommand> {
-        let Some(held) = self.known() else { return Vec::new() };
+        let Some(held) = self.known(me, state) else {
+            return Vec::new();
+        };
         let scanned = self.held.is_some();
         if !state.members.contains_key(&me) {
             return Vec::new();

@@ -9,14 +9,61 @@ use std::collections::HashMap;
 /// A byte-level BPE vocabulary.
 #[derive(Debug)]
 pub struct Bpe {
-    ids: HashMap<String, u32>,
     tokens: Vec<String>,
     control: Vec<bool>,
-    /// Control tokens' texts, longest first.
-    control_texts: Vec<(String, u32)>,
-    ranks: HashMap<String, usize>,
-    byte_chars: [char; 256],
+    /// Control tokens' texts (at most [`CONTROL_TEXT_BYTES_MAX`] bytes), as a trie.
+    control_trie: Trie,
+    /// The token of each byte (none where the vocabulary lacks it).
+    byte_tokens: [Option<u32>; 256],
+    /// Each merge of two tokens: its rank and the token it makes.
+    merges: HashMap<(u32, u32), (u32, u32)>,
     char_bytes: HashMap<char, u8>,
+}
+
+/// Longest control token looked for in a prompt.
+const CONTROL_TEXT_BYTES_MAX: usize = 64;
+
+/// Byte strings and the token each names, for the longest match at a position.
+#[derive(Debug, Default)]
+struct Trie {
+    nodes: Vec<(std::collections::BTreeMap<u8, usize>, Option<u32>)>,
+}
+
+impl Trie {
+    fn insert(&mut self, text: &[u8], token: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Default::default());
+        }
+        let mut at = 0;
+        for byte in text {
+            at = match self.nodes[at].0.get(byte) {
+                Some(next) => *next,
+                None => {
+                    self.nodes.push(Default::default());
+                    let next = self.nodes.len() - 1;
+                    self.nodes[at].0.insert(*byte, next);
+                    next
+                }
+            };
+        }
+        self.nodes[at].1.get_or_insert(token);
+    }
+
+    /// The longest text at the start of `bytes`: its length and token.
+    fn longest(&self, bytes: &[u8]) -> Option<(usize, u32)> {
+        let mut at = 0;
+        let mut found = None;
+        for (len, byte) in bytes.iter().enumerate() {
+            let Some(next) = self.nodes.get(at).and_then(|node| node.0.get(byte)) else {
+                break;
+            };
+            at = *next;
+            if let Some(token) = self.nodes[at].1 {
+                found = Some((len + 1, token));
+            }
+        }
+        found
+    }
 }
 
 /// GPT-2's alphabet: printable bytes stand for themselves, the rest for the code
@@ -81,8 +128,10 @@ fn pieces(text: &str) -> Vec<&str> {
             while end < chars.len() && class(end) == kind {
                 end += 1;
             }
-            // A run of whitespace leaves its last character to the word after it.
-            if kind == Some(Class::Space) && end < chars.len() && end - first > 1 {
+            // A run of whitespace leaves its last character to the word after it
+            // (digits were split off first: before one, the run ends a segment).
+            let before_word = matches!(class(end), Some(Class::Letter | Class::Other | Class::Space));
+            if kind == Some(Class::Space) && before_word && end - first > 1 {
                 end -= 1;
             }
             end
@@ -94,38 +143,43 @@ fn pieces(text: &str) -> Vec<&str> {
 }
 
 impl Bpe {
-    /// The vocabulary of `tokens` (by id), `merges` (`"left right"`, by rank) and which
-    /// tokens are control tokens.
+    /// The vocabulary of `tokens` (by id), `merges` (`"left right"`, by rank; one
+    /// naming a token the vocabulary lacks is ignored) and which tokens are control
+    /// tokens.
     pub fn new(tokens: &[&str], merges: &[&str], control: &[bool]) -> Self {
         let byte_chars = byte_alphabet();
-        let mut control_texts: Vec<(String, u32)> = tokens
-            .iter()
-            .zip(control)
-            .enumerate()
-            .filter(|(_, (text, control))| **control && !text.is_empty())
-            .map(|(id, (text, _))| ((*text).to_owned(), id as u32))
-            .collect();
-        control_texts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let ids: HashMap<&str, u32> = tokens.iter().enumerate().map(|(id, text)| (*text, id as u32)).collect();
+        let mut control_trie = Trie::default();
+        for (id, (text, control)) in tokens.iter().zip(control).enumerate() {
+            if *control && !text.is_empty() && text.len() <= CONTROL_TEXT_BYTES_MAX {
+                control_trie.insert(text.as_bytes(), id as u32);
+            }
+        }
+        let mut byte_tokens = [None; 256];
+        for (byte, c) in byte_chars.iter().enumerate() {
+            byte_tokens[byte] = ids.get(c.to_string().as_str()).copied();
+        }
+        let mut merged = HashMap::new();
+        for (rank, merge) in merges.iter().enumerate() {
+            let Some((left, right)) = merge.split_once(' ') else {
+                continue;
+            };
+            let whole = format!("{left}{right}");
+            if let (Some(left), Some(right), Some(whole)) = (ids.get(left), ids.get(right), ids.get(whole.as_str())) {
+                merged.entry((*left, *right)).or_insert((rank as u32, *whole));
+            }
+        }
         Self {
-            ids: tokens
-                .iter()
-                .enumerate()
-                .map(|(id, text)| ((*text).to_owned(), id as u32))
-                .collect(),
             tokens: tokens.iter().map(|text| (*text).to_owned()).collect(),
             control: control.to_vec(),
-            control_texts,
-            ranks: merges
-                .iter()
-                .enumerate()
-                .map(|(rank, merge)| ((*merge).to_owned(), rank))
-                .collect(),
+            control_trie,
+            byte_tokens,
+            merges: merged,
             char_bytes: byte_chars
                 .iter()
                 .enumerate()
                 .map(|(byte, c)| (*c, byte as u8))
                 .collect(),
-            byte_chars,
         }
     }
 
@@ -142,56 +196,68 @@ impl Bpe {
     /// The tokens of `text`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut tokens = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let next_control = self
-                .control_texts
-                .iter()
-                .filter_map(|(control, id)| rest.find(control.as_str()).map(|at| (at, control.len(), *id)))
-                .min_by_key(|(at, len, _)| (*at, usize::MAX - len));
-            let (plain, control) = match next_control {
-                Some((at, len, id)) => (&rest[..at], Some((len, id))),
-                None => (rest, None),
+        let bytes = text.as_bytes();
+        let mut plain_from = 0;
+        let mut at = 0;
+        while at < bytes.len() {
+            let control = match text.is_char_boundary(at) {
+                true => self.control_trie.longest(&bytes[at..]),
+                false => None,
             };
-            for piece in pieces(plain) {
+            let Some((len, token)) = control else {
+                at += 1;
+                continue;
+            };
+            for piece in pieces(&text[plain_from..at]) {
                 self.encode_piece(piece, &mut tokens);
             }
-            match control {
-                Some((len, id)) => {
-                    tokens.push(id);
-                    rest = &rest[plain.len() + len..];
-                }
-                None => rest = "",
-            }
+            tokens.push(token);
+            at += len;
+            plain_from = at;
+        }
+        for piece in pieces(&text[plain_from..]) {
+            self.encode_piece(piece, &mut tokens);
         }
         tokens
     }
 
+    /// Merges the piece's byte tokens, lowest rank first (leftmost on a tie), in
+    /// O(n log n): symbols are a linked list, candidate merges a heap checked when
+    /// popped.
     fn encode_piece(&self, piece: &str, tokens: &mut Vec<u32>) {
-        let mut symbols: Vec<String> = piece
-            .bytes()
-            .map(|byte| self.byte_chars[byte as usize].to_string())
-            .collect();
-        loop {
-            let best = symbols
-                .windows(2)
-                .enumerate()
-                .filter_map(|(at, pair)| {
-                    self.ranks
-                        .get(&format!("{} {}", pair[0], pair[1]))
-                        .map(|rank| (*rank, at))
-                })
-                .min();
-            let Some((_, at)) = best else { break };
-            let right = symbols.remove(at + 1);
-            symbols[at].push_str(&right);
+        let mut symbols: Vec<Option<u32>> = piece.bytes().map(|byte| self.byte_tokens[byte as usize]).collect();
+        let len = symbols.len();
+        let mut next: Vec<usize> = (1..=len).collect();
+        let mut prev: Vec<Option<usize>> = (0..len).map(|at| at.checked_sub(1)).collect();
+        let mut heap = std::collections::BinaryHeap::new();
+        let candidate = |symbols: &[Option<u32>], left: usize, right: usize| {
+            let pair = (symbols[left]?, symbols.get(right).copied().flatten()?);
+            let (rank, whole) = self.merges.get(&pair)?;
+            Some(std::cmp::Reverse((*rank, left, right, pair, *whole)))
+        };
+        for left in 0..len.saturating_sub(1) {
+            heap.extend(candidate(&symbols, left, left + 1));
         }
-        for symbol in symbols {
-            match self.ids.get(&symbol) {
-                Some(id) => tokens.push(*id),
-                // A symbol the vocabulary lacks: its bytes one by one, as far as known.
-                None => tokens.extend(symbol.chars().filter_map(|c| self.ids.get(&c.to_string()).copied())),
+        while let Some(std::cmp::Reverse((_, left, right, pair, whole))) = heap.pop() {
+            // Stale: either side was merged since.
+            if next[left] != right || (symbols[left], symbols[right]) != (Some(pair.0), Some(pair.1)) {
+                continue;
             }
+            symbols[left] = Some(whole);
+            symbols[right] = None;
+            next[left] = next[right];
+            if next[left] < len {
+                prev[next[left]] = Some(left);
+                heap.extend(candidate(&symbols, left, next[left]));
+            }
+            if let Some(before) = prev[left] {
+                heap.extend(candidate(&symbols, before, left));
+            }
+        }
+        let mut at = 0;
+        while at < len {
+            tokens.extend(symbols[at]);
+            at = next[at];
         }
     }
 

@@ -93,7 +93,8 @@ impl Node {
     }
 
     fn carry_out_staging(&mut self, effects: Vec<StagingEffect>) {
-        self.transfers.stamp_ended(self.consensus.state().applied_index);
+        let applied_index = self.consensus.state().applied_index;
+        self.transfers.stamp_ended(applied_index);
         for effect in effects {
             match effect {
                 StagingEffect::Io(io) => {
@@ -106,10 +107,11 @@ impl Node {
                 StagingEffect::Event(event) => {
                     match &event {
                         StagingEvent::StagingFinished { artifact, .. } => {
-                            self.artifacts.note_staged(*artifact, Residency::Resident);
+                            self.artifacts
+                                .note_staged(*artifact, Residency::Resident, applied_index);
                         }
                         StagingEvent::StagingFailed { artifact, .. } => {
-                            self.artifacts.note_staged(*artifact, Residency::Failed);
+                            self.artifacts.note_staged(*artifact, Residency::Failed, applied_index);
                         }
                         StagingEvent::StagingFetching { .. } => {}
                     }

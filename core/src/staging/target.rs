@@ -92,18 +92,7 @@ fn staging_intents(me: NodeId, state: &ClusterState) -> Vec<Digest> {
 /// Whether someone other than `me` asked again for the copy of `artifact` after the
 /// one that ended at `ended_at_index` (its own late progress reports do not count).
 fn staged_again(me: NodeId, state: &ClusterState, artifact: Digest, ended_at_index: Option<u64>) -> bool {
-    let Some(ended_at_index) = ended_at_index else {
-        return false;
-    };
-    let key = ClusterCommand::SetArtifactResidency {
-        node: me,
-        artifact,
-        residency: Residency::Absent,
-    }
-    .fact_key();
-    state.set_by.get(&key).is_some_and(|set_by| {
-        set_by.index > ended_at_index && set_by.origin != crate::state::Origin::Member { node: me }
-    })
+    ended_at_index.is_some_and(|index| state.residency_set_by_other_after(me, artifact, index))
 }
 
 /// The holder to ask after `last`: the members other than `me` the applied state shows
@@ -329,7 +318,15 @@ impl Transfers {
         }
         let total_bytes = manifest.total_bytes();
         let Some(left) = total_bytes.checked_sub(offset) else {
-            return self.fail(artifact, StagingFailure::Beyond { offset, total_bytes }, effects);
+            // A holder whose artifact is shorter than the copy so far: ask the next.
+            let refusal = StagingRefusal::ChunkLength {
+                sender: from,
+                artifact,
+                len: bytes.len() as u64,
+                expected_len: 0,
+            };
+            transfer.asked_at = None;
+            return effects.push(StagingEffect::Refuse(refusal));
         };
         let expected_len = left.min(STAGING_CHUNK_BYTES_MAX as u64);
         if bytes.len() as u64 != expected_len {

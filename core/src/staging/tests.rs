@@ -93,3 +93,27 @@ fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
     transfers.upkeep(now, ME, &state, |_| false, &mut effects);
     assert_eq!(opens(&effects), 0, "{effects:?}");
 }
+
+#[test]
+fn a_failure_is_not_reported_again_over_a_later_intent() {
+    let now = Instant::ZERO;
+    let mut state = ClusterState::default();
+    let member = crate::state::Member {
+        role: crate::identity::NodeRole::Both,
+        status: crate::state::MemberStatus::Ready,
+        voter: false,
+        stream_addr: None,
+    };
+    state.members.insert(ME, member);
+    let mut own = crate::artifacts::OwnArtifacts::default();
+    set(&mut state, Residency::STAGING_ASKED, operator(), 10);
+    own.note_staged(ARTIFACT, Residency::Failed, 10);
+    let reports = own.reports_due(now, ME, &state);
+    assert_eq!(reports.len(), 1, "the failure is reported: {reports:?}");
+    // Applied, then asked for again before any scan or upkeep.
+    set(&mut state, Residency::Failed, Origin::Member { node: ME }, 11);
+    set(&mut state, Residency::STAGING_ASKED, operator(), 12);
+    let later = crate::time::ms(crate::artifacts::ARTIFACT_REPORT_RETRY_MS + 1);
+    let reports = own.reports_due(Instant::ZERO + later, ME, &state);
+    assert!(reports.is_empty(), "the new intent stands: {reports:?}");
+}

@@ -180,6 +180,20 @@ impl ClusterState {
         Digest::of_bytes(DigestKind::Topology, &bytes)
     }
 
+    /// Whether an entry after `index`, proposed by anyone but `node` itself, set
+    /// `node`'s residency of `artifact` (an operator asked again since).
+    pub fn residency_set_by_other_after(&self, node: NodeId, artifact: Digest, index: u64) -> bool {
+        let key = ClusterCommand::SetArtifactResidency {
+            node,
+            artifact,
+            residency: Residency::Absent,
+        }
+        .fact_key();
+        self.set_by
+            .get(&key)
+            .is_some_and(|set_by| set_by.index > index && set_by.origin != Origin::Member { node })
+    }
+
     /// SHA-256 (residency domain) over artifact residency.
     pub fn residency_digest(&self) -> Digest {
         let bytes = postcard::to_allocvec(&self.residency).expect("postcard encoding into a Vec is infallible");

@@ -18,8 +18,11 @@ const MAGIC: &[u8; 4] = b"GGUF";
 const ALIGNMENT_DEFAULT: u64 = 32;
 /// Longest string a file may hold (a chat template, a token).
 const STRING_BYTES_MAX: u64 = 1 << 20;
-/// Most elements of one metadata array (a vocabulary's tokens or merges).
+/// Most elements of one metadata array (a vocabulary's tokens or merges), and of all
+/// arrays together (each element takes 32 bytes parsed, however few in the file).
 const ARRAY_LEN_MAX: u64 = 1 << 22;
+/// Most bytes a model's weights take once dequantized to f32.
+pub const WEIGHTS_F32_BYTES_MAX: u64 = 16 << 30;
 /// Most metadata entries and tensors.
 const ENTRIES_MAX: u64 = 1 << 16;
 /// Most dimensions of a tensor.
@@ -130,6 +133,14 @@ pub struct TensorInfo {
     pub bytes: u64,
 }
 
+impl TensorInfo {
+    /// Its element count.
+    pub fn elements(&self) -> u64 {
+        let (block, block_bytes) = self.tensor_type.block();
+        self.bytes / block_bytes * block
+    }
+}
+
 /// A parsed GGUF file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GgufFile {
@@ -143,6 +154,8 @@ pub struct GgufFile {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: u64,
+    /// Array elements read so far, all arrays together.
+    array_elements: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -201,6 +214,14 @@ impl<'a> Reader<'a> {
             9 => {
                 let element_type = self.u32(WHAT)?;
                 let len = self.count("a metadata array's length", ARRAY_LEN_MAX)?;
+                self.array_elements = self.array_elements.saturating_add(len);
+                if self.array_elements > ARRAY_LEN_MAX {
+                    return Err(GgufError::TooLarge {
+                        what: "the metadata arrays' elements",
+                        value: self.array_elements,
+                        max: ARRAY_LEN_MAX,
+                    });
+                }
                 if element_type == 9 {
                     return Err(GgufError::ValueType {
                         key: key.to_owned(),
@@ -230,7 +251,11 @@ impl GgufFile {
     /// Parses the header, metadata and tensor descriptions of `bytes`, checking that
     /// every tensor's data lies within them.
     pub fn parse(bytes: &[u8]) -> Result<Self, GgufError> {
-        let mut reader = Reader { bytes, at: 0 };
+        let mut reader = Reader {
+            bytes,
+            at: 0,
+            array_elements: 0,
+        };
         let magic = reader.array::<4>("the magic")?;
         if &magic != MAGIC {
             return Err(GgufError::Magic { found: magic });
@@ -273,6 +298,7 @@ impl GgufFile {
         };
         let data_start = reader.at.div_ceil(alignment).saturating_mul(alignment);
         let mut tensors = BTreeMap::new();
+        let mut f32_bytes = 0u64;
         for (name, dims, type_number, offset) in described {
             let info = describe(&name, dims, type_number, data_start.saturating_add(offset))?;
             let end = info.start.checked_add(info.bytes);
@@ -281,6 +307,14 @@ impl GgufFile {
                     what: "a tensor's data",
                     needed: end.unwrap_or(u64::MAX),
                     len: bytes.len() as u64,
+                });
+            }
+            f32_bytes = f32_bytes.saturating_add(info.elements().saturating_mul(4));
+            if f32_bytes > WEIGHTS_F32_BYTES_MAX {
+                return Err(GgufError::TooLarge {
+                    what: "the weights' bytes as f32",
+                    value: f32_bytes,
+                    max: WEIGHTS_F32_BYTES_MAX,
                 });
             }
             tensors.insert(name, info);

@@ -46,8 +46,8 @@ impl TensorType {
 
     /// The values `data` (whole blocks of this type) holds.
     pub fn dequantize(self, data: &[u8]) -> Vec<f32> {
-        let (_, block_bytes) = self.block();
-        let mut values = Vec::with_capacity(data.len());
+        let (block, block_bytes) = self.block();
+        let mut values = Vec::with_capacity(data.len() / block_bytes as usize * block as usize);
         for block in data.chunks_exact(block_bytes as usize) {
             match self {
                 TensorType::F32 => values.push(f32::from_le_bytes([block[0], block[1], block[2], block[3]])),

@@ -103,9 +103,19 @@ impl ModelsDisk {
         if self.saved_manifest(artifact).as_ref() != Some(manifest) {
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).map_err(|error| failure("create", &dir, &error))?;
+            // Every file exists from the start, empty ones included.
+            for file in &manifest.files {
+                let path = dir.join(&file.name);
+                File::create(&path).map_err(|error| failure("create", &path, &error))?;
+            }
             let json = serde_json::to_vec(manifest).expect("a manifest encodes");
             let path = dir.join(MANIFEST_FILE);
             fs::write(&path, json).map_err(|error| failure("write", &path, &error))?;
+        }
+        // Only a chunk at the end of the contiguous bytes extends them (no holes).
+        let present = self.open(artifact)?;
+        if offset != present {
+            return Ok(present);
         }
         let mut at = offset;
         let mut rest = bytes;
@@ -137,14 +147,37 @@ impl ModelsDisk {
             return verified;
         }
         let _ = fs::remove_file(dir.join(MANIFEST_FILE));
-        let hex = artifact.to_hex();
-        let target = self.dir.join(format!("staged-{}", &hex[..16]));
+        let target = self.free_name(artifact);
+        if target.exists() {
+            // The same files are there already (a copy made before a restart).
+            let _ = fs::remove_dir_all(&dir);
+            self.models.rescan_soon();
+            return Ok(());
+        }
         fs::rename(&dir, &target).map_err(|error| failure("move", &target, &error))?;
         File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
             .map_err(|error| failure("sync", &self.dir, &error))?;
         self.models.rescan_soon();
         Ok(())
+    }
+
+    /// `staged-<first 16 hex digits>` (with `-2`, `-3`, ... after it while another
+    /// artifact's files hold the name), or the directory already holding the same
+    /// files.
+    fn free_name(&self, artifact: &Digest) -> PathBuf {
+        let hex = artifact.to_hex();
+        let base = format!("staged-{}", &hex[..16]);
+        let mut name = base.clone();
+        for suffix in 2.. {
+            let path = self.dir.join(&name);
+            let same = || artifact_digest(&path).is_ok_and(|(digest, _)| digest == *artifact);
+            if !path.exists() || same() {
+                return path;
+            }
+            name = format!("{base}-{suffix}");
+        }
+        unreachable!("some suffix is free")
     }
 
     /// Syncs the copy's files and checks their lengths and digest.

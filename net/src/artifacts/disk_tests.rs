@@ -159,3 +159,51 @@ fn a_manifest_naming_another_file_is_refused_and_a_read_of_an_unheld_artifact_fa
     };
     assert_eq!(result, Err(StagingFailure::NotHeld { artifact }));
 }
+
+/// Copies every chunk of `artifact` from `source` to `target` and finishes the copy.
+fn copy_whole(source: &ModelsDisk, target: &ModelsDisk, artifact: Digest, total: u64) -> Result<(), StagingFailure> {
+    assert_eq!(opened(target, artifact), 0);
+    let mut done = 0;
+    while done < total {
+        done = copy_chunk(source, target, artifact, done)?;
+    }
+    finish(target, artifact, source)
+}
+
+#[test]
+fn an_empty_file_is_copied_and_a_copy_already_there_is_kept() {
+    let source_dir = tempfile::tempdir().unwrap();
+    let model = source_dir.path().join("test");
+    write(&model, &test_config(), 6).unwrap();
+    std::fs::write(model.join(psionic_model::TOKENIZER_FILE), b"").unwrap();
+    let (artifact, total) = artifact_digest(&model).unwrap();
+    let source = ModelsDisk::new(source_dir.path().to_path_buf(), scanned(source_dir.path()));
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = ModelsDisk::new(target_dir.path().to_path_buf(), scanned(target_dir.path()));
+    copy_whole(&source, &target, artifact, total).unwrap();
+    // Copied again (as after a restart before a scan found the first copy): the copy
+    // there already stands.
+    copy_whole(&source, &target, artifact, total).unwrap();
+    let found = scanned(target_dir.path()).found();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[&artifact].also_named.is_empty());
+}
+
+#[test]
+fn a_chunk_past_the_contiguous_bytes_leaves_no_hole() {
+    let source_dir = tempfile::tempdir().unwrap();
+    write(&source_dir.path().join("test"), &test_config(), 4).unwrap();
+    let (artifact, _) = artifact_digest(&source_dir.path().join("test")).unwrap();
+    let source = ModelsDisk::new(source_dir.path().to_path_buf(), scanned(source_dir.path()));
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = ModelsDisk::new(target_dir.path().to_path_buf(), scanned(target_dir.path()));
+    let chunk = STAGING_CHUNK_BYTES_MAX as u64;
+    assert_eq!(
+        copy_chunk(&source, &target, artifact, 2 * chunk).unwrap(),
+        0,
+        "nothing written at a gap"
+    );
+    assert_eq!(copy_chunk(&source, &target, artifact, 0).unwrap(), chunk);
+    assert_eq!(copy_chunk(&source, &target, artifact, 3 * chunk).unwrap(), chunk);
+    assert_eq!(opened(&target, artifact), chunk);
+}

@@ -138,7 +138,12 @@ async fn serve(api: ApiState, ask: Ask) -> Response {
         shape,
         model: options.model,
         created: now_seconds(),
-        prompt_tokens: tokenizer.encode(&request.prompt).len() as u32,
+        // Counted only for a prompt the request may carry (encoding a longer one
+        // would cost time before the refusal).
+        prompt_tokens: match request.prompt.len() <= psionic_core::dispatch::PROMPT_BYTES_MAX {
+            true => tokenizer.encode(&request.prompt).len() as u32,
+            false => 0,
+        },
         tokenizer,
     };
     if options.stream {
