@@ -5,8 +5,8 @@
 mod model_refusal;
 mod sampling;
 
+pub use crate::token::{Sampling, TEMPERATURE_MILLI_MAX};
 pub use model_refusal::{MODEL_REASON_BYTES_MAX, ModelRefusal};
-pub use sampling::{Sampling, TEMPERATURE_MILLI_MAX};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;

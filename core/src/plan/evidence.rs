@@ -67,6 +67,8 @@ pub struct ClusterExecutionContext {
     pub request: RequestId,
     /// SHA-256 (prompt domain) over the request's prompt.
     pub prompt_digest: Digest,
+    /// How the tokens were chosen (a seeded draw is reproducible from it).
+    pub sampling: crate::token::Sampling,
     /// State digest planned from.
     pub state_digest: Digest,
     /// Topology digest planned from.

@@ -488,6 +488,7 @@ impl Serving {
             cluster_id: raft.cluster_id(),
             request: flight.request.id,
             prompt_digest: Digest::of_bytes(DigestKind::Prompt, &flight.request.prompt),
+            sampling: flight.request.sampling,
             state_digest: flight.state_digest,
             topology_digest: flight.placement.topology_digest,
             residency_digest: flight.placement.residency_digest,

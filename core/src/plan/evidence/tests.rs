@@ -24,6 +24,7 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
         cluster_id: CLUSTER,
         request: RequestId([1; 16]),
         prompt_digest: Digest::of_bytes(DigestKind::Prompt, PROMPT),
+        sampling: crate::token::Sampling::at(700, 9),
         state_digest: model(),
         topology_digest: model(),
         residency_digest: model(),
@@ -123,6 +124,13 @@ fn a_tampered_bundle_is_refused() {
     let keys = keys(&[&leader]);
     let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
     bundle.context.result_digest = None;
+    assert_eq!(
+        bundle.verify(CLUSTER, (&keys, &voters()), Fence(5)),
+        Err(EvidenceRefusal::Signature)
+    );
+    // The draw it claims (another seed draws other tokens) is signed over too.
+    let mut bundle = SignedEvidence::sign(context(&leader, 5), &leader);
+    bundle.context.sampling = crate::token::Sampling::at(700, 10);
     assert_eq!(
         bundle.verify(CLUSTER, (&keys, &voters()), Fence(5)),
         Err(EvidenceRefusal::Signature)

@@ -79,6 +79,10 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         ""
     };
     println!("prompt    {}{checked}", context.prompt_digest);
+    println!(
+        "sampling  {}",
+        serde_json::to_string(&context.sampling).unwrap_or_default()
+    );
     println!("reroutes  {}", context.reroutes.len());
     for (fact, set_by) in &context.provenance.set_by {
         println!(
