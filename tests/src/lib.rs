@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod committing;
 pub mod history;
 pub mod models;
+pub mod netns;
 pub mod runbook;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -172,9 +173,27 @@ impl NodeProcess {
     /// Starts `BINARY run ARGS` (a copy of `psionic-node`) and waits for its
     /// listening line.
     pub fn start_binary(binary: &Path, args: &[&std::ffi::OsStr]) -> Result<Self, String> {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command.arg("run").args(args);
+        Self::start_command(command)
+    }
+
+    /// Starts `psionic-node run --config CONFIG` inside the network namespace `ns`
+    /// (`ip netns exec`, which becomes the node's process).
+    pub fn start_in_namespace(ns: &str, config: &Path) -> Result<Self, String> {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", ns])
+            .arg(node_binary())
             .arg("run")
-            .args(args)
+            .arg("--config")
+            .arg(config);
+        Self::start_command(command)
+    }
+
+    /// Runs `command` (a node's `run`) and waits for its listening line.
+    fn start_command(mut command: Command) -> Result<Self, String> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
