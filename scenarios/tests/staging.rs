@@ -44,13 +44,11 @@ fn every_run_fails_the_damaged_copy_and_resumes_the_interrupted_one() {
             )
         });
         assert!(damaged, "seed {seed}: the damaged copy ends failed: {events:?}");
+        let restarts_n4 = |record: &&TraceRecord| matches!(&record.kind, TraceKind::Fault { fault: Fault::Restart { node } } if node == "n4");
         let restarted_ms = records
             .iter()
-            .filter(
-                |record| matches!(&record.kind, TraceKind::Fault { fault: Fault::Restart { node } } if node == "n4"),
-            )
+            .rfind(restarts_n4)
             .map(|record| record.at_ms)
-            .last()
             .expect("n4 restarted");
         let resumed = events.iter().any(|(at_ms, event)| {
             *at_ms > restarted_ms && matches!(event, StagingEvent::StagingFetching { offset, .. } if *offset > 0)

@@ -1,8 +1,5 @@
 //! Transfers against hand-built states: which intents start a copy, and when an
 //! ended copy is started again.
-
-use std::collections::BTreeMap;
-
 use super::{StagingEffect, StagingFailure, StagingIo, Transfers};
 use crate::digest::Digest;
 use crate::identity::NodeId;
@@ -21,11 +18,7 @@ fn set(state: &mut ClusterState, residency: Residency, origin: Origin, index: u6
         residency,
     };
     state.set_by.insert(command.fact_key(), SetBy { origin, index });
-    state
-        .residency
-        .entry(ME)
-        .or_insert_with(BTreeMap::new)
-        .insert(ARTIFACT, residency);
+    state.residency.entry(ME).or_default().insert(ARTIFACT, residency);
     state.applied_index = index;
 }
 
