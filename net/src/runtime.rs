@@ -458,7 +458,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let artifact_disk = settings.artifact_disk.clone().or_else(|| {
         let source = settings.artifacts.as_ref()?;
         let disk = crate::artifacts::ModelsDisk::new(source.dir.clone(), Arc::clone(&source.models));
-        Some(Arc::new(disk) as Arc<dyn crate::artifacts::ArtifactDisk>)
+        Some(Arc::new(std::sync::Mutex::new(disk)) as Arc<dyn crate::artifacts::ArtifactDisk>)
     });
     identity_file.load().await?;
     let socket = UdpSocket::bind(settings.discovery_bind)

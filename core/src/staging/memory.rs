@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ArtifactHasher, Manifest, ManifestFile, StagingDone, StagingFailure, StagingIo};
+use super::{ArtifactHasher, Manifest, ManifestFile, StagingFailure, StagingStore};
 use crate::digest::Digest;
 use crate::state::Residency;
 
@@ -60,61 +60,30 @@ impl MemoryArtifacts {
             .and_then(|(_, bytes)| bytes.get_mut(offset));
         byte.map(|byte| *byte ^= 1).is_some()
     }
+}
 
-    /// Carries out `io`; its answer for the core, if it has one.
-    pub fn carry_out(&mut self, io: StagingIo) -> Option<StagingDone> {
-        match io {
-            StagingIo::Open { artifact } => {
-                let bytes_present = self.partial_bytes(&artifact).unwrap_or(0);
-                Some(StagingDone::Opened {
-                    artifact,
-                    result: Ok(bytes_present),
-                })
-            }
-            StagingIo::Write {
-                artifact,
-                manifest,
-                offset,
-                bytes,
-            } => Some(StagingDone::Written {
-                artifact,
-                result: self.write(artifact, manifest, offset, &bytes),
-            }),
-            StagingIo::Finish { artifact, .. } => Some(StagingDone::Finished {
-                artifact,
-                result: self.finish(artifact),
-            }),
-            StagingIo::Discard { artifact } => {
-                self.partial.remove(&artifact);
-                None
-            }
-            StagingIo::Read {
-                peer,
-                artifact,
-                offset,
-                len,
-            } => Some(StagingDone::Read {
-                peer,
-                artifact,
-                offset,
-                result: self.read(artifact, offset, len),
-            }),
-        }
+impl StagingStore for MemoryArtifacts {
+    fn open(&mut self, artifact: &Digest) -> Result<u64, StagingFailure> {
+        Ok(self.partial_bytes(artifact).unwrap_or(0))
+    }
+
+    fn discard(&mut self, artifact: &Digest) {
+        self.partial.remove(artifact);
     }
 
     fn write(
         &mut self,
-        artifact: Digest,
-        manifest: Manifest,
+        artifact: &Digest,
+        manifest: &Manifest,
         offset: u64,
         chunk: &[u8],
     ) -> Result<u64, StagingFailure> {
         let (saved, bytes) = self
             .partial
-            .entry(artifact)
+            .entry(*artifact)
             .or_insert_with(|| (manifest.clone(), Vec::new()));
-        if *saved != manifest {
-            *saved = manifest;
+        if saved != manifest {
+            *saved = manifest.clone();
             bytes.clear();
         }
         // Only a write at the end of the contiguous prefix extends it.
@@ -124,8 +93,8 @@ impl MemoryArtifacts {
         Ok(bytes.len() as u64)
     }
 
-    fn finish(&mut self, artifact: Digest) -> Result<(), StagingFailure> {
-        let (manifest, bytes) = self.partial.remove(&artifact).unwrap_or_default();
+    fn finish(&mut self, artifact: &Digest, _: &Manifest) -> Result<(), StagingFailure> {
+        let (manifest, bytes) = self.partial.remove(artifact).unwrap_or_default();
         let mut files = Vec::new();
         let mut start = 0usize;
         for ManifestFile { name, bytes: len } in &manifest.files {
@@ -140,21 +109,21 @@ impl MemoryArtifacts {
                 .iter()
                 .map(|(name, contents)| (name.as_str(), contents.as_slice())),
         );
-        if got != artifact {
+        if got != *artifact {
             return Err(StagingFailure::DigestMismatch {
-                expected: artifact,
+                expected: *artifact,
                 got,
             });
         }
-        self.resident.insert(artifact, files);
+        self.resident.insert(*artifact, files);
         Ok(())
     }
 
-    fn read(&self, artifact: Digest, offset: u64, len: u32) -> Result<(Manifest, Vec<u8>), StagingFailure> {
+    fn read(&mut self, artifact: &Digest, offset: u64, len: u32) -> Result<(Manifest, Vec<u8>), StagingFailure> {
         let files = self
             .resident
-            .get(&artifact)
-            .ok_or(StagingFailure::NotHeld { artifact })?;
+            .get(artifact)
+            .ok_or(StagingFailure::NotHeld { artifact: *artifact })?;
         let manifest = Manifest {
             files: files
                 .iter()

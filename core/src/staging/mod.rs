@@ -18,6 +18,7 @@ mod manifest;
 mod memory;
 mod message;
 mod source;
+mod store;
 mod target;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use manifest::{
 pub use memory::MemoryArtifacts;
 pub use message::StagingMessage;
 pub use source::{Fetch, Sources};
+pub use store::StagingStore;
 pub use target::{ArrivedChunk, Transfers};
 
 use crate::digest::Digest;

@@ -1,6 +1,8 @@
 //! The artifact disks of the staging tests: answered at once, or stalled after a
 //! number of chunk writes.
 
+use psionic_core::staging::StagingStore as _;
+
 use super::Harness;
 
 impl Harness {

@@ -13,20 +13,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use psionic_core::Digest;
-use psionic_core::staging::{Manifest, ManifestFile, MemoryArtifacts, StagingDone, StagingFailure, StagingIo};
+use psionic_core::staging::{Manifest, ManifestFile, StagingDone, StagingFailure, StagingIo, StagingStore};
 use psionic_core::state::Residency;
 
 use super::Models;
 use super::digest::{ARTIFACT_FILES, artifact_digest};
 
-/// Where a node's staging work is carried out.
+/// Where a node's staging work is carried out, shared with the worker task.
 pub trait ArtifactDisk: Send + Sync + std::fmt::Debug + 'static {
     /// Carries out `io`; its answer for the core, if it has one.
     fn carry_out(&self, io: StagingIo) -> Option<StagingDone>;
 }
 
-/// A simulated node's artifacts, in memory.
-impl ArtifactDisk for Mutex<MemoryArtifacts> {
+/// A store behind a lock: the models directory, or a simulated node's memory.
+impl<T: StagingStore + Send + std::fmt::Debug + 'static> ArtifactDisk for Mutex<T> {
     fn carry_out(&self, io: StagingIo) -> Option<StagingDone> {
         self.lock()
             .expect("the artifact disk lock is not poisoned")
@@ -69,8 +69,69 @@ impl ModelsDisk {
             .filter(|manifest| manifest.validate().is_ok())
     }
 
+    /// `staged-<first 16 hex digits>` (with `-2`, `-3`, ... after it while another
+    /// artifact's files hold the name), or the directory already holding the same
+    /// files.
+    fn free_name(&self, artifact: &Digest) -> PathBuf {
+        let hex = artifact.to_hex();
+        let base = format!("staged-{}", &hex[..16]);
+        let mut name = base.clone();
+        for suffix in 2.. {
+            let path = self.dir.join(&name);
+            let same = || artifact_digest(&path).is_ok_and(|(digest, _)| digest == *artifact);
+            if !path.exists() || same() {
+                return path;
+            }
+            name = format!("{base}-{suffix}");
+        }
+        unreachable!("some suffix is free")
+    }
+
+    /// Syncs the copy's files and checks their lengths and digest.
+    fn verify(&self, dir: &Path, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
+        for file in &manifest.files {
+            let path = dir.join(&file.name);
+            let opened = File::open(&path).and_then(|opened| opened.sync_all().map(|()| opened));
+            let len = opened
+                .and_then(|opened| opened.metadata())
+                .map_err(|error| failure("sync", &path, &error))?
+                .len();
+            if len != file.bytes {
+                let total_bytes = manifest.total_bytes();
+                return Err(StagingFailure::Beyond {
+                    offset: len,
+                    total_bytes,
+                });
+            }
+        }
+        let (got, _) = artifact_digest(dir).map_err(|error| failure("hash", dir, &error))?;
+        match got == *artifact {
+            true => Ok(()),
+            false => Err(StagingFailure::DigestMismatch {
+                expected: *artifact,
+                got,
+            }),
+        }
+    }
+}
+
+/// Writes `bytes` at `offset` of the file at `path` (created if missing).
+fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+/// Appends up to `want` bytes at `offset` of the file at `path` to `into`.
+fn read_at(path: &Path, offset: u64, want: u64, into: &mut Vec<u8>) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.take(want).read_to_end(into).map(drop)
+}
+
+impl StagingStore for ModelsDisk {
     /// The contiguous bytes the partial copy holds, per its saved manifest.
-    fn open(&self, artifact: &Digest) -> Result<u64, StagingFailure> {
+    fn open(&mut self, artifact: &Digest) -> Result<u64, StagingFailure> {
         let dir = self.partial_dir(artifact);
         let Some(manifest) = self.saved_manifest(artifact) else {
             return match fs::remove_dir_all(&dir) {
@@ -89,7 +150,13 @@ impl ModelsDisk {
         Ok(present)
     }
 
-    fn write(&self, artifact: &Digest, manifest: &Manifest, offset: u64, bytes: &[u8]) -> Result<u64, StagingFailure> {
+    fn write(
+        &mut self,
+        artifact: &Digest,
+        manifest: &Manifest,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<u64, StagingFailure> {
         if let Some(file) = manifest
             .files
             .iter()
@@ -139,7 +206,7 @@ impl ModelsDisk {
         self.open(artifact)
     }
 
-    fn finish(&self, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
+    fn finish(&mut self, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
         let dir = self.partial_dir(artifact);
         let verified = self.verify(&dir, artifact, manifest);
         if verified.is_err() {
@@ -162,52 +229,7 @@ impl ModelsDisk {
         Ok(())
     }
 
-    /// `staged-<first 16 hex digits>` (with `-2`, `-3`, ... after it while another
-    /// artifact's files hold the name), or the directory already holding the same
-    /// files.
-    fn free_name(&self, artifact: &Digest) -> PathBuf {
-        let hex = artifact.to_hex();
-        let base = format!("staged-{}", &hex[..16]);
-        let mut name = base.clone();
-        for suffix in 2.. {
-            let path = self.dir.join(&name);
-            let same = || artifact_digest(&path).is_ok_and(|(digest, _)| digest == *artifact);
-            if !path.exists() || same() {
-                return path;
-            }
-            name = format!("{base}-{suffix}");
-        }
-        unreachable!("some suffix is free")
-    }
-
-    /// Syncs the copy's files and checks their lengths and digest.
-    fn verify(&self, dir: &Path, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
-        for file in &manifest.files {
-            let path = dir.join(&file.name);
-            let opened = File::open(&path).and_then(|opened| opened.sync_all().map(|()| opened));
-            let len = opened
-                .and_then(|opened| opened.metadata())
-                .map_err(|error| failure("sync", &path, &error))?
-                .len();
-            if len != file.bytes {
-                let total_bytes = manifest.total_bytes();
-                return Err(StagingFailure::Beyond {
-                    offset: len,
-                    total_bytes,
-                });
-            }
-        }
-        let (got, _) = artifact_digest(dir).map_err(|error| failure("hash", dir, &error))?;
-        match got == *artifact {
-            true => Ok(()),
-            false => Err(StagingFailure::DigestMismatch {
-                expected: *artifact,
-                got,
-            }),
-        }
-    }
-
-    fn read(&self, artifact: &Digest, offset: u64, len: u32) -> Result<(Manifest, Vec<u8>), StagingFailure> {
+    fn read(&mut self, artifact: &Digest, offset: u64, len: u32) -> Result<(Manifest, Vec<u8>), StagingFailure> {
         let found = self.models.found();
         let held = found
             .get(artifact)
@@ -240,57 +262,8 @@ impl ModelsDisk {
         }
         Ok((manifest, bytes))
     }
-}
 
-/// Writes `bytes` at `offset` of the file at `path` (created if missing).
-fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(bytes)
-}
-
-/// Appends up to `want` bytes at `offset` of the file at `path` to `into`.
-fn read_at(path: &Path, offset: u64, want: u64, into: &mut Vec<u8>) -> io::Result<()> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.take(want).read_to_end(into).map(drop)
-}
-
-impl ArtifactDisk for ModelsDisk {
-    fn carry_out(&self, io: StagingIo) -> Option<StagingDone> {
-        match io {
-            StagingIo::Open { artifact } => Some(StagingDone::Opened {
-                artifact,
-                result: self.open(&artifact),
-            }),
-            StagingIo::Write {
-                artifact,
-                manifest,
-                offset,
-                bytes,
-            } => Some(StagingDone::Written {
-                artifact,
-                result: self.write(&artifact, &manifest, offset, &bytes),
-            }),
-            StagingIo::Finish { artifact, manifest } => Some(StagingDone::Finished {
-                artifact,
-                result: self.finish(&artifact, &manifest),
-            }),
-            StagingIo::Discard { artifact } => {
-                let _ = fs::remove_dir_all(self.partial_dir(&artifact));
-                None
-            }
-            StagingIo::Read {
-                peer,
-                artifact,
-                offset,
-                len,
-            } => Some(StagingDone::Read {
-                peer,
-                artifact,
-                offset,
-                result: self.read(&artifact, offset, len),
-            }),
-        }
+    fn discard(&mut self, artifact: &Digest) {
+        let _ = fs::remove_dir_all(self.partial_dir(artifact));
     }
 }
