@@ -269,6 +269,16 @@ pub enum StagingRefusal {
         /// The length expected.
         expected_len: u64,
     },
+    /// A chunk whose manifest names a file an artifact does not hold.
+    #[error("{sender} sent a manifest of {artifact} naming the file {name:?}")]
+    ForeignFile {
+        /// The sender.
+        sender: NodeId,
+        /// The artifact.
+        artifact: Digest,
+        /// The file's name.
+        name: String,
+    },
     /// A chunk whose manifest differs from the transfer's.
     #[error("{sender} sent a chunk of {artifact} with another manifest")]
     ManifestChanged {
@@ -286,6 +296,7 @@ impl StagingRefusal {
             StagingRefusal::NotStaging { sender, .. }
             | StagingRefusal::UnexpectedChunk { sender, .. }
             | StagingRefusal::ChunkLength { sender, .. }
+            | StagingRefusal::ForeignFile { sender, .. }
             | StagingRefusal::ManifestChanged { sender, .. } => *sender,
         }
     }

@@ -384,6 +384,16 @@ impl Transfers {
         }
         let bytes_done = match result {
             Ok(bytes_done) => bytes_done,
+            // The holder's manifest names a file an artifact does not hold (the disk
+            // wrote nothing): another holder is asked.
+            Err(StagingFailure::FileName { name }) => {
+                let sender = transfer.source.unwrap_or(me);
+                transfer.phase = Phase::Fetching;
+                transfer.manifest = None;
+                transfer.asked_at = None;
+                let refusal = StagingRefusal::ForeignFile { sender, artifact, name };
+                return effects.push(StagingEffect::Refuse(refusal));
+            }
             Err(failure) => return self.fail(artifact, failure, effects),
         };
         let manifest = transfer.manifest.clone().unwrap_or_default();

@@ -110,3 +110,65 @@ fn a_failure_is_not_reported_again_over_a_later_intent() {
     let reports = own.reports_due(Instant::ZERO + later, ME, &state);
     assert!(reports.is_empty(), "the new intent stands: {reports:?}");
 }
+
+#[test]
+fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
+    let now = Instant::ZERO;
+    let mut state = ClusterState::default();
+    let holders = [NodeId([1; 16]), NodeId([2; 16])];
+    for node in holders.iter().chain([&ME]) {
+        let member = crate::state::Member {
+            role: crate::identity::NodeRole::Both,
+            status: crate::state::MemberStatus::Ready,
+            voter: true,
+            stream_addr: None,
+        };
+        state.members.insert(*node, member);
+    }
+    for holder in holders {
+        state
+            .residency
+            .entry(holder)
+            .or_default()
+            .insert(ARTIFACT, Residency::Resident);
+    }
+    set(&mut state, Residency::STAGING_ASKED, operator(), 10);
+    let (mut transfers, mut effects) = (Transfers::default(), Vec::new());
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.on_opened(now, ME, &state, ARTIFACT, Ok(0), &mut effects);
+    let asked = |effects: &[StagingEffect]| {
+        effects.iter().find_map(|effect| match effect {
+            StagingEffect::Send {
+                to,
+                message: super::StagingMessage::Fetch { .. },
+            } => Some(*to),
+            _ => None,
+        })
+    };
+    let first = asked(&effects).expect("a holder is asked");
+    let manifest = super::Manifest {
+        files: vec![super::ManifestFile {
+            name: "run.sh".into(),
+            bytes: 3,
+        }],
+    };
+    let chunk = super::ArrivedChunk {
+        from: first,
+        artifact: ARTIFACT,
+        manifest,
+        offset: 0,
+        bytes: b"abc".to_vec(),
+    };
+    transfers.on_chunk(chunk, &mut effects);
+    effects.clear();
+    let refused = Err(StagingFailure::FileName { name: "run.sh".into() });
+    transfers.on_written(now, ME, &state, ARTIFACT, refused, &mut effects);
+    assert!(
+        matches!(&effects[..], [StagingEffect::Refuse(super::StagingRefusal::ForeignFile { sender, .. })] if *sender == first),
+        "{effects:?}"
+    );
+    effects.clear();
+    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    let next = asked(&effects).expect("the next holder is asked");
+    assert_ne!(next, first);
+}
