@@ -5,7 +5,7 @@ use super::Node;
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::io::{Event, Output};
-use crate::staging::{ArrivedChunk, Fetch, StagingDone, StagingEffect, StagingEvent, StagingIo, StagingMessage};
+use crate::staging::{ArrivedChunk, Fetch, Here, StagingDone, StagingEffect, StagingEvent, StagingIo, StagingMessage};
 use crate::state::{Origin, Residency};
 use crate::time::Instant;
 use crate::wire::Message;
@@ -15,13 +15,13 @@ impl Node {
     pub fn staging_done(&mut self, now: Instant, done: StagingDone) {
         let mut effects = Vec::new();
         let (me, state) = (self.node_id, self.consensus.state());
+        let here = Here { now, me, state };
         match done {
             StagingDone::Opened { artifact, result } => {
-                self.transfers.on_opened(now, me, state, artifact, result, &mut effects);
+                self.transfers.on_opened(here, artifact, result, &mut effects);
             }
             StagingDone::Written { artifact, result } => {
-                self.transfers
-                    .on_written(now, me, state, artifact, result, &mut effects);
+                self.transfers.on_written(here, artifact, result, &mut effects);
             }
             StagingDone::Finished { artifact, result } => self.transfers.on_finished(artifact, result, &mut effects),
             StagingDone::Read {
@@ -81,8 +81,12 @@ impl Node {
         let mut effects = Vec::new();
         let artifacts = &self.artifacts;
         let held_resident = |artifact: &Digest| artifacts.holds_resident(artifact);
-        self.transfers
-            .upkeep(now, self.node_id, self.consensus.state(), held_resident, &mut effects);
+        let here = Here {
+            now,
+            me: self.node_id,
+            state: self.consensus.state(),
+        };
+        self.transfers.upkeep(here, held_resident, &mut effects);
         self.carry_out_staging(effects);
         let reports = self.transfers.reports_due(now, self.node_id, self.consensus.state());
         if !reports.is_empty() {

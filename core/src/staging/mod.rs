@@ -33,7 +33,7 @@ pub use memory::MemoryArtifacts;
 pub use message::StagingMessage;
 pub use source::{Fetch, Sources};
 pub use store::StagingStore;
-pub use target::{ArrivedChunk, Transfers};
+pub use target::{ArrivedChunk, Here, Transfers};
 
 use crate::digest::Digest;
 use crate::identity::NodeId;

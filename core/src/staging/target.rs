@@ -54,6 +54,17 @@ impl Transfer {
     }
 }
 
+/// What a step of a transfer reads: the time, this node, and the applied state.
+#[derive(Clone, Copy, Debug)]
+pub struct Here<'a> {
+    /// Now.
+    pub now: Instant,
+    /// This node.
+    pub me: NodeId,
+    /// The applied state.
+    pub state: &'a ClusterState,
+}
+
 /// A chunk as it arrived.
 #[derive(Clone, Debug)]
 pub struct ArrivedChunk {
@@ -139,12 +150,11 @@ impl Transfers {
     /// asks again where a fetch went unanswered.
     pub fn upkeep(
         &mut self,
-        now: Instant,
-        me: NodeId,
-        state: &ClusterState,
+        here: Here<'_>,
         held_resident: impl Fn(&Digest) -> bool,
         effects: &mut Vec<StagingEffect>,
     ) {
+        let Here { now, me, state } = here;
         let intents: Vec<Digest> = staging_intents(me, state)
             .into_iter()
             .filter(|artifact| !held_resident(artifact))
@@ -181,7 +191,7 @@ impl Transfers {
             let transfer = &self.by_artifact[&artifact];
             let quiet = transfer.asked_at.is_none_or(|at| now.saturating_since(at) >= timeout);
             if transfer.phase == Phase::Fetching && quiet {
-                self.fetch(now, me, state, artifact, true, effects);
+                self.fetch(here, artifact, true, effects);
             }
         }
     }
@@ -220,15 +230,8 @@ impl Transfers {
 
     /// Asks the next holder (with `rotate`) or the same one for the chunk the transfer
     /// of `artifact` needs next.
-    fn fetch(
-        &mut self,
-        now: Instant,
-        me: NodeId,
-        state: &ClusterState,
-        artifact: Digest,
-        rotate: bool,
-        effects: &mut Vec<StagingEffect>,
-    ) {
+    fn fetch(&mut self, here: Here<'_>, artifact: Digest, rotate: bool, effects: &mut Vec<StagingEffect>) {
+        let Here { now, me, state } = here;
         let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
             return;
         };
@@ -257,9 +260,7 @@ impl Transfers {
     /// The driver opened the partial copy of `artifact`.
     pub fn on_opened(
         &mut self,
-        now: Instant,
-        me: NodeId,
-        state: &ClusterState,
+        here: Here<'_>,
         artifact: Digest,
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
@@ -273,7 +274,7 @@ impl Transfers {
         match result {
             Ok(bytes_present) => {
                 transfer.bytes_done = bytes_present;
-                self.fetch(now, me, state, artifact, true, effects);
+                self.fetch(here, artifact, true, effects);
             }
             Err(failure) => self.fail(artifact, failure, effects),
         }
@@ -369,13 +370,12 @@ impl Transfers {
     /// The driver wrote a chunk: the next is asked for, or the copy is finished.
     pub fn on_written(
         &mut self,
-        now: Instant,
-        me: NodeId,
-        state: &ClusterState,
+        here: Here<'_>,
         artifact: Digest,
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
+        let me = here.me;
         let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
             return;
         };
@@ -414,7 +414,7 @@ impl Transfers {
             transfer.phase = Phase::Finishing;
             return effects.push(StagingEffect::Io(StagingIo::Finish { artifact, manifest }));
         }
-        self.fetch(now, me, state, artifact, false, effects);
+        self.fetch(here, artifact, false, effects);
     }
 
     /// The driver verified the copy and moved it in, or discarded it.

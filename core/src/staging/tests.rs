@@ -1,6 +1,6 @@
 //! Transfers against hand-built states: which intents start a copy, and when an
 //! ended copy is started again.
-use super::{StagingEffect, StagingFailure, StagingIo, Transfers};
+use super::{Here, StagingEffect, StagingFailure, StagingIo, Transfers};
 use crate::digest::Digest;
 use crate::identity::NodeId;
 use crate::state::{ClusterCommand, ClusterState, Origin, Residency, SetBy};
@@ -45,17 +45,42 @@ fn a_failed_copy_staged_again_starts_over_even_when_no_upkeep_saw_the_failure_ap
     let mut transfers = Transfers::default();
     let mut effects = Vec::new();
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
     assert_eq!(opens(&effects), 1);
     let failure = StagingFailure::NoModelsDirectory;
-    transfers.on_opened(now, ME, &state, ARTIFACT, Err(failure), &mut effects);
+    transfers.on_opened(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        ARTIFACT,
+        Err(failure),
+        &mut effects,
+    );
     transfers.stamp_ended(state.applied_index);
     // The failure is recorded, and the operator stages it again, both applied before
     // the node's next upkeep.
     set(&mut state, Residency::Failed, Origin::Member { node: ME }, 12);
     set(&mut state, Residency::STAGING_ASKED, operator(), 13);
     effects.clear();
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
     assert_eq!(opens(&effects), 1, "a new copy starts: {effects:?}");
 }
 
@@ -66,11 +91,21 @@ fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
     let mut transfers = Transfers::default();
     let mut effects = Vec::new();
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
     transfers.on_opened(
-        now,
-        ME,
-        &state,
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
         ARTIFACT,
         Err(StagingFailure::NoModelsDirectory),
         &mut effects,
@@ -83,7 +118,15 @@ fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
     };
     set(&mut state, progress, Origin::Member { node: ME }, 11);
     effects.clear();
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
     assert_eq!(opens(&effects), 0, "{effects:?}");
 }
 
@@ -134,8 +177,25 @@ fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
     }
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
     let (mut transfers, mut effects) = (Transfers::default(), Vec::new());
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
-    transfers.on_opened(now, ME, &state, ARTIFACT, Ok(0), &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
+    transfers.on_opened(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        ARTIFACT,
+        Ok(0),
+        &mut effects,
+    );
     let asked = |effects: &[StagingEffect]| {
         effects.iter().find_map(|effect| match effect {
             StagingEffect::Send {
@@ -162,13 +222,30 @@ fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
     transfers.on_chunk(chunk, &mut effects);
     effects.clear();
     let refused = Err(StagingFailure::FileName { name: "run.sh".into() });
-    transfers.on_written(now, ME, &state, ARTIFACT, refused, &mut effects);
+    transfers.on_written(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        ARTIFACT,
+        refused,
+        &mut effects,
+    );
     assert!(
         matches!(&effects[..], [StagingEffect::Refuse(super::StagingRefusal::ForeignFile { sender, .. })] if *sender == first),
         "{effects:?}"
     );
     effects.clear();
-    transfers.upkeep(now, ME, &state, |_| false, &mut effects);
+    transfers.upkeep(
+        Here {
+            now,
+            me: ME,
+            state: &state,
+        },
+        |_| false,
+        &mut effects,
+    );
     let next = asked(&effects).expect("the next holder is asked");
     assert_ne!(next, first);
 }
