@@ -136,6 +136,21 @@ impl Lab {
         Ok(())
     }
 
+    /// Drops every packet node `index` receives from node `from` (one way: what it
+    /// sends still arrives).
+    pub fn deafen(&self, index: usize, from: usize) -> Result<(), String> {
+        let ns = self.namespace(index);
+        let source = self.addr(from).to_string();
+        run_in(ns, "nft", &["add", "table", "inet", "psionic"])?;
+        let spec = "{ type filter hook input priority 0 ; }";
+        run_in(ns, "nft", &["add", "chain", "inet", "psionic", "in", spec])?;
+        run_in(
+            ns,
+            "nft",
+            &["add", "rule", "inet", "psionic", "in", "ip", "saddr", &source, "drop"],
+        )
+    }
+
     /// Removes node `index`'s rules.
     pub fn heal(&self, index: usize) -> Result<(), String> {
         run_in(self.namespace(index), "nft", &["delete", "table", "inet", "psionic"])

@@ -1,7 +1,7 @@
 //! Real-network faults on real processes: three voters, each in its own Linux network
 //! namespace behind a bridge, while a client keeps committing. The kernel cuts links
-//! (nftables drops inside a node's namespace), a node is paused (SIGSTOP/SIGCONT) and
-//! one is killed and restarted. Nothing acknowledged is lost, and every node ends at
+//! (nftables drops inside a node's namespace, both ways and one way), a node is paused
+//! (SIGSTOP/SIGCONT) and one is killed and restarted. Nothing acknowledged is lost, and every node ends at
 //! the same index with the same state digest. Skipped, saying why, where namespaces
 //! cannot be made (not root, no `ip` or `nft`).
 #![cfg(not(madsim))]
@@ -174,6 +174,23 @@ fn nothing_acknowledged_is_lost_through_kernel_partitions_pauses_and_a_kill() {
         },
     );
     signal(nodes[follower].as_ref().unwrap(), "-CONT");
+    pause(1_000);
+    // One way: the leader stops hearing a follower, which still hears it.
+    let now_leading = leader_index(&nodes);
+    let deaf_to = (now_leading + 1) % NAMES.len();
+    lab.deafen(now_leading, deaf_to).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the leader no longer hears the follower",
+        || {
+            let status = nodes[now_leading].as_ref().unwrap().status();
+            status.peers.iter().any(|peer| {
+                peer.node_id.to_string() == ids[deaf_to] && peer.health != psionic_core::PeerHealth::Reachable
+            })
+        },
+    );
+    pause(1_000);
+    lab.heal(now_leading).unwrap();
     pause(1_000);
     // The leader is killed and started again.
     let leader = leader_index(&nodes);
