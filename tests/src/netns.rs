@@ -44,27 +44,72 @@ fn run_in(ns: &str, program: &str, args: &[&str]) -> Result<(), String> {
     run("ip", &all)
 }
 
+/// The tag of a lab of process `pid`: its pid in hex, `s`, its serial (at most 9
+/// characters, so every interface name stays within 15).
+fn tag_of(pid: u32, serial: u32) -> String {
+    format!("{pid:x}s{serial}")
+}
+
+/// Removes what labs of processes that are gone left behind (a run killed before its
+/// labs were dropped).
+fn sweep_stale() {
+    let Ok(listed) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for ns in text.lines().filter_map(|line| line.split_whitespace().next()) {
+        let Some(tag) = ns.strip_prefix("pshub") else { continue };
+        let alive = tag
+            .split_once('s')
+            .and_then(|(pid, _)| u32::from_str_radix(pid, 16).ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let prefix = format!("psn{tag}n");
+            for stale in text.lines().filter_map(|line| line.split_whitespace().next()) {
+                if stale.starts_with(&prefix) {
+                    let _ = run("ip", &["netns", "del", stale]);
+                }
+            }
+            let _ = run("ip", &["netns", "del", ns]);
+            let _ = run("ip", &["link", "del", &format!("psr{tag}")]);
+        }
+    }
+}
+
+/// A /24 of 10.77.0.0/16 no interface of this namespace uses, from `start` on.
+fn free_subnet(start: u32) -> Option<u8> {
+    let output = Command::new("ip").args(["-o", "-4", "addr", "show"]).output().ok()?;
+    let used = String::from_utf8_lossy(&output.stdout).into_owned();
+    (0..250)
+        .map(|step| ((start + step) % 250 + 1) as u8)
+        .find(|subnet| !used.contains(&format!("10.77.{subnet}.")))
+}
+
 impl Lab {
-    /// A lab of `nodes` namespaces, or why one cannot be made here (not root, no `ip`
-    /// or `nft`, no namespaces).
+    /// A lab of `nodes` namespaces; `Err` only where none can be made here (not root,
+    /// no `ip` or `nft`): a failure past that point panics.
     pub fn create(nodes: usize) -> Result<Self, String> {
         run("nft", &["--version"]).map_err(|error| format!("nftables is missing ({error})"))?;
+        sweep_stale();
         let serial = LABS.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("{}{serial}", std::process::id() % 100_000);
-        let subnet = ((std::process::id() % 50) * 5 + serial % 5) as u8 + 1;
+        let tag = tag_of(std::process::id(), serial);
+        let subnet = free_subnet(std::process::id() + serial).expect("a free /24 in 10.77.0.0/16");
+        let hub = format!("pshub{tag}");
+        run("ip", &["netns", "add", &hub]).map_err(|error| format!("no network namespaces ({error})"))?;
         let mut lab = Self {
-            hub: format!("pshub{tag}"),
+            hub,
             tag,
             subnet,
             nodes: Vec::new(),
         };
-        lab.build(nodes)?;
+        if let Err(error) = lab.build(nodes) {
+            panic!("the lab could not be built: {error}");
+        }
         Ok(lab)
     }
 
     fn build(&mut self, nodes: usize) -> Result<(), String> {
         let hub = self.hub.clone();
-        run("ip", &["netns", "add", &hub])?;
         run_in(&hub, "ip", &["link", "add", "br0", "type", "bridge"])?;
         run_in(&hub, "ip", &["link", "set", "br0", "up"])?;
         // The test's own namespace joins the bridge at .254.

@@ -69,6 +69,33 @@ impl ModelsDisk {
             .filter(|manifest| manifest.validate().is_ok())
     }
 
+    /// Checks `manifest`'s names and lays the partial copy out for it (every file,
+    /// empty ones included, and the manifest), unless it already is.
+    fn prepare(&self, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
+        if let Some(file) = manifest
+            .files
+            .iter()
+            .find(|file| !ARTIFACT_FILES.contains(&file.name.as_str()))
+        {
+            return Err(StagingFailure::FileName {
+                name: file.name.clone(),
+            });
+        }
+        if self.saved_manifest(artifact).as_ref() == Some(manifest) {
+            return Ok(());
+        }
+        let dir = self.partial_dir(artifact);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|error| failure("create", &dir, &error))?;
+        for file in &manifest.files {
+            let path = dir.join(&file.name);
+            File::create(&path).map_err(|error| failure("create", &path, &error))?;
+        }
+        let json = serde_json::to_vec(manifest).expect("a manifest encodes");
+        let path = dir.join(MANIFEST_FILE);
+        fs::write(&path, json).map_err(|error| failure("write", &path, &error))
+    }
+
     /// `staged-<first 16 hex digits>` (with `-2`, `-3`, ... after it while another
     /// artifact's files hold the name), or the directory already holding the same
     /// files.
@@ -157,28 +184,8 @@ impl StagingStore for ModelsDisk {
         offset: u64,
         bytes: &[u8],
     ) -> Result<u64, StagingFailure> {
-        if let Some(file) = manifest
-            .files
-            .iter()
-            .find(|file| !ARTIFACT_FILES.contains(&file.name.as_str()))
-        {
-            return Err(StagingFailure::FileName {
-                name: file.name.clone(),
-            });
-        }
+        self.prepare(artifact, manifest)?;
         let dir = self.partial_dir(artifact);
-        if self.saved_manifest(artifact).as_ref() != Some(manifest) {
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).map_err(|error| failure("create", &dir, &error))?;
-            // Every file exists from the start, empty ones included.
-            for file in &manifest.files {
-                let path = dir.join(&file.name);
-                File::create(&path).map_err(|error| failure("create", &path, &error))?;
-            }
-            let json = serde_json::to_vec(manifest).expect("a manifest encodes");
-            let path = dir.join(MANIFEST_FILE);
-            fs::write(&path, json).map_err(|error| failure("write", &path, &error))?;
-        }
         // Only a chunk at the end of the contiguous bytes extends them (no holes).
         let present = self.open(artifact)?;
         if offset != present {
@@ -207,6 +214,8 @@ impl StagingStore for ModelsDisk {
     }
 
     fn finish(&mut self, artifact: &Digest, manifest: &Manifest) -> Result<(), StagingFailure> {
+        // A copy of empty files only was never written to: lay it out now.
+        self.prepare(artifact, manifest)?;
         let dir = self.partial_dir(artifact);
         let verified = self.verify(&dir, artifact, manifest);
         if verified.is_err() {
@@ -222,10 +231,12 @@ impl StagingStore for ModelsDisk {
             return Ok(());
         }
         fs::rename(&dir, &target).map_err(|error| failure("move", &target, &error))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|error| failure("sync", &self.dir, &error))?;
         self.models.rescan_soon();
+        // The copy is in place; a failed sync of the directory only risks the rename
+        // to a power loss (a later scan then does not find it, and reports it gone).
+        if let Err(error) = File::open(&self.dir).and_then(|dir| dir.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), %error, "the models directory could not be synced after a copy moved in");
+        }
         Ok(())
     }
 
