@@ -106,6 +106,18 @@ fn staged_again(me: NodeId, state: &ClusterState, artifact: Digest, ended_at_ind
     ended_at_index.is_some_and(|index| state.residency_set_by_other_after(me, artifact, index))
 }
 
+/// The holder's manifest names a file an artifact does not hold (the disk wrote
+/// nothing): the transfer asks another holder.
+fn skip_foreign(transfer: &mut Transfer, artifact: Digest, name: String, effects: &mut Vec<StagingEffect>) {
+    transfer.phase = Phase::Fetching;
+    transfer.manifest = None;
+    transfer.asked_at = None;
+    if let Some(sender) = transfer.source {
+        let refusal = StagingRefusal::ForeignFile { sender, artifact, name };
+        effects.push(StagingEffect::Refuse(refusal));
+    }
+}
+
 /// The holder to ask after `last`: the members other than `me` the applied state shows
 /// holding `artifact` resident, in id order, cycling.
 fn next_holder(me: NodeId, state: &ClusterState, artifact: Digest, last: Option<NodeId>) -> Option<NodeId> {
@@ -375,7 +387,6 @@ impl Transfers {
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let me = here.me;
         let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
             return;
         };
@@ -384,16 +395,7 @@ impl Transfers {
         }
         let bytes_done = match result {
             Ok(bytes_done) => bytes_done,
-            // The holder's manifest names a file an artifact does not hold (the disk
-            // wrote nothing): another holder is asked.
-            Err(StagingFailure::FileName { name }) => {
-                let sender = transfer.source.unwrap_or(me);
-                transfer.phase = Phase::Fetching;
-                transfer.manifest = None;
-                transfer.asked_at = None;
-                let refusal = StagingRefusal::ForeignFile { sender, artifact, name };
-                return effects.push(StagingEffect::Refuse(refusal));
-            }
+            Err(StagingFailure::FileName { name }) => return skip_foreign(transfer, artifact, name, effects),
             Err(failure) => return self.fail(artifact, failure, effects),
         };
         let manifest = transfer.manifest.clone().unwrap_or_default();
@@ -439,6 +441,7 @@ impl Transfers {
                     bytes_total,
                 }));
             }
+            Err(StagingFailure::FileName { name }) => skip_foreign(transfer, artifact, name, effects),
             Err(failure) => self.fail(artifact, failure, effects),
         }
     }

@@ -248,4 +248,35 @@ fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
     );
     let next = asked(&effects).expect("the next holder is asked");
     assert_ne!(next, first);
+    // A copy with nothing left to write is finished at once: a foreign file found then
+    // skips that holder too.
+    let empty = super::Manifest {
+        files: vec![super::ManifestFile {
+            name: "run.sh".into(),
+            bytes: 0,
+        }],
+    };
+    let chunk = super::ArrivedChunk {
+        from: next,
+        artifact: ARTIFACT,
+        manifest: empty,
+        offset: 0,
+        bytes: Vec::new(),
+    };
+    effects.clear();
+    transfers.on_chunk(chunk, &mut effects);
+    assert!(
+        matches!(&effects[..], [StagingEffect::Io(StagingIo::Finish { .. })]),
+        "{effects:?}"
+    );
+    effects.clear();
+    transfers.on_finished(
+        ARTIFACT,
+        Err(StagingFailure::FileName { name: "run.sh".into() }),
+        &mut effects,
+    );
+    assert!(
+        matches!(&effects[..], [StagingEffect::Refuse(super::StagingRefusal::ForeignFile { sender, .. })] if *sender == next),
+        "{effects:?}"
+    );
 }
