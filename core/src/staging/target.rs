@@ -146,6 +146,14 @@ impl Transfers {
         }
     }
 
+    /// The transfer of `artifact`, if it waits in `phase` (an answer for a transfer
+    /// gone or past that step is stale).
+    fn waiting(&mut self, artifact: Digest, phase: Phase) -> Option<&mut Transfer> {
+        self.by_artifact
+            .get_mut(&artifact)
+            .filter(|transfer| transfer.phase == phase)
+    }
+
     /// Plants the bug of counting a whole copy without its verification.
     pub fn skip_verification(&mut self, unverified: bool) {
         self.unverified = unverified;
@@ -277,12 +285,9 @@ impl Transfers {
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+        let Some(transfer) = self.waiting(artifact, Phase::Opening) else {
             return;
         };
-        if transfer.phase != Phase::Opening {
-            return;
-        }
         match result {
             Ok(bytes_present) => {
                 transfer.bytes_done = bytes_present;
@@ -387,12 +392,10 @@ impl Transfers {
         result: Result<u64, StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+        let unverified = self.unverified;
+        let Some(transfer) = self.waiting(artifact, Phase::Writing) else {
             return;
         };
-        if transfer.phase != Phase::Writing {
-            return;
-        }
         let bytes_done = match result {
             Ok(bytes_done) => bytes_done,
             Err(StagingFailure::FileName { name }) => return skip_foreign(transfer, artifact, name, effects),
@@ -408,7 +411,7 @@ impl Transfers {
             return self.fail(artifact, failure, effects);
         }
         transfer.bytes_done = bytes_done;
-        if bytes_done == total_bytes && self.unverified {
+        if bytes_done == total_bytes && unverified {
             transfer.phase = Phase::Finishing;
             return self.on_finished(artifact, Ok(()), effects);
         }
@@ -426,12 +429,9 @@ impl Transfers {
         result: Result<(), StagingFailure>,
         effects: &mut Vec<StagingEffect>,
     ) {
-        let Some(transfer) = self.by_artifact.get_mut(&artifact) else {
+        let Some(transfer) = self.waiting(artifact, Phase::Finishing) else {
             return;
         };
-        if transfer.phase != Phase::Finishing {
-            return;
-        }
         match result {
             Ok(()) => {
                 transfer.phase = Phase::Finished;

@@ -22,6 +22,24 @@ fn set(state: &mut ClusterState, residency: Residency, origin: Origin, index: u6
     state.applied_index = index;
 }
 
+/// Now, this node, and `state`.
+fn here(state: &ClusterState) -> Here<'_> {
+    Here {
+        now: Instant::ZERO,
+        me: ME,
+        state,
+    }
+}
+
+fn member() -> crate::state::Member {
+    crate::state::Member {
+        role: crate::identity::NodeRole::Both,
+        status: crate::state::MemberStatus::Ready,
+        voter: true,
+        stream_addr: None,
+    }
+}
+
 fn operator() -> Origin {
     Origin::operator(
         "ops",
@@ -40,72 +58,33 @@ fn opens(effects: &[StagingEffect]) -> usize {
 
 #[test]
 fn a_failed_copy_staged_again_starts_over_even_when_no_upkeep_saw_the_failure_applied() {
-    let now = Instant::ZERO;
     let mut state = ClusterState::default();
     let mut transfers = Transfers::default();
     let mut effects = Vec::new();
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
     assert_eq!(opens(&effects), 1);
     let failure = StagingFailure::NoModelsDirectory;
-    transfers.on_opened(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        ARTIFACT,
-        Err(failure),
-        &mut effects,
-    );
+    transfers.on_opened(here(&state), ARTIFACT, Err(failure), &mut effects);
     transfers.stamp_ended(state.applied_index);
     // The failure is recorded, and the operator stages it again, both applied before
     // the node's next upkeep.
     set(&mut state, Residency::Failed, Origin::Member { node: ME }, 12);
     set(&mut state, Residency::STAGING_ASKED, operator(), 13);
     effects.clear();
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
     assert_eq!(opens(&effects), 1, "a new copy starts: {effects:?}");
 }
 
 #[test]
 fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
-    let now = Instant::ZERO;
     let mut state = ClusterState::default();
     let mut transfers = Transfers::default();
     let mut effects = Vec::new();
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
     transfers.on_opened(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
+        here(&state),
         ARTIFACT,
         Err(StagingFailure::NoModelsDirectory),
         &mut effects,
@@ -118,15 +97,7 @@ fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
     };
     set(&mut state, progress, Origin::Member { node: ME }, 11);
     effects.clear();
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
     assert_eq!(opens(&effects), 0, "{effects:?}");
 }
 
@@ -134,12 +105,7 @@ fn a_failed_copy_is_not_started_again_by_its_own_late_progress_report() {
 fn a_failure_is_not_reported_again_over_a_later_intent() {
     let now = Instant::ZERO;
     let mut state = ClusterState::default();
-    let member = crate::state::Member {
-        role: crate::identity::NodeRole::Both,
-        status: crate::state::MemberStatus::Ready,
-        voter: false,
-        stream_addr: None,
-    };
+    let member = member();
     state.members.insert(ME, member);
     let mut own = crate::artifacts::OwnArtifacts::default();
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
@@ -156,16 +122,10 @@ fn a_failure_is_not_reported_again_over_a_later_intent() {
 
 #[test]
 fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
-    let now = Instant::ZERO;
     let mut state = ClusterState::default();
     let holders = [NodeId([1; 16]), NodeId([2; 16])];
     for node in holders.iter().chain([&ME]) {
-        let member = crate::state::Member {
-            role: crate::identity::NodeRole::Both,
-            status: crate::state::MemberStatus::Ready,
-            voter: true,
-            stream_addr: None,
-        };
+        let member = member();
         state.members.insert(*node, member);
     }
     for holder in holders {
@@ -177,25 +137,8 @@ fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
     }
     set(&mut state, Residency::STAGING_ASKED, operator(), 10);
     let (mut transfers, mut effects) = (Transfers::default(), Vec::new());
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
-    transfers.on_opened(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        ARTIFACT,
-        Ok(0),
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
+    transfers.on_opened(here(&state), ARTIFACT, Ok(0), &mut effects);
     let asked = |effects: &[StagingEffect]| {
         effects.iter().find_map(|effect| match effect {
             StagingEffect::Send {
@@ -222,30 +165,13 @@ fn a_holder_whose_manifest_names_a_foreign_file_is_skipped_not_fatal() {
     transfers.on_chunk(chunk, &mut effects);
     effects.clear();
     let refused = Err(StagingFailure::FileName { name: "run.sh".into() });
-    transfers.on_written(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        ARTIFACT,
-        refused,
-        &mut effects,
-    );
+    transfers.on_written(here(&state), ARTIFACT, refused, &mut effects);
     assert!(
         matches!(&effects[..], [StagingEffect::Refuse(super::StagingRefusal::ForeignFile { sender, .. })] if *sender == first),
         "{effects:?}"
     );
     effects.clear();
-    transfers.upkeep(
-        Here {
-            now,
-            me: ME,
-            state: &state,
-        },
-        |_| false,
-        &mut effects,
-    );
+    transfers.upkeep(here(&state), |_| false, &mut effects);
     let next = asked(&effects).expect("the next holder is asked");
     assert_ne!(next, first);
     // A copy with nothing left to write is finished at once: a foreign file found then
