@@ -79,17 +79,22 @@ def inventory(node):
     print(f"same {len(devices)} GPU(s); CUDA {ours_version}; one probe (process start included) {probe_ms:.0f} ms")
 
 
+OPERATOR_TOKEN = "the gpu check's operator token"
+
+
 def write_private(path, text):
     with open(path, "w") as file:
         file.write(text)
     os.chmod(path, 0o600)
 
 
-def start_node(node, workdir):
+def start_node(node, workdir, artifacts=""):
     out = subprocess.check_output([node, "init", "--data-dir", f"{workdir}/n1"], text=True)
     node_id = re.search(r"node_id\s+([0-9a-f]{32})", out).group(1)
     write_private(f"{workdir}/token", "the gpu check's admission token\n")
+    write_private(f"{workdir}/operator-token", OPERATOR_TOKEN)
     config = f"""data_dir = "n1"
+operator_token_file = "operator-token"
 namespace = "gpu-check"
 cluster_genesis = "gpu-check"
 role = "both"
@@ -102,7 +107,7 @@ admission_token_file = "token"
 probe_interval_ms = 1000
 [consensus]
 initial_voters = [{{ node_id = "{node_id}", role = "both" }}]
-"""
+{artifacts}"""
     with open(f"{workdir}/node.toml", "w") as file:
         file.write(config)
     log = open(f"{workdir}/node.log", "w")
@@ -174,5 +179,65 @@ def live(node):
     print("node stopped cleanly on SIGTERM")
 
 
+def post(api, path, body):
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    request = urllib.request.Request(f"http://{api}{path}", data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.load(answer)
+
+
+def resident(api, node_id, digest):
+    residency = member(api, node_id).get("artifacts", {}).get(digest)
+    return residency if residency == "resident" or (isinstance(residency, dict) and "resident" in residency) else None
+
+
+def find_list(value, key):
+    """The first list under `key` anywhere in `value`."""
+    if isinstance(value, dict):
+        if isinstance(value.get(key), list):
+            return value[key]
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            if (found := find_list(item, key)) is not None:
+                return found
+    return None
+
+
+def serve(node):
+    """The test model served on CUDA and on the CPU by one node: CUDA committed ready
+    with the executor's profile, the same greedy tokens from both, evidence naming
+    each backend."""
+    workdir = tempfile.mkdtemp(prefix="psionic-gpu-serve-")
+    made = subprocess.check_output([node, "model", "make-test", "--out", f"{workdir}/models/test"], text=True)
+    digest = re.search(r"[0-9a-f]{64}", made).group(0)
+    artifacts = '[artifacts]\ndir = "models"\nscan_interval_ms = 1000\n'
+    process, node_id, api = start_node(node, workdir, artifacts)
+    try:
+        ready = wait_for("CUDA ready with a profile", lambda: (r if (r := committed_cuda(api, node_id)) and r.get("profile", {}).get("lanes") else None), 60)
+        print("cuda profile:", json.dumps(ready["profile"]))
+        wait_for("the test model resident", lambda: resident(api, node_id, digest), 60)
+        answers = {}
+        for backend in ["cuda", "cpu"]:
+            body = {"model": digest, "backends": [backend], "prompt": "The cluster elects", "max_tokens": 32, "wait": True}
+            started = time.monotonic()
+            answer = post(api, "/v1/requests", body)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            text = json.dumps(answer)
+            if f'"{backend}"' not in text:
+                fail(f"the {backend} answer does not name its backend: {text[:400]}")
+            tokens = find_list(answer, "tokens")
+            if tokens is None:
+                fail(f"the {backend} answer holds no tokens: {text[:400]}")
+            print(f"{backend}: {len(tokens)} tokens in {elapsed_ms:.0f} ms")
+            answers[backend] = tokens
+        if answers["cuda"] != answers["cpu"]:
+            fail(f"greedy tokens differ: cuda {answers['cuda']} cpu {answers['cpu']}")
+        print("cuda and cpu answered the same 32 greedy tokens")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 if __name__ == "__main__":
-    {"inventory": inventory, "live": live}[sys.argv[1]](sys.argv[2])
+    {"inventory": inventory, "live": live, "serve": serve}[sys.argv[1]](sys.argv[2])

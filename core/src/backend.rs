@@ -80,6 +80,61 @@ pub enum BackendRefusal {
         /// The backend.
         backend: Backend,
     },
+    /// A library the CUDA executor needs cannot be loaded.
+    #[error("the CUDA library {library:?} could not be loaded (install it, or put its directory on LD_LIBRARY_PATH)")]
+    NoLibrary {
+        /// The library.
+        library: CudaLibrary,
+    },
+    /// NVRTC did not compile the executor's kernels (`nvrtcResult`).
+    #[error("NVRTC could not compile the kernels: nvrtcResult {code}")]
+    Kernels {
+        /// NVRTC's result code.
+        code: i32,
+    },
+    /// The device failed while the executor tested itself.
+    #[error("the device failed in {operation:?} with code {code}")]
+    Device {
+        /// What it was doing.
+        operation: DeviceOperation,
+        /// The driver's or library's status code.
+        code: i32,
+    },
+    /// The executor's self-test on the device disagreed with the CPU's logits by more
+    /// than the bound (largest absolute difference, in millionths).
+    #[error(
+        "the device's logits differ from the CPU's by {error_millionths} millionths; at most {allowed_millionths} allowed"
+    )]
+    SelfTest {
+        /// The largest difference measured.
+        error_millionths: u64,
+        /// The most allowed.
+        allowed_millionths: u64,
+    },
+}
+
+/// The CUDA libraries the executor loads at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CudaLibrary {
+    /// cuBLAS (matrix products).
+    Cublas,
+    /// NVRTC (compiles the kernels).
+    Nvrtc,
+}
+
+/// What a device was doing when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceOperation {
+    /// Opening its context, stream or library handle.
+    Open,
+    /// Allocating or copying memory.
+    Memory,
+    /// Running a kernel.
+    Kernel,
+    /// A matrix product.
+    MatrixProduct,
 }
 
 /// One device as declared in the log: the facts that do not change while it runs.
@@ -279,6 +334,17 @@ pub struct DeviceReport {
 }
 
 impl DeviceReport {
+    /// This report with each backend in `refusals` that was probed ready refused for
+    /// the reason given (the executor found it cannot run there).
+    pub fn with_refusals(mut self, refusals: &BTreeMap<Backend, BackendRefusal>) -> Self {
+        for (backend, reason) in refusals {
+            if let Some(readiness @ BackendReadiness::Ready { .. }) = self.readiness.get_mut(backend) {
+                *readiness = BackendReadiness::Refused { reason: reason.clone() };
+            }
+        }
+        self
+    }
+
     /// This report with each ready backend's profile replaced by what `profiles`
     /// declares for it (an empty profile when it declares nothing), a backend only
     /// the executor claims (no driver probes it) declared ready without devices, and

@@ -178,3 +178,32 @@ fn metal_declared_ready_is_recorded_as_refused_for_cluster_execution() {
         "the refusal is recorded once"
     );
 }
+
+#[test]
+fn a_backend_the_executor_cannot_run_is_committed_refused_with_its_reason_whatever_the_probe_says() {
+    use psionic_core::backend::CudaLibrary;
+    let mut harness = Harness::new(consensus_configs(3, 3), 12);
+    let leader = harness.await_leader(3_000);
+    let follower = (leader + 1) % 3;
+    let reason = BackendRefusal::NoLibrary {
+        library: CudaLibrary::Cublas,
+    };
+    let profiles = [(Backend::Cpu, ExecutionProfile::dispatch())].into();
+    let declared = report(gpus(2), &[80, 80])
+        .with_refusals(&[(Backend::Cuda, reason.clone())].into())
+        .with_profiles(&profiles);
+    let now = harness.now;
+    harness.nodes[follower].report_devices(now, declared);
+    harness.run_until_ms(harness.now.as_millis() + 2_000);
+    let follower_id = harness.nodes[follower].node_id();
+    let recorded = &harness.nodes[leader].consensus().state().backends[&follower_id];
+    assert_eq!(recorded[&Backend::Cuda], BackendReadiness::Refused { reason });
+    assert_eq!(
+        recorded[&Backend::Cpu],
+        BackendReadiness::Ready {
+            devices: Vec::new(),
+            profile: ExecutionProfile::dispatch()
+        },
+        "the node serves on the CPU"
+    );
+}

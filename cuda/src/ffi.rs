@@ -16,3 +16,15 @@ pub fn driver_version() -> Result<i32, cudarc::driver::DriverError> {
     unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version).result()? };
     Ok(version)
 }
+
+/// Whether cuBLAS can be loaded.
+pub fn cublas_library_present() -> bool {
+    // SAFETY: only tries to load the library and reports whether that worked.
+    unsafe { cudarc::cublas::sys::is_culib_present() }
+}
+
+/// Whether NVRTC can be loaded.
+pub fn nvrtc_library_present() -> bool {
+    // SAFETY: only tries to load the library and reports whether that worked.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}

@@ -50,6 +50,18 @@ pub fn write(dir: &Path, config: &LlamaConfig, seed: u64) -> Result<(), ModelErr
     write_file(&dir.join(WEIGHTS_FILE), &weights(config, seed))
 }
 
+/// The test model of `config` with weights drawn from `seed`, in memory (the same
+/// weights [`write`] writes), with the byte-level tokenizer.
+pub fn model(config: &LlamaConfig, seed: u64) -> Result<crate::Model, ModelError> {
+    config.validate()?;
+    let weights = crate::Weights::from_safetensors(config, &weights(config, seed))?;
+    Ok(crate::Model {
+        config: config.clone(),
+        weights,
+        tokenizer: crate::tokenizer::Tokenizer::ByteLevel,
+    })
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     std::fs::write(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),

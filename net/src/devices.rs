@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use psionic_core::backend::{Backend, ExecutionProfile};
+use psionic_core::backend::{Backend, BackendRefusal, ExecutionProfile};
 use psionic_cuda::CudaReadiness;
 use tokio::sync::{mpsc, watch};
 
@@ -43,23 +43,27 @@ impl Default for DeviceSource {
 
 /// Spawns the task that feeds `source`'s reports to the driver until it stops.
 /// Each ready backend is declared with the profile `profiles` gives it (none: it
-/// runs nothing here).
+/// runs nothing here), unless `refusals` refuses it.
 pub(crate) fn spawn_reporter(
     source: DeviceSource,
-    profiles: BTreeMap<Backend, ExecutionProfile>,
+    (profiles, refusals): (BTreeMap<Backend, ExecutionProfile>, BTreeMap<Backend, BackendRefusal>),
     requests: mpsc::Sender<Request>,
 ) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         match source {
             DeviceSource::Probe { every_ms } => loop {
-                let report = probe().await.report().with_profiles(&profiles);
+                let report = probe().await.report().with_refusals(&refusals).with_profiles(&profiles);
                 if requests.send(Request::ReportDevices(report)).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
             },
             DeviceSource::Given(mut given) => loop {
-                let report = given.borrow_and_update().report().with_profiles(&profiles);
+                let report = given
+                    .borrow_and_update()
+                    .report()
+                    .with_refusals(&refusals)
+                    .with_profiles(&profiles);
                 if requests.send(Request::ReportDevices(report)).await.is_err() || given.changed().await.is_err() {
                     return;
                 }

@@ -125,3 +125,22 @@ fn devices_reports_cuda_readiness_without_crashing_on_a_machine_without_a_driver
     assert_eq!(code, 0);
     assert!(out.contains("cpu       ready"), "{out}");
 }
+
+/// The runbook's "Serve on a GPU" check, run as written: every GPU it lists says
+/// whether it runs models; without a driver it says CUDA is not ready and why.
+#[test]
+fn the_runbooks_gpu_check_says_for_each_gpu_whether_it_runs_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        psionic_tests::runbook::run_as_written(dir.path(), &psionic_tests::runbook::runbook_block("## Serve on a GPU"));
+    let gpus = out.lines().filter(|line| line.starts_with("gpu ")).count();
+    let said = out
+        .lines()
+        .filter(|line| line.contains("runs models") || line.contains("runs no models"))
+        .count();
+    assert_eq!(said, gpus, "{out}");
+    if gpus == 0 {
+        assert!(out.contains("cuda      not ready: "), "{out}");
+    }
+    assert!(out.contains("cpu       ready"), "{out}");
+}

@@ -52,6 +52,16 @@ pub enum ModelRefusal {
     /// The built-in reference model chooses tokens greedily only.
     #[error("the reference model chooses tokens greedily only; leave out the temperature")]
     GreedyOnly,
+    /// The device failed while running the model.
+    #[error("the {backend:?} device failed in {operation:?} with code {code}")]
+    Device {
+        /// The backend.
+        backend: crate::backend::Backend,
+        /// What it was doing.
+        operation: crate::backend::DeviceOperation,
+        /// The driver's or library's status code.
+        code: i32,
+    },
 }
 
 impl ModelRefusal {

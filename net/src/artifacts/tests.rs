@@ -74,7 +74,7 @@ fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
     let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
     let executor = ModelExecutor::new(Arc::clone(&models));
     let mut run = executor.prefill(&job(digest, b"hello", 8)).unwrap();
-    let tokens: Vec<u32> = (0..8).map(|_| run.decode()).collect();
+    let tokens: Vec<u32> = (0..8).map(|_| run.decode().unwrap()).collect();
     let model = models.model(digest).unwrap();
     let mut session = psionic_model::Session::new(model, 13).unwrap();
     let mut logits = session.forward(&b"hello".map(u32::from)).unwrap();
@@ -100,6 +100,40 @@ fn the_executor_runs_a_held_model_greedily_and_refuses_what_it_cannot() {
 }
 
 #[test]
+fn cuda_is_declared_only_for_devices_that_passed_the_self_test_and_runs_the_cpus_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("test"), &test_config(), 2).unwrap();
+    let models = Arc::new(Models::default());
+    replace_with_scan(&models, dir.path());
+    let (digest, _) = artifact_digest(&dir.path().join("test")).unwrap();
+    let executor = ModelExecutor::new(models);
+    let (profiles, refusals) = (executor.profiles(), executor.refusals());
+    assert!(profiles.contains_key(&Backend::Cpu), "the CPU always runs models");
+    let on = |backend| Job {
+        backend,
+        ..job(digest, b"same tokens", 16)
+    };
+    match refusals.get(&Backend::Cuda) {
+        Some(reason) => {
+            eprintln!("CUDA refused here: {reason}");
+            assert!(!profiles.contains_key(&Backend::Cuda));
+            assert!(matches!(
+                executor.prefill(&on(Backend::Cuda)).err(),
+                Some(ExecutionError::Backend { backend: Backend::Cuda })
+            ));
+        }
+        None => {
+            assert!(profiles.contains_key(&Backend::Cuda));
+            let tokens = |backend| {
+                let mut run = executor.prefill(&on(backend)).unwrap();
+                (0..16).map(|_| run.decode().unwrap()).collect::<Vec<u32>>()
+            };
+            assert_eq!(tokens(Backend::Cuda), tokens(Backend::Cpu));
+        }
+    }
+}
+
+#[test]
 fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
     use psionic_core::dispatch::Sampling;
 
@@ -116,7 +150,7 @@ fn a_seeded_request_draws_the_same_tokens_every_time_and_another_seed_others() {
                 ..job(digest, b"seeded", 24)
             })
             .unwrap();
-        (0..24).map(|_| run.decode()).collect::<Vec<u32>>()
+        (0..24).map(|_| run.decode().unwrap()).collect::<Vec<u32>>()
     };
     let hot = |seed| Sampling::Seeded {
         temperature_milli: 1_500,

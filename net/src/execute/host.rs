@@ -188,7 +188,7 @@ fn step(executor: &dyn Executor, work: Work) -> Result<Work, ExecutionError> {
             class,
             progress,
         } => {
-            let token = execution.decode();
+            let token = execution.decode()?;
             if let Some(progress) = &progress {
                 let _ = progress.send((tokens.len() as u32, token));
             }

@@ -5,15 +5,18 @@
 //! so the host can interleave requests fairly and stop a cancelled one between any
 //! two steps.
 
+#[cfg(not(madsim))]
+mod cuda;
 mod host;
 mod model;
 mod reference;
+mod sequence;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use psionic_core::Digest;
-use psionic_core::backend::{Backend, ExecutionProfile};
+use psionic_core::backend::{Backend, BackendRefusal, ExecutionProfile};
 use serde::{Deserialize, Serialize};
 
 pub use host::{ExecutorHost, Outcome, Progress, Submitted};
@@ -47,6 +50,12 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
     /// here, whatever its readiness.
     fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile>;
 
+    /// Backends the machine offers that this executor found it cannot run on, and
+    /// why; the node reports them refused whatever the driver's probe says.
+    fn refusals(&self) -> BTreeMap<Backend, BackendRefusal> {
+        BTreeMap::new()
+    }
+
     /// Time the host waits after each step (zero: none). A simulated executor uses it
     /// to stand for the time real steps take.
     fn step_time(&self) -> std::time::Duration {
@@ -60,5 +69,5 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
 /// A request in progress.
 pub trait Execution: Send {
     /// Produces the next token.
-    fn decode(&mut self) -> Token;
+    fn decode(&mut self) -> Result<Token, ExecutionError>;
 }

@@ -121,7 +121,7 @@ impl Model {
 
 impl Execution for Model {
     /// The highest-scoring token (lowest on a tie), which is then absorbed.
-    fn decode(&mut self) -> super::Token {
+    fn decode(&mut self) -> Result<super::Token, super::ExecutionError> {
         let mut scores = [0i64; VOCAB];
         for (state, row) in self.hidden.iter().zip(&self.output) {
             for (score, weight) in scores.iter_mut().zip(row) {
@@ -133,7 +133,7 @@ impl Execution for Model {
             .expect("the vocabulary is not empty");
         let token = best as u8;
         self.absorb(token);
-        super::Token::from(token)
+        Ok(super::Token::from(token))
     }
 }
 

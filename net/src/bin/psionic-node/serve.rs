@@ -112,6 +112,12 @@ pub fn devices(json: bool) -> Result<(), Failed> {
                     gib(device.total_memory_bytes),
                     gib(device.free_memory_bytes)
                 );
+                let tested = psionic_cuda::forward::CudaDevice::open(device.ordinal)
+                    .and_then(|opened| psionic_cuda::forward::self_test(&opened));
+                match tested {
+                    Ok(error) => println!("          runs models: self-test within {error} millionths of the CPU"),
+                    Err(reason) => println!("          runs no models: {reason}"),
+                }
             }
             println!("cpu       ready");
         }
