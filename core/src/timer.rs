@@ -23,6 +23,10 @@ pub enum Timer {
     /// appends in between: it gives up an overdue transfer and proposes the
     /// membership and readiness changes due.
     Maintenance,
+    /// Fires every [`crate::node::UPKEEP_INTERVAL_MS`] on every node, peers or none:
+    /// it reconciles candidates, advances staging and makes its own reports due
+    /// again (a lone voter's report refused before it led included).
+    Upkeep,
 }
 
 /// Deadlines of the armed timers.

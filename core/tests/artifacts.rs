@@ -137,6 +137,52 @@ fn an_operator_may_not_overrule_what_a_node_reports_of_its_own_disk() {
 }
 
 #[test]
+fn an_operator_may_not_claim_residency_even_for_a_node_that_reported_nothing() {
+    use psionic_core::ClusterCommand;
+    use psionic_core::consensus::ProposalRejection;
+    use psionic_core::state::ApplyRefusal;
+
+    let mut harness = Harness::new(consensus_configs(3, 3), 8);
+    let leader = harness.await_leader(3_000);
+    let node = harness.nodes[(leader + 1) % 3].node_id();
+    let now = harness.now;
+    let claims = [
+        Residency::Resident,
+        Residency::Evicted,
+        Residency::Staging {
+            bytes_done: 5,
+            bytes_total: 10,
+        },
+    ]
+    .map(|residency| {
+        let claim = ClusterCommand::SetArtifactResidency {
+            node,
+            artifact: model(5),
+            residency,
+        };
+        harness.nodes[leader].propose(now, claim)
+    });
+    harness.run_until_ms(harness.now.as_millis() + 300);
+    let refusal = ApplyRefusal::ReportedByNode {
+        node,
+        artifact: model(5),
+    };
+    for id in claims {
+        assert_eq!(
+            harness.outcome_of(leader, id),
+            Some(Err(ProposalRejection::Invalid { refusal }))
+        );
+    }
+    let state = harness.nodes[leader].consensus().state();
+    assert!(
+        state
+            .residency
+            .get(&node)
+            .is_none_or(|held| !held.contains_key(&model(5)))
+    );
+}
+
+#[test]
 fn an_executor_that_does_not_vote_reports_its_own_artifacts_too() {
     use psionic_core::identity::NodeRole;
 
@@ -162,5 +208,19 @@ fn an_executor_that_does_not_vote_reports_its_own_artifacts_too() {
     assert_eq!(
         recorded(&harness, leader, 3),
         BTreeMap::from([(model(8), Residency::Resident)])
+    );
+}
+
+#[test]
+fn a_lone_voter_reports_what_it_held_before_it_led() {
+    let mut harness = Harness::new(consensus_configs(1, 1), 9);
+    let now = harness.now;
+    harness.nodes[0].hold_artifacts(now, BTreeMap::from([(model(9), Residency::Resident)]));
+    let leader = harness.await_leader(3_000);
+    harness.run_until_ms(harness.now.as_millis() + 5_000);
+    assert_eq!(
+        recorded(&harness, leader, 0).get(&model(9)),
+        Some(&Residency::Resident),
+        "a report refused before the node led is made again, with no peer to probe"
     );
 }

@@ -166,7 +166,7 @@ fn a_removed_members_facts_leave_set_by_and_no_other_fact_does() {
     let residency = ClusterCommand::SetArtifactResidency {
         node: gone,
         artifact: psionic_core::Digest([4; 32]),
-        residency: psionic_core::state::Residency::Resident,
+        residency: psionic_core::state::Residency::STAGING_ASKED,
     };
     let removal = ClusterCommand::RemoveMember { node: gone };
     for (seq, command) in [named_after, residency, removal].into_iter().enumerate() {

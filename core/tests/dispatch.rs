@@ -60,9 +60,10 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
         "the executor reported its own readiness"
     );
     let residency = &set_by[&format!("residency/{executor}/{}", model())];
-    assert!(
-        matches!(&residency.origin, psionic_core::state::Origin::Operator { credential, .. } if credential == "local"),
-        "{residency:?}"
+    assert_eq!(
+        residency.origin,
+        psionic_core::state::Origin::Member { node: executor },
+        "the executor reported its own residency"
     );
     assert!(residency.index <= evidence.context.provenance.applied_index);
     assert_eq!(
@@ -187,7 +188,7 @@ fn an_assignment_from_a_deposed_leader_never_runs() {
     let minority = [old, (old + 1) % 5];
     let majority: Vec<usize> = (0..5).filter(|index| !minority.contains(index)).collect();
     let target = majority[0];
-    prepare(&mut harness, old, |index| if index == target { 79 } else { 30 });
+    prepare(&mut harness, |index| if index == target { 79 } else { 30 });
     harness.partition(&minority, &majority);
     let sent_before = harness.sent.len();
     let placement = harness.nodes[old].submit_request(harness.now, request(1)).unwrap();
@@ -258,7 +259,7 @@ fn a_cancelled_request_ends_and_its_executor_is_told_to_stop() {
 fn a_hint_chooses_among_equally_good_nodes() {
     let mut harness = Harness::new(consensus_configs(3, 3), 17);
     let leader = harness.await_leader(3_000);
-    prepare(&mut harness, leader, |_| 50);
+    prepare(&mut harness, |_| 50);
     let wanted = (0..3).rev().find(|index| *index != leader).unwrap();
     let wanted = harness.nodes[wanted].node_id();
     let mut hinted = request(5);

@@ -28,8 +28,9 @@
 //! [devices]                              # optional
 //! probe_interval_ms = 30000              # time between two CUDA driver probes
 //!
-//! [executor]                             # optional
+//! [executor]                             # optional, without [artifacts]
 //! reference_step_ms = 0                  # time each step of the CPU reference model takes
+//! reference_models = ["<64 hex>"]        # reference models this node holds and reports resident
 //!
 //! [artifacts]                            # optional: run the models in this directory
 //! dir = "models"                         # one subdirectory per model (config.json, model.safetensors)
@@ -171,6 +172,8 @@ pub fn operator_tls(base: &Path, raw: Option<&RawOperatorTls>) -> Result<Option<
 #[serde(deny_unknown_fields)]
 struct RawExecutor {
     reference_step_ms: Option<u64>,
+    #[serde(default)]
+    reference_models: std::collections::BTreeSet<psionic_core::Digest>,
 }
 
 /// Longest step the reference executor may be told to take.
@@ -431,7 +434,8 @@ impl ConfigFile {
     }
 }
 
-/// The built-in CPU reference executor, each step taking `reference_step_ms`.
+/// The built-in CPU reference executor, each step taking `reference_step_ms`, holding
+/// `reference_models`.
 fn reference_executor(
     path: &Path,
     raw: &RawExecutor,
@@ -444,7 +448,9 @@ fn reference_executor(
             max_ms: REFERENCE_STEP_MS_MAX,
         });
     }
-    let executor = crate::execute::ReferenceExecutor::cpu().with_step_time(std::time::Duration::from_millis(step_ms));
+    let executor = crate::execute::ReferenceExecutor::cpu()
+        .with_step_time(std::time::Duration::from_millis(step_ms))
+        .holding(raw.reference_models.clone());
     Ok(std::sync::Arc::new(executor))
 }
 

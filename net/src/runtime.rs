@@ -519,6 +519,9 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let peer_streams = Arc::new(stream::StreamCounters::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
+    if settings.artifacts.is_none() {
+        report_held_models(settings.executor.as_ref(), &requests);
+    }
     let (inbound, inbound_rx) = mpsc::channel(1024);
     let (datagrams, datagrams_rx) = mpsc::channel(udp::DATAGRAMS_QUEUED_MAX);
     let socket = Arc::new(socket);
@@ -582,4 +585,20 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         shutdown,
         task,
     })
+}
+
+/// A node without a models directory reports the models its executor holds
+/// resident itself (residency is only ever what a node reports of itself).
+fn report_held_models(executor: &dyn crate::execute::Executor, requests: &mpsc::Sender<Request>) {
+    let held = executor.held_models();
+    if held.is_empty() {
+        return;
+    }
+    let resident = held
+        .into_iter()
+        .map(|artifact| (artifact, Residency::Resident))
+        .collect();
+    requests
+        .try_send(Request::HoldArtifacts(resident))
+        .expect("the request queue is empty before the driver starts");
 }

@@ -38,15 +38,32 @@ pub struct Cluster {
 impl Cluster {
     /// Three genesis voters in `dir`, started; every node seeded with the first.
     pub fn three_voters(dir: &Path) -> Self {
+        Self::three_voters_holding(dir, &[])
+    }
+
+    /// [`Cluster::three_voters`], each node running the reference executor holding
+    /// the reference model of each of `models` (`[executor] reference_models`): each
+    /// reports them resident itself.
+    pub fn three_voters_holding(dir: &Path, models: &[Digest]) -> Self {
         write_token(&dir.join("token"), "the lab's admission token, 2026\n");
         let ids: Vec<String> = NAMES.iter().map(|name| init_node(&dir.join(name))).collect();
-        let first_config = write_voter_config(dir, "n1", &[], "token", &ids);
+        let config = |name: &str, seeds: &[std::net::SocketAddr]| {
+            let path = write_voter_config(dir, name, seeds, "token", &ids);
+            if !models.is_empty() {
+                let held: Vec<String> = models.iter().map(|model| format!("\"{model}\"")).collect();
+                let mut text = std::fs::read_to_string(&path).unwrap();
+                text.push_str(&format!("\n[executor]\nreference_models = [{}]\n", held.join(", ")));
+                std::fs::write(&path, text).unwrap();
+            }
+            path
+        };
+        let first_config = config("n1", &[]);
         let first = NodeProcess::start(&first_config).unwrap();
         let seed = [first.listening.discovery_addr];
         let mut configs = vec![first_config];
         let mut nodes = vec![Some(first)];
         for name in &NAMES[1..] {
-            let config = write_voter_config(dir, name, &seed, "token", &ids);
+            let config = config(name, &seed);
             nodes.push(Some(NodeProcess::start(&config).unwrap()));
             configs.push(config);
         }
@@ -72,26 +89,21 @@ impl Cluster {
         }
     }
 
-    /// Waits until every node's CPU readiness is committed, as node `through` reads
-    /// the state, then declares `artifact` resident on every node through it: the
-    /// cluster serves the model everywhere.
+    /// Waits until, as node `through` reads the state, every node's CPU readiness is
+    /// committed and every node reports `artifact` resident (a cluster started with
+    /// [`Cluster::three_voters_holding`]): the cluster serves the model everywhere.
     pub fn serve_everywhere(&self, through: usize, artifact: Digest) {
         let node = self.node(through);
-        wait_until(CONVERGE, "every node's CPU is declared", || {
+        wait_until(CONVERGE, "every node's CPU and residency", || {
             let members = crate::state_of(node.listening.operator_addr, Consistency::Linearizable)
                 .report
                 .members;
-            members.len() == self.ids.len() && members.iter().all(|member| member.backends.contains_key(&Backend::Cpu))
+            members.len() == self.ids.len()
+                && members.iter().all(|member| {
+                    member.backends.contains_key(&Backend::Cpu)
+                        && member.artifacts.get(&artifact) == Some(&Residency::Resident)
+                })
         });
-        for id in &self.ids {
-            let resident = ClusterCommand::SetArtifactResidency {
-                node: crate::node_id(id),
-                artifact,
-                residency: Residency::Resident,
-            };
-            let (code, answer) = answered(node.client().command(&resident));
-            assert_eq!(code, 200, "{answer:?}");
-        }
     }
 
     /// Panics with a minimal non-linearizable sub-history if what the test wrote and

@@ -18,7 +18,7 @@ fn node_entry(name: &str, public_key: &str) -> String {
     format!(
         "[[node]]\nname = \"{name}\"\npublic_key = \"{public_key}\"\nrole = \"both\"\nvoter = true\n\
          discovery_bind = \"127.0.0.1:{discovery}\"\nstream_port = {stream}\noperator_bind = \"127.0.0.1:0\"\n\
-         operator_token_file = \"operator-token\"\ndata_dir = \"{name}\"\n"
+         operator_token_file = \"operator-token\"\ndata_dir = \"{name}\"\nreference_models = [\"{MODEL}\"]\n"
     )
 }
 
@@ -94,14 +94,20 @@ fn a_cluster_runs_from_its_manifest() {
     // The runbook's way to serve a request and check its evidence against the
     // manifest, as written.
     let first = &running[0];
-    wait_until(Duration::from_secs(30), "the first node's CPU is declared", || {
-        let state = first.state().report;
-        let id = psionic_tests::node_id(&first.listening.node_id);
-        state
-            .members
-            .iter()
-            .any(|member| member.node_id == id && member.backends.contains_key(&Backend::Cpu))
-    });
+    let model = psionic_core::Digest(psionic_core::digest::from_hex::<32>(MODEL).unwrap());
+    wait_until(
+        Duration::from_secs(30),
+        "the first node's CPU and its model reported",
+        || {
+            let state = first.state().report;
+            let id = psionic_tests::node_id(&first.listening.node_id);
+            state.members.iter().any(|member| {
+                member.node_id == id
+                    && member.backends.contains_key(&Backend::Cpu)
+                    && member.artifacts.get(&model) == Some(&psionic_core::state::Residency::Resident)
+            })
+        },
+    );
     let serve = runbook_block("## Serve a request")
         .replace("127.0.0.1:7480", &first.listening.operator_addr.to_string())
         .replace("<node id>", &first.listening.node_id)

@@ -21,7 +21,7 @@ fn a_command_the_state_would_refuse_is_refused_at_once_with_its_reason() {
     let residency = ClusterCommand::SetArtifactResidency {
         node: node_id(stranger),
         artifact: Digest([0xab; 32]),
-        residency: Residency::Resident,
+        residency: Residency::STAGING_ASKED,
     };
     let (code, answer) = answered(leader.client().command(&residency));
     let CommandAnswer::Rejected {

@@ -76,10 +76,10 @@ fn completed_mut(view: &mut RequestView) -> (&mut Vec<u32>, &mut SignedEvidence)
     }
 }
 
-fn resident(node: NodeId) -> ClusterCommand {
+fn resident(node: NodeId, artifact: Digest) -> ClusterCommand {
     ClusterCommand::SetArtifactResidency {
         node,
-        artifact: model(),
+        artifact,
         residency: Residency::Resident,
     }
 }
@@ -117,24 +117,36 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let config = write_voter_config(dir.path(), "n1", &[], "token", std::slice::from_ref(&id));
     // Each step of the reference model takes 5 ms: a 4096-token request runs for 20 s.
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[executor]\nreference_step_ms = 5\n");
+    // The node holds the reference model of MODEL and reports it resident itself.
+    text.push_str(&format!(
+        "\n[executor]\nreference_step_ms = 5\nreference_models = [\"{MODEL}\"]\n"
+    ));
     std::fs::write(&config, text).unwrap();
     let node = NodeProcess::start(&config).unwrap();
-    wait_until(Duration::from_secs(20), "the node leads with its CPU declared", || {
-        let state = node.state();
-        let cpu_declared = state
-            .report
-            .members
-            .first()
-            .is_some_and(|member| member.backends.contains_key(&Backend::Cpu));
-        leader_in(&state).as_deref() == Some(id.as_str()) && cpu_declared
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the node leads with its CPU and model reported",
+        || {
+            let state = node.state();
+            let reported = state.report.members.first().is_some_and(|member| {
+                member.backends.contains_key(&Backend::Cpu)
+                    && member.artifacts.get(&model()) == Some(&Residency::Resident)
+            });
+            leader_in(&state).as_deref() == Some(id.as_str()) && reported
+        },
+    );
     let api = node.listening.operator_addr;
     let client = node.client();
 
     assert_missing_bearer(failed(Client::new(api).submit(&request(true))));
-    let (code, answer) = answered(client.submit(&request(true)));
-    assert_eq!(code, 503, "the model is not resident yet: {answer:?}");
+    // A model no node reports is placed nowhere, and no operator may claim it.
+    let absent = Digest([0xcd; 32]);
+    let elsewhere = RequestBody {
+        model: absent.to_string(),
+        ..request(true)
+    };
+    let (code, answer) = answered(client.submit(&elsewhere));
+    assert_eq!(code, 503, "no node holds it: {answer:?}");
     let RequestAnswer::Failed(RequestFailure::Refused {
         refusal: SubmitRefusal::Placement(PlacementRefusal::NoEligibleNode { ineligible, .. }),
         ..
@@ -147,8 +159,15 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
         Some(&Ineligible::Artifact { residency: None })
     );
 
-    let (code, answer) = answered(client.command(&resident(node_id(&id))));
-    assert_eq!(code, 200, "{answer:?}");
+    let (_, answer) = answered(client.command(&resident(node_id(&id), absent)));
+    let refusal = ApplyRefusal::ReportedByNode {
+        node: node_id(&id),
+        artifact: absent,
+    };
+    assert!(
+        matches!(&answer, CommandAnswer::Rejected { reason: ProposalRejection::Invalid { refusal: found }, .. } if *found == refusal),
+        "{answer:?}"
+    );
     let whole = PlanRequest::WholeRequest(RequestNeeds {
         artifact: model(),
         backends: vec![Backend::Cpu],
@@ -209,9 +228,9 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     let (code, out) = verify(dir.path(), &answer, &cluster_id, &key, fence);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("verified  request {REQUEST_ID}")), "{out}");
-    // Who set the facts the plan used, signed with the rest: the operator made the
-    // model resident, the node reported its own readiness.
-    let residency = format!("set by    residency/{id}/{MODEL}: operator ");
+    // Who set the facts the plan used, signed with the rest: the node reported its
+    // own residency and readiness.
+    let residency = format!("set by    residency/{id}/{MODEL}: member {id} (its own report)");
     assert!(out.contains(&residency), "{out}");
     let readiness = format!("set by    readiness/{id}/cpu: member {id} (its own report)");
     assert!(out.contains(&readiness), "{out}");
@@ -393,7 +412,7 @@ fn the_serving_policy_is_set_over_http_and_shown_in_the_state() {
 #[test]
 fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
+    let cluster = psionic_tests::cluster::Cluster::three_voters_holding(dir.path(), &[model()]);
     let leader = cluster.await_leader();
     let follower = cluster.node((leader + 1) % 3);
     cluster.serve_everywhere((leader + 1) % 3, model());
@@ -412,7 +431,7 @@ fn a_request_sent_to_a_follower_is_placed_by_the_leader_and_answered_there() {
 #[test]
 fn a_streaming_request_sent_to_a_follower_streams_its_tokens_as_they_are_produced() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = psionic_tests::cluster::Cluster::three_voters(dir.path());
+    let cluster = psionic_tests::cluster::Cluster::three_voters_holding(dir.path(), &[model()]);
     let leader = cluster.await_leader();
     let follower = cluster.node((leader + 1) % 3);
     cluster.serve_everywhere((leader + 1) % 3, model());

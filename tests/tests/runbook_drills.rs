@@ -62,10 +62,10 @@ fn the_streaming_request_of_the_runbook_answers_its_tokens_as_events() {
 
     const MODEL: &str = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::three_voters(dir.path());
+    let model = psionic_core::Digest(psionic_core::digest::from_hex::<32>(MODEL).unwrap());
+    let cluster = Cluster::three_voters_holding(dir.path(), &[model]);
     let leader_index = cluster.await_leader();
     let leader = cluster.node(leader_index);
-    let model = psionic_core::Digest(psionic_core::digest::from_hex::<32>(MODEL).unwrap());
     cluster.serve_everywhere(leader_index, model);
     let blocks = runbook_blocks("## Serve a request");
     let streaming = blocks

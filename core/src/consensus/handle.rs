@@ -300,7 +300,7 @@ impl Consensus {
                 self.expire_transfer(now);
             }
             Timer::CheckQuorum => self.on_check_quorum(now),
-            Timer::DiscoveryProbe | Timer::PeerExpiry => {}
+            Timer::DiscoveryProbe | Timer::PeerExpiry | Timer::Upkeep => {}
         }
     }
 

@@ -21,7 +21,7 @@ use crate::identity::{NodeEpoch, NodeId, NodeIdentity, RequestId};
 use crate::io::{Event, Output};
 use crate::plan::RequestNeeds;
 use crate::serving::Decision;
-use crate::state::{ClusterCommand, Residency};
+use crate::state::Residency;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// Distinct request ids the input can name.
@@ -122,8 +122,8 @@ fn warm_up(cluster: &mut Cluster, ledger: &mut Ledger) {
         cluster.deliver_all(4_096);
         ledger.take(cluster);
         let leader = cluster.live_nodes().position(|node| node.consensus().is_leader());
-        if let Some(leader) = leader.filter(|_| !proposed) {
-            propose_residency(cluster, leader);
+        if leader.is_some() && !proposed {
+            report_residency(cluster);
             proposed = true;
         }
         if proposed && cluster.live_nodes().all(|node| serves(node, cluster.members.len())) {
@@ -132,17 +132,14 @@ fn warm_up(cluster: &mut Cluster, ledger: &mut Ledger) {
     }
 }
 
-fn propose_residency(cluster: &mut Cluster, leader: usize) {
-    let ids: Vec<NodeId> = cluster.live_nodes().map(crate::node::Node::node_id).collect();
+/// Each live node reports the model resident, as a scan of its models directory
+/// would.
+fn report_residency(cluster: &mut Cluster) {
     let now = cluster.now;
-    let node = cluster.members[leader].node.as_mut().expect("the leader is live");
-    for id in ids {
-        let resident = ClusterCommand::SetArtifactResidency {
-            node: id,
-            artifact: model(),
-            residency: Residency::Resident,
-        };
-        node.propose(now, resident);
+    for member in &mut cluster.members {
+        if let Some(node) = member.node.as_mut() {
+            node.hold_artifacts(now, [(model(), Residency::Resident)].into());
+        }
     }
     cluster.drain();
 }

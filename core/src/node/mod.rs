@@ -50,6 +50,9 @@ use crate::timer::{Timer, TimerTable};
 use crate::wire::{Authenticator, Message};
 
 /// ChaCha stream of discovery (probe jitter, backoff).
+/// Time between two upkeeps of a node (candidates, staging, its own reports).
+pub const UPKEEP_INTERVAL_MS: u64 = 500;
+
 const DISCOVERY_STREAM: u64 = 0;
 /// ChaCha stream of consensus (election timeouts).
 const CONSENSUS_STREAM: u64 = 1;
@@ -90,6 +93,8 @@ pub struct Node {
     binary: Option<crate::attestation::BinaryDigest>,
     refusals: RefusalCounters,
     timers: TimerTable,
+    /// When [`Timer::Upkeep`] next fires.
+    upkeep_at: Instant,
     rng: ChaCha8Rng,
     /// Counter of the next datagram frame and of the next stream frame.
     next_counters: [u64; 2],
@@ -156,6 +161,7 @@ impl Node {
             binary: config.binary,
             refusals: RefusalCounters::default(),
             timers: TimerTable::default(),
+            upkeep_at: now,
             rng: stream(config.rng_seed, DISCOVERY_STREAM),
             next_counters: [0; 2],
             serving: Serving::new(config.identity.clone()),
@@ -491,11 +497,14 @@ impl Node {
             for (peer, stream, burst) in self.discovery.due_bursts(now) {
                 self.send_burst(peer, stream, burst);
             }
+            let links = self.discovery.links(LINKS_PER_REPORT_MAX);
+            self.devices.set_links(now, links);
+        }
+        if self.timers.is_due(Timer::Upkeep, now) {
+            self.upkeep_at = now + crate::time::ms(UPKEEP_INTERVAL_MS);
             self.reconcile_candidates(now);
             self.staging_upkeep(now);
             self.report_artifacts(now);
-            let links = self.discovery.links(LINKS_PER_REPORT_MAX);
-            self.devices.set_links(now, links);
         }
         self.push_discovery_events(events);
         for (timer, deadline) in self.consensus.deadlines() {
@@ -583,6 +592,7 @@ impl Node {
     fn rearm_timers(&mut self) {
         self.timers.set(Timer::DiscoveryProbe, self.discovery.next_probe_at());
         self.timers.set(Timer::PeerExpiry, self.discovery.next_expiry_at());
+        self.timers.set(Timer::Upkeep, Some(self.upkeep_at));
         for (timer, deadline) in self.consensus.deadlines() {
             self.timers.set(timer, deadline);
         }

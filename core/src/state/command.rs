@@ -372,9 +372,12 @@ pub enum ApplyRefusal {
         /// Limit.
         max: usize,
     },
-    /// An operator claimed a residency of a node that reports its own (from its models
-    /// directory), or asked to stage there what it reports resident.
-    #[error("{node:?} reports its own residency; an operator may not set it of {artifact}")]
+    /// An operator claimed a node's residency (each node reports its own: an operator
+    /// may only ask it to stage an artifact), or asked to stage there what it reports
+    /// resident.
+    #[error(
+        "{node:?} reports its own residency; an operator may only ask it to stage {artifact}, which it does not hold"
+    )]
     ReportedByNode {
         /// The node.
         node: NodeId,

@@ -131,10 +131,10 @@ impl Origin {
     }
 }
 
-/// An operator's residency claim about a node that reports its own residency (it set
-/// one of its residency facts itself: its models directory is the truth) is refused;
-/// `staging`, a request to copy an artifact there, is not a claim, unless the node
-/// reports that artifact resident already.
+/// Residency is what each node reports of itself (its models directory is the
+/// truth): an operator's residency claim is refused. The one thing an operator may
+/// set is the ask to stage an artifact (`staging{0,0}`), and not on a node that
+/// reports it resident already.
 fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
     let ClusterCommand::SetArtifactResidency {
         node,
@@ -144,18 +144,9 @@ fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Re
     else {
         return Ok(());
     };
-    let prefix = format!("residency/{node}/");
-    let reports_itself = state
-        .set_by
-        .range(prefix.clone()..)
-        .take_while(|(key, _)| key.starts_with(&prefix))
-        .any(|(_, set_by)| set_by.origin == Origin::Member { node: *node });
     let resident_here =
         state.residency.get(node).and_then(|held| held.get(artifact)) == Some(&super::Residency::Resident);
-    let refused = match residency {
-        super::Residency::Staging { .. } => reports_itself && resident_here,
-        _ => reports_itself,
-    };
+    let refused = *residency != super::Residency::STAGING_ASKED || resident_here;
     match refused {
         true => Err(ApplyRefusal::ReportedByNode {
             node: *node,

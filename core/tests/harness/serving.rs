@@ -9,7 +9,7 @@ use psionic_core::dispatch::{ExecutionReport, InferenceRequest, RequestLane, Req
 use psionic_core::plan::RequestNeeds;
 use psionic_core::serving::Decision;
 use psionic_core::state::Residency;
-use psionic_core::{ClusterCommand, Digest, DigestKind, Event, RequestId};
+use psionic_core::{Digest, DigestKind, Event, RequestId};
 
 use super::{Harness, consensus_configs};
 
@@ -47,27 +47,16 @@ pub fn report(free_gib: u64) -> DeviceReport {
 pub fn cluster(seed: u64, best: usize) -> (Harness, usize) {
     let mut harness = Harness::new(consensus_configs(3, 3), seed);
     let leader = harness.await_leader(3_000);
-    prepare(
-        &mut harness,
-        leader,
-        |index| if index == best { 70 } else { 40 - index as u64 },
-    );
+    prepare(&mut harness, |index| if index == best { 70 } else { 40 - index as u64 });
     (harness, leader)
 }
 
-/// Every node reports a GPU with `free_gib(index)` free and, through `leader`, has
-/// the model recorded resident.
-pub fn prepare(harness: &mut Harness, leader: usize, free_gib: impl Fn(usize) -> u64) {
+/// Every node reports a GPU with `free_gib(index)` free and the model resident.
+pub fn prepare(harness: &mut Harness, free_gib: impl Fn(usize) -> u64) {
     let now = harness.now;
     for index in 0..harness.nodes.len() {
         harness.nodes[index].report_devices(now, report(free_gib(index)));
-        let node = harness.nodes[index].node_id();
-        let resident = ClusterCommand::SetArtifactResidency {
-            node,
-            artifact: model(),
-            residency: Residency::Resident,
-        };
-        harness.nodes[leader].propose(now, resident);
+        harness.nodes[index].hold_artifacts(now, [(model(), Residency::Resident)].into());
     }
     harness.run_until_ms(harness.now.as_millis() + 1_000);
 }

@@ -47,6 +47,15 @@ pub(super) struct Pass<'a> {
     pub blas: &'a CudaBlas,
 }
 
+/// Makes `stream`'s context current on this thread, so that device buffers dropped
+/// here are freed in their own context (cudarc frees without binding it; a request
+/// cancelled from another thread drops its session there).
+pub(super) fn make_current(stream: &CudaStream) {
+    // SAFETY: the context outlives the stream that holds it; setting it current has
+    // no other effect. A failure leaves the free to report its own error.
+    let _ = unsafe { cudarc::driver::result::ctx::set_current(stream.context().cu_ctx()) };
+}
+
 fn blocks(grid: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (grid as u32, 1, 1),

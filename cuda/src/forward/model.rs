@@ -86,3 +86,10 @@ impl DeviceModel {
         &self.device
     }
 }
+
+impl Drop for DeviceModel {
+    /// Binds the device's context before the weights free.
+    fn drop(&mut self) {
+        super::launch::make_current(&self.device.stream);
+    }
+}

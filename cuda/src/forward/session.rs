@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError};
 use cudarc::driver::CudaSlice;
 use psionic_model::ModelError;
 
-use super::launch::{AttentionShape, Pass};
+use super::launch::{AttentionShape, Pass, make_current};
 use super::{DeviceFault, DeviceModel, memory_fault};
 
 /// Most positions one pass over the layers takes; a longer prompt runs in chunks of
@@ -284,5 +284,13 @@ impl DeviceSession {
         let logits = pass.stream.clone_dtoh(&s.logits).map_err(memory_fault)?;
         pass.stream.synchronize().map_err(memory_fault)?;
         Ok(logits)
+    }
+}
+
+impl Drop for DeviceSession {
+    /// Binds the device's context before the cache and buffers free (see
+    /// [`make_current`]).
+    fn drop(&mut self) {
+        make_current(&self.model.device.stream);
     }
 }

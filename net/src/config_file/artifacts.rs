@@ -42,6 +42,9 @@ pub enum ArtifactsConfigError {
     /// A reference step was set for a node that runs its models directory.
     #[error("executor.reference_step_ms applies to the reference model only; remove it, or [artifacts]")]
     ReferenceStepWithModels,
+    /// Reference models were named for a node that runs its models directory.
+    #[error("executor.reference_models applies to the reference model only; remove it, or [artifacts]")]
+    ReferenceModelsWithModels,
 }
 
 /// The executor and, with a models directory, where its models come from (paths
@@ -61,6 +64,9 @@ pub(super) fn resolve(
     };
     if executor.reference_step_ms.is_some() {
         return Err(error(ArtifactsConfigError::ReferenceStepWithModels));
+    }
+    if !executor.reference_models.is_empty() {
+        return Err(error(ArtifactsConfigError::ReferenceModelsWithModels));
     }
     let scan_interval_ms = raw.scan_interval_ms.unwrap_or(SCAN_INTERVAL_MS_DEFAULT);
     if scan_interval_ms < SCAN_INTERVAL_MS_MIN {

@@ -52,6 +52,34 @@ fn the_device_probe_interval_is_configurable_and_bounded() {
 }
 
 #[test]
+fn the_reference_executor_holds_the_models_named_and_only_without_a_models_directory() {
+    let model = "1bbb359a3a13fa3ccdac3a469a16b364a1a88b5ae48c7ea37254dd22dc3c6ef9";
+    let (_dir, path) = config_with_devices(&format!("[executor]\nreference_models = [\"{model}\"]\n"));
+    let held = ConfigFile::load(&path).unwrap().settings.executor.held_models();
+    assert_eq!(held.iter().map(ToString::to_string).collect::<Vec<_>>(), [model]);
+
+    let (_dir, path) = config_with_devices("[executor]\nreference_models = [\"not hex\"]\n");
+    let refused = ConfigFile::load(&path).unwrap_err().to_string();
+    assert!(refused.contains("reference_models"), "{refused}");
+
+    let (dir, path) = config_with_devices(&format!(
+        "[executor]\nreference_models = [\"{model}\"]\n[artifacts]\ndir = \"models\"\n"
+    ));
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    let refused = ConfigFile::load(&path).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ConfigFileError::Artifacts {
+                error: ArtifactsConfigError::ReferenceModelsWithModels,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
 fn the_reference_executor_step_time_is_configurable_and_bounded() {
     let (_dir, path) = config_with_devices("");
     assert!(ConfigFile::load(&path).unwrap().settings.executor.step_time().is_zero());

@@ -56,6 +56,12 @@ pub trait Executor: Send + Sync + fmt::Debug + 'static {
         BTreeMap::new()
     }
 
+    /// The models it holds without a models directory (the reference model's
+    /// artifacts a configuration names): the node reports them resident itself.
+    fn held_models(&self) -> std::collections::BTreeSet<Digest> {
+        std::collections::BTreeSet::new()
+    }
+
     /// Time the host waits after each step (zero: none). A simulated executor uses it
     /// to stand for the time real steps take.
     fn step_time(&self) -> std::time::Duration {

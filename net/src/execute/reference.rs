@@ -2,7 +2,7 @@
 //! derived from the artifact digest, so the same model and prompt give the same
 //! tokens (and result digest) on every node and every run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use psionic_core::Digest;
@@ -24,6 +24,7 @@ const VOCAB: usize = 256;
 pub struct ReferenceExecutor {
     profiles: BTreeMap<Backend, ExecutionProfile>,
     step_time: Duration,
+    held: BTreeSet<Digest>,
 }
 
 impl ReferenceExecutor {
@@ -58,7 +59,15 @@ impl ReferenceExecutor {
         Self {
             profiles,
             step_time: Duration::ZERO,
+            held: BTreeSet::new(),
         }
+    }
+
+    /// The same executor, holding the reference model of each of `held` (its node
+    /// reports them resident).
+    pub fn holding(mut self, held: BTreeSet<Digest>) -> Self {
+        self.held = held;
+        self
     }
 }
 
@@ -68,6 +77,10 @@ pub const SIMULATED_STEP_TIME: Duration = Duration::from_millis(2);
 impl Executor for ReferenceExecutor {
     fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile> {
         self.profiles.clone()
+    }
+
+    fn held_models(&self) -> BTreeSet<Digest> {
+        self.held.clone()
     }
 
     fn step_time(&self) -> Duration {

@@ -32,6 +32,7 @@
 //! operator_credentials_file = "credentials.toml"   # optional: named tokens with scopes
 //! operator_tls = { cert_file = "n1.crt", key_file = "n1.key" }   # optional: HTTPS
 //! data_dir = "n1"
+//! reference_models = ["<64 hex>"]          # optional: reference models it reports resident
 //! ```
 
 mod settings;
@@ -115,6 +116,10 @@ pub struct ManifestNode {
     pub operator_tls: Option<crate::config_file::RawOperatorTls>,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// The reference models it holds and reports resident (it has no models
+    /// directory).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub reference_models: std::collections::BTreeSet<Digest>,
 }
 
 /// A validated manifest.

@@ -101,7 +101,9 @@ impl Manifest {
             clock: Clock::new(),
             mutations: Default::default(),
             devices: Default::default(),
-            executor: std::sync::Arc::new(crate::execute::ReferenceExecutor::cpu()),
+            executor: std::sync::Arc::new(
+                crate::execute::ReferenceExecutor::cpu().holding(node.reference_models.clone()),
+            ),
             artifacts: None,
             artifact_disk: None,
             state_watch_ms_min: crate::runtime::STATE_WATCH_MS_MIN_DEFAULT,
