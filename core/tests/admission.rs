@@ -1,4 +1,6 @@
 //! Admission and replay refusals between real cores in memory.
+//!
+//! proves: F1
 
 mod harness;
 

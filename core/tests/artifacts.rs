@@ -1,5 +1,7 @@
 //! A node reports its own artifacts' residency through its leader, from what its disk
 //! holds; nobody else's report is needed.
+//!
+//! proves: F7
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Admission under an allowlist of binaries: a candidate whose measured binary is not
 //! listed is never admitted, by the leader's upkeep or by an operator, and the
 //! refusal names what it measured; one running a listed binary joins.
+//!
+//! proves: F10
 
 mod harness;
 

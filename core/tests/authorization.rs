@@ -2,6 +2,8 @@
 //! whose origin may not carry its command, and an entry that slipped past a faulty
 //! leader is refused identically by every node that applies it (same refusal, same
 //! state digest). Applied entries record who set each fact, at which index.
+//!
+//! proves: F11
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Configuration changes one at a time (Ongaro's dissertation §4.1 and the 2015
 //! correction to single-server changes): an operator's change is refused while another
 //! is uncommitted, and before the leader has committed an entry of its own term.
+//!
+//! proves: F3, F5
 
 mod harness;
 

@@ -5,6 +5,8 @@
 //! leader first commits an entry of its term refuses that removal; with the rule
 //! planted away (simulation builds only), two different entries are applied at one
 //! index.
+//!
+//! proves: F3, F5
 
 use psionic_core::ConsensusEvent;
 use psionic_core::consensus::{Consensus, Effect, ProposalRejection, RaftMessage};

@@ -1,4 +1,6 @@
 //! Consensus between real cores in memory, in the style of the Raft paper's cases.
+//!
+//! proves: F3, F5
 
 mod harness;
 

@@ -1,5 +1,7 @@
 //! Backend readiness reaches the log through the leader when a node's view changes;
 //! free device memory travels as telemetry on append responses and is never logged.
+//!
+//! proves: F6
 
 mod harness;
 

@@ -1,4 +1,6 @@
 //! Discovery end to end between real cores in memory.
+//!
+//! proves: F2
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Dispatch: the leader places a request, the executing node checks the assignment
 //! against its own facts, and the leader follows it to a result (with signed
 //! evidence), a reroute, or a typed refusal.
+//!
+//! proves: F8, F9
 
 mod harness;
 
@@ -52,6 +54,15 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
     );
     assert_eq!(evidence.context.plan_digest, placement.plan_digest);
     let executor = harness.nodes[best].node_id();
+    let [device] = evidence.context.devices.as_slice() else {
+        panic!("one device: {:?}", evidence.context.devices);
+    };
+    assert_eq!((device.node, device.backend), (executor, Backend::Cuda));
+    assert_eq!(
+        device.profile.as_ref().map(|profile| profile.uuid.as_str()),
+        Some("GPU-0"),
+        "the evidence names the device's UUID as committed"
+    );
     let set_by = &evidence.context.provenance.set_by;
     let readiness = &set_by[&format!("readiness/{executor}/cuda")];
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The executing node's side of dispatch: its jobs run once, their outcomes reach the
 //! coordinator that can still take them, and a completion outlives the coordinator
 //! that assigned it.
+//!
+//! proves: F8
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Requests submitted to a node that does not lead are forwarded to the leader and
 //! answered where they were submitted: placed, then finished with evidence, or refused;
 //! one whose leader changed before it answered ends there too.
+//!
+//! proves: F8
 
 mod harness;
 

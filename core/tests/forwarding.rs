@@ -1,6 +1,8 @@
 //! Proposals sent to a node that does not lead are forwarded to the leader and
 //! answered where they were sent, once applied there; every one gets exactly one
 //! outcome, and an unanswered one is reported unknown, never refused.
+//!
+//! proves: F3
 
 mod harness;
 

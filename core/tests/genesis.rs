@@ -1,6 +1,8 @@
 //! Genesis is part of the replicated history: a node's starting state never depends
 //! on its own configuration file, a node that joins takes the cluster's genesis, and a
 //! node whose genesis disagrees is refused with both digests named.
+//!
+//! proves: F1, F3
 
 mod harness;
 

@@ -3,6 +3,8 @@
 //! that fail before authentication are in `admission.rs`; snapshot chunks out of order
 //! or with a bad digest in the consensus unit tests and the `snapshot_chunks` fuzz
 //! harness.)
+//!
+//! proves: D3, F10
 
 mod harness;
 

@@ -2,6 +2,8 @@
 //! its frame names: it cannot send as a voter, and frames captured on the way to one
 //! node, or before a node restarted, are refused elsewhere and afterwards. Every
 //! refusal is typed, and the victim's term, vote and log do not move.
+//!
+//! proves: F10
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Consensus messages whose values no honest node sends (terms that would overflow,
 //! appends with gaps or terms out of order), even from a member holding the token:
 //! refused with the values named, and nothing changes.
+//!
+//! proves: D3
 
 mod harness;
 

@@ -2,6 +2,8 @@
 //! commits the record its old and new keys signed, and from then on every node binds
 //! its id to the new key: its frames, votes and evidence under the new key are heard,
 //! under the old one refused, across restarts, under both postures, whoever leads.
+//!
+//! proves: F10
 
 mod harness;
 

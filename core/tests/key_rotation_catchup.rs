@@ -2,6 +2,8 @@
 //! rotation, a member behind more rotations than hellos show, a node away when its own
 //! rotation commits, a member that missed every other voter's rotation, and a node
 //! joining after every voter rotated.
+//!
+//! proves: F4, F10
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! The core's layers: consensus is Raft alone and knows nothing of what runs on top of
 //! it (serving, planning, dispatch); serving reads consensus but is not driven by it;
 //! and no two modules of `core/src` import each other, directly or around a circle.
+//!
+//! proves: F8
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! The leader's lease ends before another leader can be elected: a deposed leader
 //! never reports itself effective once a newer leader exists.
+//!
+//! proves: F5
 
 mod harness;
 

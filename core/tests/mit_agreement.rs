@@ -1,6 +1,8 @@
 //! Agreement in the style of MIT 6.824 lab 2B: no commit without a quorum, proposals
 //! made at the same instant, a deposed leader rejoining with uncommitted entries, fast
 //! backup over long divergent logs, and the number of frames a commit costs.
+//!
+//! proves: F3, F5
 
 mod harness;
 

@@ -2,6 +2,8 @@
 //! and are cut off at random while every live node is asked to propose, with loss, and
 //! (in the last test) packets held back and delivered twice. Whatever any node applied
 //! agrees everywhere, and every acknowledged proposal survives.
+//!
+//! proves: F3, F5
 
 mod harness;
 

@@ -3,6 +3,8 @@
 //! A leader commits an older term's entry only through one of its own (§5.4.2), so
 //! every index any node applied holds the same entry everywhere, on a reliable network
 //! and on a lossy, reordering one.
+//!
+//! proves: F5
 
 mod harness;
 

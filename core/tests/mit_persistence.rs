@@ -2,6 +2,8 @@
 //! follower, or all at once) and restart from what they made durable; committed entries
 //! survive and the cluster goes on committing. Also crashes that fall between a persist
 //! and the sends after it: no acknowledged proposal is lost.
+//!
+//! proves: F4
 
 mod harness;
 

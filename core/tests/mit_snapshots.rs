@@ -3,6 +3,8 @@
 //! behind the compacted log: it catches up by installing a snapshot, states agree index
 //! by index, and no disk keeps an unbounded log. Crashing every node at once resumes
 //! from the snapshots.
+//!
+//! proves: F4
 
 mod harness;
 

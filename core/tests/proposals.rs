@@ -1,5 +1,7 @@
 //! Every proposal gets one outcome event: committed with its index, or rejected with
 //! the reason (and a redirect hint when this node does not lead).
+//!
+//! proves: F3
 
 mod harness;
 

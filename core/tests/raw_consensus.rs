@@ -1,4 +1,6 @@
 //! Consensus driven on its own through its public API, messages handed over as values.
+//!
+//! proves: F3, F5
 
 use psionic_core::consensus::{Consensus, Effect, RaftMessage};
 use psionic_core::{ClusterCommand, ClusterId, ConsensusConfig, Durable, Instant, NodeId, NodeRole, RoleKind};

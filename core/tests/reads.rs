@@ -1,6 +1,8 @@
 //! Linearizable reads by ReadIndex (Raft dissertation §6.4): a read is answered only
 //! once the applied state holds everything committed before it began, as confirmed by
 //! a quorum; a leader cut off from its quorum answers none.
+//!
+//! proves: F5
 
 mod harness;
 

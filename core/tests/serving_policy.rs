@@ -2,6 +2,8 @@
 //! and by every node when it applies it: a policy no node could serve under is refused
 //! with the problem named, `set-policy "serving"` is refused (only the typed command
 //! sets it), and what the state has in force is the policy committed or the defaults.
+//!
+//! proves: F8
 
 mod harness;
 

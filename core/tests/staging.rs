@@ -1,6 +1,8 @@
 //! Staging: a node the applied state shows staging an artifact copies it from a
 //! holder over the peer streams, chunk by chunk, and reports it resident only once the
 //! whole copy hashes to the artifact's digest.
+//!
+//! proves: F7
 
 mod harness;
 

@@ -1,5 +1,7 @@
 //! Nodes whose disks lost or damaged what they had written: the cluster brings them
 //! back, and never reports a catch-up that cannot be.
+//!
+//! proves: F4
 
 mod harness;
 

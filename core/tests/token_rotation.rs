@@ -1,6 +1,8 @@
 //! Admission token rotation between real cores in memory: the next token is accepted
 //! alongside the old until the log commits a cut-over; from then on only the new one
 //! is, on every node, across restarts, and a node left on the old token is refused.
+//!
+//! proves: F10
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Leadership transfer (Raft dissertation §3.10): the leader waits for the target to
 //! catch up before telling it to stand, and gives the transfer up after an election
 //! timeout, so a lost `TimeoutNow` or a crashed target never wedges proposals.
+//!
+//! proves: F5
 
 mod harness;
 

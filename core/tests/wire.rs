@@ -1,4 +1,6 @@
 //! Frame layout: bulk bytes travel after the tag, declared by length in the body.
+//!
+//! proves: D3, F10
 
 mod harness;
 

@@ -2,6 +2,8 @@
 //! tokens identical, logits within the self-test's bound. Runs where a device opens;
 //! elsewhere it says why it skipped, and fails instead when `PSIONIC_REQUIRE_CUDA=1`
 //! (as `.ci/gpu-check` sets it).
+//!
+//! proves: D2
 #![cfg(not(madsim))]
 
 use std::sync::Arc;

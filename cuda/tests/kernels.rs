@@ -1,5 +1,7 @@
 //! The forward pass's kernels compile with NVRTC (no device needed), and a machine
 //! without the CUDA libraries gets a typed refusal, never a panic.
+//!
+//! proves: D2
 #![cfg(not(madsim))]
 
 use psionic_core::backend::{BackendRefusal, CudaLibrary};

@@ -1,4 +1,6 @@
 //! The CPU forward pass against the plain reference, on the seeded test model.
+//!
+//! proves: D2
 
 use std::sync::Arc;
 

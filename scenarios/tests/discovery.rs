@@ -1,4 +1,6 @@
 //! The `discovery` scenario: every fault it asks for has its effect.
+//!
+//! proves: F2, D1
 #![cfg(madsim)]
 
 use psionic_core::RefusalKind;

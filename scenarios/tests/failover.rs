@@ -1,5 +1,7 @@
 //! The `failover` scenario: the crash is measured, acknowledged work survives, and the
 //! stalled leader's stale decisions are refused.
+//!
+//! proves: F5, D1
 #![cfg(madsim)]
 
 use psionic_core::{Event, RefusalKind};

@@ -1,6 +1,8 @@
 //! The harness bites: each planted bug is caught as a safety violation by a catalogue
 //! scenario within seeds 1..=200 (`config-before-own-term-commit` needs an
 //! interleaving no sweep has produced; `core/tests/config_handover.rs` replays it).
+//!
+//! proves: D1
 #![cfg(madsim)]
 
 use psionic_scenarios::load;

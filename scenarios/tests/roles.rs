@@ -1,4 +1,6 @@
 //! Executor-only nodes replicate the log but never vote or lead, through a failover.
+//!
+//! proves: F1, D1
 #![cfg(madsim)]
 
 use psionic_core::ConsensusEvent;

@@ -1,6 +1,8 @@
 //! The `scheduling` scenario: requests run on the fleet, the crashed executor's
 //! requests are rerouted, Metal and CPU-only nodes are placed by what they declare,
 //! and every request ends exactly once.
+//!
+//! proves: F8, D1
 #![cfg(madsim)]
 
 use psionic_core::ConsensusEvent;

@@ -1,6 +1,8 @@
 //! The `staging` scenario's faults land where they are meant to: every run damages a
 //! copy (which ends failed, never resident) and kills a node mid-copy (which resumes
 //! where it stopped after its restart).
+//!
+//! proves: F7, D1
 #![cfg(madsim)]
 
 use psionic_core::Event;

@@ -2,6 +2,8 @@
 //! while a client keeps committing through the leader: no command fails, the node
 //! left on the old token is refused by the others once the cut-over is applied, and
 //! rejoins once it is given the new token.
+//!
+//! proves: F10, F12
 #![cfg(not(madsim))]
 
 use std::time::Duration;

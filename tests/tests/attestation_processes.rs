@@ -3,6 +3,8 @@
 //! naming what it measured, one configured with another trust bundle waits on a
 //! `trust-mismatch` naming both digests, an operator can admit neither, and a node
 //! running the approved binary under the same configuration is admitted.
+//!
+//! proves: F10
 #![cfg(not(madsim))]
 
 use std::io::Write as _;

@@ -2,6 +2,8 @@
 //! listed waits as a candidate (`psionic-node candidates` names it, introduced by its
 //! seed, with `operator` admission) until an operator submits its `admit-member`, as
 //! the runbook says; the ledger then records it accepted.
+//!
+//! proves: F2
 #![cfg(not(madsim))]
 
 use std::time::Duration;

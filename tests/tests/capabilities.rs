@@ -1,5 +1,7 @@
 //! A node's signed capabilities, fetched and checked offline as the runbook says;
 //! an edited document, another key and a binary not allowed are refused.
+//!
+//! proves: F9, F10
 #![cfg(not(madsim))]
 
 use std::time::Duration;

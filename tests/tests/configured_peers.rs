@@ -1,5 +1,7 @@
 //! The configured-peers posture on real processes: pinned keys are admitted, an
 //! unpinned node is refused as an unknown peer and never listed.
+//!
+//! proves: F10
 #![cfg(not(madsim))]
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Three real `psionic-node` processes agree on an ordered log: commands commit on the
 //! leader; the leader is SIGKILLed and a new one commits; the killed node restarts and
 //! catches up; every acknowledged command is on every node.
+//!
+//! proves: D2, F5
 #![cfg(not(madsim))]
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The runbook's operator-credential rotation drill, run as written against a node
 //! that a client keeps committing to: no request fails during the rotation, the new
 //! token works from the first SIGHUP and the old one is refused from the second.
+//!
+//! proves: F11, F12
 #![cfg(not(madsim))]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,7 @@
 //! Three real `psionic-node` processes on loopback discover each other, refuse an
 //! intruder, notice a killed node, and take it back at a higher epoch.
+//!
+//! proves: F2
 #![cfg(not(madsim))]
 
 use std::time::Duration;

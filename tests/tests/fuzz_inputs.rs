@@ -1,5 +1,7 @@
 //! Every committed seed and every crash the fuzzers found, replayed through the core's
 //! fuzz harnesses under `cargo test`.
+//!
+//! proves: D3
 
 use std::path::PathBuf;
 

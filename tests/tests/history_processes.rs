@@ -1,6 +1,8 @@
 //! Several clients write policies and read the state linearizably through every node
 //! of a cluster of real processes while its leader is killed, restarted and hands
 //! its leadership over; the history they saw must be linearizable.
+//!
+//! proves: D2, F3
 #![cfg(not(madsim))]
 
 use std::net::SocketAddr;

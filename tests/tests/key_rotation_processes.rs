@@ -3,6 +3,8 @@
 //! shows its new key, and the node started again from a copy of its identity file
 //! made before the rotation (the old key) is refused by the others and hears nothing
 //! new, until it is given back the identity the rotation left.
+//!
+//! proves: F10, F12
 #![cfg(not(madsim))]
 
 use std::time::Duration;

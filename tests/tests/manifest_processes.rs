@@ -1,5 +1,7 @@
 //! A cluster run from one operator manifest: `manifest check` validates it and prints
 //! its rollout digest; `run --manifest --node` derives each node's settings.
+//!
+//! proves: F10, F12
 #![cfg(not(madsim))]
 
 use std::path::Path;

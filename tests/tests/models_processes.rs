@@ -1,5 +1,7 @@
 //! A node serves the models its models directory holds: it reports its own residency
 //! of each, runs them, and reports one it no longer holds evicted.
+//!
+//! proves: F7, D2
 #![cfg(not(madsim))]
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! (SIGSTOP/SIGCONT) and one is killed and restarted. Nothing acknowledged is lost, and every node ends at
 //! the same index with the same state digest. Skipped, saying why, where namespaces
 //! cannot be made (not root, no `ip` or `nft`).
+//!
+//! proves: F12, D2
 #![cfg(not(madsim))]
 
 use std::collections::BTreeSet;

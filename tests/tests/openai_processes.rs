@@ -1,5 +1,7 @@
 //! The OpenAI-compatible routes on a real node serving the test model, with the bodies
 //! OpenAI's clients send.
+//!
+//! proves: D2
 #![cfg(not(madsim))]
 
 use psionic_net::api::openai::{ChatCompletion, Completion, OpenAiError};

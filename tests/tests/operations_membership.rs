@@ -1,5 +1,7 @@
 //! Membership driven as an operator would, with real processes: two removals while
 //! their voters are down, and nodes added exactly as the runbook says.
+//!
+//! proves: F12, F1
 #![cfg(not(madsim))]
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Damaged data directories, as an operator meets them: a follower whose newest log
 //! record was cut short catches up; a length field damaged in the middle of a segment
 //! stops the node with exit 4 naming the file and offset, changing nothing on disk.
+//!
+//! proves: F4, D2
 #![cfg(not(madsim))]
 
 use std::path::{Path, PathBuf};

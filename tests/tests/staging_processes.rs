@@ -1,6 +1,8 @@
 //! Staging between real processes, run as the runbook says: a node copies the test
 //! model from the one member that holds it, reports it resident once verified, and
 //! serves it after the holder's copy is gone.
+//!
+//! proves: F7, F12
 #![cfg(not(madsim))]
 
 use std::path::Path;

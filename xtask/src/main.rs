@@ -6,6 +6,10 @@
 //! - `cargo xtask lint`: `cargo fmt --check` and `cargo clippy -D warnings` for both
 //!   flavours.
 //! - `cargo xtask ci`: lint, then test.
+//! - `cargo xtask matrix`: writes `docs/VALIDATION.md` (see [`matrix`]); fails when a
+//!   capability has no test. `test` and `ci` end with it, with the results they saw.
+
+mod matrix;
 
 use std::process::{Command, ExitCode};
 
@@ -13,7 +17,7 @@ use std::process::{Command, ExitCode};
 /// crates at opt-level 1 (its tests sweep thousands of seeded clusters), its own
 /// target dir. Keep in step with the `sim` and `simtest` aliases (`.cargo/config.toml`),
 /// which share that target dir.
-const SIM_FLAGS: [&str; 8] = [
+pub(crate) const SIM_FLAGS: [&str; 8] = [
     "--config",
     "build.rustflags=['--cfg','madsim']",
     "--config",
@@ -30,12 +34,14 @@ fn main() -> ExitCode {
         "test" => test_steps(),
         "lint" => lint_steps(),
         "ci" => lint_steps().into_iter().chain(test_steps()).collect(),
+        "matrix" => return write_matrix(),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint|ci>");
+            eprintln!("usage: cargo xtask <test|lint|ci|matrix>");
             return ExitCode::from(2);
         }
     };
     let mut totals = Totals::default();
+    let _ = std::fs::remove_file(matrix::RESULTS_FILE);
     for step in steps {
         eprintln!("==> cargo {}", step.join(" "));
         let status = run_counting(&step, &mut totals);
@@ -54,7 +60,28 @@ fn main() -> ExitCode {
     if totals.seen {
         println!("xtask: {} passed, {} failed", totals.passed, totals.failed);
     }
-    ExitCode::SUCCESS
+    match task.as_str() {
+        "test" | "ci" => write_matrix(),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn write_matrix() -> ExitCode {
+    match matrix::run(std::path::Path::new(".")) {
+        Ok(capabilities) => {
+            println!(
+                "xtask: {} written, {capabilities} capabilities, each proved",
+                matrix::MATRIX_FILE
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("error: {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Tests counted over every `cargo test` step.
@@ -74,6 +101,8 @@ fn run_counting(args: &[&str], totals: &mut Totals) -> std::io::Result<std::proc
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().expect("stdout is piped");
+    let mut running = None;
+    let mut recorded = String::new();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         println!("{line}");
@@ -81,9 +110,39 @@ fn run_counting(args: &[&str], totals: &mut Totals) -> std::io::Result<std::proc
             totals.seen = true;
             totals.passed += count_before(result, " passed");
             totals.failed += count_before(result, " failed");
+            if let Some(executable) = running.take() {
+                let result = result.split(" finished").next().unwrap_or(result).trim_end_matches(';');
+                recorded.push_str(&format!("{executable}\t{result}\n"));
+            }
+        }
+        if let Some(executable) = running_executable(&line) {
+            running = Some(executable);
         }
     }
+    record_results(&recorded);
     child.wait()
+}
+
+/// The test executable's file name a cargo `Running ... (path)` line names.
+fn running_executable(line: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix("Running ")?;
+    let path = rest.rsplit_once('(')?.1.trim_end_matches(')');
+    Some(std::path::Path::new(path).file_name()?.to_string_lossy().into_owned())
+}
+
+/// Appends `recorded` to the results `cargo xtask matrix` reads.
+fn record_results(recorded: &str) {
+    use std::io::Write as _;
+    let path = std::path::Path::new(matrix::RESULTS_FILE);
+    let _ = std::fs::create_dir_all(path.parent().expect("the results file sits in a directory"));
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(recorded.as_bytes()));
+    if let Err(error) = appended {
+        eprintln!("xtask: cannot record results in {}: {error}", matrix::RESULTS_FILE);
+    }
 }
 
 /// The number just before `label` in `text` ("ok. 3 passed; 0 failed" -> 3).

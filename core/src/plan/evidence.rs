@@ -58,6 +58,18 @@ pub struct FactProvenance {
     pub set_by: BTreeMap<String, crate::state::SetBy>,
 }
 
+/// A device a plan ran on: where it sits, and what the cluster recorded of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutedDevice {
+    /// The node.
+    pub node: NodeId,
+    /// The backend.
+    pub backend: crate::backend::Backend,
+    /// The device as committed (ordinal, name, UUID, memory); none when the backend
+    /// has no devices (the CPU) or the record no longer lists it.
+    pub profile: Option<crate::backend::DeviceProfile>,
+}
+
 /// Everything the coordinator asserts about one request's execution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterExecutionContext {
@@ -79,6 +91,9 @@ pub struct ClusterExecutionContext {
     pub policy_digest: Digest,
     /// The plan executed.
     pub plan: ExecutionTopologyPlan,
+    /// Each device the plan ran on, as the committed readiness records it (for CUDA,
+    /// its UUID), in the plan's order.
+    pub devices: Vec<ExecutedDevice>,
     /// Its digest.
     pub plan_digest: Digest,
     /// How the assignment travelled.

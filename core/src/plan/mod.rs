@@ -25,7 +25,9 @@ mod topology;
 mod whole_request;
 
 pub use eligibility::{BackendIneligible, Ineligible};
-pub use evidence::{ClusterExecutionContext, EvidenceRefusal, FactProvenance, Reroute, RerouteReason, SignedEvidence};
+pub use evidence::{
+    ClusterExecutionContext, EvidenceRefusal, ExecutedDevice, FactProvenance, Reroute, RerouteReason, SignedEvidence,
+};
 pub use facts::{
     FactDigests, LinkPolicy, LinkRefusal, LinkShortfall, LinkTelemetry, PlanningFacts, link_class_rank, ordered,
 };

@@ -494,6 +494,7 @@ impl Serving {
             residency_digest: flight.placement.residency_digest,
             policy_digest: flight.placement.policy_digest,
             plan_digest: plan.digest(),
+            devices: executed_devices(raft, &plan),
             plan,
             transport: TransportClass::Stream,
             reroutes: flight.reroutes,
@@ -612,4 +613,26 @@ fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
         return Err(SubmitRefusal::NoBackend);
     }
     Ok(())
+}
+
+/// The devices `plan` ran on, each with its committed profile.
+fn executed_devices(raft: ClusterView<'_>, plan: &ExecutionTopologyPlan) -> Vec<crate::plan::ExecutedDevice> {
+    let backends = &raft.state().backends;
+    plan.executing()
+        .into_iter()
+        .map(|selected| {
+            let recorded = backends.get(&selected.node).and_then(|by| by.get(&selected.backend));
+            let profile = match (recorded, selected.device) {
+                (Some(crate::backend::BackendReadiness::Ready { devices, .. }), Some(ordinal)) => {
+                    devices.iter().find(|device| device.ordinal == ordinal).cloned()
+                }
+                _ => None,
+            };
+            crate::plan::ExecutedDevice {
+                node: selected.node,
+                backend: selected.backend,
+                profile,
+            }
+        })
+        .collect()
 }

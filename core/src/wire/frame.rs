@@ -7,7 +7,7 @@ use crate::identity::{ClusterId, NodeEpoch, NodeId, NodeIdentity};
 use crate::transport::TransportClass;
 
 /// The schema version this build speaks.
-pub const SCHEMA_VERSION: u16 = 20;
+pub const SCHEMA_VERSION: u16 = 21;
 
 pub use crate::limits::FRAME_BYTES_MAX;
 

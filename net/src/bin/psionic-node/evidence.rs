@@ -69,6 +69,20 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         nodes.join(", "),
         context.plan_digest
     );
+    for device in &context.devices {
+        let backend = serde_json::to_string(&device.backend).unwrap_or_default();
+        match &device.profile {
+            Some(profile) => println!(
+                "device    {} {} {} {} ({})",
+                device.node,
+                backend.trim_matches('"'),
+                profile.ordinal,
+                profile.uuid,
+                profile.name
+            ),
+            None => println!("device    {} {}", device.node, backend.trim_matches('"')),
+        }
+    }
     if let Some(result) = context.result_digest {
         let checked = if tokens.is_some() { " (the answer's tokens)" } else { "" };
         println!("result    {result}{checked}");
