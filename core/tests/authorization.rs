@@ -186,6 +186,36 @@ fn a_removed_members_facts_leave_set_by_and_no_other_fact_does() {
 }
 
 #[test]
+fn an_operator_residency_claim_committed_before_claims_were_refused_replays_as_it_applied() {
+    use psionic_core::state::{ApplyRefusal, Residency};
+    let voters: Vec<_> = (0..3).map(|index| (node_id(index), NodeRole::Both)).collect();
+    let mut state = ClusterState::genesis(&voters);
+    let claim = ClusterCommand::SetArtifactResidency {
+        node: node_id(1),
+        artifact: psionic_core::Digest([4; 32]),
+        residency: Residency::Resident,
+    };
+    let origin = Origin::operator("ops", &claim);
+    assert_eq!(
+        origin.check_proposal(&claim, &state),
+        Err(ApplyRefusal::ReportedByNode {
+            node: node_id(1),
+            artifact: psionic_core::Digest([4; 32])
+        }),
+        "a leader appends no new claim"
+    );
+    let event = state.apply(1, 1, &proposal(1, origin, claim)).unwrap();
+    assert!(
+        matches!(event, ClusterEvent::Applied { .. }),
+        "an old log's claim still applies: {event:?}"
+    );
+    assert_eq!(
+        state.residency[&node_id(1)][&psionic_core::Digest([4; 32])],
+        Residency::Resident
+    );
+}
+
+#[test]
 fn a_committed_authorization_policy_is_checked_alike_by_every_node() {
     use psionic_core::state::{AUTHORIZATION_POLICY_NAME, AuthorizationPolicy, AuthorizationProblem};
     let voters: Vec<_> = (0..3).map(|index| (node_id(index), NodeRole::Both)).collect();

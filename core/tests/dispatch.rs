@@ -54,8 +54,8 @@ fn a_request_runs_on_the_best_node_and_completes_with_verifiable_evidence() {
     );
     assert_eq!(evidence.context.plan_digest, placement.plan_digest);
     let executor = harness.nodes[best].node_id();
-    let [device] = evidence.context.devices.as_slice() else {
-        panic!("one device: {:?}", evidence.context.devices);
+    let [device] = evidence.context.provenance.devices.as_slice() else {
+        panic!("one device: {:?}", evidence.context.provenance.devices);
     };
     assert_eq!((device.node, device.backend), (executor, Backend::Cuda));
     assert_eq!(

@@ -519,7 +519,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     let peer_streams = Arc::new(stream::StreamCounters::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (requests, requests_rx) = mpsc::channel(64);
-    if settings.artifacts.is_none() {
+    if settings.artifacts.is_none() && settings.artifact_disk.is_none() {
         report_held_models(settings.executor.as_ref(), &requests);
     }
     let (inbound, inbound_rx) = mpsc::channel(1024);
@@ -587,13 +587,11 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
     })
 }
 
-/// A node without a models directory reports the models its executor holds
-/// resident itself (residency is only ever what a node reports of itself).
+/// A node without a models directory or disk reports the models its executor holds
+/// resident itself (residency is only ever what a node reports of itself), and,
+/// holding none, that it holds none: a record left from before is reported evicted.
 fn report_held_models(executor: &dyn crate::execute::Executor, requests: &mpsc::Sender<Request>) {
     let held = executor.held_models();
-    if held.is_empty() {
-        return;
-    }
     let resident = held
         .into_iter()
         .map(|artifact| (artifact, Residency::Resident))

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
     };
     let mut totals = Totals::default();
-    let _ = std::fs::remove_file(matrix::RESULTS_FILE);
+    let _ = std::fs::remove_file(matrix::repo().join(matrix::RESULTS_FILE));
     for step in steps {
         eprintln!("==> cargo {}", step.join(" "));
         let status = run_counting(&step, &mut totals);
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
 }
 
 fn write_matrix() -> ExitCode {
-    match matrix::run(std::path::Path::new(".")) {
+    match matrix::run(&matrix::repo()) {
         Ok(capabilities) => {
             println!(
                 "xtask: {} written, {capabilities} capabilities, each proved",
@@ -92,18 +92,25 @@ struct Totals {
     seen: bool,
 }
 
-/// Runs cargo with `args`, echoing its standard output and adding up the
-/// `test result:` lines in it.
+/// Runs cargo with `args`, echoing its output (stdout and stderr through one pipe, so
+/// each `Running` line stays before the results it names), adding up the `test
+/// result:` lines and recording each test executable's.
 fn run_counting(args: &[&str], totals: &mut Totals) -> std::io::Result<std::process::ExitStatus> {
     use std::io::{BufRead as _, BufReader};
-    let mut child = Command::new(env!("CARGO"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let (reader, writer) = std::io::pipe()?;
+    let mut child = {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .args(args)
+            .current_dir(matrix::repo())
+            .env("CARGO_TERM_COLOR", "never")
+            .stdout(writer.try_clone()?)
+            .stderr(writer);
+        command.spawn()?
+    };
     let mut running = None;
     let mut recorded = String::new();
-    for line in BufReader::new(stdout).lines() {
+    for line in BufReader::new(reader).lines() {
         let line = line?;
         println!("{line}");
         if let Some(result) = line.strip_prefix("test result: ") {
@@ -117,6 +124,9 @@ fn run_counting(args: &[&str], totals: &mut Totals) -> std::io::Result<std::proc
         }
         if let Some(executable) = running_executable(&line) {
             running = Some(executable);
+        }
+        if line.trim_start().starts_with("Doc-tests ") {
+            running = None;
         }
     }
     record_results(&recorded);
@@ -133,12 +143,12 @@ fn running_executable(line: &str) -> Option<String> {
 /// Appends `recorded` to the results `cargo xtask matrix` reads.
 fn record_results(recorded: &str) {
     use std::io::Write as _;
-    let path = std::path::Path::new(matrix::RESULTS_FILE);
+    let path = matrix::repo().join(matrix::RESULTS_FILE);
     let _ = std::fs::create_dir_all(path.parent().expect("the results file sits in a directory"));
     let appended = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
+        .open(&path)
         .and_then(|mut file| file.write_all(recorded.as_bytes()));
     if let Err(error) = appended {
         eprintln!("xtask: cannot record results in {}: {error}", matrix::RESULTS_FILE);

@@ -15,6 +15,11 @@ pub const RESULTS_FILE: &str = "target/xtask/results.txt";
 /// The generated matrix.
 pub const MATRIX_FILE: &str = "docs/VALIDATION.md";
 
+/// The repository's root, wherever `cargo xtask` was started.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Directories searched for tagged tests and scenarios.
 const ROOTS: [&str; 8] = ["core", "net", "cuda", "model", "sim", "scenarios", "tests", "xtask"];
 
@@ -63,7 +68,8 @@ pub fn capabilities(architecture: &str) -> Vec<Capability> {
         .filter_map(|line| {
             let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
             let [id, name, ..] = cells.as_slice() else { return None };
-            let is_id = id.len() >= 2 && id[1..].chars().all(|c| c.is_ascii_digit()) && id.starts_with(['F', 'D']);
+            let digits = id.strip_prefix(['F', 'D'])?;
+            let is_id = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
             is_id.then(|| Capability {
                 id: (*id).to_owned(),
                 name: name.to_string(),
@@ -163,13 +169,13 @@ pub fn last_results(results: &str) -> BTreeMap<String, String> {
 
 /// Source file (relative to the repository) → the test executables built from it,
 /// for both flavours, as cargo reports them.
-fn executables(repo: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let flavours: [&[&str]; 2] = [&[], &crate::SIM_FLAGS];
-    for flavour in flavours {
+fn executables(repo: &Path) -> BTreeMap<String, Vec<(&'static str, String)>> {
+    let mut found: BTreeMap<String, Vec<(&'static str, String)>> = BTreeMap::new();
+    let flavours: [(&'static str, &[&str]); 2] = [("normal", &[]), ("simulation", &crate::SIM_FLAGS)];
+    for (flavour, flags) in flavours {
         let output = std::process::Command::new(env!("CARGO"))
             .args(["test", "--workspace", "--no-run", "--quiet", "--message-format=json"])
-            .args(flavour)
+            .args(flags)
             .current_dir(repo)
             .output();
         let Ok(output) = output else { continue };
@@ -193,7 +199,7 @@ fn executables(repo: &Path) -> BTreeMap<String, Vec<String>> {
             found
                 .entry(source.to_string_lossy().into_owned())
                 .or_default()
-                .push(name);
+                .push((flavour, name));
         }
     }
     found
@@ -201,21 +207,25 @@ fn executables(repo: &Path) -> BTreeMap<String, Vec<String>> {
 
 /// The results recorded for `file`: a test file's own; a scenario's, its
 /// catalogue's; a source file's, its crate's unit tests'.
-fn result_of(file: &str, executables: &BTreeMap<String, Vec<String>>, results: &BTreeMap<String, String>) -> String {
+fn result_of(
+    file: &str,
+    executables: &BTreeMap<String, Vec<(&'static str, String)>>,
+    results: &BTreeMap<String, String>,
+) -> String {
     let source = match file {
         scenario if scenario.ends_with(".toml") => "scenarios/tests/catalogue.rs".to_owned(),
         test if test.contains("/tests/") && !test.contains("/src/") => test.to_owned(),
         inside => format!("{}/src/lib.rs", inside.split('/').next().unwrap_or_default()),
     };
-    let said: Vec<&str> = executables
+    let said: Vec<String> = executables
         .get(&source)
         .into_iter()
         .flatten()
-        .filter_map(|executable| results.get(executable).map(String::as_str))
+        .filter_map(|(flavour, executable)| Some(format!("{flavour}: {}", results.get(executable)?)))
         .collect();
     match said.is_empty() {
         true => "not run".to_owned(),
-        false => said.join("; "),
+        false => said.join("<br>"),
     }
 }
 
@@ -262,10 +272,6 @@ pub fn run(repo: &Path) -> Result<usize, Vec<MatrixProblem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn repo() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
 
     #[test]
     fn every_capability_of_the_architecture_is_proved_by_a_tagged_test() {

@@ -31,7 +31,7 @@ impl Consensus {
         let command = &*proposal.command;
         proposal
             .origin
-            .check(command, &self.state)
+            .check_proposal(command, &self.state)
             .map_err(|refusal| ProposalRejection::Invalid { refusal })?;
         let bytes = super::log::entry_size_bytes(entry);
         if bytes > ENTRY_BYTES_MAX {

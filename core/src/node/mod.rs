@@ -49,10 +49,10 @@ use crate::time::Instant;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::{Authenticator, Message};
 
-/// ChaCha stream of discovery (probe jitter, backoff).
 /// Time between two upkeeps of a node (candidates, staging, its own reports).
 pub const UPKEEP_INTERVAL_MS: u64 = 500;
 
+/// ChaCha stream of discovery (probe jitter, backoff).
 const DISCOVERY_STREAM: u64 = 0;
 /// ChaCha stream of consensus (election timeouts).
 const CONSENSUS_STREAM: u64 = 1;

@@ -56,6 +56,9 @@ pub struct FactProvenance {
     /// nodes' membership and backend readiness, the model's residency on them, its
     /// replica set and the serving policy (by [`crate::state::ClusterCommand::fact_key`]).
     pub set_by: BTreeMap<String, crate::state::SetBy>,
+    /// Each device the plan runs on, as the committed readiness at `applied_index`
+    /// records it (for CUDA, its UUID), in the plan's order.
+    pub devices: Vec<ExecutedDevice>,
 }
 
 /// A device a plan ran on: where it sits, and what the cluster recorded of it.
@@ -91,9 +94,6 @@ pub struct ClusterExecutionContext {
     pub policy_digest: Digest,
     /// The plan executed.
     pub plan: ExecutionTopologyPlan,
-    /// Each device the plan ran on, as the committed readiness records it (for CUDA,
-    /// its UUID), in the plan's order.
-    pub devices: Vec<ExecutedDevice>,
     /// Its digest.
     pub plan_digest: Digest,
     /// How the assignment travelled.

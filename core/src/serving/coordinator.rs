@@ -373,6 +373,7 @@ impl Serving {
             applied_term: raft.state().applied_term,
             telemetry_age_ms: BTreeMap::new(),
             set_by: setters_of(raft, &executing, request.needs.artifact),
+            devices: executed_devices(raft, &earlier.plan),
         };
         let flight = InFlight {
             request,
@@ -428,6 +429,7 @@ impl Serving {
             applied_term: raft.state().applied_term,
             telemetry_age_ms,
             set_by: setters_of(raft, &executing, request.needs.artifact),
+            devices: executed_devices(raft, &placement.plan),
         };
         Ok((placement, inputs.state_digest, provenance))
     }
@@ -494,7 +496,6 @@ impl Serving {
             residency_digest: flight.placement.residency_digest,
             policy_digest: flight.placement.policy_digest,
             plan_digest: plan.digest(),
-            devices: executed_devices(raft, &plan),
             plan,
             transport: TransportClass::Stream,
             reroutes: flight.reroutes,
@@ -615,7 +616,7 @@ fn validate(request: &InferenceRequest) -> Result<(), SubmitRefusal> {
     Ok(())
 }
 
-/// The devices `plan` ran on, each with its committed profile.
+/// The devices `plan` runs on, each with its profile as the applied state records it.
 fn executed_devices(raft: ClusterView<'_>, plan: &ExecutionTopologyPlan) -> Vec<crate::plan::ExecutedDevice> {
     let backends = &raft.state().backends;
     plan.executing()

@@ -131,10 +131,11 @@ impl Origin {
     }
 }
 
-/// Residency is what each node reports of itself (its models directory is the
-/// truth): an operator's residency claim is refused. The one thing an operator may
-/// set is the ask to stage an artifact (`staging{0,0}`), and not on a node that
-/// reports it resident already.
+/// At apply: an operator's residency claim about a node that reports its own
+/// residency (it set one of its residency facts itself) is refused, and so is asking
+/// it to stage what it reports resident. This is the rule entries were committed
+/// under before [`Origin::check_proposal`] refused every claim; it stays as it was so
+/// that a log replays to the same state.
 fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
     let ClusterCommand::SetArtifactResidency {
         node,
@@ -144,15 +145,54 @@ fn reported_by_node(command: &ClusterCommand, state: &super::ClusterState) -> Re
     else {
         return Ok(());
     };
-    let resident_here =
-        state.residency.get(node).and_then(|held| held.get(artifact)) == Some(&super::Residency::Resident);
-    let refused = *residency != super::Residency::STAGING_ASKED || resident_here;
+    let prefix = format!("residency/{node}/");
+    let reports_itself = state
+        .set_by
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .any(|(_, set_by)| set_by.origin == Origin::Member { node: *node });
+    let refused = match residency {
+        super::Residency::Staging { .. } => reports_itself && resident_here(state, node, artifact),
+        _ => reports_itself,
+    };
     match refused {
         true => Err(ApplyRefusal::ReportedByNode {
             node: *node,
             artifact: *artifact,
         }),
         false => Ok(()),
+    }
+}
+
+fn resident_here(state: &super::ClusterState, node: &NodeId, artifact: &crate::digest::Digest) -> bool {
+    state.residency.get(node).and_then(|held| held.get(artifact)) == Some(&super::Residency::Resident)
+}
+
+impl Origin {
+    /// [`Origin::check`], and what a leader refuses to append although the apply
+    /// rule (kept for replay) would take it: residency is only what a node reports of
+    /// itself, so an operator may only ask a node to stage (`staging{0,0}`) an artifact
+    /// it does not report resident.
+    pub fn check_proposal(&self, command: &ClusterCommand, state: &super::ClusterState) -> Result<(), ApplyRefusal> {
+        self.check(command, state)?;
+        let (
+            Origin::Operator { .. },
+            ClusterCommand::SetArtifactResidency {
+                node,
+                artifact,
+                residency,
+            },
+        ) = (self, command)
+        else {
+            return Ok(());
+        };
+        match *residency != super::Residency::STAGING_ASKED || resident_here(state, node, artifact) {
+            true => Err(ApplyRefusal::ReportedByNode {
+                node: *node,
+                artifact: *artifact,
+            }),
+            false => Ok(()),
+        }
     }
 }
 

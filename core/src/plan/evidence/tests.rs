@@ -31,17 +31,6 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
         policy_digest: model(),
         plan_digest: plan.digest(),
         plan,
-        devices: vec![super::ExecutedDevice {
-            node: node(3),
-            backend: Backend::Cuda,
-            profile: Some(crate::backend::DeviceProfile {
-                ordinal: 0,
-                name: "H100".into(),
-                uuid: "GPU-5a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9".into(),
-                total_memory_bytes: 80 << 30,
-                compute_capability: (9, 0),
-            }),
-        }],
         transport: TransportClass::Stream,
         reroutes: vec![Reroute {
             from: node(2),
@@ -55,6 +44,17 @@ fn context(leader: &NodeIdentity, term: u64) -> ClusterExecutionContext {
             leader: leader.node_id(),
         },
         provenance: FactProvenance {
+            devices: vec![super::ExecutedDevice {
+                node: node(3),
+                backend: Backend::Cuda,
+                profile: Some(crate::backend::DeviceProfile {
+                    ordinal: 0,
+                    name: "H100".into(),
+                    uuid: "GPU-5a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9".into(),
+                    total_memory_bytes: 80 << 30,
+                    compute_capability: (9, 0),
+                }),
+            }],
             applied_index: 40,
             applied_term: term,
             telemetry_age_ms: [(node(3), 120)].into(),

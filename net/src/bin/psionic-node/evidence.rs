@@ -69,7 +69,7 @@ pub fn verify(file: &Path, trust: &Trust<'_>) -> Result<(), Failed> {
         nodes.join(", "),
         context.plan_digest
     );
-    for device in &context.devices {
+    for device in &context.provenance.devices {
         let backend = serde_json::to_string(&device.backend).unwrap_or_default();
         match &device.profile {
             Some(profile) => println!(
