@@ -4,14 +4,14 @@
 //! Each report goes to the core, which keeps free memory as telemetry and has the
 //! leader commit readiness when it changes.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use psionic_core::backend::{Backend, BackendRefusal, ExecutionProfile};
 use psionic_cuda::CudaReadiness;
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::Request;
+use crate::execute::Executor;
 use crate::stream::AbortOnDrop;
 
 /// Default time between two probes of the CUDA driver.
@@ -42,28 +42,29 @@ impl Default for DeviceSource {
 }
 
 /// Spawns the task that feeds `source`'s reports to the driver until it stops.
-/// Each ready backend is declared with the profile `profiles` gives it (none: it
-/// runs nothing here), unless `refusals` refuses it.
+/// Each ready backend is declared with the profile `executor` gives it now (none: it
+/// runs nothing here), unless `executor` refuses it now (a device that faulted since
+/// start is reported refused at the next report).
 pub(crate) fn spawn_reporter(
     source: DeviceSource,
-    (profiles, refusals): (BTreeMap<Backend, ExecutionProfile>, BTreeMap<Backend, BackendRefusal>),
+    executor: Arc<dyn Executor>,
     requests: mpsc::Sender<Request>,
 ) -> AbortOnDrop {
+    let declared = move |readiness: &CudaReadiness| {
+        let report = readiness.report().with_refusals(&executor.refusals());
+        report.with_profiles(&executor.profiles())
+    };
     AbortOnDrop(tokio::spawn(async move {
         match source {
             DeviceSource::Probe { every_ms } => loop {
-                let report = probe().await.report().with_refusals(&refusals).with_profiles(&profiles);
+                let report = declared(&probe().await);
                 if requests.send(Request::ReportDevices(report)).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
             },
             DeviceSource::Given(mut given) => loop {
-                let report = given
-                    .borrow_and_update()
-                    .report()
-                    .with_refusals(&refusals)
-                    .with_profiles(&profiles);
+                let report = declared(&given.borrow_and_update());
                 if requests.send(Request::ReportDevices(report)).await.is_err() || given.changed().await.is_err() {
                     return;
                 }
@@ -81,4 +82,71 @@ async fn probe() -> CudaReadiness {
 #[cfg(madsim)]
 async fn probe() -> CudaReadiness {
     CudaReadiness::of(Err(psionic_cuda::BackendRefusal::NoDriver))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use psionic_core::backend::{Backend, BackendReadiness, BackendRefusal, DeviceOperation, ExecutionProfile};
+    use psionic_cuda::DeviceInventory;
+
+    use super::*;
+    use crate::execute::{Execution, ExecutionError, Job};
+
+    /// Runs nothing; refuses CUDA once told a device faulted.
+    #[derive(Debug, Default)]
+    struct Faulting {
+        faulted: Mutex<bool>,
+    }
+
+    impl Executor for Faulting {
+        fn profiles(&self) -> BTreeMap<Backend, ExecutionProfile> {
+            [
+                (Backend::Cpu, ExecutionProfile::dispatch()),
+                (Backend::Cuda, ExecutionProfile::dispatch()),
+            ]
+            .into()
+        }
+
+        fn refusals(&self) -> BTreeMap<Backend, BackendRefusal> {
+            let fault = BackendRefusal::Device {
+                operation: DeviceOperation::Kernel,
+                code: 700,
+            };
+            let faulted = *self.faulted.lock().unwrap();
+            faulted.then_some((Backend::Cuda, fault)).into_iter().collect()
+        }
+
+        fn prefill(&self, job: &Job) -> Result<Box<dyn Execution>, ExecutionError> {
+            Err(ExecutionError::Backend { backend: job.backend })
+        }
+    }
+
+    async fn next_cuda(reports: &mut mpsc::Receiver<Request>) -> BackendReadiness {
+        match reports.recv().await {
+            Some(Request::ReportDevices(report)) => report.readiness[&Backend::Cuda].clone(),
+            _ => panic!("a device report"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_that_faults_after_start_is_reported_refused_at_the_next_report() {
+        let executor = Arc::new(Faulting::default());
+        let inventory = DeviceInventory::simulated(1, 80);
+        let (given, watched) = watch::channel(CudaReadiness::Ready { inventory });
+        let (requests, mut reports) = mpsc::channel(8);
+        let _reporter = spawn_reporter(DeviceSource::Given(watched), executor.clone(), requests);
+        assert!(matches!(next_cuda(&mut reports).await, BackendReadiness::Ready { .. }));
+        *executor.faulted.lock().unwrap() = true;
+        given.send_modify(|_| {});
+        let refused = BackendReadiness::Refused {
+            reason: BackendRefusal::Device {
+                operation: DeviceOperation::Kernel,
+                code: 700,
+            },
+        };
+        assert_eq!(next_cuda(&mut reports).await, refused);
+    }
 }

@@ -548,7 +548,7 @@ pub async fn start(settings: NodeSettings, observer: Arc<dyn Observer>) -> Resul
         _acceptor: Some(stream::spawn_acceptor(listener, inbound, peer_streams.clone())),
         _device_reporter: Some(devices::spawn_reporter(
             settings.devices,
-            (settings.executor.profiles(), settings.executor.refusals()),
+            Arc::clone(&settings.executor),
             requests.clone(),
         )),
         _artifact_scanner: settings.artifacts.clone().map(|source| {

@@ -17,9 +17,29 @@ use super::sequence::Sequence;
 pub(super) struct CudaModels {
     devices: OnceLock<Result<BTreeMap<u32, Arc<CudaDevice>>, BackendRefusal>>,
     uploaded: Mutex<BTreeMap<(Digest, u32), Arc<DeviceModel>>>,
+    /// The first fault a device gave while running a request: its context may be
+    /// unusable, so the node stops declaring CUDA (until it restarts).
+    faulted: Mutex<Option<BackendRefusal>>,
 }
 
 impl CudaModels {
+    /// Why CUDA runs nothing here, if it does not: its devices did not open or pass
+    /// their self-test, or one faulted since.
+    pub(super) fn refusal(&self) -> Option<BackendRefusal> {
+        let faulted = self.faulted.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        faulted.or_else(|| self.devices().as_ref().err().cloned())
+    }
+
+    /// Notes that a device faulted while running a request (a failed allocation at
+    /// the start of one is not noted: too little memory leaves the device usable).
+    pub(super) fn note_fault(&self, fault: psionic_cuda::forward::DeviceFault) {
+        let mut faulted = self.faulted.lock().unwrap_or_else(PoisonError::into_inner);
+        if faulted.is_none() {
+            tracing::error!(?fault, "a CUDA device faulted; the node stops declaring CUDA");
+            *faulted = Some(fault.into());
+        }
+    }
+
     /// Every device the driver reports, each opened and self-tested (the first
     /// failure refuses the backend).
     pub(super) fn devices(&self) -> &Result<BTreeMap<u32, Arc<CudaDevice>>, BackendRefusal> {
@@ -42,7 +62,7 @@ impl CudaModels {
 
     /// A sequence of `capacity` positions of `model` on device `ordinal`.
     pub(super) fn sequence(
-        &self,
+        self: &Arc<Self>,
         artifact: Digest,
         model: &Model,
         ordinal: u32,
@@ -71,7 +91,7 @@ impl CudaModels {
             }
         };
         match DeviceSession::new(uploaded, capacity) {
-            Ok(session) => Ok(Sequence::Cuda(Box::new(session))),
+            Ok(session) => Ok(Sequence::Cuda(Box::new(session), Arc::clone(self))),
             Err(psionic_cuda::forward::ForwardError::Device(fault)) => {
                 Err(device_fault(fault.operation, fault.code).into())
             }

@@ -35,10 +35,10 @@ impl ModelExecutor {
     }
 
     /// Why CUDA runs nothing here, if it does not (opens and tests the devices the
-    /// first time it is asked).
+    /// first time it is asked; a device that faulted since refuses it too).
     fn cuda_refusal(&self) -> Option<BackendRefusal> {
         #[cfg(not(madsim))]
-        return self.cuda.devices().as_ref().err().cloned();
+        return self.cuda.refusal();
         #[cfg(madsim)]
         return Some(BackendRefusal::NoDriver);
     }

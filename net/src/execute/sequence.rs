@@ -13,7 +13,10 @@ pub(super) enum Sequence {
     Cpu(Session),
     /// On a CUDA device.
     #[cfg(not(madsim))]
-    Cuda(Box<psionic_cuda::forward::DeviceSession>),
+    Cuda(
+        Box<psionic_cuda::forward::DeviceSession>,
+        std::sync::Arc<super::cuda::CudaModels>,
+    ),
 }
 
 impl Sequence {
@@ -21,7 +24,7 @@ impl Sequence {
         match self {
             Sequence::Cpu(session) => session.positions(),
             #[cfg(not(madsim))]
-            Sequence::Cuda(session) => session.positions(),
+            Sequence::Cuda(session, _) => session.positions(),
         }
     }
 
@@ -29,7 +32,7 @@ impl Sequence {
         match self {
             Sequence::Cpu(session) => session.capacity(),
             #[cfg(not(madsim))]
-            Sequence::Cuda(session) => session.capacity(),
+            Sequence::Cuda(session, _) => session.capacity(),
         }
     }
 
@@ -38,13 +41,16 @@ impl Sequence {
         match self {
             Sequence::Cpu(session) => session.forward(tokens).map_err(|error| model_refusal(error, artifact)),
             #[cfg(not(madsim))]
-            Sequence::Cuda(session) => session.forward(tokens).map_err(|error| match error {
+            Sequence::Cuda(session, models) => session.forward(tokens).map_err(|error| match error {
                 psionic_cuda::forward::ForwardError::Model(error) => model_refusal(error, artifact),
-                psionic_cuda::forward::ForwardError::Device(fault) => ModelRefusal::Device {
-                    backend: psionic_core::backend::Backend::Cuda,
-                    operation: fault.operation,
-                    code: fault.code,
-                },
+                psionic_cuda::forward::ForwardError::Device(fault) => {
+                    models.note_fault(fault);
+                    ModelRefusal::Device {
+                        backend: psionic_core::backend::Backend::Cuda,
+                        operation: fault.operation,
+                        code: fault.code,
+                    }
+                }
             }),
         }
     }
