@@ -10,7 +10,7 @@ use psionic_core::dispatch::{ExecutionError, ModelRefusal};
 use psionic_cuda::forward::{CudaDevice, DeviceModel, DeviceSession, self_test};
 use psionic_model::Model;
 
-use super::sequence::Sequence;
+use super::sequence::{Sequence, cuda_fault};
 
 /// The devices this node runs models on, or why it runs none.
 #[derive(Debug, Default)]
@@ -68,11 +68,6 @@ impl CudaModels {
         ordinal: u32,
         capacity: usize,
     ) -> Result<Sequence, ExecutionError> {
-        let device_fault = |operation, code| ModelRefusal::Device {
-            backend: Backend::Cuda,
-            operation,
-            code,
-        };
         let not_here = ExecutionError::Backend { backend: Backend::Cuda };
         let device = match self.devices() {
             Ok(devices) => devices.get(&ordinal).ok_or(not_here)?,
@@ -83,8 +78,8 @@ impl CudaModels {
             match uploaded.get(&(artifact, ordinal)) {
                 Some(model) => Arc::clone(model),
                 None => {
-                    let fresh = DeviceModel::upload(device, model)
-                        .map_err(|fault| ExecutionError::from(device_fault(fault.operation, fault.code)))?;
+                    let fresh =
+                        DeviceModel::upload(device, model).map_err(|fault| ExecutionError::from(cuda_fault(fault)))?;
                     uploaded.insert((artifact, ordinal), Arc::clone(&fresh));
                     fresh
                 }
@@ -92,9 +87,7 @@ impl CudaModels {
         };
         match DeviceSession::new(uploaded, capacity) {
             Ok(session) => Ok(Sequence::Cuda(Box::new(session), Arc::clone(self))),
-            Err(psionic_cuda::forward::ForwardError::Device(fault)) => {
-                Err(device_fault(fault.operation, fault.code).into())
-            }
+            Err(psionic_cuda::forward::ForwardError::Device(fault)) => Err(cuda_fault(fault).into()),
             Err(psionic_cuda::forward::ForwardError::Model(_)) => Err(ModelRefusal::TooLong {
                 asked: capacity as u64,
                 max: model.config.max_position_embeddings as u64,

@@ -45,14 +45,20 @@ impl Sequence {
                 psionic_cuda::forward::ForwardError::Model(error) => model_refusal(error, artifact),
                 psionic_cuda::forward::ForwardError::Device(fault) => {
                     models.note_fault(fault);
-                    ModelRefusal::Device {
-                        backend: psionic_core::backend::Backend::Cuda,
-                        operation: fault.operation,
-                        code: fault.code,
-                    }
+                    cuda_fault(fault)
                 }
             }),
         }
+    }
+}
+
+/// What a request is told when a CUDA device failed under it.
+#[cfg(not(madsim))]
+pub(super) fn cuda_fault(fault: psionic_cuda::forward::DeviceFault) -> ModelRefusal {
+    ModelRefusal::Device {
+        backend: psionic_core::backend::Backend::Cuda,
+        operation: fault.operation,
+        code: fault.code,
     }
 }
 
